@@ -1,0 +1,103 @@
+"""Input checks shared by every public entry point.
+
+Each check raises TypeError (wrong kind of object or dtype), ValueError (wrong
+shape or value) or KeyError (unknown name), and names the argument, what was
+expected and what was given.
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def describe(value: Any) -> str:
+    """Short description of a value for error messages."""
+    if isinstance(value, torch.Tensor):
+        return f"torch.Tensor(shape={tuple(value.shape)}, dtype={value.dtype})"
+    if isinstance(value, np.ndarray):
+        return f"numpy.ndarray(shape={value.shape}, dtype={value.dtype})"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def as_tensor(value: Any, *, name: str) -> torch.Tensor:
+    """Turn a numpy array, torch tensor or (nested) list into a CPU-or-device tensor without copying where possible."""
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, np.ndarray):
+        if value.dtype == object:
+            raise TypeError(f"{name}: expected a numeric array, got {describe(value)}")
+        return torch.from_numpy(np.ascontiguousarray(value))
+    if isinstance(value, (list, tuple)):
+        try:
+            array = np.asarray(value)
+        except ValueError as error:
+            raise ValueError(f"{name}: expected a rectangular array, got a ragged sequence ({error})") from None
+        if array.dtype == object or array.dtype.kind in "USV":
+            raise TypeError(f"{name}: expected numbers, got {describe(value)}")
+        return torch.from_numpy(array)
+    raise TypeError(f"{name}: expected a numpy array, torch tensor or list, got {type(value).__name__}")
+
+
+def check_ids(ids: Any, *, name: str = "ids", allow_negative: bool = False) -> torch.Tensor:
+    """Validate a 1-D batch of int64 ids and return it as a CPU int64 tensor."""
+    if isinstance(ids, numbers.Integral) and not isinstance(ids, bool):
+        ids = [int(ids)]
+    tensor = as_tensor(ids, name=name)
+    if tensor.dim() != 1:
+        raise ValueError(f"{name}: expected a 1-D sequence of ids, got shape {tuple(tensor.shape)}")
+    if tensor.dtype == torch.bool or tensor.is_floating_point() or tensor.is_complex():
+        raise TypeError(f"{name}: expected integer ids (int64), got dtype {tensor.dtype}")
+    tensor = tensor.to(device="cpu", dtype=torch.int64)
+    if not allow_negative and tensor.numel() and int(tensor.min()) < 0:
+        bad = int(tensor[tensor < 0][0])
+        raise ValueError(f"{name}: expected non-negative ids, got {bad}")
+    return tensor
+
+
+def check_unique(ids: torch.Tensor, *, name: str = "ids") -> None:
+    if ids.numel() < 2:
+        return
+    ordered = torch.sort(ids).values
+    repeated = ordered[1:] == ordered[:-1]
+    if bool(repeated.any()):
+        raise ValueError(f"{name}: expected unique ids, got {int(ordered[1:][repeated][0])} more than once")
+
+
+def check_matrix(value: Any, *, name: str, dim: int, rows: int | None = None, allow_vector: bool = False) -> torch.Tensor:
+    """Validate a (rows, dim) real matrix of finite values; return float32 on its original device."""
+    tensor = as_tensor(value, name=name)
+    if tensor.dtype == torch.bool or tensor.is_complex():
+        raise TypeError(f"{name}: expected real numbers, got dtype {tensor.dtype}")
+    if allow_vector and tensor.dim() == 1:
+        tensor = tensor.unsqueeze(0)
+    expected = "(n, dim) or (dim,)" if allow_vector else "(n, dim)"
+    if tensor.dim() != 2:
+        raise ValueError(f"{name}: expected shape {expected} with dim={dim}, got shape {tuple(tensor.shape)}")
+    if tensor.shape[1] != dim:
+        raise ValueError(f"{name}: expected dim={dim} columns, got {tensor.shape[1]}")
+    if rows is not None and tensor.shape[0] != rows:
+        raise ValueError(f"{name}: expected {rows} rows (one per id), got {tensor.shape[0]}")
+    tensor = tensor.to(torch.float32)
+    finite = torch.isfinite(tensor)
+    if not bool(finite.all()):
+        row = int((~finite).any(dim=1).nonzero()[0, 0])
+        raise ValueError(f"{name}: expected finite values, got NaN or Inf in row {row}")
+    return tensor
+
+
+def check_positive_int(value: Any, *, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected a positive int, got {describe(value)}")
+    if int(value) <= 0:
+        raise ValueError(f"{name}: expected a positive int, got {int(value)}")
+    return int(value)
+
+
+def check_choice(value: Any, *, name: str, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name}: expected one of {', '.join(map(repr, choices))}, got {describe(value)}")
+    return value

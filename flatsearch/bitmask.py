@@ -1,0 +1,56 @@
+"""Packed keep-masks: bit ``i % 32`` (least significant first) of word ``i // 32``.
+
+torch has no full uint32 support, so words are stored as int32 holding the
+same bit pattern; the Triton kernel reads them the same way.
+
+Example:
+    >>> import torch
+    >>> from flatsearch.bitmask import pack_bits, unpack_bits
+    >>> keep = torch.tensor([True, False, True] + [False] * 29)
+    >>> pack_bits(keep).tolist()
+    [5]
+    >>> unpack_bits(pack_bits(keep), 3).tolist()
+    [True, False, True]
+"""
+from __future__ import annotations
+
+import torch
+
+WORD_BITS = 32
+
+
+def _bit_weights(device: torch.device) -> torch.Tensor:
+    return torch.bitwise_left_shift(torch.ones(WORD_BITS, dtype=torch.int64, device=device),
+                                    torch.arange(WORD_BITS, device=device))
+
+
+def pack_bits(keep: torch.Tensor) -> torch.Tensor:
+    """Pack a bool tensor (..., n) into int32 words (..., ceil(n / 32))."""
+    n = keep.shape[-1]
+    padded_len = -(-n // WORD_BITS) * WORD_BITS
+    if padded_len != n:
+        pad = keep.new_zeros(keep.shape[:-1] + (padded_len - n,))
+        keep = torch.cat([keep, pad], dim=-1)
+    grouped = keep.reshape(keep.shape[:-1] + (padded_len // WORD_BITS, WORD_BITS)).to(torch.int64)
+    words = (grouped * _bit_weights(keep.device)).sum(dim=-1)
+    # Values >= 2**31 wrap to negative int32: the bit pattern is what matters.
+    return torch.where(words >= 2**31, words - 2**32, words).to(torch.int32)
+
+
+def unpack_bits(words: torch.Tensor, n: int, start: int = 0) -> torch.Tensor:
+    """Bits ``start .. start + n`` of packed words (..., n_words) as bool (..., n)."""
+    first_word, last_word = start // WORD_BITS, -(-(start + n) // WORD_BITS)
+    chunk = words[..., first_word:last_word].contiguous()
+    # Viewed as bytes (little-endian on every supported device), byte j of a word
+    # holds its bits 8j .. 8j + 7: unpacking bytes keeps the temporaries small.
+    as_bytes = chunk.view(torch.uint8)
+    shifts = torch.arange(8, dtype=torch.uint8, device=words.device)
+    bits = torch.bitwise_and(torch.bitwise_right_shift(as_bytes.unsqueeze(-1), shifts), 1).to(torch.bool)
+    flat = bits.reshape(chunk.shape[:-1] + (-1,))
+    offset = start - first_word * WORD_BITS
+    return flat[..., offset:offset + n]
+
+
+def popcount(words: torch.Tensor) -> torch.Tensor:
+    """Number of set bits over the last dimension."""
+    return unpack_bits(words, words.shape[-1] * WORD_BITS).sum(dim=-1)

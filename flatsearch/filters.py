@@ -1,0 +1,295 @@
+"""Filter expressions over attribute columns, their JSON form, and their evaluation.
+
+Build expressions with :func:`col` and combine them with ``&``, ``|`` and ``~``;
+or read the JSON form that a tool-calling LLM emits with
+:meth:`Filter.from_dict`. ``expr.to_dict()`` gives that form back.
+
+JSON form: ``{"and": [f, ...]}``, ``{"or": [f, ...]}``, ``{"not": f}``, or
+``{name: {op: value, ...}}`` with op one of ``eq ne lt lte gt gte in``
+(several ops or several names in one dict are combined with "and";
+``{name: value}`` is short for ``{name: {"eq": value}}``).
+
+A "tags" column matches a comparison when any of its elements matches; for
+tags, ``!=`` means "no element equals". Nulls never match (see
+:mod:`flatsearch.schema`).
+
+Example:
+    >>> import flatsearch as fs
+    >>> expr = fs.col("geo").isin([5391959, 5809844]) & (fs.col("salary") >= 150000) & ~fs.col("company").isin([7])
+    >>> expr.to_dict()
+    {'and': [{'geo': {'in': [5391959, 5809844]}}, {'salary': {'gte': 150000}}, {'not': {'company': {'in': [7]}}}]}
+    >>> fs.Filter.from_dict(expr.to_dict()).to_dict() == expr.to_dict()
+    True
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import numbers
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from ._validation import describe
+from .schema import Schema
+
+OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in")
+
+
+class Filter:
+    """Base class of filter expressions."""
+
+    def __and__(self, other: "Filter") -> "Filter":
+        return And((self, _as_filter(other, "&")))
+
+    def __or__(self, other: "Filter") -> "Filter":
+        return Or((self, _as_filter(other, "|")))
+
+    def __invert__(self) -> "Filter":
+        return Not(self)
+
+    def __bool__(self) -> bool:
+        raise TypeError("a filter expression has no truth value: combine filters with &, | and ~, not and/or/not")
+
+    def to_dict(self) -> dict:
+        raise NotImplementedError
+
+    def key(self) -> str:
+        """Canonical JSON text; equal for equal expressions."""
+        return json.dumps(self.to_dict(), sort_keys=True, default=_json_default)
+
+    def __repr__(self) -> str:
+        return f"Filter.from_dict({self.to_dict()!r})"
+
+    @staticmethod
+    def from_dict(data: Mapping[str, Any]) -> "Filter":
+        """Parse the JSON form (see the module docstring).
+
+        Example:
+            >>> import flatsearch as fs
+            >>> fs.Filter.from_dict({"remote": True, "salary": {"gte": 1e5, "lt": 2e5}}).to_dict()
+            {'and': [{'remote': {'eq': True}}, {'salary': {'gte': 100000.0}}, {'salary': {'lt': 200000.0}}]}
+        """
+        return _parse(data, "filter")
+
+    def evaluate(self, schema: Schema, columns: Mapping[str, torch.Tensor]) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Comparison(Filter):
+    name: str
+    op: str
+    value: Any
+
+    def to_dict(self) -> dict:
+        value = list(self.value) if self.op == "in" else self.value
+        return {self.name: {self.op: value}}
+
+    def evaluate(self, schema: Schema, columns: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        kind = schema.kind(self.name, argument="filter")
+        column = columns[self.name]
+        if kind == "bool" and self.op in ("lt", "lte", "gt", "gte"):
+            raise TypeError(f"filter: attribute {self.name!r} is bool; it supports eq, ne and in, not {self.op}")
+        if self.op == "in":
+            values = [schema.scalar(self.name, v, argument=f"filter ({self.name} in)") for v in self.value]
+            wanted = torch.tensor(values, dtype=column.dtype, device=column.device)
+            hits = torch.isin(column, wanted)
+        else:
+            value = schema.scalar(self.name, self.value, argument=f"filter ({self.name} {self.op})")
+            op = "eq" if (kind == "tags" and self.op == "ne") else self.op
+            hits = _COMPARE[op](column, value)
+        hits = hits & Schema.not_null(kind, column)
+        if kind == "tags":
+            hits = hits.any(dim=1)
+            if self.op == "ne":
+                hits = ~hits & Schema.not_null(kind, column).any(dim=1)
+        return hits
+
+
+_COMPARE = {
+    "eq": torch.eq, "ne": torch.ne, "lt": torch.lt, "lte": torch.le, "gt": torch.gt, "gte": torch.ge,
+}
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class And(Filter):
+    children: tuple[Filter, ...]
+
+    def to_dict(self) -> dict:
+        return {"and": [child.to_dict() for child in _flatten(self, And)]}
+
+    def evaluate(self, schema, columns):
+        result = None
+        for child in _flatten(self, And):
+            hits = child.evaluate(schema, columns)
+            result = hits if result is None else result & hits
+        return result
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Or(Filter):
+    children: tuple[Filter, ...]
+
+    def to_dict(self) -> dict:
+        return {"or": [child.to_dict() for child in _flatten(self, Or)]}
+
+    def evaluate(self, schema, columns):
+        result = None
+        for child in _flatten(self, Or):
+            hits = child.evaluate(schema, columns)
+            result = hits if result is None else result | hits
+        return result
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Not(Filter):
+    child: Filter
+
+    def to_dict(self) -> dict:
+        return {"not": self.child.to_dict()}
+
+    def evaluate(self, schema, columns):
+        return ~self.child.evaluate(schema, columns)
+
+
+class Column:
+    """A reference to an attribute, made by :func:`col`; comparing it builds a :class:`Filter`."""
+
+    __hash__ = None  # == builds a filter, so columns cannot be dict keys
+
+    def __init__(self, name: str):
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"col: expected a non-empty attribute name, got {describe(name)}")
+        self.name = name
+
+    def __eq__(self, value):  # type: ignore[override]
+        return Comparison(self.name, "eq", _check_value(value, self.name))
+
+    def __ne__(self, value):  # type: ignore[override]
+        return Comparison(self.name, "ne", _check_value(value, self.name))
+
+    def __lt__(self, value):
+        return Comparison(self.name, "lt", _check_value(value, self.name))
+
+    def __le__(self, value):
+        return Comparison(self.name, "lte", _check_value(value, self.name))
+
+    def __gt__(self, value):
+        return Comparison(self.name, "gt", _check_value(value, self.name))
+
+    def __ge__(self, value):
+        return Comparison(self.name, "gte", _check_value(value, self.name))
+
+    def isin(self, values: Sequence[Any]) -> Filter:
+        """Match rows whose value (for tags: any element) is one of ``values``."""
+        if isinstance(values, (str, bytes, Mapping)) or not hasattr(values, "__iter__"):
+            raise TypeError(f"isin({self.name!r}): expected a list of values, got {describe(values)}")
+        values = values.tolist() if hasattr(values, "tolist") else list(values)
+        return Comparison(self.name, "in", tuple(_check_value(v, self.name) for v in values))
+
+    def __repr__(self) -> str:
+        return f"col({self.name!r})"
+
+
+def col(name: str) -> Column:
+    """Refer to an attribute in a filter expression.
+
+    Example:
+        >>> import flatsearch as fs
+        >>> (fs.col("remote") == True).to_dict()
+        {'remote': {'eq': True}}
+    """
+    return Column(name)
+
+
+def _check_value(value: Any, name: str) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, (numbers.Real, _dt.datetime, np.datetime64)):
+        return value
+    raise TypeError(f"filter value for {name!r}: expected a number, bool or datetime, got {describe(value)}")
+
+
+def _as_filter(value: Any, operator: str) -> Filter:
+    if not isinstance(value, Filter):
+        raise TypeError(f"filter {operator}: expected a filter expression on both sides, got {describe(value)}")
+    return value
+
+
+def _flatten(node: Filter, kind: type) -> list[Filter]:
+    out = []
+    for child in node.children:
+        out.extend(_flatten(child, kind) if isinstance(child, kind) else [child])
+    return out
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, _dt.datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _parse(data: Any, path: str) -> Filter:
+    if isinstance(data, Filter):
+        return data
+    if not isinstance(data, Mapping) or not data:
+        raise TypeError(f"{path}: expected a non-empty dict, got {describe(data)}")
+    parts: list[Filter] = []
+    for key, value in data.items():
+        if key in ("and", "or"):
+            if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence) or not value:
+                raise TypeError(f"{path}.{key}: expected a non-empty list of filters, got {describe(value)}")
+            children = tuple(_parse(child, f"{path}.{key}[{i}]") for i, child in enumerate(value))
+            parts.append(children[0] if len(children) == 1 else (And if key == "and" else Or)(children))
+        elif key == "not":
+            parts.append(Not(_parse(value, f"{path}.not")))
+        elif isinstance(key, str):
+            parts.extend(_parse_column(key, value, f"{path}.{key}"))
+        else:
+            raise TypeError(f"{path}: expected string keys, got {describe(key)}")
+    return parts[0] if len(parts) == 1 else And(tuple(parts))
+
+
+def _parse_column(name: str, spec: Any, path: str) -> list[Filter]:
+    if not isinstance(spec, Mapping):
+        return [col(name) == spec]
+    if not spec:
+        raise ValueError(f"{path}: expected at least one of {', '.join(OPERATORS)}, got an empty dict")
+    parts = []
+    for op, value in spec.items():
+        if op not in OPERATORS:
+            raise ValueError(f"{path}: unknown operator {op!r}; expected one of {', '.join(OPERATORS)}")
+        if op == "in":
+            parts.append(col(name).isin(value))
+        else:
+            parts.append(Comparison(name, op, _check_value(value, name)))
+    return parts
+
+
+def validate(expr: Filter, schema: Schema) -> None:
+    """Check names and value types against the schema without touching any column."""
+    if isinstance(expr, Comparison):
+        kind = schema.kind(expr.name, argument="filter")
+        if kind == "bool" and expr.op in ("lt", "lte", "gt", "gte"):
+            raise TypeError(f"filter: attribute {expr.name!r} is bool; it supports eq, ne and in, not {expr.op}")
+        for value in (expr.value if expr.op == "in" else (expr.value,)):
+            schema.scalar(expr.name, value, argument=f"filter ({expr.name} {expr.op})")
+    elif isinstance(expr, (And, Or)):
+        for child in expr.children:
+            validate(child, schema)
+    elif isinstance(expr, Not):
+        validate(expr.child, schema)
+    else:
+        raise TypeError(f"filter: expected a filter expression, got {describe(expr)}")
+
+
+def coerce(value: Any, *, argument: str = "filter") -> Filter:
+    """Accept a Filter or its dict form."""
+    if isinstance(value, Filter):
+        return value
+    if isinstance(value, Mapping):
+        return _parse(value, argument)
+    raise TypeError(f"{argument}: expected a filter expression (fs.col(...)) or its dict form, got {describe(value)}")

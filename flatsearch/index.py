@@ -1,0 +1,516 @@
+"""The exact-search Index: storage, mutations, filters, boosts and search."""
+from __future__ import annotations
+
+import numbers
+from typing import Any, Mapping, NamedTuple, Sequence
+
+import torch
+
+from . import filters as filter_module
+from ._validation import (as_tensor, check_choice, check_ids, check_matrix, check_positive_int, check_unique,
+                          describe)
+from .backends import BACKENDS, chosen_backend, scan_function
+from .bitmask import pack_bits
+from .idmap import IdMap
+from .results import SearchResult, order_results
+from .rwlock import ReadWriteLock
+from .scan import ScanRequest
+from .schema import INT_NULL, Schema
+from .storage import Storage
+from .torch_scan import all_passing_scores, rounded_queries
+
+METRICS = ("ip", "cosine", "l2")
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def default_dtype(device: torch.device) -> torch.dtype:
+    """Storage dtype used when none is given.
+
+    On a CPU, float32: half-precision rows must be widened before every
+    multiplication there, which made search slower than float32 storage in our
+    measurements. On CUDA, float16: the scan reads every stored byte, so half
+    the bytes is close to half the time, and the kernel accumulates in float32.
+    """
+    return torch.float16 if device.type == "cuda" else torch.float32
+
+
+class Rows(NamedTuple):
+    """Stored rows returned by :meth:`Index.get`: vectors (n, dim) and attribute values (None = missing)."""
+
+    vectors: torch.Tensor
+    attributes: dict[str, list]
+
+
+class Index:
+    """Exact vector search over a mutable, partitioned store.
+
+    Args:
+        dim: vector dimension.
+        metric: "ip" (inner product, higher is better), "cosine" (vectors and
+            queries are L2-normalised on the way in, higher is better) or "l2"
+            (squared distance, lower is better).
+        dtype: storage dtype (torch.float32 / float16 / bfloat16 or their names);
+            None picks :func:`default_dtype` for the device.
+        device: "cpu", "cuda", "cuda:1", ...
+        partition_size: rows per storage block (a multiple of 32).
+        attributes: dict of attribute name -> kind ("int", "float", "bool", "time", "tags").
+        partition_by: an "int" attribute; rows with the same value share blocks,
+            so a filter on it skips other blocks without reading their vectors.
+        backend: "auto" (Triton on CUDA, torch on CPU), "torch" or "triton".
+
+    Scores: ``similarity + sum(weight * attribute)`` over the ``boost`` dict, and
+    top-k is taken on that final score. For "l2" the returned score is the
+    squared distance minus the boost term, so a positive weight favours larger
+    values in every metric. Ties are broken by the lower id.
+
+    Example:
+        >>> import torch, flatsearch as fs
+        >>> index = fs.Index(4, attributes={"city": "int", "pay": "float"})
+        >>> index.add([10, 11, 12], torch.eye(4)[:3], attributes={"city": [1, 2, 1], "pay": [50.0, 90.0, None]})
+        >>> index.search(torch.tensor([1.0, 0.0, 1.0, 0.0]), 2, filter=fs.col("city") == 1).ids.tolist()
+        [[10, 12]]
+        >>> index.delete([10])
+        1
+        >>> index.search(torch.tensor([1.0, 0.0, 1.0, 0.0]), 2, filter=fs.col("city") == 1).ids.tolist()
+        [[12, -1]]
+    """
+
+    def __init__(self, dim: int, *, metric: str = "ip", dtype: Any = None, device: Any = "cpu",
+                 partition_size: int = 65536, attributes: Mapping[str, str] | None = None,
+                 partition_by: str | None = None, backend: str = "auto"):
+        self.dim = check_positive_int(dim, name="dim")
+        self.metric = check_choice(metric, name="metric", choices=METRICS)
+        self.device = _check_device(device)
+        self.dtype = _check_dtype(dtype, self.device)
+        partition_size = check_positive_int(partition_size, name="partition_size")
+        if partition_size % 32:
+            raise ValueError(f"partition_size: expected a multiple of 32, got {partition_size}")
+        self.partition_size = partition_size
+        self.schema = Schema.from_user(attributes)
+        if partition_by is not None and self.schema.kind(partition_by, argument="partition_by") != "int":
+            raise ValueError(f"partition_by: expected an 'int' attribute, got {partition_by!r} of kind "
+                             f"{self.schema.kinds[partition_by]!r}")
+        self.partition_by = partition_by
+        self.backend = check_choice(backend, name="backend", choices=BACKENDS)
+        scan_function(self.backend, self.device)  # fail now, not at the first search
+        self._lock = ReadWriteLock()
+        self._reset()
+
+    def _reset(self) -> None:
+        self._storage = Storage(dim=self.dim, dtype=self.dtype, device=self.device,
+                                partition_size=self.partition_size, schema=self.schema)
+        self._ids = IdMap(self.device)
+
+    # -- configuration ------------------------------------------------------------------------------
+    def config(self) -> dict:
+        """Constructor arguments that rebuild an empty index like this one."""
+        return {"dim": self.dim, "metric": self.metric, "dtype": str(self.dtype).replace("torch.", ""),
+                "device": str(self.device), "partition_size": self.partition_size,
+                "attributes": dict(self.schema.kinds), "partition_by": self.partition_by, "backend": self.backend}
+
+    def __repr__(self) -> str:
+        return (f"Index(dim={self.dim}, metric={self.metric!r}, dtype={self.dtype}, device={str(self.device)!r}, "
+                f"rows={len(self)})")
+
+    # -- mutations ----------------------------------------------------------------------------------
+    def add(self, ids: Any, vectors: Any, attributes: Mapping[str, Any] | None = None) -> None:
+        """Insert new rows. ids must be unique non-negative ints not already in the index.
+
+        Attribute columns not given are stored as missing (null).
+
+        Example:
+            >>> import numpy as np, flatsearch as fs
+            >>> index = fs.Index(3)
+            >>> index.add(np.array([1, 2]), np.eye(3, dtype=np.float32)[:2])
+            >>> len(index), 2 in index
+            (2, True)
+        """
+        ids, vectors, columns = self._check_rows(ids, vectors, attributes)
+        with self._lock.write():
+            present = self._ids.lookup(ids.to(self.device)) >= 0
+            if bool(present.any()):
+                raise ValueError(f"ids: expected ids not already in the index, got {int(ids[present.cpu()][0])} "
+                                 f"which is present (use upsert to replace rows)")
+            self._insert(ids, vectors, columns)
+
+    def upsert(self, ids: Any, vectors: Any, attributes: Mapping[str, Any] | None = None) -> None:
+        """Insert rows, or replace the vectors of ids already present.
+
+        For ids already present, attribute columns not given keep their current
+        values (so re-embedding a corpus needs only ids and vectors); for new ids
+        they are stored as missing.
+
+        Example:
+            >>> import torch, flatsearch as fs
+            >>> index = fs.Index(2, attributes={"pay": "float"})
+            >>> index.add([1], torch.tensor([[1.0, 0.0]]), attributes={"pay": [10.0]})
+            >>> index.upsert([1, 2], torch.tensor([[0.0, 1.0], [1.0, 1.0]]))
+            >>> index.get([1]).attributes
+            {'pay': [10.0]}
+        """
+        ids, vectors, columns = self._check_rows(ids, vectors, attributes)
+        with self._lock.write():
+            slots = self._ids.lookup(ids.to(self.device))
+            present = (slots >= 0).cpu()
+            if bool(present.any()):
+                kept = [name for name in self.schema.kinds if name not in columns]
+                for name in kept:
+                    columns[name] = self._merge_old_values(name, slots, present)
+                self._remove(ids[present], slots[present.to(self.device)])
+            self._insert(ids, vectors, columns)
+
+    def _merge_old_values(self, name: str, slots: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        stored = self._storage.columns[name]
+        merged = self.schema.null_column(name, len(slots))
+        if stored.dim() == 2:
+            merged = merged.expand(len(slots), stored.shape[1]).clone()
+        merged[present] = stored[slots[present.to(self.device)]].cpu()
+        return merged
+
+    def delete(self, ids: Any) -> int:
+        """Remove rows; unknown ids are skipped. Returns how many rows were removed.
+
+        Example:
+            >>> import torch, flatsearch as fs
+            >>> index = fs.Index(2)
+            >>> index.add([1, 2], torch.eye(2))
+            >>> index.delete([2, 99])
+            1
+        """
+        ids = torch.unique(check_ids(ids, allow_negative=True))
+        with self._lock.write():
+            slots = self._ids.lookup(ids.to(self.device))
+            found = slots >= 0
+            self._remove(ids[found.cpu()], slots[found])
+            return int(found.sum())
+
+    def set_attributes(self, ids: Any, columns: Mapping[str, Any]) -> None:
+        """Change attribute values of rows in place (e.g. a new engagement prior).
+
+        Example:
+            >>> import torch, flatsearch as fs
+            >>> index = fs.Index(2, attributes={"prior": "float"})
+            >>> index.add([1, 2], torch.eye(2))
+            >>> index.set_attributes([2], {"prior": [0.5]})
+            >>> index.get([1, 2]).attributes
+            {'prior': [None, 0.5]}
+        """
+        ids = check_ids(ids)
+        check_unique(ids)
+        if columns is None or (isinstance(columns, Mapping) and not columns):
+            raise ValueError("columns: expected a dict with at least one attribute column, got none")
+        values = self.schema.columns(columns, len(ids), argument="columns")
+        with self._lock.write():
+            slots = self._require(ids)
+            if self.partition_by in values:
+                # A new partition value moves the row to that partition's blocks.
+                vectors = self._storage.gather_vectors(slots)
+                merged = {name: self._merge_old_values(name, slots, torch.ones(len(ids), dtype=torch.bool))
+                          for name in self.schema.kinds if name not in values}
+                merged.update(values)
+                self._remove(ids, slots)
+                self._insert(ids, vectors, merged)
+                return
+            for name, column in values.items():
+                self._storage.set_column(name, slots, column)
+
+    def compact(self) -> None:
+        """Repack live rows densely, dropping deleted slots and emptied blocks.
+
+        Example:
+            >>> import torch, flatsearch as fs
+            >>> index = fs.Index(2)
+            >>> index.add(list(range(100)), torch.randn(100, 2))
+            >>> _ = index.delete(list(range(50)))
+            >>> index.compact()
+            >>> index.stats()["deleted"]
+            0
+        """
+        with self._lock.write():
+            ids, vectors, columns = self._export()
+            self._reset()
+            self._insert(ids, vectors, columns)
+
+    # -- reads --------------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __contains__(self, id_: Any) -> bool:
+        if isinstance(id_, bool) or not isinstance(id_, numbers.Integral):
+            return False
+        with self._lock.read():
+            return bool(self._ids.lookup(torch.tensor([int(id_)], device=self.device))[0] >= 0)
+
+    def get(self, ids: Any) -> Rows:
+        """Stored vectors (in the storage dtype) and attribute values of the given ids.
+
+        Raises KeyError for an id that is not in the index.
+
+        Example:
+            >>> import torch, flatsearch as fs
+            >>> index = fs.Index(2, attributes={"tags": "tags"})
+            >>> index.add([5], torch.tensor([[3.0, 4.0]]), attributes={"tags": [[1, 2]]})
+            >>> index.get([5])
+            Rows(vectors=tensor([[3., 4.]]), attributes={'tags': [[1, 2]]})
+        """
+        ids = check_ids(ids, allow_negative=True)
+        with self._lock.read():
+            slots = self._require(ids)
+            vectors = self._storage.gather_vectors(slots)
+            attributes = {name: self.schema.to_python(name, self._storage.columns[name][slots])
+                          for name in self.schema.kinds}
+        return Rows(vectors, attributes)
+
+    def stats(self) -> dict:
+        """Row counts and memory: rows (slots used), live, deleted, partitions, blocks, bytes."""
+        with self._lock.read():
+            rows = sum(block.fill for block in self._storage.blocks)
+            return {"rows": rows, "live": len(self), "deleted": rows - len(self),
+                    "partitions": len({block.key for block in self._storage.blocks}),
+                    "blocks": len(self._storage.blocks), "capacity": self._storage.capacity,
+                    "bytes": self._storage.nbytes(), "dtype": str(self.dtype).replace("torch.", ""),
+                    "device": str(self.device), "backend": chosen_backend(self.backend, self.device)}
+
+    def search(self, queries: Any, k: int, *, filter: Any = None, boost: Mapping[str, float] | None = None
+               ) -> SearchResult:
+        """Exact top-k rows for each query, best first.
+
+        Args:
+            queries: (nq, dim) or (dim,) numpy array or tensor.
+            k: results per query; fewer passing rows are padded with id -1 and
+                score -inf (+inf for l2).
+            filter: a filter expression (``fs.col(...)``), its dict form, or a
+                list of nq of them (None for no filter) for per-query filters.
+            boost: dict attribute -> weight added as ``weight * value`` to the score.
+
+        Example:
+            >>> import torch, flatsearch as fs
+            >>> index = fs.Index(2, attributes={"pay": "float"})
+            >>> index.add([1, 2], torch.tensor([[1.0, 0.0], [0.9, 0.0]]), attributes={"pay": [0.0, 1.0]})
+            >>> index.search(torch.tensor([1.0, 0.0]), 1).ids.tolist()
+            [[1]]
+            >>> index.search(torch.tensor([1.0, 0.0]), 1, boost={"pay": 0.5}).ids.tolist()
+            [[2]]
+        """
+        queries = check_matrix(queries, name="queries", dim=self.dim, allow_vector=True).to(self.device)
+        if self.metric == "cosine":
+            queries = _normalise(queries, name="queries")
+        k = check_positive_int(k, name="k")
+        filters = self._check_filters(filter, queries.shape[0])
+        weights = self._check_boost(boost)
+        scan = scan_function(self.backend, self.device)
+        with self._lock.read():
+            request = self._scan_request(queries, k + 1, filters, weights)
+            return self._finish(request, scan(request), k, has_boost=bool(weights))
+
+    # -- search internals ---------------------------------------------------------------------------
+    def _check_filters(self, filter: Any, nq: int) -> Any:
+        if filter is None:
+            return None
+        if isinstance(filter, (list, tuple)):
+            if len(filter) != nq:
+                raise ValueError(f"filter: expected one filter per query ({nq}), got a list of {len(filter)}")
+            parsed = [None if f is None else filter_module.coerce(f, argument=f"filter[{i}]") for i, f in enumerate(filter)]
+            for expr in parsed:
+                if expr is not None:
+                    filter_module.validate(expr, self.schema)
+            return parsed
+        expr = filter_module.coerce(filter)
+        filter_module.validate(expr, self.schema)
+        return expr
+
+    def _check_boost(self, boost: Any) -> dict[str, float]:
+        if boost is None:
+            return {}
+        if not isinstance(boost, Mapping):
+            raise TypeError(f"boost: expected a dict of attribute -> weight, got {describe(boost)}")
+        weights = {}
+        for name, weight in boost.items():
+            kind = self.schema.kind(name, argument="boost")
+            if kind == "tags":
+                raise TypeError(f"boost[{name!r}]: expected a numeric attribute, got one of kind 'tags'")
+            if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not torch.isfinite(torch.tensor(float(weight))):
+                raise TypeError(f"boost[{name!r}]: expected a finite number as weight, got {describe(weight)}")
+            weights[name] = float(weight)
+        return weights
+
+    def _keep_mask(self, filters: Any, nq: int) -> torch.Tensor:
+        storage = self._storage
+        live = storage.live
+        if filters is None:
+            return live
+        if not isinstance(filters, list):
+            return live & filters.evaluate(self.schema, storage.columns)
+        evaluated: dict[str, torch.Tensor] = {}
+        rows = []
+        for expr in filters:
+            key = "" if expr is None else expr.key()
+            if key not in evaluated:
+                evaluated[key] = live if expr is None else live & expr.evaluate(self.schema, storage.columns)
+            rows.append(evaluated[key])
+        if len(evaluated) == 1:
+            return rows[0]
+        return torch.stack(rows)
+
+    def _scan_request(self, queries: torch.Tensor, k: int, filters: Any, weights: dict[str, float]) -> ScanRequest:
+        storage = self._storage
+        keep = self._keep_mask(filters, queries.shape[0])
+        bias = None
+        for name, weight in weights.items():
+            term = weight * Schema.as_float(self.schema.kinds[name], storage.columns[name])
+            bias = term if bias is None else bias + term
+        if self.metric == "l2":
+            bias = -storage.sq_norms if bias is None else bias - storage.sq_norms
+        return ScanRequest(queries=queries, k=k, arenas=tuple(storage.arenas), arena_starts=tuple(storage.arena_starts),
+                           ranges=self._ranges_with_hits(keep if keep.dim() == 1 else keep.any(dim=0)),
+                           mask_words=pack_bits(keep), bias=bias, score_scale=2.0 if self.metric == "l2" else 1.0)
+
+    def _ranges_with_hits(self, passing: torch.Tensor) -> torch.Tensor:
+        """Block ranges holding at least one passing row, adjacent ones of an arena merged."""
+        blocks = self._storage.block_ranges()
+        if blocks.numel() == 0:
+            return blocks
+        prefix = torch.cat([torch.zeros(1, dtype=torch.int64), passing.cpu().to(torch.int64).cumsum(0)])
+        hits = prefix[blocks[:, 1]] - prefix[blocks[:, 0]]
+        merged: list[list[int]] = []
+        arena_starts = set(self._storage.arena_starts)
+        for start, stop in blocks[hits > 0].tolist():
+            if merged and merged[-1][1] == start and start not in arena_starts:
+                merged[-1][1] = stop
+            else:
+                merged.append([start, stop])
+        return torch.tensor(merged, dtype=torch.int64).reshape(-1, 2)
+
+    def _finish(self, request: ScanRequest, result, k: int, *, has_boost: bool) -> SearchResult:
+        scores, slots = result.scores[:, :k + 1], result.slots[:, :k + 1]
+        # A tie across the k-th place means the kept set depends on the tie rule:
+        # resolve those queries exactly by id; the rest only need reordering.
+        tied = (torch.isfinite(scores[:, k - 1]) & (scores[:, k] == scores[:, k - 1])).nonzero().flatten().tolist()
+        scores, slots = scores[:, :k], slots[:, :k]
+        slot_ids = self._storage.slot_ids
+        ids = torch.where(slots >= 0, slot_ids[slots.clamp(min=0)], torch.full_like(slots, -1))
+        scores, ids = order_results(scores, ids, k, lower_is_better=False)
+        for query in tied:
+            all_scores, all_slots = all_passing_scores(request, query)
+            exact = order_results(all_scores.unsqueeze(0), slot_ids[all_slots].unsqueeze(0), k, lower_is_better=False)
+            scores[query], ids[query] = exact.scores[0], exact.ids[0]
+        if self.metric == "l2":
+            query_norms = rounded_queries(request).pow(2).sum(dim=1, keepdim=True)
+            distances = query_norms - scores
+            if not has_boost:
+                distances = distances.clamp(min=0)
+            scores = torch.where(ids < 0, torch.full_like(distances, float("inf")), distances)
+        return SearchResult(scores, ids)
+
+    # -- storage internals --------------------------------------------------------------------------
+    def _check_rows(self, ids: Any, vectors: Any, attributes: Any):
+        ids = check_ids(ids)
+        check_unique(ids)
+        vectors = check_matrix(vectors, name="vectors", dim=self.dim, rows=len(ids)).to(self.device)
+        if self.metric == "cosine":
+            vectors = _normalise(vectors, name="vectors")
+        columns = self.schema.columns(attributes, len(ids), argument="attributes")
+        return ids, vectors.to(self.dtype), columns
+
+    def _insert(self, ids: torch.Tensor, vectors: torch.Tensor, columns: dict[str, torch.Tensor]) -> None:
+        if len(ids) == 0:
+            return
+        keys = None
+        if self.partition_by is not None:
+            keys = columns.get(self.partition_by)
+            keys = torch.full((len(ids),), INT_NULL, dtype=torch.int64) if keys is None else keys
+        slots = self._storage.allocate(keys, len(ids))
+        device_ids = ids.to(self.device)
+        self._storage.write(slots, device_ids, vectors.to(self.device, self.dtype), columns)
+        self._ids.insert(device_ids, slots)
+
+    def _remove(self, ids: torch.Tensor, slots: torch.Tensor) -> None:
+        self._storage.clear(slots)
+        self._ids.remove(ids.to(self.device))
+
+    def _require(self, ids: torch.Tensor) -> torch.Tensor:
+        slots = self._ids.lookup(ids.to(self.device))
+        missing = (slots < 0).cpu()
+        if bool(missing.any()):
+            raise KeyError(f"ids: {int(ids[missing][0])} is not in the index")
+        return slots
+
+    def _export(self) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """Live rows in slot order: ids (CPU), vectors (device, storage dtype), columns (CPU)."""
+        slots = self._storage.live.nonzero().flatten()
+        ids = self._storage.slot_ids[slots].cpu()
+        vectors = self._storage.gather_vectors(slots)
+        columns = {name: column[slots].cpu() for name, column in self._storage.columns.items()}
+        return ids, vectors, columns
+
+    # -- persistence and devices --------------------------------------------------------------------
+    def save(self, path: Any) -> None:
+        """Write the index to one safetensors file (atomically: a temporary file, then a rename).
+
+        Example:
+            >>> import os, tempfile, torch, flatsearch as fs
+            >>> index = fs.Index(2)
+            >>> index.add([7], torch.tensor([[1.0, 2.0]]))
+            >>> path = os.path.join(tempfile.mkdtemp(), "jobs.fsx")
+            >>> index.save(path)
+            >>> fs.Index.load(path).get([7]).vectors.tolist()
+            [[1.0, 2.0]]
+        """
+        from .persistence import save_index
+        with self._lock.read():
+            ids, vectors, columns = self._export()
+        save_index(path, self.config(), ids, vectors, columns)
+
+    @classmethod
+    def load(cls, path: Any, device: Any = None) -> "Index":
+        """Read an index written by :meth:`save`, on its saved device or ``device``."""
+        from .persistence import load_index
+        config, ids, vectors, columns = load_index(path)
+        if device is not None:
+            config["device"] = device
+        index = cls(**config)
+        index._insert(ids, vectors.to(index.device), columns)
+        return index
+
+    def to(self, device: Any) -> "Index":
+        """A copy of this index on another device (the original is unchanged), like ``Tensor.to``."""
+        device = _check_device(device)
+        config = self.config()
+        config["device"] = device
+        copy = Index(**config)
+        with self._lock.read():
+            ids, vectors, columns = self._export()
+        copy._insert(ids, vectors.to(device), columns)
+        return copy
+
+
+def _check_device(device: Any) -> torch.device:
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device: expected a torch device such as 'cpu' or 'cuda:0', got {describe(device)}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device: {device} was requested but CUDA is not available on this machine")
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device: expected 'cpu' or 'cuda', got {device}")
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    return device
+
+
+def _check_dtype(dtype: Any, device: torch.device) -> torch.dtype:
+    if dtype is None:
+        return default_dtype(device)
+    if isinstance(dtype, str) and dtype in _DTYPES:
+        return _DTYPES[dtype]
+    if dtype in _DTYPES.values():
+        return dtype
+    raise ValueError(f"dtype: expected one of float32, float16, bfloat16 or None, got {describe(dtype)}")
+
+
+def _normalise(matrix: torch.Tensor, *, name: str) -> torch.Tensor:
+    norms = matrix.norm(dim=1, keepdim=True)
+    zero = (norms == 0).flatten()
+    if bool(zero.any()):
+        raise ValueError(f"{name}: the cosine metric needs non-zero vectors, got a zero vector in row {int(zero.nonzero()[0])}")
+    return matrix / norms

