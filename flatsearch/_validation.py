@@ -28,7 +28,7 @@ def as_tensor(value: Any, *, name: str) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
         return value
     if isinstance(value, np.ndarray):
-        if value.dtype == object:
+        if value.dtype.kind not in "biufc":
             raise TypeError(f"{name}: expected a numeric array, got {describe(value)}")
         return torch.from_numpy(np.ascontiguousarray(value))
     if isinstance(value, (list, tuple)):
@@ -46,6 +46,8 @@ def check_ids(ids: Any, *, name: str = "ids", allow_negative: bool = False) -> t
     """Validate a 1-D batch of int64 ids and return it as a CPU int64 tensor."""
     if isinstance(ids, numbers.Integral) and not isinstance(ids, bool):
         ids = [int(ids)]
+    if isinstance(ids, (list, tuple)) and len(ids) == 0:
+        return torch.empty(0, dtype=torch.int64)
     tensor = as_tensor(ids, name=name)
     if tensor.dim() != 1:
         raise ValueError(f"{name}: expected a 1-D sequence of ids, got shape {tuple(tensor.shape)}")
@@ -82,9 +84,9 @@ def check_matrix(value: Any, *, name: str, dim: int, rows: int | None = None, al
     if rows is not None and tensor.shape[0] != rows:
         raise ValueError(f"{name}: expected {rows} rows (one per id), got {tensor.shape[0]}")
     tensor = tensor.to(torch.float32)
-    finite = torch.isfinite(tensor)
-    if not bool(finite.all()):
-        row = int((~finite).any(dim=1).nonzero()[0, 0])
+    # min and max propagate NaN and Inf, so one pass without a mask tells whether all are finite.
+    if tensor.numel() and not all(torch.isfinite(bound) for bound in torch.aminmax(tensor)):
+        row = int((~torch.isfinite(tensor)).any(dim=1).nonzero()[0, 0])
         raise ValueError(f"{name}: expected finite values, got NaN or Inf in row {row}")
     return tensor
 

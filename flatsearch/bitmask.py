@@ -19,11 +19,6 @@ import torch
 WORD_BITS = 32
 
 
-def _bit_weights(device: torch.device) -> torch.Tensor:
-    return torch.bitwise_left_shift(torch.ones(WORD_BITS, dtype=torch.int64, device=device),
-                                    torch.arange(WORD_BITS, device=device))
-
-
 def pack_bits(keep: torch.Tensor) -> torch.Tensor:
     """Pack a bool tensor (..., n) into int32 words (..., ceil(n / 32))."""
     n = keep.shape[-1]
@@ -31,10 +26,12 @@ def pack_bits(keep: torch.Tensor) -> torch.Tensor:
     if padded_len != n:
         pad = keep.new_zeros(keep.shape[:-1] + (padded_len - n,))
         keep = torch.cat([keep, pad], dim=-1)
-    grouped = keep.reshape(keep.shape[:-1] + (padded_len // WORD_BITS, WORD_BITS)).to(torch.int64)
-    words = (grouped * _bit_weights(keep.device)).sum(dim=-1)
-    # Values >= 2**31 wrap to negative int32: the bit pattern is what matters.
-    return torch.where(words >= 2**31, words - 2**32, words).to(torch.int32)
+    # Build bytes (8 bits each) and view four of them as one little-endian word.
+    grouped = keep.reshape(keep.shape[:-1] + (padded_len // 8, 8)).to(torch.uint8)
+    weights = torch.bitwise_left_shift(torch.ones(8, dtype=torch.uint8, device=keep.device),
+                                       torch.arange(8, dtype=torch.uint8, device=keep.device))
+    as_bytes = (grouped * weights).sum(dim=-1, dtype=torch.uint8)
+    return as_bytes.contiguous().view(torch.int32)
 
 
 def unpack_bits(words: torch.Tensor, n: int, start: int = 0) -> torch.Tensor:

@@ -100,6 +100,7 @@ class Index:
         self._storage = Storage(dim=self.dim, dtype=self.dtype, device=self.device,
                                 partition_size=self.partition_size, schema=self.schema)
         self._ids = IdMap(self.device)
+        self._live_cache: tuple | None = None
 
     # -- configuration ------------------------------------------------------------------------------
     def config(self) -> dict:
@@ -300,6 +301,8 @@ class Index:
         weights = self._check_boost(boost)
         scan = scan_function(self.backend, self.device)
         with self._lock.read():
+            if self._storage.capacity == 0:
+                return _empty_result(queries.shape[0], k, self.metric, self.device)
             request = self._scan_request(queries, k + 1, filters, weights)
             return self._finish(request, scan(request), k, has_boost=bool(weights))
 
@@ -361,9 +364,21 @@ class Index:
             bias = term if bias is None else bias + term
         if self.metric == "l2":
             bias = -storage.sq_norms if bias is None else bias - storage.sq_norms
+        if filters is None:
+            ranges, words = self._live_ranges_and_words()
+        else:
+            ranges, words = self._ranges_with_hits(keep if keep.dim() == 1 else keep.any(dim=0)), pack_bits(keep)
         return ScanRequest(queries=queries, k=k, arenas=tuple(storage.arenas), arena_starts=tuple(storage.arena_starts),
-                           ranges=self._ranges_with_hits(keep if keep.dim() == 1 else keep.any(dim=0)),
-                           mask_words=pack_bits(keep), bias=bias, score_scale=2.0 if self.metric == "l2" else 1.0)
+                           ranges=ranges, mask_words=words, bias=bias, score_scale=2.0 if self.metric == "l2" else 1.0,
+                           keep=keep)
+
+    def _live_ranges_and_words(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scan ranges and packed live bits for unfiltered searches, kept until the next mutation."""
+        version = self._storage.version
+        if self._live_cache is None or self._live_cache[0] != version:
+            live = self._storage.live
+            self._live_cache = (version, self._ranges_with_hits(live), pack_bits(live))
+        return self._live_cache[1], self._live_cache[2]
 
     def _ranges_with_hits(self, passing: torch.Tensor) -> torch.Tensor:
         """Block ranges holding at least one passing row, adjacent ones of an arena merged."""
@@ -482,6 +497,11 @@ class Index:
             ids, vectors, columns = self._export()
         copy._insert(ids, vectors.to(device), columns)
         return copy
+
+
+def _empty_result(nq: int, k: int, metric: str, device: torch.device) -> SearchResult:
+    worst = float("inf") if metric == "l2" else float("-inf")
+    return SearchResult(torch.full((nq, k), worst, device=device), torch.full((nq, k), -1, dtype=torch.int64, device=device))
 
 
 def _check_device(device: Any) -> torch.device:

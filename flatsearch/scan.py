@@ -45,6 +45,9 @@ class ScanRequest:
         bias: (capacity,) float32 added to every score of that slot (boost
             term, and ``-|x|^2`` for l2), or None for no bias.
         score_scale: multiplies the dot product (1 for ip/cosine, 2 for l2).
+        keep: optionally the same mask unpacked, bool (capacity,) or
+            (nq, capacity), when the caller already has it; backends that
+            work on bools may use it instead of unpacking ``mask_words``.
     """
 
     queries: torch.Tensor
@@ -55,6 +58,7 @@ class ScanRequest:
     mask_words: torch.Tensor
     bias: torch.Tensor | None
     score_scale: float
+    keep: torch.Tensor | None = None
 
     @property
     def per_query_mask(self) -> bool:

@@ -42,6 +42,8 @@ class Storage:
         self.blocks: list[Block] = []
         self.blocks_by_key: dict[int | None, list[int]] = {}
         self.capacity = 0
+        self._arena_hint = 0
+        self.version = 0  # bumped by every change of live rows
         self.slot_ids = torch.empty(0, dtype=torch.int64, device=device)
         self.live = torch.empty(0, dtype=torch.bool, device=device)
         self.sq_norms = torch.empty(0, dtype=torch.float32, device=device)
@@ -55,6 +57,8 @@ class Storage:
         last block, then new blocks.
         """
         slots = torch.empty(n, dtype=torch.int64)
+        # A new arena should hold the whole batch: one arena keeps scan ranges long.
+        self._arena_hint = -(-n // self.partition_size) * self.partition_size if keys is None else 2 * n
         if keys is None:
             groups = [(None, torch.arange(n))]
         else:
@@ -106,7 +110,7 @@ class Storage:
                 start = self.arena_starts[arena_id] + self.arena_used[arena_id]
                 self.arena_used[arena_id] += rows
                 return start
-        arena_rows = max(rows, self.capacity)
+        arena_rows = max(rows, self.capacity, -(-self._arena_hint // 32) * 32)
         self.arenas.append(torch.empty((arena_rows, self.dim), dtype=self.dtype, device=self.device))
         self.arena_starts.append(self.capacity)
         self.arena_used.append(rows)
@@ -132,12 +136,19 @@ class Storage:
         arena_of = self.arena_index(slots)
         for arena_id in torch.unique(arena_of).tolist():
             rows = (arena_of == arena_id).nonzero().flatten()
-            self.arenas[arena_id][slots[rows] - self.arena_starts[arena_id]] = vectors[rows]
+            source = vectors if len(rows) == len(slots) else vectors[rows]
+            targets = slots[rows] - self.arena_starts[arena_id]
+            first, last = int(targets[0]), int(targets[-1])
+            if last - first + 1 == len(targets) and bool((targets[1:] > targets[:-1]).all()):
+                self.arenas[arena_id][first:last + 1].copy_(source)  # appends are contiguous: a plain copy
+            else:
+                self.arenas[arena_id].index_copy_(0, targets, source)
         self.sq_norms[slots] = vectors.float().pow(2).sum(dim=1)
         self.slot_ids[slots] = ids
         for name in self.columns:
             self.set_column(name, slots, columns.get(name))
         self.live[slots] = True
+        self.version += 1
 
     def set_column(self, name: str, slots: torch.Tensor, values: torch.Tensor | None) -> None:
         column = self.columns[name]
@@ -160,6 +171,7 @@ class Storage:
     def clear(self, slots: torch.Tensor) -> None:
         self.live[slots] = False
         self.slot_ids[slots] = -1
+        self.version += 1
 
     # -- reads ----------------------------------------------------------------------------------
     def arena_index(self, slots: torch.Tensor) -> torch.Tensor:

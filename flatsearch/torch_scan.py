@@ -83,8 +83,10 @@ def rounded_queries(request: ScanRequest) -> torch.Tensor:
     return request.queries.to(request.arenas[0].dtype).float() if request.arenas else request.queries
 
 
-def _keep_bits(request: ScanRequest, start: int, stop: int) -> torch.Tensor:
-    return unpack_bits(request.mask_words, stop - start, start)
+def _keep_bits(request: ScanRequest) -> torch.Tensor:
+    if request.keep is not None:
+        return request.keep
+    return unpack_bits(request.mask_words, request.mask_words.shape[-1] * 32)
 
 
 def _arena_rows(request: ScanRequest, start: int, stop: int) -> torch.Tensor:
@@ -99,8 +101,12 @@ def _score_block(request, queries, vectors, keep, bias) -> torch.Tensor:
     vectors = vectors.float()
     neg_inf = torch.full((), float("-inf"), device=queries.device)
     if keep.dim() == 1:
+        everything_passes = bool(keep.all())
+        if bias is None and everything_passes:
+            scores = torch.mm(queries, vectors.T)
+            return scores if request.score_scale == 1 else scores.mul_(request.score_scale)
         row = torch.zeros(vectors.shape[0], device=queries.device) if bias is None else bias
-        if not bool(keep.all()):
+        if not everything_passes:
             row = torch.where(keep, row, neg_inf)
         return torch.addmm(row.unsqueeze(0), queries, vectors.T, alpha=request.score_scale)
     scores = torch.mm(queries, vectors.T)
@@ -129,7 +135,7 @@ def torch_scan(request: ScanRequest) -> ScanResult:
     nq, k = queries.shape[0], request.k
     ranges = request.ranges.tolist()
     total_rows = sum(stop - start for start, stop in ranges)
-    keep_all = _keep_bits(request, 0, request.mask_words.shape[-1] * 32)
+    keep_all = _keep_bits(request)
     passing = keep_all if keep_all.dim() == 1 else keep_all.any(dim=0)
     n_passing = int(passing.sum())
     if n_passing == 0 or nq == 0:
@@ -174,7 +180,7 @@ def gather_rows(request: ScanRequest, slots: torch.Tensor) -> torch.Tensor:
 
 def all_passing_scores(request: ScanRequest, query: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Internal scores of one query against every row that passes its mask: (scores, slots)."""
-    keep_all = _keep_bits(request, 0, request.mask_words.shape[-1] * 32)
+    keep_all = _keep_bits(request)
     keep = keep_all if keep_all.dim() == 1 else keep_all[query]
     slots = keep.nonzero().flatten()
     queries = rounded_queries(request)[query:query + 1]

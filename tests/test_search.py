@@ -1,0 +1,207 @@
+"""Search semantics on random float data: filters, boosts, metrics, dtypes and the two scan strategies."""
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+import torch
+
+import flatsearch as fs
+from flatsearch import torch_scan
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+# (dtype, absolute score tolerance against a float64 reference on unit-scale data)
+DTYPE_TOLERANCES = [(torch.float32, 1e-4), (torch.float16, 2e-2), (torch.bfloat16, 1e-1)]
+
+
+def random_index(n=3000, dim=16, *, seed=0, device="cpu", dtype=torch.float32, metric="ip", partition_by=None):
+    generator = np.random.default_rng(seed)
+    vectors = generator.standard_normal((n, dim)).astype(np.float32)
+    ids = generator.permutation(10 * n)[:n]
+    attributes = {"city": generator.integers(0, 20, n), "pay": generator.random(n).astype(np.float32),
+                  "remote": generator.random(n) < 0.3,
+                  "geo": [list(generator.integers(0, 50, generator.integers(0, 4))) for _ in range(n)]}
+    index = fs.Index(dim, metric=metric, dtype=dtype, device=device, partition_size=512, partition_by=partition_by,
+                     attributes={"city": "int", "pay": "float", "remote": "bool", "geo": "tags"})
+    index.add(ids, vectors, attributes)
+    return index, ids, vectors, attributes
+
+
+def brute_force(vectors, ids, queries, k, keep=None, bias=None, metric="ip"):
+    vectors64, queries64 = vectors.astype(np.float64), queries.astype(np.float64)
+    if metric == "cosine":
+        vectors64 = vectors64 / np.linalg.norm(vectors64, axis=1, keepdims=True)
+        queries64 = queries64 / np.linalg.norm(queries64, axis=1, keepdims=True)
+    if metric == "l2":
+        scores = -((queries64[:, None, :] - vectors64[None]) ** 2).sum(-1)
+    else:
+        scores = queries64 @ vectors64.T
+    if bias is not None:
+        scores = scores + bias
+    if keep is not None:
+        scores = np.where(keep, scores, -np.inf)
+    order = np.lexsort((np.broadcast_to(ids, scores.shape), -scores), axis=1)[:, :k]
+    best = np.take_along_axis(scores, order, 1)
+    out_ids = np.where(np.isfinite(best), ids[order], -1)
+    return (-best if metric == "l2" else best), out_ids
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("metric", ["ip", "cosine", "l2"])
+@pytest.mark.parametrize("dtype, tolerance", DTYPE_TOLERANCES)
+def test_matches_brute_force_per_metric_and_dtype(device, metric, dtype, tolerance):
+    index, ids, vectors, _ = random_index(device=device, dtype=dtype, metric=metric, seed=3)
+    stored = index.get(ids).vectors.float().cpu().numpy()  # compare against the rounded stored vectors
+    if metric == "cosine":
+        stored = vectors  # the reference normalises itself
+    queries = np.random.default_rng(9).standard_normal((7, 16)).astype(np.float32)
+    result = index.search(queries, 10)
+    expected_scores, expected_ids = brute_force(stored, ids, queries, 10, metric=metric)
+    np.testing.assert_allclose(result.scores.cpu().numpy(), expected_scores, atol=tolerance * (8 if metric == "l2" else 1))
+    if dtype == torch.float32:
+        assert result.ids.cpu().numpy().tolist() == expected_ids.tolist()
+    else:  # rounding may swap near-equal neighbours: compare the scores of what was returned
+        assert (result.ids >= 0).all()
+
+
+def test_filtered_search_equals_search_on_index_of_passing_rows():
+    index, ids, vectors, attributes = random_index(seed=1)
+    expr = (fs.col("city").isin([1, 2, 3]) | (fs.col("pay") > 0.9)) & ~(fs.col("remote") == True)
+    keep = (np.isin(attributes["city"], [1, 2, 3]) | (attributes["pay"] > 0.9)) & ~attributes["remote"]
+    small = fs.Index(16, attributes={"city": "int", "pay": "float", "remote": "bool", "geo": "tags"})
+    small.add(ids[keep], vectors[keep], {name: [v for v, k in zip(col, keep) if k] for name, col in attributes.items()})
+    queries = np.random.default_rng(2).standard_normal((5, 16)).astype(np.float32)
+    for boost in (None, {"pay": 3.0, "city": -0.1}):
+        full = index.search(queries, 25, filter=expr, boost=boost)
+        sub = small.search(queries, 25, boost=boost)
+        assert torch.equal(full.ids, sub.ids)
+        torch.testing.assert_close(full.scores, sub.scores)
+
+
+@pytest.mark.parametrize("fraction", [0.001, 0.01, 0.3, 0.6, 1.0])
+def test_gather_and_scan_strategies_agree(monkeypatch, fraction):
+    index, ids, vectors, attributes = random_index(n=4000, seed=4)
+    queries = np.random.default_rng(5).standard_normal((6, 16)).astype(np.float32)
+    expr = fs.col("pay") < fraction
+    keep = attributes["pay"] < fraction
+    results = []
+    for threshold in (0.0, 1.0):  # force the scan, then force the gather
+        monkeypatch.setattr(torch_scan, "GATHER_MAX_FRACTION", threshold)
+        results.append(index.search(queries, 40, filter=expr, boost={"pay": 0.5}))
+    expected_scores, expected_ids = brute_force(vectors, ids, queries, 40, keep=keep, bias=0.5 * attributes["pay"])
+    for result in results:
+        assert result.ids.numpy().tolist() == expected_ids.tolist()
+        np.testing.assert_allclose(result.scores.numpy(), expected_scores, atol=1e-4)
+
+
+def test_per_query_filters_equal_separate_searches():
+    index, *_ = random_index(seed=6)
+    queries = torch.randn(4, 16, generator=torch.Generator().manual_seed(1))
+    filters = [fs.col("city") == 3, None, {"geo": {"in": [7, 8]}}, fs.col("pay") >= 0.5]
+    batch = index.search(queries, 12, filter=filters)
+    for row, expr in enumerate(filters):
+        alone = index.search(queries[row], 12, filter=expr)
+        assert torch.equal(batch.ids[row], alone.ids[0])
+
+
+def test_partition_by_filter_skips_other_partitions_and_stays_exact():
+    index, ids, vectors, attributes = random_index(seed=7, partition_by="city")
+    queries = np.random.default_rng(8).standard_normal((3, 16)).astype(np.float32)
+    result = index.search(queries, 15, filter=fs.col("city") == 4)
+    _, expected_ids = brute_force(vectors, ids, queries, 15, keep=attributes["city"] == 4)
+    assert result.ids.numpy().tolist() == expected_ids.tolist()
+    request = index._scan_request(torch.from_numpy(queries), 16, fs.col("city") == 4, {})
+    scanned = int((request.ranges[:, 1] - request.ranges[:, 0]).sum())
+    assert scanned <= 512 * 2 and scanned < len(index) / 5  # only city 4's blocks are listed
+
+
+def test_tags_and_null_semantics():
+    index = fs.Index(2, attributes={"geo": "tags", "pay": "float"})
+    index.add([1, 2, 3, 4], torch.ones(4, 2), {"geo": [[1, 2], [2], [], None], "pay": [1.0, None, 3.0, None]})
+    ids = lambda expr: sorted(i for i in index.search(torch.ones(2), 10, filter=expr).ids[0].tolist() if i >= 0)
+    assert ids(fs.col("geo") == 2) == [1, 2]
+    assert ids(fs.col("geo") != 2) == []  # rows 3 and 4 have no tags: null matches nothing
+    assert ids(fs.col("geo") != 1) == [2]
+    assert ids(~(fs.col("geo") == 1)) == [2, 3, 4]
+    assert ids(fs.col("pay") != 1.0) == [3]
+    assert ids(~(fs.col("pay") >= 2.0)) == [1, 2, 4]
+    assert ids(fs.col("geo").isin([1, 9])) == [1]
+
+
+def test_time_attributes_accept_datetimes():
+    index = fs.Index(2, attributes={"posted": "time"})
+    day = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
+    index.add([1, 2], torch.ones(2, 2), {"posted": [day, day + dt.timedelta(days=3)]})
+    since = fs.col("posted") >= day + dt.timedelta(days=1)
+    assert index.search(torch.ones(2), 5, filter=since).ids[0, :2].tolist() == [2, -1]
+    assert index.get([1]).attributes["posted"] == [int(day.timestamp())]
+
+
+def test_dict_filter_round_trip_matches_expression():
+    expr = (fs.col("city").isin([1, 2]) & (fs.col("pay") >= 0.25)) | ~(fs.col("remote") == False)
+    data = expr.to_dict()
+    assert data == {"or": [{"and": [{"city": {"in": [1, 2]}}, {"pay": {"gte": 0.25}}]}, {"not": {"remote": {"eq": False}}}]}
+    assert fs.Filter.from_dict(data).to_dict() == data
+    index, *_ = random_index(seed=10)
+    queries = torch.randn(2, 16)
+    assert torch.equal(index.search(queries, 20, filter=expr).ids, index.search(queries, 20, filter=data).ids)
+
+
+def test_ties_are_broken_by_lower_id_across_the_kth_place():
+    index = fs.Index(2, partition_size=32)
+    ids = np.array([50, 7, 90, 3, 20, 61, 8])
+    index.add(ids, np.ones((7, 2), dtype=np.float32))
+    assert index.search(np.ones(2), 3).ids.tolist() == [[3, 7, 8]]
+    index.delete([3])
+    assert index.search(np.ones(2), 3).ids.tolist() == [[7, 8, 20]]
+
+
+def test_topk_lower_index_first_matches_a_stable_sort():
+    generator = torch.Generator().manual_seed(0)
+    scores = torch.randint(0, 4, (20, 50), generator=generator).float()
+    for k in (1, 5, 49, 50):
+        values, columns = torch_scan.topk_lower_index_first(scores, k)
+        expected_values, expected_columns = torch.sort(scores, dim=1, descending=True, stable=True)
+        assert torch.equal(columns, expected_columns[:, :k]) and torch.equal(values, expected_values[:, :k])
+
+
+def test_upsert_replaces_vectors_and_keeps_unspecified_attributes():
+    index, ids, vectors, attributes = random_index(n=200, seed=11)
+    target = int(ids[5])
+    index.upsert([target], 10 * np.ones((1, 16), dtype=np.float32))
+    assert index.search(np.ones(16), 1).ids.tolist() == [[target]]
+    assert index.get([target]).attributes["city"] == [int(attributes["city"][5])]
+    assert len(index) == 200
+
+
+def test_stats_and_compact_reuse_and_release_slots():
+    index, ids, *_ = random_index(n=1000, seed=12)
+    before = index.stats()
+    index.delete(ids[:900])
+    assert index.stats()["deleted"] == 900 and index.stats()["live"] == 100
+    index.add(np.arange(10**6, 10**6 + 300), np.ones((300, 16), dtype=np.float32))
+    assert index.stats()["rows"] == before["rows"]  # freed slots were reused
+    index.compact()
+    stats = index.stats()
+    assert stats["deleted"] == 0 and stats["live"] == 400 and stats["bytes"] < before["bytes"]
+
+
+def test_merge_results_equals_one_index():
+    index, ids, vectors, attributes = random_index(n=900, seed=13)
+    parts = [fs.Index(16, metric="ip") for _ in range(3)]
+    for shard, part in enumerate(parts):
+        mask = ids % 3 == shard
+        part.add(ids[mask], vectors[mask])
+    queries = torch.randn(5, 16)
+    merged = fs.merge_results([part.search(queries, 30) for part in parts], 30)
+    whole = index.search(queries, 30)
+    assert torch.equal(merged.ids, whole.ids)
+    torch.testing.assert_close(merged.scores, whole.scores)
+
+
+def test_to_returns_an_independent_copy():
+    index, ids, *_ = random_index(n=100, seed=14)
+    copy = index.to("cpu")
+    copy.delete(ids[:10])
+    assert len(index) == 100 and len(copy) == 90
