@@ -1,4 +1,4 @@
-from setuptools import setup
+from setuptools import find_packages, setup
 
 EXTRAS = {
     "triton": ["triton>=3.0"],
@@ -25,9 +25,9 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.10",
-    packages=["flatsearch", "flatsearch.kernels", "flatsearch.jobsearch"],
+    packages=find_packages(include=["flatsearch", "flatsearch.*"]) + ["flatsearch.kernels"],
     package_dir={"flatsearch": "flatsearch", "flatsearch.kernels": "kernels"},
-    package_data={"flatsearch.jobsearch": ["data/*"]},
+    package_data={"flatsearch.jobsearch": ["data/*.json"]},
     install_requires=["torch>=2.3", "numpy>=1.24", "safetensors>=0.4"],
     extras_require=EXTRAS,
 )
