@@ -10,6 +10,7 @@ Example:
 from .filters import Filter, col
 from .index import Index, Rows, default_dtype
 from .results import SearchResult, merge_results
+from .sharded import ShardedIndex
 
-__all__ = ["Index", "Rows", "SearchResult", "Filter", "col", "merge_results", "default_dtype"]
+__all__ = ["Index", "Rows", "SearchResult", "ShardedIndex", "Filter", "col", "merge_results", "default_dtype"]
 __version__ = "0.1.0"

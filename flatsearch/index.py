@@ -242,6 +242,33 @@ class Index:
         with self._lock.read():
             return bool(self._ids.lookup(torch.tensor([int(id_)], device=self.device))[0] >= 0)
 
+    def contains(self, ids: Any) -> torch.Tensor:
+        """Membership of a batch of ids as a bool tensor (CPU), without a Python call per id.
+
+        Example:
+            >>> import torch, flatsearch as fs
+            >>> index = fs.Index(2)
+            >>> index.add([1, 2], torch.eye(2))
+            >>> index.contains([2, 3, -1]).tolist()
+            [True, False, False]
+        """
+        ids = check_ids(ids, allow_negative=True)
+        with self._lock.read():
+            return (self._ids.lookup(ids.to(self.device)) >= 0).cpu()
+
+    def ids(self) -> torch.Tensor:
+        """Ids of all live rows, ascending (CPU int64).
+
+        Example:
+            >>> import torch, flatsearch as fs
+            >>> index = fs.Index(2)
+            >>> index.add([9, 4], torch.eye(2))
+            >>> index.ids().tolist()
+            [4, 9]
+        """
+        with self._lock.read():
+            return self._ids.sorted_ids.cpu().clone()
+
     def get(self, ids: Any) -> Rows:
         """Stored vectors (in the storage dtype) and attribute values of the given ids.
 

@@ -1,0 +1,701 @@
+"""One logical index split into shards, each an :class:`fs.Index` on its own device.
+
+Rows are owned by the shard that a stable hash of their id picks
+(:func:`shard_of`), so an upsert or a delete touches only the owning shards and
+the layout does not depend on the order rows arrived in. A search runs on every
+shard at once (one thread per shard) and the per-shard top-k lists are merged
+exactly with :func:`fs.merge_results`: every row of the global top-k is in its
+own shard's top-k, and both levels break ties by the lower id.
+
+The work done on a shard lives in :class:`ShardServer`. :class:`ShardedIndex`
+calls its servers from threads in this process;
+:class:`flatsearch.distributed.RayIndex` runs them as Ray actors and reuses all
+of ShardedIndex's validation, routing, merging and persistence.
+"""
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import os
+import shutil
+import tempfile
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from . import filters as filter_module
+from ._validation import check_ids, check_matrix, check_positive_int, check_unique, describe
+from .index import Index, Rows
+from .persistence import load_index, save_index
+from .results import SearchResult, merge_results
+from .rwlock import ReadWriteLock
+from .schema import INT_NULL, Schema
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_FORMAT = "flatsearch.sharded"
+MANIFEST_VERSION = 1
+ROUTING = "splitmix64"
+
+_GOLDEN_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX_2 = np.uint64(0x94D049BB133111EB)
+
+
+def splitmix64(ids: Any) -> np.ndarray:
+    """The splitmix64 output function of each int64 id, as uint64.
+
+    A fixed bijective mix: neighbouring ids land far apart, and the value never
+    depends on the process, the platform or ``PYTHONHASHSEED`` (unlike ``hash()``).
+
+    Example:
+        >>> import numpy as np
+        >>> from flatsearch.sharded import splitmix64
+        >>> hex(int(splitmix64(np.array([0]))[0]))
+        '0xe220a8397b1dcdaf'
+    """
+    mixed = np.ascontiguousarray(ids, dtype=np.int64).view(np.uint64) + _GOLDEN_GAMMA
+    mixed = (mixed ^ (mixed >> np.uint64(30))) * _MIX_1
+    mixed = (mixed ^ (mixed >> np.uint64(27))) * _MIX_2
+    return mixed ^ (mixed >> np.uint64(31))
+
+
+def shard_of(ids: Any, shards: int) -> np.ndarray:
+    """Which of ``shards`` shards owns each id: int64 values in ``[0, shards)``.
+
+    Example:
+        >>> from flatsearch.sharded import shard_of
+        >>> shard_of([0, 1, 2, 3, 4], 4).tolist()
+        [3, 1, 2, 1, 2]
+    """
+    shards = check_positive_int(shards, name="shards")
+    ids = check_ids(ids, allow_negative=True).numpy()
+    return (splitmix64(ids) % np.uint64(shards)).astype(np.int64)
+
+
+def empty_result(nq: int, k: int, *, metric: str, device: Any) -> SearchResult:
+    """Results with no rows found: ids -1, scores -inf (+inf for l2)."""
+    worst = float("inf") if metric == "l2" else float("-inf")
+    return SearchResult(torch.full((nq, k), worst, device=device),
+                        torch.full((nq, k), -1, dtype=torch.int64, device=device))
+
+
+# -- shard side --------------------------------------------------------------------------------
+
+
+class SearchRequest:
+    """One search as shards see it: validated (nq, dim) float32 queries, k,
+    filter (None, one expression, or a list with one per query) and boost."""
+
+    __slots__ = ("queries", "k", "filter", "boost")
+
+    def __init__(self, queries: Any, k: int, filter: Any, boost: Mapping[str, float] | None):
+        self.queries, self.k, self.filter, self.boost = queries, k, filter, boost
+
+    def __reduce__(self):
+        return (SearchRequest, (self.queries, self.k, self.filter, self.boost))
+
+    @property
+    def nq(self) -> int:
+        return int(self.queries.shape[0])
+
+    def boost_key(self) -> str:
+        return json.dumps(None if self.boost is None else sorted(self.boost.items()))
+
+    def per_query_filters(self) -> list:
+        return list(self.filter) if isinstance(self.filter, list) else [self.filter] * self.nq
+
+
+def _combined_filter(group: Sequence[SearchRequest]) -> Any:
+    """One filter argument for the concatenated queries of ``group``."""
+    if len(group) == 1:
+        return group[0].filter
+    filters = [expr for request in group for expr in request.per_query_filters()]
+    keys = {None if expr is None else expr.key() for expr in filters}
+    return filters[0] if len(keys) == 1 else filters
+
+
+def _groups_with_same_boost(requests: Sequence[SearchRequest]) -> list[list[SearchRequest]]:
+    groups: list[list[SearchRequest]] = []
+    for request in requests:
+        if groups and groups[-1][0].boost_key() == request.boost_key():
+            groups[-1].append(request)
+        else:
+            groups.append([request])
+    return groups
+
+
+class ShardServer:
+    """One shard: an :class:`fs.Index` and the calls the sharded clients make on it.
+
+    Arguments arrive validated and routed by the client. ``portable=True`` (Ray
+    actors) returns CPU tensors, so results can leave the process; otherwise they
+    stay on the shard's device.
+
+    Construction: an empty index (``index_kwargs``), a saved shard file
+    (``saved_shard``), or the rows of several saved files that hash to shard
+    ``shard_no`` of ``shards`` (``reshard_from``, used to change the shard count).
+    """
+
+    def __init__(self, dim: int, *, device: str, index_kwargs: Mapping[str, Any] | None = None,
+                 portable: bool = False, saved_shard: str | None = None, reshard_from: Sequence[str] = (),
+                 shard_no: int = 0, shards: int = 1):
+        self.portable = portable
+        if saved_shard is not None:
+            self.index = Index.load(saved_shard, device=device)
+        elif reshard_from:
+            self.index = _load_rows_of_shard(reshard_from, shard_no=shard_no, shards=shards, device=device)
+        else:
+            self.index = Index(dim, device=device, **(index_kwargs or {}))
+
+    @staticmethod
+    def _writable(values: Any) -> Any:
+        # Arrays that Ray hands an actor are read-only views of its object store,
+        # which torch.from_numpy warns about; one copy makes them ordinary arrays.
+        if isinstance(values, np.ndarray) and not values.flags.writeable:
+            return values.copy()
+        if isinstance(values, dict):
+            return {name: ShardServer._writable(column) for name, column in values.items()}
+        return values
+
+    def _out(self, tensor: torch.Tensor) -> torch.Tensor:
+        return tensor.cpu() if self.portable else tensor
+
+    # -- reads ----------------------------------------------------------------------------------
+    def contains(self, ids: np.ndarray) -> np.ndarray:
+        index = self.index
+        # Index has no batch membership test, and ``id in index`` costs a lock and
+        # a lookup per id (seconds for 100k ids): look the batch up at once.
+        with index._lock.read():
+            return (index._ids.lookup(torch.tensor(ids, device=index.device)) >= 0).cpu().numpy()
+
+    def length(self) -> int:
+        return len(self.index)
+
+    def stats(self) -> dict:
+        return self.index.stats()
+
+    def get(self, ids: np.ndarray) -> Rows:
+        rows = self.index.get(self._writable(ids))
+        return Rows(self._out(rows.vectors), rows.attributes)
+
+    def search_many(self, requests: Sequence[SearchRequest]) -> list[SearchResult]:
+        """Answer several searches in one call; neighbours with the same boost run
+        as one batch, at the largest k of the batch (a top-k list's first j entries
+        are its top-j, ties included, since ties are broken by id)."""
+        results: list[SearchResult] = []
+        for group in _groups_with_same_boost(requests):
+            queries = torch.cat([torch.as_tensor(self._writable(request.queries)) for request in group])
+            k = max(request.k for request in group)
+            if len(self.index):
+                batch = self.index.search(queries, k, filter=_combined_filter(group), boost=group[0].boost)
+            else:
+                # A shard that never held a row has nothing to scan (and Index.search
+                # fails on an index that was never filled).
+                batch = empty_result(len(queries), k, metric=self.index.metric, device=self.index.device)
+            start = 0
+            for request in group:
+                rows = slice(start, start + request.nq)
+                results.append(SearchResult(self._out(batch.scores[rows, :request.k]),
+                                            self._out(batch.ids[rows, :request.k])))
+                start += request.nq
+        return results
+
+    # -- writes ---------------------------------------------------------------------------------
+    def add(self, ids: Any, vectors: Any, attributes: Any) -> None:
+        self.index.add(self._writable(ids), self._writable(vectors), self._writable(attributes))
+
+    def upsert(self, ids: Any, vectors: Any, attributes: Any) -> None:
+        self.index.upsert(self._writable(ids), self._writable(vectors), self._writable(attributes))
+
+    def delete(self, ids: Any) -> int:
+        return self.index.delete(self._writable(ids))
+
+    def set_attributes(self, ids: Any, columns: Any) -> None:
+        self.index.set_attributes(self._writable(ids), self._writable(columns))
+
+    def compact(self) -> None:
+        self.index.compact()
+
+    def save(self, path: str) -> int:
+        self.index.save(path)
+        return len(self.index)
+
+
+def _load_rows_of_shard(paths: Sequence[str], *, shard_no: int, shards: int, device: str) -> Index:
+    """An Index of the rows in saved files ``paths`` that hash to ``shard_no``.
+
+    The rows are written as one index file and loaded through :meth:`Index.load`,
+    so stored vectors come back bit for bit (adding them again would re-normalise
+    cosine vectors and could move their last bits)."""
+    config, parts = None, []
+    for path in paths:
+        config, ids, vectors, columns = load_index(path)
+        mine = torch.from_numpy((splitmix64(ids.numpy()) % np.uint64(shards)).astype(np.int64) == shard_no)
+        parts.append((ids[mine], vectors[mine], {name: column[mine] for name, column in columns.items()}))
+    ids = torch.cat([part[0] for part in parts])
+    vectors = torch.cat([part[1] for part in parts])
+    columns = {name: _cat_columns([part[2][name] for part in parts]) for name in parts[0][2]}
+    with tempfile.TemporaryDirectory(prefix="flatsearch-reshard-") as folder:
+        path = os.path.join(folder, f"shard-{shard_no}.fsx")
+        save_index(path, config, ids, vectors, columns)
+        return Index.load(path, device=device)
+
+
+def _cat_columns(columns: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Concatenate stored columns; "tags" columns of different widths are padded with nulls."""
+    if columns[0].dim() == 1:
+        return torch.cat(columns)
+    width = max(column.shape[1] for column in columns)
+    return torch.cat([torch.nn.functional.pad(column, (0, width - column.shape[1]), value=INT_NULL)
+                      for column in columns])
+
+
+# -- client side -------------------------------------------------------------------------------
+
+
+class LocalShards:
+    """Runs calls on in-process :class:`ShardServer` objects, one thread per shard."""
+
+    def __init__(self, servers: Sequence[ShardServer]):
+        self.servers = list(servers)
+        self._pool = ThreadPoolExecutor(max_workers=len(self.servers), thread_name_prefix="flatsearch-shard")
+
+    def call(self, calls: Mapping[int, tuple[str, tuple]], *, allow_missing: bool = False
+             ) -> tuple[dict[int, Any], tuple[int, ...]]:
+        """Run ``{shard: (method, args)}`` concurrently; return ``({shard: result}, missing shards)``.
+
+        Every call finishes before an error is raised, so none is left running."""
+        if len(calls) <= 1:
+            return {shard: getattr(self.servers[shard], method)(*args) for shard, (method, args) in calls.items()}, ()
+        futures = {shard: self._pool.submit(getattr(self.servers[shard], method), *args)
+                   for shard, (method, args) in calls.items()}
+        for shard, future in futures.items():
+            if future.exception() is not None:
+                raise future.exception()
+        return {shard: future.result() for shard, future in futures.items()}, ()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+def _shard_devices(shards: Any, devices: Any, device: Any) -> list[str]:
+    """One device name per shard from the ``shards`` / ``devices`` / ``device`` arguments."""
+    if devices is not None:
+        if device is not None:
+            raise ValueError(f"device: expected None when devices is given (one shard per listed device), got {device!r}")
+        if isinstance(devices, (str, torch.device)) or not isinstance(devices, Sequence) or not devices:
+            raise TypeError(f"devices: expected a non-empty list of devices, got {describe(devices)}")
+        if shards is not None and check_positive_int(shards, name="shards") != len(devices):
+            raise ValueError(f"shards: expected {len(devices)} (one per listed device) or None, got {shards}")
+        return [str(name) for name in devices]
+    if shards is None:
+        if device is None and torch.cuda.is_available():
+            return [f"cuda:{gpu}" for gpu in range(torch.cuda.device_count())]
+        shards = 1
+    return [str(device or "cpu")] * check_positive_int(shards, name="shards")
+
+
+def _json_ready(index_kwargs: Mapping[str, Any]) -> dict:
+    """index_kwargs in JSON form for the manifest (dtypes by name)."""
+    converted = {name: str(value).removeprefix("torch.") if isinstance(value, torch.dtype) else value
+                 for name, value in index_kwargs.items()}
+    try:
+        json.dumps(converted)
+    except TypeError as error:
+        raise TypeError(f"index_kwargs: expected JSON-serialisable values, got {error}") from None
+    return converted
+
+
+def _take(values: Any, positions: np.ndarray) -> Any:
+    """Rows ``positions`` of a user column or matrix, keeping its container type."""
+    if isinstance(values, np.ndarray):
+        return values[positions]
+    if isinstance(values, torch.Tensor):
+        return values[torch.from_numpy(positions).to(values.device)]
+    return [values[position] for position in positions.tolist()]
+
+
+class ShardedIndex:
+    """The :class:`fs.Index` API over several shards, one per device.
+
+    Args:
+        dim: vector dimension.
+        shards: number of shards, all on ``device`` (default "cpu").
+        devices: one shard per listed device, e.g. ``["cuda:0", "cuda:1"]``.
+            With neither ``shards`` nor ``devices``: one shard per visible GPU,
+            or one CPU shard.
+        index_kwargs: as for :class:`fs.Index` (metric, dtype, partition_size,
+            attributes, partition_by, backend, device).
+
+    Ids are routed by :func:`shard_of`. Results are on the first shard's device.
+    A mutation is validated completely (ids already present on any shard
+    included) before any shard changes, so a rejected call leaves the index as it
+    was; a search sees each mutation either wholly applied or not at all.
+
+    Example:
+        >>> import numpy as np, flatsearch as fs
+        >>> from flatsearch.sharded import ShardedIndex
+        >>> index = ShardedIndex(4, shards=3, attributes={"remote": "bool"})
+        >>> vectors = np.eye(4, dtype=np.float32)
+        >>> index.add([10, 11, 12, 13], vectors, {"remote": [True, False, True, False]})
+        >>> index.search(vectors[2] + vectors[0] / 2, k=2).ids.tolist()
+        [[12, 10]]
+        >>> index.search(vectors[2], k=1, filter=fs.col("remote") == False).ids.tolist()
+        [[11]]
+        >>> len(index), 13 in index, index.delete([13, 99])
+        (4, True, 1)
+    """
+
+    def __init__(self, dim: int, *, shards: int | None = None, devices: Sequence[str] | None = None,
+                 **index_kwargs: Any):
+        dim = check_positive_int(dim, name="dim")
+        devices = _shard_devices(shards, devices, index_kwargs.pop("device", None))
+        _json_ready(index_kwargs)
+        servers = [ShardServer(dim, device=device, index_kwargs=index_kwargs) for device in devices]
+        self._attach(dim, devices, index_kwargs, LocalShards(servers))
+
+    def _attach(self, dim: int, devices: Sequence[str], index_kwargs: Mapping[str, Any], shards: Any) -> None:
+        self.dim = dim
+        self.devices = list(devices)
+        self.index_kwargs = dict(index_kwargs)
+        self.metric = self.index_kwargs.get("metric", "ip")
+        self._schema = Schema.from_user(self.index_kwargs.get("attributes"))
+        self._shards = shards
+        self._lock = ReadWriteLock()
+
+    @property
+    def shards(self) -> int:
+        """Number of shards."""
+        return len(self.devices)
+
+    @property
+    def result_device(self) -> torch.device:
+        """Where search results and :meth:`get` vectors are returned."""
+        return torch.device(self.devices[0])
+
+    def close(self) -> None:
+        """Release the shards' threads; the index is unusable afterwards."""
+        self._shards.close()
+
+    def __enter__(self) -> "ShardedIndex":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(dim={self.dim}, metric={self.metric!r}, shards={self.shards}, rows={len(self)})"
+
+    # -- routing --------------------------------------------------------------------------------
+    def _positions_by_shard(self, ids: np.ndarray) -> dict[int, np.ndarray]:
+        """Positions in ``ids`` of each shard's ids, for shards that own any."""
+        owners = (splitmix64(ids) % np.uint64(self.shards)).astype(np.int64)
+        order = np.argsort(owners, kind="stable")
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(owners, minlength=self.shards))])
+        return {shard: order[bounds[shard]:bounds[shard + 1]]
+                for shard in range(self.shards) if bounds[shard + 1] > bounds[shard]}
+
+    def _call(self, calls: Mapping[int, tuple[str, tuple]], *, allow_missing: bool = False):
+        return self._shards.call(calls, allow_missing=allow_missing)
+
+    def _call_all(self, method: str, *args: Any) -> list:
+        results, _ = self._call({shard: (method, args) for shard in range(self.shards)})
+        return [results[shard] for shard in range(self.shards)]
+
+    def _present(self, ids: np.ndarray, positions: Mapping[int, np.ndarray]) -> np.ndarray:
+        found, _ = self._call({shard: ("contains", (ids[where],)) for shard, where in positions.items()})
+        present = np.zeros(ids.shape[0], dtype=bool)
+        for shard, where in positions.items():
+            present[where] = found[shard]
+        return present
+
+    def _transport(self, values: Any) -> Any:
+        """A slice as it is sent to a shard; processes get numpy instead of tensors."""
+        return values
+
+    def _send_rows(self, method: str, ids: np.ndarray, vectors: torch.Tensor | None, columns: Any) -> None:
+        """Send each shard its slice of ids, vectors and the user's attribute columns."""
+        calls = {}
+        for shard, where in self._positions_by_shard(ids).items():
+            part = None if columns is None else {name: self._transport(_take(values, where))
+                                                 for name, values in columns.items()}
+            rows = (ids[where],) if vectors is None else (ids[where], self._transport(vectors[torch.from_numpy(where)]))
+            calls[shard] = (method, rows + (part,))
+        self._call(calls)
+
+    # -- mutations ------------------------------------------------------------------------------
+    def _check_rows(self, ids: Any, vectors: Any, attributes: Any) -> tuple[np.ndarray, torch.Tensor]:
+        ids = check_ids(ids)
+        check_unique(ids)
+        vectors = check_matrix(vectors, name="vectors", dim=self.dim, rows=len(ids)).cpu()
+        if self.metric == "cosine" and len(vectors):
+            zero = (vectors.norm(dim=1) == 0).nonzero().flatten()
+            if len(zero):
+                raise ValueError(f"vectors: the cosine metric needs non-zero vectors, got a zero vector in row {int(zero[0])}")
+        self._schema.columns(attributes, len(ids), argument="attributes")
+        return ids.numpy(), vectors
+
+    def add(self, ids: Any, vectors: Any, attributes: Mapping[str, Any] | None = None) -> None:
+        """Insert new rows; an id already present on any shard rejects the whole batch.
+
+        Same arguments and checks as :meth:`fs.Index.add`."""
+        ids, vectors = self._check_rows(ids, vectors, attributes)
+        with self._lock.write():
+            present = self._present(ids, self._positions_by_shard(ids))
+            if present.any():
+                raise ValueError(f"ids: expected ids not already in the index, got {int(ids[present][0])} "
+                                 f"which is present (use upsert to replace rows)")
+            self._send_rows("add", ids, vectors, attributes)
+
+    def upsert(self, ids: Any, vectors: Any, attributes: Mapping[str, Any] | None = None) -> None:
+        """Insert rows or replace present ones, as :meth:`fs.Index.upsert`; each id
+        touches only its owning shard."""
+        ids, vectors = self._check_rows(ids, vectors, attributes)
+        with self._lock.write():
+            self._send_rows("upsert", ids, vectors, attributes)
+
+    def delete(self, ids: Any) -> int:
+        """Remove rows; unknown ids are skipped. Returns how many were removed."""
+        ids = np.unique(check_ids(ids, allow_negative=True).numpy())
+        with self._lock.write():
+            removed, _ = self._call({shard: ("delete", (ids[where],))
+                                     for shard, where in self._positions_by_shard(ids).items()})
+        return int(sum(removed.values()))
+
+    def set_attributes(self, ids: Any, columns: Mapping[str, Any]) -> None:
+        """Change attribute values in place, as :meth:`fs.Index.set_attributes`."""
+        ids = check_ids(ids)
+        check_unique(ids)
+        if columns is None or (isinstance(columns, Mapping) and not columns):
+            raise ValueError("columns: expected a dict with at least one attribute column, got none")
+        self._schema.columns(columns, len(ids), argument="columns")
+        ids = ids.numpy()
+        with self._lock.write():
+            present = self._present(ids, self._positions_by_shard(ids))
+            if not present.all():
+                raise KeyError(f"ids: {int(ids[~present][0])} is not in the index")
+            self._send_rows("set_attributes", ids, None, columns)
+
+    def compact(self) -> None:
+        """Compact every shard (see :meth:`fs.Index.compact`)."""
+        with self._lock.write():
+            self._call_all("compact")
+
+    # -- reads ----------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return int(sum(self._call_all("length")))
+
+    def __contains__(self, id_: Any) -> bool:
+        if isinstance(id_, bool) or not isinstance(id_, numbers.Integral):
+            return False
+        return bool(self.contains([int(id_)])[0])
+
+    def contains(self, ids: Any) -> np.ndarray:
+        """Whether each id is in the index, as a bool array.
+
+        Example:
+            >>> import numpy as np
+            >>> from flatsearch.sharded import ShardedIndex
+            >>> index = ShardedIndex(2, shards=2)
+            >>> index.add([1, 2], np.eye(2))
+            >>> index.contains([2, 3]).tolist()
+            [True, False]
+        """
+        ids = check_ids(ids, allow_negative=True).numpy()
+        with self._lock.read():
+            return self._present(ids, self._positions_by_shard(ids))
+
+    def get(self, ids: Any) -> Rows:
+        """Stored vectors and attribute values of the ids, in the order given (as :meth:`fs.Index.get`)."""
+        ids = check_ids(ids, allow_negative=True).numpy()
+        positions = self._positions_by_shard(ids)
+        with self._lock.read():
+            present = self._present(ids, positions)
+            if not present.all():
+                raise KeyError(f"ids: {int(ids[~present][0])} is not in the index")
+            parts, _ = self._call({shard: ("get", (ids[where],)) for shard, where in positions.items()})
+        dtype = next(iter(parts.values())).vectors.dtype if parts else torch.float32
+        vectors = torch.empty((len(ids), self.dim), dtype=dtype, device=self.result_device)
+        attributes: dict[str, list] = {name: [None] * len(ids) for name in self._schema.kinds}
+        for shard, where in positions.items():
+            vectors[torch.from_numpy(where).to(self.result_device)] = parts[shard].vectors.to(self.result_device)
+            for name, values in parts[shard].attributes.items():
+                for position, value in zip(where.tolist(), values):
+                    attributes[name][position] = value
+        return Rows(vectors, attributes)
+
+    def stats(self) -> dict:
+        """Every shard's :meth:`fs.Index.stats` (``per_shard``), with counts summed
+        and ``shards`` added; a text field shared by all shards is kept as is."""
+        per_shard = self._call_all("stats")
+        combined: dict[str, Any] = {"shards": self.shards}
+        for name, value in per_shard[0].items():
+            values = [stats[name] for stats in per_shard]
+            if isinstance(value, numbers.Number):
+                combined[name] = sum(values)
+            elif all(other == value for other in values):
+                combined[name] = value
+        combined["per_shard"] = per_shard
+        return combined
+
+    def search(self, queries: Any, k: int, *, filter: Any = None, boost: Mapping[str, float] | None = None
+               ) -> SearchResult:
+        """Exact top-k over all shards with the arguments and result of :meth:`fs.Index.search`."""
+        return self._search_requests([self._request(queries, k, filter, boost)])[0]
+
+    def _request(self, queries: Any, k: int, filter: Any, boost: Any) -> SearchRequest:
+        """Validate a search here, so bad input fails before reaching any shard."""
+        queries = check_matrix(queries, name="queries", dim=self.dim, allow_vector=True).cpu()
+        k = check_positive_int(k, name="k")
+        if isinstance(filter, (list, tuple)):
+            if len(filter) != len(queries):
+                raise ValueError(f"filter: expected one filter per query ({len(queries)}), got a list of {len(filter)}")
+            filter = [None if expr is None else filter_module.coerce(expr, argument=f"filter[{row}]")
+                      for row, expr in enumerate(filter)]
+            for expr in filter:
+                if expr is not None:
+                    filter_module.validate(expr, self._schema)
+        elif filter is not None:
+            filter = filter_module.coerce(filter)
+            filter_module.validate(filter, self._schema)
+        if boost is not None:
+            if not isinstance(boost, Mapping):
+                raise TypeError(f"boost: expected a dict of attribute -> weight, got {describe(boost)}")
+            boost = dict(boost)
+            for name, weight in boost.items():
+                if self._schema.kind(name, argument="boost") == "tags":
+                    raise TypeError(f"boost[{name!r}]: expected a numeric attribute, got one of kind 'tags'")
+                if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not math.isfinite(weight):
+                    raise TypeError(f"boost[{name!r}]: expected a finite number as weight, got {describe(weight)}")
+        return SearchRequest(self._transport(queries), k, filter, boost)
+
+    def _search_requests(self, requests: Sequence[SearchRequest], *, allow_partial: bool = False
+                         ) -> list[SearchResult]:
+        """Answer requests with one call per shard and merge each request's answers."""
+        batch = list(requests)  # one object for every shard, so Ray stores it once
+        with self._lock.read():
+            answers, missing = self._call({shard: ("search_many", (batch,)) for shard in range(self.shards)},
+                                          allow_missing=allow_partial)
+        merged = []
+        for position, request in enumerate(requests):
+            per_shard = [answers[shard][position] for shard in sorted(answers)]
+            if per_shard:
+                result = merge_results([SearchResult(r.scores.to(self.result_device), r.ids.to(self.result_device))
+                                        for r in per_shard], request.k, metric=self.metric)
+            else:
+                result = empty_result(request.nq, request.k, metric=self.metric, device=self.result_device)
+            merged.append(self._finish_result(result, missing))
+        return merged
+
+    def _finish_result(self, result: SearchResult, missing: tuple[int, ...]) -> SearchResult:
+        return result
+
+    # -- persistence ----------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """Save every shard and a JSON manifest into the folder ``path``.
+
+        Shards are written into a new generation folder first; then the manifest,
+        which names that folder, replaces the previous one by an atomic rename. A
+        save interrupted at any point leaves the previous save loadable.
+
+        Example:
+            >>> import tempfile, numpy as np
+            >>> from flatsearch.sharded import ShardedIndex
+            >>> index = ShardedIndex(2, shards=2)
+            >>> index.add(np.arange(6), np.random.default_rng(0).normal(size=(6, 2)))
+            >>> folder = tempfile.mkdtemp()
+            >>> index.save(folder)
+            >>> ShardedIndex.load(folder).shards, ShardedIndex.load(folder, shards=3).shards
+            (2, 3)
+        """
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path: expected a folder path, got {describe(path)}")
+        root = Path(path).absolute()  # shard servers may run in processes with another working folder
+        if root.exists() and not root.is_dir():
+            raise ValueError(f"path: expected a folder (or a new path) for a sharded index, got the file {str(root)!r}")
+        manifest = {"format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "routing": ROUTING, "dim": self.dim,
+                    "devices": self.devices, "index_kwargs": _json_ready(self.index_kwargs)}
+        generation = f"generation-{uuid.uuid4().hex}"
+        shard_files = [f"{generation}/shard-{shard:04d}.fsx" for shard in range(self.shards)]
+        (root / generation).mkdir(parents=True)
+        try:
+            with self._lock.read():
+                rows = self._call_all_with_args("save", [(str(root / name),) for name in shard_files])
+            manifest.update(shard_files=shard_files, rows=rows)
+            temporary = root / f".{MANIFEST_NAME}.{generation}.tmp"
+            with open(temporary, "w") as handle:
+                json.dump(manifest, handle, indent=1)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, root / MANIFEST_NAME)
+        except BaseException:
+            shutil.rmtree(root / generation, ignore_errors=True)
+            raise
+        for old in root.glob("generation-*"):
+            if old.name != generation:
+                shutil.rmtree(old, ignore_errors=True)
+
+    def _call_all_with_args(self, method: str, args: Sequence[tuple]) -> list:
+        results, _ = self._call({shard: (method, args[shard]) for shard in range(self.shards)})
+        return [results[shard] for shard in range(self.shards)]
+
+    @staticmethod
+    def read_manifest(path: str | os.PathLike) -> dict:
+        """The manifest of a saved sharded index, checked for format and version."""
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path: expected a folder path, got {describe(path)}")
+        manifest_path = Path(path) / MANIFEST_NAME
+        if not manifest_path.is_file():
+            raise FileNotFoundError(f"path: expected a saved sharded index (a folder with {MANIFEST_NAME}), got {str(path)!r}")
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"path: {str(manifest_path)!r} is not a sharded index manifest ({error})") from None
+        if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+            raise ValueError(f"path: expected a {MANIFEST_FORMAT!r} manifest in {str(manifest_path)!r}, "
+                             f"got {describe(manifest)}")
+        if manifest.get("version") != MANIFEST_VERSION or manifest.get("routing") != ROUTING:
+            raise ValueError(f"path: expected manifest version {MANIFEST_VERSION} with {ROUTING} routing, got "
+                             f"version {manifest.get('version')!r} with {manifest.get('routing')!r}")
+        missing = [name for name in manifest["shard_files"] if not (Path(path) / name).is_file()]
+        if missing:
+            raise FileNotFoundError(f"path: the manifest lists shard files that are missing: {missing}")
+        return manifest
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, shards: int | None = None, devices: Sequence[str] | None = None
+             ) -> "ShardedIndex":
+        """Load a saved sharded index in its saved layout, or re-sharded into
+        ``shards`` shards (on the first saved device) or one per listed device.
+
+        Re-sharding moves each row to the shard its id hashes to under the new count.
+        """
+        manifest = cls.read_manifest(path)
+        if shards is None and devices is None:
+            devices = manifest["devices"]
+        devices = _shard_devices(shards, devices, None if devices is not None else manifest["devices"][0])
+        index = cls.__new__(cls)
+        servers = [ShardServer(manifest["dim"], device=device, **arguments)
+                   for device, arguments in zip(devices, _restore_arguments(path, manifest, len(devices)))]
+        index._attach(manifest["dim"], devices, manifest["index_kwargs"], LocalShards(servers))
+        _check_restored_rows(index, manifest)
+        return index
+
+
+def _restore_arguments(path: Any, manifest: Mapping[str, Any], shards: int) -> list[dict]:
+    """ShardServer arguments that rebuild each of ``shards`` shards from a save."""
+    files = [str(Path(path).absolute() / name) for name in manifest["shard_files"]]
+    if shards == len(files):
+        return [{"saved_shard": name} for name in files]
+    return [{"reshard_from": files, "shard_no": shard, "shards": shards} for shard in range(shards)]
+
+
+def _check_restored_rows(index: ShardedIndex, manifest: Mapping[str, Any]) -> None:
+    expected = sum(manifest["rows"])
+    if len(index) != expected:
+        raise ValueError(f"path: the manifest lists {expected} rows but the shard files hold {len(index)}")
