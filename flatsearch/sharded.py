@@ -167,11 +167,7 @@ class ShardServer:
 
     # -- reads ----------------------------------------------------------------------------------
     def contains(self, ids: np.ndarray) -> np.ndarray:
-        index = self.index
-        # Index has no batch membership test, and ``id in index`` costs a lock and
-        # a lookup per id (seconds for 100k ids): look the batch up at once.
-        with index._lock.read():
-            return (index._ids.lookup(torch.tensor(ids, device=index.device)) >= 0).cpu().numpy()
+        return self.index.contains(np.asarray(ids, dtype=np.int64)).numpy()
 
     def length(self) -> int:
         return len(self.index)
