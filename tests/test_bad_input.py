@@ -180,3 +180,15 @@ def test_merge_results_rejects_bad_input():
         fs.merge_results([result], 0)
     with pytest.raises(ValueError, match=r"results\[1\]"):
         fs.merge_results([result, fs.SearchResult(torch.zeros(2, 2), torch.zeros(2, 2, dtype=torch.int64))], 2)
+
+
+def test_triton_backend_on_cpu_without_the_interpreter_says_why():
+    """Run in a fresh interpreter: another test module turns TRITON_INTERPRET on for this session."""
+    import os
+    import subprocess
+    import sys
+    env = {key: value for key, value in os.environ.items() if key not in ("TRITON_INTERPRET", "FLATSEARCH_BACKEND")}
+    code = ("import flatsearch as fs\n"
+            "try:\n    fs.Index(4, backend='triton')\nexcept ValueError as error:\n    print('ValueError:', error)\n")
+    output = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert "ValueError: backend='triton' cannot run on device cpu" in output.stdout, output.stdout + output.stderr

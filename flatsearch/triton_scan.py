@@ -1,0 +1,403 @@
+"""Triton scan backend: validate a :class:`ScanRequest`, launch the fused kernel, merge.
+
+The kernel (``flatsearch.kernels.scan``) splits the scanned rows across
+programs, flash-decoding style, so that a single query still fills the GPU.
+Each (query tile, split) program leaves its best K keys in a partial buffer;
+one ``torch.topk`` over the packed int64 keys merges the splits, and the keys
+are decoded back into scores and slots. Keys embed the slot, so equal scores
+come out lower slot first, exactly as the torch backend orders them.
+
+On CUDA the kernel is autotuned per (dim, storage dtype, k bucket, nq bucket).
+On CPU tensors it runs through Triton's interpreter, which must be switched on
+with ``TRITON_INTERPRET=1`` before the kernels are first imported; that is how
+the test suite exercises it. k above :data:`MAX_KERNEL_K` goes to the torch
+backend, which returns the same results.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ._validation import describe
+from .scan import ScanRequest, ScanResult
+from .torch_scan import torch_scan
+
+MAX_KERNEL_K = 1024
+MIN_TRITON = (3, 6)
+STORAGE_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+EMPTY_KEY = -(2**63)  # the kernel's EMPTY_KEY: padding, below every real key
+# The kernel stores 0xFFFFFFFF - slot in the low half of a key.
+MAX_SLOTS = 2**32 - 1
+_SLOT_BITS = 0xFFFFFFFF
+_MIN_K_WIDTH = 16
+
+
+@dataclass(frozen=True)
+class KernelConfig:
+    """Tile sizes and launch settings for one kernel launch.
+
+    ``block_q`` below 16 multiplies on CUDA cores instead of ``tl.dot``
+    (which needs 16 rows); the other sizes must be powers of two, ``block_n``
+    and ``block_d`` at least 16.
+    """
+
+    block_q: int
+    block_n: int
+    block_d: int
+    num_warps: int = 4
+    num_stages: int = 2
+
+    def meta(self) -> dict:
+        return {"BLOCK_Q": self.block_q, "BLOCK_N": self.block_n, "BLOCK_D": self.block_d,
+                "num_warps": self.num_warps, "num_stages": self.num_stages}
+
+
+def triton_unavailable_reason(device: torch.device | str) -> str | None:
+    """Why the Triton backend cannot scan tensors on ``device``, or None when it can.
+
+    CUDA devices need a working CUDA torch and Triton; CPU tensors need
+    Triton's interpreter, switched on by ``TRITON_INTERPRET=1`` before the
+    kernels are first imported.
+
+    Example:
+        >>> import os
+        >>> from flatsearch.triton_scan import triton_unavailable_reason
+        >>> reason = triton_unavailable_reason("cpu")
+        >>> (reason is None) == (os.environ.get("TRITON_INTERPRET") == "1")
+        True
+    """
+    device = torch.device(device)
+    try:
+        import triton
+    except ImportError as error:
+        return f"triton is not installed ({error}); install it with `pip install triton`"
+    if _version_tuple(triton.__version__) < MIN_TRITON:
+        return f"triton {triton.__version__} is older than the oldest tested version; install triton>=3.6"
+    interpret_requested = os.environ.get("TRITON_INTERPRET", "") == "1"
+    if device.type == "cpu":
+        if not interpret_requested:
+            return ("Triton runs on CPU tensors only through its interpreter: set TRITON_INTERPRET=1 "
+                    "before importing flatsearch (slow; meant for tests), or use a CUDA device")
+        if not _kernels_interpreted():
+            return ("flatsearch.kernels was imported before TRITON_INTERPRET=1 was set; "
+                    "set it before the first import")
+        return None
+    if device.type != "cuda":
+        return f"the Triton backend runs on CUDA devices (or CPU through the interpreter), got device {device}"
+    if not torch.cuda.is_available():
+        return "torch reports no usable CUDA device"
+    if interpret_requested or _kernels_interpreted():
+        return "TRITON_INTERPRET=1 is set: the interpreter scans CPU tensors only; unset it for CUDA"
+    return None
+
+
+def triton_scan(request: ScanRequest, *, config: KernelConfig | None = None,
+                n_splits: int | None = None) -> ScanResult:
+    """Best ``request.k`` slots per query by the fused Triton kernel (see :mod:`flatsearch.scan`).
+
+    Args:
+        request: the scan to run; its tensors on a CUDA device, or on the CPU
+            with ``TRITON_INTERPRET=1``.
+        config: fixed tile sizes instead of the autotuned (CUDA) or default
+            (interpreter) ones.
+        n_splits: number of row splits scanned by separate programs; by
+            default enough to fill the device.
+
+    Example (needs ``TRITON_INTERPRET=1`` on a CPU):
+        >>> import torch
+        >>> from flatsearch.bitmask import pack_bits
+        >>> from flatsearch.scan import ScanRequest
+        >>> request = ScanRequest(queries=torch.tensor([[0.0, 1.0, 0.5, 0.0]]), k=2,
+        ...     arenas=(torch.eye(4),), arena_starts=(0,), ranges=torch.tensor([[0, 4]]),
+        ...     mask_words=pack_bits(torch.ones(4, dtype=torch.bool)), bias=None, score_scale=1.0)
+        >>> triton_scan(request).slots.tolist()
+        [[1, 2]]
+    """
+    _check_request(request)
+    if config is not None and not isinstance(config, KernelConfig):
+        raise TypeError(f"config: expected a KernelConfig or None, got {type(config).__name__}")
+    if n_splits is not None and (isinstance(n_splits, bool) or not isinstance(n_splits, numbers.Integral)
+                                 or n_splits < 1):
+        raise ValueError(f"n_splits: expected a positive int or None, got {n_splits!r}")
+    device = request.queries.device
+    problem = triton_unavailable_reason(device)
+    if problem is not None:
+        raise ValueError(f"request.queries: the Triton backend cannot scan tensors on device {device}: {problem}")
+    nq, k = request.queries.shape[0], request.k
+    ranges = request.ranges[request.ranges[:, 1] > request.ranges[:, 0]]
+    if nq == 0 or len(ranges) == 0:
+        return _padded_result(nq, k, device)
+    capacity = request.arena_starts[-1] + request.arenas[-1].shape[0]
+    if k > MAX_KERNEL_K or capacity > MAX_SLOTS:
+        return torch_scan(request)
+
+    k_width = max(_MIN_K_WIDTH, 1 << (k - 1).bit_length())
+    total_rows = int((ranges[:, 1] - ranges[:, 0]).sum())
+    if n_splits is None:
+        n_splits = _default_splits(device, nq=nq, total_rows=total_rows, k_width=k_width)
+    tables, n_splits, aligned = _work_tables(request, ranges, n_splits)
+    split_starts_at = tables.numel() - (n_splits + 1)
+    segments, split_starts = tables[:split_starts_at], tables[split_starts_at:]
+
+    storage_dtype = request.arenas[0].dtype
+    queries = request.queries.to(storage_dtype).contiguous()
+    mask = request.mask_words.contiguous()
+    bias = request.bias.contiguous() if request.bias is not None else torch.zeros(1, dtype=torch.float32, device=device)
+    partial = torch.empty((nq, n_splits, k_width), dtype=torch.int64, device=device)
+
+    upcast = device.type == "cpu" and storage_dtype == torch.bfloat16
+    constants = {"DIM": queries.shape[1], "K": k_width, "PER_QUERY_MASK": mask.dim() == 2,
+                 "HAS_BIAS": request.bias is not None, "ALIGNED": aligned,
+                 "INPUT_PRECISION": "ieee" if storage_dtype == torch.float32 or upcast else None,
+                 "UPCAST_DOT": upcast}
+    if config is None and device.type == "cpu":
+        config = _interpreter_config(nq)
+    if config is None:
+        kernel, meta = _tuned_kernel(), {}
+    else:
+        kernel, meta = _kernels().scan_topk_kernel, config.meta()
+
+    def grid(launch_meta):
+        return (_cdiv(nq, launch_meta["BLOCK_Q"]), n_splits)
+
+    kernel[grid](
+        queries, request.arenas[0], mask, bias, segments, split_starts, partial,
+        nq, n_splits, _bucket(nq),
+        mask.stride(0) if mask.dim() == 2 else 0,
+        float(request.score_scale),
+        **constants, **meta,
+    )
+    best = torch.topk(partial.reshape(nq, n_splits * k_width), k, dim=1).values
+    return decode_keys(best)
+
+
+def decode_keys(keys: torch.Tensor) -> ScanResult:
+    """Turn packed keys (see :mod:`flatsearch.kernels.scan`) back into scores and slots.
+
+    Example:
+        >>> import torch
+        >>> key = (torch.tensor([1.5]).view(torch.int32).long() << 32) | (0xFFFFFFFF - 7)
+        >>> result = decode_keys(torch.stack([key, torch.tensor([-(2**63)])], dim=1))
+        >>> result.scores.tolist(), result.slots.tolist()
+        ([[1.5, -inf]], [[7, -1]])
+    """
+    empty = keys == EMPTY_KEY
+    slots = _SLOT_BITS - (keys & _SLOT_BITS)
+    high = keys >> 32
+    bits = torch.where(high < 0, high ^ 0x7FFFFFFF, high).to(torch.int32)
+    scores = bits.view(torch.float32).masked_fill(empty, float("-inf"))
+    return ScanResult(scores=scores, slots=slots.masked_fill(empty, -1))
+
+
+# -- launch planning --------------------------------------------------------------------------------
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _bucket(n: int) -> int:
+    """Power-of-two bucket of a query count: the autotuner keys on it."""
+    return 1 << max(0, n - 1).bit_length()
+
+
+def _default_splits(device: torch.device, *, nq: int, total_rows: int, k_width: int) -> int:
+    # Enough programs for a few waves on the GPU, but each split long enough
+    # that its K partial keys stay small next to the rows it scans. The
+    # interpreter runs programs one after another, so more splits only cost.
+    if device.type == "cuda":
+        programs = 4 * torch.cuda.get_device_properties(device).multi_processor_count
+    else:
+        programs = 1
+    wanted = _cdiv(programs, _cdiv(nq, 16))
+    longest = max(1, total_rows // max(2048, 16 * k_width))
+    return max(1, min(wanted, longest))
+
+
+def _work_tables(request: ScanRequest, ranges: torch.Tensor, n_splits: int) -> tuple[torch.Tensor, int, bool]:
+    """Cut the ranges into ``n_splits`` near-equal row splits of segments.
+
+    Returns one int64 device tensor (one host-to-device copy) holding the
+    (n_segments, 3) segment table [start, stop, arena element offset], padded to
+    an even length so the split starts that follow keep 16-byte alignment (the
+    compiled kernel is specialised on pointer alignment); the actual number of
+    splits; and whether every arena offset is a multiple of 16 elements.
+    """
+    starts, stops = ranges[:, 0].numpy(), ranges[:, 1].numpy()
+    lengths = stops - starts
+    range_offsets = np.concatenate([[0], np.cumsum(lengths)])
+    total = int(range_offsets[-1])
+    rows_per_split = _cdiv(total, n_splits)
+    n_splits = _cdiv(total, rows_per_split)
+    cuts = np.arange(n_splits, dtype=np.int64) * rows_per_split
+    boundaries = np.union1d(range_offsets[:-1], cuts)
+    ends = np.append(boundaries[1:], total)
+    range_of = np.searchsorted(range_offsets, boundaries, side="right") - 1
+    segment_starts = starts[range_of] + (boundaries - range_offsets[range_of])
+    segment_stops = segment_starts + (ends - boundaries)
+    split_starts = np.searchsorted(boundaries // rows_per_split, np.arange(n_splits + 1), side="left")
+
+    dim = request.queries.shape[1]
+    element_size = request.arenas[0].element_size()
+    base = request.arenas[0].data_ptr()
+    byte_gaps = np.array([arena.data_ptr() - base for arena in request.arenas], dtype=np.int64)
+    arena_offsets = byte_gaps // element_size - np.array(request.arena_starts, dtype=np.int64) * dim
+    aligned = bool(np.all(byte_gaps % (16 * element_size) == 0)) and dim % 16 == 0
+    arena_of = np.searchsorted(np.array(request.arena_starts, dtype=np.int64), segment_starts, side="right") - 1
+    segments = np.stack([segment_starts, segment_stops, arena_offsets[arena_of]], axis=1)
+    padding = np.zeros(segments.size % 2, dtype=np.int64)
+    host = np.concatenate([segments.reshape(-1), padding, split_starts]).astype(np.int64)
+    return torch.from_numpy(host).to(request.queries.device, non_blocking=True), n_splits, aligned
+
+
+def _interpreter_config(nq: int) -> KernelConfig:
+    # Small tiles keep the interpreter's numpy arrays, and so its run time, small.
+    return KernelConfig(block_q=min(16, _bucket(nq)), block_n=32, block_d=32)
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    parts = []
+    for part in version.split(".")[:2]:
+        digits = "".join(ch for ch in part if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+def _padded_result(nq: int, k: int, device: torch.device) -> ScanResult:
+    return ScanResult(scores=torch.full((nq, k), float("-inf"), device=device),
+                      slots=torch.full((nq, k), -1, dtype=torch.int64, device=device))
+
+
+# -- kernels and tuning ------------------------------------------------------------------------------
+def _kernels():
+    from .kernels import scan
+    return scan
+
+
+def _kernels_interpreted() -> bool:
+    from triton.runtime.interpreter import InterpretedFunction
+    return isinstance(_kernels().scan_topk_kernel, InterpretedFunction)
+
+
+# Autotuning candidates (BLOCK_Q, BLOCK_N, BLOCK_D, num_warps) per query-count bucket. Few per
+# bucket: each is compiled and timed the first time a (dim, dtype, k, nq) bucket is searched.
+_CANDIDATES = {
+    "one": ((1, 128, 64, 4), (1, 256, 64, 4), (1, 64, 128, 4)),
+    "few": ((4, 64, 64, 4), (4, 128, 32, 4)),
+    "tile": ((16, 64, 64, 4), (16, 128, 64, 8)),
+    "many": ((32, 128, 64, 8), (64, 64, 64, 4), (64, 128, 64, 8)),
+}
+# The running top-K lives in registers: at most this many int64 keys per warp (64 registers
+# per thread for the keys themselves); beyond it the compiled kernel spills heavily.
+_MAX_TOP_KEYS_PER_WARP = 2048
+
+
+def _tuning_configs(nq_bucket: int = 0, k_width: int = 0, dim: int = 0) -> list:
+    """Candidate launch configs; all of them, or those that suit one bucket."""
+    import triton
+    if not nq_bucket:
+        groups = list(_CANDIDATES)
+    else:
+        groups = ["one" if nq_bucket <= 2 else "few" if nq_bucket <= 8 else "tile" if nq_bucket <= 16 else "many"]
+    configs, seen = [], set()
+    for group in groups:
+        for block_q, block_n, block_d, num_warps in _CANDIDATES[group]:
+            if k_width and block_q * k_width > _MAX_TOP_KEYS_PER_WARP * num_warps:
+                continue
+            if nq_bucket and block_q > max(nq_bucket, 16):
+                continue
+            if dim:
+                block_d = min(block_d, max(16, 1 << (dim - 1).bit_length()))
+            if (block_q, block_n, block_d, num_warps) not in seen:
+                seen.add((block_q, block_n, block_d, num_warps))
+                configs.append(triton.Config({"BLOCK_Q": block_q, "BLOCK_N": block_n, "BLOCK_D": block_d},
+                                             num_warps=num_warps, num_stages=2))
+    return configs
+
+
+def _prune_configs(configs: list, named_args: dict, **kwargs) -> list:
+    """The candidates of this call's bucket, tile sizes capped by the dimension."""
+    for nq_bucket in (named_args["nq_bucket"], 16, 1):
+        suited = _tuning_configs(nq_bucket, kwargs["K"], kwargs["DIM"])
+        if suited:
+            return suited
+    return configs[:1]
+
+
+@functools.cache
+def _tuned_kernel():
+    import triton
+    return triton.autotune(configs=_tuning_configs(), key=["DIM", "K", "nq_bucket"],
+                           prune_configs_by={"early_config_prune": _prune_configs})(_kernels().scan_topk_kernel)
+
+
+# -- validation --------------------------------------------------------------------------------------
+def _check_request(request: ScanRequest) -> None:
+    if not isinstance(request, ScanRequest):
+        raise TypeError(f"request: expected a flatsearch.scan.ScanRequest, got {type(request).__name__}")
+    queries = request.queries
+    if not isinstance(queries, torch.Tensor) or queries.dim() != 2 or queries.dtype != torch.float32:
+        raise ValueError(f"request.queries: expected a (nq, dim) float32 tensor, got {describe(queries)}")
+    if isinstance(request.k, bool) or not isinstance(request.k, numbers.Integral) or request.k < 1:
+        raise ValueError(f"request.k: expected a positive int, got {request.k!r}")
+    nq, dim = queries.shape
+    device = queries.device
+    arenas = request.arenas
+    if not isinstance(arenas, tuple) or not arenas:
+        raise ValueError(f"request.arenas: expected a non-empty tuple of (capacity, dim) tensors, got {describe(arenas)}")
+    if len(request.arena_starts) != len(arenas):
+        raise ValueError(f"request.arena_starts: expected {len(arenas)} starts (one per arena), "
+                         f"got {len(request.arena_starts)}")
+    for i, arena in enumerate(arenas):
+        if not isinstance(arena, torch.Tensor) or arena.dim() != 2 or arena.shape[1] != dim:
+            raise ValueError(f"request.arenas[{i}]: expected a (capacity, {dim}) tensor, got {describe(arena)}")
+        if arena.dtype not in STORAGE_DTYPES or arena.dtype != arenas[0].dtype:
+            raise TypeError(f"request.arenas[{i}]: expected dtype {arenas[0].dtype} (one of float32, float16, "
+                            f"bfloat16, the same for every arena), got {arena.dtype}")
+        if arena.device != device or not arena.is_contiguous():
+            raise ValueError(f"request.arenas[{i}]: expected a contiguous tensor on {device}, "
+                             f"got one on {arena.device} (contiguous={arena.is_contiguous()})")
+    ranges = request.ranges
+    if (not isinstance(ranges, torch.Tensor) or ranges.dim() != 2 or ranges.shape[1] != 2
+            or ranges.dtype != torch.int64 or ranges.device.type != "cpu"):
+        raise ValueError(f"request.ranges: expected an (n_ranges, 2) int64 CPU tensor, got {describe(ranges)}")
+    _check_ranges(ranges, request.arena_starts, [arena.shape[0] for arena in arenas])
+    max_stop = int(ranges[:, 1].max()) if len(ranges) else 0
+    mask = request.mask_words
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.int32 or mask.dim() not in (1, 2):
+        raise ValueError(f"request.mask_words: expected an int32 tensor (n_words,) or (nq, n_words), "
+                         f"got {describe(mask)}")
+    if mask.device != device:
+        raise ValueError(f"request.mask_words: expected a tensor on {device}, got one on {mask.device}")
+    if mask.dim() == 2 and mask.shape[0] != nq:
+        raise ValueError(f"request.mask_words: expected {nq} rows (one per query), got {mask.shape[0]}")
+    if mask.shape[-1] * 32 < max_stop:
+        raise ValueError(f"request.mask_words: expected at least {_cdiv(max_stop, 32)} words to cover "
+                         f"slot {max_stop - 1}, got {mask.shape[-1]}")
+    bias = request.bias
+    if bias is not None:
+        if not isinstance(bias, torch.Tensor) or bias.dim() != 1 or bias.dtype != torch.float32 or bias.device != device:
+            raise ValueError(f"request.bias: expected None or a (capacity,) float32 tensor on {device}, "
+                             f"got {describe(bias)}")
+        if bias.shape[0] < max_stop:
+            raise ValueError(f"request.bias: expected at least {max_stop} entries, got {bias.shape[0]}")
+    scale = request.score_scale
+    if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not math.isfinite(scale):
+        raise ValueError(f"request.score_scale: expected a finite number, got {scale!r}")
+
+
+def _check_ranges(ranges: torch.Tensor, arena_starts: tuple[int, ...], capacities: list[int]) -> None:
+    starts = np.array(arena_starts, dtype=np.int64)
+    ends = starts + np.array(capacities, dtype=np.int64)
+    range_starts, range_stops = ranges[:, 0].numpy(), ranges[:, 1].numpy()
+    arena = np.clip(np.searchsorted(starts, range_starts, side="right") - 1, 0, None)
+    inside = (range_starts >= starts[arena]) & (range_stops <= ends[arena])
+    bad = (range_starts > range_stops) | ((range_starts < range_stops) & ~inside)
+    if bad.any():
+        start, stop = ranges[int(np.argmax(bad))].tolist()
+        raise ValueError(f"request.ranges: expected [start, stop) slot ranges each inside one arena "
+                         f"(arenas span {list(zip(starts.tolist(), ends.tolist()))}), got [{start}, {stop})")
