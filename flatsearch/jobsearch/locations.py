@@ -1,0 +1,245 @@
+"""Messy posting locations -> GeoNames places and a work mode.
+
+Postings write places in many ways: "New York, NEW YORK", "Bay Area, CA, United
+States of America", "US-CA-Menlo Park", "Remote - US", "London, undefined",
+"San Francisco, CA | New York City, NY". :func:`parse_location` splits the text
+into alternatives, reads each as "city, state, country" (in any order, with
+commas or dashes), and returns every place it found plus the work mode.
+
+Work modes are stored as small ints so a filter can ask for several at once.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from .gazetteer import Gazetteer, Place, fold
+
+WORK_MODES = ("unknown", "onsite", "hybrid", "remote")
+WORK_MODE_CODES = {name: code for code, name in enumerate(WORK_MODES)}
+
+_REMOTE = re.compile(r"\b(remote|distributed|anywhere|work from home|wfh|virtual|telecommute)\b")
+_HYBRID = re.compile(r"\bhybrid\b")
+_ONSITE = re.compile(r"\b(in[- ]office|on[- ]?site|in[- ]person|office based)\b")
+# Words that carry no place: work-mode words and filler seen in the corpus.
+_NOISE = re.compile(
+    r"\b(remote[- ]friendly|travel[- ]required|remote|distributed|anywhere|work from home|wfh|virtual|telecommute|hybrid|"
+    r"in[- ]office|on[- ]?site|in[- ]person|office|offices|undefined|hq|headquarters|only|opportunity|based|preferred|"
+    r"flexible|multiple locations|locations|location|global|worldwide|city of|n/a)\b",
+    re.IGNORECASE,
+)
+_LEADING_IN = re.compile(r"^(in the|in)\s+", re.IGNORECASE)
+_ALTERNATIVES = re.compile(r"[;|/•\n()\[\]]|\s+(?:or|and)\s+(?=[A-Za-z])|&|\s{2,}", re.IGNORECASE)
+_WASHINGTON_DC = re.compile(r"washington,?\s*d\.?\s*c\b\.?", re.IGNORECASE)
+# Two-letter country codes read as countries when written alone; other codes collide with
+# state codes and abbreviations ("TO" in "Tokyo-TO").
+COUNTRY_CODES = frozenset("US UK GB CA IN DE FR IE AU NZ MX BR JP KR SG NL ES IT IL PL SE CH AE AR CO PT DK NO FI".split())
+
+
+@dataclass(frozen=True)
+class ParsedLocation:
+    """What a posting's location text says: the places (most specific found) and the work mode."""
+
+    places: tuple[Place, ...] = ()
+    work_mode: str = "unknown"
+    unresolved: tuple[str, ...] = field(default=(), compare=False)
+
+    def tags(self, gazetteer: Gazetteer) -> list[int]:
+        """All ids to store for this posting (each place and what contains it)."""
+        ids: set[int] = set()
+        for place in self.places:
+            ids |= gazetteer.tags_for(place)
+        return sorted(ids)
+
+
+def work_mode_of(text: str) -> str:
+    """The most remote-friendly mode the text offers ("SF or Remote" -> "remote").
+
+    Example:
+        >>> work_mode_of("London, UK - Remote"), work_mode_of("Hybrid"), work_mode_of("Austin, TX")
+        ('remote', 'hybrid', 'unknown')
+    """
+    folded = fold(text)
+    if _REMOTE.search(folded):
+        return "remote"
+    if _HYBRID.search(folded):
+        return "hybrid"
+    if _ONSITE.search(folded):
+        return "onsite"
+    return "unknown"
+
+
+@dataclass
+class _Token:
+    raw: str         # as written (accents removed), for upper-case code checks
+    group: int       # index of the comma-separated part it came from
+
+    @property
+    def text(self) -> str:
+        return self.raw.lower()
+
+
+def _clean(text: str) -> str:
+    text = _NOISE.sub(" ", unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode())
+    text = re.sub(r"\s+", " ", text).strip(" .-\t")
+    return _LEADING_IN.sub("", text).strip(" .-")
+
+
+def _tokens(segment: str, gazetteer: Gazetteer) -> list[_Token]:
+    tokens = []
+    for group, raw_part in enumerate(segment.split(",")):
+        part = _clean(raw_part)
+        if not part:
+            continue
+        for piece in _pieces(part, gazetteer):
+            tokens.append(_Token(piece, group))
+    return tokens
+
+
+def _pieces(part: str, gazetteer: Gazetteer) -> list[str]:
+    """Split one comma-separated part into known names: "US-CA-Menlo Park", "Austin TX",
+    "Belgium - Brussels" hold several names; "Winston-Salem" is one."""
+    for whole in (part, part.replace("-", " ")):
+        if _known(whole, gazetteer):
+            return [whole]
+    pieces = [_clean(p) for p in re.split(r"\s*-\s*", part) if _clean(p)]
+    if len(pieces) > 1:
+        return [sub for piece in pieces for sub in _pieces(piece, gazetteer)]
+    words = part.split()
+    # Longest known run of words from the left: "US TX Austin" -> US, TX, Austin.
+    out, start = [], 0
+    while start < len(words):
+        for stop in range(len(words), start, -1):
+            if _known(" ".join(words[start:stop]), gazetteer):
+                out.append(" ".join(words[start:stop]))
+                start = stop
+                break
+        else:
+            return [part]
+    return out
+
+
+def _known(text: str, gazetteer: Gazetteer) -> bool:
+    folded = text.lower()
+    is_code = len(text) == 2 and text.isupper()
+    return bool(gazetteer.metro_alias(folded) or gazetteer.state(folded, allow_code=is_code)
+                or gazetteer.country(folded, allow_code=is_code and text in COUNTRY_CODES)
+                or (not is_code and gazetteer.cities_named(folded)))
+
+
+def _qualifier(token: _Token, gazetteer: Gazetteer) -> tuple[Place | None, Place | None]:
+    """(state, country) that the token names, accepting two-letter codes only when written in capitals."""
+    is_code = len(token.raw) == 2 and token.raw.isupper()
+    return gazetteer.state(token.text, allow_code=is_code), gazetteer.country(token.text, allow_code=is_code and token.raw in COUNTRY_CODES)
+
+
+def _resolve_segment(tokens: list[_Token], gazetteer: Gazetteer, *, us_context: bool) -> tuple[list[Place], list[str]]:
+    places: list[Place] = []
+    unresolved: list[str] = []
+    used = [False] * len(tokens)
+    qualifiers = [_qualifier(token, gazetteer) for token in tokens]
+    for i, token in enumerate(tokens):
+        if used[i]:
+            continue
+        metro = gazetteer.metro_alias(token.text)
+        if metro is not None:
+            places.append(metro)
+            used[i] = True
+            continue
+        state, country = qualifiers[i]
+        is_code = len(token.raw) == 2 and token.raw.isupper()
+        candidates = [] if is_code and (state or country) else gazetteer.cities_named(token.text)
+        # A name that is also a state or country qualifies the city before it
+        # ("Albany, New York"); it is a city only when it comes first ("New York, NY").
+        if candidates and (state or country) and places and places[-1].kind == "city" and tokens[i - 1].group < token.group:
+            candidates = []
+        if candidates:
+            chosen, consumed = _pick_city(candidates, tokens, qualifiers, i, used, gazetteer)
+            # A bare state or country name beats a same-named city elsewhere ("Costa Rica",
+            # "Georgia") but not the city inside it ("New York", "Singapore").
+            bare_region = (state or country) and not is_code and not consumed and chosen is not None and not (
+                (state and chosen.country == "US" and chosen.admin1 == state.admin1) or (country and chosen.country == country.country))
+            if chosen is not None and not bare_region:
+                places.append(chosen)
+                for j in (i, *consumed):
+                    used[j] = True
+                continue
+        if state is not None or country is not None:
+            # "Georgia", "CA": the US state when the text is about the US, else the country.
+            places.append(state if state is not None and (country is None or us_context) else country)
+            used[i] = True
+            continue
+        unresolved.append(token.raw)
+    return _most_specific(places, gazetteer), unresolved
+
+
+def _most_specific(places: list[Place], gazetteer: Gazetteer) -> list[Place]:
+    """Drop a state or country that a city or metro in the same list already implies."""
+    implied: set[int] = set()
+    for place in places:
+        if place.kind in ("city", "metro"):
+            implied |= gazetteer.tags_for(place) - {place.id}
+    return [p for p in places if p.id not in implied or p.kind in ("city", "metro")]
+
+
+def _fits(city: Place, qualifier: tuple[Place | None, Place | None]) -> bool:
+    state, country = qualifier
+    return (state is not None and city.country == "US" and city.admin1 == state.admin1) or (
+        country is not None and city.country == country.country)
+
+
+def _pick_city(candidates: list[Place], tokens: list[_Token], qualifiers: list, i: int, used: list[bool],
+               gazetteer: Gazetteer) -> tuple[Place | None, list[int]]:
+    """Choose among same-named cities using the state/country tokens right after token i
+    ("Paris, Ile-de-France, France", "Toronto, Ontario, Canada") or before it in the same
+    part ("CA - San Francisco")."""
+    group = tokens[i].group
+    after = []
+    for j in range(i + 1, len(tokens)):
+        if qualifiers[j] == (None, None) and not after and tokens[j].group == group + 1:
+            continue  # an unknown region name: "Bengaluru, Karnataka, India"
+        if qualifiers[j] == (None, None) or tokens[j].group > group + 2:
+            break
+        after.append(j)
+    before = [j for j in range(i) if not used[j] and tokens[j].group == group and qualifiers[j] != (None, None)]
+    nearby = before + after
+    if not nearby:
+        return candidates[0], []
+    best, best_hits = None, []
+    for city in candidates:  # most populous first
+        hits = [j for j in nearby if _fits(city, qualifiers[j])]
+        if len(hits) > len(best_hits):
+            best, best_hits = city, hits
+    if best is not None:
+        return best, best_hits
+    if any(not gazetteer.cities_named(tokens[j].text) for j in nearby):
+        # Every same-named city contradicts a plain state or country: trust that, not the name.
+        return None, []
+    return candidates[0], []
+
+
+def parse_location(text: str, gazetteer: Gazetteer) -> ParsedLocation:
+    """Read a posting's free-text location.
+
+    Example:
+        >>> g = Gazetteer()
+        >>> parsed = parse_location("Seattle, WA - Remote", g)
+        >>> [p.name for p in parsed.places], parsed.work_mode
+        (['Seattle'], 'remote')
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text: expected a location string, got {type(text).__name__}")
+    places: list[Place] = []
+    unresolved: list[str] = []
+    text = _WASHINGTON_DC.sub("Washington DC", text)
+    folded = fold(text)
+    us_context = bool(re.search(r"\b(us|usa|u\.s\.?|united states|america)\b", folded)) or bool(
+        re.search(r",\s*[A-Z]{2}\b", text))
+    for segment in _ALTERNATIVES.split(text):
+        if not segment or not segment.strip():
+            continue
+        found, missing = _resolve_segment(_tokens(segment, gazetteer), gazetteer, us_context=us_context)
+        places.extend(p for p in found if p not in places)
+        unresolved.extend(missing)
+    return ParsedLocation(tuple(places), work_mode_of(text), tuple(unresolved))

@@ -1,0 +1,263 @@
+"""The job search pipeline: plan -> embed -> exact filtered retrieval -> rerank -> suggestions.
+
+Retrieval is one call to flatsearch's public API::
+
+    index.search(q + PROFILE_WEIGHT * p, k, filter=plan.filters, boost=plan.boost)
+
+which scores every job passing the strict filters with the formula of
+:mod:`flatsearch.jobsearch.scoring`. Jobs whose cosine similarity to the semantic
+text is below ``MIN_SIMILARITY`` pass the filters but are off-topic; they are left
+out and counted in the response's message. Soft preferences add a constant to the jobs
+that meet them; the pipeline gets the exact top-k of that by also searching with
+the preference clause added and merging (a job in the true top-k is either in the
+top-k of the jobs that meet the preference or in the top-k of all jobs).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import pathlib
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import flatsearch as fs
+
+from .cache import PlanCache
+from .catalog import ATTRIBUTES, JobCatalog
+from .corpus import Corpus, load_bundled_corpus
+from .embedding import Encoder
+from .gazetteer import load_gazetteer
+from .members import ConnectionGraph, Member, MemberStore, SampleNetwork, UnknownMemberError
+from .plan import QueryPlan
+from .planner_llm import LLMPlanner
+from .planner_rules import RulePlanner
+from .rerank import Candidate, Reranker, ScoreReranker
+from .scoring import PREFERENCE_WEIGHT, fold_profile
+from .settings import default_cache_dir
+from .suggestions import FacetSuggester, refinements, relaxations
+from .tools import PlannerTools
+
+logger = logging.getLogger(__name__)
+
+MAX_K = 1000
+MIN_SIMILARITY = 0.25  # cosine between the semantic text and a job below which the job is off-topic
+POOL_SIZE = 100
+PARTITION_SIZE = 8192
+
+
+@dataclass
+class JobResult:
+    """One ranked job as shown to the user (``to_dict`` is the ``--json`` result schema)."""
+
+    id: int
+    title: str
+    company: str
+    location: str
+    geo_ids: list[int]
+    remote: str
+    salary_min: float | None
+    salary_max: float | None
+    posted_at: str
+    is_staffing: bool
+    score: float
+    url: str = ""
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "title": self.title, "company": self.company, "location": self.location, "geo_ids": self.geo_ids,
+                "remote": self.remote, "salary_min": self.salary_min, "salary_max": self.salary_max, "posted_at": self.posted_at,
+                "is_staffing": self.is_staffing, "score": round(self.score, 6)}
+
+
+@dataclass
+class SearchResponse:
+    """The outcome of one search; ``message`` explains an empty or refused answer."""
+
+    query: str
+    plan: QueryPlan
+    suggestions: list[dict] = field(default_factory=list)
+    results: list[JobResult] = field(default_factory=list)
+    message: str | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        plan = self.plan.to_dict()
+        return {"query": self.query,
+                "plan": {key: plan[key] for key in ("intent", "filters", "semantic_text", "boost", "explanations", "preferences", "notes", "planner")},
+                "suggestions": self.suggestions, "results": [r.to_dict() for r in self.results], "message": self.message}
+
+
+class JobSearch:
+    """Natural-language job search over an exact flatsearch index of postings.
+
+    The first construction for a corpus and model encodes every posting (with a progress
+    bar) and saves the index under ``cache_dir``; later ones load it.
+
+    Example:
+        >>> search = JobSearch(corpus=load_bundled_corpus().head(200), progress=False)  # doctest: +SKIP
+        >>> response = search.search("remote data jobs", k=3)  # doctest: +SKIP
+        >>> [job.title for job in response.results]  # doctest: +SKIP
+    """
+
+    def __init__(self, *, corpus: Corpus | None = None, cache_dir: str | os.PathLike | None = None, model_path: str | None = None,
+                 encoder: Encoder | None = None, members: MemberStore | None = None, graph: ConnectionGraph | None = None,
+                 reranker: Reranker | None = None, llm_url: str | None = None, llm_model: str | None = None,
+                 llm_timeout_s: float = 20.0, plan_cache: PlanCache | None = None, progress: bool = True, gazetteer=None):
+        self.cache_dir = pathlib.Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self.gazetteer = gazetteer or load_gazetteer(self.cache_dir)
+        self.catalog = JobCatalog(corpus or load_bundled_corpus(), self.gazetteer)
+        self.encoder = encoder or Encoder(model_path, cache_dir=self.cache_dir)
+        network = SampleNetwork() if members is None or graph is None else None
+        self.members: MemberStore = members or network
+        self.graph: ConnectionGraph = graph or network
+        self.tools = PlannerTools(self.catalog, self.members, self.graph)
+        self.rules = RulePlanner(self.tools)
+        if (llm_url is None) != (llm_model is None):
+            raise ValueError(f"llm_url and llm_model: expected both or neither, got llm_url={llm_url!r}, llm_model={llm_model!r}")
+        self.planner = (LLMPlanner(self.tools, base_url=llm_url, model=llm_model, fallback=self.rules, timeout_s=llm_timeout_s)
+                        if llm_url else self.rules)
+        self.reranker: Reranker = reranker or ScoreReranker(self.encoder.encode_query)
+        self.plan_cache = plan_cache or PlanCache()
+        self.index = self._load_or_build_index(progress=progress)
+        self.suggester = FacetSuggester(self.catalog, self.encoder, progress=progress)
+
+    # -- index ------------------------------------------------------------------------------------
+    def _load_or_build_index(self, *, progress: bool) -> fs.Index:
+        path = self.cache_dir / f"jobs-{self.catalog.fingerprint(self.encoder.model_key)}.fsx"
+        if path.is_file():
+            try:
+                index = fs.Index.load(path)
+                if len(index) == len(self.catalog):
+                    return index
+            except (ValueError, TypeError, KeyError, OSError) as error:
+                logger.warning("cached index %s is unreadable (%s); rebuilding it", path, error)
+        ids = self.catalog.ids
+        vectors = self.encoder.encode(self.catalog.texts(ids), progress=progress, description="encoding postings")
+        index = fs.Index(vectors.shape[1], metric="ip", attributes=ATTRIBUTES, partition_size=PARTITION_SIZE)
+        index.add(np.array(ids, dtype=np.int64), vectors, self.catalog.columns(ids))
+        index.save(path)
+        return index
+
+    # -- search -----------------------------------------------------------------------------------
+    def plan(self, query: str, *, member_id: str | None = None, now: dt.datetime | None = None) -> QueryPlan:
+        """The plan for a query, from the cache when the same query was planned recently."""
+        cached = self.plan_cache.get(query, member_id, now=now)
+        if cached is not None:
+            return cached
+        plan = self.planner.plan(query, member_id, now=now)
+        self.plan_cache.put(plan, now=now)
+        return plan
+
+    def search(self, query: str, *, member_id: str | None = None, k: int = 10, now: dt.datetime | str | None = None) -> SearchResponse:
+        """Plan, retrieve exactly, rank and suggest. Bad input gives a response with a message
+        (or TypeError/ValueError for wrong argument types), never a half-done search."""
+        if not isinstance(query, str):
+            raise TypeError(f"query: expected a string, got {type(query).__name__}")
+        if member_id is not None and not isinstance(member_id, str):
+            raise TypeError(f"member_id: expected a string such as 'm001' or None, got {type(member_id).__name__}")
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+            raise ValueError(f"k: expected an int from 1 to {MAX_K}, got {k!r}")
+        now = _as_time(now)
+        started = time.perf_counter()
+        try:
+            plan = self.plan(query, member_id=member_id, now=now)
+        except UnknownMemberError as error:
+            return SearchResponse(query, QueryPlan(query, intent="empty", member_id=member_id), message=str(error))
+        planned = time.perf_counter()
+        if plan.intent != "job_search":
+            return SearchResponse(query, plan, message=" ".join(plan.notes) or "Nothing to search for.",
+                                  timings_ms={"plan": 1000 * (planned - started)})
+        member = self.members.get(member_id) if member_id is not None else None
+        query_vector = fold_profile(self.encoder.encode_query(plan.semantic_text),
+                                    self.encoder.encode_query(member.profile_text()) if member is not None and plan.profile_weight else None,
+                                    weight=plan.profile_weight)
+        embedded = time.perf_counter()
+        pool = self._retrieve(plan, query_vector, max(k, POOL_SIZE))
+        retrieved = time.perf_counter()
+        ranked = self.reranker.rerank(query, plan, member, pool)
+        reranked = time.perf_counter()
+        semantic = self.encoder.encode_query(plan.semantic_text)
+        relevant = [c for c in ranked if float(c.vector @ semantic) >= MIN_SIMILARITY]
+        results = [self._result(c) for c in _distinct(relevant)[:k]]
+        suggestions = self._suggestions(plan, relevant, k)
+        finished = time.perf_counter()
+        message = None if results else "No job matches every filter; see the suggestions for which one to relax."
+        if len(relevant) < len(ranked) and len(results) < k:
+            message = (f"{len(ranked) - len(relevant)} more job(s) pass every filter but are not about \"{plan.semantic_text[:80]}\" "
+                       f"(similarity below {MIN_SIMILARITY}).")
+        return SearchResponse(query, plan, suggestions, results, message, timings_ms={
+            "plan": 1000 * (planned - started), "embed": 1000 * (embedded - planned), "search": 1000 * (retrieved - embedded),
+            "rerank": 1000 * (reranked - retrieved), "suggest": 1000 * (finished - reranked), "total": 1000 * (finished - started)})
+
+    def _retrieve(self, plan: QueryPlan, query_vector: np.ndarray, k: int) -> list[Candidate]:
+        filters = plan.filters
+        searches = [filters]
+        if plan.preferences:
+            searches.append({"and": [*(filters["and"] if filters else []), *plan.preferences]})
+        # One scan answers both: per-query filters in one batch.
+        found = self.index.search(np.tile(query_vector, (len(searches), 1)), k, filter=searches, boost=plan.boost)
+        hits: dict[int, tuple[float, bool]] = {}
+        for row, bonus in enumerate((0.0, PREFERENCE_WEIGHT)[:len(searches)]):
+            for value, job_id in zip(found.scores[row].tolist(), found.ids[row].tolist()):
+                if job_id >= 0:
+                    hits[job_id] = (value + bonus, bool(bonus))
+        if not hits:
+            return []
+        ids = sorted(hits, key=lambda i: (-hits[i][0], i))[:k]
+        rows = self.index.get(ids)
+        vectors = rows.vectors.cpu().numpy()
+        return [Candidate(job_id, self.catalog.records[job_id], vectors[row], float(rows.attributes["engagement"][row] or 0.0),
+                          hits[job_id][1], hits[job_id][0]) for row, job_id in enumerate(ids)]
+
+    def _suggestions(self, plan: QueryPlan, ranked: list[Candidate], k: int) -> list[dict]:
+        out: list[dict] = []
+        if len(plan.clauses) <= 1 and len(plan.semantic_text.split()) <= 4:
+            used = tuple(f for f in ("work_mode", "seniority") if any(f in str(c) for c in plan.clauses))
+            out.extend(self.suggester.suggest(self.encoder.encode_query(plan.semantic_text), exclude_facets=used))
+        out.extend(refinements(self.catalog, [c.record for c in ranked]))
+        if len(ranked) < k and plan.clauses:
+            probe = self.encoder.encode_query(plan.semantic_text)
+
+            def count(filter_dicts: list[dict | None]) -> list[int]:
+                found = self.index.search(np.tile(probe, (len(filter_dicts), 1)), k, filter=filter_dicts)
+                return (found.ids >= 0).sum(dim=1).tolist()
+
+            out.extend(relaxations(plan, count, k))
+        return out
+
+    def _result(self, candidate: Candidate) -> JobResult:
+        record = candidate.record
+        posting = record.posting
+        return JobResult(id=posting.id, title=posting.title, company=posting.company, location=posting.location,
+                         geo_ids=list(record.geo_ids), remote=record.work_mode, salary_min=posting.salary_min, salary_max=posting.salary_max,
+                         posted_at=posting.posted_at.isoformat().replace("+00:00", "Z"), is_staffing=record.is_staffing,
+                         score=candidate.score, url=posting.url)
+
+    def member_list(self) -> list[Member]:
+        return self.members.all()
+
+
+def _distinct(ranked: list[Candidate]) -> list[Candidate]:
+    """Drop repeats of the same title, company and location text: employers often post one
+    opening several times under different ids."""
+    seen, out = set(), []
+    for candidate in ranked:
+        posting = candidate.record.posting
+        key = (posting.title.casefold().strip(), posting.company, posting.location.casefold().strip())
+        if key not in seen:
+            seen.add(key)
+            out.append(candidate)
+    return out
+
+
+def _as_time(now: dt.datetime | str | None) -> dt.datetime | None:
+    if now is None or isinstance(now, dt.datetime):
+        return now if now is None or now.tzinfo else now.replace(tzinfo=dt.timezone.utc)
+    if isinstance(now, str):
+        from .corpus import parse_time
+
+        return parse_time(now, name="now")
+    raise TypeError(f"now: expected an ISO 8601 string or datetime, got {type(now).__name__}")

@@ -1,0 +1,170 @@
+"""The tools both planners use: location resolver, company lookup, graph lookup,
+profile lookup and salary statistics.
+
+Each tool is a plain method returning JSON-serialisable data, so the rule planner
+calls them directly and the LLM planner exposes them as OpenAI-style function
+tools (:data:`TOOL_SCHEMAS`, :meth:`PlannerTools.call`).
+"""
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import statistics
+from typing import Any
+
+from .catalog import JobCatalog
+from .gazetteer import Gazetteer, Place, fold
+from .members import ConnectionGraph, MemberStore, former_colleagues
+from .seniority import LEVELS
+
+MIN_COMPARABLE = 5
+
+TOOL_SCHEMAS = [
+    {"type": "function", "function": {
+        "name": "resolve_location",
+        "description": "Resolve a place name (city, metro area such as 'Silicon Valley', US state, country or region) to GeoNames ids for the 'geo' filter.",
+        "parameters": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}}},
+    {"type": "function", "function": {
+        "name": "lookup_company",
+        "description": "Find company ids for the 'company' filter by (approximate) company name.",
+        "parameters": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}}},
+    {"type": "function", "function": {
+        "name": "graph_lookup",
+        "description": "Companies where the current member's connections work. relation 'worked_with' keeps only people who shared an employer with the member; 'connection' keeps everyone they know.",
+        "parameters": {"type": "object", "properties": {"relation": {"type": "string", "enum": ["worked_with", "connection"]}},
+                       "required": ["relation"]}}},
+    {"type": "function", "function": {
+        "name": "profile_lookup",
+        "description": "The current member's profile: title, skills, summary, location and past employers.",
+        "parameters": {"type": "object", "properties": {}}}},
+    {"type": "function", "function": {
+        "name": "salary_statistics",
+        "description": "Median and quartiles of yearly pay (USD) over comparable postings with known pay, chosen by title keywords and optional seniority.",
+        "parameters": {"type": "object", "properties": {"keywords": {"type": "string"},
+                                                        "seniority": {"type": "string", "enum": list(LEVELS)}}}}},
+]
+
+
+class PlannerTools:
+    """Tools bound to one catalog, member store and connection graph.
+
+    Example:
+        >>> from flatsearch.jobsearch.corpus import load_bundled_corpus
+        >>> from flatsearch.jobsearch.members import SampleNetwork
+        >>> tools = PlannerTools(JobCatalog(load_bundled_corpus().head(200), Gazetteer()), SampleNetwork(), SampleNetwork())
+        >>> tools.resolve_location("Silicon Valley")["places"][0]["kind"]
+        'metro'
+    """
+
+    def __init__(self, catalog: JobCatalog, members: MemberStore, graph: ConnectionGraph):
+        self.catalog = catalog
+        self.gazetteer: Gazetteer = catalog.gazetteer
+        self.members = members
+        self.graph = graph
+        self._company_keys = {fold(name): number for name, number in catalog.company_ids.items()}
+
+    # -- location -----------------------------------------------------------------------------
+    def place_by_name(self, name: str) -> Place | None:
+        """The single best place for a name as a seeker writes it ("Seattle" means its metro)."""
+        key = " ".join(fold(name).replace(",", " ").split())
+        return (self.gazetteer.metro_alias(key, in_query=True) or self.gazetteer.country(key)
+                or self.gazetteer.state(key) or next(iter(self.gazetteer.cities_named(key)), None))
+
+    def resolve_location(self, name: str) -> dict[str, Any]:
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"name: expected a place name, got {name!r}")
+        place = self.place_by_name(name)
+        if place is None:
+            from .locations import parse_location
+
+            places = list(parse_location(name, self.gazetteer).places)
+        else:
+            places = [place]
+        return {"query": name, "places": [self.describe_place(p) for p in places], "found": bool(places)}
+
+    def describe_place(self, place: Place) -> dict[str, Any]:
+        country = self.gazetteer.country_of(place)
+        return {"ids": self.gazetteer.filter_ids(place), "name": place.name, "kind": place.kind, "label": place.label(),
+                "country_ids": [country.id] if country else []}
+
+    # -- companies ------------------------------------------------------------------------------
+    def lookup_company(self, name: str) -> dict[str, Any]:
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"name: expected a company name, got {name!r}")
+        key = fold(name)
+        exact = self._company_keys.get(key)
+        names = [key] if exact is not None else difflib.get_close_matches(key, list(self._company_keys), n=3, cutoff=0.8)
+        return {"query": name, "matches": [{"id": self._company_keys[k], "name": self.catalog.company_names[self._company_keys[k]]}
+                                           for k in names]}
+
+    def company_mentions(self, text: str) -> list[tuple[int, int, int]]:
+        """(start, end, company id) of company names written in free text. One-word names that are
+        also ordinary words ("Block", "Via") count only when capitalised."""
+        found = []
+        for name, number in self.catalog.company_ids.items():
+            flags = re.IGNORECASE if (" " in name or not name.isalpha() or len(name) > 7) else 0
+            for match in re.finditer(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text, flags):
+                found.append((match.start(), match.end(), number))
+        return sorted(found)
+
+    # -- people ---------------------------------------------------------------------------------
+    def graph_lookup(self, member_id: str, relation: str = "worked_with") -> dict[str, Any]:
+        if relation not in ("worked_with", "connection"):
+            raise ValueError(f"relation: expected 'worked_with' or 'connection', got {relation!r}")
+        member = self.members.get(member_id)
+        people = former_colleagues(member, self.graph) if relation == "worked_with" else self.graph.connections(member_id)
+        known = sorted({p.current_employer for p in people if p.current_employer in self.catalog.company_ids})
+        return {"member_id": member_id, "relation": relation, "people": len(people),
+                "companies": [{"id": self.catalog.company_ids[name], "name": name} for name in known],
+                "companies_without_postings": sorted({p.current_employer for p in people if p.current_employer and p.current_employer not in known})}
+
+    def profile_lookup(self, member_id: str) -> dict[str, Any]:
+        member = self.members.get(member_id)
+        return {"member_id": member.id, "title": member.title, "skills": list(member.skills), "summary": member.summary,
+                "location": member.location, "past_employers": list(member.past_employers),
+                "current_employer": member.current_employer, "preferences": dict(member.preferences)}
+
+    # -- pay ------------------------------------------------------------------------------------
+    def salary_statistics(self, keywords: str = "", seniority: str | None = None) -> dict[str, Any]:
+        if seniority is not None and seniority not in LEVELS:
+            raise ValueError(f"seniority: expected one of {', '.join(LEVELS)}, got {seniority!r}")
+        words = [w for w in re.findall(r"[a-z0-9+#]+", fold(keywords or "")) if len(w) > 1]
+        paid = [r for r in self.catalog.records.values() if r.posting.salary_min is not None or r.posting.salary_max is not None]
+        tiers = [
+            (f"titles containing '{' '.join(words)}'" + (f" at {seniority} level" if seniority else ""),
+             [r for r in paid if all(w in fold(r.posting.title) for w in words) and (seniority is None or r.seniority == seniority)]),
+            (f"titles containing '{' '.join(words)}'", [r for r in paid if all(w in fold(r.posting.title) for w in words)]),
+            (f"titles containing any of '{' '.join(words)}'", [r for r in paid if any(w in fold(r.posting.title) for w in words)]),
+            ("all postings", paid),
+        ]
+        for basis, records in tiers:
+            if len(records) >= MIN_COMPARABLE or (basis == "all postings" and records):
+                mids = sorted(_mid(r.posting.salary_min, r.posting.salary_max) for r in records)
+                quartiles = statistics.quantiles(mids, n=4) if len(mids) > 1 else [mids[0]] * 3
+                return {"basis": basis, "count": len(mids), "median": statistics.median(mids),
+                        "p25": quartiles[0], "p75": quartiles[2]}
+        return {"basis": "no postings with pay", "count": 0, "median": None, "p25": None, "p75": None}
+
+    # -- LLM tool dispatch -----------------------------------------------------------------------
+    def call(self, name: str, arguments: str | dict, *, member_id: str | None) -> dict[str, Any]:
+        """Run a tool named in an LLM tool call; bad arguments come back as an error object."""
+        try:
+            args = json.loads(arguments) if isinstance(arguments, str) else dict(arguments or {})
+            if not isinstance(args, dict):
+                raise TypeError(f"arguments: expected a JSON object, got {type(args).__name__}")
+            if name in ("graph_lookup", "profile_lookup"):
+                if member_id is None:
+                    return {"error": "no member is signed in; personal phrases cannot be resolved"}
+                return getattr(self, name)(member_id, **args)
+            if name in ("resolve_location", "lookup_company", "salary_statistics"):
+                return getattr(self, name)(**args)
+            return {"error": f"unknown tool {name!r}; expected one of {', '.join(t['function']['name'] for t in TOOL_SCHEMAS)}"}
+        except (TypeError, ValueError, KeyError, json.JSONDecodeError) as error:
+            return {"error": f"{type(error).__name__}: {error}"}
+
+
+def _mid(low: float | None, high: float | None) -> float:
+    low = high if low is None else low
+    high = low if high is None else high
+    return (low + high) / 2

@@ -1,0 +1,72 @@
+import json
+from importlib import resources
+
+import pytest
+
+from flatsearch.jobsearch.gazetteer import METRO_ID_BASE
+from flatsearch.jobsearch.locations import parse_location, work_mode_of
+
+SEATTLE, SAN_FRANCISCO, NYC, LONDON, BENGALURU, MENLO_PARK = 5809844, 5391959, 5128581, 2643743, 1277333, 5372223
+US, WASHINGTON_STATE, CANADA, TORONTO = 6252001, 5815135, 6251999, 6167865
+
+
+@pytest.mark.parametrize("text, city_ids, mode", [
+    ("New York, NEW YORK", [NYC], "unknown"),
+    ("New York City", [NYC], "unknown"),
+    ("New York, New York, United States", [NYC], "unknown"),
+    ("San Francisco, CA • New York, NY • United States", [SAN_FRANCISCO, NYC], "unknown"),
+    ("London, undefined", [LONDON], "unknown"),
+    ("Bangalore, India", [BENGALURU], "unknown"),
+    ("US-CA-Menlo Park", [MENLO_PARK], "unknown"),
+    ("Seattle, WA - Remote", [SEATTLE], "remote"),
+    ("San Francisco; Hybrid", [SAN_FRANCISCO], "hybrid"),
+    ("NYC, SF, Seattle", [NYC, SAN_FRANCISCO, SEATTLE], "unknown"),
+    ("Toronto, Ontario, Canada", [TORONTO], "unknown"),
+])
+def test_messy_city_strings(gazetteer, text, city_ids, mode):
+    parsed = parse_location(text, gazetteer)
+    assert [p.id for p in parsed.places if p.kind == "city"] == city_ids
+    assert parsed.work_mode == mode
+
+
+@pytest.mark.parametrize("text, place_id, kind, mode", [
+    ("Remote - US", US, "country", "remote"),
+    ("United States - Remote", US, "country", "remote"),
+    ("Remote Canada", CANADA, "country", "remote"),
+    ("Bay Area, CA, United States of America", METRO_ID_BASE + 1, "metro", "unknown"),
+    ("Texas, USA, Remote", 4736286, "state", "remote"),
+])
+def test_regions_and_remote(gazetteer, text, place_id, kind, mode):
+    parsed = parse_location(text, gazetteer)
+    assert parsed.places[0].id == place_id and parsed.places[0].kind == kind
+    assert parsed.work_mode == mode
+
+
+def test_pure_work_mode_strings(gazetteer):
+    for text, mode in (("Remote", "remote"), ("Hybrid", "hybrid"), ("In-Office", "onsite"), ("Distributed", "remote")):
+        parsed = parse_location(text, gazetteer)
+        assert parsed.places == () and parsed.work_mode == mode == work_mode_of(text)
+
+
+def test_tags_hold_state_country_continent_and_metros(gazetteer):
+    tags = set(parse_location("Seattle, WA", gazetteer).tags(gazetteer))
+    seattle_metro = gazetteer.metro_alias("seattle metro").id
+    assert {SEATTLE, WASHINGTON_STATE, US, 6255149, seattle_metro} <= tags
+    sunnyvale = set(parse_location("Sunnyvale, CA", gazetteer).tags(gazetteer))
+    assert gazetteer.metro_alias("silicon valley").id in sunnyvale and gazetteer.metro_alias("bay area").id in sunnyvale
+    assert gazetteer.metro_alias("silicon valley").id not in set(parse_location("San Francisco, CA", gazetteer).tags(gazetteer))
+
+
+def test_curated_metro_table_uses_real_city_ids(gazetteer):
+    table = json.loads(resources.files("flatsearch.jobsearch").joinpath("data/metros.json").read_text())
+    for metro in table["metros"]:
+        assert metro["id"] >= METRO_ID_BASE
+        for city in metro["cities"]:
+            place = gazetteer.place(city["id"])
+            assert place is not None and place.kind == "city" and place.name == city["name"], (metro["name"], city)
+            assert place.country == metro["country"]
+
+
+def test_location_must_be_text(gazetteer):
+    with pytest.raises(TypeError, match="text: expected a location string"):
+        parse_location(None, gazetteer)
