@@ -115,33 +115,35 @@ _COMPARE = {
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class And(Filter):
+class _Combination(Filter):
+    """Children joined by one boolean operator; nested joins of the same kind flatten."""
+
     children: tuple[Filter, ...]
+    KEYWORD = ""
+
+    @staticmethod
+    def combine(left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
 
     def to_dict(self) -> dict:
-        return {"and": [child.to_dict() for child in _flatten(self, And)]}
+        return {self.KEYWORD: [child.to_dict() for child in _flatten(self, type(self))]}
 
     def evaluate(self, schema, columns):
         result = None
-        for child in _flatten(self, And):
+        for child in _flatten(self, type(self)):
             hits = child.evaluate(schema, columns)
-            result = hits if result is None else result & hits
+            result = hits if result is None else self.combine(result, hits)
         return result
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class Or(Filter):
-    children: tuple[Filter, ...]
+class And(_Combination):
+    KEYWORD = "and"
+    combine = staticmethod(torch.logical_and)
 
-    def to_dict(self) -> dict:
-        return {"or": [child.to_dict() for child in _flatten(self, Or)]}
 
-    def evaluate(self, schema, columns):
-        result = None
-        for child in _flatten(self, Or):
-            hits = child.evaluate(schema, columns)
-            result = hits if result is None else result | hits
-        return result
+class Or(_Combination):
+    KEYWORD = "or"
+    combine = staticmethod(torch.logical_or)
 
 
 @dataclass(frozen=True, eq=False, repr=False)
