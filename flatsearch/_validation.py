@@ -61,7 +61,7 @@ def check_ids(ids: Any, *, name: str = "ids", allow_negative: bool = False) -> t
 
 
 def check_unique(ids: torch.Tensor, *, name: str = "ids") -> None:
-    if ids.numel() < 2:
+    if ids.numel() < 2 or bool((ids[1:] > ids[:-1]).all()):  # ascending batches need no sort
         return
     ordered = torch.sort(ids).values
     repeated = ordered[1:] == ordered[:-1]

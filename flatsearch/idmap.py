@@ -26,10 +26,21 @@ class IdMap:
 
     def insert(self, ids: torch.Tensor, slots: torch.Tensor) -> None:
         """Add ids that are not present (the caller checked)."""
-        all_ids = torch.cat([self.sorted_ids, ids])
-        order = torch.argsort(all_ids)
-        self.sorted_ids = all_ids[order]
-        self.slots = torch.cat([self.slots, slots])[order]
+        if ids.numel() == 0:
+            return
+        if ids.numel() > 1 and not bool((ids[1:] > ids[:-1]).all()):
+            order = torch.argsort(ids)
+            ids, slots = ids[order], slots[order]
+        # Merge two sorted lists in linear time: each new id lands after the old ids smaller than it.
+        new_positions = torch.searchsorted(self.sorted_ids, ids) + torch.arange(len(ids), device=ids.device)
+        total = len(self) + len(ids)
+        is_old = torch.ones(total, dtype=torch.bool, device=ids.device)
+        is_old[new_positions] = False
+        merged_ids = torch.empty(total, dtype=torch.int64, device=ids.device)
+        merged_slots = torch.empty(total, dtype=torch.int64, device=ids.device)
+        merged_ids[new_positions], merged_slots[new_positions] = ids, slots
+        merged_ids[is_old], merged_slots[is_old] = self.sorted_ids, self.slots
+        self.sorted_ids, self.slots = merged_ids, merged_slots
 
     def remove(self, ids: torch.Tensor) -> None:
         """Drop ids that are present (the caller checked)."""

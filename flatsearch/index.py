@@ -1,6 +1,7 @@
 """The exact-search Index: storage, mutations, filters, boosts and search."""
 from __future__ import annotations
 
+import dataclasses
 import numbers
 from typing import Any, Mapping, NamedTuple, Sequence
 
@@ -17,7 +18,7 @@ from .rwlock import ReadWriteLock
 from .scan import ScanRequest
 from .schema import INT_NULL, Schema
 from .storage import Storage
-from .torch_scan import all_passing_scores, rounded_queries
+from .torch_scan import rounded_queries, torch_scan
 
 METRICS = ("ip", "cosine", "l2")
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -98,7 +99,7 @@ class Index:
 
     def _reset(self) -> None:
         self._storage = Storage(dim=self.dim, dtype=self.dtype, device=self.device,
-                                partition_size=self.partition_size, schema=self.schema)
+                                partition_size=self.partition_size, schema=self.schema, keep_norms=self.metric == "l2")
         self._ids = IdMap(self.device)
         self._live_cache: tuple | None = None
 
@@ -433,8 +434,7 @@ class Index:
         ids = torch.where(slots >= 0, slot_ids[slots.clamp(min=0)], torch.full_like(slots, -1))
         scores, ids = order_results(scores, ids, k, lower_is_better=False)
         for query in tied:
-            all_scores, all_slots = all_passing_scores(request, query)
-            exact = order_results(all_scores.unsqueeze(0), slot_ids[all_slots].unsqueeze(0), k, lower_is_better=False)
+            exact = self._resolve_tie(request, query, k)
             scores[query], ids[query] = exact.scores[0], exact.ids[0]
         if self.metric == "l2":
             query_norms = rounded_queries(request).pow(2).sum(dim=1, keepdim=True)
@@ -443,6 +443,24 @@ class Index:
                 distances = distances.clamp(min=0)
             scores = torch.where(ids < 0, torch.full_like(distances, float("inf")), distances)
         return SearchResult(scores, ids)
+
+    def _resolve_tie(self, request: ScanRequest, query: int, k: int) -> SearchResult:
+        """Exact top-k of one query whose k-th place is tied: widen its candidate list until
+        it holds every row scoring as high as the k-th, then order ties by id."""
+        def row(tensor):
+            return tensor if tensor is None or tensor.dim() == 1 else tensor[query:query + 1]
+        single = dataclasses.replace(request, queries=request.queries[query:query + 1],
+                                     mask_words=row(request.mask_words), keep=row(request.keep))
+        wanted = 2 * k + 1
+        while True:
+            found = torch_scan(dataclasses.replace(single, k=wanted))
+            scores, slots = found.scores[0], found.slots[0]
+            if not scores[-1] == scores[k - 1]:  # the last candidate scores below the k-th (or is padding)
+                break
+            wanted *= 4
+        valid = slots >= 0
+        return order_results(scores[valid].unsqueeze(0), self._storage.slot_ids[slots[valid]].unsqueeze(0), k,
+                             lower_is_better=False)
 
     # -- storage internals --------------------------------------------------------------------------
     def _check_rows(self, ids: Any, vectors: Any, attributes: Any):

@@ -20,7 +20,7 @@ import torch
 
 from .schema import Schema
 
-MIN_BLOCK_ROWS = 256
+MIN_BLOCK_ROWS = 64
 
 
 @dataclass
@@ -31,8 +31,19 @@ class Block:
     fill: int = 0  # rows ever used, live or deleted
 
 
+def contiguous_range(slots: torch.Tensor) -> slice | None:
+    """``slots`` as a slice when they are consecutive and ascending, else None."""
+    if len(slots) == 0:
+        return None
+    first, last = int(slots[0]), int(slots[-1])
+    if last - first + 1 != len(slots) or not bool((slots[1:] > slots[:-1]).all()):
+        return None
+    return slice(first, last + 1)
+
+
 class Storage:
-    def __init__(self, *, dim: int, dtype: torch.dtype, device: torch.device, partition_size: int, schema: Schema):
+    def __init__(self, *, dim: int, dtype: torch.dtype, device: torch.device, partition_size: int, schema: Schema,
+                 keep_norms: bool):
         self.dim, self.dtype, self.device = dim, dtype, device
         self.partition_size = partition_size
         self.schema = schema
@@ -46,6 +57,8 @@ class Storage:
         self.version = 0  # bumped by every change of live rows
         self.slot_ids = torch.empty(0, dtype=torch.int64, device=device)
         self.live = torch.empty(0, dtype=torch.bool, device=device)
+        # Squared norms are only needed by the l2 metric; other metrics skip computing them on insert.
+        self.keep_norms = keep_norms
         self.sq_norms = torch.empty(0, dtype=torch.float32, device=device)
         self.columns = {name: schema.null_column(name, 0).to(device) for name in schema.kinds}
 
@@ -58,7 +71,12 @@ class Storage:
         """
         slots = torch.empty(n, dtype=torch.int64)
         # A new arena should hold the whole batch: one arena keeps scan ranges long.
-        self._arena_hint = -(-n // self.partition_size) * self.partition_size if keys is None else 2 * n
+        if keys is not None:
+            self._arena_hint = 2 * n
+        elif n <= self.partition_size:
+            self._arena_hint = max(MIN_BLOCK_ROWS, 1 << (n - 1).bit_length())
+        else:
+            self._arena_hint = -(-n // self.partition_size) * self.partition_size
         if keys is None:
             groups = [(None, torch.arange(n))]
         else:
@@ -121,7 +139,8 @@ class Storage:
         extra = capacity - self.capacity
         self.slot_ids = torch.cat([self.slot_ids, torch.full((extra,), -1, dtype=torch.int64, device=self.device)])
         self.live = torch.cat([self.live, torch.zeros(extra, dtype=torch.bool, device=self.device)])
-        self.sq_norms = torch.cat([self.sq_norms, torch.zeros(extra, dtype=torch.float32, device=self.device)])
+        if self.keep_norms:
+            self.sq_norms = torch.cat([self.sq_norms, torch.zeros(extra, dtype=torch.float32, device=self.device)])
         for name, column in self.columns.items():
             self.columns[name] = torch.cat([column, self._null(name, extra, column.shape[1:])])
         self.capacity = capacity
@@ -133,24 +152,29 @@ class Storage:
     # -- writes ---------------------------------------------------------------------------------
     def write(self, slots: torch.Tensor, ids: torch.Tensor, vectors: torch.Tensor, columns: dict[str, torch.Tensor]) -> None:
         """Store rows at reserved slots and mark them live. ``vectors`` already in storage dtype."""
+        where = contiguous_range(slots)  # appends fill consecutive slots: slices instead of index lists
         arena_of = self.arena_index(slots)
-        for arena_id in torch.unique(arena_of).tolist():
-            rows = (arena_of == arena_id).nonzero().flatten()
-            source = vectors if len(rows) == len(slots) else vectors[rows]
-            targets = slots[rows] - self.arena_starts[arena_id]
-            first, last = int(targets[0]), int(targets[-1])
-            if last - first + 1 == len(targets) and bool((targets[1:] > targets[:-1]).all()):
-                self.arenas[arena_id][first:last + 1].copy_(source)  # appends are contiguous: a plain copy
+        present = torch.bincount(arena_of, minlength=len(self.arenas)).nonzero().flatten().tolist()
+        for arena_id in present:
+            rows = None if len(present) == 1 else (arena_of == arena_id).nonzero().flatten()
+            row_range = slice(0, len(slots)) if rows is None else contiguous_range(rows)
+            source = vectors[row_range] if row_range is not None else vectors[rows]
+            targets = (slots if rows is None else slots[rows]) - self.arena_starts[arena_id]
+            target_range = contiguous_range(targets)
+            if target_range is not None:
+                self.arenas[arena_id][target_range].copy_(source)
             else:
                 self.arenas[arena_id].index_copy_(0, targets, source)
-        self.sq_norms[slots] = vectors.float().pow(2).sum(dim=1)
-        self.slot_ids[slots] = ids
+        place = slots if where is None else where
+        if self.keep_norms:
+            self.sq_norms[place] = vectors.float().pow(2).sum(dim=1)
+        self.slot_ids[place] = ids
         for name in self.columns:
-            self.set_column(name, slots, columns.get(name))
-        self.live[slots] = True
+            self.set_column(name, slots, columns.get(name), place=place)
+        self.live[place] = True
         self.version += 1
 
-    def set_column(self, name: str, slots: torch.Tensor, values: torch.Tensor | None) -> None:
+    def set_column(self, name: str, slots: torch.Tensor, values: torch.Tensor | None, *, place=None) -> None:
         column = self.columns[name]
         if values is None:
             values = self._null(name, len(slots), column.shape[1:])
@@ -160,7 +184,7 @@ class Storage:
             column = self._widen(name, column, width)
             values = self._widen(name, values, width)
         self.columns[name] = column
-        column[slots] = values
+        column[slots if place is None else place] = values
 
     def _widen(self, name: str, column: torch.Tensor, width: int) -> torch.Tensor:
         if column.shape[1] == width:

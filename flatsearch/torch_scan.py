@@ -176,14 +176,3 @@ def gather_rows(request: ScanRequest, slots: torch.Tensor) -> torch.Tensor:
         if hi > lo:
             pieces.append(arena[slots[lo:hi] - arena_start])
     return torch.cat(pieces) if pieces else request.arenas[0].new_empty((0, request.queries.shape[1]))
-
-
-def all_passing_scores(request: ScanRequest, query: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Internal scores of one query against every row that passes its mask: (scores, slots)."""
-    keep_all = _keep_bits(request)
-    keep = keep_all if keep_all.dim() == 1 else keep_all[query]
-    slots = keep.nonzero().flatten()
-    queries = rounded_queries(request)[query:query + 1]
-    bias = None if request.bias is None else request.bias[slots]
-    scores = _score_block(request, queries, gather_rows(request, slots), torch.ones_like(slots, dtype=torch.bool), bias)
-    return scores[0], slots
