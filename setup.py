@@ -16,6 +16,7 @@ EXTRAS = {
     "train": ["ranx>=0.3"],
     "test": ["pytest>=7.4", "hypothesis>=6.90", "triton>=3.6"],
 }
+EXTRAS["bench"] = sorted(set(EXTRAS["bench"] + EXTRAS["jobs"]))  # the real-data benchmark embeds the postings
 EXTRAS["test"] = sorted(set(EXTRAS["test"] + EXTRAS["jobs"] + EXTRAS["bench"] + EXTRAS["distributed"] + EXTRAS["train"]))
 EXTRAS["all"] = sorted({requirement for group in EXTRAS.values() for requirement in group})
 
