@@ -13,7 +13,7 @@ EXTRAS = {
     ],
     "bench": ["faiss-cpu>=1.8", "matplotlib>=3.7", "tqdm>=4.60", "pytest-benchmark>=4.0"],
     "distributed": ["ray>=2.9"],
-    "train": ["ranx>=0.3"],
+    "train": ["ranx>=0.3", "openai>=1.30", "transformers>=4.40"],
     "test": ["pytest>=7.4", "hypothesis>=6.90", "triton>=3.6"],
 }
 EXTRAS["bench"] = sorted(set(EXTRAS["bench"] + EXTRAS["jobs"]))  # the real-data benchmark embeds the postings

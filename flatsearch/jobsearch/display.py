@@ -40,7 +40,7 @@ def format_response(response: SearchResponse, *, max_suggestions: int = 8) -> st
             else:
                 lines.append(f"  {'refine' if s['kind'] == 'refine' else 'try'} {s['facet']}: {s['value']} ({s['count']} jobs)")
     if response.results:
-        lines.append(f"Top {len(response.results)} jobs:")
+        lines.append(f"Top {len(response.results)} jobs (ranked by {response.ranked_by}):")
         for rank, job in enumerate(response.results, start=1):
             lines.append(f"{rank:>3}. {job.title} — {job.company}")
             lines.append(f"     {job.location} | {job.remote} | {_pay(job)} | posted {job.posted_at[:10]} | score {job.score:.3f}")

@@ -34,7 +34,7 @@ from .members import ConnectionGraph, Member, MemberStore, SampleNetwork, Unknow
 from .plan import QueryPlan
 from .planner_llm import LLMPlanner
 from .planner_rules import RulePlanner
-from .rerank import Candidate, Reranker, ScoreReranker
+from .rerank import Candidate, Reranker, ScoreReranker, describe_reranker
 from .scoring import PREFERENCE_WEIGHT, fold_profile
 from .settings import default_cache_dir
 from .suggestions import FacetSuggester, refinements, relaxations
@@ -81,12 +81,14 @@ class SearchResponse:
     results: list[JobResult] = field(default_factory=list)
     message: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    ranked_by: str = ""
 
     def to_dict(self) -> dict:
         plan = self.plan.to_dict()
         return {"query": self.query,
                 "plan": {key: plan[key] for key in ("intent", "filters", "semantic_text", "boost", "explanations", "preferences", "notes", "planner")},
-                "suggestions": self.suggestions, "results": [r.to_dict() for r in self.results], "message": self.message}
+                "suggestions": self.suggestions, "results": [r.to_dict() for r in self.results], "message": self.message,
+                "ranked_by": self.ranked_by}
 
 
 class JobSearch:
@@ -119,7 +121,10 @@ class JobSearch:
             raise ValueError(f"llm_url and llm_model: expected both or neither, got llm_url={llm_url!r}, llm_model={llm_model!r}")
         self.planner = (LLMPlanner(self.tools, base_url=llm_url, model=llm_model, fallback=self.rules, timeout_s=llm_timeout_s)
                         if llm_url else self.rules)
-        self.reranker: Reranker = reranker or ScoreReranker(self.encoder.encode_query)
+        # A trained student cross-encoder, when one is installed in the cache, reranks; else the documented score.
+        from .relevance.reranker import default_student_path, load_student_reranker  # relevance builds on this module
+        self.reranker: Reranker = (reranker or load_student_reranker(default_student_path(self.cache_dir), catalog=self.catalog)
+                                   or ScoreReranker(self.encoder.encode_query))
         self.plan_cache = plan_cache or PlanCache()
         self.index = self._load_or_build_index(progress=progress)
         self.suggester = FacetSuggester(self.catalog, self.encoder, progress=progress)
@@ -188,7 +193,7 @@ class JobSearch:
         if len(relevant) < len(ranked) and len(results) < k:
             message = (f"{len(ranked) - len(relevant)} more job(s) pass every filter but are not about \"{plan.semantic_text[:80]}\" "
                        f"(similarity below {MIN_SIMILARITY}).")
-        return SearchResponse(query, plan, suggestions, results, message, timings_ms={
+        return SearchResponse(query, plan, suggestions, results, message, ranked_by=describe_reranker(self.reranker), timings_ms={
             "plan": 1000 * (planned - started), "embed": 1000 * (embedded - planned), "search": 1000 * (retrieved - embedded),
             "rerank": 1000 * (reranked - retrieved), "suggest": 1000 * (finished - reranked), "total": 1000 * (finished - started)})
 

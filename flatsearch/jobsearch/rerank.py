@@ -45,6 +45,8 @@ class ScoreReranker:
     ``encode`` maps a text to its normalised query vector (e.g. ``Encoder.encode_query``).
     """
 
+    description = "the multi-objective score (similarity + engagement + preference, see scoring.py)"
+
     def __init__(self, encode):
         self.encode = encode
 
@@ -59,3 +61,8 @@ class ScoreReranker:
                        engagement_weight=plan.boost.get("engagement", 0.0), preference_weight=PREFERENCE_WEIGHT if plan.preferences else 0.0)
         ranked = sorted(zip(scores.tolist(), candidates), key=lambda pair: (-pair[0], pair[1].id))
         return [replace(candidate, score=value) for value, candidate in ranked]
+
+
+def describe_reranker(reranker: Reranker) -> str:
+    """What orders the results, for the output: a reranker's ``description`` or its class name."""
+    return getattr(reranker, "description", type(reranker).__name__)

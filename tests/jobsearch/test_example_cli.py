@@ -58,7 +58,7 @@ def test_text_output(cli, capsys, postings_csv, tmp_path, shared_model):
     code = cli.main(["marketing jobs", "--postings", str(postings_csv), "--member", "m002", "-k", "2",
                      "--now", "2026-01-10T22:52:24Z", "--cache-dir", str(tmp_path / "cache")])
     out = capsys.readouterr().out
-    assert code == 0 and "Top 2 jobs:" in out and "score" in out and "Plan (rules)" in out
+    assert code == 0 and "Top 2 jobs (ranked by the multi-objective score" in out and "score" in out and "Plan (rules)" in out
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -1,0 +1,240 @@
+"""The student: a sentence-transformers CrossEncoder distilled from the teacher's grades.
+
+It starts from the bundled all-MiniLM-L6-v2 weights with a new five-way head
+(one logit per grade), optionally cut to its first ``num_layers`` transformer
+layers (dropping the top layers keeps most of the quality at a fraction of the
+cost), and is trained on (query text, job text, teacher distribution) examples
+with ``kl_weight * KL(teacher || student) + ce_weight * CE(student, teacher's
+hard grade)``. Its ranking score is the expected grade.
+"""
+from __future__ import annotations
+
+import math
+import os
+import pathlib
+import random
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..embedding import default_model_path
+from .grades import GRADE_VALUES, NUM_GRADES, check_distribution
+
+
+@dataclass(frozen=True)
+class StudentTraining:
+    """How the student is trained (keyword-only everywhere it is taken)."""
+
+    epochs: int = 2
+    batch_size: int = 16
+    learning_rate: float = 5e-5
+    warmup_fraction: float = 0.1
+    kl_weight: float = 1.0
+    ce_weight: float = 0.5
+    freeze_embeddings: bool = True  # the token embeddings stay as pre-trained: fewer weights to fit on little data, faster steps
+    seed: int = 0
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name}: expected a positive int, got {value!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate: expected a positive number, got {self.learning_rate!r}")
+        if not 0 <= self.warmup_fraction < 1:
+            raise ValueError(f"warmup_fraction: expected a number in [0, 1), got {self.warmup_fraction!r}")
+        if self.kl_weight < 0 or self.ce_weight < 0 or self.kl_weight + self.ce_weight == 0:
+            raise ValueError(f"kl_weight, ce_weight: expected non-negative weights, not both 0, got {self.kl_weight}, {self.ce_weight}")
+
+
+def distillation_loss(logits: torch.Tensor, teacher: torch.Tensor, *, kl_weight: float, ce_weight: float) -> torch.Tensor:
+    """KL(teacher || softmax(logits)) plus cross-entropy on the teacher's most likely grade, batch means.
+
+    Example:
+        >>> teacher = torch.tensor([[0.0, 0.0, 0.0, 0.2, 0.8]])
+        >>> float(distillation_loss(torch.log(teacher + 1e-9), teacher, kl_weight=1, ce_weight=0)) < 1e-6
+        True
+    """
+    log_student = F.log_softmax(logits.float(), dim=-1)
+    kl = F.kl_div(log_student, teacher, reduction="batchmean")
+    ce = F.nll_loss(log_student, teacher.argmax(dim=-1))
+    return kl_weight * kl + ce_weight * ce
+
+
+def set_embeddings_trainable(model, trainable: bool) -> None:
+    """Freeze or unfreeze the input embeddings of a Hugging Face model."""
+    for parameter in model.get_input_embeddings().parameters():
+        parameter.requires_grad_(trainable)
+
+
+def prune_layers(model, num_layers: int) -> None:
+    """Keep the first ``num_layers`` transformer layers of a BERT-style Hugging Face model, in place."""
+    encoder = getattr(getattr(model, "base_model", model), "encoder", None)
+    layers = getattr(encoder, "layer", None)
+    if layers is None:
+        raise TypeError(f"model: expected a BERT-style model with encoder.layer, got {type(model).__name__}")
+    if isinstance(num_layers, bool) or not isinstance(num_layers, int) or not 1 <= num_layers <= len(layers):
+        raise ValueError(f"num_layers: expected an int from 1 to {len(layers)}, got {num_layers!r}")
+    encoder.layer = torch.nn.ModuleList(list(layers)[:num_layers])
+    model.config.num_hidden_layers = num_layers
+
+
+class StudentCrossEncoder:
+    """A five-grade CrossEncoder reranker.
+
+    Example:
+        >>> student = StudentCrossEncoder.from_base(num_layers=1, seed=0)
+        >>> student.predict([("data engineer jobs", "Data Engineer. Acme. Boston, MA")]).shape
+        (1, 5)
+    """
+
+    def __init__(self, cross_encoder, *, max_length: int = 128, device: str = "cpu"):
+        self.cross_encoder = cross_encoder
+        self.max_length = max_length
+        self.device = torch.device(device)
+        self.cross_encoder.model.to(self.device)
+
+    @classmethod
+    def from_base(cls, model_path: str | None = None, *, num_layers: int | None = None, max_length: int = 128,
+                  device: str = "cpu", seed: int = 0) -> "StudentCrossEncoder":
+        """A new student from sentence-model weights (the bundled all-MiniLM-L6-v2 by default)."""
+        from sentence_transformers import CrossEncoder
+
+        path = model_path or default_model_path()
+        if not pathlib.Path(path).is_dir():
+            raise ValueError(f"model_path: expected a model directory, got {path!r} (not found)")
+        torch.manual_seed(seed)  # the new grade head is initialised at random
+        cross_encoder = CrossEncoder(path, num_labels=NUM_GRADES, max_length=max_length, device=device)
+        if num_layers is not None:
+            prune_layers(cross_encoder.model, num_layers)
+        return cls(cross_encoder, max_length=max_length, device=device)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, device: str = "cpu") -> "StudentCrossEncoder":
+        """A student saved with :meth:`save`."""
+        from sentence_transformers import CrossEncoder
+
+        path = pathlib.Path(path)
+        if not (path / "config.json").is_file():
+            raise ValueError(f"path: expected a saved student directory with config.json, got {str(path)!r}")
+        cross_encoder = CrossEncoder(str(path), device=device)
+        if cross_encoder.num_labels != NUM_GRADES:
+            raise ValueError(f"path: expected a {NUM_GRADES}-grade cross-encoder, got one with {cross_encoder.num_labels} labels")
+        return cls(cross_encoder, max_length=cross_encoder.max_seq_length or 128, device=device)
+
+    def pruned(self, num_layers: int) -> "StudentCrossEncoder":
+        """A copy of this student keeping only its first ``num_layers`` layers (train it again briefly to adapt the head)."""
+        import copy
+
+        cut = copy.deepcopy(self.cross_encoder)
+        prune_layers(cut.model, num_layers)
+        return StudentCrossEncoder(cut, max_length=self.max_length, device=str(self.device))
+
+    def save(self, path: str | os.PathLike) -> None:
+        self.cross_encoder.save(str(path))
+
+    @property
+    def num_layers(self) -> int:
+        return int(self.cross_encoder.model.config.num_hidden_layers)
+
+    def _features(self, pairs: Sequence[tuple[str, str]]) -> dict[str, torch.Tensor]:
+        tokenizer = self.cross_encoder.tokenizer
+        features = tokenizer([q for q, _ in pairs], [d for _, d in pairs], padding=True, truncation="longest_first",
+                             max_length=self.max_length, return_tensors="pt")
+        return {name: tensor.to(self.device) for name, tensor in features.items()}
+
+    @torch.inference_mode()
+    def predict_logits(self, pairs: Sequence[tuple[str, str]], *, batch_size: int = 64) -> np.ndarray:
+        """(n, 5) grade logits for (query text, job text) pairs."""
+        _check_pairs(pairs)
+        model = self.cross_encoder.model
+        model.eval()
+        chunks = [model(**self._features(pairs[start:start + batch_size])).logits.float().cpu()
+                  for start in range(0, len(pairs), batch_size)]
+        return torch.cat(chunks).numpy() if chunks else np.zeros((0, NUM_GRADES), dtype=np.float32)
+
+    def predict(self, pairs: Sequence[tuple[str, str]], *, batch_size: int = 64) -> np.ndarray:
+        """(n, 5) grade probabilities."""
+        logits = torch.from_numpy(self.predict_logits(pairs, batch_size=batch_size))
+        return torch.softmax(logits, dim=-1).numpy().astype(np.float64)
+
+    def score(self, pairs: Sequence[tuple[str, str]], *, batch_size: int = 64) -> np.ndarray:
+        """Expected grade per pair: the ranking score."""
+        return self.predict(pairs, batch_size=batch_size) @ GRADE_VALUES
+
+    def fit(self, pairs: Sequence[tuple[str, str]], teacher: np.ndarray, *, training: StudentTraining = StudentTraining(),
+            progress: bool = False) -> list[float]:
+        """Distil the teacher's distributions into the student; returns the mean loss of each epoch."""
+        from tqdm.auto import tqdm
+        from transformers import get_cosine_schedule_with_warmup
+
+        _check_pairs(pairs)
+        teacher = check_distribution(teacher, name="teacher")
+        if len(pairs) != len(teacher):
+            raise ValueError(f"teacher: expected one distribution per pair ({len(pairs)}), got {len(teacher)}")
+        if not pairs:
+            raise ValueError("pairs: expected at least one training pair, got none")
+        model = self.cross_encoder.model
+        torch.manual_seed(training.seed)
+        order = random.Random(training.seed)
+        set_embeddings_trainable(model, not training.freeze_embeddings)
+        optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=training.learning_rate, weight_decay=0.01)
+        pool = training.batch_size * _POOL_BATCHES
+        steps = training.epochs * sum(math.ceil(min(pool, len(pairs) - start) / training.batch_size) for start in range(0, len(pairs), pool))
+        schedule = get_cosine_schedule_with_warmup(optimiser, int(training.warmup_fraction * steps), steps)
+        targets = torch.tensor(teacher, dtype=torch.float32)
+        history = []
+        model.train()
+        with tqdm(total=steps, desc=f"student ({self.num_layers} layers)", disable=not progress) as bar:
+            for _ in range(training.epochs):
+                total = 0.0
+                for batch in _length_bucketed_batches(pairs, training.batch_size, order):
+                    with _autocast(self.device):
+                        logits = model(**self._features([pairs[i] for i in batch])).logits
+                    loss = distillation_loss(logits, targets[batch].to(self.device), kl_weight=training.kl_weight,
+                                             ce_weight=training.ce_weight)
+                    optimiser.zero_grad(set_to_none=True)
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                    optimiser.step()
+                    schedule.step()
+                    total += loss.item() * len(batch)
+                    bar.update(1)
+                history.append(total / len(pairs))
+        model.eval()
+        return history
+
+
+_POOL_BATCHES = 16
+
+
+def _length_bucketed_batches(pairs: Sequence[tuple[str, str]], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Shuffled batches of similar text length, so little time goes to padding.
+
+    Rows are shuffled, cut into pools of 16 batches, sorted by length within a pool,
+    batched, and the batches shuffled again.
+    """
+    rows = list(range(len(pairs)))
+    rng.shuffle(rows)
+    pool = batch_size * _POOL_BATCHES
+    batches = []
+    for start in range(0, len(rows), pool):
+        chunk = sorted(rows[start:start + pool], key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def _autocast(device: torch.device):
+    """bf16 autocast on GPUs that support it; full precision elsewhere (CPU bf16 is slow without AMX)."""
+    enabled = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def _check_pairs(pairs) -> None:
+    if isinstance(pairs, (str, tuple)) or not all(isinstance(p, (tuple, list)) and len(p) == 2
+                                                  and all(isinstance(t, str) for t in p) for p in pairs):
+        raise TypeError("pairs: expected a list of (query text, job text) string pairs")
