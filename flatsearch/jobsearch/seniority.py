@@ -35,7 +35,8 @@ QUERY_WORDS = {
     "staff": r"\b(staff|principal)\b",
     "manager": r"\b(manager|management|managerial|people lead)\b",
     "director": r"\b(director|vp|vice president|head of)\b",
-    "executive": r"\b(executive|c-level|chief)\b",
+    # "account executive" and "executive assistant" are job titles, not a seniority level.
+    "executive": r"\b(?<!account )(?<!sales )executive\b(?! assistant)|\b(c-level|chief)\b",
 }
 
 

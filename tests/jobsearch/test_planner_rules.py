@@ -101,6 +101,16 @@ def test_seniority(planner):
     assert clause_for(plan, "seniority")[0].filter == {"seniority": {"in": [3, 4]}}
 
 
+@pytest.mark.parametrize("query", ["account executive jobs", "sales executive roles", "executive assistant jobs"])
+def test_job_titles_with_executive_are_not_a_seniority_filter(planner, query):
+    assert not clause_for(planner.plan(query, now=NOW), "seniority")
+
+
+def test_executive_level_is_still_understood(planner):
+    plan = planner.plan("executive roles in marketing", now=NOW)
+    assert clause_for(plan, "seniority")[0].filter == {"seniority": {"in": [7]}}
+
+
 @pytest.mark.parametrize("query, intent, note", [
     ("", "empty", "The query is empty"),
     ("   \n\t ", "empty", "The query is empty"),
