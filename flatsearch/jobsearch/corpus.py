@@ -152,6 +152,24 @@ def _unique(postings: Iterable[Posting], *, source: str) -> tuple[Posting, ...]:
     return tuple(seen.values())
 
 
+
+def json_lines(path: pathlib.Path) -> list[tuple[int, dict]]:
+    """(line number, object) for every non-blank line of a JSON Lines file; a bad line raises ValueError naming it."""
+    rows = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path.name} line {number}: expected a JSON object, got invalid JSON ({error.msg})") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{path.name} line {number}: expected a JSON object, got {type(row).__name__}")
+            rows.append((number, row))
+    return rows
+
+
 def load_postings(path: str | os.PathLike, *, now: dt.datetime | None = None) -> Corpus:
     """Read postings from a .csv or .jsonl file in the documented schema.
 
@@ -173,18 +191,7 @@ def load_postings(path: str | os.PathLike, *, now: dt.datetime | None = None) ->
         with path.open(newline="", encoding="utf-8") as handle:
             records = [(f"{path.name} line {i + 2}", row) for i, row in enumerate(csv.DictReader(handle))]
     elif suffix in (".jsonl", ".ndjson"):
-        records = []
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise ValueError(f"{path.name} line {number}: expected a JSON object, got invalid JSON ({error.msg})") from None
-                if not isinstance(row, dict):
-                    raise ValueError(f"{path.name} line {number}: expected a JSON object, got {type(row).__name__}")
-                records.append((f"{path.name} line {number}", row))
+        records = [(f"{path.name} line {number}", row) for number, row in json_lines(path)]
     else:
         raise ValueError(f"path: expected a file ending in .csv or .jsonl, got {path.name!r}")
     postings = _unique((posting_from_record(row, where=where, default_time=default_time) for where, row in records), source=path.name)

@@ -21,6 +21,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from ..corpus import json_lines
 from .cases import QueryCase
 from .grader import Grader, grade_checked
 from .grades import GRADES, hard_grade
@@ -89,20 +90,11 @@ def read_jsonl(path: str | os.PathLike, *, required: Sequence[str] = ()) -> list
     if not path.is_file():
         raise ValueError(f"path: expected an existing JSONL file, got {str(path)!r}")
     rows = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path.name} line {number}: expected a JSON object, got invalid JSON ({error.msg})") from None
-            if not isinstance(row, dict):
-                raise ValueError(f"{path.name} line {number}: expected a JSON object, got {type(row).__name__}")
-            missing = [key for key in required if key not in row]
-            if missing:
-                raise ValueError(f"{path.name} line {number}: missing field(s) {', '.join(missing)}")
-            rows.append(row)
+    for number, row in json_lines(path):
+        missing = [key for key in required if key not in row]
+        if missing:
+            raise ValueError(f"{path.name} line {number}: missing field(s) {', '.join(missing)}")
+        rows.append(row)
     return rows
 
 
