@@ -1,15 +1,12 @@
-"""A loopback stand-in for an OpenAI-compatible chat-completions server.
+"""A loopback stand-in for an OpenAI-compatible server that plans with tool calls.
 
-It speaks the real wire format (``POST /v1/chat/completions`` returning a
-``chat.completion`` object whose message may carry ``tool_calls``) and answers
-from a script: a function from the request body to the reply message, or an
-action ("sleep", "error", "garbage")."""
+It answers from a script: a function from the request body to the reply message,
+which may carry ``tool_calls``."""
 from __future__ import annotations
 
 import json
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from chat_completions_stub import ChatCompletionsStub
 
 
 def tool_call(name: str, arguments, call_id: str = "call_1") -> dict:
@@ -18,55 +15,13 @@ def tool_call(name: str, arguments, call_id: str = "call_1") -> dict:
                                                            "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments)}}]}
 
 
-class StubLLM:
+class StubLLM(ChatCompletionsStub):
     """Run with ``with StubLLM(script) as stub: ... stub.url``; ``stub.requests`` keeps every request body."""
 
     def __init__(self, script, *, delay_s: float = 0.0, status: int = 200):
         self.script = script
-        self.delay_s = delay_s
-        self.status = status
-        self.requests: list[dict] = []
-        stub = self
+        super().__init__(self._reply, delay_s=delay_s, status=status)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's naming
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                stub.requests.append(body)
-                if stub.delay_s:
-                    time.sleep(stub.delay_s)
-                if self.path != "/v1/chat/completions":
-                    return self._send(404, {"error": {"message": f"no route {self.path}"}})
-                if stub.status != 200:
-                    return self._send(stub.status, {"error": {"message": "stub failure", "type": "server_error"}})
-                message = stub.script(body)
-                finish = "tool_calls" if message.get("tool_calls") else "stop"
-                self._send(200, {"id": f"chatcmpl-{len(stub.requests)}", "object": "chat.completion", "created": int(time.time()),
-                                 "model": body["model"], "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-                                 "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
-
-            def _send(self, status, payload):
-                data = json.dumps(payload).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (timeout tests)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+    def _reply(self, body: dict) -> dict:
+        message = self.script(body)
+        return {"message": message, "finish_reason": "tool_calls" if message.get("tool_calls") else "stop"}
