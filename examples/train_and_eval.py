@@ -5,11 +5,14 @@
 Generates synthetic queries from the bundled postings, grades candidates with the
 policy teacher, distils a student cross-encoder (full and half depth), fine-tunes
 the retrieval embedding with the teacher in the loop, re-embeds the corpus into the
-index with upsert, and prints NDCG@10 / Recall@100 on held-out queries for the base
-model, the fine-tuned model, and the fine-tuned model plus each student, with the
+index with upsert, and prints NDCG@10 / Recall@100 on the validation and the
+held-out test queries for the base model, the fine-tuned model, and the fine-tuned model plus each student, with the
 student's agreement with the teacher and per-candidate latencies. The full student
 is installed where the job search pipeline looks for its reranker unless
 --no-install is given.
+
+Choose settings with --tune: it evaluates the validation queries only and computes
+nothing on the test queries, which are kept for the final run.
 """
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, help="seed for sampling, queries and training (default: the config's)")
     parser.add_argument("--device", help="torch device, e.g. cpu or cuda (default: the config's)")
     parser.add_argument("--no-install", action="store_true", help="do not install the student as the pipeline's reranker")
+    parser.add_argument("--tune", action="store_true", help="evaluate on the validation queries only, leaving the test queries untouched")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
 
@@ -51,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     output = args.output or cache / "relevance" / "runs" / config.name
     print(f"config {config.name}: {config.corpus_size or 'all'} postings, {config.queries} queries; output in {output}", flush=True)
     report = run_experiment(config, output_dir=output, cache_dir=cache, progress=not args.quiet,
+                            evaluate_on=("validation",) if args.tune else ("validation", "test"),
                             install_student_to=None if args.no_install else default_student_path(cache),
                             log=lambda line: print(line, flush=True))
     print()

@@ -39,6 +39,24 @@ def test_splits_are_by_query_text(generator):
     assert split_of("Data Engineer  jobs", seed=3, test_fraction=0.3) == split_of("data engineer jobs", seed=3, test_fraction=0.3)
 
 
+def test_validation_is_carved_from_training_queries_only():
+    texts = [f"role number {n} jobs" for n in range(2000)]
+    without = [split_of(t, seed=1, test_fraction=0.25) for t in texts]
+    with_validation = [split_of(t, seed=1, test_fraction=0.25, validation_fraction=0.15) for t in texts]
+    # Adding a validation split never moves a test query, and takes its queries from training only.
+    assert all((a == "test") == (b == "test") for a, b in zip(without, with_validation))
+    assert all(a == "train" for a, b in zip(without, with_validation) if b == "validation")
+    shares = {s: with_validation.count(s) / len(texts) for s in ("train", "validation", "test")}
+    assert shares["test"] == pytest.approx(0.25, abs=0.03) and shares["validation"] == pytest.approx(0.15, abs=0.03)
+
+
+@pytest.mark.parametrize("test_fraction, validation_fraction, bad", [(0.0, 0.1, "test_fraction"), (0.3, -0.1, "validation_fraction"),
+                                                                     (0.5, 0.5, "validation_fraction"), (0.2, True, "validation_fraction")])
+def test_split_fractions_are_checked(test_fraction, validation_fraction, bad):
+    with pytest.raises(ValueError, match=bad):
+        split_of("data jobs", seed=0, test_fraction=test_fraction, validation_fraction=validation_fraction)
+
+
 def test_seed_postings_match_their_query(generator, planner, teacher):
     queries = [q for q in generator.generate(40) if q.seed_job_id is not None]
     cases = plan_queries(queries, planner, now=REFERENCE)

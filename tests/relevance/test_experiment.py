@@ -21,7 +21,7 @@ def run(corpus, tmp_path_factory):
 
 def test_it_writes_data_models_and_report(run):
     config, output, report = run
-    for name in ("queries.jsonl", "judgments.jsonl", "test_judgments.jsonl", "report.json"):
+    for name in ("queries.jsonl", "judgments.jsonl", "validation_judgments.jsonl", "test_judgments.jsonl", "report.json"):
         assert (output / name).is_file()
     for folder in (f"student-{config.student_layers}-layers", f"student-{config.pruned_layers}-layers", "biencoder", "installed"):
         assert (output / folder / "config.json").is_file()
@@ -33,16 +33,40 @@ def test_it_writes_data_models_and_report(run):
     assert "NDCG@10" in report["markdown"] and set(report["targets"]) and report["latency_ms"]
 
 
-def test_test_queries_are_never_trained_on(run):
+def test_validation_and_test_queries_are_never_trained_on(run):
     _, output, report = run
     queries = read_jsonl(output / "queries.jsonl")
-    test_ids = {q["query_id"] for q in queries if q["split"] == "test"}
-    test_texts = {q["query"].lower() for q in queries if q["split"] == "test"}
     train_rows = read_jsonl(output / "judgments.jsonl", required=JUDGMENT_FIELDS)
-    assert train_rows and not {r["query_id"] for r in train_rows} & test_ids
-    assert not {r["query"].lower() for r in train_rows} & test_texts
-    assert {r["query_id"] for r in read_jsonl(output / "test_judgments.jsonl")} <= test_ids
-    assert report["queries"]["test_evaluated"] >= 1
+    assert train_rows and {r["split"] for r in train_rows} == {"train"}
+    for split in ("validation", "test"):
+        held_ids = {q["query_id"] for q in queries if q["split"] == split}
+        held_texts = {q["query"].lower() for q in queries if q["split"] == split}
+        assert held_ids, f"no {split} queries were generated"
+        assert not {r["query_id"] for r in train_rows} & held_ids
+        assert not {r["query"].lower() for r in train_rows} & held_texts
+        assert {r["query_id"] for r in read_jsonl(output / f"{split}_judgments.jsonl")} <= held_ids
+        assert report["splits"][split]["counts"]["overall"] >= 1
+    assert report["evaluated_on"] == "test" and report["table"] == report["splits"]["test"]["table"]
+
+
+def test_a_tuning_run_computes_nothing_on_the_test_queries(corpus, tmp_path):
+    config = get_config("tiny").replace(corpus_size=None, queries=16, rounds=1)
+    report = run_experiment(config, output_dir=tmp_path / "run", cache_dir=tmp_path / "cache", corpus=corpus,
+                            evaluate_on=("validation",), progress=False, log=lambda line: None)
+    assert report["evaluated_on"] == "validation" and list(report["splits"]) == ["validation"]
+    assert not (tmp_path / "run" / "test_judgments.jsonl").exists()
+    assert "test queries (" not in report["markdown"] and "validation queries (" in report["markdown"]
+
+
+def test_evaluate_on_is_checked(corpus, tmp_path):
+    config = get_config("tiny")
+    for bad in ("test", (), ("train",), ("validation", "holdout")):
+        with pytest.raises(ValueError, match="evaluate_on"):
+            run_experiment(config, output_dir=tmp_path, corpus=corpus, evaluate_on=bad, progress=False, log=lambda line: None)
+    with pytest.raises(ValueError, match="validation_fraction"):
+        run_experiment(config.replace(validation_fraction=0.0), output_dir=tmp_path, corpus=corpus, evaluate_on=("validation",),
+                       progress=False, log=lambda line: None)
+    assert not any(tmp_path.iterdir())
 
 
 def test_reranking_inside_the_retrieved_list_keeps_recall(run):

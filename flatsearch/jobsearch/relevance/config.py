@@ -9,6 +9,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from .biencoder import BiEncoderTraining
+from .querygen import check_split_fractions
 from .student import StudentTraining
 
 
@@ -18,6 +19,7 @@ class RelevanceConfig:
     corpus_size: int | None          # postings sampled from the bundled corpus; None = all
     queries: int                     # synthetic queries generated (train and test together)
     test_fraction: float = 0.25
+    validation_fraction: float = 0.15  # carved from the training queries; settings are chosen on it
     candidates_k: int = 20           # retrieved candidates graded per training query
     random_negatives: int = 4        # extra random jobs graded per training query
     student_layers: int = 6          # the full student
@@ -43,8 +45,7 @@ class RelevanceConfig:
         if self.corpus_size is not None and (isinstance(self.corpus_size, bool) or not isinstance(self.corpus_size, int)
                                              or self.corpus_size <= 0):
             raise ValueError(f"corpus_size: expected a positive int or None, got {self.corpus_size!r}")
-        if not 0 < self.test_fraction < 1:
-            raise ValueError(f"test_fraction: expected a number strictly between 0 and 1, got {self.test_fraction!r}")
+        check_split_fractions(self.test_fraction, self.validation_fraction)
         if self.pruned_layers >= self.student_layers:
             raise ValueError(f"pruned_layers: expected fewer than student_layers ({self.student_layers}), got {self.pruned_layers}")
         if self.rerank_k > self.retrieve_k:
@@ -56,7 +57,7 @@ class RelevanceConfig:
 
 CONFIGS = {
     "tiny": RelevanceConfig(
-        name="tiny", corpus_size=400, queries=30, test_fraction=0.3, candidates_k=6, random_negatives=2, student_layers=2,
+        name="tiny", corpus_size=400, queries=30, test_fraction=0.3, validation_fraction=0.2, candidates_k=6, random_negatives=2, student_layers=2,
         pruned_layers=1, max_length=64, student=StudentTraining(epochs=1, batch_size=16),
         pruned_student=StudentTraining(epochs=1, batch_size=16), rounds=2, round_k=6,
         biencoder=BiEncoderTraining(steps=2, batch_queries=4, list_size=4), retrieve_k=20, rerank_k=10, latency_queries=2),

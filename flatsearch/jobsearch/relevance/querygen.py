@@ -3,8 +3,10 @@
 Each query starts from a seed posting (or a member) so that matching jobs exist:
 the seed's role words, place, work mode, pay, age, level and company fill
 templates of one query type, and several phrasings per type give paraphrases.
-Generation is deterministic given the seed, and every query gets a split from a
-hash of its text, so the same words never land in two splits.
+Generation is deterministic given the seed, and every query gets a split (train,
+validation or test) from a hash of its text, so the same words never land in two
+splits. Validation queries are carved out of what would otherwise be training
+queries: settings are chosen on them, and the test queries are evaluated once.
 """
 from __future__ import annotations
 
@@ -70,10 +72,36 @@ def role_of(title: str) -> str | None:
     return " ".join(words)
 
 
-def split_of(text: str, *, seed: int, test_fraction: float) -> str:
-    """'test' for a stable ``test_fraction`` of query texts (by hash), else 'train'."""
+SPLITS = ("train", "validation", "test")
+
+
+def split_of(text: str, *, seed: int, test_fraction: float, validation_fraction: float = 0.0) -> str:
+    """The split of a query text, stable under case and spacing.
+
+    The text's hash, read as a number in [0, 1), picks 'test' below ``test_fraction``,
+    'validation' in the next ``validation_fraction`` and 'train' above, so adding a
+    validation split never moves a test query.
+
+    Example:
+        >>> split_of("Data Engineer  jobs", seed=3, test_fraction=0.3) == split_of("data engineer jobs", seed=3, test_fraction=0.3)
+        True
+    """
+    check_split_fractions(test_fraction, validation_fraction)
     digest = hashlib.sha256(f"{seed}:{' '.join(text.lower().split())}".encode()).digest()
-    return "test" if int.from_bytes(digest[:8], "big") / 2**64 < test_fraction else "train"
+    position = int.from_bytes(digest[:8], "big") / 2**64
+    if position < test_fraction:
+        return "test"
+    return "validation" if position < test_fraction + validation_fraction else "train"
+
+
+def check_split_fractions(test_fraction: float, validation_fraction: float) -> None:
+    """Raise ValueError unless both fractions are valid and leave queries to train on."""
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) or not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction: expected a number strictly between 0 and 1, got {test_fraction!r}")
+    if (isinstance(validation_fraction, bool) or not isinstance(validation_fraction, (int, float))
+            or not 0 <= validation_fraction < 1 - test_fraction):
+        raise ValueError(f"validation_fraction: expected a number in [0, {1 - test_fraction:g}) so that training queries remain, "
+                         f"got {validation_fraction!r}")
 
 
 class QueryGenerator:
@@ -86,15 +114,15 @@ class QueryGenerator:
     """
 
     def __init__(self, catalog: JobCatalog, place_names: dict[int, str], members: MemberStore, graph: ConnectionGraph, *,
-                 seed: int = 0, test_fraction: float = 0.25, min_role_postings: int = 3):
-        if not 0 < test_fraction < 1:
-            raise ValueError(f"test_fraction: expected a number strictly between 0 and 1, got {test_fraction!r}")
+                 seed: int = 0, test_fraction: float = 0.25, validation_fraction: float = 0.0, min_role_postings: int = 3):
+        check_split_fractions(test_fraction, validation_fraction)
         self.catalog = catalog
         self.place_names = place_names
         self.members = members
         self.graph = graph
         self.seed = seed
         self.test_fraction = test_fraction
+        self.validation_fraction = validation_fraction
         self.roles = {job_id: role_of(r.posting.title) for job_id, r in catalog.records.items()}
         counts = Counter(role for role in self.roles.values() if role and job_function(role))
         self.common_roles = {role for role, n in counts.items() if n >= min_role_postings}
@@ -124,7 +152,8 @@ class QueryGenerator:
                 key = " ".join(text.lower().split()) + f"|{member_id}"
                 if key not in made:
                     made[key] = SyntheticQuery(text, query_type, member_id,
-                                               split_of(text, seed=self.seed, test_fraction=self.test_fraction), seed_job)
+                                               split_of(text, seed=self.seed, test_fraction=self.test_fraction,
+                                                        validation_fraction=self.validation_fraction), seed_job)
                     break
         return list(made.values())
 
