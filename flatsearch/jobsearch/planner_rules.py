@@ -29,12 +29,18 @@ _FILLER = frozenset("""a an the and or but nor so to of in on at for from by wit
 whose this these those is are be been being am was were i i'm im me my we our you your it its please find show search
 get give list want wanted would like need needs looking look seeking seek interested any some all only just also
 really very ideally preferably something anything can could should jobs job roles role positions position openings
-opening posted posting postings listing listings that's there where when what how have has had do does using use""".split())
+opening posted posting postings listing listings that's there where when what how have has had do does using use as""".split())
 _STOP_PLACE_WORDS = frozenset("""remote hybrid marketing sales data design product security energy mobile nice reading bath
 orange industry commerce university media people home office union normal independence liberty victoria florence jobs
 job engineer manager lead senior software it us our my best good great new early late mission environment climate
 health green golden hope paradise enterprise eagle""".split())
-_PLACE_CUE = re.compile(r"\b(?:in|near|around|based in|located in|close to|from|within)\s+$", re.IGNORECASE)
+_PLACE_CUE_WORDS = r"\b(?:in|near|around|based in|located in|close to|from|within)"
+_PLACE_CUE = re.compile(_PLACE_CUE_WORDS + r"\s+$", re.IGNORECASE)
+# Wider than the cue only for marking words as used: "near the Seattle area" leaves no "near" behind, while
+# "the" alone is not evidence enough to read a small town's name as a place.
+_PLACE_LEAD = re.compile(_PLACE_CUE_WORDS + r"(?:\s+the)?\s+$", re.IGNORECASE)
+# "the Boston area": the trailing noun belongs to the place, not to the role.
+_PLACE_TAIL = re.compile(r"\s+(?:metro(?:politan)?\s+)?(?:area|region)\b", re.IGNORECASE)
 _SOFT_CUE = re.compile(r"\b(ideally|preferably|if possible|bonus if|nice to have|would be nice|optionally|hopefully)\b[\w\s']{0,30}$",
                        re.IGNORECASE)
 _STAFFING = re.compile(
@@ -46,7 +52,9 @@ _STAFFING = re.compile(
 _WORK_MODES = (
     (re.compile(r"\b(?:mostly|mainly|largely|primarily|partly|partially|mostly\s+or\s+fully)\s+remote\b|\bremote[- ](?:first|friendly)\b|"
                 r"\bremote\s+or\s+hybrid\b|\bhybrid\s+or\s+remote\b", re.IGNORECASE), ("remote", "hybrid")),
-    (re.compile(r"\b(?:fully|100%|completely|entirely|all)\s+remote\b|\bremote\b|\bwork(?:ing)? from home\b|\bwfh\b", re.IGNORECASE), ("remote",)),
+    # "remote sensing" is a field of work, not a work mode.
+    (re.compile(r"\b(?:fully|100%|completely|entirely|all)\s+remote\b|\bremote\b(?![- ]sensing\b)|"
+                r"\bwork(?:ing)? from home\b|\bwfh\b", re.IGNORECASE), ("remote",)),
     (re.compile(r"\bhybrid\b", re.IGNORECASE), ("hybrid",)),
     (re.compile(r"\b(?:on[- ]?site|in[- ]office|in[- ]person|at the office)\b", re.IGNORECASE), ("onsite",)),
 )
@@ -77,10 +85,16 @@ _CONNECTION = re.compile(
 _PROFILE = re.compile(
     r"\b(?:using|use|with|leverag(?:e|ing)|based\s+on|given|matching|that\s+fits?|that\s+match(?:es)?|for|fit(?:ting)?)?\s*"
     r"\bmy\s+(?:(\w+(?:\s+\w+)?)\s+)?(background|experience|skills|skill\s+set|profile|expertise|resume|cv)\b", re.IGNORECASE)
-_COMPANY_EXCLUDE_CUE = re.compile(r"\b(?:not|no|except|excluding|exclude|other\s+than|avoid(?:ing)?|besides|but\s+not|never)\s+"
-                                  r"(?:at\s+|from\s+|with\s+|for\s+)?(?:[\w&.'-]+(?:\s+[\w&.'-]+)?\s*(?:,|\bor\b|\band\b|\bnor\b)\s*){0,3}$",
+# ``head`` is the negation itself ("but not at"); the rest lets earlier names of a list sit between ("not at Airbnb or ").
+_COMPANY_EXCLUDE_CUE = re.compile(r"\b(?P<head>(?:not|no|except|excluding|exclude|other\s+than|avoid(?:ing)?|besides|but\s+not|never)\s+"
+                                  r"(?:at\s+|from\s+|with\s+|for\s+)?)(?:[\w&.'-]+(?:\s+[\w&.'-]+)?\s*(?:,|\bor\b|\band\b|\bnor\b)\s*){0,3}$",
                                   re.IGNORECASE)
-_COMPANY_CUE = re.compile(r"\b(?:at|for|with|from|not\s+at|except|excluding|other\s+than)\s+([A-Z][\w&.'-]*(?:\s+[A-Z][\w&.'-]*){0,2})")
+# Only the negations ignore case ("Not at Google, ..."): a title-case "For" or "With" says little.
+_COMPANY_CUE = re.compile(r"\b(?:(?P<negated>(?i:(?:but\s+)?not\s+at|except|excluding|other\s+than(?:\s+at)?))|at|for|with|from)\s+"
+                          r"(?P<name>[A-Z][\w&.'-]*(?:\s+[A-Z][\w&.'-]*){0,2})")
+# "with 150k+ salary": the noun after an amount belongs to the pay clause.
+_PAY_TAIL = re.compile(r"\s+(?:base\s+)?(?:salary|pay|compensation|comp)\b", re.IGNORECASE)
+_PUNCTUATION_WORD = re.compile(r"\W+")
 _QUESTION = re.compile(r"^\s*(?:what|who|whom|when|why|how|where|which|is|are|can|could|do|does|did|tell\s+me|explain|write)\b", re.IGNORECASE)
 
 
@@ -255,10 +269,17 @@ class RulePlanner:
             cue = _COMPANY_EXCLUDE_CUE.search(state.text[:start])
             (exclude if cue else include).append((company, state.text[start:end]))
             state.take(start, end)
+            if cue:
+                # The negation is part of the clause; left free, "not" would be embedded as a topic word.
+                state.take(cue.start("head"), cue.end("head"))
         for match in state.matches(_COMPANY_CUE):
-            name = match.group(1)
+            name = match.group("name")
             key = fold(name)
-            if key in self.vocabulary or key in _FILLER or key in _STOP_PLACE_WORDS or self._place(name, cue=False, lowercase_query=False):
+            if key in self.vocabulary or key in _FILLER or key in _STOP_PLACE_WORDS:
+                continue
+            # After a negation a name must not become a place: places have no exclusion, so "excluding Google"
+            # would turn into "only in Topeka" (GeoNames lists Google as an alternate name of Topeka).
+            if not match.group("negated") and self._place(name, cue=False, lowercase_query=False):
                 continue
             plan.notes.append(f"No postings from a company called \"{name}\" are in the index; it was not used as a filter.")
             state.take(match.start(), match.end())
@@ -296,7 +317,7 @@ class RulePlanner:
                 place = self._place(phrase, cue=bool(_PLACE_CUE.search(state.text[:span[0].start()])), lowercase_query=lowercase_query)
                 if place is not None:
                     places.append((phrase, place))
-                    state.take(span[0].start(), span[-1].end())
+                    self._take_place(state, span[0].start(), span[-1].end())
                     i += n
                     break
             else:
@@ -315,6 +336,13 @@ class RulePlanner:
                 names = ", ".join(sorted({self.tools.gazetteer.place(c).name for c in countries}))
                 meaning += f", or fully remote within {names}"
         plan.add_clause(" or ".join(phrase for phrase, _ in places), meaning, clause)
+
+    @staticmethod
+    def _take_place(state: _Text, start: int, end: int) -> None:
+        """Marks a place as used together with its cue ("near") and tail ("area"), which mean nothing without it."""
+        lead = _PLACE_LEAD.search(state.text[:start])
+        tail = _PLACE_TAIL.match(state.text, end)
+        state.take(lead.start() if lead else start, tail.end() if tail else end)
 
     def _label(self, place: Place) -> str:
         if place.kind == "metro":
@@ -356,7 +384,7 @@ class RulePlanner:
         if key in self.vocabulary or key in _FILLER or key in _STOP_PLACE_WORDS:
             return
         plan.notes.append(f"No place called \"{word.group(0)}\" is known; no location filter was applied for it.")
-        state.take(word.start(), word.end())
+        self._take_place(state, word.start(), word.end())
 
     def _find_pay(self, state: _Text) -> tuple[str, float | None] | None:
         for match in state.matches(_MEDIAN_PAY)[:1]:
@@ -371,8 +399,10 @@ class RulePlanner:
                 amount = float(match.group(4)) * 1000
             if amount < 1000:
                 continue
-            state.take(match.start(), match.end())
-            return match.group(0).strip(), amount
+            tail = _PAY_TAIL.match(state.text, match.end())
+            end = tail.end() if tail and state.free(match.end(), tail.end()) else match.end()
+            state.take(match.start(), end)
+            return state.text[match.start():end].strip(), amount
         return None
 
     def _pay(self, plan: QueryPlan, pay: tuple[str, float | None] | None, semantic: str) -> None:
@@ -396,9 +426,10 @@ class RulePlanner:
         fragments = []
         for fragment in re.split(r"[\x00,;:.!?()\[\]\"]+", state.residual()):
             words = [w for w in fragment.split() if not _JOB_WORDS.fullmatch(w)]
-            while words and fold(words[0]).strip("'") in _FILLER:
+            # Dashes and slashes left between two clauses ("jobs - not at X") are no topic words.
+            while words and (fold(words[0]).strip("'") in _FILLER or _PUNCTUATION_WORD.fullmatch(words[0])):
                 words.pop(0)
-            while words and fold(words[-1]).strip("'") in _FILLER:
+            while words and (fold(words[-1]).strip("'") in _FILLER or _PUNCTUATION_WORD.fullmatch(words[-1])):
                 words.pop()
             if words:
                 fragments.append(" ".join(words))

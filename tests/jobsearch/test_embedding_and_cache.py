@@ -1,8 +1,12 @@
+import os
+import re
+
 import numpy as np
 import pytest
 
+from flatsearch.jobsearch import embedding
 from flatsearch.jobsearch.cache import PlanCache
-from flatsearch.jobsearch.embedding import EmbeddingCache, Encoder
+from flatsearch.jobsearch.embedding import EmbeddingCache, Encoder, _model_key
 from flatsearch.jobsearch.plan import QueryPlan
 
 
@@ -72,3 +76,108 @@ def test_plan_cache_separates_people_and_expires():
 def test_plan_cache_rejects_bad_sizes(kwargs, message):
     with pytest.raises(ValueError, match=message):
         PlanCache(**kwargs)
+
+
+def fake_model_dir(folder, weights: bytes, pooling: str = "mean"):
+    """The files of a sentence-transformers folder, with made-up weights."""
+    (folder / "1_Pooling").mkdir(parents=True)
+    (folder / "config.json").write_text('{"hidden_size": 4}')
+    (folder / "modules.json").write_text('[{"idx": 0, "path": "", "type": "Transformer"}]')
+    (folder / "1_Pooling" / "config.json").write_text(f'{{"pooling_mode": "{pooling}"}}')
+    (folder / "model.safetensors").write_bytes(weights)
+    return folder
+
+
+def test_model_key_follows_the_weights_not_the_folder_name(tmp_path):
+    original = _model_key(fake_model_dir(tmp_path / "a" / "model", b"\x01" * 64))
+    assert re.fullmatch(r"sha256-[0-9a-f]{24}", original)
+    # Fine-tuned weights of the same size saved under the same folder name: a new key.
+    assert _model_key(fake_model_dir(tmp_path / "b" / "model", b"\x01" * 63 + b"\x02")) != original
+    # The same files elsewhere, under another name: the same key, so the vectors are reused.
+    assert _model_key(fake_model_dir(tmp_path / "copy-of-minilm", b"\x01" * 64)) == original
+    assert _model_key(fake_model_dir(tmp_path / "c" / "model", b"\x01" * 64, pooling="cls")) != original
+
+
+def test_model_key_ignores_files_the_model_does_not_read(tmp_path):
+    folder = fake_model_dir(tmp_path / "model", b"\x01" * 64)
+    before = _model_key(folder)
+    (folder / "README.md").write_text("# a model card")
+    (folder / ".gitattributes").write_text("*.safetensors filter=lfs")
+    (folder / ".cache").mkdir()
+    (folder / ".cache" / "download.lock").write_text("lock")
+    (folder / "onnx").mkdir()
+    (folder / "onnx" / "model.onnx").write_bytes(b"\x00" * 128)
+    assert _model_key(folder) == before
+
+
+def test_model_key_reads_every_byte_and_frames_each_file(tmp_path):
+    size = 2 * embedding.HASH_CHUNK_BYTES + 1
+    first = fake_model_dir(tmp_path / "first", bytes(size))
+    second = fake_model_dir(tmp_path / "second", bytes(size - 1) + b"\x01")  # differs in the last chunk only
+    assert _model_key(first) != _model_key(second)
+    # The same bytes split differently between two files are another model.
+    (first / "model.safetensors").write_bytes(b"ab")
+    (first / "vocab.txt").write_bytes(b"c")
+    (second / "model.safetensors").write_bytes(b"a")
+    (second / "vocab.txt").write_bytes(b"bc")
+    assert _model_key(first) != _model_key(second)
+
+
+class FakeModel:
+    """Stands in for a SentenceTransformer: 4-d vectors that depend on the text and on a per-model seed."""
+
+    def __init__(self, seed: int):
+        self.seed = seed
+        self.calls: list[list[str]] = []
+
+    def get_sentence_embedding_dimension(self):
+        return 4
+
+    def encode(self, texts, **kwargs):
+        self.calls.append(list(texts))
+        vectors = np.array([[len(t), self.seed, 1.0, sum(map(ord, t)) % 7] for t in texts], dtype=np.float32)
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_a_fine_tuned_model_under_the_same_name_does_not_reuse_stale_vectors(tmp_path):
+    texts = ["Data Engineer", "Line Cook"]
+    old = Encoder(str(fake_model_dir(tmp_path / "v1" / "model", b"\x01" * 64)), cache_dir=tmp_path / "cache", model=FakeModel(1))
+    old_vectors = old.encode(texts)
+    tuned_model = FakeModel(2)
+    tuned = Encoder(str(fake_model_dir(tmp_path / "v2" / "model", b"\x02" * 64)), cache_dir=tmp_path / "cache", model=tuned_model)
+    assert tuned.model_key != old.model_key
+    assert np.array_equal(tuned.encode(texts), FakeModel(2).encode(texts)) and tuned_model.calls == [texts]
+    assert not np.array_equal(old_vectors, FakeModel(2).encode(texts))
+
+
+@pytest.fixture()
+def cache_writes(monkeypatch):
+    """Counts the renames that put a new cache file in place."""
+    writes = []
+    rename = os.replace
+
+    def counting(source, target):
+        writes.append(str(target))
+        rename(source, target)
+
+    monkeypatch.setattr(embedding.os, "replace", counting)
+    return writes
+
+
+def test_encode_writes_the_cache_once_per_call_and_encodes_each_text_once(tmp_path, cache_writes):
+    model = FakeModel(1)
+    encoder = Encoder(str(fake_model_dir(tmp_path / "model", b"\x01" * 64)), cache_dir=tmp_path / "cache", model=model, batch_size=1)
+    texts = [f"posting {i}" for i in range(70)]
+    vectors = encoder.encode(texts + texts[:10])  # three chunks of 32; the repeated texts are encoded once
+    assert [len(call) for call in model.calls] == [32, 32, 6]
+    assert np.array_equal(vectors[70:], vectors[:10]) and np.array_equal(vectors[:70], FakeModel(1).encode(texts))
+    assert len(cache_writes) == 1 and len(EmbeddingCache(tmp_path / "cache", encoder.model_key)) == 70
+    encoder.encode(texts[:5])
+    assert len(cache_writes) == 1 and len(model.calls) == 3  # nothing new: no encoding, no write
+
+
+def test_a_long_encode_saves_as_it_goes(tmp_path, cache_writes):
+    encoder = Encoder(str(fake_model_dir(tmp_path / "model", b"\x01" * 64)), cache_dir=tmp_path / "cache", model=FakeModel(1), batch_size=1)
+    encoder.save_interval_s = 0.0
+    encoder.encode([f"posting {i}" for i in range(70)])
+    assert len(cache_writes) == 3  # after each chunk; the end of the call finds nothing left to write

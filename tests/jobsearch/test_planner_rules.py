@@ -153,3 +153,52 @@ def test_plan_round_trips_through_json(planner):
     assert again == plan and again.filters == plan.filters
     with pytest.raises(ValueError, match="plan.intent: expected one of"):
         QueryPlan.from_dict({"intent": "shopping"})
+
+
+@pytest.mark.parametrize("query, semantic", [
+    ("optometrist jobs near Boston", "optometrist"),
+    ("software engineer jobs not at Stripe", "software engineer"),
+    ("software engineer roles excluding Stripe", "software engineer"),
+    ("marketing jobs not at Airbnb or Stripe", "marketing"),
+    ("data engineer jobs in Boston but not at Stripe", "data engineer"),
+    ("product manager roles other than at Stripe", "product manager"),
+    ("software engineer jobs - not at Stripe", "software engineer"),
+    ("software engineer jobs not at Initech", "software engineer"),
+    ("software engineer jobs but not from staffing agencies", "software engineer"),
+    ("software engineer roles near Seattle", "software engineer"),
+    ("find me software engineer work in Seattle", "software engineer"),
+    ("software engineer roles in Seattle, not from staffing agencies", "software engineer"),
+    ("software engineer jobs that are mostly remote", "software engineer"),
+    ("nurse jobs close to Boston", "nurse"),
+    ("nurse jobs based in Boston", "nurse"),
+    ("nurse jobs near the Seattle metro area", "nurse"),
+    ("nurse jobs near Zzyzxville", "nurse"),
+    ("software engineer roles with 150k+ salary", "software engineer"),
+    ("I want to work as a software engineer", "software engineer"),
+    ("not-for-profit marketing jobs", "not-for-profit marketing"),
+    ("marketing manager jobs at a not-for-profit", "marketing manager at a not-for-profit"),
+    ("remote sensing engineer jobs", "remote sensing engineer"),
+    ("near field communication engineer jobs", "near field communication engineer"),
+])
+def test_semantic_text_keeps_only_topic_words(planner, query, semantic):
+    # The cue words of a recognised clause ("not at", "near", "excluding") belong to that clause, not to the topic.
+    assert planner.plan(query, now=NOW).semantic_text == semantic
+
+
+def test_clauses_behind_the_cue_words_are_still_read(planner, catalog, gazetteer):
+    plan = planner.plan("optometrist jobs near Boston", now=NOW)
+    assert plan.clauses == [{"geo": {"in": [gazetteer.cities_named("boston")[0].id]}}] and plan.explanations[0].phrase == "Boston"
+    assert planner.plan("optometrist jobs close to Boston", now=NOW).clauses == plan.clauses
+    plan = planner.plan("data engineer jobs in Boston but not at Stripe", now=NOW)
+    assert {"not": {"company": {"in": [catalog.company_ids["Stripe"]]}}} in plan.clauses
+    plan = planner.plan("software engineer roles with 150k+ salary", now=NOW)
+    assert plan.clauses == [{"salary_max": {"gte": 150_000.0}}] and plan.explanations[0].phrase == "150k+ salary"
+    assert planner.plan("remote sensing engineer jobs", now=NOW).clauses == []
+
+
+@pytest.mark.parametrize("query", ["software engineer jobs not at Google", "software engineer roles excluding Google"])
+def test_an_excluded_unknown_name_is_no_place(planner, query):
+    # GeoNames lists "Google" as an alternate name of Topeka; after a negation it must not become a location filter.
+    plan = planner.plan(query, now=NOW)
+    assert plan.clauses == [] and plan.semantic_text == "software engineer"
+    assert any('company called "Google"' in note for note in plan.notes)
