@@ -18,7 +18,7 @@ from .rwlock import ReadWriteLock
 from .scan import ScanRequest
 from .schema import INT_NULL, Schema
 from .storage import Storage
-from .torch_scan import rounded_queries, torch_scan
+from .torch_scan import has_finite_ties, rounded_queries, torch_scan
 
 METRICS = ("ip", "cosine", "l2")
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -432,7 +432,8 @@ class Index:
         scores, slots = scores[:, :k], slots[:, :k]
         slot_ids = self._storage.slot_ids
         ids = torch.where(slots >= 0, slot_ids[slots.clamp(min=0)], torch.full_like(slots, -1))
-        scores, ids = order_results(scores, ids, k, lower_is_better=False)
+        if has_finite_ties(scores):  # scans order ties by slot; the contract orders them by id
+            scores, ids = order_results(scores, ids, k, lower_is_better=False)
         for query in tied:
             exact = self._resolve_tie(request, query, k)
             scores[query], ids[query] = exact.scores[0], exact.ids[0]

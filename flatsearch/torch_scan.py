@@ -44,13 +44,22 @@ def topk_lower_index_first(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, 
         return values[:, :k], order[:, :k]
     values, columns = torch.topk(scores, k + 1, dim=1)
     boundary_tie = (values[:, k] == values[:, k - 1]) & torch.isfinite(values[:, k - 1])
-    values, columns = _sort_by_value_then_index(values[:, :k], columns[:, :k])
+    values, columns = values[:, :k], columns[:, :k]
+    if has_finite_ties(values):  # topk orders equal values arbitrarily; without ties its order is already exact
+        values, columns = _sort_by_value_then_index(values, columns)
     tied_rows = boundary_tie.nonzero().flatten()
     if tied_rows.numel():
         tied_values, tied_columns = torch.sort(scores[tied_rows], dim=1, descending=True, stable=True)
         values[tied_rows] = tied_values[:, :k]
         columns[tied_rows] = tied_columns[:, :k]
     return values, columns
+
+
+def has_finite_ties(sorted_scores: torch.Tensor) -> bool:
+    """Whether any row of a score-sorted (nq, m) matrix holds two equal finite neighbours."""
+    if sorted_scores.shape[1] < 2:
+        return False
+    return bool(((sorted_scores[:, 1:] == sorted_scores[:, :-1]) & torch.isfinite(sorted_scores[:, 1:])).any())
 
 
 def _sort_by_value_then_index(values: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -67,6 +76,11 @@ def merge_topk(scores: torch.Tensor, slots: torch.Tensor, k: int) -> tuple[torch
     scores, sentinel = _sort_by_value_then_index(scores, sentinel)
     scores, sentinel = scores[:, :k], sentinel[:, :k]
     return _pad(scores, torch.where(torch.isinf(scores) & (scores < 0), torch.full_like(sentinel, -1), sentinel), k)
+
+
+def _single_list(scores: torch.Tensor, slots: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """One candidate list already ordered by score then slot: only masked entries and padding need work."""
+    return _pad(scores, torch.where(torch.isneginf(scores), torch.full_like(slots, -1), slots), k)
 
 
 def _pad(scores: torch.Tensor, slots: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -155,6 +169,8 @@ def torch_scan(request: ScanRequest) -> ScanResult:
             values, columns = topk_lower_index_first(scores, min(k, scores.shape[1]))
             candidates_scores.append(values)
             candidates_slots.append(columns + chunk_start)
+    if len(candidates_scores) == 1:
+        return ScanResult(*_single_list(candidates_scores[0], candidates_slots[0], k))
     return ScanResult(*merge_topk(torch.cat(candidates_scores, 1), torch.cat(candidates_slots, 1), k))
 
 
@@ -164,7 +180,8 @@ def _gather_scan(request: ScanRequest, queries: torch.Tensor, keep_all: torch.Te
     bias = None if request.bias is None else request.bias[slots]
     scores = _score_block(request, queries, vectors, keep, bias)
     values, columns = topk_lower_index_first(scores, min(request.k, scores.shape[1]))
-    return ScanResult(*merge_topk(values, slots[columns], request.k))
+    # Slots are sorted, so the lower column is the lower slot and the list is already in merge order.
+    return ScanResult(*_single_list(values, slots[columns], request.k))
 
 
 def gather_rows(request: ScanRequest, slots: torch.Tensor) -> torch.Tensor:
