@@ -6,7 +6,7 @@ import pytest
 
 from flatsearch.jobsearch.relevance.config import get_config
 from flatsearch.jobsearch.relevance.dataset import JUDGMENT_FIELDS, read_jsonl
-from flatsearch.jobsearch.relevance.experiment import SYSTEMS, UPPER_BOUND, run_experiment
+from flatsearch.jobsearch.relevance.experiment import GRADE_ALONE, SYSTEMS, UPPER_BOUND, run_experiment
 from flatsearch.jobsearch.relevance.reranker import load_student_reranker
 
 
@@ -26,7 +26,7 @@ def test_it_writes_data_models_and_report(run):
     for folder in (f"student-{config.student_layers}-layers", f"student-{config.pruned_layers}-layers", "biencoder", "installed"):
         assert (output / folder / "config.json").is_file()
     assert json.loads((output / "report.json").read_text())["table"] == report["table"]
-    assert set(report["table"]) == {*SYSTEMS, UPPER_BOUND}
+    assert set(report["table"]) == {*SYSTEMS, UPPER_BOUND, GRADE_ALONE}  # the tiny config adds the retrieval score
     for system in report["table"]:
         for values in report["table"][system].values():
             assert all(0.0 <= v <= 1.0 for v in values.values())
@@ -73,7 +73,7 @@ def test_reranking_inside_the_retrieved_list_keeps_recall(run):
     _, _, report = run
     table = report["table"]
     for group, values in table["fine-tuned"].items():
-        for system in (*SYSTEMS[2:], UPPER_BOUND):
+        for system in (*SYSTEMS[2:], UPPER_BOUND, GRADE_ALONE):
             assert table[system][group]["recall@100-l3"] == pytest.approx(values["recall@100-l3"])
 
 
@@ -81,6 +81,7 @@ def test_installed_student_is_the_full_one_and_agrees_with_the_report(run, catal
     config, output, report = run
     reranker = load_student_reranker(output / "installed", catalog=catalog)
     assert reranker.student.num_layers == config.student_layers
+    assert (reranker.top_k, reranker.retrieval_weight) == (config.rerank_k, config.retrieval_weight)
     agreement = report["agreement"][f"student ({config.student_layers} layers)"]
     assert agreement["pairs"] > 0 and 0 <= agreement["exact"] <= agreement["within_one"] <= 1
 

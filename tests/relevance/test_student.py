@@ -7,8 +7,9 @@ import torch
 import torch.nn.functional as F
 
 from flatsearch.jobsearch.plan import QueryPlan
-from flatsearch.jobsearch.relevance.reranker import StudentReranker, load_student_reranker
+from flatsearch.jobsearch.relevance.reranker import StudentReranker, load_student_reranker, rerank_scores, save_student_reranker
 from flatsearch.jobsearch.relevance.student import StudentCrossEncoder, StudentTraining, distillation_loss, prune_layers
+from flatsearch.jobsearch.relevance.texts import job_side_text, query_side_text
 from flatsearch.jobsearch.rerank import Candidate, Reranker
 
 PAIRS = [("software engineer jobs", "Software Engineer, Backend. Stripe. Seattle, WA | hybrid | posted 2 days ago"),
@@ -98,3 +99,32 @@ def test_reranker_orders_pipeline_candidates_by_expected_grade(trained, catalog,
     assert only_two[-1].id == 9_100_004 and only_two[-1].score < min(c.score for c in only_two[:2])  # beyond top_k: kept last
     with pytest.raises(ValueError, match="top_k"):
         StudentReranker(student, catalog=catalog, top_k=0)
+
+
+def test_the_retrieval_score_is_added_with_its_saved_weight(trained, catalog, tmp_path):
+    student, _ = trained
+    ids = [9_100_006, 9_100_002, 9_100_004]
+    retrieval = [0.2, 0.9, 0.5]
+    candidates = [Candidate(i, catalog.records[i], np.zeros(384, np.float32), 1.0, False, r) for i, r in zip(ids, retrieval)]
+    plan = QueryPlan("software engineer jobs", semantic_text="software engineer")
+    grades = student.score([(query_side_text(plan, None, catalog), job_side_text(catalog.records[i], catalog.default_now())) for i in ids])
+    for weight in (0.0, 3.0, 1000.0):
+        ranked = StudentReranker(student, catalog=catalog, retrieval_weight=weight).rerank(plan.query, plan, None, candidates)
+        expected = grades + weight * np.array(retrieval)
+        assert [c.id for c in ranked] == [ids[i] for i in np.argsort(-expected, kind="stable")]
+        assert [c.score for c in ranked] == pytest.approx(sorted(expected, reverse=True))
+    # A huge weight leaves the retrieval order: the retrieval score decides.
+    assert [c.id for c in ranked] == [9_100_002, 9_100_004, 9_100_006]
+    save_student_reranker(student, tmp_path / "fused", top_k=2, retrieval_weight=1000.0)
+    loaded = load_student_reranker(tmp_path / "fused", catalog=catalog)
+    assert (loaded.top_k, loaded.retrieval_weight) == (2, 1000.0)
+    assert loaded.description.endswith("top 2, + 1000 x retrieval score")
+    assert load_student_reranker(tmp_path / "fused", catalog=catalog, top_k=3).top_k == 3
+    for bad in (-1.0, float("nan"), True, "2"):
+        with pytest.raises(ValueError, match="retrieval_weight"):
+            StudentReranker(student, catalog=catalog, retrieval_weight=bad)
+    (tmp_path / "fused" / "reranker.json").write_text("{not json")
+    with pytest.raises(ValueError, match="reranker.json"):
+        load_student_reranker(tmp_path / "fused", catalog=catalog)
+    with pytest.raises(ValueError, match="retrieval_scores"):
+        rerank_scores(np.zeros(2), np.zeros(3), 1.0)

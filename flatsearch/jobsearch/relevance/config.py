@@ -6,6 +6,7 @@ on two CPU cores, ``full`` uses the whole corpus and is meant for a GPU.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 from .biencoder import BiEncoderTraining
@@ -32,6 +33,7 @@ class RelevanceConfig:
     biencoder: BiEncoderTraining = field(default_factory=BiEncoderTraining)
     retrieve_k: int = 100            # evaluation retrieval depth (Recall@100)
     rerank_k: int = 30               # how many retrieved jobs the student reorders
+    retrieval_weight: float = 0.0    # reranking score = student's expected grade + this x retrieval score
     latency_queries: int = 5         # test queries whose candidates are timed
     seed: int = 0
     device: str = "cpu"
@@ -48,6 +50,9 @@ class RelevanceConfig:
         check_split_fractions(self.test_fraction, self.validation_fraction)
         if self.pruned_layers >= self.student_layers:
             raise ValueError(f"pruned_layers: expected fewer than student_layers ({self.student_layers}), got {self.pruned_layers}")
+        if (isinstance(self.retrieval_weight, bool) or not isinstance(self.retrieval_weight, (int, float))
+                or not math.isfinite(self.retrieval_weight) or self.retrieval_weight < 0):
+            raise ValueError(f"retrieval_weight: expected a finite number >= 0, got {self.retrieval_weight!r}")
         if self.rerank_k > self.retrieve_k:
             raise ValueError(f"rerank_k: expected at most retrieve_k ({self.retrieve_k}), got {self.rerank_k}")
 
@@ -60,7 +65,7 @@ CONFIGS = {
         name="tiny", corpus_size=400, queries=30, test_fraction=0.3, validation_fraction=0.2, candidates_k=6, random_negatives=2, student_layers=2,
         pruned_layers=1, max_length=64, student=StudentTraining(epochs=1, batch_size=16),
         pruned_student=StudentTraining(epochs=1, batch_size=16), rounds=2, round_k=6,
-        biencoder=BiEncoderTraining(steps=2, batch_queries=4, list_size=4), retrieve_k=20, rerank_k=10, latency_queries=2),
+        biencoder=BiEncoderTraining(steps=2, batch_queries=4, list_size=4), retrieve_k=20, rerank_k=10, retrieval_weight=2.0, latency_queries=2),
     "quick": RelevanceConfig(
         name="quick", corpus_size=2500, queries=280, candidates_k=10, random_negatives=2, max_length=64,
         student=StudentTraining(epochs=3, batch_size=16, learning_rate=8e-5),

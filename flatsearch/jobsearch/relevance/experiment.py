@@ -36,6 +36,7 @@ from .evaluate import OVERALL, agreement, evaluate, qrels_dict, run_dict
 from .grader import grade_checked
 from .grades import GRADE_VALUES, hard_grade
 from .querygen import QueryGenerator, resolvable_place_names
+from .reranker import rerank_scores, save_student_reranker
 from .report import machine_description, measure_latency, report_markdown, targets_met
 from .retrieval import JobIndex
 from .student import StudentCrossEncoder
@@ -43,6 +44,7 @@ from .workspace import Workspace, build_workspace
 
 SYSTEMS = ("base", "fine-tuned", "fine-tuned + student", "fine-tuned + half student")
 UPPER_BOUND = "fine-tuned + teacher"  # the teacher itself reranking: what a perfect student would reach
+GRADE_ALONE = "fine-tuned + student grade alone"  # the full student without the retrieval score, when the config adds it
 RELEVANT = 3  # Good or better
 EVALUATION_SPLITS = ("validation", "test")
 
@@ -221,10 +223,11 @@ def evaluate_split(workspace: Workspace, config: RelevanceConfig, data: Experime
     """Table, query counts and student-teacher agreement on one split's judged queries."""
     cases = judged.cases
     hits = tuned.search(workspace, cases, config.retrieve_k)
-    rankings: dict[str, dict[str, list[int]]] = {system: {} for system in (*SYSTEMS, UPPER_BOUND)}
+    systems = (*SYSTEMS, UPPER_BOUND) + ((GRADE_ALONE,) if config.retrieval_weight else ())
+    rankings: dict[str, dict[str, list[int]]] = {system: {} for system in systems}
     teacher_seen: list[np.ndarray] = []
     student_seen: dict[int, list[np.ndarray]] = {layers: [] for layers in students}
-    for case, (ids, _) in zip(cases, hits):
+    for case, (ids, retrieval) in zip(cases, hits):
         ids = [int(i) for i in ids]
         rankings["base"][case.query_id] = [int(i) for i in data.base_hits[case.query_id][0][:config.retrieve_k]]
         rankings["fine-tuned"][case.query_id] = ids
@@ -236,7 +239,10 @@ def evaluate_split(workspace: Workspace, config: RelevanceConfig, data: Experime
         for (layers, student), system in zip(students.items(), SYSTEMS[2:]):
             distribution = student.predict(pairs) if head else np.zeros((0, len(GRADE_VALUES)))
             student_seen[layers].append(distribution)
-            rankings[system][case.query_id] = _reordered(head, distribution @ GRADE_VALUES, tail)
+            grades = distribution @ GRADE_VALUES
+            rankings[system][case.query_id] = _reordered(head, rerank_scores(grades, retrieval[:len(head)], config.retrieval_weight), tail)
+            if system == SYSTEMS[2] and GRADE_ALONE in rankings:
+                rankings[GRADE_ALONE][case.query_id] = _reordered(head, grades, tail)
     table = evaluate(qrels_dict(judged.grades()), {system: run_dict(ranked) for system, ranked in rankings.items()},
                      {c.query_id: c.query_type for c in cases})
     counts = {OVERALL: len(cases)}
@@ -308,7 +314,8 @@ def run_experiment(config: RelevanceConfig, *, output_dir: str | os.PathLike, ca
     write_jsonl(output / "judgments.jsonl", data.training_rows)
     students = train_students(workspace, config, data, output=output, progress=progress, log=log, lap=lap)
     if install_student_to is not None:
-        students[config.student_layers].save(install_student_to)
+        save_student_reranker(students[config.student_layers], install_student_to, top_k=config.rerank_k,
+                              retrieval_weight=config.retrieval_weight)
         log(f"installed the {config.student_layers}-layer student for the job search pipeline at {install_student_to}")
 
     results = {split: evaluate_split(workspace, config, data, data.judged[split], tuned, students) for split in evaluate_on}

@@ -2,18 +2,25 @@
 
 :class:`StudentReranker` implements :class:`flatsearch.jobsearch.rerank.Reranker`:
 it reads each (query, job) pair as the student was trained to
-(:mod:`.texts`), scores it with the expected grade, and orders the candidates by
-that score (ties keep the retrieval order). :func:`load_student_reranker` returns
-None when no trained student is saved, so the pipeline can fall back to its
-default ranking and say which one it uses.
+(:mod:`.texts`), scores it with the expected grade plus ``retrieval_weight``
+times the retrieval score (:func:`rerank_scores`: the retrieval score carries the
+exact embedding similarity and the boosts, which a small cross-encoder only
+approximates), and orders the candidates by that score (ties keep the retrieval
+order). :func:`save_student_reranker` stores the student with these settings;
+:func:`load_student_reranker` returns None when no trained student is saved, so
+the pipeline can fall back to its default ranking and say which one it uses.
 """
 from __future__ import annotations
 
+import json
 import logging
+import math
 import os
 import pathlib
 from dataclasses import replace
 from typing import Sequence
+
+import numpy as np
 
 from ..catalog import JobCatalog
 from ..members import Member
@@ -24,6 +31,30 @@ from .student import StudentCrossEncoder
 from .texts import job_side_text, query_side_text
 
 logger = logging.getLogger(__name__)
+SETTINGS_FILE = "reranker.json"
+DEFAULT_TOP_K = 30
+
+
+def rerank_scores(expected_grades: np.ndarray, retrieval_scores: np.ndarray, retrieval_weight: float) -> np.ndarray:
+    """The reranking score: the student's expected grade (0 ... 4) plus ``retrieval_weight`` times the retrieval score.
+
+    Example:
+        >>> rerank_scores(np.array([3.0, 3.0]), np.array([0.7, 0.5]), 2.0).round(2).tolist()
+        [4.4, 4.0]
+    """
+    expected_grades = np.asarray(expected_grades, dtype=np.float64)
+    retrieval_scores = np.asarray(retrieval_scores, dtype=np.float64)
+    if expected_grades.shape != retrieval_scores.shape:
+        raise ValueError(f"retrieval_scores: expected shape {expected_grades.shape} like expected_grades, got {retrieval_scores.shape}")
+    return expected_grades + retrieval_weight * retrieval_scores if retrieval_weight else expected_grades
+
+
+def _check_settings(top_k, retrieval_weight) -> None:
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k <= 0:
+        raise ValueError(f"top_k: expected a positive int, got {top_k!r}")
+    if (isinstance(retrieval_weight, bool) or not isinstance(retrieval_weight, (int, float)) or not math.isfinite(retrieval_weight)
+            or retrieval_weight < 0):
+        raise ValueError(f"retrieval_weight: expected a finite number >= 0, got {retrieval_weight!r}")
 
 
 def default_student_path(cache_dir: str | os.PathLike | None = None) -> pathlib.Path:
@@ -32,48 +63,75 @@ def default_student_path(cache_dir: str | os.PathLike | None = None) -> pathlib.
 
 
 class StudentReranker:
-    """Ranks candidates by the student's expected grade (0 = Bad ... 4 = Excellent).
+    """Ranks candidates by the student's expected grade (0 = Bad ... 4 = Excellent), plus
+    ``retrieval_weight`` times their retrieval score.
 
     Example:
         >>> reranker = load_student_reranker(default_student_path(), catalog=search.catalog)  # doctest: +SKIP
         >>> reranker.description  # doctest: +SKIP
-        'student cross-encoder (6 layers) from /root/.cache/flatsearch/relevance/student, top 30'
+        'student cross-encoder (6 layers) from /root/.cache/flatsearch/relevance/student, top 30, + 2 x retrieval score'
     """
 
-    def __init__(self, student: StudentCrossEncoder, *, catalog: JobCatalog, top_k: int = 30, source: str = "memory",
-                 batch_size: int = 64):
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k <= 0:
-            raise ValueError(f"top_k: expected a positive int, got {top_k!r}")
+    def __init__(self, student: StudentCrossEncoder, *, catalog: JobCatalog, top_k: int = DEFAULT_TOP_K, retrieval_weight: float = 0.0,
+                 source: str = "memory", batch_size: int = 64):
+        _check_settings(top_k, retrieval_weight)
         self.student = student
         self.catalog = catalog
         self.top_k = top_k
+        self.retrieval_weight = float(retrieval_weight)
         self.batch_size = batch_size
-        self.description = f"student cross-encoder ({student.num_layers} layers) from {source}, top {top_k}"
+        self.description = (f"student cross-encoder ({student.num_layers} layers) from {source}, top {top_k}"
+                            + (f", + {self.retrieval_weight:g} x retrieval score" if self.retrieval_weight else ""))
 
     def rerank(self, query: str, plan: QueryPlan, member: Member | None, candidates: Sequence[Candidate]) -> list[Candidate]:
-        """The first ``top_k`` candidates (in retrieval order) ordered by expected grade, then the rest as they came.
+        """The first ``top_k`` candidates (in retrieval order) ordered by :func:`rerank_scores`, then the rest as they came.
 
-        Scores are expected grades (0 ... 4); candidates beyond ``top_k`` keep their score below every reranked one.
+        Candidates beyond ``top_k`` keep a score below every reranked one.
         """
         if not candidates:
             return []
         head, tail = list(candidates[:self.top_k]), list(candidates[self.top_k:])
         now = self.catalog.default_now()
         query_text = query_side_text(plan, member, self.catalog)
-        scores = self.student.score([(query_text, job_side_text(c.record, now)) for c in head], batch_size=self.batch_size)
+        grades = self.student.score([(query_text, job_side_text(c.record, now)) for c in head], batch_size=self.batch_size)
+        scores = rerank_scores(grades, np.array([c.retrieval_score for c in head]), self.retrieval_weight)
         order = sorted(range(len(head)), key=lambda i: (-scores[i], i))
         floor = float(min(scores)) if len(scores) else 0.0
         return ([replace(head[i], score=float(scores[i])) for i in order]
                 + [replace(c, score=floor - 1.0 - n / max(1, len(tail))) for n, c in enumerate(tail)])
 
 
-def load_student_reranker(path: str | os.PathLike | None = None, *, catalog: JobCatalog, top_k: int = 30,
+def save_student_reranker(student: StudentCrossEncoder, path: str | os.PathLike, *, top_k: int = DEFAULT_TOP_K,
+                          retrieval_weight: float = 0.0) -> None:
+    """Save the student with its reranking settings, where :func:`load_student_reranker` reads both."""
+    _check_settings(top_k, retrieval_weight)
+    path = pathlib.Path(path)
+    student.save(path)
+    (path / SETTINGS_FILE).write_text(json.dumps({"top_k": top_k, "retrieval_weight": float(retrieval_weight)}), encoding="utf-8")
+
+
+def load_student_reranker(path: str | os.PathLike | None = None, *, catalog: JobCatalog, top_k: int | None = None,
                           device: str = "cpu") -> StudentReranker | None:
-    """The saved student as a reranker, or None (with a log line) when ``path`` holds no trained student."""
+    """The saved student as a reranker, or None (with a log line) when ``path`` holds no trained student.
+
+    Settings saved by :func:`save_student_reranker` are used; ``top_k`` overrides the saved depth.
+    """
     path = pathlib.Path(path) if path is not None else default_student_path()
     if not (path / "config.json").is_file():
         logger.info("no trained student at %s; the default ranking is used", path)
         return None
+    settings = {"top_k": DEFAULT_TOP_K, "retrieval_weight": 0.0}
+    if (path / SETTINGS_FILE).is_file():
+        try:
+            stored = json.loads((path / SETTINGS_FILE).read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise ValueError(f"path: {path / SETTINGS_FILE} is not valid JSON ({error})") from None
+        if not isinstance(stored, dict):
+            raise ValueError(f"path: expected {path / SETTINGS_FILE} to hold a JSON object, got {type(stored).__name__}")
+        settings.update({key: stored[key] for key in settings if key in stored})
+    if top_k is not None:
+        settings["top_k"] = top_k
     student = StudentCrossEncoder.load(path, device=device)
     logger.info("ranking with the student cross-encoder from %s (%d layers)", path, student.num_layers)
-    return StudentReranker(student, catalog=catalog, top_k=top_k, source=str(path))
+    return StudentReranker(student, catalog=catalog, top_k=settings["top_k"], retrieval_weight=settings["retrieval_weight"],
+                           source=str(path))

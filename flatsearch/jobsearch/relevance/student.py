@@ -31,6 +31,7 @@ class StudentTraining:
     epochs: int = 2
     batch_size: int = 16
     learning_rate: float = 5e-5
+    head_learning_rate: float | None = None  # the pooler and the new grade head; None = learning_rate
     warmup_fraction: float = 0.1
     kl_weight: float = 1.0
     ce_weight: float = 0.5
@@ -44,6 +45,8 @@ class StudentTraining:
                 raise ValueError(f"{name}: expected a positive int, got {value!r}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate: expected a positive number, got {self.learning_rate!r}")
+        if self.head_learning_rate is not None and not self.head_learning_rate > 0:
+            raise ValueError(f"head_learning_rate: expected a positive number or None, got {self.head_learning_rate!r}")
         if not 0 <= self.warmup_fraction < 1:
             raise ValueError(f"warmup_fraction: expected a number in [0, 1), got {self.warmup_fraction!r}")
         if self.kl_weight < 0 or self.ce_weight < 0 or self.kl_weight + self.ce_weight == 0:
@@ -181,7 +184,7 @@ class StudentCrossEncoder:
         torch.manual_seed(training.seed)
         order = random.Random(training.seed)
         set_embeddings_trainable(model, not training.freeze_embeddings)
-        optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=training.learning_rate, weight_decay=0.01)
+        optimiser = torch.optim.AdamW(_parameter_groups(model, training), weight_decay=0.01)
         pool = training.batch_size * _POOL_BATCHES
         steps = training.epochs * sum(math.ceil(min(pool, len(pairs) - start) / training.batch_size) for start in range(0, len(pairs), pool))
         schedule = get_cosine_schedule_with_warmup(optimiser, int(training.warmup_fraction * steps), steps)
@@ -209,6 +212,17 @@ class StudentCrossEncoder:
 
 
 _POOL_BATCHES = 16
+_HEAD_PREFIXES = ("classifier.", "bert.pooler.", "pooler.")
+
+
+def _parameter_groups(model, training: StudentTraining) -> list[dict]:
+    """The encoder at ``learning_rate``; the pooler and the freshly initialised grade head at ``head_learning_rate``."""
+    head_rate = training.head_learning_rate or training.learning_rate
+    body, head = [], []
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad:
+            (head if name.startswith(_HEAD_PREFIXES) else body).append(parameter)
+    return [{"params": body, "lr": training.learning_rate}, {"params": head, "lr": head_rate}]
 
 
 def _length_bucketed_batches(pairs: Sequence[tuple[str, str]], batch_size: int, rng: random.Random) -> list[list[int]]:

@@ -1,9 +1,9 @@
 """What the reranker reads for a (query, job) pair.
 
 The query side is the query plus, for a signed-in member, their title, level and
-skills and the companies of any soft preference; the job side is the posting text
-plus, in words, the attributes the grading policy looks at (work mode, level, age
-in the policy's bands, pay, staffing). A cross-encoder can only learn a grade from
+skills and the companies of any soft preference; the job side is, in words, the
+attributes the grading policy looks at (work mode, level, age in the policy's
+bands, pay, staffing) followed by the posting text. A cross-encoder can only learn a grade from
 what it reads.
 """
 from __future__ import annotations
@@ -51,7 +51,10 @@ def age_words(days: float) -> str:
 
 
 def job_side_text(record: JobRecord, now: dt.datetime) -> str:
-    """The posting as the reranker reads it: its text plus work mode, level, age, pay and the staffing flag.
+    """The posting as the reranker reads it: work mode, level, age, pay and the staffing flag, then its text.
+
+    The attributes come first so that truncating a long pair (a member's profile and
+    a long location list) cuts posting text, not the facts the grade depends on.
 
     Example:
         >>> from flatsearch.jobsearch.corpus import Posting
@@ -60,10 +63,10 @@ def job_side_text(record: JobRecord, now: dt.datetime) -> str:
         >>> record = JobRecord(Posting(1, "Data Analyst", "Acme", "Boston, MA", when, salary_min=90000.0),
         ...                    ParsedLocation(work_mode="hybrid"), (), "mid", False)
         >>> job_side_text(record, when + dt.timedelta(days=3))
-        'Data Analyst. Acme. Boston, MA | hybrid | level: mid | posted this week | pay $90,000'
+        'hybrid | level: mid | posted this week | pay $90,000 | Data Analyst. Acme. Boston, MA'
     """
     posting = record.posting
-    parts = [posting_text(posting)]
+    parts = []
     if record.work_mode != "unknown":
         parts.append(record.work_mode)
     parts.append(f"level: {record.seniority}")
@@ -74,4 +77,5 @@ def job_side_text(record: JobRecord, now: dt.datetime) -> str:
         parts.append(f"pay ${low:,.0f}" if low == high else f"pay ${low:,.0f}-${high:,.0f}")
     if record.is_staffing:
         parts.append("staffing agency")
+    parts.append(posting_text(posting))
     return " | ".join(parts)
