@@ -2,6 +2,12 @@
 
 ``tiny`` is for tests (seconds of training), ``quick`` runs end to end in minutes
 on two CPU cores, ``full`` uses the whole corpus and is meant for a GPU.
+
+The quick config's query count, student learning rates and epochs, bi-encoder
+steps and ``retrieval_weight`` were chosen on the validation queries of seed-0 runs,
+comparing variants trained on the same data and bi-encoder. Its default seed is 1:
+another corpus sample and other queries, whose test split no choice has seen.
+``full`` takes the same choices untested.
 """
 from __future__ import annotations
 
@@ -67,17 +73,17 @@ CONFIGS = {
         pruned_student=StudentTraining(epochs=1, batch_size=16), rounds=2, round_k=6,
         biencoder=BiEncoderTraining(steps=2, batch_queries=4, list_size=4), retrieve_k=20, rerank_k=10, retrieval_weight=2.0, latency_queries=2),
     "quick": RelevanceConfig(
-        name="quick", corpus_size=2500, queries=280, candidates_k=10, random_negatives=2, max_length=64,
-        student=StudentTraining(epochs=3, batch_size=16, learning_rate=8e-5),
+        name="quick", corpus_size=2500, queries=400, candidates_k=10, random_negatives=2, max_length=64,
+        student=StudentTraining(epochs=3, batch_size=16, learning_rate=8e-5, head_learning_rate=3e-3),
         pruned_student=StudentTraining(epochs=2, batch_size=16, learning_rate=8e-5),
-        rounds=2, round_k=10, biencoder=BiEncoderTraining(steps=20, batch_queries=8, list_size=8, learning_rate=3e-5),
-        retrieve_k=100, rerank_k=30),
+        rounds=2, round_k=10, biencoder=BiEncoderTraining(steps=40, batch_queries=8, list_size=8, learning_rate=3e-5),
+        retrieve_k=100, rerank_k=30, retrieval_weight=2.0, seed=1),
     "full": RelevanceConfig(
         name="full", corpus_size=None, queries=4000, candidates_k=50, random_negatives=10,
-        student=StudentTraining(epochs=3, batch_size=64, learning_rate=5e-5),
+        student=StudentTraining(epochs=3, batch_size=64, learning_rate=5e-5, head_learning_rate=3e-3),
         pruned_student=StudentTraining(epochs=2, batch_size=64, learning_rate=5e-5),
         rounds=3, round_k=50, biencoder=BiEncoderTraining(steps=600, batch_queries=32, list_size=16, learning_rate=2e-5),
-        retrieve_k=100, rerank_k=50, device="cuda"),
+        retrieve_k=100, rerank_k=50, retrieval_weight=2.0, device="cuda"),
 }
 
 
