@@ -257,18 +257,30 @@ class Index:
         with self._lock.read():
             return (self._ids.lookup(ids.to(self.device)) >= 0).cpu()
 
-    def ids(self) -> torch.Tensor:
-        """Ids of all live rows, ascending (CPU int64).
+    def ids(self, *, filter: Any = None) -> torch.Tensor:
+        """Ids of the live rows, ascending (CPU int64); with ``filter``, only the rows passing it.
+
+        ``filter`` is one expression or its dict form, with the semantics of :meth:`search`
+        (nulls never match); ``len(index.ids(filter=f))`` counts the rows a search with ``f`` can return.
 
         Example:
             >>> import torch, flatsearch as fs
-            >>> index = fs.Index(2)
-            >>> index.add([9, 4], torch.eye(2))
-            >>> index.ids().tolist()
-            [4, 9]
+            >>> index = fs.Index(2, attributes={"pay": "float"})
+            >>> index.add([9, 4, 7], torch.eye(3, 2), attributes={"pay": [50.0, 90.0, float("nan")]})
+            >>> index.ids().tolist(), index.ids(filter=fs.col("pay") > 60).tolist()
+            ([4, 7, 9], [4])
         """
+        if filter is not None:
+            if isinstance(filter, (list, tuple)):
+                raise TypeError(f"filter: expected one filter expression or its dict form, got a {type(filter).__name__}")
+            filter = filter_module.coerce(filter)
+            filter_module.validate(filter, self.schema)
         with self._lock.read():
-            return self._ids.sorted_ids.cpu().clone()
+            if filter is None:
+                return self._ids.sorted_ids.cpu().clone()
+            storage = self._storage
+            passing = (storage.live & filter.evaluate(self.schema, storage.columns)).nonzero().flatten()
+            return torch.sort(storage.slot_ids[passing]).values.cpu()
 
     def get(self, ids: Any) -> Rows:
         """Stored vectors (in the storage dtype) and attribute values of the given ids.

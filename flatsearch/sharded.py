@@ -172,6 +172,9 @@ class ShardServer:
     def length(self) -> int:
         return len(self.index)
 
+    def ids(self, filter: Any) -> np.ndarray:
+        return self.index.ids(filter=filter).numpy()
+
     def stats(self) -> dict:
         return self.index.stats()
 
@@ -505,6 +508,26 @@ class ShardedIndex:
         ids = check_ids(ids, allow_negative=True).numpy()
         with self._lock.read():
             return self._present(ids, self._positions_by_shard(ids))
+
+    def ids(self, *, filter: Any = None) -> np.ndarray:
+        """Ids of the live rows of every shard, ascending; with ``filter``, only those passing it (as :meth:`fs.Index.ids`).
+
+        Example:
+            >>> import numpy as np, flatsearch as fs
+            >>> from flatsearch.sharded import ShardedIndex
+            >>> index = ShardedIndex(2, shards=2, attributes={"pay": "float"})
+            >>> index.add([5, 1, 3], np.eye(3, 2), attributes={"pay": [10.0, 20.0, 30.0]})
+            >>> index.ids().tolist(), index.ids(filter=fs.col("pay") >= 20).tolist()
+            ([1, 3, 5], [1, 3])
+        """
+        if filter is not None:
+            if isinstance(filter, (list, tuple)):
+                raise TypeError(f"filter: expected one filter expression or its dict form, got a {type(filter).__name__}")
+            filter = filter_module.coerce(filter)
+            filter_module.validate(filter, self._schema)
+        with self._lock.read():
+            parts = self._call_all("ids", filter)
+        return np.sort(np.concatenate([np.asarray(part, dtype=np.int64) for part in parts]))
 
     def get(self, ids: Any) -> Rows:
         """Stored vectors and attribute values of the ids, in the order given (as :meth:`fs.Index.get`)."""

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import flatsearch as fs
+from flatsearch.sharded import ShardedIndex
 
 KINDS = {"city": "int", "pay": "float", "remote": "bool", "geo": "tags", "posted": "time"}
 
@@ -138,6 +139,21 @@ def test_bad_mutations_change_nothing(index, call, error, words):
 def test_bad_search_arguments(index, kwargs, error, words):
     with pytest.raises(error, match=words):
         index.search(**kwargs)
+
+
+@pytest.mark.parametrize("filter, error, words", [
+    (fs.col("nope") == 1, KeyError, "unknown attribute 'nope'"),
+    (fs.col("city") == 1.5, TypeError, "expected an int"),
+    ({"city": {"approx": 1}}, ValueError, "unknown operator 'approx'"),
+    ("city == 1", TypeError, "filter"),
+    ([fs.col("city") == 1], TypeError, "one filter expression"),
+])
+def test_bad_ids_filter(index, filter, error, words):
+    with pytest.raises(error, match=words):
+        index.ids(filter=filter)
+    sharded = ShardedIndex(4, shards=2, attributes=KINDS)
+    with pytest.raises(error, match=words):
+        sharded.ids(filter=filter)
 
 
 def test_filter_expressions_have_no_truth_value():

@@ -110,6 +110,8 @@ def test_random_operations_match_one_index(ray_index):
     sample = rng.choice(present, 10, replace=False)
     got, expected = ray_index.get(sample), single.get(sample)
     assert torch.equal(got.vectors, expected.vectors) and got.attributes == expected.attributes
+    for filter in (None, fs.col("city") == 2, fs.col("pay") >= 4):
+        assert ray_index.ids(filter=filter).tolist() == single.ids(filter=filter).tolist()
     with pytest.raises(ValueError, match="already in the index"):
         ray_index.add(sample[:1], np.ones((1, DIM)))
     with pytest.raises(KeyError, match="unknown attribute 'salary'"):

@@ -129,6 +129,26 @@ def test_tags_and_null_semantics():
     assert ids(fs.col("geo").isin([1, 9])) == [1]
 
 
+def test_ids_with_a_filter_are_the_rows_a_search_can_return():
+    rng = np.random.default_rng(7)
+    index = fs.Index(4, attributes={"city": "int", "pay": "float", "geo": "tags"}, partition_by="city")
+    ids = rng.choice(10**6, size=300, replace=False)
+    pay = rng.uniform(0, 100, 300)
+    pay[::7] = np.nan  # nulls never match
+    index.add(ids, rng.normal(size=(300, 4)).astype(np.float32),
+              {"city": rng.integers(0, 4, 300), "pay": pay, "geo": [list(rng.integers(0, 6, 2)) for _ in range(300)]})
+    index.delete(ids[:40])
+    for expr in (fs.col("pay") > 50, (fs.col("city") == 2) | (fs.col("geo") == 3), ~(fs.col("pay") <= 30), fs.col("city").isin([])):
+        expected = np.sort(index.search(np.zeros(4, np.float32), len(index), filter=expr).ids[0].numpy())
+        expected = expected[expected >= 0]
+        got = index.ids(filter=expr)
+        assert got.dtype == torch.int64 and got.tolist() == expected.tolist()
+        assert index.ids(filter=expr.to_dict()).tolist() == expected.tolist()
+    live = np.sort(ids[40:])
+    assert index.ids().tolist() == live.tolist()
+    assert index.ids(filter=fs.col("pay") > 50).tolist() == live[np.isin(live, ids[(pay > 50)])].tolist()
+
+
 def test_time_attributes_accept_datetimes():
     index = fs.Index(2, attributes={"posted": "time"})
     day = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)

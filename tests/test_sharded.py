@@ -241,6 +241,8 @@ def test_cosine_search_and_get_match_one_index():
         got = sharded.search(queries, 7, filter=filter)
         assert torch.equal(got.ids, expected.ids)
         torch.testing.assert_close(got.scores, expected.scores, rtol=1e-6, atol=1e-6)
+    for filter in (None, fs.col("city") == 3, (fs.col("skills") == 4) & (fs.col("city") != 0)):
+        assert sharded.ids(filter=filter).tolist() == single.ids(filter=filter).tolist()
     order = rng.permutation(ids)[:50]
     expected, got = single.get(order), sharded.get(order)
     assert torch.equal(got.vectors, expected.vectors)

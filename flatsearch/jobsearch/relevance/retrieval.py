@@ -88,12 +88,7 @@ class JobIndex:
 
     def passing(self, filter: dict | None, ids: Sequence[int] | None = None) -> np.ndarray:
         """Ids (all, or those of ``ids``) that satisfy a filter dict, sorted."""
-        if filter is None:
-            selected = self.ids
-        else:
-            probe = np.zeros(self.dim, dtype=np.float32)
-            result = self.index.search(probe, len(self.index), filter=filter)
-            selected = np.sort(result.ids[0].numpy()[result.ids[0].numpy() >= 0])
+        selected = self.ids if filter is None else self.index.ids(filter=filter).numpy()
         if ids is None:
             return selected
         return np.asarray(ids, dtype=np.int64)[np.isin(np.asarray(ids, dtype=np.int64), selected)]
