@@ -295,3 +295,12 @@ def coerce(value: Any, *, argument: str = "filter") -> Filter:
     if isinstance(value, Mapping):
         return _parse(value, argument)
     raise TypeError(f"{argument}: expected a filter expression (fs.col(...)) or its dict form, got {describe(value)}")
+
+
+def checked(value: Any, schema: Schema, *, argument: str = "filter") -> Filter:
+    """One filter (an expression or its dict form, not a per-query list), coerced and validated against ``schema``."""
+    if isinstance(value, (list, tuple)):
+        raise TypeError(f"{argument}: expected one filter expression or its dict form, got a {type(value).__name__}")
+    expr = coerce(value, argument=argument)
+    validate(expr, schema)
+    return expr

@@ -271,10 +271,7 @@ class Index:
             ([4, 7, 9], [4])
         """
         if filter is not None:
-            if isinstance(filter, (list, tuple)):
-                raise TypeError(f"filter: expected one filter expression or its dict form, got a {type(filter).__name__}")
-            filter = filter_module.coerce(filter)
-            filter_module.validate(filter, self.schema)
+            filter = filter_module.checked(filter, self.schema)
         with self._lock.read():
             if filter is None:
                 return self._ids.sorted_ids.cpu().clone()
@@ -353,14 +350,8 @@ class Index:
         if isinstance(filter, (list, tuple)):
             if len(filter) != nq:
                 raise ValueError(f"filter: expected one filter per query ({nq}), got a list of {len(filter)}")
-            parsed = [None if f is None else filter_module.coerce(f, argument=f"filter[{i}]") for i, f in enumerate(filter)]
-            for expr in parsed:
-                if expr is not None:
-                    filter_module.validate(expr, self.schema)
-            return parsed
-        expr = filter_module.coerce(filter)
-        filter_module.validate(expr, self.schema)
-        return expr
+            return [None if f is None else filter_module.checked(f, self.schema, argument=f"filter[{i}]") for i, f in enumerate(filter)]
+        return filter_module.checked(filter, self.schema)
 
     def _check_boost(self, boost: Any) -> dict[str, float]:
         if boost is None:

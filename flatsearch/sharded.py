@@ -521,10 +521,7 @@ class ShardedIndex:
             ([1, 3, 5], [1, 3])
         """
         if filter is not None:
-            if isinstance(filter, (list, tuple)):
-                raise TypeError(f"filter: expected one filter expression or its dict form, got a {type(filter).__name__}")
-            filter = filter_module.coerce(filter)
-            filter_module.validate(filter, self._schema)
+            filter = filter_module.checked(filter, self._schema)
         with self._lock.read():
             parts = self._call_all("ids", filter)
         return np.sort(np.concatenate([np.asarray(part, dtype=np.int64) for part in parts]))
@@ -574,14 +571,10 @@ class ShardedIndex:
         if isinstance(filter, (list, tuple)):
             if len(filter) != len(queries):
                 raise ValueError(f"filter: expected one filter per query ({len(queries)}), got a list of {len(filter)}")
-            filter = [None if expr is None else filter_module.coerce(expr, argument=f"filter[{row}]")
+            filter = [None if expr is None else filter_module.checked(expr, self._schema, argument=f"filter[{row}]")
                       for row, expr in enumerate(filter)]
-            for expr in filter:
-                if expr is not None:
-                    filter_module.validate(expr, self._schema)
         elif filter is not None:
-            filter = filter_module.coerce(filter)
-            filter_module.validate(filter, self._schema)
+            filter = filter_module.checked(filter, self._schema)
         if boost is not None:
             if not isinstance(boost, Mapping):
                 raise TypeError(f"boost: expected a dict of attribute -> weight, got {describe(boost)}")
