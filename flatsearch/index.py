@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, Mapping, NamedTuple
 
 import torch
 
 from . import filters as filter_module
-from ._validation import (as_tensor, check_choice, check_ids, check_matrix, check_positive_int, check_unique,
+from ._validation import (check_choice, check_ids, check_matrix, check_positive_int, check_unique,
                           describe)
 from .backends import BACKENDS, chosen_backend, scan_function
 from .bitmask import pack_bits

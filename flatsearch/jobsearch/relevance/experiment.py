@@ -37,14 +37,11 @@ from .grader import grade_checked
 from .grades import GRADE_VALUES, hard_grade
 from .querygen import QueryGenerator, resolvable_place_names
 from .reranker import rerank_scores, save_student_reranker
-from .report import machine_description, measure_latency, report_markdown, targets_met
+from .report import GRADE_ALONE, SYSTEMS, UPPER_BOUND, machine_description, measure_latency, report_markdown, targets_met
 from .retrieval import JobIndex
 from .student import StudentCrossEncoder
 from .workspace import Workspace, build_workspace
 
-SYSTEMS = ("base", "fine-tuned", "fine-tuned + student", "fine-tuned + half student")
-UPPER_BOUND = "fine-tuned + teacher"  # the teacher itself reranking: what a perfect student would reach
-GRADE_ALONE = "fine-tuned + student grade alone"  # the full student without the retrieval score, when the config adds it
 RELEVANT = 3  # Good or better
 EVALUATION_SPLITS = ("validation", "test")
 

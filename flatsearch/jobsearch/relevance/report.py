@@ -14,7 +14,10 @@ from .retrieval import JobIndex
 from .student import StudentCrossEncoder
 from .workspace import Workspace
 
-FULL_STUDENT, HALF_STUDENT = "fine-tuned + student", "fine-tuned + half student"
+SYSTEMS = ("base", "fine-tuned", "fine-tuned + student", "fine-tuned + half student")
+FULL_STUDENT, HALF_STUDENT = SYSTEMS[2], SYSTEMS[3]
+UPPER_BOUND = "fine-tuned + teacher"  # the teacher itself reranking: what a perfect student would reach
+GRADE_ALONE = "fine-tuned + student grade alone"  # the full student without the retrieval score, when the config adds it
 
 
 def measure_latency(workspace: Workspace, cases: Sequence[QueryCase], hits: Sequence[tuple[np.ndarray, np.ndarray]],
