@@ -55,6 +55,15 @@ def _plain_log_ticks(ax) -> None:
             axis.set_minor_formatter(NullFormatter())
 
 
+def _log_x_panel(ax, *, xlabel: str, ylabel: str, title: str) -> None:
+    """Log x axis, labels, title and grid of one panel."""
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+
+
 def recall_latency(records: list[dict[str, Any]], path: Path) -> Path | None:
     """Recall@10 against nq=1 median latency and against per-query time in the largest batch."""
     names = [d for d in datasets(records) if select(records, dataset=d, measure="recall@10")]
@@ -76,11 +85,7 @@ def recall_latency(records: list[dict[str, Any]], path: Path) -> Path | None:
                     ys = [value(records, measure="recall@10", setting=s, **where) for s in settings]
                     ax.plot(xs, ys, marker=MARKERS[b % len(MARKERS)], color=COLOURS.get(library),
                             label=f"{library} {build}".strip(), linewidth=1, markersize=4)
-            ax.set_xscale("log")
-            ax.set_xlabel(xlabel)
-            ax.set_ylabel("recall@10")
-            ax.set_title(dataset, fontsize=9)
-            ax.grid(True, which="both", alpha=0.3)
+            _log_x_panel(ax, xlabel=xlabel, ylabel="recall@10", title=dataset)
             _plain_log_ticks(ax)
         axes[row][1].legend(fontsize=6, loc="lower right")
     return _save(plt, fig, path)
@@ -110,12 +115,7 @@ def filters(records: list[dict[str, Any]], path: Path) -> Path | None:
             axes[row][0].plot(selectivities, times, marker="o", color=COLOURS.get(library), label=library)
             axes[row][1].plot(selectivities, recalls, marker="o", color=COLOURS.get(library), label=library)
         for col, ylabel in enumerate(("ms per query (batch of 64)", "recall@10")):
-            ax = axes[row][col]
-            ax.set_xscale("log")
-            ax.set_xlabel("share of rows passing the filter")
-            ax.set_ylabel(ylabel)
-            ax.set_title(dataset, fontsize=9)
-            ax.grid(True, which="both", alpha=0.3)
+            _log_x_panel(axes[row][col], xlabel="share of rows passing the filter", ylabel=ylabel, title=dataset)
         axes[row][0].set_yscale("log")
         for ax in axes[row]:
             _plain_log_ticks(ax)
