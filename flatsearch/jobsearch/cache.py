@@ -8,6 +8,7 @@ Query embeddings are cached by the encoder (:class:`~.embedding.Encoder`).
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from typing import Callable
 
@@ -38,6 +39,7 @@ class PlanCache:
         self.personal: TTLCache = TTLCache(maxsize=personal_maxsize, ttl=personal_ttl_s, timer=timer)
         self.hits = 0
         self.misses = 0
+        self._lock = threading.Lock()  # cachetools caches are not thread-safe; the service searches from several threads
 
     @staticmethod
     def _key(query: str, now: dt.datetime | None) -> tuple:
@@ -46,15 +48,18 @@ class PlanCache:
 
     def get(self, query: str, member_id: str | None, *, now: dt.datetime | None) -> QueryPlan | None:
         store, key = (self.public, self._key(query, now)) if member_id is None else (self.personal, (member_id, *self._key(query, now)))
-        stored = store.get(key)
-        if stored is None:
-            self.misses += 1
-            return None
-        self.hits += 1
+        with self._lock:
+            stored = store.get(key)
+            if stored is None:
+                self.misses += 1
+                return None
+            self.hits += 1
         return QueryPlan.from_dict(stored)
 
     def put(self, plan: QueryPlan, *, now: dt.datetime | None) -> None:
-        if plan.member_id is None:
-            self.public[self._key(plan.query, now)] = plan.to_dict()
-        else:
-            self.personal[(plan.member_id, *self._key(plan.query, now))] = plan.to_dict()
+        stored = plan.to_dict()
+        with self._lock:
+            if plan.member_id is None:
+                self.public[self._key(plan.query, now)] = stored
+            else:
+                self.personal[(plan.member_id, *self._key(plan.query, now))] = stored

@@ -37,6 +37,7 @@ from .planner_rules import RulePlanner
 from .rerank import Candidate, Reranker, ScoreReranker, describe_reranker
 from .scoring import PREFERENCE_WEIGHT, fold_profile
 from .settings import default_cache_dir
+from .student import default_student_path, load_student_reranker
 from .suggestions import FacetSuggester, refinements, relaxations
 from .tools import PlannerTools
 
@@ -122,12 +123,12 @@ class JobSearch:
         self.planner = (LLMPlanner(self.tools, base_url=llm_url, model=llm_model, fallback=self.rules, timeout_s=llm_timeout_s)
                         if llm_url else self.rules)
         # A trained student cross-encoder, when one is installed in the cache, reranks; else the documented score.
-        from .relevance.reranker import default_student_path, load_student_reranker  # relevance builds on this module
         self.reranker: Reranker = (reranker or load_student_reranker(default_student_path(self.cache_dir), catalog=self.catalog)
-                                   or ScoreReranker(self.encoder.encode_query))
+                                   or ScoreReranker())
         self.plan_cache = plan_cache or PlanCache()
         self.index = self._load_or_build_index(progress=progress)
-        self.suggester = FacetSuggester(self.catalog, self.encoder, progress=progress)
+        # The facet values are a few hundred short texts: no second progress bar for them.
+        self.suggester = FacetSuggester(self.catalog, self.encoder, progress=False)
 
     # -- index ------------------------------------------------------------------------------------
     def _load_or_build_index(self, *, progress: bool) -> fs.Index:
@@ -140,7 +141,7 @@ class JobSearch:
             except (ValueError, TypeError, KeyError, OSError) as error:
                 logger.warning("cached index %s is unreadable (%s); rebuilding it", path, error)
         ids = self.catalog.ids
-        vectors = self.encoder.encode(self.catalog.texts(ids), progress=progress, description="encoding postings")
+        vectors = self.encoder.encode(self.catalog.texts(ids), progress=progress, description="encoding postings")  # one bar, on stderr
         index = fs.Index(vectors.shape[1], metric="ip", attributes=ATTRIBUTES, partition_size=PARTITION_SIZE)
         index.add(np.array(ids, dtype=np.int64), vectors, self.catalog.columns(ids))
         index.save(path)
@@ -156,9 +157,14 @@ class JobSearch:
         self.plan_cache.put(plan, now=now)
         return plan
 
-    def search(self, query: str, *, member_id: str | None = None, k: int = 10, now: dt.datetime | str | None = None) -> SearchResponse:
+    def search(self, query: str, *, member_id: str | None = None, k: int = 10, now: dt.datetime | str | None = None,
+               drop: tuple[str, ...] = (), refine: tuple[dict, ...] = ()) -> SearchResponse:
         """Plan, retrieve exactly, rank and suggest. Bad input gives a response with a message
-        (or TypeError/ValueError for wrong argument types), never a half-done search."""
+        (or TypeError/ValueError for wrong argument types), never a half-done search.
+
+        ``drop``: phrases of the plan whose strict filters are left out (a removed chip, a relax hint);
+        ``refine``: suggestions (``{"facet", "value", "filter"}`` dicts from ``suggestions``) added as strict filters.
+        """
         if not isinstance(query, str):
             raise TypeError(f"query: expected a string, got {type(query).__name__}")
         if member_id is not None and not isinstance(member_id, str):
@@ -171,23 +177,25 @@ class JobSearch:
             plan = self.plan(query, member_id=member_id, now=now)
         except UnknownMemberError as error:
             return SearchResponse(query, QueryPlan(query, intent="empty", member_id=member_id), message=str(error))
+        if drop or refine:
+            plan = _adjusted(plan, drop, refine)
         planned = time.perf_counter()
         if plan.intent != "job_search":
             return SearchResponse(query, plan, message=" ".join(plan.notes) or "Nothing to search for.",
                                   timings_ms={"plan": 1000 * (planned - started)})
         member = self.members.get(member_id) if member_id is not None else None
-        query_vector = fold_profile(self.encoder.encode_query(plan.semantic_text),
-                                    self.encoder.encode_query(member.profile_text()) if member is not None and plan.profile_weight else None,
-                                    weight=plan.profile_weight)
+        # Each text is encoded once per search; the vectors are passed on to every step that needs them.
+        semantic = self.encoder.encode_query(plan.semantic_text)
+        profile = self.encoder.encode_query(member.profile_text()) if member is not None and plan.profile_weight else None
+        query_vector = fold_profile(semantic, profile, weight=plan.profile_weight)
         embedded = time.perf_counter()
         pool = self._retrieve(plan, query_vector, max(k, POOL_SIZE))
         retrieved = time.perf_counter()
         ranked = self.reranker.rerank(query, plan, member, pool)
         reranked = time.perf_counter()
-        semantic = self.encoder.encode_query(plan.semantic_text)
         relevant = [c for c in ranked if float(c.vector @ semantic) >= MIN_SIMILARITY]
         results = [self._result(c) for c in _distinct(relevant)[:k]]
-        suggestions = self._suggestions(plan, relevant, k)
+        suggestions = self._suggestions(plan, relevant, k, semantic)
         finished = time.perf_counter()
         message = None if results else "No job matches every filter; see the suggestions for which one to relax."
         if len(relevant) < len(ranked) and len(results) < k:
@@ -211,23 +219,24 @@ class JobSearch:
                     hits[job_id] = (value + bonus, bool(bonus))
         if not hits:
             return []
-        ids = sorted(hits, key=lambda i: (-hits[i][0], i))[:k]
+        # A posting removed while this search ran has left the catalog: it is skipped, not an error.
+        ids = [i for i in sorted(hits, key=lambda i: (-hits[i][0], i)) if i in self.catalog.records][:k]
+        if not ids:
+            return []
         rows = self.index.get(ids)
         vectors = rows.vectors.cpu().numpy()
         return [Candidate(job_id, self.catalog.records[job_id], vectors[row], float(rows.attributes["engagement"][row] or 0.0),
                           hits[job_id][1], hits[job_id][0]) for row, job_id in enumerate(ids)]
 
-    def _suggestions(self, plan: QueryPlan, ranked: list[Candidate], k: int) -> list[dict]:
+    def _suggestions(self, plan: QueryPlan, ranked: list[Candidate], k: int, semantic: np.ndarray) -> list[dict]:
         out: list[dict] = []
         if len(plan.clauses) <= 1 and len(plan.semantic_text.split()) <= 4:
             used = tuple(f for f in ("work_mode", "seniority") if any(f in str(c) for c in plan.clauses))
-            out.extend(self.suggester.suggest(self.encoder.encode_query(plan.semantic_text), exclude_facets=used))
+            out.extend(self.suggester.suggest(semantic, exclude_facets=used))
         out.extend(refinements(self.catalog, [c.record for c in ranked]))
         if len(ranked) < k and plan.clauses:
-            probe = self.encoder.encode_query(plan.semantic_text)
-
             def count(filter_dicts: list[dict | None]) -> list[int]:
-                found = self.index.search(np.tile(probe, (len(filter_dicts), 1)), k, filter=filter_dicts)
+                found = self.index.search(np.tile(semantic, (len(filter_dicts), 1)), k, filter=filter_dicts)
                 return (found.ids >= 0).sum(dim=1).tolist()
 
             out.extend(relaxations(plan, count, k))
@@ -256,6 +265,25 @@ def _distinct(ranked: list[Candidate]) -> list[Candidate]:
             seen.add(key)
             out.append(candidate)
     return out
+
+
+def _adjusted(plan: QueryPlan, drop, refine) -> QueryPlan:
+    """The plan without the strict filters of the phrases in ``drop`` and with the suggestions in ``refine`` as strict filters."""
+    if isinstance(drop, str) or not all(isinstance(phrase, str) for phrase in drop):
+        raise TypeError("drop: expected a list of phrases (strings)")
+    known = {e.phrase for e in plan.explanations if e.filter is not None and not e.soft}
+    unknown = [phrase for phrase in drop if phrase not in known]
+    if unknown:
+        raise ValueError(f"drop: {unknown[0]!r} is not a filter phrase of this query; its filter phrases are {sorted(known)}")
+    for i, item in enumerate(refine):
+        if not isinstance(item, dict) or not isinstance(item.get("filter"), dict) or not {"facet", "value"} <= set(item):
+            raise ValueError(f"refine[{i}]: expected a suggestion with facet, value and a filter object, got {item!r}")
+    adjusted = QueryPlan.from_dict(plan.to_dict())
+    adjusted.explanations = [e for e in adjusted.explanations if e.soft or e.filter is None or e.phrase not in drop]
+    for item in refine:
+        adjusted.add_clause(f"{item['facet']}: {item['value']}", f"refined to {item['facet'].replace('_', ' ')} {item['value']}",
+                            item["filter"])
+    return adjusted
 
 
 def _as_time(now: dt.datetime | str | None) -> dt.datetime | None:

@@ -2,10 +2,11 @@
 
 A reranker takes the query, its plan, the member (or None) and the candidates
 and returns them best first with ``score`` set. The default,
-:class:`ScoreReranker`, recomputes the multi-objective score of
-:mod:`flatsearch.jobsearch.scoring` from the stored vectors and columns, so
-ranking equals retrieval; a cross-encoder can replace it through the same
-interface and read :func:`~flatsearch.jobsearch.text.posting_text` of each candidate.
+:class:`ScoreReranker`, keeps the multi-objective score of
+:mod:`flatsearch.jobsearch.scoring` that the index scan computed for each
+candidate, so ranking equals retrieval and nothing is encoded or multiplied
+again; a cross-encoder (:mod:`.student`) can replace it through the same interface
+and read :func:`~flatsearch.jobsearch.text.posting_text` of each candidate.
 """
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ import numpy as np
 from .catalog import JobRecord
 from .members import Member
 from .plan import QueryPlan
-from .scoring import PREFERENCE_WEIGHT, score
 
 
 @dataclass(frozen=True)
@@ -40,27 +40,20 @@ class Reranker(Protocol):
 
 
 class ScoreReranker:
-    """Recompute the documented score from vectors; ties break by id for a stable order.
+    """Order by the documented score the scan returned (``Candidate.retrieval_score``); ties break by id.
 
-    ``encode`` maps a text to its normalised query vector (e.g. ``Encoder.encode_query``).
+    Example:
+        >>> from flatsearch.jobsearch.plan import QueryPlan
+        >>> found = [Candidate(7, None, np.zeros(2), 0.0, False, 0.5), Candidate(3, None, np.zeros(2), 0.0, False, 0.9)]
+        >>> [(c.id, c.score) for c in ScoreReranker().rerank("q", QueryPlan("q"), None, found)]
+        [(3, 0.9), (7, 0.5)]
     """
 
     description = "the multi-objective score (similarity + engagement + preference, see scoring.py)"
 
-    def __init__(self, encode):
-        self.encode = encode
-
     def rerank(self, query: str, plan: QueryPlan, member: Member | None, candidates: Sequence[Candidate]) -> list[Candidate]:
-        if not candidates:
-            return []
-        documents = np.stack([c.vector for c in candidates]).astype(np.float32)
-        similarity = documents @ self.encode(plan.semantic_text)
-        fit = documents @ self.encode(member.profile_text()) if member is not None and plan.profile_weight else np.zeros(len(candidates), np.float32)
-        scores = score(similarity, fit, np.array([c.engagement for c in candidates], dtype=np.float32),
-                       np.array([c.preferred for c in candidates]), profile_weight=plan.profile_weight,
-                       engagement_weight=plan.boost.get("engagement", 0.0), preference_weight=PREFERENCE_WEIGHT if plan.preferences else 0.0)
-        ranked = sorted(zip(scores.tolist(), candidates), key=lambda pair: (-pair[0], pair[1].id))
-        return [replace(candidate, score=value) for value, candidate in ranked]
+        ranked = sorted(candidates, key=lambda c: (-c.retrieval_score, c.id))
+        return [replace(candidate, score=candidate.retrieval_score) for candidate in ranked]
 
 
 def describe_reranker(reranker: Reranker) -> str:

@@ -166,9 +166,9 @@ def cache_writes(monkeypatch):
 
 def test_encode_writes_the_cache_once_per_call_and_encodes_each_text_once(tmp_path, cache_writes):
     model = FakeModel(1)
-    encoder = Encoder(str(fake_model_dir(tmp_path / "model", b"\x01" * 64)), cache_dir=tmp_path / "cache", model=model, batch_size=1)
+    encoder = Encoder(str(fake_model_dir(tmp_path / "model", b"\x01" * 64)), cache_dir=tmp_path / "cache", model=model, batch_size=4)
     texts = [f"posting {i}" for i in range(70)]
-    vectors = encoder.encode(texts + texts[:10])  # three chunks of 32; the repeated texts are encoded once
+    vectors = encoder.encode(texts + texts[:10])  # three chunks of 8 batches of 4; the repeated texts are encoded once
     assert [len(call) for call in model.calls] == [32, 32, 6]
     assert np.array_equal(vectors[70:], vectors[:10]) and np.array_equal(vectors[:70], FakeModel(1).encode(texts))
     assert len(cache_writes) == 1 and len(EmbeddingCache(tmp_path / "cache", encoder.model_key)) == 70
@@ -177,7 +177,7 @@ def test_encode_writes_the_cache_once_per_call_and_encodes_each_text_once(tmp_pa
 
 
 def test_a_long_encode_saves_as_it_goes(tmp_path, cache_writes):
-    encoder = Encoder(str(fake_model_dir(tmp_path / "model", b"\x01" * 64)), cache_dir=tmp_path / "cache", model=FakeModel(1), batch_size=1)
+    encoder = Encoder(str(fake_model_dir(tmp_path / "model", b"\x01" * 64)), cache_dir=tmp_path / "cache", model=FakeModel(1), batch_size=4)
     encoder.save_interval_s = 0.0
     encoder.encode([f"posting {i}" for i in range(70)])
     assert len(cache_writes) == 3  # after each chunk; the end of the call finds nothing left to write

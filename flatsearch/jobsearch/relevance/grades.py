@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-GRADES = ("Bad", "Poor", "Fair", "Good", "Excellent")
-NUM_GRADES = len(GRADES)
-GRADE_VALUES = np.arange(NUM_GRADES, dtype=np.float64)
+from ..student import GRADE_VALUES, GRADES, NUM_GRADES  # noqa: F401 (re-exported) the scale the serving student predicts
 
 
 def grade_distribution(points: np.ndarray, *, spread: float = 0.5) -> np.ndarray:

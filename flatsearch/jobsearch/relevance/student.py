@@ -10,7 +10,6 @@ hard grade)``. Its ranking score is the expected grade.
 from __future__ import annotations
 
 import math
-import os
 import pathlib
 import random
 from dataclasses import dataclass
@@ -21,7 +20,9 @@ import torch
 import torch.nn.functional as F
 
 from ..embedding import default_model_path
-from .grades import GRADE_VALUES, NUM_GRADES, check_distribution
+from ..student import StudentCrossEncoder as ServingStudent
+from ..student import check_pairs
+from .grades import NUM_GRADES, check_distribution
 
 
 @dataclass(frozen=True)
@@ -85,20 +86,15 @@ def prune_layers(model, num_layers: int) -> None:
     model.config.num_hidden_layers = num_layers
 
 
-class StudentCrossEncoder:
-    """A five-grade CrossEncoder reranker.
+class StudentCrossEncoder(ServingStudent):
+    """A five-grade CrossEncoder reranker that can be built from base weights, cut and trained
+    (loading and prediction: :class:`flatsearch.jobsearch.student.StudentCrossEncoder`).
 
     Example:
         >>> student = StudentCrossEncoder.from_base(num_layers=1, seed=0)
         >>> student.predict([("data engineer jobs", "Data Engineer. Acme. Boston, MA")]).shape
         (1, 5)
     """
-
-    def __init__(self, cross_encoder, *, max_length: int = 128, device: str = "cpu"):
-        self.cross_encoder = cross_encoder
-        self.max_length = max_length
-        self.device = torch.device(device)
-        self.cross_encoder.model.to(self.device)
 
     @classmethod
     def from_base(cls, model_path: str | None = None, *, num_layers: int | None = None, max_length: int = 128,
@@ -115,19 +111,6 @@ class StudentCrossEncoder:
             prune_layers(cross_encoder.model, num_layers)
         return cls(cross_encoder, max_length=max_length, device=device)
 
-    @classmethod
-    def load(cls, path: str | os.PathLike, *, device: str = "cpu") -> "StudentCrossEncoder":
-        """A student saved with :meth:`save`."""
-        from sentence_transformers import CrossEncoder
-
-        path = pathlib.Path(path)
-        if not (path / "config.json").is_file():
-            raise ValueError(f"path: expected a saved student directory with config.json, got {str(path)!r}")
-        cross_encoder = CrossEncoder(str(path), device=device)
-        if cross_encoder.num_labels != NUM_GRADES:
-            raise ValueError(f"path: expected a {NUM_GRADES}-grade cross-encoder, got one with {cross_encoder.num_labels} labels")
-        return cls(cross_encoder, max_length=cross_encoder.max_seq_length or 128, device=device)
-
     def pruned(self, num_layers: int) -> "StudentCrossEncoder":
         """A copy of this student keeping only its first ``num_layers`` layers (train it again briefly to adapt the head)."""
         import copy
@@ -136,45 +119,13 @@ class StudentCrossEncoder:
         prune_layers(cut.model, num_layers)
         return StudentCrossEncoder(cut, max_length=self.max_length, device=str(self.device))
 
-    def save(self, path: str | os.PathLike) -> None:
-        self.cross_encoder.save(str(path))
-
-    @property
-    def num_layers(self) -> int:
-        return int(self.cross_encoder.model.config.num_hidden_layers)
-
-    def _features(self, pairs: Sequence[tuple[str, str]]) -> dict[str, torch.Tensor]:
-        tokenizer = self.cross_encoder.tokenizer
-        features = tokenizer([q for q, _ in pairs], [d for _, d in pairs], padding=True, truncation="longest_first",
-                             max_length=self.max_length, return_tensors="pt")
-        return {name: tensor.to(self.device) for name, tensor in features.items()}
-
-    @torch.inference_mode()
-    def predict_logits(self, pairs: Sequence[tuple[str, str]], *, batch_size: int = 64) -> np.ndarray:
-        """(n, 5) grade logits for (query text, job text) pairs."""
-        _check_pairs(pairs)
-        model = self.cross_encoder.model
-        model.eval()
-        chunks = [model(**self._features(pairs[start:start + batch_size])).logits.float().cpu()
-                  for start in range(0, len(pairs), batch_size)]
-        return torch.cat(chunks).numpy() if chunks else np.zeros((0, NUM_GRADES), dtype=np.float32)
-
-    def predict(self, pairs: Sequence[tuple[str, str]], *, batch_size: int = 64) -> np.ndarray:
-        """(n, 5) grade probabilities."""
-        logits = torch.from_numpy(self.predict_logits(pairs, batch_size=batch_size))
-        return torch.softmax(logits, dim=-1).numpy().astype(np.float64)
-
-    def score(self, pairs: Sequence[tuple[str, str]], *, batch_size: int = 64) -> np.ndarray:
-        """Expected grade per pair: the ranking score."""
-        return self.predict(pairs, batch_size=batch_size) @ GRADE_VALUES
-
     def fit(self, pairs: Sequence[tuple[str, str]], teacher: np.ndarray, *, training: StudentTraining = StudentTraining(),
             progress: bool = False) -> list[float]:
         """Distil the teacher's distributions into the student; returns the mean loss of each epoch."""
         from tqdm.auto import tqdm
         from transformers import get_cosine_schedule_with_warmup
 
-        _check_pairs(pairs)
+        check_pairs(pairs)
         teacher = check_distribution(teacher, name="teacher")
         if len(pairs) != len(teacher):
             raise ValueError(f"teacher: expected one distribution per pair ({len(pairs)}), got {len(teacher)}")
@@ -246,9 +197,3 @@ def _autocast(device: torch.device):
     """bf16 autocast on GPUs that support it; full precision elsewhere (CPU bf16 is slow without AMX)."""
     enabled = device.type == "cuda" and torch.cuda.is_bf16_supported()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
-
-
-def _check_pairs(pairs) -> None:
-    if isinstance(pairs, (str, tuple)) or not all(isinstance(p, (tuple, list)) and len(p) == 2
-                                                  and all(isinstance(t, str) for t in p) for p in pairs):
-        raise TypeError("pairs: expected a list of (query text, job text) string pairs")

@@ -66,7 +66,7 @@ def build_workspace(*, corpus_size: int | None, seed: int, device: str, cache_di
     catalog = JobCatalog(corpus, load_gazetteer(cache_dir))
     network = SampleNetwork()
     tools = PlannerTools(catalog, network, network)
-    encoder = Encoder(cache_dir=cache_dir, device=device)
+    encoder = Encoder(cache_dir=cache_dir, device=device, backend="torch")  # training fine-tunes and reads the torch model
     vectors = encoder.encode(catalog.texts(), progress=progress, description="encoding postings (base model)")
     now = catalog.default_now()
 
