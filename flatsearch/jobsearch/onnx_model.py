@@ -18,6 +18,7 @@ import logging
 import os
 import pathlib
 import shutil
+import sys
 import tempfile
 import warnings
 
@@ -39,13 +40,11 @@ def quiet_model_loading():
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            try:
+            if "transformers" in sys.modules:  # else the environment above silences it when it is imported; never import it here
                 from transformers.utils import logging as transformers_logging
 
                 transformers_logging.disable_progress_bar()
                 transformers_logging.set_verbosity_error()
-            except ImportError:
-                pass
             yield
     finally:
         for logger, level in zip(loggers, levels):
