@@ -159,11 +159,13 @@ class Encoder:
     """A sentence model with a disk cache for documents and a memory cache for queries.
 
     ``backend="onnx"`` (the default when installed) runs the model's ONNX export with
-    onnxruntime; the export is made once into ``<cache_dir>/onnx-<model key>``. Its float
-    vectors equal the torch model's to within 1e-6 (measured: 2e-7), so both backends share one
-    embedding cache. ``quantized=True`` runs the int8 dynamically quantised export instead,
-    whose vectors differ (cosine about 0.99 to the float ones), so it has its own cache key.
-    The model loads on the first text to encode.
+    onnxruntime; the export is made once into ``<cache_dir>/onnx-<model key>``. By default it
+    runs the int8 dynamically quantised export (``quantized=True``): on the relevance evaluation
+    it kept retrieval quality (``examples/encoder_quality.py``: NDCG@10 0.9286 against 0.9271 for
+    the float model, Recall@100 0.7179 against 0.7185) at a fraction of the cost. Its vectors
+    differ from the float ones (mean cosine 0.991), so they have their own cache key.
+    ``quantized=False`` runs the float export, whose vectors equal the torch model's to within
+    1e-6 (measured: 2e-7), so the two share one embedding cache. The model loads on first use.
 
     Example:
         >>> encoder = Encoder(cache_dir=None)
@@ -178,7 +180,7 @@ class Encoder:
 
     def __init__(self, model_path: str | None = None, *, cache_dir: str | os.PathLike | None = None,
                  device: str = "cpu", batch_size: int = 32, query_cache_size: int = 1024, model=None,
-                 backend: str | None = None, quantized: bool = False):
+                 backend: str | None = None, quantized: bool | None = None):
         self.model_path = model_path or default_model_path()
         if not pathlib.Path(self.model_path).exists():
             raise ValueError(f"model_path: expected a sentence-transformers model directory, got {self.model_path!r} (not found)")
@@ -187,6 +189,7 @@ class Encoder:
             raise ValueError(f"backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
         if quantized and backend != "onnx":
             raise ValueError(f"quantized: int8 models run on the onnx backend, got backend={backend!r}")
+        quantized = backend == "onnx" and model is None if quantized is None else quantized
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
             raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
         self.backend, self.device, self.quantized = backend, device, bool(quantized)
@@ -195,7 +198,8 @@ class Encoder:
         self.model_key = f"{base_key}-qint8-{self.quantisation_config}" if quantized else base_key
         self.export_dir = (pathlib.Path(cache_dir) if cache_dir is not None else _default_cache_dir()) / f"onnx-{base_key}"
         self.batch_size = batch_size
-        # ``model``: an already loaded model of model_path (a SentenceTransformer or anything with its ``encode``), to share one copy.
+        # ``model``: an already loaded model of model_path (a SentenceTransformer or anything with its ``encode``), to share one
+        # copy; ``backend`` and ``quantized`` must say what it is (they key the cache), quantized defaulting to False.
         self._model = model
         self._disk = EmbeddingCache(cache_dir, self.model_key) if cache_dir is not None else None
         self._queries: LRUCache = LRUCache(maxsize=query_cache_size)

@@ -11,7 +11,7 @@ from flatsearch.jobsearch.plan import QueryPlan
 
 
 def test_disk_cache_skips_known_texts(encoder, tmp_path, monkeypatch):
-    fresh = Encoder(cache_dir=tmp_path, model=encoder.model)  # same weights, no second load
+    fresh = Encoder(cache_dir=tmp_path, model=encoder.model, backend=encoder.backend, quantized=encoder.quantized)  # no second load
     texts = ["Data Engineer. Acme. Boston, MA", "Line Cook. Diner. Austin, TX"]
     first = fresh.encode(texts)
     assert first.shape == (2, 384) and np.allclose(np.linalg.norm(first, axis=1), 1, atol=1e-5)
@@ -21,7 +21,7 @@ def test_disk_cache_skips_known_texts(encoder, tmp_path, monkeypatch):
 
     calls = []
     monkeypatch.setattr(fresh.model, "encode", lambda *a, **k: calls.append(a) or np.zeros((0, 384), np.float32))
-    again = Encoder(cache_dir=tmp_path, model=fresh.model)
+    again = Encoder(cache_dir=tmp_path, model=fresh.model, backend=encoder.backend, quantized=encoder.quantized)
     assert np.array_equal(again.encode(texts), first) and calls == []  # served from disk
     assert EmbeddingCache(tmp_path, "another-model").get(texts[0]) is None  # keyed by model too
 
@@ -181,3 +181,41 @@ def test_a_long_encode_saves_as_it_goes(tmp_path, cache_writes):
     encoder.save_interval_s = 0.0
     encoder.encode([f"posting {i}" for i in range(70)])
     assert len(cache_writes) == 3  # after each chunk; the end of the call finds nothing left to write
+
+
+TEXTS = ["Senior Data Engineer. Stripe. Seattle, WA - Remote", "Line Cook. Diner. Austin, TX", "kindergarten teacher",
+         "Staff Software Engineer, Payments Infrastructure. Waymo. Mountain View, CA - Hybrid. " * 3]
+
+
+@pytest.fixture(scope="module")
+def torch_model():
+    from sentence_transformers import SentenceTransformer
+
+    from flatsearch.jobsearch.embedding import default_model_path
+
+    return SentenceTransformer(default_model_path(), device="cpu")
+
+
+def test_the_float_onnx_export_computes_the_torch_models_vectors(cache_dir, torch_model):
+    onnx = Encoder(cache_dir=cache_dir, backend="onnx", quantized=False)
+    reference = torch_model.encode(TEXTS, normalize_embeddings=True, convert_to_numpy=True)
+    got = onnx.encode(TEXTS)  # batched together: the shorter texts are padded
+    assert got.shape == reference.shape == (4, 384)
+    np.testing.assert_allclose(got, reference, atol=1e-5)
+    np.testing.assert_allclose(onnx.encode_query(TEXTS[2]), reference[2], atol=1e-5)
+    # The same function, so the torch backend reads the vectors the float export cached (and the other way round).
+    assert onnx.model_key == Encoder(cache_dir=cache_dir, backend="torch", model=torch_model).model_key
+    assert (cache_dir / f"onnx-{onnx.model_key}" / "onnx" / "model.onnx").is_file()
+
+
+def test_the_int8_export_is_close_and_keyed_apart(cache_dir, encoder, torch_model):
+    assert encoder.backend == "onnx" and encoder.quantized  # the default where onnxruntime is installed
+    float_key = Encoder(cache_dir=None, backend="onnx", quantized=False).model_key
+    assert encoder.model_key.startswith(float_key + "-qint8-") and encoder.model_key != float_key
+    reference = torch_model.encode(TEXTS, normalize_embeddings=True, convert_to_numpy=True)
+    cosine = (encoder.encode(TEXTS) * reference).sum(axis=1)
+    assert cosine.min() > 0.95 and cosine.mean() > 0.98
+    with pytest.raises(ValueError, match="quantized: int8 models run on the onnx backend"):
+        Encoder(cache_dir=None, backend="torch", quantized=True)
+    with pytest.raises(ValueError, match="backend: expected one of onnx, torch"):
+        Encoder(cache_dir=None, backend="tensorflow")

@@ -34,7 +34,7 @@ def postings_csv(tmp_path):
 
 @pytest.fixture()
 def shared_model(monkeypatch, encoder):
-    monkeypatch.setattr(pipeline, "Encoder", lambda path, cache_dir: Encoder(path, cache_dir=cache_dir, model=encoder.model, backend=encoder.backend))
+    monkeypatch.setattr(pipeline, "Encoder", lambda path, cache_dir: Encoder(path, cache_dir=cache_dir, model=encoder.model, backend=encoder.backend, quantized=encoder.quantized))
 
 
 def test_list_members(cli, capsys):
