@@ -18,6 +18,7 @@ import datetime as dt
 import logging
 import os
 import pathlib
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -113,6 +114,8 @@ class JobSearch:
         self.gazetteer = gazetteer or load_gazetteer(self.cache_dir)
         self.catalog = JobCatalog(corpus or load_bundled_corpus(), self.gazetteer)
         self.encoder = encoder or Encoder(model_path, cache_dir=self.cache_dir)
+        # The query model loads on the other core while the catalog and the index load (a failure resurfaces on first use).
+        threading.Thread(target=_load_quietly, args=(self.encoder,), name="load-query-model", daemon=True).start()
         network = SampleNetwork() if members is None or graph is None else None
         self.members: MemberStore = members or network
         self.graph: ConnectionGraph = graph or network
@@ -219,11 +222,16 @@ class JobSearch:
                     hits[job_id] = (value + bonus, bool(bonus))
         if not hits:
             return []
-        # A posting removed while this search ran has left the catalog: it is skipped, not an error.
+        # A posting removed while this search ran (see churn.py) is skipped, not an error.
         ids = [i for i in sorted(hits, key=lambda i: (-hits[i][0], i)) if i in self.catalog.records][:k]
-        if not ids:
-            return []
-        rows = self.index.get(ids)
+        while True:
+            if not ids:
+                return []
+            try:
+                rows = self.index.get(ids)
+                break
+            except KeyError:
+                ids = [i for i, live in zip(ids, self.index.contains(ids).tolist()) if live and i in self.catalog.records]
         vectors = rows.vectors.cpu().numpy()
         return [Candidate(job_id, self.catalog.records[job_id], vectors[row], float(rows.attributes["engagement"][row] or 0.0),
                           hits[job_id][1], hits[job_id][0]) for row, job_id in enumerate(ids)]
@@ -252,6 +260,13 @@ class JobSearch:
 
     def member_list(self) -> list[Member]:
         return self.members.all()
+
+
+def _load_quietly(encoder: Encoder) -> None:
+    try:
+        encoder.model
+    except Exception:  # noqa: BLE001 - the next use of encoder.model loads again and raises where it is handled
+        logger.debug("loading the query model in the background failed", exc_info=True)
 
 
 def _distinct(ranked: list[Candidate]) -> list[Candidate]:
