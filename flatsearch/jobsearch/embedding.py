@@ -5,11 +5,11 @@ which ships the weights, so nothing is downloaded. Any sentence-transformers
 model directory can be passed instead. Vectors are L2-normalised, so an inner
 product is a cosine similarity.
 
-Two backends compute the same vectors. ``"onnx"`` (the default when onnxruntime is
-installed) exports the model once with sentence-transformers' ONNX backend into the
-cache folder (:mod:`.onnx_model`) and then runs it with onnxruntime and tokenizers
-alone, so a query needs neither torch's model code nor sentence-transformers;
-``"torch"`` runs the SentenceTransformer itself (training uses it).
+Two backends. ``"onnx"`` (the default when onnxruntime is installed) exports the model
+once with sentence-transformers' ONNX backend into the cache folder (:mod:`.onnx_model`)
+and then runs it, int8-quantised by default, with onnxruntime and tokenizers alone, so a
+query needs neither torch's model code nor sentence-transformers; ``"torch"`` runs the
+SentenceTransformer itself (training uses it; its vectors equal the float ONNX export's).
 """
 from __future__ import annotations
 

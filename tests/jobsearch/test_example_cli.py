@@ -96,8 +96,13 @@ def run_cli_in_a_fresh_process(args, cache_dir):
     return done.returncode, done.stdout, done.stderr, heavy
 
 
-def test_list_members_and_a_warm_query_load_no_training_or_sentence_transformers(postings_csv, cache_dir, encoder):
-    encoder.encode(["warm"])  # the session's encoder has exported the ONNX model into cache_dir
+def test_list_members_and_a_warm_query_load_no_training_or_sentence_transformers(postings_csv, cache_dir, encoder, tmp_path):
+    import shutil
+
+    encoder.encode_query("warm")  # the session's encoder has exported the ONNX model into cache_dir
+    # A cache holding only that export: the postings are new to it, so the first run encodes them.
+    cache_dir = tmp_path / "cache"
+    shutil.copytree(encoder.export_dir, cache_dir / encoder.export_dir.name)
     code, out, err, heavy = run_cli_in_a_fresh_process(["--list-members"], cache_dir)
     assert code == 0 and out.startswith("m001\t") and heavy == []
     args = ["remote software engineer jobs", "--postings", str(postings_csv), "--json", "-k", "2", "--now", "2026-01-10T22:52:24Z"]
