@@ -11,7 +11,8 @@ agreeing with itself. Query sets are JSON Lines in the format of the development
 ``expect`` keys (each strict on every returned job unless noted):
 
 * ``loc``: place codes; the location text must match one code's pattern (``--places`` JSON, which
-  also holds the work-mode patterns); ``loc_remote``: a fully remote job within that code also passes.
+  also holds the work-mode patterns); ``loc_remote``: a fully remote job within that code also passes;
+  ``loc_not``: the location text must match none of these codes.
 * ``mode``: allowed modes joined by ``|`` (remote, hybrid, onsite, unknown), or ``not_MODE``.
 * ``days``: posted within that many days of ``--now``; ``since``: posted at or after that ISO time.
 * ``pay_min``: the stated yearly pay (the top of the range; hourly figures were converted at 2080
@@ -51,7 +52,7 @@ import traceback
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 NOW = "2026-01-11T00:00:00+00:00"
-STRICT_KEYS = ("loc", "mode", "days", "since", "pay_min", "pay_median", "company", "company_not", "title", "title_not", "no_staffing")
+STRICT_KEYS = ("loc", "loc_not", "mode", "days", "since", "pay_min", "pay_median", "company", "company_not", "title", "title_not", "no_staffing")
 # Title patterns for ``level:NAME`` (case-insensitive). senior_plus is what an entry-level or
 # mid-level seeker does not want: senior, staff and above, leads, directors and executives.
 LEVEL_TITLES = {
@@ -117,6 +118,8 @@ class Judge:
             remote_ok = bool(expect.get("loc_remote")) and mode == "remote" and bool(self.places[expect["loc_remote"]].search(location))
             if not (inside or remote_ok):
                 out.append(f"loc {expect['loc']} vs {location!r}")
+        if "loc_not" in expect and any(self.places[code].search(location) for code in expect["loc_not"]):
+            out.append(f"loc_not {expect['loc_not']} vs {location!r}")
         if "mode" in expect:
             wanted = expect["mode"]
             ok = mode != wanted[4:] if wanted.startswith("not_") else mode in wanted.split("|")
@@ -240,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--places: expected the place-pattern JSON file, got {str(places_path)!r} (not found)")
     rows = [json.loads(line) for line in args.queries.read_text(encoding="utf-8").splitlines() if line.strip()]
     places = json.loads(places_path.read_text(encoding="utf-8"))
-    unknown = sorted({code for r in rows for code in [*r.get("expect", {}).get("loc", []), r.get("expect", {}).get("loc_remote")]
+    unknown = sorted({code for r in rows for code in [*r.get("expect", {}).get("loc", []), *r.get("expect", {}).get("loc_not", []),
+                                                      r.get("expect", {}).get("loc_remote")]
                       if code and code not in places["places"]})
     if unknown:
         parser.error(f"queries use place codes missing from {places_path.name}: {', '.join(unknown)}")

@@ -48,6 +48,7 @@ class Recency:
     start: int
     end: int
     description: str
+    spans: tuple[tuple[int, int], ...] = ()
 
 
 def parse_recency(text: str, now: dt.datetime, free=lambda start, end: True) -> Recency | None:
@@ -67,7 +68,8 @@ def parse_recency(text: str, now: dt.datetime, free=lambda start, end: True) -> 
     if since and free(since.start(), since.end()):
         moment = _absolute(since.group("date"), now)
         if moment is not None:
-            return Recency(moment, since.start(), since.end(), f"posted on or after {moment:%Y-%m-%d}")
+            return Recency(moment, since.start(), since.end(), f"posted on or after {moment:%Y-%m-%d}", ((since.start(), since.end()),))
+    found: list[Recency] = []
     for match in _RELATIVE.finditer(text):
         if not free(match.start(), match.end()):
             continue
@@ -81,12 +83,16 @@ def parse_recency(text: str, now: dt.datetime, free=lambda start, end: True) -> 
             continue
         if re.match(r"\s+(?:of\s+experience|experience|a\s+week|per\s+week|in\s+office|on\s*site)", text[match.end():], re.IGNORECASE):
             continue
-        return _window(days, match, now)
+        found.append(_window(days, match, now))
     for pattern, days in _WINDOWS:
         for match in pattern.finditer(text):
-            if free(match.start(), match.end()):
-                return _window(days, match, now)
-    return None
+            if free(match.start(), match.end()) and not any(r.start < match.end() and match.start() < r.end for r in found):
+                found.append(_window(days, match, now))
+    if not found:
+        return None
+    # Several windows ("yesterday or today") are alternatives: the widest one holds them all.
+    widest = min(found, key=lambda r: r.since)
+    return Recency(widest.since, widest.start, widest.end, widest.description, tuple((r.start, r.end) for r in found))
 
 
 def _window(days: float, match: re.Match, now: dt.datetime) -> Recency:

@@ -145,6 +145,15 @@ class Lexicon:
         def replace(match: re.Match) -> str:
             word = match.group(0)
             key = word.lower()
+            if len(key) == MIN_CORRECTED_LENGTH - 1 and key not in self.known and key not in common and key not in table:
+                # Four letters: only a swap of two neighbours ("yrok" -> "york"), which keeps every letter.
+                swaps = [w for w, _, _ in process.extract(key, self.words, scorer=OSA.distance, score_cutoff=1, limit=8)
+                         if sorted(w) == sorted(key) and len(w) == 4]
+                if swaps:
+                    best = max(swaps, key=lambda w: self.counts[w])
+                    changes.append((word, best))
+                    return best.capitalize() if word[:1].isupper() else best
+                return word
             if (len(key) < MIN_CORRECTED_LENGTH or key in self.known or key in common or key in table or not key.isascii()
                     or key.endswith("s") and (key[:-1] in self.known or key[:-1] in common)):
                 return word

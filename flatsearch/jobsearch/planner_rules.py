@@ -50,7 +50,7 @@ get give list want wanted would like need needs looking look seeking seek intere
 really very ideally preferably something anything can could should jobs job roles role positions position openings
 opening posted posting postings listing listings that's there where when what how have has had do does using use as
 either neither not no non except excluding exclude outside other than besides instead rather avoid avoiding
-de du des la le les en et a à für und im el los las y""".split())
+de du des la le les en et a à für und im el los las y anywhere based new""".split())
 _STOP_PLACE_WORDS = frozenset("""remote hybrid marketing sales data design product security energy mobile nice reading bath
 orange industry commerce university media people home office union normal independence liberty victoria florence jobs
 job engineer manager lead senior software it us our my best good great new early late mission environment climate
@@ -139,7 +139,8 @@ _PROFILE = re.compile(
     r"\bmy\s+(?:(\w+(?:\s+\w+)?)\s+)?(background|experience|skills|skill\s+set|profile|expertise|resume|cv)\b", re.IGNORECASE)
 # A name after these is a company (when capitalised or in the catalog).
 _COMPANY_CUE = re.compile(r"(?:\b(?:at|for|with|join(?:ing)?|companies\s+like|compan(?:y|ies)\s+such\s+as|employers?\s+like|working\s+at|"
-                          r"work\s+at|employed\s+by|from)\s+(?:the\s+)?)$", re.IGNORECASE)
+                          r"work\s+at|employed\s+by|from)\s+(?:the\s+)?)"
+                          r"(?:[\w&.'-]+(?:\s+[\w&.'-]+)?\s*(?:,|\bor\b|\band\b|/)\s*){0,3}$", re.IGNORECASE)
 _UNKNOWN_COMPANY = re.compile(r"\b(?P<cue>(?i:(?:but\s+)?not\s+at|except(?:\s+at)?|excluding|other\s+than(?:\s+at)?|at|for|with|companies\s+like))\s+"
                               r"(?P<name>[A-Z][\w&.'-]*(?:\s+[A-Z][\w&.'-]*){0,2})")
 _PUNCTUATION_WORD = re.compile(r"\W+")
@@ -289,7 +290,9 @@ class RulePlanner:
         semantic = self._semantic(state)
         self._pay(plan, pay_bound, semantic)
         words = set(re.findall(r"[a-z][a-z+#-]{2,}", fold(semantic))) - _FILLER
-        job_like = bool(_JOB_WORDS.search(text)) or bool(words & self.vocabulary) or bool(background) or bool(plan.clauses)
+        # Any ordinary word that is no filler ("something outdoors") reads as a wish about work; gibberish does not.
+        job_like = (bool(_JOB_WORDS.search(text)) or bool(words & self.vocabulary) or bool(background) or bool(plan.clauses)
+                    or bool(words & common_words()))
         if not job_like or (_QUESTION.search(text) and not _JOB_WORDS.search(text)):
             plan.intent = "not_job_search"
             plan.explanations.clear()
@@ -310,7 +313,8 @@ class RulePlanner:
         found = parse_recency(state.text, now, state.free)
         if found is None:
             return
-        state.take(found.start, found.end)
+        for start, end in found.spans:
+            state.take(start, end)
         plan.add_clause(state.text[found.start:found.end].strip(), f"{found.description} (since {found.since:%Y-%m-%d %H:%M} UTC)",
                         {"posted_at": {"gte": int(found.since.timestamp())}})
 
@@ -367,7 +371,7 @@ class RulePlanner:
                 continue
             (exclude if negated else include).append((company, name))
             mentions.append((start, end, negated))
-            state.take(neg_start if negated else (cue.start() if cue else start), end)
+            state.take(neg_start if negated else start, end)
         # Well-known employers without postings here: said in the plan, never embedded or read as places.
         if self._absent_employers is not None:
             for match in state.matches(self._absent_employers):
@@ -385,7 +389,7 @@ class RulePlanner:
             if key in self.vocabulary or key in _FILLER or key in _STOP_PLACE_WORDS or fold(name.split()[0]) in _FILLER:
                 continue
             negated = bool(re.match(r"(?i)(?:but\s+)?not|except|excluding|other", match.group("cue")))
-            if not negated and self._place(name, cue=False, lowercase_query=False) is not None:
+            if self._place(name, cue=True, lowercase_query=False) is not None:
                 continue
             fuzzy = self.tools.fuzzy_company(name, cutoff=COMPANY_FUZZY_CUTOFF)
             if fuzzy is not None:
@@ -409,11 +413,12 @@ class RulePlanner:
         with a cue."""
         key = fold(name)
         official = self.catalog.company_names[company]
-        common = all(w in common_words() or w in self.vocabulary or w in _FILLER for w in key.split()) and len(key.split()) <= 2
+        common = all(w in common_words() or w in _FILLER for w in key.split()) and len(key.split()) <= 2
         if cue:
             return True
         if not common:
-            return True
+            # "Figma" is the company, "figma skills" (a title word in lower case) the tool.
+            return name[:1].isupper() or len(key.split()) > 1 or key not in self.vocabulary
         job_word = key in self.role_words or key in FUNCTIONS
         followed = re.match(r"\s+(?:jobs?|roles?|careers?|openings?|positions?|internships?|is\s+hiring|hiring)\b", text[end:], re.IGNORECASE)
         # "Stripe jobs" (capitalised, not a job word) is the company; "Writer roles" asks for writers, "Better paying" is not a name.
@@ -445,6 +450,9 @@ class RulePlanner:
         if not phrases:
             return []
         allowed -= denied
+        if denied == {"onsite"} and not allowed:
+            # "not in office", "no on-site requirement": remote or hybrid (postings that state no mode are mostly on-site).
+            allowed = {"remote", "hybrid"}
         order = ("remote", "hybrid", "onsite")
         if allowed:
             codes = [WORK_MODE_CODES[m] for m in order if m in allowed]
@@ -493,6 +501,13 @@ class RulePlanner:
                 unwanted.extend(MANAGEMENT_LEVELS if level == "manager" else [level])
             else:
                 wanted.append(level)
+        lead = next((m for m in state.matches(re.compile(r"\b(?:tech(?:nical)?\s+|team\s+)?lead\b(?!\s*(?:gen|generation|qualification))",
+                                                         re.IGNORECASE))), None)
+        if lead is not None and not state.negation_before(lead.start())[0]:
+            ids = self.catalog.title_term_ids_for(["lead"])
+            if ids:
+                state.take(lead.start(), lead.end())
+                plan.add_clause(lead.group(0), "title says lead", {"title_terms": {"in": ids}})
         if not phrases:
             return
         wanted = [level for level in dict.fromkeys(wanted) if level not in unwanted]
@@ -588,9 +603,9 @@ class RulePlanner:
                 continue
             raw = state.text[span[0].start():span[-1].end()].rstrip(".")
             qkey = " ".join(fold(raw).split())
-            is_code = len(raw) == 2 and raw.isupper()
+            is_code = len(raw) == 2 and (raw.isupper() or state.text == state.text.lower())
             state_place = gazetteer.state(qkey, allow_code=is_code)
-            country = gazetteer.country(qkey, allow_code=is_code and raw in ("US", "UK", "CA", "IE", "AU", "IN", "DE", "FR"))
+            country = gazetteer.country(qkey, allow_code=is_code and raw.upper() in ("US", "UK", "IE", "AU", "DE", "FR"))
             subdivisions = [] if is_code else gazetteer.subdivisions_named(qkey)
             if state_place is None and country is None and not subdivisions:
                 continue
@@ -627,6 +642,8 @@ class RulePlanner:
 
     def _place(self, phrase: str, *, cue: bool, lowercase_query: bool) -> Place | None:
         key = " ".join(fold(phrase).split())
+        if "," in key and key.replace(",", "") in ("washington dc", "washington d.c", "washington d.c."):
+            key = key.replace(",", "")
         gazetteer = self.tools.gazetteer
         if phrase.rstrip(".") in ("US", "USA", "U.S", "U.S.A", "UK", "U.K", "UAE"):
             return gazetteer.country(key.rstrip("."))
@@ -722,7 +739,8 @@ class RulePlanner:
             return None
         tail = re.match(r"\s+(?:base\s+)?(?:salary|pay|compensation|comp)\b", state.text[bound.end:], re.IGNORECASE)
         end = bound.end + (tail.end() if tail and state.free(bound.end, bound.end + tail.end()) else 0)
-        lead = re.search(r"(?:\b(?:with|paying|that\s+pays?|pays?|salary|base\s+salary|comp(?:ensation)?|making|earning|earn|make)"
+        lead = re.search(r"(?:\b(?:with|paying|that\s+pays?|pays?|salary|base\s+salary|comp(?:ensation)?|making|earning|earn|make|minimum|min|"
+                         r"starting|base)"
                          r"(?:\s+of)?\s+)+$", state.text[:bound.start], re.IGNORECASE)
         start = lead.start() if lead and state.free(lead.start(), bound.start) else bound.start
         state.take(start, end)
