@@ -164,7 +164,7 @@ def evaluate(rows: list[dict], search, judge: Judge, *, now: str, k: int, verbos
     moment = dt.datetime.fromisoformat(now)
     counts = {"queries": len(rows), "all_right": 0, "violating": 0, "topic_queries": 0, "irrelevant_top3": 0, "tracebacks": 0,
               "empty_job_searches": 0, "wrong_intent": 0}
-    latencies, plan_ms, categories, failures = [], [], {}, []
+    latencies, plan_ms, categories, failures, parts = [], [], {}, [], {}
     for row in rows:
         expect = row.get("expect", {})
         started = time.perf_counter()
@@ -177,6 +177,8 @@ def evaluate(rows: list[dict], search, judge: Judge, *, now: str, k: int, verbos
             continue
         latencies.append(1000 * (time.perf_counter() - started))
         plan_ms.append(response.timings_ms.get("plan", 0.0))
+        for part, value in response.timings_ms.items():
+            parts.setdefault(part, []).append(value)
         problems = []
         wanted_intent = expect.get("intent", "job_search")
         if response.plan.intent != wanted_intent:
@@ -223,6 +225,7 @@ def evaluate(rows: list[dict], search, judge: Judge, *, now: str, k: int, verbos
             "irrelevant_top3_share": counts["irrelevant_top3"] / max(counts["topic_queries"], 1),
             "latency_ms": {"p50": pct(latencies, 50), "p90": pct(latencies, 90), "p99": pct(latencies, 99)},
             "plan_ms": {"p50": pct(plan_ms, 50), "p90": pct(plan_ms, 90)},
+            "stage_ms_p50": {part: round(statistics.median(values), 2) for part, values in parts.items()},
             "by_category": {c: f"{ok}/{total}" for c, (ok, total) in sorted(categories.items())},
             "failures": [{"id": r["id"], "query": r["query"][:120], "problems": [p[:300] for p in ps]} for r, ps in failures]}
 
@@ -269,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  tracebacks                   : {report['tracebacks']}")
     lat, plan = report["latency_ms"], report["plan_ms"]
     print(f"  latency ms (plan + search)   : p50 {lat['p50']:.1f}  p90 {lat['p90']:.1f}  p99 {lat['p99']:.1f}; plan alone p50 {plan['p50']:.1f}")
+    print(f"  stage medians ms             : {report['stage_ms_p50']}")
     print(f"  by category (right/total)    : {report['by_category']}")
     if args.out:
         args.out.write_text(json.dumps({"queries": str(args.queries), "load_average": load, **report}, indent=1), encoding="utf-8")

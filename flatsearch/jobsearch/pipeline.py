@@ -19,7 +19,7 @@ import logging
 import os
 import pathlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -30,6 +30,7 @@ from .catalog import ATTRIBUTES, JobCatalog
 from .corpus import Corpus, load_bundled_corpus
 from .embedding import Encoder
 from .gazetteer import load_gazetteer
+from .lexical import LEXICAL_POOL, LexicalIndex, close_threshold, floor_message, fuse, split_close
 from .members import ConnectionGraph, Member, MemberStore, SampleNetwork, UnknownMemberError
 from .plan import QueryPlan
 from .planner_llm import LLMPlanner
@@ -64,11 +65,12 @@ class JobResult:
     is_staffing: bool
     score: float
     url: str = ""
+    close_match: bool = True  # False: shown as one of the nearest jobs because nothing close passes the filters
 
     def to_dict(self) -> dict:
         return {"id": self.id, "title": self.title, "company": self.company, "location": self.location, "geo_ids": self.geo_ids,
                 "remote": self.remote, "salary_min": self.salary_min, "salary_max": self.salary_max, "posted_at": self.posted_at,
-                "is_staffing": self.is_staffing, "score": round(self.score, 6)}
+                "is_staffing": self.is_staffing, "score": round(self.score, 6), "close_match": self.close_match}
 
 
 @dataclass
@@ -111,6 +113,7 @@ class JobSearch:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.gazetteer = gazetteer or load_gazetteer(self.cache_dir)
         self.catalog = JobCatalog(corpus or load_bundled_corpus(), self.gazetteer)
+        self.lexical = LexicalIndex(self.catalog)  # BM25 beside the dense index (see lexical.py)
         self.encoder = encoder or Encoder(model_path, cache_dir=self.cache_dir)
         network = SampleNetwork() if members is None or graph is None else None
         self.members: MemberStore = members or network
@@ -181,18 +184,26 @@ class JobSearch:
                                     weight=plan.profile_weight)
         embedded = time.perf_counter()
         pool = self._retrieve(plan, query_vector, max(k, POOL_SIZE))
+        # Hybrid retrieval and the honest floor (rules in lexical.py): BM25 candidates that pass the filters join the pool,
+        # the final score adds the normalised BM25 score, and only close matches are shown as matches.
+        lexical = dict(self.lexical.top(plan.semantic_text, self.index.ids(filter=plan.filters).tolist(), LEXICAL_POOL))
+        pool = self._with_candidates(pool, [i for i in lexical if i not in {c.id for c in pool}], plan, query_vector)
         retrieved = time.perf_counter()
-        ranked = self.reranker.rerank(query, plan, member, pool)
+        ranked = fuse(self.reranker.rerank(query, plan, member, pool), lexical)
         reranked = time.perf_counter()
         semantic = self.encoder.encode_query(plan.semantic_text)
-        relevant = [c for c in ranked if float(c.vector @ semantic) >= MIN_SIMILARITY]
+        best = float(self.index.search(semantic[None, :], 1).scores[0, 0])
+        relevant, nearest = split_close(ranked, semantic, best, self.lexical, plan.semantic_text)
         results = [self._result(c) for c in _distinct(relevant)[:k]]
         suggestions = self._suggestions(plan, relevant, k)
         finished = time.perf_counter()
         message = None if results else "No job matches every filter; see the suggestions for which one to relax."
-        if len(relevant) < len(ranked) and len(results) < k:
-            message = (f"{len(ranked) - len(relevant)} more job(s) pass every filter but are not about \"{plan.semantic_text[:80]}\" "
-                       f"(similarity below {MIN_SIMILARITY}).")
+        if not results and nearest:
+            results = [replace(self._result(c), close_match=False) for c in _distinct(nearest)[:k]]
+            message = floor_message(plan.semantic_text, len(results), close_threshold(best))
+        elif nearest and len(results) < k:
+            message = (f"{len(nearest)} more job(s) pass every filter but are not close to \"{plan.semantic_text[:80]}\" "
+                       f"(similarity below {close_threshold(best):.2f}); they are not shown.")
         return SearchResponse(query, plan, suggestions, results, message, ranked_by=describe_reranker(self.reranker), timings_ms={
             "plan": 1000 * (planned - started), "embed": 1000 * (embedded - planned), "search": 1000 * (retrieved - embedded),
             "rerank": 1000 * (reranked - retrieved), "suggest": 1000 * (finished - reranked), "total": 1000 * (finished - started)})
@@ -216,6 +227,17 @@ class JobSearch:
         vectors = rows.vectors.cpu().numpy()
         return [Candidate(job_id, self.catalog.records[job_id], vectors[row], float(rows.attributes["engagement"][row] or 0.0),
                           hits[job_id][1], hits[job_id][0]) for row, job_id in enumerate(ids)]
+
+    def _with_candidates(self, pool: list[Candidate], ids: list[int], plan: QueryPlan, query_vector: np.ndarray) -> list[Candidate]:
+        """The pool plus these ids (found lexically), with their stored vectors, columns and the score the scan would give them."""
+        if not ids:
+            return pool
+        rows = self.index.get(ids)
+        vectors = rows.vectors.cpu().numpy()
+        engagement = [float(rows.attributes["engagement"][row] or 0.0) for row in range(len(ids))]
+        scan = vectors.astype(np.float32) @ query_vector.astype(np.float32) + plan.boost.get("engagement", 0.0) * np.array(engagement, np.float32)
+        return pool + [Candidate(job_id, self.catalog.records[job_id], vectors[row], engagement[row], False, float(scan[row]))
+                       for row, job_id in enumerate(ids)]
 
     def _suggestions(self, plan: QueryPlan, ranked: list[Candidate], k: int) -> list[dict]:
         out: list[dict] = []
