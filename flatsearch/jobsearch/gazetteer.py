@@ -147,6 +147,9 @@ class Gazetteer:
                         self._city_alternates.setdefault(fold(alternate), []).append(place)
         for names in (*self._city_names.values(), *self._city_alternates.values()):
             names.sort(key=lambda p: -p.population)
+        # GeoNames names the capital "Washington"; written alone, "Washington" is the state. The capital is
+        # "Washington, DC" / "DC" (CITY_ALIASES).
+        self._city_names["washington"] = [p for p in self._city_names.get("washington", []) if p.id != CITY_ALIASES["dc"]]
         self._load_subdivisions()
         self._load_curated()
 

@@ -163,6 +163,8 @@ def _resolve_segment(tokens: list[_Token], gazetteer: Gazetteer, *, us_context: 
         state, country = qualifiers[i]
         is_code = len(token.raw) == 2 and token.raw.isupper()
         candidates = [] if is_code and (state or country) else gazetteer.cities_named(token.text)
+        if state is not None and candidates and all(c.population < 100_000 for c in candidates):
+            candidates = []  # "Washington, USA": the state, not a small town of that name
         # A name that is also a state or country qualifies the city before it
         # ("Albany, New York"); it is a city only when it comes first ("New York, NY").
         if candidates and (state or country) and places and places[-1].kind == "city" and tokens[i - 1].group < token.group:
@@ -190,7 +192,8 @@ def _resolve_segment(tokens: list[_Token], gazetteer: Gazetteer, *, us_context: 
         if state is not None or country is not None:
             # "Georgia": the US state when the text is about the US, else the country; a bare two-letter
             # code that is both ("CA", "IN") is the state, since postings write states as codes and countries in full.
-            places.append(state if state is not None and (country is None or us_context or is_code) else country)
+            # A name that is both (Georgia) is the state unless the text names something else in that country.
+            places.append(state if state is not None and (country is None or us_context or is_code or not places) else country)
             used[i] = True
             continue
         unresolved.append(token.raw)

@@ -38,7 +38,7 @@ from .planner_rules import RulePlanner
 from .rerank import Candidate, Reranker, ScoreReranker, describe_reranker
 from .scoring import PREFERENCE_WEIGHT, fold_profile
 from .settings import default_cache_dir
-from .suggestions import FacetSuggester, refinements, relaxations
+from .suggestions import FacetSuggester, consistent_with_plan, refinements, relaxations
 from .tools import PlannerTools
 
 logger = logging.getLogger(__name__)
@@ -253,7 +253,17 @@ class JobSearch:
                 return (found.ids >= 0).sum(dim=1).tolist()
 
             out.extend(relaxations(plan, count, k))
-        return out
+        return consistent_with_plan(plan, out, self._counter(plan, k)) if plan.clauses else out
+
+    def _counter(self, plan: QueryPlan, k: int):
+        """How many jobs (up to k) pass each of several filters, in one batched scan."""
+        probe = self.encoder.encode_query(plan.semantic_text)
+
+        def count(filter_dicts: list[dict | None]) -> list[int]:
+            found = self.index.search(np.tile(probe, (len(filter_dicts), 1)), k, filter=filter_dicts)
+            return (found.ids >= 0).sum(dim=1).tolist()
+
+        return count
 
     def _result(self, candidate: Candidate) -> JobResult:
         record = candidate.record

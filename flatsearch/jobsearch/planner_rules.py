@@ -474,6 +474,7 @@ class RulePlanner:
         return positive
 
     def _seniority(self, state: _Text, plan: QueryPlan) -> None:
+        self._title_levels(state, plan)
         wanted, unwanted, phrases = [], [], []
         mentions: list[tuple[int, int, bool]] = []
         found = []
@@ -501,13 +502,6 @@ class RulePlanner:
                 unwanted.extend(MANAGEMENT_LEVELS if level == "manager" else [level])
             else:
                 wanted.append(level)
-        lead = next((m for m in state.matches(re.compile(r"\b(?:tech(?:nical)?\s+|team\s+)?lead\b(?!\s*(?:gen|generation|qualification))",
-                                                         re.IGNORECASE))), None)
-        if lead is not None and not state.negation_before(lead.start())[0]:
-            ids = self.catalog.title_term_ids_for(["lead"])
-            if ids:
-                state.take(lead.start(), lead.end())
-                plan.add_clause(lead.group(0), "title says lead", {"title_terms": {"in": ids}})
         if not phrases:
             return
         wanted = [level for level in dict.fromkeys(wanted) if level not in unwanted]
@@ -517,6 +511,17 @@ class RulePlanner:
         elif unwanted:
             plan.add_clause(", ".join(phrases), "seniority is not " + " or ".join(unwanted),
                             {"not": {"seniority": {"in": sorted(LEVEL_CODES[l] for l in unwanted)}}})
+
+    def _title_levels(self, state: _Text, plan: QueryPlan) -> None:
+        # "lead" and "head of" are title words rather than levels: the title must say them.
+        for pattern, term in ((r"\b(?:tech(?:nical)?\s+|team\s+)?lead\b(?!\s*(?:gen|generation|qualification))", "lead"), (r"\bhead\s+of\b", "head of")):
+            found = next(iter(state.matches(re.compile(pattern, re.IGNORECASE))), None)
+            if found is None or state.negation_before(found.start())[0]:
+                continue
+            ids = self.catalog.title_term_ids_for([term])
+            if ids:
+                state.take(found.start(), found.end())
+                plan.add_clause(found.group(0), f"title says {term}", {"title_terms": {"in": ids}})
 
     def _places(self, state: _Text, plan: QueryPlan, modes: list[dict]) -> None:
         words = [m for m in re.finditer(r"[A-Za-z][A-Za-z.'\-]*", state.text) if state.free(m.start(), m.end())]

@@ -24,10 +24,11 @@ _TITLE_RULES = (
     ("director", r"\b(director|head of)\b"),
     ("intern", r"\b(intern|internship|co-?op|apprentice|trainee|working student)\b"),
     ("staff", r"\b(staff|principal|distinguished|fellow)\b"),
+    # Managers of people, also when senior ("Senior Engineering Manager"); product, program and account
+    # managers manage work, not people, so they fall through to senior or mid.
+    ("manager", r"\b(?<!product )(?<!program )(?<!project )(?<!account )(?<!success )(?<!partner )(?<!community )(?<!marketing )"
+                r"(?<!content )(?<!relationship )(?<!territory )(?<!case )(?<!practice )(manager|mgr)\b|\b(supervisor|team lead|lead|leader)\b"),
     ("senior", r"\b(senior|sr\.?|snr)\b"),
-    # Product, program and account managers manage work, not people.
-    ("mid", r"\b(product|program|project|account|success|partner|community|marketing|content|relationship|territory) manager\b"),
-    ("manager", r"\b(manager|mgr|supervisor|team lead|lead|leader)\b"),
     ("junior", r"\b(junior|jr\.?|entry[- ]level|associate|graduate|new grad|early career|i)\b"),
 )
 _COMPILED = tuple((level, re.compile(pattern, re.IGNORECASE)) for level, pattern in _TITLE_RULES)

@@ -110,11 +110,36 @@ def relaxations(plan, count_matches, k: int) -> list[dict]:
         rest = [e.filter for e in clauses if e is not dropped]
         alternatives.append({"and": rest} if rest else None)
     out = []
-    for dropped, matches in zip(clauses, count_matches(alternatives)):
-        out.append({"kind": "relax", "phrase": dropped.phrase, "meaning": dropped.meaning, "count": int(matches),
-                    "count_is_lower_bound": matches >= k,
-                    "message": f"without \"{dropped.phrase}\" {matches}{'+' if matches >= k else ''} jobs match"})
+    counts = count_matches(alternatives + [plan.filters])
+    current = int(counts[-1])
+    for dropped, matches in zip(clauses, counts[:-1]):
+        added = int(matches) - current
+        out.append({"kind": "relax", "phrase": dropped.phrase, "meaning": dropped.meaning, "filter": dropped.filter, "count": int(matches),
+                    "adds": max(added, 0), "count_is_lower_bound": matches >= k,
+                    "message": f"without \"{dropped.phrase}\" ({dropped.meaning}) {matches}{'+' if matches >= k else ''} jobs match"
+                               + (f", {added}{'+' if matches >= k else ''} more" if added > 0 else "")})
     return sorted(out, key=lambda s: -s["count"])
 
 
-__all__ = ["FacetSuggester", "refinements", "relaxations", "FACETS", "LEVELS", "WORK_MODES"]
+def consistent_with_plan(plan, suggestions: list[dict], count_matches) -> list[dict]:
+    """Drop every suggestion whose filter no job meets together with the plan's strict clauses (a value the
+    plan already excludes, such as "refine location: Seattle" under a Chicago filter), and give the others
+    the number of jobs they leave (capped as ``count_matches`` caps it).
+
+    ``count_matches(filters)`` is the same batched counter :func:`relaxations` takes.
+    """
+    checked = [s for s in suggestions if s.get("filter") is not None and s.get("kind") in ("facet", "refine", "stricter")]
+    if not checked:
+        return suggestions
+    combined = [{"and": [*plan.clauses, s["filter"]]} for s in checked]
+    keep = {id(s): n for s, n in zip(checked, count_matches(combined))}
+    out = []
+    for suggestion in suggestions:
+        if id(suggestion) not in keep:
+            out.append(suggestion)
+        elif keep[id(suggestion)] > 0:
+            out.append({**suggestion, "count_with_plan": int(keep[id(suggestion)])})
+    return out
+
+
+__all__ = ["FacetSuggester", "refinements", "relaxations", "consistent_with_plan", "FACETS", "LEVELS", "WORK_MODES"]
