@@ -253,17 +253,7 @@ class JobSearch:
                 return (found.ids >= 0).sum(dim=1).tolist()
 
             out.extend(relaxations(plan, count, k))
-        return consistent_with_plan(plan, out, self._counter(plan, k)) if plan.clauses else out
-
-    def _counter(self, plan: QueryPlan, k: int):
-        """How many jobs (up to k) pass each of several filters, in one batched scan."""
-        probe = self.encoder.encode_query(plan.semantic_text)
-
-        def count(filter_dicts: list[dict | None]) -> list[int]:
-            found = self.index.search(np.tile(probe, (len(filter_dicts), 1)), k, filter=filter_dicts)
-            return (found.ids >= 0).sum(dim=1).tolist()
-
-        return count
+        return consistent_with_plan(plan, out, self.gazetteer)  # never a value the plan already rules out
 
     def _result(self, candidate: Candidate) -> JobResult:
         record = candidate.record

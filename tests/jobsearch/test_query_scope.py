@@ -164,3 +164,17 @@ def test_provinces_are_tagged_and_regions_are_country_sets(gazetteer):
     assert emea.id in gazetteer.tags_for(gazetteer.cities_named("dubai")[0])       # the Middle East is in EMEA
     assert latam.id in gazetteer.tags_for(gazetteer.cities_named("mexico city")[0])  # and Mexico in LATAM
     assert latam.id not in gazetteer.tags_for(gazetteer.cities_named("toronto")[0])
+
+
+def test_suggestions_never_offer_what_the_plan_rules_out(planner, gazetteer, catalog):
+    from flatsearch.jobsearch.suggestions import consistent_with_plan
+
+    plan = planner.plan("data jobs in Chicago, not at Stripe, no remote", now=NOW)
+    seattle, chicago = gazetteer.cities_named("seattle")[0], gazetteer.cities_named("chicago")[0]
+    offered = [{"kind": "refine", "value": "Seattle", "filter": {"geo": {"in": [seattle.id]}}},
+               {"kind": "refine", "value": "Chicago", "filter": {"geo": {"in": [chicago.id]}}},
+               {"kind": "refine", "value": "Stripe", "filter": {"company": {"eq": catalog.company_ids["Stripe"]}}},
+               {"kind": "refine", "value": "remote", "filter": {"work_mode": {"eq": REMOTE}}},
+               {"kind": "refine", "value": "hybrid", "filter": {"work_mode": {"eq": HYBRID}}},
+               {"kind": "relax", "phrase": "Chicago", "filter": {"geo": {"in": [chicago.id]}}}]
+    assert [s["value"] if "value" in s else s["phrase"] for s in consistent_with_plan(plan, offered, gazetteer)] == ["Chicago", "hybrid", "Chicago"]
