@@ -9,12 +9,14 @@ left out. The query side is the plan's semantic text, where abbreviations are al
 **Candidates.** Besides the dense top-k, the ``LEXICAL_POOL`` best BM25 matches *among the jobs that pass
 the plan's strict filters* join the pool, so an exact title is found even when its embedding ranks low.
 
-**Fusion (documented rule, used unchanged for ranking).** Each candidate's final score is
+**Fusion (documented rule, used unchanged for ranking).** With the default reranker (the documented
+score of :mod:`~flatsearch.jobsearch.scoring`) each candidate's final score is
 
     final = reranker score + LEXICAL_WEIGHT * bm25(job) / max bm25 over the candidates
 
 (0 when no candidate shares a word with the query). With ``LEXICAL_WEIGHT`` = 0.2 a job whose title
-has every query word gains up to as much as a 0.2 higher cosine similarity.
+has every query word gains up to as much as a 0.2 higher cosine similarity. An installed cross-encoder
+reranker reads the query and posting words itself, so its grades are kept as they are.
 
 **Floor.** A job is a *close match* when its cosine similarity to the semantic text is at least
 ``max(MIN_CLOSE_SIMILARITY, best - CLOSE_MARGIN)``, where ``best`` is the highest similarity of any

@@ -65,12 +65,12 @@ class JobResult:
     is_staffing: bool
     score: float
     url: str = ""
-    close_match: bool = True  # False: shown as one of the nearest jobs because nothing close passes the filters
+    close_match: bool = True  # False: one of the nearest jobs, shown because nothing close passes the filters (the message says so)
 
     def to_dict(self) -> dict:
         return {"id": self.id, "title": self.title, "company": self.company, "location": self.location, "geo_ids": self.geo_ids,
                 "remote": self.remote, "salary_min": self.salary_min, "salary_max": self.salary_max, "posted_at": self.posted_at,
-                "is_staffing": self.is_staffing, "score": round(self.score, 6), "close_match": self.close_match}
+                "is_staffing": self.is_staffing, "score": round(self.score, 6)}
 
 
 @dataclass
@@ -189,7 +189,9 @@ class JobSearch:
         lexical = dict(self.lexical.top(plan.semantic_text, self.index.ids(filter=plan.filters).tolist(), LEXICAL_POOL))
         pool = self._with_candidates(pool, [i for i in lexical if i not in {c.id for c in pool}], plan, query_vector)
         retrieved = time.perf_counter()
-        ranked = fuse(self.reranker.rerank(query, plan, member, pool), lexical)
+        ranked = self.reranker.rerank(query, plan, member, pool)
+        if isinstance(self.reranker, ScoreReranker):
+            ranked = fuse(ranked, lexical)  # a cross-encoder reads the words itself and keeps its own grades
         reranked = time.perf_counter()
         semantic = self.encoder.encode_query(plan.semantic_text)
         best = float(self.index.search(semantic[None, :], 1).scores[0, 0])
