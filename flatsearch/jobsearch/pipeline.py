@@ -186,7 +186,7 @@ class JobSearch:
         pool = self._retrieve(plan, query_vector, max(k, POOL_SIZE))
         # Hybrid retrieval and the honest floor (rules in lexical.py): BM25 candidates that pass the filters join the pool,
         # the final score adds the normalised BM25 score, and only close matches are shown as matches.
-        lexical = dict(self.lexical.top(plan.semantic_text, self.index.ids(filter=plan.filters).tolist(), LEXICAL_POOL))
+        lexical = dict(self.lexical.top(plan.semantic_text, self.index.ids(filter=plan.filters).numpy(), LEXICAL_POOL))
         pool = self._with_candidates(pool, [i for i in lexical if i not in {c.id for c in pool}], plan, query_vector)
         retrieved = time.perf_counter()
         ranked = self.reranker.rerank(query, plan, member, pool)
