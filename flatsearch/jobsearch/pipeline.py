@@ -5,9 +5,10 @@ Retrieval is one call to flatsearch's public API::
     index.search(q + PROFILE_WEIGHT * p, k, filter=plan.filters, boost=plan.boost)
 
 which scores every job passing the strict filters with the formula of
-:mod:`flatsearch.jobsearch.scoring`. Jobs whose cosine similarity to the semantic
-text is below ``MIN_SIMILARITY`` pass the filters but are off-topic; they are left
-out and counted in the response's message. Soft preferences add a constant to the jobs
+:mod:`flatsearch.jobsearch.scoring`. BM25 matches that pass the filters join the
+candidates and add to the score, and jobs that pass the filters but are not close to the
+semantic text are left out and counted in the response's message, or shown labelled as
+the nearest when nothing is close (rules in :mod:`flatsearch.jobsearch.lexical`). Soft preferences add a constant to the jobs
 that meet them; the pipeline gets the exact top-k of that by also searching with
 the preference clause added and merging (a job in the true top-k is either in the
 top-k of the jobs that meet the preference or in the top-k of all jobs).
