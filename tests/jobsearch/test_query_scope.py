@@ -128,7 +128,7 @@ def test_abbreviations_are_expanded_for_embedding(planner):
 
 
 @pytest.mark.parametrize("query, levels, negated", [
-    ("VP of engineering", ["vp"], False), ("head of design", ["director"], False), ("principal designer", ["staff"], False),
+    ("VP of engineering", ["vp"], False), ("director of design", ["director"], False), ("principal designer", ["staff"], False),
     ("individual contributor engineering roles", ["manager", "director", "vp", "executive"], True),
     ("data jobs, not management", ["manager", "director", "vp", "executive"], True), ("not senior, engineer", ["senior"], True),
 ])
@@ -178,3 +178,9 @@ def test_suggestions_never_offer_what_the_plan_rules_out(planner, gazetteer, cat
                {"kind": "refine", "value": "hybrid", "filter": {"work_mode": {"eq": HYBRID}}},
                {"kind": "relax", "phrase": "Chicago", "filter": {"geo": {"in": [chicago.id]}}}]
     assert [s["value"] if "value" in s else s["phrase"] for s in consistent_with_plan(plan, offered, gazetteer)] == ["Chicago", "hybrid", "Chicago"]
+
+
+@pytest.mark.parametrize("query, term", [("head of design", "head of"), ("lead product designer", "lead")])
+def test_title_word_levels(planner, catalog, query, term):
+    plan = planner.plan(query, now=NOW)
+    assert {"title_terms": {"in": catalog.title_term_ids_for([term])}} in plan.clauses and term not in plan.semantic_text
