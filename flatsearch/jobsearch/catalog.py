@@ -18,6 +18,8 @@ salary_max    float  yearly USD, null when unknown
 salary_mid    float  (min + max) / 2, null when unknown
 is_staffing   bool   staffing/sourcing agency (:mod:`flatsearch.jobsearch.staffing`)
 engagement    float  engagement prior at the anchor time (:mod:`flatsearch.jobsearch.scoring`)
+title_terms   tags   ids of the title's words and two-word phrases (``JobCatalog.title_term_ids``),
+                     so a query can exclude titles by word ("anything but sales")
 ============  =====  ==============================================================
 """
 from __future__ import annotations
@@ -25,12 +27,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from .corpus import Corpus, Posting
-from .gazetteer import Gazetteer
+from .gazetteer import Gazetteer, fold
 from .locations import WORK_MODE_CODES, ParsedLocation, parse_location
 from .scoring import stored_engagement
 from .seniority import LEVEL_CODES, seniority_of
@@ -40,7 +43,21 @@ from .text import posting_text
 ATTRIBUTES = {
     "geo": "tags", "work_mode": "int", "company": "int", "category": "int", "seniority": "int", "posted_at": "time",
     "salary_min": "float", "salary_max": "float", "salary_mid": "float", "is_staffing": "bool", "engagement": "float",
+    "title_terms": "tags",
 }
+SCHEMA_VERSION = 2  # part of the index fingerprint: bump when a column's meaning changes
+
+
+def title_terms(title: str) -> set[str]:
+    """Folded words and adjacent word pairs of a title ("Senior Account Executive" -> senior, account,
+    executive, "senior account", "account executive").
+
+    Example:
+        >>> sorted(title_terms("Sales Engineer, EMEA"))
+        ['emea', 'engineer', 'engineer emea', 'sales', 'sales engineer']
+    """
+    words = re.findall(r"[a-z0-9][a-z0-9+#&]*", fold(title))
+    return set(words) | {f"{a} {b}" for a, b in zip(words, words[1:])}
 
 
 @dataclass(frozen=True)
@@ -87,6 +104,8 @@ class JobCatalog:
         companies = sorted({p.company for p in corpus.postings}, key=str.casefold)
         self.company_ids = {name: number for number, name in enumerate(companies, start=1)}
         self.company_names = {number: name for name, number in self.company_ids.items()}
+        terms = sorted({t for p in corpus.postings for t in title_terms(p.title)})
+        self.title_term_ids = {term: number for number, term in enumerate(terms, start=1)}
         categories = sorted({p.category for p in corpus.postings if p.category})
         self.category_ids = {name: number for number, name in enumerate(categories, start=1)}
         # The prior is stored relative to a fixed anchor so the column never changes as time passes.
@@ -98,6 +117,17 @@ class JobCatalog:
     @property
     def ids(self) -> list[int]:
         return list(self.records)
+
+    def title_term_ids_for(self, terms) -> list[int]:
+        """Ids of those title terms (words or two-word phrases) that some title holds."""
+        ids = set()
+        for term in terms:
+            key = " ".join(re.findall(r"[a-z0-9][a-z0-9+#&]*", fold(term)))
+            if key in self.title_term_ids:
+                ids.add(self.title_term_ids[key])
+            if not key.endswith("s") and f"{key}s" in self.title_term_ids:
+                ids.add(self.title_term_ids[f"{key}s"])
+        return sorted(ids)
 
     def default_now(self) -> dt.datetime:
         """The time "recent" is measured from: the snapshot's newest posting, or the current time for live data."""
@@ -128,11 +158,13 @@ class JobCatalog:
             "salary_min": low, "salary_max": high, "salary_mid": (low + high) / 2,
             "is_staffing": np.array([r.is_staffing for r in records], dtype=bool),
             "engagement": np.array([stored_engagement(r.posting.posted_at.timestamp(), anchor) for r in records], dtype=np.float64),
+            "title_terms": [sorted(self.title_term_ids[t] for t in title_terms(r.posting.title)) for r in records],
         }
 
     def fingerprint(self, model_key: str) -> str:
         """Changes whenever the postings, their derived columns or the model change: the index cache key."""
         digest = hashlib.sha256(model_key.encode())
+        digest.update(json.dumps([SCHEMA_VERSION, ATTRIBUTES], sort_keys=True).encode())
         digest.update(str(self.anchor_time.timestamp()).encode())
         for record in self.records.values():
             digest.update(posting_text(record.posting).encode())

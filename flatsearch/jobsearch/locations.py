@@ -125,13 +125,26 @@ def _known(text: str, gazetteer: Gazetteer) -> bool:
     is_code = len(text) == 2 and text.isupper()
     return bool(gazetteer.metro_alias(folded) or gazetteer.state(folded, allow_code=is_code)
                 or gazetteer.country(folded, allow_code=is_code and text in COUNTRY_CODES)
-                or (not is_code and gazetteer.cities_named(folded)))
+                or (not is_code and (gazetteer.cities_named(folded) or gazetteer.subdivisions_named(folded))))
 
 
 def _qualifier(token: _Token, gazetteer: Gazetteer) -> tuple[Place | None, Place | None]:
-    """(state, country) that the token names, accepting two-letter codes only when written in capitals."""
+    """(state, country) that the token names, accepting two-letter codes only when written in capitals.
+    A province or other first-level subdivision outside the US ("Ontario") qualifies as its country."""
     is_code = len(token.raw) == 2 and token.raw.isupper()
-    return gazetteer.state(token.text, allow_code=is_code), gazetteer.country(token.text, allow_code=is_code and token.raw in COUNTRY_CODES)
+    state, country = gazetteer.state(token.text, allow_code=is_code), gazetteer.country(token.text, allow_code=is_code and token.raw in COUNTRY_CODES)
+    if state is None and country is None and not is_code:
+        subdivisions = gazetteer.subdivisions_named(token.text)
+        if subdivisions:
+            country = gazetteer.country_of(subdivisions[0])
+    return state, country
+
+
+def _subdivision(token: _Token, gazetteer: Gazetteer) -> Place | None:
+    is_code = len(token.raw) == 2 and token.raw.isupper()
+    if is_code or gazetteer.state(token.text) or gazetteer.country(token.text):
+        return None
+    return next(iter(gazetteer.subdivisions_named(token.text)), None)
 
 
 def _resolve_segment(tokens: list[_Token], gazetteer: Gazetteer, *, us_context: bool) -> tuple[list[Place], list[str]]:
@@ -150,6 +163,8 @@ def _resolve_segment(tokens: list[_Token], gazetteer: Gazetteer, *, us_context: 
         state, country = qualifiers[i]
         is_code = len(token.raw) == 2 and token.raw.isupper()
         candidates = [] if is_code and (state or country) else gazetteer.cities_named(token.text)
+        if state is not None and candidates and all(c.population < 100_000 for c in candidates):
+            candidates = []  # "Washington, USA": the state, not a small town of that name
         # A name that is also a state or country qualifies the city before it
         # ("Albany, New York"); it is a city only when it comes first ("New York, NY").
         if candidates and (state or country) and places and places[-1].kind == "city" and tokens[i - 1].group < token.group:
@@ -164,10 +179,21 @@ def _resolve_segment(tokens: list[_Token], gazetteer: Gazetteer, *, us_context: 
                 places.append(chosen)
                 for j in (i, *consumed):
                     used[j] = True
+                    subdivision = _subdivision(tokens[j], gazetteer) if j != i else None
+                    if subdivision is not None and subdivision.country == chosen.country:
+                        places.append(subdivision)  # "Toronto, Ontario": the posting is in Ontario too
                 continue
+        subdivision = _subdivision(token, gazetteer)
+        if subdivision is not None and not (places and places[-1].kind == "city" and places[-1].country != subdivision.country
+                                            and tokens[i - 1].group < token.group and candidates):
+            places.append(subdivision)
+            used[i] = True
+            continue
         if state is not None or country is not None:
-            # "Georgia", "CA": the US state when the text is about the US, else the country.
-            places.append(state if state is not None and (country is None or us_context) else country)
+            # "Georgia": the US state when the text is about the US, else the country; a bare two-letter
+            # code that is both ("CA", "IN") is the state, since postings write states as codes and countries in full.
+            # A name that is both (Georgia) is the state unless the text names something else in that country.
+            places.append(state if state is not None and (country is None or us_context or is_code or not places) else country)
             used[i] = True
             continue
         unresolved.append(token.raw)
@@ -202,7 +228,8 @@ def _pick_city(candidates: list[Place], tokens: list[_Token], qualifiers: list, 
         if qualifiers[j] == (None, None) or tokens[j].group > group + 2:
             break
         after.append(j)
-    before = [j for j in range(i) if not used[j] and tokens[j].group == group and qualifiers[j] != (None, None)]
+    # Qualifiers before the name in the same part ("US-CA-Dublin") count even when already read as places.
+    before = [j for j in range(i) if tokens[j].group == group and qualifiers[j] != (None, None)]
     nearby = before + after
     if not nearby:
         return candidates[0], []

@@ -5,9 +5,10 @@ Retrieval is one call to flatsearch's public API::
     index.search(q + PROFILE_WEIGHT * p, k, filter=plan.filters, boost=plan.boost)
 
 which scores every job passing the strict filters with the formula of
-:mod:`flatsearch.jobsearch.scoring`. Jobs whose cosine similarity to the semantic
-text is below ``MIN_SIMILARITY`` pass the filters but are off-topic; they are left
-out and counted in the response's message. Soft preferences add a constant to the jobs
+:mod:`flatsearch.jobsearch.scoring`. BM25 matches that pass the filters join the
+candidates and add to the score, and jobs that pass the filters but are not close to the
+semantic text are left out and counted in the response's message, or shown labelled as
+the nearest when nothing is close (rules in :mod:`flatsearch.jobsearch.lexical`). Soft preferences add a constant to the jobs
 that meet them; the pipeline gets the exact top-k of that by also searching with
 the preference clause added and merging (a job in the true top-k is either in the
 top-k of the jobs that meet the preference or in the top-k of all jobs).
@@ -20,7 +21,7 @@ import os
 import pathlib
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -31,6 +32,7 @@ from .catalog import ATTRIBUTES, JobCatalog
 from .corpus import Corpus, load_bundled_corpus
 from .embedding import Encoder
 from .gazetteer import load_gazetteer
+from .lexical import LEXICAL_POOL, LexicalIndex, close_threshold, floor_message, fuse, split_close
 from .members import ConnectionGraph, Member, MemberStore, SampleNetwork, UnknownMemberError
 from .plan import QueryPlan
 from .planner_llm import LLMPlanner
@@ -39,7 +41,7 @@ from .rerank import Candidate, Reranker, ScoreReranker, describe_reranker
 from .scoring import PREFERENCE_WEIGHT, fold_profile
 from .settings import default_cache_dir
 from .student import default_student_path, load_student_reranker
-from .suggestions import FacetSuggester, refinements, relaxations
+from .suggestions import FacetSuggester, consistent_with_plan, refinements, relaxations
 from .tools import PlannerTools
 
 logger = logging.getLogger(__name__)
@@ -66,6 +68,7 @@ class JobResult:
     is_staffing: bool
     score: float
     url: str = ""
+    close_match: bool = True  # False: one of the nearest jobs, shown because nothing close passes the filters (the message says so)
 
     def to_dict(self) -> dict:
         return {"id": self.id, "title": self.title, "company": self.company, "location": self.location, "geo_ids": self.geo_ids,
@@ -113,6 +116,7 @@ class JobSearch:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.gazetteer = gazetteer or load_gazetteer(self.cache_dir)
         self.catalog = JobCatalog(corpus or load_bundled_corpus(), self.gazetteer)
+        self.lexical = LexicalIndex(self.catalog)  # BM25 beside the dense index (see lexical.py)
         self.encoder = encoder or Encoder(model_path, cache_dir=self.cache_dir)
         # The query model loads on the other core while the catalog and the index load (a failure resurfaces on first use).
         threading.Thread(target=_load_quietly, args=(self.encoder,), name="load-query-model", daemon=True).start()
@@ -193,17 +197,27 @@ class JobSearch:
         query_vector = fold_profile(semantic, profile, weight=plan.profile_weight)
         embedded = time.perf_counter()
         pool = self._retrieve(plan, query_vector, max(k, POOL_SIZE))
+        # Hybrid retrieval and the honest floor (rules in lexical.py): BM25 candidates that pass the filters join the pool,
+        # the final score adds the normalised BM25 score, and only close matches are shown as matches.
+        lexical = dict(self.lexical.top(plan.semantic_text, self.index.ids(filter=plan.filters).numpy(), LEXICAL_POOL))
+        pool = self._with_candidates(pool, [i for i in lexical if i not in {c.id for c in pool}], plan, query_vector)
         retrieved = time.perf_counter()
         ranked = self.reranker.rerank(query, plan, member, pool)
+        if isinstance(self.reranker, ScoreReranker):
+            ranked = fuse(ranked, lexical)  # a cross-encoder reads the words itself and keeps its own grades
         reranked = time.perf_counter()
-        relevant = [c for c in ranked if float(c.vector @ semantic) >= MIN_SIMILARITY]
+        best = float(self.index.search(semantic[None, :], 1).scores[0, 0])
+        relevant, nearest = split_close(ranked, semantic, best, self.lexical, plan.semantic_text)
         results = [self._result(c) for c in _distinct(relevant)[:k]]
         suggestions = self._suggestions(plan, relevant, k, semantic)
         finished = time.perf_counter()
         message = None if results else "No job matches every filter; see the suggestions for which one to relax."
-        if len(relevant) < len(ranked) and len(results) < k:
-            message = (f"{len(ranked) - len(relevant)} more job(s) pass every filter but are not about \"{plan.semantic_text[:80]}\" "
-                       f"(similarity below {MIN_SIMILARITY}).")
+        if not results and nearest:
+            results = [replace(self._result(c), close_match=False) for c in _distinct(nearest)[:k]]
+            message = floor_message(plan.semantic_text, len(results), close_threshold(best))
+        elif nearest and len(results) < k:
+            message = (f"{len(nearest)} more job(s) pass every filter but are not close to \"{plan.semantic_text[:80]}\" "
+                       f"(similarity below {close_threshold(best):.2f}); they are not shown.")
         return SearchResponse(query, plan, suggestions, results, message, ranked_by=describe_reranker(self.reranker), timings_ms={
             "plan": 1000 * (planned - started), "embed": 1000 * (embedded - planned), "search": 1000 * (retrieved - embedded),
             "rerank": 1000 * (reranked - retrieved), "suggest": 1000 * (finished - reranked), "total": 1000 * (finished - started)})
@@ -223,18 +237,32 @@ class JobSearch:
         if not hits:
             return []
         # A posting removed while this search ran (see churn.py) is skipped, not an error.
-        ids = [i for i in sorted(hits, key=lambda i: (-hits[i][0], i)) if i in self.catalog.records][:k]
-        while True:
-            if not ids:
-                return []
-            try:
-                rows = self.index.get(ids)
-                break
-            except KeyError:
-                ids = [i for i, live in zip(ids, self.index.contains(ids).tolist()) if live and i in self.catalog.records]
+        ids, rows = self._fetch_rows([i for i in sorted(hits, key=lambda i: (-hits[i][0], i)) if i in self.catalog.records][:k])
+        if not ids:
+            return []
         vectors = rows.vectors.cpu().numpy()
         return [Candidate(job_id, self.catalog.records[job_id], vectors[row], float(rows.attributes["engagement"][row] or 0.0),
                           hits[job_id][1], hits[job_id][0]) for row, job_id in enumerate(ids)]
+
+    def _fetch_rows(self, ids: list[int]):
+        """Stored rows of these ids, leaving out any removed while this search ran (see churn.py): (ids kept, rows)."""
+        while ids:
+            try:
+                return ids, self.index.get(ids)
+            except KeyError:
+                ids = [i for i, live in zip(ids, self.index.contains(ids).tolist()) if live and i in self.catalog.records]
+        return [], None
+
+    def _with_candidates(self, pool: list[Candidate], ids: list[int], plan: QueryPlan, query_vector: np.ndarray) -> list[Candidate]:
+        """The pool plus these ids (found lexically), with their stored vectors, columns and the score the scan would give them."""
+        ids, rows = self._fetch_rows([i for i in ids if i in self.catalog.records])
+        if not ids:
+            return pool
+        vectors = rows.vectors.cpu().numpy()
+        engagement = [float(rows.attributes["engagement"][row] or 0.0) for row in range(len(ids))]
+        scan = vectors.astype(np.float32) @ query_vector.astype(np.float32) + plan.boost.get("engagement", 0.0) * np.array(engagement, np.float32)
+        return pool + [Candidate(job_id, self.catalog.records[job_id], vectors[row], engagement[row], False, float(scan[row]))
+                       for row, job_id in enumerate(ids)]
 
     def _suggestions(self, plan: QueryPlan, ranked: list[Candidate], k: int, semantic: np.ndarray) -> list[dict]:
         out: list[dict] = []
@@ -248,7 +276,7 @@ class JobSearch:
                 return (found.ids >= 0).sum(dim=1).tolist()
 
             out.extend(relaxations(plan, count, k))
-        return out
+        return consistent_with_plan(plan, out, self.gazetteer)  # never a value the plan already rules out
 
     def _result(self, candidate: Candidate) -> JobResult:
         record = candidate.record

@@ -2,10 +2,19 @@
 (vLLM, llama.cpp server, Ollama, ...), using tool calling.
 
 The model gets the same tools as the rule planner (:data:`~.tools.TOOL_SCHEMAS`) plus
-``submit_plan``, whose arguments are the plan. Every filter it proposes is checked
-against the job index's columns. When the endpoint is down, slow, or answers with
-malformed calls or filters, the planner logs a warning and returns the rule
-planner's plan instead, so a search never fails because of the LLM.
+``submit_plan``, whose arguments are the plan. When the endpoint is down, slow, or answers with
+malformed calls or filters, the planner logs a warning and returns the rule planner's plan
+instead, so a search never fails because of the LLM.
+
+**The LLM never weakens the rule plan.** Its answer is checked against the schema (intent, at
+most ``MAX_CLAUSES`` clauses, filters at most ``MAX_FILTER_DEPTH`` deep, lists of at most
+``MAX_LIST_ITEMS`` values, finite numbers within ``MAX_ABS_NUMBER``, strings of at most
+``MAX_TEXT_CHARS``), every filter against the job index's columns, and then against the rule
+planner's plan for the same query: every strict clause of the rule plan is kept as it is (the LLM
+may add clauses or preferences -- refine -- but a clause it drops, turns soft or changes is put back
+strict), and a clause that contradicts a rule clause (its negation) or a different intent makes the
+whole answer fall back to the rule plan. So the jobs an LLM plan returns are always a subset of
+what the rule plan allows. Text from the model is stripped of control and bidi characters.
 """
 from __future__ import annotations
 
@@ -20,6 +29,7 @@ import flatsearch as fs
 from .catalog import ATTRIBUTES
 from .locations import WORK_MODE_CODES
 from .plan import INTENTS, QueryPlan
+from .lexicon import clean_query
 from .planner_rules import MAX_QUERY_CHARS, RulePlanner, add_ranking_terms
 from .seniority import LEVEL_CODES
 from .tools import TOOL_SCHEMAS, PlannerTools
@@ -39,8 +49,76 @@ SUBMIT_PLAN = {"type": "function", "function": {
         "notes": {"type": "array", "items": {"type": "string"}}}}}}
 
 
+MAX_CLAUSES = 32
+MAX_FILTER_DEPTH = 8
+MAX_LIST_ITEMS = 1000
+MAX_ABS_NUMBER = 1e13
+MAX_TEXT_CHARS = 500
+
+
 class PlannerError(ValueError):
     """The LLM's answer could not be turned into a valid plan."""
+
+
+def _check_value(value, where: str, depth: int = 0) -> None:
+    """Reject what no sane plan holds: deep nesting, enormous lists, non-finite or huge numbers, long strings."""
+    if depth > MAX_FILTER_DEPTH:
+        raise PlannerError(f"{where}: nested deeper than {MAX_FILTER_DEPTH} levels")
+    if isinstance(value, dict):
+        if len(value) > MAX_LIST_ITEMS:
+            raise PlannerError(f"{where}: more than {MAX_LIST_ITEMS} keys")
+        for key, item in value.items():
+            if not isinstance(key, str) or len(key) > 64:
+                raise PlannerError(f"{where}: bad key {str(key)[:40]!r}")
+            _check_value(item, f"{where}.{key}", depth + 1)
+    elif isinstance(value, list):
+        if len(value) > MAX_LIST_ITEMS:
+            raise PlannerError(f"{where}: a list of {len(value)} items (at most {MAX_LIST_ITEMS})")
+        for i, item in enumerate(value):
+            _check_value(item, f"{where}[{i}]", depth + 1)
+    elif isinstance(value, bool) or value is None:
+        return
+    elif isinstance(value, (int, float)):
+        if not np.isfinite(float(value)) or abs(float(value)) > MAX_ABS_NUMBER:
+            raise PlannerError(f"{where}: number {value!r} out of range")
+    elif isinstance(value, str):
+        if len(value) > MAX_TEXT_CHARS:
+            raise PlannerError(f"{where}: a string of {len(value)} characters (at most {MAX_TEXT_CHARS})")
+    else:
+        raise PlannerError(f"{where}: unexpected {type(value).__name__}")
+
+
+def _canonical(clause) -> str:
+    return json.dumps(clause, sort_keys=True)
+
+
+def _safe_text(text) -> str:
+    """Model text as printable plain text: no control, bidi or other format characters."""
+    return clean_query(str(text))[:MAX_QUERY_CHARS]
+
+
+def enforce_rule_plan(plan: QueryPlan, rules: QueryPlan) -> QueryPlan:
+    """The LLM plan with every strict clause of the rule plan kept (see the module docstring).
+
+    Raises PlannerError when the LLM plan contradicts the rule plan.
+
+    Example:
+        >>> rules = QueryPlan("remote jobs"); rules.add_clause("remote", "remote", {"work_mode": {"eq": 3}})
+        >>> llm = QueryPlan("remote jobs"); llm.add_clause("remote", "remote or hybrid", {"work_mode": {"in": [2, 3]}})
+        >>> enforce_rule_plan(llm, rules).clauses
+        [{'work_mode': {'in': [2, 3]}}, {'work_mode': {'eq': 3}}]
+    """
+    if plan.intent != rules.intent:
+        raise PlannerError(f"intent {plan.intent!r} differs from the rule planner's {rules.intent!r}")
+    strict = {_canonical(c) for c in plan.clauses}
+    for clause in plan.clauses + plan.preferences:
+        inverted = clause["not"] if set(clause) == {"not"} else {"not": clause}
+        if any(_canonical(inverted) == _canonical(rule) for rule in rules.clauses):
+            raise PlannerError(f"clause {_canonical(clause)[:120]} inverts a rule clause")
+    for explanation in rules.explanations:
+        if explanation.filter is not None and not explanation.soft and _canonical(explanation.filter) not in strict:
+            plan.add_clause(explanation.phrase, explanation.meaning + " (kept from the rule plan)", explanation.filter)
+    return plan
 
 
 def _system_prompt(now: dt.datetime, member_id: str | None) -> str:
@@ -92,8 +170,8 @@ class LLMPlanner:
         if not text or len(text) > MAX_QUERY_CHARS:
             return self.fallback.plan(query, member_id, now=now)  # nothing to ask, or too long to send
         try:
-            plan = self._ask(query, text, member_id, now)
-        except (PlannerError, *self._openai_errors) as error:
+            plan = enforce_rule_plan(self._ask(query, text, member_id, now), self.fallback.plan(query, member_id, now=now))
+        except (PlannerError, RecursionError, OverflowError, TypeError, ValueError, KeyError, AttributeError, *self._openai_errors) as error:
             reason = f"{type(error).__name__}: {error}"
             logger.warning("LLM planner failed (%s); using the rule planner instead", reason)
             plan = self.fallback.plan(query, member_id, now=now)
@@ -131,9 +209,19 @@ class LLMPlanner:
         clauses = data.get("clauses", [])
         if not isinstance(clauses, list):
             raise PlannerError(f"clauses: expected a list, got {type(clauses).__name__}")
-        plan = QueryPlan(query=query, intent=intent, semantic_text=str(data.get("semantic_text") or "").strip(),
+        if len(clauses) > MAX_CLAUSES:
+            raise PlannerError(f"clauses: {len(clauses)} of them (at most {MAX_CLAUSES})")
+        semantic = data.get("semantic_text") or ""
+        if not isinstance(semantic, str) or len(semantic) > MAX_QUERY_CHARS:
+            raise PlannerError(f"semantic_text: expected a string of at most {MAX_QUERY_CHARS} characters")
+        notes = data.get("notes") or []
+        if not isinstance(notes, list) or len(notes) > MAX_CLAUSES:
+            raise PlannerError("notes: expected a short list of strings")
+        for i, clause in enumerate(clauses):
+            _check_value(clause, f"clauses[{i}]")
+        plan = QueryPlan(query=query, intent=intent, semantic_text=_safe_text(semantic).strip(),
                          member_id=member_id, planner=f"llm ({self.model})",
-                         notes=[str(n) for n in data.get("notes") or [] if isinstance(n, str)])
+                         notes=[_safe_text(n) for n in notes if isinstance(n, str)])
         for i, clause in enumerate(clauses):
             if not isinstance(clause, dict) or not isinstance(clause.get("filter"), dict):
                 raise PlannerError(f"clauses[{i}]: expected an object with a filter object, got {clause!r:.200}")
@@ -142,7 +230,8 @@ class LLMPlanner:
                 self._validator.search(np.ones(1, dtype=np.float32), 1, filter=fs.Filter.from_dict(clause["filter"]))
             except (TypeError, ValueError, KeyError) as error:
                 raise PlannerError(f"clauses[{i}].filter is not valid for the job index: {error}") from None
-            plan.add_clause(str(clause.get("phrase", "")), str(clause.get("meaning", "")), clause["filter"], soft=bool(clause.get("soft", False)))
+            plan.add_clause(_safe_text(clause.get("phrase", "")), _safe_text(clause.get("meaning", "")), clause["filter"],
+                            soft=clause.get("soft", False) is True)
         if intent == "job_search" and not plan.semantic_text:
             plan.semantic_text = " ".join(query.split())
         return plan

@@ -1,101 +1,166 @@
 """The default planner: deterministic rules, no model needed.
 
-It reads a query in passes, each turning the words it understands into a strict
-clause (or a soft preference) and marking those words as used: staffing
-exclusions, work mode, recency, companies, people ("where I have a connection"),
-the member's background, seniority, places, and pay (last, because "above median
-pay" compares with postings like the rest of the query). What is left, minus filler
-words, is the semantic text that gets embedded.
+It reads a query in passes over a cleaned, spelling-corrected copy of the text, each pass
+turning the phrases it understands into a strict clause (or a soft preference) and marking
+those words as used: people ("where I have a connection"), the member's background,
+staffing exclusions, recency, pay, companies, work mode, seniority, places and excluded
+job functions. What is left, minus filler words, is the semantic text that gets embedded
+(with abbreviations spelled out: "SWE" embeds as "SWE software engineer").
+
+**Scope.** A negation ("not", "no", "non-", "except", "excluding", "anything but",
+"outside", "other than", "without", "besides") governs the phrase right after it and the
+phrases joined to that one by "or" / "and" / "nor" / "," / "/" ("not in Seattle or
+Portland"); it becomes a ``{"not": ...}`` clause and its words never reach the semantic
+text. A disjunction between a place and a work mode ("Chicago or remote") becomes one
+``{"or": [...]}`` clause; several places or modes in one list are alternatives.
+
+**Grounding order.** Companies of the catalog first (exact, then fuzzy with rapidfuzz),
+then places, then titles. A company name that is an ordinary word ("Better", "Writer",
+"Block") counts only with company context ("at X", "for X", "not at X", "companies like
+X", or a capitalised "X jobs" when X is not itself a job word); a capitalised name after
+"at" that the catalog lacks is reported in the plan's notes.
 """
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections import Counter
+from importlib import resources
 
+from .dates import parse_recency
 from .gazetteer import Place, fold
+from .lexicon import Lexicon, catalog_word_counts, clean_query, common_words, expand_abbreviations, translate
 from .locations import WORK_MODE_CODES
+from .pay import parse_pay
 from .plan import QueryPlan
 from .scoring import ENGAGEMENT_WEIGHT, PROFILE_WEIGHT, engagement_boost
-from .seniority import LEVEL_CODES, QUERY_WORDS
+from .seniority import LEVEL_CODES, MANAGEMENT_LEVELS, QUERY_WORDS
 from .tools import PlannerTools
 
 MAX_QUERY_CHARS = 2000
 RECENT_DAYS = 14
+COMPANY_FUZZY_CUTOFF = 88  # rapidfuzz WRatio for a misspelt company after a company cue ("at Doordahs")
 
 _JOB_WORDS = re.compile(r"\b(jobs?|roles?|positions?|openings?|careers?|hiring|vacanc(?:y|ies)|internships?|gigs?|"
                         r"opportunit(?:y|ies)|employment|work(?:ing)?|postings?|listings?)\b", re.IGNORECASE)
 _FILLER = frozenset("""a an the and or but nor so to of in on at for from by with without within into that which who whom
-whose this these those is are be been being am was were i i'm im me my we our you your it its please find show search
+whose this these those is are be been being am was were company companies i i'm im me my we our you your it its please find show search
 get give list want wanted would like need needs looking look seeking seek interested any some all only just also
 really very ideally preferably something anything can could should jobs job roles role positions position openings
-opening posted posting postings listing listings that's there where when what how have has had do does using use as""".split())
+opening posted posting postings listing listings that's there where when what how have has had do does using use as
+either neither not no non except excluding exclude outside other than besides instead rather avoid avoiding
+de du des la le les en et a à für und im el los las y anywhere based new""".split())
 _STOP_PLACE_WORDS = frozenset("""remote hybrid marketing sales data design product security energy mobile nice reading bath
 orange industry commerce university media people home office union normal independence liberty victoria florence jobs
 job engineer manager lead senior software it us our my best good great new early late mission environment climate
-health green golden hope paradise enterprise eagle""".split())
-_PLACE_CUE_WORDS = r"\b(?:in|near|around|based in|located in|close to|from|within)"
+health green golden hope paradise enterprise eagle tech finance legal operations support success customer growth
+research education retail hospitality government nonprofit startup startups general person anywhere""".split())
+# Job functions a seeker can exclude ("anything but sales"): the catalog categories and the title words they stand for.
+FUNCTIONS = {
+    "sales": (("sales",), ("sales", "account executive", "sdr", "bdr", "business development")),
+    "engineering": (("engineering",), ("engineer", "engineering", "developer", "swe", "sre", "devops")),
+    "software": (("engineering",), ("software", "engineer", "developer")),
+    "marketing": (("marketing",), ("marketing", "growth", "brand")),
+    "product": (("product",), ("product",)),
+    "design": (("design",), ("design", "designer", "ux", "ui")),
+    "finance": (("finance",), ("finance", "financial", "accounting", "accountant", "tax", "controller", "fp&a")),
+    "accounting": (("finance",), ("accounting", "accountant", "tax", "controller")),
+    "legal": (("legal",), ("legal", "counsel", "attorney", "lawyer", "paralegal")),
+    "data": (("data",), ("data",)),
+    "operations": (("operations",), ("operations", "ops")),
+    "hr": (("people",), ("hr", "human resources", "people", "recruiter", "recruiting", "talent")),
+    "recruiting": (("people",), ("recruiter", "recruiting", "talent acquisition", "sourcer")),
+    "customer support": (("customer-success",), ("support", "customer success", "customer service", "customer experience")),
+    "customer success": (("customer-success",), ("customer success", "support")),
+    "support": (("customer-success",), ("support",)),
+    "security": (("it-security",), ("security",)),
+    "it": (("it-security",), ("it", "helpdesk", "help desk", "systems administrator")),
+    "ai": (("ai-ml",), ("ai", "machine learning", "ml")),
+    "machine learning": (("ai-ml",), ("machine learning", "ml")),
+    "retail": (("retail",), ("retail", "store", "cashier", "associate")),
+    "tech": (("engineering", "it-security", "ai-ml", "data"), ("engineer", "engineering", "developer", "software")),
+    "management": ((), ()),
+}
+_FUNCTION_ALIASES = {"engineer": "engineering", "engineers": "engineering", "developer": "software", "coding": "software",
+                     "programming": "software", "salesy": "sales", "people ops": "hr", "human resources": "hr", "customer service": "customer support",
+                     "designer": "design", "designers": "design", "marketer": "marketing", "finance roles": "finance", "ml": "machine learning",
+                     "cybersecurity": "security", "it security": "security", "techie": "tech", "technical": "tech"}
+_PLACE_CUE_WORDS = r"\b(?:in|near|around|based in|located in|close to|from|within|outside(?: of)?|anywhere in|across)"
 _PLACE_CUE = re.compile(_PLACE_CUE_WORDS + r"\s+$", re.IGNORECASE)
 # Wider than the cue only for marking words as used: "near the Seattle area" leaves no "near" behind, while
 # "the" alone is not evidence enough to read a small town's name as a place.
 _PLACE_LEAD = re.compile(_PLACE_CUE_WORDS + r"(?:\s+the)?\s+$", re.IGNORECASE)
-# "the Boston area": the trailing noun belongs to the place, not to the role.
-_PLACE_TAIL = re.compile(r"\s+(?:metro(?:politan)?\s+)?(?:area|region)\b", re.IGNORECASE)
+# "the Boston area", "Washington state": the trailing noun belongs to the place, not to the role.
+_PLACE_TAIL = re.compile(r"\s+(?:(?:metro(?:politan)?\s+)?(?:area|region)|metro|state|province|country)\b", re.IGNORECASE)
 _SOFT_CUE = re.compile(r"\b(ideally|preferably|if possible|bonus if|nice to have|would be nice|optionally|hopefully)\b[\w\s']{0,30}$",
                        re.IGNORECASE)
+# A negation right before a phrase, with the prepositions that may sit between ("not in", "outside of the", "except at").
+_NEGATION = re.compile(
+    r"(?:\b(?:not|no|never|except|excluding|exclude|without|avoid(?:ing)?|besides|other\s+than|anything\s+but|everything\s+but|"
+    r"anywhere\s+but|but\s+not|outside(?:\s+of)?|rather\s+than|instead\s+of|nothing\s+(?:in|at))\s+|\bnon[- ]?)"
+    r"(?:(?:in|at|from|for|with|the|a|an|any|based\s+in|located\s+in|roles?\s+in|jobs?\s+in)\s+)*$", re.IGNORECASE)
+# What may sit between two members of one list ("Seattle or Portland", "Doordash and Lyft", "NYC/SF").
+_LIST_JOIN = re.compile(r"^\s*(?:,\s*)?(?:(?:or|and|nor|and/or|&)\s+|/\s*|,\s*)(?:(?:in|at|from|the|either)\s+)*$", re.IGNORECASE)
+_OR_JOIN = re.compile(r"^\s*(?:,\s*)?(?:or|/|and/or)\s*(?:(?:in|at|based\s+in|near|the|either)\s+)*$", re.IGNORECASE)
 _STAFFING = re.compile(
     r"\b(?:but\s+)?(?:not|no|excluding|exclude|except|without|avoid(?:ing)?)\s+(?:from\s+|by\s+|through\s+|via\s+)?(?:any\s+)?"
     r"(?:(?:sourcing|staffing|recruiting|recruitment|headhunting|temp|outsourcing)(?:\s*(?:/|,|or|and|&)\s*)?)+"
     r"(?:\s+(?:compan(?:y|ies)|firms?|agenc(?:y|ies)|recruiters?|shops?))?"
-    r"|\b(?:no|not from|not through|without|excluding)\s+(?:recruiters|agencies|headhunters|staffing agencies)\b",
+    r"|\b(?:no|not from|not through|not via|without|excluding|exclude|skip(?:ping)?|avoid(?:ing)?)\s+(?:the\s+|any\s+)?"
+    r"(?:(?:third[- ]party\s+)?recruiters|agencies|agency\s+(?:postings|jobs|roles)|headhunters|staffing\s+agencies|middlemen)\b"
+    r"|\b(?:direct\s+(?:hire|employer)s?\s+only|employers\s+only)\b",
     re.IGNORECASE)
+# Work mode phrases -> the modes they allow; checked in order, each span read once.
 _WORK_MODES = (
     (re.compile(r"\b(?:mostly|mainly|largely|primarily|partly|partially|mostly\s+or\s+fully)\s+remote\b|\bremote[- ](?:first|friendly)\b|"
-                r"\bremote\s+or\s+hybrid\b|\bhybrid\s+or\s+remote\b", re.IGNORECASE), ("remote", "hybrid")),
-    # "remote sensing" is a field of work, not a work mode.
-    (re.compile(r"\b(?:fully|100%|completely|entirely|all)\s+remote\b|\bremote\b(?![- ]sensing\b)|"
-                r"\bwork(?:ing)? from home\b|\bwfh\b", re.IGNORECASE), ("remote",)),
+                r"\bflexible\s+(?:work|working|location)\b", re.IGNORECASE), ("remote", "hybrid")),
+    (re.compile(r"\b(?:fully|100%|completely|entirely|all)\s+remote\b|\bremote(?:ly)?\b(?![- ]sensing\b)|\bwork(?:ing)?\s+from\s+(?:home|anywhere)\b|"
+                r"\bfrom\s+home\b|\bwfh\b|\bwfa\b|\btelecommut(?:e|ing)\b|\b(?:location[- ]independent|distributed\s+team)\b", re.IGNORECASE), ("remote",)),
     (re.compile(r"\bhybrid\b", re.IGNORECASE), ("hybrid",)),
-    (re.compile(r"\b(?:on[- ]?site|in[- ]office|in[- ]person|at the office)\b", re.IGNORECASE), ("onsite",)),
-)
-_RECENCY = (
-    (re.compile(r"\b(?:posted\s+|added\s+|listed\s+)?(?:in\s+the\s+)?(?:last|past)\s+24\s*(?:hours|hrs|h)\b|\b(?:posted\s+)?today\b", re.IGNORECASE), lambda m: 1),
-    (re.compile(r"\b(?:posted\s+|added\s+|listed\s+)?(?:in\s+the\s+|within\s+the\s+)?(?:last|past)\s+(\d{1,3})\s+(day|week|month)s?\b", re.IGNORECASE),
-     lambda m: int(m.group(1)) * {"day": 1, "week": 7, "month": 30}[m.group(2).lower()]),
-    (re.compile(r"\b(?:posted\s+)?(?:this|last|past)\s+week\b", re.IGNORECASE), lambda m: 7),
-    (re.compile(r"\b(?:posted\s+)?(?:this|last|past)\s+month\b", re.IGNORECASE), lambda m: 30),
-    (re.compile(r"\b(?:posted|added|listed|published)\s+recently\b|\brecently\s+posted\b|\brecent\b|\bnewly\s+posted\b|\blatest\b|\bfresh\b",
-                re.IGNORECASE), lambda m: RECENT_DAYS),
+    (re.compile(r"\b(?:on[- ]?site|in[- ]office|in\s+the\s+office|in[- ]person|at\s+the\s+office|office[- ]based|onsite)\b", re.IGNORECASE), ("onsite",)),
 )
 _MEDIAN_PAY = re.compile(
     r"\b(?:with\s+)?(?:at\s+or\s+)?(?:above|over|better\s+than|higher\s+than|more\s+than|beyond)[- ](?:the\s+)?"
-    r"(?:median|average|typical|market)(?:\s+(?:pay|salary|salaries|compensation|comp|wages?))?\b|\b(?:well[- ]paid|high[- ]paying|top[- ]paying)\b",
+    r"(?:median|average|typical|market)(?:\s+(?:pay|salary|salaries|compensation|comp|wages?|rate))?\b|"
+    r"\b(?:well[- ]paid|well[- ]paying|high(?:er)?[- ]paying|highly[- ]paid|top[- ]paying|best[- ]paying|better[- ]paying|good[- ]paying|"
+    r"high[- ]salary|(?:good|great|high|higher|better|competitive|top)\s+(?:pay|salary|salaries|compensation))\b",
     re.IGNORECASE)
-_PAY_FLOOR = re.compile(
-    r"(?:\b(?:with\s+)?(?:pay(?:ing)?|salary|comp(?:ensation)?)\s+)?(?:\b(?:at\s+least|minimum(?:\s+of)?|min\.?|over|above|more\s+than|starting\s+at|from)\s+)?"
-    r"\$\s?(\d[\d,]*(?:\.\d+)?)\s*([kK])?\s*(\+|\s*(?:or\s+more|and\s+up|plus)\b)?"
-    r"|\b(\d{2,3})\s*[kK]\s*(\+|\s*(?:or\s+more|and\s+up|plus)\b)", re.IGNORECASE)
 _WORKED_WITH = re.compile(
     r"(?:\b(?:working|work)\s+with\s+)?\b(?:people|folks|someone|colleagues|coworkers|co-workers|those|the\s+people|teammates)\s+"
     r"(?:that\s+|who\s+|whom\s+)?i(?:'ve|\s+have|ve)?\s+(?:already\s+)?worked\s+with(?:\s+before|\s+in\s+the\s+past|\s+previously)?"
-    r"|(?:\b(?:working|work)\s+with\s+)?\b(?:former|old|previous|ex-?)\s*(?:colleagues|coworkers|co-workers|teammates)\b", re.IGNORECASE)
+    r"|(?:\b(?:working|work)\s+with\s+)?\b(?:where\s+)?(?:my\s+)?(?:former|old|previous|ex-?)\s*(?:colleagues|coworkers|co-workers|teammates)(?:\s+work)?\b",
+    re.IGNORECASE)
 _CONNECTION = re.compile(
     r"\b(?:at\s+)?(?:companies\s+|places\s+)?where\s+i\s+(?:have|know)\s+(?:a\s+|some\s+)?(?:connections?|someone|somebody|people|friends?|contacts?)\b"
     r"|\b(?:through|via|in|at\s+companies\s+in)?\s*my\s+(?:network|connections|contacts)\b|\bpeople\s+i\s+know\b", re.IGNORECASE)
 _PROFILE = re.compile(
     r"\b(?:using|use|with|leverag(?:e|ing)|based\s+on|given|matching|that\s+fits?|that\s+match(?:es)?|for|fit(?:ting)?)?\s*"
     r"\bmy\s+(?:(\w+(?:\s+\w+)?)\s+)?(background|experience|skills|skill\s+set|profile|expertise|resume|cv)\b", re.IGNORECASE)
-# ``head`` is the negation itself ("but not at"); the rest lets earlier names of a list sit between ("not at Airbnb or ").
-_COMPANY_EXCLUDE_CUE = re.compile(r"\b(?P<head>(?:not|no|except|excluding|exclude|other\s+than|avoid(?:ing)?|besides|but\s+not|never)\s+"
-                                  r"(?:at\s+|from\s+|with\s+|for\s+)?)(?:[\w&.'-]+(?:\s+[\w&.'-]+)?\s*(?:,|\bor\b|\band\b|\bnor\b)\s*){0,3}$",
-                                  re.IGNORECASE)
-# Only the negations ignore case ("Not at Google, ..."): a title-case "For" or "With" says little.
-_COMPANY_CUE = re.compile(r"\b(?:(?P<negated>(?i:(?:but\s+)?not\s+at|except|excluding|other\s+than(?:\s+at)?))|at|for|with|from)\s+"
-                          r"(?P<name>[A-Z][\w&.'-]*(?:\s+[A-Z][\w&.'-]*){0,2})")
-# "with 150k+ salary": the noun after an amount belongs to the pay clause.
-_PAY_TAIL = re.compile(r"\s+(?:base\s+)?(?:salary|pay|compensation|comp)\b", re.IGNORECASE)
+# A name after these is a company (when capitalised or in the catalog).
+_COMPANY_CUE = re.compile(r"(?:\b(?:at|for|with|join(?:ing)?|companies\s+like|compan(?:y|ies)\s+such\s+as|employers?\s+like|working\s+at|"
+                          r"work\s+at|employed\s+by|from)\s+(?:the\s+)?)"
+                          r"(?:[\w&.'-]+(?:\s+[\w&.'-]+)?\s*(?:,|\bor\b|\band\b|/)\s*){0,3}$", re.IGNORECASE)
+_UNKNOWN_COMPANY = re.compile(r"\b(?P<cue>(?i:(?:but\s+)?not\s+at|except(?:\s+at)?|excluding|other\s+than(?:\s+at)?|at|for|with|companies\s+like))\s+"
+                              r"(?P<name>[A-Z][\w&.'-]*(?:\s+[A-Z][\w&.'-]*){0,2})")
 _PUNCTUATION_WORD = re.compile(r"\W+")
 _QUESTION = re.compile(r"^\s*(?:what|who|whom|when|why|how|where|which|is|are|can|could|do|does|did|tell\s+me|explain|write)\b", re.IGNORECASE)
+# Text that tries to instruct the system instead of describing a job.
+_INJECTION = re.compile(r"\b(?:ignore|disregard|forget)\s+(?:all\s+|any\s+|the\s+|your\s+)?(?:previous|prior|above|earlier)\s+"
+                        r"(?:instructions?|prompts?|rules?)|\bsystem\s*:|\b(?:print|reveal|show)\s+(?:me\s+)?your\s+(?:system\s+)?prompt\b|"
+                        r"\byou\s+are\s+now\b|\bjailbreak\b", re.IGNORECASE)
+_LEVEL_PHRASES = (
+    ("not_management", re.compile(r"\b(?:individual\s+contributor|ic\s+(?:roles?|track|positions?|jobs?)|\bIC\b)", re.IGNORECASE)),
+)
+
+
+def _positive_geo_ids(clause: dict) -> list[int]:
+    """Place ids a clause requires (``{"geo": {"in": ids}}`` itself or the first branch of an or), none for negations."""
+    if "geo" in clause:
+        return list(clause["geo"].get("in", []))
+    if "or" in clause and clause["or"] and isinstance(clause["or"][0], dict) and "geo" in clause["or"][0]:
+        return list(clause["or"][0]["geo"].get("in", []))
+    return []
 
 
 def add_ranking_terms(plan: QueryPlan, catalog, member, now: dt.datetime) -> None:
@@ -126,6 +191,17 @@ class _Text:
     def residual(self) -> str:
         return "".join(ch if not used else "\x00" for ch, used in zip(self.text, self.used))
 
+    def negation_before(self, start: int, previous: list[tuple[int, int, bool]] = ()) -> tuple[bool, int]:
+        """(negated, where the negation starts) for a phrase starting at ``start``: a negation cue right
+        before it, or a list join after an earlier phrase of the same kind that was negated."""
+        cue = _NEGATION.search(self.text[:start])
+        if cue and self.free(cue.start(), cue.end()):
+            return True, cue.start()
+        for p_start, p_end, p_negated in reversed(previous):
+            if p_end <= start and _LIST_JOIN.match(self.text[p_end:start]):
+                return p_negated, p_end if p_negated else start
+        return False, start
+
 
 class RulePlanner:
     """Turns a query (and optionally a member id) into a QueryPlan with deterministic rules.
@@ -150,6 +226,28 @@ class RulePlanner:
         words = Counter(w for r in self.catalog.records.values()
                         for w in re.findall(r"[a-z][a-z+#-]{2,}", fold(f"{r.posting.title} {r.posting.department} {r.posting.category}")))
         self.vocabulary = {w for w, n in words.items() if n >= 2 and w not in _FILLER}
+        counts = catalog_word_counts(self.catalog)
+        gazetteer = tools.gazetteer
+        for alias in (*gazetteer._metro_aliases, *gazetteer._query_aliases):
+            counts.update(re.findall(r"[a-z]+", alias))
+        for function in FUNCTIONS:
+            counts.update(function.split())
+        self.lexicon = Lexicon(counts)
+        # How many postings carry each place id: an ambiguous name ("Georgia") is read as the place with postings.
+        self.geo_counts = Counter(pid for r in self.catalog.records.values() for pid in r.geo_ids)
+        # A company name that other employers use as a job word ("Writer": "Technical Writer" at many companies).
+        others = Counter()
+        for record in self.catalog.records.values():
+            company = fold(record.posting.company)
+            for word in set(re.findall(r"[a-z]+", fold(record.posting.title))):
+                if word != company:
+                    others[word] += 1
+        self.role_words = {w for w, n in others.items() if n >= 3}
+        table = json.loads(resources.files(__package__).joinpath("data/well_known_employers.json").read_text(encoding="utf-8"))
+        absent = [name for name in table["employers"] if fold(name) not in {fold(c) for c in self.catalog.company_ids}]
+        self._absent_employers = re.compile(r"(?<![\w&-])(?:" + "|".join(re.escape(n) for n in sorted(absent, key=len, reverse=True)) + r")(?![\w&-])",
+                                            re.IGNORECASE) if absent else None
+        self._category_ids = self.catalog.category_ids
 
     def plan(self, query: str, member_id: str | None = None, *, now: dt.datetime | None = None) -> QueryPlan:
         if not isinstance(query, str):
@@ -158,7 +256,7 @@ class RulePlanner:
             raise TypeError(f"member_id: expected a string such as 'm001' or None, got {type(member_id).__name__}")
         now = now or self.catalog.default_now()
         plan = QueryPlan(query=query, member_id=member_id, planner=self.name)
-        text = " ".join(query.split())
+        text = clean_query(query)
         if not text:
             plan.intent = "empty"
             plan.notes.append("The query is empty: describe the job you want, e.g. \"remote data engineer jobs in Boston\".")
@@ -170,59 +268,55 @@ class RulePlanner:
         member = None
         if member_id is not None:
             member = self.tools.members.get(member_id)  # raises UnknownMemberError with the valid ids
+        if _INJECTION.search(text):
+            plan.intent = "not_job_search"
+            plan.notes.append("The query gives the search instructions instead of describing a job; nothing was searched. "
+                              "Describe a role, e.g. \"senior product designer jobs in Austin\".")
+            return plan
+        text, corrections = self.lexicon.correct(translate(text))
+        if corrections:
+            plan.notes.append("Read " + ", ".join(f"\"{a}\" as \"{b}\"" for a, b in corrections) + ".")
         state = _Text(text)
-        work_modes = self._work_mode(state, plan)
-        self._staffing(state, plan)
-        self._recency(state, plan, now)
         self._people(state, plan, member)
         background = self._profile(state, plan, member)
+        self._staffing(state, plan)
+        self._recency(state, plan, now)
+        pay_bound = self._find_pay(state)
         self._companies(state, plan)
+        modes = self._work_mode(state, plan)
         self._seniority(state, plan)
-        self._places(state, plan, work_modes)
-        pay_span = self._find_pay(state)
+        self._places(state, plan, modes)
+        self._functions(state, plan)
         semantic = self._semantic(state)
-        self._pay(plan, pay_span, semantic)
+        self._pay(plan, pay_bound, semantic)
         words = set(re.findall(r"[a-z][a-z+#-]{2,}", fold(semantic))) - _FILLER
-        job_like = bool(_JOB_WORDS.search(text)) or bool(words & self.vocabulary) or bool(background)
+        # Any ordinary word that is no filler ("something outdoors") reads as a wish about work; gibberish does not.
+        job_like = (bool(_JOB_WORDS.search(text)) or bool(words & self.vocabulary) or bool(background) or bool(plan.clauses)
+                    or bool(words & common_words()))
         if not job_like or (_QUESTION.search(text) and not _JOB_WORDS.search(text)):
             plan.intent = "not_job_search"
             plan.explanations.clear()
             plan.notes.append("This does not look like a job search. Try describing a role, e.g. \"senior product designer jobs in Austin\".")
             return plan
-        fallback = f"{member.title}, {', '.join(member.skills)}" if member is not None else text
-        plan.semantic_text = "; ".join(part for part in (semantic, background) if part) or fallback
+        fallback = f"{member.title}, {', '.join(member.skills)}" if member is not None else "jobs"
+        plan.semantic_text = expand_abbreviations("; ".join(part for part in (semantic, background) if part) or fallback)
         add_ranking_terms(plan, self.catalog, member, now)
         return plan
 
     # -- passes -----------------------------------------------------------------------------------
-    def _work_mode(self, state: _Text, plan: QueryPlan) -> tuple[str, ...]:
-        for pattern, modes in _WORK_MODES:
-            found = state.matches(pattern)
-            if found:
-                for match in found:
-                    state.take(match.start(), match.end())
-                codes = [WORK_MODE_CODES[m] for m in modes]
-                clause = {"work_mode": {"in": codes}} if len(codes) > 1 else {"work_mode": {"eq": codes[0]}}
-                plan.add_clause(found[0].group(0), "work mode is " + " or ".join(modes), clause)
-                return modes
-        return ()
-
     def _staffing(self, state: _Text, plan: QueryPlan) -> None:
         for match in state.matches(_STAFFING)[:1]:
             state.take(match.start(), match.end())
             plan.add_clause(match.group(0).strip(), "exclude staffing, sourcing and recruiting agencies", {"is_staffing": {"eq": False}})
 
     def _recency(self, state: _Text, plan: QueryPlan, now: dt.datetime) -> None:
-        for pattern, days_of in _RECENCY:
-            found = state.matches(pattern)
-            if found:
-                days = max(1, min(days_of(found[0]), 3650))
-                for match in found:
-                    state.take(match.start(), match.end())
-                since = now - dt.timedelta(days=days)
-                plan.add_clause(found[0].group(0).strip(), f"posted since {since:%Y-%m-%d %H:%M} UTC (the {days} day(s) before {now:%Y-%m-%d})",
-                                {"posted_at": {"gte": int(since.timestamp())}})
-                return
+        found = parse_recency(state.text, now, state.free)
+        if found is None:
+            return
+        for start, end in found.spans:
+            state.take(start, end)
+        plan.add_clause(state.text[found.start:found.end].strip(), f"{found.description} (since {found.since:%Y-%m-%d %H:%M} UTC)",
+                        {"posted_at": {"gte": int(found.since.timestamp())}})
 
     def _people(self, state: _Text, plan: QueryPlan, member) -> None:
         for pattern, relation, label in ((_WORKED_WITH, "worked_with", "people you have worked with"),
@@ -263,26 +357,47 @@ class RulePlanner:
 
     def _companies(self, state: _Text, plan: QueryPlan) -> None:
         include, exclude = [], []
+        mentions: list[tuple[int, int, bool]] = []
         for start, end, company in self.tools.company_mentions(state.text):
             if not state.free(start, end):
                 continue
-            cue = _COMPANY_EXCLUDE_CUE.search(state.text[:start])
-            (exclude if cue else include).append((company, state.text[start:end]))
-            state.take(start, end)
-            if cue:
-                # The negation is part of the clause; left free, "not" would be embedded as a topic word.
-                state.take(cue.start("head"), cue.end("head"))
-        for match in state.matches(_COMPANY_CUE):
-            name = match.group("name")
+            name = state.text[start:end]
+            negated, neg_start = state.negation_before(start, [m for m in mentions])
+            cue = _COMPANY_CUE.search(state.text[:neg_start if negated else start])
+            listed = any(p_end <= start and _LIST_JOIN.match(state.text[p_end:start]) for _, p_end, _ in mentions)
+            strong_cue = negated or listed or bool(cue and re.match(r"(?i)at\b|companies|compan|employers?|working|work|employed|join", cue.group(0)))
+            weak_cue = bool(cue) and name[:1].isupper()
+            if not self._is_company_here(state.text, start, end, name, company, cue=strong_cue or weak_cue):
+                continue
+            (exclude if negated else include).append((company, name))
+            mentions.append((start, end, negated))
+            state.take(neg_start if negated else start, end)
+        # Well-known employers without postings here: said in the plan, never embedded or read as places.
+        if self._absent_employers is not None:
+            for match in state.matches(self._absent_employers):
+                name = match.group(0)
+                if not (name[:1].isupper() or _COMPANY_CUE.search(state.text[:match.start()]) or state.negation_before(match.start())[0]):
+                    continue
+                negated, neg_start = state.negation_before(match.start())
+                cue = _COMPANY_CUE.search(state.text[:match.start()])
+                state.take(neg_start if negated else (cue.start() if cue else match.start()), match.end())
+                plan.notes.append(f"No postings from {name} are in this corpus; it was not used as a filter.")
+        # A capitalised name after a company cue that the catalog does not have, or has under a close spelling.
+        for match in state.matches(_UNKNOWN_COMPANY):
+            name = match.group("name").rstrip(".'")
             key = fold(name)
-            if key in self.vocabulary or key in _FILLER or key in _STOP_PLACE_WORDS:
+            if key in self.vocabulary or key in _FILLER or key in _STOP_PLACE_WORDS or fold(name.split()[0]) in _FILLER:
                 continue
-            # After a negation a name must not become a place: places have no exclusion, so "excluding Google"
-            # would turn into "only in Topeka" (GeoNames lists Google as an alternate name of Topeka).
-            if not match.group("negated") and self._place(name, cue=False, lowercase_query=False):
+            negated = bool(re.match(r"(?i)(?:but\s+)?not|except|excluding|other", match.group("cue")))
+            if self._place(name, cue=True, lowercase_query=False) is not None:
                 continue
-            plan.notes.append(f"No postings from a company called \"{name}\" are in the index; it was not used as a filter.")
-            state.take(match.start(), match.end())
+            fuzzy = self.tools.fuzzy_company(name, cutoff=COMPANY_FUZZY_CUTOFF)
+            if fuzzy is not None:
+                (exclude if negated else include).append((fuzzy, name))
+                plan.notes.append(f"Read \"{name}\" as the company {self.catalog.company_names[fuzzy]}.")
+            else:
+                plan.notes.append(f"No postings from a company called \"{name}\" are in this corpus; it was not used as a filter.")
+            state.take(match.start(), match.start("name") + len(name))
         if include:
             ids = sorted({c for c, _ in include})
             plan.add_clause(", ".join(n for _, n in include), "company is " + " or ".join(self.catalog.company_names[c] for c in ids),
@@ -292,21 +407,126 @@ class RulePlanner:
             plan.add_clause("not " + ", ".join(n for _, n in exclude), "company is not " + " or ".join(self.catalog.company_names[c] for c in ids),
                             {"not": {"company": {"in": ids}}})
 
-    def _seniority(self, state: _Text, plan: QueryPlan) -> None:
-        levels, phrases = [], []
-        for level, pattern in QUERY_WORDS.items():
-            if level == "manager":
-                continue  # "marketing manager" names a job, not a level
-            for match in state.matches(re.compile(pattern, re.IGNORECASE))[:1]:
-                levels.append(level)
-                phrases.append(match.group(0))
-        if levels:
-            plan.add_clause(", ".join(phrases), "seniority is " + " or ".join(levels), {"seniority": {"in": [LEVEL_CODES[l] for l in levels]}})
+    def _is_company_here(self, text: str, start: int, end: int, name: str, company: int, *, cue: bool) -> bool:
+        """Whether a catalog name written at text[start:end] means the company. Ordinary words ("better",
+        "writer", "block") need company context; other names count when written as the catalog does or
+        with a cue."""
+        key = fold(name)
+        official = self.catalog.company_names[company]
+        common = all(w in common_words() or w in _FILLER for w in key.split()) and len(key.split()) <= 2
+        if cue:
+            return True
+        if not common:
+            # "Figma" is the company, "figma skills" (a title word in lower case) the tool.
+            return name[:1].isupper() or len(key.split()) > 1 or key not in self.vocabulary
+        job_word = key in self.role_words or key in FUNCTIONS
+        followed = re.match(r"\s+(?:jobs?|roles?|careers?|openings?|positions?|internships?|is\s+hiring|hiring)\b", text[end:], re.IGNORECASE)
+        # "Stripe jobs" (capitalised, not a job word) is the company; "Writer roles" asks for writers, "Better paying" is not a name.
+        return bool(followed) and name[:1].isupper() and not job_word and name == official[:len(name)]
 
-    def _places(self, state: _Text, plan: QueryPlan, work_modes: tuple[str, ...]) -> None:
+    def _work_mode(self, state: _Text, plan: QueryPlan) -> list[dict]:
+        """Reads every work-mode phrase; returns the positive mentions (for "Chicago or remote")."""
+        mentions: list[tuple[int, int, bool]] = []
+        allowed: set[str] = set()
+        denied: set[str] = set()
+        phrases, positive = [], []
+        found = []
+        for pattern, modes in _WORK_MODES:
+            for match in state.matches(pattern):
+                if any(match.start() < e and s < match.end() for s, e, _ in found):
+                    continue
+                found.append((match.start(), match.end(), modes))
+        for start, end, modes in sorted(found):
+            negated, neg_start = state.negation_before(start, mentions)
+            mentions.append((start, end, negated))
+            state.take(neg_start if negated else start, end)
+            phrase = state.text[neg_start if negated else start:end].strip()
+            phrases.append(phrase)
+            if negated:
+                denied.update(modes if len(modes) == 1 else modes[:1])
+            else:
+                allowed.update(modes)
+                positive.append({"start": start, "end": end, "modes": modes, "phrase": phrase})
+        if not phrases:
+            return []
+        allowed -= denied
+        if denied == {"onsite"} and not allowed:
+            # "not in office", "no on-site requirement": remote or hybrid (postings that state no mode are mostly on-site).
+            allowed = {"remote", "hybrid"}
+        order = ("remote", "hybrid", "onsite")
+        if allowed:
+            codes = [WORK_MODE_CODES[m] for m in order if m in allowed]
+            meaning = "work mode is " + " or ".join(m for m in order if m in allowed)
+            if allowed == {"onsite"}:
+                # Most postings never state their mode; an office job that does not say so is still an office job.
+                codes.append(WORK_MODE_CODES["unknown"])
+                meaning = "work mode is on-site or not stated (postings that do not say remote or hybrid)"
+                plan.notes.append("On-site also keeps postings that do not state a work mode; most office jobs do not say so.")
+                plan.suggestions.append({"kind": "stricter", "phrase": phrases[0], "message": "only postings that say on-site",
+                                         "filter": {"work_mode": {"eq": WORK_MODE_CODES["onsite"]}}})
+            clause = {"work_mode": {"in": sorted(codes)}} if len(codes) > 1 else {"work_mode": {"eq": codes[0]}}
+        else:
+            codes = sorted(WORK_MODE_CODES[m] for m in denied)
+            meaning = "work mode is not " + " or ".join(m for m in order if m in denied)
+            clause = {"not": {"work_mode": {"in": codes}}} if len(codes) > 1 else {"not": {"work_mode": {"eq": codes[0]}}}
+        plan.add_clause(", ".join(phrases), meaning, clause)
+        self._mode_explanation = plan.explanations[-1]
+        return positive
+
+    def _seniority(self, state: _Text, plan: QueryPlan) -> None:
+        self._title_levels(state, plan)
+        wanted, unwanted, phrases = [], [], []
+        mentions: list[tuple[int, int, bool]] = []
+        found = []
+        for level, pattern in QUERY_WORDS.items():
+            for match in state.matches(re.compile(pattern, re.IGNORECASE)):
+                found.append((match.start(), match.end(), level))
+        for match in state.matches(_LEVEL_PHRASES[0][1]):
+            found.append((match.start(), match.end(), "not_management"))
+        for start, end, level in sorted(found):
+            if not state.free(start, end):
+                continue
+            negated, neg_start = state.negation_before(start, mentions)
+            if level == "manager" and not negated and not (
+                    re.fullmatch(r"(?i)management|managerial|people lead", state.text[start:end])
+                    and re.match(r"\s+(?:roles?|jobs?|positions?|track|level|openings?)\b", state.text[end:], re.IGNORECASE)
+                    and not re.search(r"\b(?:product|project|program|account|change|risk|case|property|asset|data|supply|event|"
+                                      r"vendor|brand|community|content|talent|office|care|revenue|portfolio)\s+$", state.text[:start], re.IGNORECASE)):
+                continue  # "marketing manager", "product management": a job, not a level
+            mentions.append((start, end, negated))
+            state.take(neg_start if negated else start, end)
+            phrases.append(state.text[neg_start if negated else start:end].strip())
+            if level == "not_management":
+                unwanted.extend(MANAGEMENT_LEVELS)
+            elif negated:
+                unwanted.extend(MANAGEMENT_LEVELS if level == "manager" else [level])
+            else:
+                wanted.append(level)
+        if not phrases:
+            return
+        wanted = [level for level in dict.fromkeys(wanted) if level not in unwanted]
+        unwanted = list(dict.fromkeys(unwanted))
+        if wanted:
+            plan.add_clause(", ".join(phrases), "seniority is " + " or ".join(wanted), {"seniority": {"in": [LEVEL_CODES[l] for l in wanted]}})
+        elif unwanted:
+            plan.add_clause(", ".join(phrases), "seniority is not " + " or ".join(unwanted),
+                            {"not": {"seniority": {"in": sorted(LEVEL_CODES[l] for l in unwanted)}}})
+
+    def _title_levels(self, state: _Text, plan: QueryPlan) -> None:
+        # "lead" and "head of" are title words rather than levels: the title must say them.
+        for pattern, term in ((r"\b(?:tech(?:nical)?\s+|team\s+)?lead\b(?!\s*(?:gen|generation|qualification))", "lead"), (r"\bhead\s+of\b", "head of")):
+            found = next(iter(state.matches(re.compile(pattern, re.IGNORECASE))), None)
+            if found is None or state.negation_before(found.start())[0]:
+                continue
+            ids = self.catalog.title_term_ids_for([term])
+            if ids:
+                state.take(found.start(), found.end())
+                plan.add_clause(found.group(0), f"title says {term}", {"title_terms": {"in": ids}})
+
+    def _places(self, state: _Text, plan: QueryPlan, modes: list[dict]) -> None:
         words = [m for m in re.finditer(r"[A-Za-z][A-Za-z.'\-]*", state.text) if state.free(m.start(), m.end())]
         lowercase_query = state.text == state.text.lower()
-        places: list[tuple[str, Place]] = []
+        found: list[tuple[int, int, str, Place, bool]] = []  # start, end, phrase, place, negated
         i = 0
         while i < len(words):
             for n in range(min(4, len(words) - i), 0, -1):
@@ -314,28 +534,101 @@ class RulePlanner:
                 if any(words[j + 1].start() - words[j].end() > 2 for j in range(i, i + n - 1)):
                     continue  # the words must be adjacent ("Silicon Valley", not "Silicon ... Valley")
                 phrase = state.text[span[0].start():span[-1].end()].rstrip(".")
-                place = self._place(phrase, cue=bool(_PLACE_CUE.search(state.text[:span[0].start()])), lowercase_query=lowercase_query)
-                if place is not None:
-                    places.append((phrase, place))
-                    self._take_place(state, span[0].start(), span[-1].end())
-                    i += n
-                    break
+                before = state.text[:span[0].start()]
+                listed = any(_LIST_JOIN.match(state.text[e:span[0].start()]) for _, e, _, _, _ in found)
+                cue = bool(_PLACE_CUE.search(before)) or bool(_NEGATION.search(before)) or listed
+                place = self._place(phrase, cue=cue, lowercase_query=lowercase_query)
+                if place is None:
+                    continue
+                if place.kind == "city" and re.search(r"\b(?:near|around|close\s+to|outside\s+of)\s+(?:the\s+)?$", before, re.IGNORECASE):
+                    place = self._metro_of(place) or place  # "near Mountain View": the area around it
+                end = span[0].start() + len(phrase)
+                place, end, used_words = self._qualified(state, words, i + n, place, phrase, end)
+                negated, neg_start = state.negation_before(span[0].start(), [(s, e, neg) for s, e, _, _, neg in found])
+                if negated:
+                    state.take(neg_start, span[0].start())
+                found.append((span[0].start(), end, state.text[span[0].start():end], place, negated))
+                self._take_place(state, span[0].start(), end)
+                i += n + used_words
+                break
             else:
                 self._unknown_place(state, words[i], plan)
                 i += 1
-        if not places:
+        if not found:
             return
-        ids = sorted({pid for _, p in places for pid in self.tools.gazetteer.filter_ids(p)})
-        labels = " or ".join(self._label(p) for _, p in places)
-        clause = {"geo": {"in": ids}}
+        positive = [(s, e, ph, p) for s, e, ph, p, neg in found if not neg]
+        negative = [(s, e, ph, p) for s, e, ph, p, neg in found if neg]
+        if negative:
+            ids = sorted({pid for _, _, _, p in negative for pid in self.tools.gazetteer.filter_ids(p)})
+            plan.add_clause("not " + " or ".join(ph for _, _, ph, _ in negative), "not located in " + " or ".join(self._label(p) for *_, p in negative),
+                            {"not": {"geo": {"in": ids}}})
+        if not positive:
+            return
+        ids = sorted({pid for _, _, _, p in positive for pid in self.tools.gazetteer.filter_ids(p)})
+        labels = " or ".join(self._label(p) for *_, p in positive)
+        clause: dict = {"geo": {"in": ids}}
         meaning = f"located in {labels}"
-        if "remote" in work_modes and any(p.kind != "country" for _, p in places):
-            countries = sorted({c.id for _, p in places if (c := self.tools.gazetteer.country_of(p)) is not None})
-            if countries:
-                clause = {"or": [clause, {"and": [{"work_mode": {"eq": WORK_MODE_CODES["remote"]}}, {"geo": {"in": countries}}]}]}
-                names = ", ".join(sorted({self.tools.gazetteer.place(c).name for c in countries}))
-                meaning += f", or fully remote within {names}"
-        plan.add_clause(" or ".join(phrase for phrase, _ in places), meaning, clause)
+        mode_explanation = getattr(self, "_mode_explanation", None) if modes else None
+        # "Chicago or remote": one disjunction instead of two clauses that would both have to hold.
+        either = next((m for m in modes if any(_OR_JOIN.match(state.text[e:m["start"]]) or _OR_JOIN.match(state.text[m["end"]:s])
+                                               for s, e, _, _ in positive)), None)
+        remote_modes = [m for m in modes if "remote" in m["modes"]]
+        countries = sorted({c.id for *_, p in positive if p.kind not in ("country", "region") and (c := self.tools.gazetteer.country_of(p)) is not None})
+        country_names = ", ".join(sorted({self.tools.gazetteer.place(c).name for c in countries}))
+        if either is not None and mode_explanation is not None and mode_explanation in plan.explanations:
+            mode_clause = mode_explanation.filter
+            if "remote" in either["modes"] and countries:
+                mode_clause = {"and": [mode_clause, {"geo": {"in": countries}}]}
+                mode_text = f"{mode_explanation.meaning[len('work mode is '):]} within {country_names}"
+            else:
+                mode_text = mode_explanation.meaning[len("work mode is "):]
+            plan.explanations.remove(mode_explanation)
+            plan.add_clause(f"{' or '.join(ph for _, _, ph, _ in positive)} or {either['phrase']}", f"{meaning}, or {mode_text}",
+                            {"or": [clause, mode_clause]})
+            return
+        if remote_modes and countries and any(p.kind != "country" for *_, p in positive):
+            clause = {"or": [clause, {"and": [{"work_mode": {"eq": WORK_MODE_CODES["remote"]}}, {"geo": {"in": countries}}]}]}
+            meaning += f", or fully remote within {country_names}"
+        plan.add_clause(" or ".join(ph for _, _, ph, _ in positive), meaning, clause)
+
+    def _qualified(self, state: _Text, words: list[re.Match], nxt: int, place: Place, phrase: str, end: int) -> tuple[Place, int, int]:
+        """"Dublin, Ireland", "London, Ontario", "Portland ME", "Paris France": a city followed by the region or
+        country it is in means that city (and only it). Returns the place, the new end and the words consumed."""
+        gazetteer = self.tools.gazetteer
+        key = " ".join(fold(phrase).split())
+        cities = gazetteer.cities_named(key)
+        if not cities or place.kind not in ("city", "metro"):
+            return place, end, 0
+        for n in (3, 2, 1):
+            if nxt + n > len(words):
+                continue
+            span = words[nxt:nxt + n]
+            gap = state.text[end:span[0].start()]
+            if not re.fullmatch(r"\s*,?\s*(?:in\s+)?", gap) or any(span[j + 1].start() - span[j].end() > 2 for j in range(n - 1)):
+                continue
+            raw = state.text[span[0].start():span[-1].end()].rstrip(".")
+            qkey = " ".join(fold(raw).split())
+            is_code = len(raw) == 2 and (raw.isupper() or state.text == state.text.lower())
+            state_place = gazetteer.state(qkey, allow_code=is_code)
+            country = gazetteer.country(qkey, allow_code=is_code and raw.upper() in ("US", "UK", "IE", "AU", "DE", "FR"))
+            subdivisions = [] if is_code else gazetteer.subdivisions_named(qkey)
+            if state_place is None and country is None and not subdivisions:
+                continue
+            fits = [c for c in cities if (state_place is not None and c.country == "US" and c.admin1 == state_place.admin1)
+                    or (country is not None and c.country == country.country) or any(c.country == s.country for s in subdivisions)]
+            if not fits:
+                continue
+            chosen = fits[0]
+            if place.kind == "metro" and place.country == chosen.country and chosen.id in place.contains:
+                chosen = place  # "Seattle, WA": the metro people mean by the city's name
+            return chosen, span[-1].end(), n
+        return place, end, 0
+
+    def _metro_of(self, city: Place) -> Place | None:
+        """The smallest curated metro that contains the city."""
+        metros = [self.tools.gazetteer.place(m) for m in self.tools.gazetteer._metros_of_city.get(city.id, ())]
+        metros = [m for m in metros if m is not None]
+        return min(metros, key=lambda m: len(m.contains)) if metros else None
 
     @staticmethod
     def _take_place(state: _Text, start: int, end: int) -> None:
@@ -348,32 +641,53 @@ class RulePlanner:
         if place.kind == "metro":
             cities = [self.tools.gazetteer.place(c).name for c in place.contains[:4] if self.tools.gazetteer.place(c)]
             return f"{place.name} ({', '.join(cities)}, ...)"
+        if place.kind == "subdivision":
+            return f"{place.name} ({place.country})"
         return place.label()
 
     def _place(self, phrase: str, *, cue: bool, lowercase_query: bool) -> Place | None:
         key = " ".join(fold(phrase).split())
+        if "," in key and key.replace(",", "") in ("washington dc", "washington d.c", "washington d.c."):
+            key = key.replace(",", "")
         gazetteer = self.tools.gazetteer
-        if phrase.rstrip(".") in ("US", "USA", "U.S", "UK", "U.K"):
+        if phrase.rstrip(".") in ("US", "USA", "U.S", "U.S.A", "UK", "U.K", "UAE"):
             return gazetteer.country(key.rstrip("."))
         single = " " not in key
-        if single and (key in _STOP_PLACE_WORDS or key in _FILLER or len(key) < 3):
+        alias = gazetteer.metro_alias(key, in_query=True)
+        city_alias = key in ("sf", "nyc", "dc", "la", "atx", "dfw", "dmv", "gta", "socal", "nova", "atl", "philly")
+        if alias is not None or city_alias:
+            if len(key) <= 3 and not (phrase.isupper() or (lowercase_query and cue)):
+                return None  # "la", "dc" in lower case mid-sentence are no places unless the whole query is lower case
+            if key == "la" and not phrase.isupper() and not cue:
+                return None
+            return alias or next(iter(gazetteer.cities_named(key)), None)
+        if single and (key in _STOP_PLACE_WORDS or key in _FILLER or len(key) < 3 or key in FUNCTIONS):
             return None
         if key in self.tools.catalog.category_ids:
             return None
-        capitalised = phrase[:1].isupper() or lowercase_query
+        capitalised = phrase[:1].isupper() or lowercase_query or cue
         if not capitalised and single:
             return None
-        region = gazetteer.metro_alias(key, in_query=True) or gazetteer.country(key) or gazetteer.state(key)
+        country, state_place = gazetteer.country(key), gazetteer.state(key)
         cities = gazetteer.cities_named(key)
-        if region is not None:
-            # "New York" means the city; "Georgia" and "Washington" mean the state.
-            big_city = next((c for c in cities if c.population >= 1_000_000 and region.kind == "state"
-                             and c.country == "US" and c.admin1 == region.admin1), None)
-            return big_city or region
-        if single and key in self.vocabulary and not phrase[:1].isupper():
+        # "Berlin", "Tokyo", "Hamburg" are cities and the subdivisions named after them: the city is meant.
+        subdivisions = [s for s in gazetteer.subdivisions_named(key) if not any(c.country == s.country for c in cities)]
+        regions = [p for p in (country, state_place, *subdivisions) if p is not None]
+        if regions:
+            # "New York" means the city; a name that is both a US state and a country ("Georgia") or a state
+            # and a city elsewhere means the one with postings.
+            big_city = next((c for c in cities if c.population >= 1_000_000 and (state_place is not None and c.country == "US"
+                                                                                  and c.admin1 == state_place.admin1)), None)
+            if big_city is not None:
+                return big_city
+            return max(regions, key=lambda p: (self.geo_counts.get(p.id, 0), p.kind == "country"))
+        if single and key in self.vocabulary and not (phrase[:1].isupper() or cue):
             return None  # "marketing", "security": job words, not towns
+        if single and key in self.vocabulary and not cue and cities and cities[0].population < 1_000_000:
+            return None
         if cities and (cities[0].population >= 100_000 or cue or not single):
-            return cities[0]
+            with_postings = [c for c in cities if self.geo_counts.get(c.id)]
+            return with_postings[0] if with_postings and with_postings[0].population * 20 >= cities[0].population else cities[0]
         return None
 
     def _unknown_place(self, state: _Text, word: re.Match, plan: QueryPlan) -> None:
@@ -381,40 +695,79 @@ class RulePlanner:
         if not word.group(0)[:1].isupper() or not _PLACE_CUE.search(state.text[:word.start()]):
             return
         key = fold(word.group(0))
-        if key in self.vocabulary or key in _FILLER or key in _STOP_PLACE_WORDS:
+        if key in self.vocabulary or key in _FILLER or key in _STOP_PLACE_WORDS or key in FUNCTIONS:
             return
         plan.notes.append(f"No place called \"{word.group(0)}\" is known; no location filter was applied for it.")
         self._take_place(state, word.start(), word.end())
 
-    def _find_pay(self, state: _Text) -> tuple[str, float | None] | None:
+    def _functions(self, state: _Text, plan: QueryPlan) -> None:
+        """Excluded job functions ("anything but sales", "not in engineering", "non-tech"): category and title words."""
+        names = sorted({*FUNCTIONS, *_FUNCTION_ALIASES}, key=len, reverse=True)
+        pattern = re.compile(r"\b(?:" + "|".join(re.escape(n) for n in names) + r")\b(?:\s+(?:roles?|jobs?|positions?|work))?", re.IGNORECASE)
+        excluded, phrases = [], []
+        mentions: list[tuple[int, int, bool]] = []
+        for match in state.matches(pattern):
+            word = fold(match.group(0).split()[0] if " " not in match.group(0).strip() else match.group(0))
+            key = next((n for n in names if re.match(rf"{re.escape(n)}\b", fold(match.group(0)))), None)
+            if key is None:
+                continue
+            negated, neg_start = state.negation_before(match.start(), mentions)
+            if not negated:
+                continue
+            function = _FUNCTION_ALIASES.get(key, key)
+            if function == "management" or function not in FUNCTIONS:
+                continue
+            mentions.append((match.start(), match.end(), True))
+            state.take(neg_start, match.end())
+            excluded.append(function)
+            phrases.append(state.text[neg_start:match.end()].strip())
+        if not excluded:
+            return
+        categories = sorted({self._category_ids[c] for f in excluded for c in FUNCTIONS[f][0] if c in self._category_ids})
+        terms = sorted({t for f in excluded for t in FUNCTIONS[f][1]})
+        term_ids = self.catalog.title_term_ids_for(terms)
+        parts = []
+        if categories:
+            parts.append({"not": {"category": {"in": categories}}})
+        if term_ids:
+            parts.append({"not": {"title_terms": {"in": term_ids}}})
+        if parts:
+            plan.add_clause(", ".join(phrases), f"not a {' or '.join(excluded)} job (category and title words: {', '.join(terms)})",
+                            parts[0] if len(parts) == 1 else {"and": parts})
+
+    def _find_pay(self, state: _Text):
         for match in state.matches(_MEDIAN_PAY)[:1]:
             state.take(match.start(), match.end())
-            return match.group(0).strip(), None
-        for match in state.matches(_PAY_FLOOR)[:1]:
-            if match.group(1):
-                amount = float(match.group(1).replace(",", "")) * (1000 if match.group(2) else 1)
-                if not (match.group(3) or re.search(r"least|minimum|min|over|above|more|starting|from", match.group(0), re.IGNORECASE)):
-                    continue
-            else:
-                amount = float(match.group(4)) * 1000
-            if amount < 1000:
-                continue
-            tail = _PAY_TAIL.match(state.text, match.end())
-            end = tail.end() if tail and state.free(match.end(), tail.end()) else match.end()
-            state.take(match.start(), end)
-            return state.text[match.start():end].strip(), amount
-        return None
+            return match.group(0).strip(), None, ""
+        bound = parse_pay(state.text, state.free)
+        if bound is None:
+            return None
+        tail = re.match(r"\s+(?:base\s+)?(?:salary|pay|compensation|comp)\b", state.text[bound.end:], re.IGNORECASE)
+        end = bound.end + (tail.end() if tail and state.free(bound.end, bound.end + tail.end()) else 0)
+        lead = re.search(r"(?:\b(?:with|paying|that\s+pays?|pays?|salary|base\s+salary|comp(?:ensation)?|making|earning|earn|make|minimum|min|"
+                         r"starting|base)"
+                         r"(?:\s+of)?\s+)+$", state.text[:bound.start], re.IGNORECASE)
+        start = lead.start() if lead and state.free(lead.start(), bound.start) else bound.start
+        state.take(start, end)
+        return state.text[start:end].strip(), bound, ""
 
-    def _pay(self, plan: QueryPlan, pay: tuple[str, float | None] | None, semantic: str) -> None:
+    def _pay(self, plan: QueryPlan, pay, semantic: str) -> None:
         if pay is None:
             return
-        phrase, amount = pay
-        if amount is not None:
-            plan.add_clause(phrase, f"pay range reaches at least ${amount:,.0f} a year (postings without pay are left out)",
-                            {"salary_max": {"gte": amount}})
+        phrase, bound, _ = pay
+        if bound is not None:
+            note = f" ({bound.note})" if bound.note else ""
+            if bound.op == "gte":
+                plan.add_clause(phrase, f"pay range reaches at least ${bound.yearly_usd:,.0f} a year{note} (postings without pay are left out)",
+                                {"salary_max": {"gte": round(bound.yearly_usd, 2)}})
+            else:
+                plan.add_clause(phrase, f"pay range starts at or below ${bound.yearly_usd:,.0f} a year{note} (postings without pay are left out)",
+                                {"salary_min": {"lte": round(bound.yearly_usd, 2)}})
             return
         keywords = " ".join(w for w in semantic.split() if fold(w) in self.vocabulary)
-        stats = self.tools.salary_statistics(keywords)
+        places = sorted({pid for c in plan.clauses for pid in _positive_geo_ids(c)})
+        # With no role words to compare by ("better paying jobs in Chicago"), compare with postings in the same places.
+        stats = self.tools.salary_statistics(keywords, places=places if not keywords.strip() and places else None)
         if stats["median"] is None:
             plan.notes.append(f"\"{phrase}\": no postings state their pay, so it was ignored.")
             return

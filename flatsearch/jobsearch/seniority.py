@@ -1,27 +1,34 @@
 """Seniority levels read from job titles.
 
 Levels, lowest first (their position is the stored code): intern, junior, mid,
-senior, staff (staff/principal/distinguished/architect), manager (manager, lead,
-head of a team), director (director, head of, VP), executive (C-level, founder,
-partner, general manager). A title without any marker is "mid".
+senior (senior, sr), staff (staff/principal/distinguished/fellow), manager (manager,
+lead, supervisor), director (director, head of), vp (VP, vice president, SVP, EVP),
+executive (C-level, founder, president, partner, general manager). A title without
+any marker is "mid": a level is only read when the title says it, so a seeker who
+asks for "senior" or "principal" sees that word in every title.
 """
 from __future__ import annotations
 
 import re
 
-LEVELS = ("intern", "junior", "mid", "senior", "staff", "manager", "director", "executive")
+LEVELS = ("intern", "junior", "mid", "senior", "staff", "manager", "director", "vp", "executive")
+# Levels that manage people (what "individual contributor" / "not management" excludes).
+MANAGEMENT_LEVELS = ("manager", "director", "vp", "executive")
 LEVEL_CODES = {name: code for code, name in enumerate(LEVELS)}
 
 # Checked in this order: the first pattern that matches decides.
 _TITLE_RULES = (
-    ("executive", r"\b(chief|cto|ceo|cfo|coo|cmo|cro|ciso|cpo|founder|co-founder|president|general manager|managing director|partner)\b"),
-    ("director", r"\b(director|vp|vice president|head of|svp|evp)\b"),
+    ("executive", r"\b(chief|cto|ceo|cfo|coo|cmo|cro|ciso|cpo|founder|co-founder|(?<!vice )president|general manager|managing director|"
+                  r"(?:managing|general|founding) partner)\b"),
+    ("vp", r"\b(vp|vice president|svp|evp)\b"),
+    ("director", r"\b(director|head of)\b"),
     ("intern", r"\b(intern|internship|co-?op|apprentice|trainee|working student)\b"),
-    ("staff", r"\b(staff|principal|distinguished|fellow|architect)\b"),
-    ("senior", r"\b(senior|sr\.?|snr|iii|iv|expert)\b"),
-    # Product, program and account managers manage work, not people.
-    ("mid", r"\b(product|program|project|account|success|partner|community|marketing|content|relationship|territory) manager\b"),
-    ("manager", r"\b(manager|mgr|supervisor|team lead|lead|leader)\b"),
+    ("staff", r"\b(staff|principal|distinguished|fellow)\b"),
+    # Managers of people, also when senior ("Senior Engineering Manager"); product, program and account
+    # managers manage work, not people, so they fall through to senior or mid.
+    ("manager", r"\b(?<!product )(?<!program )(?<!project )(?<!account )(?<!success )(?<!partner )(?<!community )(?<!marketing )"
+                r"(?<!content )(?<!relationship )(?<!territory )(?<!case )(?<!practice )(manager|mgr)\b|\b(supervisor|team lead|lead|leader)\b"),
+    ("senior", r"\b(senior|sr\.?|snr)\b"),
     ("junior", r"\b(junior|jr\.?|entry[- ]level|associate|graduate|new grad|early career|i)\b"),
 )
 _COMPILED = tuple((level, re.compile(pattern, re.IGNORECASE)) for level, pattern in _TITLE_RULES)
@@ -29,12 +36,13 @@ _COMPILED = tuple((level, re.compile(pattern, re.IGNORECASE)) for level, pattern
 # Words a seeker uses for each level in a query.
 QUERY_WORDS = {
     "intern": r"\b(intern|internship|internships)\b",
-    "junior": r"\b(junior|jr|entry[- ]level|new grad|graduate|early[- ]career)\b",
-    "mid": r"\b(mid[- ]level|mid[- ]senior|intermediate)\b",
+    "junior": r"\b(junior|jr|entry[- ]level|new[- ]grads?|(?:recent\s+)?graduates?|early[- ]career|first job|no experience)\b",
+    "mid": r"\b(mid[- ]level|mid[- ]career|intermediate)\b",
     "senior": r"\b(senior|sr)\b",
-    "staff": r"\b(staff|principal)\b",
+    "staff": r"\b(staff|principal|distinguished)\b",
     "manager": r"\b(manager|management|managerial|people lead)\b",
-    "director": r"\b(director|vp|vice president|head of)\b",
+    "director": r"\b(directors?|head of)\b",
+    "vp": r"\b(vps?|vice presidents?|svp|evp)\b",
     # "account executive" and "executive assistant" are job titles, not a seniority level.
     "executive": r"\b(?<!account )(?<!sales )executive\b(?! assistant)|\b(c-level|chief)\b",
 }

@@ -110,11 +110,77 @@ def relaxations(plan, count_matches, k: int) -> list[dict]:
         rest = [e.filter for e in clauses if e is not dropped]
         alternatives.append({"and": rest} if rest else None)
     out = []
-    for dropped, matches in zip(clauses, count_matches(alternatives)):
-        out.append({"kind": "relax", "phrase": dropped.phrase, "meaning": dropped.meaning, "count": int(matches),
-                    "count_is_lower_bound": matches >= k,
-                    "message": f"without \"{dropped.phrase}\" {matches}{'+' if matches >= k else ''} jobs match"})
+    counts = count_matches(alternatives + [plan.filters])
+    current = int(counts[-1])
+    for dropped, matches in zip(clauses, counts[:-1]):
+        added = int(matches) - current
+        out.append({"kind": "relax", "phrase": dropped.phrase, "meaning": dropped.meaning, "filter": dropped.filter, "count": int(matches),
+                    "adds": max(added, 0), "count_is_lower_bound": matches >= k,
+                    "message": f"without \"{dropped.phrase}\" ({dropped.meaning}) {matches}{'+' if matches >= k else ''} jobs match"
+                               + (f", {added}{'+' if matches >= k else ''} more" if added > 0 else "")})
     return sorted(out, key=lambda s: -s["count"])
 
 
-__all__ = ["FacetSuggester", "refinements", "relaxations", "FACETS", "LEVELS", "WORK_MODES"]
+def _allowed_values(plan) -> dict[str, tuple[set | None, set]]:
+    """Per column, (values a strict clause requires or None, values a strict clause excludes), read from
+    the plan's simple clauses ({col: {eq|in}}, {"not": {col: ...}}, and the place side of "X or remote")."""
+    required: dict[str, set] = {}
+    excluded: dict[str, set] = {}
+
+    def values(condition: dict) -> set:
+        if "eq" in condition:
+            return {condition["eq"]}
+        return set(condition.get("in", ()))
+
+    for clause in plan.clauses:
+        negated = set(clause) == {"not"}
+        body = clause["not"] if negated else clause
+        if "or" in body and not negated and body["or"] and isinstance(body["or"][0], dict) and "geo" in body["or"][0]:
+            body = body["or"][0]  # the place branch of "Chicago or remote"
+        if len(body) != 1:
+            continue
+        column, condition = next(iter(body.items()))
+        if not isinstance(condition, dict) or not ({"eq", "in"} & set(condition)):
+            continue
+        if negated:
+            excluded.setdefault(column, set()).update(values(condition))
+        else:
+            required[column] = values(condition) if column not in required else required[column] & values(condition)
+    return {column: (required.get(column), excluded.get(column, set())) for column in set(required) | set(excluded)}
+
+
+def consistent_with_plan(plan, suggestions: list[dict], gazetteer) -> list[dict]:
+    """Drop every suggestion whose value the plan already rules out: a place outside the requested places or
+    inside excluded ones ("refine location: Seattle" under a Chicago filter, which a posting listing both
+    cities would otherwise offer), an excluded company, a work mode, seniority or category the plan's
+    clauses exclude.
+
+    Example:
+        >>> from flatsearch.jobsearch.plan import QueryPlan
+        >>> plan = QueryPlan("data jobs"); plan.add_clause("remote", "remote", {"work_mode": {"eq": 3}})
+        >>> [s["value"] for s in consistent_with_plan(plan, [{"kind": "refine", "value": "hybrid", "filter": {"work_mode": {"eq": 2}}},
+        ...                                                  {"kind": "refine", "value": "remote", "filter": {"work_mode": {"eq": 3}}}], None)]
+        ['remote']
+    """
+    allowed = _allowed_values(plan)
+    out = []
+    for suggestion in suggestions:
+        condition = suggestion.get("filter")
+        if suggestion.get("kind") not in ("facet", "refine") or not isinstance(condition, dict) or len(condition) != 1:
+            out.append(suggestion)
+            continue
+        column, test = next(iter(condition.items()))
+        required, excluded = allowed.get(column, (None, set()))
+        offered = set(test.get("in", ())) | ({test["eq"]} if "eq" in test else set())
+        if column == "geo" and gazetteer is not None:
+            # A place is inside the requested places when its own tags (it and what contains it) meet them.
+            tags = set().union(*(gazetteer.tags_for(p) for i in offered if (p := gazetteer.place(i)) is not None)) or offered
+            if (required is not None and not tags & required) or tags & excluded:
+                continue
+        elif (required is not None and not offered & required) or offered & excluded:
+            continue
+        out.append(suggestion)
+    return out
+
+
+__all__ = ["FacetSuggester", "refinements", "relaxations", "consistent_with_plan", "FACETS", "LEVELS", "WORK_MODES"]

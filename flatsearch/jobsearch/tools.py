@@ -7,7 +7,6 @@ tools (:data:`TOOL_SCHEMAS`, :meth:`PlannerTools.call`).
 """
 from __future__ import annotations
 
-import difflib
 import json
 import re
 import statistics
@@ -19,6 +18,11 @@ from .members import ConnectionGraph, MemberStore, former_colleagues
 from .seniority import LEVELS
 
 MIN_COMPARABLE = 5
+# Short names people use for catalog companies.
+_COMPANY_ALIASES = {"nyt": "The New York Times", "nytimes": "The New York Times", "ny times": "The New York Times",
+                    "nbc": "NBCUniversal", "nbc universal": "NBCUniversal", "trade desk": "The Trade Desk", "coreweave": "CoreWeave",
+                    "copy.ai": "CopyAI", "regal": "Regal.io", "cockroachdb": "Cockroach Labs",
+                    "browser company": "The Browser Company"}
 
 TOOL_SCHEMAS = [
     {"type": "function", "function": {
@@ -63,6 +67,21 @@ class PlannerTools:
         self.members = members
         self.graph = graph
         self._company_keys = {fold(name): number for name, number in catalog.company_ids.items()}
+        # Names as people write them: "Palantir" for "Palantir Technologies", "NYT" for "The New York Times".
+        self._company_variants: dict[str, int] = dict(self._company_keys)
+        for name, number in catalog.company_ids.items():
+            key = fold(name)
+            short = re.sub(r"\s+(?:technologies|technology|corp|corporation|inc|labs|ltd|llc|co)\.?$", "", key)
+            short = re.sub(r"^the\s+", "", short)
+            for variant in {short, key.replace(" ", ""), short.replace(".io", "")}:
+                if len(variant) >= 2:
+                    self._company_variants.setdefault(variant, number)
+        for alias, name in _COMPANY_ALIASES.items():
+            if name in catalog.company_ids:
+                self._company_variants.setdefault(alias, catalog.company_ids[name])
+        self._mention_pattern = re.compile(
+            r"(?<![\w&-])(?:" + "|".join(re.escape(v) for v in sorted(self._company_variants, key=len, reverse=True)) + r")(?![\w&-])",
+            re.IGNORECASE) if self._company_variants else None
 
     # -- location -----------------------------------------------------------------------------
     def place_by_name(self, name: str) -> Place | None:
@@ -92,21 +111,43 @@ class PlannerTools:
     def lookup_company(self, name: str) -> dict[str, Any]:
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"name: expected a company name, got {name!r}")
-        key = fold(name)
-        exact = self._company_keys.get(key)
-        names = [key] if exact is not None else difflib.get_close_matches(key, list(self._company_keys), n=3, cutoff=0.8)
-        return {"query": name, "matches": [{"id": self._company_keys[k], "name": self.catalog.company_names[self._company_keys[k]]}
-                                           for k in names]}
+        key = " ".join(fold(name).split())
+        exact = self._company_variants.get(key)
+        if exact is not None:
+            ids = [exact]
+        else:
+            from rapidfuzz import fuzz, process
+
+            ids = list(dict.fromkeys(self._company_variants[k] for k, _, _ in process.extract(
+                key, list(self._company_variants), scorer=fuzz.WRatio, score_cutoff=80, limit=3)))
+        return {"query": name, "matches": [{"id": number, "name": self.catalog.company_names[number]} for number in ids]}
+
+    def fuzzy_company(self, name: str, *, cutoff: float = 88) -> int | None:
+        """The company id whose name is closest to ``name`` (rapidfuzz ratio at least ``cutoff``), or None."""
+        from rapidfuzz import fuzz, process
+
+        key = " ".join(fold(name).split())
+        if len(key) < 4:
+            return None
+        found = process.extractOne(key, list(self._company_variants), scorer=fuzz.ratio, score_cutoff=cutoff)
+        return self._company_variants[found[0]] if found else None
 
     def company_mentions(self, text: str) -> list[tuple[int, int, int]]:
-        """(start, end, company id) of company names written in free text. One-word names that are
-        also ordinary words ("Block", "Via") count only when capitalised."""
-        found = []
-        for name, number in self.catalog.company_ids.items():
-            flags = re.IGNORECASE if (" " in name or not name.isalpha() or len(name) > 7) else 0
-            for match in re.finditer(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text, flags):
-                found.append((match.start(), match.end(), number))
-        return sorted(found)
+        """(start, end, company id) of every catalog company name (or common variant) written in free text,
+        in any case; whether an ordinary word ("Block", "better") means the company is the planner's call.
+
+        Example:
+            >>> from flatsearch.jobsearch.corpus import load_bundled_corpus
+            >>> from flatsearch.jobsearch.members import SampleNetwork
+            >>> tools = PlannerTools(JobCatalog(load_bundled_corpus().head(200), Gazetteer()), SampleNetwork(), SampleNetwork())
+            >>> name = next(iter(tools.catalog.company_ids))
+            >>> [tools.catalog.company_names[c] for _, _, c in tools.company_mentions(f"roles at {name.lower()}")] == [name]
+            True
+        """
+        if self._mention_pattern is None:
+            return []
+        return [(m.start(), m.end(), self._company_variants[" ".join(fold(m.group(0)).split())])
+                for m in self._mention_pattern.finditer(text) if " ".join(fold(m.group(0)).split()) in self._company_variants]
 
     # -- people ---------------------------------------------------------------------------------
     def graph_lookup(self, member_id: str, relation: str = "worked_with") -> dict[str, Any]:
@@ -126,20 +167,26 @@ class PlannerTools:
                 "current_employer": member.current_employer, "preferences": dict(member.preferences)}
 
     # -- pay ------------------------------------------------------------------------------------
-    def salary_statistics(self, keywords: str = "", seniority: str | None = None) -> dict[str, Any]:
+    def salary_statistics(self, keywords: str = "", seniority: str | None = None, places: list[int] | None = None) -> dict[str, Any]:
+        """Median and quartiles of yearly pay over comparable postings (``places``: only postings tagged with one of these ids)."""
         if seniority is not None and seniority not in LEVELS:
             raise ValueError(f"seniority: expected one of {', '.join(LEVELS)}, got {seniority!r}")
         words = [w for w in re.findall(r"[a-z0-9+#]+", fold(keywords or "")) if len(w) > 1]
         paid = [r for r in self.catalog.records.values() if r.posting.salary_min is not None or r.posting.salary_max is not None]
+        if places:
+            wanted = set(places)
+            local = [r for r in paid if wanted.intersection(r.geo_ids)]
+            if len(local) >= MIN_COMPARABLE:
+                paid = local
         tiers = [
             (f"titles containing '{' '.join(words)}'" + (f" at {seniority} level" if seniority else ""),
              [r for r in paid if all(w in fold(r.posting.title) for w in words) and (seniority is None or r.seniority == seniority)]),
             (f"titles containing '{' '.join(words)}'", [r for r in paid if all(w in fold(r.posting.title) for w in words)]),
             (f"titles containing any of '{' '.join(words)}'", [r for r in paid if any(w in fold(r.posting.title) for w in words)]),
-            ("all postings", paid),
+            ("all postings" + (" in the requested places" if places and len(paid) < sum(1 for _ in self.catalog.records) else ""), paid),
         ]
         for basis, records in tiers:
-            if len(records) >= MIN_COMPARABLE or (basis == "all postings" and records):
+            if len(records) >= MIN_COMPARABLE or (basis.startswith("all postings") and records):
                 mids = sorted(_mid(r.posting.salary_min, r.posting.salary_max) for r in records)
                 quartiles = statistics.quantiles(mids, n=4) if len(mids) > 1 else [mids[0]] * 3
                 return {"basis": basis, "count": len(mids), "median": statistics.median(mids),

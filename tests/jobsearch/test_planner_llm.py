@@ -35,8 +35,9 @@ def test_tool_calling_round_trip(tools, planner, gazetteer):
     with StubLLM(scripted) as stub:
         plan = make_planner(tools, planner, stub.url).plan("marketing jobs in Seattle with former colleagues", "m002", now=NOW)
     assert plan.planner == "llm (stub-model)"
-    assert plan.clauses == [{"geo": {"in": [gazetteer.metro_alias("seattle", in_query=True).id]}}]
     expected = sorted(c["id"] for c in tools.graph_lookup("m002", "worked_with")["companies"])
+    # The model made "with former colleagues" soft; the rule plan reads it as strict, and an LLM plan never softens a strict clause.
+    assert plan.clauses == [{"geo": {"in": [gazetteer.metro_alias("seattle", in_query=True).id]}}, {"company": {"in": expected}}]
     assert plan.preferences == [{"company": {"in": expected}}]
     assert plan.boost["engagement"] > 0 and plan.profile_weight > 0
     first, second, third = stub.requests
@@ -96,3 +97,50 @@ def test_tools_report_bad_arguments_instead_of_raising(tools):
     assert "error" in tools.call("drop_tables", {}, member_id=None)
     assert tools.call("lookup_company", {"name": "stripe"}, member_id=None)["matches"][0]["name"] == "Stripe"
     assert tools.call("lookup_company", {"name": "Strpe"}, member_id=None)["matches"][0]["name"] == "Stripe"
+
+
+def _submit(clauses, intent="job_search", semantic="data"):
+    return lambda body: tool_call("submit_plan", {"intent": intent, "semantic_text": semantic, "clauses": clauses})
+
+
+def _nested(depth):
+    clause = {"work_mode": {"eq": 3}}
+    for _ in range(depth):
+        clause = {"not": {"not": clause}}
+    return clause
+
+
+@pytest.mark.parametrize("case, script", [
+    ("drops every clause", _submit([])),
+    ("inverts the place", None),
+    ("softens the mode", None),
+    ("huge list", _submit([{"phrase": "p", "meaning": "m", "filter": {"company": {"in": list(range(5000))}}}])),
+    ("huge number", _submit([{"phrase": "p", "meaning": "m", "filter": {"salary_max": {"gte": 1e308}}}])),
+    ("deep nesting", _submit([{"phrase": "p", "meaning": "m", "filter": _nested(5000)}])),
+    ("wrong intent", _submit([], intent="not_job_search")),
+    ("not a list", _submit({"phrase": "p"})),
+    ("non-string text", lambda body: tool_call("submit_plan", {"intent": "job_search", "semantic_text": {"x": 1}, "clauses": []})),
+])
+def test_hostile_plans_never_weaken_the_rule_plan(tools, planner, gazetteer, caplog, case, script):
+    query = "remote data jobs in Boston"
+    rules = planner.plan(query, now=NOW)
+    geo = next(c for c in rules.clauses if "geo" in json.dumps(c))
+    mode = next(c for c in rules.clauses if c == {"work_mode": {"eq": 3}})
+    if case == "inverts the place":
+        script = _submit([{"phrase": "p", "meaning": "m", "filter": {"not": geo}}])
+    if case == "softens the mode":
+        script = _submit([{"phrase": "p", "meaning": "m", "filter": geo}, {"phrase": "q", "meaning": "m", "filter": mode, "soft": True}])
+    caplog.set_level(logging.WARNING, logger="flatsearch.jobsearch.planner_llm")
+    with StubLLM(script) as stub:
+        plan = make_planner(tools, planner, stub.url, max_rounds=2).plan(query, now=NOW)
+    # Either the answer was rejected (rule plan, with a warning) or every strict rule clause is still there.
+    assert all(clause in plan.clauses for clause in rules.clauses)
+    if plan.planner.startswith("rules"):
+        assert any("LLM planner failed" in r.getMessage() for r in caplog.records)
+
+
+def test_model_text_is_stripped_of_control_and_bidi_characters(tools, planner):
+    script = _submit([], semantic="data\u202e\x1b[31m engineer\u0000")
+    with StubLLM(script) as stub:
+        plan = make_planner(tools, planner, stub.url).plan("remote data jobs in Boston", now=NOW)
+    assert plan.semantic_text == "data [31m engineer" and "\u202e" not in plan.semantic_text

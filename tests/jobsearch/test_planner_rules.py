@@ -27,7 +27,7 @@ def test_first_example_query(planner, gazetteer):
     silicon_valley, seattle = gazetteer.metro_alias("silicon valley").id, gazetteer.metro_alias("seattle", in_query=True).id
     assert geo["or"][0] == {"geo": {"in": sorted([silicon_valley, seattle])}}
     assert geo["or"][1] == {"and": [{"work_mode": {"eq": WORK_MODE_CODES["remote"]}}, {"geo": {"in": [6252001]}}]}
-    assert {"work_mode": {"in": [WORK_MODE_CODES["remote"], WORK_MODE_CODES["hybrid"]]}} in plan.clauses
+    assert {"work_mode": {"in": sorted([WORK_MODE_CODES["remote"], WORK_MODE_CODES["hybrid"]])}} in plan.clauses
     assert {"is_staffing": {"eq": False}} in plan.clauses
     assert {"posted_at": {"gte": int((NOW - dt.timedelta(days=14)).timestamp())}} in plan.clauses
     pay = clause_for(plan, "salary_mid")[0]
@@ -66,10 +66,12 @@ def test_recency_phrases(planner, phrase, days):
 
 
 @pytest.mark.parametrize("phrase, modes", [("mostly remote", ["remote", "hybrid"]), ("fully remote", ["remote"]),
-                                           ("hybrid", ["hybrid"]), ("on-site", ["onsite"]), ("remote-first", ["remote", "hybrid"])])
+                                           ("hybrid", ["hybrid"]), ("on-site", ["onsite", "unknown"]), ("remote-first", ["remote", "hybrid"]),
+                                           ("work from anywhere", ["remote"]), ("WFH", ["remote"]), ("in office", ["onsite", "unknown"])])
 def test_work_modes(planner, phrase, modes):
+    # On-site keeps postings that state no mode: most office jobs do not say so.
     clause = clause_for(planner.plan(f"{phrase} accountant jobs", now=NOW), "work_mode")[0].filter
-    codes = [WORK_MODE_CODES[m] for m in modes]
+    codes = sorted(WORK_MODE_CODES[m] for m in modes)
     assert clause == ({"work_mode": {"in": codes}} if len(codes) > 1 else {"work_mode": {"eq": codes[0]}})
 
 
@@ -108,7 +110,7 @@ def test_job_titles_with_executive_are_not_a_seniority_filter(planner, query):
 
 def test_executive_level_is_still_understood(planner):
     plan = planner.plan("executive roles in marketing", now=NOW)
-    assert clause_for(plan, "seniority")[0].filter == {"seniority": {"in": [7]}}
+    assert clause_for(plan, "seniority")[0].filter == {"seniority": {"in": [8]}}
 
 
 @pytest.mark.parametrize("query, intent, note", [
@@ -187,12 +189,13 @@ def test_semantic_text_keeps_only_topic_words(planner, query, semantic):
 
 def test_clauses_behind_the_cue_words_are_still_read(planner, catalog, gazetteer):
     plan = planner.plan("optometrist jobs near Boston", now=NOW)
-    assert plan.clauses == [{"geo": {"in": [gazetteer.cities_named("boston")[0].id]}}] and plan.explanations[0].phrase == "Boston"
+    # "near" a city means the metro around it.
+    assert plan.clauses == [{"geo": {"in": [gazetteer.metro_alias("greater boston").id]}}] and plan.explanations[0].phrase == "Boston"
     assert planner.plan("optometrist jobs close to Boston", now=NOW).clauses == plan.clauses
     plan = planner.plan("data engineer jobs in Boston but not at Stripe", now=NOW)
     assert {"not": {"company": {"in": [catalog.company_ids["Stripe"]]}}} in plan.clauses
     plan = planner.plan("software engineer roles with 150k+ salary", now=NOW)
-    assert plan.clauses == [{"salary_max": {"gte": 150_000.0}}] and plan.explanations[0].phrase == "150k+ salary"
+    assert plan.clauses == [{"salary_max": {"gte": 150_000.0}}] and plan.explanations[0].phrase == "with 150k+ salary"
     assert planner.plan("remote sensing engineer jobs", now=NOW).clauses == []
 
 
@@ -201,4 +204,4 @@ def test_an_excluded_unknown_name_is_no_place(planner, query):
     # GeoNames lists "Google" as an alternate name of Topeka; after a negation it must not become a location filter.
     plan = planner.plan(query, now=NOW)
     assert plan.clauses == [] and plan.semantic_text == "software engineer"
-    assert any('company called "Google"' in note for note in plan.notes)
+    assert any("Google" in note and "corpus" in note for note in plan.notes)

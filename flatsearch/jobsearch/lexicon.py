@@ -1,0 +1,178 @@
+"""Words of a query before any rule reads it: cleaning, spelling correction and abbreviations.
+
+* :func:`clean_query` drops control, format (bidi) and symbol characters (emoji) and markup tags,
+  and joins whitespace, so "data\\tengineer\\n\\nremote\\u0000 jobs" reads as "data engineer remote jobs".
+* :class:`Lexicon` knows the words of the corpus (title, department and category words, company
+  names, place names seen in posting locations) plus the planner's own keywords. A word it does not
+  know and that is no ordinary English word (not a whole word of the embedding model's WordPiece
+  vocabulary) is corrected to the closest known word with rapidfuzz when the match is close enough:
+  at most ``SHORT_WORD_EDITS`` (1) edit for words of 5-7 letters and ``LONG_WORD_EDITS`` (2) for longer
+  ones, counting a swap of two neighbouring letters as one edit (optimal string alignment distance);
+  chosen on the development queries: one dropped, doubled or swapped letter passes ("seatle",
+  "remtoe", "accountent"), a different word does not. Ties go to the word seen most often in the corpus.
+* Abbreviations (``data/abbreviations.json``) are expanded for the semantic text: "SWE" embeds as
+  "SWE software engineer".
+"""
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections import Counter
+from functools import lru_cache
+from importlib import resources
+
+from .gazetteer import fold
+
+SHORT_WORD_EDITS = 1
+LONG_WORD_EDITS = 2
+MIN_CORRECTED_LENGTH = 5
+_TAG = re.compile(r"</?[A-Za-z][^<>]{0,200}>")
+_DROP_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Cn", "So", "Sk"})
+# Words of the planner's own rules, always known (so never "corrected" into something else).
+KEYWORDS = frozenset("""remote hybrid onsite on-site office person anywhere home wfh telecommute distributed posted posting recent recently
+today yesterday week weeks month months day days hours hour year years since within last past salary salaries pay paying paid
+compensation thousand figures hourly monthly yearly annual annually least over above under below between more less than jobs job
+roles role positions position openings opening careers career internships internship intern interns hiring company companies
+startup startups except excluding exclude outside other anything but not non without avoid avoiding either neither nor near
+around based located area region metro greater connection connections network colleagues coworkers former worked background
+experience skills profile senior junior staff principal lead director head vice president manager management individual
+contributor entry level graduate grad mid executive chief agency agencies recruiters staffing sourcing recruiting state
+country city county remote-first edtech fintech healthtech insurtech proptech medtech biotech cleantech climatetech govtech
+legaltech martech adtech mlops devops devsecops saas paas fullstack frontend backend""".split())
+
+
+def clean_query(text: str) -> str:
+    """The query without control, bidi or emoji characters and markup tags, whitespace joined.
+
+    Example:
+        >>> clean_query("data\\tengineer\\n\\nremote\\u0000 jobs \\u202e\\U0001F680")
+        'data engineer remote jobs'
+    """
+    text = _TAG.sub(" ", text)
+    kept = []
+    for ch in text:
+        category = unicodedata.category(ch)
+        if ch in "\t\n\r\x0b\x0c\x00" or category in _DROP_CATEGORIES:
+            kept.append(" ")
+        else:
+            kept.append(ch)
+    return " ".join("".join(kept).split())
+
+
+@lru_cache(maxsize=1)
+def common_words() -> frozenset[str]:
+    """Whole words of the embedding model's WordPiece vocabulary: ordinary English words and names."""
+    try:
+        from .embedding import default_model_path
+
+        path = f"{default_model_path()}/vocab.txt"
+        with open(path, encoding="utf-8") as handle:
+            return frozenset(w for w in handle.read().split() if w.isalpha() and not w.startswith("["))
+    except (ImportError, OSError):
+        return frozenset()
+
+
+@lru_cache(maxsize=1)
+def translations() -> dict[str, str]:
+    """Common job-search words of other languages -> English (the embedding model reads English)."""
+    table = json.loads(resources.files(__package__).joinpath("data/abbreviations.json").read_text(encoding="utf-8"))
+    return {fold(k): v for k, v in table.get("translations", {}).items()}
+
+
+def translate(text: str) -> str:
+    """Replace common non-English job-search words by their English meaning.
+
+    Example:
+        >>> translate("Softwareentwickler Jobs in München"), translate("emplois de développeur à Paris")
+        ('software developer Jobs in München', 'jobs de developer à Paris')
+    """
+    table = translations()
+    return re.sub(r"(?<![\w-])[^\W\d_][^\W\d_'-]*(?![\w-])", lambda m: table.get(fold(m.group(0)), m.group(0)), text)
+
+
+@lru_cache(maxsize=1)
+def abbreviations() -> tuple[dict[str, str], frozenset[str]]:
+    """(abbreviation -> expansion, abbreviations read only in capitals)."""
+    table = json.loads(resources.files(__package__).joinpath("data/abbreviations.json").read_text(encoding="utf-8"))
+    return dict(table["roles"]), frozenset(table["upper_only"])
+
+
+def expand_abbreviations(text: str) -> str:
+    """Add the expansion after each abbreviation, for embedding.
+
+    Example:
+        >>> expand_abbreviations("SWE jobs, PM or TPM")
+        'SWE software engineer jobs, PM product manager or TPM technical program manager'
+    """
+    table, upper_only = abbreviations()
+
+    def replace(match: re.Match) -> str:
+        word = match.group(0)
+        key = word.lower()
+        if key not in table or (key in upper_only and not word.isupper()) or fold(table[key]) in fold(text):
+            return word
+        return f"{word} {table[key]}"
+
+    return re.sub(r"(?<![\w&])[A-Za-z][A-Za-z&]*(?![\w&])", replace, text)
+
+
+class Lexicon:
+    """Known words of one catalog, for spelling correction.
+
+    Example:
+        >>> lexicon = Lexicon(Counter({"scientist": 30, "seattle": 12, "marketing": 40}))
+        >>> lexicon.correct("data scientst jobs in seatle")
+        ('data scientist jobs in seattle', [('scientst', 'scientist'), ('seatle', 'seattle')])
+    """
+
+    def __init__(self, counts: Counter):
+        self.counts = Counter({w: n for w, n in counts.items() if w})
+        for word in KEYWORDS:
+            self.counts[word] += 1
+        self.words = list(self.counts)
+        self.known = frozenset(self.words)
+
+    def correct(self, text: str) -> tuple[str, list[tuple[str, str]]]:
+        """The text with unknown words replaced by their closest known word, and the replacements."""
+        from rapidfuzz import process
+        from rapidfuzz.distance import OSA
+
+        common = common_words()
+        table, _ = abbreviations()
+        changes: list[tuple[str, str]] = []
+
+        def replace(match: re.Match) -> str:
+            word = match.group(0)
+            key = word.lower()
+            if len(key) == MIN_CORRECTED_LENGTH - 1 and key not in self.known and key not in common and key not in table:
+                # Four letters: only a swap of two neighbours ("yrok" -> "york"), which keeps every letter.
+                swaps = [w for w, _, _ in process.extract(key, self.words, scorer=OSA.distance, score_cutoff=1, limit=8)
+                         if sorted(w) == sorted(key) and len(w) == 4]
+                if swaps:
+                    best = max(swaps, key=lambda w: self.counts[w])
+                    changes.append((word, best))
+                    return best.capitalize() if word[:1].isupper() else best
+                return word
+            if (len(key) < MIN_CORRECTED_LENGTH or key in self.known or key in common or key in table or not key.isascii()
+                    or key.endswith("s") and (key[:-1] in self.known or key[:-1] in common)):
+                return word
+            edits = SHORT_WORD_EDITS if len(key) <= 7 else LONG_WORD_EDITS
+            found = process.extract(key, self.words, scorer=OSA.distance, score_cutoff=edits, limit=8)
+            if not found:
+                return word
+            best = min(found, key=lambda item: (item[1], -self.counts[item[0]]))[0]
+            changes.append((word, best))
+            return best.capitalize() if word[:1].isupper() else best
+
+        return re.sub(r"(?<![\w'-])[A-Za-z]+(?![\w'-])", replace, text), changes
+
+
+def catalog_word_counts(catalog) -> Counter:
+    """How often each word appears in titles, departments, categories, companies and locations."""
+    counts: Counter = Counter()
+    for record in catalog.records.values():
+        posting = record.posting
+        counts.update(re.findall(r"[a-z]+", fold(f"{posting.title} {posting.department} {posting.category} {posting.company}")))
+        counts.update(re.findall(r"[a-z]+", fold(posting.location)))
+    return counts

@@ -1,0 +1,176 @@
+"""Pay phrases in a query -> a yearly USD bound.
+
+Reads amounts written with ``k`` / ``K`` / ``thousand`` / ``grand`` / ``m`` / ``million``,
+"six figures", currency symbols and codes ($ USD, € EUR, £ GBP, C$ CAD, A$ AUD, ₹ INR, CHF),
+ranges ("150-200k", "between 100k and 150k"), comparisons ("at least", "over", "above",
+"under", "below", "up to", "+", "or more") and periods ("/hr", "an hour", "a month", "a year").
+
+Conversions (documented, fixed -- the corpus stores yearly USD):
+
+* hourly x ``HOURS_PER_YEAR`` (2080 = 40 h x 52 weeks, the same factor the corpus loader uses),
+  weekly x 52, monthly x 12;
+* currencies at the fixed rates in ``USD_PER_UNIT`` (approximate early-2026 rates; a pay filter is a
+  coarse bound, so the rate only needs to be in the right place, and it is printed in the plan).
+
+A bare amount with no comparison word and no pay word ("150k") is read as a floor only when it sits
+next to a pay word or a "+"; a number such as "3 days" or "100 engineers" is never pay.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .corpus import HOURS_PER_YEAR
+
+USD_PER_UNIT = {"USD": 1.0, "EUR": 1.08, "GBP": 1.27, "CAD": 0.73, "AUD": 0.66, "INR": 0.012, "CHF": 1.13, "SGD": 0.75, "JPY": 0.0067}
+PERIOD_FACTORS = {"hour": HOURS_PER_YEAR, "week": 52, "month": 12, "year": 1}
+MIN_YEARLY = 1_000.0
+MAX_YEARLY = 10_000_000.0
+
+_CURRENCY_BEFORE = r"(?P<cur>C\$|CA\$|A\$|AU\$|S\$|US\$|\$|€|£|₹|¥|(?:USD|EUR|GBP|CAD|AUD|INR|CHF|SGD|JPY)\s?)"
+_CURRENCY_AFTER = r"(?:\s?(?P<cur2>USD|EUR|GBP|CAD|AUD|INR|CHF|SGD|JPY|dollars|euros?|pounds|rupees|bucks))"
+_NUMBER = r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
+_SCALE = r"(?:\s?(?P<scale>k|K|thousand|grand|m|M|mm|million)\b)"
+_PERIOD = (r"(?:\s*(?:/|per|an?|each|every)\s*(?P<period>hour|hr|h|week|wk|month|mo|year|yr|annum|annually|yearly)\b|"
+           r"\s+(?P<period2>hourly|weekly|monthly|annually|yearly))")
+AMOUNT = re.compile(rf"(?:{_CURRENCY_BEFORE}\s?)?{_NUMBER}{_SCALE}?{_CURRENCY_AFTER}?{_PERIOD}?", re.IGNORECASE)
+_SIX_FIGURES = re.compile(r"\b(?P<n>six|seven|6|7)[- ]figures?\b(?:\s+(?:salary|pay|income))?", re.IGNORECASE)
+_FLOOR_WORDS = re.compile(r"(?:\b(?:at\s+least|minimum(?:\s+of)?|min\.?|over|above|more\s+than|greater\s+than|higher\s+than|starting\s+(?:at|from)|"
+                          r"from|no\s+less\s+than|not\s+less\s+than|upwards\s+of|north\s+of|>=?|exceeding)\s*)$", re.IGNORECASE)
+_CEILING_WORDS = re.compile(r"(?:\b(?:at\s+most|under|below|less\s+than|up\s+to|no\s+more\s+than|maximum(?:\s+of)?|max\.?|<=?|lower\s+than|"
+                            r"south\s+of|not\s+over)\s*)$", re.IGNORECASE)
+_FLOOR_AFTER = re.compile(r"^\s*(?:\+|(?:or|and)\s+(?:more|up|above|higher|over)\b|plus\b|minimum\b|min\b|at\s+least\b)", re.IGNORECASE)
+_CEILING_AFTER = re.compile(r"^\s*(?:or\s+(?:less|below|under|lower)\b|max(?:imum)?\b|at\s+most\b)", re.IGNORECASE)
+_RANGE_JOIN = re.compile(r"^\s*(?:-|–|—|to|and)\s*", re.IGNORECASE)
+_BETWEEN = re.compile(r"\bbetween\s*$", re.IGNORECASE)
+_PAY_WORDS = re.compile(r"\b(?:pay(?:s|ing)?|paid|salary|salaries|comp(?:ensation)?|base|income|wages?|earn(?:ing)?|ote|tc|total\s+comp|"
+                        r"rate|per\s+hour|an\s+hour|a\s+year|hourly|annual(?:ly)?|yearly)\b", re.IGNORECASE)
+_NOT_PAY_AFTER = re.compile(r"^\s*(?:\+\s*)?(?:years?|yrs?|days?|weeks?|months?|hours?\s+(?:ago|old)|people|employees|engineers|"
+                            r"person|%|percent|miles?|mi|km|minutes?|min\b|ago)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class PayBound:
+    """A pay constraint: ``op`` is "gte" (a floor) or "lte" (a ceiling); ``yearly_usd`` the bound."""
+
+    op: str
+    yearly_usd: float
+    start: int
+    end: int
+    note: str = ""
+
+
+def _currency(match: re.Match) -> str:
+    raw = (match.group("cur") or match.group("cur2") or "").strip().upper()
+    return {"$": "USD", "US$": "USD", "C$": "CAD", "CA$": "CAD", "A$": "AUD", "AU$": "AUD", "S$": "SGD", "€": "EUR", "£": "GBP",
+            "₹": "INR", "¥": "JPY", "DOLLARS": "USD", "BUCKS": "USD", "EURO": "EUR", "EUROS": "EUR", "POUNDS": "GBP",
+            "RUPEES": "INR"}.get(raw, raw or "USD")
+
+
+def _value(match: re.Match) -> float:
+    amount = float(match.group("num").replace(",", ""))
+    scale = (match.group("scale") or "").lower()
+    if scale in ("k", "thousand", "grand"):
+        amount *= 1_000
+    elif scale in ("m", "mm", "million"):
+        amount *= 1_000_000
+    return amount
+
+
+def _period(match: re.Match, amount: float) -> str:
+    raw = (match.group("period") or match.group("period2") or "").lower()
+    if raw in ("hour", "hr", "h", "hourly"):
+        return "hour"
+    if raw in ("week", "wk", "weekly"):
+        return "week"
+    if raw in ("month", "mo", "monthly"):
+        return "month"
+    if raw:
+        return "year"
+    # No period written: amounts below this are hourly rates ("$45+"), as the corpus loader reads them.
+    return "hour" if amount < 1_000 else "year"
+
+
+def _yearly(match: re.Match) -> tuple[float, str]:
+    amount = _value(match)
+    period = _period(match, amount)
+    currency = _currency(match)
+    yearly = amount * PERIOD_FACTORS[period] * USD_PER_UNIT.get(currency, 1.0)
+    parts = []
+    if period != "year":
+        parts.append(f"{period}ly x {PERIOD_FACTORS[period]:,}" if period != "hour" else f"hourly x {HOURS_PER_YEAR:,} h")
+    if currency != "USD":
+        parts.append(f"{currency} at {USD_PER_UNIT[currency]} USD")
+    return yearly, ", ".join(parts)
+
+
+def parse_pay(text: str, free=lambda start, end: True) -> PayBound | None:
+    """The first pay bound written in ``text`` (characters for which ``free`` is False are skipped).
+
+    Example:
+        >>> parse_pay("data jobs paying at least 120k").yearly_usd
+        120000.0
+        >>> bound = parse_pay("over $50/hr")
+        >>> bound.op, bound.yearly_usd
+        ('gte', 104000.0)
+        >>> parse_pay("six figures").yearly_usd, parse_pay("under 80k salary").op
+        (100000.0, 'lte')
+        >>> parse_pay("150-200k").yearly_usd, parse_pay("3 days a week") is None
+        (150000.0, True)
+    """
+    six = _SIX_FIGURES.search(text)
+    if six and free(six.start(), six.end()):
+        return PayBound("gte", 1_000_000.0 if six.group("n").lower() in ("seven", "7") else 100_000.0, six.start(), six.end())
+    for match in AMOUNT.finditer(text):
+        if not free(match.start(), match.end()) or not match.group("num"):
+            continue
+        before, after = text[:match.start()], text[match.end():]
+        if _NOT_PAY_AFTER.match(after) or re.search(r"\d[\d,.]*\s*$|[A-Za-z]$", before):
+            continue
+        has_currency = bool(match.group("cur") or match.group("cur2"))
+        has_scale = bool(match.group("scale"))
+        has_period = bool(match.group("period") or match.group("period2"))
+        floor_before, ceiling_before = _FLOOR_WORDS.search(before), _CEILING_WORDS.search(before)
+        near = text[max(0, match.start() - 30):match.end() + 30]
+        start, end = match.start(), match.end()
+        yearly, note = _yearly(match)
+        # A range "150-200k" / "between 100k and 150k": the floor is the lower end.
+        joined = _RANGE_JOIN.match(after)
+        if joined:
+            second = AMOUNT.match(after, joined.end())
+            if second and second.group("num") and (second.group("scale") or second.group("cur") or second.group("cur2") or has_scale or has_currency):
+                low = _value(match)
+                if not match.group("scale") and second.group("scale"):
+                    low *= _value(second) / float(second.group("num").replace(",", ""))  # "150-200k": both are thousands
+                period = _period(second, _value(second))
+                note = f"{period}ly x {PERIOD_FACTORS[period]:,}" if period != "year" else ""
+                yearly = low * PERIOD_FACTORS[period] * USD_PER_UNIT.get(_currency(second) if second.group("cur2") or second.group("cur") else _currency(match), 1.0)
+                end = match.end() + second.end()
+                between = _BETWEEN.search(before)
+                if between:
+                    start = between.start()
+                if yearly >= MIN_YEARLY:
+                    return PayBound("gte", min(yearly, MAX_YEARLY), start, end, note)
+        if not (has_currency or has_scale or has_period):
+            if not (_PAY_WORDS.search(near) and (floor_before or ceiling_before)) and not _FLOOR_AFTER.match(after):
+                continue
+            if yearly < MIN_YEARLY and not has_period:
+                continue
+        elif not has_currency and not has_scale and not _PAY_WORDS.search(near):
+            continue
+        if not (has_currency or has_scale) and not _PAY_WORDS.search(near) and not (floor_before or ceiling_before or _FLOOR_AFTER.match(after)):
+            continue
+        op = "gte"
+        tail = _FLOOR_AFTER.match(after) or _CEILING_AFTER.match(after)
+        if ceiling_before or _CEILING_AFTER.match(after):
+            op = "lte"
+        if floor_before and not ceiling_before:
+            start = floor_before.start()
+        elif ceiling_before:
+            start = ceiling_before.start()
+        if tail:
+            end = match.end() + tail.end()
+        if yearly < MIN_YEARLY:
+            continue
+        return PayBound(op, min(yearly, MAX_YEARLY), start, end, note)
+    return None
