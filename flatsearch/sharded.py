@@ -14,6 +14,7 @@ of ShardedIndex's validation, routing, merging and persistence.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import numbers
@@ -21,12 +22,13 @@ import os
 import shutil
 import tempfile
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
+from filelock import FileLock
 
 from . import filters as filter_module
 from ._validation import check_ids, check_matrix, check_positive_int, check_unique, describe
@@ -37,6 +39,7 @@ from .rwlock import ReadWriteLock
 from .schema import INT_NULL, Schema
 
 MANIFEST_NAME = "manifest.json"
+LOCK_NAME = ".flatsearch.lock"
 MANIFEST_FORMAT = "flatsearch.sharded"
 MANIFEST_VERSION = 1
 ROUTING = "splitmix64"
@@ -205,17 +208,46 @@ class ShardServer:
         return results
 
     # -- writes ---------------------------------------------------------------------------------
-    def add(self, ids: Any, vectors: Any, attributes: Any) -> None:
-        self.index.add(self._writable(ids), self._writable(vectors), self._writable(attributes))
+    MUTATIONS = ("add", "upsert", "delete", "set_attributes")
 
-    def upsert(self, ids: Any, vectors: Any, attributes: Any) -> None:
-        self.index.upsert(self._writable(ids), self._writable(vectors), self._writable(attributes))
+    def apply(self, method: str, token: str, ids: Any, *rest: Any) -> Any:
+        """Run one mutation (``add``, ``upsert``, ``delete`` or ``set_attributes``)
+        and keep the rows it may change as they were, so that :meth:`undo` with
+        the same ``token`` can put them back. The record lasts until the next
+        mutation replaces it."""
+        if method not in self.MUTATIONS:
+            raise ValueError(f"method: expected one of {', '.join(self.MUTATIONS)}, got {method!r}")
+        ids = self._writable(ids)
+        self._undo = (token, ids, self._rows_of(ids))
+        return getattr(self.index, method)(ids, *map(self._writable, rest))
 
-    def delete(self, ids: Any) -> int:
-        return self.index.delete(self._writable(ids))
+    def undo(self, token: str) -> bool:
+        """Put back the rows that the mutation ``token`` changed; False when this
+        shard holds no record of that mutation (it never applied it)."""
+        record = getattr(self, "_undo", None)
+        if record is None or record[0] != token:
+            return False
+        _, ids, (old_ids, vectors, columns) = record
+        index = self.index
+        with index._lock.write():
+            ids = torch.as_tensor(ids, dtype=torch.int64)
+            slots = index._ids.lookup(ids.to(index.device))
+            found = slots >= 0
+            index._remove(ids[found.cpu()], slots[found])
+            index._insert(old_ids, vectors, columns)
+        self._undo = None
+        return True
 
-    def set_attributes(self, ids: Any, columns: Any) -> None:
-        self.index.set_attributes(self._writable(ids), self._writable(columns))
+    def _rows_of(self, ids: Any) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """The stored rows of those ``ids`` that are present: ids, vectors and columns as stored."""
+        index = self.index
+        ids = torch.as_tensor(ids, dtype=torch.int64)
+        with index._lock.read():
+            slots = index._ids.lookup(ids.to(index.device))
+            found = slots >= 0
+            slots = slots[found]
+            return (ids[found.cpu()].clone(), index._storage.gather_vectors(slots).clone(),
+                    {name: column[slots].cpu() for name, column in index._storage.columns.items()})
 
     def compact(self) -> None:
         self.index.compact()
@@ -257,6 +289,33 @@ def _cat_columns(columns: Sequence[torch.Tensor]) -> torch.Tensor:
 # -- client side -------------------------------------------------------------------------------
 
 
+class ShardWriteError(RuntimeError):
+    """A mutation failed on some shard; the shards that had applied their part undid it.
+
+    Attributes:
+        failed: ``{shard: exception}`` of the shards whose part failed.
+        rolled_back: shards that had applied their part and undid it.
+        not_rolled_back: ``{shard: exception}`` of shards that applied their part
+            but could not undo it (empty when the index is as before the call).
+        consistent: True when every shard that answered is as before the call.
+    """
+
+    def __init__(self, method: str, shards: int, failed: Mapping[int, BaseException], *,
+                 rolled_back: Sequence[int], not_rolled_back: Mapping[int, BaseException]):
+        self.failed, self.rolled_back = dict(failed), list(rolled_back)
+        self.not_rolled_back = dict(not_rolled_back)
+        self.consistent = not self.not_rolled_back
+        shard, cause = next(iter(self.failed.items()))
+        state = (f"shards {self.rolled_back} had applied their part and rolled it back, so every shard that answers "
+                 f"holds what it held before the call" if self.consistent else
+                 f"shards {sorted(self.not_rolled_back)} applied their part and could not roll it back "
+                 f"({next(iter(self.not_rolled_back.values()))}); shards {self.rolled_back} rolled back")
+        first_line = str(cause).splitlines()[0] if str(cause) else ""
+        super().__init__(f"{method} failed on shard(s) {sorted(self.failed)} of {shards} "
+                         f"({type(cause).__name__}: {first_line}); {state}")
+
+
+
 class LocalShards:
     """Runs calls on in-process :class:`ShardServer` objects, one thread per shard."""
 
@@ -269,14 +328,32 @@ class LocalShards:
         """Run ``{shard: (method, args)}`` concurrently; return ``({shard: result}, missing shards)``.
 
         Every call finishes before an error is raised, so none is left running."""
+        results, failures = self.call_each(calls)
+        if failures:
+            raise next(iter(failures.values()))
+        return results, ()
+
+    def call_each(self, calls: Mapping[int, tuple[str, tuple]]) -> tuple[dict[int, Any], dict[int, BaseException]]:
+        """Run ``{shard: (method, args)}`` concurrently; return ``({shard: result}, {shard: exception})``."""
         if len(calls) <= 1:
-            return {shard: getattr(self.servers[shard], method)(*args) for shard, (method, args) in calls.items()}, ()
-        futures = {shard: self._pool.submit(getattr(self.servers[shard], method), *args)
-                   for shard, (method, args) in calls.items()}
+            futures = {}
+            for shard, (method, args) in calls.items():
+                future: Future = Future()
+                try:
+                    future.set_result(getattr(self.servers[shard], method)(*args))
+                except Exception as error:
+                    future.set_exception(error)
+                futures[shard] = future
+        else:
+            futures = {shard: self._pool.submit(getattr(self.servers[shard], method), *args)
+                       for shard, (method, args) in calls.items()}
+        results, failures = {}, {}
         for shard, future in futures.items():
             if future.exception() is not None:
-                raise future.exception()
-        return {shard: future.result() for shard, future in futures.items()}, ()
+                failures[shard] = future.exception()
+            else:
+                results[shard] = future.result()
+        return results, failures
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -334,7 +411,11 @@ class ShardedIndex:
     Ids are routed by :func:`shard_of`. Results are on the first shard's device.
     A mutation is validated completely (ids already present on any shard
     included) before any shard changes, so a rejected call leaves the index as it
-    was; a search sees each mutation either wholly applied or not at all.
+    was; a search sees each mutation either wholly applied or not at all. A
+    mutation that fails on a shard anyway (out of memory, a dead Ray actor) is
+    undone on the shards that had applied their part, and raises
+    :class:`ShardWriteError` saying which shards failed and what state the others
+    are in. ``len``, ``stats`` and every read take the same lock as searches.
 
     Example:
         >>> import numpy as np, flatsearch as fs
@@ -417,15 +498,29 @@ class ShardedIndex:
         """A slice as it is sent to a shard; processes get numpy instead of tensors."""
         return values
 
-    def _send_rows(self, method: str, ids: np.ndarray, vectors: torch.Tensor | None, columns: Any) -> None:
-        """Send each shard its slice of ids, vectors and the user's attribute columns."""
+    def _send_rows(self, method: str, ids: np.ndarray, vectors: torch.Tensor | None, columns: Any) -> dict[int, Any]:
+        """Send each shard its slice of ids, vectors and the user's attribute columns, all or nothing."""
         calls = {}
         for shard, where in self._positions_by_shard(ids).items():
-            part = None if columns is None else {name: self._transport(_take(values, where))
-                                                 for name, values in columns.items()}
+            part = () if columns is None and vectors is None else (
+                None if columns is None else {name: self._transport(_take(values, where))
+                                              for name, values in columns.items()},)
             rows = (ids[where],) if vectors is None else (ids[where], self._transport(vectors[torch.from_numpy(where)]))
-            calls[shard] = (method, rows + (part,))
-        self._call(calls)
+            calls[shard] = rows + part
+        return self._apply_everywhere(method, calls)
+
+    def _apply_everywhere(self, method: str, arguments: Mapping[int, tuple]) -> dict[int, Any]:
+        """Run one mutation on several shards, all or nothing: when any shard fails,
+        the shards that applied their part undo it, and :class:`ShardWriteError`
+        says which shards failed and whether every other shard is as before."""
+        token = uuid.uuid4().hex
+        results, failures = self._shards.call_each(
+            {shard: ("apply", (method, token) + args) for shard, args in arguments.items()})
+        if not failures:
+            return results
+        undone, undo_failures = self._shards.call_each({shard: ("undo", (token,)) for shard in results})
+        raise ShardWriteError(method, self.shards, failures, rolled_back=sorted(undone),
+                              not_rolled_back=undo_failures) from next(iter(failures.values()))
 
     # -- mutations ------------------------------------------------------------------------------
     def _check_rows(self, ids: Any, vectors: Any, attributes: Any) -> tuple[np.ndarray, torch.Tensor]:
@@ -462,8 +557,7 @@ class ShardedIndex:
         """Remove rows; unknown ids are skipped. Returns how many were removed."""
         ids = np.unique(check_ids(ids, allow_negative=True).numpy())
         with self._lock.write():
-            removed, _ = self._call({shard: ("delete", (ids[where],))
-                                     for shard, where in self._positions_by_shard(ids).items()})
+            removed = self._send_rows("delete", ids, None, None)
         return int(sum(removed.values()))
 
     def set_attributes(self, ids: Any, columns: Mapping[str, Any]) -> None:
@@ -487,7 +581,8 @@ class ShardedIndex:
 
     # -- reads ----------------------------------------------------------------------------------
     def __len__(self) -> int:
-        return int(sum(self._call_all("length")))
+        with self._lock.read():
+            return int(sum(self._call_all("length")))
 
     def __contains__(self, id_: Any) -> bool:
         if isinstance(id_, bool) or not isinstance(id_, numbers.Integral):
@@ -548,7 +643,8 @@ class ShardedIndex:
     def stats(self) -> dict:
         """Every shard's :meth:`fs.Index.stats` (``per_shard``), with counts summed
         and ``shards`` added; a text field shared by all shards is kept as is."""
-        per_shard = self._call_all("stats")
+        with self._lock.read():
+            per_shard = self._call_all("stats")
         combined: dict[str, Any] = {"shards": self.shards}
         for name, value in per_shard[0].items():
             values = [stats[name] for stats in per_shard]
@@ -613,7 +709,10 @@ class ShardedIndex:
 
         Shards are written into a new generation folder first; then the manifest,
         which names that folder, replaces the previous one by an atomic rename. A
-        save interrupted at any point leaves the previous save loadable.
+        save interrupted at any point leaves the previous save loadable. Saves to
+        one folder (from any thread or process) run one at a time, holding the
+        lock file ``.flatsearch.lock`` there; a successful save then removes the
+        previous generation and whatever interrupted saves left behind.
 
         Example:
             >>> import tempfile, numpy as np
@@ -632,25 +731,25 @@ class ShardedIndex:
             raise ValueError(f"path: expected a folder (or a new path) for a sharded index, got the file {str(root)!r}")
         manifest = {"format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "routing": ROUTING, "dim": self.dim,
                     "devices": self.devices, "index_kwargs": _json_ready(self.index_kwargs)}
-        generation = f"generation-{uuid.uuid4().hex}"
-        shard_files = [f"{generation}/shard-{shard:04d}.fsx" for shard in range(self.shards)]
-        (root / generation).mkdir(parents=True)
-        try:
-            with self._lock.read():
-                rows = self._call_all_with_args("save", [(str(root / name),) for name in shard_files])
-            manifest.update(shard_files=shard_files, rows=rows)
-            temporary = root / f".{MANIFEST_NAME}.{generation}.tmp"
-            with open(temporary, "w") as handle:
-                json.dump(manifest, handle, indent=1)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, root / MANIFEST_NAME)
-        except BaseException:
-            shutil.rmtree(root / generation, ignore_errors=True)
-            raise
-        for old in root.glob("generation-*"):
-            if old.name != generation:
-                shutil.rmtree(old, ignore_errors=True)
+        root.mkdir(parents=True, exist_ok=True)
+        with _folder_lock(root):  # saves to one folder run one at a time
+            generation = f"generation-{uuid.uuid4().hex}"
+            shard_files = [f"{generation}/shard-{shard:04d}.fsx" for shard in range(self.shards)]
+            (root / generation).mkdir()
+            try:
+                with self._lock.read():
+                    rows = self._call_all_with_args("save", [(str(root / name),) for name in shard_files])
+                manifest.update(shard_files=shard_files, rows=rows)
+                temporary = root / f".{MANIFEST_NAME}.{generation}.tmp"
+                with open(temporary, "w") as handle:
+                    json.dump(manifest, handle, indent=1)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(temporary, root / MANIFEST_NAME)
+            except BaseException:
+                shutil.rmtree(root / generation, ignore_errors=True)
+                raise
+            _remove_unreferenced(root, generation)
 
     def _call_all_with_args(self, method: str, args: Sequence[tuple]) -> list:
         results, _ = self._call({shard: (method, args[shard]) for shard in range(self.shards)})
@@ -687,16 +786,54 @@ class ShardedIndex:
 
         Re-sharding moves each row to the shard its id hashes to under the new count.
         """
-        manifest = cls.read_manifest(path)
-        if shards is None and devices is None:
-            devices = manifest["devices"]
-        devices = _shard_devices(shards, devices, None if devices is not None else manifest["devices"][0])
-        index = cls.__new__(cls)
-        servers = [ShardServer(manifest["dim"], device=device, **arguments)
-                   for device, arguments in zip(devices, _restore_arguments(path, manifest, len(devices)))]
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path: expected a folder path, got {describe(path)}")
+        with _folder_lock(Path(path), reading=True):
+            manifest = cls.read_manifest(path)
+            if shards is None and devices is None:
+                devices = manifest["devices"]
+            devices = _shard_devices(shards, devices, None if devices is not None else manifest["devices"][0])
+            index = cls.__new__(cls)
+            servers = [ShardServer(manifest["dim"], device=device, **arguments)
+                       for device, arguments in zip(devices, _restore_arguments(path, manifest, len(devices)))]
         index._attach(manifest["dim"], devices, manifest["index_kwargs"], LocalShards(servers))
         _check_restored_rows(index, manifest)
         return index
+
+
+@contextlib.contextmanager
+def _folder_lock(root: Path, *, reading: bool = False):
+    """Hold the lock file of a saved folder (``.flatsearch.lock``): saves, and loads
+    that can create the lock file, run one at a time, so a load never reads a
+    generation that a concurrent save is deleting. A load from a folder it cannot
+    write to (read-only storage) runs without the lock."""
+    lock = None
+    if not reading or (root / MANIFEST_NAME).is_file():
+        try:
+            lock = FileLock(str(root / LOCK_NAME))
+            lock.acquire()
+        except OSError:
+            if not reading:
+                raise
+            lock = None
+    try:
+        yield
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _remove_unreferenced(root: Path, generation: str) -> None:
+    """Delete what no manifest names any more: the previous save's generation, and
+    generation folders and manifest temporaries that interrupted saves left behind.
+
+    Runs while holding the folder's lock, right after the manifest naming
+    ``generation`` was put in place, so no other save is writing into the folder."""
+    for entry in root.iterdir():
+        if entry.name.startswith("generation-") and entry.name != generation and entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        elif entry.name.startswith(f".{MANIFEST_NAME}.") and entry.name.endswith(".tmp"):
+            entry.unlink(missing_ok=True)
 
 
 def _restore_arguments(path: Any, manifest: Mapping[str, Any], shards: int) -> list[dict]:
