@@ -8,7 +8,7 @@ from typing import Any, Mapping, NamedTuple
 import torch
 
 from . import filters as filter_module
-from ._validation import (check_choice, check_ids, check_matrix, check_positive_int, check_unique,
+from ._validation import (check_choice, check_ids, check_matrix, check_positive_int, check_storable, check_unique,
                           describe)
 from .backends import BACKENDS, chosen_backend, scan_function
 from .bitmask import pack_bits
@@ -527,14 +527,37 @@ class Index:
 
     @classmethod
     def load(cls, path: Any, device: Any = None) -> "Index":
-        """Read an index written by :meth:`save`, on its saved device or ``device``."""
+        """Read an index written by :meth:`save`, on its saved device or ``device``.
+
+        The file is verified before anything is built from it (see
+        :mod:`flatsearch.persistence`); a damaged or crafted file raises a
+        ValueError naming the path and what is wrong."""
         from .persistence import load_index
-        config, ids, vectors, columns = load_index(path)
+        return cls._from_saved(load_index(path), device, where=f"path: {str(path)!r}")
+
+    @classmethod
+    def _from_saved(cls, loaded: tuple, device: Any, *, where: str) -> "Index":
+        config, ids, vectors, columns = loaded
+        config = dict(config)
         if device is not None:
             config["device"] = device
-        index = cls(**config)
+        try:
+            index = cls(**config)
+        except (ValueError, TypeError, KeyError) as error:
+            raise ValueError(f"{where}: its configuration cannot build an index ({error})") from None
+        try:
+            check_storable(vectors, name="vectors")
+        except ValueError as error:
+            raise ValueError(f"{where} is damaged: {error}") from None
         index._insert(ids, vectors.to(index.device), columns)
         return index
+
+    def __reduce__(self):
+        """Pickles through the bytes of a saved file (and so is verified on unpickling), like FAISS and hnswlib."""
+        from .persistence import index_bytes
+        with self._lock.read():
+            ids, vectors, columns = self._export()
+        return (_index_from_bytes, (index_bytes(self.config(), ids, vectors, columns),))
 
     def to(self, device: Any) -> "Index":
         """A copy of this index on another device (the original is unchanged), like ``Tensor.to``."""
@@ -546,6 +569,11 @@ class Index:
             ids, vectors, columns = self._export()
         copy._insert(ids, vectors.to(device), columns)
         return copy
+
+
+def _index_from_bytes(data: bytes) -> Index:
+    from .persistence import load_index_bytes
+    return Index._from_saved(load_index_bytes(data, where="pickled index"), None, where="pickled index")
 
 
 def _empty_result(nq: int, k: int, metric: str, device: torch.device) -> SearchResult:

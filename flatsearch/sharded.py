@@ -19,6 +19,7 @@ import json
 import math
 import numbers
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -146,12 +147,14 @@ class ShardServer:
 
     def __init__(self, dim: int, *, device: str, index_kwargs: Mapping[str, Any] | None = None,
                  portable: bool = False, saved_shard: str | None = None, reshard_from: Sequence[str] = (),
-                 shard_no: int = 0, shards: int = 1):
+                 shard_no: int = 0, shards: int = 1, manifest_dim: int | None = None):
         self.portable = portable
         if saved_shard is not None:
             self.index = Index.load(saved_shard, device=device)
+            _check_shard_file(self.index, saved_shard, shard_no=shard_no, shards=shards, manifest_dim=manifest_dim or dim)
         elif reshard_from:
-            self.index = _load_rows_of_shard(reshard_from, shard_no=shard_no, shards=shards, device=device)
+            self.index = _load_rows_of_shard(reshard_from, shard_no=shard_no, shards=shards, device=device,
+                                             manifest_dim=manifest_dim or dim)
         else:
             self.index = Index(dim, device=device, **(index_kwargs or {}))
 
@@ -257,15 +260,19 @@ class ShardServer:
         return len(self.index)
 
 
-def _load_rows_of_shard(paths: Sequence[str], *, shard_no: int, shards: int, device: str) -> Index:
+def _load_rows_of_shard(paths: Sequence[str], *, shard_no: int, shards: int, device: str, manifest_dim: int
+                        ) -> Index:
     """An Index of the rows in saved files ``paths`` that hash to ``shard_no``.
 
     The rows are written as one index file and loaded through :meth:`Index.load`,
     so stored vectors come back bit for bit (adding them again would re-normalise
     cosine vectors and could move their last bits)."""
     config, parts = None, []
-    for path in paths:
+    for saved_no, path in enumerate(paths):
         config, ids, vectors, columns = load_index(path)
+        if config["dim"] != manifest_dim:
+            raise ValueError(f"path: {path!r} holds vectors of dim {config['dim']}, the manifest says dim {manifest_dim}")
+        _check_routing(ids.numpy(), path, shard_no=saved_no, shards=len(paths))
         mine = torch.from_numpy((splitmix64(ids.numpy()) % np.uint64(shards)).astype(np.int64) == shard_no)
         parts.append((ids[mine], vectors[mine], {name: column[mine] for name, column in columns.items()}))
     ids = torch.cat([part[0] for part in parts])
@@ -773,6 +780,7 @@ class ShardedIndex:
         if manifest.get("version") != MANIFEST_VERSION or manifest.get("routing") != ROUTING:
             raise ValueError(f"path: expected manifest version {MANIFEST_VERSION} with {ROUTING} routing, got "
                              f"version {manifest.get('version')!r} with {manifest.get('routing')!r}")
+        _check_manifest(manifest, Path(path), f"path: {str(manifest_path)!r}")
         missing = [name for name in manifest["shard_files"] if not (Path(path) / name).is_file()]
         if missing:
             raise FileNotFoundError(f"path: the manifest lists shard files that are missing: {missing}")
@@ -836,12 +844,69 @@ def _remove_unreferenced(root: Path, generation: str) -> None:
             entry.unlink(missing_ok=True)
 
 
+MANIFEST_KEYS = ("format", "version", "routing", "dim", "devices", "index_kwargs", "shard_files", "rows")
+INDEX_KWARGS_KEYS = ("metric", "dtype", "partition_size", "attributes", "partition_by", "backend")
+_SHARD_FILE = re.compile(r"generation-[0-9a-f]{1,64}/shard-[0-9]{4,}\.fsx")
+
+
+def _check_manifest(manifest: Mapping[str, Any], root: Path, where: str) -> None:
+    """Keys from an allow-list, values of the right types, shard files inside ``root``."""
+    unknown = sorted(set(manifest) - set(MANIFEST_KEYS))
+    missing = sorted(set(MANIFEST_KEYS) - set(manifest))
+    if unknown or missing:
+        raise ValueError(f"{where} is damaged: unexpected keys {unknown} or missing keys {missing}")
+    kwargs = manifest["index_kwargs"]
+    if not isinstance(kwargs, dict) or set(kwargs) - set(INDEX_KWARGS_KEYS):
+        raise ValueError(f"{where} is damaged: index_kwargs keys must come from {', '.join(INDEX_KWARGS_KEYS)}, "
+                         f"got {describe(kwargs)}")
+    dim = manifest["dim"]
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0:
+        raise ValueError(f"{where} is damaged: expected a positive int dim, got {describe(dim)}")
+    files = manifest["shard_files"]
+    if not isinstance(files, list) or not files or not all(isinstance(name, str) for name in files):
+        raise ValueError(f"{where} is damaged: expected shard_files to be a non-empty list of names, "
+                         f"got {describe(files)}")
+    inside = root.resolve()
+    for name in files:
+        resolved = (root / name).resolve()
+        if not _SHARD_FILE.fullmatch(name) or resolved.parent.parent != inside:
+            raise ValueError(f"{where} is damaged: shard file {name!r} is not a generation-*/shard-*.fsx file "
+                             f"inside the saved folder {str(inside)!r}")
+    if len(set(files)) != len(files):
+        raise ValueError(f"{where} is damaged: a shard file is listed twice in {files}")
+    devices, rows = manifest["devices"], manifest["rows"]
+    if not isinstance(devices, list) or len(devices) != len(files) or not all(isinstance(d, str) for d in devices):
+        raise ValueError(f"{where} is damaged: expected one device per shard file ({len(files)}), got "
+                         f"{describe(devices)}")
+    if (not isinstance(rows, list) or len(rows) != len(files)
+            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in rows)):
+        raise ValueError(f"{where} is damaged: expected one row count per shard file ({len(files)}), got "
+                         f"{describe(rows)}")
+
+
+def _check_shard_file(index: Index, path: str, *, shard_no: int, shards: int, manifest_dim: int) -> None:
+    """A saved shard must match its manifest and hold only ids that route to it."""
+    if index.dim != manifest_dim:
+        raise ValueError(f"path: {path!r} holds vectors of dim {index.dim}, the manifest says dim {manifest_dim}")
+    _check_routing(index.ids().numpy(), path, shard_no=shard_no, shards=shards)
+
+
+def _check_routing(ids: np.ndarray, path: str, *, shard_no: int, shards: int) -> None:
+    owners = (splitmix64(ids) % np.uint64(shards)).astype(np.int64)
+    wrong = owners != shard_no
+    if wrong.any():
+        raise ValueError(f"path: {path!r} is listed as shard {shard_no} of {shards} but holds ids that belong to "
+                         f"shard {int(owners[wrong][0])} (id {int(ids[wrong][0])}): were shard files swapped?")
+
+
 def _restore_arguments(path: Any, manifest: Mapping[str, Any], shards: int) -> list[dict]:
     """ShardServer arguments that rebuild each of ``shards`` shards from a save."""
     files = [str(Path(path).absolute() / name) for name in manifest["shard_files"]]
     if shards == len(files):
-        return [{"saved_shard": name} for name in files]
-    return [{"reshard_from": files, "shard_no": shard, "shards": shards} for shard in range(shards)]
+        return [{"saved_shard": name, "shard_no": shard, "shards": shards, "manifest_dim": manifest["dim"]}
+                for shard, name in enumerate(files)]
+    return [{"reshard_from": files, "shard_no": shard, "shards": shards, "manifest_dim": manifest["dim"]}
+            for shard in range(shards)]
 
 
 def _check_restored_rows(index: ShardedIndex, manifest: Mapping[str, Any]) -> None:
