@@ -26,10 +26,17 @@ def describe(value: Any) -> str:
 def as_tensor(value: Any, *, name: str) -> torch.Tensor:
     """Turn a numpy array, torch tensor or (nested) list into a CPU-or-device tensor without copying where possible."""
     if isinstance(value, torch.Tensor):
-        return value
+        if value.device.type == "meta" or value.layout != torch.strided:
+            raise TypeError(f"{name}: expected a tensor holding data (dense, on a CPU or CUDA device), got "
+                            f"{describe(value)} on {value.device} with layout {value.layout}")
+        return value.detach()
     if isinstance(value, np.ndarray):
         if value.dtype.kind not in "biufc":
             raise TypeError(f"{name}: expected a numeric array, got {describe(value)}")
+        if not value.dtype.isnative:  # big-endian data: torch reads only the machine's byte order
+            value = value.astype(value.dtype.newbyteorder("="))
+        if value.dtype == np.uint64 and value.size and int(value.max()) > 2**63 - 1:
+            raise ValueError(f"{name}: expected values that fit int64, got {int(value.max())}")
         return torch.from_numpy(np.ascontiguousarray(value))
     if isinstance(value, (list, tuple)):
         try:
@@ -38,7 +45,7 @@ def as_tensor(value: Any, *, name: str) -> torch.Tensor:
             raise ValueError(f"{name}: expected a rectangular array, got a ragged sequence ({error})") from None
         if array.dtype == object or array.dtype.kind in "USV":
             raise TypeError(f"{name}: expected numbers, got {describe(value)}")
-        return torch.from_numpy(array)
+        return as_tensor(array, name=name)
     raise TypeError(f"{name}: expected a numpy array, torch tensor or list, got {type(value).__name__}")
 
 

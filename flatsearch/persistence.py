@@ -28,15 +28,13 @@ from safetensors.torch import load as load_bytes
 from safetensors.torch import save as save_bytes
 from safetensors.torch import save_file
 
-from .schema import KINDS
+from .schema import KINDS, stored_column_problem
 
 FORMAT_NAME = "flatsearch.index"
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)  # version 1 files carry no checksum; everything else is checked
 CONFIG_KEYS = ("dim", "metric", "dtype", "device", "partition_size", "attributes", "partition_by", "backend")
 VECTOR_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-COLUMN_DTYPES = {"int": torch.int64, "float": torch.float32, "bool": torch.int8, "time": torch.int64,
-                 "tags": torch.int64}
 
 Loaded = tuple[dict, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]
 
@@ -207,17 +205,9 @@ def _check_vectors(vectors: torch.Tensor, rows: int, dim: int, dtype: Any, where
 
 
 def _check_column(name: str, kind: str, column: torch.Tensor, rows: int, where: str) -> None:
-    what = f"{where} is damaged: attribute {name!r} (kind {kind})"
-    shape_ok = (column.dim() == 2 and column.shape[0] == rows and column.shape[1] >= 1) if kind == "tags" else \
-        tuple(column.shape) == (rows,)
-    if column.dtype != COLUMN_DTYPES[kind] or not shape_ok:
-        shape = f"({rows}, width)" if kind == "tags" else f"({rows},)"
-        raise ValueError(f"{what}: expected {COLUMN_DTYPES[kind]} of shape {shape}, got {column.dtype} "
-                         f"{tuple(column.shape)}")
-    if kind == "bool" and column.numel() and not bool(((column >= -1) & (column <= 1)).all()):
-        raise ValueError(f"{what}: expected values -1 (null), 0 or 1")
-    if kind == "float" and bool(torch.isinf(column).any()):
-        raise ValueError(f"{what}: holds Inf")
+    problem = stored_column_problem(kind, column, rows)
+    if problem:
+        raise ValueError(f"{where} is damaged: attribute {name!r} (kind {kind}): {problem}")
 
 
 def _check_path(path: Any) -> Path:

@@ -33,11 +33,12 @@ from filelock import FileLock
 
 from . import filters as filter_module
 from ._validation import check_ids, check_matrix, check_positive_int, check_unique, describe
-from .index import Index, Rows
+from .checks import Checks
+from .index import Index, Rows, _check_dtype
 from .persistence import load_index, save_index
 from .results import SearchResult, merge_results
 from .rwlock import ReadWriteLock
-from .schema import INT_NULL, Schema
+from .schema import INT_NULL, Schema, StoredColumns
 
 MANIFEST_NAME = "manifest.json"
 LOCK_NAME = ".flatsearch.lock"
@@ -165,7 +166,7 @@ class ShardServer:
         if isinstance(values, np.ndarray) and not values.flags.writeable:
             return values.copy()
         if isinstance(values, dict):
-            return {name: ShardServer._writable(column) for name, column in values.items()}
+            return type(values)({name: ShardServer._writable(column) for name, column in values.items()})
         return values
 
     def _out(self, tensor: torch.Tensor) -> torch.Tensor:
@@ -313,8 +314,9 @@ class ShardWriteError(RuntimeError):
         self.not_rolled_back = dict(not_rolled_back)
         self.consistent = not self.not_rolled_back
         shard, cause = next(iter(self.failed.items()))
-        state = (f"shards {self.rolled_back} had applied their part and rolled it back, so every shard that answers "
-                 f"holds what it held before the call" if self.consistent else
+        undone = (f"shards {self.rolled_back} had applied their part and rolled it back" if self.rolled_back else
+                  "no other shard had applied its part")
+        state = (f"{undone}, so every shard that answers holds what it held before the call" if self.consistent else
                  f"shards {sorted(self.not_rolled_back)} applied their part and could not roll it back "
                  f"({next(iter(self.not_rolled_back.values()))}); shards {self.rolled_back} rolled back")
         first_line = str(cause).splitlines()[0] if str(cause) else ""
@@ -452,6 +454,9 @@ class ShardedIndex:
         self.index_kwargs = dict(index_kwargs)
         self.metric = self.index_kwargs.get("metric", "ip")
         self._schema = Schema.from_user(self.index_kwargs.get("attributes"))
+        dtype = self.index_kwargs.get("dtype")
+        self._checks = Checks(dim=dim, metric=self.metric, schema=self._schema,
+                              dtypes=[_check_dtype(dtype, torch.device(device)) for device in self.devices])
         self._shards = shards
         self._lock = ReadWriteLock()
 
@@ -510,8 +515,8 @@ class ShardedIndex:
         calls = {}
         for shard, where in self._positions_by_shard(ids).items():
             part = () if columns is None and vectors is None else (
-                None if columns is None else {name: self._transport(_take(values, where))
-                                              for name, values in columns.items()},)
+                None if columns is None else StoredColumns({name: _take(values, where)
+                                                            for name, values in columns.items()}),)
             rows = (ids[where],) if vectors is None else (ids[where], self._transport(vectors[torch.from_numpy(where)]))
             calls[shard] = rows + part
         return self._apply_everywhere(method, calls)
@@ -530,50 +535,41 @@ class ShardedIndex:
                               not_rolled_back=undo_failures) from next(iter(failures.values()))
 
     # -- mutations ------------------------------------------------------------------------------
-    def _check_rows(self, ids: Any, vectors: Any, attributes: Any) -> tuple[np.ndarray, torch.Tensor]:
-        ids = check_ids(ids)
-        check_unique(ids)
-        vectors = check_matrix(vectors, name="vectors", dim=self.dim, rows=len(ids)).cpu()
-        if self.metric == "cosine" and len(vectors):
-            zero = (vectors.norm(dim=1) == 0).nonzero().flatten()
-            if len(zero):
-                raise ValueError(f"vectors: the cosine metric needs non-zero vectors, got a zero vector in row {int(zero[0])}")
-        self._schema.columns(attributes, len(ids), argument="attributes")
-        return ids.numpy(), vectors
+    def _check_rows(self, ids: Any, vectors: Any, attributes: Any) -> tuple[np.ndarray, torch.Tensor, dict]:
+        """The checks of :meth:`fs.Index.add` for every shard's storage dtype; the
+        vectors (float32, as given) and converted columns are what the shards get."""
+        ids, vectors, _, columns = self._checks.rows(ids, vectors, attributes)
+        return ids.numpy(), vectors.cpu(), columns
 
     def add(self, ids: Any, vectors: Any, attributes: Mapping[str, Any] | None = None) -> None:
         """Insert new rows; an id already present on any shard rejects the whole batch.
 
         Same arguments and checks as :meth:`fs.Index.add`."""
-        ids, vectors = self._check_rows(ids, vectors, attributes)
+        ids, vectors, columns = self._check_rows(ids, vectors, attributes)
         with self._lock.write():
             present = self._present(ids, self._positions_by_shard(ids))
             if present.any():
                 raise ValueError(f"ids: expected ids not already in the index, got {int(ids[present][0])} "
                                  f"which is present (use upsert to replace rows)")
-            self._send_rows("add", ids, vectors, attributes)
+            self._send_rows("add", ids, vectors, columns)
 
     def upsert(self, ids: Any, vectors: Any, attributes: Mapping[str, Any] | None = None) -> None:
         """Insert rows or replace present ones, as :meth:`fs.Index.upsert`; each id
         touches only its owning shard."""
-        ids, vectors = self._check_rows(ids, vectors, attributes)
+        ids, vectors, columns = self._check_rows(ids, vectors, attributes)
         with self._lock.write():
-            self._send_rows("upsert", ids, vectors, attributes)
+            self._send_rows("upsert", ids, vectors, columns)
 
     def delete(self, ids: Any) -> int:
         """Remove rows; unknown ids are skipped. Returns how many were removed."""
-        ids = np.unique(check_ids(ids, allow_negative=True).numpy())
+        ids = self._checks.delete_ids(ids).numpy()
         with self._lock.write():
             removed = self._send_rows("delete", ids, None, None)
         return int(sum(removed.values()))
 
     def set_attributes(self, ids: Any, columns: Mapping[str, Any]) -> None:
         """Change attribute values in place, as :meth:`fs.Index.set_attributes`."""
-        ids = check_ids(ids)
-        check_unique(ids)
-        if columns is None or (isinstance(columns, Mapping) and not columns):
-            raise ValueError("columns: expected a dict with at least one attribute column, got none")
-        self._schema.columns(columns, len(ids), argument="columns")
+        ids, columns = self._checks.attribute_update(ids, columns)
         ids = ids.numpy()
         with self._lock.write():
             present = self._present(ids, self._positions_by_shard(ids))
@@ -596,8 +592,8 @@ class ShardedIndex:
             return False
         return bool(self.contains([int(id_)])[0])
 
-    def contains(self, ids: Any) -> np.ndarray:
-        """Whether each id is in the index, as a bool array.
+    def contains(self, ids: Any) -> torch.Tensor:
+        """Whether each id is in the index, as a bool tensor (CPU), as :meth:`fs.Index.contains`.
 
         Example:
             >>> import numpy as np
@@ -609,10 +605,10 @@ class ShardedIndex:
         """
         ids = check_ids(ids, allow_negative=True).numpy()
         with self._lock.read():
-            return self._present(ids, self._positions_by_shard(ids))
+            return torch.from_numpy(self._present(ids, self._positions_by_shard(ids)))
 
-    def ids(self, *, filter: Any = None) -> np.ndarray:
-        """Ids of the live rows of every shard, ascending; with ``filter``, only those passing it (as :meth:`fs.Index.ids`).
+    def ids(self, *, filter: Any = None) -> torch.Tensor:
+        """Ids of the live rows of every shard, ascending (CPU int64 tensor); with ``filter``, only those passing it (as :meth:`fs.Index.ids`).
 
         Example:
             >>> import numpy as np, flatsearch as fs
@@ -623,10 +619,10 @@ class ShardedIndex:
             ([1, 3, 5], [1, 3])
         """
         if filter is not None:
-            filter = filter_module.checked(filter, self._schema)
+            filter = self._checks.filter(filter)
         with self._lock.read():
             parts = self._call_all("ids", filter)
-        return np.sort(np.concatenate([np.asarray(part, dtype=np.int64) for part in parts]))
+        return torch.from_numpy(np.sort(np.concatenate([np.asarray(part, dtype=np.int64) for part in parts])))
 
     def get(self, ids: Any) -> Rows:
         """Stored vectors and attribute values of the ids, in the order given (as :meth:`fs.Index.get`)."""
@@ -669,24 +665,10 @@ class ShardedIndex:
 
     def _request(self, queries: Any, k: int, filter: Any, boost: Any) -> SearchRequest:
         """Validate a search here, so bad input fails before reaching any shard."""
-        queries = check_matrix(queries, name="queries", dim=self.dim, allow_vector=True).cpu()
-        k = check_positive_int(k, name="k")
-        if isinstance(filter, (list, tuple)):
-            if len(filter) != len(queries):
-                raise ValueError(f"filter: expected one filter per query ({len(queries)}), got a list of {len(filter)}")
-            filter = [None if expr is None else filter_module.checked(expr, self._schema, argument=f"filter[{row}]")
-                      for row, expr in enumerate(filter)]
-        elif filter is not None:
-            filter = filter_module.checked(filter, self._schema)
-        if boost is not None:
-            if not isinstance(boost, Mapping):
-                raise TypeError(f"boost: expected a dict of attribute -> weight, got {describe(boost)}")
-            boost = dict(boost)
-            for name, weight in boost.items():
-                if self._schema.kind(name, argument="boost") == "tags":
-                    raise TypeError(f"boost[{name!r}]: expected a numeric attribute, got one of kind 'tags'")
-                if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not math.isfinite(weight):
-                    raise TypeError(f"boost[{name!r}]: expected a finite number as weight, got {describe(weight)}")
+        queries = self._checks.queries(queries)[0].cpu()
+        k = self._checks.k(k)
+        filter = self._checks.filters(filter, len(queries))
+        boost = self._checks.boost(boost) or None
         return SearchRequest(self._transport(queries), k, filter, boost)
 
     def _search_requests(self, requests: Sequence[SearchRequest], *, allow_partial: bool = False
