@@ -13,6 +13,7 @@ from ._validation import (check_choice, check_ids, check_matrix, check_positive_
 from .backends import BACKENDS, chosen_backend, scan_function
 from .bitmask import pack_bits
 from .checks import Checks, check_boost_terms
+from .exact_l2 import candidate_margin, exact_l2_results
 from .idmap import IdMap
 from .results import SearchResult, order_results
 from .rwlock import ReadWriteLock
@@ -341,8 +342,13 @@ class Index:
             if self._storage.capacity == 0:
                 return _empty_result(queries.shape[0], k, self.metric, self.device)
             found = min(k, max(len(self._ids), 1))  # never scan for more rows than the index holds
-            request = self._scan_request(queries, found + 1, filters, weights)
-            return _padded(self._finish(request, scan(request), found, has_boost=bool(weights)), k, self.metric)
+            candidates = found + (candidate_margin(found) if self.metric == "l2" else 1)
+            request = self._scan_request(queries, candidates, filters, weights)
+            scanned = scan(request)
+            if self.metric == "l2":  # exact distances: the expanded form cancels far from the origin
+                return _padded(exact_l2_results(self, request, scanned.scores, scanned.slots, found, weights), k,
+                               self.metric)
+            return _padded(self._finish(request, scanned, found, has_boost=bool(weights)), k, self.metric)
 
     # -- search internals ---------------------------------------------------------------------------
     def _check_boost_terms(self, weights: Mapping[str, float]) -> None:
