@@ -7,9 +7,7 @@ from typing import Any, Mapping, NamedTuple
 
 import torch
 
-from . import filters as filter_module
-from ._validation import (check_choice, check_ids, check_matrix, check_positive_int, check_storable, check_unique,
-                          describe)
+from ._validation import check_choice, check_ids, check_positive_int, check_storable, describe
 from .backends import BACKENDS, chosen_backend, scan_function
 from .bitmask import pack_bits
 from .checks import Checks, check_boost_terms

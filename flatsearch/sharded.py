@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import numbers
 import os
 import re
@@ -31,8 +30,7 @@ import numpy as np
 import torch
 from filelock import FileLock
 
-from . import filters as filter_module
-from ._validation import check_ids, check_matrix, check_positive_int, check_unique, describe
+from ._validation import check_ids, check_positive_int, describe
 from .checks import Checks
 from .index import Index, Rows, _check_dtype
 from .persistence import load_index, save_index
