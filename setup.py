@@ -38,6 +38,6 @@ setup(
     packages=find_packages(include=["flatsearch", "flatsearch.*"]) + ["flatsearch.kernels"],
     package_dir={"flatsearch": "flatsearch", "flatsearch.kernels": "kernels"},
     package_data={"flatsearch.jobsearch": ["data/*.json", "web/*.html"]},
-    install_requires=["torch>=2.3", "numpy>=1.24", "safetensors>=0.4"],
+    install_requires=["torch>=2.3", "numpy>=1.24", "safetensors>=0.4", "filelock>=3.12"],
     extras_require=EXTRAS,
 )

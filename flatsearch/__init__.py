@@ -7,10 +7,12 @@ Example:
     >>> index.search(torch.tensor([1.0, 1.0, 0.0]), 2, filter=fs.col("remote") == True).ids.tolist()
     [[1, 3]]
 """
+from .checks import set_limits
 from .filters import Filter, col
 from .index import Index, Rows, default_dtype
 from .results import SearchResult, merge_results
 from .sharded import ShardedIndex
 
-__all__ = ["Index", "Rows", "SearchResult", "ShardedIndex", "Filter", "col", "merge_results", "default_dtype"]
+__all__ = ["Index", "Rows", "SearchResult", "ShardedIndex", "Filter", "col", "merge_results", "default_dtype",
+           "set_limits"]
 __version__ = "0.1.0"

@@ -26,10 +26,17 @@ def describe(value: Any) -> str:
 def as_tensor(value: Any, *, name: str) -> torch.Tensor:
     """Turn a numpy array, torch tensor or (nested) list into a CPU-or-device tensor without copying where possible."""
     if isinstance(value, torch.Tensor):
-        return value
+        if value.device.type == "meta" or value.layout != torch.strided:
+            raise TypeError(f"{name}: expected a tensor holding data (dense, on a CPU or CUDA device), got "
+                            f"{describe(value)} on {value.device} with layout {value.layout}")
+        return value.detach()
     if isinstance(value, np.ndarray):
         if value.dtype.kind not in "biufc":
             raise TypeError(f"{name}: expected a numeric array, got {describe(value)}")
+        if not value.dtype.isnative:  # big-endian data: torch reads only the machine's byte order
+            value = value.astype(value.dtype.newbyteorder("="))
+        if value.dtype == np.uint64 and value.size and int(value.max()) > 2**63 - 1:
+            raise ValueError(f"{name}: expected values that fit int64, got {int(value.max())}")
         return torch.from_numpy(np.ascontiguousarray(value))
     if isinstance(value, (list, tuple)):
         try:
@@ -38,7 +45,7 @@ def as_tensor(value: Any, *, name: str) -> torch.Tensor:
             raise ValueError(f"{name}: expected a rectangular array, got a ragged sequence ({error})") from None
         if array.dtype == object or array.dtype.kind in "USV":
             raise TypeError(f"{name}: expected numbers, got {describe(value)}")
-        return torch.from_numpy(array)
+        return as_tensor(array, name=name)
     raise TypeError(f"{name}: expected a numpy array, torch tensor or list, got {type(value).__name__}")
 
 
@@ -103,3 +110,50 @@ def check_choice(value: Any, *, name: str, choices: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name}: expected one of {', '.join(map(repr, choices))}, got {describe(value)}")
     return value
+
+
+FLOAT32_MAX = float(torch.finfo(torch.float32).max)
+# Squared norms up to a quarter of float32's range keep every score finite: for
+# two such vectors |q.x| <= |q||x| and |q - x|^2 <= 2|q|^2 + 2|x|^2 stay below it.
+SQUARED_NORM_LIMIT = FLOAT32_MAX / 4
+
+
+def to_storage_dtype(matrix: torch.Tensor, dtype: torch.dtype, *, name: str) -> torch.Tensor:
+    """``matrix`` (float32, finite) cast to the storage ``dtype``, checked after the cast.
+
+    A value that overflows the dtype (float16 holds at most 65504) and a row whose
+    squared norm would overflow float32 scores are ValueErrors naming the row and column.
+
+    Example:
+        >>> import torch
+        >>> to_storage_dtype(torch.tensor([[1.0, 7e4]]), torch.float16, name="vectors")
+        Traceback (most recent call last):
+        ...
+        ValueError: vectors: row 0, column 1: 70000.0 does not fit torch.float16 (largest finite value 65504.0)
+    """
+    stored = matrix.to(dtype)
+    check_storable(stored, name=name, original=matrix)
+    return stored
+
+
+def check_storable(stored: torch.Tensor, *, name: str, original: torch.Tensor | None = None) -> None:
+    """Check vectors as stored: every value finite and every squared norm within
+    :data:`SQUARED_NORM_LIMIT`, so that no score computed from them overflows."""
+    if stored.numel() == 0:
+        return
+    if stored.dtype != torch.float32 and not bool(torch.isfinite(stored).all()):
+        row, column = (int(i) for i in (~torch.isfinite(stored)).nonzero()[0])
+        value = (original if original is not None else stored)[row, column].item()
+        raise ValueError(f"{name}: row {row}, column {column}: {value!r} does not fit {stored.dtype} "
+                         f"(largest finite value {torch.finfo(stored.dtype).max})")
+    if not bool(torch.isfinite(stored).all()):
+        row, column = (int(i) for i in (~torch.isfinite(stored)).nonzero()[0])
+        raise ValueError(f"{name}: row {row}, column {column}: expected a finite value, got {stored[row, column].item()}")
+    squared = stored.float().pow(2).sum(dim=1)
+    too_large = ~(squared <= SQUARED_NORM_LIMIT)
+    if bool(too_large.any()):
+        row = int(too_large.nonzero()[0])
+        column = int(stored[row].float().abs().argmax())
+        raise ValueError(f"{name}: row {row} (largest value {stored[row, column].item():.4g} in column {column}) has "
+                         f"a squared norm of {squared[row].item():.4g}, above {SQUARED_NORM_LIMIT:.4g}: its scores "
+                         f"would overflow float32; scale the vectors down")

@@ -16,6 +16,7 @@ import os
 import threading
 from collections import Counter
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import torch
@@ -24,7 +25,8 @@ from ._validation import check_choice, check_positive_int, describe
 from .backends import BACKENDS
 from .index import Index
 from .results import SearchResult
-from .sharded import ShardedIndex, ShardServer, _check_restored_rows, _json_ready, _restore_arguments
+from .sharded import (ShardedIndex, ShardServer, _check_restored_rows, _folder_lock, _json_ready,
+                      _restore_arguments)
 
 
 class ShardUnavailableError(RuntimeError):
@@ -81,6 +83,20 @@ class RayShards:
 
         An argument object shared by several calls is put in the object store
         once. Every call finishes before an error is raised."""
+        results, failures = self.call_each(calls)
+        unavailable = {shard: error for shard, error in failures.items() if isinstance(error, ShardUnavailableError)}
+        raised = [error for shard, error in failures.items() if shard not in unavailable]
+        if raised:
+            raise raised[0]
+        if unavailable and not allow_missing:
+            raise next(iter(unavailable.values()))
+        return results, tuple(sorted(unavailable))
+
+    def call_each(self, calls: Mapping[int, tuple[str, tuple]]) -> tuple[dict[int, Any], dict[int, BaseException]]:
+        """Run ``{shard: (method, args)}`` on the actors; return ``({shard: result}, {shard: exception})``.
+
+        A dead actor's exception is a :class:`ShardUnavailableError`; an exception
+        raised inside an actor is returned as itself, noting the shard."""
         ray = self.ray
         uses = Counter(id(argument) for _, args in calls.values() for argument in args)
         stored: dict[int, Any] = {}
@@ -94,25 +110,21 @@ class RayShards:
 
         references = {shard: getattr(self.actors[shard], method).remote(*map(sendable, args))
                       for shard, (method, args) in calls.items()}
-        results, unavailable, failures = {}, {}, []
+        results, failures = {}, {}
         for shard, reference in references.items():
             try:
                 results[shard] = ray.get(reference)
             except ray.exceptions.RayActorError as error:
-                unavailable[shard] = error
+                failures[shard] = ShardUnavailableError(shard, len(self.actors), self.actors[shard]._actor_id.hex(),
+                                                        error)
             except ray.exceptions.RayTaskError as error:
-                failures.append((shard, error))
-        if failures:
-            shard, error = failures[0]
-            cause = getattr(error, "cause", None)
-            if isinstance(cause, Exception):
-                cause.add_note(f"(raised by shard {shard} of {len(self.actors)})")
-                raise cause from None
-            raise error
-        if unavailable and not allow_missing:
-            shard, error = next(iter(unavailable.items()))
-            raise ShardUnavailableError(shard, len(self.actors), self.actors[shard]._actor_id.hex(), error)
-        return results, tuple(sorted(unavailable))
+                cause = getattr(error, "cause", None)
+                if isinstance(cause, Exception):
+                    cause.add_note(f"(raised by shard {shard} of {len(self.actors)})")
+                    failures[shard] = cause
+                else:
+                    failures[shard] = error
+        return results, failures
 
     def close(self) -> None:
         for actor in self.actors:
@@ -296,11 +308,14 @@ class RayIndex(ShardedIndex):
              allow_partial: bool = False, device: str | None = None) -> "RayIndex":
         """Load a save of a ShardedIndex or RayIndex into actors: its layout, or
         re-sharded into ``shards`` actors. Every node must see ``path``."""
-        manifest = cls.read_manifest(path)
-        shards = len(manifest["shard_files"]) if shards is None else check_positive_int(shards, name="shards")
-        index = cls.__new__(cls)
-        index._start(manifest["dim"], shards, device, manifest["index_kwargs"],
-                     _restore_arguments(path, manifest, shards), address=address,
-                     allow_partial=allow_partial)
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path: expected a folder path, got {describe(path)}")
+        with _folder_lock(Path(path), reading=True):  # the actors have read their files when _start returns
+            manifest = cls.read_manifest(path)
+            shards = len(manifest["shard_files"]) if shards is None else check_positive_int(shards, name="shards")
+            index = cls.__new__(cls)
+            index._start(manifest["dim"], shards, device, manifest["index_kwargs"],
+                         _restore_arguments(path, manifest, shards), address=address,
+                         allow_partial=allow_partial)
         _check_restored_rows(index, manifest)
         return index

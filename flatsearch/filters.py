@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import numbers
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
@@ -120,6 +121,14 @@ class _Combination(Filter):
 
     children: tuple[Filter, ...]
     KEYWORD = ""
+
+    def __post_init__(self):
+        # Flatten joins of the same kind as they are built, so a chain of a
+        # thousand & is one And of a thousand children, not a thousand levels.
+        if any(type(child) is type(self) for child in self.children):
+            flat = tuple(grandchild for child in self.children
+                         for grandchild in (child.children if type(child) is type(self) else (child,)))
+            object.__setattr__(self, "children", flat)
 
     @staticmethod
     def combine(left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
@@ -222,9 +231,14 @@ def _as_filter(value: Any, operator: str) -> Filter:
 
 
 def _flatten(node: Filter, kind: type) -> list[Filter]:
-    out = []
-    for child in node.children:
-        out.extend(_flatten(child, kind) if isinstance(child, kind) else [child])
+    """Children of a join, with joins of the same kind opened (without recursion)."""
+    out, pending = [], list(reversed(node.children))
+    while pending:
+        child = pending.pop()
+        if isinstance(child, kind):
+            pending.extend(reversed(child.children))
+        else:
+            out.append(child)
     return out
 
 
@@ -271,36 +285,164 @@ def _parse_column(name: str, spec: Any, path: str) -> list[Filter]:
     return parts
 
 
-def validate(expr: Filter, schema: Schema) -> None:
-    """Check names and value types against the schema without touching any column."""
-    if isinstance(expr, Comparison):
-        kind = schema.kind(expr.name, argument="filter")
-        if kind == "bool" and expr.op in ("lt", "lte", "gt", "gte"):
-            raise TypeError(f"filter: attribute {expr.name!r} is bool; it supports eq, ne and in, not {expr.op}")
-        for value in (expr.value if expr.op == "in" else (expr.value,)):
-            schema.scalar(expr.name, value, argument=f"filter ({expr.name} {expr.op})")
-    elif isinstance(expr, (And, Or)):
-        for child in expr.children:
-            validate(child, schema)
-    elif isinstance(expr, Not):
-        validate(expr.child, schema)
-    else:
-        raise TypeError(f"filter: expected a filter expression, got {describe(expr)}")
+def validate(expr: Filter, schema: Schema, *, argument: str = "filter", limits: Any = None) -> None:
+    """Check names, value types, nesting depth and list sizes against the schema without touching any column."""
+    normalised(expr, schema, argument=argument, limits=limits)
 
 
-def coerce(value: Any, *, argument: str = "filter") -> Filter:
-    """Accept a Filter or its dict form."""
+def coerce(value: Any, *, argument: str = "filter", limits: Any = None) -> Filter:
+    """Accept a Filter or its dict form (nested at most ``limits.max_filter_depth`` deep)."""
     if isinstance(value, Filter):
         return value
     if isinstance(value, Mapping):
+        _check_dict_depth(value, argument, _limits(limits).max_filter_depth)
         return _parse(value, argument)
     raise TypeError(f"{argument}: expected a filter expression (fs.col(...)) or its dict form, got {describe(value)}")
 
 
-def checked(value: Any, schema: Schema, *, argument: str = "filter") -> Filter:
-    """One filter (an expression or its dict form, not a per-query list), coerced and validated against ``schema``."""
+def checked(value: Any, schema: Schema, *, argument: str = "filter", limits: Any = None) -> Filter:
+    """One filter (an expression or its dict form, not a per-query list), coerced,
+    validated against ``schema`` and normalised (see :func:`normalised`)."""
     if isinstance(value, (list, tuple)):
         raise TypeError(f"{argument}: expected one filter expression or its dict form, got a {type(value).__name__}")
-    expr = coerce(value, argument=argument)
-    validate(expr, schema)
+    expr = coerce(value, argument=argument, limits=limits)
+    return normalised(expr, schema, argument=argument, limits=limits)
+
+
+def _limits(limits: Any) -> Any:
+    if limits is None:
+        from .checks import LIMITS
+        return LIMITS
+    return limits
+
+
+def _check_dict_depth(data: Any, argument: str, limit: int) -> None:
+    """Reject the JSON form nested deeper than ``limit`` before parsing it (iteratively)."""
+    pending = [(data, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if not isinstance(node, Mapping):
+            continue
+        children = []
+        for key, value in node.items():
+            if key in ("and", "or") and isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+                children.extend(value)
+            elif key == "not":
+                children.append(value)
+        if children and depth > limit:
+            raise ValueError(f"{argument}: expected and / or / not nested at most {limit} deep "
+                             f"(fs.set_limits(max_filter_depth=...)), got a deeper filter")
+        pending.extend((child, depth + 1) for child in children)
+
+
+def _depth(expr: Filter) -> int:
+    deepest, pending = 0, [(expr, 0)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, (And, Or)):
+            pending.extend((child, depth + 1) for child in _flatten(node, type(node)))
+        elif isinstance(node, Not):
+            pending.append((node.child, depth + 1))
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def normalised(expr: Filter, schema: Schema, *, argument: str = "filter", limits: Any = None) -> Filter:
+    """``expr`` checked against ``schema``, with every comparison put in the stored form
+    of its column, compared numerically.
+
+    On "int", "time" and "tags" columns a bound that is a float or outside int64
+    becomes the equivalent integer bound (``c < 5.5`` is ``c <= 5``; ``c < 2**63``
+    matches every non-null value; ``c == 5.5`` matches nothing); on "float"
+    columns infinite bounds compare as such. Raises for unknown attributes, wrong
+    value types, nesting deeper than ``limits.max_filter_depth`` and ``isin``
+    lists longer than ``limits.max_isin_values``.
+
+    Example:
+        >>> import flatsearch as fs
+        >>> from flatsearch.schema import Schema
+        >>> normalised((fs.col("c") < 5.5) & (fs.col("c") != 2**64), Schema({"c": "int"})).to_dict()
+        {'and': [{'c': {'lte': 5}}, {'c': {'gte': -9223372036854775807}}]}
+    """
+    limits = _limits(limits)
+    if not isinstance(expr, Filter):
+        raise TypeError(f"{argument}: expected a filter expression, got {describe(expr)}")
+    if _depth(expr) > limits.max_filter_depth:
+        raise ValueError(f"{argument}: expected and / or / not nested at most {limits.max_filter_depth} deep "
+                         f"(fs.set_limits(max_filter_depth=...)), got {_depth(expr)}")
+    return _normalise_node(expr, schema, argument, limits)
+
+
+def _normalise_node(expr: Filter, schema: Schema, argument: str, limits: Any) -> Filter:
+    # Recursion depth is bounded by max_filter_depth (checked above).
+    if isinstance(expr, Comparison):
+        return _normalise_comparison(expr, schema, argument, limits)
+    if isinstance(expr, (And, Or)):
+        return type(expr)(tuple(_normalise_node(child, schema, argument, limits)
+                                for child in _flatten(expr, type(expr))))
+    if isinstance(expr, Not):
+        return Not(_normalise_node(expr.child, schema, argument, limits))
+    raise TypeError(f"{argument}: expected a filter expression, got {describe(expr)}")
+
+
+_INT_LOW, _INT_HIGH = -(2**63) + 1, 2**63 - 1  # the smallest int64 is the null marker
+_FLOAT_BEYOND = 3.5e38  # past float32's largest value: compares like infinity with every stored float
+
+
+def _normalise_comparison(expr: Comparison, schema: Schema, argument: str, limits: Any) -> Filter:
+    name, op, value = expr.name, expr.op, expr.value
+    kind = schema.kind(name, argument=argument)
+    if kind == "bool" and op in ("lt", "lte", "gt", "gte"):
+        raise TypeError(f"{argument}: attribute {name!r} is bool; it supports eq, ne and in, not {op}")
+    where = f"{argument} ({name} {op})"
+    values = value if op == "in" else (value,)
+    if op == "in" and len(values) > limits.max_isin_values:
+        raise ValueError(f"{where}: expected at most {limits.max_isin_values} values "
+                         f"(fs.set_limits(max_isin_values=...)), got {len(values)}")
+    numeric = [isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values]
+    if kind in ("int", "time", "tags") and all(numeric):
+        for v in values:
+            if isinstance(v, float) and math.isnan(v):
+                raise TypeError(f"{where}: expected a number, got nan")
+        if op == "in":
+            kept = tuple(int(v) for v in values if _is_int64(v))
+            for v in kept:
+                schema.scalar(name, v, argument=where)
+            return Comparison(name, "in", kept)
+        return _integer_bound(name, op, value)
+    if kind == "float" and all(numeric):
+        values = tuple(v if isinstance(v, float) and math.isnan(v) else
+                       math.copysign(_FLOAT_BEYOND, v) if not -_FLOAT_BEYOND < v < _FLOAT_BEYOND else v
+                       for v in values)
+        if op != "in":
+            values = values[0]
+        expr = Comparison(name, op, values)
+    for v in (expr.value if op == "in" else (expr.value,)):
+        schema.scalar(name, v, argument=where)
     return expr
+
+
+def _is_int64(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value) and value.is_integer() and _INT_LOW <= value <= _INT_HIGH
+    return _INT_LOW <= int(value) <= _INT_HIGH
+
+
+def _integer_bound(name: str, op: str, value: Any) -> Comparison:
+    """The comparison on stored integers equivalent to comparing with the number ``value``."""
+    if isinstance(value, numbers.Integral) and _is_int64(value):
+        return Comparison(name, op, int(value))
+    everything, nothing = Comparison(name, "gte", _INT_LOW), Comparison(name, "lt", _INT_LOW)
+    if op in ("eq", "ne"):
+        if _is_int64(value):
+            return Comparison(name, op, int(value))
+        return nothing if op == "eq" else everything
+    if isinstance(value, float) and math.isinf(value):
+        below = value > 0  # every stored value is below +inf and above -inf
+        return everything if below == (op in ("lt", "lte")) else nothing
+    if op in ("lt", "lte"):  # c <= highest
+        highest = (math.ceil(value) - 1) if op == "lt" else math.floor(value)
+        return everything if highest >= _INT_HIGH else nothing if highest < _INT_LOW else \
+            Comparison(name, "lte", int(highest))
+    lowest = (math.floor(value) + 1) if op == "gt" else math.ceil(value)  # c >= lowest
+    return everything if lowest <= _INT_LOW else nothing if lowest > _INT_HIGH else Comparison(name, "gte", int(lowest))

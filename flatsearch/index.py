@@ -7,11 +7,11 @@ from typing import Any, Mapping, NamedTuple
 
 import torch
 
-from . import filters as filter_module
-from ._validation import (check_choice, check_ids, check_matrix, check_positive_int, check_unique,
-                          describe)
+from ._validation import check_choice, check_ids, check_positive_int, check_storable, describe
 from .backends import BACKENDS, chosen_backend, scan_function
 from .bitmask import pack_bits
+from .checks import Checks, check_boost_terms
+from .exact_l2 import candidate_margin, exact_l2_results
 from .idmap import IdMap
 from .results import SearchResult, order_results
 from .rwlock import ReadWriteLock
@@ -93,6 +93,7 @@ class Index:
                              f"{self.schema.kinds[partition_by]!r}")
         self.partition_by = partition_by
         self.backend = check_choice(backend, name="backend", choices=BACKENDS)
+        self._checks = Checks(dim=self.dim, metric=self.metric, dtypes=(self.dtype,), schema=self.schema)
         scan_function(self.backend, self.device)  # fail now, not at the first search
         self._lock = ReadWriteLock()
         self._reset()
@@ -179,7 +180,7 @@ class Index:
             >>> index.delete([2, 99])
             1
         """
-        ids = torch.unique(check_ids(ids, allow_negative=True))
+        ids = self._checks.delete_ids(ids)
         with self._lock.write():
             slots = self._ids.lookup(ids.to(self.device))
             found = slots >= 0
@@ -197,11 +198,7 @@ class Index:
             >>> index.get([1, 2]).attributes
             {'prior': [None, 0.5]}
         """
-        ids = check_ids(ids)
-        check_unique(ids)
-        if columns is None or (isinstance(columns, Mapping) and not columns):
-            raise ValueError("columns: expected a dict with at least one attribute column, got none")
-        values = self.schema.columns(columns, len(ids), argument="columns")
+        ids, values = self._checks.attribute_update(ids, columns)
         with self._lock.write():
             slots = self._require(ids)
             if self.partition_by in values:
@@ -271,7 +268,7 @@ class Index:
             ([4, 7, 9], [4])
         """
         if filter is not None:
-            filter = filter_module.checked(filter, self.schema)
+            filter = self._checks.filter(filter)
         with self._lock.read():
             if filter is None:
                 return self._ids.sorted_ids.cpu().clone()
@@ -330,43 +327,37 @@ class Index:
             >>> index.search(torch.tensor([1.0, 0.0]), 1, boost={"pay": 0.5}).ids.tolist()
             [[2]]
         """
-        queries = check_matrix(queries, name="queries", dim=self.dim, allow_vector=True).to(self.device)
-        if self.metric == "cosine":
-            queries = _normalise(queries, name="queries")
-        k = check_positive_int(k, name="k")
-        filters = self._check_filters(filter, queries.shape[0])
-        weights = self._check_boost(boost)
+        queries = self._checks.queries(queries)[1].to(self.device)
+        k = self._checks.k(k)
+        filters = self._checks.filters(filter, queries.shape[0])
+        weights = self._checks.boost(boost)
+        if weights:
+            self._check_boost_terms(weights)
+        if queries.shape[0] == 0:
+            return _empty_result(0, k, self.metric, self.device)
         scan = scan_function(self.backend, self.device)
         with self._lock.read():
             if self._storage.capacity == 0:
                 return _empty_result(queries.shape[0], k, self.metric, self.device)
-            request = self._scan_request(queries, k + 1, filters, weights)
-            return self._finish(request, scan(request), k, has_boost=bool(weights))
+            found = min(k, max(len(self._ids), 1))  # never scan for more rows than the index holds
+            candidates = found + (candidate_margin(found) if self.metric == "l2" else 1)
+            request = self._scan_request(queries, candidates, filters, weights)
+            scanned = scan(request)
+            if self.metric == "l2":  # exact distances: the expanded form cancels far from the origin
+                return _padded(exact_l2_results(self, request, scanned.scores, scanned.slots, found, weights), k,
+                               self.metric)
+            return _padded(self._finish(request, scanned, found, has_boost=bool(weights)), k, self.metric)
 
     # -- search internals ---------------------------------------------------------------------------
-    def _check_filters(self, filter: Any, nq: int) -> Any:
-        if filter is None:
-            return None
-        if isinstance(filter, (list, tuple)):
-            if len(filter) != nq:
-                raise ValueError(f"filter: expected one filter per query ({nq}), got a list of {len(filter)}")
-            return [None if f is None else filter_module.checked(f, self.schema, argument=f"filter[{i}]") for i, f in enumerate(filter)]
-        return filter_module.checked(filter, self.schema)
-
-    def _check_boost(self, boost: Any) -> dict[str, float]:
-        if boost is None:
-            return {}
-        if not isinstance(boost, Mapping):
-            raise TypeError(f"boost: expected a dict of attribute -> weight, got {describe(boost)}")
-        weights = {}
-        for name, weight in boost.items():
-            kind = self.schema.kind(name, argument="boost")
-            if kind == "tags":
-                raise TypeError(f"boost[{name!r}]: expected a numeric attribute, got one of kind 'tags'")
-            if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not torch.isfinite(torch.tensor(float(weight))):
-                raise TypeError(f"boost[{name!r}]: expected a finite number as weight, got {describe(weight)}")
-            weights[name] = float(weight)
-        return weights
+    def _check_boost_terms(self, weights: Mapping[str, float]) -> None:
+        """Boost terms must keep scores finite: each weight times the largest stored magnitude of its column."""
+        with self._lock.read():
+            live = self._storage.live
+            magnitudes = {}
+            for name in weights:
+                values = Schema.as_float(self.schema.kinds[name], self._storage.columns[name])[live]
+                magnitudes[name] = float(values.abs().max()) if values.numel() else 0.0
+        check_boost_terms(weights, magnitudes)
 
     def _keep_mask(self, filters: Any, nq: int) -> torch.Tensor:
         storage = self._storage
@@ -468,13 +459,8 @@ class Index:
 
     # -- storage internals --------------------------------------------------------------------------
     def _check_rows(self, ids: Any, vectors: Any, attributes: Any):
-        ids = check_ids(ids)
-        check_unique(ids)
-        vectors = check_matrix(vectors, name="vectors", dim=self.dim, rows=len(ids)).to(self.device)
-        if self.metric == "cosine":
-            vectors = _normalise(vectors, name="vectors")
-        columns = self.schema.columns(attributes, len(ids), argument="attributes")
-        return ids, vectors.to(self.dtype), columns
+        ids, _, stored, columns = self._checks.rows(ids, vectors, attributes)
+        return ids, stored.to(self.device), columns
 
     def _insert(self, ids: torch.Tensor, vectors: torch.Tensor, columns: dict[str, torch.Tensor]) -> None:
         if len(ids) == 0:
@@ -527,14 +513,37 @@ class Index:
 
     @classmethod
     def load(cls, path: Any, device: Any = None) -> "Index":
-        """Read an index written by :meth:`save`, on its saved device or ``device``."""
+        """Read an index written by :meth:`save`, on its saved device or ``device``.
+
+        The file is verified before anything is built from it (see
+        :mod:`flatsearch.persistence`); a damaged or crafted file raises a
+        ValueError naming the path and what is wrong."""
         from .persistence import load_index
-        config, ids, vectors, columns = load_index(path)
+        return cls._from_saved(load_index(path), device, where=f"path: {str(path)!r}")
+
+    @classmethod
+    def _from_saved(cls, loaded: tuple, device: Any, *, where: str) -> "Index":
+        config, ids, vectors, columns = loaded
+        config = dict(config)
         if device is not None:
             config["device"] = device
-        index = cls(**config)
+        try:
+            index = cls(**config)
+        except (ValueError, TypeError, KeyError) as error:
+            raise ValueError(f"{where}: its configuration cannot build an index ({error})") from None
+        try:
+            check_storable(vectors, name="vectors")
+        except ValueError as error:
+            raise ValueError(f"{where} is damaged: {error}") from None
         index._insert(ids, vectors.to(index.device), columns)
         return index
+
+    def __reduce__(self):
+        """Pickles through the bytes of a saved file (and so is verified on unpickling), like FAISS and hnswlib."""
+        from .persistence import index_bytes
+        with self._lock.read():
+            ids, vectors, columns = self._export()
+        return (_index_from_bytes, (index_bytes(self.config(), ids, vectors, columns),))
 
     def to(self, device: Any) -> "Index":
         """A copy of this index on another device (the original is unchanged), like ``Tensor.to``."""
@@ -546,6 +555,20 @@ class Index:
             ids, vectors, columns = self._export()
         copy._insert(ids, vectors.to(device), columns)
         return copy
+
+
+def _index_from_bytes(data: bytes) -> Index:
+    from .persistence import load_index_bytes
+    return Index._from_saved(load_index_bytes(data, where="pickled index"), None, where="pickled index")
+
+
+def _padded(result: SearchResult, k: int, metric: str) -> SearchResult:
+    """``result`` widened to k columns of padding (id -1, score -inf; +inf for l2)."""
+    missing = k - result.ids.shape[1]
+    if missing <= 0:
+        return result
+    empty = _empty_result(result.ids.shape[0], missing, metric, result.ids.device)
+    return SearchResult(torch.cat([result.scores, empty.scores], dim=1), torch.cat([result.ids, empty.ids], dim=1))
 
 
 def _empty_result(nq: int, k: int, metric: str, device: torch.device) -> SearchResult:
@@ -575,11 +598,3 @@ def _check_dtype(dtype: Any, device: torch.device) -> torch.dtype:
     if dtype in _DTYPES.values():
         return dtype
     raise ValueError(f"dtype: expected one of float32, float16, bfloat16 or None, got {describe(dtype)}")
-
-
-def _normalise(matrix: torch.Tensor, *, name: str) -> torch.Tensor:
-    norms = matrix.norm(dim=1, keepdim=True)
-    zero = (norms == 0).flatten()
-    if bool(zero.any()):
-        raise ValueError(f"{name}: the cosine metric needs non-zero vectors, got a zero vector in row {int(zero.nonzero()[0])}")
-    return matrix / norms

@@ -48,6 +48,37 @@ def to_epoch_seconds(value: Any, *, name: str) -> int:
     raise TypeError(f"{name}: expected seconds since the epoch or a datetime, got {describe(value)}")
 
 
+FLOAT32_MAX = float(torch.finfo(torch.float32).max)
+
+
+def _in_int64(value: int, where: str) -> int:
+    if not INT_NULL < value < 2**63:
+        raise ValueError(f"{where}: {value} does not fit int64 (and {INT_NULL} marks missing values)")
+    return value
+
+
+class StoredColumns(dict):
+    """Attribute columns already converted to storage form by :meth:`Schema.columns`
+    (CPU tensors); passed between indexes so that they are read exactly once."""
+
+
+def stored_column_problem(kind: str, column: Any, rows: int) -> str | None:
+    """What is wrong with a column in storage form for ``rows`` rows, or None."""
+    dtype = _STORAGE_DTYPE[kind]
+    if not isinstance(column, torch.Tensor):
+        return f"expected a {dtype} tensor, got {describe(column)}"
+    shape_ok = (column.dim() == 2 and column.shape[0] == rows and column.shape[1] >= 1) if kind == "tags" else \
+        tuple(column.shape) == (rows,)
+    if column.dtype != dtype or not shape_ok:
+        shape = f"({rows}, width)" if kind == "tags" else f"({rows},)"
+        return f"expected {dtype} of shape {shape}, got {column.dtype} {tuple(column.shape)}"
+    if kind == "bool" and column.numel() and not bool(((column >= -1) & (column <= 1)).all()):
+        return "expected values -1 (null), 0 or 1"
+    if kind == "float" and bool(torch.isinf(column).any()):
+        return "holds Inf"
+    return None
+
+
 @dataclass(frozen=True)
 class Schema:
     """The attribute columns of an index: name -> kind."""
@@ -89,12 +120,12 @@ class Schema:
                 raise TypeError(f"{where}: expected True or False, got {describe(value)}")
             return int(bool(value))
         if kind == "time":
-            return to_epoch_seconds(value, name=where)
+            return _in_int64(to_epoch_seconds(value, name=where), where)
         if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             raise TypeError(f"{where}: expected an int, got {describe(value)}")
         if int(value) == INT_NULL:
             raise ValueError(f"{where}: {INT_NULL} is reserved for missing values")
-        return int(value)
+        return _in_int64(int(value), where)
 
     # -- columns --------------------------------------------------------------------------------
     def columns(self, columns: Mapping[str, Any] | None, n: int, *, argument: str) -> dict[str, torch.Tensor]:
@@ -103,6 +134,12 @@ class Schema:
             return {}
         if not isinstance(columns, Mapping):
             raise TypeError(f"{argument}: expected a dict of attribute name -> column, got {describe(columns)}")
+        if isinstance(columns, StoredColumns):  # converted by another index's checks; verified, not converted again
+            for name, column in columns.items():
+                problem = stored_column_problem(self.kind(name, argument=argument), column, n)
+                if problem:
+                    raise ValueError(f"{argument}[{name!r}]: {problem}")
+            return dict(columns)
         converted = {}
         for name, values in columns.items():
             kind = self.kind(name, argument=argument)
@@ -115,6 +152,11 @@ class Schema:
         return torch.full(shape, _NULL[kind], dtype=_STORAGE_DTYPE[kind])
 
     def _column(self, name: str, kind: str, values: Any, n: int, *, argument: str) -> torch.Tensor:
+        if isinstance(values, Mapping):
+            raise TypeError(f"{argument}: expected a sequence of {n} values (list, array, tensor or pandas Series), "
+                            f"got a {type(values).__name__} (its keys would be read as values)")
+        if hasattr(values, "to_numpy") and not isinstance(values, (np.ndarray, torch.Tensor)):
+            values = values.to_numpy()  # a pandas Series: its values in order, whatever its index labels
         if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
             raise TypeError(f"{argument}: expected a sequence of {n} values, got {describe(values)}")
         if len(values) != n:
@@ -130,7 +172,14 @@ class Schema:
         out = torch.empty(n, dtype=dtype)
         for row, value in enumerate(values):
             missing = value is None or (kind == "float" and isinstance(value, float) and math.isnan(value))
-            out[row] = _NULL[kind] if missing else self.scalar(name, value, argument=f"{argument}[{row}]")
+            if missing:
+                out[row] = _NULL[kind]
+                continue
+            value = self.scalar(name, value, argument=f"{argument}[{row}]")
+            if kind == "float" and not abs(value) <= FLOAT32_MAX:
+                raise ValueError(f"{argument}[{row}]: {value!r} does not fit float32 (largest finite value "
+                                 f"{FLOAT32_MAX})")
+            out[row] = value
         return out
 
     @staticmethod
@@ -141,9 +190,12 @@ class Schema:
         if kind == "float":
             if dtype_kind not in "iuf":
                 raise TypeError(f"{argument}: expected numbers, got dtype {array.dtype}")
-            column = torch.from_numpy(array.astype(np.float32))
+            with np.errstate(over="ignore"):
+                column = torch.from_numpy(array.astype(np.float32))
             if bool(torch.isinf(column).any()):
-                raise ValueError(f"{argument}: expected finite numbers or NaN for missing, got Inf")
+                row = int(torch.isinf(column).nonzero()[0])
+                raise ValueError(f"{argument}[{row}]: expected finite numbers that fit float32 (or NaN for missing), "
+                                 f"got Inf or a value beyond float32: {float(array[row])}")
             return column
         if kind == "bool":
             if dtype_kind != "b":
@@ -152,11 +204,16 @@ class Schema:
         if kind == "time" and dtype_kind == "M":
             return torch.from_numpy(array.astype("datetime64[s]").astype(np.int64))
         if kind == "time" and dtype_kind == "f":
-            if not np.isfinite(array).all():
-                raise ValueError(f"{argument}: expected finite seconds, got NaN or Inf")
+            fits = np.isfinite(array) & (array > -(2.0**63)) & (array < 2.0**63)
+            if not fits.all():
+                row = int(np.flatnonzero(~fits)[0])
+                raise ValueError(f"{argument}[{row}]: expected finite seconds that fit int64, got {array[row]!r}")
             return torch.from_numpy(array.astype(np.int64))
         if dtype_kind not in "iu":
             raise TypeError(f"{argument}: expected integers, got dtype {array.dtype}")
+        if dtype_kind == "u" and array.dtype.itemsize == 8 and array.size and int(array.max()) > 2**63 - 1:
+            row = int(np.flatnonzero(array > np.uint64(2**63 - 1))[0])
+            raise ValueError(f"{argument}[{row}]: {int(array[row])} does not fit int64")
         column = torch.from_numpy(array.astype(np.int64))
         if bool((column == INT_NULL).any()):
             raise ValueError(f"{argument}: {INT_NULL} is reserved for missing values")

@@ -14,29 +14,32 @@ of ShardedIndex's validation, routing, merging and persistence.
 """
 from __future__ import annotations
 
+import contextlib
 import json
-import math
 import numbers
 import os
+import re
 import shutil
 import tempfile
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
+from filelock import FileLock
 
-from . import filters as filter_module
-from ._validation import check_ids, check_matrix, check_positive_int, check_unique, describe
-from .index import Index, Rows
+from ._validation import check_ids, check_positive_int, describe
+from .checks import Checks
+from .index import Index, Rows, _check_dtype
 from .persistence import load_index, save_index
 from .results import SearchResult, merge_results
 from .rwlock import ReadWriteLock
-from .schema import INT_NULL, Schema
+from .schema import INT_NULL, Schema, StoredColumns
 
 MANIFEST_NAME = "manifest.json"
+LOCK_NAME = ".flatsearch.lock"
 MANIFEST_FORMAT = "flatsearch.sharded"
 MANIFEST_VERSION = 1
 ROUTING = "splitmix64"
@@ -143,12 +146,14 @@ class ShardServer:
 
     def __init__(self, dim: int, *, device: str, index_kwargs: Mapping[str, Any] | None = None,
                  portable: bool = False, saved_shard: str | None = None, reshard_from: Sequence[str] = (),
-                 shard_no: int = 0, shards: int = 1):
+                 shard_no: int = 0, shards: int = 1, manifest_dim: int | None = None):
         self.portable = portable
         if saved_shard is not None:
             self.index = Index.load(saved_shard, device=device)
+            _check_shard_file(self.index, saved_shard, shard_no=shard_no, shards=shards, manifest_dim=manifest_dim or dim)
         elif reshard_from:
-            self.index = _load_rows_of_shard(reshard_from, shard_no=shard_no, shards=shards, device=device)
+            self.index = _load_rows_of_shard(reshard_from, shard_no=shard_no, shards=shards, device=device,
+                                             manifest_dim=manifest_dim or dim)
         else:
             self.index = Index(dim, device=device, **(index_kwargs or {}))
 
@@ -159,7 +164,7 @@ class ShardServer:
         if isinstance(values, np.ndarray) and not values.flags.writeable:
             return values.copy()
         if isinstance(values, dict):
-            return {name: ShardServer._writable(column) for name, column in values.items()}
+            return type(values)({name: ShardServer._writable(column) for name, column in values.items()})
         return values
 
     def _out(self, tensor: torch.Tensor) -> torch.Tensor:
@@ -205,17 +210,46 @@ class ShardServer:
         return results
 
     # -- writes ---------------------------------------------------------------------------------
-    def add(self, ids: Any, vectors: Any, attributes: Any) -> None:
-        self.index.add(self._writable(ids), self._writable(vectors), self._writable(attributes))
+    MUTATIONS = ("add", "upsert", "delete", "set_attributes")
 
-    def upsert(self, ids: Any, vectors: Any, attributes: Any) -> None:
-        self.index.upsert(self._writable(ids), self._writable(vectors), self._writable(attributes))
+    def apply(self, method: str, token: str, ids: Any, *rest: Any) -> Any:
+        """Run one mutation (``add``, ``upsert``, ``delete`` or ``set_attributes``)
+        and keep the rows it may change as they were, so that :meth:`undo` with
+        the same ``token`` can put them back. The record lasts until the next
+        mutation replaces it."""
+        if method not in self.MUTATIONS:
+            raise ValueError(f"method: expected one of {', '.join(self.MUTATIONS)}, got {method!r}")
+        ids = self._writable(ids)
+        self._undo = (token, ids, self._rows_of(ids))
+        return getattr(self.index, method)(ids, *map(self._writable, rest))
 
-    def delete(self, ids: Any) -> int:
-        return self.index.delete(self._writable(ids))
+    def undo(self, token: str) -> bool:
+        """Put back the rows that the mutation ``token`` changed; False when this
+        shard holds no record of that mutation (it never applied it)."""
+        record = getattr(self, "_undo", None)
+        if record is None or record[0] != token:
+            return False
+        _, ids, (old_ids, vectors, columns) = record
+        index = self.index
+        with index._lock.write():
+            ids = torch.as_tensor(ids, dtype=torch.int64)
+            slots = index._ids.lookup(ids.to(index.device))
+            found = slots >= 0
+            index._remove(ids[found.cpu()], slots[found])
+            index._insert(old_ids, vectors, columns)
+        self._undo = None
+        return True
 
-    def set_attributes(self, ids: Any, columns: Any) -> None:
-        self.index.set_attributes(self._writable(ids), self._writable(columns))
+    def _rows_of(self, ids: Any) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """The stored rows of those ``ids`` that are present: ids, vectors and columns as stored."""
+        index = self.index
+        ids = torch.as_tensor(ids, dtype=torch.int64)
+        with index._lock.read():
+            slots = index._ids.lookup(ids.to(index.device))
+            found = slots >= 0
+            slots = slots[found]
+            return (ids[found.cpu()].clone(), index._storage.gather_vectors(slots).clone(),
+                    {name: column[slots].cpu() for name, column in index._storage.columns.items()})
 
     def compact(self) -> None:
         self.index.compact()
@@ -225,15 +259,19 @@ class ShardServer:
         return len(self.index)
 
 
-def _load_rows_of_shard(paths: Sequence[str], *, shard_no: int, shards: int, device: str) -> Index:
+def _load_rows_of_shard(paths: Sequence[str], *, shard_no: int, shards: int, device: str, manifest_dim: int
+                        ) -> Index:
     """An Index of the rows in saved files ``paths`` that hash to ``shard_no``.
 
     The rows are written as one index file and loaded through :meth:`Index.load`,
     so stored vectors come back bit for bit (adding them again would re-normalise
     cosine vectors and could move their last bits)."""
     config, parts = None, []
-    for path in paths:
+    for saved_no, path in enumerate(paths):
         config, ids, vectors, columns = load_index(path)
+        if config["dim"] != manifest_dim:
+            raise ValueError(f"path: {path!r} holds vectors of dim {config['dim']}, the manifest says dim {manifest_dim}")
+        _check_routing(ids.numpy(), path, shard_no=saved_no, shards=len(paths))
         mine = torch.from_numpy((splitmix64(ids.numpy()) % np.uint64(shards)).astype(np.int64) == shard_no)
         parts.append((ids[mine], vectors[mine], {name: column[mine] for name, column in columns.items()}))
     ids = torch.cat([part[0] for part in parts])
@@ -257,6 +295,34 @@ def _cat_columns(columns: Sequence[torch.Tensor]) -> torch.Tensor:
 # -- client side -------------------------------------------------------------------------------
 
 
+class ShardWriteError(RuntimeError):
+    """A mutation failed on some shard; the shards that had applied their part undid it.
+
+    Attributes:
+        failed: ``{shard: exception}`` of the shards whose part failed.
+        rolled_back: shards that had applied their part and undid it.
+        not_rolled_back: ``{shard: exception}`` of shards that applied their part
+            but could not undo it (empty when the index is as before the call).
+        consistent: True when every shard that answered is as before the call.
+    """
+
+    def __init__(self, method: str, shards: int, failed: Mapping[int, BaseException], *,
+                 rolled_back: Sequence[int], not_rolled_back: Mapping[int, BaseException]):
+        self.failed, self.rolled_back = dict(failed), list(rolled_back)
+        self.not_rolled_back = dict(not_rolled_back)
+        self.consistent = not self.not_rolled_back
+        shard, cause = next(iter(self.failed.items()))
+        undone = (f"shards {self.rolled_back} had applied their part and rolled it back" if self.rolled_back else
+                  "no other shard had applied its part")
+        state = (f"{undone}, so every shard that answers holds what it held before the call" if self.consistent else
+                 f"shards {sorted(self.not_rolled_back)} applied their part and could not roll it back "
+                 f"({next(iter(self.not_rolled_back.values()))}); shards {self.rolled_back} rolled back")
+        first_line = str(cause).splitlines()[0] if str(cause) else ""
+        super().__init__(f"{method} failed on shard(s) {sorted(self.failed)} of {shards} "
+                         f"({type(cause).__name__}: {first_line}); {state}")
+
+
+
 class LocalShards:
     """Runs calls on in-process :class:`ShardServer` objects, one thread per shard."""
 
@@ -269,14 +335,32 @@ class LocalShards:
         """Run ``{shard: (method, args)}`` concurrently; return ``({shard: result}, missing shards)``.
 
         Every call finishes before an error is raised, so none is left running."""
+        results, failures = self.call_each(calls)
+        if failures:
+            raise next(iter(failures.values()))
+        return results, ()
+
+    def call_each(self, calls: Mapping[int, tuple[str, tuple]]) -> tuple[dict[int, Any], dict[int, BaseException]]:
+        """Run ``{shard: (method, args)}`` concurrently; return ``({shard: result}, {shard: exception})``."""
         if len(calls) <= 1:
-            return {shard: getattr(self.servers[shard], method)(*args) for shard, (method, args) in calls.items()}, ()
-        futures = {shard: self._pool.submit(getattr(self.servers[shard], method), *args)
-                   for shard, (method, args) in calls.items()}
+            futures = {}
+            for shard, (method, args) in calls.items():
+                future: Future = Future()
+                try:
+                    future.set_result(getattr(self.servers[shard], method)(*args))
+                except Exception as error:
+                    future.set_exception(error)
+                futures[shard] = future
+        else:
+            futures = {shard: self._pool.submit(getattr(self.servers[shard], method), *args)
+                       for shard, (method, args) in calls.items()}
+        results, failures = {}, {}
         for shard, future in futures.items():
             if future.exception() is not None:
-                raise future.exception()
-        return {shard: future.result() for shard, future in futures.items()}, ()
+                failures[shard] = future.exception()
+            else:
+                results[shard] = future.result()
+        return results, failures
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -334,7 +418,11 @@ class ShardedIndex:
     Ids are routed by :func:`shard_of`. Results are on the first shard's device.
     A mutation is validated completely (ids already present on any shard
     included) before any shard changes, so a rejected call leaves the index as it
-    was; a search sees each mutation either wholly applied or not at all.
+    was; a search sees each mutation either wholly applied or not at all. A
+    mutation that fails on a shard anyway (out of memory, a dead Ray actor) is
+    undone on the shards that had applied their part, and raises
+    :class:`ShardWriteError` saying which shards failed and what state the others
+    are in. ``len``, ``stats`` and every read take the same lock as searches.
 
     Example:
         >>> import numpy as np, flatsearch as fs
@@ -364,6 +452,9 @@ class ShardedIndex:
         self.index_kwargs = dict(index_kwargs)
         self.metric = self.index_kwargs.get("metric", "ip")
         self._schema = Schema.from_user(self.index_kwargs.get("attributes"))
+        dtype = self.index_kwargs.get("dtype")
+        self._checks = Checks(dim=dim, metric=self.metric, schema=self._schema,
+                              dtypes=[_check_dtype(dtype, torch.device(device)) for device in self.devices])
         self._shards = shards
         self._lock = ReadWriteLock()
 
@@ -417,62 +508,66 @@ class ShardedIndex:
         """A slice as it is sent to a shard; processes get numpy instead of tensors."""
         return values
 
-    def _send_rows(self, method: str, ids: np.ndarray, vectors: torch.Tensor | None, columns: Any) -> None:
-        """Send each shard its slice of ids, vectors and the user's attribute columns."""
+    def _send_rows(self, method: str, ids: np.ndarray, vectors: torch.Tensor | None, columns: Any) -> dict[int, Any]:
+        """Send each shard its slice of ids, vectors and the user's attribute columns, all or nothing."""
         calls = {}
         for shard, where in self._positions_by_shard(ids).items():
-            part = None if columns is None else {name: self._transport(_take(values, where))
-                                                 for name, values in columns.items()}
+            part = () if columns is None and vectors is None else (
+                None if columns is None else StoredColumns({name: _take(values, where)
+                                                            for name, values in columns.items()}),)
             rows = (ids[where],) if vectors is None else (ids[where], self._transport(vectors[torch.from_numpy(where)]))
-            calls[shard] = (method, rows + (part,))
-        self._call(calls)
+            calls[shard] = rows + part
+        return self._apply_everywhere(method, calls)
+
+    def _apply_everywhere(self, method: str, arguments: Mapping[int, tuple]) -> dict[int, Any]:
+        """Run one mutation on several shards, all or nothing: when any shard fails,
+        the shards that applied their part undo it, and :class:`ShardWriteError`
+        says which shards failed and whether every other shard is as before."""
+        token = uuid.uuid4().hex
+        results, failures = self._shards.call_each(
+            {shard: ("apply", (method, token) + args) for shard, args in arguments.items()})
+        if not failures:
+            return results
+        undone, undo_failures = self._shards.call_each({shard: ("undo", (token,)) for shard in results})
+        raise ShardWriteError(method, self.shards, failures, rolled_back=sorted(undone),
+                              not_rolled_back=undo_failures) from next(iter(failures.values()))
 
     # -- mutations ------------------------------------------------------------------------------
-    def _check_rows(self, ids: Any, vectors: Any, attributes: Any) -> tuple[np.ndarray, torch.Tensor]:
-        ids = check_ids(ids)
-        check_unique(ids)
-        vectors = check_matrix(vectors, name="vectors", dim=self.dim, rows=len(ids)).cpu()
-        if self.metric == "cosine" and len(vectors):
-            zero = (vectors.norm(dim=1) == 0).nonzero().flatten()
-            if len(zero):
-                raise ValueError(f"vectors: the cosine metric needs non-zero vectors, got a zero vector in row {int(zero[0])}")
-        self._schema.columns(attributes, len(ids), argument="attributes")
-        return ids.numpy(), vectors
+    def _check_rows(self, ids: Any, vectors: Any, attributes: Any) -> tuple[np.ndarray, torch.Tensor, dict]:
+        """The checks of :meth:`fs.Index.add` for every shard's storage dtype; the
+        vectors (float32, as given) and converted columns are what the shards get."""
+        ids, vectors, _, columns = self._checks.rows(ids, vectors, attributes)
+        return ids.numpy(), vectors.cpu(), columns
 
     def add(self, ids: Any, vectors: Any, attributes: Mapping[str, Any] | None = None) -> None:
         """Insert new rows; an id already present on any shard rejects the whole batch.
 
         Same arguments and checks as :meth:`fs.Index.add`."""
-        ids, vectors = self._check_rows(ids, vectors, attributes)
+        ids, vectors, columns = self._check_rows(ids, vectors, attributes)
         with self._lock.write():
             present = self._present(ids, self._positions_by_shard(ids))
             if present.any():
                 raise ValueError(f"ids: expected ids not already in the index, got {int(ids[present][0])} "
                                  f"which is present (use upsert to replace rows)")
-            self._send_rows("add", ids, vectors, attributes)
+            self._send_rows("add", ids, vectors, columns)
 
     def upsert(self, ids: Any, vectors: Any, attributes: Mapping[str, Any] | None = None) -> None:
         """Insert rows or replace present ones, as :meth:`fs.Index.upsert`; each id
         touches only its owning shard."""
-        ids, vectors = self._check_rows(ids, vectors, attributes)
+        ids, vectors, columns = self._check_rows(ids, vectors, attributes)
         with self._lock.write():
-            self._send_rows("upsert", ids, vectors, attributes)
+            self._send_rows("upsert", ids, vectors, columns)
 
     def delete(self, ids: Any) -> int:
         """Remove rows; unknown ids are skipped. Returns how many were removed."""
-        ids = np.unique(check_ids(ids, allow_negative=True).numpy())
+        ids = self._checks.delete_ids(ids).numpy()
         with self._lock.write():
-            removed, _ = self._call({shard: ("delete", (ids[where],))
-                                     for shard, where in self._positions_by_shard(ids).items()})
+            removed = self._send_rows("delete", ids, None, None)
         return int(sum(removed.values()))
 
     def set_attributes(self, ids: Any, columns: Mapping[str, Any]) -> None:
         """Change attribute values in place, as :meth:`fs.Index.set_attributes`."""
-        ids = check_ids(ids)
-        check_unique(ids)
-        if columns is None or (isinstance(columns, Mapping) and not columns):
-            raise ValueError("columns: expected a dict with at least one attribute column, got none")
-        self._schema.columns(columns, len(ids), argument="columns")
+        ids, columns = self._checks.attribute_update(ids, columns)
         ids = ids.numpy()
         with self._lock.write():
             present = self._present(ids, self._positions_by_shard(ids))
@@ -487,15 +582,16 @@ class ShardedIndex:
 
     # -- reads ----------------------------------------------------------------------------------
     def __len__(self) -> int:
-        return int(sum(self._call_all("length")))
+        with self._lock.read():
+            return int(sum(self._call_all("length")))
 
     def __contains__(self, id_: Any) -> bool:
         if isinstance(id_, bool) or not isinstance(id_, numbers.Integral):
             return False
         return bool(self.contains([int(id_)])[0])
 
-    def contains(self, ids: Any) -> np.ndarray:
-        """Whether each id is in the index, as a bool array.
+    def contains(self, ids: Any) -> torch.Tensor:
+        """Whether each id is in the index, as a bool tensor (CPU), as :meth:`fs.Index.contains`.
 
         Example:
             >>> import numpy as np
@@ -507,10 +603,10 @@ class ShardedIndex:
         """
         ids = check_ids(ids, allow_negative=True).numpy()
         with self._lock.read():
-            return self._present(ids, self._positions_by_shard(ids))
+            return torch.from_numpy(self._present(ids, self._positions_by_shard(ids)))
 
-    def ids(self, *, filter: Any = None) -> np.ndarray:
-        """Ids of the live rows of every shard, ascending; with ``filter``, only those passing it (as :meth:`fs.Index.ids`).
+    def ids(self, *, filter: Any = None) -> torch.Tensor:
+        """Ids of the live rows of every shard, ascending (CPU int64 tensor); with ``filter``, only those passing it (as :meth:`fs.Index.ids`).
 
         Example:
             >>> import numpy as np, flatsearch as fs
@@ -521,10 +617,10 @@ class ShardedIndex:
             ([1, 3, 5], [1, 3])
         """
         if filter is not None:
-            filter = filter_module.checked(filter, self._schema)
+            filter = self._checks.filter(filter)
         with self._lock.read():
             parts = self._call_all("ids", filter)
-        return np.sort(np.concatenate([np.asarray(part, dtype=np.int64) for part in parts]))
+        return torch.from_numpy(np.sort(np.concatenate([np.asarray(part, dtype=np.int64) for part in parts])))
 
     def get(self, ids: Any) -> Rows:
         """Stored vectors and attribute values of the ids, in the order given (as :meth:`fs.Index.get`)."""
@@ -548,7 +644,8 @@ class ShardedIndex:
     def stats(self) -> dict:
         """Every shard's :meth:`fs.Index.stats` (``per_shard``), with counts summed
         and ``shards`` added; a text field shared by all shards is kept as is."""
-        per_shard = self._call_all("stats")
+        with self._lock.read():
+            per_shard = self._call_all("stats")
         combined: dict[str, Any] = {"shards": self.shards}
         for name, value in per_shard[0].items():
             values = [stats[name] for stats in per_shard]
@@ -566,24 +663,10 @@ class ShardedIndex:
 
     def _request(self, queries: Any, k: int, filter: Any, boost: Any) -> SearchRequest:
         """Validate a search here, so bad input fails before reaching any shard."""
-        queries = check_matrix(queries, name="queries", dim=self.dim, allow_vector=True).cpu()
-        k = check_positive_int(k, name="k")
-        if isinstance(filter, (list, tuple)):
-            if len(filter) != len(queries):
-                raise ValueError(f"filter: expected one filter per query ({len(queries)}), got a list of {len(filter)}")
-            filter = [None if expr is None else filter_module.checked(expr, self._schema, argument=f"filter[{row}]")
-                      for row, expr in enumerate(filter)]
-        elif filter is not None:
-            filter = filter_module.checked(filter, self._schema)
-        if boost is not None:
-            if not isinstance(boost, Mapping):
-                raise TypeError(f"boost: expected a dict of attribute -> weight, got {describe(boost)}")
-            boost = dict(boost)
-            for name, weight in boost.items():
-                if self._schema.kind(name, argument="boost") == "tags":
-                    raise TypeError(f"boost[{name!r}]: expected a numeric attribute, got one of kind 'tags'")
-                if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not math.isfinite(weight):
-                    raise TypeError(f"boost[{name!r}]: expected a finite number as weight, got {describe(weight)}")
+        queries = self._checks.queries(queries)[0].cpu()
+        k = self._checks.k(k)
+        filter = self._checks.filters(filter, len(queries))
+        boost = self._checks.boost(boost) or None
         return SearchRequest(self._transport(queries), k, filter, boost)
 
     def _search_requests(self, requests: Sequence[SearchRequest], *, allow_partial: bool = False
@@ -613,7 +696,10 @@ class ShardedIndex:
 
         Shards are written into a new generation folder first; then the manifest,
         which names that folder, replaces the previous one by an atomic rename. A
-        save interrupted at any point leaves the previous save loadable.
+        save interrupted at any point leaves the previous save loadable. Saves to
+        one folder (from any thread or process) run one at a time, holding the
+        lock file ``.flatsearch.lock`` there; a successful save then removes the
+        previous generation and whatever interrupted saves left behind.
 
         Example:
             >>> import tempfile, numpy as np
@@ -632,25 +718,25 @@ class ShardedIndex:
             raise ValueError(f"path: expected a folder (or a new path) for a sharded index, got the file {str(root)!r}")
         manifest = {"format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "routing": ROUTING, "dim": self.dim,
                     "devices": self.devices, "index_kwargs": _json_ready(self.index_kwargs)}
-        generation = f"generation-{uuid.uuid4().hex}"
-        shard_files = [f"{generation}/shard-{shard:04d}.fsx" for shard in range(self.shards)]
-        (root / generation).mkdir(parents=True)
-        try:
-            with self._lock.read():
-                rows = self._call_all_with_args("save", [(str(root / name),) for name in shard_files])
-            manifest.update(shard_files=shard_files, rows=rows)
-            temporary = root / f".{MANIFEST_NAME}.{generation}.tmp"
-            with open(temporary, "w") as handle:
-                json.dump(manifest, handle, indent=1)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, root / MANIFEST_NAME)
-        except BaseException:
-            shutil.rmtree(root / generation, ignore_errors=True)
-            raise
-        for old in root.glob("generation-*"):
-            if old.name != generation:
-                shutil.rmtree(old, ignore_errors=True)
+        root.mkdir(parents=True, exist_ok=True)
+        with _folder_lock(root):  # saves to one folder run one at a time
+            generation = f"generation-{uuid.uuid4().hex}"
+            shard_files = [f"{generation}/shard-{shard:04d}.fsx" for shard in range(self.shards)]
+            (root / generation).mkdir()
+            try:
+                with self._lock.read():
+                    rows = self._call_all_with_args("save", [(str(root / name),) for name in shard_files])
+                manifest.update(shard_files=shard_files, rows=rows)
+                temporary = root / f".{MANIFEST_NAME}.{generation}.tmp"
+                with open(temporary, "w") as handle:
+                    json.dump(manifest, handle, indent=1)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(temporary, root / MANIFEST_NAME)
+            except BaseException:
+                shutil.rmtree(root / generation, ignore_errors=True)
+                raise
+            _remove_unreferenced(root, generation)
 
     def _call_all_with_args(self, method: str, args: Sequence[tuple]) -> list:
         results, _ = self._call({shard: (method, args[shard]) for shard in range(self.shards)})
@@ -674,6 +760,7 @@ class ShardedIndex:
         if manifest.get("version") != MANIFEST_VERSION or manifest.get("routing") != ROUTING:
             raise ValueError(f"path: expected manifest version {MANIFEST_VERSION} with {ROUTING} routing, got "
                              f"version {manifest.get('version')!r} with {manifest.get('routing')!r}")
+        _check_manifest(manifest, Path(path), f"path: {str(manifest_path)!r}")
         missing = [name for name in manifest["shard_files"] if not (Path(path) / name).is_file()]
         if missing:
             raise FileNotFoundError(f"path: the manifest lists shard files that are missing: {missing}")
@@ -687,24 +774,119 @@ class ShardedIndex:
 
         Re-sharding moves each row to the shard its id hashes to under the new count.
         """
-        manifest = cls.read_manifest(path)
-        if shards is None and devices is None:
-            devices = manifest["devices"]
-        devices = _shard_devices(shards, devices, None if devices is not None else manifest["devices"][0])
-        index = cls.__new__(cls)
-        servers = [ShardServer(manifest["dim"], device=device, **arguments)
-                   for device, arguments in zip(devices, _restore_arguments(path, manifest, len(devices)))]
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path: expected a folder path, got {describe(path)}")
+        with _folder_lock(Path(path), reading=True):
+            manifest = cls.read_manifest(path)
+            if shards is None and devices is None:
+                devices = manifest["devices"]
+            devices = _shard_devices(shards, devices, None if devices is not None else manifest["devices"][0])
+            index = cls.__new__(cls)
+            servers = [ShardServer(manifest["dim"], device=device, **arguments)
+                       for device, arguments in zip(devices, _restore_arguments(path, manifest, len(devices)))]
         index._attach(manifest["dim"], devices, manifest["index_kwargs"], LocalShards(servers))
         _check_restored_rows(index, manifest)
         return index
+
+
+@contextlib.contextmanager
+def _folder_lock(root: Path, *, reading: bool = False):
+    """Hold the lock file of a saved folder (``.flatsearch.lock``): saves, and loads
+    that can create the lock file, run one at a time, so a load never reads a
+    generation that a concurrent save is deleting. A load from a folder it cannot
+    write to (read-only storage) runs without the lock."""
+    lock = None
+    if not reading or (root / MANIFEST_NAME).is_file():
+        try:
+            lock = FileLock(str(root / LOCK_NAME))
+            lock.acquire()
+        except OSError:
+            if not reading:
+                raise
+            lock = None
+    try:
+        yield
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _remove_unreferenced(root: Path, generation: str) -> None:
+    """Delete what no manifest names any more: the previous save's generation, and
+    generation folders and manifest temporaries that interrupted saves left behind.
+
+    Runs while holding the folder's lock, right after the manifest naming
+    ``generation`` was put in place, so no other save is writing into the folder."""
+    for entry in root.iterdir():
+        if entry.name.startswith("generation-") and entry.name != generation and entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        elif entry.name.startswith(f".{MANIFEST_NAME}.") and entry.name.endswith(".tmp"):
+            entry.unlink(missing_ok=True)
+
+
+MANIFEST_KEYS = ("format", "version", "routing", "dim", "devices", "index_kwargs", "shard_files", "rows")
+INDEX_KWARGS_KEYS = ("metric", "dtype", "partition_size", "attributes", "partition_by", "backend")
+_SHARD_FILE = re.compile(r"generation-[0-9a-f]{1,64}/shard-[0-9]{4,}\.fsx")
+
+
+def _check_manifest(manifest: Mapping[str, Any], root: Path, where: str) -> None:
+    """Keys from an allow-list, values of the right types, shard files inside ``root``."""
+    unknown = sorted(set(manifest) - set(MANIFEST_KEYS))
+    missing = sorted(set(MANIFEST_KEYS) - set(manifest))
+    if unknown or missing:
+        raise ValueError(f"{where} is damaged: unexpected keys {unknown} or missing keys {missing}")
+    kwargs = manifest["index_kwargs"]
+    if not isinstance(kwargs, dict) or set(kwargs) - set(INDEX_KWARGS_KEYS):
+        raise ValueError(f"{where} is damaged: index_kwargs keys must come from {', '.join(INDEX_KWARGS_KEYS)}, "
+                         f"got {describe(kwargs)}")
+    dim = manifest["dim"]
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0:
+        raise ValueError(f"{where} is damaged: expected a positive int dim, got {describe(dim)}")
+    files = manifest["shard_files"]
+    if not isinstance(files, list) or not files or not all(isinstance(name, str) for name in files):
+        raise ValueError(f"{where} is damaged: expected shard_files to be a non-empty list of names, "
+                         f"got {describe(files)}")
+    inside = root.resolve()
+    for name in files:
+        resolved = (root / name).resolve()
+        if not _SHARD_FILE.fullmatch(name) or resolved.parent.parent != inside:
+            raise ValueError(f"{where} is damaged: shard file {name!r} is not a generation-*/shard-*.fsx file "
+                             f"inside the saved folder {str(inside)!r}")
+    if len(set(files)) != len(files):
+        raise ValueError(f"{where} is damaged: a shard file is listed twice in {files}")
+    devices, rows = manifest["devices"], manifest["rows"]
+    if not isinstance(devices, list) or len(devices) != len(files) or not all(isinstance(d, str) for d in devices):
+        raise ValueError(f"{where} is damaged: expected one device per shard file ({len(files)}), got "
+                         f"{describe(devices)}")
+    if (not isinstance(rows, list) or len(rows) != len(files)
+            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in rows)):
+        raise ValueError(f"{where} is damaged: expected one row count per shard file ({len(files)}), got "
+                         f"{describe(rows)}")
+
+
+def _check_shard_file(index: Index, path: str, *, shard_no: int, shards: int, manifest_dim: int) -> None:
+    """A saved shard must match its manifest and hold only ids that route to it."""
+    if index.dim != manifest_dim:
+        raise ValueError(f"path: {path!r} holds vectors of dim {index.dim}, the manifest says dim {manifest_dim}")
+    _check_routing(index.ids().numpy(), path, shard_no=shard_no, shards=shards)
+
+
+def _check_routing(ids: np.ndarray, path: str, *, shard_no: int, shards: int) -> None:
+    owners = (splitmix64(ids) % np.uint64(shards)).astype(np.int64)
+    wrong = owners != shard_no
+    if wrong.any():
+        raise ValueError(f"path: {path!r} is listed as shard {shard_no} of {shards} but holds ids that belong to "
+                         f"shard {int(owners[wrong][0])} (id {int(ids[wrong][0])}): were shard files swapped?")
 
 
 def _restore_arguments(path: Any, manifest: Mapping[str, Any], shards: int) -> list[dict]:
     """ShardServer arguments that rebuild each of ``shards`` shards from a save."""
     files = [str(Path(path).absolute() / name) for name in manifest["shard_files"]]
     if shards == len(files):
-        return [{"saved_shard": name} for name in files]
-    return [{"reshard_from": files, "shard_no": shard, "shards": shards} for shard in range(shards)]
+        return [{"saved_shard": name, "shard_no": shard, "shards": shards, "manifest_dim": manifest["dim"]}
+                for shard, name in enumerate(files)]
+    return [{"reshard_from": files, "shard_no": shard, "shards": shards, "manifest_dim": manifest["dim"]}
+            for shard in range(shards)]
 
 
 def _check_restored_rows(index: ShardedIndex, manifest: Mapping[str, Any]) -> None:

@@ -123,7 +123,7 @@ def test_bad_mutations_change_nothing(index, call, error, words):
     (dict(queries=np.ones(4), k=-3), ValueError, "k: expected a positive int"),
     (dict(queries=np.ones(4), k=2.0), TypeError, "k: expected a positive int"),
     (dict(queries=np.ones(4), k=1, filter=fs.col("nope") == 1), KeyError, "unknown attribute 'nope'"),
-    (dict(queries=np.ones(4), k=1, filter=fs.col("city") == 1.5), TypeError, "expected an int"),
+    (dict(queries=np.ones(4), k=1, filter=fs.col("city") == True), TypeError, "expected an int"),
     (dict(queries=np.ones(4), k=1, filter={"pay": {"gte": "high"}}), TypeError, "pay"),
     (dict(queries=np.ones(4), k=1, filter=fs.col("remote") > True), TypeError, "bool"),
     (dict(queries=np.ones(4), k=1, filter={"city": {"approx": 1}}), ValueError, "unknown operator 'approx'"),
@@ -143,7 +143,7 @@ def test_bad_search_arguments(index, kwargs, error, words):
 
 @pytest.mark.parametrize("filter, error, words", [
     (fs.col("nope") == 1, KeyError, "unknown attribute 'nope'"),
-    (fs.col("city") == 1.5, TypeError, "expected an int"),
+    (fs.col("city") == True, TypeError, "expected an int"),
     ({"city": {"approx": 1}}, ValueError, "unknown operator 'approx'"),
     ("city == 1", TypeError, "filter"),
     ([fs.col("city") == 1], TypeError, "one filter expression"),
