@@ -137,7 +137,7 @@ def triton_scan(request: ScanRequest, *, config: KernelConfig | None = None,
     if k > MAX_KERNEL_K or capacity > MAX_SLOTS:
         return torch_scan(request)
 
-    k_width = max(_MIN_K_WIDTH, 1 << (k - 1).bit_length())
+    k_width = k_width_for(k)
     total_rows = int((ranges[:, 1] - ranges[:, 0]).sum())
     if n_splits is None:
         n_splits = _default_splits(device, nq=nq, total_rows=total_rows, k_width=k_width)
@@ -206,13 +206,22 @@ def _bucket(n: int) -> int:
 
 
 def _default_splits(device: torch.device, *, nq: int, total_rows: int, k_width: int) -> int:
-    # Enough programs for a few waves on the GPU, but each split long enough
-    # that its K partial keys stay small next to the rows it scans. The
-    # interpreter runs programs one after another, so more splits only cost.
-    if device.type == "cuda":
-        programs = 4 * torch.cuda.get_device_properties(device).multi_processor_count
-    else:
-        programs = 1
+    # The interpreter runs programs one after another, so more splits only cost.
+    sm_count = torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 0
+    return plan_splits(sm_count=sm_count, nq=nq, total_rows=total_rows, k_width=k_width)
+
+
+def plan_splits(*, sm_count: int, nq: int, total_rows: int, k_width: int, block_q: int = 16) -> int:
+    """Row splits for a launch on a device with ``sm_count`` SMs (0: the interpreter, one split).
+
+    Enough programs for a few waves on the GPU, but each split long enough
+    that its K partial keys stay small next to the rows it scans.
+
+    Example:
+        >>> plan_splits(sm_count=132, nq=1, total_rows=10_000_000, k_width=16)
+        528
+    """
+    programs = 4 * sm_count if sm_count else 1
     wanted = _cdiv(programs, _cdiv(nq, 16))
     longest = max(1, total_rows // max(2048, 16 * k_width))
     return max(1, min(wanted, longest))
@@ -294,6 +303,71 @@ _CANDIDATES = {
 # The running top-K lives in registers: at most this many int64 keys per warp (64 registers
 # per thread for the keys themselves); beyond it the compiled kernel spills heavily.
 _MAX_TOP_KEYS_PER_WARP = 2048
+
+
+def k_width_for(k: int) -> int:
+    """Width of the kernel's top-K list for ``k`` results: a power of two, at least 16.
+
+    Example:
+        >>> [k_width_for(k) for k in (1, 11, 101, 1001)]
+        [16, 16, 128, 1024]
+    """
+    return max(_MIN_K_WIDTH, 1 << (k - 1).bit_length())
+
+
+@dataclass(frozen=True)
+class KernelVariant:
+    """One compiled form of the scan kernel: what dispatch can launch for a call shape."""
+
+    storage_dtype: torch.dtype
+    dim: int
+    k_width: int
+    config: KernelConfig
+    per_query_mask: bool
+    has_bias: bool
+
+    def constants(self, *, aligned: bool = True, upcast: bool = False) -> dict:
+        """The kernel's constexpr arguments, tile sizes included."""
+        return {"DIM": self.dim, "K": self.k_width, "PER_QUERY_MASK": self.per_query_mask,
+                "HAS_BIAS": self.has_bias, "ALIGNED": aligned,
+                "INPUT_PRECISION": "ieee" if self.storage_dtype == torch.float32 or upcast else None,
+                "UPCAST_DOT": upcast, "BLOCK_Q": self.config.block_q, "BLOCK_N": self.config.block_n,
+                "BLOCK_D": self.config.block_d}
+
+    @property
+    def name(self) -> str:
+        c = self.config
+        return (f"{str(self.storage_dtype).replace('torch.', '')} dim={self.dim} K={self.k_width} "
+                f"tile={c.block_q}x{c.block_n}x{c.block_d} warps={c.num_warps} stages={c.num_stages}"
+                f"{' per-query-mask' if self.per_query_mask else ''}{' bias' if self.has_bias else ''}")
+
+    def signature(self) -> dict:
+        """Argument types for ``triton.compile(ASTSource(...))``: compiling without a GPU."""
+        element = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[self.storage_dtype]
+        signature = {"queries_ptr": "*" + element, "vectors_ptr": "*" + element, "mask_ptr": "*i32",
+                     "bias_ptr": "*fp32", "segments_ptr": "*i64", "split_starts_ptr": "*i64",
+                     "partial_ptr": "*i64", "nq": "i32", "n_splits": "i32", "nq_bucket": "i32",
+                     "stride_mask": "i32", "score_scale": "fp32"}
+        signature.update({name: "constexpr" for name in self.constants()})
+        return signature
+
+
+def dispatch_variants(*, storage_dtype: torch.dtype, dim: int, k: int, nq: int, per_query_mask: bool,
+                      has_bias: bool) -> list[KernelVariant]:
+    """Every kernel variant dispatch may launch for one call shape (the autotuner picks among them).
+
+    Example:
+        >>> import torch
+        >>> variants = dispatch_variants(storage_dtype=torch.float16, dim=384, k=11, nq=1,
+        ...                              per_query_mask=False, has_bias=False)
+        >>> sorted({v.k_width for v in variants}), all(v.config.block_q == 1 for v in variants)
+        ([16], True)
+    """
+    k_width = k_width_for(k)
+    return [KernelVariant(storage_dtype, dim, k_width,
+                          KernelConfig(c.kwargs["BLOCK_Q"], c.kwargs["BLOCK_N"], c.kwargs["BLOCK_D"],
+                                       c.num_warps, c.num_stages), per_query_mask, has_bias)
+            for c in _prune_configs([], {"nq_bucket": _bucket(nq)}, K=k_width, DIM=dim)]
 
 
 def _tuning_configs(nq_bucket: int = 0, k_width: int = 0, dim: int = 0) -> list:
