@@ -102,6 +102,7 @@ BANDWIDTH_EFFICIENCY = 0.9
 LATENCY_S = 600e-9
 BARRIER_STALL_CYCLES = 24.0
 WARP_IPC = 0.4
+RADIX_PASSES = 63  # the bit passes of the merge's radix select after the sign pass
 LAUNCH_S = 5e-6
 
 # Issue throughput (warp instructions per SM per clock) by class; fp32 comes from the hardware.
@@ -167,10 +168,17 @@ def compile_variant(job: tuple) -> dict:
     began = time.perf_counter()
     try:
         constants = variant.constants()
-        source = ASTSource(fn=scan.scan_topk_kernel, signature=variant.signature(), constexprs=constants)
+        signature = variant.signature()
+        # At launch Triton specialises pointers that are 16-byte aligned (torch allocations are);
+        # without the same attribute here the compiled loads would not be vectorised.
+        attrs = {(index,): [["tt.divisibility", 16]] for index, kind in enumerate(signature.values())
+                 if kind.startswith("*")}
+        source = ASTSource(fn=scan.scan_topk_kernel, signature=signature, constexprs=constants, attrs=attrs)
         compiled = triton.compile(source, target=GPUTarget("cuda", arch, 32),
                                   options={"num_warps": variant.config.num_warps,
-                                           "num_stages": variant.config.num_stages})
+                                           "num_stages": variant.config.num_stages,
+                                           **({"maxnreg": variant.config.max_registers}
+                                              if variant.config.max_registers else {})})
     except Exception as error:  # a variant that does not compile is a finding, not a crash
         return {"variant": variant, "arch": arch, "error": f"{type(error).__name__}: {error}"[:2000],
                 "compile_s": time.perf_counter() - began}
@@ -183,46 +191,56 @@ def compile_variant(job: tuple) -> dict:
                                check=True).stdout
         sass = subprocess.run([_tool("nvdisasm"), "-c", "-gi", path], capture_output=True, text=True,
                               check=True).stdout
+        ptxas = _ptxas_report(compiled.asm["ptx"], arch, folder)
     resources = dict(re.findall(r"(REG|STACK|SHARED|LOCAL):(\d+)", usage))
     return {"variant": variant, "arch": arch, "compile_s": compile_s, "registers": int(resources["REG"]),
-            "spill_bytes": int(resources["STACK"]) + int(resources["LOCAL"]),
+            "spill_bytes": ptxas["spill_stores"] + ptxas["spill_loads"], "spill_stores": ptxas["spill_stores"],
+            "stack_bytes": int(resources["STACK"]) + int(resources["LOCAL"]),
             "shared_bytes": max(int(compiled.metadata.shared), int(resources["SHARED"])),
             "num_warps": variant.config.num_warps, "sass": sass,
             "regions": _source_regions()}
 
 
+def _ptxas_report(ptx: str, arch: int, folder: str) -> dict:
+    """Spill stores and loads as ptxas reports them, assembling the PTX the way Triton does."""
+    from triton.backends.nvidia.compiler import get_ptxas, sm_arch_from_capability
+    source = os.path.join(folder, "kernel.ptx")
+    with open(source, "w", encoding="utf-8") as handle:
+        handle.write(ptx)
+    completed = subprocess.run([get_ptxas(arch).path, "-lineinfo", "-v", "--regAllocOptLevel=2",
+                                f"--gpu-name={sm_arch_from_capability(arch)}", source, "-o",
+                                os.path.join(folder, "again.cubin")], capture_output=True, text=True, check=True)
+    log = completed.stdout + completed.stderr
+    stores = re.search(r"(\d+) bytes spill stores", log)
+    loads = re.search(r"(\d+) bytes spill loads", log)
+    return {"spill_stores": int(stores.group(1)), "spill_loads": int(loads.group(1))}
+
+
 def _source_regions() -> dict:
-    """(file, first line, last line) of the functions whose instructions form the staging and merge regions."""
+    """(file, first line, last line) of the selection functions the scan calls: the staging and merge regions.
+
+    Helpers they call are inlined with the caller's line in their frames, so they count too.
+    """
+    import importlib
     import inspect
-    from flatsearch.kernels import bitonic, scan
-    regions = {"merge": [], "stage": []}
-    for name, function in vars(bitonic).items():
-        if hasattr(function, "fn"):
-            lines, first = inspect.getsourcelines(function.fn)
-            regions["merge"].append((os.path.realpath(inspect.getsourcefile(function.fn)), first,
-                                     first + len(lines) - 1))
-    for module in _selection_modules():
-        for name, function in vars(module).items():
-            if hasattr(function, "fn") and getattr(function.fn, "__module__", "") == module.__name__:
-                lines, first = inspect.getsourcelines(function.fn)
-                region = "stage" if "stage" in name else "merge"
-                regions[region].append((os.path.realpath(inspect.getsourcefile(function.fn)), first,
-                                        first + len(lines) - 1))
-    return regions
-
-
-def _selection_modules() -> list:
     try:
-        from flatsearch.kernels import topk
-    except ImportError:
-        return []
-    return [topk]
+        topk = importlib.import_module("flatsearch.kernels.topk")
+        functions = (("stage", topk.stage_candidates), ("merge", topk.merge_staged), ("radix", topk.kth_largest))
+    except ImportError:  # the earlier kernel: a bitonic merge on every tile with a winner, no staging
+        bitonic = importlib.import_module("flatsearch.kernels.bitonic")
+        functions = tuple(("merge", value) for value in vars(bitonic).values() if hasattr(value, "fn"))
+    regions = {"stage": [], "merge": [], "radix": []}
+    for region, function in functions:
+        lines, first = inspect.getsourcelines(function.fn)
+        regions[region].append((os.path.realpath(inspect.getsourcefile(function.fn)), first,
+                                first + len(lines) - 1))
+    return regions
 
 
 # -- reading the SASS -----------------------------------------------------------------------------------
 _INSTRUCTION = re.compile(r"^\s+/\*([0-9a-f]{4,})\*/\s+(?:@!?U?P[T0-9]+\s+)?([A-Z][A-Z0-9_]*)([^;]*);")
 _LABEL = re.compile(r"^(\.L_x_\d+):")
-_FRAME = re.compile(r'File "([^"]+)", line (\d+)')
+_FRAME = re.compile(r'(?:File|inlined at) "([^"]+)", line (\d+)')
 
 
 @dataclass
@@ -272,9 +290,12 @@ def analyse_sass(facts: dict) -> dict:
     instructions, labels = parse_sass(facts["sass"])
     regions = facts["regions"]
     loops = []  # (start, end) address spans closed by a backward branch
+    closing = {}  # span -> the backward branch closing it
     for instruction in instructions:
         if instruction.target in labels and labels[instruction.target] <= instruction.address:
-            loops.append((labels[instruction.target], instruction.address))
+            span = (labels[instruction.target], instruction.address)
+            loops.append(span)
+            closing[span] = instruction
     loops = sorted(set(loops), key=lambda span: span[1] - span[0])
 
     def inside(span, instruction):
@@ -296,26 +317,37 @@ def analyse_sass(facts: dict) -> dict:
     dim_loop = dim_candidates[0] if dim_candidates and chunks > 1 else None
     nested_in_tile = [span for span in loops if tile_loop and span not in (tile_loop, dim_loop)
                       and tile_loop[0] <= span[0] and span[1] <= tile_loop[1]]
+    # Loops inside the selection code: the radix select's 63 bit passes, else the merge's loop over
+    # the tile's queries. The mixes of staging and merging are dynamic counts for one event.
+    block_q = facts["variant"].config.block_q
+
+    def trips(span):
+        return RADIX_PASSES if _in_region(closing[span].frames, regions.get("radix", [])) else block_q
+
     mix = {name: {} for name in ("dim_iteration", "tile", "stage", "merge", "outside")}
-    merge_loop_bodies = {name: {} for name in ("stage", "merge")}
+    static_selection = {name: {} for name in ("stage", "merge")}
     math_in_tile = math_in_dim = 0
     for instruction in instructions:
         cls = instruction_class(instruction.opcode)
         region_name = ("merge" if _in_region(instruction.frames, regions["merge"]) else
                        "stage" if _in_region(instruction.frames, regions["stage"]) else None)
-        in_nested = any(inside(span, instruction) for span in nested_in_tile)
+        weight = 1
+        for span in nested_in_tile:
+            if inside(span, instruction):
+                weight *= trips(span)
         if dim_loop and inside(dim_loop, instruction):
             bucket = mix["dim_iteration"]
             math_in_dim += is_math(instruction)
         elif tile_loop and inside(tile_loop, instruction):
             if region_name:
-                bucket = merge_loop_bodies[region_name] if in_nested else mix[region_name]
+                bucket = mix[region_name]
+                static_selection[region_name][cls] = static_selection[region_name].get(cls, 0) + 1
             else:
                 bucket = mix["tile"]
                 math_in_tile += is_math(instruction)
         else:
             bucket = mix[region_name] if region_name else mix["outside"]
-        bucket[cls] = bucket.get(cls, 0) + 1
+        bucket[cls] = bucket.get(cls, 0) + (weight if region_name and bucket is mix.get(region_name) else 1)
         if instruction.opcode in ("SHFL", "BAR"):
             key = "shuffles" if instruction.opcode == "SHFL" else "barriers"
             where = ("dim_iteration" if dim_loop and inside(dim_loop, instruction) else region_name or "tile")
@@ -323,7 +355,7 @@ def analyse_sass(facts: dict) -> dict:
             facts["counts"][where][key] += 1
     loads_pipelined = any(i.opcode in ("LDGSTS", "UTMALDG", "UBLKCP") for i in instructions
                           if (dim_loop and inside(dim_loop, i)) or (tile_loop and inside(tile_loop, i)))
-    return {"mix": mix, "per_query_loop": merge_loop_bodies, "dim_loop_found": dim_loop is not None,
+    return {"mix": mix, "static_selection": static_selection, "dim_loop_found": dim_loop is not None,
             "peeled_iterations": (math_in_tile / math_in_dim) if math_in_dim else 0.0,
             "loads_pipelined": loads_pipelined,
             "uses_hgmma": any(i.opcode == "HGMMA" for i in instructions),
@@ -410,7 +442,7 @@ def estimate(point: GridPoint, facts: dict, analysis: dict, hardware: Hardware) 
     rows_per_split = rows / splits
     events = expected_events(rows_per_split=rows_per_split, pass_fraction=point.pass_fraction,
                              block_q=config.block_q, block_n=config.block_n, k_width=variant.k_width,
-                             staging_capacity=launcher.staging_capacity(variant.k_width, config.block_n)
+                             staging_capacity=launcher.staging_capacity(variant.k_width)
                              if analysis["mix"]["stage"] else 0)
     tiles = events["tiles"]
     if point.filter.startswith("random"):
@@ -426,8 +458,8 @@ def estimate(point: GridPoint, facts: dict, analysis: dict, hardware: Hardware) 
         return issue_cycles({c: n * scale for c, n in part.items()}, hardware, warps, blocks_per_sm)
 
     tile_cycles = cycles(mix["tile"]) + dim_trips * cycles(mix["dim_iteration"])
-    stage_cycles = cycles(mix["stage"]) + config.block_q * cycles(analysis["per_query_loop"]["stage"])
-    merge_cycles = cycles(mix["merge"]) + config.block_q * cycles(analysis["per_query_loop"]["merge"])
+    stage_cycles = cycles(mix["stage"])
+    merge_cycles = cycles(mix["merge"])
     skipped_cycles = 0.15 * cycles(mix["tile"])  # reading the keep-bits and testing them
     per_program = (tiles * (run_fraction * tile_cycles + (1 - run_fraction) * skipped_cycles)
                    + events["staged_tiles"] * stage_cycles + events["merges"] * merge_cycles
@@ -480,19 +512,33 @@ def floors(point: GridPoint, hardware: Hardware) -> dict:
 
 
 # -- grids ------------------------------------------------------------------------------------------------
-def target_grid() -> list[GridPoint]:
-    points = []
-    for dim in (384, 768):
-        for nq in (1, 16, 128):
-            for k in (10, 100, 1000):
-                for filter_name in ("none", "random1", "aligned1"):
-                    points.append(GridPoint(10_000_000, dim, "float16", nq, k, filter_name))
-    return points
+TARGET_DIMS, TARGET_NQ, TARGET_K, TARGET_FILTERS = (384, 768), (1, 16, 128), (10, 100, 1000), \
+    ("none", "random1", "aligned1")
+
+
+def target_grid(*, dims=TARGET_DIMS, query_counts=TARGET_NQ, ks=TARGET_K) -> list[GridPoint]:
+    """10M rows, fp16: the grid of the performance targets."""
+    return [GridPoint(10_000_000, dim, "float16", nq, k, filter_name) for dim in dims for nq in query_counts
+            for k in ks for filter_name in TARGET_FILTERS]
 
 
 def small_grid() -> list[GridPoint]:
     return [GridPoint(1_000_000, 128, "float16", nq, k, "none") for nq, k in ((1, 10), (16, 10))] + \
         [GridPoint(1_000_000, 128, "float16", 1, 10, "random1")]
+
+
+def corner_variants() -> list:
+    """The largest resource corner of every dispatch candidate: widest dim, smallest and largest K,
+    fp32 (widest loads) and bf16, with bias and per-query mask. If none spills, smaller ones do not."""
+    import torch
+    from flatsearch.triton_scan import MAX_KERNEL_K, dispatch_variants
+    variants = []
+    for nq in (1, 16, 128):
+        for k in (1, MAX_KERNEL_K):
+            for dtype in (torch.float32, torch.bfloat16):
+                variants += dispatch_variants(storage_dtype=dtype, dim=768, k=k, nq=nq, per_query_mask=True,
+                                              has_bias=True)
+    return variants
 
 
 def variants_for(points, *, all_flags: bool) -> list:
@@ -532,9 +578,10 @@ def compile_all(variants, archs, workers: int, progress=print) -> list[dict]:
     return results
 
 
-def run_model(points, *, archs=(90, 80), workers=2, all_flags=False, progress=print) -> dict:
+def run_model(points, *, archs=(90, 80), workers=2, all_flags=False, variants=None, progress=print) -> dict:
     began = time.perf_counter()
-    variants = variants_for(points, all_flags=all_flags)
+    if variants is None:
+        variants = variants_for(points, all_flags=all_flags)
     compiled = compile_all(variants, archs, workers, progress)
     compile_wall_s = time.perf_counter() - began
     by_key = {}
@@ -554,7 +601,7 @@ def run_model(points, *, archs=(90, 80), workers=2, all_flags=False, progress=pr
                           "HMMA" if analysis["uses_hmma"] else "none",
                           dim_loop_found=analysis["dim_loop_found"],
                           mix={name: dict(sorted(part.items())) for name, part in analysis["mix"].items()},
-                          per_query_loop_mix=analysis["per_query_loop"],
+                          static_selection_mix=analysis["static_selection"],
                           shuffles_barriers=analysis["counts"])
         variant_records.append(record)
         by_key[(variant, facts["arch"])] = facts
@@ -641,16 +688,27 @@ def _jsonable(value):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", metavar="PATH", help="write the variant and grid records here")
-    parser.add_argument("--grid", choices=("target", "small"), default="target")
+    parser.add_argument("--grid", choices=("target", "small", "corners"), default="target",
+                        help="target: the 10M-row target grid; small: a CI-sized grid; corners: compile only the "
+                             "largest resource corner of every candidate (the spill check)")
     parser.add_argument("--archs", default="90,80", help="compute capabilities to compile for (default 90,80)")
     parser.add_argument("--workers", type=int, default=max(1, min(4, os.cpu_count() or 1)))
     parser.add_argument("--all-variants", action="store_true",
                         help="also every dtype and the bias / per-query-mask forms of each variant")
     parser.add_argument("--device", default="H200", choices=sorted(HARDWARE), help="device of the printed table")
+    parser.add_argument("--dims", help="restrict the target grid, e.g. 384")
+    parser.add_argument("--nq", help="restrict the target grid, e.g. 1,16")
+    parser.add_argument("--k", help="restrict the target grid, e.g. 10,1000")
     args = parser.parse_args(argv)
-    points = target_grid() if args.grid == "target" else small_grid()
+
+    def numbers(text, default):
+        return tuple(int(part) for part in text.split(",")) if text else default
+
+    points = (target_grid(dims=numbers(args.dims, TARGET_DIMS), query_counts=numbers(args.nq, TARGET_NQ),
+                          ks=numbers(args.k, TARGET_K)) if args.grid == "target" else
+              small_grid() if args.grid == "small" else [])
     report = run_model(points, archs=tuple(int(a) for a in args.archs.split(",")), workers=args.workers,
-                       all_flags=args.all_variants)
+                       all_flags=args.all_variants, variants=corner_variants() if args.grid == "corners" else None)
     print_tables(report, device=args.device)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
