@@ -288,7 +288,7 @@ def correctness_cases(plan: Plan) -> list[dict]:
                                       bias=False, score_scale=1.0, config=None))
     for dtype in ("float32", "float16", "bfloat16"):
         for integer in (True, False):
-            for config in (KernelConfig(1, 128, 64, 4, 3), KernelConfig(16, 64, 64, 4, 3, 192)):
+            for config in (KernelConfig(1, 128, 64, 4, 3), KernelConfig(16, 64, 64, 8, 3, 255)):
                 cases.append(dict(dtype=dtype, dim=plan.target_dims[0] - 7, nq=1 if config.block_q == 1 else 20,
                                   k=10, filter="per_query10", integer=integer, bias=True, score_scale=2.0,
                                   config=config))

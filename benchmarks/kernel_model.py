@@ -223,11 +223,12 @@ def _source_regions() -> dict:
     """
     import importlib
     import inspect
-    try:
-        topk = importlib.import_module("flatsearch.kernels.topk")
+    from flatsearch.kernels import scan
+    if hasattr(scan, "merge_staged"):
+        topk = importlib.import_module(scan.merge_staged.fn.__module__)
         functions = (("stage", topk.stage_candidates), ("merge", topk.merge_staged), ("radix", topk.kth_largest))
-    except ImportError:  # the earlier kernel: a bitonic merge on every tile with a winner, no staging
-        bitonic = importlib.import_module("flatsearch.kernels.bitonic")
+    else:  # the earlier kernel: a bitonic merge on every tile with a winner, no staging
+        bitonic = importlib.import_module(scan.merge_runs.fn.__module__)
         functions = tuple(("merge", value) for value in vars(bitonic).values() if hasattr(value, "fn"))
     regions = {"stage": [], "merge": [], "radix": []}
     for region, function in functions:

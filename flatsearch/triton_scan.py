@@ -402,10 +402,12 @@ def _kernels_interpreted() -> bool:
 # the autotuner picks. 2-15 queries share the 16-query tile. The top-K list is in global memory
 # (selection by threshold), so K does not limit the tile.
 _CANDIDATES = {
-    "one": ((1, 128, 64, 4, 3), (1, 256, 64, 8, 3), (1, 128, 128, 8, 2)),
-    # 16 x 64 with 4 warps: left to itself ptxas settles on 128 registers and spills; 192 fits it.
-    "tile": ((16, 64, 64, 4, 3, 192), (16, 128, 64, 8, 3)),
-    "many": ((64, 64, 64, 8, 3), (64, 32, 64, 4, 3)),
+    "one": ((1, 128, 64, 4, 3, 255), (1, 256, 64, 8, 3, 255), (1, 128, 128, 8, 2, 255), (1, 64, 64, 4, 3, 255)),
+    # .maxnreg 255 everywhere: left to itself ptxas may settle on 128 or 168 registers and spill.
+    # The tl.dot tiles use 8 warps (with 4, or 16 x 128 tiles, the staging code spills) and, for
+    # float32 storage, 32-wide dim chunks (see _tuning_configs).
+    "tile": ((16, 64, 64, 8, 3, 255), (16, 64, 32, 8, 3, 255)),
+    "many": ((64, 32, 64, 8, 3, 255), (64, 64, 32, 8, 3, 255)),
 }
 
 
@@ -481,10 +483,10 @@ def dispatch_variants(*, storage_dtype: torch.dtype, dim: int, k: int, nq: int, 
     return [KernelVariant(storage_dtype, dim, k_width,
                           KernelConfig(c.kwargs["BLOCK_Q"], c.kwargs["BLOCK_N"], c.kwargs["BLOCK_D"],
                                        c.num_warps, c.num_stages, c.maxnreg), per_query_mask, has_bias)
-            for c in _prune_configs([], {"nq_bucket": _bucket(nq)}, K=k_width, DIM=dim)]
+            for c in _tuning_configs(_bucket(nq), k_width, dim, torch.empty((), dtype=storage_dtype).element_size())]
 
 
-def _tuning_configs(nq_bucket: int = 0, k_width: int = 0, dim: int = 0) -> list:
+def _tuning_configs(nq_bucket: int = 0, k_width: int = 0, dim: int = 0, element_size: int = 2) -> list:
     """Candidate launch configs; all of them, or those that suit one bucket."""
     import triton
     groups = [_bucket_group(nq_bucket)] if nq_bucket else list(_CANDIDATES)
@@ -493,6 +495,8 @@ def _tuning_configs(nq_bucket: int = 0, k_width: int = 0, dim: int = 0) -> list:
         for block_q, block_n, block_d, num_warps, num_stages, *max_registers in _CANDIDATES[group]:
             if dim:
                 block_d = min(block_d, max(16, 1 << (dim - 1).bit_length()))
+            if element_size == 4 and block_q > 1:
+                block_d = min(block_d, 32)  # float32 tiles through tl.dot: twice the registers per chunk
             key = (block_q, block_n, block_d, num_warps, num_stages, *max_registers)
             if key not in seen:
                 seen.add(key)
@@ -504,7 +508,8 @@ def _tuning_configs(nq_bucket: int = 0, k_width: int = 0, dim: int = 0) -> list:
 
 def _prune_configs(configs: list, named_args: dict, **kwargs) -> list:
     """The candidates of this call's bucket, tile sizes capped by the dimension."""
-    return _tuning_configs(named_args["nq_bucket"], kwargs["K"], kwargs["DIM"]) or configs[:1]
+    return _tuning_configs(named_args["nq_bucket"], kwargs["K"], kwargs["DIM"],
+                           named_args["vectors_ptr"].element_size()) or configs[:1]
 
 
 @functools.cache

@@ -286,7 +286,7 @@ def test_work_tables_cover_every_range_once(n_splits):
 def test_tuning_candidates_fit_every_bucket():
     for nq_bucket in (1, 2, 4, 8, 16, 32, 128, 4096):
         for k_width in (16, 128, 1024):
-            configs = triton_scan_module._prune_configs([], {"nq_bucket": nq_bucket}, K=k_width, DIM=768)
+            configs = triton_scan_module._tuning_configs(nq_bucket, k_width, 768)
             assert configs, (nq_bucket, k_width)
             # one tile height per bucket: the split count is planned before the autotuner picks
             assert len({config.kwargs["BLOCK_Q"] for config in configs}) == 1
@@ -296,8 +296,10 @@ def test_tuning_candidates_fit_every_bucket():
             for config in configs:
                 # a whole tile always fits the staging row after the merge check
                 assert 2 * config.kwargs["BLOCK_N"] <= triton_scan_module.staging_capacity(k_width)
-    small = triton_scan_module._prune_configs([], {"nq_bucket": 1}, K=16, DIM=20)
+    small = triton_scan_module._tuning_configs(1, 16, 20)
     assert all(config.kwargs["BLOCK_D"] == 32 for config in small)
+    wide = triton_scan_module._tuning_configs(16, 16, 768, element_size=4)
+    assert all(config.kwargs["BLOCK_D"] <= 32 for config in wide)
 
 
 @pytest.mark.parametrize("nq, block_q, rows, k_width, expected", [
@@ -365,7 +367,7 @@ from flatsearch.triton_scan import KernelConfig, KernelVariant
 sys.path.insert(0, "benchmarks")
 import kernel_model
 dtype, dim, k, block_q, block_n, block_d, warps, per_query, capability = json.loads(sys.argv[1])
-max_registers = 192 if block_q == 16 and warps == 4 else None  # as the dispatch candidate
+max_registers = None if block_q == 1 else 255  # as the dispatch candidates
 variant = KernelVariant(getattr(torch, dtype), dim, k,
                         KernelConfig(block_q, block_n, block_d, warps, 3, max_registers), per_query, True)
 facts = kernel_model.compile_variant((variant, capability))
@@ -375,7 +377,7 @@ print(json.dumps({key: facts.get(key) for key in ("error", "registers", "spill_b
 
 @pytest.mark.parametrize("case", [
     # dtype, dim, K, BLOCK_Q, BLOCK_N, BLOCK_D, warps, per-query mask, compute capability
-    ("bfloat16", 768, 16, 16, 64, 64, 4, False, 90),   # tl.dot, tile wider than K
+    ("bfloat16", 768, 16, 16, 64, 64, 8, False, 90),   # tl.dot, tile wider than K
     ("float16", 200, 128, 1, 128, 64, 4, True, 80),    # one query on CUDA cores, ragged dim
 ])
 def test_kernel_compiles_for_cuda_targets(case):
