@@ -1,17 +1,22 @@
 """Triton scan backend: validate a :class:`ScanRequest`, launch the fused kernel, merge.
 
 The kernel (``flatsearch.kernels.scan``) splits the scanned rows across
-programs, flash-decoding style, so that a single query still fills the GPU.
-Each (query tile, split) program leaves its best K keys in a partial buffer;
-one ``torch.topk`` over the packed int64 keys merges the splits, and the keys
-are decoded back into scores and slots. Keys embed the slot, so equal scores
-come out lower slot first, exactly as the torch backend orders them.
+programs, flash-decoding style, so that a single query still fills the GPU:
+the split count comes from the real query-tile size and the SM count
+(:func:`plan_splits`). Each (query tile, split) program leaves its best K keys
+in a partial buffer (selection by threshold, :mod:`flatsearch.kernels.topk`, so
+K up to :data:`MAX_KERNEL_K` never needs more registers); one ``torch.topk``
+over the packed int64 keys merges the splits, and the keys are decoded back
+into scores and slots. Keys embed the slot, so equal scores come out lower slot
+first, exactly as the torch backend orders them.
 
-On CUDA the kernel is autotuned per (dim, storage dtype, k bucket, nq bucket).
-On CPU tensors it runs through Triton's interpreter, which must be switched on
-with ``TRITON_INTERPRET=1`` before the kernels are first imported; that is how
-the test suite exercises it. k above :data:`MAX_KERNEL_K` goes to the torch
-backend, which returns the same results.
+One query per program multiplies on CUDA cores; 2-15 queries are padded to a
+16-query tile for ``tl.dot``. On CUDA the kernel is autotuned per (dim, storage
+dtype, k bucket, nq bucket, row-count bucket). On CPU tensors it runs through
+Triton's interpreter, which must be switched on with ``TRITON_INTERPRET=1``
+before the kernels are first imported; that is how the test suite exercises
+it. k above :data:`MAX_KERNEL_K` goes to the torch backend, which returns the
+same results.
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ import functools
 import math
 import numbers
 import os
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,15 +42,18 @@ EMPTY_KEY = -(2**63)  # the kernel's EMPTY_KEY: padding, below every real key
 MAX_SLOTS = 2**32 - 1
 _SLOT_BITS = 0xFFFFFFFF
 _MIN_K_WIDTH = 16
+# Largest grid dimension y of a CUDA launch: the split count never exceeds it.
+MAX_SPLITS = 65_535
 
 
 @dataclass(frozen=True)
 class KernelConfig:
     """Tile sizes and launch settings for one kernel launch.
 
-    ``block_q`` below 16 multiplies on CUDA cores instead of ``tl.dot``
-    (which needs 16 rows); the other sizes must be powers of two, ``block_n``
-    and ``block_d`` at least 16.
+    ``block_q`` is 1 (one query per program, CUDA-core multiply-adds) or a
+    power of two of at least 16 (``tl.dot``, which needs 16 rows; fewer queries
+    are padded). ``block_n`` and ``block_d`` are powers of two, at least 16,
+    ``block_n`` at most half the staging row (:func:`staging_capacity`).
     """
 
     block_q: int
@@ -52,10 +61,32 @@ class KernelConfig:
     block_d: int
     num_warps: int = 4
     num_stages: int = 2
+    max_registers: int | None = None  # ptx .maxnreg; None lets ptxas choose
+
+    def __post_init__(self):
+        if self.max_registers is not None and (isinstance(self.max_registers, bool) or
+                                               not isinstance(self.max_registers, int) or
+                                               not 32 <= self.max_registers <= 255):
+            raise ValueError(f"KernelConfig.max_registers: expected None or an int from 32 to 255, "
+                             f"got {self.max_registers!r}")
+        for name in ("block_q", "block_n", "block_d", "num_warps", "num_stages"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"KernelConfig.{name}: expected a positive int, got {value!r}")
+        if self.block_q != 1 and (self.block_q < 16 or self.block_q & (self.block_q - 1)):
+            raise ValueError(f"KernelConfig.block_q: expected 1 or a power of two >= 16, got {self.block_q}")
+        for name in ("block_n", "block_d"):
+            value = getattr(self, name)
+            if value < 16 or value & (value - 1) or (name == "block_n" and 2 * value > _MIN_STAGE):
+                raise ValueError(f"KernelConfig.{name}: expected a power of two from 16 to "
+                                 f"{_MIN_STAGE // 2 if name == 'block_n' else 'any'}, got {value}")
 
     def meta(self) -> dict:
-        return {"BLOCK_Q": self.block_q, "BLOCK_N": self.block_n, "BLOCK_D": self.block_d,
+        meta = {"BLOCK_Q": self.block_q, "BLOCK_N": self.block_n, "BLOCK_D": self.block_d,
                 "num_warps": self.num_warps, "num_stages": self.num_stages}
+        if self.max_registers is not None:
+            meta["maxnreg"] = self.max_registers
+        return meta
 
 
 def triton_unavailable_reason(device: torch.device | str) -> str | None:
@@ -137,10 +168,14 @@ def triton_scan(request: ScanRequest, *, config: KernelConfig | None = None,
     if k > MAX_KERNEL_K or capacity > MAX_SLOTS:
         return torch_scan(request)
 
-    k_width = max(_MIN_K_WIDTH, 1 << (k - 1).bit_length())
+    k_width = k_width_for(k)
     total_rows = int((ranges[:, 1] - ranges[:, 0]).sum())
+    if config is None and device.type == "cpu":
+        config = _interpreter_config(nq)
+    block_q = config.block_q if config is not None else _bucket_block_q(_bucket(nq))
     if n_splits is None:
-        n_splits = _default_splits(device, nq=nq, total_rows=total_rows, k_width=k_width)
+        n_splits = _default_splits(device, nq=nq, total_rows=total_rows, k_width=k_width, block_q=block_q)
+    n_splits = min(n_splits, MAX_SPLITS)
     tables, n_splits, aligned = _work_tables(request, ranges, n_splits)
     split_starts_at = tables.numel() - (n_splits + 1)
     segments, split_starts = tables[:split_starts_at], tables[split_starts_at:]
@@ -149,15 +184,16 @@ def triton_scan(request: ScanRequest, *, config: KernelConfig | None = None,
     queries = request.queries.to(storage_dtype).contiguous()
     mask = request.mask_words.contiguous()
     bias = request.bias.contiguous() if request.bias is not None else torch.zeros(1, dtype=torch.float32, device=device)
-    partial = torch.empty((nq, n_splits, k_width), dtype=torch.int64, device=device)
+    stage = staging_capacity(k_width)
+    # Lists start empty: one that no candidate reaches stays EMPTY_KEY padding.
+    partial = torch.full((nq, n_splits, k_width), EMPTY_KEY, dtype=torch.int64, device=device)
+    staging = torch.empty((nq, n_splits, stage), dtype=torch.int64, device=device)
 
     upcast = device.type == "cpu" and storage_dtype == torch.bfloat16
-    constants = {"DIM": queries.shape[1], "K": k_width, "PER_QUERY_MASK": mask.dim() == 2,
+    constants = {"DIM": queries.shape[1], "K": k_width, "STAGE": stage, "PER_QUERY_MASK": mask.dim() == 2,
                  "HAS_BIAS": request.bias is not None, "ALIGNED": aligned,
                  "INPUT_PRECISION": "ieee" if storage_dtype == torch.float32 or upcast else None,
                  "UPCAST_DOT": upcast}
-    if config is None and device.type == "cpu":
-        config = _interpreter_config(nq)
     if config is None:
         kernel, meta = _tuned_kernel(), {}
     else:
@@ -167,8 +203,8 @@ def triton_scan(request: ScanRequest, *, config: KernelConfig | None = None,
         return (_cdiv(nq, launch_meta["BLOCK_Q"]), n_splits)
 
     kernel[grid](
-        queries, request.arenas[0], mask, bias, segments, split_starts, partial,
-        nq, n_splits, _bucket(nq),
+        queries, request.arenas[0], mask, bias, segments, split_starts, partial, staging,
+        nq, n_splits, _bucket(nq), _bucket(max(1, total_rows // 65536)),
         mask.stride(0) if mask.dim() == 2 else 0,
         float(request.score_scale),
         **constants, **meta,
@@ -205,17 +241,43 @@ def _bucket(n: int) -> int:
     return 1 << max(0, n - 1).bit_length()
 
 
-def _default_splits(device: torch.device, *, nq: int, total_rows: int, k_width: int) -> int:
-    # Enough programs for a few waves on the GPU, but each split long enough
-    # that its K partial keys stay small next to the rows it scans. The
-    # interpreter runs programs one after another, so more splits only cost.
-    if device.type == "cuda":
-        programs = 4 * torch.cuda.get_device_properties(device).multi_processor_count
-    else:
-        programs = 1
-    wanted = _cdiv(programs, _cdiv(nq, 16))
-    longest = max(1, total_rows // max(2048, 16 * k_width))
-    return max(1, min(wanted, longest))
+def _default_splits(device: torch.device, *, nq: int, total_rows: int, k_width: int, block_q: int) -> int:
+    # The interpreter runs programs one after another, so more splits only cost.
+    sm_count = _sm_count(device) if device.type == "cuda" else 0
+    return plan_splits(sm_count=sm_count, nq=nq, total_rows=total_rows, k_width=k_width, block_q=block_q)
+
+
+@functools.cache
+def _sm_count(device: torch.device) -> int:
+    return torch.cuda.get_device_properties(device).multi_processor_count
+
+
+# Programs per SM the split count aims for: enough resident blocks to hide memory latency.
+PROGRAMS_PER_SM = 4
+
+
+def plan_splits(*, sm_count: int, nq: int, total_rows: int, k_width: int, block_q: int) -> int:
+    """Row splits for a launch on a device with ``sm_count`` SMs (0: the interpreter, one split).
+
+    Enough (query tile, split) programs for :data:`PROGRAMS_PER_SM` per SM,
+    counting the real query tiles of ``block_q`` queries; each split at least
+    twice K rows (and 512), so that a split's K partial keys stay small next to
+    the rows it scans; never more than the grid allows.
+
+    Example:
+        >>> plan_splits(sm_count=132, nq=1, total_rows=10_000_000, k_width=16, block_q=1)
+        528
+        >>> plan_splits(sm_count=132, nq=128, total_rows=10_000_000, k_width=16, block_q=64)
+        264
+        >>> plan_splits(sm_count=132, nq=1, total_rows=100_000, k_width=1024, block_q=1)
+        48
+    """
+    if not sm_count:
+        return 1
+    query_tiles = _cdiv(nq, block_q)
+    wanted = _cdiv(PROGRAMS_PER_SM * sm_count, query_tiles)
+    longest = max(1, total_rows // max(512, 2 * k_width))
+    return max(1, min(wanted, longest, MAX_SPLITS))
 
 
 def _work_tables(request: ScanRequest, ranges: torch.Tensor, n_splits: int) -> tuple[torch.Tensor, int, bool]:
@@ -251,12 +313,63 @@ def _work_tables(request: ScanRequest, ranges: torch.Tensor, n_splits: int) -> t
     segments = np.stack([segment_starts, segment_stops, arena_offsets[arena_of]], axis=1)
     padding = np.zeros(segments.size % 2, dtype=np.int64)
     host = np.concatenate([segments.reshape(-1), padding, split_starts]).astype(np.int64)
-    return torch.from_numpy(host).to(request.queries.device, non_blocking=True), n_splits, aligned
+    return _to_device(host, request.queries.device), n_splits, aligned
+
+
+class _PinnedUpload:
+    """One reusable page-locked host buffer for the small tables each launch uploads.
+
+    A ``non_blocking`` copy from pageable memory is not asynchronous (and the
+    memory may change under it); from page-locked memory it is. The buffer is
+    rewritten only after the previous upload from it has finished (its event).
+    """
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.buffer = None
+        self.done = None
+
+    def upload(self, host: np.ndarray, device: torch.device) -> torch.Tensor:
+        with self.lock:
+            if self.done is not None:
+                self.done.synchronize()
+            if self.buffer is None or self.buffer.numel() < host.size:
+                self.buffer = torch.empty(max(host.size, 4096), dtype=torch.int64, pin_memory=True)
+            staged = self.buffer[:host.size]
+            staged.numpy()[:] = host
+            on_device = staged.to(device, non_blocking=True)
+            self.done = torch.cuda.Event()
+            self.done.record(torch.cuda.current_stream(device))
+            return on_device
+
+
+_PINNED = _PinnedUpload()
+
+
+def _to_device(host: np.ndarray, device: torch.device) -> torch.Tensor:
+    if device.type != "cuda":
+        return torch.from_numpy(host)
+    return _PINNED.upload(host, device)
 
 
 def _interpreter_config(nq: int) -> KernelConfig:
     # Small tiles keep the interpreter's numpy arrays, and so its run time, small.
-    return KernelConfig(block_q=min(16, _bucket(nq)), block_n=32, block_d=32)
+    return KernelConfig(block_q=_bucket_block_q(_bucket(nq)) if nq > 1 else 1, block_n=32, block_d=32)
+
+
+# Staging rows hold at least this many keys: room for a whole tile of the widest
+# candidate (256 rows) after a merge-free stretch of at least as many.
+_MIN_STAGE = 512
+
+
+def staging_capacity(k_width: int) -> int:
+    """Keys per staging row (per query and split) for a top-K list of ``k_width``.
+
+    Example:
+        >>> staging_capacity(16), staging_capacity(1024)
+        (512, 1024)
+    """
+    return max(k_width, _MIN_STAGE)
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
@@ -283,55 +396,126 @@ def _kernels_interpreted() -> bool:
     return isinstance(_kernels().scan_topk_kernel, InterpretedFunction)
 
 
-# Autotuning candidates (BLOCK_Q, BLOCK_N, BLOCK_D, num_warps) per query-count bucket. Few per
-# bucket: each is compiled and timed the first time a (dim, dtype, k, nq) bucket is searched.
+# Autotuning candidates (BLOCK_Q, BLOCK_N, BLOCK_D, num_warps, num_stages) per query-count bucket.
+# Few per bucket: each is compiled and timed the first time a (dim, dtype, k, nq, rows) bucket is
+# searched. Every query tile of a bucket has the same BLOCK_Q, so the split count is known before
+# the autotuner picks. 2-15 queries share the 16-query tile. The top-K list is in global memory
+# (selection by threshold), so K does not limit the tile.
 _CANDIDATES = {
-    "one": ((1, 128, 64, 4), (1, 256, 64, 4), (1, 64, 128, 4)),
-    "few": ((4, 64, 64, 4), (4, 128, 32, 4)),
-    "tile": ((16, 64, 64, 4), (16, 128, 64, 8)),
-    "many": ((32, 128, 64, 8), (64, 64, 64, 4), (64, 128, 64, 8)),
+    "one": ((1, 128, 64, 4, 3, 255), (1, 256, 64, 8, 3, 255), (1, 128, 128, 8, 2, 255), (1, 64, 64, 4, 3, 255)),
+    # .maxnreg 255 everywhere: left to itself ptxas may settle on 128 or 168 registers and spill.
+    # The tl.dot tiles use 8 warps (with 4, or 16 x 128 tiles, the staging code spills) and, for
+    # float32 storage, 32-wide dim chunks (see _tuning_configs).
+    "tile": ((16, 64, 64, 8, 3, 255), (16, 64, 32, 8, 3, 255)),
+    "many": ((64, 32, 64, 8, 3, 255), (64, 64, 32, 8, 3, 255)),
 }
-# The running top-K lives in registers: at most this many int64 keys per warp (64 registers
-# per thread for the keys themselves); beyond it the compiled kernel spills heavily.
-_MAX_TOP_KEYS_PER_WARP = 2048
 
 
-def _tuning_configs(nq_bucket: int = 0, k_width: int = 0, dim: int = 0) -> list:
+def _bucket_group(nq_bucket: int) -> str:
+    return "one" if nq_bucket <= 1 else "tile" if nq_bucket <= 16 else "many"
+
+
+def _bucket_block_q(nq_bucket: int) -> int:
+    return _CANDIDATES[_bucket_group(nq_bucket)][0][0]
+
+
+def k_width_for(k: int) -> int:
+    """Width of the kernel's top-K list for ``k`` results: a power of two, at least 16.
+
+    Example:
+        >>> [k_width_for(k) for k in (1, 11, 101, 1001)]
+        [16, 16, 128, 1024]
+    """
+    return max(_MIN_K_WIDTH, 1 << (k - 1).bit_length())
+
+
+@dataclass(frozen=True)
+class KernelVariant:
+    """One compiled form of the scan kernel: what dispatch can launch for a call shape."""
+
+    storage_dtype: torch.dtype
+    dim: int
+    k_width: int
+    config: KernelConfig
+    per_query_mask: bool
+    has_bias: bool
+
+    def constants(self, *, aligned: bool = True, upcast: bool = False) -> dict:
+        """The kernel's constexpr arguments, tile sizes included."""
+        return {"DIM": self.dim, "K": self.k_width, "STAGE": staging_capacity(self.k_width),
+                "PER_QUERY_MASK": self.per_query_mask,
+                "HAS_BIAS": self.has_bias, "ALIGNED": aligned,
+                "INPUT_PRECISION": "ieee" if self.storage_dtype == torch.float32 or upcast else None,
+                "UPCAST_DOT": upcast, "BLOCK_Q": self.config.block_q, "BLOCK_N": self.config.block_n,
+                "BLOCK_D": self.config.block_d}
+
+    @property
+    def name(self) -> str:
+        c = self.config
+        return (f"{str(self.storage_dtype).replace('torch.', '')} dim={self.dim} K={self.k_width} "
+                f"tile={c.block_q}x{c.block_n}x{c.block_d} warps={c.num_warps} stages={c.num_stages}"
+                f"{f' maxnreg={c.max_registers}' if c.max_registers else ''}"
+                f"{' per-query-mask' if self.per_query_mask else ''}{' bias' if self.has_bias else ''}")
+
+    def signature(self) -> dict:
+        """Argument types for ``triton.compile(ASTSource(...))``: compiling without a GPU."""
+        element = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[self.storage_dtype]
+        signature = {"queries_ptr": "*" + element, "vectors_ptr": "*" + element, "mask_ptr": "*i32",
+                     "bias_ptr": "*fp32", "segments_ptr": "*i64", "split_starts_ptr": "*i64",
+                     "partial_ptr": "*i64", "staging_ptr": "*i64", "nq": "i32", "n_splits": "i32",
+                     "nq_bucket": "i32", "rows_bucket": "i32", "stride_mask": "i32", "score_scale": "fp32"}
+        signature.update({name: "constexpr" for name in self.constants()})
+        return signature
+
+
+def dispatch_variants(*, storage_dtype: torch.dtype, dim: int, k: int, nq: int, per_query_mask: bool,
+                      has_bias: bool) -> list[KernelVariant]:
+    """Every kernel variant dispatch may launch for one call shape (the autotuner picks among them).
+
+    Example:
+        >>> import torch
+        >>> variants = dispatch_variants(storage_dtype=torch.float16, dim=384, k=11, nq=1,
+        ...                              per_query_mask=False, has_bias=False)
+        >>> sorted({v.k_width for v in variants}), all(v.config.block_q == 1 for v in variants)
+        ([16], True)
+    """
+    k_width = k_width_for(k)
+    return [KernelVariant(storage_dtype, dim, k_width,
+                          KernelConfig(c.kwargs["BLOCK_Q"], c.kwargs["BLOCK_N"], c.kwargs["BLOCK_D"],
+                                       c.num_warps, c.num_stages, c.maxnreg), per_query_mask, has_bias)
+            for c in _tuning_configs(_bucket(nq), k_width, dim, torch.empty((), dtype=storage_dtype).element_size())]
+
+
+def _tuning_configs(nq_bucket: int = 0, k_width: int = 0, dim: int = 0, element_size: int = 2) -> list:
     """Candidate launch configs; all of them, or those that suit one bucket."""
     import triton
-    if not nq_bucket:
-        groups = list(_CANDIDATES)
-    else:
-        groups = ["one" if nq_bucket <= 2 else "few" if nq_bucket <= 8 else "tile" if nq_bucket <= 16 else "many"]
+    groups = [_bucket_group(nq_bucket)] if nq_bucket else list(_CANDIDATES)
     configs, seen = [], set()
     for group in groups:
-        for block_q, block_n, block_d, num_warps in _CANDIDATES[group]:
-            if k_width and block_q * k_width > _MAX_TOP_KEYS_PER_WARP * num_warps:
-                continue
-            if nq_bucket and block_q > max(nq_bucket, 16):
-                continue
+        for block_q, block_n, block_d, num_warps, num_stages, *max_registers in _CANDIDATES[group]:
             if dim:
                 block_d = min(block_d, max(16, 1 << (dim - 1).bit_length()))
-            if (block_q, block_n, block_d, num_warps) not in seen:
-                seen.add((block_q, block_n, block_d, num_warps))
+            if element_size == 4 and block_q > 1:
+                block_d = min(block_d, 32)  # float32 tiles through tl.dot: twice the registers per chunk
+            key = (block_q, block_n, block_d, num_warps, num_stages, *max_registers)
+            if key not in seen:
+                seen.add(key)
                 configs.append(triton.Config({"BLOCK_Q": block_q, "BLOCK_N": block_n, "BLOCK_D": block_d},
-                                             num_warps=num_warps, num_stages=2))
+                                             num_warps=num_warps, num_stages=num_stages,
+                                             maxnreg=max_registers[0] if max_registers else None))
     return configs
 
 
 def _prune_configs(configs: list, named_args: dict, **kwargs) -> list:
     """The candidates of this call's bucket, tile sizes capped by the dimension."""
-    for nq_bucket in (named_args["nq_bucket"], 16, 1):
-        suited = _tuning_configs(nq_bucket, kwargs["K"], kwargs["DIM"])
-        if suited:
-            return suited
-    return configs[:1]
+    return _tuning_configs(named_args["nq_bucket"], kwargs["K"], kwargs["DIM"],
+                           named_args["vectors_ptr"].element_size()) or configs[:1]
 
 
 @functools.cache
 def _tuned_kernel():
     import triton
-    return triton.autotune(configs=_tuning_configs(), key=["DIM", "K", "nq_bucket"],
+    return triton.autotune(configs=_tuning_configs(), key=["DIM", "K", "nq_bucket", "rows_bucket"],
                            prune_configs_by={"early_config_prune": _prune_configs})(_kernels().scan_topk_kernel)
 
 

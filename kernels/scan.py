@@ -3,49 +3,43 @@
 A program owns a tile of queries and one split of the scanned rows (a list of
 row segments). For each tile of rows it first reads the packed keep-bits and
 skips the tile, vectors unread, when no bit is set. Otherwise it computes the
-scores with fp32 accumulation, adds the per-slot bias and folds them into a
-running top-K held as packed int64 keys::
+scores with fp32 accumulation and adds the per-slot bias. One query per
+program multiplies on CUDA cores into a (rows, dims) accumulator summed once
+per tile, so the dim loop has no cross-thread reduction; 16 or more go through
+``tl.dot`` (the launcher pads 2-15 queries to 16). Scores that beat their
+query's running K-th score are staged and merged into the query's top-K list
+only when the staging row fills (:mod:`flatsearch.kernels.topk`). Keys are
+packed int64::
 
     key = order_preserving_int32(score) << 32 | (0xFFFFFFFF - slot)
 
 Comparing keys compares scores first and, on equal scores, prefers the lower
-slot, so one integer max/sort implements the tie rule. Masked entries hold
-``EMPTY_KEY``, the smallest int64, which no real score maps to. Each program
-writes its K keys in ascending order to its own row of the partial buffer.
+slot, so one integer max/sort implements the tie rule. ``EMPTY_KEY``, the
+smallest int64, which no real score maps to, pads the lists. Each program
+leaves its K keys, in no particular order, in its own row of the partial buffer,
+which the launcher fills with ``EMPTY_KEY`` first.
 """
 import triton
 import triton.language as tl
 
-from .bitonic import best_first, merge_runs
-
-EMPTY_KEY = tl.constexpr(-(2**63))
-
-
-@triton.jit
-def _ordered_keys(scores, slots):
-    # Flipping the magnitude bits of negative floats makes signed-int order
-    # equal float order; -0.0 is folded onto +0.0 because they are equal scores.
-    bits = scores.to(tl.int32, bitcast=True)
-    ordered = tl.where(bits < 0, bits ^ 0x7FFFFFFF, bits)
-    ordered = tl.where(scores == 0.0, 0, ordered)
-    return (ordered.to(tl.int64) << 32) | (0xFFFFFFFF - slots)
+from .topk import EMPTY_KEY, merge_staged, ordered_keys, stage_candidates  # noqa: F401
 
 
 # Runtime sizes are not specialised on their value, so one compiled kernel serves every
 # batch and table size of a (dtype, DIM, K, tile) configuration.
-@triton.jit(do_not_specialize=["nq", "n_splits", "nq_bucket", "stride_mask"])
+@triton.jit(do_not_specialize=["nq", "n_splits", "nq_bucket", "rows_bucket", "stride_mask"])
 def scan_topk_kernel(
     # pointers
-    queries_ptr, vectors_ptr, mask_ptr, bias_ptr, segments_ptr, split_starts_ptr, partial_ptr,
-    # sizes (nq_bucket only keys the autotuner)
-    nq, n_splits, nq_bucket,
+    queries_ptr, vectors_ptr, mask_ptr, bias_ptr, segments_ptr, split_starts_ptr, partial_ptr, staging_ptr,
+    # sizes (nq_bucket and rows_bucket only key the autotuner)
+    nq, n_splits, nq_bucket, rows_bucket,
     # strides (queries are contiguous rows of DIM)
     stride_mask,
     # scoring
     score_scale,
     # meta-parameters
-    DIM: tl.constexpr, K: tl.constexpr, PER_QUERY_MASK: tl.constexpr, HAS_BIAS: tl.constexpr,
-    ALIGNED: tl.constexpr, INPUT_PRECISION: tl.constexpr, UPCAST_DOT: tl.constexpr,
+    DIM: tl.constexpr, K: tl.constexpr, STAGE: tl.constexpr, PER_QUERY_MASK: tl.constexpr,
+    HAS_BIAS: tl.constexpr, ALIGNED: tl.constexpr, INPUT_PRECISION: tl.constexpr, UPCAST_DOT: tl.constexpr,
     BLOCK_Q: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
 ):
     """Partial top-K of one (query tile, split) into ``partial[q, split, :]``.
@@ -53,13 +47,19 @@ def scan_topk_kernel(
     ``segments`` is (n_segments, 3) int64: first slot, stop slot and the element
     offset that turns ``vectors_ptr + offset + slot * DIM`` into the row of the
     segment's arena. Split ``s`` owns segments ``split_starts[s]`` up to
-    ``split_starts[s + 1]``.
+    ``split_starts[s + 1]``. ``staging`` is scratch of (nq, n_splits, STAGE) keys.
     """
     query_tile = tl.program_id(0)
     split = tl.program_id(1)
     query_rows = query_tile * BLOCK_Q + tl.arange(0, BLOCK_Q)
     query_ok = query_rows < nq
-    top = tl.full((BLOCK_Q, K), EMPTY_KEY, tl.int64)
+    list_index = query_tile.to(tl.int64) * BLOCK_Q * n_splits + split
+    top_base = partial_ptr + list_index * K
+    stage_base = staging_ptr + list_index * STAGE
+    stage_rows = (stage_base + tl.arange(0, BLOCK_Q).to(tl.int64) * n_splits * STAGE)[:, None]
+    threshold = tl.full((BLOCK_Q,), float("-inf"), tl.float32)
+    count = tl.zeros((BLOCK_Q,), tl.int32)
+    most_staged = 0  # the largest count, kept as a scalar so the merge test costs no reduction
 
     first_segment = tl.load(split_starts_ptr + split)
     end_segment = tl.load(split_starts_ptr + split + 1)
@@ -69,7 +69,8 @@ def scan_topk_kernel(
         arena_offset = tl.load(segments_ptr + 3 * segment + 2)
         if ALIGNED:
             arena_offset = tl.multiple_of(arena_offset, 16)
-        for tile in range(0, tl.cdiv(stop - start, BLOCK_N)):
+        tiles = tl.cdiv(stop - start, BLOCK_N)
+        for tile in range(0, tiles):
             slots = start + tile * BLOCK_N + tl.arange(0, BLOCK_N)
             in_range = slots < stop
             bit = (slots & 31).to(tl.int32)
@@ -82,39 +83,55 @@ def scan_topk_kernel(
                 keep = (((words >> bit) & 1) != 0)[None, :] & query_ok[:, None]
             row_needed = tl.max(keep.to(tl.int32), axis=0) > 0
             if tl.max(row_needed.to(tl.int32), axis=0) > 0:
-                acc = tl.zeros((BLOCK_Q, BLOCK_N), dtype=tl.float32)
                 row_ptrs = vectors_ptr + arena_offset + slots[:, None] * DIM
-                for dim_start in range(0, DIM, BLOCK_D):
-                    dims = dim_start + tl.arange(0, BLOCK_D)
-                    query_ptrs = queries_ptr + query_rows[:, None] * DIM + dims[None, :]
-                    # Rows no query keeps are not read: a row spans whole memory
-                    # sectors, so sparse masks save bandwidth here too.
-                    if DIM % BLOCK_D == 0:
-                        q = tl.load(query_ptrs, mask=query_ok[:, None], other=0.0)
-                        x = tl.load(row_ptrs + dims[None, :], mask=row_needed[:, None], other=0.0)
-                    else:
-                        dims_ok = dims < DIM
-                        q = tl.load(query_ptrs, mask=query_ok[:, None] & dims_ok[None, :], other=0.0)
-                        x = tl.load(row_ptrs + dims[None, :], mask=row_needed[:, None] & dims_ok[None, :], other=0.0)
-                    if BLOCK_Q >= 16:
+                if BLOCK_Q == 1:
+                    # One query: multiply-add into a (rows, dims) accumulator and reduce it once
+                    # per tile, so the dim loop is loads and FMAs only.
+                    acc = tl.zeros((BLOCK_N, BLOCK_D), dtype=tl.float32)
+                    for dim_start in range(0, DIM, BLOCK_D):
+                        dims = dim_start + tl.arange(0, BLOCK_D)
+                        # Rows no query keeps are not read: a row spans whole memory
+                        # sectors, so sparse masks save bandwidth here too.
+                        if DIM % BLOCK_D == 0:
+                            q = tl.load(queries_ptr + query_tile * DIM + dims)
+                            x = tl.load(row_ptrs + dims[None, :], mask=row_needed[:, None], other=0.0)
+                        else:
+                            q = tl.load(queries_ptr + query_tile * DIM + dims, mask=dims < DIM, other=0.0)
+                            x = tl.load(row_ptrs + dims[None, :], mask=row_needed[:, None] & (dims < DIM)[None, :],
+                                        other=0.0)
+                        acc += x.to(tl.float32) * q.to(tl.float32)[None, :]
+                    scores = tl.sum(acc, axis=1)[None, :] * score_scale
+                else:
+                    acc = tl.zeros((BLOCK_Q, BLOCK_N), dtype=tl.float32)
+                    for dim_start in range(0, DIM, BLOCK_D):
+                        dims = dim_start + tl.arange(0, BLOCK_D)
+                        query_ptrs = queries_ptr + query_rows[:, None] * DIM + dims[None, :]
+                        if DIM % BLOCK_D == 0:
+                            q = tl.load(query_ptrs, mask=query_ok[:, None], other=0.0)
+                            x = tl.load(row_ptrs + dims[None, :], mask=row_needed[:, None], other=0.0)
+                        else:
+                            dims_ok = dims < DIM
+                            q = tl.load(query_ptrs, mask=query_ok[:, None] & dims_ok[None, :], other=0.0)
+                            x = tl.load(row_ptrs + dims[None, :], mask=row_needed[:, None] & dims_ok[None, :],
+                                        other=0.0)
                         if UPCAST_DOT:
                             # Triton's interpreter multiplies bfloat16 bit patterns as
                             # integers; the exact fp32 copies give the same products.
                             q = q.to(tl.float32)
                             x = x.to(tl.float32)
                         acc = tl.dot(q, tl.trans(x), acc, input_precision=INPUT_PRECISION)
-                    else:
-                        # tl.dot needs at least 16 rows; a few queries are memory-bound anyway.
-                        acc += tl.sum(q[:, None, :].to(tl.float32) * x[None, :, :].to(tl.float32), axis=2)
-                scores = acc * score_scale
+                    scores = acc * score_scale
                 if HAS_BIAS:
                     scores += tl.load(bias_ptr + slots, mask=row_needed, other=0.0)[None, :]
-                keys = tl.where(keep, _ordered_keys(scores, slots[None, :]), EMPTY_KEY)
-                threshold = tl.min(top, axis=1)
-                if tl.max(tl.max((keys > threshold[:, None]).to(tl.int32), axis=1), axis=0) > 0:
-                    # top is ascending and the candidates descending, so their
-                    # element-wise max holds the best K of both as a bitonic sequence.
-                    top = merge_runs(tl.maximum(top, best_first(keys, K, EMPTY_KEY)), K, False)
-
-    out_ptrs = partial_ptr + (query_rows[:, None].to(tl.int64) * n_splits + split) * K + tl.arange(0, K)[None, :]
-    tl.store(out_ptrs, top, mask=query_ok[:, None])
+                winners = keep & (scores > threshold[:, None])
+                if tl.max(tl.max(winners.to(tl.int32), axis=1), axis=0) > 0:
+                    count = stage_candidates(stage_rows, count, winners, scores, slots[None, :])
+                    most_staged = tl.max(count, axis=0)
+            # Merge when a staging row could not take another tile, and after the split's last
+            # tile; one merge site inside the loop keeps the code (and its registers) single.
+            last_tile = (segment == end_segment - 1) & (tile == tiles - 1)
+            if (most_staged > STAGE - BLOCK_N) | (last_tile & (most_staged > 0)):
+                threshold = merge_staged(top_base, stage_base, count, threshold, n_splits * K,
+                                         n_splits * STAGE, K, STAGE, BLOCK_Q)
+                count = tl.zeros((BLOCK_Q,), tl.int32)
+                most_staged = 0

@@ -87,15 +87,15 @@ CASES = {
     # name: (make_request kwargs, KernelConfig or None for the default, n_splits)
     "single-query-fp32": (dict(nq=1, k=5), KernelConfig(1, 32, 16), 1),
     "fp16-scale2-bias-perquery-pad": (dict(dtype=torch.float16, dim=33, nq=3, k=40, per_query=True, bias=True,
-                                           score_scale=2.0, arena_rows=(64, 160)), KernelConfig(4, 16, 16), 3),
+                                           score_scale=2.0, arena_rows=(64, 160)), KernelConfig(16, 16, 16), 3),
     "bf16-dot-two-query-tiles": (dict(dtype=torch.bfloat16, dim=16, nq=17, k=100, pass_fraction=0.9,
                                       per_query=True, bias=True), KernelConfig(16, 32, 16), 2),
     "fp32-dot-arenas-splits": (dict(dim=48, nq=16, k=17, bias=True, score_scale=2.0, arena_rows=(96, 96),
                                     pass_fraction=0.3), KernelConfig(16, 64, 32), 4),
     "fp16-dot-fewer-rows-than-k": (dict(dtype=torch.float16, nq=16, k=200, arena_rows=(96,)), None, None),
     "bf16-fma-default-config": (dict(dtype=torch.bfloat16, dim=24, nq=5, k=9, bias=True), None, None),
-    "empty-range-skipped": (dict(nq=2, k=12, arena_rows=(128, 64), empty_ranges=(0, 3)), KernelConfig(2, 32, 32), 2),
-    "tile-wider-than-k": (dict(dtype=torch.float16, nq=4, k=3, bias=True), KernelConfig(4, 64, 16), 1),
+    "empty-range-skipped": (dict(nq=2, k=12, arena_rows=(128, 64), empty_ranges=(0, 3)), KernelConfig(16, 32, 32), 2),
+    "tile-wider-than-k": (dict(dtype=torch.float16, nq=4, k=3, bias=True), KernelConfig(16, 64, 16), 1),
     "many-splits": (dict(nq=1, k=7, arena_rows=(96,)), KernelConfig(1, 16, 16), 50),
 }
 
@@ -124,7 +124,7 @@ def test_scale_and_mask_shapes(score_scale, per_query):
 
 def test_largest_kernel_k():
     request = make_request(7, dim=16, nq=2, k=MAX_KERNEL_K, arena_rows=(1100,), pass_fraction=0.97)
-    result = triton_scan(request, config=KernelConfig(2, 64, 16), n_splits=2)
+    result = triton_scan(request, config=KernelConfig(16, 64, 16), n_splits=2)
     assert_same(result, torch_scan(request), torch.float32)
     assert (result.slots >= 0).all(), "more than k rows pass, so no padding is expected"
 
@@ -152,7 +152,7 @@ def test_equal_scores_come_out_lower_slot_first():
     arenas = tuple(torch.ones_like(arena) for arena in request.arenas)
     request = ScanRequest(**{**request.__dict__, "arenas": arenas, "bias": None})
     expected = unpack_bits(request.mask_words, 128).nonzero().flatten()[:6]
-    result = triton_scan(request, config=KernelConfig(2, 16, 16), n_splits=3)
+    result = triton_scan(request, config=KernelConfig(16, 16, 16), n_splits=3)
     assert result.slots.tolist() == [expected.tolist()] * 2
 
 
@@ -162,7 +162,7 @@ def test_rows_with_clear_bits_are_never_read():
     passing = unpack_bits(request.mask_words, 128).any(dim=0)
     poisoned = request.arenas[0].clone()
     poisoned[~passing] = float("nan")
-    result = triton_scan(ScanRequest(**{**request.__dict__, "arenas": (poisoned,)}), config=KernelConfig(4, 32, 16))
+    result = triton_scan(ScanRequest(**{**request.__dict__, "arenas": (poisoned,)}), config=KernelConfig(16, 32, 16))
     assert_same(result, torch_scan(request), torch.float16)
 
 
@@ -286,38 +286,99 @@ def test_work_tables_cover_every_range_once(n_splits):
 def test_tuning_candidates_fit_every_bucket():
     for nq_bucket in (1, 2, 4, 8, 16, 32, 128, 4096):
         for k_width in (16, 128, 1024):
-            configs = triton_scan_module._prune_configs([], {"nq_bucket": nq_bucket}, K=k_width, DIM=768)
+            configs = triton_scan_module._tuning_configs(nq_bucket, k_width, 768)
             assert configs, (nq_bucket, k_width)
+            # one tile height per bucket: the split count is planned before the autotuner picks
+            assert len({config.kwargs["BLOCK_Q"] for config in configs}) == 1
+            block_q = configs[0].kwargs["BLOCK_Q"]
+            assert (block_q == 1) == (nq_bucket == 1) and (block_q == 1 or block_q >= 16)
+            assert block_q == triton_scan_module._bucket_block_q(nq_bucket)
             for config in configs:
-                assert config.kwargs["BLOCK_Q"] * k_width <= 2048 * config.num_warps
-                assert config.kwargs["BLOCK_Q"] <= max(nq_bucket, 16)
+                # a whole tile always fits the staging row after the merge check
+                assert 2 * config.kwargs["BLOCK_N"] <= triton_scan_module.staging_capacity(k_width)
+    small = triton_scan_module._tuning_configs(1, 16, 20)
+    assert all(config.kwargs["BLOCK_D"] == 32 for config in small)
+    wide = triton_scan_module._tuning_configs(16, 16, 768, element_size=4)
+    assert all(config.kwargs["BLOCK_D"] <= 32 for config in wide)
+
+
+@pytest.mark.parametrize("nq, block_q, rows, k_width, expected", [
+    (1, 1, 10_000_000, 16, 528),         # 4 programs per SM, one query tile
+    (128, 64, 10_000_000, 16, 264),      # two real query tiles, not eight of 16
+    (16, 16, 100_000, 1024, 48),         # a 1% partition-aligned filter, k=1000: 48 splits, not 6
+    (1, 1, 1000, 16, 1),                 # never shorter than 512 rows
+    (1, 1, 10**12, 16, 528),
+])
+def test_split_plan(nq, block_q, rows, k_width, expected):
+    assert triton_scan_module.plan_splits(sm_count=132, nq=nq, total_rows=rows, k_width=k_width,
+                                          block_q=block_q) == expected
+
+
+def test_split_plan_is_capped_at_the_grid_limit():
+    splits = triton_scan_module.plan_splits(sm_count=100_000, nq=1, total_rows=10**12, k_width=16, block_q=1)
+    assert splits == triton_scan_module.MAX_SPLITS == 65_535
+    request = make_request(18, nq=1, k=3, arena_rows=(64,))
+    _, actual, _ = triton_scan_module._work_tables(request, request.ranges, 10**6)
+    assert actual <= 64
+
+
+def test_kernel_config_rejects_tiles_the_kernel_cannot_run():
+    with pytest.raises(ValueError, match="block_q"):
+        KernelConfig(4, 32, 32)
+    with pytest.raises(ValueError, match="block_n"):
+        KernelConfig(1, 512, 32)
+    with pytest.raises(ValueError, match="block_d"):
+        KernelConfig(16, 32, 24)
+
+
+@pytest.mark.parametrize("nq", [1, 2, 15, 16, 17])
+def test_query_count_bucket_edges(nq):
+    """Just under and over each query bucket: 1 (CUDA cores), 2-16 (padded to a 16-query tile), 17+."""
+    request = make_request(30 + nq, dtype=torch.float16, dim=24, nq=nq, k=6, arena_rows=(64, 96), bias=True)
+    assert_same(triton_scan(request, n_splits=2), torch_scan(request), torch.float16)
+
+
+@pytest.mark.parametrize("k", [16, 17, 128, 129])
+def test_k_bucket_edges(k):
+    request = make_request(40 + k, dim=16, nq=2, k=k, arena_rows=(224, 96), pass_fraction=0.9, per_query=True)
+    assert_same(triton_scan(request, n_splits=2), torch_scan(request), torch.float32)
+
+
+@pytest.mark.parametrize("nq, dtype", [(1, torch.bfloat16), (16, torch.float32)])
+def test_staging_fills_and_merges_mid_scan(nq, dtype):
+    """Scores that rise with the slot: every row beats the running K-th, so the staging row fills again and again."""
+    rows, dim = 1400, 16
+    base = make_request(50, dtype=dtype, dim=dim, nq=nq, k=5, arena_rows=(rows,), pass_fraction=0.95)
+    vectors = torch.zeros(rows, dim)
+    vectors[:, 0] = torch.arange(rows) % 256  # exact in every dtype; ties every 256 rows
+    vectors[:, 1] = torch.arange(rows) // 256
+    queries = torch.zeros(nq, dim)
+    queries[:, 0] = 1.0
+    queries[:, 1] = torch.arange(nq, dtype=torch.float32) - 3  # some queries prefer early rows
+    request = ScanRequest(**{**base.__dict__, "arenas": (vectors.to(dtype),), "queries": queries, "bias": None})
+    config = KernelConfig(1 if nq == 1 else 16, 32, 16)
+    assert_same(triton_scan(request, config=config, n_splits=1), torch_scan(request), dtype)
 
 
 COMPILE_SCRIPT = r"""
-import json, sys, time
-from triton.backends.compiler import GPUTarget
-from triton.compiler import ASTSource
-import triton
-from flatsearch.kernels.scan import scan_topk_kernel
+import json, sys
+import torch
+from flatsearch.triton_scan import KernelConfig, KernelVariant
+sys.path.insert(0, "benchmarks")
+import kernel_model
 dtype, dim, k, block_q, block_n, block_d, warps, per_query, capability = json.loads(sys.argv[1])
-signature = {name: "*" + dtype for name in ("queries_ptr", "vectors_ptr")}
-signature.update({"mask_ptr": "*i32", "bias_ptr": "*fp32", "segments_ptr": "*i64", "split_starts_ptr": "*i64",
-                  "partial_ptr": "*i64", "nq": "i32", "n_splits": "i32", "nq_bucket": "i32", "stride_mask": "i32",
-                  "score_scale": "fp32"})
-constants = dict(DIM=dim, K=k, PER_QUERY_MASK=per_query, HAS_BIAS=True, ALIGNED=True,
-                 INPUT_PRECISION="ieee" if dtype == "fp32" else None, UPCAST_DOT=False,
-                 BLOCK_Q=block_q, BLOCK_N=block_n, BLOCK_D=block_d)
-signature.update({name: "constexpr" for name in constants})
-source = ASTSource(fn=scan_topk_kernel, signature=signature, constexprs=constants)
-compiled = triton.compile(source, target=GPUTarget("cuda", capability, 32), options={"num_warps": warps})
-print(len(compiled.asm["cubin"]))
+max_registers = None if block_q == 1 else 255  # as the dispatch candidates
+variant = KernelVariant(getattr(torch, dtype), dim, k,
+                        KernelConfig(block_q, block_n, block_d, warps, 3, max_registers), per_query, True)
+facts = kernel_model.compile_variant((variant, capability))
+print(json.dumps({key: facts.get(key) for key in ("error", "registers", "spill_bytes")}))
 """
 
 
 @pytest.mark.parametrize("case", [
     # dtype, dim, K, BLOCK_Q, BLOCK_N, BLOCK_D, warps, per-query mask, compute capability
-    ("bf16", 768, 16, 16, 64, 64, 4, False, 90),    # tl.dot, tile wider than K
-    ("fp16", 200, 128, 1, 64, 64, 4, True, 80),     # CUDA-core path, K wider than the tile, ragged dim
+    ("bfloat16", 768, 16, 16, 64, 64, 8, False, 90),   # tl.dot, tile wider than K
+    ("float16", 200, 128, 1, 128, 64, 4, True, 80),    # one query on CUDA cores, ragged dim
 ])
 def test_kernel_compiles_for_cuda_targets(case):
     """The interpreter does not compile; this builds real cubins for Hopper and Ampere without a GPU."""
@@ -328,7 +389,9 @@ def test_kernel_compiles_for_cuda_targets(case):
     if not os.path.exists(os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia")):
         pytest.skip("this Triton build has no NVIDIA backend")
     environment = {key: value for key, value in os.environ.items() if key != "TRITON_INTERPRET"}
-    completed = subprocess.run([sys.executable, "-c", COMPILE_SCRIPT, json.dumps(case)], env=environment,
-                               capture_output=True, text=True, timeout=300)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    completed = subprocess.run([sys.executable, "-c", COMPILE_SCRIPT, json.dumps(case)], env=environment, cwd=root,
+                               capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stderr[-3000:]
-    assert int(completed.stdout.split()[-1]) > 0
+    facts = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert facts["error"] is None and facts["registers"] > 0 and facts["spill_bytes"] == 0, facts

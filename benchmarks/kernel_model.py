@@ -1,0 +1,722 @@
+"""Ahead-of-time performance model of the fused Triton scan, run on any CPU machine.
+
+    python benchmarks/kernel_model.py                       # target grid, sm_90 and sm_80, table printed
+    python benchmarks/kernel_model.py --json model.json     # plus one JSON record per variant and grid point
+    python benchmarks/kernel_model.py --grid small          # the CI-sized grid (a few compiles)
+    python benchmarks/kernel_model.py --all-variants        # every variant dispatch can pick, every flag
+
+What it does, without a GPU:
+
+1. asks the launcher (:func:`flatsearch.triton_scan.dispatch_variants`) for every kernel variant
+   dispatch may launch for each call shape of the grid (every autotuning candidate of the
+   shape's query-count bucket, the k bucket's list width, the storage dtype, with and without
+   bias and per-query mask when ``--all-variants``);
+2. compiles each for sm_90 and sm_80 through Triton's own compiler (``triton.compile`` of an
+   ``ASTSource`` with a ``GPUTarget``), in parallel worker processes, and reads registers,
+   stack/local bytes (spills) and shared memory from the cubin (``cuobjdump -res-usage``,
+   shipped with Triton);
+3. disassembles the cubin (``nvdisasm -c -gi``) and splits the SASS into regions: the dim
+   loop (the innermost loop holding the multiply-adds, found from its backward branch), the
+   rest of the row-tile loop, candidate staging and the merge (instructions whose inlined
+   source lies in the selection or sorting-network functions), each with its instruction mix;
+4. turns the mix into estimated time per row tile and, for each grid point, into an estimated
+   kernel time on H100 / H200 (A100 for sm_80), and compares it with the floor.
+
+Assumptions (each a simplification, none measured here):
+
+* Throughput per SM per clock, in warp instructions: fp32 ALU 4 (sm_80: 2), integer and
+  logic 2, half2 2, conversions 0.5, shuffles 1, shared-memory accesses 1, global accesses 1,
+  uniform-datapath 4, other 2. A barrier also stalls its block about 24 cycles, hidden by the
+  other resident blocks (cost 24 / blocks-per-SM issue cycles). A warp issues at most about
+  0.4 instructions per cycle on dependent code, so an SM with few resident warps issues less.
+* Tensor cores: dense fp16/bf16 989 TFLOP/s on H100/H200 at 1.83 GHz (312 on A100 at 1.41 GHz),
+  reached at 80% by wgmma (HGMMA) and 60% by mma.sync (HMMA) on sm_90, 80% by HMMA on sm_80.
+* Memory: HBM 3.35 TB/s (H100 SXM), 4.8 TB/s (H200), 2.04 TB/s (A100 80 GB); at best 90% of it is
+  reached (a device-to-device copy reaches about 87% on H100). Latency under load 600 ns: an SM
+  needs (0.9 x bandwidth / SMs) x 600 ns bytes in flight. A block keeps one dim chunk of rows
+  in flight, or ``num_stages - 1`` chunks when the dim loop is pipelined (``LDGSTS`` / TMA in
+  the SASS). Rows no query keeps are not read (a row spans whole 32-byte sectors).
+* The clock under load is 1.755 GHz on H100/H200 and 1.41 GHz on A100.
+* Overlap is perfect: a tile costs the largest of its memory, issue and tensor times.
+* Scores arrive in random order: after ``r`` passing rows a new row enters a query's top-K with
+  probability K / r. Staging and merges are counted with that rate (the first K rows always
+  enter). Segments are whole row tiles (the Index's blocks are multiples of the tile length).
+* Dispatch's autotuner picks the fastest candidate of a call shape; the model reports the
+  fastest by its own estimate.
+* Around the scan kernel: 5 us per launch, the split merge (``torch.topk`` over the partial keys,
+  three passes over them and 20 us) and decoding (5 element-wise kernels of 4 us). Host-side
+  Python time is not modelled.
+* Floors: reading every passing row once at the full HBM bandwidth, or the multiply-adds at the
+  full tensor rate, whichever is larger. ``torch.topk(q @ X.T)`` is modelled as reading X at 90%
+  of the bandwidth plus writing and re-reading the bf16 score matrix; the bare GEMM as reading X
+  plus writing the scores, or its multiply-adds at 80% of the tensor rate.
+
+Every estimate printed or written is a model estimate, never a measurement.
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import dataclasses
+import json
+import math
+import multiprocessing
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+
+@dataclass(frozen=True)
+class Hardware:
+    name: str
+    arch: int
+    sms: int
+    bandwidth_tb_s: float
+    tensor_tflops: float
+    tensor_clock_ghz: float
+    clock_ghz: float
+    registers_per_sm: int = 65536
+    shared_per_sm: int = 228 * 1024
+    max_warps_per_sm: int = 64
+    max_blocks_per_sm: int = 32
+    fp32_per_clock: float = 4.0
+    hgmma_efficiency: float = 0.8
+    hmma_efficiency: float = 0.6
+
+
+HARDWARE = {
+    "H100": Hardware("H100 SXM", 90, 132, 3.35, 989.4, 1.83, 1.755),
+    "H200": Hardware("H200 SXM", 90, 132, 4.8, 989.4, 1.83, 1.755),
+    "A100": Hardware("A100 SXM 80GB", 80, 108, 2.04, 312.0, 1.41, 1.41, shared_per_sm=164 * 1024,
+                     fp32_per_clock=2.0, hmma_efficiency=0.8),
+}
+BANDWIDTH_EFFICIENCY = 0.9
+LATENCY_S = 600e-9
+BARRIER_STALL_CYCLES = 24.0
+WARP_IPC = 0.4
+RADIX_PASSES = 63  # the bit passes of the merge's radix select after the sign pass
+LAUNCH_S = 5e-6
+
+# Issue throughput (warp instructions per SM per clock) by class; fp32 comes from the hardware.
+CLASS_THROUGHPUT = {"int": 2.0, "half2": 2.0, "convert": 0.5, "shuffle": 1.0, "shared": 1.0, "global": 1.0,
+                    "uniform": 4.0, "tensor": 1.0, "barrier": 1.0, "other": 2.0}
+_FP32 = {"FFMA", "FADD", "FMUL", "FMNMX", "FSETP", "FSEL", "FSET", "FCHK", "FMNMX3"}
+_INT = {"IMAD", "IADD3", "IADD", "LOP3", "LOP", "ISETP", "SHF", "SHL", "SHR", "LEA", "SEL", "IMNMX", "IABS",
+        "PRMT", "POPC", "FLO", "MOV", "VIADD", "VIMNMX", "IMUL", "SGXT", "BMSK", "PLOP3", "P2R", "R2P", "ICMP",
+        "IDP", "BREV", "VIADDMNMX", "LEPC", "MOV32I", "CS2R", "S2R", "S2UR"}
+_HALF2 = {"HFMA2", "HADD2", "HMUL2", "HMNMX2", "HSETP2"}
+_CONVERT = {"F2F", "F2I", "I2F", "F2FP", "I2FP", "F2IP", "FRND", "I2I"}
+_SHUFFLE = {"SHFL"}
+_SHARED = {"LDS", "STS", "LDSM", "ATOMS", "STSM", "LDGSTS_SHARED"}
+_GLOBAL = {"LDG", "STG", "LDGSTS", "ATOMG", "RED", "LD", "ST", "LDL", "STL", "UTMALDG", "UBLKCP", "REDG",
+           "LDGDEPBAR", "DEPBAR"}
+_TENSOR = {"HMMA", "HGMMA", "WARPGROUP", "IMMA"}
+_BARRIER = {"BAR", "WARPSYNC", "BSYNC", "SYNCS", "MEMBAR"}
+_MATH = {"HMMA", "HGMMA", "FFMA", "HFMA2"}
+
+
+def instruction_class(opcode: str) -> str:
+    if opcode in _FP32:
+        return "fp32"
+    if opcode in _TENSOR:
+        return "tensor"
+    if opcode in _SHUFFLE:
+        return "shuffle"
+    if opcode in _SHARED:
+        return "shared"
+    if opcode in _GLOBAL:
+        return "global"
+    if opcode in _BARRIER:
+        return "barrier"
+    if opcode in _HALF2:
+        return "half2"
+    if opcode in _CONVERT:
+        return "convert"
+    if opcode in _INT:
+        return "int"
+    if opcode.startswith("U") or opcode in ("R2UR", "UP2UR"):
+        return "uniform"
+    return "other"
+
+
+# -- compiling ----------------------------------------------------------------------------------------
+def _tool(name: str) -> str:
+    import triton
+    return os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", name)
+
+
+def compile_variant(job: tuple) -> dict:
+    """Compile one variant for one architecture; resources from the cubin and its SASS text.
+
+    ``job`` is (variant, arch). Runs in a worker process (the kernels must not be interpreted).
+    """
+    variant, arch = job
+    os.environ.pop("TRITON_INTERPRET", None)
+    os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+    from flatsearch.kernels import scan
+    began = time.perf_counter()
+    try:
+        constants = variant.constants()
+        signature = variant.signature()
+        # At launch Triton specialises pointers that are 16-byte aligned (torch allocations are);
+        # without the same attribute here the compiled loads would not be vectorised.
+        attrs = {(index,): [["tt.divisibility", 16]] for index, kind in enumerate(signature.values())
+                 if kind.startswith("*")}
+        source = ASTSource(fn=scan.scan_topk_kernel, signature=signature, constexprs=constants, attrs=attrs)
+        compiled = triton.compile(source, target=GPUTarget("cuda", arch, 32),
+                                  options={"num_warps": variant.config.num_warps,
+                                           "num_stages": variant.config.num_stages,
+                                           **({"maxnreg": variant.config.max_registers}
+                                              if variant.config.max_registers else {})})
+    except Exception as error:  # a variant that does not compile is a finding, not a crash
+        return {"variant": variant, "arch": arch, "error": f"{type(error).__name__}: {error}"[:2000],
+                "compile_s": time.perf_counter() - began}
+    compile_s = time.perf_counter() - began
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "kernel.cubin")
+        with open(path, "wb") as handle:
+            handle.write(compiled.asm["cubin"])
+        usage = subprocess.run([_tool("cuobjdump"), "-res-usage", path], capture_output=True, text=True,
+                               check=True).stdout
+        sass = subprocess.run([_tool("nvdisasm"), "-c", "-gi", path], capture_output=True, text=True,
+                              check=True).stdout
+        ptxas = _ptxas_report(compiled.asm["ptx"], arch, folder)
+    resources = dict(re.findall(r"(REG|STACK|SHARED|LOCAL):(\d+)", usage))
+    return {"variant": variant, "arch": arch, "compile_s": compile_s, "registers": int(resources["REG"]),
+            "spill_bytes": ptxas["spill_stores"] + ptxas["spill_loads"], "spill_stores": ptxas["spill_stores"],
+            "stack_bytes": int(resources["STACK"]) + int(resources["LOCAL"]),
+            "shared_bytes": max(int(compiled.metadata.shared), int(resources["SHARED"])),
+            "num_warps": variant.config.num_warps, "sass": sass,
+            "regions": _source_regions()}
+
+
+def _ptxas_report(ptx: str, arch: int, folder: str) -> dict:
+    """Spill stores and loads as ptxas reports them, assembling the PTX the way Triton does."""
+    from triton.backends.nvidia.compiler import get_ptxas, sm_arch_from_capability
+    source = os.path.join(folder, "kernel.ptx")
+    with open(source, "w", encoding="utf-8") as handle:
+        handle.write(ptx)
+    completed = subprocess.run([get_ptxas(arch).path, "-lineinfo", "-v", "--regAllocOptLevel=2",
+                                f"--gpu-name={sm_arch_from_capability(arch)}", source, "-o",
+                                os.path.join(folder, "again.cubin")], capture_output=True, text=True, check=True)
+    log = completed.stdout + completed.stderr
+    stores = re.search(r"(\d+) bytes spill stores", log)
+    loads = re.search(r"(\d+) bytes spill loads", log)
+    return {"spill_stores": int(stores.group(1)), "spill_loads": int(loads.group(1))}
+
+
+def _source_regions() -> dict:
+    """(file, first line, last line) of the selection functions the scan calls: the staging and merge regions.
+
+    Helpers they call are inlined with the caller's line in their frames, so they count too.
+    """
+    import importlib
+    import inspect
+    from flatsearch.kernels import scan
+    if hasattr(scan, "merge_staged"):
+        topk = importlib.import_module(scan.merge_staged.fn.__module__)
+        functions = (("stage", topk.stage_candidates), ("merge", topk.merge_staged), ("radix", topk.kth_largest))
+    else:  # the earlier kernel: a bitonic merge on every tile with a winner, no staging
+        bitonic = importlib.import_module(scan.merge_runs.fn.__module__)
+        functions = tuple(("merge", value) for value in vars(bitonic).values() if hasattr(value, "fn"))
+    regions = {"stage": [], "merge": [], "radix": []}
+    for region, function in functions:
+        lines, first = inspect.getsourcelines(function.fn)
+        regions[region].append((os.path.realpath(inspect.getsourcefile(function.fn)), first,
+                                first + len(lines) - 1))
+    return regions
+
+
+# -- reading the SASS -----------------------------------------------------------------------------------
+_INSTRUCTION = re.compile(r"^\s+/\*([0-9a-f]{4,})\*/\s+(?:@!?U?P[T0-9]+\s+)?([A-Z][A-Z0-9_]*)([^;]*);")
+_LABEL = re.compile(r"^(\.L_x_\d+):")
+_FRAME = re.compile(r'(?:File|inlined at) "([^"]+)", line (\d+)')
+
+
+@dataclass
+class Instruction:
+    address: int
+    opcode: str
+    frames: list
+    target: str | None
+
+
+def parse_sass(text: str) -> tuple[list, dict]:
+    """Instructions (address, opcode, source frames, branch target) and label addresses."""
+    instructions, labels, frames, pending_labels = [], {}, [], []
+    comment_block = False
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("//##"):
+            if not comment_block:
+                frames = []
+            comment_block = True
+            frames += [(os.path.realpath(path), int(number)) for path, number in _FRAME.findall(stripped)]
+            continue
+        comment_block = False
+        label = _LABEL.match(stripped)
+        if label:
+            pending_labels.append(label.group(1))
+            continue
+        match = _INSTRUCTION.match(line)
+        if not match:
+            continue
+        address, opcode, operands = int(match.group(1), 16), match.group(2), match.group(3)
+        for name in pending_labels:
+            labels[name] = address
+        pending_labels = []
+        target = re.search(r"\(?(\.L_x_\d+)\)?", operands) if opcode in ("BRA", "BRX", "JMP") else None
+        instructions.append(Instruction(address, opcode, list(frames), target.group(1) if target else None))
+    return instructions, labels
+
+
+def _in_region(frames: list, spans: list) -> bool:
+    return any(path == span_path and first <= line <= last for path, line in frames
+               for span_path, first, last in spans)
+
+
+def analyse_sass(facts: dict) -> dict:
+    """Instruction mix per region and the dim loop's shape, from one compiled variant."""
+    instructions, labels = parse_sass(facts["sass"])
+    regions = facts["regions"]
+    loops = []  # (start, end) address spans closed by a backward branch
+    closing = {}  # span -> the backward branch closing it
+    for instruction in instructions:
+        if instruction.target in labels and labels[instruction.target] <= instruction.address:
+            span = (labels[instruction.target], instruction.address)
+            loops.append(span)
+            closing[span] = instruction
+    loops = sorted(set(loops), key=lambda span: span[1] - span[0])
+
+    def inside(span, instruction):
+        return span[0] <= instruction.address <= span[1]
+
+    def is_math(instruction):
+        return instruction.opcode in _MATH and not _in_region(instruction.frames, regions["merge"] + regions["stage"])
+
+    selection = regions["merge"] + regions["stage"]
+    math_loops = [span for span in loops if any(is_math(i) for i in instructions if inside(span, i))]
+    with_selection = [span for span in math_loops
+                      if any(_in_region(i.frames, selection) for i in instructions if inside(span, i))]
+    # The row-tile loop holds the selection code; the dim loop is a math loop inside it that does not
+    # (absent when the dim fits one chunk or the compiler unrolled it).
+    tile_loop = with_selection[0] if with_selection else (math_loops[0] if math_loops else None)
+    chunks = -(-facts["variant"].dim // facts["variant"].config.block_d)
+    dim_candidates = [span for span in math_loops if tile_loop and span != tile_loop and span not in with_selection
+                      and tile_loop[0] <= span[0] and span[1] <= tile_loop[1]]
+    dim_loop = dim_candidates[0] if dim_candidates and chunks > 1 else None
+    nested_in_tile = [span for span in loops if tile_loop and span not in (tile_loop, dim_loop)
+                      and tile_loop[0] <= span[0] and span[1] <= tile_loop[1]]
+    # Loops inside the selection code: the radix select's 63 bit passes, else the merge's loop over
+    # the tile's queries. The mixes of staging and merging are dynamic counts for one event.
+    block_q = facts["variant"].config.block_q
+
+    def trips(span):
+        return RADIX_PASSES if _in_region(closing[span].frames, regions.get("radix", [])) else block_q
+
+    mix = {name: {} for name in ("dim_iteration", "tile", "stage", "merge", "outside")}
+    static_selection = {name: {} for name in ("stage", "merge")}
+    math_in_tile = math_in_dim = 0
+    for instruction in instructions:
+        cls = instruction_class(instruction.opcode)
+        region_name = ("merge" if _in_region(instruction.frames, regions["merge"]) else
+                       "stage" if _in_region(instruction.frames, regions["stage"]) else None)
+        weight = 1
+        for span in nested_in_tile:
+            if inside(span, instruction):
+                weight *= trips(span)
+        if dim_loop and inside(dim_loop, instruction):
+            bucket = mix["dim_iteration"]
+            math_in_dim += is_math(instruction)
+        elif tile_loop and inside(tile_loop, instruction):
+            if region_name:
+                bucket = mix[region_name]
+                static_selection[region_name][cls] = static_selection[region_name].get(cls, 0) + 1
+            else:
+                bucket = mix["tile"]
+                math_in_tile += is_math(instruction)
+        else:
+            bucket = mix[region_name] if region_name else mix["outside"]
+        bucket[cls] = bucket.get(cls, 0) + (weight if region_name and bucket is mix.get(region_name) else 1)
+        if instruction.opcode in ("SHFL", "BAR"):
+            key = "shuffles" if instruction.opcode == "SHFL" else "barriers"
+            where = ("dim_iteration" if dim_loop and inside(dim_loop, instruction) else region_name or "tile")
+            facts.setdefault("counts", {}).setdefault(where, {}).setdefault(key, 0)
+            facts["counts"][where][key] += 1
+    loads_pipelined = any(i.opcode in ("LDGSTS", "UTMALDG", "UBLKCP") for i in instructions
+                          if (dim_loop and inside(dim_loop, i)) or (tile_loop and inside(tile_loop, i)))
+    return {"mix": mix, "static_selection": static_selection, "dim_loop_found": dim_loop is not None,
+            "peeled_iterations": (math_in_tile / math_in_dim) if math_in_dim else 0.0,
+            "loads_pipelined": loads_pipelined,
+            "uses_hgmma": any(i.opcode == "HGMMA" for i in instructions),
+            "uses_hmma": any(i.opcode == "HMMA" for i in instructions),
+            "counts": facts.get("counts", {})}
+
+
+# -- the time model ---------------------------------------------------------------------------------------
+def issue_cycles(mix: dict, hardware: Hardware, warps: int, blocks_per_sm: float) -> float:
+    """SM issue cycles one block spends on an instruction mix (per-thread counts x warps)."""
+    cycles = 0.0
+    for cls, count in mix.items():
+        throughput = hardware.fp32_per_clock if cls == "fp32" else CLASS_THROUGHPUT[cls]
+        cycles += count * warps / throughput
+        if cls == "barrier":
+            cycles += count * BARRIER_STALL_CYCLES / max(1.0, blocks_per_sm)
+    return cycles
+
+
+def occupancy(facts: dict, hardware: Hardware) -> int:
+    warps = facts["num_warps"]
+    registers = max(8, -(-facts["registers"] // 8) * 8)
+    by_registers = hardware.registers_per_sm // (registers * 32 * warps)
+    by_warps = hardware.max_warps_per_sm // warps
+    by_shared = hardware.shared_per_sm // max(1, facts["shared_bytes"] + 1024)
+    return max(0, min(by_registers, by_warps, by_shared, hardware.max_blocks_per_sm))
+
+
+@dataclass(frozen=True)
+class GridPoint:
+    n: int
+    dim: int
+    dtype: str
+    nq: int
+    k: int
+    filter: str  # none | random1 | aligned1 | random10
+
+    @property
+    def rows_scanned(self) -> int:
+        return self.n // 100 if self.filter == "aligned1" else self.n
+
+    @property
+    def pass_fraction(self) -> float:
+        return {"none": 1.0, "aligned1": 1.0, "random1": 0.01, "random10": 0.1}[self.filter]
+
+
+def expected_events(*, rows_per_split: float, pass_fraction: float, block_q: int, block_n: int, k_width: int,
+                    staging_capacity: int) -> dict:
+    """Expected tiles that stage candidates, and merges, in one split (random score order)."""
+    tiles = max(1, int(math.ceil(rows_per_split / block_n)))
+    passing_per_tile = block_n * pass_fraction
+    seen_before = np.arange(tiles, dtype=np.float64) * passing_per_tile
+    enter = np.minimum(1.0, k_width / np.maximum(seen_before, 1.0))
+    enter[seen_before < k_width] = 1.0
+    # P(some query of the tile has a candidate that beats its K-th key)
+    any_candidate = 1.0 - np.power(1.0 - np.minimum(enter, 1.0), block_q * passing_per_tile)
+    candidates_per_query = np.minimum(passing_per_tile, enter * passing_per_tile)
+    staged_tiles = float(any_candidate.sum())
+    if staging_capacity:
+        room = max(1, staging_capacity - block_n)
+        merges = float(np.floor(candidates_per_query.sum() / room)) + 1.0
+    else:
+        merges = staged_tiles  # merged on every tile with a winner
+    return {"tiles": tiles, "staged_tiles": staged_tiles, "merges": merges}
+
+
+def estimate(point: GridPoint, facts: dict, analysis: dict, hardware: Hardware) -> dict:
+    """Estimated milliseconds of one scan (kernel, split merge, decode) for one variant."""
+    from flatsearch import triton_scan as launcher
+    variant = facts["variant"]
+    config = variant.config
+    warps = config.num_warps
+    element = {"float32": 4, "float16": 2, "bfloat16": 2}[point.dtype]
+    rows = point.rows_scanned
+    splits = launcher.plan_splits(sm_count=hardware.sms, nq=point.nq, total_rows=rows, k_width=variant.k_width,
+                         block_q=config.block_q)
+    query_tiles = -(-point.nq // config.block_q)
+    programs = query_tiles * splits
+    resident = occupancy(facts, hardware)
+    if resident == 0:
+        return {"estimated_ms": math.inf, "splits": splits, "programs": programs, "blocks_per_sm": 0}
+    busy_sms = min(hardware.sms, programs)
+    blocks_per_sm = min(resident, programs / busy_sms)
+    rows_per_split = rows / splits
+    events = expected_events(rows_per_split=rows_per_split, pass_fraction=point.pass_fraction,
+                             block_q=config.block_q, block_n=config.block_n, k_width=variant.k_width,
+                             staging_capacity=launcher.staging_capacity(variant.k_width)
+                             if analysis["mix"]["stage"] else 0)
+    tiles = events["tiles"]
+    if point.filter.startswith("random"):
+        per_query = variant.per_query_mask
+        run_fraction = 1.0 - (1.0 - point.pass_fraction) ** (config.block_n * (config.block_q if per_query else 1))
+    else:
+        run_fraction = 1.0
+    chunks = -(-point.dim // config.block_d)
+    mix = analysis["mix"]
+    dim_trips = max(0.0, chunks - analysis["peeled_iterations"]) if analysis["dim_loop_found"] else 0.0
+
+    def cycles(part, scale=1.0):
+        return issue_cycles({c: n * scale for c, n in part.items()}, hardware, warps, blocks_per_sm)
+
+    tile_cycles = cycles(mix["tile"]) + dim_trips * cycles(mix["dim_iteration"])
+    stage_cycles = cycles(mix["stage"])
+    merge_cycles = cycles(mix["merge"])
+    skipped_cycles = 0.15 * cycles(mix["tile"])  # reading the keep-bits and testing them
+    per_program = (tiles * (run_fraction * tile_cycles + (1 - run_fraction) * skipped_cycles)
+                   + events["staged_tiles"] * stage_cycles + events["merges"] * merge_cycles
+                   + cycles(mix["outside"]))
+    # Fewer resident warps than the schedulers can use: dependent instructions limit issue.
+    warp_limit = min(1.0, blocks_per_sm * warps * WARP_IPC / 4.0)
+    waves = math.ceil(programs / (busy_sms * max(1, resident))) / (programs / (busy_sms * max(1, resident)))
+    issue_s = programs * per_program / (busy_sms * hardware.clock_ghz * 1e9 * warp_limit) * min(waves, 2.0)
+
+    padded_q = max(16, config.block_q) if (analysis["uses_hmma"] or analysis["uses_hgmma"]) else 0
+    efficiency = hardware.hgmma_efficiency if analysis["uses_hgmma"] else hardware.hmma_efficiency
+    flops_per_clock = hardware.tensor_tflops * 1e12 / (hardware.sms * hardware.tensor_clock_ghz * 1e9)
+    tensor_cycles = 2.0 * padded_q * config.block_n * point.dim / (flops_per_clock * efficiency)
+    tensor_s = programs * tiles * run_fraction * tensor_cycles / (busy_sms * hardware.tensor_clock_ghz * 1e9)
+
+    mask_bytes = rows / 8 * (point.nq if variant.per_query_mask else query_tiles)
+    row_bytes = rows * point.pass_fraction * point.dim * element * query_tiles
+    bias_bytes = 4 * rows * query_tiles if variant.has_bias else 0
+    chunk_bytes = config.block_n * config.block_d * element
+    in_flight = chunk_bytes * (max(1, config.num_stages - 1) if analysis["loads_pipelined"] else 1)
+    needed_in_flight = BANDWIDTH_EFFICIENCY * hardware.bandwidth_tb_s * 1e12 / hardware.sms * LATENCY_S
+    bandwidth = BANDWIDTH_EFFICIENCY * hardware.bandwidth_tb_s * 1e12 * (busy_sms / hardware.sms) * \
+        min(1.0, blocks_per_sm * in_flight / needed_in_flight)
+    memory_s = (row_bytes + mask_bytes + bias_bytes) / bandwidth
+
+    kernel_s = max(memory_s, issue_s, tensor_s) + LAUNCH_S
+    partial_bytes = point.nq * splits * variant.k_width * 8
+    merge_s = 3 * partial_bytes / (BANDWIDTH_EFFICIENCY * hardware.bandwidth_tb_s * 1e12) + 20e-6
+    decode_s = 5 * 4e-6
+    return {"estimated_ms": (kernel_s + merge_s + decode_s) * 1e3, "kernel_ms": kernel_s * 1e3,
+            "memory_ms": memory_s * 1e3, "issue_ms": issue_s * 1e3, "tensor_ms": tensor_s * 1e3,
+            "splits": splits, "programs": programs, "blocks_per_sm": blocks_per_sm,
+            "merges_per_program": events["merges"], "staged_tiles_per_program": events["staged_tiles"],
+            "tile_issue_cycles": tile_cycles, "merge_issue_cycles": merge_cycles}
+
+
+def floors(point: GridPoint, hardware: Hardware) -> dict:
+    element = {"float32": 4, "float16": 2, "bfloat16": 2}[point.dtype]
+    bandwidth = hardware.bandwidth_tb_s * 1e12
+    passing = point.rows_scanned * point.pass_fraction
+    read_s = passing * point.dim * element / bandwidth
+    compute_s = 2.0 * point.nq * passing * point.dim / (hardware.tensor_tflops * 1e12)
+    scores_bytes = point.nq * point.n * 2
+    full_read_s = point.n * point.dim * element / (BANDWIDTH_EFFICIENCY * bandwidth)
+    gemm_s = max(full_read_s + scores_bytes / (BANDWIDTH_EFFICIENCY * bandwidth),
+                 2.0 * point.nq * point.n * point.dim / (hardware.hgmma_efficiency * hardware.tensor_tflops * 1e12))
+    torch_topk_s = gemm_s + scores_bytes / (BANDWIDTH_EFFICIENCY * bandwidth)
+    return {"floor_ms": max(read_s, compute_s) * 1e3, "gemm_model_ms": gemm_s * 1e3,
+            "torch_topk_model_ms": torch_topk_s * 1e3}
+
+
+# -- grids ------------------------------------------------------------------------------------------------
+TARGET_DIMS, TARGET_NQ, TARGET_K, TARGET_FILTERS = (384, 768), (1, 16, 128), (10, 100, 1000), \
+    ("none", "random1", "aligned1")
+
+
+def target_grid(*, dims=TARGET_DIMS, query_counts=TARGET_NQ, ks=TARGET_K) -> list[GridPoint]:
+    """10M rows, fp16: the grid of the performance targets."""
+    return [GridPoint(10_000_000, dim, "float16", nq, k, filter_name) for dim in dims for nq in query_counts
+            for k in ks for filter_name in TARGET_FILTERS]
+
+
+def small_grid() -> list[GridPoint]:
+    return [GridPoint(1_000_000, 128, "float16", nq, k, "none") for nq, k in ((1, 10), (16, 10))] + \
+        [GridPoint(1_000_000, 128, "float16", 1, 10, "random1")]
+
+
+def corner_variants() -> list:
+    """The largest resource corner of every dispatch candidate: widest dim, smallest and largest K,
+    fp32 (widest loads) and bf16, with bias and per-query mask. If none spills, smaller ones do not."""
+    import torch
+    from flatsearch.triton_scan import MAX_KERNEL_K, dispatch_variants
+    variants = []
+    for nq in (1, 16, 128):
+        for k in (1, MAX_KERNEL_K):
+            for dtype in (torch.float32, torch.bfloat16):
+                variants += dispatch_variants(storage_dtype=dtype, dim=768, k=k, nq=nq, per_query_mask=True,
+                                              has_bias=True)
+    return variants
+
+
+def variants_for(points, *, all_flags: bool) -> list:
+    import torch
+    from flatsearch.triton_scan import dispatch_variants
+    dtypes = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+    seen, variants = set(), []
+    flag_sets = [(False, False), (False, True), (True, False), (True, True)] if all_flags else [(False, False)]
+    for point in points:
+        dtype_names = ("float32", "float16", "bfloat16") if all_flags else (point.dtype,)
+        for dtype_name in dtype_names:
+            for per_query, bias in flag_sets:
+                # the Index asks for one more than k, to see ties at the k-th place
+                for variant in dispatch_variants(storage_dtype=dtypes[dtype_name], dim=point.dim, k=point.k + 1,
+                                                 nq=point.nq, per_query_mask=per_query, has_bias=bias):
+                    if variant not in seen:
+                        seen.add(variant)
+                        variants.append(variant)
+    return variants
+
+
+# -- running ----------------------------------------------------------------------------------------------
+def compile_all(variants, archs, workers: int, progress=print) -> list[dict]:
+    jobs = [(variant, arch) for variant in variants for arch in archs]
+    os.environ.pop("TRITON_INTERPRET", None)
+    results = []
+    began = time.perf_counter()
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        for done, facts in enumerate(pool.map(compile_variant, jobs), 1):
+            results.append(facts)
+            status = (f"error {facts['error'][:80]}" if "error" in facts else
+                      f"{facts['registers']} regs, {facts['spill_bytes']} B spilled, "
+                      f"{facts['shared_bytes']} B shared")
+            progress(f"[{done}/{len(jobs)} {time.perf_counter() - began:6.1f} s] sm_{facts['arch']} "
+                     f"{facts['variant'].name}: {status} ({facts['compile_s']:.1f} s)")
+    return results
+
+
+def run_model(points, *, archs=(90, 80), workers=2, all_flags=False, variants=None, progress=print) -> dict:
+    began = time.perf_counter()
+    if variants is None:
+        variants = variants_for(points, all_flags=all_flags)
+    compiled = compile_all(variants, archs, workers, progress)
+    compile_wall_s = time.perf_counter() - began
+    by_key = {}
+    variant_records = []
+    for facts in compiled:
+        variant = facts["variant"]
+        record = {"variant": variant.name, "arch": f"sm_{facts['arch']}", "dispatched": True,
+                  "compile_s": round(facts["compile_s"], 2)}
+        if "error" in facts:
+            record.update(error=facts["error"], registers=None, spill_bytes=None, shared_bytes=None)
+        else:
+            analysis = analyse_sass(facts)
+            facts["analysis"] = analysis
+            record.update(registers=facts["registers"], spill_bytes=facts["spill_bytes"],
+                          shared_bytes=facts["shared_bytes"], loads_pipelined=analysis["loads_pipelined"],
+                          tensor_instructions="HGMMA" if analysis["uses_hgmma"] else
+                          "HMMA" if analysis["uses_hmma"] else "none",
+                          dim_loop_found=analysis["dim_loop_found"],
+                          mix={name: dict(sorted(part.items())) for name, part in analysis["mix"].items()},
+                          static_selection_mix=analysis["static_selection"],
+                          shuffles_barriers=analysis["counts"])
+        variant_records.append(record)
+        by_key[(variant, facts["arch"])] = facts
+    point_records = []
+    for point in points:
+        for device_name, hardware in HARDWARE.items():
+            candidates = [facts for (variant, arch), facts in by_key.items()
+                          if arch == hardware.arch and "error" not in facts and variant in
+                          variants_for([point], all_flags=False)]
+            if not candidates:
+                continue
+            best = None
+            for facts in candidates:
+                result = estimate(point, facts, facts["analysis"], hardware)
+                if best is None or result["estimated_ms"] < best[1]["estimated_ms"]:
+                    best = (facts, result)
+            facts, result = best
+            floor = floors(point, hardware)
+            point_records.append({
+                "n": point.n, "dim": point.dim, "dtype": point.dtype, "nq": point.nq, "k": point.k,
+                "filter": point.filter, "device": device_name, "variant": facts["variant"].name,
+                "estimated_ms": result["estimated_ms"], "floor_ms": floor["floor_ms"],
+                "fraction_of_floor": floor["floor_ms"] / result["estimated_ms"],
+                "gemm_model_ms": floor["gemm_model_ms"], "torch_topk_model_ms": floor["torch_topk_model_ms"],
+                **{key: value for key, value in result.items() if key != "estimated_ms"}})
+    _add_targets(point_records)
+    return {"variants": variant_records, "grid": point_records, "compile_wall_s": compile_wall_s,
+            "compile_jobs": len(compiled), "workers": workers}
+
+
+def _add_targets(records: list) -> None:
+    """The issue's targets, checked on the estimates (never on measurements)."""
+    def find(record, **changes):
+        wanted = {**{key: record[key] for key in ("n", "dim", "dtype", "nq", "k", "filter", "device")}, **changes}
+        return next((r for r in records if all(r[key] == value for key, value in wanted.items())), None)
+
+    for record in records:
+        target, ok = None, None
+        if record["nq"] == 1 and record["k"] == 10 and record["filter"] == "none":
+            target, ok = ">= 0.80 of the bandwidth floor", record["fraction_of_floor"] >= 0.8
+        elif record["nq"] == 1 and record["k"] == 1000 and record["filter"] == "none":
+            base = find(record, k=10)
+            if base:
+                target, ok = "<= 1.3x of k=10", record["estimated_ms"] <= 1.3 * base["estimated_ms"]
+        elif record["nq"] == 16 and record["filter"] == "none":
+            target, ok = ">= 1.5x faster than torch.topk (model)", \
+                record["torch_topk_model_ms"] / record["estimated_ms"] >= 1.5
+        elif record["nq"] == 128 and record["filter"] == "none" and record["k"] in (10, 1000):
+            limit = 1.5 if record["k"] == 10 else 3.0
+            target, ok = f"<= {limit}x the bare GEMM (model)", record["estimated_ms"] <= limit * record["gemm_model_ms"]
+        elif record["filter"] in ("aligned1", "random1"):
+            base = find(record, filter="none")
+            if base:
+                need = 10.0 if record["filter"] == "aligned1" else 3.0
+                target, ok = f">= {need:.0f}x faster than unfiltered", \
+                    base["estimated_ms"] / record["estimated_ms"] >= need
+        record["target"], record["meets_target"] = target, ok
+
+
+def print_tables(report: dict, *, device: str = "H200") -> None:
+    spilled = [r for r in report["variants"] if r.get("spill_bytes")]
+    failed = [r for r in report["variants"] if r.get("error")]
+    print(f"\n{report['compile_jobs']} compiles in {report['compile_wall_s']:.0f} s with {report['workers']} "
+          f"workers; {len(spilled)} variants spill, {len(failed)} do not compile")
+    for record in spilled:
+        print(f"  spills: {record['arch']} {record['variant']}: {record['registers']} regs, "
+              f"{record['spill_bytes']} B")
+    print(f"\nmodel estimates on {device} (not measurements)")
+    print(f"{'dim':>4} {'nq':>4} {'k':>5} {'filter':>8} {'est ms':>8} {'floor ms':>9} {'frac':>5}  target")
+    for r in report["grid"]:
+        if r["device"] != device:
+            continue
+        verdict = "" if r["target"] is None else ("met: " if r["meets_target"] else "NOT met: ") + r["target"]
+        print(f"{r['dim']:>4} {r['nq']:>4} {r['k']:>5} {r['filter']:>8} {r['estimated_ms']:8.3f} "
+              f"{r['floor_ms']:9.3f} {r['fraction_of_floor']:5.2f}  {verdict}")
+
+
+def _jsonable(value):
+    if dataclasses.is_dataclass(value):
+        return str(value)
+    return str(value)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", metavar="PATH", help="write the variant and grid records here")
+    parser.add_argument("--grid", choices=("target", "small", "corners"), default="target",
+                        help="target: the 10M-row target grid; small: a CI-sized grid; corners: compile only the "
+                             "largest resource corner of every candidate (the spill check)")
+    parser.add_argument("--archs", default="90,80", help="compute capabilities to compile for (default 90,80)")
+    parser.add_argument("--workers", type=int, default=max(1, min(4, os.cpu_count() or 1)))
+    parser.add_argument("--all-variants", action="store_true",
+                        help="also every dtype and the bias / per-query-mask forms of each variant")
+    parser.add_argument("--device", default="H200", choices=sorted(HARDWARE), help="device of the printed table")
+    parser.add_argument("--dims", help="restrict the target grid, e.g. 384")
+    parser.add_argument("--nq", help="restrict the target grid, e.g. 1,16")
+    parser.add_argument("--k", help="restrict the target grid, e.g. 10,1000")
+    args = parser.parse_args(argv)
+
+    def numbers(text, default):
+        return tuple(int(part) for part in text.split(",")) if text else default
+
+    points = (target_grid(dims=numbers(args.dims, TARGET_DIMS), query_counts=numbers(args.nq, TARGET_NQ),
+                          ks=numbers(args.k, TARGET_K)) if args.grid == "target" else
+              small_grid() if args.grid == "small" else [])
+    report = run_model(points, archs=tuple(int(a) for a in args.archs.split(",")), workers=args.workers,
+                       all_flags=args.all_variants, variants=corner_variants() if args.grid == "corners" else None)
+    print_tables(report, device=args.device)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump(report, handle, indent=1, default=_jsonable)
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
