@@ -7,11 +7,12 @@ from typing import Any, Mapping, NamedTuple
 
 import torch
 
+from . import filter_plan
 from . import filters as filter_module
 from ._validation import (check_choice, check_ids, check_matrix, check_positive_int, check_unique,
                           describe)
 from .backends import BACKENDS, chosen_backend, scan_function
-from .bitmask import pack_bits
+from .bitmask import pack_bits, pack_slots, word_popcount
 from .idmap import IdMap
 from .results import SearchResult, order_results
 from .rwlock import ReadWriteLock
@@ -275,9 +276,8 @@ class Index:
         with self._lock.read():
             if filter is None:
                 return self._ids.sorted_ids.cpu().clone()
-            storage = self._storage
-            passing = (storage.live & filter.evaluate(self.schema, storage.columns)).nonzero().flatten()
-            return torch.sort(storage.slot_ids[passing]).values.cpu()
+            passing = filter_plan.select(filter, self.schema, self._storage).as_slots()
+            return torch.sort(self._storage.slot_ids[passing]).values.cpu()
 
     def get(self, ids: Any) -> Rows:
         """Stored vectors (in the storage dtype) and attribute values of the given ids.
@@ -368,19 +368,16 @@ class Index:
             weights[name] = float(weight)
         return weights
 
-    def _keep_mask(self, filters: Any, nq: int) -> torch.Tensor:
+    def _keep_mask(self, filters: list) -> torch.Tensor:
+        """Per-query filters: one live-and-passing bool row per query (rows shared by equal filters)."""
         storage = self._storage
-        live = storage.live
-        if filters is None:
-            return live
-        if not isinstance(filters, list):
-            return live & filters.evaluate(self.schema, storage.columns)
         evaluated: dict[str, torch.Tensor] = {}
         rows = []
         for expr in filters:
             key = "" if expr is None else expr.key()
             if key not in evaluated:
-                evaluated[key] = live if expr is None else live & expr.evaluate(self.schema, storage.columns)
+                evaluated[key] = storage.live if expr is None else \
+                    filter_plan.select(expr, self.schema, storage).as_mask(storage.capacity)
             rows.append(evaluated[key])
         if len(evaluated) == 1:
             return rows[0]
@@ -388,44 +385,60 @@ class Index:
 
     def _scan_request(self, queries: torch.Tensor, k: int, filters: Any, weights: dict[str, float]) -> ScanRequest:
         storage = self._storage
-        keep = self._keep_mask(filters, queries.shape[0])
         bias = None
         for name, weight in weights.items():
             term = weight * Schema.as_float(self.schema.kinds[name], storage.columns[name])
             bias = term if bias is None else bias + term
         if self.metric == "l2":
             bias = -storage.sq_norms if bias is None else bias - storage.sq_norms
+        passing_slots = None
         if filters is None:
+            keep = storage.live
             ranges, words = self._live_ranges_and_words()
+        elif not isinstance(filters, list):
+            selection = filter_plan.select(filters, self.schema, storage)
+            if selection.slots is not None:  # few pass: never build a bool per slot
+                keep, passing_slots = None, selection.slots
+                words = pack_slots(selection.slots, storage.capacity)
+            else:
+                keep = selection.mask
+                words = pack_bits(keep)
+            ranges = self._ranges_with_hits(words)
         else:
-            ranges, words = self._ranges_with_hits(keep if keep.dim() == 1 else keep.any(dim=0)), pack_bits(keep)
+            keep = self._keep_mask(filters)
+            words = pack_bits(keep)
+            ranges = self._ranges_with_hits(words if keep.dim() == 1 else pack_bits(keep.any(dim=0)))
         return ScanRequest(queries=queries, k=k, arenas=tuple(storage.arenas), arena_starts=tuple(storage.arena_starts),
                            ranges=ranges, mask_words=words, bias=bias, score_scale=2.0 if self.metric == "l2" else 1.0,
-                           keep=keep)
+                           keep=keep, passing_slots=passing_slots)
 
     def _live_ranges_and_words(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Scan ranges and packed live bits for unfiltered searches, kept until the next mutation."""
         version = self._storage.version
         if self._live_cache is None or self._live_cache[0] != version:
-            live = self._storage.live
-            self._live_cache = (version, self._ranges_with_hits(live), pack_bits(live))
+            words = pack_bits(self._storage.live)
+            self._live_cache = (version, self._ranges_with_hits(words), words)
         return self._live_cache[1], self._live_cache[2]
 
-    def _ranges_with_hits(self, passing: torch.Tensor) -> torch.Tensor:
-        """Block ranges holding at least one passing row, adjacent ones of an arena merged."""
-        blocks = self._storage.block_ranges()
-        if blocks.numel() == 0:
-            return blocks
-        prefix = torch.cat([torch.zeros(1, dtype=torch.int64), passing.cpu().to(torch.int64).cumsum(0)])
-        hits = prefix[blocks[:, 1]] - prefix[blocks[:, 0]]
-        merged: list[list[int]] = []
-        arena_starts = set(self._storage.arena_starts)
-        for start, stop in blocks[hits > 0].tolist():
-            if merged and merged[-1][1] == start and start not in arena_starts:
-                merged[-1][1] = stop
-            else:
-                merged.append([start, stop])
-        return torch.tensor(merged, dtype=torch.int64).reshape(-1, 2)
+    def _ranges_with_hits(self, words: torch.Tensor) -> torch.Tensor:
+        """Block ranges holding at least one set bit of ``words``, adjacent ones of an arena merged.
+
+        Per-block counts come from a prefix sum of word popcounts on the index device (block
+        starts are multiples of 32); only the kept ranges are copied to the host.
+        """
+        starts, stops, opens_arena = self._storage.block_table()
+        if starts.numel() == 0:
+            return torch.empty((0, 2), dtype=torch.int64)
+        prefix = torch.zeros(words.shape[-1] + 1, dtype=torch.int64, device=words.device)
+        torch.cumsum(word_popcount(words), 0, out=prefix[1:])
+        hits = prefix[(stops + 31) // 32] - prefix[starts // 32]
+        keep = hits > 0
+        starts, stops, opens_arena = starts[keep], stops[keep], opens_arena[keep]
+        first = torch.ones_like(keep[:starts.numel()])
+        first[1:] = (starts[1:] != stops[:-1]) | opens_arena[1:]
+        last = torch.ones_like(first)
+        last[:-1] = first[1:]
+        return torch.stack([starts[first], stops[last]], dim=1).cpu()
 
     def _finish(self, request: ScanRequest, result, k: int, *, has_boost: bool) -> SearchResult:
         scores, slots = result.scores[:, :k + 1], result.slots[:, :k + 1]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .attribute_index import SortedColumn
 from .schema import Schema
 
 MIN_BLOCK_ROWS = 64
@@ -61,6 +62,17 @@ class Storage:
         self.keep_norms = keep_norms
         self.sq_norms = torch.empty(0, dtype=torch.float32, device=device)
         self.columns = {name: schema.null_column(name, 0).to(device) for name in schema.kinds}
+        # Sorted (value, slot) entries per column, built on the first filter that reads the column,
+        # then kept current by every write of that column (see set_column).
+        self.attribute_indexes: dict[str, SortedColumn] = {}
+        self._block_table: tuple | None = None
+
+    def attribute_index(self, name: str) -> SortedColumn:
+        """The sorted entries of column ``name`` (built once, then maintained under writes)."""
+        index = self.attribute_indexes.get(name)
+        if index is None:
+            index = self.attribute_indexes[name] = SortedColumn.build(self.columns[name], self.schema.kinds[name])
+        return index
 
     # -- allocation -----------------------------------------------------------------------------
     def allocate(self, keys: torch.Tensor | None, n: int) -> torch.Tensor:
@@ -184,7 +196,11 @@ class Storage:
             column = self._widen(name, column, width)
             values = self._widen(name, values, width)
         self.columns[name] = column
-        column[slots if place is None else place] = values
+        where = slots if place is None else place
+        index = self.attribute_indexes.get(name)
+        if index is not None:
+            index.write(slots, column[where], values)
+        column[where] = values
 
     def _widen(self, name: str, column: torch.Tensor, width: int) -> torch.Tensor:
         if column.shape[1] == width:
@@ -209,6 +225,15 @@ class Storage:
             rows = (arena_of == arena_id).nonzero().flatten()
             out[rows] = self.arenas[arena_id][slots[rows] - self.arena_starts[arena_id]]
         return out
+
+    def block_table(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Used blocks sorted by start, on the device: starts, stops (start + fill), and whether each
+        start opens an arena (ranges never merge across arenas). Rebuilt once per storage version."""
+        if self._block_table is None or self._block_table[0] != self.version:
+            ranges = self.block_ranges().to(self.device)
+            opens = torch.isin(ranges[:, 0], torch.tensor(self.arena_starts, dtype=torch.int64, device=self.device))
+            self._block_table = (self.version, ranges[:, 0].contiguous(), ranges[:, 1].contiguous(), opens)
+        return self._block_table[1:]
 
     def block_ranges(self) -> torch.Tensor:
         """(n_blocks, 2) [start, start + fill) of every block, sorted by start."""

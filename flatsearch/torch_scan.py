@@ -114,8 +114,8 @@ def _score_block(request, queries, vectors, keep, bias) -> torch.Tensor:
     """Internal scores of queries against rows, -inf where the mask is clear."""
     vectors = vectors.float()
     neg_inf = torch.full((), float("-inf"), device=queries.device)
-    if keep.dim() == 1:
-        everything_passes = bool(keep.all())
+    if keep is None or keep.dim() == 1:
+        everything_passes = keep is None or bool(keep.all())
         if bias is None and everything_passes:
             scores = torch.mm(queries, vectors.T)
             return scores if request.score_scale == 1 else scores.mul_(request.score_scale)
@@ -149,6 +149,12 @@ def torch_scan(request: ScanRequest) -> ScanResult:
     nq, k = queries.shape[0], request.k
     ranges = request.ranges.tolist()
     total_rows = sum(stop - start for start, stop in ranges)
+    if request.passing_slots is not None and not request.per_query_mask:
+        slots = request.passing_slots
+        if slots.numel() == 0 or nq == 0:
+            return ScanResult(*_pad(queries.new_empty((nq, 0)), torch.empty((nq, 0), dtype=torch.int64, device=queries.device), k))
+        if slots.numel() <= GATHER_MAX_FRACTION * total_rows:
+            return _gather_scan(request, queries, None, slots)
     keep_all = _keep_bits(request)
     passing = keep_all if keep_all.dim() == 1 else keep_all.any(dim=0)
     n_passing = int(passing.sum())
@@ -176,7 +182,7 @@ def torch_scan(request: ScanRequest) -> ScanResult:
 
 def _gather_scan(request: ScanRequest, queries: torch.Tensor, keep_all: torch.Tensor, slots: torch.Tensor) -> ScanResult:
     vectors = gather_rows(request, slots)
-    keep = keep_all[..., slots]
+    keep = None if keep_all is None else keep_all[..., slots]
     bias = None if request.bias is None else request.bias[slots]
     scores = _score_block(request, queries, vectors, keep, bias)
     values, columns = topk_lower_index_first(scores, min(request.k, scores.shape[1]))

@@ -1,0 +1,202 @@
+"""Filter planning: the live slots passing a filter, at a cost that follows how many pass.
+
+Each comparison first counts its matching entries in the column's
+:class:`~flatsearch.attribute_index.SortedColumn` (two ``searchsorted`` calls,
+no row touched). A filter whose estimate is at most ``POSTINGS_MAX_FRACTION``
+of the slots is answered from postings:
+
+* a comparison: its slice of the sorted entries;
+* ``a & b & ...``: the postings of the most selective child, then the other
+  children evaluated on just those rows (their column values gathered);
+* ``a | b | ...``: the union of the children's postings.
+
+Anything looser (and every ``~``) is a vectorised scan of the columns, one
+comparison per clause over every slot; ``tags`` comparisons there also read
+the postings (a scatter), so a wide tags column is never scanned.
+
+Either way the result is a :class:`Selection`: sorted passing live slots, or a
+bool mask over all slots when many pass.
+
+The crossover was measured on a 2-core Xeon at 1M slots (int column, one
+comparison, see ``benchmarks/fsbench/scale.py``): postings cost about
+``4 ns x passing entries`` plus a sort of them, the column scan about
+``1.5 ns x slots`` plus ``nonzero``; they meet near 10% of the slots. With
+``And`` the postings path also gathers the other clauses' values per candidate,
+so the default sits below that, at 5%.
+
+Example:
+    >>> import torch, flatsearch as fs
+    >>> index = fs.Index(2, attributes={"city": "int"})
+    >>> index.add(list(range(100)), torch.ones(100, 2), {"city": [i % 10 for i in range(100)]})
+    >>> selection = select(fs.col("city") == 3, index.schema, index._storage)
+    >>> selection.slots[:4].tolist(), selection.count
+    ([3, 13, 23, 33], 10)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import torch
+
+from .filters import And, Comparison, Filter, Not, Or
+from .schema import Schema
+
+POSTINGS_MAX_FRACTION = 0.05
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Live slots passing a filter: ``slots`` (sorted int64) or ``mask`` (bool over all slots); one is set."""
+
+    slots: torch.Tensor | None = None
+    mask: torch.Tensor | None = None
+
+    @property
+    def count(self) -> int:
+        return int(self.slots.numel()) if self.slots is not None else int(self.mask.sum())
+
+    def as_mask(self, capacity: int) -> torch.Tensor:
+        if self.mask is not None:
+            return self.mask
+        mask = torch.zeros(capacity, dtype=torch.bool, device=self.slots.device)
+        mask[self.slots] = True
+        return mask
+
+    def as_slots(self) -> torch.Tensor:
+        return self.slots if self.slots is not None else self.mask.nonzero().flatten()
+
+
+class _Gathered(Mapping):
+    """Columns read at a few slots, gathered on first use."""
+
+    def __init__(self, columns: Mapping[str, torch.Tensor], slots: torch.Tensor):
+        self._columns, self._slots, self._cache = columns, slots, {}
+
+    def __getitem__(self, name):
+        if name not in self._cache:
+            self._cache[name] = self._columns[name][self._slots]
+        return self._cache[name]
+
+    def __iter__(self):
+        return iter(self._columns)
+
+    def __len__(self):
+        return len(self._columns)
+
+
+class _Planner:
+    def __init__(self, schema: Schema, storage, max_fraction: float):
+        self.schema, self.storage = schema, storage
+        self.capacity = storage.capacity
+        self.limit = max_fraction * self.capacity
+        self._bounds: dict[int, tuple] = {}
+        self._estimates: dict[int, tuple] = {}
+
+    # -- estimates ------------------------------------------------------------------------------
+    def bounds(self, expr: Comparison):
+        if id(expr) not in self._bounds:
+            values = [self.schema.scalar(expr.name, v, argument="filter") for v in expr.value] if expr.op == "in" \
+                else self.schema.scalar(expr.name, expr.value, argument="filter")
+            # The expression is kept beside its bounds so that its id cannot be reused by another one.
+            self._bounds[id(expr)] = (expr, self.storage.attribute_index(expr.name).bounds(expr.op, values))
+        return self._bounds[id(expr)][1]
+
+    def estimate(self, expr: Filter) -> int:
+        """Upper bound on the slots passing ``expr`` (exact for one scalar comparison)."""
+        key = id(expr)
+        if key in self._estimates:
+            return self._estimates[key][1]
+        if isinstance(expr, Comparison):
+            if self._row_level(expr):
+                value = self.capacity
+            else:
+                lo, hi = self.bounds(expr)
+                value = int((hi - lo).clamp(min=0).sum())
+        elif isinstance(expr, And):
+            value = min(self.estimate(child) for child in _children(expr))
+        elif isinstance(expr, Or):
+            value = min(self.capacity, sum(self.estimate(child) for child in _children(expr)))
+        else:
+            value = self.capacity
+        self._estimates[key] = (expr, value)
+        return value
+
+    def _row_level(self, expr: Comparison) -> bool:
+        # tags "!=" means "no element equals": a property of the whole row, not of entries.
+        return self.schema.kinds[expr.name] == "tags" and expr.op == "ne"
+
+    # -- postings -------------------------------------------------------------------------------
+    def postings(self, expr: Filter) -> torch.Tensor:
+        """Sorted unique slots (live or not) passing ``expr``; meant for expressions with a small estimate."""
+        if isinstance(expr, Not) or (isinstance(expr, Comparison) and self._row_level(expr)):
+            return self.scan(expr).nonzero().flatten()  # no postings answer "not": scan
+        if isinstance(expr, Comparison):
+            slots = self.storage.attribute_index(expr.name).slots_between(*self.bounds(expr))
+            return torch.unique(slots)  # sorted; tags rows with a repeated tag appear once
+        if isinstance(expr, And):
+            children = sorted(_children(expr), key=self.estimate)
+            slots = self.postings(children[0])
+            rest = children[1:]
+            if rest and slots.numel():
+                others = rest[0] if len(rest) == 1 else And(tuple(rest))
+                slots = slots[self.evaluate_at(others, slots)]
+            return slots
+        if isinstance(expr, Or):
+            return torch.unique(torch.cat([self.postings(child) for child in _children(expr)]))
+        raise TypeError(f"filter: expected a filter expression, got {type(expr).__name__}")
+
+    def evaluate_at(self, expr: Filter, slots: torch.Tensor) -> torch.Tensor:
+        """``expr`` at the given slots only (bool, one per slot)."""
+        return expr.evaluate(self.schema, _Gathered(self.storage.columns, slots))
+
+    # -- scan -----------------------------------------------------------------------------------
+    def scan(self, expr: Filter) -> torch.Tensor:
+        """``expr`` over every slot (bool mask), one vectorised pass per clause."""
+        if isinstance(expr, Comparison):
+            if self.schema.kinds[expr.name] != "tags":
+                return expr.evaluate(self.schema, self.storage.columns)
+            return self._tags_mask(expr)
+        if isinstance(expr, (And, Or)):
+            combine = torch.logical_and if isinstance(expr, And) else torch.logical_or
+            result = None
+            for child in _children(expr):
+                hits = self.scan(child)
+                result = hits if result is None else combine(result, hits)
+            return result
+        if isinstance(expr, Not):
+            return ~self.scan(expr.child)
+        raise TypeError(f"filter: expected a filter expression, got {type(expr).__name__}")
+
+    def _tags_mask(self, expr: Comparison) -> torch.Tensor:
+        index = self.storage.attribute_index(expr.name)
+        mask = torch.zeros(self.capacity, dtype=torch.bool, device=self.storage.live.device)
+        if self._row_level(expr):
+            equal = Comparison(expr.name, "eq", expr.value)
+            mask[index.slots_between(*self.bounds(equal))] = True
+            has_tags = torch.zeros_like(mask)
+            has_tags[index.slots] = True
+            return has_tags & ~mask
+        mask[index.slots_between(*self.bounds(expr))] = True
+        return mask
+
+
+def _children(expr: Filter) -> list[Filter]:
+    out = []
+    for child in expr.children:
+        out.extend(_children(child) if type(child) is type(expr) else [child])
+    return out
+
+
+def select(expr: Filter, schema: Schema, storage, *, max_fraction: float | None = None) -> Selection:
+    """Live slots passing ``expr`` (validated against ``schema``), by postings or by a column scan.
+
+    ``max_fraction`` overrides :data:`POSTINGS_MAX_FRACTION`: 0 always scans, 1 always plans
+    from postings (a ``~`` inside is still answered by a scan).
+    """
+    planner = _Planner(schema, storage, POSTINGS_MAX_FRACTION if max_fraction is None else max_fraction)
+    live = storage.live
+    if planner.limit > 0 and planner.estimate(expr) <= planner.limit:
+        slots = planner.postings(expr)
+        return Selection(slots=slots[live[slots]])
+    return Selection(mask=planner.scan(expr) & live)
