@@ -14,12 +14,13 @@ from ._validation import (check_choice, check_ids, check_matrix, check_positive_
 from .backends import BACKENDS, chosen_backend, scan_function
 from .bitmask import pack_bits, pack_slots, word_popcount
 from .idmap import IdMap
-from .results import SearchResult, order_results
+from .results import SearchResult
 from .rwlock import ReadWriteLock
 from .scan import ScanRequest
 from .schema import INT_NULL, Schema
 from .storage import Storage
-from .torch_scan import has_finite_ties, rounded_queries, torch_scan
+from .topk import best_k
+from .torch_scan import rounded_queries, torch_scan
 
 METRICS = ("ip", "cosine", "l2")
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -442,14 +443,14 @@ class Index:
 
     def _finish(self, request: ScanRequest, result, k: int, *, has_boost: bool) -> SearchResult:
         scores, slots = result.scores[:, :k + 1], result.slots[:, :k + 1]
+        valid = slots >= 0  # padding is told by the slot, never by the score (a real row may score -inf)
         # A tie across the k-th place means the kept set depends on the tie rule:
         # resolve those queries exactly by id; the rest only need reordering.
-        tied = (torch.isfinite(scores[:, k - 1]) & (scores[:, k] == scores[:, k - 1])).nonzero().flatten().tolist()
-        scores, slots = scores[:, :k], slots[:, :k]
-        slot_ids = self._storage.slot_ids
-        ids = torch.where(slots >= 0, slot_ids[slots.clamp(min=0)], torch.full_like(slots, -1))
-        if has_finite_ties(scores):  # scans order ties by slot; the contract orders them by id
-            scores, ids = order_results(scores, ids, k, lower_is_better=False)
+        tied = (valid[:, k] & valid[:, k - 1] & (scores[:, k] == scores[:, k - 1])).nonzero().flatten().tolist()
+        scores, slots, valid = scores[:, :k], slots[:, :k], valid[:, :k]
+        ids = torch.where(valid, self._storage.slot_ids[slots.clamp(min=0)], torch.full_like(slots, -1))
+        if bool((valid[:, 1:] & (scores[:, 1:] == scores[:, :-1])).any()):  # scans order ties by slot, users by id
+            scores, ids = best_k(scores, k, keys=ids, valid=valid)
         for query in tied:
             exact = self._resolve_tie(request, query, k)
             scores[query], ids[query] = exact.scores[0], exact.ids[0]
@@ -472,12 +473,11 @@ class Index:
         while True:
             found = torch_scan(dataclasses.replace(single, k=wanted))
             scores, slots = found.scores[0], found.slots[0]
-            if not scores[-1] == scores[k - 1]:  # the last candidate scores below the k-th (or is padding)
+            if slots[-1] < 0 or not scores[-1] == scores[k - 1]:  # the last candidate is padding or below the k-th
                 break
             wanted *= 4
         valid = slots >= 0
-        return order_results(scores[valid].unsqueeze(0), self._storage.slot_ids[slots[valid]].unsqueeze(0), k,
-                             lower_is_better=False)
+        return SearchResult(*best_k(scores[valid].unsqueeze(0), k, keys=self._storage.slot_ids[slots[valid]].unsqueeze(0)))
 
     # -- storage internals --------------------------------------------------------------------------
     def _check_rows(self, ids: Any, vectors: Any, attributes: Any):

@@ -73,7 +73,8 @@ class ScanRequest:
 @dataclass(frozen=True)
 class ScanResult:
     """Best ``k`` per query, best first: internal scores (float32, ``-inf`` for
-    padding) and global slots (int64, ``-1`` for padding); ties by lower slot."""
+    padding) and global slots (int64, ``-1`` for padding); ties by lower slot.
+    Padding is marked by the slot: a real row may score ``-inf`` too."""
 
     scores: torch.Tensor
     slots: torch.Tensor
