@@ -232,6 +232,10 @@ class Index:
         """
         with self._lock.write():
             ids, vectors, columns = self._export()
+            for name, column in columns.items():
+                if column.dim() == 2:  # tags: as wide as the widest live row, not the widest ever stored
+                    width = int(Schema.not_null("tags", column).sum(dim=1).max()) if len(column) else 1
+                    columns[name] = column[:, :max(width, 1)].contiguous()
             self._reset()
             self._insert(ids, vectors, columns)
 

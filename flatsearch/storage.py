@@ -10,7 +10,8 @@
 * A slot is a row's global position: arena start + row. Per-slot metadata (id,
   live bit, squared norm, attribute values) lives in flat tensors indexed by slot.
 * Deleting clears the live bit; the slot is reused by the next insert into the
-  same partition.
+  same partition. A block left with no live row goes back to a pool that any
+  partition takes from before new space is reserved.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from .attribute_index import SortedColumn
 from .schema import Schema
 
 MIN_BLOCK_ROWS = 64
+NO_KEY = torch.iinfo(torch.int64).min  # block key of an index without partition_by (its rows' key is None)
 
 
 @dataclass
@@ -58,6 +60,13 @@ class Storage:
         self.version = 0  # bumped by every change of live rows
         self.slot_ids = torch.empty(0, dtype=torch.int64, device=device)
         self.live = torch.empty(0, dtype=torch.bool, device=device)
+        # Per slot: its block (-1 outside blocks) and whether it was ever handed out since the
+        # block last changed partition (a handed-out slot that is not live is free for reuse).
+        self.block_of_slot = torch.empty(0, dtype=torch.int64, device=device)
+        self.handed_out = torch.empty(0, dtype=torch.bool, device=device)
+        # Per block: partition key (NO_KEY for None) and live rows.
+        self.block_keys = torch.empty(0, dtype=torch.int64)
+        self.block_live = torch.empty(0, dtype=torch.int64, device=device)
         # Squared norms are only needed by the l2 metric; other metrics skip computing them on insert.
         self.keep_norms = keep_norms
         self.sq_norms = torch.empty(0, dtype=torch.float32, device=device)
@@ -66,6 +75,7 @@ class Storage:
         # then kept current by every write of that column (see set_column).
         self.attribute_indexes: dict[str, SortedColumn] = {}
         self._block_table: tuple | None = None
+        self._busy: set[int] = set()  # blocks the running allocate() hands slots from
 
     def attribute_index(self, name: str) -> SortedColumn:
         """The sorted entries of column ``name`` (built once, then maintained under writes)."""
@@ -79,9 +89,10 @@ class Storage:
         """Reserve n slots (grouped by partition key) and return them, in input order.
 
         Reuses deleted slots of the same partition first, then the free tail of its
-        last block, then new blocks.
+        last block, then blocks emptied by deletes (whatever partition they held),
+        then new blocks. Free slots are found and handed out with a few vectorised
+        passes; Python work is per partition that needs new space, never per row.
         """
-        slots = torch.empty(n, dtype=torch.int64)
         # A new arena should hold the whole batch: one arena keeps scan ranges long.
         if keys is not None:
             self._arena_hint = 2 * n
@@ -89,39 +100,90 @@ class Storage:
             self._arena_hint = max(MIN_BLOCK_ROWS, 1 << (n - 1).bit_length())
         else:
             self._arena_hint = -(-n // self.partition_size) * self.partition_size
-        if keys is None:
-            groups = [(None, torch.arange(n))]
+        device = self.device
+        if keys is None:  # one partition: the lowest free slots, then fresh ones; no sorting
+            free = ((~self.live) & self.handed_out).nonzero().flatten()[:n]
+            self._busy = set()
+            slots = free if len(free) == n else torch.cat([free, self._fresh_slots(None, n - len(free)).to(device)])
+            self.handed_out[slots] = True
+            return slots
+        row_keys = keys.to(device)
+        unique, inverse = torch.unique(row_keys, return_inverse=True)
+        counts = torch.bincount(inverse, minlength=len(unique))
+        order = torch.argsort(inverse, stable=True)  # rows grouped by key, input order inside a group
+        group_offsets = torch.cumsum(counts, 0) - counts
+        rank = torch.arange(n, device=device) - group_offsets[inverse[order]]
+        slots = torch.full((n,), -1, dtype=torch.int64, device=device)
+        # 1. Deleted slots of the same partition, lowest first.
+        free = ((~self.live) & self.handed_out).nonzero().flatten()
+        if free.numel():
+            free_keys = self.block_keys.to(device)[self.block_of_slot[free]]
+            by_key = torch.argsort(free_keys, stable=True)
+            free, free_keys = free[by_key], free_keys[by_key]
+            first = torch.searchsorted(free_keys, unique, right=False)
+            available = torch.searchsorted(free_keys, unique, right=True) - first
+            group = inverse[order]
+            reused = rank < available[group]
+            slots[order[reused]] = free[first[group[reused]] + rank[reused]]
+            taken = torch.minimum(counts, available)
         else:
-            unique, inverse = torch.unique(keys.cpu(), return_inverse=True)
-            order = torch.argsort(inverse, stable=True)
-            counts = torch.bincount(inverse, minlength=len(unique)).tolist()
-            groups = list(zip(unique.tolist(), torch.split(order, counts)))
-        for key, positions in groups:
-            slots[positions] = self._allocate_for_key(key, len(positions))
-        return slots.to(self.device)
+            taken = torch.zeros_like(counts)
+        # Blocks this call hands slots from are not empty any more, though no row is written yet.
+        self._busy = set(torch.unique(self.block_of_slot[slots[slots >= 0]]).tolist())
+        # 2. Tails and new blocks, per partition still short of slots.
+        missing = counts - taken
+        short = missing.nonzero().flatten()
+        if short.numel():
+            fresh_rows = order[rank >= taken[inverse[order]]]  # grouped by key, in input order
+            fresh = [self._fresh_slots(key, count)
+                     for key, count in zip(unique[short].tolist(), missing[short].tolist())]
+            slots[fresh_rows] = torch.cat(fresh).to(device)
+        self.handed_out[slots] = True
+        return slots
 
-    def _allocate_for_key(self, key: int | None, n: int) -> torch.Tensor:
+    def _fresh_slots(self, key: int | None, n: int) -> torch.Tensor:
+        """n never-used slots for partition ``key``: its last block's tail, then emptied or new blocks."""
         taken: list[torch.Tensor] = []
-        remaining = n
         block_ids = self.blocks_by_key.get(key, [])
-        for block_id in block_ids:
-            if remaining == 0:
-                break
-            block = self.blocks[block_id]
-            free = (~self.live[block.start:block.start + block.fill]).nonzero().flatten()
-            free = free[:remaining].cpu() + block.start
-            taken.append(free)
-            remaining -= len(free)
-        while remaining:
-            block = self.blocks[block_ids[-1]] if block_ids else None
+        block = self.blocks[block_ids[-1]] if block_ids else None
+        while n:
             if block is None or block.fill == block.capacity:
-                block = self._new_block(key, remaining)
-                block_ids = self.blocks_by_key[key]
-            count = min(remaining, block.capacity - block.fill)
+                block = self._reuse_empty_block(key, n) or self._new_block(key, n)
+            count = min(n, block.capacity - block.fill)
+            self._busy.add(self._block_index(block))
             taken.append(torch.arange(block.start + block.fill, block.start + block.fill + count))
             block.fill += count
-            remaining -= count
-        return torch.cat(taken) if taken else torch.empty(0, dtype=torch.int64)
+            n -= count
+        return torch.cat(taken)
+
+    def _reuse_empty_block(self, key: int | None, rows_needed: int) -> Block | None:
+        """A block whose rows were all deleted, moved to partition ``key`` (None if there is none).
+
+        This keeps memory proportional to live rows when partition values come and go: without
+        it, every new key would take new blocks while blocks of vanished keys sat empty.
+        """
+        fills = torch.tensor([b.fill for b in self.blocks], dtype=torch.int64)
+        empty = ((self.block_live.cpu() == 0) & (fills > 0)).nonzero().flatten()
+        empty = empty[~torch.isin(empty, torch.tensor(sorted(self._busy), dtype=torch.int64))]
+        if empty.numel() == 0:
+            return None
+        capacities = torch.tensor([self.blocks[i].capacity for i in empty.tolist()])
+        wanted = min(self.partition_size, max(MIN_BLOCK_ROWS, rows_needed))
+        fits = capacities >= wanted  # the smallest block that fits, else the largest there is
+        choice = int(empty[fits][capacities[fits].argmin()]) if bool(fits.any()) else int(empty[capacities.argmax()])
+        block = self.blocks[choice]
+        self.blocks_by_key[block.key].remove(choice)
+        if not self.blocks_by_key[block.key]:
+            del self.blocks_by_key[block.key]
+        self.blocks_by_key.setdefault(key, []).append(choice)
+        block.key, block.fill = key, 0
+        self.block_keys[choice] = NO_KEY if key is None else key
+        self.handed_out[block.start:block.start + block.capacity] = False
+        self.version += 1
+        return block
+
+    def _block_index(self, block: Block) -> int:
+        return int(self.block_of_slot[block.start])
 
     def _new_block(self, key: int | None, rows_needed: int) -> Block:
         previous = self.blocks_by_key.get(key, [])
@@ -132,6 +194,9 @@ class Storage:
         block = Block(key=key, start=start, capacity=capacity)
         self.blocks.append(block)
         self.blocks_by_key.setdefault(key, []).append(len(self.blocks) - 1)
+        self.block_of_slot[start:start + capacity] = len(self.blocks) - 1
+        self.block_keys = torch.cat([self.block_keys, torch.tensor([NO_KEY if key is None else key])])
+        self.block_live = torch.cat([self.block_live, torch.zeros(1, dtype=torch.int64, device=self.device)])
         return block
 
     def _reserve(self, rows: int) -> int:
@@ -150,6 +215,8 @@ class Storage:
     def _grow_metadata(self, capacity: int) -> None:
         extra = capacity - self.capacity
         self.slot_ids = torch.cat([self.slot_ids, torch.full((extra,), -1, dtype=torch.int64, device=self.device)])
+        self.block_of_slot = torch.cat([self.block_of_slot, torch.full((extra,), -1, dtype=torch.int64, device=self.device)])
+        self.handed_out = torch.cat([self.handed_out, torch.zeros(extra, dtype=torch.bool, device=self.device)])
         self.live = torch.cat([self.live, torch.zeros(extra, dtype=torch.bool, device=self.device)])
         if self.keep_norms:
             self.sq_norms = torch.cat([self.sq_norms, torch.zeros(extra, dtype=torch.float32, device=self.device)])
@@ -184,6 +251,7 @@ class Storage:
         for name in self.columns:
             self.set_column(name, slots, columns.get(name), place=place)
         self.live[place] = True
+        self.block_live += torch.bincount(self.block_of_slot[slots], minlength=len(self.blocks))
         self.version += 1
 
     def set_column(self, name: str, slots: torch.Tensor, values: torch.Tensor | None, *, place=None) -> None:
@@ -209,6 +277,8 @@ class Storage:
         return torch.cat([column, pad], dim=1)
 
     def clear(self, slots: torch.Tensor) -> None:
+        """Delete the rows at ``slots`` (live ones, no repeats)."""
+        self.block_live -= torch.bincount(self.block_of_slot[slots], minlength=len(self.blocks))
         self.live[slots] = False
         self.slot_ids[slots] = -1
         self.version += 1
