@@ -61,10 +61,11 @@ def pack_slots(slots: torch.Tensor, n: int) -> torch.Tensor:
     Costs O(len(slots) + n / 32): a selective filter never builds a bool per slot.
     """
     n_words = -(-n // WORD_BITS)
-    bits = torch.bitwise_left_shift(torch.ones_like(slots), slots & (WORD_BITS - 1))
-    # Distinct bits of one word never carry, so their sum is their bitwise or.
-    words = torch.zeros(n_words, dtype=torch.int64, device=slots.device).index_add_(0, slots >> 5, bits)
-    return torch.where(words >= 2 ** 31, words - 2 ** 32, words).to(torch.int32)
+    # Bit 31 is the int32 sign bit (-2**31); distinct bits of one word never carry, so their sum is
+    # their bitwise or and stays in int32 range.
+    bits = torch.bitwise_left_shift(torch.ones(1, dtype=torch.int32, device=slots.device),
+                                    (slots & (WORD_BITS - 1)).to(torch.int32))
+    return torch.zeros(n_words, dtype=torch.int32, device=slots.device).index_add_(0, slots >> 5, bits)
 
 
 def word_popcount(words: torch.Tensor) -> torch.Tensor:

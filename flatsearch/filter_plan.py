@@ -75,7 +75,7 @@ class _Gathered(Mapping):
 
     def __getitem__(self, name):
         if name not in self._cache:
-            self._cache[name] = self._columns[name][self._slots]
+            self._cache[name] = self._columns[name].index_select(0, self._slots)
         return self._cache[name]
 
     def __iter__(self):
@@ -198,5 +198,5 @@ def select(expr: Filter, schema: Schema, storage, *, max_fraction: float | None 
     live = storage.live
     if planner.limit > 0 and planner.estimate(expr) <= planner.limit:
         slots = planner.postings(expr)
-        return Selection(slots=slots[live[slots]])
+        return Selection(slots=slots[live.index_select(0, slots)])
     return Selection(mask=planner.scan(expr) & live)

@@ -408,7 +408,7 @@ class Index:
             else:
                 keep = selection.mask
                 words = pack_bits(keep)
-            ranges = self._ranges_with_hits(words)
+            ranges = self._ranges_with_hits(words, passing_slots)
         else:
             keep = self._keep_mask(filters)
             words = pack_bits(keep)
@@ -425,18 +425,22 @@ class Index:
             self._live_cache = (version, self._ranges_with_hits(words), words)
         return self._live_cache[1], self._live_cache[2]
 
-    def _ranges_with_hits(self, words: torch.Tensor) -> torch.Tensor:
+    def _ranges_with_hits(self, words: torch.Tensor, slots: torch.Tensor | None = None) -> torch.Tensor:
         """Block ranges holding at least one set bit of ``words``, adjacent ones of an arena merged.
 
-        Per-block counts come from a prefix sum of word popcounts on the index device (block
-        starts are multiples of 32); only the kept ranges are copied to the host.
+        Per-block counts are computed on the index device, from the passing ``slots`` when
+        the plan gave them (a searchsorted per slot), else from a prefix sum of word
+        popcounts (block starts are multiples of 32); only the kept ranges reach the host.
         """
         starts, stops, opens_arena = self._storage.block_table()
         if starts.numel() == 0:
             return torch.empty((0, 2), dtype=torch.int64)
-        prefix = torch.zeros(words.shape[-1] + 1, dtype=torch.int64, device=words.device)
-        torch.cumsum(word_popcount(words), 0, out=prefix[1:])
-        hits = prefix[(stops + 31) // 32] - prefix[starts // 32]
+        if slots is not None:
+            hits = torch.bincount(torch.searchsorted(starts, slots, right=True) - 1, minlength=starts.numel())
+        else:
+            prefix = torch.zeros(words.shape[-1] + 1, dtype=torch.int64, device=words.device)
+            torch.cumsum(word_popcount(words), 0, out=prefix[1:])
+            hits = prefix[(stops + 31) // 32] - prefix[starts // 32]
         keep = hits > 0
         starts, stops, opens_arena = starts[keep], stops[keep], opens_arena[keep]
         first = torch.ones_like(keep[:starts.numel()])
