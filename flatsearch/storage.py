@@ -11,7 +11,8 @@
   live bit, squared norm, attribute values) lives in flat tensors indexed by slot.
 * Deleting clears the live bit; the slot is reused by the next insert into the
   same partition. A block left with no live row goes back to a pool that any
-  partition takes from before new space is reserved.
+  partition takes from before new space is reserved; when deleted slots are many,
+  other partitions' deleted slots are filled too, so memory follows live rows.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from .attribute_index import SortedColumn
 from .schema import Schema
 
 MIN_BLOCK_ROWS = 64
+SPILL_FRACTION = 0.25  # see allocate(), step 3
 NO_KEY = torch.iinfo(torch.int64).min  # block key of an index without partition_by (its rows' key is None)
 
 
@@ -76,6 +78,7 @@ class Storage:
         self.attribute_indexes: dict[str, SortedColumn] = {}
         self._block_table: tuple | None = None
         self._busy: set[int] = set()  # blocks the running allocate() hands slots from
+        self._pool: list[int] = []  # emptied blocks the running allocate() may move to another partition
 
     def attribute_index(self, name: str) -> SortedColumn:
         """The sorted entries of column ``name`` (built once, then maintained under writes)."""
@@ -90,8 +93,10 @@ class Storage:
 
         Reuses deleted slots of the same partition first, then the free tail of its
         last block, then blocks emptied by deletes (whatever partition they held),
-        then new blocks. Free slots are found and handed out with a few vectorised
-        passes; Python work is per partition that needs new space, never per row.
+        then, when deleted slots are over ``SPILL_FRACTION`` of the used ones,
+        deleted slots of other partitions, and only then new blocks. Free slots are
+        found and handed out with a few vectorised passes; Python work is per
+        partition that needs new space, never per row.
         """
         # A new arena should hold the whole batch: one arena keeps scan ranges long.
         if keys is not None:
@@ -103,7 +108,7 @@ class Storage:
         device = self.device
         if keys is None:  # one partition: the lowest free slots, then fresh ones; no sorting
             free = ((~self.live) & self.handed_out).nonzero().flatten()[:n]
-            self._busy = set()
+            self._busy, self._pool = set(), []
             slots = free if len(free) == n else torch.cat([free, self._fresh_slots(None, n - len(free)).to(device)])
             self.handed_out[slots] = True
             return slots
@@ -111,44 +116,72 @@ class Storage:
         unique, inverse = torch.unique(row_keys, return_inverse=True)
         counts = torch.bincount(inverse, minlength=len(unique))
         order = torch.argsort(inverse, stable=True)  # rows grouped by key, input order inside a group
+        group = inverse[order]
         group_offsets = torch.cumsum(counts, 0) - counts
-        rank = torch.arange(n, device=device) - group_offsets[inverse[order]]
+        rank = torch.arange(n, device=device) - group_offsets[group]
         slots = torch.full((n,), -1, dtype=torch.int64, device=device)
         # 1. Deleted slots of the same partition, lowest first.
         free = ((~self.live) & self.handed_out).nonzero().flatten()
+        spare = free[:0]
         if free.numel():
             free_keys = self.block_keys.to(device)[self.block_of_slot[free]]
             by_key = torch.argsort(free_keys, stable=True)
             free, free_keys = free[by_key], free_keys[by_key]
             first = torch.searchsorted(free_keys, unique, right=False)
             available = torch.searchsorted(free_keys, unique, right=True) - first
-            group = inverse[order]
             reused = rank < available[group]
-            slots[order[reused]] = free[first[group[reused]] + rank[reused]]
+            picked = first[group[reused]] + rank[reused]
+            slots[order[reused]] = free[picked]
+            unused = torch.ones(len(free), dtype=torch.bool, device=device)
+            unused[picked] = False
+            spare = torch.sort(free[unused]).values
             taken = torch.minimum(counts, available)
         else:
             taken = torch.zeros_like(counts)
-        # Blocks this call hands slots from are not empty any more, though no row is written yet.
-        self._busy = set(torch.unique(self.block_of_slot[slots[slots >= 0]]).tolist())
-        # 2. Tails and new blocks, per partition still short of slots.
         missing = counts - taken
         short = missing.nonzero().flatten()
-        if short.numel():
-            fresh_rows = order[rank >= taken[inverse[order]]]  # grouped by key, in input order
-            fresh = [self._fresh_slots(key, count)
-                     for key, count in zip(unique[short].tolist(), missing[short].tolist())]
-            slots[fresh_rows] = torch.cat(fresh).to(device)
+        if short.numel() == 0:
+            self.handed_out[slots] = True
+            return slots
+        # Blocks this call hands slots from are not empty any more, though no row is written yet.
+        self._busy = set(torch.unique(self.block_of_slot[slots[slots >= 0]]).tolist())
+        self._pool = self._empty_blocks()
+        keys_short, needs = unique[short].tolist(), missing[short].tolist()
+        # 2. The tail of each partition's last block, then blocks emptied by deletes.
+        pieces = [[self._fresh_slots(key, need, new_blocks=False)] for key, need in zip(keys_short, needs)]
+        needs = [need - len(got[0]) for need, got in zip(needs, pieces)]
+        # 3. When deleted slots of other partitions are many (over a quarter of the used slots),
+        # fill them rather than grow: memory stays near live rows, and only block skipping for a
+        # scan of that partition is lost (filters stay exact: they test every row).
+        if sum(needs) and len(spare) > SPILL_FRACTION * int(self.handed_out.sum()):
+            start_at = 0
+            for position, need in enumerate(needs):
+                got = spare[start_at:start_at + need]
+                start_at += len(got)
+                pieces[position].append(got.cpu())
+                needs[position] -= len(got)
+        # 4. New blocks.
+        for position, (key, need) in enumerate(zip(keys_short, needs)):
+            if need:
+                pieces[position].append(self._fresh_slots(key, need, new_blocks=True))
+        fresh_rows = order[rank >= taken[group]]  # grouped by key, in input order
+        slots[fresh_rows] = torch.cat([torch.cat(piece) for piece in pieces]).to(device)
         self.handed_out[slots] = True
         return slots
 
-    def _fresh_slots(self, key: int | None, n: int) -> torch.Tensor:
-        """n never-used slots for partition ``key``: its last block's tail, then emptied or new blocks."""
-        taken: list[torch.Tensor] = []
+    def _fresh_slots(self, key: int | None, n: int, *, new_blocks: bool = True) -> torch.Tensor:
+        """Up to n never-used slots for partition ``key``: its last block's tail, then emptied
+        blocks, then (if ``new_blocks``) new blocks."""
+        taken: list[torch.Tensor] = [torch.empty(0, dtype=torch.int64)]
         block_ids = self.blocks_by_key.get(key, [])
         block = self.blocks[block_ids[-1]] if block_ids else None
         while n:
             if block is None or block.fill == block.capacity:
-                block = self._reuse_empty_block(key, n) or self._new_block(key, n)
+                block = self._reuse_empty_block(key, n)
+                if block is None:
+                    if not new_blocks:
+                        break
+                    block = self._new_block(key, n)
             count = min(n, block.capacity - block.fill)
             self._busy.add(self._block_index(block))
             taken.append(torch.arange(block.start + block.fill, block.start + block.fill + count))
@@ -156,21 +189,25 @@ class Storage:
             n -= count
         return torch.cat(taken)
 
+    def _empty_blocks(self) -> list[int]:
+        """Blocks whose rows were all deleted, not handed out by the running allocate()."""
+        fills = torch.tensor([b.fill for b in self.blocks], dtype=torch.int64)
+        empty = ((self.block_live.cpu() == 0) & (fills > 0)).nonzero().flatten().tolist()
+        return [block_id for block_id in empty if block_id not in self._busy]
+
     def _reuse_empty_block(self, key: int | None, rows_needed: int) -> Block | None:
         """A block whose rows were all deleted, moved to partition ``key`` (None if there is none).
 
         This keeps memory proportional to live rows when partition values come and go: without
         it, every new key would take new blocks while blocks of vanished keys sat empty.
         """
-        fills = torch.tensor([b.fill for b in self.blocks], dtype=torch.int64)
-        empty = ((self.block_live.cpu() == 0) & (fills > 0)).nonzero().flatten()
-        empty = empty[~torch.isin(empty, torch.tensor(sorted(self._busy), dtype=torch.int64))]
-        if empty.numel() == 0:
+        if not self._pool:
             return None
-        capacities = torch.tensor([self.blocks[i].capacity for i in empty.tolist()])
         wanted = min(self.partition_size, max(MIN_BLOCK_ROWS, rows_needed))
-        fits = capacities >= wanted  # the smallest block that fits, else the largest there is
-        choice = int(empty[fits][capacities[fits].argmin()]) if bool(fits.any()) else int(empty[capacities.argmax()])
+        capacities = [self.blocks[i].capacity for i in self._pool]
+        fitting = [c for c in capacities if c >= wanted]  # the smallest block that fits, else the largest
+        chosen_capacity = min(fitting) if fitting else max(capacities)
+        choice = self._pool.pop(capacities.index(chosen_capacity))
         block = self.blocks[choice]
         self.blocks_by_key[block.key].remove(choice)
         if not self.blocks_by_key[block.key]:

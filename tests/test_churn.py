@@ -78,3 +78,55 @@ def test_a_deleted_wide_tags_row_stops_costing_memory_after_compact():
     assert index.stats()["bytes"] <= narrow * 1.1
     assert index.ids(filter=fs.col("geo") == 7).tolist() == list(range(1000))
     assert index.get([3]).attributes["geo"] == [[3, 7]]
+
+
+def test_random_churn_under_new_partition_keys_keeps_memory_near_live_rows():
+    rng = np.random.default_rng(3)
+    n, dim = 4000, 8
+    index = fs.Index(dim, attributes={"day": "int"}, partition_by="day", partition_size=256)
+    live = np.arange(n)
+    stored = {int(i): v for i, v in zip(live, _vectors(rng, n))}
+    index.add(live, np.stack([stored[int(i)] for i in live]), {"day": rng.integers(0, 10, n)})
+    start_capacity = index.stats()["capacity"]
+    next_id = n
+    for round_ in range(1, 31):  # 10% random deletes, 10% new rows under keys never seen before
+        gone = rng.choice(live, n // 10, replace=False)
+        assert index.delete(gone) == len(gone)
+        for i in gone:
+            del stored[int(i)]
+        new_ids = np.arange(next_id, next_id + n // 10)
+        next_id += n // 10
+        new_vectors = _vectors(rng, len(new_ids))
+        stored.update({int(i): v for i, v in zip(new_ids, new_vectors)})
+        index.add(new_ids, new_vectors, {"day": rng.integers(10 * round_, 10 * round_ + 10, len(new_ids))})
+        live = np.concatenate([np.setdiff1d(live, gone), new_ids])
+    stats = index.stats()
+    assert stats["live"] == n and stats["rows"] <= 1.4 * n and stats["capacity"] <= 2 * start_capacity, stats
+    ids = np.array(sorted(stored))
+    matrix = np.stack([stored[int(i)] for i in ids])
+    query = rng.normal(size=(2, dim)).astype(np.float32)
+    expected = ids[np.argsort(-(query @ matrix.T), axis=1, kind="stable")[:, :20]]
+    assert index.search(query, 20).ids.numpy().tolist() == expected.tolist()
+
+
+def test_scans_joining_ranges_across_unused_rows_ignore_what_those_rows_hold():
+    rng = np.random.default_rng(4)
+    for metric in ("ip", "l2"):
+        index = fs.Index(8, metric=metric, attributes={"day": "int"}, partition_by="day", partition_size=128)
+        n = 3000
+        vectors = _vectors(rng, n)
+        days = rng.integers(0, 60, n)  # 60 partitions: blocks with unused tails between them
+        index.add(np.arange(n), vectors, {"day": days})
+        storage = index._storage
+        for arena, start in zip(storage.arenas, storage.arena_starts):  # poison every row not holding a live one
+            unused = ~storage.live[start:start + arena.shape[0]]
+            arena[unused] = float("nan")
+        assert len(index._scan_request(torch.zeros(1, 8), 5, None, {}).ranges) > 10
+        query = rng.normal(size=(3, 8)).astype(np.float32)
+        scores = query @ vectors.T if metric == "ip" else -((query[:, None] - vectors[None]) ** 2).sum(-1)
+        expected = np.argsort(-scores, axis=1, kind="stable")[:, :15]
+        assert index.search(query, 15).ids.numpy().tolist() == expected.tolist()
+        keep = days < 30
+        masked = np.where(keep, scores, -np.inf)
+        expected = np.argsort(-masked, axis=1, kind="stable")[:, :15]
+        assert index.search(query, 15, filter=fs.col("day") < 30).ids.numpy().tolist() == expected.tolist()
