@@ -17,20 +17,22 @@ the postings (a scatter), so a wide tags column is never scanned.
 Either way the result is a :class:`Selection`: sorted passing live slots, or a
 bool mask over all slots when many pass.
 
-The crossover was measured on a 2-core Xeon at 1M slots (int column, one
-comparison, see ``benchmarks/fsbench/scale.py``): postings cost about
-``4 ns x passing entries`` plus a sort of them, the column scan about
-``1.5 ns x slots`` plus ``nonzero``; they meet near 10% of the slots. With
-``And`` the postings path also gathers the other clauses' values per candidate,
-so the default sits below that, at 5%.
+The crossover was measured with ``benchmarks/plan_crossover.py`` (1M slots, one
+thread, 2-core Xeon, minimum of 15 runs, load average 5.5 from other work): one
+int range comparison took 0.08 / 0.52 / 1.09 / 2.16 ms from postings at 0.1% /
+1% / 5% / 10% passing against a flat 1.2 ms column scan; ANDed with a loose
+float range, 0.14 / 0.67 / 1.46 / 3.12 ms against 2.7 ms. Postings win below
+about 5% (one clause) to 8% (an AND), so the default is 5%.
 
 Example:
     >>> import torch, flatsearch as fs
     >>> index = fs.Index(2, attributes={"city": "int"})
-    >>> index.add(list(range(100)), torch.ones(100, 2), {"city": [i % 10 for i in range(100)]})
-    >>> selection = select(fs.col("city") == 3, index.schema, index._storage)
+    >>> index.add(list(range(1000)), torch.ones(1000, 2), {"city": [i % 100 for i in range(1000)]})
+    >>> selection = select(fs.col("city") == 3, index.schema, index._storage)  # 1% pass: postings
     >>> selection.slots[:4].tolist(), selection.count
-    ([3, 13, 23, 33], 10)
+    ([3, 103, 203, 303], 10)
+    >>> select(fs.col("city") < 50, index.schema, index._storage).mask.sum().item()  # 50%: a column scan
+    500
 """
 from __future__ import annotations
 

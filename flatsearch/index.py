@@ -402,12 +402,10 @@ class Index:
             ranges, words = self._live_ranges_and_words()
         elif not isinstance(filters, list):
             selection = filter_plan.select(filters, self.schema, storage)
-            if selection.slots is not None:  # few pass: never build a bool per slot
-                keep, passing_slots = None, selection.slots
-                words = pack_slots(selection.slots, storage.capacity)
-            else:
-                keep = selection.mask
-                words = pack_bits(keep)
+            # Words, block hits and the torch gather all start from the passing slots; a
+            # selective plan never builds a bool per slot (keep is None then).
+            keep, passing_slots = selection.mask, selection.as_slots()
+            words = pack_slots(passing_slots, storage.capacity)
             ranges = self._ranges_with_hits(words, passing_slots)
         else:
             keep = self._keep_mask(filters)

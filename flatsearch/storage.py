@@ -1,12 +1,12 @@
 """Vector storage: arenas of contiguous rows cut into fixed-capacity blocks.
 
 * An arena is one contiguous (capacity, dim) tensor. When every arena is full a
-  new one is allocated (as large as all earlier ones together), so growing never
-  copies stored vectors.
+  new one is allocated (a quarter of all earlier ones together, or the batch), so
+  growing never copies stored vectors and little is reserved ahead of use.
 * A block is a contiguous slot range of one arena that belongs to one partition
-  key (the ``partition_by`` value, or None). A partition's first blocks are small
-  and each new one doubles, up to ``partition_size`` rows, so many small
-  partitions waste little memory.
+  key (the ``partition_by`` value, or None). A partition's first block fits its
+  first rows and each new one doubles, up to ``partition_size`` rows, so many
+  small partitions waste little memory.
 * A slot is a row's global position: arena start + row. Per-slot metadata (id,
   live bit, squared norm, attribute values) lives in flat tensors indexed by slot.
 * Deleting clears the live bit; the slot is reused by the next insert into the
@@ -24,7 +24,7 @@ from .attribute_index import SortedColumn
 from .schema import Schema
 
 MIN_BLOCK_ROWS = 64
-SPILL_FRACTION = 0.25  # see allocate(), step 3
+SPILL_FRACTION = 0.1  # see allocate(), step 3
 NO_KEY = torch.iinfo(torch.int64).min  # block key of an index without partition_by (its rows' key is None)
 
 
@@ -93,14 +93,16 @@ class Storage:
 
         Reuses deleted slots of the same partition first, then the free tail of its
         last block, then blocks emptied by deletes (whatever partition they held),
-        then, when deleted slots are over ``SPILL_FRACTION`` of the used ones,
-        deleted slots of other partitions, and only then new blocks. Free slots are
+        then, when free slots are over ``SPILL_FRACTION`` of the slots in blocks,
+        free slots of other partitions, and only then new blocks. Free slots are
         found and handed out with a few vectorised passes; Python work is per
         partition that needs new space, never per row.
         """
         # A new arena should hold the whole batch: one arena keeps scan ranges long.
         if keys is not None:
-            self._arena_hint = 2 * n
+            # Each partition's new rows fit one block rounded up to MIN_BLOCK_ROWS (see _new_block).
+            counts = torch.bincount(torch.unique(keys.cpu(), return_inverse=True)[1]).clamp(min=MIN_BLOCK_ROWS)
+            self._arena_hint = int((-(-counts // MIN_BLOCK_ROWS) * MIN_BLOCK_ROWS).sum())
         elif n <= self.partition_size:
             self._arena_hint = max(MIN_BLOCK_ROWS, 1 << (n - 1).bit_length())
         else:
@@ -134,7 +136,7 @@ class Storage:
             slots[order[reused]] = free[picked]
             unused = torch.ones(len(free), dtype=torch.bool, device=device)
             unused[picked] = False
-            spare = torch.sort(free[unused]).values
+            spare = free[unused]
             taken = torch.minimum(counts, available)
         else:
             taken = torch.zeros_like(counts)
@@ -150,16 +152,27 @@ class Storage:
         # 2. The tail of each partition's last block, then blocks emptied by deletes.
         pieces = [[self._fresh_slots(key, need, new_blocks=False)] for key, need in zip(keys_short, needs)]
         needs = [need - len(got[0]) for need, got in zip(needs, pieces)]
-        # 3. When deleted slots of other partitions are many (over a quarter of the used slots),
-        # fill them rather than grow: memory stays near live rows, and only block skipping for a
-        # scan of that partition is lost (filters stay exact: they test every row).
-        if sum(needs) and len(spare) > SPILL_FRACTION * int(self.handed_out.sum()):
+        # 3. When free slots of other partitions (deleted, or never used at the end of a block)
+        # are over SPILL_FRACTION of the slots in blocks, fill them rather than grow: memory stays
+        # near live rows, and only block skipping for a scan of that partition is lost (filters
+        # stay exact: they test every row).
+        if sum(needs):
+            # Deleted slots left over, and never-used tails of other partitions' blocks.
+            tails = ((self.block_of_slot >= 0) & ~self.handed_out).nonzero().flatten()
+            tails = tails[~torch.isin(self.block_of_slot[tails], torch.tensor(sorted(self._busy), dtype=torch.int64,
+                                                                              device=device))]
+            spare = torch.sort(torch.cat([spare, tails])).values
+            in_blocks = int((self.block_of_slot >= 0).sum())
+            if len(spare) <= SPILL_FRACTION * in_blocks:
+                spare = spare[:0]
+            spilled = spare[:sum(needs)]
             start_at = 0
             for position, need in enumerate(needs):
-                got = spare[start_at:start_at + need]
+                got = spilled[start_at:start_at + need]
                 start_at += len(got)
                 pieces[position].append(got.cpu())
                 needs[position] -= len(got)
+            self._extend_fills(spilled)
         # 4. New blocks.
         for position, (key, need) in enumerate(zip(keys_short, needs)):
             if need:
@@ -188,6 +201,18 @@ class Storage:
             block.fill += count
             n -= count
         return torch.cat(taken)
+
+    def _extend_fills(self, slots: torch.Tensor) -> None:
+        """Blocks' used ranges grow to cover ``slots`` taken from their never-used tails."""
+        if slots.numel() == 0:
+            return
+        blocks = self.block_of_slot[slots]
+        ends = torch.zeros(len(self.blocks), dtype=torch.int64, device=slots.device)
+        ends.scatter_reduce_(0, blocks, slots + 1, reduce="amax")
+        touched = torch.unique(blocks)
+        for block_id, end in zip(touched.tolist(), ends[touched].tolist()):  # per block, not per row
+            block = self.blocks[block_id]
+            block.fill = max(block.fill, end - block.start)
 
     def _empty_blocks(self) -> list[int]:
         """Blocks whose rows were all deleted, not handed out by the running allocate()."""
@@ -225,7 +250,8 @@ class Storage:
     def _new_block(self, key: int | None, rows_needed: int) -> Block:
         previous = self.blocks_by_key.get(key, [])
         last_capacity = self.blocks[previous[-1]].capacity if previous else 0
-        wanted = max(MIN_BLOCK_ROWS, 1 << (rows_needed - 1).bit_length(), 2 * last_capacity)
+        # A partition's first block holds its first rows (rounded up to MIN_BLOCK_ROWS); later ones double.
+        wanted = max(-(-rows_needed // MIN_BLOCK_ROWS) * MIN_BLOCK_ROWS, 2 * last_capacity)
         capacity = min(self.partition_size, wanted)
         start = self._reserve(capacity)
         block = Block(key=key, start=start, capacity=capacity)
@@ -242,7 +268,9 @@ class Storage:
                 start = self.arena_starts[arena_id] + self.arena_used[arena_id]
                 self.arena_used[arena_id] += rows
                 return start
-        arena_rows = max(rows, self.capacity, -(-self._arena_hint // 32) * 32)
+        # A quarter of the capacity so far (or the batch, if larger): few arenas, and at most
+        # a quarter of the memory reserved ahead of the rows that will fill it.
+        arena_rows = max(rows, -(-(self.capacity // 4) // 32) * 32, -(-self._arena_hint // 32) * 32)
         self.arenas.append(torch.empty((arena_rows, self.dim), dtype=self.dtype, device=self.device))
         self.arena_starts.append(self.capacity)
         self.arena_used.append(rows)
