@@ -16,6 +16,8 @@ against live rows' bytes, search latency against the first round). With ``conten
 every ratio is measured a second time while one CPU-bound process runs; it is stopped after.
 
 Medians of round-robin repeats (each contender timed in turn, so load drifts hit all alike).
+Condition "quiet" means no load added by the benchmark; the machine's own load average is
+stored with every record, and "contended" adds one busy process.
 OpenMP runs with its defaults: nothing here sets ``OMP_WAIT_POLICY``.
 
 Example:
@@ -216,7 +218,7 @@ def measure_churn(config: ScaleConfig, out: _Log, *, condition: str) -> None:
     n, dim = config.churn_n, config.dim
     spec = synthetic.ClusteredSpec(dim=dim, seed=config.seed)
     rng = np.random.default_rng(config.seed)
-    pool = synthetic.extra_vectors(spec, n)  # rows are drawn from here: churn measures storage, not data
+    pool = synthetic.extra_vectors(spec, n)
     queries = synthetic.query_vectors(spec, config.nq)
     keys_per_round = 20
     index = fs.Index(dim, dtype="float32", attributes={"day": "int"}, partition_by="day")
@@ -232,7 +234,9 @@ def measure_churn(config: ScaleConfig, out: _Log, *, condition: str) -> None:
         new_ids = np.arange(next_id, next_id + step)
         next_id += step
         days = rng.integers(round_ * keys_per_round, (round_ + 1) * keys_per_round, step)
-        index.add(new_ids, pool[rng.integers(0, n, step)], {"day": days})
+        # Fresh rows each round (repeated vectors would tie and send queries down the exact tie path).
+        fresh = synthetic.extra_vectors(synthetic.ClusteredSpec(dim=dim, seed=config.seed + round_), step)
+        index.add(new_ids, fresh, {"day": days})
         live = np.concatenate([live, new_ids])
         if round_ == 1 or round_ == config.churn_rounds:
             latency = _ms(time_interleaved({"fs": lambda: index.search(queries, config.k)},

@@ -105,7 +105,11 @@ def markdown(doc: dict[str, Any]) -> str:
         rows = _growth_rows(doc, condition)
         if not any(v is not None for _, values, _ in rows for v in values):
             continue
-        lines.append(f"Condition: {condition}" + (" (one CPU-bound process running)" if condition == "contended" else ""))
+        loads = [r["load"] for r in _find(doc, condition=condition)]
+        what = "one CPU-bound process added by the benchmark" if condition == "contended" else \
+            "no load added by the benchmark"
+        lines.append(f"Condition: {condition} ({what}; machine load average {min(loads):.1f} to {max(loads):.1f} "
+                     "during these records)")
         lines.append("")
         header = "| measure | " + " | ".join(f"N={n:,}" for n in sizes) + " | last / first N |"
         lines += [header, "|" + "---|" * (len(sizes) + 2)]
