@@ -22,13 +22,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
-
-# See run.py: torch and faiss each bring an OpenMP runtime; spinning threads
-# of one would steal the cores the other needs.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 HERE = Path(__file__).resolve().parent
 

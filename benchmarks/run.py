@@ -3,25 +3,25 @@
     python benchmarks/run.py --profile quick --out benchmarks/results/quick.json
     python benchmarks/run.py --profile cpu   --out benchmarks/results/cpu-MACHINE-DATE.json
     python benchmarks/run.py --profile gpu   --out benchmarks/results/gpu-MACHINE-DATE.json
+    python benchmarks/run.py --profile scale --out benchmarks/results/scale-MACHINE-DATE.json
+    python benchmarks/run.py --profile scale --sizes 100000,1000000,5000000 --contended
     python benchmarks/run.py --replot benchmarks/results/cpu-MACHINE-DATE.json
 
 Profiles: ``quick`` (about a minute on 2 cores, a smoke test), ``cpu`` (under
 10 minutes on 2 cores), ``gpu`` (flatsearch and torch on CUDA; faiss on the
-host cores). Every library gets the same thread count. Kernel-level GPU
+host cores), ``scale`` (how each cost grows with N, beside torch and faiss
+baselines, see ``fsbench/scale.py``; 100k and 1M rows by default, a few minutes
+on 2 cores; ``--sizes`` goes bigger, ``--contended`` repeats the ratios with one
+CPU-bound process running). Every library gets the same thread count, and
+OpenMP runs with its defaults (no ``OMP_WAIT_POLICY``). Kernel-level GPU
 checks are a separate run: ``python benchmarks/gpu_check.py OUT.json``.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
-
-# Set before torch and faiss load: each ships its own OpenMP runtime, and the
-# default busy-waiting threads of one steal the cores the other needs next
-# (measured here: faiss PQ training 8x slower right after torch work on 2 cores).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 HERE = Path(__file__).resolve().parent
 
@@ -39,7 +39,12 @@ def write_json(doc: dict, path: Path) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profile", choices=("quick", "cpu", "gpu"), help="what to run")
+    parser.add_argument("--profile", choices=("quick", "cpu", "gpu", "scale"), help="what to run")
+    parser.add_argument("--sizes", default=None,
+                        help="scale profile: comma-separated row counts (default 100000,1000000)")
+    parser.add_argument("--contended", action="store_true",
+                        help="scale profile: also measure with one CPU-bound process running (started and stopped here)")
+    parser.add_argument("--repeats", type=int, default=None, help="scale profile: timed runs per measure (default 7)")
     parser.add_argument("--out", type=Path, help="JSON path; plots are written next to it "
                         "(default benchmarks/results/PROFILE-local.json)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for every library (default: all)")
@@ -51,12 +56,49 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("give exactly one of --profile or --replot")
     if args.threads is not None and args.threads < 1:
         parser.error(f"--threads: expected a positive count, got {args.threads}")
+    if args.profile != "scale" and (args.sizes is not None or args.contended or args.repeats is not None):
+        parser.error("--sizes, --contended and --repeats apply to --profile scale only")
+    if args.sizes is not None:
+        try:
+            args.sizes = tuple(int(part) for part in args.sizes.split(","))
+        except ValueError:
+            parser.error(f"--sizes: expected comma-separated row counts such as 100000,1000000, got {args.sizes!r}")
+        if not args.sizes or min(args.sizes) < 1000:
+            parser.error(f"--sizes: expected row counts of at least 1000, got {args.sizes}")
+    if args.repeats is not None and args.repeats < 1:
+        parser.error(f"--repeats: expected a positive count, got {args.repeats}")
     return args
+
+
+def run_scale_profile(args: argparse.Namespace) -> int:
+    from fsbench.scale import ScaleConfig, run_scale
+    from fsbench.scale_report import markdown, save_plot
+    from fsbench.timing import default_threads
+
+    if args.replot is not None:
+        doc = json.loads(args.replot.read_text(encoding="utf-8"))
+        out = args.replot
+    else:
+        config = ScaleConfig(**{name: value for name, value in (("sizes", args.sizes), ("repeats", args.repeats))
+                                if value is not None}, contended=args.contended)
+        out = args.out or HERE / "results" / "scale-local.json"
+        doc = run_scale(config, threads=args.threads or default_threads(),
+                        log=lambda line: print(line, file=sys.stderr, flush=True))
+        write_json(doc, out)
+    table = markdown(doc)
+    out.with_suffix(".md").write_text(table + "\n", encoding="utf-8")
+    plots = save_plot(doc, out.with_suffix(""))
+    print(table)
+    print(f"\nwrote {out}, {out.with_suffix('.md')}" + "".join(f", {p}" for p in plots))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sys.path.insert(0, str(HERE))
+    if args.profile == "scale" or (args.replot is not None and
+                                   json.loads(args.replot.read_text(encoding="utf-8")).get("profile") == "scale"):
+        return run_scale_profile(args)
     from fsbench.plots import save_plots
     from fsbench.profiles import get_profile
     from fsbench.report import markdown

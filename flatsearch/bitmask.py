@@ -11,6 +11,8 @@ Example:
     [5]
     >>> unpack_bits(pack_bits(keep), 3).tolist()
     [True, False, True]
+    >>> pack_slots(torch.tensor([0, 2]), 32).tolist(), word_popcount(pack_bits(keep)).tolist()
+    ([5], [2])
 """
 from __future__ import annotations
 
@@ -51,3 +53,25 @@ def unpack_bits(words: torch.Tensor, n: int, start: int = 0) -> torch.Tensor:
 def popcount(words: torch.Tensor) -> torch.Tensor:
     """Number of set bits over the last dimension."""
     return unpack_bits(words, words.shape[-1] * WORD_BITS).sum(dim=-1)
+
+
+def pack_slots(slots: torch.Tensor, n: int) -> torch.Tensor:
+    """The words of ``pack_bits`` for a mask of length n whose set bits are ``slots`` (unique).
+
+    Costs O(len(slots) + n / 32): a selective filter never builds a bool per slot.
+    """
+    n_words = -(-n // WORD_BITS)
+    # Bit 31 is the int32 sign bit (-2**31); distinct bits of one word never carry, so their sum is
+    # their bitwise or and stays in int32 range.
+    bits = torch.bitwise_left_shift(torch.ones(1, dtype=torch.int32, device=slots.device),
+                                    (slots & (WORD_BITS - 1)).to(torch.int32))
+    return torch.zeros(n_words, dtype=torch.int32, device=slots.device).index_add_(0, slots >> 5, bits)
+
+
+def word_popcount(words: torch.Tensor) -> torch.Tensor:
+    """Set bits of each int32 word, as int64 (a SWAR popcount, no unpacking)."""
+    x = words.to(torch.int64) & 0xFFFFFFFF
+    x = x - ((x >> 1) & 0x55555555)
+    x = (x & 0x33333333) + ((x >> 2) & 0x33333333)
+    x = (x + (x >> 4)) & 0x0F0F0F0F
+    return ((x * 0x01010101) & 0xFFFFFFFF) >> 24

@@ -37,9 +37,10 @@ from typing import Any, Mapping
 import torch
 
 from .bitmask import unpack_bits
-from .results import SearchResult, order_results
+from .results import SearchResult
 from .scan import ScanRequest
 from .schema import Schema
+from .topk import best_k
 from .torch_scan import rounded_queries, torch_scan
 
 
@@ -163,7 +164,12 @@ _CHUNK_ELEMENTS = 1 << 22  # candidate vector elements re-scored at once (32 MiB
 def _best_k(final: torch.Tensor, slot_ids: torch.Tensor, slots: torch.Tensor, k: int) -> SearchResult:
     """Best (lowest) k per row, ties by lower id, padding last."""
     ids = torch.where(slots >= 0, slot_ids[slots.clamp(min=0)], torch.full_like(slots, -1))
-    return order_results(final, ids, k, lower_is_better=True)
+    return _ordered(final, ids, k, lower_is_better=True)
+
+
+def _ordered(scores: torch.Tensor, ids: torch.Tensor, k: int, *, lower_is_better: bool) -> SearchResult:
+    """Best k per row by score, ties by lower id, id -1 as padding (the one top-k of :mod:`flatsearch.topk`)."""
+    return SearchResult(*best_k(scores, k, keys=ids, valid=ids >= 0, lower_is_better=lower_is_better))
 
 
 def _every_passing_row(index: Any, request: ScanRequest, pending: torch.Tensor, queries: torch.Tensor,
@@ -184,7 +190,7 @@ def _every_passing_row(index: Any, request: ScanRequest, pending: torch.Tensor, 
             final = torch.where(keep[pending][:, slots], final, torch.full_like(final, math.inf))
         ids = storage.slot_ids[slots].expand(len(queries), -1)
         ids = torch.where(torch.isfinite(final), ids, torch.full_like(ids, -1))
-        best = order_results(torch.cat([best.scores, final], 1), torch.cat([best.ids, ids], 1), k,
+        best = _ordered(torch.cat([best.scores, final], 1), torch.cat([best.ids, ids], 1), k,
                              lower_is_better=True)
     return best
 

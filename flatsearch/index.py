@@ -7,18 +7,20 @@ from typing import Any, Mapping, NamedTuple
 
 import torch
 
+from . import filter_plan
 from ._validation import check_choice, check_ids, check_positive_int, check_storable, describe
 from .backends import BACKENDS, chosen_backend, scan_function
-from .bitmask import pack_bits
+from .bitmask import pack_bits, pack_slots, word_popcount
 from .checks import Checks, check_boost_terms
 from .exact_l2 import candidate_margin, exact_l2_results
 from .idmap import IdMap
-from .results import SearchResult, order_results
+from .results import SearchResult
 from .rwlock import ReadWriteLock
 from .scan import ScanRequest
 from .schema import INT_NULL, Schema
 from .storage import Storage
-from .torch_scan import has_finite_ties, rounded_queries, torch_scan
+from .topk import best_k
+from .torch_scan import rounded_queries, torch_scan
 
 METRICS = ("ip", "cosine", "l2")
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -227,6 +229,10 @@ class Index:
         """
         with self._lock.write():
             ids, vectors, columns = self._export()
+            for name, column in columns.items():
+                if column.dim() == 2:  # tags: as wide as the widest live row, not the widest ever stored
+                    width = int(Schema.not_null("tags", column).sum(dim=1).max()) if len(column) else 1
+                    columns[name] = column[:, :max(width, 1)].contiguous()
             self._reset()
             self._insert(ids, vectors, columns)
 
@@ -272,9 +278,8 @@ class Index:
         with self._lock.read():
             if filter is None:
                 return self._ids.sorted_ids.cpu().clone()
-            storage = self._storage
-            passing = (storage.live & filter.evaluate(self.schema, storage.columns)).nonzero().flatten()
-            return torch.sort(storage.slot_ids[passing]).values.cpu()
+            passing = filter_plan.select(filter, self.schema, self._storage).as_slots()
+            return torch.sort(self._storage.slot_ids[passing]).values.cpu()
 
     def get(self, ids: Any) -> Rows:
         """Stored vectors (in the storage dtype) and attribute values of the given ids.
@@ -359,19 +364,16 @@ class Index:
                 magnitudes[name] = float(values.abs().max()) if values.numel() else 0.0
         check_boost_terms(weights, magnitudes)
 
-    def _keep_mask(self, filters: Any, nq: int) -> torch.Tensor:
+    def _keep_mask(self, filters: list) -> torch.Tensor:
+        """Per-query filters: one live-and-passing bool row per query (rows shared by equal filters)."""
         storage = self._storage
-        live = storage.live
-        if filters is None:
-            return live
-        if not isinstance(filters, list):
-            return live & filters.evaluate(self.schema, storage.columns)
         evaluated: dict[str, torch.Tensor] = {}
         rows = []
         for expr in filters:
             key = "" if expr is None else expr.key()
             if key not in evaluated:
-                evaluated[key] = live if expr is None else live & expr.evaluate(self.schema, storage.columns)
+                evaluated[key] = storage.live if expr is None else \
+                    filter_plan.select(expr, self.schema, storage).as_mask(storage.capacity)
             rows.append(evaluated[key])
         if len(evaluated) == 1:
             return rows[0]
@@ -379,55 +381,73 @@ class Index:
 
     def _scan_request(self, queries: torch.Tensor, k: int, filters: Any, weights: dict[str, float]) -> ScanRequest:
         storage = self._storage
-        keep = self._keep_mask(filters, queries.shape[0])
         bias = None
         for name, weight in weights.items():
             term = weight * Schema.as_float(self.schema.kinds[name], storage.columns[name])
             bias = term if bias is None else bias + term
         if self.metric == "l2":
             bias = -storage.sq_norms if bias is None else bias - storage.sq_norms
+        passing_slots = None
         if filters is None:
+            keep = storage.live
             ranges, words = self._live_ranges_and_words()
+        elif not isinstance(filters, list):
+            selection = filter_plan.select(filters, self.schema, storage)
+            # Words, block hits and the torch gather all start from the passing slots; a
+            # selective plan never builds a bool per slot (keep is None then).
+            keep, passing_slots = selection.mask, selection.as_slots()
+            words = pack_slots(passing_slots, storage.capacity)
+            ranges = self._ranges_with_hits(words, passing_slots)
         else:
-            ranges, words = self._ranges_with_hits(keep if keep.dim() == 1 else keep.any(dim=0)), pack_bits(keep)
+            keep = self._keep_mask(filters)
+            words = pack_bits(keep)
+            ranges = self._ranges_with_hits(words if keep.dim() == 1 else pack_bits(keep.any(dim=0)))
         return ScanRequest(queries=queries, k=k, arenas=tuple(storage.arenas), arena_starts=tuple(storage.arena_starts),
                            ranges=ranges, mask_words=words, bias=bias, score_scale=2.0 if self.metric == "l2" else 1.0,
-                           keep=keep)
+                           keep=keep, passing_slots=passing_slots)
 
     def _live_ranges_and_words(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Scan ranges and packed live bits for unfiltered searches, kept until the next mutation."""
         version = self._storage.version
         if self._live_cache is None or self._live_cache[0] != version:
-            live = self._storage.live
-            self._live_cache = (version, self._ranges_with_hits(live), pack_bits(live))
+            words = pack_bits(self._storage.live)
+            self._live_cache = (version, self._ranges_with_hits(words), words)
         return self._live_cache[1], self._live_cache[2]
 
-    def _ranges_with_hits(self, passing: torch.Tensor) -> torch.Tensor:
-        """Block ranges holding at least one passing row, adjacent ones of an arena merged."""
-        blocks = self._storage.block_ranges()
-        if blocks.numel() == 0:
-            return blocks
-        prefix = torch.cat([torch.zeros(1, dtype=torch.int64), passing.cpu().to(torch.int64).cumsum(0)])
-        hits = prefix[blocks[:, 1]] - prefix[blocks[:, 0]]
-        merged: list[list[int]] = []
-        arena_starts = set(self._storage.arena_starts)
-        for start, stop in blocks[hits > 0].tolist():
-            if merged and merged[-1][1] == start and start not in arena_starts:
-                merged[-1][1] = stop
-            else:
-                merged.append([start, stop])
-        return torch.tensor(merged, dtype=torch.int64).reshape(-1, 2)
+    def _ranges_with_hits(self, words: torch.Tensor, slots: torch.Tensor | None = None) -> torch.Tensor:
+        """Block ranges holding at least one set bit of ``words``, adjacent ones of an arena merged.
+
+        Per-block counts are computed on the index device, from the passing ``slots`` when
+        the plan gave them (a searchsorted per slot), else from a prefix sum of word
+        popcounts (block starts are multiples of 32); only the kept ranges reach the host.
+        """
+        starts, stops, opens_arena = self._storage.block_table()
+        if starts.numel() == 0:
+            return torch.empty((0, 2), dtype=torch.int64)
+        if slots is not None:
+            hits = torch.bincount(torch.searchsorted(starts, slots, right=True) - 1, minlength=starts.numel())
+        else:
+            prefix = torch.zeros(words.shape[-1] + 1, dtype=torch.int64, device=words.device)
+            torch.cumsum(word_popcount(words), 0, out=prefix[1:])
+            hits = prefix[(stops + 31) // 32] - prefix[starts // 32]
+        keep = hits > 0
+        starts, stops, opens_arena = starts[keep], stops[keep], opens_arena[keep]
+        first = torch.ones_like(keep[:starts.numel()])
+        first[1:] = (starts[1:] != stops[:-1]) | opens_arena[1:]
+        last = torch.ones_like(first)
+        last[:-1] = first[1:]
+        return torch.stack([starts[first], stops[last]], dim=1).cpu()
 
     def _finish(self, request: ScanRequest, result, k: int, *, has_boost: bool) -> SearchResult:
         scores, slots = result.scores[:, :k + 1], result.slots[:, :k + 1]
+        valid = slots >= 0  # padding is told by the slot, never by the score (a real row may score -inf)
         # A tie across the k-th place means the kept set depends on the tie rule:
         # resolve those queries exactly by id; the rest only need reordering.
-        tied = (torch.isfinite(scores[:, k - 1]) & (scores[:, k] == scores[:, k - 1])).nonzero().flatten().tolist()
-        scores, slots = scores[:, :k], slots[:, :k]
-        slot_ids = self._storage.slot_ids
-        ids = torch.where(slots >= 0, slot_ids[slots.clamp(min=0)], torch.full_like(slots, -1))
-        if has_finite_ties(scores):  # scans order ties by slot; the contract orders them by id
-            scores, ids = order_results(scores, ids, k, lower_is_better=False)
+        tied = (valid[:, k] & valid[:, k - 1] & (scores[:, k] == scores[:, k - 1])).nonzero().flatten().tolist()
+        scores, slots, valid = scores[:, :k], slots[:, :k], valid[:, :k]
+        ids = torch.where(valid, self._storage.slot_ids[slots.clamp(min=0)], torch.full_like(slots, -1))
+        if bool((valid[:, 1:] & (scores[:, 1:] == scores[:, :-1])).any()):  # scans order ties by slot, users by id
+            scores, ids = best_k(scores, k, keys=ids, valid=valid)
         for query in tied:
             exact = self._resolve_tie(request, query, k)
             scores[query], ids[query] = exact.scores[0], exact.ids[0]
@@ -450,12 +470,11 @@ class Index:
         while True:
             found = torch_scan(dataclasses.replace(single, k=wanted))
             scores, slots = found.scores[0], found.slots[0]
-            if not scores[-1] == scores[k - 1]:  # the last candidate scores below the k-th (or is padding)
+            if slots[-1] < 0 or not scores[-1] == scores[k - 1]:  # the last candidate is padding or below the k-th
                 break
             wanted *= 4
         valid = slots >= 0
-        return order_results(scores[valid].unsqueeze(0), self._storage.slot_ids[slots[valid]].unsqueeze(0), k,
-                             lower_is_better=False)
+        return SearchResult(*best_k(scores[valid].unsqueeze(0), k, keys=self._storage.slot_ids[slots[valid]].unsqueeze(0)))
 
     # -- storage internals --------------------------------------------------------------------------
     def _check_rows(self, ids: Any, vectors: Any, attributes: Any):

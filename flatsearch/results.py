@@ -6,6 +6,7 @@ from typing import NamedTuple, Sequence
 import torch
 
 from ._validation import check_choice, check_positive_int, describe
+from .topk import best_k
 
 
 class SearchResult(NamedTuple):
@@ -44,22 +45,4 @@ def merge_results(results: Sequence[SearchResult], k: int, *, metric: str = "ip"
     device = results[0][0].device
     scores = torch.cat([r[0].to(device=device, dtype=torch.float32) for r in results], dim=1)
     ids = torch.cat([r[1].to(device=device, dtype=torch.int64) for r in results], dim=1)
-    return order_results(scores, ids, k, lower_is_better=metric == "l2")
-
-
-def order_results(scores: torch.Tensor, ids: torch.Tensor, k: int, *, lower_is_better: bool) -> SearchResult:
-    """Best k per row by score, ties by lower id, id -1 last; padded to k."""
-    worst = float("inf") if lower_is_better else float("-inf")
-    missing = ids < 0
-    scores = torch.where(missing, torch.full_like(scores, worst), scores)
-    sort_ids = torch.where(missing, torch.full_like(ids, torch.iinfo(torch.int64).max), ids)
-    by_id = torch.argsort(sort_ids, dim=1, stable=True)
-    scores, ids = scores.gather(1, by_id), ids.gather(1, by_id)
-    by_score = torch.argsort(scores, dim=1, descending=not lower_is_better, stable=True)
-    scores, ids = scores.gather(1, by_score)[:, :k], ids.gather(1, by_score)[:, :k]
-    missing = k - scores.shape[1]
-    if missing > 0:
-        nq = scores.shape[0]
-        scores = torch.cat([scores, scores.new_full((nq, missing), worst)], dim=1)
-        ids = torch.cat([ids, ids.new_full((nq, missing), -1)], dim=1)
-    return SearchResult(scores, ids)
+    return SearchResult(*best_k(scores, k, keys=ids, valid=ids >= 0, lower_is_better=metric == "l2"))

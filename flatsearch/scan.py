@@ -48,6 +48,10 @@ class ScanRequest:
         keep: optionally the same mask unpacked, bool (capacity,) or
             (nq, capacity), when the caller already has it; backends that
             work on bools may use it instead of unpacking ``mask_words``.
+        passing_slots: optionally the set bits of a shared ``mask_words`` as
+            sorted int64 slots on the index device, when the filter plan
+            produced them; the torch backend then gathers just these rows
+            without reading the mask.
     """
 
     queries: torch.Tensor
@@ -59,6 +63,7 @@ class ScanRequest:
     bias: torch.Tensor | None
     score_scale: float
     keep: torch.Tensor | None = None
+    passing_slots: torch.Tensor | None = None
 
     @property
     def per_query_mask(self) -> bool:
@@ -68,7 +73,8 @@ class ScanRequest:
 @dataclass(frozen=True)
 class ScanResult:
     """Best ``k`` per query, best first: internal scores (float32, ``-inf`` for
-    padding) and global slots (int64, ``-1`` for padding); ties by lower slot."""
+    padding) and global slots (int64, ``-1`` for padding); ties by lower slot.
+    Padding is marked by the slot: a real row may score ``-inf`` too."""
 
     scores: torch.Tensor
     slots: torch.Tensor

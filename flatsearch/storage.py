@@ -1,16 +1,18 @@
 """Vector storage: arenas of contiguous rows cut into fixed-capacity blocks.
 
 * An arena is one contiguous (capacity, dim) tensor. When every arena is full a
-  new one is allocated (as large as all earlier ones together), so growing never
-  copies stored vectors.
+  new one is allocated (a quarter of all earlier ones together, or the batch), so
+  growing never copies stored vectors and little is reserved ahead of use.
 * A block is a contiguous slot range of one arena that belongs to one partition
-  key (the ``partition_by`` value, or None). A partition's first blocks are small
-  and each new one doubles, up to ``partition_size`` rows, so many small
-  partitions waste little memory.
+  key (the ``partition_by`` value, or None). A partition's first block fits its
+  first rows and each new one doubles, up to ``partition_size`` rows, so many
+  small partitions waste little memory.
 * A slot is a row's global position: arena start + row. Per-slot metadata (id,
   live bit, squared norm, attribute values) lives in flat tensors indexed by slot.
 * Deleting clears the live bit; the slot is reused by the next insert into the
-  same partition.
+  same partition. A block left with no live row goes back to a pool that any
+  partition takes from before new space is reserved; when deleted slots are many,
+  other partitions' deleted slots are filled too, so memory follows live rows.
 """
 from __future__ import annotations
 
@@ -18,9 +20,12 @@ from dataclasses import dataclass
 
 import torch
 
+from .attribute_index import SortedColumn
 from .schema import Schema
 
 MIN_BLOCK_ROWS = 64
+SPILL_FRACTION = 0.1  # see allocate(), step 3
+NO_KEY = torch.iinfo(torch.int64).min  # block key of an index without partition_by (its rows' key is None)
 
 
 @dataclass
@@ -57,69 +62,204 @@ class Storage:
         self.version = 0  # bumped by every change of live rows
         self.slot_ids = torch.empty(0, dtype=torch.int64, device=device)
         self.live = torch.empty(0, dtype=torch.bool, device=device)
+        # Per slot: its block (-1 outside blocks) and whether it was ever handed out since the
+        # block last changed partition (a handed-out slot that is not live is free for reuse).
+        self.block_of_slot = torch.empty(0, dtype=torch.int64, device=device)
+        self.handed_out = torch.empty(0, dtype=torch.bool, device=device)
+        # Per block: partition key (NO_KEY for None) and live rows.
+        self.block_keys = torch.empty(0, dtype=torch.int64)
+        self.block_live = torch.empty(0, dtype=torch.int64, device=device)
         # Squared norms are only needed by the l2 metric; other metrics skip computing them on insert.
         self.keep_norms = keep_norms
         self.sq_norms = torch.empty(0, dtype=torch.float32, device=device)
         self.columns = {name: schema.null_column(name, 0).to(device) for name in schema.kinds}
+        # Sorted (value, slot) entries per column, built on the first filter that reads the column,
+        # then kept current by every write of that column (see set_column).
+        self.attribute_indexes: dict[str, SortedColumn] = {}
+        self._block_table: tuple | None = None
+        self._busy: set[int] = set()  # blocks the running allocate() hands slots from
+        self._pool: list[int] = []  # emptied blocks the running allocate() may move to another partition
+
+    def attribute_index(self, name: str) -> SortedColumn:
+        """The sorted entries of column ``name`` (built once, then maintained under writes)."""
+        index = self.attribute_indexes.get(name)
+        if index is None:
+            index = self.attribute_indexes[name] = SortedColumn.build(self.columns[name], self.schema.kinds[name])
+        return index
 
     # -- allocation -----------------------------------------------------------------------------
     def allocate(self, keys: torch.Tensor | None, n: int) -> torch.Tensor:
         """Reserve n slots (grouped by partition key) and return them, in input order.
 
         Reuses deleted slots of the same partition first, then the free tail of its
-        last block, then new blocks.
+        last block, then blocks emptied by deletes (whatever partition they held),
+        then, when free slots are over ``SPILL_FRACTION`` of the slots in blocks,
+        free slots of other partitions, and only then new blocks. Free slots are
+        found and handed out with a few vectorised passes; Python work is per
+        partition that needs new space, never per row.
         """
-        slots = torch.empty(n, dtype=torch.int64)
         # A new arena should hold the whole batch: one arena keeps scan ranges long.
         if keys is not None:
-            self._arena_hint = 2 * n
+            # Each partition's new rows fit one block rounded up to MIN_BLOCK_ROWS (see _new_block).
+            counts = torch.bincount(torch.unique(keys.cpu(), return_inverse=True)[1]).clamp(min=MIN_BLOCK_ROWS)
+            self._arena_hint = int((-(-counts // MIN_BLOCK_ROWS) * MIN_BLOCK_ROWS).sum())
         elif n <= self.partition_size:
             self._arena_hint = max(MIN_BLOCK_ROWS, 1 << (n - 1).bit_length())
         else:
             self._arena_hint = -(-n // self.partition_size) * self.partition_size
-        if keys is None:
-            groups = [(None, torch.arange(n))]
+        device = self.device
+        if keys is None:  # one partition: the lowest free slots, then fresh ones; no sorting
+            free = ((~self.live) & self.handed_out).nonzero().flatten()[:n]
+            self._busy, self._pool = set(), []
+            slots = free if len(free) == n else torch.cat([free, self._fresh_slots(None, n - len(free)).to(device)])
+            self.handed_out[slots] = True
+            return slots
+        row_keys = keys.to(device)
+        unique, inverse = torch.unique(row_keys, return_inverse=True)
+        counts = torch.bincount(inverse, minlength=len(unique))
+        order = torch.argsort(inverse, stable=True)  # rows grouped by key, input order inside a group
+        group = inverse[order]
+        group_offsets = torch.cumsum(counts, 0) - counts
+        rank = torch.arange(n, device=device) - group_offsets[group]
+        slots = torch.full((n,), -1, dtype=torch.int64, device=device)
+        # 1. Deleted slots of the same partition, lowest first.
+        free = ((~self.live) & self.handed_out).nonzero().flatten()
+        spare = free[:0]
+        if free.numel():
+            free_keys = self.block_keys.to(device)[self.block_of_slot[free]]
+            by_key = torch.argsort(free_keys, stable=True)
+            free, free_keys = free[by_key], free_keys[by_key]
+            first = torch.searchsorted(free_keys, unique, right=False)
+            available = torch.searchsorted(free_keys, unique, right=True) - first
+            reused = rank < available[group]
+            picked = first[group[reused]] + rank[reused]
+            slots[order[reused]] = free[picked]
+            unused = torch.ones(len(free), dtype=torch.bool, device=device)
+            unused[picked] = False
+            spare = free[unused]
+            taken = torch.minimum(counts, available)
         else:
-            unique, inverse = torch.unique(keys.cpu(), return_inverse=True)
-            order = torch.argsort(inverse, stable=True)
-            counts = torch.bincount(inverse, minlength=len(unique)).tolist()
-            groups = list(zip(unique.tolist(), torch.split(order, counts)))
-        for key, positions in groups:
-            slots[positions] = self._allocate_for_key(key, len(positions))
-        return slots.to(self.device)
+            taken = torch.zeros_like(counts)
+        missing = counts - taken
+        short = missing.nonzero().flatten()
+        if short.numel() == 0:
+            self.handed_out[slots] = True
+            return slots
+        # Blocks this call hands slots from are not empty any more, though no row is written yet.
+        self._busy = set(torch.unique(self.block_of_slot[slots[slots >= 0]]).tolist())
+        self._pool = self._empty_blocks()
+        keys_short, needs = unique[short].tolist(), missing[short].tolist()
+        # 2. The tail of each partition's last block, then blocks emptied by deletes.
+        pieces = [[self._fresh_slots(key, need, new_blocks=False)] for key, need in zip(keys_short, needs)]
+        needs = [need - len(got[0]) for need, got in zip(needs, pieces)]
+        # 3. When free slots of other partitions (deleted, or never used at the end of a block)
+        # are over SPILL_FRACTION of the slots in blocks, fill them rather than grow: memory stays
+        # near live rows, and only block skipping for a scan of that partition is lost (filters
+        # stay exact: they test every row).
+        if sum(needs):
+            # Deleted slots left over, and never-used tails of other partitions' blocks.
+            tails = ((self.block_of_slot >= 0) & ~self.handed_out).nonzero().flatten()
+            tails = tails[~torch.isin(self.block_of_slot[tails], torch.tensor(sorted(self._busy), dtype=torch.int64,
+                                                                              device=device))]
+            spare = torch.sort(torch.cat([spare, tails])).values
+            in_blocks = int((self.block_of_slot >= 0).sum())
+            if len(spare) <= SPILL_FRACTION * in_blocks:
+                spare = spare[:0]
+            spilled = spare[:sum(needs)]
+            start_at = 0
+            for position, need in enumerate(needs):
+                got = spilled[start_at:start_at + need]
+                start_at += len(got)
+                pieces[position].append(got.cpu())
+                needs[position] -= len(got)
+            self._extend_fills(spilled)
+        # 4. New blocks.
+        for position, (key, need) in enumerate(zip(keys_short, needs)):
+            if need:
+                pieces[position].append(self._fresh_slots(key, need, new_blocks=True))
+        fresh_rows = order[rank >= taken[group]]  # grouped by key, in input order
+        slots[fresh_rows] = torch.cat([torch.cat(piece) for piece in pieces]).to(device)
+        self.handed_out[slots] = True
+        return slots
 
-    def _allocate_for_key(self, key: int | None, n: int) -> torch.Tensor:
-        taken: list[torch.Tensor] = []
-        remaining = n
+    def _fresh_slots(self, key: int | None, n: int, *, new_blocks: bool = True) -> torch.Tensor:
+        """Up to n never-used slots for partition ``key``: its last block's tail, then emptied
+        blocks, then (if ``new_blocks``) new blocks."""
+        taken: list[torch.Tensor] = [torch.empty(0, dtype=torch.int64)]
         block_ids = self.blocks_by_key.get(key, [])
-        for block_id in block_ids:
-            if remaining == 0:
-                break
-            block = self.blocks[block_id]
-            free = (~self.live[block.start:block.start + block.fill]).nonzero().flatten()
-            free = free[:remaining].cpu() + block.start
-            taken.append(free)
-            remaining -= len(free)
-        while remaining:
-            block = self.blocks[block_ids[-1]] if block_ids else None
+        block = self.blocks[block_ids[-1]] if block_ids else None
+        while n:
             if block is None or block.fill == block.capacity:
-                block = self._new_block(key, remaining)
-                block_ids = self.blocks_by_key[key]
-            count = min(remaining, block.capacity - block.fill)
+                block = self._reuse_empty_block(key, n)
+                if block is None:
+                    if not new_blocks:
+                        break
+                    block = self._new_block(key, n)
+            count = min(n, block.capacity - block.fill)
+            self._busy.add(self._block_index(block))
             taken.append(torch.arange(block.start + block.fill, block.start + block.fill + count))
             block.fill += count
-            remaining -= count
-        return torch.cat(taken) if taken else torch.empty(0, dtype=torch.int64)
+            n -= count
+        return torch.cat(taken)
+
+    def _extend_fills(self, slots: torch.Tensor) -> None:
+        """Blocks' used ranges grow to cover ``slots`` taken from their never-used tails."""
+        if slots.numel() == 0:
+            return
+        blocks = self.block_of_slot[slots]
+        ends = torch.zeros(len(self.blocks), dtype=torch.int64, device=slots.device)
+        ends.scatter_reduce_(0, blocks, slots + 1, reduce="amax")
+        touched = torch.unique(blocks)
+        for block_id, end in zip(touched.tolist(), ends[touched].tolist()):  # per block, not per row
+            block = self.blocks[block_id]
+            block.fill = max(block.fill, end - block.start)
+
+    def _empty_blocks(self) -> list[int]:
+        """Blocks whose rows were all deleted, not handed out by the running allocate()."""
+        fills = torch.tensor([b.fill for b in self.blocks], dtype=torch.int64)
+        empty = ((self.block_live.cpu() == 0) & (fills > 0)).nonzero().flatten().tolist()
+        return [block_id for block_id in empty if block_id not in self._busy]
+
+    def _reuse_empty_block(self, key: int | None, rows_needed: int) -> Block | None:
+        """A block whose rows were all deleted, moved to partition ``key`` (None if there is none).
+
+        This keeps memory proportional to live rows when partition values come and go: without
+        it, every new key would take new blocks while blocks of vanished keys sat empty.
+        """
+        if not self._pool:
+            return None
+        wanted = min(self.partition_size, max(MIN_BLOCK_ROWS, rows_needed))
+        capacities = [self.blocks[i].capacity for i in self._pool]
+        fitting = [c for c in capacities if c >= wanted]  # the smallest block that fits, else the largest
+        chosen_capacity = min(fitting) if fitting else max(capacities)
+        choice = self._pool.pop(capacities.index(chosen_capacity))
+        block = self.blocks[choice]
+        self.blocks_by_key[block.key].remove(choice)
+        if not self.blocks_by_key[block.key]:
+            del self.blocks_by_key[block.key]
+        self.blocks_by_key.setdefault(key, []).append(choice)
+        block.key, block.fill = key, 0
+        self.block_keys[choice] = NO_KEY if key is None else key
+        self.handed_out[block.start:block.start + block.capacity] = False
+        self.version += 1
+        return block
+
+    def _block_index(self, block: Block) -> int:
+        return int(self.block_of_slot[block.start])
 
     def _new_block(self, key: int | None, rows_needed: int) -> Block:
         previous = self.blocks_by_key.get(key, [])
         last_capacity = self.blocks[previous[-1]].capacity if previous else 0
-        wanted = max(MIN_BLOCK_ROWS, 1 << (rows_needed - 1).bit_length(), 2 * last_capacity)
+        # A partition's first block holds its first rows (rounded up to MIN_BLOCK_ROWS); later ones double.
+        wanted = max(-(-rows_needed // MIN_BLOCK_ROWS) * MIN_BLOCK_ROWS, 2 * last_capacity)
         capacity = min(self.partition_size, wanted)
         start = self._reserve(capacity)
         block = Block(key=key, start=start, capacity=capacity)
         self.blocks.append(block)
         self.blocks_by_key.setdefault(key, []).append(len(self.blocks) - 1)
+        self.block_of_slot[start:start + capacity] = len(self.blocks) - 1
+        self.block_keys = torch.cat([self.block_keys, torch.tensor([NO_KEY if key is None else key])])
+        self.block_live = torch.cat([self.block_live, torch.zeros(1, dtype=torch.int64, device=self.device)])
         return block
 
     def _reserve(self, rows: int) -> int:
@@ -128,7 +268,9 @@ class Storage:
                 start = self.arena_starts[arena_id] + self.arena_used[arena_id]
                 self.arena_used[arena_id] += rows
                 return start
-        arena_rows = max(rows, self.capacity, -(-self._arena_hint // 32) * 32)
+        # A quarter of the capacity so far (or the batch, if larger): few arenas, and at most
+        # a quarter of the memory reserved ahead of the rows that will fill it.
+        arena_rows = max(rows, -(-(self.capacity // 4) // 32) * 32, -(-self._arena_hint // 32) * 32)
         self.arenas.append(torch.empty((arena_rows, self.dim), dtype=self.dtype, device=self.device))
         self.arena_starts.append(self.capacity)
         self.arena_used.append(rows)
@@ -138,6 +280,8 @@ class Storage:
     def _grow_metadata(self, capacity: int) -> None:
         extra = capacity - self.capacity
         self.slot_ids = torch.cat([self.slot_ids, torch.full((extra,), -1, dtype=torch.int64, device=self.device)])
+        self.block_of_slot = torch.cat([self.block_of_slot, torch.full((extra,), -1, dtype=torch.int64, device=self.device)])
+        self.handed_out = torch.cat([self.handed_out, torch.zeros(extra, dtype=torch.bool, device=self.device)])
         self.live = torch.cat([self.live, torch.zeros(extra, dtype=torch.bool, device=self.device)])
         if self.keep_norms:
             self.sq_norms = torch.cat([self.sq_norms, torch.zeros(extra, dtype=torch.float32, device=self.device)])
@@ -172,6 +316,7 @@ class Storage:
         for name in self.columns:
             self.set_column(name, slots, columns.get(name), place=place)
         self.live[place] = True
+        self.block_live += torch.bincount(self.block_of_slot[slots], minlength=len(self.blocks))
         self.version += 1
 
     def set_column(self, name: str, slots: torch.Tensor, values: torch.Tensor | None, *, place=None) -> None:
@@ -184,7 +329,11 @@ class Storage:
             column = self._widen(name, column, width)
             values = self._widen(name, values, width)
         self.columns[name] = column
-        column[slots if place is None else place] = values
+        where = slots if place is None else place
+        index = self.attribute_indexes.get(name)
+        if index is not None:
+            index.write(slots, column[where], values)
+        column[where] = values
 
     def _widen(self, name: str, column: torch.Tensor, width: int) -> torch.Tensor:
         if column.shape[1] == width:
@@ -193,6 +342,8 @@ class Storage:
         return torch.cat([column, pad], dim=1)
 
     def clear(self, slots: torch.Tensor) -> None:
+        """Delete the rows at ``slots`` (live ones, no repeats)."""
+        self.block_live -= torch.bincount(self.block_of_slot[slots], minlength=len(self.blocks))
         self.live[slots] = False
         self.slot_ids[slots] = -1
         self.version += 1
@@ -209,6 +360,15 @@ class Storage:
             rows = (arena_of == arena_id).nonzero().flatten()
             out[rows] = self.arenas[arena_id][slots[rows] - self.arena_starts[arena_id]]
         return out
+
+    def block_table(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Used blocks sorted by start, on the device: starts, stops (start + fill), and whether each
+        start opens an arena (ranges never merge across arenas). Rebuilt once per storage version."""
+        if self._block_table is None or self._block_table[0] != self.version:
+            ranges = self.block_ranges().to(self.device)
+            opens = torch.isin(ranges[:, 0], torch.tensor(self.arena_starts, dtype=torch.int64, device=self.device))
+            self._block_table = (self.version, ranges[:, 0].contiguous(), ranges[:, 1].contiguous(), opens)
+        return self._block_table[1:]
 
     def block_ranges(self) -> torch.Tensor:
         """(n_blocks, 2) [start, start + fill) of every block, sorted by start."""

@@ -9,7 +9,8 @@ Two strategies, picked per search by how many rows pass the mask:
   a large pass fraction (measured: see ``GATHER_MAX_FRACTION``).
 
 Ties between equal scores go to the lower slot, exactly, as the contract in
-:mod:`flatsearch.scan` requires.
+:mod:`flatsearch.scan` requires (:func:`flatsearch.topk.best_k`); a slot is
+padding (-1) only when no passing row is left, whatever the scores.
 """
 from __future__ import annotations
 
@@ -17,79 +18,21 @@ import torch
 
 from .bitmask import unpack_bits
 from .scan import ScanRequest, ScanResult
+from .topk import best_k
 
 # Below this fraction of passing rows (among the rows in the listed ranges) the
 # gather strategy is used. Measured on a 2-core CPU at N=200k, dim=384, nq=200:
 # gathering was faster at every fraction up to about 0.5.
 GATHER_MAX_FRACTION = 0.4
+# Neighbouring scan ranges of one arena at most this many rows apart are scanned as one span.
+SPAN_GAP_ROWS = 1024
 # Largest score matrix one chunk may allocate, in float32 elements.
 CHUNK_ELEMENTS = 1 << 26
 
 
-def topk_lower_index_first(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Top-k per row of a (nq, n) matrix, ties broken by the lower column, exactly.
-
-    ``torch.topk`` picks arbitrarily among ties. Asking for one more than needed
-    shows whether a tie straddles the k-th place; only those rows pay for a full
-    stable sort.
-
-    Example:
-        >>> import torch
-        >>> topk_lower_index_first(torch.tensor([[1.0, 3.0, 3.0, 2.0, 3.0]]), 2)[1].tolist()
-        [[1, 2]]
-    """
-    n = scores.shape[1]
-    if n <= k + 1:
-        values, order = torch.sort(scores, dim=1, descending=True, stable=True)
-        return values[:, :k], order[:, :k]
-    values, columns = torch.topk(scores, k + 1, dim=1)
-    boundary_tie = (values[:, k] == values[:, k - 1]) & torch.isfinite(values[:, k - 1])
-    values, columns = values[:, :k], columns[:, :k]
-    if has_finite_ties(values):  # topk orders equal values arbitrarily; without ties its order is already exact
-        values, columns = _sort_by_value_then_index(values, columns)
-    tied_rows = boundary_tie.nonzero().flatten()
-    if tied_rows.numel():
-        tied_values, tied_columns = torch.sort(scores[tied_rows], dim=1, descending=True, stable=True)
-        values[tied_rows] = tied_values[:, :k]
-        columns[tied_rows] = tied_columns[:, :k]
-    return values, columns
-
-
-def has_finite_ties(sorted_scores: torch.Tensor) -> bool:
-    """Whether any row of a score-sorted (nq, m) matrix holds two equal finite neighbours."""
-    if sorted_scores.shape[1] < 2:
-        return False
-    return bool(((sorted_scores[:, 1:] == sorted_scores[:, :-1]) & torch.isfinite(sorted_scores[:, 1:])).any())
-
-
-def _sort_by_value_then_index(values: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    by_index = torch.argsort(index, dim=1, stable=True)
-    values, index = values.gather(1, by_index), index.gather(1, by_index)
-    by_value = torch.argsort(values, dim=1, descending=True, stable=True)
-    return values.gather(1, by_value), index.gather(1, by_value)
-
-
-def merge_topk(scores: torch.Tensor, slots: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Merge candidate lists (nq, m): best k by score, ties by lower slot; slot -1 entries are padding."""
-    scores = torch.where(slots < 0, torch.full_like(scores, float("-inf")), scores)
-    sentinel = torch.where(slots < 0, torch.full_like(slots, torch.iinfo(torch.int64).max), slots)
-    scores, sentinel = _sort_by_value_then_index(scores, sentinel)
-    scores, sentinel = scores[:, :k], sentinel[:, :k]
-    return _pad(scores, torch.where(torch.isinf(scores) & (scores < 0), torch.full_like(sentinel, -1), sentinel), k)
-
-
-def _single_list(scores: torch.Tensor, slots: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """One candidate list already ordered by score then slot: only masked entries and padding need work."""
-    return _pad(scores, torch.where(torch.isneginf(scores), torch.full_like(slots, -1), slots), k)
-
-
-def _pad(scores: torch.Tensor, slots: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    missing = k - scores.shape[1]
-    if missing <= 0:
-        return scores, slots
-    nq = scores.shape[0]
-    return (torch.cat([scores, scores.new_full((nq, missing), float("-inf"))], dim=1),
-            torch.cat([slots, slots.new_full((nq, missing), -1)], dim=1))
+def _empty(queries: torch.Tensor, k: int) -> ScanResult:
+    nq = queries.shape[0]
+    return ScanResult(queries.new_full((nq, k), float("-inf")), torch.full((nq, k), -1, dtype=torch.int64, device=queries.device))
 
 
 def rounded_queries(request: ScanRequest) -> torch.Tensor:
@@ -114,8 +57,8 @@ def _score_block(request, queries, vectors, keep, bias) -> torch.Tensor:
     """Internal scores of queries against rows, -inf where the mask is clear."""
     vectors = vectors.float()
     neg_inf = torch.full((), float("-inf"), device=queries.device)
-    if keep.dim() == 1:
-        everything_passes = bool(keep.all())
+    if keep is None or keep.dim() == 1:
+        everything_passes = keep is None or bool(keep.all())
         if bias is None and everything_passes:
             scores = torch.mm(queries, vectors.T)
             return scores if request.score_scale == 1 else scores.mul_(request.score_scale)
@@ -147,15 +90,21 @@ def torch_scan(request: ScanRequest) -> ScanResult:
     """
     queries = rounded_queries(request)
     nq, k = queries.shape[0], request.k
-    ranges = request.ranges.tolist()
-    total_rows = sum(stop - start for start, stop in ranges)
+    total_rows = int((request.ranges[:, 1] - request.ranges[:, 0]).sum())
+    if request.passing_slots is not None and not request.per_query_mask:
+        slots = request.passing_slots
+        if slots.numel() == 0 or nq == 0:
+            return _empty(queries, k)
+        if slots.numel() <= GATHER_MAX_FRACTION * total_rows:
+            return _gather_scan(request, queries, None, slots)
     keep_all = _keep_bits(request)
     passing = keep_all if keep_all.dim() == 1 else keep_all.any(dim=0)
     n_passing = int(passing.sum())
     if n_passing == 0 or nq == 0:
-        return ScanResult(*_pad(queries.new_empty((nq, 0)), torch.empty((nq, 0), dtype=torch.int64, device=queries.device), k))
+        return _empty(queries, k)
     if n_passing <= GATHER_MAX_FRACTION * total_rows:
         return _gather_scan(request, queries, keep_all, passing.nonzero().flatten())
+    ranges = _spans(request)
     candidates_scores, candidates_slots = [], []
     chunk_rows = max(4096, CHUNK_ELEMENTS // max(nq, 1))
     for start, stop in ranges:
@@ -166,30 +115,53 @@ def torch_scan(request: ScanRequest) -> ScanResult:
                 continue
             bias = None if request.bias is None else request.bias[chunk_start:chunk_stop]
             scores = _score_block(request, queries, _arena_rows(request, chunk_start, chunk_stop), keep, bias)
-            values, columns = topk_lower_index_first(scores, min(k, scores.shape[1]))
+            everything_passes = keep.dim() == 1 and bool(keep.all())
+            values, columns = best_k(scores, k, valid=None if everything_passes else keep)
             candidates_scores.append(values)
-            candidates_slots.append(columns + chunk_start)
+            candidates_slots.append(torch.where(columns >= 0, columns + chunk_start, columns))
     if len(candidates_scores) == 1:
-        return ScanResult(*_single_list(candidates_scores[0], candidates_slots[0], k))
-    return ScanResult(*merge_topk(torch.cat(candidates_scores, 1), torch.cat(candidates_slots, 1), k))
+        return ScanResult(candidates_scores[0], candidates_slots[0])
+    slots = torch.cat(candidates_slots, 1)
+    return ScanResult(*best_k(torch.cat(candidates_scores, 1), k, keys=slots, valid=slots >= 0))
+
+
+def _spans(request: ScanRequest) -> list[list[int]]:
+    """The listed ranges, neighbours in one arena joined across gaps of up to ``SPAN_GAP_ROWS``.
+
+    Many partitions mean many short ranges; one multiplication per range would cost a few
+    torch calls each. Rows in a gap are never live, so the mask (and ``best_k``'s validity)
+    drops them, whatever the unused memory there holds.
+    """
+    ranges = request.ranges
+    if len(ranges) <= 1:
+        return ranges.tolist()
+    starts = torch.tensor(request.arena_starts, dtype=torch.int64)
+    arena_of = torch.searchsorted(starts, ranges[:, 0].contiguous(), right=True)
+    join = (arena_of[1:] == arena_of[:-1]) & (ranges[1:, 0] - ranges[:-1, 1] <= SPAN_GAP_ROWS)
+    first = torch.cat([torch.ones(1, dtype=torch.bool), ~join])
+    last = torch.cat([~join, torch.ones(1, dtype=torch.bool)])
+    return torch.stack([ranges[first, 0], ranges[last, 1]], dim=1).tolist()
 
 
 def _gather_scan(request: ScanRequest, queries: torch.Tensor, keep_all: torch.Tensor, slots: torch.Tensor) -> ScanResult:
     vectors = gather_rows(request, slots)
-    keep = keep_all[..., slots]
-    bias = None if request.bias is None else request.bias[slots]
+    keep = None if keep_all is None else keep_all.index_select(-1, slots)
+    bias = None if request.bias is None else request.bias.index_select(0, slots)
     scores = _score_block(request, queries, vectors, keep, bias)
-    values, columns = topk_lower_index_first(scores, min(request.k, scores.shape[1]))
-    # Slots are sorted, so the lower column is the lower slot and the list is already in merge order.
-    return ScanResult(*_single_list(values, slots[columns], request.k))
+    # Slots are sorted, so the lower column is the lower slot.
+    values, columns = best_k(scores, request.k, valid=keep)
+    return ScanResult(values, torch.where(columns >= 0, slots[columns.clamp(min=0)], columns))
 
 
 def gather_rows(request: ScanRequest, slots: torch.Tensor) -> torch.Tensor:
     """Stored vectors of the given (sorted) slots."""
     pieces = []
-    for arena, arena_start in zip(request.arenas, request.arena_starts):
-        lo = int(torch.searchsorted(slots, arena_start))
-        hi = int(torch.searchsorted(slots, arena_start + arena.shape[0]))
+    stops = [start + arena.shape[0] for arena, start in zip(request.arenas, request.arena_starts)]
+    # Where each arena's slots begin and end in ``slots``: one searchsorted, one copy to the host.
+    edges = torch.searchsorted(slots, torch.tensor(stops, dtype=torch.int64, device=slots.device)).tolist()
+    for arena, arena_start, lo, hi in zip(request.arenas, request.arena_starts, [0] + edges[:-1], edges):
         if hi > lo:
-            pieces.append(arena[slots[lo:hi] - arena_start])
+            pieces.append(arena.index_select(0, slots[lo:hi] - arena_start))  # far faster than arena[...] on CPU
+    if len(pieces) == 1:
+        return pieces[0]
     return torch.cat(pieces) if pieces else request.arenas[0].new_empty((0, request.queries.shape[1]))

@@ -77,6 +77,10 @@ class ModelIndex:
             for name, column in columns.items():
                 self.rows[int(id_)][1][name] = column[position]
 
+    def passing_ids(self, filter_dict):
+        """Ascending ids of the rows matching ``filter_dict``."""
+        return sorted(id_ for id_, (_, values) in self.rows.items() if matches(filter_dict, values, self.kinds))
+
     def search(self, query, k, filter_dict=None, boost=None):
         """(scores, ids) lists for one query: best first, ties by lower id, padded."""
         scored = []

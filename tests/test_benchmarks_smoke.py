@@ -190,3 +190,28 @@ def test_jobs_embeddings_are_cached(tmp_path, monkeypatch):
     assert np.array_equal(again.vectors, embedded.vectors)
     postings = jobs_data.load_postings()
     assert len({p["id"] for p in postings}) == len(postings) > 10_000
+
+
+def test_scale_profile_runs_reports_targets_and_stops_its_busy_process(tmp_path):
+    import os
+
+    from fsbench.scale import ScaleConfig, one_busy_process, run_scale
+    from fsbench.scale_report import markdown, save_plot
+
+    config = ScaleConfig(sizes=(2000, 4000), nq=4, repeats=1, mutation_rows=500, faiss_n=2000, small_n=1000,
+                         churn_n=1000, churn_rounds=3)
+    doc = run_scale(config, threads=1, log=lambda line: None)
+    sections = {r["section"] for r in doc["records"]}
+    assert sections == {"size", "filter", "faiss", "small", "churn"}
+    assert all(r["ids_identical"] == 4 for r in doc["records"] if r["section"] in ("filter", "faiss"))
+    table = markdown(doc)
+    assert "| N=2,000 | N=4,000 |" in table and "faiss IndexFlatIP + IDSelectorBitmap" in table
+    assert save_plot(doc, tmp_path / "scale")[0].exists()
+    with one_busy_process() as pid:
+        os.kill(pid, 0)  # running
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        pass
+    else:
+        raise AssertionError("the busy process is still running")

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 import flatsearch as fs
 from flatsearch.sharded import ShardedIndex

@@ -7,6 +7,7 @@ comparison is exact; ties are frequent and must follow the documented rule
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 import flatsearch as fs
+from flatsearch import filter_plan
 from reference_model import ModelIndex
 
 DIM = 6
@@ -51,6 +53,18 @@ filters = st.recursive(leaf_filters(), lambda children: st.one_of(
 boosts = st.one_of(st.none(), st.fixed_dictionaries({}, optional={
     "pay": st.sampled_from([-1.0, 0.5, 2.0]), "city": st.sampled_from([1.0, -0.5]), "remote": st.sampled_from([1.5, 3.0]),
 }))
+
+
+@contextlib.contextmanager
+def planned_by(fraction):
+    """Force the filter plan: 0.0 scans columns, 1.0 reads postings wherever it can, None is the default."""
+    saved = filter_plan.POSTINGS_MAX_FRACTION
+    if fraction is not None:
+        filter_plan.POSTINGS_MAX_FRACTION = fraction
+    try:
+        yield
+    finally:
+        filter_plan.POSTINGS_MAX_FRACTION = saved
 
 
 def rows(draw_ids):
@@ -129,12 +143,18 @@ class IndexVersusModel(RuleBasedStateMachine):
             shared = data.draw(st.one_of(st.none(), filters))
             filter_dicts = [shared] * nq
             argument = shared if shared is None or data.draw(st.booleans()) else fs.Filter.from_dict(shared)
-        result = self.index.search(queries, k, filter=argument, boost=boost)
-        assert result.scores.shape == result.ids.shape == (nq, k)
-        for row in range(nq):
-            scores, ids = self.model.search(queries[row], k, filter_dicts[row], boost)
-            assert result.ids[row].tolist() == ids, (filter_dicts[row], boost, result.ids[row].tolist(), ids)
-            np.testing.assert_allclose(result.scores[row].double().numpy(), np.array(scores), rtol=1e-6, atol=1e-6)
+        expected = [self.model.search(queries[row], k, filter_dicts[row], boost) for row in range(nq)]
+        # The default plan, then every filter answered by a column scan, then by postings wherever possible.
+        for fraction in (None, 0.0, 1.0):
+            with planned_by(fraction):
+                result = self.index.search(queries, k, filter=argument, boost=boost)
+                passing = None if filter_dicts[0] is None else self.index.ids(filter=filter_dicts[0]).tolist()
+            assert result.scores.shape == result.ids.shape == (nq, k)
+            for row, (scores, ids) in enumerate(expected):
+                assert result.ids[row].tolist() == ids, (fraction, filter_dicts[row], boost, result.ids[row].tolist(), ids)
+                np.testing.assert_allclose(result.scores[row].double().numpy(), np.array(scores), rtol=1e-6, atol=1e-6)
+            if passing is not None:
+                assert passing == self.model.passing_ids(filter_dicts[0]), (fraction, filter_dicts[0])
 
     @invariant()
     def same_rows(self):

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import flatsearch as fs
-from flatsearch import torch_scan
+from flatsearch import topk, torch_scan
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 # (dtype, absolute score tolerance against a float64 reference on unit-scale data)
@@ -177,13 +177,58 @@ def test_ties_are_broken_by_lower_id_across_the_kth_place():
     assert index.search(np.ones(2), 3).ids.tolist() == [[7, 8, 20]]
 
 
-def test_topk_lower_index_first_matches_a_stable_sort():
+def _reference_best_k(scores, k, keys, valid, lower_is_better):
+    out_scores, out_keys = [], []
+    for row in range(scores.shape[0]):
+        entries = [(float(scores[row, j]), int(keys[row, j])) for j in range(scores.shape[1]) if valid[row, j]]
+        entries.sort(key=lambda e: (e[0] if lower_is_better else -e[0], e[1]))
+        entries = entries[:k] + [(float("inf") if lower_is_better else float("-inf"), -1)] * (k - len(entries[:k]))
+        out_scores.append([e[0] for e in entries])
+        out_keys.append([e[1] for e in entries])
+    return out_scores, out_keys
+
+
+@pytest.mark.parametrize("with_keys", [False, True])
+@pytest.mark.parametrize("lower_is_better", [False, True])
+def test_best_k_matches_a_sort_by_validity_score_and_key(with_keys, lower_is_better):
     generator = torch.Generator().manual_seed(0)
-    scores = torch.randint(0, 4, (20, 50), generator=generator).float()
-    for k in (1, 5, 49, 50):
-        values, columns = torch_scan.topk_lower_index_first(scores, k)
-        expected_values, expected_columns = torch.sort(scores, dim=1, descending=True, stable=True)
-        assert torch.equal(columns, expected_columns[:, :k]) and torch.equal(values, expected_values[:, :k])
+    for n in (1, 3, 12, 50):
+        scores = torch.randint(0, 4, (30, n), generator=generator).float()
+        scores[torch.rand(30, n, generator=generator) < 0.2] = float("-inf")  # real rows may score -inf
+        scores[torch.rand(30, n, generator=generator) < 0.1] = float("inf")
+        valid = torch.rand(30, n, generator=generator) < 0.7
+        keys = torch.randperm(30 * n, generator=generator).reshape(30, n) if with_keys else \
+            torch.arange(n).expand(30, n)
+        for k in (1, 2, 5, n, n + 3):
+            for mask in (valid, None):
+                got = topk.best_k(scores, k, keys=keys if with_keys else None, valid=mask, lower_is_better=lower_is_better)
+                expected = _reference_best_k(scores, k, keys, torch.ones_like(valid) if mask is None else mask,
+                                             lower_is_better)
+                assert got[1].tolist() == expected[1], (n, k, mask is None)
+                assert got[0].tolist() == expected[0]
+
+
+def test_a_real_row_scoring_minus_inf_is_returned_not_dropped_as_padding():
+    # The Index now refuses boost terms that overflow (test_values_and_limits), so a -inf score is
+    # built at the scan contract directly: padding must still be told by the slot, not the score.
+    from flatsearch.bitmask import pack_bits
+    from flatsearch.scan import ScanRequest
+    from flatsearch.torch_scan import torch_scan
+
+    vectors = torch.eye(2).repeat(32, 1)  # 64 slots, one block of passing rows
+    keep = torch.zeros(64, dtype=torch.bool)
+    keep[[0, 1]] = True
+    bias = torch.zeros(64)
+    bias[0] = float("-inf")
+    for passing_slots in (None, torch.tensor([0, 1])):
+        request = ScanRequest(queries=torch.tensor([[1.0, 0.0]]), k=3, arenas=(vectors,), arena_starts=(0,),
+                              ranges=torch.tensor([[0, 64]]), mask_words=pack_bits(keep), bias=bias, score_scale=1.0,
+                              keep=keep, passing_slots=passing_slots)
+        found = torch_scan(request)
+        assert found.slots.tolist() == [[1, 0, -1]], passing_slots
+        assert found.scores[0, 1].item() == float("-inf")
+    merged = fs.merge_results([fs.SearchResult(torch.tensor([[float("-inf"), float("-inf")]]), torch.tensor([[5, -1]]))], 2)
+    assert merged.ids.tolist() == [[5, -1]]
 
 
 def test_upsert_replaces_vectors_and_keeps_unspecified_attributes():

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-import flatsearch as fs
 from flatsearch.sharded import ShardedIndex, ShardWriteError, shard_of
 
 DIM = 4

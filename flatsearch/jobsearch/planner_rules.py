@@ -707,7 +707,6 @@ class RulePlanner:
         excluded, phrases = [], []
         mentions: list[tuple[int, int, bool]] = []
         for match in state.matches(pattern):
-            word = fold(match.group(0).split()[0] if " " not in match.group(0).strip() else match.group(0))
             key = next((n for n in names if re.match(rf"{re.escape(n)}\b", fold(match.group(0)))), None)
             if key is None:
                 continue

@@ -1,0 +1,122 @@
+"""The one top-k of flatsearch: best k per row by score, ties by the lower key, padding by validity.
+
+Every place that picks or merges results uses :func:`best_k`: each chunk of the
+torch scan (keys are the columns, ascending), the merge of chunk candidates
+(keys are slots), the Index ordering ties by id, and :func:`flatsearch.merge_results`
+across shards (keys are ids).
+
+Which entries are real is told by ``valid``, never read from a score: a real
+row may score ``-inf`` (a boost of ``-10`` on a value of ``3e38``) and must still
+be returned ahead of padding.
+
+Example:
+    >>> import torch
+    >>> from flatsearch.topk import best_k
+    >>> scores = torch.tensor([[1.0, 3.0, 3.0, float("-inf"), 2.0]])
+    >>> best_k(scores, 4, valid=torch.tensor([[True, True, True, True, False]]))[1].tolist()
+    [[1, 2, 0, 3]]
+    >>> best_k(scores, 2, keys=torch.tensor([[9, 8, 7, 6, 5]]))[1].tolist()
+    [[7, 8]]
+"""
+from __future__ import annotations
+
+import torch
+
+
+def best_k(scores: torch.Tensor, k: int, *, keys: torch.Tensor | None = None, valid: torch.Tensor | None = None,
+           lower_is_better: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Best ``k`` entries of each row of ``scores`` (nq, n), best first, ties by the lower key.
+
+    Args:
+        scores: (nq, n) float scores.
+        k: entries per row to return; rows with fewer valid entries are padded.
+        keys: (nq, n) int64 tie-break keys (slots or ids), or None for the column
+            index; with None, a ``torch.topk`` pass replaces the full sort.
+        valid: (nq, n) or (n,) bool, False for entries that are padding or masked
+            out; None when every entry is real.
+        lower_is_better: order by ascending score (l2 distances).
+
+    Returns:
+        (scores, keys), each (nq, k): the chosen scores, and their keys (or
+        columns); padding is key -1 with score ``-inf`` (``+inf`` when lower is better).
+    """
+    nq, n = scores.shape
+    if valid is not None and valid.dim() == 1:
+        valid = valid.expand(nq, n)
+    internal = -scores if lower_is_better else scores
+    take = min(k, n)
+    if keys is None and n > take + 1:
+        columns, chosen = _topk_by_column(internal, take, valid)
+    else:
+        columns, chosen = _sorted(internal, take, keys, valid)
+    out_scores = scores.gather(1, columns)
+    out_keys = columns if keys is None else keys.gather(1, columns)
+    worst = float("inf") if lower_is_better else float("-inf")
+    if chosen is not None:
+        out_scores = torch.where(chosen, out_scores, torch.full_like(out_scores, worst))
+        out_keys = torch.where(chosen, out_keys, torch.full_like(out_keys, -1))
+    if take < k:
+        out_scores = torch.cat([out_scores, out_scores.new_full((nq, k - take), worst)], dim=1)
+        out_keys = torch.cat([out_keys, out_keys.new_full((nq, k - take), -1)], dim=1)
+    return out_scores, out_keys
+
+
+def _sorted(internal, k, keys, valid):
+    """Exact order by three stable sorts: key, then score (descending), then validity."""
+    nq, n = internal.shape
+    if keys is None:
+        order = torch.arange(n, device=internal.device).expand(nq, n)
+    else:
+        order = torch.argsort(keys, dim=1, stable=True)
+    by_score = torch.argsort(internal.gather(1, order), dim=1, descending=True, stable=True)
+    order = order.gather(1, by_score)
+    if valid is None:
+        return order[:, :k], None
+    by_validity = torch.argsort((~valid.gather(1, order)).to(torch.int8), dim=1, stable=True)
+    order = order.gather(1, by_validity)[:, :k]
+    return order, valid.gather(1, order)
+
+
+def _topk_by_column(internal, k, valid):
+    """``torch.topk`` of k + 1; rows whose k-th place is tied are finished exactly in O(n)."""
+    masked = internal if valid is None else torch.where(valid, internal, torch.full_like(internal, float("-inf")))
+    values, columns = torch.topk(masked, k + 1, dim=1)
+    # Equal k-th and (k+1)-th values (a finite tie, or -inf, where real and masked entries look alike)
+    # mean the kept set depends on the tie rule. Elsewhere no kept entry is -inf, so all are real.
+    straddle = (values[:, k] == values[:, k - 1]).nonzero().flatten()
+    threshold = values[straddle, k - 1]
+    values, columns = values[:, :k], columns[:, :k]
+    if bool((values[:, 1:] == values[:, :-1]).any()):  # topk orders equal values arbitrarily
+        by_column = torch.argsort(columns, dim=1)
+        values, columns = values.gather(1, by_column), columns.gather(1, by_column)
+        columns = columns.gather(1, torch.argsort(values, dim=1, descending=True, stable=True))
+    chosen = None if valid is None else torch.ones_like(columns, dtype=torch.bool)
+    if straddle.numel():
+        fixed_columns, fixed_chosen = _tied_rows(internal[straddle], None if valid is None else valid[straddle],
+                                                 threshold, k)
+        columns = columns.clone()
+        columns[straddle] = fixed_columns
+        if chosen is None:
+            chosen = torch.ones_like(columns, dtype=torch.bool)
+        chosen[straddle] = fixed_chosen
+    return columns, chosen
+
+
+def _tied_rows(internal, valid, threshold, k):
+    """Exact best k of rows whose k-th value ``threshold`` is tied: every valid entry above it,
+    then the valid entries equal to it by column, as many as fit; ordered by (score, column)."""
+    rows, n = internal.shape
+    valid = torch.ones_like(internal, dtype=torch.bool) if valid is None else valid
+    above = (internal > threshold[:, None]) & valid
+    equal = (internal == threshold[:, None]) & valid
+    room = k - above.sum(dim=1, keepdim=True)
+    chosen = above | (equal & (torch.cumsum(equal, dim=1) <= room))
+    column = torch.arange(n, device=internal.device).expand(rows, n)
+    # Chosen columns first, in column order (at most k of them), then the rest.
+    _, columns = torch.topk(torch.where(chosen, column, column + n), k, dim=1, largest=False, sorted=True)
+    kept = chosen.gather(1, columns)
+    ranked = torch.where(kept, internal.gather(1, columns), torch.full_like(columns, 0, dtype=internal.dtype))
+    # Stable by score among the kept (ties stay in column order); padding stays behind them.
+    order = torch.argsort(ranked, dim=1, descending=True, stable=True)
+    order = order.gather(1, torch.argsort((~kept.gather(1, order)).to(torch.int8), dim=1, stable=True))
+    return columns.gather(1, order), kept.gather(1, order)

@@ -1,0 +1,132 @@
+"""Memory and slot reuse under churn: freed slots, emptied blocks across partitions, tags width."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+import flatsearch as fs
+
+
+def _vectors(rng, n, dim=8):
+    return rng.normal(size=(n, dim)).astype(np.float32)
+
+
+def test_blocks_emptied_by_deletes_are_reused_by_other_partitions():
+    rng = np.random.default_rng(0)
+    index = fs.Index(8, attributes={"day": "int"}, partition_by="day", partition_size=256)
+    next_id, live_by_day = 0, {}
+    for day in range(40):  # each round: postings of a new day arrive, those of the oldest live day go
+        ids = np.arange(next_id, next_id + 500)
+        next_id += 500
+        index.add(ids, _vectors(rng, 500), {"day": np.full(500, day)})
+        live_by_day[day] = ids
+        if len(live_by_day) > 4:
+            assert index.delete(live_by_day.pop(min(live_by_day))) == 500
+        stats = index.stats()
+        if day >= 5:  # memory follows the 2,000-2,500 live rows, not the 20,000 ever added
+            assert stats["capacity"] <= 2 * 2500 + 1024, (day, stats)
+    assert len(index) == 2000
+    query = rng.normal(size=8).astype(np.float32)
+    expected = np.concatenate(list(live_by_day.values()))
+    day = max(live_by_day)
+    got = index.search(query, 10, filter=fs.col("day") == day).ids[0].numpy()
+    assert set(got.tolist()) <= set(live_by_day[day].tolist()) and (got >= 0).all()
+    assert sorted(index.ids().tolist()) == sorted(expected.tolist())
+    # each block holds a single partition's rows
+    storage = index._storage
+    for block in storage.blocks:
+        rows = storage.live[block.start:block.start + block.fill]
+        days = storage.columns["day"][block.start:block.start + block.fill][rows]
+        assert days.numel() == 0 or bool((days == block.key).all())
+
+
+def test_inserts_into_freed_slots_reuse_them_and_search_exactly():
+    rng = np.random.default_rng(1)
+    index = fs.Index(8, attributes={"city": "int", "geo": "tags"}, partition_by="city", partition_size=64)
+    vectors = _vectors(rng, 3000)
+    cities = rng.integers(0, 7, 3000)
+    index.add(np.arange(3000), vectors, {"city": cities, "geo": [[int(c)] for c in cities]})
+    capacity = index.stats()["capacity"]
+    gone = rng.choice(3000, 1500, replace=False)
+    index.delete(gone)
+    new_vectors = _vectors(rng, 1500)
+    new_cities = rng.integers(0, 7, 1500)
+    index.add(np.arange(3000, 4500), new_vectors, {"city": new_cities, "geo": [[int(c)] for c in new_cities]})
+    assert index.stats()["capacity"] <= capacity + 7 * 64
+    kept = np.setdiff1d(np.arange(3000), gone)
+    all_ids = np.concatenate([kept, np.arange(3000, 4500)])
+    all_vectors = np.concatenate([vectors[kept], new_vectors])
+    all_cities = np.concatenate([cities[kept], new_cities])
+    query = rng.normal(size=(3, 8)).astype(np.float32)
+    for city in range(7):
+        mask = all_cities == city
+        scores = query @ all_vectors[mask].T
+        expected = all_ids[mask][np.argsort(-scores, axis=1, kind="stable")[:, :5]]
+        assert index.search(query, 5, filter=fs.col("city") == city).ids.numpy().tolist() == expected.tolist()
+        assert index.ids(filter=fs.col("geo") == city).tolist() == sorted(all_ids[mask].tolist())
+
+
+def test_a_deleted_wide_tags_row_stops_costing_memory_after_compact():
+    rng = np.random.default_rng(2)
+    index = fs.Index(8, attributes={"geo": "tags"})
+    index.add(np.arange(1000), _vectors(rng, 1000), {"geo": [[i % 5, 7] for i in range(1000)]})
+    narrow = index.stats()["bytes"]
+    index.add([5000], _vectors(rng, 1), {"geo": [list(range(2000))]})
+    assert index.ids(filter=fs.col("geo") == 1999).tolist() == [5000]
+    index.delete([5000])
+    index.compact()
+    assert index.stats()["bytes"] <= narrow * 1.1
+    assert index.ids(filter=fs.col("geo") == 7).tolist() == list(range(1000))
+    assert index.get([3]).attributes["geo"] == [[3, 7]]
+
+
+def test_random_churn_under_new_partition_keys_keeps_memory_near_live_rows():
+    rng = np.random.default_rng(3)
+    n, dim = 4000, 8
+    index = fs.Index(dim, attributes={"day": "int"}, partition_by="day", partition_size=256)
+    live = np.arange(n)
+    stored = {int(i): v for i, v in zip(live, _vectors(rng, n))}
+    index.add(live, np.stack([stored[int(i)] for i in live]), {"day": rng.integers(0, 10, n)})
+    start_capacity = index.stats()["capacity"]
+    next_id = n
+    for round_ in range(1, 31):  # 10% random deletes, 10% new rows under keys never seen before
+        gone = rng.choice(live, n // 10, replace=False)
+        assert index.delete(gone) == len(gone)
+        for i in gone:
+            del stored[int(i)]
+        new_ids = np.arange(next_id, next_id + n // 10)
+        next_id += n // 10
+        new_vectors = _vectors(rng, len(new_ids))
+        stored.update({int(i): v for i, v in zip(new_ids, new_vectors)})
+        index.add(new_ids, new_vectors, {"day": rng.integers(10 * round_, 10 * round_ + 10, len(new_ids))})
+        live = np.concatenate([np.setdiff1d(live, gone), new_ids])
+    stats = index.stats()
+    assert stats["live"] == n and stats["rows"] <= 1.4 * n and stats["capacity"] <= 2 * start_capacity, stats
+    ids = np.array(sorted(stored))
+    matrix = np.stack([stored[int(i)] for i in ids])
+    query = rng.normal(size=(2, dim)).astype(np.float32)
+    expected = ids[np.argsort(-(query @ matrix.T), axis=1, kind="stable")[:, :20]]
+    assert index.search(query, 20).ids.numpy().tolist() == expected.tolist()
+
+
+def test_scans_joining_ranges_across_unused_rows_ignore_what_those_rows_hold():
+    rng = np.random.default_rng(4)
+    for metric in ("ip", "l2"):
+        index = fs.Index(8, metric=metric, attributes={"day": "int"}, partition_by="day", partition_size=128)
+        n = 3000
+        vectors = _vectors(rng, n)
+        days = rng.integers(0, 60, n)  # 60 partitions: blocks with unused tails between them
+        index.add(np.arange(n), vectors, {"day": days})
+        storage = index._storage
+        for arena, start in zip(storage.arenas, storage.arena_starts):  # poison every row not holding a live one
+            unused = ~storage.live[start:start + arena.shape[0]]
+            arena[unused] = float("nan")
+        assert len(index._scan_request(torch.zeros(1, 8), 5, None, {}).ranges) > 10
+        query = rng.normal(size=(3, 8)).astype(np.float32)
+        scores = query @ vectors.T if metric == "ip" else -((query[:, None] - vectors[None]) ** 2).sum(-1)
+        expected = np.argsort(-scores, axis=1, kind="stable")[:, :15]
+        assert index.search(query, 15).ids.numpy().tolist() == expected.tolist()
+        keep = days < 30
+        masked = np.where(keep, scores, -np.inf)
+        expected = np.argsort(-masked, axis=1, kind="stable")[:, :15]
+        assert index.search(query, 15, filter=fs.col("day") < 30).ids.numpy().tolist() == expected.tolist()

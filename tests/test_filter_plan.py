@@ -1,0 +1,152 @@
+"""Filter plans over attribute indexes return exactly what a full column scan returns."""
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+import pytest
+import torch
+
+import flatsearch as fs
+from flatsearch import filter_plan
+from flatsearch.bitmask import pack_bits, pack_slots, popcount, word_popcount
+from flatsearch.filters import Comparison
+
+KINDS = {"city": "int", "pay": "float", "remote": "bool", "geo": "tags", "posted": "time"}
+OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in")
+
+
+def _columns(rng, n):
+    city = [None if rng.random() < 0.15 else int(rng.integers(0, 6)) for _ in range(n)]
+    pay = [None if rng.random() < 0.15 else float(rng.choice([0.5, 1.0, 1.5, 2.25, -0.0, 0.0])) for _ in range(n)]
+    remote = [None if rng.random() < 0.2 else bool(rng.random() < 0.4) for _ in range(n)]
+    geo = [None if rng.random() < 0.1 else [int(t) for t in rng.integers(0, 6, rng.integers(0, 4))] for _ in range(n)]
+    posted = [None if rng.random() < 0.15 else int(rng.integers(1000, 1006)) for _ in range(n)]
+    return {"city": city, "pay": pay, "remote": remote, "geo": geo, "posted": posted}
+
+
+def _churned_index(seed=0, n=400, partition_by=None):
+    """An index whose attribute indexes were built early and then maintained through every kind of write."""
+    rng = np.random.default_rng(seed)
+    index = fs.Index(4, attributes=KINDS, partition_size=64, partition_by=partition_by)
+    index.add(np.arange(n), rng.normal(size=(n, 4)).astype(np.float32), _columns(rng, n))
+    for name in KINDS:  # build every attribute index now, so later writes must maintain them
+        index._storage.attribute_index(name)
+    index.delete(rng.choice(n, 120, replace=False))
+    index.add(np.arange(n, n + 150), rng.normal(size=(150, 4)).astype(np.float32), _columns(rng, 150))
+    upserted = rng.choice(n + 150, 60, replace=False)
+    partial = {name: values for name, values in _columns(rng, 60).items() if name in ("pay", "geo")}
+    index.upsert(upserted, rng.normal(size=(60, 4)).astype(np.float32), partial)
+    live = index.ids().numpy()
+    changed = rng.choice(live, 40, replace=False)
+    index.set_attributes(changed, {"city": _columns(rng, 40)["city"], "posted": _columns(rng, 40)["posted"]})
+    return index
+
+
+def _values(kind):
+    return {"int": [0, 3, 5, 9], "float": [0.0, 1.0, 1.7, 2.25], "bool": [True, False], "time": [1000, 1003, 1005],
+            "tags": [0, 2, 5, 7]}[kind]
+
+
+def _comparisons():
+    for name, kind in KINDS.items():
+        for op in OPERATORS:
+            if kind == "bool" and op in ("lt", "lte", "gt", "gte"):
+                continue
+            if op == "in":
+                values = _values(kind)
+                yield Comparison(name, "in", tuple(values[:2]))
+                yield Comparison(name, "in", ())
+            else:
+                for value in _values(kind):
+                    yield Comparison(name, op, value)
+
+
+def _scan_reference(index, expr):
+    storage = index._storage
+    return (storage.live & expr.evaluate(index.schema, storage.columns)).nonzero().flatten().tolist()
+
+
+def _planned(index, expr, fraction):
+    selection = filter_plan.select(expr, index.schema, index._storage, max_fraction=fraction)
+    slots = selection.as_slots()
+    if selection.slots is not None:
+        assert bool((slots[1:] > slots[:-1]).all())  # sorted and unique
+    return slots.tolist()
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.05, 1.0])
+def test_every_operator_and_kind_matches_the_column_scan(fraction):
+    index = _churned_index()
+    compared = 0
+    for expr in _comparisons():
+        assert _planned(index, expr, fraction) == _scan_reference(index, expr), (fraction, expr)
+        compared += 1
+    assert compared > 80
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.05, 1.0])
+def test_combinations_match_the_column_scan(fraction):
+    index = _churned_index(seed=1, partition_by="city")
+    rng = np.random.default_rng(2)
+    leaves = list(_comparisons())
+    for _ in range(150):
+        a, b, c = (leaves[i] for i in rng.choice(len(leaves), 3))
+        for expr in (a & b, a | b, ~a, (a | b) & c, a & ~b, (a & b) | ~c, ~(a | b) & c):
+            assert _planned(index, expr, fraction) == _scan_reference(index, expr), (fraction, expr)
+
+
+def test_indexes_survive_compact_and_save_load():
+    index = _churned_index(seed=3)
+    expr = (fs.col("geo") == 2) | ((fs.col("city") >= 4) & (fs.col("pay") != 1.0))
+    before = index.ids(filter=expr).tolist()
+    index.compact()
+    assert index.ids(filter=expr).tolist() == before
+    path = os.path.join(tempfile.mkdtemp(), "index.fsx")
+    index.save(path)
+    loaded = fs.Index.load(path)
+    for fraction in (0.0, 1.0):
+        assert [loaded._storage.slot_ids[s].item() for s in _planned(loaded, expr, fraction)] == \
+            [loaded._storage.slot_ids[s].item() for s in _scan_reference(loaded, expr)]
+    assert loaded.ids(filter=expr).tolist() == before
+
+
+def test_a_selective_filter_is_answered_from_postings():
+    rng = np.random.default_rng(4)
+    index = fs.Index(4, attributes={"city": "int", "pay": "float"})
+    index.add(np.arange(20_000), rng.normal(size=(20_000, 4)).astype(np.float32),
+              {"city": rng.integers(0, 1000, 20_000), "pay": rng.random(20_000)})
+    selective = filter_plan.select((fs.col("city") == 7) & (fs.col("pay") > 0.5), index.schema, index._storage)
+    loose = filter_plan.select(fs.col("pay") > 0.5, index.schema, index._storage)
+    assert selective.slots is not None and selective.mask is None
+    assert loose.mask is not None
+    request = index._scan_request(torch.zeros(1, 4), 5, fs.col("city") == 7, {})
+    assert request.keep is None and torch.equal(request.passing_slots, index._storage.live.nonzero().flatten()[
+        (index._storage.columns["city"] == 7)[index._storage.live]])
+
+
+def test_packed_slots_and_popcounts_match_the_bool_path():
+    rng = np.random.default_rng(5)
+    for n in (1, 31, 32, 33, 1000, 4099):
+        keep = torch.from_numpy(rng.random(n) < 0.3)
+        keep[-1] = True  # bit 31 of the last word is set for n = 32
+        words = pack_bits(keep)
+        assert torch.equal(pack_slots(keep.nonzero().flatten(), n), words)
+        assert torch.equal(word_popcount(words), popcount(words.unsqueeze(-1)))
+    assert pack_slots(torch.tensor([31]), 32).tolist() == [-2**31]
+
+
+def test_ranges_with_hits_lists_exactly_the_blocks_holding_passing_rows():
+    index = _churned_index(seed=6, partition_by="city")
+    storage = index._storage
+    for expr in (fs.col("city") == 2, fs.col("geo") == 1, fs.col("pay") > 100.0, None):
+        keep = storage.live if expr is None else storage.live & expr.evaluate(index.schema, storage.columns)
+        blocks = sorted((b.start, b.start + b.fill) for b in storage.blocks if b.fill and bool(keep[b.start:b.start + b.fill].any()))
+        merged = []
+        for start, stop in blocks:  # the previous, per-block loop, as the reference
+            if merged and merged[-1][1] == start and start not in storage.arena_starts:
+                merged[-1][1] = stop
+            else:
+                merged.append([start, stop])
+        assert index._ranges_with_hits(pack_bits(keep)).tolist() == merged
