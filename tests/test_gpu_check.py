@@ -55,6 +55,7 @@ def test_summary_verdicts_follow_the_targets():
     shape = dict(N=10_000_000, dim=384)
     rows = [
         {"section": "correctness", "ok": True},
+        {"section": "prewarm", "workers": 0, "jobs": 23, "skipped_reason": "no GPU"},  # as on a CPU
         {"section": "copy", "gb_per_s": 4000.0},
         {"section": "timing", **shape, "nq": 1, "k": 10, "filter": "none", "provider": "triton-scan", "ms": 2.0,
          "read_gb_per_s": 3840.0},
