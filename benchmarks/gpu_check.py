@@ -589,7 +589,7 @@ def summary(rows: list, environment_info: dict, *, targets_apply: bool) -> list[
         for name in ("add", "delete"):
             value = updates[f"{name}_ms"]
             lines.append((f"{name} {updates['rows']:,} rows", f"{value:.1f} ms", verdict(value < 100)))
-    warmed = next((row for row in rows if row["section"] == "prewarm" and "jobs" in row), None)
+    warmed = next((row for row in rows if row["section"] == "prewarm" and "seconds" in row), None)
     if warmed:
         lines.append(("kernels compiled ahead (failures)", f"{warmed['jobs']} in {warmed['seconds']:.0f} s "
                       f"({len(warmed['failures'])})", "PASS" if not warmed["failures"] else "FAIL"))
