@@ -14,7 +14,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .catalog import JobCatalog
+from .catalog import JobCatalog, title_terms
 from .corpus import Corpus, Posting
 
 _writer = threading.Lock()  # one change at a time; searches are never blocked by it
@@ -43,6 +43,8 @@ def add_postings(search, postings: Iterable[Posting]) -> list[int]:
             if posting.company not in catalog.company_ids:
                 number = max(catalog.company_names, default=0) + 1
                 catalog.company_ids[posting.company], catalog.company_names[number] = number, posting.company
+            for term in sorted(title_terms(posting.title) - catalog.title_term_ids.keys()):  # new title words get new ids
+                catalog.title_term_ids[term] = max(catalog.title_term_ids.values(), default=0) + 1
             if posting.category and posting.category not in catalog.category_ids:
                 catalog.category_ids[posting.category] = max(catalog.category_ids.values(), default=0) + 1
         catalog.records.update(added.records)
