@@ -419,7 +419,7 @@ def measure_shape(plan: Plan, device, recorder: Recorder, workload: Workload, en
             if provider == "triton-scan":
                 def scan_only():
                     # The kernel launch path alone (request built once), for the bandwidth figure.
-                    checked = workload.index._check_filters(expression, nq)
+                    checked = workload.index._checks.filters(expression, nq)
                     request = workload.index._scan_request(queries, k + 1, checked, {})
                     rows_read = int((request.ranges[:, 1] - request.ranges[:, 0]).sum())
                     timing = time_ms(lambda: triton_scan(request), device=device, plan=plan)

@@ -66,6 +66,7 @@ def page(server):
     with playwright_sync.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1100, "height": 900})
+        page.set_default_timeout(120_000)  # a loaded CI machine answers slowly; the wait is for a state, not a time
         page.goto(server + "/")
         yield page
         browser.close()
@@ -75,15 +76,21 @@ def result_count(page) -> int:
     return int(page.get_attribute("#count", "data-count"))
 
 
+def clear_status(page) -> None:
+    """Blank the status line, so the next 'Answered ...' is the answer to the next action
+    (two answers can print the same text, e.g. the same milliseconds)."""
+    page.evaluate("document.getElementById('status').textContent = ''")
+
+
 def search_done(page, previous: str | None = None):
-    """Wait until the page shows an answer newer than ``previous`` (the status line changes each time)."""
-    page.wait_for_function("(previous) => { const s = document.getElementById('status').textContent;"
-                           " return s.startsWith('Answered') && s !== previous; }", arg=previous)
+    """Wait until the page shows an answer after the last :func:`clear_status`."""
+    page.wait_for_function("() => document.getElementById('status').textContent.startsWith('Answered')")
     return page.text_content("#status")
 
 
 def test_type_search_remove_a_chip_and_refine(page, engine):
     page.fill("#q", QUERY)
+    clear_status(page)
     page.press("#q", "Enter")
     status = search_done(page)
     narrow = result_count(page)
@@ -98,6 +105,7 @@ def test_type_search_remove_a_chip_and_refine(page, engine):
     # A chip whose removal changes the number of jobs shown, by the same engine.
     phrase, expected_wider = next((p, len(engine.search(QUERY, k=10, now=NOW, drop=(p,)).results)) for p in phrases
                                   if len(engine.search(QUERY, k=10, now=NOW, drop=(p,)).results) != narrow)
+    clear_status(page)
     page.click(f'.chip.filter[data-phrase="{phrase}"] button.remove')
     status = search_done(page, status)
     wider = result_count(page)
@@ -108,6 +116,7 @@ def test_type_search_remove_a_chip_and_refine(page, engine):
     refine = page.locator('.hint[data-kind="refine"]').first
     label = refine.text_content()
     facet_value = label.rsplit(" (", 1)[0]  # "company: Stripe (3)" -> "company: Stripe"
+    clear_status(page)
     refine.click()
     search_done(page, status)
     chip_phrases = [page.locator(".chip.filter").nth(i).get_attribute("data-phrase") for i in range(page.locator(".chip.filter").count())]
