@@ -237,32 +237,36 @@ class JobSearch:
         if not hits:
             return []
         # A posting removed while this search ran (see churn.py) is skipped, not an error.
-        ids, rows = self._fetch_rows([i for i in sorted(hits, key=lambda i: (-hits[i][0], i)) if i in self.catalog.records][:k])
-        if not ids:
+        rows, kept = self._fetch_rows([i for i in sorted(hits, key=lambda i: (-hits[i][0], i)) if i in self.catalog.records][:k])
+        if not kept:
             return []
         vectors = rows.vectors.cpu().numpy()
-        return [Candidate(job_id, self.catalog.records[job_id], vectors[row], float(rows.attributes["engagement"][row] or 0.0),
-                          hits[job_id][1], hits[job_id][0]) for row, job_id in enumerate(ids)]
+        return [Candidate(job_id, record, vectors[row], float(rows.attributes["engagement"][row] or 0.0),
+                          hits[job_id][1], hits[job_id][0]) for row, job_id, record in kept]
 
     def _fetch_rows(self, ids: list[int]):
-        """Stored rows of these ids, leaving out any removed while this search ran (see churn.py): (ids kept, rows)."""
+        """Stored rows of these ids and (row, id, record) for each still present: postings removed while this search ran (see churn.py) are skipped."""
         while ids:
             try:
-                return ids, self.index.get(ids)
+                rows = self.index.get(ids)
+                break
             except KeyError:
                 ids = [i for i, live in zip(ids, self.index.contains(ids).tolist()) if live and i in self.catalog.records]
-        return [], None
+        else:
+            return None, []
+        # The catalog entry goes after the index row on removal: read each record once, skip any already gone.
+        records = [(row, job_id, self.catalog.records.get(job_id)) for row, job_id in enumerate(ids)]
+        return rows, [entry for entry in records if entry[2] is not None]
 
     def _with_candidates(self, pool: list[Candidate], ids: list[int], plan: QueryPlan, query_vector: np.ndarray) -> list[Candidate]:
         """The pool plus these ids (found lexically), with their stored vectors, columns and the score the scan would give them."""
-        ids, rows = self._fetch_rows([i for i in ids if i in self.catalog.records])
-        if not ids:
+        rows, kept = self._fetch_rows([i for i in ids if i in self.catalog.records])
+        if not kept:
             return pool
         vectors = rows.vectors.cpu().numpy()
-        engagement = [float(rows.attributes["engagement"][row] or 0.0) for row in range(len(ids))]
+        engagement = [float(rows.attributes["engagement"][row] or 0.0) for row in range(len(vectors))]
         scan = vectors.astype(np.float32) @ query_vector.astype(np.float32) + plan.boost.get("engagement", 0.0) * np.array(engagement, np.float32)
-        return pool + [Candidate(job_id, self.catalog.records[job_id], vectors[row], engagement[row], False, float(scan[row]))
-                       for row, job_id in enumerate(ids)]
+        return pool + [Candidate(job_id, record, vectors[row], engagement[row], False, float(scan[row])) for row, job_id, record in kept]
 
     def _suggestions(self, plan: QueryPlan, ranked: list[Candidate], k: int, semantic: np.ndarray) -> list[dict]:
         out: list[dict] = []
