@@ -74,13 +74,9 @@ def main(argv: list[str] | None = None, *, started: float | None = None) -> int:
     try:
         return run(args, started)
     except ModuleNotFoundError as error:
-        from flatsearch.jobsearch.settings import missing_extra_message
+        from flatsearch.jobsearch.settings import report_missing_extra
 
-        message = missing_extra_message(error)
-        if message is None:
-            raise
-        print(message, file=sys.stderr)
-        return 1
+        return report_missing_extra(error)
 
 
 def run(args: argparse.Namespace, started: float) -> int:

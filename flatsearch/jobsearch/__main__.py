@@ -25,13 +25,9 @@ def main(argv: list[str] | None = None) -> int:
 
         run(host=args.host, port=args.port, cache_dir=args.cache_dir, postings=args.postings, log_level=args.log_level)
     except ModuleNotFoundError as error:
-        from .settings import missing_extra_message
+        from .settings import report_missing_extra
 
-        message = missing_extra_message(error)
-        if message is None:
-            raise
-        print(message, file=sys.stderr)
-        return 1
+        return report_missing_extra(error)
     return 0
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import sys
 
 CACHE_ENV = "FLATSEARCH_CACHE"
 
@@ -43,3 +44,12 @@ def missing_extra_message(error: ModuleNotFoundError) -> str | None:
             what = "the job search" if extra == "jobs" else "the job search service"
             return f'error: {what} needs the "{extra}" extra (module {top} is missing): pip install -e ".[{extra}]"'
     return None
+
+
+def report_missing_extra(error: ModuleNotFoundError) -> int:
+    """Print :func:`missing_extra_message` to stderr and return exit status 1; re-raise a module no extra provides."""
+    message = missing_extra_message(error)
+    if message is None:
+        raise error
+    print(message, file=sys.stderr)
+    return 1
