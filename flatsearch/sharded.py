@@ -8,9 +8,10 @@ exactly with :func:`fs.merge_results`: every row of the global top-k is in its
 own shard's top-k, and both levels break ties by the lower id.
 
 The work done on a shard lives in :class:`ShardServer`. :class:`ShardedIndex`
-calls its servers from threads in this process;
-:class:`flatsearch.distributed.RayIndex` runs them as Ray actors and reuses all
-of ShardedIndex's validation, routing, merging and persistence.
+reaches its servers through a transport (:class:`ShardTransport`): threads in
+this process (:class:`LocalShards`) or Ray actors
+(:class:`flatsearch.distributed.RayShards`). Validation, routing, all-or-nothing
+writes, merging, locking and persistence are written once, in ShardedIndex.
 """
 from __future__ import annotations
 
@@ -21,10 +22,11 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -323,25 +325,101 @@ class ShardWriteError(RuntimeError):
 
 
 
-class LocalShards:
-    """Runs calls on in-process :class:`ShardServer` objects, one thread per shard."""
+class ShardUnavailableError(RuntimeError):
+    """A shard's process (a Ray actor) died or cannot be reached; its rows cannot be served.
 
-    def __init__(self, servers: Sequence[ShardServer]):
-        self.servers = list(servers)
-        self._pool = ThreadPoolExecutor(max_workers=len(self.servers), thread_name_prefix="flatsearch-shard")
+    Attributes:
+        shard: number of the shard (0-based).
+    """
 
-    def call(self, calls: Mapping[int, tuple[str, tuple]], *, allow_missing: bool = False
-             ) -> tuple[dict[int, Any], tuple[int, ...]]:
-        """Run ``{shard: (method, args)}`` concurrently; return ``({shard: result}, missing shards)``.
+    def __init__(self, shard: int, shards: int, actor_id: str, cause: BaseException):
+        self.shard, self.cause = shard, cause
+        super().__init__(
+            f"shard {shard} of {shards} (Ray actor {actor_id}) is unavailable, so its rows cannot be served: "
+            f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''} -- the other shards are "
+            f"intact; restore from the last save (RayIndex.load), or pass allow_partial=True to RayIndex to get "
+            f"searches over the remaining shards flagged as PartialSearchResult")
 
-        Every call finishes before an error is raised, so none is left running."""
-        results, failures = self.call_each(calls)
-        if failures:
-            raise next(iter(failures.values()))
-        return results, ()
+
+class PartialSearchResult(SearchResult):
+    """Search results that miss the rows of unavailable shards (``missing_shards``).
+
+    Returned instead of a :class:`fs.SearchResult` only by an index created with
+    ``allow_partial=True`` when some shard could not answer; unpacks like one.
+    """
+
+    def __new__(cls, scores: torch.Tensor, ids: torch.Tensor, missing_shards: Sequence[int] = ()):
+        result = super().__new__(cls, scores, ids)
+        result.missing_shards = tuple(missing_shards)
+        return result
+
+    @property
+    def partial(self) -> bool:
+        return True
+
+
+class ShardTransport(Protocol):
+    """How :class:`ShardedIndex` reaches its shards: one :class:`ShardServer` per
+    shard, in this process (:class:`LocalShards`) or in Ray actors
+    (:class:`flatsearch.distributed.RayShards`).
+
+    A transport only runs calls; routing, validation, all-or-nothing writes,
+    merging, locking and persistence live in ShardedIndex, once.
+    """
+
+    #: one device name per shard (what the shard's Index runs on)
+    devices: list[str]
+    #: where results arrive in this process
+    result_device: torch.device
+    #: whether concurrent searches should share one call per shard (worth it when a call is a round trip)
+    coalesce_searches: bool
+
+    def to_wire(self, values: torch.Tensor) -> Any:
+        """A tensor in the form it is sent to a shard."""
 
     def call_each(self, calls: Mapping[int, tuple[str, tuple]]) -> tuple[dict[int, Any], dict[int, BaseException]]:
-        """Run ``{shard: (method, args)}`` concurrently; return ``({shard: result}, {shard: exception})``."""
+        """Run ``{shard: (method, args)}`` on the shard servers, all at once, and
+        wait for every one; return ``({shard: result}, {shard: exception})``. A
+        shard that cannot be reached fails with :class:`ShardUnavailableError`."""
+
+    def close(self) -> None:
+        """Stop the shards."""
+
+
+class LocalShards:
+    """Shard servers in this process, called from one thread per shard.
+
+    Example:
+        >>> from flatsearch.sharded import LocalShards, ShardedIndex
+        >>> shards = LocalShards.start(2, ["cpu", "cpu"], [{"index_kwargs": {"metric": "l2"}}] * 2)
+        >>> ShardedIndex(2, transport=shards, metric="l2").shards
+        2
+    """
+
+    coalesce_searches = False
+
+    def __init__(self, servers: Sequence[ShardServer], devices: Sequence[str]):
+        self.servers = list(servers)
+        self.devices = [str(device) for device in devices]
+        self._pool = ThreadPoolExecutor(max_workers=len(self.servers), thread_name_prefix="flatsearch-shard")
+
+    @classmethod
+    def start(cls, dim: int, devices: Sequence[str], arguments: Sequence[Mapping[str, Any]], *,
+              server_class: type[ShardServer] = ShardServer) -> "LocalShards":
+        """One ``server_class(dim, device=devices[i], **arguments[i])`` per shard."""
+        if len(arguments) != len(devices):
+            raise ValueError(f"arguments: expected one mapping per device ({len(devices)}), got {len(arguments)}")
+        return cls([server_class(dim, device=device, **shard_arguments)
+                    for device, shard_arguments in zip(devices, arguments)], devices)
+
+    @property
+    def result_device(self) -> torch.device:
+        return torch.device(self.devices[0])
+
+    def to_wire(self, values: torch.Tensor) -> Any:
+        return values
+
+    def call_each(self, calls: Mapping[int, tuple[str, tuple]]) -> tuple[dict[int, Any], dict[int, BaseException]]:
         if len(calls) <= 1:
             futures = {}
             for shard, (method, args) in calls.items():
@@ -364,6 +442,65 @@ class LocalShards:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+
+
+class SearchCoalescer:
+    """Combines searches that arrive while others are in flight into one call per shard.
+
+    The first caller runs its batch at once; callers that arrive meanwhile queue,
+    and when the running batch returns, one of them sends the whole queue. A lone
+    search therefore waits for nothing, and under load each shard sees one call
+    per round trip instead of one per search.
+    """
+
+    def __init__(self, run_batch: Callable[[list], list]):
+        self._run_batch = run_batch
+        self._lock = threading.Lock()
+        self._queue: list[tuple[Any, Future]] = []
+        self._sending = False
+
+    def submit(self, request: Any) -> Any:
+        future: Future = Future()
+        with self._lock:
+            self._queue.append((request, future))
+            sends_now = not self._sending
+            self._sending = True
+        if sends_now:
+            self._send_until_empty()
+        return future.result()
+
+    def _send_until_empty(self) -> None:
+        while True:
+            with self._lock:
+                batch, self._queue = self._queue, []
+                if not batch:
+                    self._sending = False
+                    return
+            try:
+                self._answer(batch)
+            except BaseException as error:  # never leave a waiting caller hanging
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                if not isinstance(error, Exception):
+                    raise
+
+    def _answer(self, batch: list[tuple[Any, Future]]) -> None:
+        try:
+            results = self._run_batch([request for request, _ in batch])
+        except Exception as error:
+            if len(batch) == 1:
+                batch[0][1].set_exception(error)
+                return
+            # One bad request must not fail the others: answer each alone.
+            for request, future in batch:
+                try:
+                    future.set_result(self._run_batch([request])[0])
+                except Exception as single_error:
+                    future.set_exception(single_error)
+            return
+        for (_, future), result in zip(batch, results):
+            future.set_result(result)
 
 
 def _shard_devices(shards: Any, devices: Any, device: Any) -> list[str]:
@@ -412,6 +549,14 @@ class ShardedIndex:
         devices: one shard per listed device, e.g. ``["cuda:0", "cuda:1"]``.
             With neither ``shards`` nor ``devices``: one shard per visible GPU,
             or one CPU shard.
+        transport: shards already started (a :class:`ShardTransport`, e.g.
+            :class:`LocalShards` or :class:`flatsearch.distributed.RayShards`),
+            instead of ``shards`` / ``devices`` / ``device``; their shard
+            servers must have been built with the same ``index_kwargs``.
+        allow_partial: when a shard is unavailable (a dead Ray actor), return
+            searches over the other shards as :class:`PartialSearchResult`
+            instead of raising :class:`ShardUnavailableError`. Mutations and
+            ``get`` always raise. Shards in this process never become unavailable.
         index_kwargs: as for :class:`fs.Index` (metric, dtype, partition_size,
             attributes, partition_by, backend, device).
 
@@ -439,24 +584,35 @@ class ShardedIndex:
     """
 
     def __init__(self, dim: int, *, shards: int | None = None, devices: Sequence[str] | None = None,
-                 **index_kwargs: Any):
+                 transport: ShardTransport | None = None, allow_partial: bool = False, **index_kwargs: Any):
         dim = check_positive_int(dim, name="dim")
-        devices = _shard_devices(shards, devices, index_kwargs.pop("device", None))
-        _json_ready(index_kwargs)
-        servers = [ShardServer(dim, device=device, index_kwargs=index_kwargs) for device in devices]
-        self._attach(dim, devices, index_kwargs, LocalShards(servers))
-
-    def _attach(self, dim: int, devices: Sequence[str], index_kwargs: Mapping[str, Any], shards: Any) -> None:
+        if not isinstance(allow_partial, bool):
+            raise TypeError(f"allow_partial: expected True or False, got {describe(allow_partial)}")
+        if transport is None:
+            devices = _shard_devices(shards, devices, index_kwargs.pop("device", None))
+            _json_ready(index_kwargs)
+            transport = LocalShards.start(dim, devices, [{"index_kwargs": index_kwargs}] * len(devices))
+        else:
+            placement = {"shards": shards, "devices": devices, "device": index_kwargs.get("device")}
+            given = {name: value for name, value in placement.items() if value is not None}
+            if given:
+                raise ValueError(f"transport: the transport places the shards, so shards, devices and device must "
+                                 f"be None, got {given}")
+            _json_ready(index_kwargs)
         self.dim = dim
-        self.devices = list(devices)
+        self.devices = list(transport.devices)
         self.index_kwargs = dict(index_kwargs)
+        self.allow_partial = allow_partial
         self.metric = self.index_kwargs.get("metric", "ip")
         self._schema = Schema.from_user(self.index_kwargs.get("attributes"))
         dtype = self.index_kwargs.get("dtype")
         self._checks = Checks(dim=dim, metric=self.metric, schema=self._schema,
                               dtypes=[_check_dtype(dtype, torch.device(device)) for device in self.devices])
-        self._shards = shards
+        self._shards = transport
         self._lock = ReadWriteLock()
+        # Where a call is a round trip (Ray), concurrent searches share one call per shard.
+        self._coalescer = (SearchCoalescer(lambda requests: self._search_requests(requests))
+                           if transport.coalesce_searches else None)
 
     @property
     def shards(self) -> int:
@@ -466,10 +622,10 @@ class ShardedIndex:
     @property
     def result_device(self) -> torch.device:
         """Where search results and :meth:`get` vectors are returned."""
-        return torch.device(self.devices[0])
+        return self._shards.result_device
 
     def close(self) -> None:
-        """Release the shards' threads; the index is unusable afterwards."""
+        """Release the shards (threads, or Ray actors with their rows); the index is unusable afterwards."""
         self._shards.close()
 
     def __enter__(self) -> "ShardedIndex":
@@ -490,8 +646,21 @@ class ShardedIndex:
         return {shard: order[bounds[shard]:bounds[shard + 1]]
                 for shard in range(self.shards) if bounds[shard + 1] > bounds[shard]}
 
-    def _call(self, calls: Mapping[int, tuple[str, tuple]], *, allow_missing: bool = False):
-        return self._shards.call(calls, allow_missing=allow_missing)
+    def _call(self, calls: Mapping[int, tuple[str, tuple]], *, allow_missing: bool = False
+              ) -> tuple[dict[int, Any], tuple[int, ...]]:
+        """Run ``{shard: (method, args)}``; return ``({shard: result}, unavailable shards)``.
+
+        Every call finishes before an error is raised, so none is left running. An
+        error raised by a shard is raised as itself; an unavailable shard raises
+        :class:`ShardUnavailableError` unless ``allow_missing``."""
+        results, failures = self._shards.call_each(calls)
+        unavailable = {shard: error for shard, error in failures.items() if isinstance(error, ShardUnavailableError)}
+        raised = [error for shard, error in failures.items() if shard not in unavailable]
+        if raised:
+            raise raised[0]
+        if unavailable and not allow_missing:
+            raise next(iter(unavailable.values()))
+        return results, tuple(sorted(unavailable))
 
     def _call_all(self, method: str, *args: Any) -> list:
         results, _ = self._call({shard: (method, args) for shard in range(self.shards)})
@@ -504,10 +673,6 @@ class ShardedIndex:
             present[where] = found[shard]
         return present
 
-    def _transport(self, values: Any) -> Any:
-        """A slice as it is sent to a shard; processes get numpy instead of tensors."""
-        return values
-
     def _send_rows(self, method: str, ids: np.ndarray, vectors: torch.Tensor | None, columns: Any) -> dict[int, Any]:
         """Send each shard its slice of ids, vectors and the user's attribute columns, all or nothing."""
         calls = {}
@@ -515,7 +680,7 @@ class ShardedIndex:
             part = () if columns is None and vectors is None else (
                 None if columns is None else StoredColumns({name: _take(values, where)
                                                             for name, values in columns.items()}),)
-            rows = (ids[where],) if vectors is None else (ids[where], self._transport(vectors[torch.from_numpy(where)]))
+            rows = (ids[where],) if vectors is None else (ids[where], self._shards.to_wire(vectors[torch.from_numpy(where)]))
             calls[shard] = rows + part
         return self._apply_everywhere(method, calls)
 
@@ -658,8 +823,15 @@ class ShardedIndex:
 
     def search(self, queries: Any, k: int, *, filter: Any = None, boost: Mapping[str, float] | None = None
                ) -> SearchResult:
-        """Exact top-k over all shards with the arguments and result of :meth:`fs.Index.search`."""
-        return self._search_requests([self._request(queries, k, filter, boost)])[0]
+        """Exact top-k over all shards with the arguments and result of :meth:`fs.Index.search`.
+
+        Over Ray actors, concurrent calls share one call per shard; with
+        ``allow_partial=True`` and an unavailable shard, the result is a
+        :class:`PartialSearchResult` over the other shards."""
+        request = self._request(queries, k, filter, boost)
+        if self._coalescer is not None:
+            return self._coalescer.submit(request)
+        return self._search_requests([request])[0]
 
     def _request(self, queries: Any, k: int, filter: Any, boost: Any) -> SearchRequest:
         """Validate a search here, so bad input fails before reaching any shard."""
@@ -667,15 +839,14 @@ class ShardedIndex:
         k = self._checks.k(k)
         filter = self._checks.filters(filter, len(queries))
         boost = self._checks.boost(boost) or None
-        return SearchRequest(self._transport(queries), k, filter, boost)
+        return SearchRequest(self._shards.to_wire(queries), k, filter, boost)
 
-    def _search_requests(self, requests: Sequence[SearchRequest], *, allow_partial: bool = False
-                         ) -> list[SearchResult]:
+    def _search_requests(self, requests: Sequence[SearchRequest]) -> list[SearchResult]:
         """Answer requests with one call per shard and merge each request's answers."""
         batch = list(requests)  # one object for every shard, so Ray stores it once
         with self._lock.read():
             answers, missing = self._call({shard: ("search_many", (batch,)) for shard in range(self.shards)},
-                                          allow_missing=allow_partial)
+                                          allow_missing=self.allow_partial)
         merged = []
         for position, request in enumerate(requests):
             per_shard = [answers[shard][position] for shard in sorted(answers)]
@@ -684,11 +855,8 @@ class ShardedIndex:
                                         for r in per_shard], request.k, metric=self.metric)
             else:
                 result = empty_result(request.nq, request.k, metric=self.metric, device=self.result_device)
-            merged.append(self._finish_result(result, missing))
+            merged.append(PartialSearchResult(result.scores, result.ids, missing) if missing else result)
         return merged
-
-    def _finish_result(self, result: SearchResult, missing: tuple[int, ...]) -> SearchResult:
-        return result
 
     # -- persistence ----------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
@@ -774,19 +942,33 @@ class ShardedIndex:
 
         Re-sharding moves each row to the shard its id hashes to under the new count.
         """
-        if not isinstance(path, (str, os.PathLike)):
-            raise TypeError(f"path: expected a folder path, got {describe(path)}")
-        with _folder_lock(Path(path), reading=True):
-            manifest = cls.read_manifest(path)
-            if shards is None and devices is None:
-                devices = manifest["devices"]
-            devices = _shard_devices(shards, devices, None if devices is not None else manifest["devices"][0])
-            index = cls.__new__(cls)
-            servers = [ShardServer(manifest["dim"], device=device, **arguments)
-                       for device, arguments in zip(devices, _restore_arguments(path, manifest, len(devices)))]
-        index._attach(manifest["dim"], devices, manifest["index_kwargs"], LocalShards(servers))
+        def start(manifest: Mapping[str, Any]) -> LocalShards:
+            placed = manifest["devices"] if shards is None and devices is None else devices
+            chosen = _shard_devices(shards, placed, None if placed is not None else manifest["devices"][0])
+            return LocalShards.start(manifest["dim"], chosen, _restore_arguments(path, manifest, len(chosen)))
+
+        return load_saved(path, start, lambda manifest, transport: ShardedIndex(
+            manifest["dim"], transport=transport, **manifest["index_kwargs"]))
+
+
+def load_saved(path: str | os.PathLike, start: Callable[[Mapping[str, Any]], ShardTransport],
+               build: Callable[[Mapping[str, Any], ShardTransport], ShardedIndex]) -> ShardedIndex:
+    """Load a save through any transport: ``start(manifest)`` starts shard servers
+    from the files (with :func:`_restore_arguments`) while the folder's lock is
+    held, ``build(manifest, transport)`` makes the index over them, and the row
+    counts are checked against the manifest."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path: expected a folder path, got {describe(path)}")
+    with _folder_lock(Path(path), reading=True):  # the shards have read their files when start returns
+        manifest = ShardedIndex.read_manifest(path)
+        transport = start(manifest)
+    try:
+        index = build(manifest, transport)
         _check_restored_rows(index, manifest)
-        return index
+    except BaseException:
+        transport.close()
+        raise
+    return index
 
 
 @contextlib.contextmanager

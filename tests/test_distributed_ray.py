@@ -225,7 +225,7 @@ def test_bad_arguments_fail_in_this_process(local_ray):
 def test_an_error_inside_an_actor_reaches_the_caller_as_itself(ray_index):
     # The client validates everything it can, so call a shard directly with an id it lacks.
     with pytest.raises(KeyError, match="is not in the index") as error:
-        ray_index._shards.call({2: ("get", (np.array([123_456_789_012]),))})
+        ray_index._call({2: ("get", (np.array([123_456_789_012]),))})
     assert "raised by shard 2 of 3" in "".join(getattr(error.value, "__notes__", []))
 
 
@@ -235,14 +235,14 @@ def test_a_write_that_reaches_a_dead_actor_is_rolled_back_on_the_other_shards(lo
     index = RayIndex(DIM, shards=3)
     ids = np.arange(30)
     index.add(ids, np.ones((30, DIM), dtype=np.float32))
-    before = {shard: index._shards.call({shard: ("ids", (None,))})[0][shard].tolist() for shard in (0, 2)}
+    before = {shard: index._call({shard: ("ids", (None,))})[0][shard].tolist() for shard in (0, 2)}
     ray.kill(index.actors[1])
     batch = np.arange(20, 50)  # replaces some rows and adds others, on every shard
     with pytest.raises(ShardWriteError, match=r"upsert failed on shard\(s\) \[1\] of 3 \(ShardUnavailableError: "
                                               r"shard 1 of 3.*shards \[0, 2\] had applied their part and rolled it back"):
         index.upsert(batch, np.full((len(batch), DIM), 2.0, dtype=np.float32))
     for shard in (0, 2):
-        assert index._shards.call({shard: ("ids", (None,))})[0][shard].tolist() == before[shard]
-        rows = index._shards.call({shard: ("get", (np.array(before[shard]),))})[0][shard]
+        assert index._call({shard: ("ids", (None,))})[0][shard].tolist() == before[shard]
+        rows = index._call({shard: ("get", (np.array(before[shard]),))})[0][shard]
         assert torch.equal(rows.vectors, torch.ones(len(before[shard]), DIM))
     index.close()
