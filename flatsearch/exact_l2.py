@@ -50,6 +50,26 @@ def candidate_margin(k: int) -> int:
     return 8 + min(k // 2, 32)
 
 
+def negated_sq_norms(storage: Any) -> torch.Tensor:
+    """``-|x|^2`` of every slot, the l2 scan's bias without a boost; kept until the
+    stored vectors change, so an unfiltered l2 search adds no pass over the slots
+    to the scan (each such pass waits for every thread on a busy machine).
+
+    Example:
+        >>> import torch, flatsearch as fs
+        >>> from flatsearch.exact_l2 import negated_sq_norms
+        >>> index = fs.Index(2, metric="l2")
+        >>> index.add([1], torch.tensor([[3.0, 4.0]]))
+        >>> negated_sq_norms(index._storage)[:1].tolist()
+        [-25.0]
+    """
+    key = (storage.version, storage.sq_norms.data_ptr(), storage.sq_norms.numel())
+    cached = getattr(storage, "_negated_sq_norms", None)
+    if cached is None or cached[0] != key:
+        storage._negated_sq_norms = cached = (key, -storage.sq_norms)
+    return cached[1]
+
+
 def exact_l2_results(index: Any, request: ScanRequest, scan_scores: torch.Tensor, scan_slots: torch.Tensor, k: int,
                      weights: Mapping[str, float]) -> SearchResult:
     """Top-k by exact squared distance minus boost, ties by lower id, padded with id -1 / +inf.
@@ -70,6 +90,13 @@ def exact_l2_results(index: Any, request: ScanRequest, scan_scores: torch.Tensor
     queries = rounded_queries(request).to(work)
     query_norms = queries.pow(2).sum(dim=1)
     bound = _error_bound(index, request, query_norms, weights)
+    # The common case: one gather and one re-score of every query's candidates, and
+    # the bound proves every query's top k at once.
+    final = _exact_l2_scores(index, queries, scan_slots, weights, work)
+    enough = _proven(final, scan_scores, scan_slots, query_norms - bound, k)
+    if bool(enough.all()):
+        best = _best_k(final, storage.slot_ids, scan_slots, k)
+        return SearchResult(best.scores.to(torch.float32), best.ids)
     nq = queries.shape[0]
     out_scores = torch.full((nq, k), math.inf, dtype=torch.float32, device=device)
     out_ids = torch.full((nq, k), -1, dtype=torch.int64, device=device)
@@ -78,13 +105,8 @@ def exact_l2_results(index: Any, request: ScanRequest, scan_scores: torch.Tensor
     for wanted in (None, _WIDER * scan_slots.shape[1]):
         if wanted is not None:
             scores, slots = _rescan(request, pending, wanted)
-        final = _exact_l2_scores(index, queries[pending], slots, weights, work)
-        kth = torch.sort(final, dim=1).values[:, min(k, final.shape[1]) - 1]
-        complete = (slots >= 0).sum(dim=1) < slots.shape[1]  # padded: every passing row is a candidate
-        # A row the scan left out scores at most scores[:, -1] + bound by the scan's
-        # reckoning, so its exact l2 score is at least query_norm - that.
-        outside = query_norms[pending] - scores[:, -1].to(work) - bound[pending]
-        enough = complete | (kth < outside)
+            final = _exact_l2_scores(index, queries[pending], slots, weights, work)
+            enough = _proven(final, scores, slots, query_norms[pending] - bound[pending], k)
         done = pending[enough]
         if done.numel():
             best = _best_k(final[enough], storage.slot_ids, slots[enough], k)
@@ -100,6 +122,19 @@ def exact_l2_results(index: Any, request: ScanRequest, scan_scores: torch.Tensor
 
 
 _WIDER = 16  # second round: this many times the scan's candidates
+
+
+def _proven(final: torch.Tensor, scores: torch.Tensor, slots: torch.Tensor, floor: torch.Tensor, k: int
+            ) -> torch.Tensor:
+    """Per query: whether the exact scores ``final`` of its candidates hold its top k.
+
+    ``floor`` is ``|q|^2 - E``: a row the scan left out scores at most
+    ``scores[:, -1] + E`` by the scan's reckoning, so its exact l2 score is at
+    least ``floor - scores[:, -1]``; the k-th best candidate must beat that. A
+    padded candidate list already holds every passing row."""
+    kth = torch.kthvalue(final, min(k, final.shape[1]), dim=1).values
+    complete = (slots >= 0).sum(dim=1) < slots.shape[1]
+    return complete | (kth < floor - scores[:, -1].to(final.dtype))
 
 
 def _error_bound(index: Any, request: ScanRequest, query_norms: torch.Tensor, weights: Mapping[str, float]
@@ -140,12 +175,10 @@ def _exact_l2_scores(index: Any, queries: torch.Tensor, slots: torch.Tensor, wei
         for start in range(0, slots.shape[0], per_chunk):  # bounded memory when many candidates are re-scored
             rows = slice(start, start + per_chunk)
             vectors = _gather(storage, safe[rows].flatten()).to(work).reshape(*safe[rows].shape, -1)
-            if work == torch.float64:  # float64 keeps the expanded form's error near 1e-16 |x|^2
-                cross = torch.bmm(vectors, queries[rows].unsqueeze(2)).squeeze(2)
-                final[rows] = ((queries[rows].pow(2).sum(dim=1, keepdim=True) - 2 * cross)
-                               + vectors.pow(2).sum(dim=2)).clamp_(min=0)
-            else:
-                final[rows] = (queries[rows].unsqueeze(1) - vectors).pow(2).sum(dim=2)
+            # Direct differences, one batched kernel: no cancellation, so float32 on CUDA
+            # loses nothing and float64 on a CPU is exact to far below a float32 ulp.
+            final[rows] = torch.cdist(queries[rows].unsqueeze(1), vectors,
+                                      compute_mode="donot_use_mm_for_euclid_dist").squeeze(1).square()
     for name, weight in weights.items():
         values = Schema.as_float(index.schema.kinds[name], storage.columns[name])[safe]
         final -= weight * values.to(work)
@@ -153,8 +186,8 @@ def _exact_l2_scores(index: Any, queries: torch.Tensor, slots: torch.Tensor, wei
 
 
 def _gather(storage: Any, slots: torch.Tensor) -> torch.Tensor:
-    if len(storage.arenas) == 1:  # the common case, one indexing call
-        return storage.arenas[0][slots - storage.arena_starts[0]]
+    if len(storage.arenas) == 1:  # the common case, one index_select (far faster than arena[...] on a CPU)
+        return storage.arenas[0].index_select(0, slots - storage.arena_starts[0])
     return storage.gather_vectors(slots)
 
 

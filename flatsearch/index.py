@@ -12,7 +12,7 @@ from ._validation import check_choice, check_ids, check_positive_int, check_stor
 from .backends import BACKENDS, chosen_backend, scan_function
 from .bitmask import pack_bits, pack_slots, word_popcount
 from .checks import Checks, check_boost_terms
-from .exact_l2 import candidate_margin, exact_l2_results
+from .exact_l2 import candidate_margin, exact_l2_results, negated_sq_norms
 from .idmap import IdMap
 from .results import SearchResult
 from .rwlock import ReadWriteLock
@@ -386,7 +386,7 @@ class Index:
             term = weight * Schema.as_float(self.schema.kinds[name], storage.columns[name])
             bias = term if bias is None else bias + term
         if self.metric == "l2":
-            bias = -storage.sq_norms if bias is None else bias - storage.sq_norms
+            bias = negated_sq_norms(storage) if bias is None else bias - storage.sq_norms
         passing_slots = None
         if filters is None:
             keep = storage.live
