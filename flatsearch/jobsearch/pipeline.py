@@ -73,7 +73,7 @@ class JobResult:
     def to_dict(self) -> dict:
         return {"id": self.id, "title": self.title, "company": self.company, "location": self.location, "geo_ids": self.geo_ids,
                 "remote": self.remote, "salary_min": self.salary_min, "salary_max": self.salary_max, "posted_at": self.posted_at,
-                "is_staffing": self.is_staffing, "score": round(self.score, 6)}
+                "is_staffing": self.is_staffing, "score": round(self.score, 6), "close_match": self.close_match}
 
 
 @dataclass
@@ -116,7 +116,7 @@ class JobSearch:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.gazetteer = gazetteer or load_gazetteer(self.cache_dir)
         self.catalog = JobCatalog(corpus or load_bundled_corpus(), self.gazetteer)
-        self.lexical = LexicalIndex(self.catalog)  # BM25 beside the dense index (see lexical.py)
+        self.lexical = LexicalIndex(self.catalog, cache_dir=self.cache_dir)  # BM25 beside the dense index, loading on its own thread (lexical.py)
         self.encoder = encoder or Encoder(model_path, cache_dir=self.cache_dir)
         # The query model loads on the other core while the catalog and the index load (a failure resurfaces on first use).
         threading.Thread(target=_load_quietly, args=(self.encoder,), name="load-query-model", daemon=True).start()
