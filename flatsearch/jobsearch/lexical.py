@@ -20,7 +20,8 @@ reranker reads the query and posting words itself, so its grades are kept as the
 
 **Floor.** A job is a *close match* when its cosine similarity to the semantic text is at least
 ``max(MIN_CLOSE_SIMILARITY, best - CLOSE_MARGIN)``, where ``best`` is the highest similarity of any
-job in the corpus, filters or not, or when its title *covers* the query. Covering reads the semantic
+job in the corpus, filters or not, or when its title with its department (a "Business Development
+Representative" in "Sales" is a sales job) *covers* the query. Covering reads the semantic
 text as the planner wrote it: alternatives joined by "or" (any one may be covered), and in each an
 abbreviation with its expansion ("QA quality assurance") as one slot met by either form; every other
 content word is a slot of its own. So "QA Automation Engineer" covers "QA quality assurance engineer".
@@ -300,7 +301,8 @@ def split_close(ranked: list, semantic_vector: np.ndarray, best_similarity: floa
     for candidate in ranked:
         similarity = float(candidate.vector @ semantic_vector)
         bar = strict if compound and not holds_distinctive(candidate) else threshold
-        if similarity >= bar or lexical.title_covers(semantic_text, candidate.record.posting.title, coverage):
+        posting = candidate.record.posting
+        if similarity >= bar or lexical.title_covers(semantic_text, f"{posting.title} {posting.department}", coverage):
             close.append(candidate)
         else:
             rest.append(candidate)

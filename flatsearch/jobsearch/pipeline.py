@@ -211,7 +211,7 @@ class JobSearch:
         results = [self._result(c) for c in _distinct(relevant)[:k]]
         suggestions = self._suggestions(plan, relevant, k, semantic)
         finished = time.perf_counter()
-        message = None if results else "No job matches every filter; see the suggestions for which one to relax."
+        message = None if results else _nothing_matches(suggestions)
         if not results and nearest:
             results = [replace(self._result(c), close_match=False) for c in _distinct(nearest)[:k]]
             message = floor_message(plan.semantic_text, len(results), close_threshold(best))
@@ -299,6 +299,14 @@ def _load_quietly(encoder: Encoder) -> None:
         encoder.model
     except Exception:  # noqa: BLE001 - the next use of encoder.model loads again and raises where it is handled
         logger.debug("loading the query model in the background failed", exc_info=True)
+
+
+def _nothing_matches(suggestions: list[dict]) -> str:
+    """The answer when no job passes every filter, with what dropping each filter would find (its relax count)."""
+    relaxed = [s["message"] for s in suggestions if s.get("kind") == "relax"][:3]
+    if not relaxed:
+        return "No job matches every filter; see the suggestions for which one to relax."
+    return "No job matches every filter; " + "; ".join(relaxed) + "."
 
 
 def _distinct(ranked: list[Candidate]) -> list[Candidate]:
