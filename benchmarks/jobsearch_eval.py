@@ -46,7 +46,7 @@ or "sales"; a warm embedding cache would hide the encoding time).
 Usage::
 
     python benchmarks/jobsearch_eval.py ../shared/jobsearch/dev_queries.jsonl --places ../shared/jobsearch/dev_places.json
-    python benchmarks/jobsearch_eval.py benchmarks/jobsearch_queries.jsonl --places ../shared/jobsearch/dev_places.json -v
+    python benchmarks/jobsearch_eval.py benchmarks/jobsearch_queries.jsonl --places benchmarks/jobsearch_places.json -v
 """
 from __future__ import annotations
 
