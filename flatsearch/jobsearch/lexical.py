@@ -184,9 +184,14 @@ class LexicalIndex:
         return set(self.ready().retriever.vocab_dict)
 
     def query_terms(self, text: str) -> list[str]:
+        """The normalised content words of a query text, as the index reads them."""
+        return list(self._query_terms(text))
+
+    @lru_cache(maxsize=4096)  # noqa: B019 - one index per process; bm25s's tokenizer costs milliseconds a call
+    def _query_terms(self, text: str) -> tuple[str, ...]:
         bm25s = self.ready()._bm25s
         tokens = bm25s.tokenize([" ".join(normalise(text))], stopwords="en", show_progress=False, return_ids=False)[0]
-        return [t for t in dict.fromkeys(tokens) if t]
+        return tuple(t for t in dict.fromkeys(tokens) if t)
 
     def document_share(self, term: str) -> float:
         """The share of indexed postings that hold this (normalised) word."""
@@ -250,9 +255,11 @@ class LexicalIndex:
             >>> lexical.title_covers("QA quality assurance engineer", "Supplier Quality Engineer")
             False
         """
-        coverage = self.coverage(text) if coverage is None else coverage
-        words = set(normalise(title))
-        return any(all(any(set(group) <= words for group in slot) for slot in slots) for slots in coverage)
+        return _covers(self.coverage(text) if coverage is None else coverage, set(normalise(title)))
+
+
+def _covers(coverage: list, words: set[str]) -> bool:
+    return any(all(any(set(group) <= words for group in slot) for slot in slots) for slots in coverage)
 
 
 def _cache_key(postings) -> str:
@@ -291,18 +298,16 @@ def split_close(ranked: list, semantic_vector: np.ndarray, best_similarity: floa
     coverage = lexical.coverage(semantic_text)
     terms = set(lexical.query_terms(semantic_text))
     distinctive = {t for t in terms if lexical.document_share(t) <= DISTINCTIVE_SHARE}
-
-    def holds_distinctive(candidate) -> bool:
-        return bool(distinctive & set(normalise(_indexed_text(candidate.record.posting))))
-
+    # Each candidate's words are read once: (title and department, every indexed field).
+    words = [(set(normalise(f"{c.record.posting.title} {c.record.posting.department}")), set(normalise(_indexed_text(c.record.posting))))
+             for c in ranked]
     # The stricter bar applies only to a compound role ("data engineer") when some candidate holds its distinctive words.
-    compound = bool(distinctive) and bool(terms - distinctive) and any(holds_distinctive(c) for c in ranked)
+    compound = bool(distinctive) and bool(terms - distinctive) and any(distinctive & indexed for _, indexed in words)
     close, rest = [], []
-    for candidate in ranked:
+    for candidate, (named, indexed) in zip(ranked, words):
         similarity = float(candidate.vector @ semantic_vector)
-        bar = strict if compound and not holds_distinctive(candidate) else threshold
-        posting = candidate.record.posting
-        if similarity >= bar or lexical.title_covers(semantic_text, f"{posting.title} {posting.department}", coverage):
+        bar = strict if compound and not distinctive & indexed else threshold
+        if similarity >= bar or _covers(coverage, named):
             close.append(candidate)
         else:
             rest.append(candidate)
