@@ -226,8 +226,8 @@ class LexicalIndex:
         Example:
             >>> lexical = LexicalIndex.__new__(LexicalIndex)
             >>> lexical.query_terms = lambda t: [w for w in normalise(t) if w not in {"or", "in"}]
-            >>> lexical.coverage("QA quality assurance engineer")
-            [[{('qa',), ('quality', 'assurance')}, {('engineer',)}]]
+            >>> [[sorted(slot) for slot in slots] for slots in lexical.coverage("QA quality assurance engineer")]
+            [[[('qa',), ('quality', 'assurance')], [('engineer',)]]]
         """
         expansions = _expansions()
         alternatives = []
