@@ -91,10 +91,8 @@ def _period(match: re.Match, amount: float) -> str:
     return "hour" if amount < 1_000 else "year"
 
 
-def _yearly(match: re.Match) -> tuple[float, str]:
-    amount = _value(match)
-    period = _period(match, amount)
-    currency = _currency(match)
+def _yearly(amount: float, period: str, currency: str) -> tuple[float, str]:
+    """An amount in a period and currency as yearly USD, with the conversion written out for the plan."""
     yearly = amount * PERIOD_FACTORS[period] * USD_PER_UNIT.get(currency, 1.0)
     parts = []
     if period != "year":
@@ -133,7 +131,7 @@ def parse_pay(text: str, free=lambda start, end: True) -> PayBound | None:
         floor_before, ceiling_before = _FLOOR_WORDS.search(before), _CEILING_WORDS.search(before)
         near = text[max(0, match.start() - 30):match.end() + 30]
         start, end = match.start(), match.end()
-        yearly, note = _yearly(match)
+        yearly, note = _yearly(_value(match), _period(match, _value(match)), _currency(match))
         # A range "150-200k" / "between 100k and 150k": the floor is the lower end.
         joined = _RANGE_JOIN.match(after)
         if joined:
@@ -142,9 +140,9 @@ def parse_pay(text: str, free=lambda start, end: True) -> PayBound | None:
                 low = _value(match)
                 if not match.group("scale") and second.group("scale"):
                     low *= _value(second) / float(second.group("num").replace(",", ""))  # "150-200k": both are thousands
-                period = _period(second, _value(second))
-                note = f"{period}ly x {PERIOD_FACTORS[period]:,}" if period != "year" else ""
-                yearly = low * PERIOD_FACTORS[period] * USD_PER_UNIT.get(_currency(second) if second.group("cur2") or second.group("cur") else _currency(match), 1.0)
+                # The period and currency written after the second amount apply to both ("$40-50/hr", "80-90k EUR").
+                currency = _currency(second) if second.group("cur2") or second.group("cur") else _currency(match)
+                yearly, note = _yearly(low, _period(second, _value(second)), currency)
                 end = match.end() + second.end()
                 between = _BETWEEN.search(before)
                 if between:

@@ -73,7 +73,7 @@ class JobResult:
     def to_dict(self) -> dict:
         return {"id": self.id, "title": self.title, "company": self.company, "location": self.location, "geo_ids": self.geo_ids,
                 "remote": self.remote, "salary_min": self.salary_min, "salary_max": self.salary_max, "posted_at": self.posted_at,
-                "is_staffing": self.is_staffing, "score": round(self.score, 6)}
+                "is_staffing": self.is_staffing, "score": round(self.score, 6), "close_match": self.close_match}
 
 
 @dataclass
@@ -116,7 +116,7 @@ class JobSearch:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.gazetteer = gazetteer or load_gazetteer(self.cache_dir)
         self.catalog = JobCatalog(corpus or load_bundled_corpus(), self.gazetteer)
-        self.lexical = LexicalIndex(self.catalog)  # BM25 beside the dense index (see lexical.py)
+        self.lexical = LexicalIndex(self.catalog, cache_dir=self.cache_dir)  # BM25 beside the dense index, loading on its own thread (lexical.py)
         self.encoder = encoder or Encoder(model_path, cache_dir=self.cache_dir)
         # The query model loads on the other core while the catalog and the index load (a failure resurfaces on first use).
         threading.Thread(target=_load_quietly, args=(self.encoder,), name="load-query-model", daemon=True).start()
@@ -211,7 +211,7 @@ class JobSearch:
         results = [self._result(c) for c in _distinct(relevant)[:k]]
         suggestions = self._suggestions(plan, relevant, k, semantic)
         finished = time.perf_counter()
-        message = None if results else "No job matches every filter; see the suggestions for which one to relax."
+        message = None if results else _nothing_matches(suggestions)
         if not results and nearest:
             results = [replace(self._result(c), close_match=False) for c in _distinct(nearest)[:k]]
             message = floor_message(plan.semantic_text, len(results), close_threshold(best))
@@ -299,6 +299,14 @@ def _load_quietly(encoder: Encoder) -> None:
         encoder.model
     except Exception:  # noqa: BLE001 - the next use of encoder.model loads again and raises where it is handled
         logger.debug("loading the query model in the background failed", exc_info=True)
+
+
+def _nothing_matches(suggestions: list[dict]) -> str:
+    """The answer when no job passes every filter, with what dropping each filter would find (its relax count)."""
+    relaxed = [s["message"] for s in suggestions if s.get("kind") == "relax"][:3]
+    if not relaxed:
+        return "No job matches every filter; see the suggestions for which one to relax."
+    return "No job matches every filter; " + "; ".join(relaxed) + "."
 
 
 def _distinct(ranked: list[Candidate]) -> list[Candidate]:

@@ -51,6 +51,7 @@ really very ideally preferably something anything can could should jobs job role
 opening posted posting postings listing listings that's there where when what how have has had do does using use as
 either neither not no non except excluding exclude outside other than besides instead rather avoid avoiding
 de du des la le les en et a à für und im el los las y anywhere based new""".split())
+_WISH = re.compile(r"\b(?:interested\s+in|passionate\s+about|keen\s+on|enjoys?)\b", re.IGNORECASE)
 _STOP_PLACE_WORDS = frozenset("""remote hybrid marketing sales data design product security energy mobile nice reading bath
 orange industry commerce university media people home office union normal independence liberty victoria florence jobs
 job engineer manager lead senior software it us our my best good great new early late mission environment climate
@@ -777,6 +778,10 @@ class RulePlanner:
     def _semantic(self, state: _Text) -> str:
         fragments = []
         for fragment in re.split(r"[\x00,;:.!?()\[\]\"]+", state.residual()):
+            # "military veteran interested in project management": the wish after the phrase is the topic, not who asks.
+            wish = list(_WISH.finditer(fragment))
+            if wish and fragment[wish[-1].end():].strip():
+                fragment = fragment[wish[-1].end():]
             words = [w for w in fragment.split() if not _JOB_WORDS.fullmatch(w)]
             # Dashes and slashes left between two clauses ("jobs - not at X") are no topic words.
             while words and (fold(words[0]).strip("'") in _FILLER or _PUNCTUATION_WORD.fullmatch(words[0])):

@@ -54,3 +54,60 @@ def test_floor_separates_close_from_nearest(lexical, catalog):
     close, rest = split_close([near, far], vector, 0.95, lexical, "qqqzzz")
     assert [c.id for c in close] == [1] and [c.id for c in rest] == [2]
     assert close_threshold(0.95) == pytest.approx(0.75) and close_threshold(0.2) == pytest.approx(0.3)
+
+
+def test_cached_index_loads_the_same_scores_and_is_keyed_by_the_postings(catalog, tmp_path):
+    built = LexicalIndex(catalog, cache_dir=tmp_path).ready()
+    saved = sorted(p.name for p in built.path.iterdir())
+    assert built.path.is_dir() and any(name.endswith(".npy") for name in saved) and "vocab.index.json" in saved
+    for name in saved:  # data only: every array opens without pickle
+        if name.endswith(".npy"):
+            np.load(built.path / name, allow_pickle=False)
+    loaded = LexicalIndex(catalog, cache_dir=tmp_path).ready()
+    assert loaded.key == built.key
+    for text in ("software engineer", "marketing manager", "zzzqqq"):
+        np.testing.assert_array_equal(loaded.scores(text), built.scores(text))
+    assert LexicalIndex(catalog).scores("software engineer").tolist() == built.scores("software engineer").tolist()
+    from flatsearch.jobsearch.catalog import JobCatalog
+    from flatsearch.jobsearch.corpus import Corpus
+
+    fewer = JobCatalog(Corpus(catalog.corpus.postings[:-1], "fewer", catalog.corpus.reference_time), catalog.gazetteer)
+    assert LexicalIndex(fewer, cache_dir=tmp_path).key != built.key
+
+
+def test_an_unreadable_cache_is_rebuilt(catalog, tmp_path):
+    path = LexicalIndex(catalog, cache_dir=tmp_path).ready().path
+    (path / "params.index.json").write_text("{not json", encoding="utf-8")
+    rebuilt = LexicalIndex(catalog, cache_dir=tmp_path).ready()
+    assert rebuilt.top("software engineer", catalog.ids, 3)
+
+
+def test_title_covering_reads_abbreviations_and_alternatives(lexical):
+    text = "QA quality assurance engineer or SRE site reliability engineer"
+    assert lexical.title_covers(text, "QA Automation Engineer")
+    assert lexical.title_covers(text, "Quality Assurance Engineer II")
+    assert lexical.title_covers(text, "Site Reliability Engineer")
+    assert not lexical.title_covers(text, "Supplier Quality Engineer")
+    assert not lexical.title_covers(text, "Senior Software Engineer")
+
+
+def test_a_compound_role_needs_its_distinctive_word(lexical, catalog):
+    def record_with(words, without=()):
+        for job_id in catalog.ids:
+            record = catalog.records[job_id]
+            held = set(normalise(f"{record.posting.title} {record.posting.department} {record.posting.category}"))
+            if set(words) <= held and not held & set(without):
+                return record
+        pytest.skip(f"no posting with {words} in the test slice")
+
+    text = "marketing manager"
+    assert lexical.document_share("marketing") <= 0.1 < lexical.document_share("manager") or pytest.skip("shares differ here")
+    on, off = record_with(["marketing"]), record_with(["manager"], without=["marketing"])
+    vector = np.array([1.0, 0.0], dtype=np.float32)
+    # Both sit between the plain bar (best - CLOSE_MARGIN) and the strict one (best - STRICT_MARGIN).
+    middle = np.array([0.62, 0.78], dtype=np.float32)
+    close, rest = split_close([_C(1, 0.0, middle, on), _C(2, 0.0, middle, off)], vector, 0.8, lexical, text)
+    assert [c.id for c in close] == [1] and [c.id for c in rest] == [2]
+    # A query of one kind of word only keeps the plain bar.
+    close, rest = split_close([_C(2, 0.0, middle, off)], vector, 0.8, lexical, "manager")
+    assert [c.id for c in close] == [2]

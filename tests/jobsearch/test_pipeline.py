@@ -12,7 +12,8 @@ from .filter_reference import matches, row_of
 from .test_planner_rules import QUERY_ONE, QUERY_TWO
 
 NOW = "2026-01-10T22:52:24Z"
-RESULT_KEYS = {"id", "title", "company", "location", "geo_ids", "remote", "salary_min", "salary_max", "posted_at", "is_staffing", "score"}
+RESULT_KEYS = {"id", "title", "company", "location", "geo_ids", "remote", "salary_min", "salary_max", "posted_at", "is_staffing", "score",
+               "close_match"}
 
 
 def assert_strict(engine, response):
@@ -124,6 +125,20 @@ def test_retrieval_is_exact_and_rerank_matches(engine, query, member):
 def test_bad_input_never_raises(engine, query, member, expected):
     response = engine.search(query, member_id=member, k=5, now=NOW)
     assert response.results == [] and expected in response.message
+
+
+def test_an_empty_answer_says_what_each_relaxed_filter_would_find(engine):
+    response = engine.search("software engineer jobs at Stripe in Xanaduville posted in the last 24 hours, hybrid, $900k+", k=5, now=NOW)
+    if response.results:
+        pytest.skip("the test slice has a posting for this query")
+    relaxed = [s for s in response.suggestions if s.get("kind") == "relax"]
+    assert response.message.startswith("No job matches every filter")
+    assert relaxed and all(s["message"] in response.message for s in relaxed[:3])
+
+
+def test_results_say_whether_they_are_close_matches(engine):
+    data = engine.search("nurse practitioner", k=5, now=NOW).to_dict()
+    assert all(isinstance(job["close_match"], bool) for job in data["results"])
 
 
 def test_nonexistent_place_still_answers(engine):
