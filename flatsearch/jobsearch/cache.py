@@ -68,6 +68,12 @@ class PlanCache:
             self.hits += 1
         return QueryPlan.from_dict(stored)
 
+    def clear(self) -> None:
+        """Forget every plan (postings changed: pay thresholds and company ids in plans may be stale)."""
+        with self._lock:
+            self.public.clear()
+            self.personal.clear()
+
     def put(self, plan: QueryPlan, *, now: dt.datetime | None) -> None:
         stored = plan.to_dict()
         with self._lock:
