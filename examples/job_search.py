@@ -126,5 +126,18 @@ def run(args: argparse.Namespace, started: float) -> int:
     return 0
 
 
+def _end_now(status: int) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main(started=STARTED))
+    status = main(started=STARTED)
+    # Everything is written by now (vectors, index and start-up data are saved before a search returns), so the
+    # process ends without tearing down torch's and onnxruntime's modules, which took most of a second: registered
+    # last, this exit handler runs first at interpreter exit.
+    import atexit
+
+    atexit.register(_end_now, status)
+    sys.exit(status)

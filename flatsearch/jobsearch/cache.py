@@ -1,13 +1,25 @@
-"""Bounded, expiring caches for query plans.
+"""Caches: bounded, expiring caches for query plans, and start-up data kept in the cache folder.
 
 Plans for queries without a member are shared by everyone and kept apart from
 personalised plans, which are keyed by (member, query). Both are size-bounded
 with a time to live, so a changed profile or network is picked up after the TTL.
 Query embeddings are cached by the encoder (:class:`~.embedding.Encoder`).
+
+What every start derives from the postings (the catalog's attributes, the planner's
+vocabularies) is kept as JSON under the cache folder by :func:`cached_json`, keyed by
+its inputs: the postings, the place table and the job search's own code
+(:func:`source_key`).
 """
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
+import json
+import logging
+import os
+import pathlib
+import tempfile
 import threading
 import time
 from typing import Callable
@@ -56,6 +68,12 @@ class PlanCache:
             self.hits += 1
         return QueryPlan.from_dict(stored)
 
+    def clear(self) -> None:
+        """Forget every plan (postings changed: pay thresholds and company ids in plans may be stale)."""
+        with self._lock:
+            self.public.clear()
+            self.personal.clear()
+
     def put(self, plan: QueryPlan, *, now: dt.datetime | None) -> None:
         stored = plan.to_dict()
         with self._lock:
@@ -63,3 +81,70 @@ class PlanCache:
                 self.public[self._key(plan.query, now)] = stored
             else:
                 self.personal[(plan.member_id, *self._key(plan.query, now))] = stored
+
+
+# -- start-up data kept in the cache folder -----------------------------------------------------------------
+STARTUP_FORMAT = 1  # bump when the layout of a start-up entry changes
+
+
+@functools.lru_cache(maxsize=1)
+def source_key() -> str:
+    """A hash of the job search's own code and data files: start-up data derived by that code is cached under
+    it, so editing any rule (location parsing, seniority, the planner's vocabularies) rebuilds it.
+
+    Example:
+        >>> len(source_key()), source_key() == source_key()
+        (16, True)
+    """
+    root = pathlib.Path(__file__).parent
+    digest = hashlib.sha256(f"{STARTUP_FORMAT}".encode())
+    for path in sorted([*root.glob("*.py"), *(root / "data").glob("*")]):
+        digest.update(f"{path.name}\0{path.stat().st_size}\0".encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def entry_key(*parts: object) -> str:
+    """A short stable hash of JSON-serialisable parts (the inputs a cache entry is built from).
+
+    Example:
+        >>> entry_key("a", 1) == entry_key("a", 1) != entry_key("a", 2)
+        True
+    """
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def cached_json(cache_dir: str | os.PathLike | None, name: str, key: str, build: Callable[[], dict]) -> dict:
+    """The JSON object stored as ``<cache_dir>/<name>-<key>.json``, or ``build()`` saved there when it is
+    missing or unreadable. Data only: the file is parsed with ``json.loads``, never executed or unpickled,
+    and written atomically (a temporary file, then a rename), so a reader sees a whole entry or none.
+    With ``cache_dir`` None nothing is stored.
+
+    Example:
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> cached_json(folder, "demo", "k1", lambda: {"n": 1}), cached_json(folder, "demo", "k1", lambda: {"n": 2})
+        ({'n': 1}, {'n': 1})
+    """
+    if cache_dir is None:
+        return build()
+    path = pathlib.Path(cache_dir) / f"{name}-{key}.json"
+    if path.is_file():
+        try:
+            stored = json.loads(path.read_bytes())
+            if isinstance(stored, dict):
+                return stored
+            raise ValueError(f"expected a JSON object, got {type(stored).__name__}")
+        except (OSError, ValueError) as error:
+            logging.getLogger(__name__).warning("cache entry %s is unreadable (%s); rebuilding it", path, error)
+    data = build()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(data, out, separators=(",", ":"), ensure_ascii=False)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return data

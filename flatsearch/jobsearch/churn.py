@@ -4,8 +4,10 @@ The index takes the new rows with ``upsert`` and drops old ones with ``delete`` 
 its own read-write lock, so searches running at the same time see each posting either
 before or after the change. New postings get their derived attributes the way the
 catalog derives them at start-up (a small catalog of just them, at the same anchor
-time); a company or category the catalog has not seen gets the next free id. Company
-names and pay medians that the planner looks up stay those of the start-up corpus.
+time); a company or category the catalog has not seen gets the next free id. What the
+planner looks up follows each change: company names are those with a live posting, pay
+statistics are computed over the live postings, and cached plans (which hold pay
+thresholds and company ids) are dropped. Its spelling vocabulary stays the start-up one.
 """
 from __future__ import annotations
 
@@ -49,6 +51,7 @@ def add_postings(search, postings: Iterable[Posting]) -> list[int]:
                 catalog.category_ids[posting.category] = max(catalog.category_ids.values(), default=0) + 1
         catalog.records.update(added.records)
         search.index.upsert(np.array(ids, dtype=np.int64), vectors, catalog.columns(ids))
+        _follow(search)
     return ids
 
 
@@ -69,4 +72,12 @@ def remove_postings(search, ids: Iterable[int]) -> int:
         removed = search.index.delete(np.array(sorted(set(ids)), dtype=np.int64))
         for i in set(ids):
             search.catalog.records.pop(i, None)
+        _follow(search)
     return int(removed)
+
+
+def _follow(search) -> None:
+    """After a change: derived catalog data, the planner's company lookups and cached plans follow the live postings."""
+    search.catalog.changed()
+    search.tools.refresh_companies()
+    search.plan_cache.clear()

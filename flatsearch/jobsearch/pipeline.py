@@ -28,8 +28,8 @@ import numpy as np
 import flatsearch as fs
 
 from .cache import PlanCache
-from .catalog import ATTRIBUTES, JobCatalog
-from .corpus import Corpus, load_bundled_corpus
+from .catalog import ATTRIBUTES, load_catalog
+from .corpus import Corpus
 from .embedding import Encoder
 from .gazetteer import load_gazetteer
 from .lexical import LEXICAL_POOL, LexicalIndex, close_threshold, floor_message, fuse, split_close
@@ -103,6 +103,7 @@ class JobSearch:
     bar) and saves the index under ``cache_dir``; later ones load it.
 
     Example:
+        >>> from flatsearch.jobsearch.corpus import load_bundled_corpus
         >>> search = JobSearch(corpus=load_bundled_corpus().head(200), progress=False)  # doctest: +SKIP
         >>> response = search.search("remote data jobs", k=3)  # doctest: +SKIP
         >>> [job.title for job in response.results]  # doctest: +SKIP
@@ -115,7 +116,7 @@ class JobSearch:
         self.cache_dir = pathlib.Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.gazetteer = gazetteer or load_gazetteer(self.cache_dir)
-        self.catalog = JobCatalog(corpus or load_bundled_corpus(), self.gazetteer)
+        self.catalog = load_catalog(corpus, self.gazetteer, cache_dir=self.cache_dir)
         self.lexical = LexicalIndex(self.catalog, cache_dir=self.cache_dir)  # BM25 beside the dense index, loading on its own thread (lexical.py)
         self.encoder = encoder or Encoder(model_path, cache_dir=self.cache_dir)
         # The query model loads on the other core while the catalog and the index load (a failure resurfaces on first use).
@@ -134,8 +135,7 @@ class JobSearch:
                                    or ScoreReranker())
         self.plan_cache = plan_cache or PlanCache()
         self.index = self._load_or_build_index(progress=progress)
-        # The facet values are a few hundred short texts: no second progress bar for them.
-        self.suggester = FacetSuggester(self.catalog, self.encoder, progress=False)
+        self.suggester = FacetSuggester(self.catalog, self.encoder, progress=progress)  # a first run encodes its texts too
 
     # -- index ------------------------------------------------------------------------------------
     def _load_or_build_index(self, *, progress: bool) -> fs.Index:

@@ -204,6 +204,30 @@ class _Text:
         return False, start
 
 
+def _vocabularies(catalog, gazetteer) -> dict:
+    """What the planner derives from the whole catalog, as JSON-serialisable data (cached with the catalog)."""
+    words = Counter(w for r in catalog.records.values()
+                    for w in re.findall(r"[a-z][a-z+#-]{2,}", fold(f"{r.posting.title} {r.posting.department} {r.posting.category}")))
+    counts = catalog_word_counts(catalog)
+    for alias in (*gazetteer._metro_aliases, *gazetteer._query_aliases):
+        counts.update(re.findall(r"[a-z]+", alias))
+    for function in FUNCTIONS:
+        counts.update(function.split())
+    # A company name that other employers use as a job word ("Writer": "Technical Writer" at many companies).
+    others = Counter()
+    for record in catalog.records.values():
+        company = fold(record.posting.company)
+        for word in set(re.findall(r"[a-z]+", fold(record.posting.title))):
+            if word != company:
+                others[word] += 1
+    table = json.loads(resources.files(__package__).joinpath("data/well_known_employers.json").read_text(encoding="utf-8"))
+    companies = {fold(c) for c in catalog.company_ids}
+    return {"vocabulary": sorted(w for w, n in words.items() if n >= 2 and w not in _FILLER), "word_counts": dict(counts),
+            "geo_counts": {str(pid): n for pid, n in Counter(pid for r in catalog.records.values() for pid in r.geo_ids).items()},
+            "role_words": sorted(w for w, n in others.items() if n >= 3),
+            "absent_employers": [name for name in table["employers"] if fold(name) not in companies]}
+
+
 class RulePlanner:
     """Turns a query (and optionally a member id) into a QueryPlan with deterministic rules.
 
@@ -224,28 +248,19 @@ class RulePlanner:
     def __init__(self, tools: PlannerTools):
         self.tools = tools
         self.catalog = tools.catalog
-        words = Counter(w for r in self.catalog.records.values()
-                        for w in re.findall(r"[a-z][a-z+#-]{2,}", fold(f"{r.posting.title} {r.posting.department} {r.posting.category}")))
-        self.vocabulary = {w for w, n in words.items() if n >= 2 and w not in _FILLER}
-        counts = catalog_word_counts(self.catalog)
-        gazetteer = tools.gazetteer
-        for alias in (*gazetteer._metro_aliases, *gazetteer._query_aliases):
-            counts.update(re.findall(r"[a-z]+", alias))
-        for function in FUNCTIONS:
-            counts.update(function.split())
-        self.lexicon = Lexicon(counts)
+        # The vocabularies depend only on the catalog (and this code): read from the start-up cache when the catalog came from it.
+        if self.catalog.cache_key is not None:
+            from .cache import cached_json
+
+            data = cached_json(self.catalog.cache_dir, "planner", self.catalog.cache_key, lambda: _vocabularies(self.catalog, tools.gazetteer))
+        else:
+            data = _vocabularies(self.catalog, tools.gazetteer)
+        self.vocabulary = set(data["vocabulary"])
+        self.lexicon = Lexicon(Counter(data["word_counts"]))
         # How many postings carry each place id: an ambiguous name ("Georgia") is read as the place with postings.
-        self.geo_counts = Counter(pid for r in self.catalog.records.values() for pid in r.geo_ids)
-        # A company name that other employers use as a job word ("Writer": "Technical Writer" at many companies).
-        others = Counter()
-        for record in self.catalog.records.values():
-            company = fold(record.posting.company)
-            for word in set(re.findall(r"[a-z]+", fold(record.posting.title))):
-                if word != company:
-                    others[word] += 1
-        self.role_words = {w for w, n in others.items() if n >= 3}
-        table = json.loads(resources.files(__package__).joinpath("data/well_known_employers.json").read_text(encoding="utf-8"))
-        absent = [name for name in table["employers"] if fold(name) not in {fold(c) for c in self.catalog.company_ids}]
+        self.geo_counts = Counter({int(pid): n for pid, n in data["geo_counts"].items()})
+        self.role_words = set(data["role_words"])
+        absent = data["absent_employers"]
         self._absent_employers = re.compile(r"(?<![\w&-])(?:" + "|".join(re.escape(n) for n in sorted(absent, key=len, reverse=True)) + r")(?![\w&-])",
                                             re.IGNORECASE) if absent else None
         self._category_ids = self.catalog.category_ids

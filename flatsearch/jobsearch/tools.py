@@ -66,22 +66,34 @@ class PlannerTools:
         self.gazetteer: Gazetteer = catalog.gazetteer
         self.members = members
         self.graph = graph
-        self._company_keys = {fold(name): number for name, number in catalog.company_ids.items()}
+        self.refresh_companies()
+
+    def refresh_companies(self) -> None:
+        """Rebuild the company lookups from the catalog's live postings: a company is found while it has at
+        least one posting (churn.py calls this after postings are added or removed)."""
+        catalog = self.catalog
+        live = {record.posting.company for record in list(catalog.records.values())}
+        companies = {name: number for name, number in list(catalog.company_ids.items()) if name in live}
         # Names as people write them: "Palantir" for "Palantir Technologies", "NYT" for "The New York Times".
-        self._company_variants: dict[str, int] = dict(self._company_keys)
-        for name, number in catalog.company_ids.items():
+        variants = {fold(name): number for name, number in companies.items()}
+        for name, number in companies.items():
             key = fold(name)
             short = re.sub(r"\s+(?:technologies|technology|corp|corporation|inc|labs|ltd|llc|co)\.?$", "", key)
             short = re.sub(r"^the\s+", "", short)
             for variant in {short, key.replace(" ", ""), short.replace(".io", "")}:
                 if len(variant) >= 2:
-                    self._company_variants.setdefault(variant, number)
+                    variants.setdefault(variant, number)
         for alias, name in _COMPANY_ALIASES.items():
-            if name in catalog.company_ids:
-                self._company_variants.setdefault(alias, catalog.company_ids[name])
-        self._mention_pattern = re.compile(
-            r"(?<![\w&-])(?:" + "|".join(re.escape(v) for v in sorted(self._company_variants, key=len, reverse=True)) + r")(?![\w&-])",
-            re.IGNORECASE) if self._company_variants else None
+            if name in companies:
+                variants.setdefault(alias, companies[name])
+        pattern = re.compile(
+            r"(?<![\w&-])(?:" + "|".join(re.escape(v) for v in sorted(variants, key=len, reverse=True)) + r")(?![\w&-])",
+            re.IGNORECASE) if variants else None
+        self._companies = (variants, pattern)  # one assignment: a search running meanwhile sees the old pair or the new one
+
+    @property
+    def _company_variants(self) -> dict[str, int]:
+        return self._companies[0]
 
     # -- location -----------------------------------------------------------------------------
     def place_by_name(self, name: str) -> Place | None:
@@ -112,14 +124,15 @@ class PlannerTools:
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"name: expected a company name, got {name!r}")
         key = " ".join(fold(name).split())
-        exact = self._company_variants.get(key)
+        variants = self._company_variants
+        exact = variants.get(key)
         if exact is not None:
             ids = [exact]
         else:
             from rapidfuzz import fuzz, process
 
-            ids = list(dict.fromkeys(self._company_variants[k] for k, _, _ in process.extract(
-                key, list(self._company_variants), scorer=fuzz.WRatio, score_cutoff=80, limit=3)))
+            ids = list(dict.fromkeys(variants[k] for k, _, _ in process.extract(
+                key, list(variants), scorer=fuzz.WRatio, score_cutoff=80, limit=3)))
         return {"query": name, "matches": [{"id": number, "name": self.catalog.company_names[number]} for number in ids]}
 
     def fuzzy_company(self, name: str, *, cutoff: float = 88) -> int | None:
@@ -129,8 +142,9 @@ class PlannerTools:
         key = " ".join(fold(name).split())
         if len(key) < 4:
             return None
-        found = process.extractOne(key, list(self._company_variants), scorer=fuzz.ratio, score_cutoff=cutoff)
-        return self._company_variants[found[0]] if found else None
+        variants = self._company_variants
+        found = process.extractOne(key, list(variants), scorer=fuzz.ratio, score_cutoff=cutoff)
+        return variants[found[0]] if found else None
 
     def company_mentions(self, text: str) -> list[tuple[int, int, int]]:
         """(start, end, company id) of every catalog company name (or common variant) written in free text,
@@ -144,10 +158,11 @@ class PlannerTools:
             >>> [tools.catalog.company_names[c] for _, _, c in tools.company_mentions(f"roles at {name.lower()}")] == [name]
             True
         """
-        if self._mention_pattern is None:
+        variants, pattern = self._companies
+        if pattern is None:
             return []
-        return [(m.start(), m.end(), self._company_variants[" ".join(fold(m.group(0)).split())])
-                for m in self._mention_pattern.finditer(text) if " ".join(fold(m.group(0)).split()) in self._company_variants]
+        return [(m.start(), m.end(), variants[" ".join(fold(m.group(0)).split())])
+                for m in pattern.finditer(text) if " ".join(fold(m.group(0)).split()) in variants]
 
     # -- people ---------------------------------------------------------------------------------
     def graph_lookup(self, member_id: str, relation: str = "worked_with") -> dict[str, Any]:
@@ -172,7 +187,8 @@ class PlannerTools:
         if seniority is not None and seniority not in LEVELS:
             raise ValueError(f"seniority: expected one of {', '.join(LEVELS)}, got {seniority!r}")
         words = [w for w in re.findall(r"[a-z0-9+#]+", fold(keywords or "")) if len(w) > 1]
-        paid = [r for r in self.catalog.records.values() if r.posting.salary_min is not None or r.posting.salary_max is not None]
+        everything = list(self.catalog.records.values())  # the live postings (a copy: churn may change the catalog meanwhile)
+        paid = [r for r in everything if r.posting.salary_min is not None or r.posting.salary_max is not None]
         if places:
             wanted = set(places)
             local = [r for r in paid if wanted.intersection(r.geo_ids)]
@@ -183,7 +199,7 @@ class PlannerTools:
              [r for r in paid if all(w in fold(r.posting.title) for w in words) and (seniority is None or r.seniority == seniority)]),
             (f"titles containing '{' '.join(words)}'", [r for r in paid if all(w in fold(r.posting.title) for w in words)]),
             (f"titles containing any of '{' '.join(words)}'", [r for r in paid if any(w in fold(r.posting.title) for w in words)]),
-            ("all postings" + (" in the requested places" if places and len(paid) < sum(1 for _ in self.catalog.records) else ""), paid),
+            ("all postings" + (" in the requested places" if places and len(paid) < len(everything) else ""), paid),
         ]
         for basis, records in tiers:
             if len(records) >= MIN_COMPARABLE or (basis.startswith("all postings") and records):

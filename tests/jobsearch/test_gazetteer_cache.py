@@ -1,4 +1,4 @@
-"""The gazetteer cache is data only: JSON that round-trips, and nothing planted in the cache folder runs."""
+"""The gazetteer cache is data only: a sqlite file that round-trips, and nothing planted in the cache folder runs."""
 import os
 import pickle
 
@@ -17,26 +17,47 @@ class _Payload:
         return (open, (self.marker, "w"))
 
 
-def test_json_cache_round_trips(tmp_path):
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def test_sqlite_cache_round_trips(tmp_path):
     built = load_gazetteer(tmp_path, min_city_population=SMALL)
     path = gazetteer_cache_path(tmp_path, min_city_population=SMALL)
-    assert path.suffix == ".json" and path.read_text(encoding="utf-8").startswith("{")
+    assert path.suffix == ".sqlite" and path.read_bytes().startswith(SQLITE_HEADER)
     loaded = load_gazetteer(tmp_path, min_city_population=SMALL)
-    for name in ("seattle", "dublin", "london"):
-        assert [p.id for p in loaded.cities_named(name)] == [p.id for p in built.cities_named(name)]
+    assert loaded._places is not built._places and not isinstance(loaded._places, dict)  # really read from the file
+    for name in [*built._city_names, *built._city_alternates]:  # every name table, in the same order (most populous first)
+        assert loaded.cities_named(name) == built.cities_named(name), name
+    for name in built._subdivision_names:  # curated aliases are not repeated on load
+        assert loaded.subdivisions_named(name) == built.subdivisions_named(name), name
+    for place in built._places.values():
+        assert loaded.place(place.id) == place
+        assert loaded.tags_for(place) == built.tags_for(place)
+    assert loaded.place(123) is None and loaded.cities_named("no such town") == []
     assert loaded.metro_alias("emea") == built.metro_alias("emea")
-    assert loaded.tags_for(loaded.cities_named("berlin")[0]) == built.tags_for(built.cities_named("berlin")[0])
     assert loaded.subdivisions_named("ontario")[0].admin1 == "CA-ON"
+
+
+def test_a_wrong_format_file_is_rebuilt(tmp_path):
+    path = gazetteer_cache_path(tmp_path, min_city_population=SMALL)
+    import sqlite3
+
+    with sqlite3.connect(path) as db:  # a sqlite file, but not one this version wrote
+        db.execute("CREATE TABLE meta (state TEXT)")
+        db.execute("INSERT INTO meta VALUES ('{\"format\": 0}')")
+    gazetteer = load_gazetteer(tmp_path, min_city_population=SMALL)
+    assert gazetteer.cities_named("seattle")[0].id == 5809844
+    assert load_gazetteer(tmp_path, min_city_population=SMALL).cities_named("seattle")[0].id == 5809844
 
 
 def test_a_planted_pickle_is_never_executed(tmp_path):
     marker = tmp_path / "executed"
     payload = pickle.dumps(_Payload(str(marker)))
     path = gazetteer_cache_path(tmp_path, min_city_population=SMALL)
-    path.write_bytes(payload)                                   # where the JSON cache lives
+    path.write_bytes(payload)                                   # where the sqlite cache lives
     path.with_suffix(".pickle").write_bytes(payload)            # and where the old pickle cache lived
     gazetteer = load_gazetteer(tmp_path, min_city_population=SMALL)
     assert isinstance(gazetteer, Gazetteer) and gazetteer.cities_named("seattle")
     assert not marker.exists()
-    assert path.read_text(encoding="utf-8").startswith("{")     # the bad file was replaced by a JSON cache
+    assert path.read_bytes().startswith(SQLITE_HEADER)          # the bad file was replaced by a sqlite cache
     assert os.path.getsize(path.with_suffix(".pickle")) == len(payload)  # and nothing else was touched
