@@ -319,11 +319,13 @@ def analyse_sass(facts: dict) -> dict:
     nested_in_tile = [span for span in loops if tile_loop and span not in (tile_loop, dim_loop)
                       and tile_loop[0] <= span[0] and span[1] <= tile_loop[1]]
     # Loops inside the selection code: the radix select's 63 bit passes, else the merge's loop over
-    # the tile's queries. The mixes of staging and merging are dynamic counts for one event.
-    block_q = facts["variant"].config.block_q
+    # the tile's queries (MERGE_ROWS at a time). The mixes of staging and merging are dynamic
+    # counts for one event.
+    constants = facts["variant"].constants()
+    query_batches = max(1, constants["BLOCK_Q"] // constants.get("MERGE_ROWS", 1))
 
     def trips(span):
-        return RADIX_PASSES if _in_region(closing[span].frames, regions.get("radix", [])) else block_q
+        return RADIX_PASSES if _in_region(closing[span].frames, regions.get("radix", [])) else query_batches
 
     mix = {name: {} for name in ("dim_iteration", "tile", "stage", "merge", "outside")}
     static_selection = {name: {} for name in ("stage", "merge")}
@@ -416,7 +418,7 @@ def expected_events(*, rows_per_split: float, pass_fraction: float, block_q: int
     candidates_per_query = np.minimum(passing_per_tile, enter * passing_per_tile)
     staged_tiles = float(any_candidate.sum())
     if staging_capacity:
-        room = max(1, staging_capacity - block_n)
+        room = max(1, staging_capacity - k_width - block_n)  # the list sits in front of the staged keys
         merges = float(np.floor(candidates_per_query.sum() / room)) + 1.0
     else:
         merges = staged_tiles  # merged on every tile with a winner

@@ -4,7 +4,7 @@ The kernel (``flatsearch.kernels.scan``) splits the scanned rows across
 programs, flash-decoding style, so that a single query still fills the GPU:
 the split count comes from the real query-tile size and the SM count
 (:func:`plan_splits`). Each (query tile, split) program leaves its best K keys
-in a partial buffer (selection by threshold, :mod:`flatsearch.kernels.topk`, so
+in the front of its staging rows (selection by threshold, :mod:`flatsearch.kernels.topk`, so
 K up to :data:`MAX_KERNEL_K` never needs more registers); one ``torch.topk``
 over the packed int64 keys merges the splits, and the keys are decoded back
 into scores and slots. Keys embed the slot, so equal scores come out lower slot
@@ -185,15 +185,16 @@ def triton_scan(request: ScanRequest, *, config: KernelConfig | None = None,
     mask = request.mask_words.contiguous()
     bias = request.bias.contiguous() if request.bias is not None else torch.zeros(1, dtype=torch.float32, device=device)
     stage = staging_capacity(k_width)
+    # Each row holds a list (its first k_width places) and the candidates staged behind it.
     # Lists start empty: one that no candidate reaches stays EMPTY_KEY padding.
-    partial = torch.full((nq, n_splits, k_width), EMPTY_KEY, dtype=torch.int64, device=device)
     staging = torch.empty((nq, n_splits, stage), dtype=torch.int64, device=device)
+    staging[:, :, :k_width] = EMPTY_KEY
 
     upcast = device.type == "cpu" and storage_dtype == torch.bfloat16
     constants = {"DIM": queries.shape[1], "K": k_width, "STAGE": stage, "PER_QUERY_MASK": mask.dim() == 2,
                  "HAS_BIAS": request.bias is not None, "ALIGNED": aligned,
                  "INPUT_PRECISION": "ieee" if storage_dtype == torch.float32 or upcast else None,
-                 "UPCAST_DOT": upcast}
+                 "UPCAST_DOT": upcast, "MERGE_ROWS": merge_rows(block_q, k_width)}
     if config is None:
         kernel, meta = _tuned_kernel(), {}
     else:
@@ -203,13 +204,13 @@ def triton_scan(request: ScanRequest, *, config: KernelConfig | None = None,
         return (_cdiv(nq, launch_meta["BLOCK_Q"]), n_splits)
 
     kernel[grid](
-        queries, request.arenas[0], mask, bias, segments, split_starts, partial, staging,
+        queries, request.arenas[0], mask, bias, segments, split_starts, staging,
         nq, n_splits, _bucket(nq), _bucket(max(1, total_rows // 65536)),
         mask.stride(0) if mask.dim() == 2 else 0,
         float(request.score_scale),
         **constants, **meta,
     )
-    best = torch.topk(partial.reshape(nq, n_splits * k_width), k, dim=1).values
+    best = torch.topk(staging[:, :, :k_width].reshape(nq, n_splits * k_width), k, dim=1).values
     return decode_keys(best)
 
 
@@ -357,19 +358,31 @@ def _interpreter_config(nq: int) -> KernelConfig:
     return KernelConfig(block_q=_bucket_block_q(_bucket(nq)) if nq > 1 else 1, block_n=32, block_d=32)
 
 
-# Staging rows hold at least this many keys: room for a whole tile of the widest
-# candidate (256 rows) after a merge-free stretch of at least as many.
+# Staging rows hold at least this many keys: with the list in front, room for a whole
+# tile of the widest candidate (256 rows) for every list width up to 256.
 _MIN_STAGE = 512
+# Keys the merge holds in registers at once: the rows of several queries (see merge_rows).
+MERGE_KEYS = 4096
 
 
 def staging_capacity(k_width: int) -> int:
-    """Keys per staging row (per query and split) for a top-K list of ``k_width``.
+    """Keys per staging row (per query and split): the top-K list of ``k_width``, then room for as many.
 
     Example:
         >>> staging_capacity(16), staging_capacity(1024)
-        (512, 1024)
+        (512, 2048)
     """
-    return max(k_width, _MIN_STAGE)
+    return max(2 * k_width, _MIN_STAGE)
+
+
+def merge_rows(block_q: int, k_width: int) -> int:
+    """Queries whose staging rows one merge step selects from together (about MERGE_KEYS keys).
+
+    Example:
+        >>> merge_rows(16, 16), merge_rows(64, 1024), merge_rows(1, 16)
+        (8, 2, 1)
+    """
+    return max(1, min(block_q, MERGE_KEYS // staging_capacity(k_width)))
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
@@ -446,7 +459,8 @@ class KernelVariant:
                 "PER_QUERY_MASK": self.per_query_mask,
                 "HAS_BIAS": self.has_bias, "ALIGNED": aligned,
                 "INPUT_PRECISION": "ieee" if self.storage_dtype == torch.float32 or upcast else None,
-                "UPCAST_DOT": upcast, "BLOCK_Q": self.config.block_q, "BLOCK_N": self.config.block_n,
+                "UPCAST_DOT": upcast, "MERGE_ROWS": merge_rows(self.config.block_q, self.k_width),
+                "BLOCK_Q": self.config.block_q, "BLOCK_N": self.config.block_n,
                 "BLOCK_D": self.config.block_d}
 
     @property
@@ -462,7 +476,7 @@ class KernelVariant:
         element = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[self.storage_dtype]
         signature = {"queries_ptr": "*" + element, "vectors_ptr": "*" + element, "mask_ptr": "*i32",
                      "bias_ptr": "*fp32", "segments_ptr": "*i64", "split_starts_ptr": "*i64",
-                     "partial_ptr": "*i64", "staging_ptr": "*i64", "nq": "i32", "n_splits": "i32",
+                     "staging_ptr": "*i64", "nq": "i32", "n_splits": "i32",
                      "nq_bucket": "i32", "rows_bucket": "i32", "stride_mask": "i32", "score_scale": "fp32"}
         signature.update({name: "constexpr" for name in self.constants()})
         return signature
