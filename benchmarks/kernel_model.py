@@ -321,8 +321,10 @@ def analyse_sass(facts: dict) -> dict:
     # Loops inside the selection code: the radix select's 63 bit passes, else the merge's loop over
     # the tile's queries (MERGE_ROWS at a time). The mixes of staging and merging are dynamic
     # counts for one event.
-    constants = facts["variant"].constants()
-    query_batches = max(1, constants["BLOCK_Q"] // constants.get("MERGE_ROWS", 1))
+    from flatsearch.triton_scan import merge_rows
+    variant = facts["variant"]
+    block_q = variant.config.block_q
+    query_batches = block_q // merge_rows(block_q, variant.k_width) if hasattr(variant, "k_width") else block_q
 
     def trips(span):
         return RADIX_PASSES if _in_region(closing[span].frames, regions.get("radix", [])) else query_batches
