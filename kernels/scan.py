@@ -31,6 +31,7 @@ from .topk import EMPTY_KEY, merge_staged, ordered_keys, stage_candidates  # noq
 def scan_topk_kernel(
     # pointers
     queries_ptr, vectors_ptr, mask_ptr, bias_ptr, segments_ptr, split_starts_ptr, staging_ptr,
+    gather_slots_ptr, gather_offsets_ptr,
     # sizes (nq_bucket and rows_bucket only key the autotuner)
     nq, n_splits, nq_bucket, rows_bucket,
     # strides (queries are contiguous rows of DIM)
@@ -40,7 +41,7 @@ def scan_topk_kernel(
     # meta-parameters
     DIM: tl.constexpr, K: tl.constexpr, STAGE: tl.constexpr, PER_QUERY_MASK: tl.constexpr,
     HAS_BIAS: tl.constexpr, ALIGNED: tl.constexpr, INPUT_PRECISION: tl.constexpr, UPCAST_DOT: tl.constexpr,
-    MERGE_ROWS: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
+    MERGE_ROWS: tl.constexpr, GATHER: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
 ):
     """Partial top-K of one (query tile, split) into ``staging[q, split, :K]``.
 
@@ -49,6 +50,11 @@ def scan_topk_kernel(
     segment's arena. Split ``s`` owns segments ``split_starts[s]`` up to
     ``split_starts[s + 1]``. ``staging`` is (nq, n_splits, STAGE) keys, the first K
     of each row ``EMPTY_KEY`` at launch.
+
+    With ``GATHER`` the scan visits a list of passing rows instead of slot ranges:
+    segments hold positions in that list, ``gather_slots[i]`` is the slot of its
+    row ``i`` and ``gather_offsets[i]`` the element offset of that row from
+    ``vectors_ptr``; the keep-bits are not read (every listed row passes).
     """
     query_tile = tl.program_id(0)
     split = tl.program_id(1)
@@ -73,22 +79,37 @@ def scan_topk_kernel(
             arena_offset = tl.multiple_of(arena_offset, 16)
         tiles = tl.cdiv(stop - start, BLOCK_N)
         for tile in range(0, tiles):
-            slots = start + tile * BLOCK_N + tl.arange(0, BLOCK_N)
-            in_range = slots < stop
-            bit = (slots & 31).to(tl.int32)
-            if PER_QUERY_MASK:
+            positions = start + tile * BLOCK_N + tl.arange(0, BLOCK_N)
+            in_range = positions < stop
+            if GATHER:
+                slots = tl.load(gather_slots_ptr + positions, mask=in_range, other=0)
+                row_offsets = tl.load(gather_offsets_ptr + positions, mask=in_range, other=0)
+                if ALIGNED:
+                    row_offsets = tl.multiple_of(row_offsets, 16)
+                row_needed = in_range
+                keep = in_range[None, :] & query_ok[:, None]
+                needed_rows = 1  # a listed tile is never empty
+            elif PER_QUERY_MASK:
+                slots = positions
+                row_offsets = arena_offset + slots * DIM
+                bit = (slots & 31).to(tl.int32)
                 word_ptrs = mask_ptr + query_rows[:, None].to(tl.int64) * stride_mask + (slots >> 5)[None, :]
                 words = tl.load(word_ptrs, mask=query_ok[:, None] & in_range[None, :], other=0)
                 keep = ((words >> bit[None, :]) & 1) != 0
                 row_needed = tl.max(keep.to(tl.int32), axis=0) > 0
             else:
+                slots = positions
+                row_offsets = arena_offset + slots * DIM
+                bit = (slots & 31).to(tl.int32)
                 # One mask for every query: the rows to read come from the bits, not from a
                 # reduction over the (queries, rows) tile.
                 words = tl.load(mask_ptr + (slots >> 5), mask=in_range, other=0)
                 row_needed = ((words >> bit) & 1) != 0
                 keep = row_needed[None, :] & query_ok[:, None]
-            if tl.max(row_needed.to(tl.int32), axis=0) > 0:
-                row_ptrs = vectors_ptr + arena_offset + slots[:, None] * DIM
+            if not GATHER:
+                needed_rows = tl.max(row_needed.to(tl.int32), axis=0)
+            if needed_rows > 0:
+                row_ptrs = vectors_ptr + row_offsets[:, None]
                 if BLOCK_Q == 1:
                     # One query: multiply-add into a (rows, dims) accumulator and reduce it once
                     # per tile, so the dim loop is loads and FMAs only.
