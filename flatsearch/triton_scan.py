@@ -461,7 +461,9 @@ _CANDIDATES = {
     # .maxnreg 255 everywhere: left to itself ptxas may settle on 128 or 168 registers and spill.
     # The tl.dot tiles use 8 warps (with 4, or 16 x 128 tiles, the staging code spills) and, for
     # float32 storage, 32-wide dim chunks (see _tuning_configs).
-    "tile": ((16, 64, 64, 8, 3, 255), (16, 64, 32, 8, 3, 255)),
+    # 128-row tiles halve the fixed cost per row of the selection (see _tuning_configs for where
+    # they are left out).
+    "tile": ((16, 128, 64, 8, 3, 255), (16, 64, 64, 8, 3, 255), (16, 64, 32, 8, 3, 255)),
     "many": ((64, 32, 64, 8, 3, 255), (64, 64, 32, 8, 3, 255)),
 }
 
@@ -543,10 +545,17 @@ def dispatch_variants(*, storage_dtype: torch.dtype, dim: int, k: int, nq: int, 
                           KernelConfig(c.kwargs["BLOCK_Q"], c.kwargs["BLOCK_N"], c.kwargs["BLOCK_D"],
                                        c.num_warps, c.num_stages, c.maxnreg), per_query_mask, has_bias,
                           gather and not per_query_mask)
-            for c in _tuning_configs(_bucket(nq), k_width, dim, torch.empty((), dtype=storage_dtype).element_size())]
+            for c in _tuning_configs(_bucket(nq), k_width, dim, torch.empty((), dtype=storage_dtype).element_size(),
+                                     per_query_mask=per_query_mask)]
 
 
-def _tuning_configs(nq_bucket: int = 0, k_width: int = 0, dim: int = 0, element_size: int = 2) -> list:
+# tl.dot tiles longer than this many rows spill for float32 storage, and with a per-query mask
+# at dims above 512 (ptxas at 255 registers, sm_80 and sm_90).
+_WIDE_DOT_ROWS = 64
+
+
+def _tuning_configs(nq_bucket: int = 0, k_width: int = 0, dim: int = 0, element_size: int = 2, *,
+                    per_query_mask: bool = False) -> list:
     """Candidate launch configs; all of them, or those that suit one bucket."""
     import triton
     groups = [_bucket_group(nq_bucket)] if nq_bucket else list(_CANDIDATES)
@@ -557,6 +566,9 @@ def _tuning_configs(nq_bucket: int = 0, k_width: int = 0, dim: int = 0, element_
                 block_d = min(block_d, max(16, 1 << (dim - 1).bit_length()))
             if element_size == 4 and block_q > 1:
                 block_d = min(block_d, 32)  # float32 tiles through tl.dot: twice the registers per chunk
+            if (nq_bucket and block_q > 1 and block_n > _WIDE_DOT_ROWS
+                    and (element_size == 4 or (per_query_mask and dim > 512))):
+                continue
             key = (block_q, block_n, block_d, num_warps, num_stages, *max_registers)
             if key not in seen:
                 seen.add(key)
@@ -569,7 +581,8 @@ def _tuning_configs(nq_bucket: int = 0, k_width: int = 0, dim: int = 0, element_
 def _prune_configs(configs: list, named_args: dict, **kwargs) -> list:
     """The candidates of this call's bucket, tile sizes capped by the dimension."""
     return _tuning_configs(named_args["nq_bucket"], kwargs["K"], kwargs["DIM"],
-                           named_args["vectors_ptr"].element_size()) or configs[:1]
+                           named_args["vectors_ptr"].element_size(),
+                           per_query_mask=kwargs["PER_QUERY_MASK"]) or configs[:1]
 
 
 @functools.cache
