@@ -399,7 +399,7 @@ def measure_shape(plan: Plan, device, recorder: Recorder, workload: Workload, en
                   baselines: bool) -> None:
     """The search rows of one built shape; the baselines (bare GEMM, torch.topk) beside them when asked."""
     import torch
-    from flatsearch.triton_scan import triton_scan
+    from flatsearch.triton_scan import triton_scan, uses_gather
     shape = dict(N=workload.rows, dim=workload.dim)
     element_bytes = workload.matrix.element_size()
     queries_of = {}
@@ -427,8 +427,10 @@ def measure_shape(plan: Plan, device, recorder: Recorder, workload: Workload, en
                     checked = workload.index._checks.filters(expression, nq)
                     request = workload.index._scan_request(queries, k + 1, checked, {})
                     rows_read = int((request.ranges[:, 1] - request.ranges[:, 0]).sum())
+                    if uses_gather(request, rows_read):  # the gather path reads the passing rows only
+                        rows_read = request.passing_slots.numel()
                     timing = time_ms(lambda: triton_scan(request), device=device, plan=plan)
-                    return {**timing, "rows_in_ranges": rows_read,
+                    return {**timing, "rows_read": rows_read,
                             "read_gb_per_s": rows_read * workload.dim * element_bytes / timing["ms"] / 1e6}
                 recorder.attempt("timing", {**params, "provider": provider}, scan_only)
             else:

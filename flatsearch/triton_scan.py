@@ -549,8 +549,8 @@ def dispatch_variants(*, storage_dtype: torch.dtype, dim: int, k: int, nq: int, 
                                      per_query_mask=per_query_mask)]
 
 
-# tl.dot tiles longer than this many rows spill for float32 storage, and with a per-query mask
-# at dims above 512 (ptxas at 255 registers, sm_80 and sm_90).
+# tl.dot tiles longer than this many rows spill above 512 dims (ptxas at 255 registers, sm_90)
+# and for float32 storage; 64 x 64 tiles spill with K = 1024 (sm_90).
 _WIDE_DOT_ROWS = 64
 
 
@@ -566,8 +566,9 @@ def _tuning_configs(nq_bucket: int = 0, k_width: int = 0, dim: int = 0, element_
                 block_d = min(block_d, max(16, 1 << (dim - 1).bit_length()))
             if element_size == 4 and block_q > 1:
                 block_d = min(block_d, 32)  # float32 tiles through tl.dot: twice the registers per chunk
-            if (nq_bucket and block_q > 1 and block_n > _WIDE_DOT_ROWS
-                    and (element_size == 4 or (per_query_mask and dim > 512))):
+            if nq_bucket and block_q > 1 and block_n > _WIDE_DOT_ROWS and (element_size == 4 or dim > 512):
+                continue
+            if nq_bucket and block_q >= 64 and block_n >= 64 and k_width >= 1024:
                 continue
             key = (block_q, block_n, block_d, num_warps, num_stages, *max_registers)
             if key not in seen:
