@@ -225,8 +225,12 @@ def environment(device) -> dict:
 
 
 # -- 1. correctness -------------------------------------------------------------------------------------
-def scan_request(*, device, dtype, dim, rows, nq, k, filter_name, integer, bias=False, score_scale=1.0, seed=0):
-    """A ScanRequest over three arenas; mask bits only inside the ranges, as the Index builds them."""
+def scan_request(*, device, dtype, dim, rows, nq, k, filter_name, integer, bias=False, score_scale=1.0, seed=0,
+                 with_slots=False):
+    """A ScanRequest over three arenas; mask bits only inside the ranges, as the Index builds them.
+
+    ``with_slots`` also hands over the passing slots of a shared mask, as the Index does for one
+    filter expression (a sparse one then takes the gather path)."""
     import torch
     from flatsearch.bitmask import pack_bits
     from flatsearch.scan import ScanRequest
@@ -257,7 +261,8 @@ def scan_request(*, device, dtype, dim, rows, nq, k, filter_name, integer, bias=
     keep = (torch.rand(shape, generator=generator, device=device) < fraction) & inside
     return ScanRequest(queries=values(nq, dim), k=k, arenas=tuple(arenas), arena_starts=tuple(starts),
                        ranges=ranges_tensor, mask_words=pack_bits(keep),
-                       bias=values(capacity) if bias else None, score_scale=score_scale)
+                       bias=values(capacity) if bias else None, score_scale=score_scale,
+                       passing_slots=keep.nonzero().flatten() if with_slots and keep.dim() == 1 else None)
 
 
 def compare_scans(request, *, integer, config=None) -> dict:
@@ -394,7 +399,7 @@ def measure_shape(plan: Plan, device, recorder: Recorder, workload: Workload, en
                   baselines: bool) -> None:
     """The search rows of one built shape; the baselines (bare GEMM, torch.topk) beside them when asked."""
     import torch
-    from flatsearch.triton_scan import triton_scan
+    from flatsearch.triton_scan import triton_scan, uses_gather
     shape = dict(N=workload.rows, dim=workload.dim)
     element_bytes = workload.matrix.element_size()
     queries_of = {}
@@ -422,8 +427,10 @@ def measure_shape(plan: Plan, device, recorder: Recorder, workload: Workload, en
                     checked = workload.index._checks.filters(expression, nq)
                     request = workload.index._scan_request(queries, k + 1, checked, {})
                     rows_read = int((request.ranges[:, 1] - request.ranges[:, 0]).sum())
+                    if uses_gather(request, rows_read):  # the gather path reads the passing rows only
+                        rows_read = request.passing_slots.numel()
                     timing = time_ms(lambda: triton_scan(request), device=device, plan=plan)
-                    return {**timing, "rows_in_ranges": rows_read,
+                    return {**timing, "rows_read": rows_read,
                             "read_gb_per_s": rows_read * workload.dim * element_bytes / timing["ms"] / 1e6}
                 recorder.attempt("timing", {**params, "provider": provider}, scan_only)
             else:
@@ -465,20 +472,22 @@ def compile_jobs(plan: Plan) -> list:
     shapes = set()
     for entry in measurement_plan(plan):
         if "flatsearch-triton" in entry["providers"] or "triton-scan" in entry["providers"]:
-            shapes.add((torch.bfloat16, entry["dim"], entry["k"] + 1, entry["nq"], False, False, None))
+            # a random filter is one expression: the Index hands its slots over, so it is gathered
+            shapes.add((torch.bfloat16, entry["dim"], entry["k"] + 1, entry["nq"], False, False, None,
+                        entry["filter"].startswith("random")))
     for case in correctness_cases(plan):
         if case["k"] <= MAX_KERNEL_K:
             shapes.add((getattr(torch, case["dtype"]), case["dim"], case["k"], case["nq"],
-                        case["filter"] == "per_query10", case["bias"], case["config"]))
+                        case["filter"] == "per_query10", case["bias"], case["config"], False))
     for metric in ("ip", "l2", "cosine"):
         for k, filter_name, boost in INDEX_SEARCHES:
             shapes.add((torch.bfloat16, plan.target_dims[0], k + 1, 9, filter_name == "per_query",
-                        boost or metric == "l2", None))
+                        boost or metric == "l2", None, False))
     jobs, seen = [], set()
-    for dtype, dim, k, nq, per_query, bias, config in sorted(shapes, key=str):
+    for dtype, dim, k, nq, per_query, bias, config, gather in sorted(shapes, key=str):
         if config is None:
             variants = dispatch_variants(storage_dtype=dtype, dim=dim, k=k, nq=nq, per_query_mask=per_query,
-                                         has_bias=bias)
+                                         has_bias=bias, gather=gather)
         else:
             variants = [KernelVariant(dtype, dim, k_width_for(k), config, per_query, bias)]
         for variant in variants:
@@ -497,8 +506,9 @@ def compile_one(variant) -> tuple[str, float]:
     try:
         nq = max(1, variant.config.block_q)
         request = scan_request(device=device, dtype=variant.storage_dtype, dim=variant.dim, rows=4096, nq=nq,
-                               k=variant.k_width, filter_name="per_query10" if variant.per_query_mask else "none",
-                               integer=True, bias=variant.has_bias)
+                               k=variant.k_width, filter_name="per_query10" if variant.per_query_mask else
+                               "random10" if variant.gather else "none",
+                               integer=True, bias=variant.has_bias, with_slots=variant.gather)
         triton_scan(request, config=variant.config)
         torch.cuda.synchronize()
         return "ok", time.perf_counter() - began

@@ -35,7 +35,10 @@ Assumptions (each a simplification, none measured here):
   reached (a device-to-device copy reaches about 87% on H100). Latency under load 600 ns: an SM
   needs (0.9 x bandwidth / SMs) x 600 ns bytes in flight. A block keeps one dim chunk of rows
   in flight, or ``num_stages - 1`` chunks when the dim loop is pipelined (``LDGSTS`` / TMA in
-  the SASS). Rows no query keeps are not read (a row spans whole 32-byte sectors).
+  the SASS). Rows no query keeps are not read (a row spans whole 32-byte sectors). A random
+  filter passing at most ``GATHER_MAX_FRACTION`` of the rows (one shared mask: the Index hands
+  its passing slots over) takes the gather path: only the passing rows are tiled, plus 16 bytes
+  of slot and row offset read per row and one more element-wise kernel.
 * The clock under load is 1.755 GHz on H100/H200 and 1.41 GHz on A100.
 * Overlap is perfect: a tile costs the largest of its memory, issue and tensor times.
 * Scores arrive in random order: after ``r`` passing rows a new row enters a query's top-K with
@@ -319,11 +322,15 @@ def analyse_sass(facts: dict) -> dict:
     nested_in_tile = [span for span in loops if tile_loop and span not in (tile_loop, dim_loop)
                       and tile_loop[0] <= span[0] and span[1] <= tile_loop[1]]
     # Loops inside the selection code: the radix select's 63 bit passes, else the merge's loop over
-    # the tile's queries. The mixes of staging and merging are dynamic counts for one event.
-    block_q = facts["variant"].config.block_q
+    # the tile's queries (MERGE_ROWS at a time). The mixes of staging and merging are dynamic
+    # counts for one event.
+    from flatsearch.triton_scan import merge_rows
+    variant = facts["variant"]
+    block_q = variant.config.block_q
+    query_batches = block_q // merge_rows(block_q, variant.k_width) if hasattr(variant, "k_width") else block_q
 
     def trips(span):
-        return RADIX_PASSES if _in_region(closing[span].frames, regions.get("radix", [])) else block_q
+        return RADIX_PASSES if _in_region(closing[span].frames, regions.get("radix", [])) else query_batches
 
     mix = {name: {} for name in ("dim_iteration", "tile", "stage", "merge", "outside")}
     static_selection = {name: {} for name in ("stage", "merge")}
@@ -416,7 +423,7 @@ def expected_events(*, rows_per_split: float, pass_fraction: float, block_q: int
     candidates_per_query = np.minimum(passing_per_tile, enter * passing_per_tile)
     staged_tiles = float(any_candidate.sum())
     if staging_capacity:
-        room = max(1, staging_capacity - block_n)
+        room = max(1, staging_capacity - k_width - block_n)  # the list sits in front of the staged keys
         merges = float(np.floor(candidates_per_query.sum() / room)) + 1.0
     else:
         merges = staged_tiles  # merged on every tile with a winner
@@ -431,6 +438,10 @@ def estimate(point: GridPoint, facts: dict, analysis: dict, hardware: Hardware) 
     warps = config.num_warps
     element = {"float32": 4, "float16": 2, "bfloat16": 2}[point.dtype]
     rows = point.rows_scanned
+    # The gather path scans the list of passing rows: every row of its tiles passes.
+    pass_fraction = 1.0 if variant.gather else point.pass_fraction
+    if variant.gather:
+        rows = max(1, int(round(rows * point.pass_fraction)))
     splits = launcher.plan_splits(sm_count=hardware.sms, nq=point.nq, total_rows=rows, k_width=variant.k_width,
                          block_q=config.block_q)
     query_tiles = -(-point.nq // config.block_q)
@@ -441,12 +452,12 @@ def estimate(point: GridPoint, facts: dict, analysis: dict, hardware: Hardware) 
     busy_sms = min(hardware.sms, programs)
     blocks_per_sm = min(resident, programs / busy_sms)
     rows_per_split = rows / splits
-    events = expected_events(rows_per_split=rows_per_split, pass_fraction=point.pass_fraction,
+    events = expected_events(rows_per_split=rows_per_split, pass_fraction=pass_fraction,
                              block_q=config.block_q, block_n=config.block_n, k_width=variant.k_width,
                              staging_capacity=launcher.staging_capacity(variant.k_width)
                              if analysis["mix"]["stage"] else 0)
     tiles = events["tiles"]
-    if point.filter.startswith("random"):
+    if point.filter.startswith("random") and not variant.gather:
         per_query = variant.per_query_mask
         run_fraction = 1.0 - (1.0 - point.pass_fraction) ** (config.block_n * (config.block_q if per_query else 1))
     else:
@@ -476,8 +487,10 @@ def estimate(point: GridPoint, facts: dict, analysis: dict, hardware: Hardware) 
     tensor_cycles = 2.0 * padded_q * config.block_n * point.dim / (flops_per_clock * efficiency)
     tensor_s = programs * tiles * run_fraction * tensor_cycles / (busy_sms * hardware.tensor_clock_ghz * 1e9)
 
-    mask_bytes = rows / 8 * (point.nq if variant.per_query_mask else query_tiles)
-    row_bytes = rows * point.pass_fraction * point.dim * element * query_tiles
+    # the gather path reads a slot and a row offset per listed row instead of the keep-bits
+    mask_bytes = (16 * rows * query_tiles if variant.gather else
+                  rows / 8 * (point.nq if variant.per_query_mask else query_tiles))
+    row_bytes = rows * pass_fraction * point.dim * element * query_tiles
     bias_bytes = 4 * rows * query_tiles if variant.has_bias else 0
     chunk_bytes = config.block_n * config.block_d * element
     in_flight = chunk_bytes * (max(1, config.num_stages - 1) if analysis["loads_pipelined"] else 1)
@@ -489,7 +502,7 @@ def estimate(point: GridPoint, facts: dict, analysis: dict, hardware: Hardware) 
     kernel_s = max(memory_s, issue_s, tensor_s) + LAUNCH_S
     partial_bytes = point.nq * splits * variant.k_width * 8
     merge_s = 3 * partial_bytes / (BANDWIDTH_EFFICIENCY * hardware.bandwidth_tb_s * 1e12) + 20e-6
-    decode_s = 5 * 4e-6
+    decode_s = 5 * 4e-6 + (4e-6 if variant.gather else 0.0)  # the gather path's row offsets: one more
     return {"estimated_ms": (kernel_s + merge_s + decode_s) * 1e3, "kernel_ms": kernel_s * 1e3,
             "memory_ms": memory_s * 1e3, "issue_ms": issue_s * 1e3, "tensor_ms": tensor_s * 1e3,
             "splits": splits, "programs": programs, "blocks_per_sm": blocks_per_sm,
@@ -544,7 +557,7 @@ def corner_variants() -> list:
 
 def variants_for(points, *, all_flags: bool) -> list:
     import torch
-    from flatsearch.triton_scan import dispatch_variants
+    from flatsearch.triton_scan import GATHER_MAX_FRACTION, dispatch_variants
     dtypes = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
     seen, variants = set(), []
     flag_sets = [(False, False), (False, True), (True, False), (True, True)] if all_flags else [(False, False)]
@@ -553,8 +566,11 @@ def variants_for(points, *, all_flags: bool) -> list:
         for dtype_name in dtype_names:
             for per_query, bias in flag_sets:
                 # the Index asks for one more than k, to see ties at the k-th place
+                # a sparse shared filter (one expression: the Index passes its slots) is gathered
+                gather = point.pass_fraction <= GATHER_MAX_FRACTION and point.filter.startswith("random")
                 for variant in dispatch_variants(storage_dtype=dtypes[dtype_name], dim=point.dim, k=point.k + 1,
-                                                 nq=point.nq, per_query_mask=per_query, has_bias=bias):
+                                                 nq=point.nq, per_query_mask=per_query, has_bias=bias,
+                                                 gather=gather):
                     if variant not in seen:
                         seen.add(variant)
                         variants.append(variant)
@@ -693,7 +709,8 @@ def main(argv=None) -> int:
                         help="target: the 10M-row target grid; small: a CI-sized grid; corners: compile only the "
                              "largest resource corner of every candidate (the spill check)")
     parser.add_argument("--archs", default="90,80", help="compute capabilities to compile for (default 90,80)")
-    parser.add_argument("--workers", type=int, default=max(1, min(4, os.cpu_count() or 1)))
+    parser.add_argument("--workers", type=int, default=max(1, min(2, os.cpu_count() or 1)),
+                        help="parallel compile processes (default 2: compiles are CPU-heavy)")
     parser.add_argument("--all-variants", action="store_true",
                         help="also every dtype and the bias / per-query-mask forms of each variant")
     parser.add_argument("--device", default="H200", choices=sorted(HARDWARE), help="device of the printed table")

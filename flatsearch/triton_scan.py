@@ -4,7 +4,7 @@ The kernel (``flatsearch.kernels.scan``) splits the scanned rows across
 programs, flash-decoding style, so that a single query still fills the GPU:
 the split count comes from the real query-tile size and the SM count
 (:func:`plan_splits`). Each (query tile, split) program leaves its best K keys
-in a partial buffer (selection by threshold, :mod:`flatsearch.kernels.topk`, so
+in the front of its staging rows (selection by threshold, :mod:`flatsearch.kernels.topk`, so
 K up to :data:`MAX_KERNEL_K` never needs more registers); one ``torch.topk``
 over the packed int64 keys merges the splits, and the keys are decoded back
 into scores and slots. Keys embed the slot, so equal scores come out lower slot
@@ -170,6 +170,14 @@ def triton_scan(request: ScanRequest, *, config: KernelConfig | None = None,
 
     k_width = k_width_for(k)
     total_rows = int((ranges[:, 1] - ranges[:, 0]).sum())
+    gather = uses_gather(request, total_rows)
+    if gather:
+        # Scan the list of passing rows, not the ranges: a sparse filter leaves passing rows in
+        # most tiles of the ranges, so skipping tiles whose bits are all clear saves little.
+        if request.passing_slots.numel() == 0:
+            return _padded_result(nq, k, device)
+        total_rows = request.passing_slots.numel()
+        ranges = torch.tensor([[0, total_rows]], dtype=torch.int64)
     if config is None and device.type == "cpu":
         config = _interpreter_config(nq)
     block_q = config.block_q if config is not None else _bucket_block_q(_bucket(nq))
@@ -181,19 +189,25 @@ def triton_scan(request: ScanRequest, *, config: KernelConfig | None = None,
     segments, split_starts = tables[:split_starts_at], tables[split_starts_at:]
 
     storage_dtype = request.arenas[0].dtype
+    if gather:
+        gather_slots = request.passing_slots.contiguous()
+        gather_offsets = _row_offsets(request, gather_slots)
+    else:
+        gather_slots = gather_offsets = torch.zeros(1, dtype=torch.int64, device=device)
     queries = request.queries.to(storage_dtype).contiguous()
     mask = request.mask_words.contiguous()
     bias = request.bias.contiguous() if request.bias is not None else torch.zeros(1, dtype=torch.float32, device=device)
     stage = staging_capacity(k_width)
+    # Each row holds a list (its first k_width places) and the candidates staged behind it.
     # Lists start empty: one that no candidate reaches stays EMPTY_KEY padding.
-    partial = torch.full((nq, n_splits, k_width), EMPTY_KEY, dtype=torch.int64, device=device)
     staging = torch.empty((nq, n_splits, stage), dtype=torch.int64, device=device)
+    staging[:, :, :k_width] = EMPTY_KEY
 
     upcast = device.type == "cpu" and storage_dtype == torch.bfloat16
     constants = {"DIM": queries.shape[1], "K": k_width, "STAGE": stage, "PER_QUERY_MASK": mask.dim() == 2,
                  "HAS_BIAS": request.bias is not None, "ALIGNED": aligned,
                  "INPUT_PRECISION": "ieee" if storage_dtype == torch.float32 or upcast else None,
-                 "UPCAST_DOT": upcast}
+                 "UPCAST_DOT": upcast, "MERGE_ROWS": merge_rows(block_q, k_width), "GATHER": gather}
     if config is None:
         kernel, meta = _tuned_kernel(), {}
     else:
@@ -203,13 +217,13 @@ def triton_scan(request: ScanRequest, *, config: KernelConfig | None = None,
         return (_cdiv(nq, launch_meta["BLOCK_Q"]), n_splits)
 
     kernel[grid](
-        queries, request.arenas[0], mask, bias, segments, split_starts, partial, staging,
+        queries, request.arenas[0], mask, bias, segments, split_starts, staging, gather_slots, gather_offsets,
         nq, n_splits, _bucket(nq), _bucket(max(1, total_rows // 65536)),
         mask.stride(0) if mask.dim() == 2 else 0,
         float(request.score_scale),
         **constants, **meta,
     )
-    best = torch.topk(partial.reshape(nq, n_splits * k_width), k, dim=1).values
+    best = torch.topk(staging[:, :, :k_width].reshape(nq, n_splits * k_width), k, dim=1).values
     return decode_keys(best)
 
 
@@ -280,6 +294,40 @@ def plan_splits(*, sm_count: int, nq: int, total_rows: int, k_width: int, block_
     return max(1, min(wanted, longest, MAX_SPLITS))
 
 
+# A shared mask with passing slots at most this fraction of the ranged rows is scanned as a
+# list of rows (the gather path): fewer tiles, each full of passing rows.
+GATHER_MAX_FRACTION = 0.25
+
+
+def uses_gather(request: ScanRequest, total_rows: int) -> bool:
+    """Whether the scan visits ``request.passing_slots`` instead of the ranges (see GATHER_MAX_FRACTION)."""
+    slots = request.passing_slots
+    return (slots is not None and request.mask_words.dim() == 1
+            and slots.numel() <= GATHER_MAX_FRACTION * total_rows)
+
+
+def _arena_element_offsets(request: ScanRequest) -> tuple[np.ndarray, bool]:
+    """Per arena, the element offset that turns ``arena0 + offset + slot * dim`` into the slot's row;
+    and whether every row then starts 16 elements aligned."""
+    dim = request.queries.shape[1]
+    element_size = request.arenas[0].element_size()
+    base = request.arenas[0].data_ptr()
+    byte_gaps = np.array([arena.data_ptr() - base for arena in request.arenas], dtype=np.int64)
+    offsets = byte_gaps // element_size - np.array(request.arena_starts, dtype=np.int64) * dim
+    return offsets, bool(np.all(byte_gaps % (16 * element_size) == 0)) and dim % 16 == 0
+
+
+def _row_offsets(request: ScanRequest, slots: torch.Tensor) -> torch.Tensor:
+    """Element offsets of the rows of ``slots`` from the first arena, computed on the slots' device."""
+    offsets, _ = _arena_element_offsets(request)
+    dim = request.queries.shape[1]
+    if len(offsets) == 1:
+        return slots * dim + int(offsets[0])
+    starts = torch.tensor(request.arena_starts, dtype=torch.int64).to(slots.device)
+    arena = torch.searchsorted(starts, slots, right=True) - 1
+    return torch.from_numpy(offsets).to(slots.device)[arena] + slots * dim
+
+
 def _work_tables(request: ScanRequest, ranges: torch.Tensor, n_splits: int) -> tuple[torch.Tensor, int, bool]:
     """Cut the ranges into ``n_splits`` near-equal row splits of segments.
 
@@ -303,12 +351,7 @@ def _work_tables(request: ScanRequest, ranges: torch.Tensor, n_splits: int) -> t
     segment_stops = segment_starts + (ends - boundaries)
     split_starts = np.searchsorted(boundaries // rows_per_split, np.arange(n_splits + 1), side="left")
 
-    dim = request.queries.shape[1]
-    element_size = request.arenas[0].element_size()
-    base = request.arenas[0].data_ptr()
-    byte_gaps = np.array([arena.data_ptr() - base for arena in request.arenas], dtype=np.int64)
-    arena_offsets = byte_gaps // element_size - np.array(request.arena_starts, dtype=np.int64) * dim
-    aligned = bool(np.all(byte_gaps % (16 * element_size) == 0)) and dim % 16 == 0
+    arena_offsets, aligned = _arena_element_offsets(request)
     arena_of = np.searchsorted(np.array(request.arena_starts, dtype=np.int64), segment_starts, side="right") - 1
     segments = np.stack([segment_starts, segment_stops, arena_offsets[arena_of]], axis=1)
     padding = np.zeros(segments.size % 2, dtype=np.int64)
@@ -357,19 +400,31 @@ def _interpreter_config(nq: int) -> KernelConfig:
     return KernelConfig(block_q=_bucket_block_q(_bucket(nq)) if nq > 1 else 1, block_n=32, block_d=32)
 
 
-# Staging rows hold at least this many keys: room for a whole tile of the widest
-# candidate (256 rows) after a merge-free stretch of at least as many.
+# Staging rows hold at least this many keys: with the list in front, room for a whole
+# tile of the widest candidate (256 rows) for every list width up to 256.
 _MIN_STAGE = 512
+# Keys the merge holds in registers at once: the rows of several queries (see merge_rows).
+MERGE_KEYS = 4096
 
 
 def staging_capacity(k_width: int) -> int:
-    """Keys per staging row (per query and split) for a top-K list of ``k_width``.
+    """Keys per staging row (per query and split): the top-K list of ``k_width``, then room for as many.
 
     Example:
         >>> staging_capacity(16), staging_capacity(1024)
-        (512, 1024)
+        (512, 2048)
     """
-    return max(k_width, _MIN_STAGE)
+    return max(2 * k_width, _MIN_STAGE)
+
+
+def merge_rows(block_q: int, k_width: int) -> int:
+    """Queries whose staging rows one merge step selects from together (about MERGE_KEYS keys).
+
+    Example:
+        >>> merge_rows(16, 16), merge_rows(64, 1024), merge_rows(1, 16)
+        (8, 2, 1)
+    """
+    return max(1, min(block_q, MERGE_KEYS // staging_capacity(k_width)))
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
@@ -406,7 +461,9 @@ _CANDIDATES = {
     # .maxnreg 255 everywhere: left to itself ptxas may settle on 128 or 168 registers and spill.
     # The tl.dot tiles use 8 warps (with 4, or 16 x 128 tiles, the staging code spills) and, for
     # float32 storage, 32-wide dim chunks (see _tuning_configs).
-    "tile": ((16, 64, 64, 8, 3, 255), (16, 64, 32, 8, 3, 255)),
+    # 128-row tiles halve the fixed cost per row of the selection (see _tuning_configs for where
+    # they are left out).
+    "tile": ((16, 128, 64, 8, 3, 255), (16, 64, 64, 8, 3, 255), (16, 64, 32, 8, 3, 255)),
     "many": ((64, 32, 64, 8, 3, 255), (64, 64, 32, 8, 3, 255)),
 }
 
@@ -439,6 +496,7 @@ class KernelVariant:
     config: KernelConfig
     per_query_mask: bool
     has_bias: bool
+    gather: bool = False
 
     def constants(self, *, aligned: bool = True, upcast: bool = False) -> dict:
         """The kernel's constexpr arguments, tile sizes included."""
@@ -446,7 +504,9 @@ class KernelVariant:
                 "PER_QUERY_MASK": self.per_query_mask,
                 "HAS_BIAS": self.has_bias, "ALIGNED": aligned,
                 "INPUT_PRECISION": "ieee" if self.storage_dtype == torch.float32 or upcast else None,
-                "UPCAST_DOT": upcast, "BLOCK_Q": self.config.block_q, "BLOCK_N": self.config.block_n,
+                "UPCAST_DOT": upcast, "MERGE_ROWS": merge_rows(self.config.block_q, self.k_width),
+                "GATHER": self.gather,
+                "BLOCK_Q": self.config.block_q, "BLOCK_N": self.config.block_n,
                 "BLOCK_D": self.config.block_d}
 
     @property
@@ -455,21 +515,22 @@ class KernelVariant:
         return (f"{str(self.storage_dtype).replace('torch.', '')} dim={self.dim} K={self.k_width} "
                 f"tile={c.block_q}x{c.block_n}x{c.block_d} warps={c.num_warps} stages={c.num_stages}"
                 f"{f' maxnreg={c.max_registers}' if c.max_registers else ''}"
-                f"{' per-query-mask' if self.per_query_mask else ''}{' bias' if self.has_bias else ''}")
+                f"{' per-query-mask' if self.per_query_mask else ''}{' bias' if self.has_bias else ''}"
+                f"{' gather' if self.gather else ''}")
 
     def signature(self) -> dict:
         """Argument types for ``triton.compile(ASTSource(...))``: compiling without a GPU."""
         element = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[self.storage_dtype]
         signature = {"queries_ptr": "*" + element, "vectors_ptr": "*" + element, "mask_ptr": "*i32",
                      "bias_ptr": "*fp32", "segments_ptr": "*i64", "split_starts_ptr": "*i64",
-                     "partial_ptr": "*i64", "staging_ptr": "*i64", "nq": "i32", "n_splits": "i32",
+                     "staging_ptr": "*i64", "gather_slots_ptr": "*i64", "gather_offsets_ptr": "*i64", "nq": "i32", "n_splits": "i32",
                      "nq_bucket": "i32", "rows_bucket": "i32", "stride_mask": "i32", "score_scale": "fp32"}
         signature.update({name: "constexpr" for name in self.constants()})
         return signature
 
 
 def dispatch_variants(*, storage_dtype: torch.dtype, dim: int, k: int, nq: int, per_query_mask: bool,
-                      has_bias: bool) -> list[KernelVariant]:
+                      has_bias: bool, gather: bool = False) -> list[KernelVariant]:
     """Every kernel variant dispatch may launch for one call shape (the autotuner picks among them).
 
     Example:
@@ -482,11 +543,19 @@ def dispatch_variants(*, storage_dtype: torch.dtype, dim: int, k: int, nq: int, 
     k_width = k_width_for(k)
     return [KernelVariant(storage_dtype, dim, k_width,
                           KernelConfig(c.kwargs["BLOCK_Q"], c.kwargs["BLOCK_N"], c.kwargs["BLOCK_D"],
-                                       c.num_warps, c.num_stages, c.maxnreg), per_query_mask, has_bias)
-            for c in _tuning_configs(_bucket(nq), k_width, dim, torch.empty((), dtype=storage_dtype).element_size())]
+                                       c.num_warps, c.num_stages, c.maxnreg), per_query_mask, has_bias,
+                          gather and not per_query_mask)
+            for c in _tuning_configs(_bucket(nq), k_width, dim, torch.empty((), dtype=storage_dtype).element_size(),
+                                     per_query_mask=per_query_mask)]
 
 
-def _tuning_configs(nq_bucket: int = 0, k_width: int = 0, dim: int = 0, element_size: int = 2) -> list:
+# tl.dot tiles longer than this many rows spill above 512 dims (ptxas at 255 registers, sm_90)
+# and for float32 storage; 64 x 64 tiles spill with K = 1024 (sm_90).
+_WIDE_DOT_ROWS = 64
+
+
+def _tuning_configs(nq_bucket: int = 0, k_width: int = 0, dim: int = 0, element_size: int = 2, *,
+                    per_query_mask: bool = False) -> list:
     """Candidate launch configs; all of them, or those that suit one bucket."""
     import triton
     groups = [_bucket_group(nq_bucket)] if nq_bucket else list(_CANDIDATES)
@@ -497,6 +566,10 @@ def _tuning_configs(nq_bucket: int = 0, k_width: int = 0, dim: int = 0, element_
                 block_d = min(block_d, max(16, 1 << (dim - 1).bit_length()))
             if element_size == 4 and block_q > 1:
                 block_d = min(block_d, 32)  # float32 tiles through tl.dot: twice the registers per chunk
+            if nq_bucket and block_q > 1 and block_n > _WIDE_DOT_ROWS and (element_size == 4 or dim > 512):
+                continue
+            if nq_bucket and block_q >= 64 and block_n >= 64 and k_width >= 1024:
+                continue
             key = (block_q, block_n, block_d, num_warps, num_stages, *max_registers)
             if key not in seen:
                 seen.add(key)
@@ -509,13 +582,14 @@ def _tuning_configs(nq_bucket: int = 0, k_width: int = 0, dim: int = 0, element_
 def _prune_configs(configs: list, named_args: dict, **kwargs) -> list:
     """The candidates of this call's bucket, tile sizes capped by the dimension."""
     return _tuning_configs(named_args["nq_bucket"], kwargs["K"], kwargs["DIM"],
-                           named_args["vectors_ptr"].element_size()) or configs[:1]
+                           named_args["vectors_ptr"].element_size(),
+                           per_query_mask=kwargs["PER_QUERY_MASK"]) or configs[:1]
 
 
 @functools.cache
 def _tuned_kernel():
     import triton
-    return triton.autotune(configs=_tuning_configs(), key=["DIM", "K", "nq_bucket", "rows_bucket"],
+    return triton.autotune(configs=_tuning_configs(), key=["DIM", "K", "GATHER", "nq_bucket", "rows_bucket"],
                            prune_configs_by={"early_config_prune": _prune_configs})(_kernels().scan_topk_kernel)
 
 

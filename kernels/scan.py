@@ -7,17 +7,17 @@ scores with fp32 accumulation and adds the per-slot bias. One query per
 program multiplies on CUDA cores into a (rows, dims) accumulator summed once
 per tile, so the dim loop has no cross-thread reduction; 16 or more go through
 ``tl.dot`` (the launcher pads 2-15 queries to 16). Scores that beat their
-query's running K-th score are staged and merged into the query's top-K list
-only when the staging row fills (:mod:`flatsearch.kernels.topk`). Keys are
-packed int64::
+query's running K-th score are staged behind the query's top-K list and
+merged into it only when the row fills (:mod:`flatsearch.kernels.topk`). Keys
+are packed int64::
 
     key = order_preserving_int32(score) << 32 | (0xFFFFFFFF - slot)
 
 Comparing keys compares scores first and, on equal scores, prefers the lower
 slot, so one integer max/sort implements the tie rule. ``EMPTY_KEY``, the
 smallest int64, which no real score maps to, pads the lists. Each program
-leaves its K keys, in no particular order, in its own row of the partial buffer,
-which the launcher fills with ``EMPTY_KEY`` first.
+leaves its K keys, in no particular order, in the first K places of its rows of
+the staging buffer, which the launcher fills with ``EMPTY_KEY`` first.
 """
 import triton
 import triton.language as tl
@@ -30,7 +30,8 @@ from .topk import EMPTY_KEY, merge_staged, ordered_keys, stage_candidates  # noq
 @triton.jit(do_not_specialize=["nq", "n_splits", "nq_bucket", "rows_bucket", "stride_mask"])
 def scan_topk_kernel(
     # pointers
-    queries_ptr, vectors_ptr, mask_ptr, bias_ptr, segments_ptr, split_starts_ptr, partial_ptr, staging_ptr,
+    queries_ptr, vectors_ptr, mask_ptr, bias_ptr, segments_ptr, split_starts_ptr, staging_ptr,
+    gather_slots_ptr, gather_offsets_ptr,
     # sizes (nq_bucket and rows_bucket only key the autotuner)
     nq, n_splits, nq_bucket, rows_bucket,
     # strides (queries are contiguous rows of DIM)
@@ -40,26 +41,33 @@ def scan_topk_kernel(
     # meta-parameters
     DIM: tl.constexpr, K: tl.constexpr, STAGE: tl.constexpr, PER_QUERY_MASK: tl.constexpr,
     HAS_BIAS: tl.constexpr, ALIGNED: tl.constexpr, INPUT_PRECISION: tl.constexpr, UPCAST_DOT: tl.constexpr,
-    BLOCK_Q: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
+    MERGE_ROWS: tl.constexpr, GATHER: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
 ):
-    """Partial top-K of one (query tile, split) into ``partial[q, split, :]``.
+    """Partial top-K of one (query tile, split) into ``staging[q, split, :K]``.
 
     ``segments`` is (n_segments, 3) int64: first slot, stop slot and the element
     offset that turns ``vectors_ptr + offset + slot * DIM`` into the row of the
     segment's arena. Split ``s`` owns segments ``split_starts[s]`` up to
-    ``split_starts[s + 1]``. ``staging`` is scratch of (nq, n_splits, STAGE) keys.
+    ``split_starts[s + 1]``. ``staging`` is (nq, n_splits, STAGE) keys, the first K
+    of each row ``EMPTY_KEY`` at launch.
+
+    With ``GATHER`` the scan visits a list of passing rows instead of slot ranges:
+    segments hold positions in that list, ``gather_slots[i]`` is the slot of its
+    row ``i`` and ``gather_offsets[i]`` the element offset of that row from
+    ``vectors_ptr``; the keep-bits are not read (every listed row passes).
     """
     query_tile = tl.program_id(0)
     split = tl.program_id(1)
     query_rows = query_tile * BLOCK_Q + tl.arange(0, BLOCK_Q)
     query_ok = query_rows < nq
     list_index = query_tile.to(tl.int64) * BLOCK_Q * n_splits + split
-    top_base = partial_ptr + list_index * K
     stage_base = staging_ptr + list_index * STAGE
     stage_rows = (stage_base + tl.arange(0, BLOCK_Q).to(tl.int64) * n_splits * STAGE)[:, None]
     threshold = tl.full((BLOCK_Q,), float("-inf"), tl.float32)
-    count = tl.zeros((BLOCK_Q,), tl.int32)
-    most_staged = 0  # the largest count, kept as a scalar so the merge test costs no reduction
+    # Keys in each row, the K of the list included; padding queries have no row.
+    empty_count = tl.where(query_ok, K, 0)
+    count = empty_count
+    most_staged = K  # the largest count, kept as a scalar so the merge test costs no reduction
 
     first_segment = tl.load(split_starts_ptr + split)
     end_segment = tl.load(split_starts_ptr + split + 1)
@@ -71,19 +79,37 @@ def scan_topk_kernel(
             arena_offset = tl.multiple_of(arena_offset, 16)
         tiles = tl.cdiv(stop - start, BLOCK_N)
         for tile in range(0, tiles):
-            slots = start + tile * BLOCK_N + tl.arange(0, BLOCK_N)
-            in_range = slots < stop
-            bit = (slots & 31).to(tl.int32)
-            if PER_QUERY_MASK:
+            positions = start + tile * BLOCK_N + tl.arange(0, BLOCK_N)
+            in_range = positions < stop
+            if GATHER:
+                slots = tl.load(gather_slots_ptr + positions, mask=in_range, other=0)
+                row_offsets = tl.load(gather_offsets_ptr + positions, mask=in_range, other=0)
+                if ALIGNED:
+                    row_offsets = tl.multiple_of(row_offsets, 16)
+                row_needed = in_range
+                keep = in_range[None, :] & query_ok[:, None]
+                needed_rows = 1  # a listed tile is never empty
+            elif PER_QUERY_MASK:
+                slots = positions
+                row_offsets = arena_offset + slots * DIM
+                bit = (slots & 31).to(tl.int32)
                 word_ptrs = mask_ptr + query_rows[:, None].to(tl.int64) * stride_mask + (slots >> 5)[None, :]
                 words = tl.load(word_ptrs, mask=query_ok[:, None] & in_range[None, :], other=0)
                 keep = ((words >> bit[None, :]) & 1) != 0
+                row_needed = tl.max(keep.to(tl.int32), axis=0) > 0
             else:
+                slots = positions
+                row_offsets = arena_offset + slots * DIM
+                bit = (slots & 31).to(tl.int32)
+                # One mask for every query: the rows to read come from the bits, not from a
+                # reduction over the (queries, rows) tile.
                 words = tl.load(mask_ptr + (slots >> 5), mask=in_range, other=0)
-                keep = (((words >> bit) & 1) != 0)[None, :] & query_ok[:, None]
-            row_needed = tl.max(keep.to(tl.int32), axis=0) > 0
-            if tl.max(row_needed.to(tl.int32), axis=0) > 0:
-                row_ptrs = vectors_ptr + arena_offset + slots[:, None] * DIM
+                row_needed = ((words >> bit) & 1) != 0
+                keep = row_needed[None, :] & query_ok[:, None]
+            if not GATHER:
+                needed_rows = tl.max(row_needed.to(tl.int32), axis=0)
+            if needed_rows > 0:
+                row_ptrs = vectors_ptr + row_offsets[:, None]
                 if BLOCK_Q == 1:
                     # One query: multiply-add into a (rows, dims) accumulator and reduce it once
                     # per tile, so the dim loop is loads and FMAs only.
@@ -130,8 +156,8 @@ def scan_topk_kernel(
             # Merge when a staging row could not take another tile, and after the split's last
             # tile; one merge site inside the loop keeps the code (and its registers) single.
             last_tile = (segment == end_segment - 1) & (tile == tiles - 1)
-            if (most_staged > STAGE - BLOCK_N) | (last_tile & (most_staged > 0)):
-                threshold = merge_staged(top_base, stage_base, count, threshold, n_splits * K,
-                                         n_splits * STAGE, K, STAGE, BLOCK_Q)
-                count = tl.zeros((BLOCK_Q,), tl.int32)
-                most_staged = 0
+            if (most_staged > STAGE - BLOCK_N) | (last_tile & (most_staged > K)):
+                threshold = merge_staged(stage_base, count, threshold, n_splits * STAGE, K, STAGE, BLOCK_Q,
+                                         MERGE_ROWS)
+                count = empty_count
+                most_staged = K

@@ -1,20 +1,21 @@
 """Top-K by threshold: stage the candidates that beat each query's K-th key, merge them rarely.
 
-Each (query, split) owns a top-K list in global memory (its row of the partial
-buffer: K packed int64 keys, see :mod:`flatsearch.kernels.scan`, in no
-particular order) and a staging row of ``STAGE`` keys. A scan tile compares
-its scores with the query's running K-th score (one fp32 compare per score);
-only the winners are compacted into the staging row (``tl.cumsum`` gives each
-its position, one masked store writes them). When some query's staging row
-could not take another tile, or at the end, every query with staged keys
-merges them into its list, one query at a time so that registers hold one
-row whatever K is.
+Each (query, split) owns one row of ``STAGE`` keys in global memory: its first
+``K`` places hold the query's running top-K list (packed int64 keys, see
+:mod:`flatsearch.kernels.scan`, in no particular order, ``EMPTY_KEY`` where
+unused) and the places after it stage new candidates. A scan tile compares its
+scores with the query's running K-th score (one fp32 compare per score); only
+the winners are compacted behind the list (``tl.cumsum`` gives each its
+position, one masked store writes them). When some query's row could not take
+another tile, or at the end, the rows are merged: the K best keys of each row
+are compacted back into its first K places.
 
-The merge is a radix select: 64 counting passes find the K-th largest key of
-list and staged keys together (keys are unique: each embeds its slot), then
-the keys at or above it are compacted back into the list. Its cost does not
-depend on how the keys are ordered, it needs no unrolled network (compile time
-and registers stay flat in K), and nothing is padded to K. The order within
+The merge is a radix select over whole rows, several queries at once: 64
+counting passes find the K-th largest key of each row (keys are unique: each
+embeds its slot), then the keys at or above it are compacted to the front. Its
+cost does not depend on how the keys are ordered, it needs no unrolled network
+(compile time and registers stay flat in K), and nothing is padded to K. List
+and candidates share one row, so each pass counts one tensor. The order within
 a list does not matter: the launcher's split merge sorts.
 
 Rows of one split are scanned in ascending slot order, so a later row that
@@ -48,10 +49,10 @@ def key_score(key):
 
 @triton.jit
 def stage_candidates(stage_rows, count, winners, scores, slots):
-    """Append the winners of a (BLOCK_Q, BLOCK_N) tile to each query's staging row; the new counts.
+    """Append the winners of a (BLOCK_Q, BLOCK_N) tile to each query's row; the new counts.
 
-    ``stage_rows`` is (BLOCK_Q, 1) pointers to the staging rows, ``count`` (BLOCK_Q,) the keys
-    each already holds; there is room for a whole tile in every row.
+    ``stage_rows`` is (BLOCK_Q, 1) pointers to the rows, ``count`` (BLOCK_Q,) the keys each
+    already holds (list included); there is room for a whole tile in every row.
     """
     position = count[:, None] + tl.cumsum(winners.to(tl.int32), axis=1) - 1
     tl.store(stage_rows + position, ordered_keys(scores, slots), mask=winners)
@@ -59,54 +60,49 @@ def stage_candidates(stage_rows, count, winners, scores, slots):
 
 
 @triton.jit
-def kth_largest(top, staged, K: tl.constexpr):
-    """The K-th largest of the keys of ``top`` and ``staged`` together (EMPTY_KEY when fewer are real)."""
+def kth_largest(keys, K: tl.constexpr, ROWS: tl.constexpr):
+    """The K-th largest key of each row of ``keys`` (ROWS, n); EMPTY_KEY where a row has fewer than K real ones."""
     # Most significant bit first: the largest t with at least K keys >= t. The sign bit decides
     # between the negative and non-negative halves; each later bit only raises t.
-    zero = tl.zeros((), tl.int64)
-    at_least = tl.sum((top >= zero).to(tl.int32), axis=0) + tl.sum((staged >= zero).to(tl.int32), axis=0)
+    zero = tl.zeros((ROWS,), tl.int64)
+    at_least = tl.sum((keys >= 0).to(tl.int32), axis=1)
     kth = tl.where(at_least >= K, zero, zero + EMPTY_KEY)
     for bit in range(62, -1, -1):
         candidate = kth | (tl.full((), 1, tl.int64) << bit)
-        at_least = tl.sum((top >= candidate).to(tl.int32), axis=0) + \
-            tl.sum((staged >= candidate).to(tl.int32), axis=0)
+        at_least = tl.sum((keys >= candidate[:, None]).to(tl.int32), axis=1)
         kth = tl.where(at_least >= K, candidate, kth)
     return kth
 
 
 @triton.jit
-def merge_staged(top_base, stage_base, count, threshold, row_stride_top, row_stride_stage,
-                 K: tl.constexpr, STAGE: tl.constexpr, BLOCK_Q: tl.constexpr):
-    """Merge each query's staged keys into its top-K list; the queries' new K-th scores.
+def merge_staged(stage_base, count, threshold, row_stride,
+                 K: tl.constexpr, STAGE: tl.constexpr, BLOCK_Q: tl.constexpr, ROWS: tl.constexpr):
+    """Merge each query's staged keys into the list at the front of its row; the queries' new K-th scores.
 
-    Query ``i`` of the tile has its list at ``top_base + i * row_stride_top`` (K keys,
-    EMPTY_KEY where unused) and its staged keys at ``stage_base + i * row_stride_stage``
-    (``count[i]`` of them). Returns the updated (BLOCK_Q,) threshold; the caller resets the counts.
+    Query ``i`` of the tile has its row at ``stage_base + i * row_stride``, ``count[i]`` keys
+    long (0 for padding queries, which have no row). ``ROWS`` queries are merged at once (a
+    power of two dividing BLOCK_Q). Returns the updated (BLOCK_Q,) threshold; the caller
+    resets the counts to K.
     """
     # Staged keys were written by other threads of the program: make them visible.
     tl.debug_barrier()
     lanes = tl.arange(0, BLOCK_Q)
-    stage_lanes = tl.arange(0, STAGE)
-    top_lanes = tl.arange(0, K)
-    for query in range(BLOCK_Q):
-        staged_count = tl.sum(tl.where(lanes == query, count, 0), axis=0)
-        if staged_count > 0:
-            top_ptrs = top_base + query * row_stride_top + top_lanes
-            top = tl.load(top_ptrs)
-            staged = tl.load(stage_base + query * row_stride_stage + stage_lanes, mask=stage_lanes < staged_count,
-                             other=EMPTY_KEY)
-            kth = kth_largest(top, staged, K)
-            # Keys are unique, so at most K reach kth; the list only grows, so the places
+    places = tl.arange(0, STAGE)
+    for first in range(0, BLOCK_Q, ROWS):
+        batch = first + tl.arange(0, ROWS)
+        batch_count = tl.sum(tl.where(lanes[None, :] == batch[:, None], count[None, :], 0), axis=1)
+        if tl.max(batch_count, axis=0) > K:
+            rows = stage_base + batch[:, None].to(tl.int64) * row_stride
+            keys = tl.load(rows + places[None, :], mask=places[None, :] < batch_count[:, None], other=EMPTY_KEY)
+            kth = kth_largest(keys, K, ROWS)
+            # Keys are unique, so at most K reach kth, and the list only grows: the places
             # after the kept keys already hold EMPTY_KEY.
-            keep_top = (top >= kth) & (top != EMPTY_KEY)
-            keep_staged = (staged >= kth) & (staged != EMPTY_KEY)
-            kept_top = tl.sum(keep_top.to(tl.int32), axis=0)
-            tl.debug_barrier()  # every thread has read the list before any place of it is rewritten
-            tl.store(top_base + query * row_stride_top + tl.cumsum(keep_top.to(tl.int32), axis=0) - 1, top,
-                     mask=keep_top)
-            tl.store(top_base + query * row_stride_top + kept_top + tl.cumsum(keep_staged.to(tl.int32), axis=0) - 1,
-                     staged, mask=keep_staged)
-            threshold = tl.where(lanes == query, key_score(kth), threshold)
+            keep = (keys >= kth[:, None]) & (keys != EMPTY_KEY)
+            tl.debug_barrier()  # every thread has read its rows before any place of them is rewritten
+            tl.store(rows + tl.cumsum(keep.to(tl.int32), axis=1) - 1, keys, mask=keep)
+            batch_threshold = key_score(kth)
+            new_threshold = tl.sum(tl.where(lanes[:, None] == batch[None, :], batch_threshold[None, :], 0.0), axis=1)
+            threshold = tl.where((lanes >= first) & (lanes < first + ROWS), new_threshold, threshold)
     # The next tile's staging stores must not overtake this merge's loads.
     tl.debug_barrier()
     return threshold

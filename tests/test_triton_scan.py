@@ -294,8 +294,8 @@ def test_tuning_candidates_fit_every_bucket():
             assert (block_q == 1) == (nq_bucket == 1) and (block_q == 1 or block_q >= 16)
             assert block_q == triton_scan_module._bucket_block_q(nq_bucket)
             for config in configs:
-                # a whole tile always fits the staging row after the merge check
-                assert 2 * config.kwargs["BLOCK_N"] <= triton_scan_module.staging_capacity(k_width)
+                # a whole tile always fits behind the list after the merge check
+                assert k_width + config.kwargs["BLOCK_N"] <= triton_scan_module.staging_capacity(k_width)
     small = triton_scan_module._tuning_configs(1, 16, 20)
     assert all(config.kwargs["BLOCK_D"] == 32 for config in small)
     wide = triton_scan_module._tuning_configs(16, 16, 768, element_size=4)
@@ -358,6 +358,34 @@ def test_staging_fills_and_merges_mid_scan(nq, dtype):
     request = ScanRequest(**{**base.__dict__, "arenas": (vectors.to(dtype),), "queries": queries, "bias": None})
     config = KernelConfig(1 if nq == 1 else 16, 32, 16)
     assert_same(triton_scan(request, config=config, n_splits=1), torch_scan(request), dtype)
+
+
+@pytest.mark.parametrize("nq, dtype, k, pass_fraction, config", [
+    (1, torch.float32, 5, 0.05, KernelConfig(1, 16, 16)),         # one query, several list tiles
+    (3, torch.float16, 9, 0.08, KernelConfig(16, 16, 16)),        # padded to a tl.dot tile
+    (17, torch.bfloat16, 40, 0.2, KernelConfig(16, 32, 16)),      # two query tiles, fewer rows than k
+    (2, torch.float32, 4, 0.0, None),                             # nothing passes
+])
+def test_sparse_shared_filter_scans_the_passing_rows(nq, dtype, k, pass_fraction, config):
+    """The gather path: the passing slots as a list, over several arenas, with bias; ids exactly as torch."""
+    base = make_request(60 + nq, dtype=dtype, dim=24, nq=nq, k=k, arena_rows=(96, 160, 64),
+                        pass_fraction=pass_fraction, bias=True, score_scale=2.0)
+    keep = unpack_bits(base.mask_words, 320)
+    request = ScanRequest(**{**base.__dict__, "passing_slots": keep.nonzero().flatten()})
+    assert triton_scan_module.uses_gather(request, int((request.ranges[:, 1] - request.ranges[:, 0]).sum()))
+    expected = torch_scan(base)
+    assert_same(triton_scan(request, config=config, n_splits=3), expected, dtype)
+    assert_same(triton_scan(request, config=config, n_splits=1), expected, dtype)
+
+
+def test_gather_row_offsets_follow_each_arena():
+    request = make_request(70, dim=8, nq=1, k=2, arena_rows=(64, 32, 96))
+    slots = torch.tensor([0, 63, 64, 95, 96, 191])
+    offsets = triton_scan_module._row_offsets(request, slots)
+    for slot, offset in zip(slots.tolist(), offsets.tolist()):
+        arena = max(i for i, start in enumerate(request.arena_starts) if start <= slot)
+        row = request.arenas[arena][slot - request.arena_starts[arena]]
+        assert request.arenas[0].data_ptr() + offset * 4 == row.data_ptr()
 
 
 COMPILE_SCRIPT = r"""
