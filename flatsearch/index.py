@@ -277,7 +277,7 @@ class Index:
             filter = self._checks.filter(filter)
         with self._lock.read():
             if filter is None:
-                return self._ids.sorted_ids.cpu().clone()
+                return self._ids.sorted_ids().cpu()
             passing = filter_plan.select(filter, self.schema, self._storage).as_slots()
             return torch.sort(self._storage.slot_ids[passing]).values.cpu()
 
