@@ -159,9 +159,12 @@ class Storage:
         if sum(needs):
             # Deleted slots left over, and never-used tails of other partitions' blocks.
             tails = ((self.block_of_slot >= 0) & ~self.handed_out).nonzero().flatten()
-            tails = tails[~torch.isin(self.block_of_slot[tails], torch.tensor(sorted(self._busy), dtype=torch.int64,
+            spare = torch.cat([spare, tails])
+            # Not from blocks handed out in step 2: an emptied block moved to another partition there
+            # gave its slots to that partition, deleted ones included.
+            spare = spare[~torch.isin(self.block_of_slot[spare], torch.tensor(sorted(self._busy), dtype=torch.int64,
                                                                               device=device))]
-            spare = torch.sort(torch.cat([spare, tails])).values
+            spare = torch.sort(spare).values
             in_blocks = int((self.block_of_slot >= 0).sum())
             if len(spare) <= SPILL_FRACTION * in_blocks:
                 spare = spare[:0]

@@ -130,3 +130,14 @@ def test_scans_joining_ranges_across_unused_rows_ignore_what_those_rows_hold():
         masked = np.where(keep, scores, -np.inf)
         expected = np.argsort(-masked, axis=1, kind="stable")[:, :15]
         assert index.search(query, 15, filter=fs.col("day") < 30).ids.numpy().tolist() == expected.tolist()
+
+
+def test_a_block_moved_to_another_partition_never_hands_its_deleted_slot_out_twice():
+    index = fs.Index(2, attributes={"city": "int"}, partition_by="city", partition_size=32)
+    index.add([0, 2], torch.zeros(2, 2), {"city": [2, None]})
+    index.set_attributes([2], {"city": [1]})  # id 2 moves to a block of its own ...
+    index.set_attributes([2], {"city": [2]})  # ... and back, leaving that block empty with one deleted slot
+    index.upsert([0, 1], torch.tensor([[1.0, 0.0], [0.0, 1.0]]), {"city": [0, None]})
+    slots = index._ids.lookup(torch.tensor([0, 1, 2]))
+    assert len(set(slots.tolist())) == 3 and int(index._storage.live.sum()) == 3
+    assert index.search(torch.tensor([1.0, 0.0]), 3).ids.tolist() == [[0, 1, 2]]
