@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import torch
 
+from .sorting import searchsorted, stable_argsort
 from .schema import Schema
 
 
@@ -59,7 +60,7 @@ def _merge(run_a: tuple, run_b: tuple) -> tuple:
     if run_a[0].numel() == 0:
         return run_b
     # Each b entry lands after the a entries not larger than it.
-    positions = torch.searchsorted(run_a[0], values_b, right=True) + torch.arange(len(values_b), device=values_b.device)
+    positions = searchsorted(run_a[0], values_b, right=True) + torch.arange(len(values_b), device=values_b.device)
     total = len(run_a[0]) + len(values_b)
     is_a = torch.ones(total, dtype=torch.bool, device=values_b.device)
     is_a[positions] = False
@@ -88,7 +89,7 @@ class SortedColumn:
     @classmethod
     def build(cls, column: torch.Tensor, kind: str) -> "SortedColumn":
         values, slots = _entries(column, kind)
-        order = torch.argsort(values, stable=True)
+        order = stable_argsort(values)
         return cls(kind, values[order], slots[order], column.shape[0])
 
     def __len__(self) -> int:
@@ -112,7 +113,7 @@ class SortedColumn:
         self._slot_generation[slots] = self._generation
         values, owners = _entries(new.to(self._main[0].device), self.kind, slots)
         if values.numel():
-            order = torch.argsort(values, stable=True)
+            order = stable_argsort(values)
             batch = (values[order].to(self._main[0].dtype), owners[order],
                      torch.full((len(values),), self._generation, dtype=torch.int64, device=values.device))
             self._delta = _merge(self._delta, batch)
@@ -189,8 +190,8 @@ class SortedColumn:
 
 def _run_bounds(values: torch.Tensor, op: str, probe: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``bounds`` within one sorted run."""
-    left = torch.searchsorted(values, probe, right=False)
-    right = torch.searchsorted(values, probe, right=True)
+    left = searchsorted(values, probe, right=False)
+    right = searchsorted(values, probe, right=True)
     if op in ("eq", "in"):
         return left, right
     zero, end = torch.zeros_like(left), torch.full_like(left, values.numel())

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import torch
 
+from .sorting import searchsorted, stable_argsort
 MERGE_FRACTION = 0.25  # delta or removed entries beyond this share of the main arrays trigger a merge
 MERGE_MIN = 4096  # below this many, never merge (small maps merge rarely and cheaply anyway)
 
@@ -31,7 +32,7 @@ def _find(sorted_ids: torch.Tensor, slots: torch.Tensor, ids: torch.Tensor) -> t
     """Slot of each id in one sorted run (-1 where absent or removed)."""
     if sorted_ids.numel() == 0:
         return torch.full_like(ids, -1)
-    position = torch.searchsorted(sorted_ids, ids).clamp_(max=sorted_ids.numel() - 1)
+    position = searchsorted(sorted_ids, ids).clamp_(max=sorted_ids.numel() - 1)
     found = sorted_ids[position] == ids
     return torch.where(found, slots[position], torch.full_like(ids, -1))
 
@@ -40,7 +41,7 @@ def _mark_removed(sorted_ids: torch.Tensor, slots: torch.Tensor, ids: torch.Tens
     """Set the slot of each id present in one run to -1 (ids absent from it are skipped)."""
     if sorted_ids.numel() == 0:
         return
-    position = torch.searchsorted(sorted_ids, ids).clamp_(max=sorted_ids.numel() - 1)
+    position = searchsorted(sorted_ids, ids).clamp_(max=sorted_ids.numel() - 1)
     hit = (sorted_ids[position] == ids) & (slots[position] >= 0)
     slots[position[hit]] = -1
 
@@ -49,7 +50,7 @@ def _merge(ids_a, slots_a, ids_b, slots_b):
     """Two sorted runs merged in linear time (each b lands after the a's smaller than it)."""
     if ids_b.numel() == 0:
         return ids_a, slots_a
-    positions = torch.searchsorted(ids_a, ids_b) + torch.arange(len(ids_b), device=ids_b.device)
+    positions = searchsorted(ids_a, ids_b) + torch.arange(len(ids_b), device=ids_b.device)
     total = len(ids_a) + len(ids_b)
     is_a = torch.ones(total, dtype=torch.bool, device=ids_b.device)
     is_a[positions] = False
@@ -90,7 +91,7 @@ class IdMap:
         if ids.numel() == 0:
             return
         if ids.numel() > 1 and not bool((ids[1:] > ids[:-1]).all()):
-            order = torch.argsort(ids)
+            order = stable_argsort(ids)
             ids, slots = ids[order], slots[order]
         if self._ids.numel() == 0 and self._delta_ids.numel() == 0:
             self._ids, self._slots = ids.clone(), slots.clone()
