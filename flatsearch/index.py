@@ -17,6 +17,7 @@ from .idmap import IdMap
 from .results import SearchResult
 from .rwlock import ReadWriteLock
 from .scan import ScanRequest
+from .sorting import searchsorted
 from .schema import INT_NULL, Schema
 from .storage import Storage
 from .topk import best_k
@@ -105,6 +106,7 @@ class Index:
                                 partition_size=self.partition_size, schema=self.schema, keep_norms=self.metric == "l2")
         self._ids = IdMap(self.device)
         self._live_cache: tuple | None = None
+        self._magnitudes: dict[str, tuple[int, float]] = {}  # boosted column -> (storage version, max |value|)
 
     # -- configuration ------------------------------------------------------------------------------
     def config(self) -> dict:
@@ -355,13 +357,19 @@ class Index:
 
     # -- search internals ---------------------------------------------------------------------------
     def _check_boost_terms(self, weights: Mapping[str, float]) -> None:
-        """Boost terms must keep scores finite: each weight times the largest stored magnitude of its column."""
+        """Boost terms must keep scores finite: each weight times the largest stored magnitude of its column.
+
+        The magnitudes are read once per storage version (every write bumps it), not per search."""
         with self._lock.read():
-            live = self._storage.live
+            storage = self._storage
             magnitudes = {}
             for name in weights:
-                values = Schema.as_float(self.schema.kinds[name], self._storage.columns[name])[live]
-                magnitudes[name] = float(values.abs().max()) if values.numel() else 0.0
+                cached = self._magnitudes.get(name)
+                if cached is None or cached[0] != storage.version:
+                    values = Schema.as_float(self.schema.kinds[name], storage.columns[name])[storage.live]
+                    cached = (storage.version, float(values.abs().max()) if values.numel() else 0.0)
+                    self._magnitudes[name] = cached
+                magnitudes[name] = cached[1]
         check_boost_terms(weights, magnitudes)
 
     def _keep_mask(self, filters: list) -> torch.Tensor:
@@ -381,12 +389,6 @@ class Index:
 
     def _scan_request(self, queries: torch.Tensor, k: int, filters: Any, weights: dict[str, float]) -> ScanRequest:
         storage = self._storage
-        bias = None
-        for name, weight in weights.items():
-            term = weight * Schema.as_float(self.schema.kinds[name], storage.columns[name])
-            bias = term if bias is None else bias + term
-        if self.metric == "l2":
-            bias = -storage.sq_norms if bias is None else bias - storage.sq_norms
         passing_slots = None
         if filters is None:
             keep = storage.live
@@ -403,8 +405,30 @@ class Index:
             words = pack_bits(keep)
             ranges = self._ranges_with_hits(words if keep.dim() == 1 else pack_bits(keep.any(dim=0)))
         return ScanRequest(queries=queries, k=k, arenas=tuple(storage.arenas), arena_starts=tuple(storage.arena_starts),
-                           ranges=ranges, mask_words=words, bias=bias, score_scale=2.0 if self.metric == "l2" else 1.0,
-                           keep=keep, passing_slots=passing_slots)
+                           ranges=ranges, mask_words=words, bias=self._bias(weights, passing_slots),
+                           score_scale=2.0 if self.metric == "l2" else 1.0, keep=keep, passing_slots=passing_slots)
+
+    def _bias(self, weights: dict[str, float], passing_slots: torch.Tensor | None) -> torch.Tensor | None:
+        """Per-slot bias (boost terms, and ``-|x|^2`` for l2), or None.
+
+        With a selective filter's passing slots it is computed at those slots only (every other
+        slot is masked out, so its bias is never read): the cost follows the rows that pass."""
+        storage = self._storage
+        if not weights and self.metric != "l2":
+            return None
+        at = passing_slots if passing_slots is not None and passing_slots.numel() < storage.capacity // 4 else None
+        def read(column):
+            return column if at is None else column.index_select(0, at)
+        bias = None
+        for name, weight in weights.items():
+            term = weight * Schema.as_float(self.schema.kinds[name], read(storage.columns[name]))
+            bias = term if bias is None else bias.add_(term)
+        if self.metric == "l2":
+            bias = -read(storage.sq_norms) if bias is None else bias.sub_(read(storage.sq_norms))
+        if at is None:
+            return bias
+        full = torch.zeros(storage.capacity, dtype=torch.float32, device=storage.device)
+        return full.index_copy_(0, at, bias.float())
 
     def _live_ranges_and_words(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Scan ranges and packed live bits for unfiltered searches, kept until the next mutation."""
@@ -425,7 +449,7 @@ class Index:
         if starts.numel() == 0:
             return torch.empty((0, 2), dtype=torch.int64)
         if slots is not None:
-            hits = torch.bincount(torch.searchsorted(starts, slots, right=True) - 1, minlength=starts.numel())
+            hits = torch.bincount(searchsorted(starts, slots, right=True) - 1, minlength=starts.numel())
         else:
             prefix = torch.zeros(words.shape[-1] + 1, dtype=torch.int64, device=words.device)
             torch.cumsum(word_popcount(words), 0, out=prefix[1:])

@@ -59,7 +59,7 @@ class Storage:
         self.blocks_by_key: dict[int | None, list[int]] = {}
         self.capacity = 0
         self._arena_hint = 0
-        self.version = 0  # bumped by every change of live rows
+        self.version = 0  # bumped by every change of live rows or column values
         self.slot_ids = torch.empty(0, dtype=torch.int64, device=device)
         self.live = torch.empty(0, dtype=torch.bool, device=device)
         # Per slot: its block (-1 outside blocks) and whether it was ever handed out since the
@@ -337,6 +337,7 @@ class Storage:
         if index is not None:
             index.write(slots, column[where], values)
         column[where] = values
+        self.version += 1  # cached per-version reads (boost magnitudes) must see the new values
 
     def _widen(self, name: str, column: torch.Tensor, width: int) -> torch.Tensor:
         if column.shape[1] == width:
