@@ -102,9 +102,15 @@ class Index:
         self._reset()
 
     def _reset(self) -> None:
-        self._storage = Storage(dim=self.dim, dtype=self.dtype, device=self.device,
-                                partition_size=self.partition_size, schema=self.schema, keep_norms=self.metric == "l2")
-        self._ids = IdMap(self.device)
+        self._use(*self._empty_state())
+
+    def _empty_state(self) -> tuple[Storage, IdMap]:
+        return (Storage(dim=self.dim, dtype=self.dtype, device=self.device, partition_size=self.partition_size,
+                        schema=self.schema, keep_norms=self.metric == "l2"), IdMap(self.device))
+
+    def _use(self, storage: Storage, ids: IdMap) -> None:
+        """Make ``storage`` and ``ids`` the index's rows (and drop what was cached from the old ones)."""
+        self._storage, self._ids = storage, ids
         self._live_cache: tuple | None = None
         self._magnitudes: dict[str, tuple[int, float]] = {}  # boosted column -> (storage version, max |value|)
 
@@ -235,8 +241,10 @@ class Index:
                 if column.dim() == 2:  # tags: as wide as the widest live row, not the widest ever stored
                     width = int(Schema.not_null("tags", column).sum(dim=1).max()) if len(column) else 1
                     columns[name] = column[:, :max(width, 1)].contiguous()
-            self._reset()
-            self._insert(ids, vectors, columns)
+            # Built aside and swapped in at the end: a failure part-way leaves the index as it was.
+            storage, id_map = self._empty_state()
+            self._insert(ids, vectors, columns, storage=storage, id_map=id_map)
+            self._use(storage, id_map)
 
     # -- reads --------------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -505,17 +513,21 @@ class Index:
         ids, _, stored, columns = self._checks.rows(ids, vectors, attributes)
         return ids, stored.to(self.device), columns
 
-    def _insert(self, ids: torch.Tensor, vectors: torch.Tensor, columns: dict[str, torch.Tensor]) -> None:
+    def _insert(self, ids: torch.Tensor, vectors: torch.Tensor, columns: dict[str, torch.Tensor], *,
+                storage: Storage | None = None, id_map: IdMap | None = None) -> None:
+        """Store new rows in the index's storage and id map (or in the given ones)."""
+        storage = self._storage if storage is None else storage
+        id_map = self._ids if id_map is None else id_map
         if len(ids) == 0:
             return
         keys = None
         if self.partition_by is not None:
             keys = columns.get(self.partition_by)
             keys = torch.full((len(ids),), INT_NULL, dtype=torch.int64) if keys is None else keys
-        slots = self._storage.allocate(keys, len(ids))
+        slots = storage.allocate(keys, len(ids))
         device_ids = ids.to(self.device)
-        self._storage.write(slots, device_ids, vectors.to(self.device, self.dtype), columns)
-        self._ids.insert(device_ids, slots)
+        storage.write(slots, device_ids, vectors.to(self.device, self.dtype), columns)
+        id_map.insert(device_ids, slots)
 
     def _remove(self, ids: torch.Tensor, slots: torch.Tensor) -> None:
         self._storage.clear(slots)
