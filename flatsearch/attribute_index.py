@@ -50,6 +50,9 @@ def _entries(column: torch.Tensor, kind: str, slots: torch.Tensor | None = None)
 
 DELTA_FRACTION = 0.25  # delta or stale entries beyond this share of the main run trigger a fold
 DELTA_MIN = 4096  # below this many, never fold
+# On a CPU, up to this many position ranges are read as slices (one small host copy of the bounds)
+# rather than by a vectorised gather, which costs several passes over the result.
+FEW_RANGES = 16
 
 
 def _merge(run_a: tuple, run_b: tuple) -> tuple:
@@ -175,6 +178,8 @@ class SortedColumn:
         if counts.numel() == 1 and self._delta[0].numel() == 0:
             first = int(lo[0])
             return self._current(main_slots[first:first + total], self._main[2][first:first + total])
+        if main_slots.device.type == "cpu" and counts.numel() <= FEW_RANGES:
+            return self._current(*self._sliced(lo.tolist(), hi.tolist()))
         # Positions lo_i .. hi_i - 1 for every range, without a Python loop over ranges.
         starts = torch.cumsum(counts, 0) - counts
         offsets = torch.repeat_interleave(lo - starts, counts)
@@ -186,6 +191,18 @@ class SortedColumn:
         slots = torch.cat([main_slots[positions[in_main]], self._delta[1][positions[~in_main] - main_size]])
         generations = torch.cat([self._main[2][positions[in_main]], self._delta[2][positions[~in_main] - main_size]])
         return self._current(slots, generations)
+
+    def _sliced(self, lo: list[int], hi: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(slots, generations) of a few position ranges, as slices of the two runs (one copy)."""
+        main_size = self._main[0].numel()
+        slots, generations = [], []
+        for start, stop in zip(lo, hi):
+            if stop <= start:
+                continue
+            run, offset = (self._main, 0) if start < main_size else (self._delta, main_size)
+            slots.append(run[1][start - offset:stop - offset])
+            generations.append(run[2][start - offset:stop - offset])
+        return torch.cat(slots), torch.cat(generations)
 
 
 def _run_bounds(values: torch.Tensor, op: str, probe: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -409,12 +409,39 @@ class Index:
             words = pack_slots(passing_slots, storage.capacity)
             ranges = self._ranges_with_hits(words, passing_slots)
         else:
+            selections = self._selections(filters)
+            if selections is not None:
+                # Every distinct filter was planned to slots: one packed row per query from its slots,
+                # and the union of all of them for block hits, the bias and the torch gather.
+                packed = {key: pack_slots(slots, storage.capacity) for key, slots in selections.items()}
+                words = torch.stack([packed["" if expr is None else expr.key()] for expr in filters])
+                candidate_slots = torch.unique(torch.cat(list(selections.values())))
+                ranges = self._ranges_with_hits(words, candidate_slots)
+                return ScanRequest(queries=queries, k=k, arenas=tuple(storage.arenas),
+                                   arena_starts=tuple(storage.arena_starts), ranges=ranges, mask_words=words,
+                                   bias=self._bias(weights, candidate_slots),
+                                   score_scale=2.0 if self.metric == "l2" else 1.0, candidate_slots=candidate_slots)
             keep = self._keep_mask(filters)
             words = pack_bits(keep)
             ranges = self._ranges_with_hits(words if keep.dim() == 1 else pack_bits(keep.any(dim=0)))
         return ScanRequest(queries=queries, k=k, arenas=tuple(storage.arenas), arena_starts=tuple(storage.arena_starts),
                            ranges=ranges, mask_words=words, bias=self._bias(weights, passing_slots),
                            score_scale=2.0 if self.metric == "l2" else 1.0, keep=keep, passing_slots=passing_slots)
+
+    def _selections(self, filters: list) -> dict[str, torch.Tensor] | None:
+        """Per-query filters that all plan to passing slots: {filter key: sorted slots}; None when
+        one is unfiltered, when they are all one filter, or when one was answered by a column scan."""
+        found: dict[str, torch.Tensor] = {}
+        for expr in filters:
+            if expr is None:
+                return None
+            key = expr.key()
+            if key not in found:
+                selection = filter_plan.select(expr, self.schema, self._storage)
+                if selection.slots is None:
+                    return None
+                found[key] = selection.slots
+        return found if len(found) > 1 else None
 
     def _bias(self, weights: dict[str, float], passing_slots: torch.Tensor | None) -> torch.Tensor | None:
         """Per-slot bias (boost terms, and ``-|x|^2`` for l2), or None.

@@ -202,3 +202,20 @@ def test_id_map_lookups_survive_removes_re_adds_and_folds(monkeypatch):
             probe = torch.arange(-2, 205)
             assert ids.lookup(probe).tolist() == [truth.get(i, -1) for i in probe.tolist()], (fold_below, step)
             assert len(ids) == len(truth) and ids.sorted_ids().tolist() == sorted(truth)
+
+
+def test_per_query_filters_planned_to_slots_match_one_search_per_query():
+    rng = np.random.default_rng(9)
+    index = fs.Index(4, attributes={"city": "int", "geo": "tags", "pay": "float"})
+    index.add(np.arange(20_000), rng.normal(size=(20_000, 4)).astype(np.float32),
+              {"city": rng.integers(0, 1000, 20_000), "geo": [[int(t)] for t in rng.integers(0, 500, 20_000)],
+               "pay": rng.random(20_000)})
+    filters = [fs.col("city") == 7, fs.col("geo").isin([3, 4]) & (fs.col("pay") > 0.3), fs.col("city") == 7]
+    queries = rng.normal(size=(3, 4)).astype(np.float32)
+    request = index._scan_request(torch.from_numpy(queries), 6, filters, {"pay": 1.0})
+    assert request.candidate_slots is not None and request.keep is None and request.mask_words.shape[0] == 3
+    together = index.search(queries, 5, filter=filters, boost={"pay": 1.0})
+    for row, expr in enumerate(filters):
+        alone = index.search(queries[row], 5, filter=expr, boost={"pay": 1.0})
+        assert together.ids[row].tolist() == alone.ids[0].tolist()
+        assert torch.equal(together.scores[row], alone.scores[0])
