@@ -218,4 +218,4 @@ def test_per_query_filters_planned_to_slots_match_one_search_per_query():
     for row, expr in enumerate(filters):
         alone = index.search(queries[row], 5, filter=expr, boost={"pay": 1.0})
         assert together.ids[row].tolist() == alone.ids[0].tolist()
-        assert torch.equal(together.scores[row], alone.scores[0])
+        torch.testing.assert_close(together.scores[row], alone.scores[0], rtol=1e-6, atol=1e-6)  # matmul shapes differ
