@@ -70,56 +70,57 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def run_scale_profile(args: argparse.Namespace) -> int:
+def _run_scale(args: argparse.Namespace) -> dict:
     from fsbench.scale import ScaleConfig, run_scale
-    from fsbench.scale_report import markdown, save_plot
     from fsbench.timing import default_threads
 
-    if args.replot is not None:
-        doc = json.loads(args.replot.read_text(encoding="utf-8"))
-        out = args.replot
-    else:
-        config = ScaleConfig(**{name: value for name, value in (("sizes", args.sizes), ("repeats", args.repeats))
-                                if value is not None}, contended=args.contended)
-        out = args.out or HERE / "results" / "scale-local.json"
-        doc = run_scale(config, threads=args.threads or default_threads(),
-                        log=lambda line: print(line, file=sys.stderr, flush=True))
-        write_json(doc, out)
-    table = markdown(doc)
-    out.with_suffix(".md").write_text(table + "\n", encoding="utf-8")
-    plots = save_plot(doc, out.with_suffix(""))
-    print(table)
-    print(f"\nwrote {out}, {out.with_suffix('.md')}" + "".join(f", {p}" for p in plots))
-    return 0
+    config = ScaleConfig(**{name: value for name, value in (("sizes", args.sizes), ("repeats", args.repeats))
+                            if value is not None}, contended=args.contended)
+    return run_scale(config, threads=args.threads or default_threads(),
+                     log=lambda line: print(line, file=sys.stderr, flush=True))
+
+
+def _run_suite(args: argparse.Namespace) -> dict | None:
+    from fsbench.profiles import get_profile
+    from fsbench.suite import run_profile
+
+    profile = get_profile(args.profile)
+    if profile.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            print("profile gpu: expected a CUDA device, found none (torch.cuda.is_available() is False)",
+                  file=sys.stderr)
+            return None
+    return run_profile(profile, threads=args.threads, progress=not args.no_progress,
+                       log=lambda line: print(line, file=sys.stderr, flush=True))
+
+
+def _reporters(profile: str):
+    """(markdown, save_plots) of a profile's results."""
+    if profile == "scale":
+        from fsbench.scale_report import markdown, save_plot
+        return markdown, save_plot
+    from fsbench.plots import save_plots
+    from fsbench.report import markdown
+    return markdown, save_plots
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sys.path.insert(0, str(HERE))
-    if args.profile == "scale" or (args.replot is not None and
-                                   json.loads(args.replot.read_text(encoding="utf-8")).get("profile") == "scale"):
-        return run_scale_profile(args)
-    from fsbench.plots import save_plots
-    from fsbench.profiles import get_profile
-    from fsbench.report import markdown
-    from fsbench.suite import run_profile
-
+    # One path for every profile: run (or read the JSON to replot), then the table and plots.
     if args.replot is not None:
         doc = json.loads(args.replot.read_text(encoding="utf-8"))
-        out = args.replot
+        out, profile = args.replot, doc.get("profile")
     else:
-        profile = get_profile(args.profile)
-        if profile.device == "cuda":
-            import torch
-
-            if not torch.cuda.is_available():
-                print("profile gpu: expected a CUDA device, found none (torch.cuda.is_available() is False)",
-                      file=sys.stderr)
-                return 2
-        out = args.out or HERE / "results" / f"{profile.name}-local.json"
-        doc = run_profile(profile, threads=args.threads, progress=not args.no_progress,
-                          log=lambda line: print(line, file=sys.stderr, flush=True))
+        profile = args.profile
+        doc = _run_scale(args) if profile == "scale" else _run_suite(args)
+        if doc is None:
+            return 2
+        out = args.out or HERE / "results" / f"{profile}-local.json"
         write_json(doc, out)
+    markdown, save_plots = _reporters("scale" if profile == "scale" else "suite")
     table = markdown(doc)
     out.with_suffix(".md").write_text(table + "\n", encoding="utf-8")
     plots = save_plots(doc, out.with_suffix(""))

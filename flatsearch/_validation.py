@@ -116,6 +116,7 @@ FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 # Squared norms up to a quarter of float32's range keep every score finite: for
 # two such vectors |q.x| <= |q||x| and |q - x|^2 <= 2|q|^2 + 2|x|^2 stay below it.
 SQUARED_NORM_LIMIT = FLOAT32_MAX / 4
+_NORM_FAST_LIMIT = 0.99 * SQUARED_NORM_LIMIT ** 0.5  # margin for rounding between the norm and the squared sum
 
 
 def to_storage_dtype(matrix: torch.Tensor, dtype: torch.dtype, *, name: str) -> torch.Tensor:
@@ -140,6 +141,12 @@ def check_storable(stored: torch.Tensor, *, name: str, original: torch.Tensor | 
     """Check vectors as stored: every value finite and every squared norm within
     :data:`SQUARED_NORM_LIMIT`, so that no score computed from them overflows."""
     if stored.numel() == 0:
+        return
+    # One fused pass for the common case: a norm that is finite and well inside the limit means every
+    # value is finite and the row fits (a NaN or Inf makes the norm NaN or Inf). Rows near the limit,
+    # and bad rows, take the exact checks below, which also name the row.
+    norms = torch.linalg.vector_norm(stored, dim=1, dtype=torch.float32)
+    if bool((norms <= _NORM_FAST_LIMIT).all()):
         return
     if stored.dtype != torch.float32 and not bool(torch.isfinite(stored).all()):
         row, column = (int(i) for i in (~torch.isfinite(stored)).nonzero()[0])

@@ -11,9 +11,14 @@ and ``time`` columns it is the sorted order that answers ranges.
 
 Entries cover every slot that holds a value, live or deleted; the plan
 intersects with the live bits afterwards, so deletes cost the index nothing.
-Writes (insert, upsert, set_attributes) replace the entries of the written
-slots: a linear merge, O(entries + written log written), with no sort of the
-whole column.
+A write (insert, upsert, set_attributes) costs what its batch costs: its
+entries go to a small sorted delta beside the main run, and the entries the
+written slots held before are left in place but marked stale by a per-slot
+write generation (an entry is current when its generation is its slot's).
+Lookups search both runs and drop stale entries from what they return, so
+counts are upper bounds and slots are exact. When the delta or the stale
+entries pass ``DELTA_FRACTION`` of the main run, both runs are folded into
+one: a linear merge, so each entry pays for it a constant number of times.
 
 Example:
     >>> import torch
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 import torch
 
+from .sorting import searchsorted, stable_argsort
 from .schema import Schema
 
 
@@ -42,89 +48,176 @@ def _entries(column: torch.Tensor, kind: str, slots: torch.Tensor | None = None)
     return values, owners
 
 
-class SortedColumn:
-    """Sorted entries of one column: ``values`` ascending, ``slots`` beside them."""
+DELTA_FRACTION = 0.25  # delta or stale entries beyond this share of the main run trigger a fold
+DELTA_MIN = 4096  # below this many, never fold
+# On a CPU, up to this many position ranges are read as slices (one small host copy of the bounds)
+# rather than by a vectorised gather, which costs several passes over the result.
+FEW_RANGES = 16
 
-    def __init__(self, kind: str, values: torch.Tensor, slots: torch.Tensor):
+
+def _merge(run_a: tuple, run_b: tuple) -> tuple:
+    """Two runs of (values, slots, generations), each sorted by value, merged in linear time."""
+    values_b = run_b[0]
+    if values_b.numel() == 0:
+        return run_a
+    if run_a[0].numel() == 0:
+        return run_b
+    # Each b entry lands after the a entries not larger than it.
+    positions = searchsorted(run_a[0], values_b, right=True) + torch.arange(len(values_b), device=values_b.device)
+    total = len(run_a[0]) + len(values_b)
+    is_a = torch.ones(total, dtype=torch.bool, device=values_b.device)
+    is_a[positions] = False
+    merged = []
+    for a, b in zip(run_a, run_b):
+        out = torch.empty(total, dtype=a.dtype, device=a.device)
+        out[positions] = b
+        out[is_a] = a
+        merged.append(out)
+    return tuple(merged)
+
+
+class SortedColumn:
+    """Sorted entries of one column: a main run and a delta run, each ``(values, slots, generations)``
+    sorted by value, and the current write generation of every slot."""
+
+    def __init__(self, kind: str, values: torch.Tensor, slots: torch.Tensor, capacity: int):
         self.kind = kind
-        self.values = values
-        self.slots = slots
+        device = values.device
+        self._main = (values, slots, torch.zeros(len(values), dtype=torch.int64, device=device))
+        self._delta = tuple(t[:0] for t in self._main)
+        self._slot_generation = torch.zeros(capacity, dtype=torch.int64, device=device)
+        self._generation = 0
+        self._stale = 0  # entries (in either run) whose slot was written since
 
     @classmethod
     def build(cls, column: torch.Tensor, kind: str) -> "SortedColumn":
         values, slots = _entries(column, kind)
-        order = torch.argsort(values, stable=True)
-        return cls(kind, values[order], slots[order])
+        order = stable_argsort(values)
+        return cls(kind, values[order], slots[order], column.shape[0])
 
     def __len__(self) -> int:
-        return int(self.values.numel())
+        """Current entries (one per non-null value; a tags row has one per tag)."""
+        return int(self._main[0].numel() + self._delta[0].numel()) - self._stale
 
     def write(self, slots: torch.Tensor, old: torch.Tensor, new: torch.Tensor) -> None:
-        """Slots ``slots`` change from column values ``old`` to ``new`` (rows in the same order)."""
+        """Slots ``slots`` (unique) change from column values ``old`` to ``new`` (rows in the same order)."""
         if slots.numel() == 0:
             return
-        if bool(Schema.not_null(self.kind, old).any()):  # appends into fresh slots skip this pass
-            capacity = int(max(int(slots.max()), int(self.slots.max()) if len(self) else 0)) + 1
-            written = torch.zeros(capacity, dtype=torch.bool, device=slots.device)
-            written[slots] = True
-            keep = ~written[self.slots]
-            self.values, self.slots = self.values[keep], self.slots[keep]
-        values, owners = _entries(new.to(self.values.device), self.kind, slots)
-        if values.numel() == 0:
-            return
-        order = torch.argsort(values, stable=True)
-        values, owners = values[order].to(self.values.dtype), owners[order]
-        # Linear merge of two sorted lists: each new entry lands after the old entries not larger than it.
-        positions = torch.searchsorted(self.values, values, right=True) + torch.arange(len(values), device=values.device)
-        total = len(self) + len(values)
-        is_old = torch.ones(total, dtype=torch.bool, device=values.device)
-        is_old[positions] = False
-        merged_values = torch.empty(total, dtype=self.values.dtype, device=values.device)
-        merged_slots = torch.empty(total, dtype=torch.int64, device=values.device)
-        merged_values[positions], merged_slots[positions] = values, owners
-        merged_values[is_old], merged_slots[is_old] = self.values, self.slots
-        self.values, self.slots = merged_values, merged_slots
+        slots = slots.to(self._main[1].device)
+        needed = int(slots.max()) + 1
+        if needed > self._slot_generation.numel():
+            grown = torch.zeros(max(needed, 2 * self._slot_generation.numel()), dtype=torch.int64,
+                                device=self._slot_generation.device)
+            grown[:self._slot_generation.numel()] = self._slot_generation
+            self._slot_generation = grown
+        # The current entries of the written slots are exactly their old non-null values: all go stale.
+        self._stale += int(Schema.not_null(self.kind, old).sum())
+        self._generation += 1
+        self._slot_generation[slots] = self._generation
+        values, owners = _entries(new.to(self._main[0].device), self.kind, slots)
+        if values.numel():
+            order = stable_argsort(values)
+            batch = (values[order].to(self._main[0].dtype), owners[order],
+                     torch.full((len(values),), self._generation, dtype=torch.int64, device=values.device))
+            self._delta = _merge(self._delta, batch)
+        limit = max(DELTA_MIN, DELTA_FRACTION * self._main[0].numel())
+        if self._delta[0].numel() > limit or self._stale > limit:
+            self._fold()
+
+    def _fold(self) -> None:
+        """One sorted run of current entries (linear in the entries held)."""
+        values, slots, generations = _merge(self._main, self._delta)
+        if self._stale:
+            current = generations == self._slot_generation[slots]
+            values, slots, generations = values[current], slots[current], generations[current]
+        self._main = (values, slots, generations)
+        self._delta = tuple(t[:0] for t in self._main)
+        self._stale = 0
+
+    def current_slots(self) -> torch.Tensor:
+        """Slots holding at least one entry (unsorted; a tags row may repeat)."""
+        slots = torch.cat([self._main[1], self._delta[1]])
+        generations = torch.cat([self._main[2], self._delta[2]])
+        return self._current(slots, generations)
+
+    def _current(self, slots: torch.Tensor, generations: torch.Tensor) -> torch.Tensor:
+        if self._stale == 0:
+            return slots
+        return slots[generations == self._slot_generation[slots]]
 
     # -- queries ----------------------------------------------------------------------------------
     def bounds(self, op: str, value) -> tuple[torch.Tensor, torch.Tensor]:
         """Position ranges ``[lo, hi)`` (two int64 tensors) of the entries matching ``column op value``.
 
-        ``value`` is a stored-representation scalar, or a list of them for ``in``.
-        ``ne`` is the two ranges around ``eq`` (for tags the caller handles ``ne``: it is a row-level test).
+        Positions index the main run followed by the delta run. ``value`` is a
+        stored-representation scalar, or a list of them for ``in``. ``ne`` is the two
+        ranges around ``eq`` (for tags the caller handles ``ne``: it is a row-level test).
+        ``(hi - lo).sum()`` counts matching entries, stale ones included (an upper bound).
         """
-        n = len(self)
-        device = self.values.device
+        if op not in ("eq", "ne", "lt", "lte", "gt", "gte", "in"):
+            raise ValueError(f"op: expected one of eq, ne, lt, lte, gt, gte, in, got {op!r}")
+        values = self._main[0]
         if op == "in":
-            wanted = torch.unique(torch.tensor(list(value), dtype=self.values.dtype, device=device))
-            return (torch.searchsorted(self.values, wanted, right=False),
-                    torch.searchsorted(self.values, wanted, right=True))
-        probe = torch.tensor([value], dtype=self.values.dtype, device=device)
-        left = torch.searchsorted(self.values, probe, right=False)
-        right = torch.searchsorted(self.values, probe, right=True)
-        zero, end = torch.zeros_like(left), torch.full_like(left, n)
-        if op == "eq":
-            return left, right
-        if op == "ne":
-            return torch.cat([zero, right]), torch.cat([left, end])
-        if op == "lt":
-            return zero, left
-        if op == "lte":
-            return zero, right
-        if op == "gt":
-            return right, end
-        if op == "gte":
-            return left, end
-        raise ValueError(f"op: expected one of eq, ne, lt, lte, gt, gte, in, got {op!r}")
+            probe = torch.unique(torch.tensor(list(value), dtype=values.dtype, device=values.device))
+        else:
+            probe = torch.tensor([value], dtype=values.dtype, device=values.device)
+        lo, hi = _run_bounds(values, op, probe)
+        if self._delta[0].numel():
+            delta_lo, delta_hi = _run_bounds(self._delta[0], op, probe)
+            offset = values.numel()
+            lo, hi = torch.cat([lo, delta_lo + offset]), torch.cat([hi, delta_hi + offset])
+        return lo, hi
 
     def slots_between(self, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
-        """Slots of the entries in the position ranges (unsorted; a tags row may repeat)."""
+        """Slots of the current entries in the position ranges (unsorted; a tags row may repeat)."""
         counts = (hi - lo).clamp(min=0)
         total = int(counts.sum())
+        main_slots = self._main[1]
         if total == 0:
-            return self.slots.new_empty(0)
-        if counts.numel() == 1:
-            return self.slots[int(lo[0]):int(lo[0]) + total]
+            return main_slots.new_empty(0)
+        if counts.numel() == 1 and self._delta[0].numel() == 0:
+            first = int(lo[0])
+            return self._current(main_slots[first:first + total], self._main[2][first:first + total])
+        if main_slots.device.type == "cpu" and counts.numel() <= FEW_RANGES:
+            return self._current(*self._sliced(lo.tolist(), hi.tolist()))
         # Positions lo_i .. hi_i - 1 for every range, without a Python loop over ranges.
         starts = torch.cumsum(counts, 0) - counts
         offsets = torch.repeat_interleave(lo - starts, counts)
-        return self.slots[torch.arange(total, device=lo.device) + offsets]
+        positions = torch.arange(total, device=lo.device) + offsets
+        main_size = main_slots.numel()
+        if self._delta[0].numel() == 0:
+            return self._current(main_slots[positions], self._main[2][positions])
+        in_main = positions < main_size
+        slots = torch.cat([main_slots[positions[in_main]], self._delta[1][positions[~in_main] - main_size]])
+        generations = torch.cat([self._main[2][positions[in_main]], self._delta[2][positions[~in_main] - main_size]])
+        return self._current(slots, generations)
+
+    def _sliced(self, lo: list[int], hi: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(slots, generations) of a few position ranges, as slices of the two runs (one copy)."""
+        main_size = self._main[0].numel()
+        slots, generations = [], []
+        for start, stop in zip(lo, hi):
+            if stop <= start:
+                continue
+            run, offset = (self._main, 0) if start < main_size else (self._delta, main_size)
+            slots.append(run[1][start - offset:stop - offset])
+            generations.append(run[2][start - offset:stop - offset])
+        return torch.cat(slots), torch.cat(generations)
+
+
+def _run_bounds(values: torch.Tensor, op: str, probe: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``bounds`` within one sorted run."""
+    left = searchsorted(values, probe, right=False)
+    right = searchsorted(values, probe, right=True)
+    if op in ("eq", "in"):
+        return left, right
+    zero, end = torch.zeros_like(left), torch.full_like(left, values.numel())
+    if op == "ne":
+        return torch.cat([zero, right]), torch.cat([left, end])
+    if op == "lt":
+        return zero, left
+    if op == "lte":
+        return zero, right
+    if op == "gt":
+        return right, end
+    return left, end  # gte

@@ -75,3 +75,15 @@ def word_popcount(words: torch.Tensor) -> torch.Tensor:
     x = (x & 0x33333333) + ((x >> 2) & 0x33333333)
     x = (x + (x >> 4)) & 0x0F0F0F0F
     return ((x * 0x01010101) & 0xFFFFFFFF) >> 24
+
+
+def bits_at(words: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
+    """Bits ``slots`` of packed words (..., n_words) as bool (..., len(slots)): O(len(slots)) per row.
+
+    Example:
+        >>> import torch
+        >>> bits_at(pack_bits(torch.tensor([[True, False, True], [False, True, False]])), torch.tensor([0, 2])).tolist()
+        [[True, True], [False, False]]
+    """
+    picked = words.index_select(-1, slots >> 5)
+    return torch.bitwise_and(torch.bitwise_right_shift(picked, (slots & (WORD_BITS - 1)).to(torch.int32)), 1).to(torch.bool)

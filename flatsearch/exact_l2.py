@@ -175,10 +175,9 @@ def _exact_l2_scores(index: Any, queries: torch.Tensor, slots: torch.Tensor, wei
         for start in range(0, slots.shape[0], per_chunk):  # bounded memory when many candidates are re-scored
             rows = slice(start, start + per_chunk)
             vectors = _gather(storage, safe[rows].flatten()).to(work).reshape(*safe[rows].shape, -1)
-            # Direct differences, one batched kernel: no cancellation, so float32 on CUDA
-            # loses nothing and float64 on a CPU is exact to far below a float32 ulp.
-            final[rows] = torch.cdist(queries[rows].unsqueeze(1), vectors,
-                                      compute_mode="donot_use_mm_for_euclid_dist").squeeze(1).square()
+            # Direct differences summed as squares: no cancellation, and no square root taken and
+            # squared again (cdist's sqrt(d)^2 is off by an ulp, which broke exact ties between rows).
+            final[rows] = (queries[rows].unsqueeze(1) - vectors).square_().sum(dim=2)
     for name, weight in weights.items():
         values = Schema.as_float(index.schema.kinds[name], storage.columns[name])[safe]
         final -= weight * values.to(work)

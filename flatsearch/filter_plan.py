@@ -177,7 +177,7 @@ class _Planner:
             equal = Comparison(expr.name, "eq", expr.value)
             mask[index.slots_between(*self.bounds(equal))] = True
             has_tags = torch.zeros_like(mask)
-            has_tags[index.slots] = True
+            has_tags[index.current_slots()] = True
             return has_tags & ~mask
         mask[index.slots_between(*self.bounds(expr))] = True
         return mask

@@ -17,6 +17,7 @@ from .idmap import IdMap
 from .results import SearchResult
 from .rwlock import ReadWriteLock
 from .scan import ScanRequest
+from .sorting import searchsorted
 from .schema import INT_NULL, Schema
 from .storage import Storage
 from .topk import best_k
@@ -101,10 +102,17 @@ class Index:
         self._reset()
 
     def _reset(self) -> None:
-        self._storage = Storage(dim=self.dim, dtype=self.dtype, device=self.device,
-                                partition_size=self.partition_size, schema=self.schema, keep_norms=self.metric == "l2")
-        self._ids = IdMap(self.device)
+        self._use(*self._empty_state())
+
+    def _empty_state(self) -> tuple[Storage, IdMap]:
+        return (Storage(dim=self.dim, dtype=self.dtype, device=self.device, partition_size=self.partition_size,
+                        schema=self.schema, keep_norms=self.metric == "l2"), IdMap(self.device))
+
+    def _use(self, storage: Storage, ids: IdMap) -> None:
+        """Make ``storage`` and ``ids`` the index's rows (and drop what was cached from the old ones)."""
+        self._storage, self._ids = storage, ids
         self._live_cache: tuple | None = None
+        self._magnitudes: dict[str, tuple[int, float]] = {}  # boosted column -> (storage version, max |value|)
 
     # -- configuration ------------------------------------------------------------------------------
     def config(self) -> dict:
@@ -233,8 +241,10 @@ class Index:
                 if column.dim() == 2:  # tags: as wide as the widest live row, not the widest ever stored
                     width = int(Schema.not_null("tags", column).sum(dim=1).max()) if len(column) else 1
                     columns[name] = column[:, :max(width, 1)].contiguous()
-            self._reset()
-            self._insert(ids, vectors, columns)
+            # Built aside and swapped in at the end: a failure part-way leaves the index as it was.
+            storage, id_map = self._empty_state()
+            self._insert(ids, vectors, columns, storage=storage, id_map=id_map)
+            self._use(storage, id_map)
 
     # -- reads --------------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -277,7 +287,7 @@ class Index:
             filter = self._checks.filter(filter)
         with self._lock.read():
             if filter is None:
-                return self._ids.sorted_ids.cpu().clone()
+                return self._ids.sorted_ids().cpu()
             passing = filter_plan.select(filter, self.schema, self._storage).as_slots()
             return torch.sort(self._storage.slot_ids[passing]).values.cpu()
 
@@ -355,13 +365,19 @@ class Index:
 
     # -- search internals ---------------------------------------------------------------------------
     def _check_boost_terms(self, weights: Mapping[str, float]) -> None:
-        """Boost terms must keep scores finite: each weight times the largest stored magnitude of its column."""
+        """Boost terms must keep scores finite: each weight times the largest stored magnitude of its column.
+
+        The magnitudes are read once per storage version (every write bumps it), not per search."""
         with self._lock.read():
-            live = self._storage.live
+            storage = self._storage
             magnitudes = {}
             for name in weights:
-                values = Schema.as_float(self.schema.kinds[name], self._storage.columns[name])[live]
-                magnitudes[name] = float(values.abs().max()) if values.numel() else 0.0
+                cached = self._magnitudes.get(name)
+                if cached is None or cached[0] != storage.version:
+                    values = Schema.as_float(self.schema.kinds[name], storage.columns[name])[storage.live]
+                    cached = (storage.version, float(values.abs().max()) if values.numel() else 0.0)
+                    self._magnitudes[name] = cached
+                magnitudes[name] = cached[1]
         check_boost_terms(weights, magnitudes)
 
     def _keep_mask(self, filters: list) -> torch.Tensor:
@@ -381,12 +397,6 @@ class Index:
 
     def _scan_request(self, queries: torch.Tensor, k: int, filters: Any, weights: dict[str, float]) -> ScanRequest:
         storage = self._storage
-        bias = None
-        for name, weight in weights.items():
-            term = weight * Schema.as_float(self.schema.kinds[name], storage.columns[name])
-            bias = term if bias is None else bias + term
-        if self.metric == "l2":
-            bias = negated_sq_norms(storage) if bias is None else bias - storage.sq_norms
         passing_slots = None
         if filters is None:
             keep = storage.live
@@ -399,12 +409,65 @@ class Index:
             words = pack_slots(passing_slots, storage.capacity)
             ranges = self._ranges_with_hits(words, passing_slots)
         else:
+            selections = self._selections(filters)
+            if selections is not None:
+                # Every distinct filter was planned to slots: one packed row per query from its slots,
+                # and the union of all of them for block hits, the bias and the torch gather.
+                packed = {key: pack_slots(slots, storage.capacity) for key, slots in selections.items()}
+                words = torch.stack([packed["" if expr is None else expr.key()] for expr in filters])
+                candidate_slots = torch.unique(torch.cat(list(selections.values())))
+                ranges = self._ranges_with_hits(words, candidate_slots)
+                return ScanRequest(queries=queries, k=k, arenas=tuple(storage.arenas),
+                                   arena_starts=tuple(storage.arena_starts), ranges=ranges, mask_words=words,
+                                   bias=self._bias(weights, candidate_slots),
+                                   score_scale=2.0 if self.metric == "l2" else 1.0, candidate_slots=candidate_slots)
             keep = self._keep_mask(filters)
             words = pack_bits(keep)
             ranges = self._ranges_with_hits(words if keep.dim() == 1 else pack_bits(keep.any(dim=0)))
         return ScanRequest(queries=queries, k=k, arenas=tuple(storage.arenas), arena_starts=tuple(storage.arena_starts),
-                           ranges=ranges, mask_words=words, bias=bias, score_scale=2.0 if self.metric == "l2" else 1.0,
-                           keep=keep, passing_slots=passing_slots)
+                           ranges=ranges, mask_words=words, bias=self._bias(weights, passing_slots),
+                           score_scale=2.0 if self.metric == "l2" else 1.0, keep=keep, passing_slots=passing_slots)
+
+    def _selections(self, filters: list) -> dict[str, torch.Tensor] | None:
+        """Per-query filters that all plan to passing slots: {filter key: sorted slots}; None when
+        one is unfiltered, when they are all one filter, or when one was answered by a column scan."""
+        found: dict[str, torch.Tensor] = {}
+        for expr in filters:
+            if expr is None:
+                return None
+            key = expr.key()
+            if key not in found:
+                selection = filter_plan.select(expr, self.schema, self._storage)
+                if selection.slots is None:
+                    return None
+                found[key] = selection.slots
+        return found if len(found) > 1 else None
+
+    def _bias(self, weights: dict[str, float], passing_slots: torch.Tensor | None) -> torch.Tensor | None:
+        """Per-slot bias (boost terms, and ``-|x|^2`` for l2), or None.
+
+        With a selective filter's passing slots it is computed at those slots only (every other
+        slot is masked out, so its bias is never read): the cost follows the rows that pass."""
+        storage = self._storage
+        if not weights and self.metric != "l2":
+            return None
+        at = passing_slots if passing_slots is not None and passing_slots.numel() < storage.capacity // 4 else None
+        def read(column):
+            return column if at is None else column.index_select(0, at)
+        bias = None
+        for name, weight in weights.items():
+            term = weight * Schema.as_float(self.schema.kinds[name], read(storage.columns[name]))
+            bias = term if bias is None else bias.add_(term)
+        if self.metric == "l2":
+            if bias is None:
+                # Unfiltered l2 reuses -|x|^2 kept until the vectors change (exact_l2.negated_sq_norms).
+                bias = negated_sq_norms(storage) if at is None else -read(storage.sq_norms)
+            else:
+                bias = bias.sub_(read(storage.sq_norms))
+        if at is None:
+            return bias
+        full = torch.zeros(storage.capacity, dtype=torch.float32, device=storage.device)
+        return full.index_copy_(0, at, bias.float())
 
     def _live_ranges_and_words(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Scan ranges and packed live bits for unfiltered searches, kept until the next mutation."""
@@ -425,7 +488,7 @@ class Index:
         if starts.numel() == 0:
             return torch.empty((0, 2), dtype=torch.int64)
         if slots is not None:
-            hits = torch.bincount(torch.searchsorted(starts, slots, right=True) - 1, minlength=starts.numel())
+            hits = torch.bincount(searchsorted(starts, slots, right=True) - 1, minlength=starts.numel())
         else:
             prefix = torch.zeros(words.shape[-1] + 1, dtype=torch.int64, device=words.device)
             torch.cumsum(word_popcount(words), 0, out=prefix[1:])
@@ -481,17 +544,21 @@ class Index:
         ids, _, stored, columns = self._checks.rows(ids, vectors, attributes)
         return ids, stored.to(self.device), columns
 
-    def _insert(self, ids: torch.Tensor, vectors: torch.Tensor, columns: dict[str, torch.Tensor]) -> None:
+    def _insert(self, ids: torch.Tensor, vectors: torch.Tensor, columns: dict[str, torch.Tensor], *,
+                storage: Storage | None = None, id_map: IdMap | None = None) -> None:
+        """Store new rows in the index's storage and id map (or in the given ones)."""
+        storage = self._storage if storage is None else storage
+        id_map = self._ids if id_map is None else id_map
         if len(ids) == 0:
             return
         keys = None
         if self.partition_by is not None:
             keys = columns.get(self.partition_by)
             keys = torch.full((len(ids),), INT_NULL, dtype=torch.int64) if keys is None else keys
-        slots = self._storage.allocate(keys, len(ids))
+        slots = storage.allocate(keys, len(ids))
         device_ids = ids.to(self.device)
-        self._storage.write(slots, device_ids, vectors.to(self.device, self.dtype), columns)
-        self._ids.insert(device_ids, slots)
+        storage.write(slots, device_ids, vectors.to(self.device, self.dtype), columns)
+        id_map.insert(device_ids, slots)
 
     def _remove(self, ids: torch.Tensor, slots: torch.Tensor) -> None:
         self._storage.clear(slots)

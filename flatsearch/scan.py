@@ -52,6 +52,10 @@ class ScanRequest:
             sorted int64 slots on the index device, when the filter plan
             produced them; the torch backend then gathers just these rows
             without reading the mask.
+        candidate_slots: optionally sorted int64 slots on the index device that
+            hold every set bit of ``mask_words`` (a superset is allowed), when the
+            filter plan produced them for per-query filters; the torch backend
+            then gathers just these rows and reads each query's bits there.
     """
 
     queries: torch.Tensor
@@ -64,6 +68,7 @@ class ScanRequest:
     score_scale: float
     keep: torch.Tensor | None = None
     passing_slots: torch.Tensor | None = None
+    candidate_slots: torch.Tensor | None = None
 
     @property
     def per_query_mask(self) -> bool:

@@ -59,7 +59,7 @@ class Storage:
         self.blocks_by_key: dict[int | None, list[int]] = {}
         self.capacity = 0
         self._arena_hint = 0
-        self.version = 0  # bumped by every change of live rows
+        self.version = 0  # bumped by every change of live rows or column values
         self.slot_ids = torch.empty(0, dtype=torch.int64, device=device)
         self.live = torch.empty(0, dtype=torch.bool, device=device)
         # Per slot: its block (-1 outside blocks) and whether it was ever handed out since the
@@ -159,9 +159,12 @@ class Storage:
         if sum(needs):
             # Deleted slots left over, and never-used tails of other partitions' blocks.
             tails = ((self.block_of_slot >= 0) & ~self.handed_out).nonzero().flatten()
-            tails = tails[~torch.isin(self.block_of_slot[tails], torch.tensor(sorted(self._busy), dtype=torch.int64,
+            spare = torch.cat([spare, tails])
+            # Not from blocks handed out in step 2: an emptied block moved to another partition there
+            # gave its slots to that partition, deleted ones included.
+            spare = spare[~torch.isin(self.block_of_slot[spare], torch.tensor(sorted(self._busy), dtype=torch.int64,
                                                                               device=device))]
-            spare = torch.sort(torch.cat([spare, tails])).values
+            spare = torch.sort(spare).values
             in_blocks = int((self.block_of_slot >= 0).sum())
             if len(spare) <= SPILL_FRACTION * in_blocks:
                 spare = spare[:0]
@@ -334,6 +337,7 @@ class Storage:
         if index is not None:
             index.write(slots, column[where], values)
         column[where] = values
+        self.version += 1  # cached per-version reads (boost magnitudes) must see the new values
 
     def _widen(self, name: str, column: torch.Tensor, width: int) -> torch.Tensor:
         if column.shape[1] == width:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from .bitmask import unpack_bits
+from .bitmask import bits_at, unpack_bits
 from .scan import ScanRequest, ScanResult
 from .topk import best_k
 
@@ -97,13 +97,19 @@ def torch_scan(request: ScanRequest) -> ScanResult:
             return _empty(queries, k)
         if slots.numel() <= GATHER_MAX_FRACTION * total_rows:
             return _gather_scan(request, queries, None, slots)
+    elif request.candidate_slots is not None and request.candidate_slots.numel() <= GATHER_MAX_FRACTION * total_rows:
+        slots = request.candidate_slots
+        if slots.numel() == 0 or nq == 0:
+            return _empty(queries, k)
+        return _gather_scan(request, queries, bits_at(request.mask_words, slots), slots)
     keep_all = _keep_bits(request)
     passing = keep_all if keep_all.dim() == 1 else keep_all.any(dim=0)
     n_passing = int(passing.sum())
     if n_passing == 0 or nq == 0:
         return _empty(queries, k)
     if n_passing <= GATHER_MAX_FRACTION * total_rows:
-        return _gather_scan(request, queries, keep_all, passing.nonzero().flatten())
+        slots = passing.nonzero().flatten()
+        return _gather_scan(request, queries, keep_all.index_select(-1, slots), slots)
     ranges = _spans(request)
     candidates_scores, candidates_slots = [], []
     chunk_rows = max(4096, CHUNK_ELEMENTS // max(nq, 1))
@@ -143,9 +149,9 @@ def _spans(request: ScanRequest) -> list[list[int]]:
     return torch.stack([ranges[first, 0], ranges[last, 1]], dim=1).tolist()
 
 
-def _gather_scan(request: ScanRequest, queries: torch.Tensor, keep_all: torch.Tensor, slots: torch.Tensor) -> ScanResult:
+def _gather_scan(request: ScanRequest, queries: torch.Tensor, keep: torch.Tensor | None, slots: torch.Tensor) -> ScanResult:
+    """Scores of just the rows at ``slots`` (sorted); ``keep``: the mask bits at those slots, or None."""
     vectors = gather_rows(request, slots)
-    keep = None if keep_all is None else keep_all.index_select(-1, slots)
     bias = None if request.bias is None else request.bias.index_select(0, slots)
     scores = _score_block(request, queries, vectors, keep, bias)
     # Slots are sorted, so the lower column is the lower slot.

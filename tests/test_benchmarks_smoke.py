@@ -215,3 +215,15 @@ def test_scale_profile_runs_reports_targets_and_stops_its_busy_process(tmp_path)
         pass
     else:
         raise AssertionError("the busy process is still running")
+
+
+def test_jobsearch_scan_plans_are_valid_filters_that_pass_rows():
+    import jobsearch_scan
+
+    index, vectors, city, now, places = jobsearch_scan.build()
+    assert len(index) == jobsearch_scan.N_POSTINGS
+    searches = jobsearch_scan.plans(12, city, now, places)
+    row = jobsearch_scan.measure(index, vectors, searches, repeats=1)
+    assert row["calls"] == 12 and row["p95_ms"] >= row["p50_ms"] > 0
+    passing = [len(index.ids(filter=pair[0])) for pair in searches if pair[0] is not None]
+    assert passing and max(passing) > 0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 import flatsearch as fs
@@ -130,3 +131,53 @@ def test_scans_joining_ranges_across_unused_rows_ignore_what_those_rows_hold():
         masked = np.where(keep, scores, -np.inf)
         expected = np.argsort(-masked, axis=1, kind="stable")[:, :15]
         assert index.search(query, 15, filter=fs.col("day") < 30).ids.numpy().tolist() == expected.tolist()
+
+
+def test_a_block_moved_to_another_partition_never_hands_its_deleted_slot_out_twice():
+    index = fs.Index(2, attributes={"city": "int"}, partition_by="city", partition_size=32)
+    index.add([0, 2], torch.zeros(2, 2), {"city": [2, None]})
+    index.set_attributes([2], {"city": [1]})  # id 2 moves to a block of its own ...
+    index.set_attributes([2], {"city": [2]})  # ... and back, leaving that block empty with one deleted slot
+    index.upsert([0, 1], torch.tensor([[1.0, 0.0], [0.0, 1.0]]), {"city": [0, None]})
+    slots = index._ids.lookup(torch.tensor([0, 1, 2]))
+    assert len(set(slots.tolist())) == 3 and int(index._storage.live.sum()) == 3
+    assert index.search(torch.tensor([1.0, 0.0]), 3).ids.tolist() == [[0, 1, 2]]
+
+
+@pytest.mark.parametrize("failing", ["write", "insert"])
+def test_compact_that_fails_part_way_leaves_every_row_in_place(failing, monkeypatch):
+    from flatsearch.idmap import IdMap
+    from flatsearch.storage import Storage
+    rng = np.random.default_rng(12)
+    index = fs.Index(4, attributes={"city": "int", "tags": "tags"}, partition_by="city", partition_size=64)
+    index.add(np.arange(500), rng.normal(size=(500, 4)).astype(np.float32),
+              {"city": rng.integers(0, 5, 500), "tags": [[int(t)] for t in rng.integers(0, 9, 500)]})
+    index.delete(np.arange(0, 500, 3))
+    queries = rng.normal(size=(4, 4)).astype(np.float32)
+    before = (index.ids(), index.search(queries, 20, filter=fs.col("tags") == 3), index.get(index.ids()), index.stats())
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("injected failure")
+    monkeypatch.setattr(Storage if failing == "write" else IdMap, failing, fail)
+    with pytest.raises(RuntimeError, match="injected"):
+        index.compact()
+    monkeypatch.undo()
+    after = (index.ids(), index.search(queries, 20, filter=fs.col("tags") == 3), index.get(index.ids()), index.stats())
+    assert torch.equal(before[0], after[0]) and torch.equal(before[1].ids, after[1].ids)
+    assert torch.equal(before[2].vectors, after[2].vectors) and before[2].attributes == after[2].attributes
+    assert before[3] == after[3]
+    index.compact()  # and a later compact still works
+    assert torch.equal(index.ids(), before[0]) and index.stats()["deleted"] == 0
+
+
+def test_compact_after_attribute_writes_that_move_rows_between_partitions_keeps_every_row():
+    # Rows moved to new partition keys by set_attributes, then compacted: one row was lost.
+    index = fs.Index(6, metric="ip", attributes={"city": "int", "pay": "float", "geo": "tags"},
+                     partition_by="city", partition_size=32)
+    index.add([0, 1, 2, 3, 4], np.zeros((5, 6), np.float32),
+              {"city": [None, None, 1, 1, 3], "pay": [None] * 5, "geo": [[]] * 5})
+    index.set_attributes([0, 1, 2, 3], {"pay": [None] * 4, "city": [None, None, 0, 2]})
+    index.compact()
+    assert len(index) == 5
+    assert index.ids().tolist() == [0, 1, 2, 3, 4]
+    assert list(index.get([2, 3]).attributes["city"]) == [0, 2]

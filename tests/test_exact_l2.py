@@ -82,3 +82,17 @@ def test_l2_near_the_origin_keeps_matching_brute_force_with_ties():
     for k in (1, 10, 499, 700):
         assert_matches_brute_force(index, vectors, ids, queries, min(k, 500))
         assert tuple(index.search(queries, k).ids.shape) == (10, k)
+
+
+def test_l2_with_a_boost_breaks_an_exact_tie_by_the_lower_id():
+    # |x9|^2 = 17 and |x10|^2 - 2 * 0.5 = 17: exactly equal, so the lower id comes first
+    # (a square root taken and squared again put id 10 ahead by one ulp).
+    vectors = np.zeros((12, 6), np.float32)
+    vectors[9], vectors[10] = [1, 1, 1, 1, 2, 3], [1, 1, 2, 2, 2, 2]
+    pay = [None] * 12
+    pay[10] = 0.5
+    index = fs.Index(6, metric="l2", attributes={"pay": "float"})
+    index.add(np.arange(12), vectors, {"pay": pay})
+    result = index.search(np.zeros((1, 6), np.float32), 11, boost={"pay": 2.0})
+    assert result.ids[0].tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 11, 9]
+    assert result.scores[0, -1].item() == 17.0

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import flatsearch as fs
-from flatsearch import filter_plan
+from flatsearch import attribute_index, filter_plan, idmap
 from flatsearch.bitmask import pack_bits, pack_slots, popcount, word_popcount
 from flatsearch.filters import Comparison
 
@@ -76,8 +76,12 @@ def _planned(index, expr, fraction):
     return slots.tolist()
 
 
+@pytest.mark.parametrize("fold_below", [None, 0, 50])
 @pytest.mark.parametrize("fraction", [0.0, 0.05, 1.0])
-def test_every_operator_and_kind_matches_the_column_scan(fraction):
+def test_every_operator_and_kind_matches_the_column_scan(fraction, fold_below, monkeypatch):
+    if fold_below is not None:  # writes folded into the main run at every write (0), or now and then (50)
+        monkeypatch.setattr(attribute_index, "DELTA_MIN", fold_below)
+        monkeypatch.setattr(idmap, "MERGE_MIN", fold_below)
     index = _churned_index()
     compared = 0
     for expr in _comparisons():
@@ -150,3 +154,68 @@ def test_ranges_with_hits_lists_exactly_the_blocks_holding_passing_rows():
             else:
                 merged.append([start, stop])
         assert index._ranges_with_hits(pack_bits(keep)).tolist() == merged
+
+
+def test_attribute_index_keeps_current_entries_through_deltas_and_folds(monkeypatch):
+    """Random writes into a SortedColumn, folding or not, against the column it indexes."""
+    from flatsearch.attribute_index import SortedColumn
+    rng = np.random.default_rng(7)
+    for fold_below in (0, 20, 10**9):
+        monkeypatch.setattr(attribute_index, "DELTA_MIN", fold_below)
+        column = torch.from_numpy(rng.integers(0, 8, 300))
+        index = SortedColumn.build(column, "int")
+        for _ in range(40):
+            slots = torch.from_numpy(rng.choice(400, int(rng.integers(1, 60)), replace=False))
+            new = torch.from_numpy(rng.integers(-1, 8, len(slots)))
+            new[new < 0] = torch.iinfo(torch.int64).min  # null
+            if int(slots.max()) >= len(column):
+                column = torch.cat([column, torch.full((400 - len(column),), torch.iinfo(torch.int64).min)])
+            index.write(slots, column[slots], new)
+            column[slots] = new
+            for value in range(8):
+                for op in ("eq", "lt", "gte", "ne"):
+                    got = sorted(torch.unique(index.slots_between(*index.bounds(op, value))).tolist())
+                    present = column != torch.iinfo(torch.int64).min
+                    truth = {"eq": column == value, "lt": column < value, "gte": column >= value,
+                             "ne": column != value}[op] & present
+                    assert got == truth.nonzero().flatten().tolist(), (fold_below, op, value)
+            assert len(index) == int(present.sum())
+
+
+def test_id_map_lookups_survive_removes_re_adds_and_folds(monkeypatch):
+    from flatsearch.idmap import IdMap
+    rng = np.random.default_rng(8)
+    for fold_below in (0, 10, 10**9):
+        monkeypatch.setattr(idmap, "MERGE_MIN", fold_below)
+        ids, truth = IdMap(torch.device("cpu")), {}
+        for step in range(60):
+            if truth and rng.random() < 0.4:
+                gone = rng.choice(sorted(truth), min(len(truth), int(rng.integers(1, 20))), replace=False)
+                ids.remove(torch.from_numpy(gone))
+                for i in gone:
+                    del truth[int(i)]
+            else:
+                new = [i for i in rng.choice(200, 25, replace=False).tolist() if i not in truth]
+                slots = rng.integers(0, 10_000, len(new))
+                ids.insert(torch.tensor(new, dtype=torch.int64), torch.from_numpy(slots))
+                truth.update(zip(new, slots.tolist()))
+            probe = torch.arange(-2, 205)
+            assert ids.lookup(probe).tolist() == [truth.get(i, -1) for i in probe.tolist()], (fold_below, step)
+            assert len(ids) == len(truth) and ids.sorted_ids().tolist() == sorted(truth)
+
+
+def test_per_query_filters_planned_to_slots_match_one_search_per_query():
+    rng = np.random.default_rng(9)
+    index = fs.Index(4, attributes={"city": "int", "geo": "tags", "pay": "float"})
+    index.add(np.arange(20_000), rng.normal(size=(20_000, 4)).astype(np.float32),
+              {"city": rng.integers(0, 1000, 20_000), "geo": [[int(t)] for t in rng.integers(0, 500, 20_000)],
+               "pay": rng.random(20_000)})
+    filters = [fs.col("city") == 7, fs.col("geo").isin([3, 4]) & (fs.col("pay") > 0.3), fs.col("city") == 7]
+    queries = rng.normal(size=(3, 4)).astype(np.float32)
+    request = index._scan_request(torch.from_numpy(queries), 6, filters, {"pay": 1.0})
+    assert request.candidate_slots is not None and request.keep is None and request.mask_words.shape[0] == 3
+    together = index.search(queries, 5, filter=filters, boost={"pay": 1.0})
+    for row, expr in enumerate(filters):
+        alone = index.search(queries[row], 5, filter=expr, boost={"pay": 1.0})
+        assert together.ids[row].tolist() == alone.ids[0].tolist()
+        torch.testing.assert_close(together.scores[row], alone.scores[0], rtol=1e-6, atol=1e-6)  # matmul shapes differ

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 import flatsearch as fs
-from flatsearch import filter_plan
+from flatsearch import attribute_index, filter_plan, idmap
 from reference_model import ModelIndex
 
 DIM = 6
@@ -73,8 +73,14 @@ def rows(draw_ids):
 
 class IndexVersusModel(RuleBasedStateMachine):
     @initialize(metric=st.sampled_from(["ip", "l2"]), dtype=st.sampled_from([torch.float32, torch.float16, torch.bfloat16]),
-                partition_by=st.sampled_from([None, "city"]), partition_size=st.sampled_from([32, 64, 65536]))
-    def build(self, metric, dtype, partition_by, partition_size):
+                partition_by=st.sampled_from([None, "city"]), partition_size=st.sampled_from([32, 64, 65536]),
+                fold_below=st.sampled_from([0, 6, None]))
+    def build(self, metric, dtype, partition_by, partition_size, fold_below):
+        # The id map and attribute indexes keep writes in a delta folded in past a size: 0 folds
+        # at nearly every write, 6 now and then, None (the default) never at these sizes.
+        self.saved_minimums = (idmap.MERGE_MIN, attribute_index.DELTA_MIN)
+        if fold_below is not None:
+            idmap.MERGE_MIN = attribute_index.DELTA_MIN = fold_below
         self.index = fs.Index(DIM, metric=metric, dtype=dtype, attributes=KINDS, partition_by=partition_by,
                               partition_size=partition_size)
         self.model = ModelIndex(metric=metric, kinds=KINDS)
@@ -155,6 +161,10 @@ class IndexVersusModel(RuleBasedStateMachine):
                 np.testing.assert_allclose(result.scores[row].double().numpy(), np.array(scores), rtol=1e-6, atol=1e-6)
             if passing is not None:
                 assert passing == self.model.passing_ids(filter_dicts[0]), (fraction, filter_dicts[0])
+
+    def teardown(self):
+        if hasattr(self, "saved_minimums"):
+            idmap.MERGE_MIN, attribute_index.DELTA_MIN = self.saved_minimums
 
     @invariant()
     def same_rows(self):

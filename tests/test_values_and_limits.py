@@ -231,3 +231,32 @@ def test_index_pickles_and_matches_after_unpickling():
     copy = pickle.loads(pickle.dumps(index))
     a, b = index.search(np.ones(3), 3, filter=fs.col("c") > 1.5), copy.search(np.ones(3), 3, filter=fs.col("c") > 1.5)
     assert torch.equal(a.ids, b.ids) and torch.equal(a.scores, b.scores) and a.ids.tolist() == [[5, 6, -1]]
+
+
+def test_boost_overflow_check_sees_values_written_after_an_earlier_search():
+    # The largest |value| of a boosted column is cached per storage version; set_attributes must bump it.
+    index = fs.Index(2, attributes={"pay": "float"})
+    index.add([1, 2], torch.eye(2), {"pay": [1.0, 2.0]})
+    assert index.search(torch.tensor([1.0, 0.0]), 2, boost={"pay": 10.0}).ids.tolist() == [[2, 1]]
+    index.set_attributes([1], {"pay": [3e38]})
+    with pytest.raises(ValueError, match="boost"):
+        index.search(torch.tensor([1.0, 0.0]), 2, boost={"pay": 10.0})
+
+
+def test_a_boost_under_a_selective_filter_scores_like_one_without():
+    # The bias is computed at the passing slots only; an unfiltered search over an index of just
+    # the passing rows computes it over every slot, and must agree exactly.
+    rng = np.random.default_rng(11)
+    vectors = rng.normal(size=(5000, 4)).astype(np.float32)
+    city, pay = rng.integers(0, 1000, 5000), rng.random(5000).astype(np.float32)
+    index = fs.Index(4, metric="l2", attributes={"city": "int", "pay": "float"})
+    index.add(np.arange(5000), vectors, {"city": city, "pay": pay})
+    passing = np.flatnonzero(city == 7)
+    alone = fs.Index(4, metric="l2", attributes={"pay": "float"})
+    alone.add(passing, vectors[passing], {"pay": pay[passing]})
+    queries = rng.normal(size=(3, 4)).astype(np.float32)
+    request = index._scan_request(torch.zeros(1, 4), 5, fs.col("city") == 7, {"pay": 2.0})
+    assert request.passing_slots.numel() == len(passing) and int((request.bias != 0).sum()) <= len(passing)
+    selective = index.search(queries, 5, filter=fs.col("city") == 7, boost={"pay": 2.0})
+    expected = alone.search(queries, 5, boost={"pay": 2.0})
+    assert torch.equal(selective.ids, expected.ids) and torch.allclose(selective.scores, expected.scores)
