@@ -5,7 +5,6 @@ scores are exact and results must match one Index bit for bit.
 """
 from __future__ import annotations
 
-import os
 import threading
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ import torch
 
 import flatsearch as fs
 from flatsearch.sharded import ShardedIndex, shard_of
+from local_ray import local_ray_session
 
 ray = pytest.importorskip("ray")
 from flatsearch.distributed import PartialSearchResult, RayIndex, ShardUnavailableError  # noqa: E402
@@ -28,15 +28,8 @@ REPO_ROOT = str(Path(__file__).resolve().parents[1])
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():
     # Workers must import flatsearch even when it is not installed (a plain checkout).
-    previous = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [REPO_ROOT, previous]))
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-    if previous is None:
-        os.environ.pop("PYTHONPATH")
-    else:
-        os.environ["PYTHONPATH"] = previous
+    with local_ray_session(REPO_ROOT):
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ is the reference for what the index must hold.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ import torch
 
 import flatsearch as fs
 from flatsearch.sharded import LocalShards, ShardedIndex, ShardServer, ShardWriteError, shard_of
+from local_ray import local_ray_session
 
 DIM = 4
 SHARDS = 4
@@ -38,17 +38,10 @@ class FlakyServer(ShardServer):
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray = pytest.importorskip("ray")
+    pytest.importorskip("ray")
     # Actors must import flatsearch and this module (for FlakyServer).
-    previous = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [REPO_ROOT, TESTS, previous]))
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-    if previous is None:
-        os.environ.pop("PYTHONPATH")
-    else:
-        os.environ["PYTHONPATH"] = previous
+    with local_ray_session(REPO_ROOT, TESTS):
+        yield
 
 
 def rows(rng: np.random.Generator, n: int) -> tuple[np.ndarray, dict]:
