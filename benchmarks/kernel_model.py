@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import dataclasses
 import json
 import math
@@ -578,13 +579,33 @@ def variants_for(points, *, all_flags: bool) -> list:
 
 
 # -- running ----------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _environment(**values: str):
+    """Set environment variables for the block (spawned workers inherit them), then restore them."""
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def compile_all(variants, archs, workers: int, progress=print) -> list[dict]:
     jobs = [(variant, arch) for variant in variants for arch in archs]
     os.environ.pop("TRITON_INTERPRET", None)
     results = []
     began = time.perf_counter()
     context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    # A private Triton cache for the run: the SASS is split into sections by this checkout's source
+    # lines, and a kernel Triton cached from the same source in another checkout carries that
+    # checkout's paths (every section then reads as "tile", about twice the real cost per tile).
+    with tempfile.TemporaryDirectory(prefix="kernel-model-cache-") as cache, \
+            _environment(TRITON_CACHE_DIR=cache), \
+            concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         for done, facts in enumerate(pool.map(compile_variant, jobs), 1):
             results.append(facts)
             status = (f"error {facts['error'][:80]}" if "error" in facts else
