@@ -20,6 +20,11 @@ counts are upper bounds and slots are exact. When the delta or the stale
 entries pass ``DELTA_FRACTION`` of the main run, both runs are folded into
 one: a linear merge, so each entry pays for it a constant number of times.
 
+On a CPU a write runs in numpy on views of the same memory: it is a handful of
+passes over the batch, and torch would split each across OpenMP threads, which
+wait for one another when another process keeps a core busy (see
+:mod:`flatsearch.storage`); numpy runs them single-threaded.
+
 Example:
     >>> import torch
     >>> from flatsearch.attribute_index import SortedColumn
@@ -32,10 +37,11 @@ Example:
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from .sorting import searchsorted, stable_argsort
-from .schema import Schema
+from .schema import INT_NULL, Schema
 
 
 def _entries(column: torch.Tensor, kind: str, slots: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -46,6 +52,22 @@ def _entries(column: torch.Tensor, kind: str, slots: torch.Tensor | None = None)
     values = column[present]
     owners = rows if slots is None else slots[rows]
     return values, owners
+
+
+def _host_not_null(kind: str, column: np.ndarray) -> np.ndarray:
+    """``Schema.not_null`` of a numpy column."""
+    if kind == "float":
+        return ~np.isnan(column)
+    if kind == "bool":
+        return column >= 0
+    return column != INT_NULL
+
+
+def _host_entries(column: np.ndarray, kind: str, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``_entries`` of a numpy column whose rows are ``slots`` (row-major order, as torch gives)."""
+    present = _host_not_null(kind, column)
+    rows = np.flatnonzero(present) if column.ndim == 1 else np.nonzero(present)[0]
+    return column[present], slots[rows]
 
 
 DELTA_FRACTION = 0.25  # delta or stale entries beyond this share of the main run trigger a fold
@@ -62,6 +84,19 @@ def _merge(run_a: tuple, run_b: tuple) -> tuple:
         return run_a
     if run_a[0].numel() == 0:
         return run_b
+    if values_b.device.type == "cpu":
+        host_a, host_b = [t.numpy() for t in run_a], [t.numpy() for t in run_b]
+        positions = np.searchsorted(host_a[0], host_b[0], side="right") + np.arange(host_b[0].size)
+        total = host_a[0].size + host_b[0].size
+        is_a = np.ones(total, dtype=bool)
+        is_a[positions] = False
+        merged = []
+        for a, b in zip(host_a, host_b):
+            out = np.empty(total, dtype=a.dtype)
+            out[positions] = b
+            out[is_a] = a
+            merged.append(torch.from_numpy(out))
+        return tuple(merged)
     # Each b entry lands after the a entries not larger than it.
     positions = searchsorted(run_a[0], values_b, right=True) + torch.arange(len(values_b), device=values_b.device)
     total = len(run_a[0]) + len(values_b)
@@ -99,10 +134,17 @@ class SortedColumn:
         """Current entries (one per non-null value; a tags row has one per tag)."""
         return int(self._main[0].numel() + self._delta[0].numel()) - self._stale
 
-    def write(self, slots: torch.Tensor, old: torch.Tensor, new: torch.Tensor) -> None:
-        """Slots ``slots`` (unique) change from column values ``old`` to ``new`` (rows in the same order)."""
+    def write(self, slots: torch.Tensor, old: torch.Tensor, new: torch.Tensor | None) -> None:
+        """Slots ``slots`` (unique) change from column values ``old`` to ``new`` (rows in the same
+        order; None: all null)."""
         if slots.numel() == 0:
             return
+        if self._main[1].device.type == "cpu":
+            self._write_host(slots.cpu().contiguous().numpy(), old.cpu().contiguous().numpy(),
+                             None if new is None else new.cpu().contiguous().numpy())
+            return
+        if new is None:
+            new = torch.full_like(old, float("nan") if self.kind == "float" else -1 if self.kind == "bool" else INT_NULL)
         slots = slots.to(self._main[1].device)
         needed = int(slots.max()) + 1
         if needed > self._slot_generation.numel():
@@ -124,10 +166,36 @@ class SortedColumn:
         if self._delta[0].numel() > limit or self._stale > limit:
             self._fold()
 
+    def _write_host(self, slots: np.ndarray, old: np.ndarray, new: np.ndarray | None) -> None:
+        """``write`` in numpy (a CPU index)."""
+        needed = int(slots.max()) + 1
+        if needed > self._slot_generation.numel():
+            grown = np.zeros(max(needed, 2 * self._slot_generation.numel()), dtype=np.int64)
+            grown[:self._slot_generation.numel()] = self._slot_generation.numpy()
+            self._slot_generation = torch.from_numpy(grown)
+        # The current entries of the written slots are exactly their old non-null values: all go stale.
+        self._stale += int(np.count_nonzero(_host_not_null(self.kind, old)))
+        self._generation += 1
+        self._slot_generation.numpy()[slots] = self._generation
+        if new is not None:
+            values, owners = _host_entries(new, self.kind, slots)
+            if values.size:
+                order = np.argsort(values, kind="stable")
+                batch = (torch.from_numpy(values[order].astype(self._main[0].numpy().dtype, copy=False)),
+                         torch.from_numpy(owners[order]),
+                         torch.from_numpy(np.full(values.size, self._generation, dtype=np.int64)))
+                self._delta = _merge(self._delta, batch)
+        limit = max(DELTA_MIN, DELTA_FRACTION * self._main[0].numel())
+        if self._delta[0].numel() > limit or self._stale > limit:
+            self._fold()
+
     def _fold(self) -> None:
         """One sorted run of current entries (linear in the entries held)."""
         values, slots, generations = _merge(self._main, self._delta)
-        if self._stale:
+        if self._stale and values.device.type == "cpu":
+            current = generations.numpy() == self._slot_generation.numpy()[slots.numpy()]
+            values, slots, generations = (torch.from_numpy(t.numpy()[current]) for t in (values, slots, generations))
+        elif self._stale:
             current = generations == self._slot_generation[slots]
             values, slots, generations = values[current], slots[current], generations[current]
         self._main = (values, slots, generations)

@@ -10,6 +10,14 @@ entries grow past ``MERGE_FRACTION`` of the main arrays, both are folded into
 new main arrays: one linear pass, so each id pays for it a constant number of
 times.
 
+On a CPU every step runs in numpy on views of the same memory. These are many
+small passes (a search, a gather, a compare per run), and torch splits each one
+across OpenMP threads: when another process keeps a core busy, every such
+parallel region waits for a descheduled thread, which made a 100k-id delete
+take several times its quiet cost. numpy runs them single-threaded, at the
+same cost loaded or not. Probes are sorted before a search (random probes into
+a million sorted ids miss the cache on every step; sorted ones walk it in order).
+
 Example:
     >>> import torch
     >>> ids = IdMap(torch.device("cpu"))
@@ -21,17 +29,38 @@ Example:
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from .sorting import searchsorted, stable_argsort
 MERGE_FRACTION = 0.25  # delta or removed entries beyond this share of the main arrays trigger a merge
 MERGE_MIN = 4096  # below this many, never merge (small maps merge rarely and cheaply anyway)
+SORT_PROBES_MIN = 256  # below this many probes, searching in input order costs less than sorting them
+
+
+def _ascending(array: np.ndarray) -> bool:
+    return array.size < 2 or bool((array[1:] >= array[:-1]).all())
+
+
+def _host_positions(sorted_ids: np.ndarray, probes: np.ndarray) -> np.ndarray:
+    """``searchsorted`` (left) of ``probes`` in ``sorted_ids``, clamped to the last position."""
+    if probes.size >= SORT_PROBES_MIN and not _ascending(probes):
+        order = np.argsort(probes)
+        positions = np.empty(probes.size, dtype=np.int64)
+        positions[order] = np.searchsorted(sorted_ids, probes[order])
+    else:
+        positions = np.searchsorted(sorted_ids, probes).astype(np.int64, copy=False)
+    return np.minimum(positions, sorted_ids.size - 1, out=positions)
 
 
 def _find(sorted_ids: torch.Tensor, slots: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     """Slot of each id in one sorted run (-1 where absent or removed)."""
     if sorted_ids.numel() == 0:
         return torch.full_like(ids, -1)
+    if ids.device.type == "cpu":
+        haystack, probes = sorted_ids.numpy(), ids.numpy()
+        position = _host_positions(haystack, probes)
+        return torch.from_numpy(np.where(haystack[position] == probes, slots.numpy()[position], -1))
     position = searchsorted(sorted_ids, ids).clamp_(max=sorted_ids.numel() - 1)
     found = sorted_ids[position] == ids
     return torch.where(found, slots[position], torch.full_like(ids, -1))
@@ -40,6 +69,11 @@ def _find(sorted_ids: torch.Tensor, slots: torch.Tensor, ids: torch.Tensor) -> t
 def _mark_removed(sorted_ids: torch.Tensor, slots: torch.Tensor, ids: torch.Tensor) -> None:
     """Set the slot of each id present in one run to -1 (ids absent from it are skipped)."""
     if sorted_ids.numel() == 0:
+        return
+    if ids.device.type == "cpu":
+        haystack, probes, run_slots = sorted_ids.numpy(), ids.numpy(), slots.numpy()
+        position = _host_positions(haystack, probes)
+        run_slots[position[haystack[position] == probes]] = -1
         return
     position = searchsorted(sorted_ids, ids).clamp_(max=sorted_ids.numel() - 1)
     hit = (sorted_ids[position] == ids) & (slots[position] >= 0)
@@ -50,6 +84,18 @@ def _merge(ids_a, slots_a, ids_b, slots_b):
     """Two sorted runs merged in linear time (each b lands after the a's smaller than it)."""
     if ids_b.numel() == 0:
         return ids_a, slots_a
+    if ids_a.numel() == 0:
+        return ids_b, slots_b
+    if ids_b.device.type == "cpu":
+        run_a, run_b = ids_a.numpy(), ids_b.numpy()
+        positions = np.searchsorted(run_a, run_b) + np.arange(run_b.size)
+        total = run_a.size + run_b.size
+        is_a = np.ones(total, dtype=bool)
+        is_a[positions] = False
+        merged_ids, merged_slots = np.empty(total, dtype=np.int64), np.empty(total, dtype=np.int64)
+        merged_ids[positions], merged_slots[positions] = run_b, slots_b.numpy()
+        merged_ids[is_a], merged_slots[is_a] = run_a, slots_a.numpy()
+        return torch.from_numpy(merged_ids), torch.from_numpy(merged_slots)
     positions = searchsorted(ids_a, ids_b) + torch.arange(len(ids_b), device=ids_b.device)
     total = len(ids_a) + len(ids_b)
     is_a = torch.ones(total, dtype=torch.bool, device=ids_b.device)
@@ -81,26 +127,56 @@ class IdMap:
         """Slot of each id, -1 where absent. ``ids`` on the map's device."""
         if self._count == 0 or ids.numel() == 0:
             return torch.full_like(ids, -1)
+        ids = ids.contiguous()
         found = _find(self._ids, self._slots, ids)
         if self._delta_ids.numel():
-            found = torch.where(found >= 0, found, _find(self._delta_ids, self._delta_slots, ids))
+            in_delta = _find(self._delta_ids, self._delta_slots, ids)
+            if found.device.type == "cpu":
+                np.maximum(found.numpy(), in_delta.numpy(), out=found.numpy())  # absent is -1, slots are >= 0
+            else:
+                found = torch.where(found >= 0, found, in_delta)
         return found
 
     def insert(self, ids: torch.Tensor, slots: torch.Tensor) -> None:
-        """Add ids that are not present (the caller checked)."""
+        """Add ids that are not present (the caller checked).
+
+        Nothing is changed until every new array is built, so a failure part-way leaves the map as it was.
+        """
         if ids.numel() == 0:
             return
-        if ids.numel() > 1 and not bool((ids[1:] > ids[:-1]).all()):
+        ids, slots = ids.contiguous(), slots.contiguous()
+        if ids.device.type == "cpu":
+            if not _ascending(ids.numpy()):
+                order = torch.from_numpy(np.argsort(ids.numpy()))  # ids are unique: any sort is stable
+                ids, slots = ids[order], slots[order]
+        elif ids.numel() > 1 and not bool((ids[1:] > ids[:-1]).all()):
             order = stable_argsort(ids)
             ids, slots = ids[order], slots[order]
-        if self._ids.numel() == 0 and self._delta_ids.numel() == 0:
-            self._ids, self._slots = ids.clone(), slots.clone()
+        removed = self._removed
+        delta_ids, delta_slots = self._delta_ids, self._delta_slots
+        if self._ids.numel() == 0 and delta_ids.numel() == 0:
+            main = (ids.clone(), slots.clone())
         else:
-            kept = self._delta_slots >= 0  # an id removed from the delta and added again must appear once
-            if not bool(kept.all()):
-                self._removed -= int((~kept).sum())
-                self._delta_ids, self._delta_slots = self._delta_ids[kept], self._delta_slots[kept]
-            self._delta_ids, self._delta_slots = _merge(self._delta_ids, self._delta_slots, ids, slots)
+            main = None
+            if removed and delta_ids.numel():
+                # An id removed from the delta and added again must appear once.
+                if delta_ids.device.type == "cpu":
+                    kept = delta_slots.numpy() >= 0
+                    dropped = int(kept.size - np.count_nonzero(kept))
+                    if dropped:
+                        delta_ids = torch.from_numpy(delta_ids.numpy()[kept])
+                        delta_slots = torch.from_numpy(delta_slots.numpy()[kept])
+                else:
+                    kept = delta_slots >= 0
+                    dropped = int(kept.numel() - kept.sum())
+                    if dropped:
+                        delta_ids, delta_slots = delta_ids[kept], delta_slots[kept]
+                removed -= dropped
+            delta_ids, delta_slots = _merge(delta_ids, delta_slots, ids, slots)
+        if main is not None:
+            self._ids, self._slots = main
+        else:
+            self._delta_ids, self._delta_slots, self._removed = delta_ids, delta_slots, removed
         self._count += int(ids.numel())
         self._maybe_fold()
 
@@ -108,6 +184,7 @@ class IdMap:
         """Drop ids that are present (the caller checked)."""
         if ids.numel() == 0:
             return
+        ids = ids.contiguous()
         _mark_removed(self._ids, self._slots, ids)
         _mark_removed(self._delta_ids, self._delta_slots, ids)
         self._count -= int(ids.numel())
@@ -124,7 +201,12 @@ class IdMap:
         if self._delta_ids.numel() == 0 and self._removed == 0:
             return
         ids, slots = _merge(self._ids, self._slots, self._delta_ids, self._delta_slots)
-        present = slots >= 0
-        self._ids, self._slots = ids[present], slots[present]
+        if ids.device.type == "cpu":
+            keep = slots.numpy() >= 0
+            ids, slots = torch.from_numpy(ids.numpy()[keep]), torch.from_numpy(slots.numpy()[keep])
+        else:
+            present = slots >= 0
+            ids, slots = ids[present], slots[present]
+        self._ids, self._slots = ids, slots
         self._delta_ids, self._delta_slots = self._ids[:0], self._slots[:0]
         self._removed = 0

@@ -13,11 +13,21 @@
   same partition. A block left with no live row goes back to a pool that any
   partition takes from before new space is reserved; when deleted slots are many,
   other partitions' deleted slots are filled too, so memory follows live rows.
+
+On a CPU, the bookkeeping of a write (free-slot search, id, live-bit and column
+updates, per-block counts) and the row copy itself run in numpy, on views of the
+same memory. Each is a pass over 100k values or fewer, and torch splits such a
+pass across OpenMP threads: when another process keeps a core busy every
+parallel region waits for a descheduled thread (a 100k-element bool scatter
+went from under 0.1 ms to 20 ms), so a write of many small torch steps cost
+several times its quiet time. numpy runs them single-threaded, at the same cost
+loaded or not. On CUDA the same steps run in torch (:class:`_TorchOps`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from .attribute_index import SortedColumn
@@ -28,6 +38,132 @@ SPILL_FRACTION = 0.1  # see allocate(), step 3
 NO_KEY = torch.iinfo(torch.int64).min  # block key of an index without partition_by (its rows' key is None)
 
 
+class _NumpyOps:
+    """Array steps of allocate() and write() on a CPU: numpy, on views of the tensors' memory."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+
+    @staticmethod
+    def view(tensor: torch.Tensor) -> np.ndarray:
+        return tensor.contiguous().numpy()
+
+    @staticmethod
+    def wrap(array: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(array))
+
+    @staticmethod
+    def new(values) -> np.ndarray:
+        return np.asarray(values, dtype=np.int64)
+
+    nonzero = staticmethod(np.flatnonzero)
+    cat = staticmethod(np.concatenate)
+    minimum = staticmethod(np.minimum)
+    isin = staticmethod(np.isin)
+
+    @staticmethod
+    def sort(values: np.ndarray) -> np.ndarray:
+        return np.sort(values)
+
+    @staticmethod
+    def unique(values: np.ndarray, *, inverse: bool = False):
+        return np.unique(values, return_inverse=inverse)
+
+    @staticmethod
+    def bincount(values: np.ndarray, minlength: int) -> np.ndarray:
+        return np.bincount(values, minlength=minlength).astype(np.int64, copy=False)
+
+    @staticmethod
+    def stable_argsort(values: np.ndarray) -> np.ndarray:
+        return np.argsort(values, kind="stable")
+
+    @staticmethod
+    def searchsorted(sorted_values: np.ndarray, probes: np.ndarray, *, right: bool) -> np.ndarray:
+        return np.searchsorted(sorted_values, probes, side="right" if right else "left").astype(np.int64, copy=False)
+
+    @staticmethod
+    def arange(n: int) -> np.ndarray:
+        return np.arange(n, dtype=np.int64)
+
+    @staticmethod
+    def full(n: int, value: int) -> np.ndarray:
+        return np.full(n, value, dtype=np.int64)
+
+    @staticmethod
+    def trues(n: int) -> np.ndarray:
+        return np.ones(n, dtype=bool)
+
+    @staticmethod
+    def cumsum(values: np.ndarray) -> np.ndarray:
+        return np.cumsum(values)
+
+
+class _TorchOps:
+    """The same steps in torch, on the index device (CUDA)."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+
+    @staticmethod
+    def view(tensor: torch.Tensor) -> torch.Tensor:
+        return tensor
+
+    @staticmethod
+    def wrap(tensor: torch.Tensor) -> torch.Tensor:
+        return tensor
+
+    def new(self, values) -> torch.Tensor:
+        return torch.as_tensor(values, dtype=torch.int64, device=self.device)
+
+    @staticmethod
+    def nonzero(mask: torch.Tensor) -> torch.Tensor:
+        return mask.nonzero().flatten()
+
+    cat = staticmethod(torch.cat)
+    minimum = staticmethod(torch.minimum)
+    isin = staticmethod(torch.isin)
+
+    @staticmethod
+    def sort(values: torch.Tensor) -> torch.Tensor:
+        return torch.sort(values).values
+
+    @staticmethod
+    def unique(values: torch.Tensor, *, inverse: bool = False):
+        return torch.unique(values, return_inverse=inverse)
+
+    @staticmethod
+    def bincount(values: torch.Tensor, minlength: int) -> torch.Tensor:
+        return torch.bincount(values, minlength=minlength)
+
+    @staticmethod
+    def stable_argsort(values: torch.Tensor) -> torch.Tensor:
+        return torch.argsort(values, stable=True)
+
+    @staticmethod
+    def searchsorted(sorted_values: torch.Tensor, probes: torch.Tensor, *, right: bool) -> torch.Tensor:
+        return torch.searchsorted(sorted_values, probes, right=right)
+
+    def arange(self, n: int) -> torch.Tensor:
+        return torch.arange(n, device=self.device)
+
+    def full(self, n: int, value: int) -> torch.Tensor:
+        return torch.full((n,), value, dtype=torch.int64, device=self.device)
+
+    def trues(self, n: int) -> torch.Tensor:
+        return torch.ones(n, dtype=torch.bool, device=self.device)
+
+    @staticmethod
+    def cumsum(values: torch.Tensor) -> torch.Tensor:
+        return torch.cumsum(values, 0)
+
+
+def _integer_view(tensor: torch.Tensor) -> np.ndarray:
+    """A numpy view of a CPU tensor's memory, as same-width integers (numpy has no bfloat16;
+    copying rows moves bits, whatever they mean)."""
+    width = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}[tensor.element_size()]
+    return tensor.view(width).numpy()
+
+
 @dataclass
 class Block:
     key: int | None
@@ -36,8 +172,8 @@ class Block:
     fill: int = 0  # rows ever used, live or deleted
 
 
-def contiguous_range(slots: torch.Tensor) -> slice | None:
-    """``slots`` as a slice when they are consecutive and ascending, else None."""
+def contiguous_range(slots) -> slice | None:
+    """``slots`` (a tensor or numpy array) as a slice when they are consecutive and ascending, else None."""
     if len(slots) == 0:
         return None
     first, last = int(slots[0]), int(slots[-1])
@@ -50,6 +186,7 @@ class Storage:
     def __init__(self, *, dim: int, dtype: torch.dtype, device: torch.device, partition_size: int, schema: Schema,
                  keep_norms: bool):
         self.dim, self.dtype, self.device = dim, dtype, device
+        self._ops = _NumpyOps(device) if device.type == "cpu" else _TorchOps(device)
         self.partition_size = partition_size
         self.schema = schema
         self.arenas: list[torch.Tensor] = []
@@ -98,10 +235,11 @@ class Storage:
         found and handed out with a few vectorised passes; Python work is per
         partition that needs new space, never per row.
         """
+        xp = self._ops
         # A new arena should hold the whole batch: one arena keeps scan ranges long.
         if keys is not None:
             # Each partition's new rows fit one block rounded up to MIN_BLOCK_ROWS (see _new_block).
-            counts = torch.bincount(torch.unique(keys.cpu(), return_inverse=True)[1]).clamp(min=MIN_BLOCK_ROWS)
+            counts = np.unique(keys.cpu().numpy(), return_counts=True)[1].clip(min=MIN_BLOCK_ROWS)
             self._arena_hint = int((-(-counts // MIN_BLOCK_ROWS) * MIN_BLOCK_ROWS).sum())
         elif n <= self.partition_size:
             self._arena_hint = max(MIN_BLOCK_ROWS, 1 << (n - 1).bit_length())
@@ -109,44 +247,45 @@ class Storage:
             self._arena_hint = -(-n // self.partition_size) * self.partition_size
         device = self.device
         if keys is None:  # one partition: the lowest free slots, then fresh ones; no sorting
-            free = ((~self.live) & self.handed_out).nonzero().flatten()[:n]
+            free = xp.nonzero(~xp.view(self.live) & xp.view(self.handed_out))[:n]
             self._busy, self._pool = set(), []
-            slots = free if len(free) == n else torch.cat([free, self._fresh_slots(None, n - len(free)).to(device)])
-            self.handed_out[slots] = True
-            return slots
-        row_keys = keys.to(device)
-        unique, inverse = torch.unique(row_keys, return_inverse=True)
-        counts = torch.bincount(inverse, minlength=len(unique))
-        order = torch.argsort(inverse, stable=True)  # rows grouped by key, input order inside a group
+            slots = free if len(free) == n else xp.cat([free, xp.view(self._fresh_slots(None, n - len(free)).to(device))])
+            xp.view(self.handed_out)[slots] = True  # after _fresh_slots: a new arena replaces the metadata
+            return xp.wrap(slots)
+        row_keys = xp.view(keys.to(device))
+        unique, inverse = xp.unique(row_keys, inverse=True)
+        counts = xp.bincount(inverse, len(unique))
+        order = xp.stable_argsort(inverse)  # rows grouped by key, input order inside a group
         group = inverse[order]
-        group_offsets = torch.cumsum(counts, 0) - counts
-        rank = torch.arange(n, device=device) - group_offsets[group]
-        slots = torch.full((n,), -1, dtype=torch.int64, device=device)
+        group_offsets = xp.cumsum(counts) - counts
+        rank = xp.arange(n) - group_offsets[group]
+        slots = xp.full(n, -1)
+        block_of_slot = xp.view(self.block_of_slot)
         # 1. Deleted slots of the same partition, lowest first.
-        free = ((~self.live) & self.handed_out).nonzero().flatten()
+        free = xp.nonzero(~xp.view(self.live) & xp.view(self.handed_out))
         spare = free[:0]
-        if free.numel():
-            free_keys = self.block_keys.to(device)[self.block_of_slot[free]]
-            by_key = torch.argsort(free_keys, stable=True)
+        if len(free):
+            free_keys = xp.view(self.block_keys.to(device))[block_of_slot[free]]
+            by_key = xp.stable_argsort(free_keys)
             free, free_keys = free[by_key], free_keys[by_key]
-            first = torch.searchsorted(free_keys, unique, right=False)
-            available = torch.searchsorted(free_keys, unique, right=True) - first
+            first = xp.searchsorted(free_keys, unique, right=False)
+            available = xp.searchsorted(free_keys, unique, right=True) - first
             reused = rank < available[group]
             picked = first[group[reused]] + rank[reused]
             slots[order[reused]] = free[picked]
-            unused = torch.ones(len(free), dtype=torch.bool, device=device)
+            unused = xp.trues(len(free))
             unused[picked] = False
             spare = free[unused]
-            taken = torch.minimum(counts, available)
+            taken = xp.minimum(counts, available)
         else:
-            taken = torch.zeros_like(counts)
+            taken = counts * 0
         missing = counts - taken
-        short = missing.nonzero().flatten()
-        if short.numel() == 0:
-            self.handed_out[slots] = True
-            return slots
+        short = xp.nonzero(missing)
+        if len(short) == 0:
+            xp.view(self.handed_out)[slots] = True
+            return xp.wrap(slots)
         # Blocks this call hands slots from are not empty any more, though no row is written yet.
-        self._busy = set(torch.unique(self.block_of_slot[slots[slots >= 0]]).tolist())
+        self._busy = set(xp.unique(block_of_slot[slots[slots >= 0]]).tolist())
         self._pool = self._empty_blocks()
         keys_short, needs = unique[short].tolist(), missing[short].tolist()
         # 2. The tail of each partition's last block, then blocks emptied by deletes.
@@ -157,15 +296,16 @@ class Storage:
         # near live rows, and only block skipping for a scan of that partition is lost (filters
         # stay exact: they test every row).
         if sum(needs):
-            # Deleted slots left over, and never-used tails of other partitions' blocks.
-            tails = ((self.block_of_slot >= 0) & ~self.handed_out).nonzero().flatten()
-            spare = torch.cat([spare, tails])
+            # Deleted slots left over, and never-used tails of other partitions' blocks (step 2
+            # moves emptied blocks in place: block_of_slot is the same array, handed_out changed).
+            in_block = block_of_slot >= 0
+            tails = xp.nonzero(in_block & ~xp.view(self.handed_out))
+            spare = xp.cat([spare, tails])
             # Not from blocks handed out in step 2: an emptied block moved to another partition there
             # gave its slots to that partition, deleted ones included.
-            spare = spare[~torch.isin(self.block_of_slot[spare], torch.tensor(sorted(self._busy), dtype=torch.int64,
-                                                                              device=device))]
-            spare = torch.sort(spare).values
-            in_blocks = int((self.block_of_slot >= 0).sum())
+            spare = spare[~xp.isin(block_of_slot[spare], xp.new(sorted(self._busy)))]
+            spare = xp.sort(spare)
+            in_blocks = int(in_block.sum())
             if len(spare) <= SPILL_FRACTION * in_blocks:
                 spare = spare[:0]
             spilled = spare[:sum(needs)]
@@ -173,17 +313,17 @@ class Storage:
             for position, need in enumerate(needs):
                 got = spilled[start_at:start_at + need]
                 start_at += len(got)
-                pieces[position].append(got.cpu())
+                pieces[position].append(xp.wrap(got).cpu())
                 needs[position] -= len(got)
-            self._extend_fills(spilled)
+            self._extend_fills(xp.wrap(spilled))
         # 4. New blocks.
         for position, (key, need) in enumerate(zip(keys_short, needs)):
             if need:
                 pieces[position].append(self._fresh_slots(key, need, new_blocks=True))
         fresh_rows = order[rank >= taken[group]]  # grouped by key, in input order
-        slots[fresh_rows] = torch.cat([torch.cat(piece) for piece in pieces]).to(device)
-        self.handed_out[slots] = True
-        return slots
+        slots[fresh_rows] = xp.view(torch.cat([torch.cat(piece) for piece in pieces]).to(device))
+        xp.view(self.handed_out)[slots] = True  # a new arena in step 4 replaced the metadata
+        return xp.wrap(slots)
 
     def _fresh_slots(self, key: int | None, n: int, *, new_blocks: bool = True) -> torch.Tensor:
         """Up to n never-used slots for partition ``key``: its last block's tail, then emptied
@@ -208,6 +348,16 @@ class Storage:
     def _extend_fills(self, slots: torch.Tensor) -> None:
         """Blocks' used ranges grow to cover ``slots`` taken from their never-used tails."""
         if slots.numel() == 0:
+            return
+        if self.device.type == "cpu":
+            at = slots.numpy()
+            blocks = self.block_of_slot.numpy()[at]
+            ends = np.zeros(len(self.blocks), dtype=np.int64)
+            np.maximum.at(ends, blocks, at + 1)
+            touched = np.unique(blocks)
+            for block_id, end in zip(touched.tolist(), ends[touched].tolist()):  # per block, not per row
+                block = self.blocks[block_id]
+                block.fill = max(block.fill, end - block.start)
             return
         blocks = self.block_of_slot[slots]
         ends = torch.zeros(len(self.blocks), dtype=torch.int64, device=slots.device)
@@ -282,15 +432,30 @@ class Storage:
 
     def _grow_metadata(self, capacity: int) -> None:
         extra = capacity - self.capacity
-        self.slot_ids = torch.cat([self.slot_ids, torch.full((extra,), -1, dtype=torch.int64, device=self.device)])
-        self.block_of_slot = torch.cat([self.block_of_slot, torch.full((extra,), -1, dtype=torch.int64, device=self.device)])
-        self.handed_out = torch.cat([self.handed_out, torch.zeros(extra, dtype=torch.bool, device=self.device)])
-        self.live = torch.cat([self.live, torch.zeros(extra, dtype=torch.bool, device=self.device)])
+        self.slot_ids = self._grown(self.slot_ids, extra, -1)
+        self.block_of_slot = self._grown(self.block_of_slot, extra, -1)
+        self.handed_out = self._grown(self.handed_out, extra, False)
+        self.live = self._grown(self.live, extra, False)
         if self.keep_norms:
-            self.sq_norms = torch.cat([self.sq_norms, torch.zeros(extra, dtype=torch.float32, device=self.device)])
+            self.sq_norms = self._grown(self.sq_norms, extra, 0.0)
         for name, column in self.columns.items():
-            self.columns[name] = torch.cat([column, self._null(name, extra, column.shape[1:])])
+            self.columns[name] = self._grown(column, extra, self._null_value(name))
         self.capacity = capacity
+
+    def _grown(self, tensor: torch.Tensor, extra: int, fill) -> torch.Tensor:
+        """``tensor`` with ``extra`` more rows set to ``fill`` (a new tensor: readers of the old one keep it)."""
+        grown = torch.empty((tensor.shape[0] + extra,) + tuple(tensor.shape[1:]), dtype=tensor.dtype, device=self.device)
+        if self.device.type == "cpu":  # single-threaded copies (see the module docstring)
+            view = grown.numpy()
+            view[:tensor.shape[0]] = tensor.numpy()
+            view[tensor.shape[0]:] = fill
+        else:
+            grown[:tensor.shape[0]] = tensor
+            grown[tensor.shape[0]:] = fill
+        return grown
+
+    def _null_value(self, name: str):
+        return self.schema.null_column(name, 1).flatten()[0].item()
 
     def _null(self, name: str, n: int, trailing: tuple) -> torch.Tensor:
         null = self.schema.null_column(name, n).to(self.device)
@@ -299,44 +464,76 @@ class Storage:
     # -- writes ---------------------------------------------------------------------------------
     def write(self, slots: torch.Tensor, ids: torch.Tensor, vectors: torch.Tensor, columns: dict[str, torch.Tensor]) -> None:
         """Store rows at reserved slots and mark them live. ``vectors`` already in storage dtype."""
-        where = contiguous_range(slots)  # appends fill consecutive slots: slices instead of index lists
-        arena_of = self.arena_index(slots)
-        present = torch.bincount(arena_of, minlength=len(self.arenas)).nonzero().flatten().tolist()
-        for arena_id in present:
-            rows = None if len(present) == 1 else (arena_of == arena_id).nonzero().flatten()
-            row_range = slice(0, len(slots)) if rows is None else contiguous_range(rows)
-            source = vectors[row_range] if row_range is not None else vectors[rows]
-            targets = (slots if rows is None else slots[rows]) - self.arena_starts[arena_id]
-            target_range = contiguous_range(targets)
-            if target_range is not None:
-                self.arenas[arena_id][target_range].copy_(source)
-            else:
-                self.arenas[arena_id].index_copy_(0, targets, source)
-        place = slots if where is None else where
+        xp = self._ops
+        slots = slots.contiguous()
+        at = xp.view(slots)
+        where = contiguous_range(at)  # appends fill consecutive slots: slices instead of index lists
+        place = at if where is None else where
+        self._write_vectors(at, vectors)
         if self.keep_norms:
-            self.sq_norms[place] = vectors.float().pow(2).sum(dim=1)
-        self.slot_ids[place] = ids
+            self.sq_norms[slots if where is None else where] = vectors.float().pow(2).sum(dim=1)
+        xp.view(self.slot_ids)[place] = xp.view(ids.contiguous())
         for name in self.columns:
             self.set_column(name, slots, columns.get(name), place=place)
-        self.live[place] = True
-        self.block_live += torch.bincount(self.block_of_slot[slots], minlength=len(self.blocks))
+        xp.view(self.live)[place] = True
+        block_live = xp.view(self.block_live)
+        block_live += xp.bincount(xp.view(self.block_of_slot)[place], len(self.blocks))
         self.version += 1
 
+    def _write_vectors(self, slots, vectors: torch.Tensor) -> None:
+        """Copy ``vectors`` (storage dtype) into the arenas at ``slots`` (numpy on a CPU, else torch)."""
+        starts = self._ops.new(self.arena_starts)
+        arena_of = self._ops.searchsorted(starts, slots, right=True) - 1
+        if len(self.arenas) == 1 or int(arena_of[0]) == int(arena_of[-1]) and bool((arena_of == arena_of[0]).all()):
+            present, split = [int(arena_of[0])], False
+        else:
+            present, split = self._ops.unique(arena_of).tolist(), True
+        on_host = self.device.type == "cpu"
+        source_all = _integer_view(vectors.contiguous()) if on_host else vectors
+        for arena_id in present:
+            rows = self._ops.nonzero(arena_of == arena_id) if split else None
+            row_range = slice(0, len(slots)) if rows is None else contiguous_range(rows)
+            source = source_all[row_range] if row_range is not None else source_all[rows]
+            targets = (slots if rows is None else slots[rows]) - self.arena_starts[arena_id]
+            target = contiguous_range(targets)
+            target = targets if target is None else target
+            arena = self.arenas[arena_id]
+            if on_host:
+                _integer_view(arena)[target] = source
+            elif isinstance(target, slice):
+                arena[target].copy_(source)
+            else:
+                arena.index_copy_(0, target, source)
+
     def set_column(self, name: str, slots: torch.Tensor, values: torch.Tensor | None, *, place=None) -> None:
+        """Write column ``name`` at ``slots`` (``values`` None: null), keeping its attribute index current.
+
+        ``place`` is where to write: ``slots`` as a slice or a numpy array (from write()), or None for ``slots``.
+        """
         column = self.columns[name]
-        if values is None:
-            values = self._null(name, len(slots), column.shape[1:])
-        values = values.to(self.device)
-        if column.dim() == 2 and values.shape[1] != column.shape[1]:
-            width = max(values.shape[1], column.shape[1])
-            column = self._widen(name, column, width)
-            values = self._widen(name, values, width)
+        if values is not None:
+            values = values.to(self.device)
+            if column.dim() == 2 and values.shape[1] != column.shape[1]:
+                width = max(values.shape[1], column.shape[1])
+                column = self._widen(name, column, width)
+                values = self._widen(name, values, width)
         self.columns[name] = column
-        where = slots if place is None else place
         index = self.attribute_indexes.get(name)
-        if index is not None:
-            index.write(slots, column[where], values)
-        column[where] = values
+        if self.device.type == "cpu":
+            target = column.numpy()
+            where = slots.numpy() if place is None else place
+            new = self._null_value(name) if values is None else values.contiguous().numpy()
+            if index is not None:
+                index.write(slots, torch.from_numpy(np.array(target[where], copy=True)),
+                            None if values is None else values)
+            target[where] = new
+        else:
+            where = slots if place is None or isinstance(place, np.ndarray) else place
+            if values is None:
+                values = self._null(name, len(slots), column.shape[1:])
+            if index is not None:
+                index.write(slots, column[where], values)
+            column[where] = values
         self.version += 1  # cached per-version reads (boost magnitudes) must see the new values
 
     def _widen(self, name: str, column: torch.Tensor, width: int) -> torch.Tensor:
@@ -347,9 +544,12 @@ class Storage:
 
     def clear(self, slots: torch.Tensor) -> None:
         """Delete the rows at ``slots`` (live ones, no repeats)."""
-        self.block_live -= torch.bincount(self.block_of_slot[slots], minlength=len(self.blocks))
-        self.live[slots] = False
-        self.slot_ids[slots] = -1
+        xp = self._ops
+        at = xp.view(slots.contiguous())
+        block_live = xp.view(self.block_live)
+        block_live -= xp.bincount(xp.view(self.block_of_slot)[at], len(self.blocks))
+        xp.view(self.live)[at] = False
+        xp.view(self.slot_ids)[at] = -1
         self.version += 1
 
     # -- reads ----------------------------------------------------------------------------------
