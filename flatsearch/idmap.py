@@ -17,6 +17,8 @@ parallel region waits for a descheduled thread, which made a 100k-id delete
 take several times its quiet cost. numpy runs them single-threaded, at the
 same cost loaded or not. Probes are sorted before a search (random probes into
 a million sorted ids miss the cache on every step; sorted ones walk it in order).
+A delete looks its ids up and then removes those found: the positions found by
+the last lookup are kept until the next change, so the remove needs no second search.
 
 Example:
     >>> import torch
@@ -53,14 +55,20 @@ def _host_positions(sorted_ids: np.ndarray, probes: np.ndarray) -> np.ndarray:
     return np.minimum(positions, sorted_ids.size - 1, out=positions)
 
 
+def _host_find(sorted_ids: torch.Tensor, slots: torch.Tensor, probes: np.ndarray):
+    """(slot of each probe or -1, its position in the run, whether the id is there) in one CPU run."""
+    if sorted_ids.numel() == 0:
+        return np.full(probes.size, -1, dtype=np.int64), None, None
+    haystack = sorted_ids.numpy()
+    position = _host_positions(haystack, probes)
+    hit = haystack[position] == probes
+    return np.where(hit, slots.numpy()[position], -1), position, hit
+
+
 def _find(sorted_ids: torch.Tensor, slots: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     """Slot of each id in one sorted run (-1 where absent or removed)."""
     if sorted_ids.numel() == 0:
         return torch.full_like(ids, -1)
-    if ids.device.type == "cpu":
-        haystack, probes = sorted_ids.numpy(), ids.numpy()
-        position = _host_positions(haystack, probes)
-        return torch.from_numpy(np.where(haystack[position] == probes, slots.numpy()[position], -1))
     position = searchsorted(sorted_ids, ids).clamp_(max=sorted_ids.numel() - 1)
     found = sorted_ids[position] == ids
     return torch.where(found, slots[position], torch.full_like(ids, -1))
@@ -114,6 +122,9 @@ class IdMap:
         self._delta_ids, self._delta_slots = empty.clone(), empty.clone()
         self._count = 0  # ids present
         self._removed = 0  # entries of either run marked removed
+        # CPU: (probes, their slots, positions and hits in the main run, in the delta) of the last
+        # lookup, kept until the runs change (see remove).
+        self._last_lookup: tuple | None = None
 
     def __len__(self) -> int:
         return self._count
@@ -128,13 +139,18 @@ class IdMap:
         if self._count == 0 or ids.numel() == 0:
             return torch.full_like(ids, -1)
         ids = ids.contiguous()
+        if ids.device.type == "cpu":
+            probes = ids.numpy().copy()  # a copy: the caller may change its tensor afterwards
+            found, main_at, main_hit = _host_find(self._ids, self._slots, probes)
+            delta_at = delta_hit = None
+            if self._delta_ids.numel():
+                in_delta, delta_at, delta_hit = _host_find(self._delta_ids, self._delta_slots, probes)
+                np.maximum(found, in_delta, out=found)  # absent is -1, slots are >= 0
+            self._last_lookup = (probes, found, main_at, main_hit, delta_at, delta_hit)
+            return torch.from_numpy(found.copy())
         found = _find(self._ids, self._slots, ids)
         if self._delta_ids.numel():
-            in_delta = _find(self._delta_ids, self._delta_slots, ids)
-            if found.device.type == "cpu":
-                np.maximum(found.numpy(), in_delta.numpy(), out=found.numpy())  # absent is -1, slots are >= 0
-            else:
-                found = torch.where(found >= 0, found, in_delta)
+            found = torch.where(found >= 0, found, _find(self._delta_ids, self._delta_slots, ids))
         return found
 
     def insert(self, ids: torch.Tensor, slots: torch.Tensor) -> None:
@@ -173,6 +189,7 @@ class IdMap:
                         delta_ids, delta_slots = delta_ids[kept], delta_slots[kept]
                 removed -= dropped
             delta_ids, delta_slots = _merge(delta_ids, delta_slots, ids, slots)
+        self._last_lookup = None
         if main is not None:
             self._ids, self._slots = main
         else:
@@ -185,11 +202,28 @@ class IdMap:
         if ids.numel() == 0:
             return
         ids = ids.contiguous()
-        _mark_removed(self._ids, self._slots, ids)
-        _mark_removed(self._delta_ids, self._delta_slots, ids)
+        last, self._last_lookup = self._last_lookup, None
+        if not (ids.device.type == "cpu" and self._remove_looked_up(ids.numpy(), last)):
+            _mark_removed(self._ids, self._slots, ids)
+            _mark_removed(self._delta_ids, self._delta_slots, ids)
         self._count -= int(ids.numel())
         self._removed += int(ids.numel())
         self._maybe_fold()
+
+    def _remove_looked_up(self, ids: np.ndarray, last: tuple | None) -> bool:
+        """Mark ``ids`` removed at the positions the last lookup found, when ``ids`` are exactly the
+        ids it found, in its order (a delete); False, changing nothing, when they are not."""
+        if last is None:
+            return False
+        probes, found, main_at, main_hit, delta_at, delta_hit = last
+        present = found >= 0
+        if int(np.count_nonzero(present)) != ids.size or not np.array_equal(probes[present], ids):
+            return False
+        if main_at is not None:
+            self._slots.numpy()[main_at[present & main_hit]] = -1
+        if delta_at is not None:
+            self._delta_slots.numpy()[delta_at[present & delta_hit]] = -1
+        return True
 
     def _maybe_fold(self) -> None:
         limit = max(MERGE_MIN, MERGE_FRACTION * self._ids.numel())
@@ -210,3 +244,4 @@ class IdMap:
         self._ids, self._slots = ids, slots
         self._delta_ids, self._delta_slots = self._ids[:0], self._slots[:0]
         self._removed = 0
+        self._last_lookup = None

@@ -181,3 +181,48 @@ def test_compact_after_attribute_writes_that_move_rows_between_partitions_keeps_
     assert len(index) == 5
     assert index.ids().tolist() == [0, 1, 2, 3, 4]
     assert list(index.get([2, 3]).attributes["city"]) == [0, 2]
+
+
+def test_id_map_removes_after_lookups_match_a_dict_whatever_was_looked_up_before():
+    """A remove reuses the positions of the last lookup only when it removes exactly the ids that
+    lookup found; any other remove (other ids, a changed probe tensor, a change in between) searches."""
+    from flatsearch import idmap
+    from flatsearch.idmap import IdMap
+    rng = np.random.default_rng(21)
+    for fold_below in (0, 50, 10**9):
+        previous = idmap.MERGE_MIN
+        idmap.MERGE_MIN = fold_below
+        try:
+            ids, truth = IdMap(torch.device("cpu")), {}
+            for step in range(80):
+                new = [i for i in rng.choice(400, 40, replace=False).tolist() if i not in truth]
+                slots = rng.integers(0, 10_000, len(new))
+                ids.insert(torch.tensor(new, dtype=torch.int64), torch.from_numpy(slots))
+                truth.update(zip(new, slots.tolist()))
+                probe = torch.from_numpy(rng.choice(420, int(rng.integers(1, 300)), replace=False))
+                found = ids.lookup(probe)
+                assert found.tolist() == [truth.get(i, -1) for i in probe.tolist()], (fold_below, step)
+                case = step % 4
+                if case == 0:  # what a delete does: remove exactly the ids found
+                    gone = probe[found >= 0]
+                elif case == 1:  # a subset of them: must not reuse the positions
+                    gone = probe[found >= 0][::2]
+                elif case == 2:  # the probe tensor changed after the lookup, to other present ids
+                    others = np.setdiff1d(np.array(sorted(truth)), probe.numpy())
+                    hits = (found >= 0).nonzero().flatten()[:len(others)]
+                    probe[hits] = torch.from_numpy(others[:len(hits)])
+                    gone = probe[hits].clone()
+                else:  # ids looked up long ago, with a change in between
+                    ids.lookup(torch.arange(0, 420))
+                    extra = int(max(truth) + 1000)
+                    ids.insert(torch.tensor([extra]), torch.tensor([1]))
+                    truth[extra] = 1
+                    gone = torch.tensor(sorted(truth)[::3], dtype=torch.int64)
+                ids.remove(gone)
+                for i in gone.tolist():
+                    del truth[i]
+                every = torch.arange(-2, int(max(truth, default=0)) + 3)
+                assert ids.lookup(every).tolist() == [truth.get(i, -1) for i in every.tolist()], (fold_below, step)
+                assert len(ids) == len(truth) and ids.sorted_ids().tolist() == sorted(truth)
+        finally:
+            idmap.MERGE_MIN = previous
