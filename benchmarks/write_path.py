@@ -145,6 +145,9 @@ def main() -> None:
     parser.add_argument("--stages", action="store_true", help="print time per write-path function")
     parser.add_argument("--conditions", default="quiet,contended")
     args = parser.parse_args()
+    import flatsearch
+    print(f"flatsearch from {os.path.dirname(flatsearch.__file__)}; torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads", flush=True)
     for condition in args.conditions.split(","):
         if condition not in ("quiet", "contended"):
             parser.error(f"--conditions: expected quiet and/or contended, got {condition!r}")

@@ -70,6 +70,13 @@ def _host_entries(column: np.ndarray, kind: str, slots: np.ndarray) -> tuple[np.
     return column[present], slots[rows]
 
 
+NUMPY_ON_CPU = True  # False runs the torch steps of a CUDA index on the CPU (tests compare the two)
+
+
+def _on_host(tensor: torch.Tensor) -> bool:
+    return NUMPY_ON_CPU and tensor.device.type == "cpu"
+
+
 DELTA_FRACTION = 0.25  # delta or stale entries beyond this share of the main run trigger a fold
 DELTA_MIN = 4096  # below this many, never fold
 # On a CPU, up to this many position ranges are read as slices (one small host copy of the bounds)
@@ -84,7 +91,7 @@ def _merge(run_a: tuple, run_b: tuple) -> tuple:
         return run_a
     if run_a[0].numel() == 0:
         return run_b
-    if values_b.device.type == "cpu":
+    if _on_host(values_b):
         host_a, host_b = [t.numpy() for t in run_a], [t.numpy() for t in run_b]
         positions = np.searchsorted(host_a[0], host_b[0], side="right") + np.arange(host_b[0].size)
         total = host_a[0].size + host_b[0].size
@@ -139,7 +146,7 @@ class SortedColumn:
         order; None: all null)."""
         if slots.numel() == 0:
             return
-        if self._main[1].device.type == "cpu":
+        if _on_host(self._main[1]):
             self._write_host(slots.cpu().contiguous().numpy(), old.cpu().contiguous().numpy(),
                              None if new is None else new.cpu().contiguous().numpy())
             return
@@ -194,7 +201,7 @@ class SortedColumn:
     def _fold(self) -> None:
         """One sorted run of current entries (linear in the entries held)."""
         values, slots, generations = _merge(self._main, self._delta)
-        if self._stale and values.device.type == "cpu":
+        if self._stale and _on_host(values):
             current = generations.numpy() == self._slot_generation.numpy()[slots.numpy()]
             values, slots, generations = (torch.from_numpy(t.numpy()[current]) for t in (values, slots, generations))
         elif self._stale:

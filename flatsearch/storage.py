@@ -36,6 +36,9 @@ from .schema import Schema
 MIN_BLOCK_ROWS = 64
 SPILL_FRACTION = 0.1  # see allocate(), step 3
 NO_KEY = torch.iinfo(torch.int64).min  # block key of an index without partition_by (its rows' key is None)
+# CPU storages run their write bookkeeping in numpy (see the module docstring); False runs the
+# torch steps a CUDA storage runs, on the CPU (tests compare the two).
+NUMPY_ON_CPU = True
 
 
 class _NumpyOps:
@@ -46,7 +49,7 @@ class _NumpyOps:
 
     @staticmethod
     def view(tensor: torch.Tensor) -> np.ndarray:
-        return tensor.contiguous().numpy()
+        return tensor.numpy()  # shares the tensor's memory (strided if it is): writes go through
 
     @staticmethod
     def wrap(array: np.ndarray) -> torch.Tensor:
@@ -186,7 +189,8 @@ class Storage:
     def __init__(self, *, dim: int, dtype: torch.dtype, device: torch.device, partition_size: int, schema: Schema,
                  keep_norms: bool):
         self.dim, self.dtype, self.device = dim, dtype, device
-        self._ops = _NumpyOps(device) if device.type == "cpu" else _TorchOps(device)
+        self._host = device.type == "cpu" and NUMPY_ON_CPU
+        self._ops = _NumpyOps(device) if self._host else _TorchOps(device)
         self.partition_size = partition_size
         self.schema = schema
         self.arenas: list[torch.Tensor] = []
@@ -349,7 +353,7 @@ class Storage:
         """Blocks' used ranges grow to cover ``slots`` taken from their never-used tails."""
         if slots.numel() == 0:
             return
-        if self.device.type == "cpu":
+        if self._host:
             at = slots.numpy()
             blocks = self.block_of_slot.numpy()[at]
             ends = np.zeros(len(self.blocks), dtype=np.int64)
@@ -445,7 +449,7 @@ class Storage:
     def _grown(self, tensor: torch.Tensor, extra: int, fill) -> torch.Tensor:
         """``tensor`` with ``extra`` more rows set to ``fill`` (a new tensor: readers of the old one keep it)."""
         grown = torch.empty((tensor.shape[0] + extra,) + tuple(tensor.shape[1:]), dtype=tensor.dtype, device=self.device)
-        if self.device.type == "cpu":  # single-threaded copies (see the module docstring)
+        if self._host:  # single-threaded copies (see the module docstring)
             view = grown.numpy()
             view[:tensor.shape[0]] = tensor.numpy()
             view[tensor.shape[0]:] = fill
@@ -488,7 +492,7 @@ class Storage:
             present, split = [int(arena_of[0])], False
         else:
             present, split = self._ops.unique(arena_of).tolist(), True
-        on_host = self.device.type == "cpu"
+        on_host = self._host
         source_all = _integer_view(vectors.contiguous()) if on_host else vectors
         for arena_id in present:
             rows = self._ops.nonzero(arena_of == arena_id) if split else None
@@ -519,7 +523,7 @@ class Storage:
                 values = self._widen(name, values, width)
         self.columns[name] = column
         index = self.attribute_indexes.get(name)
-        if self.device.type == "cpu":
+        if self._host:
             target = column.numpy()
             where = slots.numpy() if place is None else place
             new = self._null_value(name) if values is None else values.contiguous().numpy()

@@ -226,3 +226,63 @@ def test_id_map_removes_after_lookups_match_a_dict_whatever_was_looked_up_before
                 assert len(ids) == len(truth) and ids.sorted_ids().tolist() == sorted(truth)
         finally:
             idmap.MERGE_MIN = previous
+
+
+def _write_path_run(rng_seed: int) -> dict:
+    """A churn of adds, deletes, upserts, attribute writes (moving rows between partitions) and a
+    compact, with filters reading the attribute indexes in between; everything observable after."""
+    rng = np.random.default_rng(rng_seed)
+    index = fs.Index(6, metric="l2", attributes={"city": "int", "pay": "float", "geo": "tags", "remote": "bool"},
+                     partition_by="city", partition_size=64)
+    seen = []
+    live = np.array([], dtype=np.int64)
+    next_id = 0
+    queries = rng.normal(size=(3, 6)).astype(np.float32)
+    filters = [fs.col("city") == 2, fs.col("pay") > 0.5, fs.col("geo") == 3, fs.col("remote") == True]  # noqa: E712
+    for step in range(24):
+        n = int(rng.integers(1, 400))
+        ids = np.arange(next_id, next_id + n)
+        next_id += n
+        index.add(ids, rng.normal(size=(n, 6)).astype(np.float32),
+                  {"city": rng.integers(step, step + 6, n), "pay": rng.random(n),
+                   "geo": [[int(t) for t in rng.integers(0, 6, int(rng.integers(0, 3)))] for _ in range(n)],
+                   "remote": rng.random(n) < 0.5})
+        live = np.concatenate([live, ids])
+        gone = rng.choice(live, len(live) // 5, replace=False)
+        assert index.delete(np.concatenate([gone, [10**9]])) == len(gone)
+        live = np.setdiff1d(live, gone)
+        again = rng.choice(live, min(len(live), 30), replace=False)
+        fresh = np.arange(next_id, next_id + 10)
+        next_id += 10
+        index.upsert(np.concatenate([again, fresh]), rng.normal(size=(len(again) + 10, 6)).astype(np.float32))
+        live = np.concatenate([live, fresh])
+        moved = rng.choice(live, min(len(live), 20), replace=False)
+        index.set_attributes(moved, {"city": rng.integers(0, 40, len(moved)), "pay": rng.random(len(moved))})
+        if step % 8 == 7:
+            index.compact()
+        for expr in filters:
+            seen.append(index.search(queries, 7, filter=expr).ids.tolist())
+            seen.append(index.ids(filter=expr).tolist())
+    storage = index._storage
+    return {"seen": seen, "ids": index.ids().tolist(), "get": index.get(index.ids()), "stats": index.stats(),
+            "slot_ids": storage.slot_ids.tolist(), "live": storage.live.tolist(),
+            "block_of_slot": storage.block_of_slot.tolist(), "handed_out": storage.handed_out.tolist(),
+            "columns": {name: column.tolist() for name, column in storage.columns.items()}}
+
+
+def test_numpy_write_path_on_a_cpu_matches_the_torch_steps_a_gpu_runs(monkeypatch):
+    """The CPU write path runs its bookkeeping in numpy; the same steps in torch (what a CUDA index
+    runs) must leave the very same slots, ids, columns and answers."""
+    from flatsearch import attribute_index, idmap, storage
+    with_numpy = _write_path_run(5)
+    for module in (storage, idmap, attribute_index):
+        monkeypatch.setattr(module, "NUMPY_ON_CPU", False)
+    with_torch = _write_path_run(5)
+    assert with_numpy["seen"] == with_torch["seen"]
+    for key in ("ids", "stats", "slot_ids", "live", "block_of_slot", "handed_out"):
+        assert with_numpy[key] == with_torch[key], key
+    assert torch.equal(with_numpy["get"].vectors, with_torch["get"].vectors)
+    assert with_numpy["get"].attributes.keys() == with_torch["get"].attributes.keys()
+    for name, values in with_numpy["get"].attributes.items():
+        assert str(values) == str(with_torch["get"].attributes[name]), name  # str: NaN equals NaN
+    assert str(with_numpy["columns"]) == str(with_torch["columns"])
