@@ -332,7 +332,8 @@ class Storage:
     def _fresh_slots(self, key: int | None, n: int, *, new_blocks: bool = True) -> torch.Tensor:
         """Up to n never-used slots for partition ``key``: its last block's tail, then emptied
         blocks, then (if ``new_blocks``) new blocks."""
-        taken: list[torch.Tensor] = [torch.empty(0, dtype=torch.int64)]
+        # Host (numpy) ranges: a torch arange or cat of 100k values is a parallel region (see the module docstring).
+        taken: list[np.ndarray] = [np.empty(0, dtype=np.int64)]
         block_ids = self.blocks_by_key.get(key, [])
         block = self.blocks[block_ids[-1]] if block_ids else None
         while n:
@@ -344,10 +345,10 @@ class Storage:
                     block = self._new_block(key, n)
             count = min(n, block.capacity - block.fill)
             self._busy.add(self._block_index(block))
-            taken.append(torch.arange(block.start + block.fill, block.start + block.fill + count))
+            taken.append(np.arange(block.start + block.fill, block.start + block.fill + count, dtype=np.int64))
             block.fill += count
             n -= count
-        return torch.cat(taken)
+        return torch.from_numpy(np.concatenate(taken))
 
     def _extend_fills(self, slots: torch.Tensor) -> None:
         """Blocks' used ranges grow to cover ``slots`` taken from their never-used tails."""
@@ -397,7 +398,7 @@ class Storage:
         self.blocks_by_key.setdefault(key, []).append(choice)
         block.key, block.fill = key, 0
         self.block_keys[choice] = NO_KEY if key is None else key
-        self.handed_out[block.start:block.start + block.capacity] = False
+        self._ops.view(self.handed_out)[block.start:block.start + block.capacity] = False
         self.version += 1
         return block
 
@@ -414,7 +415,7 @@ class Storage:
         block = Block(key=key, start=start, capacity=capacity)
         self.blocks.append(block)
         self.blocks_by_key.setdefault(key, []).append(len(self.blocks) - 1)
-        self.block_of_slot[start:start + capacity] = len(self.blocks) - 1
+        self._ops.view(self.block_of_slot)[start:start + capacity] = len(self.blocks) - 1
         self.block_keys = torch.cat([self.block_keys, torch.tensor([NO_KEY if key is None else key])])
         self.block_live = torch.cat([self.block_live, torch.zeros(1, dtype=torch.int64, device=self.device)])
         return block
@@ -562,7 +563,21 @@ class Storage:
         return torch.searchsorted(starts, slots, right=True) - 1
 
     def gather_vectors(self, slots: torch.Tensor) -> torch.Tensor:
+        """Stored vectors at ``slots`` (a new (n, dim) tensor in the storage dtype)."""
         out = torch.empty((len(slots), self.dim), dtype=self.dtype, device=self.device)
+        if self._host:  # numpy row gathers: single-threaded (see the module docstring)
+            at = slots.contiguous().numpy()
+            target = _integer_view(out)
+            arena_of = np.searchsorted(np.asarray(self.arena_starts, dtype=np.int64), at, side="right") - 1
+            if len(self.arenas) == 1 or (arena_of.size and bool((arena_of == arena_of[0]).all())):
+                arena_id = int(arena_of[0]) if arena_of.size else 0
+                if self.arenas:
+                    np.take(_integer_view(self.arenas[arena_id]), at - self.arena_starts[arena_id], axis=0, out=target)
+                return out
+            for arena_id in np.unique(arena_of).tolist():
+                rows = np.flatnonzero(arena_of == arena_id)
+                target[rows] = _integer_view(self.arenas[arena_id])[at[rows] - self.arena_starts[arena_id]]
+            return out
         arena_of = self.arena_index(slots)
         for arena_id in torch.unique(arena_of).tolist():
             rows = (arena_of == arena_id).nonzero().flatten()
