@@ -13,7 +13,8 @@ Usage::
 
     .venv/bin/python benchmarks/write_path.py [--n 1000000] [--dim 384] [--rounds 3] [--stages]
 
-Prints one line per round and condition, the medians, and the targets (add into freed slots
+Prints one line per round and condition (wall ms, and the process CPU ms of all its threads,
+OpenMP spin-waits included), the medians, and the targets (add into freed slots
 <= 200 ms, delete <= 50 ms), with the load average beside each.
 """
 from __future__ import annotations
@@ -97,9 +98,11 @@ def stage_timers(enabled: bool):
             setattr(owner, name, original)
 
 
-def timed(fn) -> float:
-    start = time.perf_counter()
+def timed(fn, cpu: dict, name: str) -> float:
+    """Wall seconds of one call; its process CPU seconds (every thread, spin-waits included) go to ``cpu``."""
+    start, start_cpu = time.perf_counter(), time.process_time()
     fn()
+    cpu[name] = 1e3 * (time.process_time() - start_cpu)
     return time.perf_counter() - start
 
 
@@ -119,21 +122,22 @@ def one_round(n: int, dim: int, rows: int, seed: int, stages: bool) -> dict[str,
     extra = torch.nn.functional.normalize(torch.randn(rows, dim, generator=generator), dim=1)
     extra_v = torch.from_numpy(np.random.default_rng(1).integers(0, 10_000, rows))
     gone = torch.from_numpy(np.random.default_rng(2).choice(n, rows, replace=False))
-    out = {}
+    out, cpu = {}, {}
     with stage_timers(stages) as times:
-        out["append"] = timed(lambda: index.add(torch.arange(n, n + rows), extra, {"v": extra_v}))
+        out["append"] = timed(lambda: index.add(torch.arange(n, n + rows), extra, {"v": extra_v}), cpu, "append")
         append_stages = {k: sum(v) for k, v in times.items()}
         times.clear()
-        out["delete"] = timed(lambda: index.delete(gone))
+        out["delete"] = timed(lambda: index.delete(gone), cpu, "delete")
         delete_stages = {k: sum(v) for k, v in times.items()}
         times.clear()
-        out["add_into_freed"] = timed(lambda: index.add(torch.arange(10 * n, 10 * n + rows), extra, {"v": extra_v}))
+        out["add_into_freed"] = timed(lambda: index.add(torch.arange(10 * n, 10 * n + rows), extra, {"v": extra_v}), cpu,
+                                   "add_into_freed")
         refill_stages = {k: sum(v) for k, v in times.items()}
     assert len(index) == n + rows
     if stages:
         for title, found in (("append", append_stages), ("delete", delete_stages), ("add_into_freed", refill_stages)):
             print(f"    {title}: " + ", ".join(f"{k} {1e3 * s:.1f}" for k, s in sorted(found.items(), key=lambda x: -x[1])))
-    return {k: 1e3 * s for k, s in out.items()}
+    return {k: 1e3 * s for k, s in out.items()}, cpu
 
 
 def main() -> None:
@@ -154,12 +158,14 @@ def main() -> None:
         results = defaultdict(list)
         with busy_process(condition == "contended"):
             for round_ in range(args.rounds):
-                found = one_round(args.n, args.dim, args.rows, round_, args.stages)
+                found, cpu = one_round(args.n, args.dim, args.rows, round_, args.stages)
                 load = os.getloadavg()[0]
-                print(f"[{condition}] round {round_}: " + ", ".join(f"{k} {v:.1f} ms" for k, v in found.items())
+                print(f"[{condition}] round {round_}: " + ", ".join(f"{k} {v:.1f} ms (cpu {cpu[k]:.0f})"
+                                                                   for k, v in found.items())
                       + f" (load {load:.2f})", flush=True)
                 for k, v in found.items():
                     results[k].append(v)
+                    results[f"{k}_cpu"].append(cpu[k])
         load = os.getloadavg()
         print(f"[{condition}] median: " + ", ".join(
             f"{k} {statistics.median(v):.1f} ms" + (f" (target <= {TARGETS_MS[k]:.0f}, "
