@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
 import torch
 from filelock import FileLock
 from safetensors import SafetensorError, safe_open
@@ -184,9 +185,11 @@ def _check_ids(ids: torch.Tensor, rows: int, where: str) -> None:
     if ids.dtype != torch.int64 or tuple(ids.shape) != (rows,):
         raise ValueError(f"{where} is damaged: expected ids int64 of shape ({rows},), got {ids.dtype} "
                          f"{tuple(ids.shape)}")
-    if rows and int(ids.min()) < 0:
-        raise ValueError(f"{where} is damaged: expected non-negative ids, got {int(ids.min())}")
-    ordered = torch.sort(ids).values
+    # numpy, single-threaded: torch's parallel sort stalls when another process keeps a core busy.
+    array = ids.contiguous().numpy()
+    if rows and int(array.min()) < 0:
+        raise ValueError(f"{where} is damaged: expected non-negative ids, got {int(array.min())}")
+    ordered = np.sort(array)
     repeated = ordered[1:] == ordered[:-1]
     if bool(repeated.any()):
         raise ValueError(f"{where} is damaged: id {int(ordered[1:][repeated][0])} is stored more than once")
@@ -199,6 +202,9 @@ def _check_vectors(vectors: torch.Tensor, rows: int, dim: int, dtype: Any, where
     if tuple(vectors.shape) != (rows, dim):
         raise ValueError(f"{where} is damaged: the manifest says {rows} rows of dim {dim}, the file holds vectors "
                          f"{tuple(vectors.shape)}")
+    # min and max propagate NaN and Inf: one pass and no (rows, dim) mask unless a value is bad.
+    if vectors.numel() and all(bool(torch.isfinite(bound)) for bound in torch.aminmax(vectors)):
+        return
     finite = torch.isfinite(vectors).all(dim=1)
     if not bool(finite.all()):
         raise ValueError(f"{where} is damaged: vector row {int((~finite).nonzero()[0])} holds NaN or Inf")
