@@ -469,6 +469,8 @@ class Storage:
     # -- writes ---------------------------------------------------------------------------------
     def write(self, slots: torch.Tensor, ids: torch.Tensor, vectors: torch.Tensor, columns: dict[str, torch.Tensor]) -> None:
         """Store rows at reserved slots and mark them live. ``vectors`` already in storage dtype."""
+        if len(slots) == 0:
+            return
         xp = self._ops
         slots = slots.contiguous()
         at = xp.view(slots)
