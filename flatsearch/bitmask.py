@@ -68,6 +68,26 @@ def pack_slots(slots: torch.Tensor, n: int) -> torch.Tensor:
     return torch.zeros(n_words, dtype=torch.int32, device=slots.device).index_add_(0, slots >> 5, bits)
 
 
+def pack_rows(slots: torch.Tensor, bits: torch.Tensor, n: int) -> torch.Tensor:
+    """Per-row words (rows, ceil(n / 32)) whose set bits are ``slots[j]`` where ``bits[row, j]`` is True.
+
+    ``slots`` are unique; costs O(rows * n / 32 + set bits), no bool per slot.
+
+    Example:
+        >>> import torch
+        >>> pack_rows(torch.tensor([1, 33]), torch.tensor([[True, True], [False, True]]), 64).tolist()
+        [[2, 2], [0, 2]]
+    """
+    n_words = -(-n // WORD_BITS)
+    rows, columns = bits.nonzero(as_tuple=True)
+    picked = slots[columns]
+    flat = rows * n_words + (picked >> 5)
+    values = torch.bitwise_left_shift(torch.ones(1, dtype=torch.int32, device=slots.device),
+                                      (picked & (WORD_BITS - 1)).to(torch.int32))
+    words = torch.zeros(bits.shape[0] * n_words, dtype=torch.int32, device=slots.device)
+    return words.index_add_(0, flat, values).view(bits.shape[0], n_words)
+
+
 def word_popcount(words: torch.Tensor) -> torch.Tensor:
     """Set bits of each int32 word, as int64 (a SWAR popcount, no unpacking)."""
     x = words.to(torch.int64) & 0xFFFFFFFF
