@@ -221,10 +221,13 @@ def select(expr: Filter, schema: Schema, storage, *, max_fraction: float | None 
 @dataclass(frozen=True)
 class PerQuery:
     """Per-query filters planned together: ``slots``, sorted live slots holding every row any
-    query's filter passes, and ``keep``, bool (nq, len(slots)): each query's own filter there."""
+    query's filter passes, and ``keep``, bool (nq, len(slots)): each query's own filter there;
+    or, when the candidates are too many to gather, ``mask``, bool (nq, capacity), and the
+    other two None."""
 
-    slots: torch.Tensor
-    keep: torch.Tensor
+    slots: torch.Tensor | None
+    keep: torch.Tensor | None
+    mask: torch.Tensor | None = None
 
 
 def _conjuncts(expr: Filter) -> list[tuple[str, Filter]]:
@@ -247,10 +250,11 @@ def select_per_query(filters: Sequence[Filter | None], schema: Schema, storage, 
     the same ANDed with a preference) are planned once, by :func:`select`; each
     filter's other clauses are evaluated only at the rows those pass. With no
     clause in common, each distinct filter is planned on its own and the
-    candidates are the union of their postings. Returns None when a query is
-    unfiltered, when a filter needs a column scan with no shared clause, or when
-    the candidates would be more than ``max_candidates`` slots: the caller then
-    builds a mask over every slot (``selections``, if given, receives the
+    candidates are the union of their postings. When the common clauses pass more
+    than ``max_candidates`` slots, the result is one mask per query instead. Returns
+    None when a query is unfiltered, when a filter needs a column scan with no shared
+    clause, or when the union would be more than ``max_candidates`` slots: the caller
+    then builds a mask over every slot (``selections``, if given, receives the
     :class:`Selection` of each filter planned here, by key, for it to reuse).
 
     Example:
@@ -270,14 +274,20 @@ def select_per_query(filters: Sequence[Filter | None], schema: Schema, storage, 
     if common:
         shared = [clause for key, clause in conjuncts[0] if key in common]
         selection = select(_all_of(shared), schema, storage, max_fraction=max_fraction)
-        if selection.slots is None:
-            if selection.count > max_candidates:
-                return None
-            slots = selection.mask.nonzero().flatten()
-        else:
-            slots = selection.slots
-        if slots.numel() > max_candidates:
-            return None
+        if selection.slots is None and selection.count > max_candidates:
+            # Loose common clauses: masks over every slot, each the common mask ANDed with the
+            # query's other clauses (the common clauses are not evaluated again).
+            by_rest_mask: dict[tuple, torch.Tensor] = {}
+            masks = []
+            for clauses in conjuncts:
+                rest = tuple(key for key, _ in clauses if key not in common)
+                if rest not in by_rest_mask:
+                    by_rest_mask[rest] = selection.mask if not rest else selection.mask & select(
+                        _all_of([clause for key, clause in clauses if key not in common]), schema, storage,
+                        max_fraction=max_fraction).as_mask(storage.capacity)
+                masks.append(by_rest_mask[rest])
+            return PerQuery(slots=None, keep=None, mask=torch.stack(masks))
+        slots = selection.as_slots()
         by_rest: dict[tuple, torch.Tensor] = {}
         gathered = _Gathered(storage.columns, slots)
         for position, clauses in enumerate(conjuncts):

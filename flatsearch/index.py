@@ -424,6 +424,10 @@ class Index:
         selections: dict = {}
         planned = filter_plan.select_per_query(filters, self.schema, storage, selections=selections,
                                                max_candidates=GATHER_MAX_FRACTION * len(self._ids))
+        if planned is not None and planned.mask is not None:
+            keep = planned.mask
+            return ScanRequest(**common, ranges=self._ranges_with_hits(pack_bits(keep.any(dim=0))),
+                               mask_words=pack_bits(keep), bias=self._bias(weights, None), keep=keep)
         if planned is not None:
             # Candidates shared by every query (the rows their common clauses pass, or the union of
             # their postings) and each query's bits there: words, block hits and the bias follow them.

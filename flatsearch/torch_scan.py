@@ -232,7 +232,7 @@ def torch_scan(request: ScanRequest) -> ScanResult:
                     keep = None
             bias = None if request.bias is None else request.bias[chunk_start:chunk_stop]
             scores = _score_block(request, queries, _arena_rows(request, chunk_start, chunk_stop), keep, bias, same=same)
-            values, columns = best_k(scores, k, valid=keep)
+            values, columns = best_k(scores, k, valid=keep, masked=True)
             candidates_scores.append(values)
             candidates_slots.append(torch.where(columns >= 0, columns + chunk_start, columns))
     if not candidates_scores:
@@ -268,7 +268,7 @@ def _gather_scan(request: ScanRequest, queries: torch.Tensor, keep: torch.Tensor
     bias = None if request.bias is None else request.bias.index_select(0, slots)
     scores = _score_block(request, queries, vectors, keep, bias, same=same)
     # Slots are sorted, so the lower column is the lower slot.
-    values, columns = best_k(scores, request.k, valid=keep)
+    values, columns = best_k(scores, request.k, valid=keep, masked=True)
     return ScanResult(values, torch.where(columns >= 0, slots[columns.clamp(min=0)], columns))
 
 
