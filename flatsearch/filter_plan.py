@@ -187,7 +187,14 @@ class _Planner:
 def _unique(slots: torch.Tensor) -> torch.Tensor:
     """Sorted unique slots; on a CPU through numpy (one single-threaded sort, no torch dispatch)."""
     if slots.device.type == "cpu":
-        return torch.from_numpy(np.unique(slots.numpy()))
+        ordered = np.sort(slots.numpy())
+        if len(ordered) > 1:
+            first = np.empty(len(ordered), dtype=bool)
+            first[0] = True
+            np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+            if not first.all():
+                ordered = ordered[first]
+        return torch.from_numpy(ordered)
     return torch.unique(slots)
 
 
