@@ -232,7 +232,9 @@ def torch_scan(request: ScanRequest) -> ScanResult:
                     keep = None
             bias = None if request.bias is None else request.bias[chunk_start:chunk_stop]
             scores = _score_block(request, queries, _arena_rows(request, chunk_start, chunk_stop), keep, bias, same=same)
-            values, columns = best_k(scores, k, valid=keep, masked=True)
+            # A shared mask folded into the bias row does not clean rows that are not live: their memory
+            # may hold NaN or inf (never written), so best_k masks those scores itself.
+            values, columns = best_k(scores, k, valid=keep, masked=keep is None or keep.dim() == 2)
             candidates_scores.append(values)
             candidates_slots.append(torch.where(columns >= 0, columns + chunk_start, columns))
     if not candidates_scores:
