@@ -281,7 +281,7 @@ def select_per_query(filters: Sequence[Filter | None], schema: Schema, storage, 
     if common:
         shared = [clause for key, clause in conjuncts[0] if key in common]
         selection = select(_all_of(shared), schema, storage, max_fraction=max_fraction)
-        if selection.slots is None and selection.count > max_candidates:
+        if selection.count > max_candidates:
             # Loose common clauses: masks over every slot, each the common mask ANDed with the
             # query's other clauses (the common clauses are not evaluated again).
             by_rest_mask: dict[tuple, torch.Tensor] = {}
@@ -289,7 +289,8 @@ def select_per_query(filters: Sequence[Filter | None], schema: Schema, storage, 
             for clauses in conjuncts:
                 rest = tuple(key for key, _ in clauses if key not in common)
                 if rest not in by_rest_mask:
-                    by_rest_mask[rest] = selection.mask if not rest else selection.mask & select(
+                    common_mask = selection.as_mask(storage.capacity)
+                    by_rest_mask[rest] = common_mask if not rest else common_mask & select(
                         _all_of([clause for key, clause in clauses if key not in common]), schema, storage,
                         max_fraction=max_fraction).as_mask(storage.capacity)
                 masks.append(by_rest_mask[rest])

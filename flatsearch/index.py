@@ -22,7 +22,8 @@ from .sorting import searchsorted
 from .schema import INT_NULL, Schema
 from .storage import Storage
 from .topk import best_k
-from .torch_scan import GATHER_MAX_FRACTION, one_thread, rounded_queries, torch_scan
+from . import torch_scan as torch_scan_module
+from .torch_scan import one_thread, rounded_queries, torch_scan
 
 METRICS = ("ip", "cosine", "l2")
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -423,7 +424,7 @@ class Index:
                                passing_slots=passing_slots)
         selections: dict = {}
         planned = filter_plan.select_per_query(filters, self.schema, storage, selections=selections,
-                                               max_candidates=GATHER_MAX_FRACTION * len(self._ids))
+                                               max_candidates=torch_scan_module.GATHER_MAX_FRACTION * len(self._ids))
         if planned is not None and planned.mask is not None:
             keep = planned.mask
             return ScanRequest(**common, ranges=self._ranges_with_hits(pack_bits(keep.any(dim=0))),
