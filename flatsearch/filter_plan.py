@@ -237,11 +237,18 @@ class PerQuery:
     mask: torch.Tensor | None = None
 
 
-def _conjuncts(expr: Filter) -> list[tuple[str, Filter]]:
-    """The clauses ``expr`` ANDs (itself when it is no And), each with its canonical key, without repeats."""
-    seen: dict[str, Filter] = {}
+def _clause_key(clause: Filter):
+    """A key equal for equal clauses (cheaper than the JSON key for a comparison; repr keeps True and 1 apart)."""
+    if isinstance(clause, Comparison):
+        return (clause.name, clause.op, repr(tuple(clause.value) if clause.op == "in" else clause.value))
+    return clause.key()
+
+
+def _conjuncts(expr: Filter) -> list[tuple[object, Filter]]:
+    """The clauses ``expr`` ANDs (itself when it is no And), each with a key, without repeats."""
+    seen: dict[object, Filter] = {}
     for clause in (_children(expr) if isinstance(expr, And) else [expr]):
-        seen.setdefault(clause.key(), clause)
+        seen.setdefault(_clause_key(clause), clause)
     return list(seen.items())
 
 
