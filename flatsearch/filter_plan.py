@@ -17,6 +17,14 @@ the postings (a scatter), so a wide tags column is never scanned.
 Either way the result is a :class:`Selection`: sorted passing live slots, or a
 bool mask over all slots when many pass.
 
+Per-query filters (:func:`select_per_query`) are planned together: the clauses
+every filter ANDs (the job search's plan filters, and the same with a
+preference added) are selected once, and each filter's other clauses are
+evaluated only at the rows those pass, so a search of two queries costs about
+one plan. On a CPU the host-side steps (sorting and deduplicating postings,
+keeping live slots, ``isin``) run in numpy: single-threaded, and a few
+microseconds where a torch call costs tens.
+
 The crossover was measured with ``benchmarks/plan_crossover.py`` (1M slots, one
 thread, 2-core Xeon, minimum of 15 runs, load average 5.5 from other work): one
 int range comparison took 0.08 / 0.52 / 1.09 / 2.16 ms from postings at 0.1% /
