@@ -221,11 +221,16 @@ def col(name: str) -> Column:
 
 
 def _check_value(value: Any, name: str) -> Any:
+    if type(value) in _PLAIN_SCALARS:  # the common case, without the ABC checks below
+        return value
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, (numbers.Real, _dt.datetime, np.datetime64)):
         return value
     raise TypeError(f"filter value for {name!r}: expected a number, bool or datetime, got {describe(value)}")
+
+
+_PLAIN_SCALARS = (int, float, bool)
 
 
 def _as_filter(value: Any, operator: str) -> Filter:
@@ -403,7 +408,8 @@ def _normalise_comparison(expr: Comparison, schema: Schema, argument: str, limit
     if op == "in" and len(values) > limits.max_isin_values:
         raise ValueError(f"{where}: expected at most {limits.max_isin_values} values "
                          f"(fs.set_limits(max_isin_values=...)), got {len(values)}")
-    numeric = [isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values]
+    numeric = [type(v) is int or type(v) is float or (isinstance(v, numbers.Real) and not isinstance(v, bool))
+               for v in values]
     if kind in ("int", "time", "tags") and all(numeric):
         for v in values:
             if isinstance(v, float) and math.isnan(v):
