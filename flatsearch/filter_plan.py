@@ -123,7 +123,10 @@ class _Planner:
                 value = self.capacity
             else:
                 lo, hi = self.bounds(expr)
-                value = int((hi - lo).clamp(min=0).sum())
+                if lo.device.type == "cpu":  # a few ranges: numpy, without three torch dispatches
+                    value = int(np.maximum(hi.numpy() - lo.numpy(), 0).sum())
+                else:
+                    value = int((hi - lo).clamp(min=0).sum())
         elif isinstance(expr, And):
             value = min(self.estimate(child) for child in _children(expr))
         elif isinstance(expr, Or):
