@@ -4,14 +4,14 @@
     python benchmarks/run.py --profile cpu   --out benchmarks/results/cpu-MACHINE-DATE.json
     python benchmarks/run.py --profile gpu   --out benchmarks/results/gpu-MACHINE-DATE.json
     python benchmarks/run.py --profile scale --out benchmarks/results/scale-MACHINE-DATE.json
-    python benchmarks/run.py --profile scale --sizes 100000,1000000,5000000 --contended
+    python benchmarks/run.py --profile scale --sizes 100000,1000000 --contended
     python benchmarks/run.py --replot benchmarks/results/cpu-MACHINE-DATE.json
 
 Profiles: ``quick`` (about a minute on 2 cores, a smoke test), ``cpu`` (under
 10 minutes on 2 cores), ``gpu`` (flatsearch and torch on CUDA; faiss on the
 host cores), ``scale`` (how each cost grows with N, beside torch and faiss
-baselines, see ``fsbench/scale.py``; 100k and 1M rows by default, a few minutes
-on 2 cores; ``--sizes`` goes bigger, ``--contended`` repeats the ratios with one
+baselines, see ``fsbench/scale.py``; 100k, 1M and 5M rows by default, about 9 GB
+of memory and a few minutes on 2 cores; ``--sizes`` goes bigger, ``--contended`` repeats the ratios with one
 CPU-bound process running). Every library gets the same thread count, and
 OpenMP runs with its defaults (no ``OMP_WAIT_POLICY``). Kernel-level GPU
 checks are a separate run: ``python benchmarks/gpu_check.py OUT.json``.
@@ -41,7 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", choices=("quick", "cpu", "gpu", "scale"), help="what to run")
     parser.add_argument("--sizes", default=None,
-                        help="scale profile: comma-separated row counts (default 100000,1000000)")
+                        help="scale profile: comma-separated row counts (default 100000,1000000,5000000)")
     parser.add_argument("--contended", action="store_true",
                         help="scale profile: also measure with one CPU-bound process running (started and stopped here)")
     parser.add_argument("--repeats", type=int, default=None, help="scale profile: timed runs per measure (default 7)")

@@ -16,6 +16,7 @@ Example:
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 WORD_BITS = 32
@@ -24,6 +25,13 @@ WORD_BITS = 32
 def pack_bits(keep: torch.Tensor) -> torch.Tensor:
     """Pack a bool tensor (..., n) into int32 words (..., ceil(n / 32))."""
     n = keep.shape[-1]
+    if keep.device.type == "cpu":
+        # numpy packs in one single-threaded pass (17k bools: 3 us against 40 us for the torch ops below).
+        packed = np.packbits(keep.numpy(), axis=-1, bitorder="little")
+        pad = -packed.shape[-1] % 4
+        if pad:
+            packed = np.concatenate([packed, np.zeros(packed.shape[:-1] + (pad,), dtype=np.uint8)], axis=-1)
+        return torch.from_numpy(np.ascontiguousarray(packed).view(np.int32))
     padded_len = -(-n // WORD_BITS) * WORD_BITS
     if padded_len != n:
         pad = keep.new_zeros(keep.shape[:-1] + (padded_len - n,))
@@ -66,6 +74,26 @@ def pack_slots(slots: torch.Tensor, n: int) -> torch.Tensor:
     bits = torch.bitwise_left_shift(torch.ones(1, dtype=torch.int32, device=slots.device),
                                     (slots & (WORD_BITS - 1)).to(torch.int32))
     return torch.zeros(n_words, dtype=torch.int32, device=slots.device).index_add_(0, slots >> 5, bits)
+
+
+def pack_rows(slots: torch.Tensor, bits: torch.Tensor, n: int) -> torch.Tensor:
+    """Per-row words (rows, ceil(n / 32)) whose set bits are ``slots[j]`` where ``bits[row, j]`` is True.
+
+    ``slots`` are unique; costs O(rows * n / 32 + set bits), no bool per slot.
+
+    Example:
+        >>> import torch
+        >>> pack_rows(torch.tensor([1, 33]), torch.tensor([[True, True], [False, True]]), 64).tolist()
+        [[2, 2], [0, 2]]
+    """
+    n_words = -(-n // WORD_BITS)
+    rows, columns = bits.nonzero(as_tuple=True)
+    picked = slots[columns]
+    flat = rows * n_words + (picked >> 5)
+    values = torch.bitwise_left_shift(torch.ones(1, dtype=torch.int32, device=slots.device),
+                                      (picked & (WORD_BITS - 1)).to(torch.int32))
+    words = torch.zeros(bits.shape[0] * n_words, dtype=torch.int32, device=slots.device)
+    return words.index_add_(0, flat, values).view(bits.shape[0], n_words)
 
 
 def word_popcount(words: torch.Tensor) -> torch.Tensor:

@@ -17,6 +17,14 @@ the postings (a scatter), so a wide tags column is never scanned.
 Either way the result is a :class:`Selection`: sorted passing live slots, or a
 bool mask over all slots when many pass.
 
+Per-query filters (:func:`select_per_query`) are planned together: the clauses
+every filter ANDs (the job search's plan filters, and the same with a
+preference added) are selected once, and each filter's other clauses are
+evaluated only at the rows those pass, so a search of two queries costs about
+one plan. On a CPU the host-side steps (sorting and deduplicating postings,
+keeping live slots, ``isin``) run in numpy: single-threaded, and a few
+microseconds where a torch call costs tens.
+
 The crossover was measured with ``benchmarks/plan_crossover.py`` (1M slots, one
 thread, 2-core Xeon, minimum of 15 runs, load average 5.5 from other work): one
 int range comparison took 0.08 / 0.52 / 1.09 / 2.16 ms from postings at 0.1% /
@@ -37,8 +45,9 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, Sequence
 
+import numpy as np
 import torch
 
 from .filters import And, Comparison, Filter, Not, Or
@@ -114,7 +123,10 @@ class _Planner:
                 value = self.capacity
             else:
                 lo, hi = self.bounds(expr)
-                value = int((hi - lo).clamp(min=0).sum())
+                if lo.device.type == "cpu":  # a few ranges: numpy, without three torch dispatches
+                    value = int(np.maximum(hi.numpy() - lo.numpy(), 0).sum())
+                else:
+                    value = int((hi - lo).clamp(min=0).sum())
         elif isinstance(expr, And):
             value = min(self.estimate(child) for child in _children(expr))
         elif isinstance(expr, Or):
@@ -135,7 +147,7 @@ class _Planner:
             return self.scan(expr).nonzero().flatten()  # no postings answer "not": scan
         if isinstance(expr, Comparison):
             slots = self.storage.attribute_index(expr.name).slots_between(*self.bounds(expr))
-            return torch.unique(slots)  # sorted; tags rows with a repeated tag appear once
+            return _unique(slots)  # sorted; tags rows with a repeated tag appear once
         if isinstance(expr, And):
             children = sorted(_children(expr), key=self.estimate)
             slots = self.postings(children[0])
@@ -145,7 +157,7 @@ class _Planner:
                 slots = slots[self.evaluate_at(others, slots)]
             return slots
         if isinstance(expr, Or):
-            return torch.unique(torch.cat([self.postings(child) for child in _children(expr)]))
+            return _unique(torch.cat([self.postings(child) for child in _children(expr)]))
         raise TypeError(f"filter: expected a filter expression, got {type(expr).__name__}")
 
     def evaluate_at(self, expr: Filter, slots: torch.Tensor) -> torch.Tensor:
@@ -183,6 +195,27 @@ class _Planner:
         return mask
 
 
+def _unique(slots: torch.Tensor) -> torch.Tensor:
+    """Sorted unique slots; on a CPU through numpy (one single-threaded sort, no torch dispatch)."""
+    if slots.device.type == "cpu":
+        ordered = np.sort(slots.numpy())
+        if len(ordered) > 1:
+            first = np.empty(len(ordered), dtype=bool)
+            first[0] = True
+            np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+            if not first.all():
+                ordered = ordered[first]
+        return torch.from_numpy(ordered)
+    return torch.unique(slots)
+
+
+def _live_only(slots: torch.Tensor, live: torch.Tensor) -> torch.Tensor:
+    if slots.device.type == "cpu":
+        array = slots.numpy()
+        return torch.from_numpy(array[live.numpy()[array]])
+    return slots[live.index_select(0, slots)]
+
+
 def _children(expr: Filter) -> list[Filter]:
     out = []
     for child in expr.children:
@@ -199,6 +232,115 @@ def select(expr: Filter, schema: Schema, storage, *, max_fraction: float | None 
     planner = _Planner(schema, storage, POSTINGS_MAX_FRACTION if max_fraction is None else max_fraction)
     live = storage.live
     if planner.limit > 0 and planner.estimate(expr) <= planner.limit:
-        slots = planner.postings(expr)
-        return Selection(slots=slots[live.index_select(0, slots)])
+        return Selection(slots=_live_only(planner.postings(expr), live))
     return Selection(mask=planner.scan(expr) & live)
+
+
+@dataclass(frozen=True)
+class PerQuery:
+    """Per-query filters planned together: ``slots``, sorted live slots holding every row any
+    query's filter passes, and ``keep``, bool (nq, len(slots)): each query's own filter there;
+    or, when the candidates are too many to gather, ``mask``, bool (nq, capacity), and the
+    other two None."""
+
+    slots: torch.Tensor | None
+    keep: torch.Tensor | None
+    mask: torch.Tensor | None = None
+
+
+def _clause_key(clause: Filter):
+    """A key equal for equal clauses (cheaper than the JSON key for a comparison; repr keeps True and 1 apart)."""
+    if isinstance(clause, Comparison):
+        return (clause.name, clause.op, repr(tuple(clause.value) if clause.op == "in" else clause.value))
+    return clause.key()
+
+
+def _conjuncts(expr: Filter) -> list[tuple[object, Filter]]:
+    """The clauses ``expr`` ANDs (itself when it is no And), each with a key, without repeats."""
+    seen: dict[object, Filter] = {}
+    for clause in (_children(expr) if isinstance(expr, And) else [expr]):
+        seen.setdefault(_clause_key(clause), clause)
+    return list(seen.items())
+
+
+def _all_of(clauses: list[Filter]) -> Filter:
+    return clauses[0] if len(clauses) == 1 else And(tuple(clauses))
+
+
+def select_per_query(filters: Sequence[Filter | None], schema: Schema, storage, *, max_candidates: float,
+                     max_fraction: float | None = None, selections: dict | None = None) -> PerQuery | None:
+    """Live slots passing per-query filters, as candidates shared by all queries and each query's bits there.
+
+    The clauses that every filter ANDs (the job search sends its plan's filters, and
+    the same ANDed with a preference) are planned once, by :func:`select`; each
+    filter's other clauses are evaluated only at the rows those pass. With no
+    clause in common, each distinct filter is planned on its own and the
+    candidates are the union of their postings. When the common clauses pass more
+    than ``max_candidates`` slots, the result is one mask per query instead. Returns
+    None when a query is unfiltered, when a filter needs a column scan with no shared
+    clause, or when the union would be more than ``max_candidates`` slots: the caller
+    then builds a mask over every slot (``selections``, if given, receives the
+    :class:`Selection` of each filter planned here, by key, for it to reuse).
+
+    Example:
+        >>> import torch, flatsearch as fs
+        >>> index = fs.Index(2, attributes={"city": "int", "remote": "bool"})
+        >>> index.add(list(range(6)), torch.ones(6, 2), {"city": [1, 1, 2, 1, 2, 1], "remote": [True, False, True, True, False, False]})
+        >>> plan = (fs.col("city") == 1, (fs.col("city") == 1) & (fs.col("remote") == True))
+        >>> found = select_per_query(plan, index.schema, index._storage, max_candidates=6)
+        >>> found.slots.tolist(), found.keep.tolist()
+        ([0, 1, 3, 5], [[True, True, True, True], [True, False, True, False]])
+    """
+    if not filters or any(expr is None for expr in filters):
+        return None
+    conjuncts = [_conjuncts(expr) for expr in filters]
+    common = set.intersection(*(set(key for key, _ in clauses) for clauses in conjuncts))
+    rows: dict[int, torch.Tensor] = {}
+    if common:
+        shared = [clause for key, clause in conjuncts[0] if key in common]
+        selection = select(_all_of(shared), schema, storage, max_fraction=max_fraction)
+        if selection.count > max_candidates:
+            # Loose common clauses: masks over every slot, each the common mask ANDed with the
+            # query's other clauses (the common clauses are not evaluated again).
+            by_rest_mask: dict[tuple, torch.Tensor] = {}
+            masks = []
+            for clauses in conjuncts:
+                rest = tuple(key for key, _ in clauses if key not in common)
+                if rest not in by_rest_mask:
+                    common_mask = selection.as_mask(storage.capacity)
+                    by_rest_mask[rest] = common_mask if not rest else common_mask & select(
+                        _all_of([clause for key, clause in clauses if key not in common]), schema, storage,
+                        max_fraction=max_fraction).as_mask(storage.capacity)
+                masks.append(by_rest_mask[rest])
+            return PerQuery(slots=None, keep=None, mask=torch.stack(masks))
+        slots = selection.as_slots()
+        by_rest: dict[tuple, torch.Tensor] = {}
+        gathered = _Gathered(storage.columns, slots)
+        for position, clauses in enumerate(conjuncts):
+            rest = tuple(key for key, _ in clauses if key not in common)
+            if rest not in by_rest:
+                if rest:
+                    by_rest[rest] = _all_of([clause for key, clause in clauses if key not in common]).evaluate(
+                        schema, gathered)
+                else:
+                    by_rest[rest] = torch.ones(slots.numel(), dtype=torch.bool, device=slots.device)
+            rows[position] = by_rest[rest]
+    else:
+        found = {} if selections is None else selections
+        keys = [expr.key() for expr in filters]
+        for key, expr in zip(keys, filters):
+            if key not in found:
+                found[key] = select(expr, schema, storage, max_fraction=max_fraction)
+            if found[key].slots is None:
+                return None
+        slots = _unique(torch.cat([found[key].slots for key in dict.fromkeys(keys)]))
+        if slots.numel() > max_candidates:
+            return None
+        by_key: dict[str, torch.Tensor] = {}
+        for position, key in enumerate(keys):
+            if key not in by_key:
+                row = torch.zeros(slots.numel(), dtype=torch.bool, device=slots.device)
+                row[torch.searchsorted(slots, found[key].slots)] = True  # both sorted: its slots' places
+                by_key[key] = row
+            rows[position] = by_key[key]
+    return PerQuery(slots=slots, keep=torch.stack([rows[position] for position in range(len(filters))]))

@@ -96,8 +96,12 @@ class Comparison(Filter):
             raise TypeError(f"filter: attribute {self.name!r} is bool; it supports eq, ne and in, not {self.op}")
         if self.op == "in":
             values = [schema.scalar(self.name, v, argument=f"filter ({self.name} in)") for v in self.value]
-            wanted = torch.tensor(values, dtype=column.dtype, device=column.device)
-            hits = torch.isin(column, wanted)
+            if column.device.type == "cpu" and column.dtype != torch.bfloat16:
+                # numpy's isin is single-threaded and about 10x faster than torch's on a CPU
+                # (17k rows against 20 values: 24 us against 300 us).
+                hits = torch.from_numpy(np.isin(column.numpy(), np.asarray(values, dtype=column.numpy().dtype)))
+            else:
+                hits = torch.isin(column, torch.tensor(values, dtype=column.dtype, device=column.device))
         else:
             value = schema.scalar(self.name, self.value, argument=f"filter ({self.name} {self.op})")
             op = "eq" if (kind == "tags" and self.op == "ne") else self.op
@@ -217,11 +221,16 @@ def col(name: str) -> Column:
 
 
 def _check_value(value: Any, name: str) -> Any:
+    if type(value) in _PLAIN_SCALARS:  # the common case, without the ABC checks below
+        return value
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, (numbers.Real, _dt.datetime, np.datetime64)):
         return value
     raise TypeError(f"filter value for {name!r}: expected a number, bool or datetime, got {describe(value)}")
+
+
+_PLAIN_SCALARS = (int, float, bool)
 
 
 def _as_filter(value: Any, operator: str) -> Filter:
@@ -399,7 +408,8 @@ def _normalise_comparison(expr: Comparison, schema: Schema, argument: str, limit
     if op == "in" and len(values) > limits.max_isin_values:
         raise ValueError(f"{where}: expected at most {limits.max_isin_values} values "
                          f"(fs.set_limits(max_isin_values=...)), got {len(values)}")
-    numeric = [isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values]
+    numeric = [type(v) is int or type(v) is float or (isinstance(v, numbers.Real) and not isinstance(v, bool))
+               for v in values]
     if kind in ("int", "time", "tags") and all(numeric):
         for v in values:
             if isinstance(v, float) and math.isnan(v):

@@ -5,12 +5,13 @@ import dataclasses
 import numbers
 from typing import Any, Mapping, NamedTuple
 
+import numpy as np
 import torch
 
 from . import filter_plan
 from ._validation import check_choice, check_ids, check_positive_int, check_storable, describe
 from .backends import BACKENDS, chosen_backend, scan_function
-from .bitmask import pack_bits, pack_slots, word_popcount
+from .bitmask import pack_bits, pack_rows, pack_slots, word_popcount
 from .checks import Checks, check_boost_terms
 from .exact_l2 import candidate_margin, exact_l2_results, negated_sq_norms
 from .idmap import IdMap
@@ -21,7 +22,8 @@ from .sorting import searchsorted
 from .schema import INT_NULL, Schema
 from .storage import Storage
 from .topk import best_k
-from .torch_scan import rounded_queries, torch_scan
+from . import torch_scan as torch_scan_module
+from .torch_scan import one_thread, rounded_queries, torch_scan
 
 METRICS = ("ip", "cosine", "l2")
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -342,6 +344,10 @@ class Index:
             >>> index.search(torch.tensor([1.0, 0.0]), 1, boost={"pay": 0.5}).ids.tolist()
             [[2]]
         """
+        with one_thread(self.device):  # bookkeeping on this thread; large products take the caller's threads
+            return self._search(queries, k, filter, boost)
+
+    def _search(self, queries: Any, k: Any, filter: Any, boost: Any) -> SearchResult:
         queries = self._checks.queries(queries)[1].to(self.device)
         k = self._checks.k(k)
         filters = self._checks.filters(filter, queries.shape[0])
@@ -380,16 +386,20 @@ class Index:
                 magnitudes[name] = cached[1]
         check_boost_terms(weights, magnitudes)
 
-    def _keep_mask(self, filters: list) -> torch.Tensor:
+    def _keep_mask(self, filters: list, selections: dict | None = None) -> torch.Tensor:
         """Per-query filters: one live-and-passing bool row per query (rows shared by equal filters)."""
         storage = self._storage
         evaluated: dict[str, torch.Tensor] = {}
+        selections = {} if selections is None else selections
         rows = []
         for expr in filters:
             key = "" if expr is None else expr.key()
             if key not in evaluated:
-                evaluated[key] = storage.live if expr is None else \
-                    filter_plan.select(expr, self.schema, storage).as_mask(storage.capacity)
+                if expr is None:
+                    evaluated[key] = storage.live
+                else:
+                    selection = selections.get(key) or filter_plan.select(expr, self.schema, storage)
+                    evaluated[key] = selection.as_mask(storage.capacity)
             rows.append(evaluated[key])
         if len(evaluated) == 1:
             return rows[0]
@@ -397,51 +407,39 @@ class Index:
 
     def _scan_request(self, queries: torch.Tensor, k: int, filters: Any, weights: dict[str, float]) -> ScanRequest:
         storage = self._storage
-        passing_slots = None
+        common = dict(queries=queries, k=k, arenas=tuple(storage.arenas), arena_starts=tuple(storage.arena_starts),
+                      score_scale=2.0 if self.metric == "l2" else 1.0)
         if filters is None:
-            keep = storage.live
-            ranges, words = self._live_ranges_and_words()
-        elif not isinstance(filters, list):
+            ranges, words, dense = self._live_plan()
+            return ScanRequest(**common, ranges=ranges, mask_words=words, bias=self._bias(weights, None),
+                               keep=storage.live, dense=dense)
+        if not isinstance(filters, list):
             selection = filter_plan.select(filters, self.schema, storage)
             # Words, block hits and the torch gather all start from the passing slots; a
             # selective plan never builds a bool per slot (keep is None then).
-            keep, passing_slots = selection.mask, selection.as_slots()
-            words = pack_slots(passing_slots, storage.capacity)
-            ranges = self._ranges_with_hits(words, passing_slots)
-        else:
-            selections = self._selections(filters)
-            if selections is not None:
-                # Every distinct filter was planned to slots: one packed row per query from its slots,
-                # and the union of all of them for block hits, the bias and the torch gather.
-                packed = {key: pack_slots(slots, storage.capacity) for key, slots in selections.items()}
-                words = torch.stack([packed["" if expr is None else expr.key()] for expr in filters])
-                candidate_slots = torch.unique(torch.cat(list(selections.values())))
-                ranges = self._ranges_with_hits(words, candidate_slots)
-                return ScanRequest(queries=queries, k=k, arenas=tuple(storage.arenas),
-                                   arena_starts=tuple(storage.arena_starts), ranges=ranges, mask_words=words,
-                                   bias=self._bias(weights, candidate_slots),
-                                   score_scale=2.0 if self.metric == "l2" else 1.0, candidate_slots=candidate_slots)
-            keep = self._keep_mask(filters)
-            words = pack_bits(keep)
-            ranges = self._ranges_with_hits(words if keep.dim() == 1 else pack_bits(keep.any(dim=0)))
-        return ScanRequest(queries=queries, k=k, arenas=tuple(storage.arenas), arena_starts=tuple(storage.arena_starts),
-                           ranges=ranges, mask_words=words, bias=self._bias(weights, passing_slots),
-                           score_scale=2.0 if self.metric == "l2" else 1.0, keep=keep, passing_slots=passing_slots)
-
-    def _selections(self, filters: list) -> dict[str, torch.Tensor] | None:
-        """Per-query filters that all plan to passing slots: {filter key: sorted slots}; None when
-        one is unfiltered, when they are all one filter, or when one was answered by a column scan."""
-        found: dict[str, torch.Tensor] = {}
-        for expr in filters:
-            if expr is None:
-                return None
-            key = expr.key()
-            if key not in found:
-                selection = filter_plan.select(expr, self.schema, self._storage)
-                if selection.slots is None:
-                    return None
-                found[key] = selection.slots
-        return found if len(found) > 1 else None
+            passing_slots = selection.as_slots()
+            return ScanRequest(**common, ranges=self._ranges_with_hits(None, passing_slots),
+                               mask_words=pack_slots(passing_slots, storage.capacity),
+                               bias=self._bias(weights, passing_slots), keep=selection.mask,
+                               passing_slots=passing_slots)
+        selections: dict = {}
+        planned = filter_plan.select_per_query(filters, self.schema, storage, selections=selections,
+                                               max_candidates=torch_scan_module.GATHER_MAX_FRACTION * len(self._ids))
+        if planned is not None and planned.mask is not None:
+            keep = planned.mask
+            return ScanRequest(**common, ranges=self._ranges_with_hits(pack_bits(keep.any(dim=0))),
+                               mask_words=pack_bits(keep), bias=self._bias(weights, None), keep=keep)
+        if planned is not None:
+            # Candidates shared by every query (the rows their common clauses pass, or the union of
+            # their postings) and each query's bits there: words, block hits and the bias follow them.
+            slots, bits = planned.slots, planned.keep
+            return ScanRequest(**common, ranges=self._ranges_with_hits(None, slots),
+                               mask_words=pack_rows(slots, bits, storage.capacity), bias=self._bias(weights, slots),
+                               candidate_slots=slots, candidate_keep=bits)
+        keep = self._keep_mask(filters, selections)
+        words = pack_bits(keep)
+        ranges = self._ranges_with_hits(words if keep.dim() == 1 else pack_bits(keep.any(dim=0)))
+        return ScanRequest(**common, ranges=ranges, mask_words=words, bias=self._bias(weights, None), keep=keep)
 
     def _bias(self, weights: dict[str, float], passing_slots: torch.Tensor | None) -> torch.Tensor | None:
         """Per-slot bias (boost terms, and ``-|x|^2`` for l2), or None.
@@ -469,24 +467,32 @@ class Index:
         full = torch.zeros(storage.capacity, dtype=torch.float32, device=storage.device)
         return full.index_copy_(0, at, bias.float())
 
-    def _live_ranges_and_words(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Scan ranges and packed live bits for unfiltered searches, kept until the next mutation."""
+    def _live_plan(self) -> tuple[torch.Tensor, torch.Tensor, bool]:
+        """Scan ranges, packed live bits and whether every slot in the ranges is live, for unfiltered
+        searches; kept until the next mutation."""
         version = self._storage.version
         if self._live_cache is None or self._live_cache[0] != version:
             words = pack_bits(self._storage.live)
-            self._live_cache = (version, self._ranges_with_hits(words), words)
-        return self._live_cache[1], self._live_cache[2]
+            ranges = self._ranges_with_hits(words)
+            dense = int((ranges[:, 1] - ranges[:, 0]).sum()) == len(self._ids)
+            self._live_cache = (version, ranges, words, dense)
+        return self._live_cache[1:]
 
-    def _ranges_with_hits(self, words: torch.Tensor, slots: torch.Tensor | None = None) -> torch.Tensor:
+    def _ranges_with_hits(self, words: torch.Tensor | None, slots: torch.Tensor | None = None) -> torch.Tensor:
         """Block ranges holding at least one set bit of ``words``, adjacent ones of an arena merged.
 
         Per-block counts are computed on the index device, from the passing ``slots`` when
         the plan gave them (a searchsorted per slot), else from a prefix sum of word
         popcounts (block starts are multiples of 32); only the kept ranges reach the host.
+        On a CPU the block table is small host bookkeeping, done in numpy.
         """
         starts, stops, opens_arena = self._storage.block_table()
         if starts.numel() == 0:
             return torch.empty((0, 2), dtype=torch.int64)
+        if starts.device.type == "cpu":
+            return torch.from_numpy(_kept_ranges_numpy(starts.numpy(), stops.numpy(), opens_arena.numpy(),
+                                                       None if words is None else words.numpy(),
+                                                       None if slots is None else slots.numpy()))
         if slots is not None:
             hits = torch.bincount(searchsorted(starts, slots, right=True) - 1, minlength=starts.numel())
         else:
@@ -502,15 +508,18 @@ class Index:
         return torch.stack([starts[first], stops[last]], dim=1).cpu()
 
     def _finish(self, request: ScanRequest, result, k: int, *, has_boost: bool) -> SearchResult:
-        scores, slots = result.scores[:, :k + 1], result.slots[:, :k + 1]
-        valid = slots >= 0  # padding is told by the slot, never by the score (a real row may score -inf)
-        # A tie across the k-th place means the kept set depends on the tie rule:
-        # resolve those queries exactly by id; the rest only need reordering.
-        tied = (valid[:, k] & valid[:, k - 1] & (scores[:, k] == scores[:, k - 1])).nonzero().flatten().tolist()
-        scores, slots, valid = scores[:, :k], slots[:, :k], valid[:, :k]
-        ids = torch.where(valid, self._storage.slot_ids[slots.clamp(min=0)], torch.full_like(slots, -1))
-        if bool((valid[:, 1:] & (scores[:, 1:] == scores[:, :-1])).any()):  # scans order ties by slot, users by id
-            scores, ids = best_k(scores, k, keys=ids, valid=valid)
+        if result.scores.device.type == "cpu":
+            scores, ids, tied = _finish_numpy(result.scores, result.slots, self._storage.slot_ids, k)
+        else:
+            scores, slots = result.scores[:, :k + 1], result.slots[:, :k + 1]
+            valid = slots >= 0  # padding is told by the slot, never by the score (a real row may score -inf)
+            # A tie across the k-th place means the kept set depends on the tie rule:
+            # resolve those queries exactly by id; the rest only need reordering.
+            tied = (valid[:, k] & valid[:, k - 1] & (scores[:, k] == scores[:, k - 1])).nonzero().flatten().tolist()
+            scores, slots, valid = scores[:, :k], slots[:, :k], valid[:, :k]
+            ids = torch.where(valid, self._storage.slot_ids[slots.clamp(min=0)], torch.full_like(slots, -1))
+            if bool((valid[:, 1:] & (scores[:, 1:] == scores[:, :-1])).any()):  # scans order ties by slot, users by id
+                scores, ids = best_k(scores, k, keys=ids, valid=valid)
         for query in tied:
             exact = self._resolve_tie(request, query, k)
             scores[query], ids[query] = exact.scores[0], exact.ids[0]
@@ -528,7 +537,8 @@ class Index:
         def row(tensor):
             return tensor if tensor is None or tensor.dim() == 1 else tensor[query:query + 1]
         single = dataclasses.replace(request, queries=request.queries[query:query + 1],
-                                     mask_words=row(request.mask_words), keep=row(request.keep))
+                                     mask_words=row(request.mask_words), keep=row(request.keep),
+                                     candidate_keep=row(request.candidate_keep))
         wanted = 2 * k + 1
         while True:
             found = torch_scan(dataclasses.replace(single, k=wanted))
@@ -641,6 +651,42 @@ class Index:
             ids, vectors, columns = self._export()
         copy._insert(ids, vectors.to(device), columns)
         return copy
+
+
+def _kept_ranges_numpy(starts: np.ndarray, stops: np.ndarray, opens_arena: np.ndarray, words: np.ndarray | None,
+                       slots: np.ndarray | None) -> np.ndarray:
+    """``Index._ranges_with_hits`` on host arrays: blocks with a hit, adjacent ones of an arena merged."""
+    if slots is not None:
+        hits = np.bincount(np.searchsorted(starts, slots, side="right") - 1, minlength=len(starts))
+    else:
+        prefix = np.zeros(words.shape[-1] + 1, dtype=np.int64)
+        np.cumsum(np.bitwise_count(words.view(np.uint32)), out=prefix[1:])
+        hits = prefix[(stops + 31) // 32] - prefix[starts // 32]
+    keep = hits > 0
+    starts, stops, opens_arena = starts[keep], stops[keep], opens_arena[keep]
+    first = np.ones(len(starts), dtype=bool)
+    first[1:] = (starts[1:] != stops[:-1]) | opens_arena[1:]
+    last = np.ones(len(starts), dtype=bool)
+    last[:-1] = first[1:]
+    return np.stack([starts[first], stops[last]], axis=1).astype(np.int64, copy=False)
+
+
+def _finish_numpy(scores: torch.Tensor, slots: torch.Tensor, slot_ids: torch.Tensor, k: int):
+    """The CPU half of ``Index._finish``: (scores, ids) of the first k columns, ties ordered by id,
+    and the queries whose k-th place is tied (resolved exactly by the caller)."""
+    values, places = scores.numpy(), slots.numpy()
+    valid = places[:, :k + 1] >= 0  # padding is told by the slot, never by the score (a real row may score -inf)
+    tied = []
+    if values.shape[1] > k:
+        # A tie across the k-th place means the kept set depends on the tie rule:
+        # resolve those queries exactly by id; the rest only need reordering.
+        tied = np.flatnonzero(valid[:, k] & valid[:, k - 1] & (values[:, k] == values[:, k - 1])).tolist()
+    values, places, valid = values[:, :k], places[:, :k], valid[:, :k]
+    ids = np.where(valid, slot_ids.numpy()[np.maximum(places, 0)], -1)
+    out_scores, out_ids = torch.from_numpy(np.array(values)), torch.from_numpy(ids)
+    if (valid[:, 1:] & (values[:, 1:] == values[:, :-1])).any():  # scans order ties by slot, users by id
+        out_scores, out_ids = best_k(out_scores, k, keys=out_ids, valid=torch.from_numpy(valid))
+    return out_scores, out_ids, tied
 
 
 def _index_from_bytes(data: bytes) -> Index:

@@ -56,6 +56,12 @@ class ScanRequest:
             hold every set bit of ``mask_words`` (a superset is allowed), when the
             filter plan produced them for per-query filters; the torch backend
             then gathers just these rows and reads each query's bits there.
+        candidate_keep: optionally each query's mask bits at ``candidate_slots``,
+            bool (nq, len(candidate_slots)), when the plan computed them there;
+            the torch backend then reads no words.
+        dense: True when every slot in ``ranges`` is live and passes (an
+            unfiltered search over blocks without holes); a backend may then
+            skip reading the mask.
     """
 
     queries: torch.Tensor
@@ -69,6 +75,8 @@ class ScanRequest:
     keep: torch.Tensor | None = None
     passing_slots: torch.Tensor | None = None
     candidate_slots: torch.Tensor | None = None
+    candidate_keep: torch.Tensor | None = None
+    dense: bool = False
 
     @property
     def per_query_mask(self) -> bool:

@@ -24,7 +24,7 @@ import torch
 
 
 def best_k(scores: torch.Tensor, k: int, *, keys: torch.Tensor | None = None, valid: torch.Tensor | None = None,
-           lower_is_better: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+           lower_is_better: bool = False, masked: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Best ``k`` entries of each row of ``scores`` (nq, n), best first, ties by the lower key.
 
     Args:
@@ -35,6 +35,9 @@ def best_k(scores: torch.Tensor, k: int, *, keys: torch.Tensor | None = None, va
         valid: (nq, n) or (n,) bool, False for entries that are padding or masked
             out; None when every entry is real.
         lower_is_better: order by ascending score (l2 distances).
+        masked: the caller's promise that every entry that is not valid already
+            scores the worst value (``-inf``; ``+inf`` when lower is better), as
+            the scans' masked scores do: the masking pass is skipped.
 
     Returns:
         (scores, keys), each (nq, k): the chosen scores, and their keys (or
@@ -46,7 +49,7 @@ def best_k(scores: torch.Tensor, k: int, *, keys: torch.Tensor | None = None, va
     internal = -scores if lower_is_better else scores
     take = min(k, n)
     if keys is None and n > take + 1:
-        columns, chosen = _topk_by_column(internal, take, valid)
+        columns, chosen = _topk_by_column(internal, take, valid, masked)
     else:
         columns, chosen = _sorted(internal, take, keys, valid)
     out_scores = scores.gather(1, columns)
@@ -77,9 +80,9 @@ def _sorted(internal, k, keys, valid):
     return order, valid.gather(1, order)
 
 
-def _topk_by_column(internal, k, valid):
+def _topk_by_column(internal, k, valid, already_masked=False):
     """``torch.topk`` of k + 1; rows whose k-th place is tied are finished exactly in O(n)."""
-    masked = internal if valid is None else torch.where(valid, internal, torch.full_like(internal, float("-inf")))
+    masked = internal if valid is None or already_masked else torch.where(valid, internal, internal.new_full((), float("-inf")))
     values, columns = torch.topk(masked, k + 1, dim=1)
     # Equal k-th and (k+1)-th values (a finite tie, or -inf, where real and masked entries look alike)
     # mean the kept set depends on the tie rule. Elsewhere no kept entry is -inf, so all are real.
@@ -90,7 +93,7 @@ def _topk_by_column(internal, k, valid):
         by_column = torch.argsort(columns, dim=1)
         values, columns = values.gather(1, by_column), columns.gather(1, by_column)
         columns = columns.gather(1, torch.argsort(values, dim=1, descending=True, stable=True))
-    chosen = None if valid is None else torch.ones_like(columns, dtype=torch.bool)
+    chosen = None  # without a tie at the k-th place every kept entry is above -inf, so real
     if straddle.numel():
         fixed_columns, fixed_chosen = _tied_rows(internal[straddle], None if valid is None else valid[straddle],
                                                  threshold, k)

@@ -11,7 +11,7 @@ import torch
 import flatsearch as fs
 from flatsearch import attribute_index, filter_plan, idmap
 from flatsearch.bitmask import pack_bits, pack_slots, popcount, word_popcount
-from flatsearch.filters import Comparison
+from flatsearch.filters import And, Comparison, Not
 
 KINDS = {"city": "int", "pay": "float", "remote": "bool", "geo": "tags", "posted": "time"}
 OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in")
@@ -219,3 +219,33 @@ def test_per_query_filters_planned_to_slots_match_one_search_per_query():
         alone = index.search(queries[row], 5, filter=expr, boost={"pay": 1.0})
         assert together.ids[row].tolist() == alone.ids[0].tolist()
         torch.testing.assert_close(together.scores[row], alone.scores[0], rtol=1e-6, atol=1e-6)  # matmul shapes differ
+
+
+@pytest.mark.parametrize("fraction", [None, 0.0, 1.0])
+def test_per_query_plans_equal_each_filter_scanned_alone(fraction):
+    """Per-query filters planned together (common clauses once, the rest at their rows; the union of
+    postings; or masks when loose) select exactly what each filter's full scan selects."""
+    index = _churned_index(seed=8)
+    storage, schema = index._storage, index.schema
+    comparisons = [c for c in _comparisons() if not (c.op == "in" and not c.value)]
+    rng = np.random.default_rng(9)
+    for _ in range(60):
+        base = [comparisons[i] for i in rng.choice(len(comparisons), int(rng.integers(1, 3)), replace=False)]
+        extra = [comparisons[i] for i in rng.choice(len(comparisons), 2, replace=False)]
+        shapes = [[*base], [*base, extra[0]], [*base, Not(extra[1])]] if rng.random() < 0.7 else \
+            [[extra[0]], [extra[1]]]
+        exprs = [clauses[0] if len(clauses) == 1 else And(tuple(clauses)) for clauses in shapes]
+        for limit in (0, 40, 10**9):
+            planned = filter_plan.select_per_query(exprs, schema, storage, max_candidates=limit, max_fraction=fraction)
+            if planned is None:
+                continue
+            for row, expr in enumerate(exprs):
+                expected = (expr.evaluate(schema, storage.columns) & storage.live).nonzero().flatten()
+                if planned.mask is not None:
+                    got = planned.mask[row].nonzero().flatten()
+                else:
+                    assert planned.slots.numel() <= limit
+                    assert bool((planned.slots[1:] > planned.slots[:-1]).all())
+                    got = planned.slots[planned.keep[row]]
+                assert got.tolist() == expected.tolist(), (fraction, limit, expr.to_dict())
+    assert filter_plan.select_per_query([None, exprs[0]], schema, storage, max_candidates=10**9) is None

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 import flatsearch as fs
-from flatsearch import attribute_index, filter_plan, idmap
+from flatsearch import attribute_index, filter_plan, idmap, torch_scan
 from reference_model import ModelIndex
 
 DIM = 6
@@ -53,6 +53,18 @@ filters = st.recursive(leaf_filters(), lambda children: st.one_of(
 boosts = st.one_of(st.none(), st.fixed_dictionaries({}, optional={
     "pay": st.sampled_from([-1.0, 0.5, 2.0]), "city": st.sampled_from([1.0, -0.5]), "remote": st.sampled_from([1.5, 3.0]),
 }))
+
+
+@contextlib.contextmanager
+def gathering(fraction):
+    """Force the torch scan's strategy: 0.0 scans ranges, 1.0 gathers the passing rows, None is the default."""
+    saved = torch_scan.GATHER_MAX_FRACTION
+    if fraction is not None:
+        torch_scan.GATHER_MAX_FRACTION = fraction
+    try:
+        yield
+    finally:
+        torch_scan.GATHER_MAX_FRACTION = saved
 
 
 @contextlib.contextmanager
@@ -139,20 +151,28 @@ class IndexVersusModel(RuleBasedStateMachine):
         self.index = fs.Index.load(path)
 
     @rule(data=st.data(), nq=st.integers(1, 3), k=st.integers(1, 70), boost=boosts,
-          per_query=st.booleans())
-    def search(self, data, nq, k, boost, per_query):
-        queries = np.array([data.draw(coordinates) for _ in range(nq)], dtype=np.float32)
-        if per_query:
+          per_query=st.sampled_from([False, "independent", "with preferences"]), same_query=st.booleans())
+    def search(self, data, nq, k, boost, per_query, same_query):
+        queries = np.array([data.draw(coordinates) for _ in range(1 if same_query else nq)], dtype=np.float32)
+        queries = np.tile(queries, (nq, 1)) if same_query else queries
+        if per_query == "independent":
             filter_dicts = [data.draw(st.one_of(st.none(), filters)) for _ in range(nq)]
+            argument = filter_dicts
+        elif per_query:
+            # As the job search sends them: one filter, and the same ANDed with a preference per query
+            # (planned once from their common clauses).
+            base = data.draw(filters)
+            filter_dicts = [base] + [{"and": [base, data.draw(leaf_filters())]} for _ in range(nq - 1)]
             argument = filter_dicts
         else:
             shared = data.draw(st.one_of(st.none(), filters))
             filter_dicts = [shared] * nq
             argument = shared if shared is None or data.draw(st.booleans()) else fs.Filter.from_dict(shared)
         expected = [self.model.search(queries[row], k, filter_dicts[row], boost) for row in range(nq)]
-        # The default plan, then every filter answered by a column scan, then by postings wherever possible.
-        for fraction in (None, 0.0, 1.0):
-            with planned_by(fraction):
+        # The default plan, then every filter answered by a column scan, then by postings wherever
+        # possible; the torch scan gathering its default share of rows, none, or all it can.
+        for fraction, gather in ((None, None), (0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (1.0, 1.0)):
+            with planned_by(fraction), gathering(gather):
                 result = self.index.search(queries, k, filter=argument, boost=boost)
                 passing = None if filter_dicts[0] is None else self.index.ids(filter=filter_dicts[0]).tolist()
             assert result.scores.shape == result.ids.shape == (nq, k)

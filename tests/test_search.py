@@ -105,6 +105,24 @@ def test_per_query_filters_equal_separate_searches():
         assert torch.equal(batch.ids[row], alone.ids[0])
 
 
+@pytest.mark.parametrize("base", [fs.col("city") == 3, fs.col("pay") >= 0.3, fs.col("geo").isin([7, 8]) & ~(fs.col("city") == 1)])
+@pytest.mark.parametrize("same_query", [True, False])
+def test_plan_and_preference_filters_equal_separate_searches(monkeypatch, base, same_query):
+    """Filters sharing clauses (planned once: postings or, when loose, a mask) give each query
+    exactly its own search, with the scan gathering rows or scanning ranges."""
+    index, ids, vectors, attributes = random_index(seed=7)
+    queries = torch.randn(3, 16, generator=torch.Generator().manual_seed(2))
+    queries = queries[:1].expand(3, -1).contiguous() if same_query else queries
+    filters = [base, base & (fs.col("remote") == False), base & (fs.col("geo") == 9)]
+    for threshold in (0.0, 0.4, 1.0):
+        monkeypatch.setattr(torch_scan, "GATHER_MAX_FRACTION", threshold)
+        batch = index.search(queries, 15, filter=filters, boost={"pay": 0.5})
+        for row, expr in enumerate(filters):
+            alone = index.search(queries[row], 15, filter=expr, boost={"pay": 0.5})
+            assert torch.equal(batch.ids[row], alone.ids[0]), (threshold, row)
+            torch.testing.assert_close(batch.scores[row], alone.scores[0], atol=1e-5, rtol=1e-5)
+
+
 def test_partition_by_filter_skips_other_partitions_and_stays_exact():
     index, ids, vectors, attributes = random_index(seed=7, partition_by="city")
     queries = np.random.default_rng(8).standard_normal((3, 16)).astype(np.float32)

@@ -9,6 +9,8 @@ Per size N (dim 384, float32 on the CPU, clustered unit vectors from :mod:`fsben
   insertion order, so passing rows are contiguous slots, as a partition's are), beside
   ``torch.topk`` over just the passing rows gathered beforehand;
 
+(above 1M rows, ``HELD_ONCE_ABOVE``, the rows are added in chunks and only the build, the filters
+passing at most 1% and the mutation rates are measured: 5M rows of float32 take 7.7 GB),
 and once, on a 200k set: 1% and 0.1% random filters beside faiss ``IndexFlatIP`` searched with
 an ``IDSelectorBitmap`` (ids compared), nq=1 per-call overhead at 17,269 rows (the job-search
 size) beside bare torch, and 50 rounds of 10% churn under changing partition keys (bytes
@@ -49,9 +51,15 @@ TARGETS = {
 }
 
 
+# Above this many rows a size is built from chunks and only its build, its filters passing at most
+# 1% and its mutation rates are measured: an unfiltered nq=64 scan of 5M rows takes seconds per call
+# and its score matrix alone is 1.3 GB, and the one-add build would hold the rows twice (15 GB at 5M).
+HELD_ONCE_ABOVE = 1_000_000
+
+
 @dataclass(frozen=True)
 class ScaleConfig:
-    sizes: tuple[int, ...] = (100_000, 1_000_000)
+    sizes: tuple[int, ...] = (100_000, 1_000_000, 5_000_000)
     dim: int = 384
     nq: int = 64
     k: int = 10
@@ -110,6 +118,8 @@ def measure_size(config: ScaleConfig, n: int, out: _Log, *, condition: str) -> N
     """Build, search and mutation costs at one size (see the module docstring)."""
     import flatsearch as fs
 
+    if n > HELD_ONCE_ABOVE:
+        return _measure_large(config, n, out, condition=condition)
     spec, vectors, v = _data(config, n)
     seq = torch.arange(n)
     queries = synthetic.query_vectors(spec, config.nq)
@@ -153,6 +163,54 @@ def measure_size(config: ScaleConfig, n: int, out: _Log, *, condition: str) -> N
     extra = synthetic.extra_vectors(spec, min(config.mutation_rows, n // 2))
     extra_v = torch.from_numpy(np.random.default_rng(1).integers(0, 10_000, len(extra)))
     rows = min(config.mutation_rows, n // 2)
+    append = time_once(lambda: index.add(torch.arange(n, n + rows), extra, {"v": extra_v}))
+    gone = torch.from_numpy(np.random.default_rng(2).choice(n, rows, replace=False))
+    delete = time_once(lambda: index.delete(gone))
+    refill = time_once(lambda: index.add(torch.arange(10 * n, 10 * n + rows), extra, {"v": extra_v}))
+    for measure, seconds in (("append_ms", append), ("delete_ms", delete), ("add_into_freed_ms", refill)):
+        out.add("size", measure, 1e3 * seconds, n=n, rows=rows, condition=condition)
+    out.say(f"  N={n:,}: append {rows:,} {1e3 * append:.0f} ms, delete {1e3 * delete:.0f} ms, "
+            f"add into freed slots {1e3 * refill:.0f} ms")
+
+
+def _measure_large(config: ScaleConfig, n: int, out: _Log, *, condition: str) -> None:
+    """Above ``HELD_ONCE_ABOVE`` rows: build from chunks (the rows are never held twice), then the
+    filters passing at most 1% beside topk over their gathered rows, and the mutation rates."""
+    import flatsearch as fs
+
+    spec = synthetic.ClusteredSpec(dim=config.dim, seed=config.seed)
+    v = torch.from_numpy(np.random.default_rng(config.seed + n).integers(0, 10_000, n))  # as _data draws it
+    queries = synthetic.query_vectors(spec, config.nq)
+    index = fs.Index(config.dim, dtype="float32", attributes={"v": "int", "seq": "int"})
+    build = 0.0
+    for start, chunk in synthetic.base_vector_chunks(spec, n):
+        rows = torch.arange(start, start + len(chunk))
+        build += time_once(lambda: index.add(rows, chunk, {"v": v[start:start + len(chunk)], "seq": rows}))
+        del chunk
+    out.add("size", "build_s", build, n=n, condition=condition, chunks=True)
+    out.say(f"  N={n:,}: build {build:.2f} s in chunks of {1 << 20:,} rows (load {_load()[0]})")
+    k = config.k
+    for layout in ("random", "aligned"):
+        for fraction in [f for f in SELECTIVITIES if f <= 0.01]:
+            threshold = max(1, round(fraction * (10_000 if layout == "random" else n)))
+            expr = fs.col("v" if layout == "random" else "seq") < threshold
+            passing = (v < threshold).nonzero().flatten() if layout == "random" else torch.arange(threshold)
+            gathered = index.get(passing).vectors.contiguous()  # ids are slots' rows: the stored vectors
+            times = time_interleaved({"fs": lambda: index.search(queries, k, filter=expr),
+                                      "torch": lambda: torch.topk(queries @ gathered.T, min(k, len(passing)))},
+                                     repeats=config.repeats, warmup=1)
+            found = index.search(queries, k, filter=expr).ids
+            expected = passing[torch.topk(queries @ gathered.T, min(k, len(passing))).indices]
+            same = int((found[:, :expected.shape[1]] == expected).all(dim=1).sum())
+            out.add("filter", "filtered_ms", _ms(times["fs"]), n=n, layout=layout, fraction=fraction,
+                    passing=len(passing), baseline_ms=_ms(times["torch"]), ids_identical=same, nq=config.nq,
+                    condition=condition)
+            out.say(f"  N={n:,} {layout} {fraction:.2%} ({len(passing):,} pass): {_ms(times['fs']):.2f} ms vs "
+                    f"gathered topk {_ms(times['torch']):.2f} ms, ids identical {same}/{config.nq}")
+            del gathered
+    rows = min(config.mutation_rows, n // 2)
+    extra = synthetic.extra_vectors(spec, rows)
+    extra_v = torch.from_numpy(np.random.default_rng(1).integers(0, 10_000, rows))
     append = time_once(lambda: index.add(torch.arange(n, n + rows), extra, {"v": extra_v}))
     gone = torch.from_numpy(np.random.default_rng(2).choice(n, rows, replace=False))
     delete = time_once(lambda: index.delete(gone))

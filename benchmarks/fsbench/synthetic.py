@@ -61,19 +61,37 @@ def _centres(spec: ClusteredSpec, device: torch.device) -> torch.Tensor:
     return torch.nn.functional.normalize(centres, dim=1)
 
 
-def _sample(spec: ClusteredSpec, n: int, stream: int, device: str | torch.device,
-            chunk_rows: int) -> torch.Tensor:
+def _sample_chunks(spec: ClusteredSpec, n: int, stream: int, device: str | torch.device, chunk_rows: int):
+    """(first row, rows) chunks of the stream: the same rows, chunk by chunk, as ``_sample`` returns at once."""
     device = torch.device(device)
     centres = _centres(spec, device)
     gen = _generator(spec, stream, device)
-    out = torch.empty(n, spec.dim, dtype=torch.float32, device=device)
     noise_scale = spec.spread / spec.dim ** 0.5
     for start in range(0, n, chunk_rows):
         rows = min(chunk_rows, n - start)
         which = torch.randint(spec.n_clusters, (rows,), generator=gen, device=device)
         noise = torch.randn(rows, spec.dim, generator=gen, device=device) * noise_scale
-        out[start:start + rows] = torch.nn.functional.normalize(centres[which] + noise, dim=1)
+        yield start, torch.nn.functional.normalize(centres[which] + noise, dim=1)
+
+
+def _sample(spec: ClusteredSpec, n: int, stream: int, device: str | torch.device,
+            chunk_rows: int) -> torch.Tensor:
+    out = torch.empty(n, spec.dim, dtype=torch.float32, device=torch.device(device))
+    for start, rows in _sample_chunks(spec, n, stream, device, chunk_rows):
+        out[start:start + len(rows)] = rows
     return out
+
+
+def base_vector_chunks(spec: ClusteredSpec, n: int, *, device: str | torch.device = "cpu", chunk_rows: int = 1 << 20):
+    """The rows of :func:`base_vectors` as (first row, chunk) pairs, so that a large set is never held twice.
+
+    Example:
+        >>> spec = ClusteredSpec(dim=4, n_clusters=2, seed=1)
+        >>> bool(torch.equal(torch.cat([c for _, c in base_vector_chunks(spec, 10, chunk_rows=4)]),
+        ...                  base_vectors(spec, 10, chunk_rows=4)))
+        True
+    """
+    return _sample_chunks(spec, n, _BASE_STREAM, device, chunk_rows)
 
 
 def base_vectors(spec: ClusteredSpec, n: int, *, device: str | torch.device = "cpu",
