@@ -61,16 +61,17 @@ def check_ids(ids: Any, *, name: str = "ids", allow_negative: bool = False) -> t
     if tensor.dtype == torch.bool or tensor.is_floating_point() or tensor.is_complex():
         raise TypeError(f"{name}: expected integer ids (int64), got dtype {tensor.dtype}")
     tensor = tensor.to(device="cpu", dtype=torch.int64)
-    if not allow_negative and tensor.numel() and int(tensor.min()) < 0:
+    if not allow_negative and tensor.numel() and int(tensor.contiguous().numpy().min()) < 0:  # numpy: no parallel region
         bad = int(tensor[tensor < 0][0])
         raise ValueError(f"{name}: expected non-negative ids, got {bad}")
     return tensor
 
 
 def check_unique(ids: torch.Tensor, *, name: str = "ids") -> None:
-    if ids.numel() < 2 or bool((ids[1:] > ids[:-1]).all()):  # ascending batches need no sort
+    values = ids.contiguous().numpy()  # numpy is single-threaded: no OpenMP waits on a busy machine
+    if values.size < 2 or bool((values[1:] > values[:-1]).all()):  # ascending batches need no sort
         return
-    ordered = torch.sort(ids).values
+    ordered = np.sort(values)
     repeated = ordered[1:] == ordered[:-1]
     if bool(repeated.any()):
         raise ValueError(f"{name}: expected unique ids, got {int(ordered[1:][repeated][0])} more than once")

@@ -18,6 +18,7 @@ import math
 import numbers
 from typing import Any, Mapping, Sequence
 
+import numpy as np
 import torch
 
 from . import filters as filter_module
@@ -94,7 +95,14 @@ class Checks:
         return stored[0]
 
     def delete_ids(self, ids: Any) -> torch.Tensor:
-        return torch.unique(check_ids(ids, allow_negative=True))
+        # numpy's sort is single-threaded: torch.unique on 100k ids is a parallel region that
+        # can stall for hundreds of ms while the other core is busy.
+        ordered = np.sort(check_ids(ids, allow_negative=True).numpy())
+        if ordered.size > 1:
+            distinct = np.ones(ordered.size, dtype=bool)
+            distinct[1:] = ordered[1:] != ordered[:-1]
+            ordered = ordered[distinct]
+        return torch.from_numpy(ordered)
 
     def attribute_update(self, ids: Any, columns: Any) -> tuple[torch.Tensor, dict]:
         ids = check_ids(ids)

@@ -142,9 +142,9 @@ class Index:
         """
         ids, vectors, columns = self._check_rows(ids, vectors, attributes)
         with self._lock.write():
-            present = self._ids.lookup(ids.to(self.device)) >= 0
-            if bool(present.any()):
-                raise ValueError(f"ids: expected ids not already in the index, got {int(ids[present.cpu()][0])} "
+            present = self._ids.first_present(ids.to(self.device))
+            if present is not None:
+                raise ValueError(f"ids: expected ids not already in the index, got {present} "
                                  f"which is present (use upsert to replace rows)")
             self._insert(ids, vectors, columns)
 
@@ -194,10 +194,9 @@ class Index:
         """
         ids = self._checks.delete_ids(ids)
         with self._lock.write():
-            slots = self._ids.lookup(ids.to(self.device))
-            found = slots >= 0
-            self._remove(ids[found.cpu()], slots[found])
-            return int(found.sum())
+            found, slots = self._ids.present(ids.to(self.device))
+            self._remove(found, slots)
+            return len(found)
 
     def set_attributes(self, ids: Any, columns: Mapping[str, Any]) -> None:
         """Change attribute values of rows in place (e.g. a new engagement prior).
