@@ -56,27 +56,25 @@ boosts = st.one_of(st.none(), st.fixed_dictionaries({}, optional={
 
 
 @contextlib.contextmanager
+def _threshold(module, name, value):
+    """Set ``module.name`` to ``value`` for the block (None leaves the default)."""
+    saved = getattr(module, name)
+    if value is not None:
+        setattr(module, name, value)
+    try:
+        yield
+    finally:
+        setattr(module, name, saved)
+
+
 def gathering(fraction):
     """Force the torch scan's strategy: 0.0 scans ranges, 1.0 gathers the passing rows, None is the default."""
-    saved = torch_scan.GATHER_MAX_FRACTION
-    if fraction is not None:
-        torch_scan.GATHER_MAX_FRACTION = fraction
-    try:
-        yield
-    finally:
-        torch_scan.GATHER_MAX_FRACTION = saved
+    return _threshold(torch_scan, "GATHER_MAX_FRACTION", fraction)
 
 
-@contextlib.contextmanager
 def planned_by(fraction):
     """Force the filter plan: 0.0 scans columns, 1.0 reads postings wherever it can, None is the default."""
-    saved = filter_plan.POSTINGS_MAX_FRACTION
-    if fraction is not None:
-        filter_plan.POSTINGS_MAX_FRACTION = fraction
-    try:
-        yield
-    finally:
-        filter_plan.POSTINGS_MAX_FRACTION = saved
+    return _threshold(filter_plan, "POSTINGS_MAX_FRACTION", fraction)
 
 
 def rows(draw_ids):

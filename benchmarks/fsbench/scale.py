@@ -30,6 +30,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import subprocess
 import sys
@@ -148,29 +149,9 @@ def measure_size(config: ScaleConfig, n: int, out: _Log, *, condition: str) -> N
             threshold = max(1, round(fraction * (10_000 if layout == "random" else n)))
             expr = fs.col("v" if layout == "random" else "seq") < threshold
             passing = (column < threshold).nonzero().flatten()
-            gathered = vectors[passing].contiguous()
-            times = time_interleaved({"fs": lambda: index.search(queries, k, filter=expr),
-                                      "torch": lambda: torch.topk(queries @ gathered.T, min(k, len(passing)))},
-                                     repeats=config.repeats, warmup=1)
-            found = index.search(queries, k, filter=expr).ids
-            expected = passing[torch.topk(queries @ gathered.T, min(k, len(passing))).indices]
-            same = int((found[:, :expected.shape[1]] == expected).all(dim=1).sum())
-            out.add("filter", "filtered_ms", _ms(times["fs"]), n=n, layout=layout, fraction=fraction,
-                    passing=len(passing), baseline_ms=_ms(times["torch"]), ids_identical=same, nq=config.nq,
-                    condition=condition)
-            out.say(f"  N={n:,} {layout} {fraction:.2%} ({len(passing):,} pass): {_ms(times['fs']):.2f} ms vs "
-                    f"gathered topk {_ms(times['torch']):.2f} ms, ids identical {same}/{config.nq}")
-    extra = synthetic.extra_vectors(spec, min(config.mutation_rows, n // 2))
-    extra_v = torch.from_numpy(np.random.default_rng(1).integers(0, 10_000, len(extra)))
-    rows = min(config.mutation_rows, n // 2)
-    append = time_once(lambda: index.add(torch.arange(n, n + rows), extra, {"v": extra_v}))
-    gone = torch.from_numpy(np.random.default_rng(2).choice(n, rows, replace=False))
-    delete = time_once(lambda: index.delete(gone))
-    refill = time_once(lambda: index.add(torch.arange(10 * n, 10 * n + rows), extra, {"v": extra_v}))
-    for measure, seconds in (("append_ms", append), ("delete_ms", delete), ("add_into_freed_ms", refill)):
-        out.add("size", measure, 1e3 * seconds, n=n, rows=rows, condition=condition)
-    out.say(f"  N={n:,}: append {rows:,} {1e3 * append:.0f} ms, delete {1e3 * delete:.0f} ms, "
-            f"add into freed slots {1e3 * refill:.0f} ms")
+            _measure_filter(config, index, queries, expr, passing, vectors[passing].contiguous(), out,
+                            n=n, layout=layout, fraction=fraction, condition=condition)
+    _measure_mutations(config, index, spec, out, n=n, condition=condition)
 
 
 def _measure_large(config: ScaleConfig, n: int, out: _Log, *, condition: str) -> None:
@@ -185,29 +166,42 @@ def _measure_large(config: ScaleConfig, n: int, out: _Log, *, condition: str) ->
     build = 0.0
     for start, chunk in synthetic.base_vector_chunks(spec, n):
         rows = torch.arange(start, start + len(chunk))
-        build += time_once(lambda: index.add(rows, chunk, {"v": v[start:start + len(chunk)], "seq": rows}))
-        del chunk
+        build += time_once(functools.partial(index.add, rows, chunk, {"v": v[start:start + len(chunk)], "seq": rows}))
+        del chunk  # the index holds its own copy: keep one chunk alive at a time
     out.add("size", "build_s", build, n=n, condition=condition, chunks=True)
     out.say(f"  N={n:,}: build {build:.2f} s in chunks of {1 << 20:,} rows (load {_load()[0]})")
-    k = config.k
     for layout in ("random", "aligned"):
         for fraction in [f for f in SELECTIVITIES if f <= 0.01]:
             threshold = max(1, round(fraction * (10_000 if layout == "random" else n)))
             expr = fs.col("v" if layout == "random" else "seq") < threshold
             passing = (v < threshold).nonzero().flatten() if layout == "random" else torch.arange(threshold)
             gathered = index.get(passing).vectors.contiguous()  # ids are slots' rows: the stored vectors
-            times = time_interleaved({"fs": lambda: index.search(queries, k, filter=expr),
-                                      "torch": lambda: torch.topk(queries @ gathered.T, min(k, len(passing)))},
-                                     repeats=config.repeats, warmup=1)
-            found = index.search(queries, k, filter=expr).ids
-            expected = passing[torch.topk(queries @ gathered.T, min(k, len(passing))).indices]
-            same = int((found[:, :expected.shape[1]] == expected).all(dim=1).sum())
-            out.add("filter", "filtered_ms", _ms(times["fs"]), n=n, layout=layout, fraction=fraction,
-                    passing=len(passing), baseline_ms=_ms(times["torch"]), ids_identical=same, nq=config.nq,
-                    condition=condition)
-            out.say(f"  N={n:,} {layout} {fraction:.2%} ({len(passing):,} pass): {_ms(times['fs']):.2f} ms vs "
-                    f"gathered topk {_ms(times['torch']):.2f} ms, ids identical {same}/{config.nq}")
+            _measure_filter(config, index, queries, expr, passing, gathered, out,
+                            n=n, layout=layout, fraction=fraction, condition=condition)
             del gathered
+    _measure_mutations(config, index, spec, out, n=n, condition=condition)
+
+
+def _measure_filter(config: ScaleConfig, index, queries: torch.Tensor, expr, passing: torch.Tensor,
+                    gathered: torch.Tensor, out: _Log, *, n: int, layout: str, fraction: float,
+                    condition: str) -> None:
+    """One filter beside topk over its passing rows gathered beforehand, with an id check."""
+    k = config.k
+    times = time_interleaved({"fs": lambda: index.search(queries, k, filter=expr),
+                              "torch": lambda: torch.topk(queries @ gathered.T, min(k, len(passing)))},
+                             repeats=config.repeats, warmup=1)
+    found = index.search(queries, k, filter=expr).ids
+    expected = passing[torch.topk(queries @ gathered.T, min(k, len(passing))).indices]
+    same = int((found[:, :expected.shape[1]] == expected).all(dim=1).sum())
+    out.add("filter", "filtered_ms", _ms(times["fs"]), n=n, layout=layout, fraction=fraction,
+            passing=len(passing), baseline_ms=_ms(times["torch"]), ids_identical=same, nq=config.nq,
+            condition=condition)
+    out.say(f"  N={n:,} {layout} {fraction:.2%} ({len(passing):,} pass): {_ms(times['fs']):.2f} ms vs "
+            f"gathered topk {_ms(times['torch']):.2f} ms, ids identical {same}/{config.nq}")
+
+
+def _measure_mutations(config: ScaleConfig, index, spec, out: _Log, *, n: int, condition: str) -> None:
+    """Append rows, delete as many random ones, then add that many again into the freed slots."""
     rows = min(config.mutation_rows, n // 2)
     extra = synthetic.extra_vectors(spec, rows)
     extra_v = torch.from_numpy(np.random.default_rng(1).integers(0, 10_000, rows))
@@ -239,6 +233,7 @@ def measure_faiss(config: ScaleConfig, out: _Log, *, condition: str) -> None:
         threshold = round(fraction * 10_000)
         keep = (v < threshold).numpy()
         bitmap = np.packbits(keep, bitorder="little")
+        # The selector points into ``bitmap``: both stay bound until the next fraction replaces them.
         params = faiss.SearchParameters(sel=faiss.IDSelectorBitmap(n, faiss.swig_ptr(bitmap)))
         expr = fs.col("v") < threshold
         times = time_interleaved({"fs": lambda: index.search(queries, config.k, filter=expr),
@@ -250,7 +245,6 @@ def measure_faiss(config: ScaleConfig, out: _Log, *, condition: str) -> None:
                 ids_identical=same, nq=config.nq, condition=condition)
         out.say(f"  faiss N={n:,} {fraction:.1%}: flatsearch {_ms(times['fs']):.2f} ms vs faiss Flat+bitmap "
                 f"{_ms(times['faiss']):.2f} ms -> {_ms(times['fs']) / _ms(times['faiss']):.2f}x, ids identical {same}/{config.nq}")
-    del bitmap, params
 
 
 def measure_small(config: ScaleConfig, out: _Log, *, condition: str) -> None:
