@@ -268,6 +268,9 @@ def _sm_count(device: torch.device) -> int:
 
 # Programs per SM the split count aims for: enough resident blocks to hide memory latency.
 PROGRAMS_PER_SM = 4
+# Shortest split: a few row tiles, so a program's fixed cost (its list, the final merge) stays
+# small next to its scan.
+MIN_SPLIT_ROWS = 512
 
 
 def plan_splits(*, sm_count: int, nq: int, total_rows: int, k_width: int, block_q: int) -> int:
@@ -275,8 +278,10 @@ def plan_splits(*, sm_count: int, nq: int, total_rows: int, k_width: int, block_
 
     Enough (query tile, split) programs for :data:`PROGRAMS_PER_SM` per SM,
     counting the real query tiles of ``block_q`` queries; each split at least
-    twice K rows (and 512), so that a split's K partial keys stay small next to
-    the rows it scans; never more than the grid allows.
+    :data:`MIN_SPLIT_ROWS` rows; never more than the grid allows. K does not
+    limit the split count: a split of at most K passing rows keeps them all in
+    its list and never merges, and the split merge reads only ``splits x K``
+    keys per query (a few MB, next to the GB the scan reads).
 
     Example:
         >>> plan_splits(sm_count=132, nq=1, total_rows=10_000_000, k_width=16, block_q=1)
@@ -284,13 +289,13 @@ def plan_splits(*, sm_count: int, nq: int, total_rows: int, k_width: int, block_
         >>> plan_splits(sm_count=132, nq=128, total_rows=10_000_000, k_width=16, block_q=64)
         264
         >>> plan_splits(sm_count=132, nq=1, total_rows=100_000, k_width=1024, block_q=1)
-        48
+        195
     """
     if not sm_count:
         return 1
     query_tiles = _cdiv(nq, block_q)
     wanted = _cdiv(PROGRAMS_PER_SM * sm_count, query_tiles)
-    longest = max(1, total_rows // max(512, 2 * k_width))
+    longest = max(1, total_rows // MIN_SPLIT_ROWS)
     return max(1, min(wanted, longest, MAX_SPLITS))
 
 

@@ -7,8 +7,9 @@ scores with fp32 accumulation and adds the per-slot bias. One query per
 program multiplies on CUDA cores into a (rows, dims) accumulator summed once
 per tile, so the dim loop has no cross-thread reduction; 16 or more go through
 ``tl.dot`` (the launcher pads 2-15 queries to 16). Scores that beat their
-query's running K-th score are staged behind the query's top-K list and
-merged into it only when the row fills (:mod:`flatsearch.kernels.topk`). Keys
+query's running K-th score are staged behind the query's top-K list (in the
+list's own places until it first fills) and merged into it only when the row
+fills (:mod:`flatsearch.kernels.topk`). Keys
 are packed int64::
 
     key = order_preserving_int32(score) << 32 | (0xFFFFFFFF - slot)
@@ -64,10 +65,10 @@ def scan_topk_kernel(
     stage_base = staging_ptr + list_index * STAGE
     stage_rows = (stage_base + tl.arange(0, BLOCK_Q).to(tl.int64) * n_splits * STAGE)[:, None]
     threshold = tl.full((BLOCK_Q,), float("-inf"), tl.float32)
-    # Keys in each row, the K of the list included; padding queries have no row.
-    empty_count = tl.where(query_ok, K, 0)
-    count = empty_count
-    most_staged = K  # the largest count, kept as a scalar so the merge test costs no reduction
+    # Keys in each row. Until a row's first merge its list places stage candidates too, so a
+    # split with at most K passing rows never merges, and the first merge comes a list later.
+    count = tl.zeros((BLOCK_Q,), tl.int32)
+    most_staged = 0  # the largest count, kept as a scalar so the merge test costs no reduction
 
     first_segment = tl.load(split_starts_ptr + split)
     end_segment = tl.load(split_starts_ptr + split + 1)
@@ -159,5 +160,6 @@ def scan_topk_kernel(
             if (most_staged > STAGE - BLOCK_N) | (last_tile & (most_staged > K)):
                 threshold = merge_staged(stage_base, count, threshold, n_splits * STAGE, K, STAGE, BLOCK_Q,
                                          MERGE_ROWS)
-                count = empty_count
-                most_staged = K
+                # Merged rows keep their K best; rows of at most K keys were left as they were.
+                count = tl.minimum(count, K)
+                most_staged = tl.max(count, axis=0)

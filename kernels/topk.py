@@ -3,16 +3,20 @@
 Each (query, split) owns one row of ``STAGE`` keys in global memory: its first
 ``K`` places hold the query's running top-K list (packed int64 keys, see
 :mod:`flatsearch.kernels.scan`, in no particular order, ``EMPTY_KEY`` where
-unused) and the places after it stage new candidates. A scan tile compares its
+unused) and the places after it stage new candidates; before the row's first
+merge, candidates fill the list's places too. A scan tile compares its
 scores with the query's running K-th score (one fp32 compare per score); only
 the winners are compacted behind the list (``tl.cumsum`` gives each its
 position, one masked store writes them). When some query's row could not take
 another tile, or at the end, the rows are merged: the K best keys of each row
 are compacted back into its first K places.
 
-The merge is a radix select over whole rows, several queries at once: 64
-counting passes find the K-th largest key of each row (keys are unique: each
-embeds its slot), then the keys at or above it are compacted to the front. Its
+The merge is a radix select over whole rows, several queries at once: 32
+counting passes over the keys' upper halves (their ordered scores, int32)
+find the K-th largest score of each row; only when more than K keys reach it
+(a tie at the K-th place) do 32 more passes over the lower halves (the slots)
+break the tie, so the K-th largest key is exact (keys are unique: each embeds
+its slot). The keys at or above it are then compacted to the front. Its
 cost does not depend on how the keys are ordered, it needs no unrolled network
 (compile time and registers stay flat in K), and nothing is padded to K. List
 and candidates share one row, so each pass counts one tensor. The order within
@@ -40,14 +44,6 @@ def ordered_keys(scores, slots):
 
 
 @triton.jit
-def key_score(key):
-    """The score a packed key holds; -inf for the empty key."""
-    high = (key >> 32).to(tl.int32)
-    bits = tl.where(high < 0, high ^ 0x7FFFFFFF, high)
-    return tl.where(key == EMPTY_KEY, float("-inf"), bits.to(tl.float32, bitcast=True))
-
-
-@triton.jit
 def stage_candidates(stage_rows, count, winners, scores, slots):
     """Append the winners of a (BLOCK_Q, BLOCK_N) tile to each query's row; the new counts.
 
@@ -59,19 +55,59 @@ def stage_candidates(stage_rows, count, winners, scores, slots):
     return count + tl.sum(winners.to(tl.int32), axis=1)
 
 
+MIN_INT32 = tl.constexpr(-(2**31))
+
+
 @triton.jit
-def kth_largest(keys, K: tl.constexpr, ROWS: tl.constexpr):
-    """The K-th largest key of each row of ``keys`` (ROWS, n); EMPTY_KEY where a row has fewer than K real ones."""
-    # Most significant bit first: the largest t with at least K keys >= t. The sign bit decides
-    # between the negative and non-negative halves; each later bit only raises t.
-    zero = tl.zeros((ROWS,), tl.int64)
-    at_least = tl.sum((keys >= 0).to(tl.int32), axis=1)
-    kth = tl.where(at_least >= K, zero, zero + EMPTY_KEY)
-    for bit in range(62, -1, -1):
-        candidate = kth | (tl.full((), 1, tl.int64) << bit)
-        at_least = tl.sum((keys >= candidate[:, None]).to(tl.int32), axis=1)
-        kth = tl.where(at_least >= K, candidate, kth)
-    return kth
+def kth_largest(high, low, active, K: tl.constexpr, ROWS: tl.constexpr):
+    """The K-th largest key of each row, as its two halves (high, low), from keys split into halves.
+
+    ``high`` is the signed upper half of each key (its ordered score), ``low`` the lower half with
+    its top bit flipped, so that signed order of ``low`` is the unsigned order of the key's lower
+    half; (high, low) then orders exactly as the int64 key. Rows with fewer than K real keys give
+    the empty key's halves (MIN_INT32, MIN_INT32). ``active`` (ROWS,) marks the rows being merged:
+    only their ties decide whether the slots must be compared.
+    """
+    # Most significant bit first: the largest t with at least K halves >= t; 32-bit compares cost
+    # half the int64 ones. The sign bit decides between the two halves of the range.
+    zero = tl.zeros((ROWS,), tl.int32)
+    at_least = tl.sum((high >= 0).to(tl.int32), axis=1)
+    kth_high = tl.where(at_least >= K, zero, zero + MIN_INT32)
+    for bit in range(30, -1, -1):
+        candidate = kth_high | (1 << bit)
+        at_least = tl.sum((high >= candidate[:, None]).to(tl.int32), axis=1)
+        kth_high = tl.where(at_least >= K, candidate, kth_high)
+    # Only keys whose score equals the K-th score need their lower halves (the slots) compared,
+    # and only when more than K keys reach that score: with no tie at the K-th place, the lowest
+    # lower half among those scores is the answer, and one reduction finds it.
+    reach = high >= kth_high[:, None]
+    tie = high == kth_high[:, None]
+    above = tl.sum((high > kth_high[:, None]).to(tl.int32), axis=1)
+    need = K - above  # places left for keys with the K-th score
+    kth_low = tl.min(tl.where(tie, low, 2**31 - 1), axis=1)
+    if tl.max(tl.where(active, tl.sum(reach.to(tl.int32), axis=1) - K, 0), axis=0) > 0:
+        kth_low = kth_tiebreak(low, tie, need, ROWS)
+    return kth_high, kth_low
+
+
+@triton.jit
+def kth_tiebreak(low, tie, need, ROWS: tl.constexpr):
+    """Per row, the ``need``-th largest ``low`` among the places where ``tie`` holds."""
+    zero = tl.zeros((ROWS,), tl.int32)
+    at_least = tl.sum((tie & (low >= 0)).to(tl.int32), axis=1)
+    kth_low = tl.where(at_least >= need, zero, zero + MIN_INT32)
+    for bit in range(30, -1, -1):
+        candidate = kth_low | (1 << bit)
+        at_least = tl.sum((tie & (low >= candidate[:, None])).to(tl.int32), axis=1)
+        kth_low = tl.where(at_least >= need, candidate, kth_low)
+    return kth_low
+
+
+@triton.jit
+def high_score(high):
+    """The score an ordered upper half holds; -inf for the empty key's."""
+    bits = tl.where(high < 0, high ^ 0x7FFFFFFF, high)
+    return tl.where(high == MIN_INT32, float("-inf"), bits.to(tl.float32, bitcast=True))
 
 
 @triton.jit
@@ -81,8 +117,9 @@ def merge_staged(stage_base, count, threshold, row_stride,
 
     Query ``i`` of the tile has its row at ``stage_base + i * row_stride``, ``count[i]`` keys
     long (0 for padding queries, which have no row). ``ROWS`` queries are merged at once (a
-    power of two dividing BLOCK_Q). Returns the updated (BLOCK_Q,) threshold; the caller
-    resets the counts to K.
+    power of two dividing BLOCK_Q). Rows of more than K keys are merged; the others, whose
+    keys all fit the list, are left as they are. Returns the updated (BLOCK_Q,) threshold; the
+    caller caps the counts at K.
     """
     # Staged keys were written by other threads of the program: make them visible.
     tl.debug_barrier()
@@ -94,13 +131,16 @@ def merge_staged(stage_base, count, threshold, row_stride,
         if tl.max(batch_count, axis=0) > K:
             rows = stage_base + batch[:, None].to(tl.int64) * row_stride
             keys = tl.load(rows + places[None, :], mask=places[None, :] < batch_count[:, None], other=EMPTY_KEY)
-            kth = kth_largest(keys, K, ROWS)
-            # Keys are unique, so at most K reach kth, and the list only grows: the places
+            high = (keys >> 32).to(tl.int32)
+            low = keys.to(tl.int32) ^ MIN_INT32
+            kth_high, kth_low = kth_largest(high, low, batch_count > K, K, ROWS)
+            # Keys are unique, so at most K reach the K-th, and the list only grows: the places
             # after the kept keys already hold EMPTY_KEY.
-            keep = (keys >= kth[:, None]) & (keys != EMPTY_KEY)
+            keep = ((high > kth_high[:, None]) | ((high == kth_high[:, None]) & (low >= kth_low[:, None]))) \
+                & (keys != EMPTY_KEY)
             tl.debug_barrier()  # every thread has read its rows before any place of them is rewritten
             tl.store(rows + tl.cumsum(keep.to(tl.int32), axis=1) - 1, keys, mask=keep)
-            batch_threshold = key_score(kth)
+            batch_threshold = high_score(kth_high)
             new_threshold = tl.sum(tl.where(lanes[:, None] == batch[None, :], batch_threshold[None, :], 0.0), axis=1)
             threshold = tl.where((lanes >= first) & (lanes < first + ROWS), new_threshold, threshold)
     # The next tile's staging stores must not overtake this merge's loads.
