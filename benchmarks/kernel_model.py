@@ -48,7 +48,9 @@ Assumptions (each a simplification, none measured here):
   meet a tie at the K-th score and count 32 more over the slots.
 * Dispatch's autotuner picks the fastest candidate of a call shape; the model reports the
   fastest by its own estimate.
-* Around the scan kernel: 5 us per launch, the split merge (``torch.topk`` over the partial keys,
+* Around the scan kernel: 5 us per launch, filling the lists' slots (one pass), packing the
+  partial 32-bit candidates into int64 keys (``pack_keys``: 7 element-wise kernels of 4 us, 8
+  passes over the partial keys' bytes), the split merge (``torch.topk`` over the partial keys,
   three passes over them and 20 us) and decoding (5 element-wise kernels of 4 us). Host-side
   Python time is not modelled.
 * Floors: reading every passing row once at the full HBM bandwidth, or the multiply-adds at the
@@ -519,7 +521,9 @@ def estimate(point: GridPoint, facts: dict, analysis: dict, hardware: Hardware) 
 
     kernel_s = max(memory_s, issue_s, tensor_s) + LAUNCH_S
     partial_bytes = point.nq * splits * variant.k_width * 8
-    merge_s = 3 * partial_bytes / (BANDWIDTH_EFFICIENCY * hardware.bandwidth_tb_s * 1e12) + 20e-6
+    partial_passes = 1 + (8 if getattr(launcher, "pack_keys", None) else 0) + 3  # fill, pack, topk
+    merge_s = partial_passes * partial_bytes / (BANDWIDTH_EFFICIENCY * hardware.bandwidth_tb_s * 1e12) + 20e-6 \
+        + (7 * 4e-6 if getattr(launcher, "pack_keys", None) else 0.0)
     decode_s = 5 * 4e-6 + (4e-6 if variant.gather else 0.0)  # the gather path's row offsets: one more
     return {"estimated_ms": (kernel_s + merge_s + decode_s) * 1e3, "kernel_ms": kernel_s * 1e3,
             "memory_ms": memory_s * 1e3, "issue_ms": issue_s * 1e3, "tensor_ms": tensor_s * 1e3,

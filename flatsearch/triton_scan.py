@@ -3,11 +3,12 @@
 The kernel (``flatsearch.kernels.scan``) splits the scanned rows across
 programs, flash-decoding style, so that a single query still fills the GPU:
 the split count comes from the real query-tile size and the SM count
-(:func:`plan_splits`). Each (query tile, split) program leaves its best K keys
-in the front of its staging rows (selection by threshold, :mod:`flatsearch.kernels.topk`, so
-K up to :data:`MAX_KERNEL_K` never needs more registers); one ``torch.topk``
-over the packed int64 keys merges the splits, and the keys are decoded back
-into scores and slots. Keys embed the slot, so equal scores come out lower slot
+(:func:`plan_splits`). Each (query tile, split) program leaves its best K
+candidates (32-bit scores and slots) in the front of its staging rows
+(selection by threshold, :mod:`flatsearch.kernels.topk`, so K up to
+:data:`MAX_KERNEL_K` never needs more registers); they are packed into int64
+keys (:func:`pack_keys`), one ``torch.topk`` over the keys merges the splits,
+and the keys are decoded back into scores and slots. Keys embed the slot, so equal scores come out lower slot
 first, exactly as the torch backend orders them.
 
 One query per program multiplies on CUDA cores; 2-15 queries are padded to a
@@ -37,7 +38,8 @@ from .torch_scan import torch_scan
 MAX_KERNEL_K = 1024
 MIN_TRITON = (3, 6)
 STORAGE_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
-EMPTY_KEY = -(2**63)  # the kernel's EMPTY_KEY: padding, below every real key
+EMPTY_KEY = -(2**63)  # padding of the packed keys, below every real key
+EMPTY_SLOT = -1  # the kernel's EMPTY_SLOT: slot bits of an unused place (0xFFFFFFFF, never a real slot)
 # The kernel stores 0xFFFFFFFF - slot in the low half of a key.
 MAX_SLOTS = 2**32 - 1
 _SLOT_BITS = 0xFFFFFFFF
@@ -199,9 +201,10 @@ def triton_scan(request: ScanRequest, *, config: KernelConfig | None = None,
     bias = request.bias.contiguous() if request.bias is not None else torch.zeros(1, dtype=torch.float32, device=device)
     stage = staging_capacity(k_width)
     # Each row holds a list (its first k_width places) and the candidates staged behind it.
-    # Lists start empty: one that no candidate reaches stays EMPTY_KEY padding.
-    staging = torch.empty((nq, n_splits, stage), dtype=torch.int64, device=device)
-    staging[:, :, :k_width] = EMPTY_KEY
+    # Lists start empty: a place no candidate reaches keeps EMPTY_SLOT and becomes padding.
+    stage_scores = torch.empty((nq, n_splits, stage), dtype=torch.float32, device=device)
+    stage_slots = torch.empty((nq, n_splits, stage), dtype=torch.int32, device=device)
+    stage_slots[:, :, :k_width] = EMPTY_SLOT
 
     upcast = device.type == "cpu" and storage_dtype == torch.bfloat16
     constants = {"DIM": queries.shape[1], "K": k_width, "STAGE": stage, "PER_QUERY_MASK": mask.dim() == 2,
@@ -217,18 +220,40 @@ def triton_scan(request: ScanRequest, *, config: KernelConfig | None = None,
         return (_cdiv(nq, launch_meta["BLOCK_Q"]), n_splits)
 
     kernel[grid](
-        queries, request.arenas[0], mask, bias, segments, split_starts, staging, gather_slots, gather_offsets,
+        queries, request.arenas[0], mask, bias, segments, split_starts, stage_scores, stage_slots,
+        gather_slots, gather_offsets,
         nq, n_splits, _bucket(nq), _bucket(max(1, total_rows // 65536)),
         mask.stride(0) if mask.dim() == 2 else 0,
         float(request.score_scale),
         **constants, **meta,
     )
-    best = torch.topk(staging[:, :, :k_width].reshape(nq, n_splits * k_width), k, dim=1).values
-    return decode_keys(best)
+    keys = pack_keys(stage_scores[:, :, :k_width].reshape(nq, n_splits * k_width),
+                     stage_slots[:, :, :k_width].reshape(nq, n_splits * k_width))
+    return decode_keys(torch.topk(keys, k, dim=1).values)
+
+
+def pack_keys(scores: torch.Tensor, slot_bits: torch.Tensor) -> torch.Tensor:
+    """int64 keys of the kernel's 32-bit candidates: the order-preserving score above ``0xFFFFFFFF - slot``.
+
+    ``slot_bits`` are the int32 bits of the slots; ``EMPTY_SLOT`` places become ``EMPTY_KEY``.
+    Sorting the keys in descending order sorts by score, equal scores lower slot first.
+
+    Example:
+        >>> import torch
+        >>> keys = pack_keys(torch.tensor([[1.5, 1.5, -2.0, 0.0]]), torch.tensor([[7, 3, 1, EMPTY_SLOT]],
+        ...                                                                       dtype=torch.int32))
+        >>> decode_keys(keys.sort(descending=True).values).slots.tolist()
+        [[3, 7, 1, -1]]
+    """
+    bits = scores.contiguous().view(torch.int32).long()
+    ordered = torch.where(bits < 0, bits ^ 0x7FFFFFFF, bits)
+    ordered = torch.where(scores == 0, torch.zeros_like(ordered), ordered)
+    keys = (ordered << 32) | (_SLOT_BITS - (slot_bits.long() & _SLOT_BITS))
+    return keys.masked_fill(slot_bits == EMPTY_SLOT, EMPTY_KEY)
 
 
 def decode_keys(keys: torch.Tensor) -> ScanResult:
-    """Turn packed keys (see :mod:`flatsearch.kernels.scan`) back into scores and slots.
+    """Turn packed keys (see :func:`pack_keys`) back into scores and slots.
 
     Example:
         >>> import torch
@@ -408,8 +433,10 @@ def _interpreter_config(nq: int) -> KernelConfig:
 # Staging rows hold at least this many keys: with the list in front, room for a whole
 # tile of the widest candidate (256 rows) for every list width up to 256.
 _MIN_STAGE = 512
-# Keys the merge holds in registers at once: the rows of several queries (see merge_rows).
-MERGE_KEYS = 4096
+# Candidates the merge holds in registers at once: the rows of several queries (see merge_rows).
+# 2048 (8 per thread of 8 warps, as score, slot and both key halves) leaves the tl.dot tiles
+# room; each counting pass costs a block-wide reduction, so at least two rows go together.
+MERGE_KEYS = 2048
 
 
 def staging_capacity(k_width: int) -> int:
@@ -423,13 +450,13 @@ def staging_capacity(k_width: int) -> int:
 
 
 def merge_rows(block_q: int, k_width: int) -> int:
-    """Queries whose staging rows one merge step selects from together (about MERGE_KEYS keys).
+    """Queries whose staging rows one merge step selects from together (about MERGE_KEYS places, at least two rows).
 
     Example:
         >>> merge_rows(16, 16), merge_rows(64, 1024), merge_rows(1, 16)
-        (8, 2, 1)
+        (4, 2, 1)
     """
-    return max(1, min(block_q, MERGE_KEYS // staging_capacity(k_width)))
+    return max(1, min(block_q, max(2, MERGE_KEYS // staging_capacity(k_width))))
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
@@ -528,7 +555,7 @@ class KernelVariant:
         element = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[self.storage_dtype]
         signature = {"queries_ptr": "*" + element, "vectors_ptr": "*" + element, "mask_ptr": "*i32",
                      "bias_ptr": "*fp32", "segments_ptr": "*i64", "split_starts_ptr": "*i64",
-                     "staging_ptr": "*i64", "gather_slots_ptr": "*i64", "gather_offsets_ptr": "*i64", "nq": "i32", "n_splits": "i32",
+                     "stage_scores_ptr": "*fp32", "stage_slots_ptr": "*i32", "gather_slots_ptr": "*i64", "gather_offsets_ptr": "*i64", "nq": "i32", "n_splits": "i32",
                      "nq_bucket": "i32", "rows_bucket": "i32", "stride_mask": "i32", "score_scale": "fp32"}
         signature.update({name: "constexpr" for name in self.constants()})
         return signature

@@ -1,15 +1,21 @@
-"""Top-K by threshold: stage the candidates that beat each query's K-th key, merge them rarely.
+"""Top-K by threshold: stage the candidates that beat each query's K-th score, merge them rarely.
 
-Each (query, split) owns one row of ``STAGE`` keys in global memory: its first
-``K`` places hold the query's running top-K list (packed int64 keys, see
-:mod:`flatsearch.kernels.scan`, in no particular order, ``EMPTY_KEY`` where
-unused) and the places after it stage new candidates; before the row's first
-merge, candidates fill the list's places too. A scan tile compares its
-scores with the query's running K-th score (one fp32 compare per score); only
-the winners are compacted behind the list (``tl.cumsum`` gives each its
-position, one masked store writes them). When some query's row could not take
-another tile, or at the end, the rows are merged: the K best keys of each row
-are compacted back into its first K places.
+Each (query, split) owns one row of ``STAGE`` places in global memory, as two
+32-bit arrays: the candidates' scores (float32) and their slots (int32 bits of
+the unsigned slot; ``EMPTY_SLOT`` in unused places). The row's first ``K``
+places hold the query's running top-K list, in no particular order, and the
+places after it stage new candidates; before the row's first merge, candidates
+fill the list's places too. A scan tile compares its scores with the query's
+running K-th score (one fp32 compare per score); only the winners are
+compacted into the row (``tl.cumsum`` gives each its position, two masked
+32-bit stores write score and slot). When some query's row could not take
+another tile, or at the end, the rows are merged: the K best of each row are
+compacted back into its first K places.
+
+Order is that of the packed key ``order_preserving_int32(score) << 32 |
+(0xFFFFFFFF - slot)``: scores first and, on equal scores, the lower slot. The
+kernel never builds the 64-bit key; it compares its two halves (see
+:func:`key_halves`), and the launcher packs the keys of the split lists once.
 
 The merge is a radix select over whole rows, several queries at once: 32
 counting passes over the keys' upper halves (their ordered scores, int32)
@@ -29,44 +35,50 @@ compare is exact.
 import triton
 import triton.language as tl
 
-EMPTY_KEY = tl.constexpr(-(2**63))
+# Slot bits of an unused place: 0xFFFFFFFF, above every real slot (the launcher allows fewer
+# than 2**32 - 1 slots).
+EMPTY_SLOT = tl.constexpr(-1)
+MIN_INT32 = tl.constexpr(-(2**31))
 
 
 @triton.jit
-def ordered_keys(scores, slots):
-    """Packed keys: order-preserving int32 of the score above ``0xFFFFFFFF - slot``."""
-    # Flipping the magnitude bits of negative floats makes signed-int order
-    # equal float order; -0.0 is folded onto +0.0 because they are equal scores.
+def key_halves(scores, slot_bits):
+    """The packed key's halves as int32 values whose signed order, upper half first, is the key's order.
+
+    The upper half is the order-preserving int32 of the score: flipping the magnitude bits of
+    negative floats makes signed-int order equal float order, and -0.0 is folded onto +0.0
+    (they are equal scores). The lower half, ``0xFFFFFFFF - slot`` (that is ``~slot``), has its
+    top bit flipped so that signed order is its unsigned order.
+    """
     bits = scores.to(tl.int32, bitcast=True)
-    ordered = tl.where(bits < 0, bits ^ 0x7FFFFFFF, bits)
-    ordered = tl.where(scores == 0.0, 0, ordered)
-    return (ordered.to(tl.int64) << 32) | (0xFFFFFFFF - slots.to(tl.int64))
+    high = tl.where(bits < 0, bits ^ 0x7FFFFFFF, bits)
+    high = tl.where(scores == 0.0, 0, high)
+    low = (~slot_bits) ^ MIN_INT32
+    return high, low
 
 
 @triton.jit
-def stage_candidates(stage_rows, count, winners, scores, slots):
+def stage_candidates(score_rows, slot_rows, count, winners, wins, scores, slot_bits):
     """Append the winners of a (BLOCK_Q, BLOCK_N) tile to each query's row; the new counts.
 
-    ``stage_rows`` is (BLOCK_Q, 1) pointers to the rows, ``count`` (BLOCK_Q,) the keys each
-    already holds (list included); there is room for a whole tile in every row.
+    ``score_rows`` and ``slot_rows`` are (BLOCK_Q, 1) pointers to the rows, ``count`` (BLOCK_Q,)
+    the places each already fills, ``wins`` (BLOCK_Q,) the winners of each query in this tile;
+    there is room for a whole tile in every row.
     """
     position = count[:, None] + tl.cumsum(winners.to(tl.int32), axis=1) - 1
-    tl.store(stage_rows + position, ordered_keys(scores, slots), mask=winners)
-    return count + tl.sum(winners.to(tl.int32), axis=1)
-
-
-MIN_INT32 = tl.constexpr(-(2**31))
+    tl.store(score_rows + position, scores, mask=winners)
+    tl.store(slot_rows + position, slot_bits, mask=winners)
+    return count + wins
 
 
 @triton.jit
 def kth_largest(high, low, active, K: tl.constexpr, ROWS: tl.constexpr):
     """The K-th largest key of each row, as its two halves (high, low), from keys split into halves.
 
-    ``high`` is the signed upper half of each key (its ordered score), ``low`` the lower half with
-    its top bit flipped, so that signed order of ``low`` is the unsigned order of the key's lower
-    half; (high, low) then orders exactly as the int64 key. Rows with fewer than K real keys give
-    the empty key's halves (MIN_INT32, MIN_INT32). ``active`` (ROWS,) marks the rows being merged:
-    only their ties decide whether the slots must be compared.
+    ``high`` and ``low`` are (ROWS, n) halves from :func:`key_halves`; (high, low) orders exactly
+    as the int64 key. Rows with fewer than K real keys give the empty halves (MIN_INT32,
+    MIN_INT32). ``active`` (ROWS,) marks the rows being merged: only their ties decide whether
+    the slots must be compared.
     """
     # Most significant bit first: the largest t with at least K halves >= t; 32-bit compares cost
     # half the int64 ones. The sign bit decides between the two halves of the range.
@@ -111,17 +123,17 @@ def high_score(high):
 
 
 @triton.jit
-def merge_staged(stage_base, count, threshold, row_stride,
+def merge_staged(score_base, slot_base, count, threshold, row_stride,
                  K: tl.constexpr, STAGE: tl.constexpr, BLOCK_Q: tl.constexpr, ROWS: tl.constexpr):
-    """Merge each query's staged keys into the list at the front of its row; the queries' new K-th scores.
+    """Merge each query's staged candidates into the list at the front of its row; the queries' new K-th scores.
 
-    Query ``i`` of the tile has its row at ``stage_base + i * row_stride``, ``count[i]`` keys
-    long (0 for padding queries, which have no row). ``ROWS`` queries are merged at once (a
-    power of two dividing BLOCK_Q). Rows of more than K keys are merged; the others, whose
-    keys all fit the list, are left as they are. Returns the updated (BLOCK_Q,) threshold; the
-    caller caps the counts at K.
+    Query ``i`` of the tile has its row at ``score_base + i * row_stride`` (and at the same
+    offset from ``slot_base``), ``count[i]`` places long (0 for padding queries, which have no
+    row). ``ROWS`` queries are merged at once (a power of two dividing BLOCK_Q). Rows of more
+    than K places are merged; the others, whose candidates all fit the list, are left as they
+    are. Returns the updated (BLOCK_Q,) threshold; the caller caps the counts at K.
     """
-    # Staged keys were written by other threads of the program: make them visible.
+    # Staged candidates were written by other threads of the program: make them visible.
     tl.debug_barrier()
     lanes = tl.arange(0, BLOCK_Q)
     places = tl.arange(0, STAGE)
@@ -129,17 +141,21 @@ def merge_staged(stage_base, count, threshold, row_stride,
         batch = first + tl.arange(0, ROWS)
         batch_count = tl.sum(tl.where(lanes[None, :] == batch[:, None], count[None, :], 0), axis=1)
         if tl.max(batch_count, axis=0) > K:
-            rows = stage_base + batch[:, None].to(tl.int64) * row_stride
-            keys = tl.load(rows + places[None, :], mask=places[None, :] < batch_count[:, None], other=EMPTY_KEY)
-            high = (keys >> 32).to(tl.int32)
-            low = keys.to(tl.int32) ^ MIN_INT32
+            offsets = batch[:, None].to(tl.int64) * row_stride + places[None, :]
+            # Every place before a row's count holds a real candidate.
+            filled = places[None, :] < batch_count[:, None]
+            scores = tl.load(score_base + offsets, mask=filled, other=0.0)
+            slot_bits = tl.load(slot_base + offsets, mask=filled, other=EMPTY_SLOT)
+            high, low = key_halves(scores, slot_bits)
+            high = tl.where(filled, high, MIN_INT32)
             kth_high, kth_low = kth_largest(high, low, batch_count > K, K, ROWS)
-            # Keys are unique, so at most K reach the K-th, and the list only grows: the places
-            # after the kept keys already hold EMPTY_KEY.
-            keep = ((high > kth_high[:, None]) | ((high == kth_high[:, None]) & (low >= kth_low[:, None]))) \
-                & (keys != EMPTY_KEY)
+            # Keys are unique, so at most K reach the K-th; places after the kept ones are past
+            # the capped count (or still unused) and are never read as candidates.
+            keep = filled & ((high > kth_high[:, None]) | ((high == kth_high[:, None]) & (low >= kth_low[:, None])))
             tl.debug_barrier()  # every thread has read its rows before any place of them is rewritten
-            tl.store(rows + tl.cumsum(keep.to(tl.int32), axis=1) - 1, keys, mask=keep)
+            destination = offsets - places[None, :] + tl.cumsum(keep.to(tl.int32), axis=1) - 1
+            tl.store(score_base + destination, scores, mask=keep)
+            tl.store(slot_base + destination, slot_bits, mask=keep)
             batch_threshold = high_score(kth_high)
             new_threshold = tl.sum(tl.where(lanes[:, None] == batch[None, :], batch_threshold[None, :], 0.0), axis=1)
             threshold = tl.where((lanes >= first) & (lanes < first + ROWS), new_threshold, threshold)
