@@ -116,6 +116,13 @@ def kth_tiebreak(low, tie, need, ROWS: tl.constexpr):
 
 
 @triton.jit
+def high_bits_score(high):
+    """The score an ordered upper half was made from (+0.0 for either zero)."""
+    bits = tl.where(high < 0, high ^ 0x7FFFFFFF, high)
+    return bits.to(tl.float32, bitcast=True)
+
+
+@triton.jit
 def high_score(high):
     """The score an ordered upper half holds; -inf for the empty key's."""
     bits = tl.where(high < 0, high ^ 0x7FFFFFFF, high)
@@ -148,14 +155,16 @@ def merge_staged(score_base, slot_base, count, threshold, row_stride,
             slot_bits = tl.load(slot_base + offsets, mask=filled, other=EMPTY_SLOT)
             high, low = key_halves(scores, slot_bits)
             high = tl.where(filled, high, MIN_INT32)
+            # Only the halves stay live through the counting passes (fewer registers): the stores
+            # below rebuild score and slot from them.
             kth_high, kth_low = kth_largest(high, low, batch_count > K, K, ROWS)
             # Keys are unique, so at most K reach the K-th; places after the kept ones are past
             # the capped count (or still unused) and are never read as candidates.
             keep = filled & ((high > kth_high[:, None]) | ((high == kth_high[:, None]) & (low >= kth_low[:, None])))
             tl.debug_barrier()  # every thread has read its rows before any place of them is rewritten
-            destination = offsets - places[None, :] + tl.cumsum(keep.to(tl.int32), axis=1) - 1
-            tl.store(score_base + destination, scores, mask=keep)
-            tl.store(slot_base + destination, slot_bits, mask=keep)
+            destination = batch[:, None].to(tl.int64) * row_stride + tl.cumsum(keep.to(tl.int32), axis=1) - 1
+            tl.store(score_base + destination, high_bits_score(high), mask=keep)
+            tl.store(slot_base + destination, ~(low ^ MIN_INT32), mask=keep)
             batch_threshold = high_score(kth_high)
             new_threshold = tl.sum(tl.where(lanes[:, None] == batch[None, :], batch_threshold[None, :], 0.0), axis=1)
             threshold = tl.where((lanes >= first) & (lanes < first + ROWS), new_threshold, threshold)
