@@ -434,9 +434,9 @@ def _interpreter_config(nq: int) -> KernelConfig:
 # tile of the widest candidate (256 rows) for every list width up to 256.
 _MIN_STAGE = 512
 # Candidates the merge holds in registers at once: the rows of several queries (see merge_rows).
-# 2048 (8 per thread of 8 warps, as score, slot and both key halves) leaves the tl.dot tiles
-# room; each counting pass costs a block-wide reduction, so at least two rows go together.
-MERGE_KEYS = 2048
+# Each counting pass costs a block-wide reduction, so rows go together (at least two): halving
+# this to 2048 made the 16-query K = 16 merge about four times slower (model, sm_90).
+MERGE_KEYS = 4096
 
 
 def staging_capacity(k_width: int) -> int:
@@ -454,7 +454,7 @@ def merge_rows(block_q: int, k_width: int) -> int:
 
     Example:
         >>> merge_rows(16, 16), merge_rows(64, 1024), merge_rows(1, 16)
-        (4, 2, 1)
+        (8, 2, 1)
     """
     return max(1, min(block_q, max(2, MERGE_KEYS // staging_capacity(k_width))))
 
@@ -495,7 +495,7 @@ _CANDIDATES = {
     # float32 storage, 32-wide dim chunks (see _tuning_configs).
     # 128-row tiles halve the fixed cost per row of the selection (see _tuning_configs for where
     # they are left out).
-    "tile": ((16, 128, 64, 8, 3, 255), (16, 64, 64, 8, 3, 255), (16, 64, 32, 8, 3, 255)),
+    "tile": ((16, 128, 64, 8, 3, 255), (16, 128, 128, 8, 2, 255), (16, 64, 64, 8, 3, 255), (16, 64, 32, 8, 3, 255)),
     "many": ((64, 32, 64, 8, 3, 255), (64, 64, 64, 8, 3, 255), (64, 64, 32, 8, 3, 255)),
 }
 
@@ -578,7 +578,7 @@ def dispatch_variants(*, storage_dtype: torch.dtype, dim: int, k: int, nq: int, 
                                        c.num_warps, c.num_stages, c.maxnreg), per_query_mask, has_bias,
                           gather and not per_query_mask)
             for c in _tuning_configs(_bucket(nq), k_width, dim, torch.empty((), dtype=storage_dtype).element_size(),
-                                     per_query_mask=per_query_mask)]
+                                     per_query_mask=per_query_mask, gather=gather and not per_query_mask)]
 
 
 # tl.dot tiles longer than this many rows spill above 512 dims (ptxas at 255 registers, sm_90)
@@ -591,7 +591,8 @@ def _triton_version() -> tuple[int, ...]:
     return _version_tuple(triton.__version__)
 
 
-def _spills_on_this_triton(block_q: int, block_n: int, k_width: int, version: tuple[int, ...]) -> bool:
+def _spills_on_this_triton(block_q: int, block_n: int, num_stages: int, k_width: int, gather: bool,
+                           version: tuple[int, ...]) -> bool:
     """Whether a tl.dot tile is known to spill with the code this Triton release generates.
 
     Register use is decided by Triton's code generation and ptxas, and it moves between releases
@@ -600,20 +601,25 @@ def _spills_on_this_triton(block_q: int, block_n: int, k_width: int, version: tu
     every release the project supports by ``benchmarks/kernel_model.py`` (its test fails on any
     dispatched variant that spills). Found with Triton 3.6.0 and 3.9.0 (sm_90 and sm_80):
 
-    * from 3.7 on (3.9 checked; 3.7-3.8 assumed like it): 16 x 128 tiles with K = 1024 spill
-      (168 bytes, sm_90); 3.6 compiles them without spilling.
+    * from 3.7 on (3.9 checked; 3.7-3.8 assumed like it): 16 x 128 tiles with three stages spill
+      (40 bytes at K = 16 and 128, 168 at K = 1024, sm_90), and with two stages at K = 1024
+      (8 bytes); 3.6 compiles them without spilling;
+    * every release: 16 x 128 gather tiles with three stages (24-80 bytes, sm_90).
 
     Example:
-        >>> _spills_on_this_triton(16, 128, 1024, (3, 9)), _spills_on_this_triton(16, 128, 1024, (3, 6))
+        >>> _spills_on_this_triton(16, 128, 3, 16, False, (3, 9)), _spills_on_this_triton(16, 128, 3, 16, False, (3, 6))
         (True, False)
     """
-    if version >= (3, 7) and block_q == 16 and block_n >= 128 and k_width >= 1024:
+    wide = block_q == 16 and block_n >= 128
+    if wide and num_stages >= 3 and gather:
+        return True
+    if version >= (3, 7) and wide and (num_stages >= 3 or k_width >= 1024):
         return True
     return False
 
 
 def _tuning_configs(nq_bucket: int = 0, k_width: int = 0, dim: int = 0, element_size: int = 2, *,
-                    per_query_mask: bool = False) -> list:
+                    per_query_mask: bool = False, gather: bool = False) -> list:
     """Candidate launch configs; all of them, or those that suit one bucket."""
     import triton
     groups = [_bucket_group(nq_bucket)] if nq_bucket else list(_CANDIDATES)
@@ -629,7 +635,8 @@ def _tuning_configs(nq_bucket: int = 0, k_width: int = 0, dim: int = 0, element_
                 continue
             if nq_bucket and block_q >= 64 and block_n >= 64 and k_width >= 1024:
                 continue
-            if nq_bucket and block_q > 1 and _spills_on_this_triton(block_q, block_n, k_width, version):
+            if nq_bucket and block_q > 1 and _spills_on_this_triton(block_q, block_n, num_stages, k_width, gather,
+                                                                     version):
                 continue
             key = (block_q, block_n, block_d, num_warps, num_stages, *max_registers)
             if key not in seen:
@@ -644,7 +651,7 @@ def _prune_configs(configs: list, named_args: dict, **kwargs) -> list:
     """The candidates of this call's bucket, tile sizes capped by the dimension."""
     return _tuning_configs(named_args["nq_bucket"], kwargs["K"], kwargs["DIM"],
                            named_args["vectors_ptr"].element_size(),
-                           per_query_mask=kwargs["PER_QUERY_MASK"]) or configs[:1]
+                           per_query_mask=kwargs["PER_QUERY_MASK"], gather=kwargs["GATHER"]) or configs[:1]
 
 
 @functools.cache
