@@ -238,6 +238,8 @@ def _source_regions() -> dict:
     if hasattr(scan, "merge_staged"):
         topk = importlib.import_module(scan.merge_staged.fn.__module__)
         functions = (("stage", topk.stage_candidates), ("merge", topk.merge_staged), ("radix", topk.kth_largest))
+        if hasattr(topk, "kth_lower_half"):
+            functions += (("radix", topk.kth_lower_half),)
         if hasattr(topk, "kth_tiebreak"):
             functions += (("tiebreak", topk.kth_tiebreak),)
     else:  # the earlier kernel: a bitonic merge on every tile with a winner, no staging

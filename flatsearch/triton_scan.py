@@ -434,9 +434,12 @@ def _interpreter_config(nq: int) -> KernelConfig:
 # tile of the widest candidate (256 rows) for every list width up to 256.
 _MIN_STAGE = 512
 # Candidates the merge holds in registers at once: the rows of several queries (see merge_rows).
-# Each counting pass costs a block-wide reduction, so rows go together (at least two): halving
-# this to 2048 made the 16-query K = 16 merge about four times slower (model, sm_90).
-MERGE_KEYS = 4096
+# Each counting pass costs a block-wide reduction, so rows go together (at least two). 2048 keeps
+# every dispatched tile free of spills on Triton 3.6 and 3.9; 16-query tiles on Triton 3.7 and
+# later merge twice as many (MERGE_KEYS_WIDE) without spilling, which makes their K = 16 merge
+# about four times cheaper (model, sm_90: eight rows give each warp a row of its own).
+MERGE_KEYS = 2048
+MERGE_KEYS_WIDE = 4096
 
 
 def staging_capacity(k_width: int) -> int:
@@ -449,14 +452,19 @@ def staging_capacity(k_width: int) -> int:
     return max(2 * k_width, _MIN_STAGE)
 
 
-def merge_rows(block_q: int, k_width: int) -> int:
+def merge_rows(block_q: int, k_width: int, version: tuple[int, ...] | None = None) -> int:
     """Queries whose staging rows one merge step selects from together (about MERGE_KEYS places, at least two rows).
 
+    ``version`` is Triton's (the installed one by default): register use, and so the widest merge
+    that does not spill, depends on its code generation.
+
     Example:
-        >>> merge_rows(16, 16), merge_rows(64, 1024), merge_rows(1, 16)
-        (8, 2, 1)
+        >>> merge_rows(16, 16, (3, 9)), merge_rows(16, 16, (3, 6)), merge_rows(64, 1024), merge_rows(1, 16)
+        (8, 4, 2, 1)
     """
-    return max(1, min(block_q, max(2, MERGE_KEYS // staging_capacity(k_width))))
+    version = _triton_version() if version is None else version
+    keys = MERGE_KEYS_WIDE if block_q == 16 and version >= (3, 7) else MERGE_KEYS
+    return max(1, min(block_q, max(2, keys // staging_capacity(k_width))))
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:

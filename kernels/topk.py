@@ -72,13 +72,10 @@ def stage_candidates(score_rows, slot_rows, count, winners, wins, scores, slot_b
 
 
 @triton.jit
-def kth_largest(high, low, active, K: tl.constexpr, ROWS: tl.constexpr):
-    """The K-th largest key of each row, as its two halves (high, low), from keys split into halves.
+def kth_largest(high, K: tl.constexpr, ROWS: tl.constexpr):
+    """The K-th largest upper half of each row of ``high`` (ROWS, n); MIN_INT32 where a row has fewer than K real keys.
 
-    ``high`` and ``low`` are (ROWS, n) halves from :func:`key_halves`; (high, low) orders exactly
-    as the int64 key. Rows with fewer than K real keys give the empty halves (MIN_INT32,
-    MIN_INT32). ``active`` (ROWS,) marks the rows being merged: only their ties decide whether
-    the slots must be compared.
+    ``high`` holds the keys' upper halves from :func:`key_halves` (MIN_INT32 in unused places).
     """
     # Most significant bit first: the largest t with at least K halves >= t; 32-bit compares cost
     # half the int64 ones. The sign bit decides between the two halves of the range.
@@ -89,6 +86,16 @@ def kth_largest(high, low, active, K: tl.constexpr, ROWS: tl.constexpr):
         candidate = kth_high | (1 << bit)
         at_least = tl.sum((high >= candidate[:, None]).to(tl.int32), axis=1)
         kth_high = tl.where(at_least >= K, candidate, kth_high)
+    return kth_high
+
+
+@triton.jit
+def kth_lower_half(high, low, kth_high, active, K: tl.constexpr, ROWS: tl.constexpr):
+    """The lower half of each row's K-th largest key, given its upper half ``kth_high``.
+
+    (high, low) orders exactly as the int64 key. ``active`` (ROWS,) marks the rows being merged:
+    only their ties decide whether the slots must be compared.
+    """
     # Only keys whose score equals the K-th score need their lower halves (the slots) compared,
     # and only when more than K keys reach that score: with no tie at the K-th place, the lowest
     # lower half among those scores is the answer, and one reduction finds it.
@@ -99,7 +106,7 @@ def kth_largest(high, low, active, K: tl.constexpr, ROWS: tl.constexpr):
     kth_low = tl.min(tl.where(tie, low, 2**31 - 1), axis=1)
     if tl.max(tl.where(active, tl.sum(reach.to(tl.int32), axis=1) - K, 0), axis=0) > 0:
         kth_low = kth_tiebreak(low, tie, need, ROWS)
-    return kth_high, kth_low
+    return kth_low
 
 
 @triton.jit
@@ -151,13 +158,15 @@ def merge_staged(score_base, slot_base, count, threshold, row_stride,
             offsets = batch[:, None].to(tl.int64) * row_stride + places[None, :]
             # Every place before a row's count holds a real candidate.
             filled = places[None, :] < batch_count[:, None]
+            # Only the upper halves are live through the 32 counting passes (fewer registers); the
+            # slots are read after them, and the stores rebuild score and slot from the halves.
             scores = tl.load(score_base + offsets, mask=filled, other=0.0)
-            slot_bits = tl.load(slot_base + offsets, mask=filled, other=EMPTY_SLOT)
-            high, low = key_halves(scores, slot_bits)
+            high, _ = key_halves(scores, tl.zeros_like(batch_count)[:, None])
             high = tl.where(filled, high, MIN_INT32)
-            # Only the halves stay live through the counting passes (fewer registers): the stores
-            # below rebuild score and slot from them.
-            kth_high, kth_low = kth_largest(high, low, batch_count > K, K, ROWS)
+            kth_high = kth_largest(high, K, ROWS)
+            slot_bits = tl.load(slot_base + offsets, mask=filled, other=EMPTY_SLOT)
+            low = (~slot_bits) ^ MIN_INT32  # as key_halves: scores are not kept live for it
+            kth_low = kth_lower_half(high, low, kth_high, batch_count > K, K, ROWS)
             # Keys are unique, so at most K reach the K-th; places after the kept ones are past
             # the capped count (or still unused) and are never read as candidates.
             keep = filled & ((high > kth_high[:, None]) | ((high == kth_high[:, None]) & (low >= kth_low[:, None])))
