@@ -291,8 +291,12 @@ def _sm_count(device: torch.device) -> int:
     return torch.cuda.get_device_properties(device).multi_processor_count
 
 
-# Programs per SM the split count aims for: enough resident blocks to hide memory latency.
+# Programs per SM the split count aims for: enough resident blocks to hide memory latency. The
+# tl.dot tiles use about 240 registers per thread at 8 warps, so one block fills an SM's register
+# file: more of their programs than SMs add waves, and per-split lists and merges, without adding
+# resident warps (PROGRAMS_PER_SM_DOT).
 PROGRAMS_PER_SM = 4
+PROGRAMS_PER_SM_DOT = 1
 # Shortest split: a few row tiles, so a program's fixed cost (its list, the final merge) stays
 # small next to its scan.
 MIN_SPLIT_ROWS = 512
@@ -301,8 +305,9 @@ MIN_SPLIT_ROWS = 512
 def plan_splits(*, sm_count: int, nq: int, total_rows: int, k_width: int, block_q: int) -> int:
     """Row splits for a launch on a device with ``sm_count`` SMs (0: the interpreter, one split).
 
-    Enough (query tile, split) programs for :data:`PROGRAMS_PER_SM` per SM,
-    counting the real query tiles of ``block_q`` queries; each split at least
+    Enough (query tile, split) programs for :data:`PROGRAMS_PER_SM` per SM
+    (:data:`PROGRAMS_PER_SM_DOT` for tl.dot tiles, ``block_q`` > 1), counting
+    the real query tiles of ``block_q`` queries; each split at least
     :data:`MIN_SPLIT_ROWS` rows; never more than the grid allows. K does not
     limit the split count: a split of at most K passing rows keeps them all in
     its list and never merges, and the split merge reads only ``splits x K``
@@ -312,14 +317,15 @@ def plan_splits(*, sm_count: int, nq: int, total_rows: int, k_width: int, block_
         >>> plan_splits(sm_count=132, nq=1, total_rows=10_000_000, k_width=16, block_q=1)
         528
         >>> plan_splits(sm_count=132, nq=128, total_rows=10_000_000, k_width=16, block_q=64)
-        264
+        66
         >>> plan_splits(sm_count=132, nq=1, total_rows=100_000, k_width=1024, block_q=1)
         195
     """
     if not sm_count:
         return 1
     query_tiles = _cdiv(nq, block_q)
-    wanted = _cdiv(PROGRAMS_PER_SM * sm_count, query_tiles)
+    per_sm = PROGRAMS_PER_SM if block_q == 1 else PROGRAMS_PER_SM_DOT
+    wanted = _cdiv(per_sm * sm_count, query_tiles)
     longest = max(1, total_rows // MIN_SPLIT_ROWS)
     return max(1, min(wanted, longest, MAX_SPLITS))
 
@@ -499,10 +505,9 @@ def _kernels_interpreted() -> bool:
 _CANDIDATES = {
     "one": ((1, 128, 64, 4, 3, 255), (1, 256, 64, 8, 3, 255), (1, 128, 128, 8, 2, 255), (1, 64, 64, 4, 3, 255)),
     # .maxnreg 255 everywhere: left to itself ptxas may settle on 128 or 168 registers and spill.
-    # The tl.dot tiles use 8 warps (with 4, or 16 x 128 tiles, the staging code spills) and, for
-    # float32 storage, 32-wide dim chunks (see _tuning_configs).
-    # 128-row tiles halve the fixed cost per row of the selection (see _tuning_configs for where
-    # they are left out).
+    # The tl.dot tiles use 8 warps (with 4 the staging code spills) and, for float32 storage,
+    # 32-wide dim chunks (see _tuning_configs). 128-row tiles halve the fixed cost per row of the
+    # selection (see _tuning_configs and _spills_on_this_triton for where they are left out).
     "tile": ((16, 128, 64, 8, 3, 255), (16, 128, 128, 8, 2, 255), (16, 64, 64, 8, 3, 255), (16, 64, 32, 8, 3, 255)),
     "many": ((64, 32, 64, 8, 3, 255), (64, 64, 64, 8, 3, 255), (64, 64, 32, 8, 3, 255)),
 }

@@ -306,8 +306,9 @@ def test_tuning_candidates_fit_every_bucket():
 
 @pytest.mark.parametrize("nq, block_q, rows, k_width, expected", [
     (1, 1, 10_000_000, 16, 528),         # 4 programs per SM, one query tile
-    (128, 64, 10_000_000, 16, 264),      # two real query tiles, not eight of 16
-    (16, 16, 100_000, 1024, 195),        # a 1% partition-aligned filter, k=1000: 512-row splits, not 6 or 48
+    (128, 64, 10_000_000, 16, 66),       # two real query tiles (not eight of 16), one tl.dot block per SM
+    (16, 16, 100_000, 1024, 132),        # a 1% partition-aligned filter, k=1000: one program per SM, not 6 or 48
+    (1, 1, 100_000, 1024, 195),          # one query: 512-row splits, however large k
     (1, 1, 1000, 16, 1),                 # never shorter than 512 rows
     (1, 1, 10**12, 16, 528),
 ])
