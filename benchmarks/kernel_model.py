@@ -44,9 +44,13 @@ Assumptions (each a simplification, none measured here):
 * Scores arrive in random order: after ``r`` passing rows a new row enters a query's top-K with
   probability K / r. Staging and merges are counted with that rate (the first K rows always
   enter). Segments are whole row tiles (the Index's blocks are multiples of the tile length).
+  A merge's radix select counts 32 passes over the scores; ``TIE_MERGE_FRACTION`` of the merges
+  meet a tie at the K-th score and count 32 more over the slots.
 * Dispatch's autotuner picks the fastest candidate of a call shape; the model reports the
   fastest by its own estimate.
-* Around the scan kernel: 5 us per launch, the split merge (``torch.topk`` over the partial keys,
+* Around the scan kernel: 5 us per launch, filling the lists' slots (one pass), packing the
+  partial 32-bit candidates into int64 keys (``pack_keys``: 7 element-wise kernels of 4 us, 8
+  passes over the partial keys' bytes), the split merge (``torch.topk`` over the partial keys,
   three passes over them and 20 us) and decoding (5 element-wise kernels of 4 us). Host-side
   Python time is not modelled.
 * Floors: reading every passing row once at the full HBM bandwidth, or the multiply-adds at the
@@ -106,7 +110,10 @@ BANDWIDTH_EFFICIENCY = 0.9
 LATENCY_S = 600e-9
 BARRIER_STALL_CYCLES = 24.0
 WARP_IPC = 0.4
-RADIX_PASSES = 63  # the bit passes of the merge's radix select after the sign pass
+RADIX_PASSES = 31  # the bit passes of each 32-bit radix select of the merge after the sign pass
+# Merges that meet a tie at the K-th score and so also select by slot (32 more passes): an
+# assumption (float scores of distinct vectors rarely tie; duplicated rows do).
+TIE_MERGE_FRACTION = 0.1
 LAUNCH_S = 5e-6
 
 # Issue throughput (warp instructions per SM per clock) by class; fp32 comes from the hardware.
@@ -231,10 +238,14 @@ def _source_regions() -> dict:
     if hasattr(scan, "merge_staged"):
         topk = importlib.import_module(scan.merge_staged.fn.__module__)
         functions = (("stage", topk.stage_candidates), ("merge", topk.merge_staged), ("radix", topk.kth_largest))
+        if hasattr(topk, "kth_lower_half"):
+            functions += (("radix", topk.kth_lower_half),)
+        if hasattr(topk, "kth_tiebreak"):
+            functions += (("tiebreak", topk.kth_tiebreak),)
     else:  # the earlier kernel: a bitonic merge on every tile with a winner, no staging
         bitonic = importlib.import_module(scan.merge_runs.fn.__module__)
         functions = tuple(("merge", value) for value in vars(bitonic).values() if hasattr(value, "fn"))
-    regions = {"stage": [], "merge": [], "radix": []}
+    regions = {"stage": [], "merge": [], "radix": [], "tiebreak": []}
     for region, function in functions:
         lines, first = inspect.getsourcelines(function.fn)
         regions[region].append((os.path.realpath(inspect.getsourcefile(function.fn)), first,
@@ -331,7 +342,9 @@ def analyse_sass(facts: dict) -> dict:
     query_batches = block_q // merge_rows(block_q, variant.k_width) if hasattr(variant, "k_width") else block_q
 
     def trips(span):
-        return RADIX_PASSES if _in_region(closing[span].frames, regions.get("radix", [])) else query_batches
+        frames = closing[span].frames
+        return RADIX_PASSES if _in_region(frames, regions.get("radix", []) + regions.get("tiebreak", [])) \
+            else query_batches
 
     mix = {name: {} for name in ("dim_iteration", "tile", "stage", "merge", "outside")}
     static_selection = {name: {} for name in ("stage", "merge")}
@@ -344,6 +357,8 @@ def analyse_sass(facts: dict) -> dict:
         for span in nested_in_tile:
             if inside(span, instruction):
                 weight *= trips(span)
+        if _in_region(instruction.frames, regions.get("tiebreak", [])):
+            weight *= TIE_MERGE_FRACTION  # run only by merges with a tie at the K-th score
         if dim_loop and inside(dim_loop, instruction):
             bucket = mix["dim_iteration"]
             math_in_dim += is_math(instruction)
@@ -424,8 +439,14 @@ def expected_events(*, rows_per_split: float, pass_fraction: float, block_q: int
     candidates_per_query = np.minimum(passing_per_tile, enter * passing_per_tile)
     staged_tiles = float(any_candidate.sum())
     if staging_capacity:
-        room = max(1, staging_capacity - k_width - block_n)  # the list sits in front of the staged keys
-        merges = float(np.floor(candidates_per_query.sum() / room)) + 1.0
+        # A row merges when it could not take another tile: the first time after filling its list
+        # places too, then each time `room` more candidates sit behind the list; and at the end
+        # when it holds more than K keys (a split whose candidates fit the list never merges).
+        candidates = float(candidates_per_query.sum())
+        capacity = staging_capacity - block_n
+        room = max(1, capacity - k_width)
+        merges = (0.0 if candidates <= k_width else 1.0 if candidates <= capacity else
+                  1.0 + math.ceil((candidates - capacity) / room))
     else:
         merges = staged_tiles  # merged on every tile with a winner
     return {"tiles": tiles, "staged_tiles": staged_tiles, "merges": merges}
@@ -502,7 +523,9 @@ def estimate(point: GridPoint, facts: dict, analysis: dict, hardware: Hardware) 
 
     kernel_s = max(memory_s, issue_s, tensor_s) + LAUNCH_S
     partial_bytes = point.nq * splits * variant.k_width * 8
-    merge_s = 3 * partial_bytes / (BANDWIDTH_EFFICIENCY * hardware.bandwidth_tb_s * 1e12) + 20e-6
+    partial_passes = 1 + (8 if getattr(launcher, "pack_keys", None) else 0) + 3  # fill, pack, topk
+    merge_s = partial_passes * partial_bytes / (BANDWIDTH_EFFICIENCY * hardware.bandwidth_tb_s * 1e12) + 20e-6 \
+        + (7 * 4e-6 if getattr(launcher, "pack_keys", None) else 0.0)
     decode_s = 5 * 4e-6 + (4e-6 if variant.gather else 0.0)  # the gather path's row offsets: one more
     return {"estimated_ms": (kernel_s + merge_s + decode_s) * 1e3, "kernel_ms": kernel_s * 1e3,
             "memory_ms": memory_s * 1e3, "issue_ms": issue_s * 1e3, "tensor_ms": tensor_s * 1e3,

@@ -3,11 +3,12 @@
 The kernel (``flatsearch.kernels.scan``) splits the scanned rows across
 programs, flash-decoding style, so that a single query still fills the GPU:
 the split count comes from the real query-tile size and the SM count
-(:func:`plan_splits`). Each (query tile, split) program leaves its best K keys
-in the front of its staging rows (selection by threshold, :mod:`flatsearch.kernels.topk`, so
-K up to :data:`MAX_KERNEL_K` never needs more registers); one ``torch.topk``
-over the packed int64 keys merges the splits, and the keys are decoded back
-into scores and slots. Keys embed the slot, so equal scores come out lower slot
+(:func:`plan_splits`). Each (query tile, split) program leaves its best K
+candidates (32-bit scores and slots) in the front of its staging rows
+(selection by threshold, :mod:`flatsearch.kernels.topk`, so K up to
+:data:`MAX_KERNEL_K` never needs more registers); they are packed into int64
+keys (:func:`pack_keys`), one ``torch.topk`` over the keys merges the splits,
+and the keys are decoded back into scores and slots. Keys embed the slot, so equal scores come out lower slot
 first, exactly as the torch backend orders them.
 
 One query per program multiplies on CUDA cores; 2-15 queries are padded to a
@@ -37,7 +38,8 @@ from .torch_scan import torch_scan
 MAX_KERNEL_K = 1024
 MIN_TRITON = (3, 6)
 STORAGE_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
-EMPTY_KEY = -(2**63)  # the kernel's EMPTY_KEY: padding, below every real key
+EMPTY_KEY = -(2**63)  # padding of the packed keys, below every real key
+EMPTY_SLOT = -1  # the kernel's EMPTY_SLOT: slot bits of an unused place (0xFFFFFFFF, never a real slot)
 # The kernel stores 0xFFFFFFFF - slot in the low half of a key.
 MAX_SLOTS = 2**32 - 1
 _SLOT_BITS = 0xFFFFFFFF
@@ -199,9 +201,10 @@ def triton_scan(request: ScanRequest, *, config: KernelConfig | None = None,
     bias = request.bias.contiguous() if request.bias is not None else torch.zeros(1, dtype=torch.float32, device=device)
     stage = staging_capacity(k_width)
     # Each row holds a list (its first k_width places) and the candidates staged behind it.
-    # Lists start empty: one that no candidate reaches stays EMPTY_KEY padding.
-    staging = torch.empty((nq, n_splits, stage), dtype=torch.int64, device=device)
-    staging[:, :, :k_width] = EMPTY_KEY
+    # Lists start empty: a place no candidate reaches keeps EMPTY_SLOT and becomes padding.
+    stage_scores = torch.empty((nq, n_splits, stage), dtype=torch.float32, device=device)
+    stage_slots = torch.empty((nq, n_splits, stage), dtype=torch.int32, device=device)
+    stage_slots[:, :, :k_width] = EMPTY_SLOT
 
     upcast = device.type == "cpu" and storage_dtype == torch.bfloat16
     constants = {"DIM": queries.shape[1], "K": k_width, "STAGE": stage, "PER_QUERY_MASK": mask.dim() == 2,
@@ -217,18 +220,40 @@ def triton_scan(request: ScanRequest, *, config: KernelConfig | None = None,
         return (_cdiv(nq, launch_meta["BLOCK_Q"]), n_splits)
 
     kernel[grid](
-        queries, request.arenas[0], mask, bias, segments, split_starts, staging, gather_slots, gather_offsets,
+        queries, request.arenas[0], mask, bias, segments, split_starts, stage_scores, stage_slots,
+        gather_slots, gather_offsets,
         nq, n_splits, _bucket(nq), _bucket(max(1, total_rows // 65536)),
         mask.stride(0) if mask.dim() == 2 else 0,
         float(request.score_scale),
         **constants, **meta,
     )
-    best = torch.topk(staging[:, :, :k_width].reshape(nq, n_splits * k_width), k, dim=1).values
-    return decode_keys(best)
+    keys = pack_keys(stage_scores[:, :, :k_width].reshape(nq, n_splits * k_width),
+                     stage_slots[:, :, :k_width].reshape(nq, n_splits * k_width))
+    return decode_keys(torch.topk(keys, k, dim=1).values)
+
+
+def pack_keys(scores: torch.Tensor, slot_bits: torch.Tensor) -> torch.Tensor:
+    """int64 keys of the kernel's 32-bit candidates: the order-preserving score above ``0xFFFFFFFF - slot``.
+
+    ``slot_bits`` are the int32 bits of the slots; ``EMPTY_SLOT`` places become ``EMPTY_KEY``.
+    Sorting the keys in descending order sorts by score, equal scores lower slot first.
+
+    Example:
+        >>> import torch
+        >>> keys = pack_keys(torch.tensor([[1.5, 1.5, -2.0, 0.0]]), torch.tensor([[7, 3, 1, EMPTY_SLOT]],
+        ...                                                                       dtype=torch.int32))
+        >>> decode_keys(keys.sort(descending=True).values).slots.tolist()
+        [[3, 7, 1, -1]]
+    """
+    bits = scores.contiguous().view(torch.int32).long()
+    ordered = torch.where(bits < 0, bits ^ 0x7FFFFFFF, bits)
+    ordered = torch.where(scores == 0, torch.zeros_like(ordered), ordered)
+    keys = (ordered << 32) | (_SLOT_BITS - (slot_bits.long() & _SLOT_BITS))
+    return keys.masked_fill(slot_bits == EMPTY_SLOT, EMPTY_KEY)
 
 
 def decode_keys(keys: torch.Tensor) -> ScanResult:
-    """Turn packed keys (see :mod:`flatsearch.kernels.scan`) back into scores and slots.
+    """Turn packed keys (see :func:`pack_keys`) back into scores and slots.
 
     Example:
         >>> import torch
@@ -266,31 +291,42 @@ def _sm_count(device: torch.device) -> int:
     return torch.cuda.get_device_properties(device).multi_processor_count
 
 
-# Programs per SM the split count aims for: enough resident blocks to hide memory latency.
+# Programs per SM the split count aims for: enough resident blocks to hide memory latency. The
+# tl.dot tiles use about 240 registers per thread at 8 warps, so one block fills an SM's register
+# file: more of their programs than SMs add waves, and per-split lists and merges, without adding
+# resident warps (PROGRAMS_PER_SM_DOT).
 PROGRAMS_PER_SM = 4
+PROGRAMS_PER_SM_DOT = 1
+# Shortest split: a few row tiles, so a program's fixed cost (its list, the final merge) stays
+# small next to its scan.
+MIN_SPLIT_ROWS = 512
 
 
 def plan_splits(*, sm_count: int, nq: int, total_rows: int, k_width: int, block_q: int) -> int:
     """Row splits for a launch on a device with ``sm_count`` SMs (0: the interpreter, one split).
 
-    Enough (query tile, split) programs for :data:`PROGRAMS_PER_SM` per SM,
-    counting the real query tiles of ``block_q`` queries; each split at least
-    twice K rows (and 512), so that a split's K partial keys stay small next to
-    the rows it scans; never more than the grid allows.
+    Enough (query tile, split) programs for :data:`PROGRAMS_PER_SM` per SM
+    (:data:`PROGRAMS_PER_SM_DOT` for tl.dot tiles, ``block_q`` > 1), counting
+    the real query tiles of ``block_q`` queries; each split at least
+    :data:`MIN_SPLIT_ROWS` rows; never more than the grid allows. K does not
+    limit the split count: a split of at most K passing rows keeps them all in
+    its list and never merges, and the split merge reads only ``splits x K``
+    keys per query (a few MB, next to the GB the scan reads).
 
     Example:
         >>> plan_splits(sm_count=132, nq=1, total_rows=10_000_000, k_width=16, block_q=1)
         528
         >>> plan_splits(sm_count=132, nq=128, total_rows=10_000_000, k_width=16, block_q=64)
-        264
+        66
         >>> plan_splits(sm_count=132, nq=1, total_rows=100_000, k_width=1024, block_q=1)
-        48
+        195
     """
     if not sm_count:
         return 1
     query_tiles = _cdiv(nq, block_q)
-    wanted = _cdiv(PROGRAMS_PER_SM * sm_count, query_tiles)
-    longest = max(1, total_rows // max(512, 2 * k_width))
+    per_sm = PROGRAMS_PER_SM if block_q == 1 else PROGRAMS_PER_SM_DOT
+    wanted = _cdiv(per_sm * sm_count, query_tiles)
+    longest = max(1, total_rows // MIN_SPLIT_ROWS)
     return max(1, min(wanted, longest, MAX_SPLITS))
 
 
@@ -403,8 +439,13 @@ def _interpreter_config(nq: int) -> KernelConfig:
 # Staging rows hold at least this many keys: with the list in front, room for a whole
 # tile of the widest candidate (256 rows) for every list width up to 256.
 _MIN_STAGE = 512
-# Keys the merge holds in registers at once: the rows of several queries (see merge_rows).
-MERGE_KEYS = 4096
+# Candidates the merge holds in registers at once: the rows of several queries (see merge_rows).
+# Each counting pass costs a block-wide reduction, so rows go together (at least two). 2048 keeps
+# every dispatched tile free of spills on Triton 3.6 and 3.9; 16-query tiles on Triton 3.7 and
+# later merge twice as many (MERGE_KEYS_WIDE) without spilling, which makes their K = 16 merge
+# about four times cheaper (model, sm_90: eight rows give each warp a row of its own).
+MERGE_KEYS = 2048
+MERGE_KEYS_WIDE = 4096
 
 
 def staging_capacity(k_width: int) -> int:
@@ -417,14 +458,19 @@ def staging_capacity(k_width: int) -> int:
     return max(2 * k_width, _MIN_STAGE)
 
 
-def merge_rows(block_q: int, k_width: int) -> int:
-    """Queries whose staging rows one merge step selects from together (about MERGE_KEYS keys).
+def merge_rows(block_q: int, k_width: int, version: tuple[int, ...] | None = None) -> int:
+    """Queries whose staging rows one merge step selects from together (about MERGE_KEYS places, at least two rows).
+
+    ``version`` is Triton's (the installed one by default): register use, and so the widest merge
+    that does not spill, depends on its code generation.
 
     Example:
-        >>> merge_rows(16, 16), merge_rows(64, 1024), merge_rows(1, 16)
-        (8, 2, 1)
+        >>> merge_rows(16, 16, (3, 9)), merge_rows(16, 16, (3, 6)), merge_rows(64, 1024), merge_rows(1, 16)
+        (8, 4, 2, 1)
     """
-    return max(1, min(block_q, MERGE_KEYS // staging_capacity(k_width)))
+    version = _triton_version() if version is None else version
+    keys = MERGE_KEYS_WIDE if block_q == 16 and version >= (3, 7) else MERGE_KEYS
+    return max(1, min(block_q, max(2, keys // staging_capacity(k_width))))
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
@@ -459,12 +505,11 @@ def _kernels_interpreted() -> bool:
 _CANDIDATES = {
     "one": ((1, 128, 64, 4, 3, 255), (1, 256, 64, 8, 3, 255), (1, 128, 128, 8, 2, 255), (1, 64, 64, 4, 3, 255)),
     # .maxnreg 255 everywhere: left to itself ptxas may settle on 128 or 168 registers and spill.
-    # The tl.dot tiles use 8 warps (with 4, or 16 x 128 tiles, the staging code spills) and, for
-    # float32 storage, 32-wide dim chunks (see _tuning_configs).
-    # 128-row tiles halve the fixed cost per row of the selection (see _tuning_configs for where
-    # they are left out).
-    "tile": ((16, 128, 64, 8, 3, 255), (16, 64, 64, 8, 3, 255), (16, 64, 32, 8, 3, 255)),
-    "many": ((64, 32, 64, 8, 3, 255), (64, 64, 32, 8, 3, 255)),
+    # The tl.dot tiles use 8 warps (with 4 the staging code spills) and, for float32 storage,
+    # 32-wide dim chunks (see _tuning_configs). 128-row tiles halve the fixed cost per row of the
+    # selection (see _tuning_configs and _spills_on_this_triton for where they are left out).
+    "tile": ((16, 128, 64, 8, 3, 255), (16, 128, 128, 8, 2, 255), (16, 64, 64, 8, 3, 255), (16, 64, 32, 8, 3, 255)),
+    "many": ((64, 32, 64, 8, 3, 255), (64, 64, 64, 8, 3, 255), (64, 64, 32, 8, 3, 255)),
 }
 
 
@@ -523,7 +568,7 @@ class KernelVariant:
         element = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[self.storage_dtype]
         signature = {"queries_ptr": "*" + element, "vectors_ptr": "*" + element, "mask_ptr": "*i32",
                      "bias_ptr": "*fp32", "segments_ptr": "*i64", "split_starts_ptr": "*i64",
-                     "staging_ptr": "*i64", "gather_slots_ptr": "*i64", "gather_offsets_ptr": "*i64", "nq": "i32", "n_splits": "i32",
+                     "stage_scores_ptr": "*fp32", "stage_slots_ptr": "*i32", "gather_slots_ptr": "*i64", "gather_offsets_ptr": "*i64", "nq": "i32", "n_splits": "i32",
                      "nq_bucket": "i32", "rows_bucket": "i32", "stride_mask": "i32", "score_scale": "fp32"}
         signature.update({name: "constexpr" for name in self.constants()})
         return signature
@@ -546,7 +591,7 @@ def dispatch_variants(*, storage_dtype: torch.dtype, dim: int, k: int, nq: int, 
                                        c.num_warps, c.num_stages, c.maxnreg), per_query_mask, has_bias,
                           gather and not per_query_mask)
             for c in _tuning_configs(_bucket(nq), k_width, dim, torch.empty((), dtype=storage_dtype).element_size(),
-                                     per_query_mask=per_query_mask)]
+                                     per_query_mask=per_query_mask, gather=gather and not per_query_mask)]
 
 
 # tl.dot tiles longer than this many rows spill above 512 dims (ptxas at 255 registers, sm_90)
@@ -554,11 +599,44 @@ def dispatch_variants(*, storage_dtype: torch.dtype, dim: int, k: int, nq: int, 
 _WIDE_DOT_ROWS = 64
 
 
+def _triton_version() -> tuple[int, ...]:
+    import triton
+    return _version_tuple(triton.__version__)
+
+
+def _spills_on_this_triton(block_q: int, block_n: int, num_stages: int, k_width: int, gather: bool,
+                           version: tuple[int, ...]) -> bool:
+    """Whether a tl.dot tile is known to spill with the code this Triton release generates.
+
+    Register use is decided by Triton's code generation and ptxas, and it moves between releases
+    (the same candidate spilled 288 bytes on 3.6 and none on 3.9 before the 32-bit selection, and
+    the reverse now), so the exclusions that depend on the release are kept apart and checked on
+    every release the project supports by ``benchmarks/kernel_model.py`` (its test fails on any
+    dispatched variant that spills). Found with Triton 3.6.0 and 3.9.0 (sm_90 and sm_80):
+
+    * from 3.7 on (3.9 checked; 3.7-3.8 assumed like it): 16 x 128 tiles with three stages spill
+      (40 bytes at K = 16 and 128, 168 at K = 1024, sm_90), and with two stages at K = 1024
+      (8 bytes); 3.6 compiles them without spilling;
+    * every release: 16 x 128 gather tiles with three stages (24-80 bytes, sm_90).
+
+    Example:
+        >>> _spills_on_this_triton(16, 128, 3, 16, False, (3, 9)), _spills_on_this_triton(16, 128, 3, 16, False, (3, 6))
+        (True, False)
+    """
+    wide = block_q == 16 and block_n >= 128
+    if wide and num_stages >= 3 and gather:
+        return True
+    if version >= (3, 7) and wide and (num_stages >= 3 or k_width >= 1024):
+        return True
+    return False
+
+
 def _tuning_configs(nq_bucket: int = 0, k_width: int = 0, dim: int = 0, element_size: int = 2, *,
-                    per_query_mask: bool = False) -> list:
+                    per_query_mask: bool = False, gather: bool = False) -> list:
     """Candidate launch configs; all of them, or those that suit one bucket."""
     import triton
     groups = [_bucket_group(nq_bucket)] if nq_bucket else list(_CANDIDATES)
+    version = _triton_version()
     configs, seen = [], set()
     for group in groups:
         for block_q, block_n, block_d, num_warps, num_stages, *max_registers in _CANDIDATES[group]:
@@ -569,6 +647,9 @@ def _tuning_configs(nq_bucket: int = 0, k_width: int = 0, dim: int = 0, element_
             if nq_bucket and block_q > 1 and block_n > _WIDE_DOT_ROWS and (element_size == 4 or dim > 512):
                 continue
             if nq_bucket and block_q >= 64 and block_n >= 64 and k_width >= 1024:
+                continue
+            if nq_bucket and block_q > 1 and _spills_on_this_triton(block_q, block_n, num_stages, k_width, gather,
+                                                                     version):
                 continue
             key = (block_q, block_n, block_d, num_warps, num_stages, *max_registers)
             if key not in seen:
@@ -583,7 +664,7 @@ def _prune_configs(configs: list, named_args: dict, **kwargs) -> list:
     """The candidates of this call's bucket, tile sizes capped by the dimension."""
     return _tuning_configs(named_args["nq_bucket"], kwargs["K"], kwargs["DIM"],
                            named_args["vectors_ptr"].element_size(),
-                           per_query_mask=kwargs["PER_QUERY_MASK"]) or configs[:1]
+                           per_query_mask=kwargs["PER_QUERY_MASK"], gather=kwargs["GATHER"]) or configs[:1]
 
 
 @functools.cache

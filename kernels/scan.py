@@ -7,22 +7,22 @@ scores with fp32 accumulation and adds the per-slot bias. One query per
 program multiplies on CUDA cores into a (rows, dims) accumulator summed once
 per tile, so the dim loop has no cross-thread reduction; 16 or more go through
 ``tl.dot`` (the launcher pads 2-15 queries to 16). Scores that beat their
-query's running K-th score are staged behind the query's top-K list and
-merged into it only when the row fills (:mod:`flatsearch.kernels.topk`). Keys
-are packed int64::
+query's running K-th score are staged behind the query's top-K list (in the
+list's own places until it first fills) and merged into it only when the row
+fills (:mod:`flatsearch.kernels.topk`). Candidates are kept as 32-bit score
+and slot; they order as the packed key
 
     key = order_preserving_int32(score) << 32 | (0xFFFFFFFF - slot)
 
-Comparing keys compares scores first and, on equal scores, prefers the lower
-slot, so one integer max/sort implements the tie rule. ``EMPTY_KEY``, the
-smallest int64, which no real score maps to, pads the lists. Each program
-leaves its K keys, in no particular order, in the first K places of its rows of
-the staging buffer, which the launcher fills with ``EMPTY_KEY`` first.
+scores first and, on equal scores, the lower slot (the tie rule). Each program
+leaves its K candidates, in no particular order, in the first K places of its
+rows of the staging arrays, whose slots the launcher fills with ``EMPTY_SLOT``
+first; the launcher packs them into keys to merge the splits.
 """
 import triton
 import triton.language as tl
 
-from .topk import EMPTY_KEY, merge_staged, ordered_keys, stage_candidates  # noqa: F401
+from .topk import EMPTY_SLOT, merge_staged, stage_candidates  # noqa: F401
 
 
 # Runtime sizes are not specialised on their value, so one compiled kernel serves every
@@ -30,7 +30,7 @@ from .topk import EMPTY_KEY, merge_staged, ordered_keys, stage_candidates  # noq
 @triton.jit(do_not_specialize=["nq", "n_splits", "nq_bucket", "rows_bucket", "stride_mask"])
 def scan_topk_kernel(
     # pointers
-    queries_ptr, vectors_ptr, mask_ptr, bias_ptr, segments_ptr, split_starts_ptr, staging_ptr,
+    queries_ptr, vectors_ptr, mask_ptr, bias_ptr, segments_ptr, split_starts_ptr, stage_scores_ptr, stage_slots_ptr,
     gather_slots_ptr, gather_offsets_ptr,
     # sizes (nq_bucket and rows_bucket only key the autotuner)
     nq, n_splits, nq_bucket, rows_bucket,
@@ -43,13 +43,14 @@ def scan_topk_kernel(
     HAS_BIAS: tl.constexpr, ALIGNED: tl.constexpr, INPUT_PRECISION: tl.constexpr, UPCAST_DOT: tl.constexpr,
     MERGE_ROWS: tl.constexpr, GATHER: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
 ):
-    """Partial top-K of one (query tile, split) into ``staging[q, split, :K]``.
+    """Partial top-K of one (query tile, split) into ``stage_scores[q, split, :K]`` and ``stage_slots[q, split, :K]``.
 
     ``segments`` is (n_segments, 3) int64: first slot, stop slot and the element
     offset that turns ``vectors_ptr + offset + slot * DIM`` into the row of the
     segment's arena. Split ``s`` owns segments ``split_starts[s]`` up to
-    ``split_starts[s + 1]``. ``staging`` is (nq, n_splits, STAGE) keys, the first K
-    of each row ``EMPTY_KEY`` at launch.
+    ``split_starts[s + 1]``. ``stage_scores`` (float32) and ``stage_slots`` (int32
+    bits of the slot) are (nq, n_splits, STAGE); the first K slots of each row
+    ``EMPTY_SLOT`` at launch, so places no candidate reaches read as empty.
 
     With ``GATHER`` the scan visits a list of passing rows instead of slot ranges:
     segments hold positions in that list, ``gather_slots[i]`` is the slot of its
@@ -61,13 +62,16 @@ def scan_topk_kernel(
     query_rows = query_tile * BLOCK_Q + tl.arange(0, BLOCK_Q)
     query_ok = query_rows < nq
     list_index = query_tile.to(tl.int64) * BLOCK_Q * n_splits + split
-    stage_base = staging_ptr + list_index * STAGE
-    stage_rows = (stage_base + tl.arange(0, BLOCK_Q).to(tl.int64) * n_splits * STAGE)[:, None]
+    score_base = stage_scores_ptr + list_index * STAGE
+    slot_base = stage_slots_ptr + list_index * STAGE
+    row_offsets_in_stage = (tl.arange(0, BLOCK_Q).to(tl.int64) * n_splits * STAGE)[:, None]
+    score_rows = score_base + row_offsets_in_stage
+    slot_rows = slot_base + row_offsets_in_stage
     threshold = tl.full((BLOCK_Q,), float("-inf"), tl.float32)
-    # Keys in each row, the K of the list included; padding queries have no row.
-    empty_count = tl.where(query_ok, K, 0)
-    count = empty_count
-    most_staged = K  # the largest count, kept as a scalar so the merge test costs no reduction
+    # Places filled in each row. Until a row's first merge its list places stage candidates too, so a
+    # split with at most K passing rows never merges, and the first merge comes a list later.
+    count = tl.zeros((BLOCK_Q,), tl.int32)
+    most_staged = 0  # the largest count, kept as a scalar so the merge test costs no reduction
 
     first_segment = tl.load(split_starts_ptr + split)
     end_segment = tl.load(split_starts_ptr + split + 1)
@@ -150,14 +154,19 @@ def scan_topk_kernel(
                 if HAS_BIAS:
                     scores += tl.load(bias_ptr + slots, mask=row_needed, other=0.0)[None, :]
                 winners = keep & (scores > threshold[:, None])
-                if tl.max(tl.max(winners.to(tl.int32), axis=1), axis=0) > 0:
-                    count = stage_candidates(stage_rows, count, winners, scores, slots[None, :])
+                # One reduction along the rows gives each query's winners; the gate is on them.
+                wins = tl.sum(winners.to(tl.int32), axis=1)
+                if tl.max(wins, axis=0) > 0:
+                    # Slots below 2**32 - 1 (the launcher checks): their low 32 bits are the slot.
+                    count = stage_candidates(score_rows, slot_rows, count, winners, wins, scores,
+                                             slots.to(tl.int32)[None, :])
                     most_staged = tl.max(count, axis=0)
             # Merge when a staging row could not take another tile, and after the split's last
             # tile; one merge site inside the loop keeps the code (and its registers) single.
             last_tile = (segment == end_segment - 1) & (tile == tiles - 1)
             if (most_staged > STAGE - BLOCK_N) | (last_tile & (most_staged > K)):
-                threshold = merge_staged(stage_base, count, threshold, n_splits * STAGE, K, STAGE, BLOCK_Q,
-                                         MERGE_ROWS)
-                count = empty_count
-                most_staged = K
+                threshold = merge_staged(score_base, slot_base, count, threshold, n_splits * STAGE, K, STAGE,
+                                         BLOCK_Q, MERGE_ROWS)
+                # Merged rows keep their K best; rows of at most K keys were left as they were.
+                count = tl.minimum(count, K)
+                most_staged = tl.max(count, axis=0)

@@ -1,18 +1,28 @@
-"""Top-K by threshold: stage the candidates that beat each query's K-th key, merge them rarely.
+"""Top-K by threshold: stage the candidates that beat each query's K-th score, merge them rarely.
 
-Each (query, split) owns one row of ``STAGE`` keys in global memory: its first
-``K`` places hold the query's running top-K list (packed int64 keys, see
-:mod:`flatsearch.kernels.scan`, in no particular order, ``EMPTY_KEY`` where
-unused) and the places after it stage new candidates. A scan tile compares its
-scores with the query's running K-th score (one fp32 compare per score); only
-the winners are compacted behind the list (``tl.cumsum`` gives each its
-position, one masked store writes them). When some query's row could not take
-another tile, or at the end, the rows are merged: the K best keys of each row
-are compacted back into its first K places.
+Each (query, split) owns one row of ``STAGE`` places in global memory, as two
+32-bit arrays: the candidates' scores (float32) and their slots (int32 bits of
+the unsigned slot; ``EMPTY_SLOT`` in unused places). The row's first ``K``
+places hold the query's running top-K list, in no particular order, and the
+places after it stage new candidates; before the row's first merge, candidates
+fill the list's places too. A scan tile compares its scores with the query's
+running K-th score (one fp32 compare per score); only the winners are
+compacted into the row (``tl.cumsum`` gives each its position, two masked
+32-bit stores write score and slot). When some query's row could not take
+another tile, or at the end, the rows are merged: the K best of each row are
+compacted back into its first K places.
 
-The merge is a radix select over whole rows, several queries at once: 64
-counting passes find the K-th largest key of each row (keys are unique: each
-embeds its slot), then the keys at or above it are compacted to the front. Its
+Order is that of the packed key ``order_preserving_int32(score) << 32 |
+(0xFFFFFFFF - slot)``: scores first and, on equal scores, the lower slot. The
+kernel never builds the 64-bit key; it compares its two halves (see
+:func:`key_halves`), and the launcher packs the keys of the split lists once.
+
+The merge is a radix select over whole rows, several queries at once: 32
+counting passes over the keys' upper halves (their ordered scores, int32)
+find the K-th largest score of each row; only when more than K keys reach it
+(a tie at the K-th place) do 32 more passes over the lower halves (the slots)
+break the tie, so the K-th largest key is exact (keys are unique: each embeds
+its slot). The keys at or above it are then compacted to the front. Its
 cost does not depend on how the keys are ordered, it needs no unrolled network
 (compile time and registers stay flat in K), and nothing is padded to K. List
 and candidates share one row, so each pass counts one tensor. The order within
@@ -25,66 +35,119 @@ compare is exact.
 import triton
 import triton.language as tl
 
-EMPTY_KEY = tl.constexpr(-(2**63))
+# Slot bits of an unused place: 0xFFFFFFFF, above every real slot (the launcher allows fewer
+# than 2**32 - 1 slots).
+EMPTY_SLOT = tl.constexpr(-1)
+MIN_INT32 = tl.constexpr(-(2**31))
 
 
 @triton.jit
-def ordered_keys(scores, slots):
-    """Packed keys: order-preserving int32 of the score above ``0xFFFFFFFF - slot``."""
-    # Flipping the magnitude bits of negative floats makes signed-int order
-    # equal float order; -0.0 is folded onto +0.0 because they are equal scores.
+def key_halves(scores, slot_bits):
+    """The packed key's halves as int32 values whose signed order, upper half first, is the key's order.
+
+    The upper half is the order-preserving int32 of the score: flipping the magnitude bits of
+    negative floats makes signed-int order equal float order, and -0.0 is folded onto +0.0
+    (they are equal scores). The lower half, ``0xFFFFFFFF - slot`` (that is ``~slot``), has its
+    top bit flipped so that signed order is its unsigned order.
+    """
     bits = scores.to(tl.int32, bitcast=True)
-    ordered = tl.where(bits < 0, bits ^ 0x7FFFFFFF, bits)
-    ordered = tl.where(scores == 0.0, 0, ordered)
-    return (ordered.to(tl.int64) << 32) | (0xFFFFFFFF - slots.to(tl.int64))
+    high = tl.where(bits < 0, bits ^ 0x7FFFFFFF, bits)
+    high = tl.where(scores == 0.0, 0, high)
+    low = (~slot_bits) ^ MIN_INT32
+    return high, low
 
 
 @triton.jit
-def key_score(key):
-    """The score a packed key holds; -inf for the empty key."""
-    high = (key >> 32).to(tl.int32)
-    bits = tl.where(high < 0, high ^ 0x7FFFFFFF, high)
-    return tl.where(key == EMPTY_KEY, float("-inf"), bits.to(tl.float32, bitcast=True))
-
-
-@triton.jit
-def stage_candidates(stage_rows, count, winners, scores, slots):
+def stage_candidates(score_rows, slot_rows, count, winners, wins, scores, slot_bits):
     """Append the winners of a (BLOCK_Q, BLOCK_N) tile to each query's row; the new counts.
 
-    ``stage_rows`` is (BLOCK_Q, 1) pointers to the rows, ``count`` (BLOCK_Q,) the keys each
-    already holds (list included); there is room for a whole tile in every row.
+    ``score_rows`` and ``slot_rows`` are (BLOCK_Q, 1) pointers to the rows, ``count`` (BLOCK_Q,)
+    the places each already fills, ``wins`` (BLOCK_Q,) the winners of each query in this tile;
+    there is room for a whole tile in every row.
     """
     position = count[:, None] + tl.cumsum(winners.to(tl.int32), axis=1) - 1
-    tl.store(stage_rows + position, ordered_keys(scores, slots), mask=winners)
-    return count + tl.sum(winners.to(tl.int32), axis=1)
+    tl.store(score_rows + position, scores, mask=winners)
+    tl.store(slot_rows + position, slot_bits, mask=winners)
+    return count + wins
 
 
 @triton.jit
-def kth_largest(keys, K: tl.constexpr, ROWS: tl.constexpr):
-    """The K-th largest key of each row of ``keys`` (ROWS, n); EMPTY_KEY where a row has fewer than K real ones."""
-    # Most significant bit first: the largest t with at least K keys >= t. The sign bit decides
-    # between the negative and non-negative halves; each later bit only raises t.
-    zero = tl.zeros((ROWS,), tl.int64)
-    at_least = tl.sum((keys >= 0).to(tl.int32), axis=1)
-    kth = tl.where(at_least >= K, zero, zero + EMPTY_KEY)
-    for bit in range(62, -1, -1):
-        candidate = kth | (tl.full((), 1, tl.int64) << bit)
-        at_least = tl.sum((keys >= candidate[:, None]).to(tl.int32), axis=1)
-        kth = tl.where(at_least >= K, candidate, kth)
-    return kth
+def kth_largest(high, K: tl.constexpr, ROWS: tl.constexpr):
+    """The K-th largest upper half of each row of ``high`` (ROWS, n); MIN_INT32 where a row has fewer than K real keys.
 
-
-@triton.jit
-def merge_staged(stage_base, count, threshold, row_stride,
-                 K: tl.constexpr, STAGE: tl.constexpr, BLOCK_Q: tl.constexpr, ROWS: tl.constexpr):
-    """Merge each query's staged keys into the list at the front of its row; the queries' new K-th scores.
-
-    Query ``i`` of the tile has its row at ``stage_base + i * row_stride``, ``count[i]`` keys
-    long (0 for padding queries, which have no row). ``ROWS`` queries are merged at once (a
-    power of two dividing BLOCK_Q). Returns the updated (BLOCK_Q,) threshold; the caller
-    resets the counts to K.
+    ``high`` holds the keys' upper halves from :func:`key_halves` (MIN_INT32 in unused places).
     """
-    # Staged keys were written by other threads of the program: make them visible.
+    # Most significant bit first: the largest t with at least K halves >= t; 32-bit compares cost
+    # half the int64 ones. The sign bit decides between the two halves of the range.
+    zero = tl.zeros((ROWS,), tl.int32)
+    at_least = tl.sum((high >= 0).to(tl.int32), axis=1)
+    kth_high = tl.where(at_least >= K, zero, zero + MIN_INT32)
+    for bit in range(30, -1, -1):
+        candidate = kth_high | (1 << bit)
+        at_least = tl.sum((high >= candidate[:, None]).to(tl.int32), axis=1)
+        kth_high = tl.where(at_least >= K, candidate, kth_high)
+    return kth_high
+
+
+@triton.jit
+def kth_lower_half(high, low, kth_high, active, K: tl.constexpr, ROWS: tl.constexpr):
+    """The lower half of each row's K-th largest key, given its upper half ``kth_high``.
+
+    (high, low) orders exactly as the int64 key. ``active`` (ROWS,) marks the rows being merged:
+    only their ties decide whether the slots must be compared.
+    """
+    # Only keys whose score equals the K-th score need their lower halves (the slots) compared,
+    # and only when more than K keys reach that score: with no tie at the K-th place, the lowest
+    # lower half among those scores is the answer, and one reduction finds it.
+    reach = high >= kth_high[:, None]
+    tie = high == kth_high[:, None]
+    above = tl.sum((high > kth_high[:, None]).to(tl.int32), axis=1)
+    need = K - above  # places left for keys with the K-th score
+    kth_low = tl.min(tl.where(tie, low, 2**31 - 1), axis=1)
+    if tl.max(tl.where(active, tl.sum(reach.to(tl.int32), axis=1) - K, 0), axis=0) > 0:
+        kth_low = kth_tiebreak(low, tie, need, ROWS)
+    return kth_low
+
+
+@triton.jit
+def kth_tiebreak(low, tie, need, ROWS: tl.constexpr):
+    """Per row, the ``need``-th largest ``low`` among the places where ``tie`` holds."""
+    zero = tl.zeros((ROWS,), tl.int32)
+    at_least = tl.sum((tie & (low >= 0)).to(tl.int32), axis=1)
+    kth_low = tl.where(at_least >= need, zero, zero + MIN_INT32)
+    for bit in range(30, -1, -1):
+        candidate = kth_low | (1 << bit)
+        at_least = tl.sum((tie & (low >= candidate[:, None])).to(tl.int32), axis=1)
+        kth_low = tl.where(at_least >= need, candidate, kth_low)
+    return kth_low
+
+
+@triton.jit
+def high_bits_score(high):
+    """The score an ordered upper half was made from (+0.0 for either zero)."""
+    bits = tl.where(high < 0, high ^ 0x7FFFFFFF, high)
+    return bits.to(tl.float32, bitcast=True)
+
+
+@triton.jit
+def high_score(high):
+    """The score an ordered upper half holds; -inf for the empty key's."""
+    bits = tl.where(high < 0, high ^ 0x7FFFFFFF, high)
+    return tl.where(high == MIN_INT32, float("-inf"), bits.to(tl.float32, bitcast=True))
+
+
+@triton.jit
+def merge_staged(score_base, slot_base, count, threshold, row_stride,
+                 K: tl.constexpr, STAGE: tl.constexpr, BLOCK_Q: tl.constexpr, ROWS: tl.constexpr):
+    """Merge each query's staged candidates into the list at the front of its row; the queries' new K-th scores.
+
+    Query ``i`` of the tile has its row at ``score_base + i * row_stride`` (and at the same
+    offset from ``slot_base``), ``count[i]`` places long (0 for padding queries, which have no
+    row). ``ROWS`` queries are merged at once (a power of two dividing BLOCK_Q). Rows of more
+    than K places are merged; the others, whose candidates all fit the list, are left as they
+    are. Returns the updated (BLOCK_Q,) threshold; the caller caps the counts at K.
+    """
+    # Staged candidates were written by other threads of the program: make them visible.
     tl.debug_barrier()
     lanes = tl.arange(0, BLOCK_Q)
     places = tl.arange(0, STAGE)
@@ -92,15 +155,26 @@ def merge_staged(stage_base, count, threshold, row_stride,
         batch = first + tl.arange(0, ROWS)
         batch_count = tl.sum(tl.where(lanes[None, :] == batch[:, None], count[None, :], 0), axis=1)
         if tl.max(batch_count, axis=0) > K:
-            rows = stage_base + batch[:, None].to(tl.int64) * row_stride
-            keys = tl.load(rows + places[None, :], mask=places[None, :] < batch_count[:, None], other=EMPTY_KEY)
-            kth = kth_largest(keys, K, ROWS)
-            # Keys are unique, so at most K reach kth, and the list only grows: the places
-            # after the kept keys already hold EMPTY_KEY.
-            keep = (keys >= kth[:, None]) & (keys != EMPTY_KEY)
+            offsets = batch[:, None].to(tl.int64) * row_stride + places[None, :]
+            # Every place before a row's count holds a real candidate.
+            filled = places[None, :] < batch_count[:, None]
+            # Only the upper halves are live through the 32 counting passes (fewer registers); the
+            # slots are read after them, and the stores rebuild score and slot from the halves.
+            scores = tl.load(score_base + offsets, mask=filled, other=0.0)
+            high, _ = key_halves(scores, tl.zeros_like(batch_count)[:, None])
+            high = tl.where(filled, high, MIN_INT32)
+            kth_high = kth_largest(high, K, ROWS)
+            slot_bits = tl.load(slot_base + offsets, mask=filled, other=EMPTY_SLOT)
+            low = (~slot_bits) ^ MIN_INT32  # as key_halves: scores are not kept live for it
+            kth_low = kth_lower_half(high, low, kth_high, batch_count > K, K, ROWS)
+            # Keys are unique, so at most K reach the K-th; places after the kept ones are past
+            # the capped count (or still unused) and are never read as candidates.
+            keep = filled & ((high > kth_high[:, None]) | ((high == kth_high[:, None]) & (low >= kth_low[:, None])))
             tl.debug_barrier()  # every thread has read its rows before any place of them is rewritten
-            tl.store(rows + tl.cumsum(keep.to(tl.int32), axis=1) - 1, keys, mask=keep)
-            batch_threshold = key_score(kth)
+            destination = batch[:, None].to(tl.int64) * row_stride + tl.cumsum(keep.to(tl.int32), axis=1) - 1
+            tl.store(score_base + destination, high_bits_score(high), mask=keep)
+            tl.store(slot_base + destination, ~(low ^ MIN_INT32), mask=keep)
+            batch_threshold = high_score(kth_high)
             new_threshold = tl.sum(tl.where(lanes[:, None] == batch[None, :], batch_threshold[None, :], 0.0), axis=1)
             threshold = tl.where((lanes >= first) & (lanes < first + ROWS), new_threshold, threshold)
     # The next tile's staging stores must not overtake this merge's loads.

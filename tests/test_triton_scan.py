@@ -174,8 +174,10 @@ def test_decode_keys_inverts_the_packing():
     ordered = torch.where(scores == 0, torch.zeros_like(ordered), ordered)
     keys = (ordered << 32) | (0xFFFFFFFF - slots)
     decoded = decode_keys(keys)
-    from flatsearch.kernels.scan import EMPTY_KEY
-    assert triton_scan_module.EMPTY_KEY == EMPTY_KEY.value
+    from flatsearch.kernels.scan import EMPTY_SLOT
+    assert triton_scan_module.EMPTY_SLOT == EMPTY_SLOT.value
+    packed = triton_scan_module.pack_keys(scores, slots.to(torch.int32))  # the kernel's 32-bit slot bits
+    assert torch.equal(packed, keys)
     assert decoded.slots.tolist() == slots.tolist()
     assert torch.equal(decoded.scores, scores)
     # Sorting the keys orders by score, then by the lower slot.
@@ -304,8 +306,9 @@ def test_tuning_candidates_fit_every_bucket():
 
 @pytest.mark.parametrize("nq, block_q, rows, k_width, expected", [
     (1, 1, 10_000_000, 16, 528),         # 4 programs per SM, one query tile
-    (128, 64, 10_000_000, 16, 264),      # two real query tiles, not eight of 16
-    (16, 16, 100_000, 1024, 48),         # a 1% partition-aligned filter, k=1000: 48 splits, not 6
+    (128, 64, 10_000_000, 16, 66),       # two real query tiles (not eight of 16), one tl.dot block per SM
+    (16, 16, 100_000, 1024, 132),        # a 1% partition-aligned filter, k=1000: one program per SM, not 6 or 48
+    (1, 1, 100_000, 1024, 195),          # one query: 512-row splits, however large k
     (1, 1, 1000, 16, 1),                 # never shorter than 512 rows
     (1, 1, 10**12, 16, 528),
 ])
@@ -336,6 +339,29 @@ def test_query_count_bucket_edges(nq):
     """Just under and over each query bucket: 1 (CUDA cores), 2-16 (padded to a 16-query tile), 17+."""
     request = make_request(30 + nq, dtype=torch.float16, dim=24, nq=nq, k=6, arena_rows=(64, 96), bias=True)
     assert_same(triton_scan(request, n_splits=2), torch_scan(request), torch.float16)
+
+
+@pytest.mark.parametrize("nq", [64, 65])
+def test_query_tile_edges(nq):
+    """One 64-query tile and one more query than it holds (a second, nearly empty tile)."""
+    request = make_request(80 + nq, dtype=torch.float16, dim=16, nq=nq, k=5, arena_rows=(96,), pass_fraction=0.8)
+    assert_same(triton_scan(request, n_splits=2), torch_scan(request), torch.float16)
+
+
+@pytest.mark.parametrize("nq, block_q", [(1, 1), (3, 16)])
+@pytest.mark.parametrize("passing", [15, 16, 17, 33])
+def test_split_with_about_k_passing_rows(nq, block_q, passing):
+    """A list of 16 takes a split's first candidates in its own places: with at most 16 passing rows
+    the split never merges; with 17 or more it merges at the end, ties broken by slot."""
+    base = make_request(90 + passing, dim=16, nq=nq, k=16, arena_rows=(64,), ranges=[[0, 64]], pass_fraction=1.0)
+    keep = torch.zeros(64, dtype=torch.bool)
+    keep[torch.randperm(64, generator=torch.Generator().manual_seed(passing))[:passing]] = True
+    vectors = base.arenas[0].clone()
+    vectors[::2] = vectors[1::2]  # equal rows: scores tie, the lower slot must win
+    request = ScanRequest(**{**base.__dict__, "arenas": (vectors,), "mask_words": pack_bits(keep)})
+    result = triton_scan(request, config=KernelConfig(block_q, 16, 16), n_splits=1)
+    assert_same(result, torch_scan(request), torch.float32)
+    assert int((result.slots >= 0).sum(dim=1).min()) == min(16, passing)
 
 
 @pytest.mark.parametrize("k", [16, 17, 128, 129])
