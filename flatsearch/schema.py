@@ -110,6 +110,8 @@ class Schema:
     def scalar(self, name: str, value: Any, *, argument: str) -> int | float:
         """Convert one filter value to the column's stored representation."""
         kind = self.kind(name, argument=argument)
+        if type(value) is int and kind in ("int", "tags") and INT_NULL < value < 2**63:
+            return value  # the common case, without building the error text (a search checks dozens of values)
         where = f"{argument} (attribute {name!r} of kind {kind})"
         if kind == "float":
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
