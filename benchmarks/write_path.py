@@ -11,7 +11,7 @@ condition builds a fresh index; ``contended`` runs one CPU-bound Python process 
 
 Usage::
 
-    .venv/bin/python benchmarks/write_path.py [--n 1000000] [--dim 384] [--rounds 3] [--stages]
+    python benchmarks/write_path.py [--n 1000000] [--dim 384] [--rounds 3] [--stages]
 
 Prints one line per round and condition (wall ms, and the process CPU ms of all its threads,
 OpenMP spin-waits included), the medians, and the targets (add into freed slots
