@@ -12,10 +12,14 @@ the plan's strict filters* join the pool, so an exact title is found even when i
 **Fusion (documented rule, used unchanged for ranking).** With the default reranker (the documented
 score of :mod:`~flatsearch.jobsearch.scoring`) each candidate's final score is
 
-    final = reranker score + LEXICAL_WEIGHT * bm25(job) / max bm25 over the candidates
+    final = reranker score + LEXICAL_WEIGHT * share(job) * bm25(job) / max bm25 over the candidates
 
-(0 when no candidate shares a word with the query). With ``LEXICAL_WEIGHT`` = 0.2 a job whose title
-has every query word gains up to as much as a 0.2 higher cosine similarity. An installed cross-encoder
+(0 when no candidate shares a word with the query), where ``share`` is the fraction of the query's slots
+(see *Floor* below: an abbreviation and its expansion are one slot) that the job's indexed words meet, in
+its best alternative. With ``LEXICAL_WEIGHT`` = 0.2 a job whose title has every query word gains up to as
+much as a 0.2 higher cosine similarity; one that has a single rare word of a three-word query ("Systems
+Engineer, Sensing" for "remote sensing analyst") gains a third of its BM25 part, so one rare word does
+not outweigh the meaning of the whole query. An installed cross-encoder
 reranker reads the query and posting words itself, so its grades are kept as they are.
 
 **Floor.** A job is a *close match* when its cosine similarity to the semantic text is at least
@@ -244,6 +248,25 @@ class LexicalIndex:
                 alternatives.append(slots)
         return alternatives
 
+    def slot_shares(self, text: str, postings: dict) -> dict[int, float]:
+        """For each (id -> posting), the largest fraction of one alternative's slots that its indexed words meet.
+
+        Example:
+            >>> from types import SimpleNamespace as P
+            >>> lexical = LexicalIndex.__new__(LexicalIndex)
+            >>> lexical.query_terms = lambda t: [w for w in normalise(t) if w not in {"or", "in"}]
+            >>> job = P(title="Systems Engineer, Sensing", department="", category="engineering")
+            >>> round(lexical.slot_shares("remote sensing analyst", {7: job})[7], 3)
+            0.333
+        """
+        coverage = self.coverage(text)
+        out = {}
+        for job_id, posting in postings.items():
+            words = set(normalise(_indexed_text(posting)))
+            out[job_id] = max((sum(any(set(group) <= words for group in slot) for slot in slots) / len(slots) for slots in coverage),
+                              default=1.0)
+        return out
+
     def title_covers(self, text: str, title: str, coverage: list | None = None) -> bool:
         """Whether the title meets every slot of one alternative of the text (module docstring, floor rule).
 
@@ -275,14 +298,28 @@ def _cache_key(postings) -> str:
     return digest.hexdigest()[:16]
 
 
-def fuse(ranked: list, lexical_scores: dict[int, float]) -> list:
-    """Candidates re-ordered by ``score + LEXICAL_WEIGHT * bm25 / max bm25`` (ties by id), with ``score`` set to that."""
-    from dataclasses import replace
+def fuse(ranked: list, lexical_scores: dict[int, float], shares: dict[int, float] | None = None) -> list:
+    """Candidates re-ordered by ``score + LEXICAL_WEIGHT * share * bm25 / max bm25`` (ties by id), with ``score`` set to that.
+
+    ``shares``: each candidate's share of the query's slots (:meth:`LexicalIndex.slot_shares`; 1 when not given).
+
+    Example:
+        >>> from types import SimpleNamespace as C
+        >>> [c.id for c in fuse([C(id=1, score=0.5), C(id=2, score=0.48)], {1: 4.0, 2: 2.0}, {1: 1 / 3, 2: 1.0})]
+        [2, 1]
+    """
+    from dataclasses import is_dataclass, replace
 
     if not ranked:
         return []
     top = max((lexical_scores.get(c.id, 0.0) for c in ranked), default=0.0)
-    fused = [replace(c, score=float(c.score) + (LEXICAL_WEIGHT * lexical_scores.get(c.id, 0.0) / top if top > 0 else 0.0)) for c in ranked]
+    shares = shares or {}
+
+    def bonus(c) -> float:
+        return LEXICAL_WEIGHT * shares.get(c.id, 1.0) * lexical_scores.get(c.id, 0.0) / top if top > 0 else 0.0
+
+    fused = [(replace(c, score=float(c.score) + bonus(c)) if is_dataclass(c) else type(c)(**{**vars(c), "score": float(c.score) + bonus(c)}))
+             for c in ranked]
     return sorted(fused, key=lambda c: (-c.score, c.id))
 
 

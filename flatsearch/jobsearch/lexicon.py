@@ -104,6 +104,8 @@ def expand_abbreviations(text: str) -> str:
     Example:
         >>> expand_abbreviations("SWE jobs, PM or TPM")
         'SWE software engineer jobs, PM product manager or TPM technical program manager'
+        >>> expand_abbreviations("devops jobs")
+        'devops engineer jobs'
     """
     table, upper_only = abbreviations()
 
@@ -112,7 +114,10 @@ def expand_abbreviations(text: str) -> str:
         key = word.lower()
         if key not in table or (key in upper_only and not word.isupper()) or fold(table[key]) in fold(text):
             return word
-        return f"{word} {table[key]}"
+        expansion = table[key].split()
+        if fold(expansion[0]) == fold(word):
+            expansion = expansion[1:]  # "devops" -> "devops engineer": the word is said once
+        return " ".join([word, *expansion])
 
     return re.sub(r"(?<![\w&])[A-Za-z][A-Za-z&]*(?![\w&])", replace, text)
 

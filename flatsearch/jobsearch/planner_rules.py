@@ -30,7 +30,7 @@ from importlib import resources
 
 from .dates import parse_recency
 from .gazetteer import Place, fold
-from .lexicon import Lexicon, catalog_word_counts, clean_query, common_words, expand_abbreviations, translate
+from .lexicon import Lexicon, abbreviations, catalog_word_counts, clean_query, common_words, expand_abbreviations, translate
 from .locations import WORK_MODE_CODES
 from .pay import parse_pay
 from .plan import QueryPlan
@@ -40,6 +40,7 @@ from .tools import PlannerTools
 
 MAX_QUERY_CHARS = 2000
 RECENT_DAYS = 14
+MIN_PLACE_FUZZY_LENGTH = 6  # a place name this long or longer may be one edit off ("pittsburg"); shorter names are too alike
 COMPANY_FUZZY_CUTOFF = 88  # rapidfuzz WRatio for a misspelt company after a company cue ("at Doordahs")
 
 _JOB_WORDS = re.compile(r"\b(jobs?|roles?|positions?|openings?|careers?|hiring|vacanc(?:y|ies)|internships?|gigs?|"
@@ -51,7 +52,10 @@ really very ideally preferably something anything can could should jobs job role
 opening posted posting postings listing listings that's there where when what how have has had do does using use as
 either neither not no non except excluding exclude outside other than besides instead rather avoid avoiding
 de du des la le les en et a à für und im el los las y anywhere based new""".split())
-_WISH = re.compile(r"\b(?:interested\s+in|passionate\s+about|keen\s+on|enjoys?)\b", re.IGNORECASE)
+# What someone wants, after who they are ("teacher moving into corporate training"): the part after it is the topic.
+_WISH = re.compile(r"\b(?:interested\s+in|passionate\s+about|keen\s+on|enjoys?|loves?|(?<=\bi\s)(?:really\s+)?like|"
+                   r"(?:mov(?:e|es|ing)|switch(?:es|ing)?|transition(?:s|ing)?|pivot(?:s|ing)?|chang(?:e|es|ing)\s+careers?|"
+                   r"break(?:s|ing)?|get(?:s|ting)?)\s+(?:in)?to)\b", re.IGNORECASE)
 _STOP_PLACE_WORDS = frozenset("""remote hybrid marketing sales data design product security energy mobile nice reading bath
 orange industry commerce university media people home office union normal independence liberty victoria florence jobs
 job engineer manager lead senior software it us our my best good great new early late mission environment climate
@@ -93,13 +97,20 @@ _PLACE_CUE = re.compile(_PLACE_CUE_WORDS + r"\s+$", re.IGNORECASE)
 # "the" alone is not evidence enough to read a small town's name as a place.
 _PLACE_LEAD = re.compile(_PLACE_CUE_WORDS + r"(?:\s+the)?\s+$", re.IGNORECASE)
 # "the Boston area", "Washington state": the trailing noun belongs to the place, not to the role.
-_PLACE_TAIL = re.compile(r"\s+(?:(?:metro(?:politan)?\s+)?(?:area|region)|metro|state|province|country)\b", re.IGNORECASE)
+_PLACE_TAIL = re.compile(r"\s+(?:(?:metro(?:politan)?\s+)?(?:area|region)|metro|state|province|country|based)\b", re.IGNORECASE)
+# After a name, what says it is a place without a preposition before it: "Boston or remote", "Chicago based", "Denver/remote".
+_PLACE_AFTER = re.compile(r"\s+based\b|\s*(?:,\s*)?(?:\s(?:or|and/or)\s+|/\s*)(?:fully\s+|100%\s+)?(?:remote|hybrid)\b", re.IGNORECASE)
+# Two-letter US state codes after "in": read in capitals, or in an all lower-case query unless the code is also a word.
+_WORD_LIKE_CODES = frozenset("or in me hi ok oh de id al co ne pa ma ms mt".split())
+_NOT_STATE_CODES = frozenset({"pr"})  # "jobs in PR" is public relations more often than Puerto Rico
 _SOFT_CUE = re.compile(r"\b(ideally|preferably|if possible|bonus if|nice to have|would be nice|optionally|hopefully)\b[\w\s']{0,30}$",
                        re.IGNORECASE)
 # A negation right before a phrase, with the prepositions that may sit between ("not in", "outside of the", "except at").
 _NEGATION = re.compile(
     r"(?:\b(?:not|no|never|except|excluding|exclude|without|avoid(?:ing)?|besides|other\s+than|anything\s+but|everything\s+but|"
-    r"anywhere\s+but|but\s+not|outside(?:\s+of)?|rather\s+than|instead\s+of|nothing\s+(?:in|at))\s+|\bnon[- ]?)"
+    r"anywhere\s+but|but\s+not|outside(?:\s+of)?|rather\s+than|instead\s+of|nothing\s+(?:in|at))\s+|\bnon[- ]?|"
+    # "that aren't hybrid", "doesn't have to be on-site", "which don't require an office"
+    r"\b(?:aren|isn|ain|don|doesn|won|wasn|weren)['’]?t\s+(?:(?:be|have\s+to\s+be|need\s+to\s+be|(?:require|need)s?|requiring|want|mean)\s+)?)"
     r"(?:(?:in|at|from|for|with|the|a|an|any|based\s+in|located\s+in|roles?\s+in|jobs?\s+in)\s+)*$", re.IGNORECASE)
 # What may sit between two members of one list ("Seattle or Portland", "Doordash and Lyft", "NYC/SF").
 _LIST_JOIN = re.compile(r"^\s*(?:,\s*)?(?:(?:or|and|nor|and/or|&)\s+|/\s*|,\s*)(?:(?:in|at|from|the|either)\s+)*$", re.IGNORECASE)
@@ -145,7 +156,8 @@ _COMPANY_CUE = re.compile(r"(?:\b(?:at|for|with|join(?:ing)?|companies\s+like|co
 _UNKNOWN_COMPANY = re.compile(r"\b(?P<cue>(?i:(?:but\s+)?not\s+at|except(?:\s+at)?|excluding|other\s+than(?:\s+at)?|at|for|with|companies\s+like))\s+"
                               r"(?P<name>[A-Z][\w&.'-]*(?:\s+[A-Z][\w&.'-]*){0,2})")
 _PUNCTUATION_WORD = re.compile(r"\W+")
-_QUESTION = re.compile(r"^\s*(?:what|who|whom|when|why|how|where|which|is|are|can|could|do|does|did|tell\s+me|explain|write)\b", re.IGNORECASE)
+_QUESTION = re.compile(r"^\s*(?:what|who|whom|when|why|how|where|which|is|are|can|could|do|does|did|tell\s+me|explain|write|translate|"
+                       r"summari[sz]e|calculate|convert|define|compose|draw|sing|recite|spell|solve)\b", re.IGNORECASE)
 # Text that tries to instruct the system instead of describing a job.
 _INJECTION = re.compile(r"\b(?:ignore|disregard|forget)\s+(?:all\s+|any\s+|the\s+|your\s+)?(?:previous|prior|above|earlier)\s+"
                         r"(?:instructions?|prompts?|rules?)|\bsystem\s*:|\b(?:print|reveal|show)\s+(?:me\s+)?your\s+(?:system\s+)?prompt\b|"
@@ -222,7 +234,12 @@ def _vocabularies(catalog, gazetteer) -> dict:
                 others[word] += 1
     table = json.loads(resources.files(__package__).joinpath("data/well_known_employers.json").read_text(encoding="utf-8"))
     companies = {fold(c) for c in catalog.company_ids}
+    # Words that postings use more often in their location than in their title ("Boston": "Sales Engineer, Boston" is rarer
+    # than "Boston, MA"): a name that is a job word too ("Marketing") is never one of them.
+    in_titles = Counter(w for r in catalog.records.values() for w in re.findall(r"[a-z]+", fold(r.posting.title)))
+    in_locations = Counter(w for r in catalog.records.values() for w in re.findall(r"[a-z]+", fold(r.posting.location)))
     return {"vocabulary": sorted(w for w, n in words.items() if n >= 2 and w not in _FILLER), "word_counts": dict(counts),
+            "place_words": sorted(w for w, n in in_locations.items() if n >= 3 and n >= in_titles.get(w, 0) and w not in _FILLER),
             "geo_counts": {str(pid): n for pid, n in Counter(pid for r in catalog.records.values() for pid in r.geo_ids).items()},
             "role_words": sorted(w for w, n in others.items() if n >= 3),
             "absent_employers": [name for name in table["employers"] if fold(name) not in companies]}
@@ -260,6 +277,7 @@ class RulePlanner:
         # How many postings carry each place id: an ambiguous name ("Georgia") is read as the place with postings.
         self.geo_counts = Counter({int(pid): n for pid, n in data["geo_counts"].items()})
         self.role_words = set(data["role_words"])
+        self.place_words = set(data["place_words"])
         absent = data["absent_employers"]
         self._absent_employers = re.compile(r"(?<![\w&-])(?:" + "|".join(re.escape(n) for n in sorted(absent, key=len, reverse=True)) + r")(?![\w&-])",
                                             re.IGNORECASE) if absent else None
@@ -290,6 +308,7 @@ class RulePlanner:
                               "Describe a role, e.g. \"senior product designer jobs in Austin\".")
             return plan
         text, corrections = self.lexicon.correct(translate(text))
+        text = re.sub(r"(?<=[A-Za-z])-based\b", " based", text)  # "Chicago-based": the place, then its tail
         if corrections:
             plan.notes.append("Read " + ", ".join(f"\"{a}\" as \"{b}\"" for a, b in corrections) + ".")
         state = _Text(text)
@@ -499,8 +518,15 @@ class RulePlanner:
                 found.append((match.start(), match.end(), level))
         for match in state.matches(_LEVEL_PHRASES[0][1]):
             found.append((match.start(), match.end(), "not_management"))
+        # "senior director", "senior staff", "sr. VP": the level is the second word (titles read the same way).
+        qualified = {start for start, end, level in found if level == "senior"
+                     and any(other in ("staff", "director", "vp", "executive") and re.fullmatch(r"[\s.]+", state.text[end:o_start])
+                             for o_start, _, other in found)}
         for start, end, level in sorted(found):
             if not state.free(start, end):
+                continue
+            if start in qualified:
+                state.take(start, end)
                 continue
             negated, neg_start = state.negation_before(start, mentions)
             if level == "manager" and not negated and not (
@@ -552,7 +578,7 @@ class RulePlanner:
                 phrase = state.text[span[0].start():span[-1].end()].rstrip(".")
                 before = state.text[:span[0].start()]
                 listed = any(_LIST_JOIN.match(state.text[e:span[0].start()]) for _, e, _, _, _ in found)
-                cue = bool(_PLACE_CUE.search(before)) or bool(_NEGATION.search(before)) or listed
+                cue = bool(_PLACE_CUE.search(before)) or bool(_NEGATION.search(before)) or listed or bool(_PLACE_AFTER.match(state.text, span[-1].end()))
                 place = self._place(phrase, cue=cue, lowercase_query=lowercase_query)
                 if place is None:
                     continue
@@ -576,8 +602,21 @@ class RulePlanner:
         negative = [(s, e, ph, p) for s, e, ph, p, neg in found if neg]
         if negative:
             ids = sorted({pid for _, _, _, p in negative for pid in self.tools.gazetteer.filter_ids(p)})
-            plan.add_clause("not " + " or ".join(ph for _, _, ph, _ in negative), "not located in " + " or ".join(self._label(p) for *_, p in negative),
-                            {"not": {"geo": {"in": ids}}})
+            excluded: dict = {"geo": {"in": ids}}
+            # "not in San Francisco" also leaves out postings that name only the wider area ("San Francisco Bay Area"): the job
+            # may well be in the city. A posting that names another city of that area stays.
+            areas = []
+            for *_, p in negative:
+                for metro in (self.tools.gazetteer.place(m) for m in self.tools.gazetteer._metros_of_city.get(p.id, ()) if p.kind == "city"):
+                    others = sorted(set(metro.contains) - set(ids)) if metro is not None else []
+                    if metro is not None and metro.id not in ids:
+                        areas.append((metro, {"and": [{"geo": {"in": [metro.id]}}, {"not": {"geo": {"in": others}}}]} if others
+                                      else {"geo": {"in": [metro.id]}}))
+            meaning = "not located in " + " or ".join(self._label(p) for *_, p in negative)
+            if areas:
+                excluded = {"or": [excluded, *(clause for _, clause in areas)]}
+                meaning += " (nor in postings that name only " + " or ".join(sorted({m.name for m, _ in areas})) + ")"
+            plan.add_clause("not " + " or ".join(ph for _, _, ph, _ in negative), meaning, {"not": excluded})
         if not positive:
             return
         ids = sorted({pid for _, _, _, p in positive for pid in self.tools.gazetteer.filter_ids(p)})
@@ -677,6 +716,10 @@ class RulePlanner:
             if key == "la" and not phrase.isupper() and not cue:
                 return None
             return alias or next(iter(gazetteer.cities_named(key)), None)
+        if len(key) == 2 and cue and (phrase.isupper() or (lowercase_query and key not in _WORD_LIKE_CODES)) and key not in _NOT_STATE_CODES:
+            found = gazetteer.state(key, allow_code=True)  # "in NJ", "remote or in PA", "jobs in tx"
+            if found is not None:
+                return found
         if single and (key in _STOP_PLACE_WORDS or key in _FILLER or len(key) < 3 or key in FUNCTIONS):
             return None
         if key in self.tools.catalog.category_ids:
@@ -697,14 +740,41 @@ class RulePlanner:
             if big_city is not None:
                 return big_city
             return max(regions, key=lambda p: (self.geo_counts.get(p.id, 0), p.kind == "country"))
-        if single and key in self.vocabulary and not (phrase[:1].isupper() or cue):
-            return None  # "marketing", "security": job words, not towns
-        if single and key in self.vocabulary and not cue and cities and cities[0].population < 1_000_000:
+        # "marketing", "security": job words, not towns; a word postings use mostly as a place ("boston") is a place.
+        placey = key in self.place_words
+        if single and key in self.vocabulary and not (phrase[:1].isupper() or cue or (placey and lowercase_query)):
+            return None
+        if single and key in self.vocabulary and not cue and not placey and cities and cities[0].population < 1_000_000:
             return None
         if cities and (cities[0].population >= 100_000 or cue or not single):
             with_postings = [c for c in cities if self.geo_counts.get(c.id)]
+            if cue:
+                # "pittsburg": the towns of that name have (almost) no postings; one letter away, a bigger city with many is meant.
+                near = self._posting_city_near(key)
+                if (near is not None and near.population > cities[0].population
+                        and self.geo_counts.get(near.id, 0) > 5 * sum(self.geo_counts.get(c.id, 0) for c in cities)):
+                    return near
             return with_postings[0] if with_postings and with_postings[0].population * 20 >= cities[0].population else cities[0]
         return None
+
+    def _posting_city_near(self, key: str) -> Place | None:
+        """The city with the most postings whose name is one edit (a swap counts as one) from ``key``, if any."""
+        from rapidfuzz import process
+        from rapidfuzz.distance import OSA
+
+        if len(key) < MIN_PLACE_FUZZY_LENGTH:
+            return None
+        if not hasattr(self, "_posting_cities"):
+            gazetteer = self.tools.gazetteer
+            cities: dict[str, Place] = {}
+            for pid, _ in self.geo_counts.most_common():
+                place = gazetteer.place(pid)
+                if place is not None and place.kind == "city":
+                    cities.setdefault(" ".join(fold(place.name).split()), place)
+            self._posting_cities = cities
+        found = process.extract(key, list(self._posting_cities), scorer=OSA.distance, score_cutoff=1, limit=4)
+        found = [name for name, distance, _ in found if distance == 1]
+        return max((self._posting_cities[n] for n in found), key=lambda c: self.geo_counts.get(c.id, 0), default=None)
 
     def _unknown_place(self, state: _Text, word: re.Match, plan: QueryPlan) -> None:
         """A capitalised word right after "in"/"near" that is no known place nor job word."""
@@ -792,16 +862,23 @@ class RulePlanner:
 
     def _semantic(self, state: _Text) -> str:
         fragments = []
+        roles, _ = abbreviations()
+        shouted = state.text == state.text.upper()
         for fragment in re.split(r"[\x00,;:.!?()\[\]\"]+", state.residual()):
             # "military veteran interested in project management": the wish after the phrase is the topic, not who asks.
             wish = list(_WISH.finditer(fragment))
             if wish and fragment[wish[-1].end():].strip():
                 fragment = fragment[wish[-1].end():]
             words = [w for w in fragment.split() if not _JOB_WORDS.fullmatch(w)]
-            # Dashes and slashes left between two clauses ("jobs - not at X") are no topic words.
-            while words and (fold(words[0]).strip("'") in _FILLER or _PUNCTUATION_WORD.fullmatch(words[0])):
+            # Dashes and slashes left between two clauses ("jobs - not at X") are no topic words; an abbreviation written in
+            # capitals is one even when the lower-case word is filler ("IT jobs", "DE roles").
+            def filler(word: str) -> bool:
+                return (fold(word).strip("'") in _FILLER and not (word.isupper() and len(word) > 1 and not shouted and word.lower() in roles)
+                        or bool(_PUNCTUATION_WORD.fullmatch(word)))
+
+            while words and filler(words[0]):
                 words.pop(0)
-            while words and (fold(words[-1]).strip("'") in _FILLER or _PUNCTUATION_WORD.fullmatch(words[-1])):
+            while words and filler(words[-1]):
                 words.pop()
             if words:
                 fragments.append(" ".join(words))
