@@ -65,7 +65,7 @@ from functools import lru_cache
 import numpy as np
 
 from .gazetteer import fold
-from .lexicon import abbreviations
+from .lexicon import abbreviations, other_titles
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +107,17 @@ def _expansions() -> dict[str, tuple[str, ...]]:
     return out
 
 
+@lru_cache(maxsize=1)
+def _also() -> dict[str, tuple[tuple[str, ...], ...]]:
+    """Normalised abbreviation -> other titles for the same role (normalised words), from the table's ``also``."""
+    out = {}
+    for key, titles in other_titles().items():
+        word = normalise(key)
+        if len(word) == 1:
+            out[word[0]] = tuple(tuple(normalise(title)) for title in titles)
+    return out
+
+
 def _indexed_text(posting) -> str:
     return f"{posting.title} {posting.title} {posting.department} {posting.category}"
 
@@ -141,6 +152,11 @@ class LexicalIndex:
         try:
             import bm25s
 
+            # bm25s sets its own logger to DEBUG on import, so an application that shows debug records of any library
+            # printed "Building index from IDs objects" on stderr at every build; its warnings still come through.
+            bm25s_logger = logging.getLogger("bm25s")
+            if bm25s_logger.level == logging.DEBUG:
+                bm25s_logger.setLevel(logging.WARNING)
             retriever = None
             if self.path is not None and self.path.is_dir():
                 try:
@@ -241,7 +257,7 @@ class LexicalIndex:
             for word in words:
                 if word in expansions:
                     expansion = tuple(w for w in expansions[word] if w in words) or expansions[word]
-                    slots.append({(word,), expansion})
+                    slots.append({(word,), expansion, *_also().get(word, ())})
                     used.update(expansion)
             slots.extend({(word,)} for word in words if word not in used and word not in expansions)
             if slots:

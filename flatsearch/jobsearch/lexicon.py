@@ -98,6 +98,13 @@ def abbreviations() -> tuple[dict[str, str], frozenset[str]]:
     return dict(table["roles"]), frozenset(table["upper_only"])
 
 
+@lru_cache(maxsize=1)
+def other_titles() -> dict[str, list[str]]:
+    """Abbreviation -> other titles that name the same role (the table's ``also``), for matching titles, not for embedding."""
+    table = json.loads(resources.files(__package__).joinpath("data/abbreviations.json").read_text(encoding="utf-8"))
+    return {k: list(v) for k, v in table.get("also", {}).items()}
+
+
 def expand_abbreviations(text: str) -> str:
     """Add the expansion after each abbreviation, for embedding.
 
