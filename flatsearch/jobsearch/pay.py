@@ -154,8 +154,9 @@ def parse_pay(text: str, free=lambda start, end: True) -> PayBound | None:
                 continue
             if yearly < MIN_YEARLY and not has_period:
                 continue
-        elif not has_currency and not has_scale and not _PAY_WORDS.search(near):
-            continue
+        elif not has_currency and not has_scale and not _PAY_WORDS.search(near) and not (
+                has_period and (floor_before or ceiling_before or _FLOOR_AFTER.match(after) or _CEILING_AFTER.match(after))):
+            continue  # "at least 45/hr" is pay without a "$": a rate with a comparison
         if not (has_currency or has_scale) and not _PAY_WORDS.search(near) and not (floor_before or ceiling_before or _FLOOR_AFTER.match(after)):
             continue
         op = "gte"

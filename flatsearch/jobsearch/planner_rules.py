@@ -40,6 +40,7 @@ from .tools import PlannerTools
 
 MAX_QUERY_CHARS = 2000
 RECENT_DAYS = 14
+CHIEF_TITLES = ("chief", "ceo", "cto", "cfo", "coo", "cmo", "cro", "cio", "ciso", "cpo")
 MIN_PLACE_FUZZY_LENGTH = 6  # a place name this long or longer may be one edit off ("pittsburg"); shorter names are too alike
 COMPANY_FUZZY_CUTOFF = 88  # rapidfuzz WRatio for a misspelt company after a company cue ("at Doordahs")
 
@@ -127,7 +128,7 @@ _STAFFING = re.compile(
 _WORK_MODES = (
     (re.compile(r"\b(?:mostly|mainly|largely|primarily|partly|partially|mostly\s+or\s+fully)\s+remote\b|\bremote[- ](?:first|friendly)\b|"
                 r"\bflexible\s+(?:work|working|location)\b", re.IGNORECASE), ("remote", "hybrid")),
-    (re.compile(r"\b(?:fully|100%|completely|entirely|all)\s+remote\b|\bremote(?:ly)?\b(?![- ]sensing\b)|\bwork(?:ing)?\s+from\s+(?:home|anywhere)\b|"
+    (re.compile(r"\b(?:fully|100%|completely|entirely|all)\s+remote\b|\bremote(?:ly)?(?:[- ]only)?\b(?![- ]sensing\b)|\bwork(?:ing)?\s+from\s+(?:home|anywhere)\b|"
                 r"\bfrom\s+home\b|\bwfh\b|\bwfa\b|\btelecommut(?:e|ing)\b|\b(?:location[- ]independent|distributed\s+team)\b", re.IGNORECASE), ("remote",)),
     (re.compile(r"\bhybrid\b", re.IGNORECASE), ("hybrid",)),
     (re.compile(r"\b(?:on[- ]?site|in[- ]office|in\s+the\s+office|in[- ]person|at\s+the\s+office|office[- ]based|onsite)\b", re.IGNORECASE), ("onsite",)),
@@ -530,6 +531,7 @@ class RulePlanner:
                 continue
             negated, neg_start = state.negation_before(start, mentions)
             if level == "manager" and not negated and not (
+                    re.fullmatch(r"(?i)people\s+managers?", state.text[start:end]) or
                     re.fullmatch(r"(?i)management|managerial|people lead", state.text[start:end])
                     and re.match(r"\s+(?:roles?|jobs?|positions?|track|level|openings?)\b", state.text[end:], re.IGNORECASE)
                     and not re.search(r"\b(?:product|project|program|account|change|risk|case|property|asset|data|supply|event|"
@@ -556,14 +558,18 @@ class RulePlanner:
 
     def _title_levels(self, state: _Text, plan: QueryPlan) -> None:
         # "lead" and "head of" are title words rather than levels: the title must say them.
-        for pattern, term in ((r"\b(?:tech(?:nical)?\s+|team\s+)?lead\b(?!\s*(?:gen|generation|qualification))", "lead"), (r"\bhead\s+of\b", "head of")):
+        # "C-suite" / "C-level": a chief officer's title (CEO, CTO, ...), not every executive level (general managers, partners).
+        for pattern, terms, meaning in ((r"\b(?:tech(?:nical)?\s+|team\s+)?lead\b(?!\s*(?:gen|generation|qualification))", ["lead"], "title says lead"),
+                                        (r"\bhead\s+of\b", ["head of"], "title says head of"),
+                                        (r"\b(?:c-suite|csuite|c-level|cxo)(?:\s+executives?)?\b", list(CHIEF_TITLES),
+                                         "title names a chief officer (" + ", ".join(t.upper() if len(t) <= 4 else t for t in CHIEF_TITLES[1:5]) + ", ...)")):
             found = next(iter(state.matches(re.compile(pattern, re.IGNORECASE))), None)
             if found is None or state.negation_before(found.start())[0]:
                 continue
-            ids = self.catalog.title_term_ids_for([term])
+            ids = self.catalog.title_term_ids_for(terms)
             if ids:
                 state.take(found.start(), found.end())
-                plan.add_clause(found.group(0), f"title says {term}", {"title_terms": {"in": ids}})
+                plan.add_clause(found.group(0), meaning, {"title_terms": {"in": ids}})
 
     def _places(self, state: _Text, plan: QueryPlan, modes: list[dict]) -> None:
         words = [m for m in re.finditer(r"[A-Za-z][A-Za-z.'\-]*", state.text) if state.free(m.start(), m.end())]
@@ -698,6 +704,10 @@ class RulePlanner:
             return f"{place.name} ({', '.join(cities)}, ...)"
         if place.kind == "subdivision":
             return f"{place.name} ({place.country})"
+        if place.kind == "area":
+            parts = [self.tools.gazetteer.place(c) for c in place.contains[:6]]
+            names = [p.admin1 if p.kind == "state" and p.admin1 else p.name for p in parts if p is not None]
+            return f"{place.name} ({', '.join(names)}{', ...' if len(place.contains) > 6 else ''})"
         return place.label()
 
     def _place(self, phrase: str, *, cue: bool, lowercase_query: bool) -> Place | None:
