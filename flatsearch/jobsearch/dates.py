@@ -4,7 +4,8 @@ Relative windows ("today", "in the last 3 days", "within 48 hours", "past week",
 "recent") are read with patterns; absolute dates ("since January 5", "after 2025-12-20",
 "posted from Dec 1") are read with dateparser, relative to ``now`` and never in the future
 ("since January 5" on 2026-01-11 means 2026-01-05). "This week" / "this month" mean the last 7 / 30
-days, not the calendar week, so a Monday query still finds Friday's postings.
+days, not the calendar week, so a Monday query still finds Friday's postings. A named month ("posted in
+December") is that whole calendar month, the latest one not in the future: the only phrase with an end.
 """
 from __future__ import annotations
 
@@ -39,6 +40,11 @@ _SINCE = re.compile(r"\b(?:(?:posted|added|listed|published)\s+)?(?:since|after|
                     r"\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}(?:/\d{2,4})?|(?:last\s+)?(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)|"
                     r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*(?:\s+\d{4})?|new\s+year'?s?(?:\s+day)?))\b", re.IGNORECASE)
 
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_IN_MONTH = re.compile(r"\b(?:(?P<verb>posted|added|listed|published|opened)\s+)?(?:in|during)\s+(?:the\s+month\s+of\s+)?"
+                       r"(?P<month>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
+                       r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\b(?:\s+(?P<year>20\d\d))?", re.IGNORECASE)
+
 
 @dataclass(frozen=True)
 class Recency:
@@ -49,6 +55,7 @@ class Recency:
     end: int
     description: str
     spans: tuple[tuple[int, int], ...] = ()
+    until: dt.datetime | None = None  # the end (exclusive) of a named month; None: up to now
 
 
 def parse_recency(text: str, now: dt.datetime, free=lambda start, end: True) -> Recency | None:
@@ -63,7 +70,20 @@ def parse_recency(text: str, now: dt.datetime, free=lambda start, end: True) -> 
         True
         >>> parse_recency("data jobs from the last 3 days", now).description
         'posted in the 3 day(s) before 2026-01-11'
+        >>> found = parse_recency("roles posted in December", now)
+        >>> found.since.date(), found.until.date()
+        (datetime.date(2025, 12, 1), datetime.date(2026, 1, 1))
     """
+    month = _IN_MONTH.search(text)
+    if month and free(month.start(), month.end()) and (month.group("verb") or len(month.group("month")) > 3
+                                                        and month.group("month").lower() not in ("may", "march")):
+        number = _MONTHS.index(month.group("month").lower()[:3]) + 1
+        year = int(month.group("year")) if month.group("year") else (now.year if number <= now.month else now.year - 1)
+        start = dt.datetime(year, number, 1, tzinfo=dt.timezone.utc)
+        end = dt.datetime(year + (number == 12), number % 12 + 1, 1, tzinfo=dt.timezone.utc)
+        if start <= now:
+            return Recency(start, month.start(), month.end(), f"posted in {start:%B %Y} ({start:%Y-%m-%d} to {end - dt.timedelta(days=1):%Y-%m-%d})",
+                           ((month.start(), month.end()),), until=end if end <= now else None)
     since = _SINCE.search(text)
     if since and free(since.start(), since.end()):
         moment = _absolute(since.group("date"), now)

@@ -24,8 +24,8 @@ reranker reads the query and posting words itself, so its grades are kept as the
 
 **Floor.** A job is a *close match* when its cosine similarity to the semantic text is at least
 ``max(MIN_CLOSE_SIMILARITY, best - CLOSE_MARGIN)``, where ``best`` is the highest similarity of any
-job in the corpus, filters or not, or when its title with its department (a "Business Development
-Representative" in "Sales" is a sales job) *covers* the query. Covering reads the semantic
+job in the corpus, filters or not, or when its title with its department and the posting's category (a
+"Business Development Representative" in "Sales" is a sales job) *covers* the query. Covering reads the semantic
 text as the planner wrote it: alternatives joined by "or" (any one may be covered), and in each an
 abbreviation with its expansion ("QA quality assurance") as one slot met by either form; every other
 content word is a slot of its own. So "QA Automation Engineer" covers "QA quality assurance engineer".
@@ -352,8 +352,8 @@ def split_close(ranked: list, semantic_vector: np.ndarray, best_similarity: floa
     terms = set(lexical.query_terms(semantic_text))
     distinctive = {t for t in terms if lexical.document_share(t) <= DISTINCTIVE_SHARE}
     # Each candidate's words are read once: (title and department, every indexed field).
-    words = [(set(normalise(f"{c.record.posting.title} {c.record.posting.department}")), set(normalise(_indexed_text(c.record.posting))))
-             for c in ranked]
+    words = [(set(normalise(f"{c.record.posting.title} {c.record.posting.department} {c.record.posting.category}")),
+              set(normalise(_indexed_text(c.record.posting)))) for c in ranked]
     # The stricter bar applies only to a compound role ("data engineer") when some candidate holds its distinctive words.
     compound = bool(distinctive) and bool(terms - distinctive) and any(distinctive & indexed for _, indexed in words)
     close, rest = [], []

@@ -52,7 +52,7 @@ get give list want wanted would like need needs looking look seeking seek intere
 really very ideally preferably something anything can could should jobs job roles role positions position openings
 opening posted posting postings listing listings that's there where when what how have has had do does using use as
 either neither not no non except excluding exclude outside other than besides instead rather avoid avoiding
-de du des la le les en et a à für und im el los las y anywhere based new""".split())
+de du des la le les en et a à für und im el los las y anywhere based new now currently immediately asap urgently""".split())
 # What someone wants, after who they are ("teacher moving into corporate training"): the part after it is the topic.
 _WISH = re.compile(r"\b(?:interested\s+in|passionate\s+about|keen\s+on|enjoys?|loves?|(?<=\bi\s)(?:really\s+)?like|"
                    r"(?:mov(?:e|es|ing)|switch(?:es|ing)?|transition(?:s|ing)?|pivot(?:s|ing)?|chang(?:e|es|ing)\s+careers?|"
@@ -98,7 +98,13 @@ _PLACE_CUE = re.compile(_PLACE_CUE_WORDS + r"\s+$", re.IGNORECASE)
 # "the" alone is not evidence enough to read a small town's name as a place.
 _PLACE_LEAD = re.compile(_PLACE_CUE_WORDS + r"(?:\s+the)?\s+$", re.IGNORECASE)
 # "the Boston area", "Washington state": the trailing noun belongs to the place, not to the role.
-_PLACE_TAIL = re.compile(r"\s+(?:(?:metro(?:politan)?\s+)?(?:area|region)|metro|state|province|country|based)\b", re.IGNORECASE)
+_PLACE_TAIL = re.compile(r"\s+(?:(?:metro(?:politan)?\s+)?(?:area|region)|metro|based)\b|"
+                         r"\s*\(?\s*(?:the\s+)?(?:state|province|country)\b\)?", re.IGNORECASE)
+# "Georgia the country", "Georgia (state)": the word after the name says which kind of place is meant.
+_PLACE_KIND = re.compile(r"\s*\(?\s*(?:the\s+)?(?P<kind>country|state)\b", re.IGNORECASE)
+# Words that say the place does not matter: no filter, and nothing to embed.
+_ANYWHERE = re.compile(r"\b(?:(?:from\s+)?anywhere\s+in\s+the\s+world|(?:from\s+)?(?:all\s+)?(?:around|over)\s+the\s+world|world-?wide|globally|"
+                       r"any\s+location|location\s+(?:doesn'?t|does\s+not)\s+matter)\b", re.IGNORECASE)
 # After a name, what says it is a place without a preposition before it: "Boston or remote", "Chicago based", "Denver/remote".
 _PLACE_AFTER = re.compile(r"\s+based\b|\s*(?:,\s*)?(?:\s(?:or|and/or)\s+|/\s*)(?:fully\s+|100%\s+)?(?:remote|hybrid)\b", re.IGNORECASE)
 # Two-letter US state codes after "in": read in capitals, or in an all lower-case query unless the code is also a word.
@@ -321,6 +327,8 @@ class RulePlanner:
         self._companies(state, plan)
         modes = self._work_mode(state, plan)
         self._seniority(state, plan)
+        for match in state.matches(_ANYWHERE):
+            state.take(match.start(), match.end())
         self._places(state, plan, modes)
         self._functions(state, plan)
         semantic = self._semantic(state)
@@ -351,8 +359,11 @@ class RulePlanner:
             return
         for start, end in found.spans:
             state.take(start, end)
+        window = {"gte": int(found.since.timestamp())}
+        if found.until is not None:
+            window["lt"] = int(found.until.timestamp())
         plan.add_clause(state.text[found.start:found.end].strip(), f"{found.description} (since {found.since:%Y-%m-%d %H:%M} UTC)",
-                        {"posted_at": {"gte": int(found.since.timestamp())}})
+                        {"posted_at": window})
 
     def _people(self, state: _Text, plan: QueryPlan, member) -> None:
         for pattern, relation, label in ((_WORKED_WITH, "worked_with", "people you have worked with"),
@@ -592,6 +603,12 @@ class RulePlanner:
                     place = self._metro_of(place) or place  # "near Mountain View": the area around it
                 end = span[0].start() + len(phrase)
                 place, end, used_words = self._qualified(state, words, i + n, place, phrase, end)
+                kind = _PLACE_KIND.match(state.text, end)
+                if kind is not None and used_words == 0:
+                    named = " ".join(fold(phrase).split())
+                    wanted = (self.tools.gazetteer.country(named) if kind.group("kind").lower() == "country"
+                              else self.tools.gazetteer.state(named))
+                    place = wanted or place
                 negated, neg_start = state.negation_before(span[0].start(), [(s, e, neg) for s, e, _, _, neg in found])
                 if negated:
                     state.take(neg_start, span[0].start())
