@@ -52,7 +52,7 @@ get give list want wanted would like need needs looking look seeking seek intere
 really very ideally preferably something anything can could should jobs job roles role positions position openings
 opening posted posting postings listing listings that's there where when what how have has had do does using use as
 either neither not no non except excluding exclude outside other than besides instead rather avoid avoiding
-de du des la le les en et a à für und im el los las y anywhere based new now currently immediately asap urgently""".split())
+de du des la le les en et a à für und im el los las y anywhere based new now currently immediately asap urgently maybe perhaps possibly""".split())
 # What someone wants, after who they are ("teacher moving into corporate training"): the part after it is the topic.
 _WISH = re.compile(r"\b(?:interested\s+in|passionate\s+about|keen\s+on|enjoys?|loves?|(?<=\bi\s)(?:really\s+)?like|"
                    r"(?:mov(?:e|es|ing)|switch(?:es|ing)?|transition(?:s|ing)?|pivot(?:s|ing)?|chang(?:e|es|ing)\s+careers?|"
@@ -102,6 +102,10 @@ _PLACE_TAIL = re.compile(r"\s+(?:(?:metro(?:politan)?\s+)?(?:area|region)|metro|
                          r"\s*\(?\s*(?:the\s+)?(?:state|province|country)\b\)?", re.IGNORECASE)
 # "Georgia the country", "Georgia (state)": the word after the name says which kind of place is meant.
 _PLACE_KIND = re.compile(r"\s*\(?\s*(?:the\s+)?(?P<kind>country|state)\b", re.IGNORECASE)
+# A negation no pass turned into a filter ("no startups", "without travel"): its words must not be searched for.
+_LEFTOVER_NEGATION = re.compile(r"\b(?:no|not|never|without|except|excluding|exclude|avoid(?:ing)?|other\s+than|anything\s+but|but\s+not)\s+"
+                                r"(?:(?:a|an|the|any|too\s+much|much)\s+)?[\w&'-]+(?:\s+(?!(?:and|or|but|in|at|near|for|with|from|jobs?|roles?|"
+                                r"positions?|openings?)\b)[\w&'-]+){0,2}", re.IGNORECASE)
 # Words that say the place does not matter: no filter, and nothing to embed.
 _ANYWHERE = re.compile(r"\b(?:(?:from\s+)?anywhere\s+in\s+the\s+world|(?:from\s+)?(?:all\s+)?(?:around|over)\s+the\s+world|world-?wide|globally|"
                        r"any\s+location|location\s+(?:doesn'?t|does\s+not)\s+matter)\b", re.IGNORECASE)
@@ -331,6 +335,10 @@ class RulePlanner:
             state.take(match.start(), match.end())
         self._places(state, plan, modes)
         self._functions(state, plan)
+        for match in state.matches(_LEFTOVER_NEGATION):
+            state.take(match.start(), match.end())
+            plan.notes.append(f"\"{match.group(0)}\" is not something postings state, so it could not be filtered; "
+                              "its words were left out of the search.")
         semantic = self._semantic(state)
         self._pay(plan, pay_bound, semantic)
         words = set(re.findall(r"[a-z][a-z+#-]{2,}", fold(semantic))) - _FILLER
