@@ -40,6 +40,7 @@ from .tools import PlannerTools
 
 MAX_QUERY_CHARS = 2000
 RECENT_DAYS = 14
+CUE_WINDOW = 80  # characters before a phrase in which its cue ("not in", "outside of the") is looked for
 CHIEF_TITLES = ("chief", "ceo", "cto", "cfo", "coo", "cmo", "cro", "cio", "ciso", "cpo")
 MIN_PLACE_FUZZY_LENGTH = 6  # a place name this long or longer may be one edit off ("pittsburg"); shorter names are too alike
 COMPANY_FUZZY_CUTOFF = 88  # rapidfuzz WRatio for a misspelt company after a company cue ("at Doordahs")
@@ -52,7 +53,8 @@ get give list want wanted would like need needs looking look seeking seek intere
 really very ideally preferably something anything can could should jobs job roles role positions position openings
 opening posted posting postings listing listings that's there where when what how have has had do does using use as
 either neither not no non except excluding exclude outside other than besides instead rather avoid avoiding
-de du des la le les en et a à für und im el los las y anywhere based new now currently immediately asap urgently maybe perhaps possibly""".split())
+de du des la le les en et a à für und im el los las y anywhere based new now currently immediately asap urgently maybe perhaps possibly places many much
+hello hi hey thanks thank""".split())
 # What someone wants, after who they are ("teacher moving into corporate training"): the part after it is the topic.
 _WISH = re.compile(r"\b(?:interested\s+in|passionate\s+about|keen\s+on|enjoys?|loves?|(?<=\bi\s)(?:really\s+)?like|"
                    r"(?:mov(?:e|es|ing)|switch(?:es|ing)?|transition(?:s|ing)?|pivot(?:s|ing)?|chang(?:e|es|ing)\s+careers?|"
@@ -156,7 +158,7 @@ _WORKED_WITH = re.compile(
     re.IGNORECASE)
 _CONNECTION = re.compile(
     r"\b(?:at\s+)?(?:companies\s+|places\s+)?where\s+i\s+(?:have|know)\s+(?:a\s+|some\s+)?(?:connections?|someone|somebody|people|friends?|contacts?)\b"
-    r"|\b(?:through|via|in|at\s+companies\s+in)?\s*my\s+(?:network|connections|contacts)\b|\bpeople\s+i\s+know\b", re.IGNORECASE)
+    r"|\b(?:through|via|in|at\s+companies\s+in)?\s*my\s+(?:network|connections|contacts|friends)\b|\bpeople\s+i\s+know\b", re.IGNORECASE)
 _PROFILE = re.compile(
     r"\b(?:using|use|with|leverag(?:e|ing)|based\s+on|given|matching|that\s+fits?|that\s+match(?:es)?|for|fit(?:ting)?)?\s*"
     r"\bmy\s+(?:(\w+(?:\s+\w+)?)\s+)?(background|experience|skills|skill\s+set|profile|expertise|resume|cv)\b", re.IGNORECASE)
@@ -218,7 +220,9 @@ class _Text:
     def negation_before(self, start: int, previous: list[tuple[int, int, bool]] = ()) -> tuple[bool, int]:
         """(negated, where the negation starts) for a phrase starting at ``start``: a negation cue right
         before it, or a list join after an earlier phrase of the same kind that was negated."""
-        cue = _NEGATION.search(self.text[:start])
+        # Cues end right before the phrase: a window of CUE_WINDOW characters holds any of them, and keeps a long query linear.
+        offset = max(0, start - CUE_WINDOW)
+        cue = _NEGATION.search(self.text, offset, start)
         if cue and self.free(cue.start(), cue.end()):
             return True, cue.start()
         for p_start, p_end, p_negated in reversed(previous):
@@ -601,8 +605,8 @@ class RulePlanner:
                 if any(words[j + 1].start() - words[j].end() > 2 for j in range(i, i + n - 1)):
                     continue  # the words must be adjacent ("Silicon Valley", not "Silicon ... Valley")
                 phrase = state.text[span[0].start():span[-1].end()].rstrip(".")
-                before = state.text[:span[0].start()]
-                listed = any(_LIST_JOIN.match(state.text[e:span[0].start()]) for _, e, _, _, _ in found)
+                before = state.text[max(0, span[0].start() - CUE_WINDOW):span[0].start()]
+                listed = any(_LIST_JOIN.match(state.text[e:span[0].start()]) for _, e, _, _, _ in found[-3:] if span[0].start() - e <= CUE_WINDOW)
                 cue = bool(_PLACE_CUE.search(before)) or bool(_NEGATION.search(before)) or listed or bool(_PLACE_AFTER.match(state.text, span[-1].end()))
                 place = self._place(phrase, cue=cue, lowercase_query=lowercase_query)
                 if place is None:
@@ -813,7 +817,7 @@ class RulePlanner:
 
     def _unknown_place(self, state: _Text, word: re.Match, plan: QueryPlan) -> None:
         """A capitalised word right after "in"/"near" that is no known place nor job word."""
-        if not word.group(0)[:1].isupper() or not _PLACE_CUE.search(state.text[:word.start()]):
+        if not word.group(0)[:1].isupper() or not _PLACE_CUE.search(state.text, max(0, word.start() - CUE_WINDOW), word.start()):
             return
         key = fold(word.group(0))
         if key in self.vocabulary or key in _FILLER or key in _STOP_PLACE_WORDS or key in FUNCTIONS:
