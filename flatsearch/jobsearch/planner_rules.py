@@ -40,6 +40,7 @@ from .tools import PlannerTools
 
 MAX_QUERY_CHARS = 2000
 RECENT_DAYS = 14
+SENIOR_TITLE_WORDS = ("iii", "iv", "architect")  # unmarked-level titles that are still senior (the seniority rules read them as mid)
 CUE_WINDOW = 80  # characters before a phrase in which its cue ("not in", "outside of the") is looked for
 CHIEF_TITLES = ("chief", "ceo", "cto", "cfo", "coo", "cmo", "cro", "cio", "ciso", "cpo")
 MIN_PLACE_FUZZY_LENGTH = 6  # a place name this long or longer may be one edit off ("pittsburg"); shorter names are too alike
@@ -53,7 +54,7 @@ get give list want wanted would like need needs looking look seeking seek intere
 really very ideally preferably something anything can could should jobs job roles role positions position openings
 opening posted posting postings listing listings that's there where when what how have has had do does using use as
 either neither not no non except excluding exclude outside other than besides instead rather avoid avoiding
-de du des la le les en et a à für und im el los las y anywhere based new now currently immediately asap urgently maybe perhaps possibly places many much
+de du des la le les en et a à für und im el los las y anywhere based new now currently immediately asap urgently maybe perhaps possibly places many much fine okay ok
 hello hi hey thanks thank""".split())
 # What someone wants, after who they are ("teacher moving into corporate training"): the part after it is the topic.
 _WISH = re.compile(r"\b(?:interested\s+in|passionate\s+about|keen\s+on|enjoys?|loves?|(?<=\bi\s)(?:really\s+)?like|"
@@ -104,6 +105,11 @@ _PLACE_TAIL = re.compile(r"\s+(?:(?:metro(?:politan)?\s+)?(?:area|region)|metro|
                          r"\s*\(?\s*(?:the\s+)?(?:state|province|country)\b\)?", re.IGNORECASE)
 # "Georgia the country", "Georgia (state)": the word after the name says which kind of place is meant.
 _PLACE_KIND = re.compile(r"\s*\(?\s*(?:the\s+)?(?P<kind>country|state)\b", re.IGNORECASE)
+# A work mode said to be acceptable rather than wanted: "on-site is fine", "hybrid ok", "open to remote".
+_ACCEPTABLE_AFTER = re.compile(r"\s*(?:(?:is|are|would\s+be|also|too)\s+)*(?:fine|ok(?:ay)?|acceptable|welcome|possible)\b"
+                               r"|\s+or\s+not\b|\s*(?:,\s*)?(?:either\s+way|whatever)\b", re.IGNORECASE)
+_ACCEPTABLE_BEFORE = re.compile(r"\b(?:open\s+to|ok\s+with|fine\s+with|happy\s+with|don'?t\s+mind|wouldn'?t\s+mind)\s+(?:a\s+|an\s+)?$",
+                                re.IGNORECASE)
 # A negation no pass turned into a filter ("no startups", "without travel"): its words must not be searched for.
 _LEFTOVER_NEGATION = re.compile(r"\b(?:no|not|never|without|except|excluding|exclude|avoid(?:ing)?|other\s+than|anything\s+but|but\s+not)\s+"
                                 r"(?:(?:a|an|the|any|too\s+much|much)\s+)?[\w&'-]+(?:\s+(?!(?:and|or|but|in|at|near|for|with|from|jobs?|roles?|"
@@ -497,6 +503,14 @@ class RulePlanner:
                 found.append((match.start(), match.end(), modes))
         for start, end, modes in sorted(found):
             negated, neg_start = state.negation_before(start, mentions)
+            accepted = _ACCEPTABLE_AFTER.match(state.text, end) or _ACCEPTABLE_BEFORE.search(state.text, max(0, start - CUE_WINDOW), start)
+            if accepted and not negated:
+                # "on-site is fine", "open to remote": a mode the seeker accepts, not one they ask for.
+                span = (accepted.start(), end) if accepted.end() <= start else (start, accepted.end())
+                state.take(*span)
+                plan.notes.append(f"\"{state.text[span[0]:span[1]].strip()}\" says a work mode is acceptable, not required: "
+                                  "no work-mode filter was applied for it.")
+                continue
             mentions.append((start, end, negated))
             state.take(neg_start if negated else start, end)
             phrase = state.text[neg_start if negated else start:end].strip()
@@ -516,13 +530,16 @@ class RulePlanner:
         if allowed:
             codes = [WORK_MODE_CODES[m] for m in order if m in allowed]
             meaning = "work mode is " + " or ".join(m for m in order if m in allowed)
-            if allowed == {"onsite"}:
+            if "onsite" in allowed:
                 # Most postings never state their mode; an office job that does not say so is still an office job.
                 codes.append(WORK_MODE_CODES["unknown"])
-                meaning = "work mode is on-site or not stated (postings that do not say remote or hybrid)"
+                meaning = ("work mode is on-site or not stated (postings that do not say remote or hybrid)" if allowed == {"onsite"} else
+                           f"{meaning}, or not stated (postings that do not say remote or hybrid are mostly on-site)")
                 plan.notes.append("On-site also keeps postings that do not state a work mode; most office jobs do not say so.")
-                plan.suggestions.append({"kind": "stricter", "phrase": phrases[0], "message": "only postings that say on-site",
-                                         "filter": {"work_mode": {"eq": WORK_MODE_CODES["onsite"]}}})
+                stricter = [WORK_MODE_CODES[m] for m in order if m in allowed]
+                plan.suggestions.append({"kind": "stricter", "phrase": phrases[0], "message": "only postings that say " + " or ".join(
+                    "on-site" if m == "onsite" else m for m in order if m in allowed),
+                    "filter": {"work_mode": {"eq": stricter[0]}} if len(stricter) == 1 else {"work_mode": {"in": stricter}}})
             clause = {"work_mode": {"in": sorted(codes)}} if len(codes) > 1 else {"work_mode": {"eq": codes[0]}}
         else:
             codes = sorted(WORK_MODE_CODES[m] for m in denied)
@@ -560,6 +577,9 @@ class RulePlanner:
                     and not re.search(r"\b(?:product|project|program|account|change|risk|case|property|asset|data|supply|event|"
                                       r"vendor|brand|community|content|talent|office|care|revenue|portfolio)\s+$", state.text[:start], re.IGNORECASE)):
                 continue  # "marketing manager", "product management": a job, not a level
+            tail = re.match(r"[- ]?(?:level|grade)\b", state.text[end:], re.IGNORECASE)  # "staff level", "director-level"
+            if tail and state.free(end, end + tail.end()):
+                end += tail.end()
             mentions.append((start, end, negated))
             state.take(neg_start if negated else start, end)
             phrases.append(state.text[neg_start if negated else start:end].strip())
@@ -573,7 +593,18 @@ class RulePlanner:
             return
         wanted = [level for level in dict.fromkeys(wanted) if level not in unwanted]
         unwanted = list(dict.fromkeys(unwanted))
-        if wanted:
+        if wanted == ["junior"]:
+            # Few titles say "junior" or "associate"; an entry-level seeker also wants the unmarked ones, never a senior,
+            # staff, lead, manager, III/IV or architect title. Titles that do say junior rank first (a soft preference).
+            senior_terms = self.catalog.title_term_ids_for(SENIOR_TITLE_WORDS)
+            clause: dict = {"seniority": {"in": [LEVEL_CODES["junior"], LEVEL_CODES["mid"]]}}
+            if senior_terms:
+                clause = {"and": [clause, {"not": {"title_terms": {"in": senior_terms}}}]}
+            phrase = ", ".join(phrases)
+            plan.add_clause(phrase, "seniority is junior or not stated (no senior, staff, lead, manager, III/IV or architect title)", clause)
+            plan.add_clause(phrase, "prefer titles that say junior, associate, graduate or entry level",
+                            {"seniority": {"eq": LEVEL_CODES["junior"]}}, soft=True)
+        elif wanted:
             plan.add_clause(", ".join(phrases), "seniority is " + " or ".join(wanted), {"seniority": {"in": [LEVEL_CODES[l] for l in wanted]}})
         elif unwanted:
             plan.add_clause(", ".join(phrases), "seniority is not " + " or ".join(unwanted),
