@@ -178,3 +178,25 @@ def test_encoder_query_cache_can_be_cleared():
     assert encoder.query_cache_size == 1
     encoder.clear_query_cache()
     assert encoder.query_cache_size == 0
+
+
+def test_entry_level_keeps_unmarked_titles_but_never_senior_ones(planner, catalog):
+    from flatsearch.jobsearch.planner_rules import SENIOR_TITLE_WORDS
+
+    plan = plan_of(planner, "entry level marketing jobs")
+    level = {"seniority": {"in": [LEVEL_CODES["junior"], LEVEL_CODES["mid"]]}}
+    senior_terms = catalog.title_term_ids_for(SENIOR_TITLE_WORDS)
+    assert plan.clauses == [{"and": [level, {"not": {"title_terms": {"in": senior_terms}}}]} if senior_terms else level]
+    assert plan.preferences == [{"seniority": {"eq": LEVEL_CODES["junior"]}}]
+    assert plan.semantic_text == "marketing"
+
+
+@pytest.mark.parametrize("query", ["data engineer, open to remote", "data engineer, on-site is fine", "data engineer, remote or not"])
+def test_an_acceptable_work_mode_is_no_filter(planner, query):
+    plan = plan_of(planner, query)
+    assert plan.clauses == [] and plan.semantic_text == "data engineer" and any("acceptable" in note for note in plan.notes)
+
+
+def test_hybrid_or_on_site_keeps_postings_without_a_stated_mode(planner):
+    plan = plan_of(planner, "designer jobs, hybrid or onsite")
+    assert plan.clauses == [{"work_mode": {"in": sorted([HYBRID, WORK_MODE_CODES["onsite"], WORK_MODE_CODES["unknown"]])}}]
