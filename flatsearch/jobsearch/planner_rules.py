@@ -717,6 +717,19 @@ class RulePlanner:
         country it is in means that city (and only it). Returns the place, the new end and the words consumed."""
         gazetteer = self.tools.gazetteer
         key = " ".join(fold(phrase).split())
+        if place.kind in ("state", "subdivision"):
+            # "Ontario, Canada", "Texas, USA": the region, with its country said after it (not the region or the whole country).
+            for n in (3, 2, 1):
+                span = words[nxt:nxt + n]
+                if len(span) < n or not re.fullmatch(r"\s*,?\s*", state.text[end:span[0].start()]):
+                    continue
+                raw = state.text[span[0].start():span[-1].end()].rstrip(".")
+                country = gazetteer.country(" ".join(fold(raw).split()), allow_code=raw.upper() in ("US", "USA", "UK", "AU", "CA", "DE", "IN"))
+                if raw in ("US", "USA", "U.S", "U.S.A"):
+                    country = gazetteer.country("us", allow_code=True)
+                if country is not None and country.country == place.country:
+                    return place, span[-1].end(), n
+            return place, end, 0
         cities = gazetteer.cities_named(key)
         if not cities or place.kind not in ("city", "metro"):
             return place, end, 0
@@ -800,7 +813,9 @@ class RulePlanner:
         country, state_place = gazetteer.country(key), gazetteer.state(key)
         cities = gazetteer.cities_named(key)
         # "Berlin", "Tokyo", "Hamburg" are cities and the subdivisions named after them: the city is meant.
-        subdivisions = [s for s in gazetteer.subdivisions_named(key) if not any(c.country == s.country for c in cities)]
+        # ... unless the region has many more postings than the city ("Quebec": the province, with Montreal, not Quebec City).
+        subdivisions = [s for s in gazetteer.subdivisions_named(key)
+                        if not any(c.country == s.country and 2 * self.geo_counts.get(c.id, 0) >= self.geo_counts.get(s.id, 0) for c in cities)]
         regions = [p for p in (country, state_place, *subdivisions) if p is not None]
         if regions:
             # "New York" means the city; a name that is both a US state and a country ("Georgia") or a state

@@ -200,3 +200,9 @@ def test_an_acceptable_work_mode_is_no_filter(planner, query):
 def test_hybrid_or_on_site_keeps_postings_without_a_stated_mode(planner):
     plan = plan_of(planner, "designer jobs, hybrid or onsite")
     assert plan.clauses == [{"work_mode": {"in": sorted([HYBRID, WORK_MODE_CODES["onsite"], WORK_MODE_CODES["unknown"]])}}]
+
+
+def test_a_region_with_its_country_is_the_region(planner, gazetteer):
+    ontario = gazetteer.subdivisions_named("ontario")[0]
+    assert plan_of(planner, "jobs in Ontario, Canada").clauses == [{"geo": {"in": [ontario.id]}}]
+    assert plan_of(planner, "jobs in Texas, USA").clauses == [{"geo": {"in": [gazetteer.state("texas").id]}}]
