@@ -21,7 +21,7 @@ _NUMBER_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "fi
 _LEAD = r"(?:(?:posted|added|listed|published|opened|new|created|up)\s+)?(?:(?:in|within|during|over|from)\s+)?(?:the\s+)?"
 _COUNT = r"(?P<n>\d{1,4}|a|an|one|two|three|four|five|six|seven|eight|nine|ten|fourteen|thirty|couple(?:\s+of)?|few)"
 _RELATIVE = re.compile(
-    rf"\b{_LEAD}(?:(?:last|past|previous|recent)\s+)?{_COUNT}\s+(?P<unit>hour|hr|h|day|week|wk|month|year)s?(?:\s+ago)?\b", re.IGNORECASE)
+    rf"\b{_LEAD}(?:(?:last|past|previous|recent)\s+)?{_COUNT}\s*(?P<unit>hour|hr|h|day|week|wk|month|year)s?(?:\s+ago)?\b", re.IGNORECASE)
 _WINDOWS = (
     (re.compile(rf"\b{_LEAD}(?:today|(?:last|past)\s+24\s*(?:hours|hrs|h)|(?:last|past)\s+day)\b|\b(?:posted|added|listed)\s+today\b", re.IGNORECASE), 1),
     (re.compile(rf"\b{_LEAD}(?:yesterday)\b", re.IGNORECASE), 2),
@@ -38,7 +38,8 @@ _SINCE = re.compile(r"\b(?:(?:posted|added|listed|published)\s+)?(?:since|after|
                     r"(?P<date>(?:(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?(?:,?\s+\d{4})?|"
                     r"\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?(?:,?\s+\d{4})?|"
                     r"\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}(?:/\d{2,4})?|(?:last\s+)?(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)|"
-                    r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*(?:\s+\d{4})?|new\s+year'?s?(?:\s+day)?))\b", re.IGNORECASE)
+                    r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*(?:\s+\d{4})?|new\s+year'?s?(?:\s+day)?|"
+                    r"(?:the\s+)?(?:start|beginning)\s+of\s+(?:the|this)\s+(?:year|month)))\b", re.IGNORECASE)
 
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _IN_MONTH = re.compile(r"\b(?:(?P<verb>posted|added|listed|published|opened)\s+)?(?:in|during)\s+(?:the\s+month\s+of\s+)?"
@@ -125,6 +126,12 @@ def _window(days: float, match: re.Match, now: dt.datetime) -> Recency:
 
 def _absolute(phrase: str, now: dt.datetime) -> dt.datetime | None:
     import dateparser
+
+    words = " ".join(phrase.lower().split())
+    if re.fullmatch(r"new\s+year'?s?(?:\s+day)?|(?:the\s+)?(?:start|beginning)\s+of\s+(?:the|this)\s+year", words):
+        return dt.datetime(now.year, 1, 1, tzinfo=dt.timezone.utc)
+    if re.fullmatch(r"(?:the\s+)?(?:start|beginning)\s+of\s+(?:the|this)\s+month", words):
+        return dt.datetime(now.year, now.month, 1, tzinfo=dt.timezone.utc)
 
     moment = dateparser.parse(phrase, settings={"RELATIVE_BASE": now.replace(tzinfo=None), "PREFER_DATES_FROM": "past",
                                                 "RETURN_AS_TIMEZONE_AWARE": False, "PREFER_DAY_OF_MONTH": "first"})

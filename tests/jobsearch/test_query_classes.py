@@ -206,3 +206,22 @@ def test_a_region_with_its_country_is_the_region(planner, gazetteer):
     ontario = gazetteer.subdivisions_named("ontario")[0]
     assert plan_of(planner, "jobs in Ontario, Canada").clauses == [{"geo": {"in": [ontario.id]}}]
     assert plan_of(planner, "jobs in Texas, USA").clauses == [{"geo": {"in": [gazetteer.state("texas").id]}}]
+
+
+@pytest.mark.parametrize("text, op, amount", [("no less than 90k", "gte", 90_000), ("no more than 90k", "lte", 90_000),
+                                              ("€60.000 or more", "gte", 60_000 * 1.08), ("25 dollars an hour", "gte", 25 * 2080)])
+def test_more_pay_phrases(text, op, amount):
+    bound = parse_pay(f"designer jobs {text}")
+    assert (bound.op, bound.yearly_usd) == (op, pytest.approx(amount))
+
+
+@pytest.mark.parametrize("text, since", [("posted in the past 48h", NOW - dt.timedelta(days=2)),
+                                         ("since the start of the year", dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)),
+                                         ("posted since new year", dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))])
+def test_more_recency_phrases(text, since):
+    assert parse_recency(f"marketing jobs {text}", NOW).since == since
+
+
+def test_pay_words_are_no_company_names(planner):
+    plan = plan_of(planner, "sales roles with OTE of 200k")
+    assert plan.clauses == [{"salary_max": {"gte": 200_000.0}}] and not plan.notes and plan.semantic_text == "sales"
