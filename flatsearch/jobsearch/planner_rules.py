@@ -12,13 +12,24 @@ job functions. What is left, minus filler words, is the semantic text that gets 
 phrases joined to that one by "or" / "and" / "nor" / "," / "/" ("not in Seattle or
 Portland"); it becomes a ``{"not": ...}`` clause and its words never reach the semantic
 text. A disjunction between a place and a work mode ("Chicago or remote") becomes one
-``{"or": [...]}`` clause; several places or modes in one list are alternatives.
+``{"or": [...]}`` clause; several places or modes in one list are alternatives. Contractions
+negate too ("that aren't hybrid", "doesn't have to be on-site"); a negation that no pass can turn
+into a filter ("no startups") is left out of the semantic text with a note; a work mode said to be
+acceptable ("on-site is fine", "open to remote") is no filter. "Not in <city>" also leaves out the
+postings that name only the metro around it ("San Francisco Bay Area"), which may be in the city.
 
 **Grounding order.** Companies of the catalog first (exact, then fuzzy with rapidfuzz),
 then places, then titles. A company name that is an ordinary word ("Better", "Writer",
 "Block") counts only with company context ("at X", "for X", "not at X", "companies like
 X", or a capitalised "X jobs" when X is not itself a job word); a capitalised name after
 "at" that the catalog lacks is reported in the plan's notes.
+
+**Places without a preposition.** A name is a place without "in" when it is joined to a work
+mode ("Boston or remote", "Denver/remote"), followed by "based", or a word the postings use more
+in their locations than in their titles; two-letter US state codes count after a place cue
+("in NJ"). "City, region" and "region, country" mean the first ("Ontario, Canada"); "Georgia
+the country" picks the kind; US areas ("Midwest", "East Coast", "NorCal") are curated sets of
+states and metros (``data/metros.json``).
 """
 from __future__ import annotations
 
