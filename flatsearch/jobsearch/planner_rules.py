@@ -125,6 +125,9 @@ _ACCEPTABLE_BEFORE = re.compile(r"\b(?:open\s+to|ok\s+with|fine\s+with|happy\s+w
 _LEFTOVER_NEGATION = re.compile(r"\b(?:no|not|never|without|except|excluding|exclude|avoid(?:ing)?|other\s+than|anything\s+but|but\s+not)\s+"
                                 r"(?:(?:a|an|the|any|too\s+much|much)\s+)?[\w&'-]+(?:\s+(?!(?:and|or|but|in|at|near|for|with|from|jobs?|roles?|"
                                 r"positions?|openings?)\b)[\w&'-]+){0,2}", re.IGNORECASE)
+# A place relative to the seeker, who has not said where they are.
+_NEAR_ME = re.compile(r"\b(?:near\s+me|nearby|close\s+to\s+(?:me|home)|around\s+me|in\s+my\s+(?:area|city|town|region|state)|"
+                      r"(?:in\s+the\s+)?local(?:ly)?(?=\s+(?:jobs?|roles?|positions?|openings?|area)\b))\b", re.IGNORECASE)
 # Words that say the place does not matter: no filter, and nothing to embed.
 _ANYWHERE = re.compile(r"\b(?:(?:from\s+)?anywhere\s+in\s+the\s+world|(?:from\s+)?(?:all\s+)?(?:around|over)\s+the\s+world|world-?wide|globally|"
                        r"any\s+location|location\s+(?:doesn'?t|does\s+not)\s+matter)\b", re.IGNORECASE)
@@ -339,6 +342,9 @@ class RulePlanner:
             plan.notes.append("The query gives the search instructions instead of describing a job; nothing was searched. "
                               "Describe a role, e.g. \"senior product designer jobs in Austin\".")
             return plan
+        if " " not in text and len(re.findall(r"[-_]", text)) >= 2:
+            text = re.sub(r"[-_]+", " ", text)  # a slug ("data-engineer-jobs-in-boston") is words joined by dashes
+        text = re.sub(r"(?<![\w.])@\s*(?=[A-Za-z])", "at ", text)  # "engineer @ stripe"; an e-mail address keeps its "@"
         text, corrections = self.lexicon.correct(translate(text))
         text = re.sub(r"(?<=[A-Za-z])-based\b", " based", text)  # "Chicago-based": the place, then its tail
         if corrections:
@@ -354,6 +360,9 @@ class RulePlanner:
         self._seniority(state, plan)
         for match in state.matches(_ANYWHERE):
             state.take(match.start(), match.end())
+        for match in state.matches(_NEAR_ME):
+            state.take(match.start(), match.end())
+            plan.notes.append(f"\"{match.group(0)}\" needs a place: name a city or region (e.g. \"in Denver\"); no location filter was applied.")
         self._places(state, plan, modes)
         self._functions(state, plan)
         for match in state.matches(_LEFTOVER_NEGATION):

@@ -225,3 +225,11 @@ def test_more_recency_phrases(text, since):
 def test_pay_words_are_no_company_names(planner):
     plan = plan_of(planner, "sales roles with OTE of 200k")
     assert plan.clauses == [{"salary_max": {"gte": 200_000.0}}] and not plan.notes and plan.semantic_text == "sales"
+
+
+def test_slugs_at_signs_and_near_me(planner):
+    assert plan_of(planner, "data-engineer-jobs-in-boston").clauses == [{"geo": {"in": [BOSTON]}}]
+    assert plan_of(planner, "c++-developer-jobs").semantic_text == "c++ developer"  # "+" is no joiner
+    assert "company" in json.dumps(plan_of(planner, "engineer @ stripe").clauses)
+    near = plan_of(planner, "jobs near me")
+    assert near.clauses == [] and near.semantic_text == "jobs" and any("needs a place" in note for note in near.notes)
