@@ -591,7 +591,7 @@ class RulePlanner:
                 continue
             negated, neg_start = state.negation_before(start, mentions)
             if level == "manager" and not negated and not (
-                    re.fullmatch(r"(?i)people\s+managers?", state.text[start:end]) or
+                    re.fullmatch(r"(?i)people\s+manag(?:ers?|ement)", state.text[start:end]) or
                     re.fullmatch(r"(?i)management|managerial|people lead", state.text[start:end])
                     and re.match(r"\s+(?:roles?|jobs?|positions?|track|level|openings?)\b", state.text[end:], re.IGNORECASE)
                     and not re.search(r"\b(?:product|project|program|account|change|risk|case|property|asset|data|supply|event|"
