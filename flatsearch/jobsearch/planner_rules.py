@@ -52,6 +52,8 @@ from .tools import PlannerTools
 MAX_QUERY_CHARS = 2000
 RECENT_DAYS = 14
 SENIOR_TITLE_WORDS = ("iii", "iv", "architect")  # unmarked-level titles that are still senior (the seniority rules read them as mid)
+# Words between a company name and "jobs" that say what kind of job, never pay or quality: "Better paying jobs" is no company.
+_NOT_FUNCTION_WORDS = frozenset("paying paid pay salary high higher best better good great top well remote hybrid new recent latest".split())
 CUE_WINDOW = 80  # characters before a phrase in which its cue ("not in", "outside of the") is looked for
 CHIEF_TITLES = ("chief", "ceo", "cto", "cfo", "coo", "cmo", "cro", "cio", "ciso", "cpo")
 MIN_PLACE_FUZZY_LENGTH = 6  # a place name this long or longer may be one edit off ("pittsburg"); shorter names are too alike
@@ -501,11 +503,18 @@ class RulePlanner:
         common = all(w in common_words() or w in _FILLER for w in key.split()) and len(key.split()) <= 2
         if cue:
             return True
+        # "Stripe jobs", "Stripe engineering jobs", "datadog sales roles": the name, then at most two job-function words
+        # (words of the titles, none a pay or filler word), then a job word.
+        followed = re.match(r"((?:\s+[A-Za-z&'-]+){0,2}?)\s+(?:jobs?|roles?|careers?|openings?|positions?|internships?|is\s+hiring|hiring)\b",
+                            text[end:], re.IGNORECASE)
+        if followed and followed.group(1):
+            between = [fold(w) for w in followed.group(1).split()]
+            if not all(w in self.vocabulary and w not in _FILLER and w not in _NOT_FUNCTION_WORDS for w in between):
+                followed = None
         if not common:
             # "Figma" is the company, "figma skills" (a title word in lower case) the tool.
-            return name[:1].isupper() or len(key.split()) > 1 or key not in self.vocabulary
+            return name[:1].isupper() or len(key.split()) > 1 or key not in self.vocabulary or bool(followed)
         job_word = key in self.role_words or key in FUNCTIONS
-        followed = re.match(r"\s+(?:jobs?|roles?|careers?|openings?|positions?|internships?|is\s+hiring|hiring)\b", text[end:], re.IGNORECASE)
         # "Stripe jobs" (capitalised, not a job word) is the company; "Writer roles" asks for writers, "Better paying" is not a name.
         return bool(followed) and name[:1].isupper() and not job_word and name == official[:len(name)]
 

@@ -233,3 +233,8 @@ def test_slugs_at_signs_and_near_me(planner):
     assert "company" in json.dumps(plan_of(planner, "engineer @ stripe").clauses)
     near = plan_of(planner, "jobs near me")
     assert near.clauses == [] and near.semantic_text == "jobs" and any("needs a place" in note for note in near.notes)
+
+
+@pytest.mark.parametrize("query, named", [("Stripe engineering jobs", True), ("Better paying jobs", False), ("Stripe paying jobs", False)])
+def test_a_name_before_job_function_words_and_jobs_is_the_company(planner, query, named):
+    assert ("company" in json.dumps(plan_of(planner, query).clauses)) is named
