@@ -40,7 +40,7 @@ QUERY_WORDS = {
     "mid": r"\b(mid[- ]level|mid[- ]career|intermediate)\b",
     "senior": r"\b(senior|sr)\b",
     "staff": r"(?<!chief of )\b(staff|principal|distinguished)\b",  # "chief of staff" is a role, not two levels
-    "manager": r"\b(people\s+manag(?:ers?|ement)|manager|management|managerial|people lead)\b",
+    "manager": r"\b(people\s+manag(?:ers?|ement)|managers?|management|managerial|people lead)\b",
     "director": r"\b(directors?|head of)\b",
     "vp": r"\b(vps?|vice presidents?|svp|evp)\b",
     # "account executive" and "executive assistant" are job titles, not a seniority level.

@@ -238,3 +238,10 @@ def test_slugs_at_signs_and_near_me(planner):
 @pytest.mark.parametrize("query, named", [("Stripe engineering jobs", True), ("Better paying jobs", False), ("Stripe paying jobs", False)])
 def test_a_name_before_job_function_words_and_jobs_is_the_company(planner, query, named):
     assert ("company" in json.dumps(plan_of(planner, query).clauses)) is named
+
+
+def test_neither_nor_and_plural_managers(planner):
+    assert plan_of(planner, "neither remote nor hybrid, nurse").clauses == [{"not": {"work_mode": {"in": sorted([REMOTE, HYBRID])}}}]
+    management = sorted(LEVEL_CODES[level] for level in ("manager", "director", "vp", "executive"))
+    assert plan_of(planner, "no managers, engineering jobs").clauses == [{"not": {"seniority": {"in": management}}}]
+    assert plan_of(planner, "marketing managers in Boston").clauses == [{"geo": {"in": [BOSTON]}}]
