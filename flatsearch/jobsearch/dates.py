@@ -22,7 +22,12 @@ _LEAD = r"(?:(?:posted|added|listed|published|opened|new|created|up)\s+)?(?:(?:i
 _COUNT = r"(?P<n>\d{1,4}|a|an|one|two|three|four|five|six|seven|eight|nine|ten|fourteen|thirty|couple(?:\s+of)?|few)"
 _RELATIVE = re.compile(
     rf"\b{_LEAD}(?:(?:last|past|previous|recent)\s+)?{_COUNT}\s*(?P<unit>hour|hr|h|day|week|wk|month|year)s?(?:\s+ago)?\b", re.IGNORECASE)
+# An age limit: "no older than 10 days", "less than a week old", "up to 3 days old".
+_AGE = re.compile(rf"\b(?:(?:posted\s+)?(?:no|not)\s+older\s+than\s+{_COUNT}\s*(?P<unit>hour|hr|h|day|week|wk|month|year)s?(?:\s+old)?|"
+                  rf"(?:less\s+than|under|up\s+to|at\s+most)\s+{_COUNT.replace('?P<n>', '?P<n2>')}\s*(?P<unit2>hour|hr|h|day|week|wk|month|year)s?\s+old)\b",
+                  re.IGNORECASE)
 _WINDOWS = (
+    (re.compile(r"\b(?:posted\s+)?(?:this\s+(?:morning|afternoon|evening)|tonight)\b", re.IGNORECASE), 1),
     (re.compile(rf"\b{_LEAD}(?:today|(?:last|past)\s+24\s*(?:hours|hrs|h)|(?:last|past)\s+day)\b|\b(?:posted|added|listed)\s+today\b", re.IGNORECASE), 1),
     (re.compile(rf"\b{_LEAD}(?:yesterday)\b", re.IGNORECASE), 2),
     (re.compile(rf"\b{_LEAD}(?:this|last|past|previous)\s+(?:week|7\s+days)\b|\bthis\s+week'?s\b", re.IGNORECASE), 7),
@@ -31,7 +36,7 @@ _WINDOWS = (
     (re.compile(rf"\b{_LEAD}(?:this|last|past|previous)\s+(?:quarter)\b", re.IGNORECASE), 90),
     (re.compile(rf"\b{_LEAD}(?:this|last|past|previous)\s+year\b", re.IGNORECASE), 365),
     (re.compile(r"\b(?:posted|added|listed|published)\s+recently\b|\brecently\s+(?:posted|added|listed|published)\b|\b(?:most\s+)?recent\b|"
-                r"\bnewly\s+(?:posted|listed)\b|\blatest\b|\bfresh\b|\bnew\s+(?:postings?|listings?|openings?)\b|\bjust\s+posted\b",
+                r"\bnewly\s+(?:posted|listed)\b|\blatest\b|\bnewest\b|\bfresh\b|\bnew\s+(?:postings?|listings?|openings?)\b|\bjust\s+posted\b",
                 re.IGNORECASE), RECENT_DAYS),
 )
 _SINCE = re.compile(r"\b(?:(?:posted|added|listed|published)\s+)?(?:since|after|from|on\s+or\s+after|starting)\s+"
@@ -91,7 +96,14 @@ def parse_recency(text: str, now: dt.datetime, free=lambda start, end: True) -> 
         if moment is not None:
             return Recency(moment, since.start(), since.end(), f"posted on or after {moment:%Y-%m-%d}", ((since.start(), since.end()),))
     found: list[Recency] = []
+    for match in _AGE.finditer(text):
+        if free(match.start(), match.end()):
+            count = (match.group("n") or match.group("n2")).lower().split()[0]
+            number = int(count) if count.isdigit() else _NUMBER_WORDS[count]
+            found.append(_window(number * _UNITS[(match.group("unit") or match.group("unit2")).lower()], match, now))
     for match in _RELATIVE.finditer(text):
+        if any(r.start < match.end() and match.start() < r.end for r in found):
+            continue
         if not free(match.start(), match.end()):
             continue
         count = match.group("n").lower().split()[0]

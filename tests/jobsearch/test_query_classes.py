@@ -245,3 +245,13 @@ def test_neither_nor_and_plural_managers(planner):
     management = sorted(LEVEL_CODES[level] for level in ("manager", "director", "vp", "executive"))
     assert plan_of(planner, "no managers, engineering jobs").clauses == [{"not": {"seniority": {"in": management}}}]
     assert plan_of(planner, "marketing managers in Boston").clauses == [{"geo": {"in": [BOSTON]}}]
+
+
+@pytest.mark.parametrize("text, days", [("no older than 10 days", 10), ("less than a week old", 7), ("up to 3 days old", 3),
+                                        ("posted this morning", 1)])
+def test_age_limits(text, days):
+    assert parse_recency(f"engineering jobs {text}", NOW).since == NOW - dt.timedelta(days=days)
+
+
+def test_experience_is_no_age_limit():
+    assert parse_recency("less than 3 years experience data jobs", NOW) is None
