@@ -72,7 +72,7 @@ hello hi hey thanks thank""".split())
 # What someone wants, after who they are ("teacher moving into corporate training"): the part after it is the topic.
 _WISH = re.compile(r"\b(?:interested\s+in|passionate\s+about|keen\s+on|enjoys?|loves?|(?<=\bi\s)(?:really\s+)?like|"
                    r"(?:mov(?:e|es|ing)|switch(?:es|ing)?|transition(?:s|ing)?|pivot(?:s|ing)?|chang(?:e|es|ing)\s+careers?|"
-                   r"break(?:s|ing)?|get(?:s|ting)?)\s+(?:in)?to)\b", re.IGNORECASE)
+                   r"break(?:s|ing)?|get(?:s|ting)?)\s+(?:in)?to|looking\s+for|searching\s+for|seeking)\b", re.IGNORECASE)
 _STOP_PLACE_WORDS = frozenset("""remote hybrid marketing sales data design product security energy mobile nice reading bath
 orange industry commerce university media people home office union normal independence liberty victoria florence jobs
 job engineer manager lead senior software it us our my best good great new early late mission environment climate
@@ -108,7 +108,8 @@ _FUNCTION_ALIASES = {"engineer": "engineering", "engineers": "engineering", "dev
                      "programming": "software", "salesy": "sales", "people ops": "hr", "human resources": "hr", "customer service": "customer support",
                      "designer": "design", "designers": "design", "marketer": "marketing", "finance roles": "finance", "ml": "machine learning",
                      "cybersecurity": "security", "it security": "security", "techie": "tech", "technical": "tech"}
-_PLACE_CUE_WORDS = r"\b(?:in|near|around|based in|located in|close to|from|within|outside(?: of)?|anywhere in|across)"
+_PLACE_CUE_WORDS = (r"\b(?:in|near|around|based in|located in|close to|from|within|outside(?: of)?|anywhere in|across|"
+                    r"(?:moving|relocating|move|relocate|moved)\s+to)")
 _PLACE_CUE = re.compile(_PLACE_CUE_WORDS + r"\s+$", re.IGNORECASE)
 # Wider than the cue only for marking words as used: "near the Seattle area" leaves no "near" behind, while
 # "the" alone is not evidence enough to read a small town's name as a place.
@@ -123,6 +124,13 @@ _ACCEPTABLE_AFTER = re.compile(r"\s*(?:(?:is|are|would\s+be|also|too)\s+)*(?:fin
                                r"|\s+or\s+not\b|\s*(?:,\s*)?(?:either\s+way|whatever)\b", re.IGNORECASE)
 _ACCEPTABLE_BEFORE = re.compile(r"\b(?:open\s+to|ok\s+with|fine\s+with|happy\s+with|don'?t\s+mind|wouldn'?t\s+mind)\s+(?:a\s+|an\s+)?$",
                                 re.IGNORECASE)
+# Before a company: the seeker's past employer ("former Stripe engineer", "ex-Airbnb", "I used to work at Datadog").
+_PAST_EMPLOYER = re.compile(r"\b(?:former(?:ly)?(?:\s+(?:at|with))?|ex-?|previously\s+(?:at|with)|used\s+to\s+work\s+(?:at|for)|"
+                            r"(?:i\s+|i'?ve\s+|have\s+)?worked\s+(?:at|for)|(?:i'?m\s+)?leaving|left|quit)\s*$", re.IGNORECASE)
+# Before a place: where the seeker comes from ("relocating from Boston to Austin"), not where the job is.
+_ORIGIN = re.compile(r"\b(?:relocat\w*|moving|move|moved|coming)\s+(?:\w+\s+)?from\s+(?:the\s+)?$", re.IGNORECASE)
+# Years of experience: no posting field says them.
+_EXPERIENCE = re.compile(r"\b(?:with\s+|for\s+|have\s+)?\d{1,2}\+?\s*(?:years?|yrs?)(?:\s+of)?(?:\s+(?:experience|exp))?\b", re.IGNORECASE)
 # A negation no pass turned into a filter ("no startups", "without travel"): its words must not be searched for.
 _LEFTOVER_NEGATION = re.compile(r"\b(?:no|not|never|without|except|excluding|exclude|avoid(?:ing)?|other\s+than|anything\s+but|but\s+not)\s+"
                                 r"(?:(?:a|an|the|any|too\s+much|much)\s+)?[\w&'-]+(?:\s+(?!(?:and|or|but|in|at|near|for|with|from|jobs?|roles?|"
@@ -367,6 +375,9 @@ class RulePlanner:
             plan.notes.append(f"\"{match.group(0)}\" needs a place: name a city or region (e.g. \"in Denver\"); no location filter was applied.")
         self._places(state, plan, modes)
         self._functions(state, plan)
+        for match in state.matches(_EXPERIENCE):
+            state.take(match.start(), match.end())
+            plan.notes.append(f"\"{match.group(0).strip()}\": postings do not state years of experience in a field, so it was not filtered.")
         for match in state.matches(_LEFTOVER_NEGATION):
             state.take(match.start(), match.end())
             plan.notes.append(f"\"{match.group(0)}\" is not something postings state, so it could not be filtered; "
@@ -449,6 +460,12 @@ class RulePlanner:
             if not state.free(start, end):
                 continue
             name = state.text[start:end]
+            past = _PAST_EMPLOYER.search(state.text, max(0, start - CUE_WINDOW), start)
+            if past:
+                # "former Stripe engineer", "I used to work at Airbnb": where the seeker worked, not where they want to.
+                state.take(past.start(), end)
+                plan.notes.append(f"\"{state.text[past.start():end].strip()}\" is where you worked, so it was not used as a company filter.")
+                continue
             negated, neg_start = state.negation_before(start, [m for m in mentions])
             cue = _COMPANY_CUE.search(state.text[:neg_start if negated else start])
             listed = any(p_end <= start and _LIST_JOIN.match(state.text[p_end:start]) for _, p_end, _ in mentions)
@@ -473,7 +490,8 @@ class RulePlanner:
         for match in state.matches(_UNKNOWN_COMPANY):
             name = match.group("name").rstrip(".'")
             key = fold(name)
-            if key in self.vocabulary or key in _FILLER or key in _STOP_PLACE_WORDS or fold(name.split()[0]) in _FILLER:
+            if (key in self.vocabulary or key in _FILLER or key in _STOP_PLACE_WORDS or fold(name.split()[0]) in _FILLER
+                    or fold(name.split()[0]) in abbreviations()[0]):  # "looking for PM roles": a role, not a company
                 continue
             negated = bool(re.match(r"(?i)(?:but\s+)?not|except|excluding|other", match.group("cue")))
             if self._place(name, cue=True, lowercase_query=False) is not None:
@@ -681,6 +699,12 @@ class RulePlanner:
                     wanted = (self.tools.gazetteer.country(named) if kind.group("kind").lower() == "country"
                               else self.tools.gazetteer.state(named))
                     place = wanted or place
+                origin = _ORIGIN.search(state.text, max(0, span[0].start() - CUE_WINDOW), span[0].start())
+                if origin:
+                    state.take(origin.start(), end)
+                    plan.notes.append(f"\"{state.text[origin.start():end].strip()}\" is where you come from, so it was not used as a location filter.")
+                    i += n + used_words
+                    break
                 negated, neg_start = state.negation_before(span[0].start(), [(s, e, neg) for s, e, _, _, neg in found])
                 if negated:
                     state.take(neg_start, span[0].start())
@@ -982,8 +1006,9 @@ class RulePlanner:
         for fragment in re.split(r"[\x00,;:.!?()\[\]\"]+", state.residual()):
             # "military veteran interested in project management": the wish after the phrase is the topic, not who asks.
             wish = list(_WISH.finditer(fragment))
-            if wish and fragment[wish[-1].end():].strip():
-                fragment = fragment[wish[-1].end():]
+            after = fragment[wish[-1].end():] if wish else ""
+            if wish and any(fold(w).strip("'") not in _FILLER and not _JOB_WORDS.fullmatch(w) for w in after.split()):
+                fragment = after
             words = [w for w in fragment.split() if not _JOB_WORDS.fullmatch(w)]
             # Dashes and slashes left between two clauses ("jobs - not at X") are no topic words; an abbreviation written in
             # capitals is one even when the lower-case word is filler ("IT jobs", "DE roles").

@@ -255,3 +255,13 @@ def test_age_limits(text, days):
 
 def test_experience_is_no_age_limit():
     assert parse_recency("less than 3 years experience data jobs", NOW) is None
+
+
+def test_past_employers_origins_and_experience_are_no_filters(planner):
+    former = plan_of(planner, "former Stripe engineer looking for new roles")
+    assert former.clauses == [] and former.semantic_text == "engineer" and any("where you worked" in n for n in former.notes)
+    moving = plan_of(planner, "relocating from Boston to Austin, software jobs")
+    assert str(BOSTON) not in json.dumps(moving.clauses) and any("where you come from" in n for n in moving.notes)
+    years = plan_of(planner, "data engineer with 3 years experience")
+    assert years.clauses == [] and years.semantic_text == "data engineer"
+    assert plan_of(planner, "ex-Googler looking for PM roles").semantic_text == "PM product manager"
