@@ -892,7 +892,10 @@ class RulePlanner:
                 if (near is not None and near.population > cities[0].population
                         and self.geo_counts.get(near.id, 0) > 5 * sum(self.geo_counts.get(c.id, 0) for c in cities)):
                     return near
-            return with_postings[0] if with_postings and with_postings[0].population * 20 >= cities[0].population else cities[0]
+            # Of the towns of that name not much smaller than the largest, the one with the most postings ("Arlington": VA, not TX).
+            with_postings = sorted((c for c in with_postings if c.population * 20 >= cities[0].population),
+                                   key=lambda c: -self.geo_counts.get(c.id, 0))
+            return with_postings[0] if with_postings else cities[0]
         return None
 
     def _posting_city_near(self, key: str) -> Place | None:
