@@ -54,6 +54,7 @@ RECENT_DAYS = 14
 SENIOR_TITLE_WORDS = ("iii", "iv", "architect")  # unmarked-level titles that are still senior (the seniority rules read them as mid)
 # Words between a company name and "jobs" that say what kind of job, never pay or quality: "Better paying jobs" is no company.
 _NOT_FUNCTION_WORDS = frozenset("paying paid pay salary high higher best better good great top well remote hybrid new recent latest".split())
+NO_COMPANY_ID = -1  # a company id no posting has: the filter for a named company the corpus has no postings from
 CUE_WINDOW = 80  # characters before a phrase in which its cue ("not in", "outside of the") is looked for
 CHIEF_TITLES = ("chief", "ceo", "cto", "cfo", "coo", "cmo", "cro", "cio", "ciso", "cpo")
 MIN_PLACE_FUZZY_LENGTH = 6  # a place name this long or longer may be one edit off ("pittsburg"); shorter names are too alike
@@ -67,7 +68,7 @@ get give list want wanted would like need needs looking look seeking seek intere
 really very ideally preferably something anything can could should jobs job roles role positions position openings
 opening posted posting postings listing listings that's there where when what how have has had do does using use as
 either neither not no non except excluding exclude outside other than besides instead rather avoid avoiding
-de du des la le les en et a à für und im el los las y anywhere based new now currently immediately asap urgently maybe perhaps possibly places many much fine okay ok
+de du des la le les en et a à für und im el los las y anywhere based new now currently immediately asap urgently maybe perhaps possibly places many much fine okay ok somewhere
 hello hi hey thanks thank""".split())
 # What someone wants, after who they are ("teacher moving into corporate training"): the part after it is the topic.
 _WISH = re.compile(r"\b(?:interested\s+in|passionate\s+about|keen\s+on|enjoys?|loves?|(?<=\bi\s)(?:really\s+)?like|"
@@ -131,6 +132,15 @@ _PAST_EMPLOYER = re.compile(r"\b(?:former(?:ly)?(?:\s+(?:at|with))?|ex-?|previou
 _ORIGIN = re.compile(r"\b(?:relocat\w*|moving|move|moved|coming)\s+(?:\w+\s+)?from\s+(?:the\s+)?$", re.IGNORECASE)
 # Years of experience: no posting field says them.
 _EXPERIENCE = re.compile(r"\b(?:with\s+|for\s+|have\s+)?\d{1,2}\+?\s*(?:years?|yrs?)(?:\s+of)?(?:\s+(?:experience|exp))?\b", re.IGNORECASE)
+# Advice questions ("how do I negotiate a job offer?") mention jobs without asking for any.
+_HOW_TO = re.compile(r"^\s*(?:how\s+(?:do|can|should|would|could)\s+i|how\s+to|what\s+(?:should|do|can)\s+i|should\s+i|why\s+(?:do|does|is|are|did))\b",
+                     re.IGNORECASE)
+_SEARCH_VERB = re.compile(r"\b(?:find|search|show|list|look(?:ing)?\s+for|are\s+there|any\s+(?:jobs?|roles?|openings?)|hiring)\b", re.IGNORECASE)
+# Industries a seeker moves into, as opposed to roles ("into fintech" vs "into product management").
+_SECTOR_WORDS = frozenset("startup startups crypto web3 gaming healthcare biotech saas nonprofit nonprofits non-profit government consulting "
+                          "industry media entertainment retail ecommerce e-commerce".split())
+_WHO_WORDS = frozenset("former ex trying try tries wanting want wants who i'm im someone person".split())
+_REMOTE_SCOPE = re.compile(r"\s*(?:(?:somewhere|anywhere)\s+)?(?:in|within|across|from)\s+(?:the\s+)?", re.IGNORECASE)
 # A negation no pass turned into a filter ("no startups", "without travel"): its words must not be searched for.
 _LEFTOVER_NEGATION = re.compile(r"\b(?:no|not|never|without|except|excluding|exclude|avoid(?:ing)?|other\s+than|anything\s+but|but\s+not)\s+"
                                 r"(?:(?:a|an|the|any|too\s+much|much)\s+)?[\w&'-]+(?:\s+(?!(?:and|or|but|in|at|near|for|with|from|jobs?|roles?|"
@@ -179,7 +189,8 @@ _MEDIAN_PAY = re.compile(
     r"\b(?:with\s+)?(?:at\s+or\s+)?(?:above|over|better\s+than|higher\s+than|more\s+than|beyond)[- ](?:the\s+)?"
     r"(?:median|average|typical|market)(?:\s+(?:pay|salary|salaries|compensation|comp|wages?|rate))?\b|"
     r"\b(?:well[- ]paid|well[- ]paying|high(?:er)?[- ]paying|highly[- ]paid|top[- ]paying|best[- ]paying|better[- ]paying|good[- ]paying|"
-    r"high[- ]salary|(?:good|great|high|higher|better|competitive|top)\s+(?:pay|salary|salaries|compensation))\b",
+    r"high[- ]salary|(?:good|great|high|higher|better|competitive|top)\s+(?:pay|salary|salaries|compensation))\b|"
+    r"\b(?:that\s+|which\s+)?(?:pays?|paying)\s+(?:really\s+|very\s+)?well\b|\bpay\s+(?:is\s+)?(?:good|great|high)\b",
     re.IGNORECASE)
 _WORKED_WITH = re.compile(
     r"(?:\b(?:working|work)\s+with\s+)?\b(?:people|folks|someone|colleagues|coworkers|co-workers|those|the\s+people|teammates)\s+"
@@ -388,7 +399,7 @@ class RulePlanner:
         # Any ordinary word that is no filler ("something outdoors") reads as a wish about work; gibberish does not.
         job_like = (bool(_JOB_WORDS.search(text)) or bool(words & self.vocabulary) or bool(background) or bool(plan.clauses)
                     or bool(words & common_words()))
-        if not job_like or (_QUESTION.search(text) and not _JOB_WORDS.search(text)):
+        if not job_like or (_QUESTION.search(text) and not _JOB_WORDS.search(text)) or (_HOW_TO.search(text) and not _SEARCH_VERB.search(text)):
             plan.intent = "not_job_search"
             plan.explanations.clear()
             plan.notes.append("This does not look like a job search. Try describing a role, e.g. \"senior product designer jobs in Austin\".")
@@ -477,15 +488,20 @@ class RulePlanner:
             mentions.append((start, end, negated))
             state.take(neg_start if negated else start, end)
         # Well-known employers without postings here: said in the plan, never embedded or read as places.
+        absent_wanted: list[str] = []
         if self._absent_employers is not None:
             for match in state.matches(self._absent_employers):
                 name = match.group(0)
-                if not (name[:1].isupper() or _COMPANY_CUE.search(state.text[:match.start()]) or state.negation_before(match.start())[0]):
+                if not (name[:1].isupper() or _COMPANY_CUE.search(state.text[:match.start()]) or state.negation_before(match.start())[0]
+                        or self._followed_by_jobs(state.text, match.end())):
                     continue
                 negated, neg_start = state.negation_before(match.start())
                 cue = _COMPANY_CUE.search(state.text[:match.start()])
                 state.take(neg_start if negated else (cue.start() if cue else match.start()), match.end())
-                plan.notes.append(f"No postings from {name} are in this corpus; it was not used as a filter.")
+                if negated:
+                    plan.notes.append(f"No postings from {name} are in this corpus; it was not used as a filter.")
+                else:
+                    absent_wanted.append(name)
         # A capitalised name after a company cue that the catalog does not have, or has under a close spelling.
         for match in state.matches(_UNKNOWN_COMPANY):
             name = match.group("name").rstrip(".'")
@@ -503,6 +519,15 @@ class RulePlanner:
             else:
                 plan.notes.append(f"No postings from a company called \"{name}\" are in this corpus; it was not used as a filter.")
             state.take(match.start(), match.start("name") + len(name))
+        if absent_wanted and include:
+            plan.notes.append(f"No postings from {' or '.join(absent_wanted)} are in this corpus; only the other companies named were searched.")
+        elif absent_wanted:
+            # "Google software engineer jobs": the company asked for has no postings here, so no job matches; the answer says so
+            # and the relax hint says what dropping it would show, instead of other companies' jobs passed off as an answer.
+            names = " or ".join(absent_wanted)
+            plan.notes.append(f"No postings from {names} are in this corpus, so no job matches; drop \"{absent_wanted[0]}\" to see other companies.")
+            plan.add_clause(", ".join(absent_wanted), f"company is {names} (no postings from {names} are in this corpus)",
+                            {"company": {"in": [NO_COMPANY_ID]}})
         if include:
             ids = sorted({c for c, _ in include})
             plan.add_clause(", ".join(n for _, n in include), "company is " + " or ".join(self.catalog.company_names[c] for c in ids),
@@ -511,6 +536,16 @@ class RulePlanner:
             ids = sorted({c for c, _ in exclude})
             plan.add_clause("not " + ", ".join(n for _, n in exclude), "company is not " + " or ".join(self.catalog.company_names[c] for c in ids),
                             {"not": {"company": {"in": ids}}})
+
+    def _followed_by_jobs(self, text: str, end: int) -> bool:
+        """"Stripe jobs", "Stripe engineering jobs", "datadog sales roles": a name, then at most two job-function words
+        (words of the titles, none a pay or filler word), then a job word."""
+        followed = re.match(r"((?:\s+[A-Za-z&'-]+){0,2}?)\s+(?:jobs?|roles?|careers?|openings?|positions?|internships?|is\s+hiring|hiring)\b",
+                            text[end:], re.IGNORECASE)
+        if followed and followed.group(1):
+            between = [fold(w) for w in followed.group(1).split()]
+            return all(w in self.vocabulary and w not in _FILLER and w not in _NOT_FUNCTION_WORDS for w in between)
+        return bool(followed)
 
     def _is_company_here(self, text: str, start: int, end: int, name: str, company: int, *, cue: bool) -> bool:
         """Whether a catalog name written at text[start:end] means the company. Ordinary words ("better",
@@ -521,14 +556,7 @@ class RulePlanner:
         common = all(w in common_words() or w in _FILLER for w in key.split()) and len(key.split()) <= 2
         if cue:
             return True
-        # "Stripe jobs", "Stripe engineering jobs", "datadog sales roles": the name, then at most two job-function words
-        # (words of the titles, none a pay or filler word), then a job word.
-        followed = re.match(r"((?:\s+[A-Za-z&'-]+){0,2}?)\s+(?:jobs?|roles?|careers?|openings?|positions?|internships?|is\s+hiring|hiring)\b",
-                            text[end:], re.IGNORECASE)
-        if followed and followed.group(1):
-            between = [fold(w) for w in followed.group(1).split()]
-            if not all(w in self.vocabulary and w not in _FILLER and w not in _NOT_FUNCTION_WORDS for w in between):
-                followed = None
+        followed = self._followed_by_jobs(text, end)
         if not common:
             # "Figma" is the company, "figma skills" (a title word in lower case) the tool.
             return name[:1].isupper() or len(key.split()) > 1 or key not in self.vocabulary or bool(followed)
@@ -628,7 +656,9 @@ class RulePlanner:
             if tail and state.free(end, end + tail.end()):
                 end += tail.end()
             mentions.append((start, end, negated))
-            state.take(neg_start if negated else start, end)
+            # "associate product manager": titles carry the word itself, so it stays in the semantic text too.
+            if not (level == "junior" and not negated and fold(state.text[start:end]) == "associate"):
+                state.take(neg_start if negated else start, end)
             phrases.append(state.text[neg_start if negated else start:end].strip())
             if level == "not_management":
                 unwanted.extend(MANAGEMENT_LEVELS)
@@ -738,6 +768,14 @@ class RulePlanner:
             plan.add_clause("not " + " or ".join(ph for _, _, ph, _ in negative), meaning, {"not": excluded})
         if not positive:
             return
+        # "London or remote somewhere in Europe": a place right after "remote (somewhere) in" is where the remote job may be,
+        # not one more place for the on-site branch.
+        scoped = [item for item in positive for m in modes if "remote" in m["modes"] and item[0] >= m["end"]
+                  and _REMOTE_SCOPE.fullmatch(state.text[m["end"]:item[0]])]
+        remote_scope = sorted({pid for *_, p in scoped for pid in self.tools.gazetteer.filter_ids(p)}) if len(scoped) < len(positive) else []
+        if remote_scope:
+            scope_names = " or ".join(self._label(p) for *_, p in scoped)
+            positive = [item for item in positive if item not in scoped]
         ids = sorted({pid for _, _, _, p in positive for pid in self.tools.gazetteer.filter_ids(p)})
         labels = " or ".join(self._label(p) for *_, p in positive)
         clause: dict = {"geo": {"in": ids}}
@@ -751,7 +789,10 @@ class RulePlanner:
         country_names = ", ".join(sorted({self.tools.gazetteer.place(c).name for c in countries}))
         if either is not None and mode_explanation is not None and mode_explanation in plan.explanations:
             mode_clause = mode_explanation.filter
-            if "remote" in either["modes"] and countries:
+            if "remote" in either["modes"] and remote_scope:
+                mode_clause = {"and": [mode_clause, {"geo": {"in": remote_scope}}]}
+                mode_text = f"{mode_explanation.meaning[len('work mode is '):]} within {scope_names}"
+            elif "remote" in either["modes"] and countries:
                 mode_clause = {"and": [mode_clause, {"geo": {"in": countries}}]}
                 mode_text = f"{mode_explanation.meaning[len('work mode is '):]} within {country_names}"
             else:
@@ -1011,7 +1052,12 @@ class RulePlanner:
             wish = list(_WISH.finditer(fragment))
             after = fragment[wish[-1].end():] if wish else ""
             if wish and any(fold(w).strip("'") not in _FILLER and not _JOB_WORDS.fullmatch(w) for w in after.split()):
-                fragment = after
+                target = [w for w in after.split() if fold(w).strip("'") not in _FILLER and not _JOB_WORDS.fullmatch(w)]
+                before = [w for w in fragment[:wish[-1].start()].split() if fold(w).strip("'") not in _FILLER and not _JOB_WORDS.fullmatch(w)
+                          and fold(w) not in _WHO_WORDS]
+                # "accountant trying to break into fintech": a sector is where, not what; the role they have stays.
+                sector = len(target) <= 2 and (fold(target[-1]).endswith("tech") or fold(target[-1]) in _SECTOR_WORDS)
+                fragment = f"{' '.join(before)} in {after}" if sector and before else after
             words = [w for w in fragment.split() if not _JOB_WORDS.fullmatch(w)]
             # Dashes and slashes left between two clauses ("jobs - not at X") are no topic words; an abbreviation written in
             # capitals is one even when the lower-case word is filler ("IT jobs", "DE roles").

@@ -36,7 +36,8 @@ _COMPILED = tuple((level, re.compile(pattern, re.IGNORECASE)) for level, pattern
 # Words a seeker uses for each level in a query.
 QUERY_WORDS = {
     "intern": r"\b(intern|internship|internships)\b",
-    "junior": r"\b(junior|jr|entry[- ]level|new[- ]grads?|(?:recent\s+)?graduates?|early[- ]career|first job|no experience)\b",
+    "junior": r"\b(junior|jr|entry[- ]level|new[- ]grads?|(?:recent\s+)?graduates?|early[- ]career|first job|no experience|"
+              r"associate(?!\s+(?:director|vice|vp|partner|general|dean|principal|professor)))\b",
     "mid": r"\b(mid[- ]level|mid[- ]career|intermediate)\b",
     "senior": r"\b(senior|sr)\b",
     "staff": r"(?<!chief of )\b(staff|principal|distinguished)\b",  # "chief of staff" is a role, not two levels

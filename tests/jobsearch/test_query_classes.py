@@ -265,3 +265,29 @@ def test_past_employers_origins_and_experience_are_no_filters(planner):
     years = plan_of(planner, "data engineer with 3 years experience")
     assert years.clauses == [] and years.semantic_text == "data engineer"
     assert plan_of(planner, "ex-Googler looking for PM roles").semantic_text == "PM product manager"
+
+
+def test_a_named_company_without_postings_matches_nothing(planner):
+    from flatsearch.jobsearch.planner_rules import NO_COMPANY_ID
+
+    if planner._absent_employers is None or not planner._absent_employers.search("Netflix"):
+        pytest.skip("Netflix has postings in this catalog")
+    plan = plan_of(planner, "data jobs at Netflix")
+    assert plan.clauses == [{"company": {"in": [NO_COMPANY_ID]}}] and any("Netflix" in note for note in plan.notes)
+    assert plan_of(planner, "data jobs not at Netflix").clauses == []  # excluding it excludes nothing
+
+
+def test_more_wishes_and_questions(planner):
+    assert "salary_mid" in json.dumps(plan_of(planner, "marketing jobs that pay really well").clauses)
+    assert plan_of(planner, "how should I prepare for a job interview?").intent == "not_job_search"
+    assert plan_of(planner, "how do I find marketing jobs in Boston").intent == "job_search"
+    assert plan_of(planner, "designer trying to break into fintech").semantic_text == "designer in fintech"
+    plan = plan_of(planner, "associate product manager")
+    assert plan.semantic_text == "associate product manager" and plan.preferences == [{"seniority": {"eq": LEVEL_CODES["junior"]}}]
+
+
+def test_remote_with_its_own_region_scopes_the_remote_branch(planner, gazetteer):
+    europe = gazetteer.metro_alias("europe")
+    london = gazetteer.cities_named("london")[0]
+    plan = plan_of(planner, "design jobs in London or remote anywhere in Europe")
+    assert plan.clauses == [{"or": [{"geo": {"in": [london.id]}}, {"and": [{"work_mode": {"eq": REMOTE}}, {"geo": {"in": [europe.id]}}]}]}]
