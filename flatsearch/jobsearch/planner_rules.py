@@ -467,6 +467,9 @@ class RulePlanner:
     def _companies(self, state: _Text, plan: QueryPlan) -> None:
         include, exclude = [], []
         mentions: list[tuple[int, int, bool]] = []
+        # Employers without postings are mentions too: "not at Google or Stripe" negates Stripe through Google.
+        for match in (state.matches(self._absent_employers) if self._absent_employers is not None else ()):
+            mentions.append((match.start(), match.end(), state.negation_before(match.start(), mentions)[0]))
         for start, end, company in self.tools.company_mentions(state.text):
             if not state.free(start, end):
                 continue
@@ -477,7 +480,7 @@ class RulePlanner:
                 state.take(past.start(), end)
                 plan.notes.append(f"\"{state.text[past.start():end].strip()}\" is where you worked, so it was not used as a company filter.")
                 continue
-            negated, neg_start = state.negation_before(start, [m for m in mentions])
+            negated, neg_start = state.negation_before(start, sorted(m for m in mentions if m[1] <= start))
             cue = _COMPANY_CUE.search(state.text[:neg_start if negated else start])
             listed = any(p_end <= start and _LIST_JOIN.match(state.text[p_end:start]) for _, p_end, _ in mentions)
             strong_cue = negated or listed or bool(cue and re.match(r"(?i)at\b|companies|compan|employers?|working|work|employed|join", cue.group(0)))
@@ -492,10 +495,11 @@ class RulePlanner:
         if self._absent_employers is not None:
             for match in state.matches(self._absent_employers):
                 name = match.group(0)
-                if not (name[:1].isupper() or _COMPANY_CUE.search(state.text[:match.start()]) or state.negation_before(match.start())[0]
+                # "not at Amazon or Microsoft": a name listed after a negated one is negated too (catalog names count as well).
+                negated, neg_start = state.negation_before(match.start(), sorted(m for m in mentions if m[1] <= match.start()))
+                if not (name[:1].isupper() or _COMPANY_CUE.search(state.text[:match.start()]) or negated
                         or self._followed_by_jobs(state.text, match.end())):
                     continue
-                negated, neg_start = state.negation_before(match.start())
                 cue = _COMPANY_CUE.search(state.text[:match.start()])
                 state.take(neg_start if negated else (cue.start() if cue else match.start()), match.end())
                 if negated:

@@ -291,3 +291,12 @@ def test_remote_with_its_own_region_scopes_the_remote_branch(planner, gazetteer)
     london = gazetteer.cities_named("london")[0]
     plan = plan_of(planner, "design jobs in London or remote anywhere in Europe")
     assert plan.clauses == [{"or": [{"geo": {"in": [london.id]}}, {"and": [{"work_mode": {"eq": REMOTE}}, {"geo": {"in": [europe.id]}}]}]}]
+
+
+def test_a_negated_list_runs_through_employers_without_postings(planner, catalog):
+    if planner._absent_employers is None or not planner._absent_employers.search("Google"):
+        pytest.skip("Google has postings in this catalog")
+    stripe = next(i for i, name in catalog.company_names.items() if name == "Stripe")
+    for query in ("jobs not at Google or Stripe", "jobs not at Stripe or Google"):
+        assert plan_of(planner, query).clauses == [{"not": {"company": {"in": [stripe]}}}]
+    assert plan_of(planner, "jobs not at Amazon or Microsoft").clauses == []
