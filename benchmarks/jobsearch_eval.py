@@ -172,9 +172,7 @@ class Judge:
 
 def clear_query_embeddings(search) -> None:
     """Forget the encoder's remembered query vectors, so the next search embeds its text as a new user's would."""
-    remembered = getattr(search.encoder, "_queries", None)  # the encoder's bounded query cache (embedding.Encoder)
-    if remembered is not None:
-        remembered.clear()
+    search.encoder.clear_query_cache()
 
 
 class _NoPlanCache:

@@ -8,7 +8,7 @@ Query embeddings are cached by the encoder (:class:`~.embedding.Encoder`).
 What every start derives from the postings (the catalog's attributes, the planner's
 vocabularies) is kept as JSON under the cache folder by :func:`cached_json`, keyed by
 its inputs: the postings, the place table and the job search's own code
-(:func:`source_key`).
+(:func:`source_key`). Entries built from older inputs are removed by :func:`prune_cache`.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import pathlib
+import shutil
 import tempfile
 import threading
 import time
@@ -148,3 +149,81 @@ def cached_json(cache_dir: str | os.PathLike | None, name: str, key: str, build:
         if os.path.exists(temporary):
             os.remove(temporary)
     return data
+
+
+# -- pruning -------------------------------------------------------------------------------------------------------
+STALE_AFTER_DAYS = 7.0  # an entry nobody has used for this long is removed
+KEEP_RECENT = 3         # and of each kind, only this many most recently used entries are kept (after a grace hour)
+GRACE_S = 3600.0        # an entry written or used this recently is never removed: another process may be starting with it
+# Each kind of start-up entry: (name prefix, name suffix). The key between them changes with the inputs.
+ENTRY_KINDS = (("bm25-", ""), ("gazetteer-", ".sqlite"), ("jobs-", ".fsx"), ("catalog-", ".json"), ("planner-", ".json"))
+
+
+def prune_cache(cache_dir: str | os.PathLike, in_use, *, now: float | None = None, stale_after_days: float = STALE_AFTER_DAYS,
+                keep: int = KEEP_RECENT) -> list[pathlib.Path]:
+    """Remove start-up entries of the cache folder that no longer match their inputs; returns what was removed.
+
+    The entries in ``in_use`` (this process's) are marked as used now (their modification time), so several
+    checkouts or versions sharing one folder each keep theirs while they run. Any other entry of a kind in
+    ``ENTRY_KINDS`` goes when it has not been used for ``stale_after_days``, or when ``keep`` more recently
+    used entries of its kind exist; an entry used within the last hour always stays. Half-written leftovers
+    (``*.tmp`` files, ``.bm25-*`` staging folders) older than a day go too. Failures (a file another process
+    removed first, a read-only folder) are skipped: pruning never stops a search from starting.
+
+    Example:
+        >>> import tempfile, time
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> for name in ("catalog-old.json", "catalog-new.json", "notes.txt"):
+        ...     _ = (folder / name).write_text("{}")
+        >>> week_ago = time.time() - 8 * 86400
+        >>> os.utime(folder / "catalog-old.json", (week_ago, week_ago))
+        >>> [p.name for p in prune_cache(folder, [folder / "catalog-new.json"])], sorted(p.name for p in folder.iterdir())
+        (['catalog-old.json'], ['catalog-new.json', 'notes.txt'])
+    """
+    folder = pathlib.Path(cache_dir)
+    now = time.time() if now is None else now
+    used = {pathlib.Path(p).resolve() for p in in_use if p is not None}
+    for path in used:
+        try:
+            os.utime(path, (now, now))
+        except OSError:
+            pass
+    removed: list[pathlib.Path] = []
+
+    def remove(path: pathlib.Path) -> None:
+        try:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+            removed.append(path)
+        except OSError:
+            pass
+
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return removed
+    for prefix, suffix in ENTRY_KINDS:
+        kind = []
+        for path in entries:
+            name = path.name
+            if name.startswith(prefix) and name.endswith(suffix) and len(name) > len(prefix) + len(suffix):
+                try:
+                    kind.append((path.stat().st_mtime, path))
+                except OSError:
+                    continue
+        kind.sort(key=lambda item: -item[0])
+        for rank, (used_at, path) in enumerate(kind):
+            if path.resolve() in used or now - used_at < GRACE_S:
+                continue
+            if now - used_at > stale_after_days * 86400 or rank >= keep:
+                remove(path)
+    for path in entries:
+        if path.name.endswith(".tmp") or (path.name.startswith(".bm25-") and path.is_dir()):
+            try:
+                if now - path.stat().st_mtime > 86400:
+                    remove(path)
+            except OSError:
+                continue
+    return removed

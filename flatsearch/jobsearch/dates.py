@@ -4,7 +4,8 @@ Relative windows ("today", "in the last 3 days", "within 48 hours", "past week",
 "recent") are read with patterns; absolute dates ("since January 5", "after 2025-12-20",
 "posted from Dec 1") are read with dateparser, relative to ``now`` and never in the future
 ("since January 5" on 2026-01-11 means 2026-01-05). "This week" / "this month" mean the last 7 / 30
-days, not the calendar week, so a Monday query still finds Friday's postings.
+days, not the calendar week, so a Monday query still finds Friday's postings. A named month ("posted in
+December") is that whole calendar month, the latest one not in the future: the only phrase with an end.
 """
 from __future__ import annotations
 
@@ -20,8 +21,13 @@ _NUMBER_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "fi
 _LEAD = r"(?:(?:posted|added|listed|published|opened|new|created|up)\s+)?(?:(?:in|within|during|over|from)\s+)?(?:the\s+)?"
 _COUNT = r"(?P<n>\d{1,4}|a|an|one|two|three|four|five|six|seven|eight|nine|ten|fourteen|thirty|couple(?:\s+of)?|few)"
 _RELATIVE = re.compile(
-    rf"\b{_LEAD}(?:(?:last|past|previous|recent)\s+)?{_COUNT}\s+(?P<unit>hour|hr|h|day|week|wk|month|year)s?(?:\s+ago)?\b", re.IGNORECASE)
+    rf"\b{_LEAD}(?:(?:last|past|previous|recent)\s+)?{_COUNT}\s*(?P<unit>hour|hr|h|day|week|wk|month|year)s?(?:\s+ago)?\b", re.IGNORECASE)
+# An age limit: "no older than 10 days", "less than a week old", "up to 3 days old".
+_AGE = re.compile(rf"\b(?:(?:posted\s+)?(?:no|not)\s+older\s+than\s+{_COUNT}\s*(?P<unit>hour|hr|h|day|week|wk|month|year)s?(?:\s+old)?|"
+                  rf"(?:less\s+than|under|up\s+to|at\s+most)\s+{_COUNT.replace('?P<n>', '?P<n2>')}\s*(?P<unit2>hour|hr|h|day|week|wk|month|year)s?\s+old)\b",
+                  re.IGNORECASE)
 _WINDOWS = (
+    (re.compile(r"\b(?:posted\s+)?(?:this\s+(?:morning|afternoon|evening)|tonight)\b", re.IGNORECASE), 1),
     (re.compile(rf"\b{_LEAD}(?:today|(?:last|past)\s+24\s*(?:hours|hrs|h)|(?:last|past)\s+day)\b|\b(?:posted|added|listed)\s+today\b", re.IGNORECASE), 1),
     (re.compile(rf"\b{_LEAD}(?:yesterday)\b", re.IGNORECASE), 2),
     (re.compile(rf"\b{_LEAD}(?:this|last|past|previous)\s+(?:week|7\s+days)\b|\bthis\s+week'?s\b", re.IGNORECASE), 7),
@@ -30,14 +36,20 @@ _WINDOWS = (
     (re.compile(rf"\b{_LEAD}(?:this|last|past|previous)\s+(?:quarter)\b", re.IGNORECASE), 90),
     (re.compile(rf"\b{_LEAD}(?:this|last|past|previous)\s+year\b", re.IGNORECASE), 365),
     (re.compile(r"\b(?:posted|added|listed|published)\s+recently\b|\brecently\s+(?:posted|added|listed|published)\b|\b(?:most\s+)?recent\b|"
-                r"\bnewly\s+(?:posted|listed)\b|\blatest\b|\bfresh\b|\bnew\s+(?:postings?|listings?|openings?)\b|\bjust\s+posted\b",
+                r"\bnewly\s+(?:posted|listed)\b|\blatest\b|\bnewest\b|\bfresh\b|\bnew\s+(?:postings?|listings?|openings?)\b|\bjust\s+posted\b",
                 re.IGNORECASE), RECENT_DAYS),
 )
 _SINCE = re.compile(r"\b(?:(?:posted|added|listed|published)\s+)?(?:since|after|from|on\s+or\s+after|starting)\s+"
                     r"(?P<date>(?:(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?(?:,?\s+\d{4})?|"
                     r"\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?(?:,?\s+\d{4})?|"
                     r"\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}(?:/\d{2,4})?|(?:last\s+)?(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)|"
-                    r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*(?:\s+\d{4})?|new\s+year'?s?(?:\s+day)?))\b", re.IGNORECASE)
+                    r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*(?:\s+\d{4})?|new\s+year'?s?(?:\s+day)?|"
+                    r"(?:the\s+)?(?:start|beginning)\s+of\s+(?:the|this)\s+(?:year|month)))\b", re.IGNORECASE)
+
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_IN_MONTH = re.compile(r"\b(?:(?P<verb>posted|added|listed|published|opened)\s+)?(?:in|during)\s+(?:the\s+month\s+of\s+)?"
+                       r"(?P<month>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
+                       r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\b(?:\s+(?P<year>20\d\d))?", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -49,6 +61,7 @@ class Recency:
     end: int
     description: str
     spans: tuple[tuple[int, int], ...] = ()
+    until: dt.datetime | None = None  # the end (exclusive) of a named month; None: up to now
 
 
 def parse_recency(text: str, now: dt.datetime, free=lambda start, end: True) -> Recency | None:
@@ -63,14 +76,34 @@ def parse_recency(text: str, now: dt.datetime, free=lambda start, end: True) -> 
         True
         >>> parse_recency("data jobs from the last 3 days", now).description
         'posted in the 3 day(s) before 2026-01-11'
+        >>> found = parse_recency("roles posted in December", now)
+        >>> found.since.date(), found.until.date()
+        (datetime.date(2025, 12, 1), datetime.date(2026, 1, 1))
     """
+    month = _IN_MONTH.search(text)
+    if month and free(month.start(), month.end()) and (month.group("verb") or len(month.group("month")) > 3
+                                                        and month.group("month").lower() not in ("may", "march")):
+        number = _MONTHS.index(month.group("month").lower()[:3]) + 1
+        year = int(month.group("year")) if month.group("year") else (now.year if number <= now.month else now.year - 1)
+        start = dt.datetime(year, number, 1, tzinfo=dt.timezone.utc)
+        end = dt.datetime(year + (number == 12), number % 12 + 1, 1, tzinfo=dt.timezone.utc)
+        if start <= now:
+            return Recency(start, month.start(), month.end(), f"posted in {start:%B %Y} ({start:%Y-%m-%d} to {end - dt.timedelta(days=1):%Y-%m-%d})",
+                           ((month.start(), month.end()),), until=end if end <= now else None)
     since = _SINCE.search(text)
     if since and free(since.start(), since.end()):
         moment = _absolute(since.group("date"), now)
         if moment is not None:
             return Recency(moment, since.start(), since.end(), f"posted on or after {moment:%Y-%m-%d}", ((since.start(), since.end()),))
     found: list[Recency] = []
+    for match in _AGE.finditer(text):
+        if free(match.start(), match.end()):
+            count = (match.group("n") or match.group("n2")).lower().split()[0]
+            number = int(count) if count.isdigit() else _NUMBER_WORDS[count]
+            found.append(_window(number * _UNITS[(match.group("unit") or match.group("unit2")).lower()], match, now))
     for match in _RELATIVE.finditer(text):
+        if any(r.start < match.end() and match.start() < r.end for r in found):
+            continue
         if not free(match.start(), match.end()):
             continue
         count = match.group("n").lower().split()[0]
@@ -105,6 +138,12 @@ def _window(days: float, match: re.Match, now: dt.datetime) -> Recency:
 
 def _absolute(phrase: str, now: dt.datetime) -> dt.datetime | None:
     import dateparser
+
+    words = " ".join(phrase.lower().split())
+    if re.fullmatch(r"new\s+year'?s?(?:\s+day)?|(?:the\s+)?(?:start|beginning)\s+of\s+(?:the|this)\s+year", words):
+        return dt.datetime(now.year, 1, 1, tzinfo=dt.timezone.utc)
+    if re.fullmatch(r"(?:the\s+)?(?:start|beginning)\s+of\s+(?:the|this)\s+month", words):
+        return dt.datetime(now.year, now.month, 1, tzinfo=dt.timezone.utc)
 
     moment = dateparser.parse(phrase, settings={"RELATIVE_BASE": now.replace(tzinfo=None), "PREFER_DATES_FROM": "past",
                                                 "RETURN_AS_TIMEZONE_AWARE": False, "PREFER_DAY_OF_MONTH": "first"})

@@ -284,6 +284,24 @@ class Encoder:
             self._disk.save()
         return out
 
+    def clear_query_cache(self) -> None:
+        """Forget every remembered query vector, so the next ``encode_query`` runs the model again.
+
+        Example:
+            >>> encoder = Encoder(cache_dir=None)
+            >>> _ = encoder.encode_query("chef")
+            >>> encoder.query_cache_size, encoder.clear_query_cache(), encoder.query_cache_size
+            (1, None, 0)
+        """
+        with self._lock:
+            self._queries.clear()
+
+    @property
+    def query_cache_size(self) -> int:
+        """How many query vectors are remembered."""
+        with self._lock:
+            return len(self._queries)
+
     def encode_query(self, text: str) -> np.ndarray:
         """One normalised query vector, remembered in a bounded least-recently-used cache."""
         if not isinstance(text, str):

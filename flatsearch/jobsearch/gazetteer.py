@@ -252,7 +252,7 @@ class Gazetteer:
         stored, since it is read afresh from the package on every load."""
         import sqlite3
 
-        curated = ("metro", "region")
+        curated = ("metro", "region", "area")
         small = {"format": CACHE_FORMAT, "continent_of": self._continent_of, "continent_by_country": self._continent_by_country,
                  "countries": {k: p.id for k, p in self._countries.items()}, "country_names": {k: p.id for k, p in self._country_names.items()},
                  "states": {k: p.id for k, p in self._states.items()}, "state_names": {k: p.id for k, p in self._state_names.items()},
@@ -331,6 +331,13 @@ class Gazetteer:
                 self._metro_aliases[fold(alias)] = place
             for code in members:
                 self._regions_of_country.setdefault(code, []).append(place.id)
+        # Areas of one country ("Midwest", "NorCal"): a filter on one matches its states, metros and cities (see filter_ids).
+        for area in table.get("areas", ()):
+            ids = [self._states[code].id for code in area.get("states", ()) if code in self._states] + [int(i) for i in area.get("places", ())]
+            place = Place(int(area["id"]), area["name"], "area", country=area["country"], contains=tuple(ids))
+            self._places[place.id] = place
+            for alias in [area["name"], *area["aliases"]]:
+                self._metro_aliases[fold(alias)] = place
 
     # -- lookups (all take folded text) -------------------------------------------------------
     def place(self, place_id: int) -> Place | None:
@@ -394,7 +401,17 @@ class Gazetteer:
 
     def filter_ids(self, place: Place) -> list[int]:
         """Ids a location filter on this place matches: the place itself (a region's id is on every
-        posting in one of its countries, and on postings that name the region)."""
+        posting in one of its countries, and on postings that name the region); for an area, the
+        states, metros and cities it is made of.
+
+        Example:
+            >>> gazetteer = load_gazetteer(None)
+            >>> midwest = gazetteer.metro_alias("midwest")
+            >>> midwest.kind, gazetteer.state("illinois").id in gazetteer.filter_ids(midwest)
+            ('area', True)
+        """
+        if place.kind == "area":
+            return sorted(set(place.contains))
         return [place.id]
 
     def country_of(self, place: Place) -> Place | None:

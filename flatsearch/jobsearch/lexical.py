@@ -12,16 +12,20 @@ the plan's strict filters* join the pool, so an exact title is found even when i
 **Fusion (documented rule, used unchanged for ranking).** With the default reranker (the documented
 score of :mod:`~flatsearch.jobsearch.scoring`) each candidate's final score is
 
-    final = reranker score + LEXICAL_WEIGHT * bm25(job) / max bm25 over the candidates
+    final = reranker score + LEXICAL_WEIGHT * share(job) * bm25(job) / max bm25 over the candidates
 
-(0 when no candidate shares a word with the query). With ``LEXICAL_WEIGHT`` = 0.2 a job whose title
-has every query word gains up to as much as a 0.2 higher cosine similarity. An installed cross-encoder
+(0 when no candidate shares a word with the query), where ``share`` is the fraction of the query's slots
+(see *Floor* below: an abbreviation and its expansion are one slot) that the job's indexed words meet, in
+its best alternative. With ``LEXICAL_WEIGHT`` = 0.2 a job whose title has every query word gains up to as
+much as a 0.2 higher cosine similarity; one that has a single rare word of a three-word query ("Systems
+Engineer, Sensing" for "remote sensing analyst") gains a third of its BM25 part, so one rare word does
+not outweigh the meaning of the whole query. An installed cross-encoder
 reranker reads the query and posting words itself, so its grades are kept as they are.
 
 **Floor.** A job is a *close match* when its cosine similarity to the semantic text is at least
 ``max(MIN_CLOSE_SIMILARITY, best - CLOSE_MARGIN)``, where ``best`` is the highest similarity of any
-job in the corpus, filters or not, or when its title with its department (a "Business Development
-Representative" in "Sales" is a sales job) *covers* the query. Covering reads the semantic
+job in the corpus, filters or not, or when its title with its department and the posting's category (a
+"Business Development Representative" in "Sales" is a sales job) *covers* the query. Covering reads the semantic
 text as the planner wrote it: alternatives joined by "or" (any one may be covered), and in each an
 abbreviation with its expansion ("QA quality assurance") as one slot met by either form; every other
 content word is a slot of its own. So "QA Automation Engineer" covers "QA quality assurance engineer".
@@ -61,7 +65,7 @@ from functools import lru_cache
 import numpy as np
 
 from .gazetteer import fold
-from .lexicon import abbreviations
+from .lexicon import abbreviations, other_titles
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +107,17 @@ def _expansions() -> dict[str, tuple[str, ...]]:
     return out
 
 
+@lru_cache(maxsize=1)
+def _also() -> dict[str, tuple[tuple[str, ...], ...]]:
+    """Normalised abbreviation -> other titles for the same role (normalised words), from the table's ``also``."""
+    out = {}
+    for key, titles in other_titles().items():
+        word = normalise(key)
+        if len(word) == 1:
+            out[word[0]] = tuple(tuple(normalise(title)) for title in titles)
+    return out
+
+
 def _indexed_text(posting) -> str:
     return f"{posting.title} {posting.title} {posting.department} {posting.category}"
 
@@ -137,6 +152,11 @@ class LexicalIndex:
         try:
             import bm25s
 
+            # bm25s sets its own logger to DEBUG on import, so an application that shows debug records of any library
+            # printed "Building index from IDs objects" on stderr at every build; its warnings still come through.
+            bm25s_logger = logging.getLogger("bm25s")
+            if bm25s_logger.level == logging.DEBUG:
+                bm25s_logger.setLevel(logging.WARNING)
             retriever = None
             if self.path is not None and self.path.is_dir():
                 try:
@@ -237,12 +257,31 @@ class LexicalIndex:
             for word in words:
                 if word in expansions:
                     expansion = tuple(w for w in expansions[word] if w in words) or expansions[word]
-                    slots.append({(word,), expansion})
+                    slots.append({(word,), expansion, *_also().get(word, ())})
                     used.update(expansion)
             slots.extend({(word,)} for word in words if word not in used and word not in expansions)
             if slots:
                 alternatives.append(slots)
         return alternatives
+
+    def slot_shares(self, text: str, postings: dict) -> dict[int, float]:
+        """For each (id -> posting), the largest fraction of one alternative's slots that its indexed words meet.
+
+        Example:
+            >>> from types import SimpleNamespace as P
+            >>> lexical = LexicalIndex.__new__(LexicalIndex)
+            >>> lexical.query_terms = lambda t: [w for w in normalise(t) if w not in {"or", "in"}]
+            >>> job = P(title="Systems Engineer, Sensing", department="", category="engineering")
+            >>> round(lexical.slot_shares("remote sensing analyst", {7: job})[7], 3)
+            0.333
+        """
+        coverage = self.coverage(text)
+        out = {}
+        for job_id, posting in postings.items():
+            words = set(normalise(_indexed_text(posting)))
+            out[job_id] = max((sum(any(set(group) <= words for group in slot) for slot in slots) / len(slots) for slots in coverage),
+                              default=1.0)
+        return out
 
     def title_covers(self, text: str, title: str, coverage: list | None = None) -> bool:
         """Whether the title meets every slot of one alternative of the text (module docstring, floor rule).
@@ -275,14 +314,28 @@ def _cache_key(postings) -> str:
     return digest.hexdigest()[:16]
 
 
-def fuse(ranked: list, lexical_scores: dict[int, float]) -> list:
-    """Candidates re-ordered by ``score + LEXICAL_WEIGHT * bm25 / max bm25`` (ties by id), with ``score`` set to that."""
-    from dataclasses import replace
+def fuse(ranked: list, lexical_scores: dict[int, float], shares: dict[int, float] | None = None) -> list:
+    """Candidates re-ordered by ``score + LEXICAL_WEIGHT * share * bm25 / max bm25`` (ties by id), with ``score`` set to that.
+
+    ``shares``: each candidate's share of the query's slots (:meth:`LexicalIndex.slot_shares`; 1 when not given).
+
+    Example:
+        >>> from types import SimpleNamespace as C
+        >>> [c.id for c in fuse([C(id=1, score=0.5), C(id=2, score=0.48)], {1: 4.0, 2: 2.0}, {1: 1 / 3, 2: 1.0})]
+        [2, 1]
+    """
+    from dataclasses import is_dataclass, replace
 
     if not ranked:
         return []
     top = max((lexical_scores.get(c.id, 0.0) for c in ranked), default=0.0)
-    fused = [replace(c, score=float(c.score) + (LEXICAL_WEIGHT * lexical_scores.get(c.id, 0.0) / top if top > 0 else 0.0)) for c in ranked]
+    shares = shares or {}
+
+    def bonus(c) -> float:
+        return LEXICAL_WEIGHT * shares.get(c.id, 1.0) * lexical_scores.get(c.id, 0.0) / top if top > 0 else 0.0
+
+    fused = [(replace(c, score=float(c.score) + bonus(c)) if is_dataclass(c) else type(c)(**{**vars(c), "score": float(c.score) + bonus(c)}))
+             for c in ranked]
     return sorted(fused, key=lambda c: (-c.score, c.id))
 
 
@@ -299,8 +352,8 @@ def split_close(ranked: list, semantic_vector: np.ndarray, best_similarity: floa
     terms = set(lexical.query_terms(semantic_text))
     distinctive = {t for t in terms if lexical.document_share(t) <= DISTINCTIVE_SHARE}
     # Each candidate's words are read once: (title and department, every indexed field).
-    words = [(set(normalise(f"{c.record.posting.title} {c.record.posting.department}")), set(normalise(_indexed_text(c.record.posting))))
-             for c in ranked]
+    words = [(set(normalise(f"{c.record.posting.title} {c.record.posting.department} {c.record.posting.category}")),
+              set(normalise(_indexed_text(c.record.posting)))) for c in ranked]
     # The stricter bar applies only to a compound role ("data engineer") when some candidate holds its distinctive words.
     compound = bool(distinctive) and bool(terms - distinctive) and any(distinctive & indexed for _, indexed in words)
     close, rest = [], []

@@ -98,12 +98,21 @@ def abbreviations() -> tuple[dict[str, str], frozenset[str]]:
     return dict(table["roles"]), frozenset(table["upper_only"])
 
 
+@lru_cache(maxsize=1)
+def other_titles() -> dict[str, list[str]]:
+    """Abbreviation -> other titles that name the same role (the table's ``also``), for matching titles, not for embedding."""
+    table = json.loads(resources.files(__package__).joinpath("data/abbreviations.json").read_text(encoding="utf-8"))
+    return {k: list(v) for k, v in table.get("also", {}).items()}
+
+
 def expand_abbreviations(text: str) -> str:
     """Add the expansion after each abbreviation, for embedding.
 
     Example:
         >>> expand_abbreviations("SWE jobs, PM or TPM")
         'SWE software engineer jobs, PM product manager or TPM technical program manager'
+        >>> expand_abbreviations("devops jobs")
+        'devops engineer jobs'
     """
     table, upper_only = abbreviations()
 
@@ -112,7 +121,10 @@ def expand_abbreviations(text: str) -> str:
         key = word.lower()
         if key not in table or (key in upper_only and not word.isupper()) or fold(table[key]) in fold(text):
             return word
-        return f"{word} {table[key]}"
+        expansion = table[key].split()
+        if fold(expansion[0]) == fold(word):
+            expansion = expansion[1:]  # "devops" -> "devops engineer": the word is said once
+        return " ".join([word, *expansion])
 
     return re.sub(r"(?<![\w&])[A-Za-z][A-Za-z&]*(?![\w&])", replace, text)
 

@@ -68,7 +68,10 @@ def _currency(match: re.Match) -> str:
 
 
 def _value(match: re.Match) -> float:
-    amount = float(match.group("num").replace(",", ""))
+    number = match.group("num")
+    if re.fullmatch(r"\d{1,3}(?:\.\d{3})+", number) and not match.group("scale"):
+        number = number.replace(".", "")  # "€60.000": a dot between groups of three digits separates thousands
+    amount = float(number.replace(",", ""))
     scale = (match.group("scale") or "").lower()
     if scale in ("k", "thousand", "grand"):
         amount *= 1_000
@@ -115,6 +118,8 @@ def parse_pay(text: str, free=lambda start, end: True) -> PayBound | None:
         (100000.0, 'lte')
         >>> parse_pay("150-200k").yearly_usd, parse_pay("3 days a week") is None
         (150000.0, True)
+        >>> parse_pay("no less than 90k").op, round(parse_pay("€60.000 or more").yearly_usd)
+        ('gte', 64800)
     """
     six = _SIX_FIGURES.search(text)
     if six and free(six.start(), six.end()):
@@ -129,6 +134,12 @@ def parse_pay(text: str, free=lambda start, end: True) -> PayBound | None:
         has_scale = bool(match.group("scale"))
         has_period = bool(match.group("period") or match.group("period2"))
         floor_before, ceiling_before = _FLOOR_WORDS.search(before), _CEILING_WORDS.search(before)
+        # "no less than 90k" is a floor and "no more than 90k" a ceiling: the longer phrase, which starts first, decides.
+        if floor_before and ceiling_before:
+            if floor_before.start() < ceiling_before.start():
+                ceiling_before = None
+            else:
+                floor_before = None
         near = text[max(0, match.start() - 30):match.end() + 30]
         start, end = match.start(), match.end()
         yearly, note = _yearly(_value(match), _period(match, _value(match)), _currency(match))
@@ -154,8 +165,9 @@ def parse_pay(text: str, free=lambda start, end: True) -> PayBound | None:
                 continue
             if yearly < MIN_YEARLY and not has_period:
                 continue
-        elif not has_currency and not has_scale and not _PAY_WORDS.search(near):
-            continue
+        elif not has_currency and not has_scale and not _PAY_WORDS.search(near) and not (
+                has_period and (floor_before or ceiling_before or _FLOOR_AFTER.match(after) or _CEILING_AFTER.match(after))):
+            continue  # "at least 45/hr" is pay without a "$": a rate with a comparison
         if not (has_currency or has_scale) and not _PAY_WORDS.search(near) and not (floor_before or ceiling_before or _FLOOR_AFTER.match(after)):
             continue
         op = "gte"

@@ -136,6 +136,20 @@ class JobSearch:
         self.plan_cache = plan_cache or PlanCache()
         self.index = self._load_or_build_index(progress=progress)
         self.suggester = FacetSuggester(self.catalog, self.encoder, progress=progress)  # a first run encodes its texts too
+        self._prune_cache()
+
+    def _prune_cache(self) -> None:
+        """Remove start-up entries built from older postings, places or code (rules in :func:`.cache.prune_cache`)."""
+        from .cache import prune_cache
+
+        in_use = [self.cache_dir / f"jobs-{self.catalog.fingerprint(self.encoder.model_key)}.fsx", self.lexical.path]
+        if self.catalog.cache_key is not None:
+            in_use += [self.cache_dir / f"catalog-{self.catalog.cache_key}.json", self.cache_dir / f"planner-{self.catalog.cache_key}.json"]
+        if getattr(self.gazetteer, "cache_key", None):
+            in_use.append(self.cache_dir / f"{self.gazetteer.cache_key}.sqlite")
+        removed = prune_cache(self.cache_dir, in_use)
+        if removed:
+            logger.info("removed %d stale cache entries: %s", len(removed), ", ".join(p.name for p in removed))
 
     # -- index ------------------------------------------------------------------------------------
     def _load_or_build_index(self, *, progress: bool) -> fs.Index:
@@ -204,7 +218,8 @@ class JobSearch:
         retrieved = time.perf_counter()
         ranked = self.reranker.rerank(query, plan, member, pool)
         if isinstance(self.reranker, ScoreReranker):
-            ranked = fuse(ranked, lexical)  # a cross-encoder reads the words itself and keeps its own grades
+            shares = self.lexical.slot_shares(plan.semantic_text, {c.id: c.record.posting for c in ranked if c.id in lexical})
+            ranked = fuse(ranked, lexical, shares)  # a cross-encoder reads the words itself and keeps its own grades
         reranked = time.perf_counter()
         best = float(self.index.search(semantic[None, :], 1).scores[0, 0])
         relevant, nearest = split_close(ranked, semantic, best, self.lexical, plan.semantic_text)

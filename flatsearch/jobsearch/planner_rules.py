@@ -12,13 +12,24 @@ job functions. What is left, minus filler words, is the semantic text that gets 
 phrases joined to that one by "or" / "and" / "nor" / "," / "/" ("not in Seattle or
 Portland"); it becomes a ``{"not": ...}`` clause and its words never reach the semantic
 text. A disjunction between a place and a work mode ("Chicago or remote") becomes one
-``{"or": [...]}`` clause; several places or modes in one list are alternatives.
+``{"or": [...]}`` clause; several places or modes in one list are alternatives. Contractions
+negate too ("that aren't hybrid", "doesn't have to be on-site"); a negation that no pass can turn
+into a filter ("no startups") is left out of the semantic text with a note; a work mode said to be
+acceptable ("on-site is fine", "open to remote") is no filter. "Not in <city>" also leaves out the
+postings that name only the metro around it ("San Francisco Bay Area"), which may be in the city.
 
 **Grounding order.** Companies of the catalog first (exact, then fuzzy with rapidfuzz),
 then places, then titles. A company name that is an ordinary word ("Better", "Writer",
 "Block") counts only with company context ("at X", "for X", "not at X", "companies like
 X", or a capitalised "X jobs" when X is not itself a job word); a capitalised name after
 "at" that the catalog lacks is reported in the plan's notes.
+
+**Places without a preposition.** A name is a place without "in" when it is joined to a work
+mode ("Boston or remote", "Denver/remote"), followed by "based", or a word the postings use more
+in their locations than in their titles; two-letter US state codes count after a place cue
+("in NJ"). "City, region" and "region, country" mean the first ("Ontario, Canada"); "Georgia
+the country" picks the kind; US areas ("Midwest", "East Coast", "NorCal") are curated sets of
+states and metros (``data/metros.json``).
 """
 from __future__ import annotations
 
@@ -30,7 +41,7 @@ from importlib import resources
 
 from .dates import parse_recency
 from .gazetteer import Place, fold
-from .lexicon import Lexicon, catalog_word_counts, clean_query, common_words, expand_abbreviations, translate
+from .lexicon import Lexicon, abbreviations, catalog_word_counts, clean_query, common_words, expand_abbreviations, translate
 from .locations import WORK_MODE_CODES
 from .pay import parse_pay
 from .plan import QueryPlan
@@ -40,6 +51,13 @@ from .tools import PlannerTools
 
 MAX_QUERY_CHARS = 2000
 RECENT_DAYS = 14
+SENIOR_TITLE_WORDS = ("iii", "iv", "architect")  # unmarked-level titles that are still senior (the seniority rules read them as mid)
+# Words between a company name and "jobs" that say what kind of job, never pay or quality: "Better paying jobs" is no company.
+_NOT_FUNCTION_WORDS = frozenset("paying paid pay salary high higher best better good great top well remote hybrid new recent latest".split())
+NO_COMPANY_ID = -1  # a company id no posting has: the filter for a named company the corpus has no postings from
+CUE_WINDOW = 80  # characters before a phrase in which its cue ("not in", "outside of the") is looked for
+CHIEF_TITLES = ("chief", "ceo", "cto", "cfo", "coo", "cmo", "cro", "cio", "ciso", "cpo")
+MIN_PLACE_FUZZY_LENGTH = 6  # a place name this long or longer may be one edit off ("pittsburg"); shorter names are too alike
 COMPANY_FUZZY_CUTOFF = 88  # rapidfuzz WRatio for a misspelt company after a company cue ("at Doordahs")
 
 _JOB_WORDS = re.compile(r"\b(jobs?|roles?|positions?|openings?|careers?|hiring|vacanc(?:y|ies)|internships?|gigs?|"
@@ -50,8 +68,12 @@ get give list want wanted would like need needs looking look seeking seek intere
 really very ideally preferably something anything can could should jobs job roles role positions position openings
 opening posted posting postings listing listings that's there where when what how have has had do does using use as
 either neither not no non except excluding exclude outside other than besides instead rather avoid avoiding
-de du des la le les en et a à für und im el los las y anywhere based new""".split())
-_WISH = re.compile(r"\b(?:interested\s+in|passionate\s+about|keen\s+on|enjoys?)\b", re.IGNORECASE)
+de du des la le les en et a à für und im el los las y anywhere based new now currently immediately asap urgently maybe perhaps possibly places many much fine okay ok somewhere
+hello hi hey thanks thank""".split())
+# What someone wants, after who they are ("teacher moving into corporate training"): the part after it is the topic.
+_WISH = re.compile(r"\b(?:interested\s+in|passionate\s+about|keen\s+on|enjoys?|loves?|(?<=\bi\s)(?:really\s+)?like|"
+                   r"(?:mov(?:e|es|ing)|switch(?:es|ing)?|transition(?:s|ing)?|pivot(?:s|ing)?|chang(?:e|es|ing)\s+careers?|"
+                   r"break(?:s|ing)?|get(?:s|ting)?)\s+(?:in)?to|looking\s+for|searching\s+for|seeking)\b", re.IGNORECASE)
 _STOP_PLACE_WORDS = frozenset("""remote hybrid marketing sales data design product security energy mobile nice reading bath
 orange industry commerce university media people home office union normal independence liberty victoria florence jobs
 job engineer manager lead senior software it us our my best good great new early late mission environment climate
@@ -87,19 +109,61 @@ _FUNCTION_ALIASES = {"engineer": "engineering", "engineers": "engineering", "dev
                      "programming": "software", "salesy": "sales", "people ops": "hr", "human resources": "hr", "customer service": "customer support",
                      "designer": "design", "designers": "design", "marketer": "marketing", "finance roles": "finance", "ml": "machine learning",
                      "cybersecurity": "security", "it security": "security", "techie": "tech", "technical": "tech"}
-_PLACE_CUE_WORDS = r"\b(?:in|near|around|based in|located in|close to|from|within|outside(?: of)?|anywhere in|across)"
+_PLACE_CUE_WORDS = (r"\b(?:in|near|around|based in|located in|close to|from|within|outside(?: of)?|anywhere in|across|"
+                    r"(?:moving|relocating|move|relocate|moved)\s+to)")
 _PLACE_CUE = re.compile(_PLACE_CUE_WORDS + r"\s+$", re.IGNORECASE)
 # Wider than the cue only for marking words as used: "near the Seattle area" leaves no "near" behind, while
 # "the" alone is not evidence enough to read a small town's name as a place.
 _PLACE_LEAD = re.compile(_PLACE_CUE_WORDS + r"(?:\s+the)?\s+$", re.IGNORECASE)
 # "the Boston area", "Washington state": the trailing noun belongs to the place, not to the role.
-_PLACE_TAIL = re.compile(r"\s+(?:(?:metro(?:politan)?\s+)?(?:area|region)|metro|state|province|country)\b", re.IGNORECASE)
+_PLACE_TAIL = re.compile(r"\s+(?:(?:metro(?:politan)?\s+)?(?:area|region)|metro|based)\b|"
+                         r"\s*\(?\s*(?:the\s+)?(?:state|province|country)\b\)?", re.IGNORECASE)
+# "Georgia the country", "Georgia (state)": the word after the name says which kind of place is meant.
+_PLACE_KIND = re.compile(r"\s*\(?\s*(?:the\s+)?(?P<kind>country|state)\b", re.IGNORECASE)
+# A work mode said to be acceptable rather than wanted: "on-site is fine", "hybrid ok", "open to remote".
+_ACCEPTABLE_AFTER = re.compile(r"\s*(?:(?:is|are|would\s+be|also|too)\s+)*(?:fine|ok(?:ay)?|acceptable|welcome|possible)\b"
+                               r"|\s+or\s+not\b|\s*(?:,\s*)?(?:either\s+way|whatever)\b", re.IGNORECASE)
+_ACCEPTABLE_BEFORE = re.compile(r"\b(?:open\s+to|ok\s+with|fine\s+with|happy\s+with|don'?t\s+mind|wouldn'?t\s+mind)\s+(?:a\s+|an\s+)?$",
+                                re.IGNORECASE)
+# Before a company: the seeker's past employer ("former Stripe engineer", "ex-Airbnb", "I used to work at Datadog").
+_PAST_EMPLOYER = re.compile(r"\b(?:former(?:ly)?(?:\s+(?:at|with))?|ex-?|previously\s+(?:at|with)|used\s+to\s+work\s+(?:at|for)|"
+                            r"(?:i\s+|i'?ve\s+|have\s+)?worked\s+(?:at|for)|(?:i'?m\s+)?leaving|left|quit)\s*$", re.IGNORECASE)
+# Before a place: where the seeker comes from ("relocating from Boston to Austin"), not where the job is.
+_ORIGIN = re.compile(r"\b(?:relocat\w*|moving|move|moved|coming)\s+(?:\w+\s+)?from\s+(?:the\s+)?$", re.IGNORECASE)
+# Years of experience: no posting field says them.
+_EXPERIENCE = re.compile(r"\b(?:with\s+|for\s+|have\s+)?\d{1,2}\+?\s*(?:years?|yrs?)(?:\s+of)?(?:\s+(?:experience|exp))?\b", re.IGNORECASE)
+# Advice questions ("how do I negotiate a job offer?") mention jobs without asking for any.
+_HOW_TO = re.compile(r"^\s*(?:how\s+(?:do|can|should|would|could)\s+i|how\s+to|what\s+(?:should|do|can)\s+i|should\s+i|why\s+(?:do|does|is|are|did))\b",
+                     re.IGNORECASE)
+_SEARCH_VERB = re.compile(r"\b(?:find|search|show|list|look(?:ing)?\s+for|are\s+there|any\s+(?:jobs?|roles?|openings?)|hiring)\b", re.IGNORECASE)
+# Industries a seeker moves into, as opposed to roles ("into fintech" vs "into product management").
+_SECTOR_WORDS = frozenset("startup startups crypto web3 gaming healthcare biotech saas nonprofit nonprofits non-profit government consulting "
+                          "industry media entertainment retail ecommerce e-commerce".split())
+_WHO_WORDS = frozenset("former ex trying try tries wanting want wants who i'm im someone person".split())
+_REMOTE_SCOPE = re.compile(r"\s*(?:(?:somewhere|anywhere)\s+)?(?:in|within|across|from)\s+(?:the\s+)?", re.IGNORECASE)
+# A negation no pass turned into a filter ("no startups", "without travel"): its words must not be searched for.
+_LEFTOVER_NEGATION = re.compile(r"\b(?:no|not|never|without|except|excluding|exclude|avoid(?:ing)?|other\s+than|anything\s+but|but\s+not)\s+"
+                                r"(?:(?:a|an|the|any|too\s+much|much)\s+)?[\w&'-]+(?:\s+(?!(?:and|or|but|in|at|near|for|with|from|jobs?|roles?|"
+                                r"positions?|openings?)\b)[\w&'-]+){0,2}", re.IGNORECASE)
+# A place relative to the seeker, who has not said where they are.
+_NEAR_ME = re.compile(r"\b(?:near\s+me|nearby|close\s+to\s+(?:me|home)|around\s+me|in\s+my\s+(?:area|city|town|region|state)|"
+                      r"(?:in\s+the\s+)?local(?:ly)?(?=\s+(?:jobs?|roles?|positions?|openings?|area)\b))\b", re.IGNORECASE)
+# Words that say the place does not matter: no filter, and nothing to embed.
+_ANYWHERE = re.compile(r"\b(?:(?:from\s+)?anywhere\s+in\s+the\s+world|(?:from\s+)?(?:all\s+)?(?:around|over)\s+the\s+world|world-?wide|globally|"
+                       r"any\s+location|location\s+(?:doesn'?t|does\s+not)\s+matter)\b", re.IGNORECASE)
+# After a name, what says it is a place without a preposition before it: "Boston or remote", "Chicago based", "Denver/remote".
+_PLACE_AFTER = re.compile(r"\s+based\b|\s*(?:,\s*)?(?:\s(?:or|and/or)\s+|/\s*)(?:fully\s+|100%\s+)?(?:remote|hybrid)\b", re.IGNORECASE)
+# Two-letter US state codes after "in": read in capitals, or in an all lower-case query unless the code is also a word.
+_WORD_LIKE_CODES = frozenset("or in me hi ok oh de id al co ne pa ma ms mt".split())
+_NOT_STATE_CODES = frozenset({"pr"})  # "jobs in PR" is public relations more often than Puerto Rico
 _SOFT_CUE = re.compile(r"\b(ideally|preferably|if possible|bonus if|nice to have|would be nice|optionally|hopefully)\b[\w\s']{0,30}$",
                        re.IGNORECASE)
 # A negation right before a phrase, with the prepositions that may sit between ("not in", "outside of the", "except at").
 _NEGATION = re.compile(
-    r"(?:\b(?:not|no|never|except|excluding|exclude|without|avoid(?:ing)?|besides|other\s+than|anything\s+but|everything\s+but|"
-    r"anywhere\s+but|but\s+not|outside(?:\s+of)?|rather\s+than|instead\s+of|nothing\s+(?:in|at))\s+|\bnon[- ]?)"
+    r"(?:\b(?:not|no|never|neither|except|excluding|exclude|without|avoid(?:ing)?|besides|other\s+than|anything\s+but|everything\s+but|"
+    r"anywhere\s+but|but\s+not|outside(?:\s+of)?|rather\s+than|instead\s+of|nothing\s+(?:in|at))\s+|\bnon[- ]?|"
+    # "that aren't hybrid", "doesn't have to be on-site", "which don't require an office"
+    r"\b(?:aren|isn|ain|don|doesn|won|wasn|weren)['’]?t\s+(?:(?:be|have\s+to\s+be|need\s+to\s+be|(?:require|need)s?|requiring|want|mean)\s+)?)"
     r"(?:(?:in|at|from|for|with|the|a|an|any|based\s+in|located\s+in|roles?\s+in|jobs?\s+in)\s+)*$", re.IGNORECASE)
 # What may sit between two members of one list ("Seattle or Portland", "Doordash and Lyft", "NYC/SF").
 _LIST_JOIN = re.compile(r"^\s*(?:,\s*)?(?:(?:or|and|nor|and/or|&)\s+|/\s*|,\s*)(?:(?:in|at|from|the|either)\s+)*$", re.IGNORECASE)
@@ -116,7 +180,7 @@ _STAFFING = re.compile(
 _WORK_MODES = (
     (re.compile(r"\b(?:mostly|mainly|largely|primarily|partly|partially|mostly\s+or\s+fully)\s+remote\b|\bremote[- ](?:first|friendly)\b|"
                 r"\bflexible\s+(?:work|working|location)\b", re.IGNORECASE), ("remote", "hybrid")),
-    (re.compile(r"\b(?:fully|100%|completely|entirely|all)\s+remote\b|\bremote(?:ly)?\b(?![- ]sensing\b)|\bwork(?:ing)?\s+from\s+(?:home|anywhere)\b|"
+    (re.compile(r"\b(?:fully|100%|completely|entirely|all)\s+remote\b|\bremote(?:ly)?(?:[- ]only)?\b(?![- ]sensing\b)|\bwork(?:ing)?\s+from\s+(?:home|anywhere)\b|"
                 r"\bfrom\s+home\b|\bwfh\b|\bwfa\b|\btelecommut(?:e|ing)\b|\b(?:location[- ]independent|distributed\s+team)\b", re.IGNORECASE), ("remote",)),
     (re.compile(r"\bhybrid\b", re.IGNORECASE), ("hybrid",)),
     (re.compile(r"\b(?:on[- ]?site|in[- ]office|in\s+the\s+office|in[- ]person|at\s+the\s+office|office[- ]based|onsite)\b", re.IGNORECASE), ("onsite",)),
@@ -125,7 +189,8 @@ _MEDIAN_PAY = re.compile(
     r"\b(?:with\s+)?(?:at\s+or\s+)?(?:above|over|better\s+than|higher\s+than|more\s+than|beyond)[- ](?:the\s+)?"
     r"(?:median|average|typical|market)(?:\s+(?:pay|salary|salaries|compensation|comp|wages?|rate))?\b|"
     r"\b(?:well[- ]paid|well[- ]paying|high(?:er)?[- ]paying|highly[- ]paid|top[- ]paying|best[- ]paying|better[- ]paying|good[- ]paying|"
-    r"high[- ]salary|(?:good|great|high|higher|better|competitive|top)\s+(?:pay|salary|salaries|compensation))\b",
+    r"high[- ]salary|(?:good|great|high|higher|better|competitive|top)\s+(?:pay|salary|salaries|compensation))\b|"
+    r"\b(?:that\s+|which\s+)?(?:pays?|paying)\s+(?:really\s+|very\s+)?well\b|\bpay\s+(?:is\s+)?(?:good|great|high)\b",
     re.IGNORECASE)
 _WORKED_WITH = re.compile(
     r"(?:\b(?:working|work)\s+with\s+)?\b(?:people|folks|someone|colleagues|coworkers|co-workers|those|the\s+people|teammates)\s+"
@@ -134,7 +199,7 @@ _WORKED_WITH = re.compile(
     re.IGNORECASE)
 _CONNECTION = re.compile(
     r"\b(?:at\s+)?(?:companies\s+|places\s+)?where\s+i\s+(?:have|know)\s+(?:a\s+|some\s+)?(?:connections?|someone|somebody|people|friends?|contacts?)\b"
-    r"|\b(?:through|via|in|at\s+companies\s+in)?\s*my\s+(?:network|connections|contacts)\b|\bpeople\s+i\s+know\b", re.IGNORECASE)
+    r"|\b(?:through|via|in|at\s+companies\s+in)?\s*my\s+(?:network|connections|contacts|friends)\b|\bpeople\s+i\s+know\b", re.IGNORECASE)
 _PROFILE = re.compile(
     r"\b(?:using|use|with|leverag(?:e|ing)|based\s+on|given|matching|that\s+fits?|that\s+match(?:es)?|for|fit(?:ting)?)?\s*"
     r"\bmy\s+(?:(\w+(?:\s+\w+)?)\s+)?(background|experience|skills|skill\s+set|profile|expertise|resume|cv)\b", re.IGNORECASE)
@@ -145,7 +210,8 @@ _COMPANY_CUE = re.compile(r"(?:\b(?:at|for|with|join(?:ing)?|companies\s+like|co
 _UNKNOWN_COMPANY = re.compile(r"\b(?P<cue>(?i:(?:but\s+)?not\s+at|except(?:\s+at)?|excluding|other\s+than(?:\s+at)?|at|for|with|companies\s+like))\s+"
                               r"(?P<name>[A-Z][\w&.'-]*(?:\s+[A-Z][\w&.'-]*){0,2})")
 _PUNCTUATION_WORD = re.compile(r"\W+")
-_QUESTION = re.compile(r"^\s*(?:what|who|whom|when|why|how|where|which|is|are|can|could|do|does|did|tell\s+me|explain|write)\b", re.IGNORECASE)
+_QUESTION = re.compile(r"^\s*(?:what|who|whom|when|why|how|where|which|is|are|can|could|do|does|did|tell\s+me|explain|write|translate|"
+                       r"summari[sz]e|calculate|convert|define|compose|draw|sing|recite|spell|solve)\b", re.IGNORECASE)
 # Text that tries to instruct the system instead of describing a job.
 _INJECTION = re.compile(r"\b(?:ignore|disregard|forget)\s+(?:all\s+|any\s+|the\s+|your\s+)?(?:previous|prior|above|earlier)\s+"
                         r"(?:instructions?|prompts?|rules?)|\bsystem\s*:|\b(?:print|reveal|show)\s+(?:me\s+)?your\s+(?:system\s+)?prompt\b|"
@@ -195,7 +261,9 @@ class _Text:
     def negation_before(self, start: int, previous: list[tuple[int, int, bool]] = ()) -> tuple[bool, int]:
         """(negated, where the negation starts) for a phrase starting at ``start``: a negation cue right
         before it, or a list join after an earlier phrase of the same kind that was negated."""
-        cue = _NEGATION.search(self.text[:start])
+        # Cues end right before the phrase: a window of CUE_WINDOW characters holds any of them, and keeps a long query linear.
+        offset = max(0, start - CUE_WINDOW)
+        cue = _NEGATION.search(self.text, offset, start)
         if cue and self.free(cue.start(), cue.end()):
             return True, cue.start()
         for p_start, p_end, p_negated in reversed(previous):
@@ -222,7 +290,12 @@ def _vocabularies(catalog, gazetteer) -> dict:
                 others[word] += 1
     table = json.loads(resources.files(__package__).joinpath("data/well_known_employers.json").read_text(encoding="utf-8"))
     companies = {fold(c) for c in catalog.company_ids}
+    # Words that postings use more often in their location than in their title ("Boston": "Sales Engineer, Boston" is rarer
+    # than "Boston, MA"): a name that is a job word too ("Marketing") is never one of them.
+    in_titles = Counter(w for r in catalog.records.values() for w in re.findall(r"[a-z]+", fold(r.posting.title)))
+    in_locations = Counter(w for r in catalog.records.values() for w in re.findall(r"[a-z]+", fold(r.posting.location)))
     return {"vocabulary": sorted(w for w, n in words.items() if n >= 2 and w not in _FILLER), "word_counts": dict(counts),
+            "place_words": sorted(w for w, n in in_locations.items() if n >= 3 and n >= in_titles.get(w, 0) and w not in _FILLER),
             "geo_counts": {str(pid): n for pid, n in Counter(pid for r in catalog.records.values() for pid in r.geo_ids).items()},
             "role_words": sorted(w for w, n in others.items() if n >= 3),
             "absent_employers": [name for name in table["employers"] if fold(name) not in companies]}
@@ -260,6 +333,7 @@ class RulePlanner:
         # How many postings carry each place id: an ambiguous name ("Georgia") is read as the place with postings.
         self.geo_counts = Counter({int(pid): n for pid, n in data["geo_counts"].items()})
         self.role_words = set(data["role_words"])
+        self.place_words = set(data["place_words"])
         absent = data["absent_employers"]
         self._absent_employers = re.compile(r"(?<![\w&-])(?:" + "|".join(re.escape(n) for n in sorted(absent, key=len, reverse=True)) + r")(?![\w&-])",
                                             re.IGNORECASE) if absent else None
@@ -289,7 +363,11 @@ class RulePlanner:
             plan.notes.append("The query gives the search instructions instead of describing a job; nothing was searched. "
                               "Describe a role, e.g. \"senior product designer jobs in Austin\".")
             return plan
+        if " " not in text and len(re.findall(r"[-_]", text)) >= 2:
+            text = re.sub(r"[-_]+", " ", text)  # a slug ("data-engineer-jobs-in-boston") is words joined by dashes
+        text = re.sub(r"(?<![\w.])@\s*(?=[A-Za-z])", "at ", text)  # "engineer @ stripe"; an e-mail address keeps its "@"
         text, corrections = self.lexicon.correct(translate(text))
+        text = re.sub(r"(?<=[A-Za-z])-based\b", " based", text)  # "Chicago-based": the place, then its tail
         if corrections:
             plan.notes.append("Read " + ", ".join(f"\"{a}\" as \"{b}\"" for a, b in corrections) + ".")
         state = _Text(text)
@@ -301,15 +379,27 @@ class RulePlanner:
         self._companies(state, plan)
         modes = self._work_mode(state, plan)
         self._seniority(state, plan)
+        for match in state.matches(_ANYWHERE):
+            state.take(match.start(), match.end())
+        for match in state.matches(_NEAR_ME):
+            state.take(match.start(), match.end())
+            plan.notes.append(f"\"{match.group(0)}\" needs a place: name a city or region (e.g. \"in Denver\"); no location filter was applied.")
         self._places(state, plan, modes)
         self._functions(state, plan)
+        for match in state.matches(_EXPERIENCE):
+            state.take(match.start(), match.end())
+            plan.notes.append(f"\"{match.group(0).strip()}\": postings do not state years of experience in a field, so it was not filtered.")
+        for match in state.matches(_LEFTOVER_NEGATION):
+            state.take(match.start(), match.end())
+            plan.notes.append(f"\"{match.group(0)}\" is not something postings state, so it could not be filtered; "
+                              "its words were left out of the search.")
         semantic = self._semantic(state)
         self._pay(plan, pay_bound, semantic)
         words = set(re.findall(r"[a-z][a-z+#-]{2,}", fold(semantic))) - _FILLER
         # Any ordinary word that is no filler ("something outdoors") reads as a wish about work; gibberish does not.
         job_like = (bool(_JOB_WORDS.search(text)) or bool(words & self.vocabulary) or bool(background) or bool(plan.clauses)
                     or bool(words & common_words()))
-        if not job_like or (_QUESTION.search(text) and not _JOB_WORDS.search(text)):
+        if not job_like or (_QUESTION.search(text) and not _JOB_WORDS.search(text)) or (_HOW_TO.search(text) and not _SEARCH_VERB.search(text)):
             plan.intent = "not_job_search"
             plan.explanations.clear()
             plan.notes.append("This does not look like a job search. Try describing a role, e.g. \"senior product designer jobs in Austin\".")
@@ -331,8 +421,11 @@ class RulePlanner:
             return
         for start, end in found.spans:
             state.take(start, end)
+        window = {"gte": int(found.since.timestamp())}
+        if found.until is not None:
+            window["lt"] = int(found.until.timestamp())
         plan.add_clause(state.text[found.start:found.end].strip(), f"{found.description} (since {found.since:%Y-%m-%d %H:%M} UTC)",
-                        {"posted_at": {"gte": int(found.since.timestamp())}})
+                        {"posted_at": window})
 
     def _people(self, state: _Text, plan: QueryPlan, member) -> None:
         for pattern, relation, label in ((_WORKED_WITH, "worked_with", "people you have worked with"),
@@ -374,11 +467,20 @@ class RulePlanner:
     def _companies(self, state: _Text, plan: QueryPlan) -> None:
         include, exclude = [], []
         mentions: list[tuple[int, int, bool]] = []
+        # Employers without postings are mentions too: "not at Google or Stripe" negates Stripe through Google.
+        for match in (state.matches(self._absent_employers) if self._absent_employers is not None else ()):
+            mentions.append((match.start(), match.end(), state.negation_before(match.start(), mentions)[0]))
         for start, end, company in self.tools.company_mentions(state.text):
             if not state.free(start, end):
                 continue
             name = state.text[start:end]
-            negated, neg_start = state.negation_before(start, [m for m in mentions])
+            past = _PAST_EMPLOYER.search(state.text, max(0, start - CUE_WINDOW), start)
+            if past:
+                # "former Stripe engineer", "I used to work at Airbnb": where the seeker worked, not where they want to.
+                state.take(past.start(), end)
+                plan.notes.append(f"\"{state.text[past.start():end].strip()}\" is where you worked, so it was not used as a company filter.")
+                continue
+            negated, neg_start = state.negation_before(start, sorted(m for m in mentions if m[1] <= start))
             cue = _COMPANY_CUE.search(state.text[:neg_start if negated else start])
             listed = any(p_end <= start and _LIST_JOIN.match(state.text[p_end:start]) for _, p_end, _ in mentions)
             strong_cue = negated or listed or bool(cue and re.match(r"(?i)at\b|companies|compan|employers?|working|work|employed|join", cue.group(0)))
@@ -389,20 +491,27 @@ class RulePlanner:
             mentions.append((start, end, negated))
             state.take(neg_start if negated else start, end)
         # Well-known employers without postings here: said in the plan, never embedded or read as places.
+        absent_wanted: list[str] = []
         if self._absent_employers is not None:
             for match in state.matches(self._absent_employers):
                 name = match.group(0)
-                if not (name[:1].isupper() or _COMPANY_CUE.search(state.text[:match.start()]) or state.negation_before(match.start())[0]):
+                # "not at Amazon or Microsoft": a name listed after a negated one is negated too (catalog names count as well).
+                negated, neg_start = state.negation_before(match.start(), sorted(m for m in mentions if m[1] <= match.start()))
+                if not (name[:1].isupper() or _COMPANY_CUE.search(state.text[:match.start()]) or negated
+                        or self._followed_by_jobs(state.text, match.end())):
                     continue
-                negated, neg_start = state.negation_before(match.start())
                 cue = _COMPANY_CUE.search(state.text[:match.start()])
                 state.take(neg_start if negated else (cue.start() if cue else match.start()), match.end())
-                plan.notes.append(f"No postings from {name} are in this corpus; it was not used as a filter.")
+                if negated:
+                    plan.notes.append(f"No postings from {name} are in this corpus; it was not used as a filter.")
+                else:
+                    absent_wanted.append(name)
         # A capitalised name after a company cue that the catalog does not have, or has under a close spelling.
         for match in state.matches(_UNKNOWN_COMPANY):
             name = match.group("name").rstrip(".'")
             key = fold(name)
-            if key in self.vocabulary or key in _FILLER or key in _STOP_PLACE_WORDS or fold(name.split()[0]) in _FILLER:
+            if (key in self.vocabulary or key in _FILLER or key in _STOP_PLACE_WORDS or fold(name.split()[0]) in _FILLER
+                    or fold(name.split()[0]) in abbreviations()[0]):  # "looking for PM roles": a role, not a company
                 continue
             negated = bool(re.match(r"(?i)(?:but\s+)?not|except|excluding|other", match.group("cue")))
             if self._place(name, cue=True, lowercase_query=False) is not None:
@@ -414,6 +523,15 @@ class RulePlanner:
             else:
                 plan.notes.append(f"No postings from a company called \"{name}\" are in this corpus; it was not used as a filter.")
             state.take(match.start(), match.start("name") + len(name))
+        if absent_wanted and include:
+            plan.notes.append(f"No postings from {' or '.join(absent_wanted)} are in this corpus; only the other companies named were searched.")
+        elif absent_wanted:
+            # "Google software engineer jobs": the company asked for has no postings here, so no job matches; the answer says so
+            # and the relax hint says what dropping it would show, instead of other companies' jobs passed off as an answer.
+            names = " or ".join(absent_wanted)
+            plan.notes.append(f"No postings from {names} are in this corpus, so no job matches; drop \"{absent_wanted[0]}\" to see other companies.")
+            plan.add_clause(", ".join(absent_wanted), f"company is {names} (no postings from {names} are in this corpus)",
+                            {"company": {"in": [NO_COMPANY_ID]}})
         if include:
             ids = sorted({c for c, _ in include})
             plan.add_clause(", ".join(n for _, n in include), "company is " + " or ".join(self.catalog.company_names[c] for c in ids),
@@ -422,6 +540,16 @@ class RulePlanner:
             ids = sorted({c for c, _ in exclude})
             plan.add_clause("not " + ", ".join(n for _, n in exclude), "company is not " + " or ".join(self.catalog.company_names[c] for c in ids),
                             {"not": {"company": {"in": ids}}})
+
+    def _followed_by_jobs(self, text: str, end: int) -> bool:
+        """"Stripe jobs", "Stripe engineering jobs", "datadog sales roles": a name, then at most two job-function words
+        (words of the titles, none a pay or filler word), then a job word."""
+        followed = re.match(r"((?:\s+[A-Za-z&'-]+){0,2}?)\s+(?:jobs?|roles?|careers?|openings?|positions?|internships?|is\s+hiring|hiring)\b",
+                            text[end:], re.IGNORECASE)
+        if followed and followed.group(1):
+            between = [fold(w) for w in followed.group(1).split()]
+            return all(w in self.vocabulary and w not in _FILLER and w not in _NOT_FUNCTION_WORDS for w in between)
+        return bool(followed)
 
     def _is_company_here(self, text: str, start: int, end: int, name: str, company: int, *, cue: bool) -> bool:
         """Whether a catalog name written at text[start:end] means the company. Ordinary words ("better",
@@ -432,11 +560,11 @@ class RulePlanner:
         common = all(w in common_words() or w in _FILLER for w in key.split()) and len(key.split()) <= 2
         if cue:
             return True
+        followed = self._followed_by_jobs(text, end)
         if not common:
             # "Figma" is the company, "figma skills" (a title word in lower case) the tool.
-            return name[:1].isupper() or len(key.split()) > 1 or key not in self.vocabulary
+            return name[:1].isupper() or len(key.split()) > 1 or key not in self.vocabulary or bool(followed)
         job_word = key in self.role_words or key in FUNCTIONS
-        followed = re.match(r"\s+(?:jobs?|roles?|careers?|openings?|positions?|internships?|is\s+hiring|hiring)\b", text[end:], re.IGNORECASE)
         # "Stripe jobs" (capitalised, not a job word) is the company; "Writer roles" asks for writers, "Better paying" is not a name.
         return bool(followed) and name[:1].isupper() and not job_word and name == official[:len(name)]
 
@@ -454,6 +582,14 @@ class RulePlanner:
                 found.append((match.start(), match.end(), modes))
         for start, end, modes in sorted(found):
             negated, neg_start = state.negation_before(start, mentions)
+            accepted = _ACCEPTABLE_AFTER.match(state.text, end) or _ACCEPTABLE_BEFORE.search(state.text, max(0, start - CUE_WINDOW), start)
+            if accepted and not negated:
+                # "on-site is fine", "open to remote": a mode the seeker accepts, not one they ask for.
+                span = (accepted.start(), end) if accepted.end() <= start else (start, accepted.end())
+                state.take(*span)
+                plan.notes.append(f"\"{state.text[span[0]:span[1]].strip()}\" says a work mode is acceptable, not required: "
+                                  "no work-mode filter was applied for it.")
+                continue
             mentions.append((start, end, negated))
             state.take(neg_start if negated else start, end)
             phrase = state.text[neg_start if negated else start:end].strip()
@@ -473,13 +609,16 @@ class RulePlanner:
         if allowed:
             codes = [WORK_MODE_CODES[m] for m in order if m in allowed]
             meaning = "work mode is " + " or ".join(m for m in order if m in allowed)
-            if allowed == {"onsite"}:
+            if "onsite" in allowed:
                 # Most postings never state their mode; an office job that does not say so is still an office job.
                 codes.append(WORK_MODE_CODES["unknown"])
-                meaning = "work mode is on-site or not stated (postings that do not say remote or hybrid)"
+                meaning = ("work mode is on-site or not stated (postings that do not say remote or hybrid)" if allowed == {"onsite"} else
+                           f"{meaning}, or not stated (postings that do not say remote or hybrid are mostly on-site)")
                 plan.notes.append("On-site also keeps postings that do not state a work mode; most office jobs do not say so.")
-                plan.suggestions.append({"kind": "stricter", "phrase": phrases[0], "message": "only postings that say on-site",
-                                         "filter": {"work_mode": {"eq": WORK_MODE_CODES["onsite"]}}})
+                stricter = [WORK_MODE_CODES[m] for m in order if m in allowed]
+                plan.suggestions.append({"kind": "stricter", "phrase": phrases[0], "message": "only postings that say " + " or ".join(
+                    "on-site" if m == "onsite" else m for m in order if m in allowed),
+                    "filter": {"work_mode": {"eq": stricter[0]}} if len(stricter) == 1 else {"work_mode": {"in": stricter}}})
             clause = {"work_mode": {"in": sorted(codes)}} if len(codes) > 1 else {"work_mode": {"eq": codes[0]}}
         else:
             codes = sorted(WORK_MODE_CODES[m] for m in denied)
@@ -499,18 +638,31 @@ class RulePlanner:
                 found.append((match.start(), match.end(), level))
         for match in state.matches(_LEVEL_PHRASES[0][1]):
             found.append((match.start(), match.end(), "not_management"))
+        # "senior director", "senior staff", "sr. VP": the level is the second word (titles read the same way).
+        qualified = {start for start, end, level in found if level == "senior"
+                     and any(other in ("staff", "director", "vp", "executive") and re.fullmatch(r"[\s.]+", state.text[end:o_start])
+                             for o_start, _, other in found)}
         for start, end, level in sorted(found):
             if not state.free(start, end):
                 continue
+            if start in qualified:
+                state.take(start, end)
+                continue
             negated, neg_start = state.negation_before(start, mentions)
             if level == "manager" and not negated and not (
+                    re.fullmatch(r"(?i)people\s+manag(?:ers?|ement)", state.text[start:end]) or
                     re.fullmatch(r"(?i)management|managerial|people lead", state.text[start:end])
                     and re.match(r"\s+(?:roles?|jobs?|positions?|track|level|openings?)\b", state.text[end:], re.IGNORECASE)
                     and not re.search(r"\b(?:product|project|program|account|change|risk|case|property|asset|data|supply|event|"
                                       r"vendor|brand|community|content|talent|office|care|revenue|portfolio)\s+$", state.text[:start], re.IGNORECASE)):
                 continue  # "marketing manager", "product management": a job, not a level
+            tail = re.match(r"[- ]?(?:level|grade)\b", state.text[end:], re.IGNORECASE)  # "staff level", "director-level"
+            if tail and state.free(end, end + tail.end()):
+                end += tail.end()
             mentions.append((start, end, negated))
-            state.take(neg_start if negated else start, end)
+            # "associate product manager": titles carry the word itself, so it stays in the semantic text too.
+            if not (level == "junior" and not negated and fold(state.text[start:end]) == "associate"):
+                state.take(neg_start if negated else start, end)
             phrases.append(state.text[neg_start if negated else start:end].strip())
             if level == "not_management":
                 unwanted.extend(MANAGEMENT_LEVELS)
@@ -522,7 +674,18 @@ class RulePlanner:
             return
         wanted = [level for level in dict.fromkeys(wanted) if level not in unwanted]
         unwanted = list(dict.fromkeys(unwanted))
-        if wanted:
+        if wanted == ["junior"]:
+            # Few titles say "junior" or "associate"; an entry-level seeker also wants the unmarked ones, never a senior,
+            # staff, lead, manager, III/IV or architect title. Titles that do say junior rank first (a soft preference).
+            senior_terms = self.catalog.title_term_ids_for(SENIOR_TITLE_WORDS)
+            clause: dict = {"seniority": {"in": [LEVEL_CODES["junior"], LEVEL_CODES["mid"]]}}
+            if senior_terms:
+                clause = {"and": [clause, {"not": {"title_terms": {"in": senior_terms}}}]}
+            phrase = ", ".join(phrases)
+            plan.add_clause(phrase, "seniority is junior or not stated (no senior, staff, lead, manager, III/IV or architect title)", clause)
+            plan.add_clause(phrase, "prefer titles that say junior, associate, graduate or entry level",
+                            {"seniority": {"eq": LEVEL_CODES["junior"]}}, soft=True)
+        elif wanted:
             plan.add_clause(", ".join(phrases), "seniority is " + " or ".join(wanted), {"seniority": {"in": [LEVEL_CODES[l] for l in wanted]}})
         elif unwanted:
             plan.add_clause(", ".join(phrases), "seniority is not " + " or ".join(unwanted),
@@ -530,14 +693,18 @@ class RulePlanner:
 
     def _title_levels(self, state: _Text, plan: QueryPlan) -> None:
         # "lead" and "head of" are title words rather than levels: the title must say them.
-        for pattern, term in ((r"\b(?:tech(?:nical)?\s+|team\s+)?lead\b(?!\s*(?:gen|generation|qualification))", "lead"), (r"\bhead\s+of\b", "head of")):
+        # "C-suite" / "C-level": a chief officer's title (CEO, CTO, ...), not every executive level (general managers, partners).
+        for pattern, terms, meaning in ((r"\b(?:tech(?:nical)?\s+|team\s+)?lead\b(?!\s*(?:gen|generation|qualification))", ["lead"], "title says lead"),
+                                        (r"\bhead\s+of\b", ["head of"], "title says head of"),
+                                        (r"\b(?:c-suite|csuite|c-level|cxo)(?:\s+executives?)?\b", list(CHIEF_TITLES),
+                                         "title names a chief officer (" + ", ".join(t.upper() if len(t) <= 4 else t for t in CHIEF_TITLES[1:5]) + ", ...)")):
             found = next(iter(state.matches(re.compile(pattern, re.IGNORECASE))), None)
             if found is None or state.negation_before(found.start())[0]:
                 continue
-            ids = self.catalog.title_term_ids_for([term])
+            ids = self.catalog.title_term_ids_for(terms)
             if ids:
                 state.take(found.start(), found.end())
-                plan.add_clause(found.group(0), f"title says {term}", {"title_terms": {"in": ids}})
+                plan.add_clause(found.group(0), meaning, {"title_terms": {"in": ids}})
 
     def _places(self, state: _Text, plan: QueryPlan, modes: list[dict]) -> None:
         words = [m for m in re.finditer(r"[A-Za-z][A-Za-z.'\-]*", state.text) if state.free(m.start(), m.end())]
@@ -550,9 +717,9 @@ class RulePlanner:
                 if any(words[j + 1].start() - words[j].end() > 2 for j in range(i, i + n - 1)):
                     continue  # the words must be adjacent ("Silicon Valley", not "Silicon ... Valley")
                 phrase = state.text[span[0].start():span[-1].end()].rstrip(".")
-                before = state.text[:span[0].start()]
-                listed = any(_LIST_JOIN.match(state.text[e:span[0].start()]) for _, e, _, _, _ in found)
-                cue = bool(_PLACE_CUE.search(before)) or bool(_NEGATION.search(before)) or listed
+                before = state.text[max(0, span[0].start() - CUE_WINDOW):span[0].start()]
+                listed = any(_LIST_JOIN.match(state.text[e:span[0].start()]) for _, e, _, _, _ in found[-3:] if span[0].start() - e <= CUE_WINDOW)
+                cue = bool(_PLACE_CUE.search(before)) or bool(_NEGATION.search(before)) or listed or bool(_PLACE_AFTER.match(state.text, span[-1].end()))
                 place = self._place(phrase, cue=cue, lowercase_query=lowercase_query)
                 if place is None:
                     continue
@@ -560,6 +727,18 @@ class RulePlanner:
                     place = self._metro_of(place) or place  # "near Mountain View": the area around it
                 end = span[0].start() + len(phrase)
                 place, end, used_words = self._qualified(state, words, i + n, place, phrase, end)
+                kind = _PLACE_KIND.match(state.text, end)
+                if kind is not None and used_words == 0:
+                    named = " ".join(fold(phrase).split())
+                    wanted = (self.tools.gazetteer.country(named) if kind.group("kind").lower() == "country"
+                              else self.tools.gazetteer.state(named))
+                    place = wanted or place
+                origin = _ORIGIN.search(state.text, max(0, span[0].start() - CUE_WINDOW), span[0].start())
+                if origin:
+                    state.take(origin.start(), end)
+                    plan.notes.append(f"\"{state.text[origin.start():end].strip()}\" is where you come from, so it was not used as a location filter.")
+                    i += n + used_words
+                    break
                 negated, neg_start = state.negation_before(span[0].start(), [(s, e, neg) for s, e, _, _, neg in found])
                 if negated:
                     state.take(neg_start, span[0].start())
@@ -576,10 +755,31 @@ class RulePlanner:
         negative = [(s, e, ph, p) for s, e, ph, p, neg in found if neg]
         if negative:
             ids = sorted({pid for _, _, _, p in negative for pid in self.tools.gazetteer.filter_ids(p)})
-            plan.add_clause("not " + " or ".join(ph for _, _, ph, _ in negative), "not located in " + " or ".join(self._label(p) for *_, p in negative),
-                            {"not": {"geo": {"in": ids}}})
+            excluded: dict = {"geo": {"in": ids}}
+            # "not in San Francisco" also leaves out postings that name only the wider area ("San Francisco Bay Area"): the job
+            # may well be in the city. A posting that names another city of that area stays.
+            areas = []
+            for *_, p in negative:
+                for metro in (self.tools.gazetteer.place(m) for m in self.tools.gazetteer._metros_of_city.get(p.id, ()) if p.kind == "city"):
+                    others = sorted(set(metro.contains) - set(ids)) if metro is not None else []
+                    if metro is not None and metro.id not in ids:
+                        areas.append((metro, {"and": [{"geo": {"in": [metro.id]}}, {"not": {"geo": {"in": others}}}]} if others
+                                      else {"geo": {"in": [metro.id]}}))
+            meaning = "not located in " + " or ".join(self._label(p) for *_, p in negative)
+            if areas:
+                excluded = {"or": [excluded, *(clause for _, clause in areas)]}
+                meaning += " (nor in postings that name only " + " or ".join(sorted({m.name for m, _ in areas})) + ")"
+            plan.add_clause("not " + " or ".join(ph for _, _, ph, _ in negative), meaning, {"not": excluded})
         if not positive:
             return
+        # "London or remote somewhere in Europe": a place right after "remote (somewhere) in" is where the remote job may be,
+        # not one more place for the on-site branch.
+        scoped = [item for item in positive for m in modes if "remote" in m["modes"] and item[0] >= m["end"]
+                  and _REMOTE_SCOPE.fullmatch(state.text[m["end"]:item[0]])]
+        remote_scope = sorted({pid for *_, p in scoped for pid in self.tools.gazetteer.filter_ids(p)}) if len(scoped) < len(positive) else []
+        if remote_scope:
+            scope_names = " or ".join(self._label(p) for *_, p in scoped)
+            positive = [item for item in positive if item not in scoped]
         ids = sorted({pid for _, _, _, p in positive for pid in self.tools.gazetteer.filter_ids(p)})
         labels = " or ".join(self._label(p) for *_, p in positive)
         clause: dict = {"geo": {"in": ids}}
@@ -593,7 +793,10 @@ class RulePlanner:
         country_names = ", ".join(sorted({self.tools.gazetteer.place(c).name for c in countries}))
         if either is not None and mode_explanation is not None and mode_explanation in plan.explanations:
             mode_clause = mode_explanation.filter
-            if "remote" in either["modes"] and countries:
+            if "remote" in either["modes"] and remote_scope:
+                mode_clause = {"and": [mode_clause, {"geo": {"in": remote_scope}}]}
+                mode_text = f"{mode_explanation.meaning[len('work mode is '):]} within {scope_names}"
+            elif "remote" in either["modes"] and countries:
                 mode_clause = {"and": [mode_clause, {"geo": {"in": countries}}]}
                 mode_text = f"{mode_explanation.meaning[len('work mode is '):]} within {country_names}"
             else:
@@ -612,6 +815,19 @@ class RulePlanner:
         country it is in means that city (and only it). Returns the place, the new end and the words consumed."""
         gazetteer = self.tools.gazetteer
         key = " ".join(fold(phrase).split())
+        if place.kind in ("state", "subdivision"):
+            # "Ontario, Canada", "Texas, USA": the region, with its country said after it (not the region or the whole country).
+            for n in (3, 2, 1):
+                span = words[nxt:nxt + n]
+                if len(span) < n or not re.fullmatch(r"\s*,?\s*", state.text[end:span[0].start()]):
+                    continue
+                raw = state.text[span[0].start():span[-1].end()].rstrip(".")
+                country = gazetteer.country(" ".join(fold(raw).split()), allow_code=raw.upper() in ("US", "USA", "UK", "AU", "CA", "DE", "IN"))
+                if raw in ("US", "USA", "U.S", "U.S.A"):
+                    country = gazetteer.country("us", allow_code=True)
+                if country is not None and country.country == place.country:
+                    return place, span[-1].end(), n
+            return place, end, 0
         cities = gazetteer.cities_named(key)
         if not cities or place.kind not in ("city", "metro"):
             return place, end, 0
@@ -659,6 +875,10 @@ class RulePlanner:
             return f"{place.name} ({', '.join(cities)}, ...)"
         if place.kind == "subdivision":
             return f"{place.name} ({place.country})"
+        if place.kind == "area":
+            parts = [self.tools.gazetteer.place(c) for c in place.contains[:6]]
+            names = [p.admin1 if p.kind == "state" and p.admin1 else p.name for p in parts if p is not None]
+            return f"{place.name} ({', '.join(names)}{', ...' if len(place.contains) > 6 else ''})"
         return place.label()
 
     def _place(self, phrase: str, *, cue: bool, lowercase_query: bool) -> Place | None:
@@ -677,6 +897,10 @@ class RulePlanner:
             if key == "la" and not phrase.isupper() and not cue:
                 return None
             return alias or next(iter(gazetteer.cities_named(key)), None)
+        if len(key) == 2 and cue and (phrase.isupper() or (lowercase_query and key not in _WORD_LIKE_CODES)) and key not in _NOT_STATE_CODES:
+            found = gazetteer.state(key, allow_code=True)  # "in NJ", "remote or in PA", "jobs in tx"
+            if found is not None:
+                return found
         if single and (key in _STOP_PLACE_WORDS or key in _FILLER or len(key) < 3 or key in FUNCTIONS):
             return None
         if key in self.tools.catalog.category_ids:
@@ -687,7 +911,9 @@ class RulePlanner:
         country, state_place = gazetteer.country(key), gazetteer.state(key)
         cities = gazetteer.cities_named(key)
         # "Berlin", "Tokyo", "Hamburg" are cities and the subdivisions named after them: the city is meant.
-        subdivisions = [s for s in gazetteer.subdivisions_named(key) if not any(c.country == s.country for c in cities)]
+        # ... unless the region has many more postings than the city ("Quebec": the province, with Montreal, not Quebec City).
+        subdivisions = [s for s in gazetteer.subdivisions_named(key)
+                        if not any(c.country == s.country and 2 * self.geo_counts.get(c.id, 0) >= self.geo_counts.get(s.id, 0) for c in cities)]
         regions = [p for p in (country, state_place, *subdivisions) if p is not None]
         if regions:
             # "New York" means the city; a name that is both a US state and a country ("Georgia") or a state
@@ -697,18 +923,48 @@ class RulePlanner:
             if big_city is not None:
                 return big_city
             return max(regions, key=lambda p: (self.geo_counts.get(p.id, 0), p.kind == "country"))
-        if single and key in self.vocabulary and not (phrase[:1].isupper() or cue):
-            return None  # "marketing", "security": job words, not towns
-        if single and key in self.vocabulary and not cue and cities and cities[0].population < 1_000_000:
+        # "marketing", "security": job words, not towns; a word postings use mostly as a place ("boston") is a place.
+        placey = key in self.place_words
+        if single and key in self.vocabulary and not (phrase[:1].isupper() or cue or (placey and lowercase_query)):
+            return None
+        if single and key in self.vocabulary and not cue and not placey and cities and cities[0].population < 1_000_000:
             return None
         if cities and (cities[0].population >= 100_000 or cue or not single):
             with_postings = [c for c in cities if self.geo_counts.get(c.id)]
-            return with_postings[0] if with_postings and with_postings[0].population * 20 >= cities[0].population else cities[0]
+            if cue:
+                # "pittsburg": the towns of that name have (almost) no postings; one letter away, a bigger city with many is meant.
+                near = self._posting_city_near(key)
+                if (near is not None and near.population > cities[0].population
+                        and self.geo_counts.get(near.id, 0) > 5 * sum(self.geo_counts.get(c.id, 0) for c in cities)):
+                    return near
+            # Of the towns of that name not much smaller than the largest, the one with the most postings ("Arlington": VA, not TX).
+            with_postings = sorted((c for c in with_postings if c.population * 20 >= cities[0].population),
+                                   key=lambda c: -self.geo_counts.get(c.id, 0))
+            return with_postings[0] if with_postings else cities[0]
         return None
+
+    def _posting_city_near(self, key: str) -> Place | None:
+        """The city with the most postings whose name is one edit (a swap counts as one) from ``key``, if any."""
+        from rapidfuzz import process
+        from rapidfuzz.distance import OSA
+
+        if len(key) < MIN_PLACE_FUZZY_LENGTH:
+            return None
+        if not hasattr(self, "_posting_cities"):
+            gazetteer = self.tools.gazetteer
+            cities: dict[str, Place] = {}
+            for pid, _ in self.geo_counts.most_common():
+                place = gazetteer.place(pid)
+                if place is not None and place.kind == "city":
+                    cities.setdefault(" ".join(fold(place.name).split()), place)
+            self._posting_cities = cities
+        found = process.extract(key, list(self._posting_cities), scorer=OSA.distance, score_cutoff=1, limit=4)
+        found = [name for name, distance, _ in found if distance == 1]
+        return max((self._posting_cities[n] for n in found), key=lambda c: self.geo_counts.get(c.id, 0), default=None)
 
     def _unknown_place(self, state: _Text, word: re.Match, plan: QueryPlan) -> None:
         """A capitalised word right after "in"/"near" that is no known place nor job word."""
-        if not word.group(0)[:1].isupper() or not _PLACE_CUE.search(state.text[:word.start()]):
+        if not word.group(0)[:1].isupper() or not _PLACE_CUE.search(state.text, max(0, word.start() - CUE_WINDOW), word.start()):
             return
         key = fold(word.group(0))
         if key in self.vocabulary or key in _FILLER or key in _STOP_PLACE_WORDS or key in FUNCTIONS:
@@ -757,10 +1013,11 @@ class RulePlanner:
         bound = parse_pay(state.text, state.free)
         if bound is None:
             return None
-        tail = re.match(r"\s+(?:base\s+)?(?:salary|pay|compensation|comp)\b", state.text[bound.end:], re.IGNORECASE)
+        tail = re.match(r"\s+(?:base(?:\s+(?:salary|pay))?|salary|pay|compensation|comp|ote|tc|total\s+comp(?:ensation)?)\b",
+                        state.text[bound.end:], re.IGNORECASE)
         end = bound.end + (tail.end() if tail and state.free(bound.end, bound.end + tail.end()) else 0)
         lead = re.search(r"(?:\b(?:with|paying|that\s+pays?|pays?|salary|base\s+salary|comp(?:ensation)?|making|earning|earn|make|minimum|min|"
-                         r"starting|base)"
+                         r"starting|base|ote|tc|total\s+comp(?:ensation)?|an?)"
                          r"(?:\s+of)?\s+)+$", state.text[:bound.start], re.IGNORECASE)
         start = lead.start() if lead and state.free(lead.start(), bound.start) else bound.start
         state.take(start, end)
@@ -792,16 +1049,29 @@ class RulePlanner:
 
     def _semantic(self, state: _Text) -> str:
         fragments = []
+        roles, _ = abbreviations()
+        shouted = state.text == state.text.upper()
         for fragment in re.split(r"[\x00,;:.!?()\[\]\"]+", state.residual()):
             # "military veteran interested in project management": the wish after the phrase is the topic, not who asks.
             wish = list(_WISH.finditer(fragment))
-            if wish and fragment[wish[-1].end():].strip():
-                fragment = fragment[wish[-1].end():]
+            after = fragment[wish[-1].end():] if wish else ""
+            if wish and any(fold(w).strip("'") not in _FILLER and not _JOB_WORDS.fullmatch(w) for w in after.split()):
+                target = [w for w in after.split() if fold(w).strip("'") not in _FILLER and not _JOB_WORDS.fullmatch(w)]
+                before = [w for w in fragment[:wish[-1].start()].split() if fold(w).strip("'") not in _FILLER and not _JOB_WORDS.fullmatch(w)
+                          and fold(w) not in _WHO_WORDS]
+                # "accountant trying to break into fintech": a sector is where, not what; the role they have stays.
+                sector = len(target) <= 2 and (fold(target[-1]).endswith("tech") or fold(target[-1]) in _SECTOR_WORDS)
+                fragment = f"{' '.join(before)} in {after}" if sector and before else after
             words = [w for w in fragment.split() if not _JOB_WORDS.fullmatch(w)]
-            # Dashes and slashes left between two clauses ("jobs - not at X") are no topic words.
-            while words and (fold(words[0]).strip("'") in _FILLER or _PUNCTUATION_WORD.fullmatch(words[0])):
+            # Dashes and slashes left between two clauses ("jobs - not at X") are no topic words; an abbreviation written in
+            # capitals is one even when the lower-case word is filler ("IT jobs", "DE roles").
+            def filler(word: str) -> bool:
+                return (fold(word).strip("'") in _FILLER and not (word.isupper() and len(word) > 1 and not shouted and word.lower() in roles)
+                        or bool(_PUNCTUATION_WORD.fullmatch(word)))
+
+            while words and filler(words[0]):
                 words.pop(0)
-            while words and (fold(words[-1]).strip("'") in _FILLER or _PUNCTUATION_WORD.fullmatch(words[-1])):
+            while words and filler(words[-1]):
                 words.pop()
             if words:
                 fragments.append(" ".join(words))

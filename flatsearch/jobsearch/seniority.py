@@ -36,15 +36,16 @@ _COMPILED = tuple((level, re.compile(pattern, re.IGNORECASE)) for level, pattern
 # Words a seeker uses for each level in a query.
 QUERY_WORDS = {
     "intern": r"\b(intern|internship|internships)\b",
-    "junior": r"\b(junior|jr|entry[- ]level|new[- ]grads?|(?:recent\s+)?graduates?|early[- ]career|first job|no experience)\b",
+    "junior": r"\b(junior|jr|entry[- ]level|new[- ]grads?|(?:recent\s+)?graduates?|early[- ]career|first job|no experience|"
+              r"associate(?!\s+(?:director|vice|vp|partner|general|dean|principal|professor)))\b",
     "mid": r"\b(mid[- ]level|mid[- ]career|intermediate)\b",
     "senior": r"\b(senior|sr)\b",
-    "staff": r"\b(staff|principal|distinguished)\b",
-    "manager": r"\b(manager|management|managerial|people lead)\b",
+    "staff": r"(?<!chief of )\b(staff|principal|distinguished)\b",  # "chief of staff" is a role, not two levels
+    "manager": r"\b(people\s+manag(?:ers?|ement)|managers?|management|managerial|people lead)\b",
     "director": r"\b(directors?|head of)\b",
     "vp": r"\b(vps?|vice presidents?|svp|evp)\b",
     # "account executive" and "executive assistant" are job titles, not a seniority level.
-    "executive": r"\b(?<!account )(?<!sales )executive\b(?! assistant)|\b(c-level|chief)\b",
+    "executive": r"\b(?<!account )(?<!sales )executive\b(?! assistant)|\b(c-level|chief)\b(?!\s+of\s+staff)|\bexecs?\b(?!\s+assistant)",
 }
 
 

@@ -38,15 +38,24 @@ class Response:
     timings_ms: dict = field(default_factory=dict)
 
 
+class FakeEncoder:
+    def __init__(self):
+        self.remembered = {"nurse": "remembered"}
+
+    def clear_query_cache(self):
+        self.remembered.clear()
+
+
 class FakeSearch:
     def __init__(self, answers):
         self.answers = answers
         self.catalog = SimpleNamespace(corpus=SimpleNamespace(postings=POSTINGS))
-        self.encoder = SimpleNamespace(_queries={"nurse": "remembered"})
+        self.encoder = FakeEncoder()
         self.cleared = 0
 
     def search(self, query, **_):
-        self.cleared += not self.encoder._queries
+        self.cleared += not self.encoder.remembered
+        self.encoder.remembered[query] = "remembered"
         return self.answers[query]
 
 

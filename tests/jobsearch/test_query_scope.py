@@ -102,8 +102,11 @@ def test_ordinary_words_are_no_companies_without_context(planner, query):
 
 
 def test_a_company_missing_from_the_catalog_is_reported(planner):
+    from flatsearch.jobsearch.planner_rules import NO_COMPANY_ID
+
     plan = planner.plan("sales jobs at Google", now=NOW)
-    assert plan.filters is None and any("Google" in n and "corpus" in n for n in plan.notes)
+    # nothing matches a company without postings: the answer says so (and its relax hint), instead of other companies' jobs
+    assert plan.clauses == [{"company": {"in": [NO_COMPANY_ID]}}] and any("Google" in n and "corpus" in n for n in plan.notes)
     assert "Google" not in plan.semantic_text
 
 

@@ -1,0 +1,302 @@
+"""Phrasing classes of the planner: contractions that negate, places without a preposition, state codes,
+compound levels, US areas, named months, leftover negations; and the floor's fusion and cache upkeep."""
+import datetime as dt
+import json
+import os
+import time
+
+import pytest
+
+from flatsearch.jobsearch.cache import prune_cache
+from flatsearch.jobsearch.dates import parse_recency
+from flatsearch.jobsearch.lexical import fuse
+from flatsearch.jobsearch.lexicon import expand_abbreviations
+from flatsearch.jobsearch.locations import WORK_MODE_CODES
+from flatsearch.jobsearch.pay import parse_pay
+from flatsearch.jobsearch.seniority import LEVEL_CODES
+
+NOW = dt.datetime(2026, 1, 11, tzinfo=dt.timezone.utc)
+REMOTE, HYBRID = WORK_MODE_CODES["remote"], WORK_MODE_CODES["hybrid"]
+BOSTON, US = 4930956, 6252001
+
+
+def plan_of(planner, query):
+    return planner.plan(query, now=NOW)
+
+
+@pytest.mark.parametrize("query", ["marketing jobs that aren't hybrid", "marketing jobs that are not hybrid", "marketing roles which don't have to be hybrid"])
+def test_contractions_negate(planner, query):
+    plan = plan_of(planner, query)
+    assert plan.clauses == [{"not": {"work_mode": {"eq": HYBRID}}}]
+    assert plan.semantic_text == "marketing"
+
+
+@pytest.mark.parametrize("query", ["Boston or remote product manager", "boston or remote product manager", "product manager, Boston/remote"])
+def test_a_place_joined_to_remote_needs_no_preposition(planner, query):
+    plan = plan_of(planner, query)
+    assert plan.clauses == [{"or": [{"geo": {"in": [BOSTON]}}, {"and": [{"work_mode": {"eq": REMOTE}}, {"geo": {"in": [US]}}]}]}]
+    assert plan.semantic_text == "product manager"
+
+
+def test_place_based_is_a_place(planner):
+    plan = plan_of(planner, "Boston-based accountant")
+    assert plan.clauses == [{"geo": {"in": [BOSTON]}}] and plan.semantic_text == "accountant"
+
+
+def test_state_codes_after_a_place_cue(planner, gazetteer):
+    plan = plan_of(planner, "software jobs in NJ or NY")
+    assert plan.clauses == [{"geo": {"in": sorted([gazetteer.state("new jersey").id, gazetteer.state("new york").id])}}]
+    assert plan.semantic_text == "software"
+    assert not any("geo" in json.dumps(c) for c in plan_of(planner, "jobs in PR").clauses)  # public relations, not a territory
+
+
+def test_capitalised_abbreviation_that_is_a_filler_word_is_kept(planner):
+    assert plan_of(planner, "IT jobs in Boston").semantic_text == "IT information technology"
+
+
+@pytest.mark.parametrize("query, level", [("senior director of sales", "director"), ("senior VP of marketing", "vp"),
+                                          ("people manager roles in engineering", "manager")])
+def test_compound_levels(planner, query, level):
+    assert {"seniority": {"in": [LEVEL_CODES[level]]}} in plan_of(planner, query).clauses
+
+
+def test_c_suite_is_a_chief_title_and_chief_of_staff_a_role(planner, catalog):
+    from flatsearch.jobsearch.planner_rules import CHIEF_TITLES
+
+    ids = catalog.title_term_ids_for(CHIEF_TITLES)
+    plan = plan_of(planner, "C-suite roles")
+    assert plan.clauses == ([{"title_terms": {"in": ids}}] if ids else [])  # no chief title in the catalog: nothing to filter on
+    chief = plan_of(planner, "chief of staff")
+    assert chief.clauses == [] and chief.semantic_text == "chief of staff"
+
+
+def test_not_in_a_city_also_leaves_out_postings_naming_only_its_metro(planner, gazetteer):
+    san_francisco = gazetteer.cities_named("san francisco")[0]
+    bay_area = gazetteer.metro_alias("bay area")
+    clause = plan_of(planner, "design jobs not in San Francisco").clauses[0]
+    excluded = clause["not"]["or"]
+    assert excluded[0] == {"geo": {"in": [san_francisco.id]}}
+    area = next(part for part in excluded[1:] if part["and"][0] == {"geo": {"in": [bay_area.id]}})
+    others = area["and"][1]["not"]["geo"]["in"]
+    assert san_francisco.id not in others and gazetteer.cities_named("oakland")[0].id in others
+
+
+@pytest.mark.parametrize("query, name", [("software jobs in the Pacific Northwest", "Pacific Northwest"), ("jobs in the Midwest", "Midwest"),
+                                         ("marketing on the East Coast", "East Coast"), ("tech jobs in New England", "New England")])
+def test_us_areas(planner, gazetteer, query, name):
+    area = gazetteer.metro_alias(name.lower())
+    assert area.kind == "area"
+    assert plan_of(planner, query).clauses == [{"geo": {"in": gazetteer.filter_ids(area)}}]
+
+
+def test_new_england_is_not_england(planner, gazetteer):
+    clause = plan_of(planner, "jobs in New England").clauses[0]
+    assert gazetteer.country("united kingdom").id not in clause["geo"]["in"]
+    assert gazetteer.state("massachusetts").id in clause["geo"]["in"]
+
+
+def test_which_georgia(planner, gazetteer):
+    assert plan_of(planner, "jobs in Georgia the country").clauses == [{"geo": {"in": [gazetteer.country("georgia").id]}}]
+    assert plan_of(planner, "jobs in Georgia (state)").clauses == [{"geo": {"in": [gazetteer.state("georgia").id]}}]
+
+
+def test_misspelt_city_that_is_a_small_town_elsewhere(planner, gazetteer):
+    pittsburgh = next(c for c in gazetteer.cities_named("pittsburgh") if c.admin1 == "PA")
+    if not planner.geo_counts.get(pittsburgh.id):
+        pytest.skip("the test slice has no Pittsburgh posting")
+    assert plan_of(planner, "software jobs in pittsburg").clauses == [{"geo": {"in": [pittsburgh.id]}}]
+
+
+def test_named_month_is_a_closed_window(planner):
+    found = parse_recency("roles posted in December", NOW)
+    assert (found.since.date(), found.until.date()) == (dt.date(2025, 12, 1), dt.date(2026, 1, 1))
+    clause = plan_of(planner, "roles posted in December").clauses[0]
+    assert clause == {"posted_at": {"gte": int(found.since.timestamp()), "lt": int(found.until.timestamp())}}
+    assert parse_recency("sales jobs in may", NOW) is None  # a modal verb as often as a month
+
+
+def test_negations_nothing_can_filter_are_not_searched_for(planner):
+    plan = plan_of(planner, "software engineer jobs, no startups")
+    assert plan.semantic_text == "software engineer" and any("no startups" in note for note in plan.notes)
+
+
+@pytest.mark.parametrize("query, semantic", [("teacher moving into corporate training", "corporate training"),
+                                             ("I love teaching people new things", "teaching people new things")])
+def test_the_wish_is_the_topic(planner, query, semantic):
+    assert plan_of(planner, query).semantic_text == semantic
+
+
+def test_more_phrasings(planner):
+    assert plan_of(planner, "remote-only QA jobs").clauses == [{"work_mode": {"eq": REMOTE}}]
+    assert plan_of(planner, "translate hello into Spanish").intent == "not_job_search"
+    assert plan_of(planner, "remote roles anywhere in the world").semantic_text == "jobs"
+    assert plan_of(planner, "hiring now in Boston").semantic_text == "jobs"
+    bound = parse_pay("nurse jobs at least 45/hr")
+    assert (bound.op, bound.yearly_usd) == ("gte", 45 * 2080)
+
+
+def test_an_expansion_does_not_repeat_its_word():
+    assert expand_abbreviations("devops jobs") == "devops engineer jobs"
+    assert expand_abbreviations("SWE jobs") == "SWE software engineer jobs"
+
+
+def test_the_bm25_part_is_scaled_by_the_share_of_query_slots():
+    from types import SimpleNamespace
+
+    one_rare_word = SimpleNamespace(id=1, score=0.60)  # the top BM25 score, one of three slots
+    all_words = SimpleNamespace(id=2, score=0.58)
+    order = [c.id for c in fuse([one_rare_word, all_words], {1: 9.0, 2: 6.0}, {1: 1 / 3, 2: 1.0})]
+    assert order == [2, 1]
+    assert [c.id for c in fuse([one_rare_word, all_words], {1: 9.0, 2: 6.0})] == [1, 2]  # without shares: the old rule
+
+
+def test_prune_cache_keeps_what_is_in_use_and_recent(tmp_path):
+    now = time.time()
+    names = ["catalog-a.json", "catalog-b.json", "catalog-c.json", "catalog-d.json", "catalog-e.json", "planner-a.json", "jobs-x.fsx",
+             "gazetteer-1.sqlite", "embeddings-m.safetensors", "notes.txt", "left.tmp"]
+    for name in names:
+        (tmp_path / name).write_text("{}")
+    (tmp_path / "bm25-old").mkdir()
+    ages = {"catalog-a.json": 30, "catalog-b.json": 2, "catalog-c.json": 3, "catalog-d.json": 4, "catalog-e.json": 5, "planner-a.json": 30,
+            "jobs-x.fsx": 30, "gazetteer-1.sqlite": 30, "embeddings-m.safetensors": 30, "notes.txt": 30, "left.tmp": 2, "bm25-old": 8}
+    for name, days in ages.items():
+        os.utime(tmp_path / name, (now - days * 86400, now - days * 86400))
+    removed = {p.name for p in prune_cache(tmp_path, [tmp_path / "catalog-a.json", tmp_path / "gazetteer-1.sqlite"], now=now)}
+    # in use: kept and marked used; past a week unused: removed; of the rest, only the 3 most recent of a kind stay
+    assert removed == {"catalog-d.json", "catalog-e.json", "planner-a.json", "jobs-x.fsx", "bm25-old", "left.tmp"}
+    assert os.path.getmtime(tmp_path / "catalog-a.json") == pytest.approx(now)
+    assert (tmp_path / "embeddings-m.safetensors").exists() and (tmp_path / "notes.txt").exists()
+    (tmp_path / "catalog-z.json").write_text("{}")  # just written by another process: never removed
+    assert "catalog-z.json" not in {p.name for p in prune_cache(tmp_path, [], now=now, keep=0)}
+
+
+def test_encoder_query_cache_can_be_cleared():
+    from flatsearch.jobsearch.embedding import Encoder
+
+    encoder = Encoder(cache_dir=None)
+    encoder.encode_query("chef")
+    assert encoder.query_cache_size == 1
+    encoder.clear_query_cache()
+    assert encoder.query_cache_size == 0
+
+
+def test_entry_level_keeps_unmarked_titles_but_never_senior_ones(planner, catalog):
+    from flatsearch.jobsearch.planner_rules import SENIOR_TITLE_WORDS
+
+    plan = plan_of(planner, "entry level marketing jobs")
+    level = {"seniority": {"in": [LEVEL_CODES["junior"], LEVEL_CODES["mid"]]}}
+    senior_terms = catalog.title_term_ids_for(SENIOR_TITLE_WORDS)
+    assert plan.clauses == [{"and": [level, {"not": {"title_terms": {"in": senior_terms}}}]} if senior_terms else level]
+    assert plan.preferences == [{"seniority": {"eq": LEVEL_CODES["junior"]}}]
+    assert plan.semantic_text == "marketing"
+
+
+@pytest.mark.parametrize("query", ["data engineer, open to remote", "data engineer, on-site is fine", "data engineer, remote or not"])
+def test_an_acceptable_work_mode_is_no_filter(planner, query):
+    plan = plan_of(planner, query)
+    assert plan.clauses == [] and plan.semantic_text == "data engineer" and any("acceptable" in note for note in plan.notes)
+
+
+def test_hybrid_or_on_site_keeps_postings_without_a_stated_mode(planner):
+    plan = plan_of(planner, "designer jobs, hybrid or onsite")
+    assert plan.clauses == [{"work_mode": {"in": sorted([HYBRID, WORK_MODE_CODES["onsite"], WORK_MODE_CODES["unknown"]])}}]
+
+
+def test_a_region_with_its_country_is_the_region(planner, gazetteer):
+    ontario = gazetteer.subdivisions_named("ontario")[0]
+    assert plan_of(planner, "jobs in Ontario, Canada").clauses == [{"geo": {"in": [ontario.id]}}]
+    assert plan_of(planner, "jobs in Texas, USA").clauses == [{"geo": {"in": [gazetteer.state("texas").id]}}]
+
+
+@pytest.mark.parametrize("text, op, amount", [("no less than 90k", "gte", 90_000), ("no more than 90k", "lte", 90_000),
+                                              ("€60.000 or more", "gte", 60_000 * 1.08), ("25 dollars an hour", "gte", 25 * 2080)])
+def test_more_pay_phrases(text, op, amount):
+    bound = parse_pay(f"designer jobs {text}")
+    assert (bound.op, bound.yearly_usd) == (op, pytest.approx(amount))
+
+
+@pytest.mark.parametrize("text, since", [("posted in the past 48h", NOW - dt.timedelta(days=2)),
+                                         ("since the start of the year", dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)),
+                                         ("posted since new year", dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))])
+def test_more_recency_phrases(text, since):
+    assert parse_recency(f"marketing jobs {text}", NOW).since == since
+
+
+def test_pay_words_are_no_company_names(planner):
+    plan = plan_of(planner, "sales roles with OTE of 200k")
+    assert plan.clauses == [{"salary_max": {"gte": 200_000.0}}] and not plan.notes and plan.semantic_text == "sales"
+
+
+def test_slugs_at_signs_and_near_me(planner):
+    assert plan_of(planner, "data-engineer-jobs-in-boston").clauses == [{"geo": {"in": [BOSTON]}}]
+    assert plan_of(planner, "c++-developer-jobs").semantic_text == "c++ developer"  # "+" is no joiner
+    assert "company" in json.dumps(plan_of(planner, "engineer @ stripe").clauses)
+    near = plan_of(planner, "jobs near me")
+    assert near.clauses == [] and near.semantic_text == "jobs" and any("needs a place" in note for note in near.notes)
+
+
+@pytest.mark.parametrize("query, named", [("Stripe engineering jobs", True), ("Better paying jobs", False), ("Stripe paying jobs", False)])
+def test_a_name_before_job_function_words_and_jobs_is_the_company(planner, query, named):
+    assert ("company" in json.dumps(plan_of(planner, query).clauses)) is named
+
+
+def test_neither_nor_and_plural_managers(planner):
+    assert plan_of(planner, "neither remote nor hybrid, nurse").clauses == [{"not": {"work_mode": {"in": sorted([REMOTE, HYBRID])}}}]
+    management = sorted(LEVEL_CODES[level] for level in ("manager", "director", "vp", "executive"))
+    assert plan_of(planner, "no managers, engineering jobs").clauses == [{"not": {"seniority": {"in": management}}}]
+    assert plan_of(planner, "marketing managers in Boston").clauses == [{"geo": {"in": [BOSTON]}}]
+
+
+@pytest.mark.parametrize("text, days", [("no older than 10 days", 10), ("less than a week old", 7), ("up to 3 days old", 3),
+                                        ("posted this morning", 1)])
+def test_age_limits(text, days):
+    assert parse_recency(f"engineering jobs {text}", NOW).since == NOW - dt.timedelta(days=days)
+
+
+def test_experience_is_no_age_limit():
+    assert parse_recency("less than 3 years experience data jobs", NOW) is None
+
+
+def test_past_employers_origins_and_experience_are_no_filters(planner):
+    former = plan_of(planner, "former Stripe engineer looking for new roles")
+    assert former.clauses == [] and former.semantic_text == "engineer" and any("where you worked" in n for n in former.notes)
+    moving = plan_of(planner, "relocating from Boston to Austin, software jobs")
+    assert str(BOSTON) not in json.dumps(moving.clauses) and any("where you come from" in n for n in moving.notes)
+    years = plan_of(planner, "data engineer with 3 years experience")
+    assert years.clauses == [] and years.semantic_text == "data engineer"
+    assert plan_of(planner, "ex-Googler looking for PM roles").semantic_text == "PM product manager"
+
+
+def test_a_named_company_without_postings_matches_nothing(planner):
+    from flatsearch.jobsearch.planner_rules import NO_COMPANY_ID
+
+    if planner._absent_employers is None or not planner._absent_employers.search("Netflix"):
+        pytest.skip("Netflix has postings in this catalog")
+    plan = plan_of(planner, "data jobs at Netflix")
+    assert plan.clauses == [{"company": {"in": [NO_COMPANY_ID]}}] and any("Netflix" in note for note in plan.notes)
+    assert plan_of(planner, "data jobs not at Netflix").clauses == []  # excluding it excludes nothing
+
+
+def test_more_wishes_and_questions(planner):
+    assert "salary_mid" in json.dumps(plan_of(planner, "marketing jobs that pay really well").clauses)
+    assert plan_of(planner, "how should I prepare for a job interview?").intent == "not_job_search"
+    assert plan_of(planner, "how do I find marketing jobs in Boston").intent == "job_search"
+    assert plan_of(planner, "designer trying to break into fintech").semantic_text == "designer in fintech"
+    plan = plan_of(planner, "associate product manager")
+    assert plan.semantic_text == "associate product manager" and plan.preferences == [{"seniority": {"eq": LEVEL_CODES["junior"]}}]
+
+
+def test_remote_with_its_own_region_scopes_the_remote_branch(planner, gazetteer):
+    europe = gazetteer.metro_alias("europe")
+    london = gazetteer.cities_named("london")[0]
+    plan = plan_of(planner, "design jobs in London or remote anywhere in Europe")
+    assert plan.clauses == [{"or": [{"geo": {"in": [london.id]}}, {"and": [{"work_mode": {"eq": REMOTE}}, {"geo": {"in": [europe.id]}}]}]}]
+
+
+def test_a_negated_list_runs_through_employers_without_postings(planner, catalog):
+    if planner._absent_employers is None or not planner._absent_employers.search("Google"):
+        pytest.skip("Google has postings in this catalog")
+    stripe = next(i for i, name in catalog.company_names.items() if name == "Stripe")
+    for query in ("jobs not at Google or Stripe", "jobs not at Stripe or Google"):
+        assert plan_of(planner, query).clauses == [{"not": {"company": {"in": [stripe]}}}]
+    assert plan_of(planner, "jobs not at Amazon or Microsoft").clauses == []
