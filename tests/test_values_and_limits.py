@@ -29,6 +29,71 @@ def test_float16_overflow_is_a_value_error_naming_row_and_column():
         index.add([1], [[65504.0, 0.0]])  # the largest float16 value is fine
 
 
+def _exact_check(matrix, dtypes):
+    """The error text of the exact checks (check_matrix, then to_storage_dtype per dtype), or the cast."""
+    from flatsearch._validation import check_matrix, to_storage_dtype
+    try:
+        checked = check_matrix(matrix, name="vectors", dim=matrix.shape[1])
+        return [to_storage_dtype(checked, dtype, name="vectors") for dtype in dtypes][0]
+    except ValueError as error:
+        return str(error)
+
+
+@pytest.mark.parametrize("dtypes", [(torch.float32,), (torch.float16,), (torch.bfloat16,),
+                                    (torch.float32, torch.float16), (torch.bfloat16, torch.float32)])
+def test_one_pass_vector_check_agrees_with_the_exact_checks_at_every_limit(dtypes):
+    """check_vectors' single pass may hand back a cast only when the exact checks pass and give
+    the same bits; rows straddling float16's range, the squared-norm limit and float32's range
+    (squares that overflow though every value is finite) and NaN / Inf rows probe its margins."""
+    from flatsearch._validation import SQUARED_NORM_LIMIT, check_vectors
+    generator = torch.Generator().manual_seed(7)
+    scales = [1.0, 6e4, 6.55e4, 6.6e4, 1e5, SQUARED_NORM_LIMIT ** 0.5 * 0.97, SQUARED_NORM_LIMIT ** 0.5 * 0.999,
+              SQUARED_NORM_LIMIT ** 0.5 * 1.001, 1e20, 3e38]
+    fast_seen = slow_seen = 0
+    for scale in scales:
+        for trial in range(20):
+            matrix = torch.randn(5, 4, generator=generator)
+            matrix = matrix / matrix.norm(dim=1, keepdim=True) * scale
+            if trial == 1:
+                matrix[3, 2] = float("nan")
+            if trial == 2:
+                matrix[4, 0] = float("inf")
+            if trial == 3:  # one large value: the row's norm is about that value
+                matrix[2] = 0.0
+                matrix[2, 1] = scale
+            expected = _exact_check(matrix, dtypes)
+            try:
+                got, stored = check_vectors(matrix, name="vectors", dim=4, dtypes=dtypes)
+            except ValueError as error:
+                assert str(error) == expected
+                continue
+            assert torch.equal(got, matrix)
+            if stored is None:
+                slow_seen += 1
+                continue
+            fast_seen += 1
+            assert not isinstance(expected, str), (scale, trial, expected)
+            assert stored.dtype == dtypes[0] and torch.equal(stored.view(torch.int16 if stored.element_size() == 2
+                                                                          else torch.int32),
+                                                             expected.view(torch.int16 if expected.element_size() == 2
+                                                                           else torch.int32))
+    assert fast_seen and slow_seen  # both paths were exercised
+
+
+def test_add_reports_the_same_errors_through_the_one_pass_check():
+    """Index.add's messages for bad vectors are the exact checks' messages, whichever path found them."""
+    cases = [([[1.0, 0.0], [float("nan"), 0.0]], "float32"), ([[1.0, 0.0], [1e5, 0.0]], "float16"),
+             ([[1.0, 0.0], [1e19, 1e19]], "float32"), ([[1.0, 0.0], [1e20, 0.0]], "bfloat16")]
+    for rows, dtype in cases:
+        expected = _exact_check(torch.tensor(rows), (getattr(torch, dtype),))
+        assert isinstance(expected, str)
+        for index in both(metric="ip", dtype=dtype):
+            with pytest.raises(ValueError) as raised:
+                index.add([1, 2], rows)
+            assert str(raised.value) == expected
+            assert len(index) == 0
+
+
 def test_float16_query_above_65504_is_a_value_error():
     """Repro: a query component above 65504 gave NaN for every row."""
     for index in both(metric="ip", dtype="float16"):
