@@ -51,6 +51,7 @@ from .tools import PlannerTools
 
 MAX_QUERY_CHARS = 2000
 RECENT_DAYS = 14
+MANAGER_TITLE_WORDS = ("manager", "mgr", "supervisor")  # titles a seeker who rules out management does not want, whatever their level
 SENIOR_TITLE_WORDS = ("iii", "iv", "architect")  # unmarked-level titles that are still senior (the seniority rules read them as mid)
 # Words between a company name and "jobs" that say what kind of job, never pay or quality: "Better paying jobs" is no company.
 _NOT_FUNCTION_WORDS = frozenset("paying paid pay salary high higher best better good great top well remote hybrid new recent latest".split())
@@ -140,7 +141,7 @@ _SEARCH_VERB = re.compile(r"\b(?:find|search|show|list|look(?:ing)?\s+for|are\s+
 _SECTOR_WORDS = frozenset("startup startups crypto web3 gaming healthcare biotech saas nonprofit nonprofits non-profit government consulting "
                           "industry media entertainment retail ecommerce e-commerce".split())
 _WHO_WORDS = frozenset("former ex trying try tries wanting want wants who i'm im someone person".split())
-_REMOTE_SCOPE = re.compile(r"\s*(?:(?:somewhere|anywhere)\s+)?(?:in|within|across|from)\s+(?:the\s+)?", re.IGNORECASE)
+_REMOTE_SCOPE = re.compile(r"\s*(?:(?:somewhere|anywhere)\s+)?(?:in|within|across|from|on|throughout)\s+(?:the\s+)?", re.IGNORECASE)
 # A negation no pass turned into a filter ("no startups", "without travel"): its words must not be searched for.
 _LEFTOVER_NEGATION = re.compile(r"\b(?:no|not|never|without|except|excluding|exclude|avoid(?:ing)?|other\s+than|anything\s+but|but\s+not)\s+"
                                 r"(?:(?:a|an|the|any|too\s+much|much)\s+)?[\w&'-]+(?:\s+(?!(?:and|or|but|in|at|near|for|with|from|jobs?|roles?|"
@@ -629,9 +630,8 @@ class RulePlanner:
         return positive
 
     def _seniority(self, state: _Text, plan: QueryPlan) -> None:
-        self._title_levels(state, plan)
+        mentions: list[tuple[int, int, bool]] = self._title_levels(state, plan)
         wanted, unwanted, phrases = [], [], []
-        mentions: list[tuple[int, int, bool]] = []
         found = []
         for level, pattern in QUERY_WORDS.items():
             for match in state.matches(re.compile(pattern, re.IGNORECASE)):
@@ -688,23 +688,39 @@ class RulePlanner:
         elif wanted:
             plan.add_clause(", ".join(phrases), "seniority is " + " or ".join(wanted), {"seniority": {"in": [LEVEL_CODES[l] for l in wanted]}})
         elif unwanted:
-            plan.add_clause(", ".join(phrases), "seniority is not " + " or ".join(unwanted),
-                            {"not": {"seniority": {"in": sorted(LEVEL_CODES[l] for l in unwanted)}}})
+            clause = {"not": {"seniority": {"in": sorted(LEVEL_CODES[l] for l in unwanted)}}}
+            meaning = "seniority is not " + " or ".join(unwanted)
+            # "not management": program, product or account manager titles manage work, not people, so the level rules read
+            # them as mid; a seeker who rules management out does not want a manager title either -- unless the role they
+            # ask for is one ("product manager, not people management").
+            asks_manager = any(state.free(m.start(), m.end()) for m in re.finditer(r"(?i)\b(?:manager|managers|mgr|supervisors?)\b", state.text))
+            manager_terms = [] if asks_manager or "manager" not in unwanted else self.catalog.title_term_ids_for(MANAGER_TITLE_WORDS)
+            if manager_terms:
+                clause = {"and": [clause, {"not": {"title_terms": {"in": manager_terms}}}]}
+                meaning += " (nor a manager or supervisor title)"
+            plan.add_clause(", ".join(phrases), meaning, clause)
 
-    def _title_levels(self, state: _Text, plan: QueryPlan) -> None:
+    def _title_levels(self, state: _Text, plan: QueryPlan) -> list[tuple[int, int, bool]]:
         # "lead" and "head of" are title words rather than levels: the title must say them.
         # "C-suite" / "C-level": a chief officer's title (CEO, CTO, ...), not every executive level (general managers, partners).
+        mentions: list[tuple[int, int, bool]] = []
         for pattern, terms, meaning in ((r"\b(?:tech(?:nical)?\s+|team\s+)?lead\b(?!\s*(?:gen|generation|qualification))", ["lead"], "title says lead"),
                                         (r"\bhead\s+of\b", ["head of"], "title says head of"),
                                         (r"\b(?:c-suite|csuite|c-level|cxo)(?:\s+executives?)?\b", list(CHIEF_TITLES),
                                          "title names a chief officer (" + ", ".join(t.upper() if len(t) <= 4 else t for t in CHIEF_TITLES[1:5]) + ", ...)")):
             found = next(iter(state.matches(re.compile(pattern, re.IGNORECASE))), None)
-            if found is None or state.negation_before(found.start())[0]:
+            if found is None:
                 continue
+            negated, neg_start = state.negation_before(found.start(), mentions)
             ids = self.catalog.title_term_ids_for(terms)
             if ids:
-                state.take(found.start(), found.end())
-                plan.add_clause(found.group(0), meaning, {"title_terms": {"in": ids}})
+                # "not lead or principal": the title must not say it, and the list join carries the negation to the next level.
+                start = neg_start if negated else found.start()
+                state.take(start, found.end())
+                mentions.append((found.start(), found.end(), negated))
+                plan.add_clause(state.text[start:found.end()].strip(), meaning.replace("title says", "title does not say", 1) if negated
+                                else meaning, {"not": {"title_terms": {"in": ids}}} if negated else {"title_terms": {"in": ids}})
+        return mentions
 
     def _places(self, state: _Text, plan: QueryPlan, modes: list[dict]) -> None:
         words = [m for m in re.finditer(r"[A-Za-z][A-Za-z.'\-]*", state.text) if state.free(m.start(), m.end())]
