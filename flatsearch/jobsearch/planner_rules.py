@@ -134,7 +134,9 @@ _ORIGIN = re.compile(r"\b(?:relocat\w*|moving|move|moved|coming)\s+(?:\w+\s+)?fr
 # Years of experience: no posting field says them.
 _EXPERIENCE = re.compile(r"\b(?:with\s+|for\s+|have\s+)?\d{1,2}\+?\s*(?:years?|yrs?)(?:\s+of)?(?:\s+(?:experience|exp))?\b", re.IGNORECASE)
 # Advice questions ("how do I negotiate a job offer?") mention jobs without asking for any.
-_HOW_TO = re.compile(r"^\s*(?:how\s+(?:do|can|should|would|could)\s+i|how\s+to|what\s+(?:should|do|can)\s+i|should\s+i|why\s+(?:do|does|is|are|did))\b",
+_HOW_TO = re.compile(r"^\s*(?:how\s+(?:do|can|should|would|could)\s+i|how\s+to|what\s+(?:should|do|can)\s+i|should\s+i|why\s+(?:do|does|is|are|did)|"
+                     # "is it a good idea to quit my job ...", "is it worth ...", "is it too late to ...": asking for a judgement
+                     r"is\s+it\s+(?:(?:a\s+)?(?:good|bad|smart|wise|normal|common)(?:\s+idea)?|worth|ok(?:ay)?|too\s+late|better|rude|risky))\b",
                      re.IGNORECASE)
 _SEARCH_VERB = re.compile(r"\b(?:find|search|show|list|look(?:ing)?\s+for|are\s+there|any\s+(?:jobs?|roles?|openings?)|hiring)\b", re.IGNORECASE)
 # Industries a seeker moves into, as opposed to roles ("into fintech" vs "into product management").
