@@ -240,10 +240,13 @@ def test_a_name_before_job_function_words_and_jobs_is_the_company(planner, query
     assert ("company" in json.dumps(plan_of(planner, query).clauses)) is named
 
 
-def test_neither_nor_and_plural_managers(planner):
+def test_neither_nor_and_plural_managers(planner, catalog):
     assert plan_of(planner, "neither remote nor hybrid, nurse").clauses == [{"not": {"work_mode": {"in": sorted([REMOTE, HYBRID])}}}]
     management = sorted(LEVEL_CODES[level] for level in ("manager", "director", "vp", "executive"))
-    assert plan_of(planner, "no managers, engineering jobs").clauses == [{"not": {"seniority": {"in": management}}}]
+    levels = {"not": {"seniority": {"in": management}}}
+    titles = catalog.title_term_ids_for(["manager", "mgr", "supervisor"])
+    assert plan_of(planner, "no managers, engineering jobs").clauses == (
+        [{"and": [levels, {"not": {"title_terms": {"in": titles}}}]}] if titles else [levels])
     assert plan_of(planner, "marketing managers in Boston").clauses == [{"geo": {"in": [BOSTON]}}]
 
 
@@ -300,3 +303,38 @@ def test_a_negated_list_runs_through_employers_without_postings(planner, catalog
     for query in ("jobs not at Google or Stripe", "jobs not at Stripe or Google"):
         assert plan_of(planner, query).clauses == [{"not": {"company": {"in": [stripe]}}}]
     assert plan_of(planner, "jobs not at Amazon or Microsoft").clauses == []
+
+
+def test_remote_on_a_region_scopes_the_remote_branch(planner, gazetteer):
+    nyc = gazetteer.cities_named("new york")[0]
+    plan = plan_of(planner, "software engineer in nyc or remote on the east coast")
+    (clause,) = plan.clauses
+    place_branch, remote_branch = clause["or"]
+    assert place_branch == {"geo": {"in": [nyc.id]}}
+    assert remote_branch["and"][0] == {"work_mode": {"eq": REMOTE}} and US not in remote_branch["and"][1]["geo"]["in"]
+
+
+def test_a_negated_title_level_carries_through_a_list(planner, catalog):
+    lead = catalog.title_term_ids_for(["lead"])
+    if not lead:
+        pytest.skip("no title says lead in this catalog")
+    plan = plan_of(planner, "product designer roles, not lead or principal")
+    assert {"not": {"title_terms": {"in": lead}}} in plan.clauses
+    assert {"not": {"seniority": {"in": [LEVEL_CODES["staff"]]}}} in plan.clauses
+    assert plan.semantic_text == "product designer"
+
+
+def test_ruling_out_management_rules_out_manager_titles_unless_asked_for(planner, catalog):
+    managers = catalog.title_term_ids_for(["manager", "mgr", "supervisor"])
+    if not managers:
+        pytest.skip("no manager titles in this catalog")
+    text = json.dumps(plan_of(planner, "non-managerial finance roles").clauses)
+    assert json.dumps({"not": {"title_terms": {"in": managers}}}) in text
+    assert "title_terms" not in json.dumps(plan_of(planner, "product manager roles, not people management").clauses)
+
+
+@pytest.mark.parametrize("query, intent", [("is it a good idea to quit my job without another offer", "not_job_search"),
+                                           ("is it worth applying to remote jobs in Boston", "not_job_search"),
+                                           ("is it possible to find remote data jobs in Boston", "job_search")])
+def test_judgement_questions_are_no_search(planner, query, intent):
+    assert plan_of(planner, query).intent == intent
