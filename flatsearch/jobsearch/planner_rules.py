@@ -136,7 +136,9 @@ _EXPERIENCE = re.compile(r"\b(?:with\s+|for\s+|have\s+)?\d{1,2}\+?\s*(?:years?|y
 # Advice questions ("how do I negotiate a job offer?") mention jobs without asking for any.
 _HOW_TO = re.compile(r"^\s*(?:how\s+(?:do|can|should|would|could)\s+i|how\s+to|what\s+(?:should|do|can)\s+i|should\s+i|why\s+(?:do|does|is|are|did)|"
                      # "is it a good idea to quit my job ...", "is it worth ...", "is it too late to ...": asking for a judgement
-                     r"is\s+it\s+(?:(?:a\s+)?(?:good|bad|smart|wise|normal|common)(?:\s+idea)?|worth|ok(?:ay)?|too\s+late|better|rude|risky))\b",
+                     r"is\s+it\s+(?:(?:a\s+)?(?:good|bad|smart|wise|normal|common)(?:\s+idea)?|worth|ok(?:ay)?|too\s+late|better|rude|risky)|"
+                     # "what are the best companies to work for": a ranking of employers, not a search for jobs
+                     r"(?:what|which)\s+(?:are|is)\s+(?:the\s+)?(?:best|top|worst|good|nicest)\s+(?:companies|company|employers?|places|industries|cities|fields?))\b",
                      re.IGNORECASE)
 _SEARCH_VERB = re.compile(r"\b(?:find|search|show|list|look(?:ing)?\s+for|are\s+there|any\s+(?:jobs?|roles?|openings?)|hiring)\b", re.IGNORECASE)
 # Industries a seeker moves into, as opposed to roles ("into fintech" vs "into product management").
@@ -170,7 +172,7 @@ _NEGATION = re.compile(
     r"(?:(?:in|at|from|for|with|the|a|an|any|based\s+in|located\s+in|roles?\s+in|jobs?\s+in)\s+)*$", re.IGNORECASE)
 # What may sit between two members of one list ("Seattle or Portland", "Doordash and Lyft", "NYC/SF").
 _LIST_JOIN = re.compile(r"^\s*(?:,\s*)?(?:(?:or|and|nor|and/or|&)\s+|/\s*|,\s*)(?:(?:in|at|from|the|either)\s+)*$", re.IGNORECASE)
-_OR_JOIN = re.compile(r"^\s*(?:,\s*)?(?:or|/|and/or)\s*(?:(?:in|at|based\s+in|near|the|either)\s+)*$", re.IGNORECASE)
+_OR_JOIN = re.compile(r"^\s*(?:(?:region|area|metro(?:\s+area)?)\s*)?(?:,\s*)?(?:or|/|and/or)\s*(?:(?:in|at|based\s+in|near|the|either)\s+)*$", re.IGNORECASE)
 _STAFFING = re.compile(
     r"\b(?:but\s+)?(?:not|no|excluding|exclude|except|without|avoid(?:ing)?)\s+(?:from\s+|by\s+|through\s+|via\s+)?(?:any\s+)?"
     r"(?:(?:sourcing|staffing|recruiting|recruitment|headhunting|temp|outsourcing)(?:\s*(?:/|,|or|and|&)\s*)?)+"

@@ -338,3 +338,14 @@ def test_ruling_out_management_rules_out_manager_titles_unless_asked_for(planner
                                            ("is it possible to find remote data jobs in Boston", "job_search")])
 def test_judgement_questions_are_no_search(planner, query, intent):
     assert plan_of(planner, query).intent == intent
+
+
+def test_a_region_word_before_or_remote_keeps_the_disjunction(planner, gazetteer):
+    germany = gazetteer.country("germany")
+    (clause,) = plan_of(planner, "marketing roles in the DACH region or remote in Germany").clauses
+    assert "or" in clause and clause["or"][1] == {"and": [{"work_mode": {"eq": REMOTE}}, {"geo": {"in": [germany.id]}}]}
+
+
+def test_a_ranking_of_employers_is_no_search(planner):
+    assert plan_of(planner, "what are the best companies to work for in tech?").intent == "not_job_search"
+    assert plan_of(planner, "which are the top companies hiring data scientists in Boston").intent == "job_search"
