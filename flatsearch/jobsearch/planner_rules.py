@@ -132,6 +132,17 @@ _PAST_EMPLOYER = re.compile(r"\b(?:former(?:ly)?(?:\s+(?:at|with))?|ex-?|previou
 # Before a place: where the seeker comes from ("relocating from Boston to Austin"), not where the job is.
 _ORIGIN = re.compile(r"\b(?:relocat\w*|moving|move|moved|coming)\s+(?:\w+\s+)?from\s+(?:the\s+)?$", re.IGNORECASE)
 # Years of experience: no posting field says them.
+# Employment type ("contract or part time", "freelance"): no posting field says it, only some titles ("[Contract, Part-time]"),
+# so it is a soft preference for those titles and stays out of the semantic text, where it would outrank the role itself.
+_EMPLOYMENT_TYPE_WORD = r"(?:full[- ]?time|part[- ]?time|contract(?:or)?|freelance(?:r)?|temporary|temp|fixed[- ]term|seasonal)"
+_EMPLOYMENT_TYPE = re.compile(rf"\b{_EMPLOYMENT_TYPE_WORD}(?:\s*(?:,|/|or|and|&)\s*{_EMPLOYMENT_TYPE_WORD})*\b(?:\s+(?:basis|position|role|work|gigs?))?",
+                              re.IGNORECASE)
+_CONTRACT_ROLE = re.compile(r"\s+(?:manag\w*|specialist|administrat\w*|analyst|negotiat\w*|lawyer|attorney|counsel|review\w*|law|"
+                            r"compliance|officer|lifecycle|operations|coordinator)\b", re.IGNORECASE)
+_CONTRACTOR_OF = re.compile(r"\b(?:government|defen[cs]e|federal|dod|military)\s+$", re.IGNORECASE)
+EMPLOYMENT_TITLE_WORDS = {"full time": ("full time", "full-time"), "part time": ("part time", "part-time"), "contract": ("contract", "contractor"),
+                          "freelance": ("freelance", "freelancer"), "temporary": ("temporary", "temp"), "fixed term": ("fixed term",),
+                          "seasonal": ("seasonal",)}
 _EXPERIENCE = re.compile(r"\b(?:with\s+|for\s+|have\s+)?\d{1,2}\+?\s*(?:years?|yrs?)(?:\s+of)?(?:\s+(?:experience|exp))?\b", re.IGNORECASE)
 # Advice questions ("how do I negotiate a job offer?") mention jobs without asking for any.
 _HOW_TO = re.compile(r"^\s*(?:how\s+(?:do|can|should|would|could)\s+i|how\s+to|what\s+(?:should|do|can)\s+i|should\s+i|why\s+(?:do|does|is|are|did)|"
@@ -193,7 +204,7 @@ _WORK_MODES = (
 _MEDIAN_PAY = re.compile(
     r"\b(?:with\s+)?(?:at\s+or\s+)?(?:above|over|better\s+than|higher\s+than|more\s+than|beyond)[- ](?:the\s+)?"
     r"(?:median|average|typical|market)(?:\s+(?:pay|salary|salaries|compensation|comp|wages?|rate))?\b|"
-    r"\b(?:well[- ]paid|well[- ]paying|high(?:er)?[- ]paying|highly[- ]paid|top[- ]paying|best[- ]paying|better[- ]paying|good[- ]paying|"
+    r"\b(?:lucrative|well[- ]compensated|highly[- ]compensated|high[- ]earning|well[- ]paid|well[- ]paying|high(?:er)?[- ]paying|highly[- ]paid|top[- ]paying|best[- ]paying|better[- ]paying|good[- ]paying|"
     r"high[- ]salary|(?:good|great|high|higher|better|competitive|top)\s+(?:pay|salary|salaries|compensation))\b|"
     r"\b(?:that\s+|which\s+)?(?:pays?|paying)\s+(?:really\s+|very\s+)?well\b|\bpay\s+(?:is\s+)?(?:good|great|high)\b",
     re.IGNORECASE)
@@ -394,6 +405,18 @@ class RulePlanner:
         for match in state.matches(_EXPERIENCE):
             state.take(match.start(), match.end())
             plan.notes.append(f"\"{match.group(0).strip()}\": postings do not state years of experience in a field, so it was not filtered.")
+        for match in state.matches(_EMPLOYMENT_TYPE):
+            if _NEGATION.search(state.text, max(0, match.start() - 12), match.start()):
+                continue  # "not contract": left to the negation rules below
+            if _CONTRACT_ROLE.match(state.text, match.end()) or _CONTRACTOR_OF.search(state.text, 0, match.start()):
+                continue  # "contract manager", "government contractor": the role or the employer, not how the job is held
+            words = {" ".join(re.split(r"[- ]", w.lower())) for w in re.findall(_EMPLOYMENT_TYPE_WORD, match.group(0), re.IGNORECASE)}
+            terms = [t for key, forms in EMPLOYMENT_TITLE_WORDS.items() if any(w.startswith(key.split()[0]) for w in words) for t in forms]
+            ids = self.catalog.title_term_ids_for(terms)
+            state.take(match.start(), match.end())
+            if ids:
+                plan.add_clause(match.group(0), "prefer titles that say " + " or ".join(sorted(words)), {"title_terms": {"in": ids}}, soft=True)
+            plan.notes.append(f"\"{match.group(0)}\": postings do not state the employment type in a field; titles that say it rank first.")
         for match in state.matches(_LEFTOVER_NEGATION):
             state.take(match.start(), match.end())
             plan.notes.append(f"\"{match.group(0)}\" is not something postings state, so it could not be filtered; "

@@ -349,3 +349,21 @@ def test_a_region_word_before_or_remote_keeps_the_disjunction(planner, gazetteer
 def test_a_ranking_of_employers_is_no_search(planner):
     assert plan_of(planner, "what are the best companies to work for in tech?").intent == "not_job_search"
     assert plan_of(planner, "which are the top companies hiring data scientists in Boston").intent == "job_search"
+
+
+def test_employment_type_is_a_title_preference_not_semantic_text(planner, catalog):
+    plan = plan_of(planner, "contract or part-time graphic design work")
+    assert plan.semantic_text == "graphic design" and plan.clauses == []
+    ids = catalog.title_term_ids_for(["contract", "contractor", "part time", "part-time"])
+    assert plan.preferences == ([{"title_terms": {"in": ids}}] if ids else [])
+    assert "contract" in plan_of(planner, "contract manager roles").semantic_text.lower()
+
+
+def test_rare_words_one_edit_from_a_common_one_are_typos(planner):
+    from collections import Counter
+
+    from flatsearch.jobsearch.lexicon import Lexicon
+
+    lexicon = Lexicon(Counter({"virginia": 400, "virgina": 1, "commerce": 400, "ecommerce": 1, "analyst": 400, "analysts": 2}))
+    assert lexicon.correct("analysts in virgina") == ("analysts in virginia", [("virgina", "virginia")])
+    assert lexicon.correct("ecommerce") == ("ecommerce", [])
