@@ -367,3 +367,11 @@ def test_rare_words_one_edit_from_a_common_one_are_typos(planner):
     lexicon = Lexicon(Counter({"virginia": 400, "virgina": 1, "commerce": 400, "ecommerce": 1, "analyst": 400, "analysts": 2}))
     assert lexicon.correct("analysts in virgina") == ("analysts in virginia", [("virgina", "virginia")])
     assert lexicon.correct("ecommerce") == ("ecommerce", [])
+
+
+def test_amounts_in_words_and_a_bracketed_remote_region(planner):
+    assert plan_of(planner, "customer service roles above fifteen dollars an hour").clauses == [{"salary_max": {"gte": 15 * 2080.0}}]
+    (clause,) = plan_of(planner, "technical writer, Boston or fully remote (US)").clauses
+    assert clause == {"or": [{"geo": {"in": [BOSTON]}}, {"and": [{"work_mode": {"eq": REMOTE}}, {"geo": {"in": [US]}}]}]}
+    assert plan_of(planner, "where should I relocate for more tech jobs?").intent == "not_job_search"
+    assert plan_of(planner, "where can I look for nurse jobs in Boston").intent == "job_search"
