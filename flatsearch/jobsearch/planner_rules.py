@@ -58,6 +58,7 @@ _NOT_FUNCTION_WORDS = frozenset("paying paid pay salary high higher best better 
 NO_COMPANY_ID = -1  # a company id no posting has: the filter for a named company the corpus has no postings from
 CUE_WINDOW = 80  # characters before a phrase in which its cue ("not in", "outside of the") is looked for
 CHIEF_TITLES = ("chief", "ceo", "cto", "cfo", "coo", "cmo", "cro", "cio", "ciso", "cpo")
+MIN_FUZZY_CITY_POSTINGS = 20  # a misspelt multi-word name is read as a city only when that city has this many postings
 MIN_PLACE_FUZZY_LENGTH = 6  # a place name this long or longer may be one edit off ("pittsburg"); shorter names are too alike
 COMPANY_FUZZY_CUTOFF = 88  # rapidfuzz WRatio for a misspelt company after a company cue ("at Doordahs")
 
@@ -208,7 +209,10 @@ _MEDIAN_PAY = re.compile(
     r"(?:median|average|typical|market)(?:\s+(?:pay|salary|salaries|compensation|comp|wages?|rate))?\b|"
     r"\b(?:lucrative|well[- ]compensated|highly[- ]compensated|high[- ]earning|well[- ]paid|well[- ]paying|high(?:er)?[- ]paying|highly[- ]paid|top[- ]paying|best[- ]paying|better[- ]paying|good[- ]paying|"
     r"high[- ]salary|(?:good|great|high|higher|better|competitive|top)\s+(?:pay|salary|salaries|compensation))\b|"
-    r"\b(?:that\s+|which\s+)?(?:pays?|paying)\s+(?:really\s+|very\s+)?well\b|\bpay\s+(?:is\s+)?(?:good|great|high)\b",
+    r"\b(?:that\s+|which\s+)?(?:pays?|paying)\s+(?:really\s+|very\s+)?well\b|"
+    # "paying more than what the average marketer earns", "pays better than most analysts make"
+    r"\b(?:pays?|paying|earning)\s+(?:more|better)\s+than\s+(?:what\s+)?(?:the\s+|an?\s+)?(?:average|typical|median|most)\s+"
+    r"(?:[a-z]+\s+){0,2}?(?:earns?|makes?|gets?|pays?|earners?)\b|\bpay\s+(?:is\s+)?(?:good|great|high)\b",
     re.IGNORECASE)
 _WORKED_WITH = re.compile(
     r"(?:\b(?:working|work)\s+with\s+)?\b(?:people|folks|someone|colleagues|coworkers|co-workers|those|the\s+people|teammates)\s+"
@@ -861,8 +865,9 @@ class RulePlanner:
         country it is in means that city (and only it). Returns the place, the new end and the words consumed."""
         gazetteer = self.tools.gazetteer
         key = " ".join(fold(phrase).split())
-        if place.kind in ("state", "subdivision"):
-            # "Ontario, Canada", "Texas, USA": the region, with its country said after it (not the region or the whole country).
+        if place.kind in ("state", "subdivision") or place.kind == "area" and place.country:
+            # "Ontario, Canada", "Texas, USA", "the southeast US": the region, with its country said after it (not the region or
+            # the whole country).
             for n in (3, 2, 1):
                 span = words[nxt:nxt + n]
                 if len(span) < n or not re.fullmatch(r"\s*,?\s*", state.text[end:span[0].start()]):
@@ -975,6 +980,11 @@ class RulePlanner:
             return None
         if single and key in self.vocabulary and not cue and not placey and cities and cities[0].population < 1_000_000:
             return None
+        if not cities and cue and not single:
+            # "los angelos": a name of two or more words one edit from a city with many postings, after a place cue.
+            near = self._posting_city_near(key)
+            if near is not None and self.geo_counts.get(near.id, 0) >= MIN_FUZZY_CITY_POSTINGS:
+                return near
         if cities and (cities[0].population >= 100_000 or cue or not single):
             with_postings = [c for c in cities if self.geo_counts.get(c.id)]
             if cue:

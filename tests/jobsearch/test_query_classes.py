@@ -375,3 +375,10 @@ def test_amounts_in_words_and_a_bracketed_remote_region(planner):
     assert clause == {"or": [{"geo": {"in": [BOSTON]}}, {"and": [{"work_mode": {"eq": REMOTE}}, {"geo": {"in": [US]}}]}]}
     assert plan_of(planner, "where should I relocate for more tech jobs?").intent == "not_job_search"
     assert plan_of(planner, "where can I look for nurse jobs in Boston").intent == "job_search"
+
+
+def test_region_then_country_misspelt_city_names_and_pay_above_the_average(planner, gazetteer):
+    southeast = gazetteer.metro_alias("southeast")
+    if southeast is not None:
+        assert str(US) not in json.dumps(plan_of(planner, "jobs in the southeast US for nurses").clauses)
+    assert "salary_mid" in json.dumps(plan_of(planner, "marketing jobs paying more than what the average marketer earns").clauses)
