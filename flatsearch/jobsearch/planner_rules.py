@@ -58,6 +58,7 @@ _NOT_FUNCTION_WORDS = frozenset("paying paid pay salary high higher best better 
 NO_COMPANY_ID = -1  # a company id no posting has: the filter for a named company the corpus has no postings from
 CUE_WINDOW = 80  # characters before a phrase in which its cue ("not in", "outside of the") is looked for
 CHIEF_TITLES = ("chief", "ceo", "cto", "cfo", "coo", "cmo", "cro", "cio", "ciso", "cpo")
+_WORD_LIKE_ALIASES = frozenset({"la", "us", "atl"})  # short aliases that are also words or syllables ("la" in Spanish names)
 MIN_FUZZY_CITY_POSTINGS = 20  # a misspelt multi-word name is read as a city only when that city has this many postings
 MIN_PLACE_FUZZY_LENGTH = 6  # a place name this long or longer may be one edit off ("pittsburg"); shorter names are too alike
 COMPANY_FUZZY_CUTOFF = 88  # rapidfuzz WRatio for a misspelt company after a company cue ("at Doordahs")
@@ -943,8 +944,10 @@ class RulePlanner:
         alias = gazetteer.metro_alias(key, in_query=True)
         city_alias = key in ("sf", "nyc", "dc", "la", "atx", "dfw", "dmv", "gta", "socal", "nova", "atl", "philly")
         if alias is not None or city_alias:
-            if len(key) <= 3 and not (phrase.isupper() or (lowercase_query and cue)):
-                return None  # "la", "dc" in lower case mid-sentence are no places unless the whole query is lower case
+            if len(key) <= 3 and not (phrase.isupper() or (cue and (lowercase_query or key not in _WORD_LIKE_ALIASES))):
+                # "la", "dc" in lower case mid-sentence are no places unless the whole query is lower case; after a place cue
+                # an alias that is no word ("UX designer in nyc", "jobs in sf") is the place whatever the case of the rest.
+                return None
             if key == "la" and not phrase.isupper() and not cue:
                 return None
             return alias or next(iter(gazetteer.cities_named(key)), None)

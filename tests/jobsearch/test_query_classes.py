@@ -382,3 +382,9 @@ def test_region_then_country_misspelt_city_names_and_pay_above_the_average(plann
     if southeast is not None:
         assert str(US) not in json.dumps(plan_of(planner, "jobs in the southeast US for nurses").clauses)
     assert "salary_mid" in json.dumps(plan_of(planner, "marketing jobs paying more than what the average marketer earns").clauses)
+
+
+def test_a_lower_case_alias_after_a_place_cue_in_a_mixed_case_query(planner, gazetteer):
+    nyc = gazetteer.cities_named("new york")[0]
+    assert plan_of(planner, "UX designer in nyc").clauses == [{"geo": {"in": [nyc.id]}}]
+    assert not any("geo" in json.dumps(c) for c in plan_of(planner, "Salsa la Bamba dancer").clauses)
