@@ -18,6 +18,8 @@ agreeing with itself. Query sets are JSON Lines in the format of the development
 * ``pay_min``: the stated yearly pay (the top of the range; hourly figures were converted at 2080
   hours a year when the corpus was read) reaches at least this; ``pay_median``: reaches the median
   mid-point of postings whose titles contain all the given words.
+* ``pay_max``: the bottom of the stated yearly range is at most this ("under $25 an hour"; a posting
+  without pay fails, as it cannot be shown to be under).
 * ``company`` / ``company_not``: names (case-insensitive), or ``@connection`` / ``@worked_with`` for
   the companies of the member's connections / former colleagues.
 * ``title`` / ``title_not``: a regex, or ``level:NAME`` for one of the title patterns in ``LEVEL_TITLES``.
@@ -64,7 +66,7 @@ import traceback
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 NOW = "2026-01-11T00:00:00+00:00"
-STRICT_KEYS = ("loc", "loc_not", "mode", "days", "since", "pay_min", "pay_median", "company", "company_not", "title", "title_not", "no_staffing")
+STRICT_KEYS = ("loc", "loc_not", "mode", "days", "since", "pay_min", "pay_max", "pay_median", "company", "company_not", "title", "title_not", "no_staffing")
 # Title patterns for ``level:NAME`` (case-insensitive). senior_plus is what an entry-level or
 # mid-level seeker does not want: senior, staff and above, leads, directors and executives.
 LEVEL_TITLES = {
@@ -144,6 +146,9 @@ class Judge:
         top = posting.salary_max if posting.salary_max is not None else posting.salary_min
         if "pay_min" in expect and (top is None or top < expect["pay_min"]):
             out.append(f"pay_min {expect['pay_min']} vs {top}")
+        bottom = posting.salary_min if posting.salary_min is not None else posting.salary_max
+        if "pay_max" in expect and (bottom is None or bottom > expect["pay_max"]):
+            out.append(f"pay_max {expect['pay_max']} vs {bottom}")
         if "pay_median" in expect:
             median = self.median(expect["pay_median"])
             if median is not None and (top is None or top < median):

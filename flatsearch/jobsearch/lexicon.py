@@ -27,6 +27,11 @@ from .gazetteer import fold
 SHORT_WORD_EDITS = 1
 LONG_WORD_EDITS = 2
 MIN_CORRECTED_LENGTH = 5
+# A word the postings hold only this often may itself be a typo ("virgina" once, "virginia" hundreds of times):
+# it is corrected when a word one edit away is at least RARE_WORD_RATIO times as common.
+RARE_WORD_COUNT = 2
+RARE_WORD_RATIO = 40
+MIN_RARE_CORRECTED_LENGTH = 7
 _TAG = re.compile(r"</?[A-Za-z][^<>]{0,200}>")
 _DROP_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Cn", "So", "Sk"})
 # Words of the planner's own rules, always known (so never "corrected" into something else).
@@ -136,6 +141,8 @@ class Lexicon:
         >>> lexicon = Lexicon(Counter({"scientist": 30, "seattle": 12, "marketing": 40}))
         >>> lexicon.correct("data scientst jobs in seatle")
         ('data scientist jobs in seattle', [('scientst', 'scientist'), ('seatle', 'seattle')])
+        >>> Lexicon(Counter({"virginia": 300, "virgina": 1})).correct("analyst in virgina")  # a typo the postings hold once
+        ('analyst in virginia', [('virgina', 'virginia')])
     """
 
     def __init__(self, counts: Counter):
@@ -166,6 +173,14 @@ class Lexicon:
                     changes.append((word, best))
                     return best.capitalize() if word[:1].isupper() else best
                 return word
+            if key in self.known and len(key) >= MIN_RARE_CORRECTED_LENGTH and self.counts[key] <= RARE_WORD_COUNT and key not in common:
+                near = [w for w, _, _ in process.extract(key, self.words, scorer=OSA.distance, score_cutoff=1, limit=8)
+                        if w != key and not (w.startswith(key) or key.startswith(w) or key.endswith(w))  # "analysts" / "analyst", "ecommerce" / "commerce"
+                        and self.counts[w] >= RARE_WORD_RATIO * self.counts[key]]
+                if near:
+                    best = max(near, key=lambda w: self.counts[w])
+                    changes.append((word, best))
+                    return best.capitalize() if word[:1].isupper() else best
             if (len(key) < MIN_CORRECTED_LENGTH or key in self.known or key in common or key in table or not key.isascii()
                     or key.endswith("s") and (key[:-1] in self.known or key[:-1] in common)):
                 return word

@@ -184,3 +184,37 @@ def parse_pay(text: str, free=lambda start, end: True) -> PayBound | None:
             continue
         return PayBound(op, min(yearly, MAX_YEARLY), start, end, note)
     return None
+
+
+_UNIT_WORDS = {w: n for n, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+                                           "sixteen seventeen eighteen nineteen".split())}
+_TENS_WORDS = {w: 10 * n for n, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split(), start=2)}
+_NUMBER_WORD = "(?:" + "|".join(sorted([*_UNIT_WORDS, *_TENS_WORDS, "hundred"], key=len, reverse=True)) + ")"
+_SPELLED_AMOUNT = re.compile(rf"\b(?:a\s+(?=hundred))?{_NUMBER_WORD}(?:[\s-]+(?:and\s+)?{_NUMBER_WORD})*\b"
+                             r"(?=\s*(?:dollars?|bucks|grand|thousand|k\b|(?:an?|per)\s+h(?:ou)?r\b|/\s*h|euros?|pounds?|quid))", re.IGNORECASE)
+
+
+def spell_out_amounts(text: str) -> str:
+    """Amounts written in words before a pay unit, as digits ("fifteen dollars an hour" -> "15 dollars an hour").
+
+    Only number words right before a pay unit change, so "one of the top two teams" stays as written.
+
+    Example:
+        >>> spell_out_amounts("support jobs above fifteen dollars an hour, or ninety-five thousand a year")
+        'support jobs above 15 dollars an hour, or 95 thousand a year'
+        >>> spell_out_amounts("a hundred and twenty grand"), spell_out_amounts("one of two teams")
+        ('120 grand', 'one of two teams')
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text: expected a string, got {type(text).__name__}")
+
+    def value(match: re.Match) -> str:
+        total = 0
+        for word in re.findall(r"[a-z]+", match.group(0).lower()):
+            if word == "hundred":
+                total = max(total, 1) * 100
+            elif word in _UNIT_WORDS or word in _TENS_WORDS:
+                total += _UNIT_WORDS.get(word, _TENS_WORDS.get(word, 0))
+        return str(total)
+
+    return _SPELLED_AMOUNT.sub(value, text)

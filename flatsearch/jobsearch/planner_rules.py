@@ -43,7 +43,7 @@ from .dates import parse_recency
 from .gazetteer import Place, fold
 from .lexicon import Lexicon, abbreviations, catalog_word_counts, clean_query, common_words, expand_abbreviations, translate
 from .locations import WORK_MODE_CODES
-from .pay import parse_pay
+from .pay import parse_pay, spell_out_amounts
 from .plan import QueryPlan
 from .scoring import ENGAGEMENT_WEIGHT, PROFILE_WEIGHT, engagement_boost
 from .seniority import LEVEL_CODES, MANAGEMENT_LEVELS, QUERY_WORDS
@@ -51,12 +51,15 @@ from .tools import PlannerTools
 
 MAX_QUERY_CHARS = 2000
 RECENT_DAYS = 14
+MANAGER_TITLE_WORDS = ("manager", "mgr", "supervisor")  # titles a seeker who rules out management does not want, whatever their level
 SENIOR_TITLE_WORDS = ("iii", "iv", "architect")  # unmarked-level titles that are still senior (the seniority rules read them as mid)
 # Words between a company name and "jobs" that say what kind of job, never pay or quality: "Better paying jobs" is no company.
 _NOT_FUNCTION_WORDS = frozenset("paying paid pay salary high higher best better good great top well remote hybrid new recent latest".split())
 NO_COMPANY_ID = -1  # a company id no posting has: the filter for a named company the corpus has no postings from
 CUE_WINDOW = 80  # characters before a phrase in which its cue ("not in", "outside of the") is looked for
 CHIEF_TITLES = ("chief", "ceo", "cto", "cfo", "coo", "cmo", "cro", "cio", "ciso", "cpo")
+_WORD_LIKE_ALIASES = frozenset({"la", "us", "atl"})  # short aliases that are also words or syllables ("la" in Spanish names)
+MIN_FUZZY_CITY_POSTINGS = 20  # a misspelt multi-word name is read as a city only when that city has this many postings
 MIN_PLACE_FUZZY_LENGTH = 6  # a place name this long or longer may be one edit off ("pittsburg"); shorter names are too alike
 COMPANY_FUZZY_CUTOFF = 88  # rapidfuzz WRatio for a misspelt company after a company cue ("at Doordahs")
 
@@ -131,16 +134,33 @@ _PAST_EMPLOYER = re.compile(r"\b(?:former(?:ly)?(?:\s+(?:at|with))?|ex-?|previou
 # Before a place: where the seeker comes from ("relocating from Boston to Austin"), not where the job is.
 _ORIGIN = re.compile(r"\b(?:relocat\w*|moving|move|moved|coming)\s+(?:\w+\s+)?from\s+(?:the\s+)?$", re.IGNORECASE)
 # Years of experience: no posting field says them.
+# Employment type ("contract or part time", "freelance"): no posting field says it, only some titles ("[Contract, Part-time]"),
+# so it is a soft preference for those titles and stays out of the semantic text, where it would outrank the role itself.
+_EMPLOYMENT_TYPE_WORD = r"(?:full[- ]?time|part[- ]?time|contract(?:or)?|freelance(?:r)?|temporary|temp|fixed[- ]term|seasonal)"
+_EMPLOYMENT_TYPE = re.compile(rf"\b{_EMPLOYMENT_TYPE_WORD}(?:\s*(?:,|/|or|and|&)\s*{_EMPLOYMENT_TYPE_WORD})*\b(?:\s+(?:basis|position|role|work|gigs?))?",
+                              re.IGNORECASE)
+_CONTRACT_ROLE = re.compile(r"\s+(?:manag\w*|specialist|administrat\w*|analyst|negotiat\w*|lawyer|attorney|counsel|review\w*|law|"
+                            r"compliance|officer|lifecycle|operations|coordinator)\b", re.IGNORECASE)
+_CONTRACTOR_OF = re.compile(r"\b(?:government|defen[cs]e|federal|dod|military)\s+$", re.IGNORECASE)
+EMPLOYMENT_TITLE_WORDS = {"full time": ("full time", "full-time"), "part time": ("part time", "part-time"), "contract": ("contract", "contractor"),
+                          "freelance": ("freelance", "freelancer"), "temporary": ("temporary", "temp"), "fixed term": ("fixed term",),
+                          "seasonal": ("seasonal",)}
 _EXPERIENCE = re.compile(r"\b(?:with\s+|for\s+|have\s+)?\d{1,2}\+?\s*(?:years?|yrs?)(?:\s+of)?(?:\s+(?:experience|exp))?\b", re.IGNORECASE)
 # Advice questions ("how do I negotiate a job offer?") mention jobs without asking for any.
-_HOW_TO = re.compile(r"^\s*(?:how\s+(?:do|can|should|would|could)\s+i|how\s+to|what\s+(?:should|do|can)\s+i|should\s+i|why\s+(?:do|does|is|are|did))\b",
+_HOW_TO = re.compile(r"^\s*(?:how\s+(?:do|can|should|would|could)\s+i|how\s+to|what\s+(?:should|do|can)\s+i|should\s+i|why\s+(?:do|does|is|are|did)|"
+                     # "is it a good idea to quit my job ...", "is it worth ...", "is it too late to ...": asking for a judgement
+                     r"where\s+(?:should|do|can|would|could)\s+i\s+(?:move|relocate|live|go|start|look|begin)|"
+                     r"is\s+it\s+(?:(?:a\s+)?(?:good|bad|smart|wise|normal|common)(?:\s+idea)?|worth|ok(?:ay)?|too\s+late|better|rude|risky)|"
+                     # "what are the best companies to work for": a ranking of employers, not a search for jobs
+                     r"(?:what|which)\s+(?:are|is)\s+(?:the\s+)?(?:best|top|worst|good|nicest)\s+(?:companies|company|employers?|places|industries|cities|fields?))\b",
                      re.IGNORECASE)
 _SEARCH_VERB = re.compile(r"\b(?:find|search|show|list|look(?:ing)?\s+for|are\s+there|any\s+(?:jobs?|roles?|openings?)|hiring)\b", re.IGNORECASE)
 # Industries a seeker moves into, as opposed to roles ("into fintech" vs "into product management").
 _SECTOR_WORDS = frozenset("startup startups crypto web3 gaming healthcare biotech saas nonprofit nonprofits non-profit government consulting "
                           "industry media entertainment retail ecommerce e-commerce".split())
 _WHO_WORDS = frozenset("former ex trying try tries wanting want wants who i'm im someone person".split())
-_REMOTE_SCOPE = re.compile(r"\s*(?:(?:somewhere|anywhere)\s+)?(?:in|within|across|from)\s+(?:the\s+)?", re.IGNORECASE)
+# "remote (US)": a region in brackets right after "remote" scopes it the same way.
+_REMOTE_SCOPE = re.compile(r"\s*(?:\(\s*|(?:(?:somewhere|anywhere)\s+)?(?:in|within|across|from|on|throughout)\s+(?:the\s+)?)", re.IGNORECASE)
 # A negation no pass turned into a filter ("no startups", "without travel"): its words must not be searched for.
 _LEFTOVER_NEGATION = re.compile(r"\b(?:no|not|never|without|except|excluding|exclude|avoid(?:ing)?|other\s+than|anything\s+but|but\s+not)\s+"
                                 r"(?:(?:a|an|the|any|too\s+much|much)\s+)?[\w&'-]+(?:\s+(?!(?:and|or|but|in|at|near|for|with|from|jobs?|roles?|"
@@ -167,7 +187,7 @@ _NEGATION = re.compile(
     r"(?:(?:in|at|from|for|with|the|a|an|any|based\s+in|located\s+in|roles?\s+in|jobs?\s+in)\s+)*$", re.IGNORECASE)
 # What may sit between two members of one list ("Seattle or Portland", "Doordash and Lyft", "NYC/SF").
 _LIST_JOIN = re.compile(r"^\s*(?:,\s*)?(?:(?:or|and|nor|and/or|&)\s+|/\s*|,\s*)(?:(?:in|at|from|the|either)\s+)*$", re.IGNORECASE)
-_OR_JOIN = re.compile(r"^\s*(?:,\s*)?(?:or|/|and/or)\s*(?:(?:in|at|based\s+in|near|the|either)\s+)*$", re.IGNORECASE)
+_OR_JOIN = re.compile(r"^\s*(?:(?:region|area|metro(?:\s+area)?)\s*)?(?:,\s*)?(?:or|/|and/or)\s*(?:(?:in|at|based\s+in|near|the|either)\s+)*$", re.IGNORECASE)
 _STAFFING = re.compile(
     r"\b(?:but\s+)?(?:not|no|excluding|exclude|except|without|avoid(?:ing)?)\s+(?:from\s+|by\s+|through\s+|via\s+)?(?:any\s+)?"
     r"(?:(?:sourcing|staffing|recruiting|recruitment|headhunting|temp|outsourcing)(?:\s*(?:/|,|or|and|&)\s*)?)+"
@@ -188,9 +208,12 @@ _WORK_MODES = (
 _MEDIAN_PAY = re.compile(
     r"\b(?:with\s+)?(?:at\s+or\s+)?(?:above|over|better\s+than|higher\s+than|more\s+than|beyond)[- ](?:the\s+)?"
     r"(?:median|average|typical|market)(?:\s+(?:pay|salary|salaries|compensation|comp|wages?|rate))?\b|"
-    r"\b(?:well[- ]paid|well[- ]paying|high(?:er)?[- ]paying|highly[- ]paid|top[- ]paying|best[- ]paying|better[- ]paying|good[- ]paying|"
+    r"\b(?:lucrative|well[- ]compensated|highly[- ]compensated|high[- ]earning|well[- ]paid|well[- ]paying|high(?:er)?[- ]paying|highly[- ]paid|top[- ]paying|best[- ]paying|better[- ]paying|good[- ]paying|"
     r"high[- ]salary|(?:good|great|high|higher|better|competitive|top)\s+(?:pay|salary|salaries|compensation))\b|"
-    r"\b(?:that\s+|which\s+)?(?:pays?|paying)\s+(?:really\s+|very\s+)?well\b|\bpay\s+(?:is\s+)?(?:good|great|high)\b",
+    r"\b(?:that\s+|which\s+)?(?:pays?|paying)\s+(?:really\s+|very\s+)?well\b|"
+    # "paying more than what the average marketer earns", "pays better than most analysts make"
+    r"\b(?:pays?|paying|earning)\s+(?:more|better)\s+than\s+(?:what\s+)?(?:the\s+|an?\s+)?(?:average|typical|median|most)\s+"
+    r"(?:[a-z]+\s+){0,2}?(?:earns?|makes?|gets?|pays?|earners?)\b|\bpay\s+(?:is\s+)?(?:good|great|high)\b",
     re.IGNORECASE)
 _WORKED_WITH = re.compile(
     r"(?:\b(?:working|work)\s+with\s+)?\b(?:people|folks|someone|colleagues|coworkers|co-workers|those|the\s+people|teammates)\s+"
@@ -368,6 +391,7 @@ class RulePlanner:
         text = re.sub(r"(?<![\w.])@\s*(?=[A-Za-z])", "at ", text)  # "engineer @ stripe"; an e-mail address keeps its "@"
         text, corrections = self.lexicon.correct(translate(text))
         text = re.sub(r"(?<=[A-Za-z])-based\b", " based", text)  # "Chicago-based": the place, then its tail
+        text = spell_out_amounts(text)  # "fifteen dollars an hour": the pay parser reads digits
         if corrections:
             plan.notes.append("Read " + ", ".join(f"\"{a}\" as \"{b}\"" for a, b in corrections) + ".")
         state = _Text(text)
@@ -389,6 +413,18 @@ class RulePlanner:
         for match in state.matches(_EXPERIENCE):
             state.take(match.start(), match.end())
             plan.notes.append(f"\"{match.group(0).strip()}\": postings do not state years of experience in a field, so it was not filtered.")
+        for match in state.matches(_EMPLOYMENT_TYPE):
+            if _NEGATION.search(state.text, max(0, match.start() - 12), match.start()):
+                continue  # "not contract": left to the negation rules below
+            if _CONTRACT_ROLE.match(state.text, match.end()) or _CONTRACTOR_OF.search(state.text, 0, match.start()):
+                continue  # "contract manager", "government contractor": the role or the employer, not how the job is held
+            words = {" ".join(re.split(r"[- ]", w.lower())) for w in re.findall(_EMPLOYMENT_TYPE_WORD, match.group(0), re.IGNORECASE)}
+            terms = [t for key, forms in EMPLOYMENT_TITLE_WORDS.items() if any(w.startswith(key.split()[0]) for w in words) for t in forms]
+            ids = self.catalog.title_term_ids_for(terms)
+            state.take(match.start(), match.end())
+            if ids:
+                plan.add_clause(match.group(0), "prefer titles that say " + " or ".join(sorted(words)), {"title_terms": {"in": ids}}, soft=True)
+            plan.notes.append(f"\"{match.group(0)}\": postings do not state the employment type in a field; titles that say it rank first.")
         for match in state.matches(_LEFTOVER_NEGATION):
             state.take(match.start(), match.end())
             plan.notes.append(f"\"{match.group(0)}\" is not something postings state, so it could not be filtered; "
@@ -629,9 +665,8 @@ class RulePlanner:
         return positive
 
     def _seniority(self, state: _Text, plan: QueryPlan) -> None:
-        self._title_levels(state, plan)
+        mentions: list[tuple[int, int, bool]] = self._title_levels(state, plan)
         wanted, unwanted, phrases = [], [], []
-        mentions: list[tuple[int, int, bool]] = []
         found = []
         for level, pattern in QUERY_WORDS.items():
             for match in state.matches(re.compile(pattern, re.IGNORECASE)):
@@ -688,23 +723,39 @@ class RulePlanner:
         elif wanted:
             plan.add_clause(", ".join(phrases), "seniority is " + " or ".join(wanted), {"seniority": {"in": [LEVEL_CODES[l] for l in wanted]}})
         elif unwanted:
-            plan.add_clause(", ".join(phrases), "seniority is not " + " or ".join(unwanted),
-                            {"not": {"seniority": {"in": sorted(LEVEL_CODES[l] for l in unwanted)}}})
+            clause = {"not": {"seniority": {"in": sorted(LEVEL_CODES[l] for l in unwanted)}}}
+            meaning = "seniority is not " + " or ".join(unwanted)
+            # "not management": program, product or account manager titles manage work, not people, so the level rules read
+            # them as mid; a seeker who rules management out does not want a manager title either -- unless the role they
+            # ask for is one ("product manager, not people management").
+            asks_manager = any(state.free(m.start(), m.end()) for m in re.finditer(r"(?i)\b(?:manager|managers|mgr|supervisors?)\b", state.text))
+            manager_terms = [] if asks_manager or "manager" not in unwanted else self.catalog.title_term_ids_for(MANAGER_TITLE_WORDS)
+            if manager_terms:
+                clause = {"and": [clause, {"not": {"title_terms": {"in": manager_terms}}}]}
+                meaning += " (nor a manager or supervisor title)"
+            plan.add_clause(", ".join(phrases), meaning, clause)
 
-    def _title_levels(self, state: _Text, plan: QueryPlan) -> None:
+    def _title_levels(self, state: _Text, plan: QueryPlan) -> list[tuple[int, int, bool]]:
         # "lead" and "head of" are title words rather than levels: the title must say them.
         # "C-suite" / "C-level": a chief officer's title (CEO, CTO, ...), not every executive level (general managers, partners).
+        mentions: list[tuple[int, int, bool]] = []
         for pattern, terms, meaning in ((r"\b(?:tech(?:nical)?\s+|team\s+)?lead\b(?!\s*(?:gen|generation|qualification))", ["lead"], "title says lead"),
                                         (r"\bhead\s+of\b", ["head of"], "title says head of"),
                                         (r"\b(?:c-suite|csuite|c-level|cxo)(?:\s+executives?)?\b", list(CHIEF_TITLES),
                                          "title names a chief officer (" + ", ".join(t.upper() if len(t) <= 4 else t for t in CHIEF_TITLES[1:5]) + ", ...)")):
             found = next(iter(state.matches(re.compile(pattern, re.IGNORECASE))), None)
-            if found is None or state.negation_before(found.start())[0]:
+            if found is None:
                 continue
+            negated, neg_start = state.negation_before(found.start(), mentions)
             ids = self.catalog.title_term_ids_for(terms)
             if ids:
-                state.take(found.start(), found.end())
-                plan.add_clause(found.group(0), meaning, {"title_terms": {"in": ids}})
+                # "not lead or principal": the title must not say it, and the list join carries the negation to the next level.
+                start = neg_start if negated else found.start()
+                state.take(start, found.end())
+                mentions.append((found.start(), found.end(), negated))
+                plan.add_clause(state.text[start:found.end()].strip(), meaning.replace("title says", "title does not say", 1) if negated
+                                else meaning, {"not": {"title_terms": {"in": ids}}} if negated else {"title_terms": {"in": ids}})
+        return mentions
 
     def _places(self, state: _Text, plan: QueryPlan, modes: list[dict]) -> None:
         words = [m for m in re.finditer(r"[A-Za-z][A-Za-z.'\-]*", state.text) if state.free(m.start(), m.end())]
@@ -815,8 +866,9 @@ class RulePlanner:
         country it is in means that city (and only it). Returns the place, the new end and the words consumed."""
         gazetteer = self.tools.gazetteer
         key = " ".join(fold(phrase).split())
-        if place.kind in ("state", "subdivision"):
-            # "Ontario, Canada", "Texas, USA": the region, with its country said after it (not the region or the whole country).
+        if place.kind in ("state", "subdivision") or place.kind == "area" and place.country:
+            # "Ontario, Canada", "Texas, USA", "the southeast US": the region, with its country said after it (not the region or
+            # the whole country).
             for n in (3, 2, 1):
                 span = words[nxt:nxt + n]
                 if len(span) < n or not re.fullmatch(r"\s*,?\s*", state.text[end:span[0].start()]):
@@ -892,8 +944,10 @@ class RulePlanner:
         alias = gazetteer.metro_alias(key, in_query=True)
         city_alias = key in ("sf", "nyc", "dc", "la", "atx", "dfw", "dmv", "gta", "socal", "nova", "atl", "philly")
         if alias is not None or city_alias:
-            if len(key) <= 3 and not (phrase.isupper() or (lowercase_query and cue)):
-                return None  # "la", "dc" in lower case mid-sentence are no places unless the whole query is lower case
+            if len(key) <= 3 and not (phrase.isupper() or (cue and (lowercase_query or key not in _WORD_LIKE_ALIASES))):
+                # "la", "dc" in lower case mid-sentence are no places unless the whole query is lower case; after a place cue
+                # an alias that is no word ("UX designer in nyc", "jobs in sf") is the place whatever the case of the rest.
+                return None
             if key == "la" and not phrase.isupper() and not cue:
                 return None
             return alias or next(iter(gazetteer.cities_named(key)), None)
@@ -929,6 +983,11 @@ class RulePlanner:
             return None
         if single and key in self.vocabulary and not cue and not placey and cities and cities[0].population < 1_000_000:
             return None
+        if not cities and cue and not single:
+            # "los angelos": a name of two or more words one edit from a city with many postings, after a place cue.
+            near = self._posting_city_near(key)
+            if near is not None and self.geo_counts.get(near.id, 0) >= MIN_FUZZY_CITY_POSTINGS:
+                return near
         if cities and (cities[0].population >= 100_000 or cue or not single):
             with_postings = [c for c in cities if self.geo_counts.get(c.id)]
             if cue:

@@ -240,10 +240,13 @@ def test_a_name_before_job_function_words_and_jobs_is_the_company(planner, query
     assert ("company" in json.dumps(plan_of(planner, query).clauses)) is named
 
 
-def test_neither_nor_and_plural_managers(planner):
+def test_neither_nor_and_plural_managers(planner, catalog):
     assert plan_of(planner, "neither remote nor hybrid, nurse").clauses == [{"not": {"work_mode": {"in": sorted([REMOTE, HYBRID])}}}]
     management = sorted(LEVEL_CODES[level] for level in ("manager", "director", "vp", "executive"))
-    assert plan_of(planner, "no managers, engineering jobs").clauses == [{"not": {"seniority": {"in": management}}}]
+    levels = {"not": {"seniority": {"in": management}}}
+    titles = catalog.title_term_ids_for(["manager", "mgr", "supervisor"])
+    assert plan_of(planner, "no managers, engineering jobs").clauses == (
+        [{"and": [levels, {"not": {"title_terms": {"in": titles}}}]}] if titles else [levels])
     assert plan_of(planner, "marketing managers in Boston").clauses == [{"geo": {"in": [BOSTON]}}]
 
 
@@ -300,3 +303,88 @@ def test_a_negated_list_runs_through_employers_without_postings(planner, catalog
     for query in ("jobs not at Google or Stripe", "jobs not at Stripe or Google"):
         assert plan_of(planner, query).clauses == [{"not": {"company": {"in": [stripe]}}}]
     assert plan_of(planner, "jobs not at Amazon or Microsoft").clauses == []
+
+
+def test_remote_on_a_region_scopes_the_remote_branch(planner, gazetteer):
+    nyc = gazetteer.cities_named("new york")[0]
+    plan = plan_of(planner, "software engineer in nyc or remote on the east coast")
+    (clause,) = plan.clauses
+    place_branch, remote_branch = clause["or"]
+    assert place_branch == {"geo": {"in": [nyc.id]}}
+    assert remote_branch["and"][0] == {"work_mode": {"eq": REMOTE}} and US not in remote_branch["and"][1]["geo"]["in"]
+
+
+def test_a_negated_title_level_carries_through_a_list(planner, catalog):
+    lead = catalog.title_term_ids_for(["lead"])
+    if not lead:
+        pytest.skip("no title says lead in this catalog")
+    plan = plan_of(planner, "product designer roles, not lead or principal")
+    assert {"not": {"title_terms": {"in": lead}}} in plan.clauses
+    assert {"not": {"seniority": {"in": [LEVEL_CODES["staff"]]}}} in plan.clauses
+    assert plan.semantic_text == "product designer"
+
+
+def test_ruling_out_management_rules_out_manager_titles_unless_asked_for(planner, catalog):
+    managers = catalog.title_term_ids_for(["manager", "mgr", "supervisor"])
+    if not managers:
+        pytest.skip("no manager titles in this catalog")
+    text = json.dumps(plan_of(planner, "non-managerial finance roles").clauses)
+    assert json.dumps({"not": {"title_terms": {"in": managers}}}) in text
+    assert "title_terms" not in json.dumps(plan_of(planner, "product manager roles, not people management").clauses)
+
+
+@pytest.mark.parametrize("query, intent", [("is it a good idea to quit my job without another offer", "not_job_search"),
+                                           ("is it worth applying to remote jobs in Boston", "not_job_search"),
+                                           ("is it possible to find remote data jobs in Boston", "job_search")])
+def test_judgement_questions_are_no_search(planner, query, intent):
+    assert plan_of(planner, query).intent == intent
+
+
+def test_a_region_word_before_or_remote_keeps_the_disjunction(planner, gazetteer):
+    germany = gazetteer.country("germany")
+    (clause,) = plan_of(planner, "marketing roles in the DACH region or remote in Germany").clauses
+    assert "or" in clause and clause["or"][1] == {"and": [{"work_mode": {"eq": REMOTE}}, {"geo": {"in": [germany.id]}}]}
+
+
+def test_a_ranking_of_employers_is_no_search(planner):
+    assert plan_of(planner, "what are the best companies to work for in tech?").intent == "not_job_search"
+    assert plan_of(planner, "which are the top companies hiring data scientists in Boston").intent == "job_search"
+
+
+def test_employment_type_is_a_title_preference_not_semantic_text(planner, catalog):
+    plan = plan_of(planner, "contract or part-time graphic design work")
+    assert plan.semantic_text == "graphic design" and plan.clauses == []
+    ids = catalog.title_term_ids_for(["contract", "contractor", "part time", "part-time"])
+    assert plan.preferences == ([{"title_terms": {"in": ids}}] if ids else [])
+    assert "contract" in plan_of(planner, "contract manager roles").semantic_text.lower()
+
+
+def test_rare_words_one_edit_from_a_common_one_are_typos(planner):
+    from collections import Counter
+
+    from flatsearch.jobsearch.lexicon import Lexicon
+
+    lexicon = Lexicon(Counter({"virginia": 400, "virgina": 1, "commerce": 400, "ecommerce": 1, "analyst": 400, "analysts": 2}))
+    assert lexicon.correct("analysts in virgina") == ("analysts in virginia", [("virgina", "virginia")])
+    assert lexicon.correct("ecommerce") == ("ecommerce", [])
+
+
+def test_amounts_in_words_and_a_bracketed_remote_region(planner):
+    assert plan_of(planner, "customer service roles above fifteen dollars an hour").clauses == [{"salary_max": {"gte": 15 * 2080.0}}]
+    (clause,) = plan_of(planner, "technical writer, Boston or fully remote (US)").clauses
+    assert clause == {"or": [{"geo": {"in": [BOSTON]}}, {"and": [{"work_mode": {"eq": REMOTE}}, {"geo": {"in": [US]}}]}]}
+    assert plan_of(planner, "where should I relocate for more tech jobs?").intent == "not_job_search"
+    assert plan_of(planner, "where can I look for nurse jobs in Boston").intent == "job_search"
+
+
+def test_region_then_country_misspelt_city_names_and_pay_above_the_average(planner, gazetteer):
+    southeast = gazetteer.metro_alias("southeast")
+    if southeast is not None:
+        assert str(US) not in json.dumps(plan_of(planner, "jobs in the southeast US for nurses").clauses)
+    assert "salary_mid" in json.dumps(plan_of(planner, "marketing jobs paying more than what the average marketer earns").clauses)
+
+
+def test_a_lower_case_alias_after_a_place_cue_in_a_mixed_case_query(planner, gazetteer):
+    nyc = gazetteer.cities_named("new york")[0]
+    assert plan_of(planner, "UX designer in nyc").clauses == [{"geo": {"in": [nyc.id]}}]
+    assert not any("geo" in json.dumps(c) for c in plan_of(planner, "Salsa la Bamba dancer").clauses)
