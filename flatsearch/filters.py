@@ -28,13 +28,14 @@ import json
 import math
 import numbers
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from ._validation import describe
-from .schema import Schema
+from .schema import INT_NULL, Schema
 
 OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in")
 
@@ -106,12 +107,29 @@ class Comparison(Filter):
             value = schema.scalar(self.name, self.value, argument=f"filter ({self.name} {self.op})")
             op = "eq" if (kind == "tags" and self.op == "ne") else self.op
             hits = _COMPARE[op](column, value)
-        hits = hits & Schema.not_null(kind, column)
+            values = (value,)
+        if not _null_fails(kind, self.op, values):
+            hits = hits & Schema.not_null(kind, column)
         if kind == "tags":
             hits = hits.any(dim=1)
             if self.op == "ne":
                 hits = ~hits & Schema.not_null(kind, column).any(dim=1)
         return hits
+
+
+def _null_fails(kind: str, op: str, values) -> bool:
+    """Whether a null entry fails ``column op value`` already (then the filter needs no null test).
+
+    Null is NaN for float (false in every comparison but ``!=``), a negative number for bool
+    (compared only with 0 and 1) and the smallest int64 otherwise (never greater than a value,
+    equal only to itself)."""
+    if op in ("ne", "lt", "lte"):
+        return kind == "float" and op != "ne"
+    if kind == "float":
+        return not any(isinstance(v, float) and math.isnan(v) for v in values)
+    if kind == "bool":
+        return all(v >= 0 for v in values)
+    return all(v != INT_NULL for v in values)
 
 
 _COMPARE = {
