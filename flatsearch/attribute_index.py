@@ -319,8 +319,8 @@ def _run_bounds(values: torch.Tensor, op: str, probe: torch.Tensor) -> tuple[tor
 
 def _host_run_bounds(values: np.ndarray, op: str, probe: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``_run_bounds`` in numpy (int64 positions)."""
-    left = np.searchsorted(values, probe, side="left").astype(np.int64, copy=False)
-    right = np.searchsorted(values, probe, side="right").astype(np.int64, copy=False)
+    left = values.searchsorted(probe, side="left").astype(np.int64, copy=False)
+    right = values.searchsorted(probe, side="right").astype(np.int64, copy=False)
     if op in ("eq", "in"):
         return left, right
     zero, end = np.zeros_like(left), np.full_like(left, values.size)

@@ -469,8 +469,9 @@ def _normalise_comparison(expr: Comparison, schema: Schema, argument: str, limit
                 raise TypeError(f"{where}: expected a number, got nan")
         if op == "in":
             kept = tuple(int(v) for v in values if _is_int64(v))
-            for v in kept:
-                schema.scalar(name, v, argument=where)
+            if kind == "time":  # int and tags accept every int64 but the null marker, which _is_int64 leaves out
+                for v in kept:
+                    schema.scalar(name, v, argument=where)
             return Comparison(name, "in", kept)
         return _integer_bound(name, op, value)
     if kind == "float" and all(numeric):
