@@ -234,6 +234,8 @@ class SortedColumn:
         if op not in ("eq", "ne", "lt", "lte", "gt", "gte", "in"):
             raise ValueError(f"op: expected one of eq, ne, lt, lte, gt, gte, in, got {op!r}")
         values = self._main[0]
+        if values.device.type == "cpu" and values.dtype != torch.bfloat16:
+            return self._host_bounds(op, value)
         if op == "in":
             probe = torch.unique(torch.tensor(list(value), dtype=values.dtype, device=values.device))
         else:
@@ -244,6 +246,21 @@ class SortedColumn:
             offset = values.numel()
             lo, hi = torch.cat([lo, delta_lo + offset]), torch.cat([hi, delta_hi + offset])
         return lo, hi
+
+    def _host_bounds(self, op: str, value) -> tuple[torch.Tensor, torch.Tensor]:
+        """``bounds`` of runs on the CPU, in numpy: a search reads a few of these, and each torch
+        call (tensor, unique, two searchsorted, cat) costs more than the numpy work."""
+        values = self._main[0].numpy()
+        with np.errstate(over="ignore"):  # a bound past float32's range compares as infinity, as in torch
+            probe = np.asarray(list(value) if op == "in" else [value], dtype=values.dtype)
+        if op == "in":
+            probe = np.unique(probe)
+        lo, hi = _host_run_bounds(values, op, probe)
+        delta = self._delta[0]
+        if delta.numel():
+            delta_lo, delta_hi = _host_run_bounds(delta.numpy(), op, probe)
+            lo, hi = np.concatenate([lo, delta_lo + values.size]), np.concatenate([hi, delta_hi + values.size])
+        return torch.from_numpy(lo), torch.from_numpy(hi)
 
     def slots_between(self, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
         """Slots of the current entries in the position ranges (unsorted; a tags row may repeat)."""
@@ -291,6 +308,24 @@ def _run_bounds(values: torch.Tensor, op: str, probe: torch.Tensor) -> tuple[tor
     zero, end = torch.zeros_like(left), torch.full_like(left, values.numel())
     if op == "ne":
         return torch.cat([zero, right]), torch.cat([left, end])
+    if op == "lt":
+        return zero, left
+    if op == "lte":
+        return zero, right
+    if op == "gt":
+        return right, end
+    return left, end  # gte
+
+
+def _host_run_bounds(values: np.ndarray, op: str, probe: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``_run_bounds`` in numpy (int64 positions)."""
+    left = values.searchsorted(probe, side="left").astype(np.int64, copy=False)
+    right = values.searchsorted(probe, side="right").astype(np.int64, copy=False)
+    if op in ("eq", "in"):
+        return left, right
+    zero, end = np.zeros_like(left), np.full_like(left, values.size)
+    if op == "ne":
+        return np.concatenate([zero, right]), np.concatenate([left, end])
     if op == "lt":
         return zero, left
     if op == "lte":

@@ -87,6 +87,14 @@ def pack_rows(slots: torch.Tensor, bits: torch.Tensor, n: int) -> torch.Tensor:
         [[2, 2], [0, 2]]
     """
     n_words = -(-n // WORD_BITS)
+    if slots.device.type == "cpu":
+        # In numpy: a search packs a few hundred bits, where each of the seven torch calls costs more.
+        rows, columns = np.nonzero(bits.numpy())
+        picked = slots.numpy()[columns]
+        # Distinct bits of one word sum to their bitwise or; float64 holds every sum (< 2**32) exactly.
+        words = np.bincount(rows * n_words + (picked >> 5), weights=np.left_shift(1, picked & (WORD_BITS - 1)),
+                            minlength=bits.shape[0] * n_words)
+        return torch.from_numpy(words.astype(np.uint32).view(np.int32).reshape(bits.shape[0], n_words))
     rows, columns = bits.nonzero(as_tuple=True)
     picked = slots[columns]
     flat = rows * n_words + (picked >> 5)

@@ -16,7 +16,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -135,12 +136,13 @@ class Checks:
         if isinstance(filter, (list, tuple)):
             if len(filter) != nq:
                 raise ValueError(f"filter: expected one filter per query ({nq}), got a list of {len(filter)}")
-            return [None if expr is None else self.filter(expr, argument=f"filter[{row}]")
+            memo: dict = {}  # clauses the filters share (the same dicts) are parsed and normalised once
+            return [None if expr is None else self.filter(expr, argument=f"filter[{row}]", memo=memo)
                     for row, expr in enumerate(filter)]
         return self.filter(filter)
 
-    def filter(self, filter: Any, *, argument: str = "filter") -> Any:
-        return filter_module.checked(filter, self.schema, argument=argument, limits=LIMITS)
+    def filter(self, filter: Any, *, argument: str = "filter", memo: dict | None = None) -> Any:
+        return filter_module.checked(filter, self.schema, argument=argument, limits=LIMITS, memo=memo)
 
     def boost(self, boost: Any) -> dict[str, float]:
         """``{attribute: finite float weight}``; {} for None."""

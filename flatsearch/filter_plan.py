@@ -45,7 +45,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -168,9 +168,15 @@ class _Planner:
     def scan(self, expr: Filter) -> torch.Tensor:
         """``expr`` over every slot (bool mask), one vectorised pass per clause."""
         if isinstance(expr, Comparison):
-            if self.schema.kinds[expr.name] != "tags":
-                return expr.evaluate(self.schema, self.storage.columns)
-            return self._tags_mask(expr)
+            if self.schema.kinds[expr.name] == "tags":
+                return self._tags_mask(expr)
+            if self.limit > 0 and not self._row_level(expr) and self.estimate(expr) <= self.limit:
+                # A selective clause inside a loose filter (``~company.isin([...])``): its postings
+                # set the bits, instead of a comparison over every row.
+                mask = torch.zeros(self.capacity, dtype=torch.bool, device=self.storage.live.device)
+                mask[self.storage.attribute_index(expr.name).slots_between(*self.bounds(expr))] = True
+                return mask
+            return expr.evaluate(self.schema, self.storage.columns)
         if isinstance(expr, (And, Or)):
             combine = torch.logical_and if isinstance(expr, And) else torch.logical_or
             result = None

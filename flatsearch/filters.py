@@ -28,13 +28,14 @@ import json
 import math
 import numbers
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from ._validation import describe
-from .schema import Schema
+from .schema import INT_NULL, Schema
 
 OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in")
 
@@ -106,12 +107,29 @@ class Comparison(Filter):
             value = schema.scalar(self.name, self.value, argument=f"filter ({self.name} {self.op})")
             op = "eq" if (kind == "tags" and self.op == "ne") else self.op
             hits = _COMPARE[op](column, value)
-        hits = hits & Schema.not_null(kind, column)
+            values = (value,)
+        if not _null_fails(kind, self.op, values):
+            hits = hits & Schema.not_null(kind, column)
         if kind == "tags":
             hits = hits.any(dim=1)
             if self.op == "ne":
                 hits = ~hits & Schema.not_null(kind, column).any(dim=1)
         return hits
+
+
+def _null_fails(kind: str, op: str, values) -> bool:
+    """Whether a null entry fails ``column op value`` already (then the filter needs no null test).
+
+    Null is NaN for float (false in every comparison but ``!=``), a negative number for bool
+    (compared only with 0 and 1) and the smallest int64 otherwise (never greater than a value,
+    equal only to itself)."""
+    if op in ("ne", "lt", "lte"):
+        return kind == "float" and op != "ne"
+    if kind == "float":
+        return not any(isinstance(v, float) and math.isnan(v) for v in values)
+    if kind == "bool":
+        return all(v >= 0 for v in values)
+    return all(v != INT_NULL for v in values)
 
 
 _COMPARE = {
@@ -257,9 +275,15 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _parse(data: Any, path: str) -> Filter:
+def _parse(data: Any, path: str, memo: dict | None = None) -> Filter:
     if isinstance(data, Filter):
         return data
+    if memo is not None:
+        # The same dict parsed earlier in this call (per-query filters share their common
+        # clauses as objects): it parsed without error then, so it gives the same tree now.
+        seen = memo.get(id(data))
+        if seen is not None and seen[0] is data:
+            return seen[1]
     if not isinstance(data, Mapping) or not data:
         raise TypeError(f"{path}: expected a non-empty dict, got {describe(data)}")
     parts: list[Filter] = []
@@ -267,15 +291,18 @@ def _parse(data: Any, path: str) -> Filter:
         if key in ("and", "or"):
             if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence) or not value:
                 raise TypeError(f"{path}.{key}: expected a non-empty list of filters, got {describe(value)}")
-            children = tuple(_parse(child, f"{path}.{key}[{i}]") for i, child in enumerate(value))
+            children = tuple(_parse(child, f"{path}.{key}[{i}]", memo) for i, child in enumerate(value))
             parts.append(children[0] if len(children) == 1 else (And if key == "and" else Or)(children))
         elif key == "not":
-            parts.append(Not(_parse(value, f"{path}.not")))
+            parts.append(Not(_parse(value, f"{path}.not", memo)))
         elif isinstance(key, str):
             parts.extend(_parse_column(key, value, f"{path}.{key}"))
         else:
             raise TypeError(f"{path}: expected string keys, got {describe(key)}")
-    return parts[0] if len(parts) == 1 else And(tuple(parts))
+    parsed = parts[0] if len(parts) == 1 else And(tuple(parts))
+    if memo is not None:
+        memo[id(data)] = (data, parsed)  # the dict is kept beside its tree so that its id is not reused
+    return parsed
 
 
 def _parse_column(name: str, spec: Any, path: str) -> list[Filter]:
@@ -299,23 +326,40 @@ def validate(expr: Filter, schema: Schema, *, argument: str = "filter", limits: 
     normalised(expr, schema, argument=argument, limits=limits)
 
 
-def coerce(value: Any, *, argument: str = "filter", limits: Any = None) -> Filter:
-    """Accept a Filter or its dict form (nested at most ``limits.max_filter_depth`` deep)."""
+def coerce(value: Any, *, argument: str = "filter", limits: Any = None, memo: dict | None = None) -> Filter:
+    """Accept a Filter or its dict form (nested at most ``limits.max_filter_depth`` deep).
+
+    ``memo`` (a dict shared by calls over one request's filters) lets dicts seen
+    before, such as clauses that per-query filters share, be parsed once."""
     if isinstance(value, Filter):
         return value
     if isinstance(value, Mapping):
         _check_dict_depth(value, argument, _limits(limits).max_filter_depth)
-        return _parse(value, argument)
+        return _parse(value, argument, memo)
     raise TypeError(f"{argument}: expected a filter expression (fs.col(...)) or its dict form, got {describe(value)}")
 
 
-def checked(value: Any, schema: Schema, *, argument: str = "filter", limits: Any = None) -> Filter:
+def checked(value: Any, schema: Schema, *, argument: str = "filter", limits: Any = None,
+            memo: dict | None = None) -> Filter:
     """One filter (an expression or its dict form, not a per-query list), coerced,
-    validated against ``schema`` and normalised (see :func:`normalised`)."""
+    validated against ``schema`` and normalised (see :func:`normalised`).
+
+    ``memo``, a dict shared by the calls checking one request's filters against the
+    same schema and limits, lets parts seen before (the clauses per-query filters
+    share) be parsed and normalised once; errors are the same as without it.
+
+    Example:
+        >>> from flatsearch.schema import Schema
+        >>> schema, memo, city = Schema({"city": "int", "remote": "bool"}), {}, {"city": 3}
+        >>> first = checked(city, schema, memo=memo)
+        >>> second = checked({"and": [city, {"remote": True}]}, schema, memo=memo)
+        >>> second.children[0] is first, second.to_dict()
+        (True, {'and': [{'city': {'eq': 3}}, {'remote': {'eq': True}}]})
+    """
     if isinstance(value, (list, tuple)):
         raise TypeError(f"{argument}: expected one filter expression or its dict form, got a {type(value).__name__}")
-    expr = coerce(value, argument=argument, limits=limits)
-    return normalised(expr, schema, argument=argument, limits=limits)
+    expr = coerce(value, argument=argument, limits=limits, memo=memo)
+    return normalised(expr, schema, argument=argument, limits=limits, memo=memo)
 
 
 def _limits(limits: Any) -> Any:
@@ -356,7 +400,8 @@ def _depth(expr: Filter) -> int:
     return deepest
 
 
-def normalised(expr: Filter, schema: Schema, *, argument: str = "filter", limits: Any = None) -> Filter:
+def normalised(expr: Filter, schema: Schema, *, argument: str = "filter", limits: Any = None,
+               memo: dict | None = None) -> Filter:
     """``expr`` checked against ``schema``, with every comparison put in the stored form
     of its column, compared numerically.
 
@@ -379,18 +424,26 @@ def normalised(expr: Filter, schema: Schema, *, argument: str = "filter", limits
     if _depth(expr) > limits.max_filter_depth:
         raise ValueError(f"{argument}: expected and / or / not nested at most {limits.max_filter_depth} deep "
                          f"(fs.set_limits(max_filter_depth=...)), got {_depth(expr)}")
-    return _normalise_node(expr, schema, argument, limits)
+    return _normalise_node(expr, schema, argument, limits, memo)
 
 
-def _normalise_node(expr: Filter, schema: Schema, argument: str, limits: Any) -> Filter:
+def _normalise_node(expr: Filter, schema: Schema, argument: str, limits: Any, memo: dict | None = None) -> Filter:
     # Recursion depth is bounded by max_filter_depth (checked above).
     if isinstance(expr, Comparison):
-        return _normalise_comparison(expr, schema, argument, limits)
+        if memo is None:
+            return _normalise_comparison(expr, schema, argument, limits)
+        # A comparison normalised earlier in this call passed every check then: the same result.
+        seen = memo.get(id(expr))
+        if seen is not None and seen[0] is expr:
+            return seen[1]
+        result = _normalise_comparison(expr, schema, argument, limits)
+        memo[id(expr)] = (expr, result)
+        return result
     if isinstance(expr, (And, Or)):
-        return type(expr)(tuple(_normalise_node(child, schema, argument, limits)
+        return type(expr)(tuple(_normalise_node(child, schema, argument, limits, memo)
                                 for child in _flatten(expr, type(expr))))
     if isinstance(expr, Not):
-        return Not(_normalise_node(expr.child, schema, argument, limits))
+        return Not(_normalise_node(expr.child, schema, argument, limits, memo))
     raise TypeError(f"{argument}: expected a filter expression, got {describe(expr)}")
 
 
@@ -416,8 +469,9 @@ def _normalise_comparison(expr: Comparison, schema: Schema, argument: str, limit
                 raise TypeError(f"{where}: expected a number, got nan")
         if op == "in":
             kept = tuple(int(v) for v in values if _is_int64(v))
-            for v in kept:
-                schema.scalar(name, v, argument=where)
+            if kind == "time":  # int and tags accept every int64 but the null marker, which _is_int64 leaves out
+                for v in kept:
+                    schema.scalar(name, v, argument=where)
             return Comparison(name, "in", kept)
         return _integer_bound(name, op, value)
     if kind == "float" and all(numeric):

@@ -417,10 +417,10 @@ class Index:
             # Words, block hits and the torch gather all start from the passing slots; a
             # selective plan never builds a bool per slot (keep is None then).
             passing_slots = selection.as_slots()
+            bias, slot_bias = self._bias_and_at(weights, passing_slots)
             return ScanRequest(**common, ranges=self._ranges_with_hits(None, passing_slots),
                                mask_words=pack_slots(passing_slots, storage.capacity),
-                               bias=self._bias(weights, passing_slots), keep=selection.mask,
-                               passing_slots=passing_slots)
+                               bias=bias, keep=selection.mask, passing_slots=passing_slots, slot_bias=slot_bias)
         selections: dict = {}
         planned = filter_plan.select_per_query(filters, self.schema, storage, selections=selections,
                                                max_candidates=torch_scan_module.GATHER_MAX_FRACTION * len(self._ids))
@@ -432,9 +432,10 @@ class Index:
             # Candidates shared by every query (the rows their common clauses pass, or the union of
             # their postings) and each query's bits there: words, block hits and the bias follow them.
             slots, bits = planned.slots, planned.keep
+            bias, slot_bias = self._bias_and_at(weights, slots)
             return ScanRequest(**common, ranges=self._ranges_with_hits(None, slots),
-                               mask_words=pack_rows(slots, bits, storage.capacity), bias=self._bias(weights, slots),
-                               candidate_slots=slots, candidate_keep=bits)
+                               mask_words=pack_rows(slots, bits, storage.capacity), bias=bias,
+                               candidate_slots=slots, candidate_keep=bits, slot_bias=slot_bias)
         keep = self._keep_mask(filters, selections)
         words = pack_bits(keep)
         ranges = self._ranges_with_hits(words if keep.dim() == 1 else pack_bits(keep.any(dim=0)))
@@ -445,9 +446,15 @@ class Index:
 
         With a selective filter's passing slots it is computed at those slots only (every other
         slot is masked out, so its bias is never read): the cost follows the rows that pass."""
+        return self._bias_and_at(weights, passing_slots)[0]
+
+    def _bias_and_at(self, weights: dict[str, float], passing_slots: torch.Tensor | None
+                     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """``_bias`` and, when it was computed at ``passing_slots`` only, its values there
+        (the scan reads those instead of gathering them back from the full row)."""
         storage = self._storage
         if not weights and self.metric != "l2":
-            return None
+            return None, None
         at = passing_slots if passing_slots is not None and passing_slots.numel() < storage.capacity // 4 else None
         def read(column):
             return column if at is None else column.index_select(0, at)
@@ -462,9 +469,10 @@ class Index:
             else:
                 bias = bias.sub_(read(storage.sq_norms))
         if at is None:
-            return bias
+            return bias, None
+        bias = bias.float()
         full = torch.zeros(storage.capacity, dtype=torch.float32, device=storage.device)
-        return full.index_copy_(0, at, bias.float())
+        return full.index_copy_(0, at, bias), bias
 
     def _live_plan(self) -> tuple[torch.Tensor, torch.Tensor, bool]:
         """Scan ranges, packed live bits and whether every slot in the ranges is live, for unfiltered

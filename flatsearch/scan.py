@@ -59,6 +59,9 @@ class ScanRequest:
         candidate_keep: optionally each query's mask bits at ``candidate_slots``,
             bool (nq, len(candidate_slots)), when the plan computed them there;
             the torch backend then reads no words.
+        slot_bias: optionally ``bias`` at ``candidate_slots`` (or at ``passing_slots``
+            when there are no candidate slots), when the Index computed it there; the
+            torch backend then reads it instead of gathering ``bias`` again.
         dense: True when every slot in ``ranges`` is live and passes (an
             unfiltered search over blocks without holes); a backend may then
             skip reading the mask.
@@ -77,6 +80,7 @@ class ScanRequest:
     candidate_slots: torch.Tensor | None = None
     candidate_keep: torch.Tensor | None = None
     dense: bool = False
+    slot_bias: torch.Tensor | None = None
 
     @property
     def per_query_mask(self) -> bool:

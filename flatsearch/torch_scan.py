@@ -267,11 +267,19 @@ def _gather_scan(request: ScanRequest, queries: torch.Tensor, keep: torch.Tensor
                  same: bool = False) -> ScanResult:
     """Scores of just the rows at ``slots`` (sorted); ``keep``: the mask bits at those slots, or None."""
     vectors = gather_rows(request, slots)
-    bias = None if request.bias is None else request.bias.index_select(0, slots)
+    bias = None if request.bias is None else _bias_at(request, slots)
     scores = _score_block(request, queries, vectors, keep, bias, same=same)
     # Slots are sorted, so the lower column is the lower slot.
     values, columns = best_k(scores, request.k, valid=keep, masked=True)
     return ScanResult(values, torch.where(columns >= 0, slots[columns.clamp(min=0)], columns))
+
+
+def _bias_at(request: ScanRequest, slots: torch.Tensor) -> torch.Tensor:
+    """``request.bias`` at ``slots``: the Index's own copy when it computed the bias at these slots."""
+    planned = request.candidate_slots if request.candidate_slots is not None else request.passing_slots
+    if request.slot_bias is not None and slots is planned:
+        return request.slot_bias
+    return request.bias.index_select(0, slots)
 
 
 def gather_rows(request: ScanRequest, slots: torch.Tensor) -> torch.Tensor:

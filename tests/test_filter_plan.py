@@ -249,3 +249,27 @@ def test_per_query_plans_equal_each_filter_scanned_alone(fraction):
                     got = planned.slots[planned.keep[row]]
                 assert got.tolist() == expected.tolist(), (fraction, limit, expr.to_dict())
     assert filter_plan.select_per_query([None, exprs[0]], schema, storage, max_candidates=10**9) is None
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.05, 1.0])
+def test_nulls_never_match_a_comparison_in_scans_and_plans(fraction):
+    """Comparisons skip their null test where a null already fails them; checked against
+    the reference semantics (a null row matches no comparison, ``ne`` included)."""
+    from reference_model import matches
+
+    rng = np.random.default_rng(7)
+    n = 300
+    rows = _columns(rng, n)
+    index = fs.Index(4, attributes=KINDS, partition_size=64)
+    index.add(np.arange(n), rng.normal(size=(n, 4)).astype(np.float32), rows)
+    extra = [Comparison("posted", "gte", -(2**63) + 1), Comparison("city", "gt", -(2**63) + 1),
+             Comparison("pay", "lt", 3.5e38), Comparison("remote", "in", (True, False))]
+    compared = 0
+    for expr in [*_comparisons(), *extra]:
+        for tree in (expr, Not(expr)):
+            expected = [slot for slot in range(n)
+                        if matches(tree.to_dict(), {name: rows[name][slot] for name in KINDS}, KINDS)]
+            assert _scan_reference(index, tree) == expected, tree
+            assert _planned(index, tree, fraction) == expected, (fraction, tree)
+            compared += 1
+    assert compared > 160
