@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from . import filters as filter_module
-from ._validation import (check_ids, check_matrix, check_positive_int, check_unique, describe, to_storage_dtype)
+from ._validation import (check_ids, check_matrix, check_positive_int, check_unique, check_vectors, describe,
+                          to_storage_dtype)
 from .schema import Schema, StoredColumns
 
 
@@ -83,9 +84,11 @@ class Checks:
         (:class:`StoredColumns` of CPU tensors)."""
         ids = check_ids(ids)
         check_unique(ids)
-        vectors = check_matrix(vectors, name="vectors", dim=self.dim, rows=len(ids))
+        # One pass proves finite and storable in every dtype (cosine rows are checked after normalising).
+        vectors, stored = check_vectors(vectors, name="vectors", dim=self.dim, rows=len(ids),
+                                        dtypes=() if self.metric == "cosine" else self.dtypes)
         columns = StoredColumns(self.schema.columns(attributes, len(ids), argument="attributes"))
-        return ids, vectors, self.storable(vectors, name="vectors"), columns
+        return ids, vectors, self.storable(vectors, name="vectors") if stored is None else stored, columns
 
     def storable(self, matrix: torch.Tensor, *, name: str) -> torch.Tensor:
         """``matrix`` (finite float32) normalised for cosine and cast to the first

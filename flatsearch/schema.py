@@ -216,10 +216,10 @@ class Schema:
         if dtype_kind == "u" and array.dtype.itemsize == 8 and array.size and int(array.max()) > 2**63 - 1:
             row = int(np.flatnonzero(array > np.uint64(2**63 - 1))[0])
             raise ValueError(f"{argument}[{row}]: {int(array[row])} does not fit int64")
-        column = torch.from_numpy(array.astype(np.int64))
-        if bool((column == INT_NULL).any()):
+        values = array.astype(np.int64)
+        if bool((values == INT_NULL).any()):  # numpy: a torch compare over 100k values waits for a busy core
             raise ValueError(f"{argument}: {INT_NULL} is reserved for missing values")
-        return column
+        return torch.from_numpy(values)
 
     @staticmethod
     def _tags_column(values: Any, n: int, *, argument: str) -> torch.Tensor:
