@@ -11,8 +11,9 @@ What it does, without a GPU:
    dispatch may launch for each call shape of the grid (every autotuning candidate of the
    shape's query-count bucket, the k bucket's list width, the storage dtype, with and without
    bias and per-query mask when ``--all-variants``);
-2. compiles each for sm_90 and sm_80 through Triton's own compiler (``triton.compile`` of an
-   ``ASTSource`` with a ``GPUTarget``), in parallel worker processes, and reads registers,
+2. compiles each for sm_90 and sm_80 (where dispatch on that architecture can launch it) through
+   Triton's own compiler (``triton.compile`` of an ``ASTSource`` with a ``GPUTarget``), in
+   parallel worker processes, and reads registers,
    stack/local bytes (spills) and shared memory from the cubin (``cuobjdump -res-usage``,
    shipped with Triton);
 3. disassembles the cubin (``nvdisasm -c -gi``) and splits the SASS into regions: the dim
@@ -617,8 +618,18 @@ def _environment(**values: str):
                 os.environ[name] = value
 
 
+def dispatched_on(variant, arch: int) -> bool:
+    """Whether dispatch on a device of compute capability ``arch`` can launch ``variant``
+    (a few tiles are left out on some architectures: see ``_spills_on_this_triton``)."""
+    from flatsearch import triton_scan as launcher
+    c = variant.config
+    return not (c.block_q > 1 and launcher._spills_on_this_triton(
+        c.block_q, c.block_n, c.num_stages, variant.k_width, variant.gather, launcher._triton_version(),
+        c.block_d, arch))
+
+
 def compile_all(variants, archs, workers: int, progress=print) -> list[dict]:
-    jobs = [(variant, arch) for variant in variants for arch in archs]
+    jobs = [(variant, arch) for variant in variants for arch in archs if dispatched_on(variant, arch)]
     os.environ.pop("TRITON_INTERPRET", None)
     results = []
     began = time.perf_counter()

@@ -509,7 +509,8 @@ _CANDIDATES = {
     # 32-wide dim chunks (see _tuning_configs). 128-row tiles halve the fixed cost per row of the
     # selection (see _tuning_configs and _spills_on_this_triton for where they are left out).
     "tile": ((16, 128, 64, 8, 3, 255), (16, 128, 128, 8, 2, 255), (16, 64, 64, 8, 3, 255), (16, 64, 32, 8, 3, 255)),
-    "many": ((64, 32, 64, 8, 3, 255), (64, 64, 64, 8, 3, 255), (64, 64, 32, 8, 3, 255)),
+    # 128-dim chunks halve the chunks' barriers and address work per tile (model, sm_90).
+    "many": ((64, 32, 64, 8, 3, 255), (64, 64, 64, 8, 3, 255), (64, 64, 32, 8, 3, 255), (64, 64, 128, 8, 3, 255)),
 }
 
 
@@ -575,8 +576,11 @@ class KernelVariant:
 
 
 def dispatch_variants(*, storage_dtype: torch.dtype, dim: int, k: int, nq: int, per_query_mask: bool,
-                      has_bias: bool, gather: bool = False) -> list[KernelVariant]:
+                      has_bias: bool, gather: bool = False, arch: int | None = None) -> list[KernelVariant]:
     """Every kernel variant dispatch may launch for one call shape (the autotuner picks among them).
+
+    ``arch`` is the compute capability (90 for sm_90); by default the current CUDA device's, or 90
+    without one. Register use differs between architectures, so a few tiles are left out on some.
 
     Example:
         >>> import torch
@@ -591,7 +595,8 @@ def dispatch_variants(*, storage_dtype: torch.dtype, dim: int, k: int, nq: int, 
                                        c.num_warps, c.num_stages, c.maxnreg), per_query_mask, has_bias,
                           gather and not per_query_mask)
             for c in _tuning_configs(_bucket(nq), k_width, dim, torch.empty((), dtype=storage_dtype).element_size(),
-                                     per_query_mask=per_query_mask, gather=gather and not per_query_mask)]
+                                     per_query_mask=per_query_mask, gather=gather and not per_query_mask,
+                                     arch=_arch(arch))]
 
 
 # tl.dot tiles longer than this many rows spill above 512 dims (ptxas at 255 registers, sm_90)
@@ -604,8 +609,18 @@ def _triton_version() -> tuple[int, ...]:
     return _version_tuple(triton.__version__)
 
 
+def _arch(arch: int | None = None, device: torch.device | None = None) -> int:
+    """``arch``, else the compute capability of ``device`` (or the current CUDA device), else 90."""
+    if arch is not None:
+        return arch
+    if (device is None or device.type == "cuda") and torch.cuda.is_available():
+        major, minor = torch.cuda.get_device_capability(device)
+        return 10 * major + minor
+    return 90
+
+
 def _spills_on_this_triton(block_q: int, block_n: int, num_stages: int, k_width: int, gather: bool,
-                           version: tuple[int, ...]) -> bool:
+                           version: tuple[int, ...], block_d: int = 0, arch: int = 90) -> bool:
     """Whether a tl.dot tile is known to spill with the code this Triton release generates.
 
     Register use is decided by Triton's code generation and ptxas, and it moves between releases
@@ -617,12 +632,16 @@ def _spills_on_this_triton(block_q: int, block_n: int, num_stages: int, k_width:
     * from 3.7 on (3.9 checked; 3.7-3.8 assumed like it): 16 x 128 tiles with three stages spill
       (40 bytes at K = 16 and 128, 168 at K = 1024, sm_90), and with two stages at K = 1024
       (8 bytes); 3.6 compiles them without spilling;
-    * every release: 16 x 128 gather tiles with three stages (24-80 bytes, sm_90).
+    * every release: 16 x 128 gather tiles with three stages (24-80 bytes, sm_90);
+    * sm_80 (mma.sync keeps both operands of a chunk in registers): 64-query tiles with 128-dim
+      chunks (16 bytes; sm_90's wgmma reads them from shared memory and does not spill).
 
     Example:
         >>> _spills_on_this_triton(16, 128, 3, 16, False, (3, 9)), _spills_on_this_triton(16, 128, 3, 16, False, (3, 6))
         (True, False)
     """
+    if arch < 90 and block_q >= 64 and block_d >= 128:
+        return True
     wide = block_q == 16 and block_n >= 128
     if wide and num_stages >= 3 and gather:
         return True
@@ -632,7 +651,7 @@ def _spills_on_this_triton(block_q: int, block_n: int, num_stages: int, k_width:
 
 
 def _tuning_configs(nq_bucket: int = 0, k_width: int = 0, dim: int = 0, element_size: int = 2, *,
-                    per_query_mask: bool = False, gather: bool = False) -> list:
+                    per_query_mask: bool = False, gather: bool = False, arch: int = 90) -> list:
     """Candidate launch configs; all of them, or those that suit one bucket."""
     import triton
     groups = [_bucket_group(nq_bucket)] if nq_bucket else list(_CANDIDATES)
@@ -649,7 +668,7 @@ def _tuning_configs(nq_bucket: int = 0, k_width: int = 0, dim: int = 0, element_
             if nq_bucket and block_q >= 64 and block_n >= 64 and k_width >= 1024:
                 continue
             if nq_bucket and block_q > 1 and _spills_on_this_triton(block_q, block_n, num_stages, k_width, gather,
-                                                                     version):
+                                                                     version, block_d, arch):
                 continue
             key = (block_q, block_n, block_d, num_warps, num_stages, *max_registers)
             if key not in seen:
@@ -664,7 +683,8 @@ def _prune_configs(configs: list, named_args: dict, **kwargs) -> list:
     """The candidates of this call's bucket, tile sizes capped by the dimension."""
     return _tuning_configs(named_args["nq_bucket"], kwargs["K"], kwargs["DIM"],
                            named_args["vectors_ptr"].element_size(),
-                           per_query_mask=kwargs["PER_QUERY_MASK"], gather=kwargs["GATHER"]) or configs[:1]
+                           per_query_mask=kwargs["PER_QUERY_MASK"], gather=kwargs["GATHER"],
+                           arch=_arch(device=named_args["vectors_ptr"].device)) or configs[:1]
 
 
 @functools.cache

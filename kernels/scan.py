@@ -67,7 +67,9 @@ def scan_topk_kernel(
     row_offsets_in_stage = (tl.arange(0, BLOCK_Q).to(tl.int64) * n_splits * STAGE)[:, None]
     score_rows = score_base + row_offsets_in_stage
     slot_rows = slot_base + row_offsets_in_stage
-    threshold = tl.full((BLOCK_Q,), float("-inf"), tl.float32)
+    # Padding queries start (and stay) at +inf: no score beats it, so the tiles' winner tests need
+    # no query-validity term.
+    threshold = tl.where(query_ok, float("-inf"), float("inf"))
     # Places filled in each row. Until a row's first merge its list places stage candidates too, so a
     # split with at most K passing rows never merges, and the first merge comes a list later.
     count = tl.zeros((BLOCK_Q,), tl.int32)
@@ -91,7 +93,7 @@ def scan_topk_kernel(
                 if ALIGNED:
                     row_offsets = tl.multiple_of(row_offsets, 16)
                 row_needed = in_range
-                keep = in_range[None, :] & query_ok[:, None]
+                keep = in_range[None, :]
                 needed_rows = 1  # a listed tile is never empty
             elif PER_QUERY_MASK:
                 slots = positions
@@ -109,9 +111,24 @@ def scan_topk_kernel(
                 # reduction over the (queries, rows) tile.
                 words = tl.load(mask_ptr + (slots >> 5), mask=in_range, other=0)
                 row_needed = ((words >> bit) & 1) != 0
-                keep = row_needed[None, :] & query_ok[:, None]
-            if not GATHER:
+                keep = row_needed[None, :]
+            if PER_QUERY_MASK:
                 needed_rows = tl.max(row_needed.to(tl.int32), axis=0)
+            elif not GATHER:
+                # Whether any row of the tile is kept, from the few words its rows span, as scalars:
+                # no block-wide reduction (and no barrier) before the test.
+                first_slot = start + tile * BLOCK_N
+                first_word = first_slot >> 5
+                first_bit = (first_slot & 31).to(tl.int32)
+                last_bit = first_bit + (tl.minimum(first_slot + BLOCK_N, stop) - 1 - first_slot).to(tl.int32)
+                all_bits = tl.full((), 0xFFFFFFFF, tl.uint32)
+                needed_rows = tl.zeros((), tl.uint32)
+                for j in tl.static_range(BLOCK_N // 32 + 1):
+                    low_bit = tl.maximum(first_bit - 32 * j, 0)
+                    high_bit = tl.minimum(last_bit - 32 * j, 31)
+                    word = tl.load(mask_ptr + first_word + j, mask=high_bit >= low_bit, other=0)
+                    span = (all_bits >> (31 - high_bit).to(tl.uint32)) & (all_bits << low_bit.to(tl.uint32))
+                    needed_rows = needed_rows | (word.to(tl.uint32, bitcast=True) & span)
             if needed_rows > 0:
                 row_ptrs = vectors_ptr + row_offsets[:, None]
                 if BLOCK_Q == 1:
@@ -167,6 +184,7 @@ def scan_topk_kernel(
             if (most_staged > STAGE - BLOCK_N) | (last_tile & (most_staged > K)):
                 threshold = merge_staged(score_base, slot_base, count, threshold, n_splits * STAGE, K, STAGE,
                                          BLOCK_Q, MERGE_ROWS)
+                threshold = tl.where(query_ok, threshold, float("inf"))
                 # Merged rows keep their K best; rows of at most K keys were left as they were.
                 count = tl.minimum(count, K)
                 most_staged = tl.max(count, axis=0)
