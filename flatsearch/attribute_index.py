@@ -303,29 +303,24 @@ def _run_bounds(values: torch.Tensor, op: str, probe: torch.Tensor) -> tuple[tor
     """``bounds`` within one sorted run."""
     left = searchsorted(values, probe, right=False)
     right = searchsorted(values, probe, right=True)
-    if op in ("eq", "in"):
-        return left, right
-    zero, end = torch.zeros_like(left), torch.full_like(left, values.numel())
-    if op == "ne":
-        return torch.cat([zero, right]), torch.cat([left, end])
-    if op == "lt":
-        return zero, left
-    if op == "lte":
-        return zero, right
-    if op == "gt":
-        return right, end
-    return left, end  # gte
+    return _op_ranges(op, left, right, values.numel(), torch.zeros_like, torch.full_like, torch.cat)
 
 
 def _host_run_bounds(values: np.ndarray, op: str, probe: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``_run_bounds`` in numpy (int64 positions)."""
     left = values.searchsorted(probe, side="left").astype(np.int64, copy=False)
     right = values.searchsorted(probe, side="right").astype(np.int64, copy=False)
+    return _op_ranges(op, left, right, values.size, np.zeros_like, np.full_like, np.concatenate)
+
+
+def _op_ranges(op: str, left, right, size: int, zeros_like, full_like, cat):
+    """Position ranges ``[lo, hi)`` of ``op`` from the left and right insertion points of the
+    probes in a sorted run of ``size`` values (torch or numpy: the array functions are given)."""
     if op in ("eq", "in"):
         return left, right
-    zero, end = np.zeros_like(left), np.full_like(left, values.size)
+    zero, end = zeros_like(left), full_like(left, size)
     if op == "ne":
-        return np.concatenate([zero, right]), np.concatenate([left, end])
+        return cat([zero, right]), cat([left, end])
     if op == "lt":
         return zero, left
     if op == "lte":
