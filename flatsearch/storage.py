@@ -100,6 +100,12 @@ class _NumpyOps:
     def cumsum(values: np.ndarray) -> np.ndarray:
         return np.cumsum(values)
 
+    @staticmethod
+    def max_at(target: np.ndarray, index: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """``target[index[i]] = max(target[index[i]], values[i])`` for every i, in place."""
+        np.maximum.at(target, index, values)
+        return target
+
 
 class _TorchOps:
     """The same steps in torch, on the index device (CUDA)."""
@@ -158,6 +164,10 @@ class _TorchOps:
     @staticmethod
     def cumsum(values: torch.Tensor) -> torch.Tensor:
         return torch.cumsum(values, 0)
+
+    @staticmethod
+    def max_at(target: torch.Tensor, index: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        return target.scatter_reduce_(0, index, values, reduce="amax")
 
 
 def _integer_view(tensor: torch.Tensor) -> np.ndarray:
@@ -361,20 +371,11 @@ class Storage:
         """Blocks' used ranges grow to cover ``slots`` taken from their never-used tails."""
         if slots.numel() == 0:
             return
-        if self._host:
-            at = slots.numpy()
-            blocks = self.block_of_slot.numpy()[at]
-            ends = np.zeros(len(self.blocks), dtype=np.int64)
-            np.maximum.at(ends, blocks, at + 1)
-            touched = np.unique(blocks)
-            for block_id, end in zip(touched.tolist(), ends[touched].tolist()):  # per block, not per row
-                block = self.blocks[block_id]
-                block.fill = max(block.fill, end - block.start)
-            return
-        blocks = self.block_of_slot[slots]
-        ends = torch.zeros(len(self.blocks), dtype=torch.int64, device=slots.device)
-        ends.scatter_reduce_(0, blocks, slots + 1, reduce="amax")
-        touched = torch.unique(blocks)
+        xp = self._ops
+        at = xp.view(slots)
+        blocks = xp.view(self.block_of_slot)[at]
+        ends = xp.max_at(xp.full(len(self.blocks), 0), blocks, at + 1)
+        touched = xp.unique(blocks)
         for block_id, end in zip(touched.tolist(), ends[touched].tolist()):  # per block, not per row
             block = self.blocks[block_id]
             block.fill = max(block.fill, end - block.start)

@@ -206,6 +206,9 @@ def test_scale_profile_runs_reports_targets_and_stops_its_busy_process(tmp_path)
     assert all(r["ids_identical"] == 4 for r in doc["records"] if r["section"] in ("filter", "faiss"))
     table = markdown(doc)
     assert "| N=2,000 | N=4,000 |" in table and "faiss IndexFlatIP + IDSelectorBitmap" in table
+    # The fixed-count filter passes the same number of rows at both sizes, and is reported apart.
+    assert [r["passing"] for r in doc["records"] if r.get("layout") == "random fixed count"] == [1000, 1000]
+    assert "passing 1,000 rows at every N" in table
     assert save_plot(doc, tmp_path / "scale")[0].exists()
     with one_busy_process() as pid:
         os.kill(pid, 0)  # running

@@ -45,8 +45,13 @@ from fsbench import records, synthetic
 from fsbench.timing import median, pin_threads, time_interleaved, time_once
 
 SELECTIVITIES = (0.1, 0.01, 0.001, 0.0001)
+# A filter passing this many scattered rows at every N (``pick < FIXED_PASSING`` on a random
+# permutation column): at a fixed fraction 5x as many rows pass at 5M as at 1M, so only a fixed
+# count shows whether the per-search cost follows what passes rather than N.
+FIXED_PASSING = 1_000
 TARGETS = {
-    "filter_0.1%_vs_gathered_topk_at_1M": 2.0, "filter_0.1%_5M_over_1M": 1.5, "vs_faiss_bitmap": 0.5,
+    "filter_0.1%_vs_gathered_topk_at_1M": 2.0, "filter_0.1%_5M_over_1M": 1.5,
+    "filter_fixed_count_5M_over_1M": 1.5, "vs_faiss_bitmap": 0.5,
     "unfiltered_vs_torch": 1.1, "nq1_overhead_17k": 1.3, "add_into_freed_ms": 200.0, "delete_ms": 50.0,
     "churn_bytes_over_live": 1.3, "churn_latency_last_over_first": 1.2,
 }
@@ -108,7 +113,12 @@ def _data(config: ScaleConfig, n: int):
     vectors = synthetic.base_vectors(spec, n)
     rng = np.random.default_rng(config.seed + n)
     v = torch.from_numpy(rng.integers(0, 10_000, n))
-    return spec, vectors, v
+    return spec, vectors, v, _pick(config, n)
+
+
+def _pick(config: ScaleConfig, n: int) -> torch.Tensor:
+    """A random permutation of 0..n-1: ``pick < m`` passes exactly m scattered rows."""
+    return torch.from_numpy(np.random.default_rng(config.seed + 7 * n + 1).permutation(n))
 
 
 def _ms(seconds: list[float]) -> float:
@@ -121,11 +131,11 @@ def measure_size(config: ScaleConfig, n: int, out: _Log, *, condition: str) -> N
 
     if n > HELD_ONCE_ABOVE:
         return _measure_large(config, n, out, condition=condition)
-    spec, vectors, v = _data(config, n)
+    spec, vectors, v, pick = _data(config, n)
     seq = torch.arange(n)
     queries = synthetic.query_vectors(spec, config.nq)
-    index = fs.Index(config.dim, dtype="float32", attributes={"v": "int", "seq": "int"})
-    build = time_once(lambda: index.add(torch.arange(n), vectors, {"v": v, "seq": seq}))
+    index = fs.Index(config.dim, dtype="float32", attributes={"v": "int", "seq": "int", "pick": "int"})
+    build = time_once(lambda: index.add(torch.arange(n), vectors, {"v": v, "seq": seq, "pick": pick}))
     out.add("size", "build_s", build, n=n, condition=condition)
     # The baselines multiply the index's own stored rows (one add into an empty index puts
     # row i at slot i), so the data is held once: 5M x 384 float32 is 7.7 GB.
@@ -151,6 +161,9 @@ def measure_size(config: ScaleConfig, n: int, out: _Log, *, condition: str) -> N
             passing = (column < threshold).nonzero().flatten()
             _measure_filter(config, index, queries, expr, passing, vectors[passing].contiguous(), out,
                             n=n, layout=layout, fraction=fraction, condition=condition)
+    passing = (pick < FIXED_PASSING).nonzero().flatten()
+    _measure_filter(config, index, queries, fs.col("pick") < FIXED_PASSING, passing, vectors[passing].contiguous(),
+                    out, n=n, layout="random fixed count", fraction=len(passing) / n, condition=condition)
     _measure_mutations(config, index, spec, out, n=n, condition=condition)
 
 
@@ -162,11 +175,13 @@ def _measure_large(config: ScaleConfig, n: int, out: _Log, *, condition: str) ->
     spec = synthetic.ClusteredSpec(dim=config.dim, seed=config.seed)
     v = torch.from_numpy(np.random.default_rng(config.seed + n).integers(0, 10_000, n))  # as _data draws it
     queries = synthetic.query_vectors(spec, config.nq)
-    index = fs.Index(config.dim, dtype="float32", attributes={"v": "int", "seq": "int"})
+    pick = _pick(config, n)
+    index = fs.Index(config.dim, dtype="float32", attributes={"v": "int", "seq": "int", "pick": "int"})
     build = 0.0
     for start, chunk in synthetic.base_vector_chunks(spec, n):
         rows = torch.arange(start, start + len(chunk))
-        build += time_once(functools.partial(index.add, rows, chunk, {"v": v[start:start + len(chunk)], "seq": rows}))
+        attributes = {"v": v[start:start + len(chunk)], "seq": rows, "pick": pick[start:start + len(chunk)]}
+        build += time_once(functools.partial(index.add, rows, chunk, attributes))
         del chunk  # the index holds its own copy: keep one chunk alive at a time
     out.add("size", "build_s", build, n=n, condition=condition, chunks=True)
     out.say(f"  N={n:,}: build {build:.2f} s in chunks of {1 << 20:,} rows (load {_load()[0]})")
@@ -179,6 +194,11 @@ def _measure_large(config: ScaleConfig, n: int, out: _Log, *, condition: str) ->
             _measure_filter(config, index, queries, expr, passing, gathered, out,
                             n=n, layout=layout, fraction=fraction, condition=condition)
             del gathered
+    passing = (pick < FIXED_PASSING).nonzero().flatten()
+    gathered = index.get(passing).vectors.contiguous()
+    _measure_filter(config, index, queries, fs.col("pick") < FIXED_PASSING, passing, gathered, out,
+                    n=n, layout="random fixed count", fraction=len(passing) / n, condition=condition)
+    del gathered
     _measure_mutations(config, index, spec, out, n=n, condition=condition)
 
 
@@ -196,7 +216,7 @@ def _measure_filter(config: ScaleConfig, index, queries: torch.Tensor, expr, pas
     out.add("filter", "filtered_ms", _ms(times["fs"]), n=n, layout=layout, fraction=fraction,
             passing=len(passing), baseline_ms=_ms(times["torch"]), ids_identical=same, nq=config.nq,
             condition=condition)
-    out.say(f"  N={n:,} {layout} {fraction:.2%} ({len(passing):,} pass): {_ms(times['fs']):.2f} ms vs "
+    out.say(f"  N={n:,} {layout} {fraction:.3%} ({len(passing):,} pass): {_ms(times['fs']):.2f} ms vs "
             f"gathered topk {_ms(times['torch']):.2f} ms, ids identical {same}/{config.nq}")
 
 
@@ -222,7 +242,7 @@ def measure_faiss(config: ScaleConfig, out: _Log, *, condition: str) -> None:
     import flatsearch as fs
 
     n = config.faiss_n
-    spec, vectors, v = _data(config, n)
+    spec, vectors, v, _ = _data(config, n)
     queries = synthetic.query_vectors(spec, config.nq)
     index = fs.Index(config.dim, dtype="float32", attributes={"v": "int"})
     index.add(torch.arange(n), vectors, {"v": v})
@@ -252,7 +272,7 @@ def measure_small(config: ScaleConfig, out: _Log, *, condition: str) -> None:
     import flatsearch as fs
 
     n = config.small_n
-    spec, vectors, _ = _data(config, n)
+    spec, vectors, _, _ = _data(config, n)
     query = synthetic.query_vectors(spec, 1)
     index = fs.Index(config.dim, dtype="float32")
     index.add(torch.arange(n), vectors)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fsbench.scale import SELECTIVITIES
+from fsbench.scale import FIXED_PASSING, SELECTIVITIES
 
 
 def _find(doc, **match) -> list[dict[str, Any]]:
@@ -48,6 +48,10 @@ def _growth_rows(doc, condition: str) -> list[tuple[str, list[float | None], lis
                      for n in sizes]
             rows.append((f"{layout} {fraction:.2%} filter, nq={nq} (ms) / topk over gathered passing rows",
                          [r["value"] if r else None for r in found], [r["baseline_ms"] if r else None for r in found]))
+    found = [_one(doc, section="filter", layout="random fixed count", n=n, condition=condition) for n in sizes]
+    rows.append((f"random filter passing {FIXED_PASSING:,} rows at every N, nq={nq} (ms) / topk over gathered "
+                 "passing rows", [r["value"] if r else None for r in found],
+                 [r["baseline_ms"] if r else None for r in found]))
     for label, measure in (("append 100k (ms)", "append_ms"), ("delete 100k (ms)", "delete_ms"),
                            ("add 100k into freed slots (ms)", "add_into_freed_ms")):
         size_row(label, measure, baseline=False)
@@ -72,7 +76,13 @@ def _targets(doc) -> list[tuple[str, str, float | None, float, str]]:
               at_1m and at_1m["value"] / at_1m["baseline_ms"], "filter_0.1%_vs_gathered_topk_at_1M")
         at_5m = _one(doc, section="filter", layout="random", fraction=0.001, n=5_000_000, condition=condition)
         if at_5m and at_1m:
-            judge("0.1% random filter: 5M rows / 1M rows", at_5m["value"] / at_1m["value"], "filter_0.1%_5M_over_1M")
+            judge("0.1% random filter (fixed fraction: 5x the passing rows at 5M): 5M rows / 1M rows",
+                  at_5m["value"] / at_1m["value"], "filter_0.1%_5M_over_1M")
+        fixed_1m, fixed_5m = (_one(doc, section="filter", layout="random fixed count", n=n, condition=condition)
+                              for n in (1_000_000, 5_000_000))
+        if fixed_1m and fixed_5m:
+            judge(f"random filter passing {FIXED_PASSING:,} rows (fixed count at both sizes): 5M rows / 1M rows",
+                  fixed_5m["value"] / fixed_1m["value"], "filter_fixed_count_5M_over_1M")
         for record in _find(doc, section="faiss", condition=condition):
             judge(f"{record['n'] // 1000}k rows, {record['fraction']:.1%} filter / faiss IndexFlatIP + IDSelectorBitmap "
                   f"(ids identical {record['ids_identical']}/{record['nq']})",
