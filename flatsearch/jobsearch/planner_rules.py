@@ -181,7 +181,7 @@ _SOFT_CUE = re.compile(r"\b(ideally|preferably|if possible|bonus if|nice to have
 # A negation right before a phrase, with the prepositions that may sit between ("not in", "outside of the", "except at").
 _NEGATION = re.compile(
     r"(?:\b(?:not|no|never|neither|except|excluding|exclude|without|avoid(?:ing)?|besides|other\s+than|anything\s+but|everything\s+but|"
-    r"anywhere\s+but|but\s+not|outside(?:\s+of)?|rather\s+than|instead\s+of|nothing\s+(?:in|at))\s+|\bnon[- ]?|"
+    r"anywhere\s+but|but\s+not|outside(?:\s+of)?|rather\s+than|instead\s+of|nothing|none)\s+|\bnon[- ]?|"
     # "that aren't hybrid", "doesn't have to be on-site", "which don't require an office"
     r"\b(?:aren|isn|ain|don|doesn|won|wasn|weren)['’]?t\s+(?:(?:be|have\s+to\s+be|need\s+to\s+be|(?:require|need)s?|requiring|want|mean)\s+)?)"
     r"(?:(?:in|at|from|for|with|the|a|an|any|based\s+in|located\s+in|roles?\s+in|jobs?\s+in)\s+)*$", re.IGNORECASE)
