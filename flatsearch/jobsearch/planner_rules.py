@@ -181,7 +181,7 @@ _SOFT_CUE = re.compile(r"\b(ideally|preferably|if possible|bonus if|nice to have
 # A negation right before a phrase, with the prepositions that may sit between ("not in", "outside of the", "except at").
 _NEGATION = re.compile(
     r"(?:\b(?:not|no|never|neither|except|excluding|exclude|without|avoid(?:ing)?|besides|other\s+than|anything\s+but|everything\s+but|"
-    r"anywhere\s+but|but\s+not|outside(?:\s+of)?|rather\s+than|instead\s+of|nothing\s+(?:in|at))\s+|\bnon[- ]?|"
+    r"anywhere\s+but|but\s+not|outside(?:\s+of)?|rather\s+than|instead\s+of|nothing|none)\s+|\bnon[- ]?|"
     # "that aren't hybrid", "doesn't have to be on-site", "which don't require an office"
     r"\b(?:aren|isn|ain|don|doesn|won|wasn|weren)['’]?t\s+(?:(?:be|have\s+to\s+be|need\s+to\s+be|(?:require|need)s?|requiring|want|mean)\s+)?)"
     r"(?:(?:in|at|from|for|with|the|a|an|any|based\s+in|located\s+in|roles?\s+in|jobs?\s+in)\s+)*$", re.IGNORECASE)
@@ -259,6 +259,23 @@ def add_ranking_terms(plan: QueryPlan, catalog, member, now: dt.datetime) -> Non
     if member is not None:
         plan.profile_weight = PROFILE_WEIGHT
         plan.add_clause(f"member {member.id}", f"ranking adds how well jobs fit {member.name}'s profile ({member.title})", None)
+
+
+def _family_stem(word: str) -> str:
+    """The stem that names a title family: plural and agent or activity endings dropped (recruiting, recruiter -> recruit).
+
+    >>> [_family_stem(w) for w in ("recruiting", "Recruiters", "engineers", "designer", "sales", "data")]
+    ['recruit', 'recruit', 'engineer', 'design', 'sales', 'data']
+    """
+    word = fold(word)
+    if word.endswith("s") and not word.endswith(("ss", "us", "ales", "ics")) and len(word) > 4:
+        word = word[:-1]
+    if word.endswith("engineer"):  # "engine" is a different family
+        return word
+    for suffix in ("ing", "ment", "er"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[:-len(suffix)]
+    return word
 
 
 class _Text:
@@ -1099,6 +1116,15 @@ class RulePlanner:
         places = sorted({pid for c in plan.clauses for pid in _positive_geo_ids(c)})
         # With no role words to compare by ("better paying jobs in Chicago"), compare with postings in the same places.
         stats = self.tools.salary_statistics(keywords, places=places if not keywords.strip() and places else None)
+        # "Comparable" is a title family, and a role word names it in more than one form ("recruiting" jobs are compared
+        # with recruiters too): the bar is the highest median over the word as written and its stem, so a job shown is
+        # above the median by either reading.
+        stems = " ".join(_family_stem(w) for w in keywords.split())
+        if keywords.strip() and stems != fold(keywords):
+            by_stem = self.tools.salary_statistics(stems)
+            if by_stem["median"] is not None and by_stem["basis"].startswith("titles containing '") and (
+                    stats["median"] is None or by_stem["median"] > stats["median"]):
+                stats = by_stem
         if stats["median"] is None:
             plan.notes.append(f"\"{phrase}\": no postings state their pay, so it was ignored.")
             return

@@ -190,3 +190,20 @@ def test_suggestions_never_offer_what_the_plan_rules_out(planner, gazetteer, cat
 def test_title_word_levels(planner, catalog, query, term):
     plan = planner.plan(query, now=NOW)
     assert {"title_terms": {"in": catalog.title_term_ids_for([term])}} in plan.clauses and term not in plan.semantic_text
+
+
+@pytest.mark.parametrize("query", ["data engineer jobs in Boston, nothing senior", "product manager roles, none senior"])
+def test_nothing_or_none_before_a_level_excludes_it(planner, query):
+    from flatsearch.jobsearch.seniority import LEVEL_CODES
+
+    plan = planner.plan(query, now=NOW)
+    assert {"not": {"seniority": {"in": [LEVEL_CODES["senior"]]}}} in plan.clauses
+    assert "senior" not in plan.semantic_text and "nothing" not in plan.semantic_text
+
+
+def test_pay_median_compares_the_whole_title_family(planner):
+    # "recruiting" jobs are compared with recruiters too: the bar is the higher of the two medians.
+    plan = planner.plan("recruiting jobs that pay well", now=NOW)
+    bars = [c["salary_mid"]["gte"] for c in plan.clauses if "salary_mid" in c]
+    tools = planner.tools
+    assert bars == [max(tools.salary_statistics("recruiting")["median"], tools.salary_statistics("recruit")["median"])]
