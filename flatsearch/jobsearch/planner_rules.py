@@ -213,7 +213,9 @@ _MEDIAN_PAY = re.compile(
     r"\b(?:that\s+|which\s+)?(?:pays?|paying)\s+(?:really\s+|very\s+)?well\b|"
     # "paying more than what the average marketer earns", "pays better than most analysts make"
     r"\b(?:pays?|paying|earning)\s+(?:more|better)\s+than\s+(?:what\s+)?(?:the\s+|an?\s+)?(?:average|typical|median|most)\s+"
-    r"(?:[a-z]+\s+){0,2}?(?:earns?|makes?|gets?|pays?|earners?)\b|\bpay\s+(?:is\s+)?(?:good|great|high)\b",
+    r"(?:[a-z]+\s+){0,2}?(?:earns?|makes?|gets?|pays?|earners?)\b|\bpay\s+(?:is\s+)?(?:good|great|high)\b|"
+    # "pay better than most", "pays more than average", "paying above most"
+    r"\b(?:pays?|paying)\s+(?:more\s+than|better\s+than|above)\s+(?:most|average|the\s+average|usual|the\s+norm)\b(?!\s+[a-z])",
     re.IGNORECASE)
 _WORKED_WITH = re.compile(
     r"(?:\b(?:working|work)\s+with\s+)?\b(?:people|folks|someone|colleagues|coworkers|co-workers|those|the\s+people|teammates)\s+"
@@ -619,7 +621,10 @@ class RulePlanner:
             return name[:1].isupper() or len(key.split()) > 1 or key not in self.vocabulary or bool(followed)
         job_word = key in self.role_words or key in FUNCTIONS
         # "Stripe jobs" (capitalised, not a job word) is the company; "Writer roles" asks for writers, "Better paying" is not a name.
-        return bool(followed) and name[:1].isupper() and not job_word and name == official[:len(name)]
+        # The first word of a query is capitalised as a sentence is, so there its capital says nothing ("Current openings").
+        sentence_start = not text[:start].strip(" \t\"'([")
+        return (bool(followed) and name[:1].isupper() and not sentence_start and not job_word
+                and name == official[:len(name)])
 
     def _work_mode(self, state: _Text, plan: QueryPlan) -> list[dict]:
         """Reads every work-mode phrase; returns the positive mentions (for "Chicago or remote")."""

@@ -207,3 +207,27 @@ def test_pay_median_compares_the_whole_title_family(planner):
     bars = [c["salary_mid"]["gte"] for c in plan.clauses if "salary_mid" in c]
     tools = planner.tools
     assert bars == [max(tools.salary_statistics("recruiting")["median"], tools.salary_statistics("recruit")["median"])]
+
+
+@pytest.mark.parametrize("query", ["account executive jobs that pay better than most", "nurse jobs paying more than average"])
+def test_pay_better_than_most_is_a_median_bar(planner, query):
+    plan = planner.plan(query, now=NOW)
+    assert any("salary_mid" in c and "gte" in c["salary_mid"] for c in plan.clauses)
+    assert "most" not in plan.semantic_text and "average" not in plan.semantic_text
+
+
+@pytest.mark.parametrize("query, alias", [("HRBP roles in Chi-town", "chi-town"), ("analyst jobs in the windy city", "windy city"),
+                                          ("BDR openings in RTP", "rtp")])
+def test_metro_nicknames_are_places(planner, gazetteer, query, alias):
+    metro = gazetteer.metro_alias(alias)
+    assert metro is not None
+    assert {"geo": {"in": [metro.id]}} in planner.plan(query, now=NOW).clauses
+
+
+def test_a_common_word_opening_the_query_is_not_a_company(planner, catalog):
+    # The first word is capitalised as any sentence is: "Current openings in Denver" names no company...
+    assert not any("company" in c for c in planner.plan("Current openings in Denver", now=NOW).clauses)
+    # ...while a cue still grounds the same word.
+    assert "Current" in catalog.company_ids
+    plan = planner.plan("openings at Current in Denver", now=NOW)
+    assert {"company": {"in": [catalog.company_ids["Current"]]}} in plan.clauses
