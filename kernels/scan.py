@@ -103,6 +103,29 @@ def scan_topk_kernel(
                 words = tl.load(word_ptrs, mask=query_ok[:, None] & in_range[None, :], other=0)
                 keep = ((words >> bit[None, :]) & 1) != 0
                 row_needed = tl.max(keep.to(tl.int32), axis=0) > 0
+            elif BLOCK_N <= 64:
+                slots = positions
+                row_offsets = arena_offset + slots * DIM
+                # One mask for every query, and a tile of at most 64 rows: its bits, from the few
+                # words the tile spans, make one 64-bit scalar, so each row's bit is a shift of it
+                # (no per-row word loads or addresses) and the skip test is that scalar.
+                first_slot = start + tile * BLOCK_N
+                first_word = first_slot >> 5
+                first_bit = (first_slot & 31).to(tl.uint64)
+                n_rows = (tl.minimum(first_slot + BLOCK_N, stop) - first_slot).to(tl.int32)
+                window = tl.zeros((), tl.uint64)
+                for j in tl.static_range(BLOCK_N // 32 + 1):
+                    word = tl.load(mask_ptr + first_word + j, mask=32 * j < first_bit.to(tl.int32) + n_rows, other=0)
+                    word = word.to(tl.uint32, bitcast=True).to(tl.uint64)
+                    # Every shift is below 64 (wider shifts are not defined the same everywhere).
+                    if j == 0:
+                        window = window | (word >> first_bit)
+                    else:
+                        window = window | ((word << (32 * (j - 1))) << (32 - first_bit))
+                window = window & (tl.full((), 0xFFFFFFFFFFFFFFFF, tl.uint64) >> (64 - n_rows).to(tl.uint64))
+                row_needed = ((window >> tl.arange(0, BLOCK_N).to(tl.uint64)) & 1) != 0
+                keep = row_needed[None, :]
+                needed_rows = window
             else:
                 slots = positions
                 row_offsets = arena_offset + slots * DIM
@@ -114,7 +137,7 @@ def scan_topk_kernel(
                 keep = row_needed[None, :]
             if PER_QUERY_MASK:
                 needed_rows = tl.max(row_needed.to(tl.int32), axis=0)
-            elif not GATHER:
+            elif not GATHER and BLOCK_N > 64:
                 # Whether any row of the tile is kept, from the few words its rows span, as scalars:
                 # no block-wide reduction (and no barrier) before the test.
                 first_slot = start + tile * BLOCK_N
