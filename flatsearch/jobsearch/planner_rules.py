@@ -234,6 +234,7 @@ _COMPANY_CUE = re.compile(r"(?:\b(?:at|for|with|join(?:ing)?|companies\s+like|co
                           r"(?:[\w&.'-]+(?:\s+[\w&.'-]+)?\s*(?:,|\bor\b|\band\b|/)\s*){0,3}$", re.IGNORECASE)
 _UNKNOWN_COMPANY = re.compile(r"\b(?P<cue>(?i:(?:but\s+)?not\s+at|except(?:\s+at)?|excluding|other\s+than(?:\s+at)?|at|for|with|companies\s+like))\s+"
                               r"(?P<name>[A-Z][\w&.'-]*(?:\s+[A-Z][\w&.'-]*){0,2})")
+_JOB_NOUN_NEXT = re.compile(r"\s+(?:jobs?|roles?|careers?|openings?|positions?|opportunities|vacancies)\b", re.IGNORECASE)
 _PUNCTUATION_WORD = re.compile(r"\W+")
 _QUESTION = re.compile(r"^\s*(?:what|who|whom|when|why|how|where|which|is|are|can|could|do|does|did|tell\s+me|explain|write|translate|"
                        r"summari[sz]e|calculate|convert|define|compose|draw|sing|recite|spell|solve)\b", re.IGNORECASE)
@@ -621,9 +622,11 @@ class RulePlanner:
             return name[:1].isupper() or len(key.split()) > 1 or key not in self.vocabulary or bool(followed)
         job_word = key in self.role_words or key in FUNCTIONS
         # "Stripe jobs" (capitalised, not a job word) is the company; "Writer roles" asks for writers, "Better paying" is not a name.
-        # The first word of a query is capitalised as a sentence is, so there its capital says nothing ("Current openings").
-        sentence_start = not text[:start].strip(" \t\"'([")
-        return (bool(followed) and name[:1].isupper() and not sentence_start and not job_word
+        # The first word of a query is capitalised as any sentence is: right before "jobs"/"openings" it reads as the
+        # adjective it is ("Current openings", "New roles"); a function word between makes it a name ("Stripe engineering jobs").
+        adjective_at_start = (not text[:start].strip(" \t\"'([")
+                              and _JOB_NOUN_NEXT.match(text, end) is not None)
+        return (bool(followed) and name[:1].isupper() and not adjective_at_start and not job_word
                 and name == official[:len(name)])
 
     def _work_mode(self, state: _Text, plan: QueryPlan) -> list[dict]:
