@@ -643,8 +643,8 @@ def _spills_on_this_triton(block_q: int, block_n: int, num_stages: int, k_width:
     Example:
         >>> _spills_on_this_triton(16, 128, 3, 16, False, (3, 9)), _spills_on_this_triton(16, 128, 3, 16, False, (3, 6))
         (True, False)
-        >>> _spills_on_this_triton(64, 32, 3, 1024, False, (3, 6), 64, 80), _spills_on_this_triton(64, 32, 3, 1024, False, (3, 6), 32, 80)
-        (True, False)
+        >>> [_spills_on_this_triton(64, 32, 3, 1024, False, (3, 6), chunk, 80) for chunk in (64, 32)]
+        [True, False]
     """
     if arch < 90 and block_q >= 64 and block_d >= 128:
         return True
@@ -656,7 +656,8 @@ def _spills_on_this_triton(block_q: int, block_n: int, num_stages: int, k_width:
     if version < (3, 7) and k_width >= 1024 and not gather:
         if arch >= 90 and wide and num_stages >= 3:
             return True
-        if arch < 90 and ((block_q == 16 and block_n <= 64 and num_stages >= 3) or (block_q >= 64 and block_d >= 64)):
+        if arch < 90 and ((block_q == 16 and block_n <= 64 and num_stages >= 3) or
+                          (block_q >= 64 and block_d >= 64)):
             return True
     return False
 
