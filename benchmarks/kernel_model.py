@@ -10,8 +10,9 @@ What it does, without a GPU:
 1. asks the launcher (:func:`flatsearch.triton_scan.dispatch_variants`) for every kernel variant
    dispatch may launch for each call shape of the grid (every autotuning candidate of the
    shape's query-count bucket, the k bucket's list width, the storage dtype, with and without
-   bias and per-query mask when ``--all-variants``);
-2. compiles each for sm_90 and sm_80 (where dispatch on that architecture can launch it) through
+   bias and per-query mask when ``--all-variants``), asking once per architecture (dispatch leaves
+   out, or re-chunks, a few tiles on some architectures and Triton releases);
+2. compiles each for the architecture it was listed for (sm_90 and sm_80) through
    Triton's own compiler (``triton.compile`` of an ``ASTSource`` with a ``GPUTarget``), in
    parallel worker processes, and reads registers,
    stack/local bytes (spills) and shared memory from the cubin (``cuobjdump -res-usage``,
@@ -566,7 +567,7 @@ def small_grid() -> list[GridPoint]:
         [GridPoint(1_000_000, 128, "float16", 1, 10, "random1")]
 
 
-def corner_variants() -> list:
+def corner_variants(arch: int = 90) -> list:
     """The largest resource corner of every dispatch candidate: widest dim, smallest and largest K,
     fp32 (widest loads) and bf16, with bias and per-query mask. If none spills, smaller ones do not."""
     import torch
@@ -576,11 +577,12 @@ def corner_variants() -> list:
         for k in (1, MAX_KERNEL_K):
             for dtype in (torch.float32, torch.bfloat16):
                 variants += dispatch_variants(storage_dtype=dtype, dim=768, k=k, nq=nq, per_query_mask=True,
-                                              has_bias=True)
+                                              has_bias=True, arch=arch)
     return variants
 
 
-def variants_for(points, *, all_flags: bool) -> list:
+def variants_for(points, *, all_flags: bool, arch: int = 90) -> list:
+    """Every variant dispatch on a device of compute capability ``arch`` may launch for the points."""
     import torch
     from flatsearch.triton_scan import GATHER_MAX_FRACTION, dispatch_variants
     dtypes = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -595,7 +597,7 @@ def variants_for(points, *, all_flags: bool) -> list:
                 gather = point.pass_fraction <= GATHER_MAX_FRACTION and point.filter.startswith("random")
                 for variant in dispatch_variants(storage_dtype=dtypes[dtype_name], dim=point.dim, k=point.k + 1,
                                                  nq=point.nq, per_query_mask=per_query, has_bias=bias,
-                                                 gather=gather):
+                                                 gather=gather, arch=arch):
                     if variant not in seen:
                         seen.add(variant)
                         variants.append(variant)
@@ -628,8 +630,9 @@ def dispatched_on(variant, arch: int) -> bool:
         c.block_d, arch))
 
 
-def compile_all(variants, archs, workers: int, progress=print) -> list[dict]:
-    jobs = [(variant, arch) for variant in variants for arch in archs if dispatched_on(variant, arch)]
+def compile_all(jobs, workers: int, progress=print) -> list[dict]:
+    """Compile (variant, arch) jobs that dispatch on that architecture can launch."""
+    jobs = [(variant, arch) for variant, arch in jobs if dispatched_on(variant, arch)]
     os.environ.pop("TRITON_INTERPRET", None)
     results = []
     began = time.perf_counter()
@@ -650,11 +653,13 @@ def compile_all(variants, archs, workers: int, progress=print) -> list[dict]:
     return results
 
 
-def run_model(points, *, archs=(90, 80), workers=2, all_flags=False, variants=None, progress=print) -> dict:
+def run_model(points, *, archs=(90, 80), workers=2, all_flags=False, corners=False, progress=print) -> dict:
+    """Compile every variant dispatch may launch for the points (or the resource corners) on each
+    architecture, as dispatch on that architecture lists them, and estimate each point."""
     began = time.perf_counter()
-    if variants is None:
-        variants = variants_for(points, all_flags=all_flags)
-    compiled = compile_all(variants, archs, workers, progress)
+    jobs = [(variant, arch) for arch in archs
+            for variant in (corner_variants(arch) if corners else variants_for(points, all_flags=all_flags, arch=arch))]
+    compiled = compile_all(list(dict.fromkeys(jobs)), workers, progress)
     compile_wall_s = time.perf_counter() - began
     by_key = {}
     variant_records = []
@@ -682,7 +687,7 @@ def run_model(points, *, archs=(90, 80), workers=2, all_flags=False, variants=No
         for device_name, hardware in HARDWARE.items():
             candidates = [facts for (variant, arch), facts in by_key.items()
                           if arch == hardware.arch and "error" not in facts and variant in
-                          variants_for([point], all_flags=False)]
+                          variants_for([point], all_flags=False, arch=arch)]
             if not candidates:
                 continue
             best = None
@@ -781,7 +786,7 @@ def main(argv=None) -> int:
                           ks=numbers(args.k, TARGET_K)) if args.grid == "target" else
               small_grid() if args.grid == "small" else [])
     report = run_model(points, archs=tuple(int(a) for a in args.archs.split(",")), workers=args.workers,
-                       all_flags=args.all_variants, variants=corner_variants() if args.grid == "corners" else None)
+                       all_flags=args.all_variants, corners=args.grid == "corners")
     print_tables(report, device=args.device)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:

@@ -631,14 +631,20 @@ def _spills_on_this_triton(block_q: int, block_n: int, num_stages: int, k_width:
 
     * from 3.7 on (3.9 checked; 3.7-3.8 assumed like it): 16 x 128 tiles with three stages spill
       (40 bytes at K = 16 and 128, 168 at K = 1024, sm_90), and with two stages at K = 1024
-      (8 bytes); 3.6 compiles them without spilling;
+      (8 bytes); 3.6 compiles them without spilling, but for three stages at K = 1024 on sm_90
+      (16 bytes);
     * every release: 16 x 128 gather tiles with three stages (24-80 bytes, sm_90);
     * sm_80 (mma.sync keeps both operands of a chunk in registers): 64-query tiles with 128-dim
-      chunks (16 bytes; sm_90's wgmma reads them from shared memory and does not spill).
+      chunks (16 bytes; sm_90's wgmma reads them from shared memory and does not spill);
+    * before 3.7 (3.6 checked), sm_80, K = 1024 without the gather path: 16 x 64 tiles with
+      three stages (8-16 bytes) and 64-query tiles with 64-dim chunks (16 bytes), so those take
+      32-dim chunks there (see :func:`_tuning_configs`).
 
     Example:
         >>> _spills_on_this_triton(16, 128, 3, 16, False, (3, 9)), _spills_on_this_triton(16, 128, 3, 16, False, (3, 6))
         (True, False)
+        >>> [_spills_on_this_triton(64, 32, 3, 1024, False, (3, 6), chunk, 80) for chunk in (64, 32)]
+        [True, False]
     """
     if arch < 90 and block_q >= 64 and block_d >= 128:
         return True
@@ -647,6 +653,12 @@ def _spills_on_this_triton(block_q: int, block_n: int, num_stages: int, k_width:
         return True
     if version >= (3, 7) and wide and (num_stages >= 3 or k_width >= 1024):
         return True
+    if version < (3, 7) and k_width >= 1024 and not gather:
+        if arch >= 90 and wide and num_stages >= 3:
+            return True
+        if arch < 90 and ((block_q == 16 and block_n <= 64 and num_stages >= 3) or
+                          (block_q >= 64 and block_d >= 64)):
+            return True
     return False
 
 
@@ -663,6 +675,8 @@ def _tuning_configs(nq_bucket: int = 0, k_width: int = 0, dim: int = 0, element_
                 block_d = min(block_d, max(16, 1 << (dim - 1).bit_length()))
             if element_size == 4 and block_q > 1:
                 block_d = min(block_d, 32)  # float32 tiles through tl.dot: twice the registers per chunk
+            if block_q >= 64 and k_width >= 1024 and not gather and arch < 90 and version < (3, 7):
+                block_d = min(block_d, 32)  # 64-dim chunks spill there (see _spills_on_this_triton)
             if nq_bucket and block_q > 1 and block_n > _WIDE_DOT_ROWS and (element_size == 4 or dim > 512):
                 continue
             if nq_bucket and block_q >= 64 and block_n >= 64 and k_width >= 1024:

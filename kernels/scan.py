@@ -77,14 +77,17 @@ def scan_topk_kernel(
 
     first_segment = tl.load(split_starts_ptr + split)
     end_segment = tl.load(split_starts_ptr + split + 1)
-    for segment in range(first_segment, end_segment):
+    # A while loop: some interpreters cannot take a loaded scalar as a range bound.
+    segment = first_segment
+    while segment < end_segment:
         start = tl.load(segments_ptr + 3 * segment)
         stop = tl.load(segments_ptr + 3 * segment + 1)
         arena_offset = tl.load(segments_ptr + 3 * segment + 2)
         if ALIGNED:
             arena_offset = tl.multiple_of(arena_offset, 16)
         tiles = tl.cdiv(stop - start, BLOCK_N)
-        for tile in range(0, tiles):
+        tile = 0
+        while tile < tiles:
             positions = start + tile * BLOCK_N + tl.arange(0, BLOCK_N)
             in_range = positions < stop
             if GATHER:
@@ -211,3 +214,5 @@ def scan_topk_kernel(
                 # Merged rows keep their K best; rows of at most K keys were left as they were.
                 count = tl.minimum(count, K)
                 most_staged = tl.max(count, axis=0)
+            tile += 1
+        segment += 1
