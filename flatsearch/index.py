@@ -1,7 +1,6 @@
 """The exact-search Index: storage, mutations, filters, boosts and search."""
 from __future__ import annotations
 
-import dataclasses
 import numbers
 from typing import Any, Mapping, NamedTuple
 
@@ -17,7 +16,7 @@ from .exact_l2 import candidate_margin, exact_l2_results, negated_sq_norms
 from .idmap import IdMap
 from .results import SearchResult
 from .rwlock import ReadWriteLock
-from .scan import ScanRequest
+from .scan import Deferred, ScanRequest
 from .sorting import searchsorted
 from .schema import INT_NULL, Schema
 from .storage import Storage
@@ -418,8 +417,11 @@ class Index:
             # selective plan never builds a bool per slot (keep is None then).
             passing_slots = selection.as_slots()
             bias, slot_bias = self._bias_and_at(weights, passing_slots)
+            # The torch backend gathers the passing slots and never reads the words: they are built
+            # only for a backend that reads them.
+            capacity = storage.capacity
             return ScanRequest(**common, ranges=self._ranges_with_hits(None, passing_slots),
-                               mask_words=pack_slots(passing_slots, storage.capacity),
+                               mask_words=Deferred(lambda: pack_slots(passing_slots, capacity), dim=1),
                                bias=bias, keep=selection.mask, passing_slots=passing_slots, slot_bias=slot_bias)
         selections: dict = {}
         planned = filter_plan.select_per_query(filters, self.schema, storage, selections=selections,
@@ -433,8 +435,9 @@ class Index:
             # their postings) and each query's bits there: words, block hits and the bias follow them.
             slots, bits = planned.slots, planned.keep
             bias, slot_bias = self._bias_and_at(weights, slots)
+            capacity = storage.capacity
             return ScanRequest(**common, ranges=self._ranges_with_hits(None, slots),
-                               mask_words=pack_rows(slots, bits, storage.capacity), bias=bias,
+                               mask_words=Deferred(lambda: pack_rows(slots, bits, capacity), dim=2), bias=bias,
                                candidate_slots=slots, candidate_keep=bits, slot_bias=slot_bias)
         keep = self._keep_mask(filters, selections)
         words = pack_bits(keep)
@@ -543,12 +546,13 @@ class Index:
         it holds every row scoring as high as the k-th, then order ties by id."""
         def row(tensor):
             return tensor if tensor is None or tensor.dim() == 1 else tensor[query:query + 1]
-        single = dataclasses.replace(request, queries=request.queries[query:query + 1],
-                                     mask_words=row(request.mask_words), keep=row(request.keep),
+        single = request.replace(queries=request.queries[query:query + 1],
+                                     mask_words=Deferred(lambda: row(request.mask_words),
+                                                         dim=2 if request.per_query_mask else 1), keep=row(request.keep),
                                      candidate_keep=row(request.candidate_keep))
         wanted = 2 * k + 1
         while True:
-            found = torch_scan(dataclasses.replace(single, k=wanted))
+            found = torch_scan(single.replace(k=wanted))
             scores, slots = found.scores[0], found.slots[0]
             if slots[-1] < 0 or not scores[-1] == scores[k - 1]:  # the last candidate is padding or below the k-th
                 break

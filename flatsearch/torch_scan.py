@@ -143,7 +143,12 @@ def _arena_rows(request: ScanRequest, start: int, stop: int) -> torch.Tensor:
 
 def _same_rows(queries: torch.Tensor) -> bool:
     """Whether every query is the same vector (then one product serves them all)."""
-    if queries.shape[0] < 2 or not torch.equal(queries[0], queries[1]):
+    if queries.shape[0] < 2:
+        return False
+    if queries.device.type == "cpu":  # numpy: a few microseconds, where each torch call costs more
+        values = queries.numpy()
+        return bool(np.array_equal(values[0], values[1])) and (len(values) == 2 or bool((values == values[:1]).all()))
+    if not torch.equal(queries[0], queries[1]):
         return False
     return queries.shape[0] == 2 or bool((queries == queries[:1]).all())
 
@@ -156,9 +161,9 @@ def _score_block(request, queries, vectors, keep, bias, *, same: bool = False) -
     vectors = vectors.float()
     nq = queries.shape[0]
     factor = queries[:1] if same else queries
-    neg_inf = torch.full((), float("-inf"), device=queries.device)
     row = bias
     if keep is not None and keep.dim() == 1:  # a shared mask folds into the bias row
+        neg_inf = torch.full((), float("-inf"), device=queries.device)
         row = torch.where(keep, neg_inf.new_zeros(()) if bias is None else bias, neg_inf)
     with _parallel(factor.shape[0] * vectors.shape[0] * vectors.shape[1]):
         if row is None:
@@ -168,7 +173,8 @@ def _score_block(request, queries, vectors, keep, bias, *, same: bool = False) -
         else:
             scores = torch.addmm(row.unsqueeze(0), factor, vectors.T, alpha=request.score_scale)
     if keep is not None and keep.dim() == 2:
-        return torch.where(keep, scores, neg_inf)  # broadcasts one shared row over the queries
+        # Broadcasts one shared row over the queries.
+        return torch.where(keep, scores, torch.full((), float("-inf"), device=queries.device))
     return scores.expand(nq, -1) if same else scores
 
 
@@ -279,6 +285,9 @@ def _gather_scan(request: ScanRequest, queries: torch.Tensor, keep: torch.Tensor
         scores = _score_block(request, queries, vectors, keep, bias, same=same)
         # Slots are sorted, so the lower column is the lower slot.
         values, columns = best_k(scores, request.k, valid=keep, masked=True)
+    if columns.device.type == "cpu":  # (nq, k) small: numpy, not four torch calls
+        places = columns.numpy()
+        return ScanResult(values, torch.from_numpy(np.where(places >= 0, slots.numpy()[np.maximum(places, 0)], -1)))
     return ScanResult(values, torch.where(columns >= 0, slots[columns.clamp(min=0)], columns))
 
 
