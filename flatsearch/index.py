@@ -113,6 +113,7 @@ class Index:
         """Make ``storage`` and ``ids`` the index's rows (and drop what was cached from the old ones)."""
         self._storage, self._ids = storage, ids
         self._live_cache: tuple | None = None
+        self._blocks_cache: tuple | None = None  # (storage version, ranges of every used block)
         self._magnitudes: dict[str, tuple[int, float]] = {}  # boosted column -> (storage version, max |value|)
 
     # -- configuration ------------------------------------------------------------------------------
@@ -500,9 +501,15 @@ class Index:
         if starts.numel() == 0:
             return torch.empty((0, 2), dtype=torch.int64)
         if starts.device.type == "cpu":
-            return torch.from_numpy(_kept_ranges_numpy(starts.numpy(), stops.numpy(), opens_arena.numpy(),
-                                                       None if words is None else words.numpy(),
-                                                       None if slots is None else slots.numpy()))
+            starts, stops, opens_arena = starts.numpy(), stops.numpy(), opens_arena.numpy()
+            if slots is not None:
+                # Most filters hit every block: then the ranges are those of all blocks, kept per version.
+                hit = np.zeros(len(starts), dtype=bool)
+                hit[np.searchsorted(starts, slots.numpy(), side="right") - 1] = True
+                if hit.all():
+                    return self._all_blocks(starts, stops, opens_arena)
+                return torch.from_numpy(_merged_ranges(starts[hit], stops[hit], opens_arena[hit]))
+            return torch.from_numpy(_kept_ranges_numpy(starts, stops, opens_arena, words.numpy()))
         if slots is not None:
             hits = torch.bincount(searchsorted(starts, slots, right=True) - 1, minlength=starts.numel())
         else:
@@ -516,6 +523,13 @@ class Index:
         last = torch.ones_like(first)
         last[:-1] = first[1:]
         return torch.stack([starts[first], stops[last]], dim=1).cpu()
+
+    def _all_blocks(self, starts: np.ndarray, stops: np.ndarray, opens_arena: np.ndarray) -> torch.Tensor:
+        """Ranges of every used block (host arrays of the block table), kept until the next mutation."""
+        version = self._storage.version
+        if self._blocks_cache is None or self._blocks_cache[0] != version:
+            self._blocks_cache = (version, torch.from_numpy(_merged_ranges(starts, stops, opens_arena)))
+        return self._blocks_cache[1]
 
     def _finish(self, request: ScanRequest, result, k: int, *, has_boost: bool) -> SearchResult:
         if result.scores.device.type == "cpu":
@@ -664,17 +678,18 @@ class Index:
         return copy
 
 
-def _kept_ranges_numpy(starts: np.ndarray, stops: np.ndarray, opens_arena: np.ndarray, words: np.ndarray | None,
-                       slots: np.ndarray | None) -> np.ndarray:
-    """``Index._ranges_with_hits`` on host arrays: blocks with a hit, adjacent ones of an arena merged."""
-    if slots is not None:
-        hits = np.bincount(np.searchsorted(starts, slots, side="right") - 1, minlength=len(starts))
-    else:
-        prefix = np.zeros(words.shape[-1] + 1, dtype=np.int64)
-        np.cumsum(np.bitwise_count(words.view(np.uint32)), out=prefix[1:])
-        hits = prefix[(stops + 31) // 32] - prefix[starts // 32]
+def _kept_ranges_numpy(starts: np.ndarray, stops: np.ndarray, opens_arena: np.ndarray, words: np.ndarray) -> np.ndarray:
+    """``Index._ranges_with_hits`` of packed words on host arrays: blocks with a set bit, adjacent ones
+    of an arena merged."""
+    prefix = np.zeros(words.shape[-1] + 1, dtype=np.int64)
+    np.cumsum(np.bitwise_count(words.view(np.uint32)), out=prefix[1:])
+    hits = prefix[(stops + 31) // 32] - prefix[starts // 32]
     keep = hits > 0
-    starts, stops, opens_arena = starts[keep], stops[keep], opens_arena[keep]
+    return _merged_ranges(starts[keep], stops[keep], opens_arena[keep])
+
+
+def _merged_ranges(starts: np.ndarray, stops: np.ndarray, opens_arena: np.ndarray) -> np.ndarray:
+    """Block ranges (sorted by start) with adjacent blocks of one arena merged."""
     first = np.ones(len(starts), dtype=bool)
     first[1:] = (starts[1:] != stops[:-1]) | opens_arena[1:]
     last = np.ones(len(starts), dtype=bool)
