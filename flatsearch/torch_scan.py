@@ -26,11 +26,20 @@ while (64 x 384) by (384 x 2,000), 49M multiply-adds, took 0.62 ms on two and
 1.13 ms on one on a quieter moment). Below the threshold one thread is about as
 fast even on an idle machine (nq=1 and nq=2 products are bound by memory), so
 small searches lose nothing and stop depending on the other core.
+
+Above the threshold the choice follows measurements: each large product (with its
+gather and top-k) is timed, per size class, on whichever of one thread or the
+caller's threads it ran, and the next one of its class takes the faster, except one
+in ``RETRY_EVERY`` which takes the slower so that a change of load is noticed.
+Measured on 2 shared cores with other work running (load average about 4): 1M
+rows, 0.1% passing, nq=64, 2.6 ms on one thread against 33 ms (quiet) and 48 ms
+(one more busy process) on two; on an idle machine two threads are faster.
 """
 from __future__ import annotations
 
 import contextlib
 import threading
+import time
 
 import numpy as np
 import torch
@@ -47,8 +56,10 @@ GATHER_MAX_FRACTION = 0.4
 SPAN_GAP_ROWS = 1024
 # Largest score matrix one chunk may allocate, in float32 elements.
 CHUNK_ELEMENTS = 1 << 26
-# Multiply-adds (queries x rows x dim) from which a product runs on the caller's threads (see Threads above).
+# Multiply-adds (queries x rows x dim) from which a product may run on the caller's threads (see Threads above).
 PARALLEL_MIN_MACS = 1 << 24
+# One large product in this many runs on the choice that measured slower, so a change of load is seen.
+RETRY_EVERY = 32
 
 
 class _ThreadState(threading.local):
@@ -58,6 +69,34 @@ class _ThreadState(threading.local):
 
 _THREADS = _ThreadState()
 _OPENMP: bool | None = None
+
+
+class _Timings:
+    """Seconds per multiply-add of large products, on one thread and on the caller's threads.
+
+    Kept per size class (one query or many, and the power of two of the multiply-adds), as
+    moving averages over this process's searches; 0.0 until measured."""
+
+    def __init__(self):
+        self._rates: dict[tuple[bool, int], list[float]] = {}
+        self._runs = 0
+
+    def use_threads(self, key: tuple[bool, int]) -> bool:
+        """Whether the next product of this class runs on the caller's threads."""
+        single, parallel = self._rates.setdefault(key, [0.0, 0.0])
+        self._runs += 1
+        if not parallel or not single:
+            return not parallel  # measure both first: the caller's threads, then one
+        faster = parallel < single
+        return faster != (self._runs % RETRY_EVERY == 0)
+
+    def record(self, key: tuple[bool, int], threads: bool, seconds_per_mac: float) -> None:
+        rates = self._rates[key]
+        old = rates[threads]
+        rates[threads] = seconds_per_mac if not old else 0.7 * old + 0.3 * seconds_per_mac
+
+
+_TIMINGS = _Timings()
 
 
 def _openmp() -> bool:
@@ -72,8 +111,8 @@ def _openmp() -> bool:
 def one_thread(device: torch.device):
     """Run the block on one intra-op thread (CPU with OpenMP; elsewhere a no-op), then restore the count.
 
-    Inside it, products of at least ``PARALLEL_MIN_MACS`` multiply-adds still use the
-    caller's threads. The count is the calling thread's own under OpenMP; a thread
+    Inside it, products of at least ``PARALLEL_MIN_MACS`` multiply-adds may still use the
+    caller's threads (see Threads in the module docstring). The count is the calling thread's own under OpenMP; a thread
     whose first torch call falls inside the block starts with one thread.
 
     Example:
@@ -101,19 +140,26 @@ def one_thread(device: torch.device):
 
 
 @contextlib.contextmanager
-def _parallel(macs: int):
-    """The caller's threads for a product of ``macs`` multiply-adds when it is large enough."""
+def _parallel(macs: int, queries: int):
+    """The caller's threads for a product of ``macs`` multiply-adds (``queries`` rows of queries) when it
+    is large enough and, by the timings of earlier products of its size, faster on them than on one."""
     caller = _THREADS.caller
     if not caller or macs < PARALLEL_MIN_MACS or _THREADS.parallel:
         yield  # small, outside one_thread(), or inside an outer _parallel() that already holds the threads
         return
-    torch.set_num_threads(caller)
-    _THREADS.parallel = True
+    key = (queries == 1, macs.bit_length())
+    threads = _TIMINGS.use_threads(key)
+    _THREADS.parallel = True  # also when one thread was chosen: inner blocks keep the choice
+    if threads:
+        torch.set_num_threads(caller)
+    started = time.perf_counter()
     try:
         yield
     finally:
+        _TIMINGS.record(key, threads, (time.perf_counter() - started) / macs)
         _THREADS.parallel = False
-        torch.set_num_threads(1)
+        if threads:
+            torch.set_num_threads(1)
 
 
 def _empty(queries: torch.Tensor, k: int) -> ScanResult:
@@ -165,7 +211,7 @@ def _score_block(request, queries, vectors, keep, bias, *, same: bool = False) -
     if keep is not None and keep.dim() == 1:  # a shared mask folds into the bias row
         neg_inf = torch.full((), float("-inf"), device=queries.device)
         row = torch.where(keep, neg_inf.new_zeros(()) if bias is None else bias, neg_inf)
-    with _parallel(factor.shape[0] * vectors.shape[0] * vectors.shape[1]):
+    with _parallel(factor.shape[0] * vectors.shape[0] * vectors.shape[1], factor.shape[0]):
         if row is None:
             scores = torch.mm(factor, vectors.T)
             if request.score_scale != 1:
@@ -242,7 +288,7 @@ def torch_scan(request: ScanRequest) -> ScanResult:
             bias = None if request.bias is None else request.bias[chunk_start:chunk_stop]
             # The product and its top-k in one parallel region when the product is large: a top-k of
             # (64 x 1M) scores on one thread was a tenth of an unfiltered search.
-            with _parallel((1 if same else nq) * (chunk_stop - chunk_start) * queries.shape[1]):
+            with _parallel((1 if same else nq) * (chunk_stop - chunk_start) * queries.shape[1], 1 if same else nq):
                 scores = _score_block(request, queries, _arena_rows(request, chunk_start, chunk_stop), keep, bias,
                                       same=same)
                 # A shared mask folded into the bias row does not clean rows that are not live: their memory
@@ -283,7 +329,8 @@ def _gather_scan(request: ScanRequest, queries: torch.Tensor, keep: torch.Tensor
     # they are the bulk of the search, and switching the thread count between them costs more
     # than it saves (on 2 cores, 1M rows, 1,000 passing, nq=64: gather 95 against 200 us, top-k
     # 140 against 300 us on one thread).
-    with _parallel((1 if same else queries.shape[0]) * slots.numel() * queries.shape[1]):
+    factor_rows = 1 if same else queries.shape[0]
+    with _parallel(factor_rows * slots.numel() * queries.shape[1], factor_rows):
         vectors = gather_rows(request, slots)
         bias = None if request.bias is None else _bias_at(request, slots)
         scores = _score_block(request, queries, vectors, keep, bias, same=same)

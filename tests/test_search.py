@@ -249,6 +249,36 @@ def test_a_real_row_scoring_minus_inf_is_returned_not_dropped_as_padding():
     assert merged.ids.tolist() == [[5, -1]]
 
 
+def test_large_products_take_the_thread_choice_measured_faster_and_retry_the_other():
+    timings, key = torch_scan._Timings(), (False, 30)
+    assert timings.use_threads(key) is True  # nothing measured: the caller's threads first
+    timings.record(key, True, 3e-11)
+    assert timings.use_threads(key) is False  # then one thread
+    timings.record(key, False, 1e-11)
+    choices = [timings.use_threads(key) for _ in range(2 * torch_scan.RETRY_EVERY)]
+    assert sum(choices) == 2, choices  # one thread is faster: the caller's threads only on the retries
+    for _ in range(10):
+        timings.record(key, False, 9e-11)  # one thread became slower (another process took the core)
+    assert timings.use_threads(key) is True
+
+
+def test_scan_request_builds_deferred_values_once_on_first_read():
+    from flatsearch.scan import Deferred, ScanRequest
+
+    built = []
+
+    def words():
+        built.append(1)
+        return torch.tensor([[3], [1]], dtype=torch.int32)
+
+    request = ScanRequest(queries=torch.ones(2, 2), k=1, arenas=(torch.eye(2),), arena_starts=(0,),
+                          ranges=torch.tensor([[0, 2]]), mask_words=Deferred(words, dim=2), bias=None, score_scale=1.0)
+    copy = request.replace(k=2)
+    assert request.per_query_mask and copy.per_query_mask and not built
+    assert request.mask_words.tolist() == [[3], [1]] and copy.mask_words.tolist() == [[3], [1]]
+    assert built == [1] and request.is_computed("mask_words")
+
+
 def test_upsert_replaces_vectors_and_keeps_unspecified_attributes():
     index, ids, vectors, attributes = random_index(n=200, seed=11)
     target = int(ids[5])
