@@ -29,8 +29,9 @@ small searches lose nothing and stop depending on the other core.
 
 Above the threshold the choice follows measurements: each large product (with its
 gather and top-k) is timed, per size class, on whichever of one thread or the
-caller's threads it ran, and the next one of its class takes the faster, except one
-in ``RETRY_EVERY`` which takes the slower so that a change of load is noticed.
+caller's threads it ran, and the next one of its class takes the faster, except now
+and then (more rarely the larger the gap, see ``RETRY_EVERY``) the slower, so that a
+change of load is noticed.
 Measured on 2 shared cores with other work running (load average about 4): 1M
 rows, 0.1% passing, nq=64, 2.6 ms on one thread against 33 ms (quiet) and 48 ms
 (one more busy process) on two; on an idle machine two threads are faster.
@@ -58,8 +59,10 @@ SPAN_GAP_ROWS = 1024
 CHUNK_ELEMENTS = 1 << 26
 # Multiply-adds (queries x rows x dim) from which a product may run on the caller's threads (see Threads above).
 PARALLEL_MIN_MACS = 1 << 24
-# One large product in this many runs on the choice that measured slower, so a change of load is seen.
+# A large product runs on the choice that measured slower after RETRY_EVERY times (slower / faster)
+# products of its size class on the faster one, at most RETRY_MAX, so that a change of load is seen.
 RETRY_EVERY = 32
+RETRY_MAX = 1024
 
 
 class _ThreadState(threading.local):
@@ -74,26 +77,31 @@ _OPENMP: bool | None = None
 class _Timings:
     """Seconds per multiply-add of large products, on one thread and on the caller's threads.
 
-    Kept per size class (one query or many, and the power of two of the multiply-adds), as
-    moving averages over this process's searches; 0.0 until measured."""
+    Kept per size class (one query or many, and the power of two of the multiply-adds):
+    a moving average for the faster choice, the latest measurement for the slower one
+    (it runs rarely, so one run that is now faster makes it the choice); 0.0 until measured."""
 
     def __init__(self):
-        self._rates: dict[tuple[bool, int], list[float]] = {}
-        self._runs = 0
+        self._classes: dict[tuple[bool, int], list] = {}  # [one thread, caller's threads, runs since the slower]
 
     def use_threads(self, key: tuple[bool, int]) -> bool:
         """Whether the next product of this class runs on the caller's threads."""
-        single, parallel = self._rates.setdefault(key, [0.0, 0.0])
-        self._runs += 1
+        entry = self._classes.setdefault(key, [0.0, 0.0, 0])
+        single, parallel = entry[0], entry[1]
         if not parallel or not single:
             return not parallel  # measure both first: the caller's threads, then one
-        faster = parallel < single
-        return faster != (self._runs % RETRY_EVERY == 0)
+        entry[2] += 1
+        ratio = max(single, parallel) / min(single, parallel)
+        if entry[2] >= min(RETRY_EVERY * ratio, RETRY_MAX):
+            entry[2] = 0
+            return parallel >= single  # the slower choice, once
+        return parallel < single
 
     def record(self, key: tuple[bool, int], threads: bool, seconds_per_mac: float) -> None:
-        rates = self._rates[key]
-        old = rates[threads]
-        rates[threads] = seconds_per_mac if not old else 0.7 * old + 0.3 * seconds_per_mac
+        entry = self._classes[key]
+        old, other = entry[threads], entry[not threads]
+        slower = bool(other) and old > other
+        entry[threads] = seconds_per_mac if not old or slower else 0.7 * old + 0.3 * seconds_per_mac
 
 
 _TIMINGS = _Timings()

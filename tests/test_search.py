@@ -255,11 +255,14 @@ def test_large_products_take_the_thread_choice_measured_faster_and_retry_the_oth
     timings.record(key, True, 3e-11)
     assert timings.use_threads(key) is False  # then one thread
     timings.record(key, False, 1e-11)
-    choices = [timings.use_threads(key) for _ in range(2 * torch_scan.RETRY_EVERY)]
-    assert sum(choices) == 2, choices  # one thread is faster: the caller's threads only on the retries
-    for _ in range(10):
-        timings.record(key, False, 9e-11)  # one thread became slower (another process took the core)
+    # One thread is 3x faster: the caller's threads again once every 3 * RETRY_EVERY products.
+    choices = [timings.use_threads(key) for _ in range(6 * torch_scan.RETRY_EVERY)]
+    assert sum(choices) == 2 and choices[3 * torch_scan.RETRY_EVERY - 1], choices
+    timings.record(key, True, 0.5e-11)  # a retry found the caller's threads faster now (the other core went idle)
     assert timings.use_threads(key) is True
+    for _ in range(3):
+        timings.record(key, True, 1e-9)  # and slow again: back to one thread
+    assert timings.use_threads(key) is False
 
 
 def test_scan_request_builds_deferred_values_once_on_first_read():
