@@ -26,10 +26,10 @@ import torch
 class Deferred:
     """A :class:`ScanRequest` value computed on first read: ``make()`` returns it.
 
-    The torch backend gathers passing rows and never reads the packed words or the
-    ranges of a selective filter, so the Index hands those over as Deferred and only
-    a backend that reads them (Triton) pays for building them. ``dim``: the number of
-    dimensions the value will have, for :attr:`ScanRequest.per_query_mask`.
+    The torch backend gathers the passing rows of a selective filter and never reads
+    its packed words, so the Index hands them over as Deferred and only a backend that
+    reads them (Triton) pays for building them. ``dim``: the number of dimensions the
+    value will have, for :attr:`ScanRequest.per_query_mask` (None: read the value).
 
     Example:
         >>> import torch

@@ -33,8 +33,8 @@ caller's threads it ran, and the next one of its class takes the faster, except 
 and then (more rarely the larger the gap, see ``RETRY_EVERY``) the slower, so that a
 change of load is noticed.
 Measured on 2 shared cores with other work running (load average about 4): 1M
-rows, 0.1% passing, nq=64, 2.6 ms on one thread against 33 ms (quiet) and 48 ms
-(one more busy process) on two; on an idle machine two threads are faster.
+rows, 0.1% passing, nq=64, median 2.8 ms on one thread against 32 ms on two, and
+2.6 against 48 ms with one more busy process; on an idle machine two are faster.
 """
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ RETRY_MAX = 1024
 
 class _ThreadState(threading.local):
     caller = 0  # the caller's intra-op thread count while one_thread() holds this thread at one; 0 outside
-    parallel = False  # inside _parallel(): the caller's threads are set
+    parallel = False  # inside _parallel(): its thread choice holds for the blocks inside
 
 
 _THREADS = _ThreadState()
@@ -120,7 +120,8 @@ def one_thread(device: torch.device):
     """Run the block on one intra-op thread (CPU with OpenMP; elsewhere a no-op), then restore the count.
 
     Inside it, products of at least ``PARALLEL_MIN_MACS`` multiply-adds may still use the
-    caller's threads (see Threads in the module docstring). The count is the calling thread's own under OpenMP; a thread
+    caller's threads (see Threads in the module docstring). The count is the calling
+    thread's own under OpenMP; a thread
     whose first torch call falls inside the block starts with one thread.
 
     Example:
@@ -295,7 +296,7 @@ def torch_scan(request: ScanRequest) -> ScanResult:
                     keep = None
             bias = None if request.bias is None else request.bias[chunk_start:chunk_stop]
             # The product and its top-k in one parallel region when the product is large: a top-k of
-            # (64 x 1M) scores on one thread was a tenth of an unfiltered search.
+            # (64 x 1M) scores on one thread was 6% of an unfiltered search.
             with _parallel((1 if same else nq) * (chunk_stop - chunk_start) * queries.shape[1], 1 if same else nq):
                 scores = _score_block(request, queries, _arena_rows(request, chunk_start, chunk_stop), keep, bias,
                                       same=same)
