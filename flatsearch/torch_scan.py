@@ -60,7 +60,8 @@ CHUNK_ELEMENTS = 1 << 26
 # Multiply-adds (queries x rows x dim) from which a product may run on the caller's threads (see Threads above).
 PARALLEL_MIN_MACS = 1 << 24
 # A large product runs on the choice that measured slower after RETRY_EVERY times (slower / faster)
-# products of its size class on the faster one, at most RETRY_MAX, so that a change of load is seen.
+# products of its size class on the faster one (medians of recent timings), at most RETRY_MAX, so
+# that a change of load is seen.
 RETRY_EVERY = 32
 RETRY_MAX = 1024
 
@@ -77,31 +78,41 @@ _OPENMP: bool | None = None
 class _Timings:
     """Seconds per multiply-add of large products, on one thread and on the caller's threads.
 
-    Kept per size class (one query or many, and the power of two of the multiply-adds):
-    a moving average for the faster choice, the latest measurement for the slower one
-    (it runs rarely, so one run that is now faster makes it the choice); 0.0 until measured."""
+    Kept per size class (one query or many, and the power of two of the multiply-adds): the
+    last ``WINDOW`` timings of each choice, compared by their medians (a stall of a parallel
+    region is a heavy tail: one slow run must not decide). Each choice is timed
+    ``FIRST_RUNS`` times, alternately, before the faster is taken."""
+
+    WINDOW = 5
+    FIRST_RUNS = 3
 
     def __init__(self):
-        self._classes: dict[tuple[bool, int], list] = {}  # [one thread, caller's threads, runs since the slower]
+        # size class -> [timings on one thread, timings on the caller's threads, runs since the slower ran]
+        self._classes: dict[tuple[bool, int], list] = {}
 
     def use_threads(self, key: tuple[bool, int]) -> bool:
         """Whether the next product of this class runs on the caller's threads."""
-        entry = self._classes.setdefault(key, [0.0, 0.0, 0])
+        entry = self._classes.setdefault(key, [[], [], 0])
         single, parallel = entry[0], entry[1]
-        if not parallel or not single:
-            return not parallel  # measure both first: the caller's threads, then one
+        if len(single) < self.FIRST_RUNS or len(parallel) < self.FIRST_RUNS:
+            return len(parallel) <= len(single)  # the caller's threads first, then alternately
+        single, parallel = _median(single), _median(parallel)
         entry[2] += 1
-        ratio = max(single, parallel) / min(single, parallel)
+        ratio = max(single, parallel) / max(min(single, parallel), 1e-300)
         if entry[2] >= min(RETRY_EVERY * ratio, RETRY_MAX):
             entry[2] = 0
             return parallel >= single  # the slower choice, once
         return parallel < single
 
     def record(self, key: tuple[bool, int], threads: bool, seconds_per_mac: float) -> None:
-        entry = self._classes[key]
-        old, other = entry[threads], entry[not threads]
-        slower = bool(other) and old > other
-        entry[threads] = seconds_per_mac if not old or slower else 0.7 * old + 0.3 * seconds_per_mac
+        timings = self._classes[key][threads]
+        timings.append(seconds_per_mac)
+        del timings[:-self.WINDOW]
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
 
 
 _TIMINGS = _Timings()

@@ -251,18 +251,19 @@ def test_a_real_row_scoring_minus_inf_is_returned_not_dropped_as_padding():
 
 def test_large_products_take_the_thread_choice_measured_faster_and_retry_the_other():
     timings, key = torch_scan._Timings(), (False, 30)
-    assert timings.use_threads(key) is True  # nothing measured: the caller's threads first
-    timings.record(key, True, 3e-11)
-    assert timings.use_threads(key) is False  # then one thread
-    timings.record(key, False, 1e-11)
+    first = []
+    for _ in range(2 * timings.FIRST_RUNS):  # both choices timed alternately, the caller's threads first
+        first.append(timings.use_threads(key))
+        timings.record(key, first[-1], 3e-11 if first[-1] else 1e-11)
+    assert first == [True, False] * timings.FIRST_RUNS
     # One thread is 3x faster: the caller's threads again once every 3 * RETRY_EVERY products.
     choices = [timings.use_threads(key) for _ in range(6 * torch_scan.RETRY_EVERY)]
     assert sum(choices) == 2 and choices[3 * torch_scan.RETRY_EVERY - 1], choices
-    timings.record(key, True, 0.5e-11)  # a retry found the caller's threads faster now (the other core went idle)
-    assert timings.use_threads(key) is True
-    for _ in range(3):
-        timings.record(key, True, 1e-9)  # and slow again: back to one thread
+    timings.record(key, False, 1e-8)  # one stall does not move the median
     assert timings.use_threads(key) is False
+    for _ in range(3):
+        timings.record(key, False, 9e-11)  # one thread became slower (another process took the core)
+    assert timings.use_threads(key) is True
 
 
 def test_scan_request_builds_deferred_values_once_on_first_read():
