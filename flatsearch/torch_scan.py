@@ -27,11 +27,12 @@ while (64 x 384) by (384 x 2,000), 49M multiply-adds, took 0.62 ms on two and
 fast even on an idle machine (nq=1 and nq=2 products are bound by memory), so
 small searches lose nothing and stop depending on the other core.
 
-Above the threshold the choice follows measurements: each large product (with its
-gather and top-k) is timed, per size class, on whichever of one thread or the
-caller's threads it ran, and the next one of its class takes the faster, except now
-and then (more rarely the larger the gap, see ``RETRY_EVERY``) the slower, so that a
-change of load is noticed.
+Between that threshold and ``ALWAYS_PARALLEL_MACS`` the choice follows measurements:
+each product (with its gather and top-k) is timed, per size class, on whichever of
+one thread or the caller's threads it ran, and the next one of its class takes the
+faster, except now and then (more rarely the larger the gap, see ``RETRY_EVERY``)
+the slower, so that a change of load is noticed. Larger products always take the
+caller's threads.
 Measured on 2 shared cores with other work running (load average about 4): 1M
 rows, 0.1% passing, nq=64, median 2.8 ms on one thread against 32 ms on two, and
 2.6 against 48 ms with one more busy process; on an idle machine two are faster.
@@ -59,6 +60,9 @@ SPAN_GAP_ROWS = 1024
 CHUNK_ELEMENTS = 1 << 26
 # Multiply-adds (queries x rows x dim) from which a product may run on the caller's threads (see Threads above).
 PARALLEL_MIN_MACS = 1 << 24
+# From this many multiply-adds (about 50 ms on one core) a product always runs on the caller's threads:
+# a stall of the parallel region costs less than the second thread saves.
+ALWAYS_PARALLEL_MACS = 1 << 30
 # A large product runs on the choice that measured slower after RETRY_EVERY times (slower / faster)
 # products of its size class on the faster one (medians of recent timings), at most RETRY_MAX, so
 # that a change of load is seen.
@@ -168,7 +172,7 @@ def _parallel(macs: int, queries: int):
         yield  # small, outside one_thread(), or inside an outer _parallel() that already holds the threads
         return
     key = (queries == 1, macs.bit_length())
-    threads = _TIMINGS.use_threads(key)
+    threads = macs >= ALWAYS_PARALLEL_MACS or _TIMINGS.use_threads(key)
     _THREADS.parallel = True  # also when one thread was chosen: inner blocks keep the choice
     if threads:
         torch.set_num_threads(caller)
@@ -176,7 +180,8 @@ def _parallel(macs: int, queries: int):
     try:
         yield
     finally:
-        _TIMINGS.record(key, threads, (time.perf_counter() - started) / macs)
+        if macs < ALWAYS_PARALLEL_MACS:
+            _TIMINGS.record(key, threads, (time.perf_counter() - started) / macs)
         _THREADS.parallel = False
         if threads:
             torch.set_num_threads(1)
