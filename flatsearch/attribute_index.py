@@ -264,13 +264,18 @@ class SortedColumn:
 
     def slots_between(self, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
         """Slots of the current entries in the position ranges (unsorted; a tags row may repeat)."""
-        counts = (hi - lo).clamp(min=0)
-        total = int(counts.sum())
         main_slots = self._main[1]
+        if lo.device.type == "cpu":  # a few ranges: numpy, without a torch dispatch per step
+            host_counts = np.maximum(hi.numpy() - lo.numpy(), 0)
+            total = int(host_counts.sum())
+            counts = torch.from_numpy(host_counts)
+        else:
+            counts = (hi - lo).clamp(min=0)
+            total = int(counts.sum())
         if total == 0:
             return main_slots.new_empty(0)
         if counts.numel() == 1 and self._delta[0].numel() == 0:
-            first = int(lo[0])
+            first = int(lo.numpy()[0] if lo.device.type == "cpu" else lo[0])
             return self._current(main_slots[first:first + total], self._main[2][first:first + total])
         if main_slots.device.type == "cpu" and counts.numel() <= FEW_RANGES:
             return self._current(*self._sliced(lo.tolist(), hi.tolist()))

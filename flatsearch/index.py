@@ -1,7 +1,6 @@
 """The exact-search Index: storage, mutations, filters, boosts and search."""
 from __future__ import annotations
 
-import dataclasses
 import numbers
 from typing import Any, Mapping, NamedTuple
 
@@ -17,7 +16,7 @@ from .exact_l2 import candidate_margin, exact_l2_results, negated_sq_norms
 from .idmap import IdMap
 from .results import SearchResult
 from .rwlock import ReadWriteLock
-from .scan import ScanRequest
+from .scan import Deferred, ScanRequest
 from .sorting import searchsorted
 from .schema import INT_NULL, Schema
 from .storage import Storage
@@ -114,6 +113,7 @@ class Index:
         """Make ``storage`` and ``ids`` the index's rows (and drop what was cached from the old ones)."""
         self._storage, self._ids = storage, ids
         self._live_cache: tuple | None = None
+        self._blocks_cache: tuple | None = None  # (storage version, ranges of every used block)
         self._magnitudes: dict[str, tuple[int, float]] = {}  # boosted column -> (storage version, max |value|)
 
     # -- configuration ------------------------------------------------------------------------------
@@ -418,8 +418,11 @@ class Index:
             # selective plan never builds a bool per slot (keep is None then).
             passing_slots = selection.as_slots()
             bias, slot_bias = self._bias_and_at(weights, passing_slots)
+            # The torch backend gathers the passing slots and never reads the words: they are built
+            # only for a backend that reads them.
+            capacity = storage.capacity
             return ScanRequest(**common, ranges=self._ranges_with_hits(None, passing_slots),
-                               mask_words=pack_slots(passing_slots, storage.capacity),
+                               mask_words=Deferred(lambda: pack_slots(passing_slots, capacity), dim=1),
                                bias=bias, keep=selection.mask, passing_slots=passing_slots, slot_bias=slot_bias)
         selections: dict = {}
         planned = filter_plan.select_per_query(filters, self.schema, storage, selections=selections,
@@ -433,8 +436,9 @@ class Index:
             # their postings) and each query's bits there: words, block hits and the bias follow them.
             slots, bits = planned.slots, planned.keep
             bias, slot_bias = self._bias_and_at(weights, slots)
+            capacity = storage.capacity
             return ScanRequest(**common, ranges=self._ranges_with_hits(None, slots),
-                               mask_words=pack_rows(slots, bits, storage.capacity), bias=bias,
+                               mask_words=Deferred(lambda: pack_rows(slots, bits, capacity), dim=2), bias=bias,
                                candidate_slots=slots, candidate_keep=bits, slot_bias=slot_bias)
         keep = self._keep_mask(filters, selections)
         words = pack_bits(keep)
@@ -497,9 +501,15 @@ class Index:
         if starts.numel() == 0:
             return torch.empty((0, 2), dtype=torch.int64)
         if starts.device.type == "cpu":
-            return torch.from_numpy(_kept_ranges_numpy(starts.numpy(), stops.numpy(), opens_arena.numpy(),
-                                                       None if words is None else words.numpy(),
-                                                       None if slots is None else slots.numpy()))
+            starts, stops, opens_arena = starts.numpy(), stops.numpy(), opens_arena.numpy()
+            if slots is not None:
+                # Most filters hit every block: then the ranges are those of all blocks, kept per version.
+                hit = np.zeros(len(starts), dtype=bool)
+                hit[np.searchsorted(starts, slots.numpy(), side="right") - 1] = True
+                if hit.all():
+                    return self._all_blocks(starts, stops, opens_arena)
+                return torch.from_numpy(_merged_ranges(starts[hit], stops[hit], opens_arena[hit]))
+            return torch.from_numpy(_kept_ranges_numpy(starts, stops, opens_arena, words.numpy()))
         if slots is not None:
             hits = torch.bincount(searchsorted(starts, slots, right=True) - 1, minlength=starts.numel())
         else:
@@ -513,6 +523,13 @@ class Index:
         last = torch.ones_like(first)
         last[:-1] = first[1:]
         return torch.stack([starts[first], stops[last]], dim=1).cpu()
+
+    def _all_blocks(self, starts: np.ndarray, stops: np.ndarray, opens_arena: np.ndarray) -> torch.Tensor:
+        """Ranges of every used block (host arrays of the block table), kept until the next mutation."""
+        version = self._storage.version
+        if self._blocks_cache is None or self._blocks_cache[0] != version:
+            self._blocks_cache = (version, torch.from_numpy(_merged_ranges(starts, stops, opens_arena)))
+        return self._blocks_cache[1]
 
     def _finish(self, request: ScanRequest, result, k: int, *, has_boost: bool) -> SearchResult:
         if result.scores.device.type == "cpu":
@@ -543,12 +560,13 @@ class Index:
         it holds every row scoring as high as the k-th, then order ties by id."""
         def row(tensor):
             return tensor if tensor is None or tensor.dim() == 1 else tensor[query:query + 1]
-        single = dataclasses.replace(request, queries=request.queries[query:query + 1],
-                                     mask_words=row(request.mask_words), keep=row(request.keep),
-                                     candidate_keep=row(request.candidate_keep))
+        # The words are sliced only if the scan reads them (the torch gather path does not).
+        words = Deferred(lambda: row(request.mask_words), dim=2 if request.per_query_mask else 1)
+        single = request.replace(queries=request.queries[query:query + 1], mask_words=words, keep=row(request.keep),
+                                 candidate_keep=row(request.candidate_keep))
         wanted = 2 * k + 1
         while True:
-            found = torch_scan(dataclasses.replace(single, k=wanted))
+            found = torch_scan(single.replace(k=wanted))
             scores, slots = found.scores[0], found.slots[0]
             if slots[-1] < 0 or not scores[-1] == scores[k - 1]:  # the last candidate is padding or below the k-th
                 break
@@ -660,17 +678,18 @@ class Index:
         return copy
 
 
-def _kept_ranges_numpy(starts: np.ndarray, stops: np.ndarray, opens_arena: np.ndarray, words: np.ndarray | None,
-                       slots: np.ndarray | None) -> np.ndarray:
-    """``Index._ranges_with_hits`` on host arrays: blocks with a hit, adjacent ones of an arena merged."""
-    if slots is not None:
-        hits = np.bincount(np.searchsorted(starts, slots, side="right") - 1, minlength=len(starts))
-    else:
-        prefix = np.zeros(words.shape[-1] + 1, dtype=np.int64)
-        np.cumsum(np.bitwise_count(words.view(np.uint32)), out=prefix[1:])
-        hits = prefix[(stops + 31) // 32] - prefix[starts // 32]
+def _kept_ranges_numpy(starts: np.ndarray, stops: np.ndarray, opens_arena: np.ndarray, words: np.ndarray) -> np.ndarray:
+    """``Index._ranges_with_hits`` of packed words on host arrays: blocks with a set bit, adjacent ones
+    of an arena merged."""
+    prefix = np.zeros(words.shape[-1] + 1, dtype=np.int64)
+    np.cumsum(np.bitwise_count(words.view(np.uint32)), out=prefix[1:])
+    hits = prefix[(stops + 31) // 32] - prefix[starts // 32]
     keep = hits > 0
-    starts, stops, opens_arena = starts[keep], stops[keep], opens_arena[keep]
+    return _merged_ranges(starts[keep], stops[keep], opens_arena[keep])
+
+
+def _merged_ranges(starts: np.ndarray, stops: np.ndarray, opens_arena: np.ndarray) -> np.ndarray:
+    """Block ranges (sorted by start) with adjacent blocks of one arena merged."""
     first = np.ones(len(starts), dtype=bool)
     first[1:] = (starts[1:] != stops[:-1]) | opens_arena[1:]
     last = np.ones(len(starts), dtype=bool)

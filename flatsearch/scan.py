@@ -17,9 +17,39 @@ broken by the lower id.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Callable
 
 import torch
+
+
+class Deferred:
+    """A :class:`ScanRequest` value computed on first read: ``make()`` returns it.
+
+    The torch backend gathers the passing rows of a selective filter and never reads
+    its packed words, so the Index hands them over as Deferred and only a backend that
+    reads them (Triton) pays for building them. ``dim``: the number of dimensions the
+    value will have, for :attr:`ScanRequest.per_query_mask` (None: read the value).
+
+    Example:
+        >>> import torch
+        >>> request = ScanRequest(queries=torch.ones(1, 2), k=1, arenas=(torch.eye(2),), arena_starts=(0,),
+        ...     ranges=Deferred(lambda: torch.tensor([[0, 2]])), mask_words=Deferred(lambda: torch.tensor([3]), dim=1),
+        ...     bias=None, score_scale=1.0)
+        >>> request.is_computed("ranges"), request.per_query_mask, request.ranges.tolist(), request.is_computed("ranges")
+        (False, False, [[0, 2]], True)
+    """
+
+    __slots__ = ("_make", "dim", "_value")
+
+    def __init__(self, make: Callable[[], torch.Tensor], dim: int | None = None):
+        self._make, self.dim, self._value = make, dim, None
+
+    def value(self) -> torch.Tensor:
+        """The value, built by the first call (requests made by :meth:`ScanRequest.replace` share it)."""
+        if self._value is None:
+            self._value = self._make()
+        return self._value
 
 
 @dataclass(frozen=True)
@@ -65,6 +95,9 @@ class ScanRequest:
         dense: True when every slot in ``ranges`` is live and passes (an
             unfiltered search over blocks without holes); a backend may then
             skip reading the mask.
+
+    ``ranges`` and ``mask_words`` may be given as :class:`Deferred`: they are then built
+    on first read (and kept), with the meaning above.
     """
 
     queries: torch.Tensor
@@ -82,9 +115,41 @@ class ScanRequest:
     dense: bool = False
     slot_bias: torch.Tensor | None = None
 
+    def __post_init__(self):
+        deferred = {name: value for name in _DEFERRABLE if type(value := self.__dict__[name]) is Deferred}
+        if deferred:  # read through __getattr__ until first computed
+            for name in deferred:
+                del self.__dict__[name]
+            self.__dict__["_deferred"] = deferred
+
+    def __getattr__(self, name: str):
+        deferred = self.__dict__.get("_deferred")
+        if deferred is None or name not in deferred:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        value = deferred.pop(name).value()
+        self.__dict__[name] = value
+        return value
+
+    def replace(self, **changes) -> "ScanRequest":
+        """A copy with ``changes``, like ``dataclasses.replace``, without building unread Deferred values."""
+        pending = self.__dict__.get("_deferred", {})
+        values = {field.name: pending.get(field.name) or self.__dict__[field.name] for field in fields(self)}
+        values.update(changes)
+        return ScanRequest(**values)
+
+    def is_computed(self, name: str) -> bool:
+        """Whether ``name`` holds its value (False while a :class:`Deferred` one is unread)."""
+        return name not in self.__dict__.get("_deferred", ())
+
     @property
     def per_query_mask(self) -> bool:
+        pending = self.__dict__.get("_deferred", {}).get("mask_words")
+        if pending is not None and pending.dim is not None:
+            return pending.dim == 2
         return self.mask_words.dim() == 2
+
+
+_DEFERRABLE = ("ranges", "mask_words")
 
 
 @dataclass(frozen=True)

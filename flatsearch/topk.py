@@ -20,6 +20,7 @@ Example:
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
@@ -48,11 +49,12 @@ def best_k(scores: torch.Tensor, k: int, *, keys: torch.Tensor | None = None, va
         valid = valid.expand(nq, n)
     internal = -scores if lower_is_better else scores
     take = min(k, n)
+    values = None
     if keys is None and n > take + 1:
-        columns, chosen = _topk_by_column(internal, take, valid, masked)
+        values, columns, chosen = _topk_by_column(internal, take, valid, masked)
     else:
         columns, chosen = _sorted(internal, take, keys, valid)
-    out_scores = scores.gather(1, columns)
+    out_scores = values if values is not None and not lower_is_better else scores.gather(1, columns)
     out_keys = columns if keys is None else keys.gather(1, columns)
     worst = float("inf") if lower_is_better else float("-inf")
     if chosen is not None:
@@ -81,9 +83,18 @@ def _sorted(internal, k, keys, valid):
 
 
 def _topk_by_column(internal, k, valid, already_masked=False):
-    """``torch.topk`` of k + 1; rows whose k-th place is tied are finished exactly in O(n)."""
+    """``torch.topk`` of k + 1; rows whose k-th place is tied are finished exactly in O(n).
+
+    Returns (values, columns, chosen): ``values`` are ``internal`` at ``columns`` when no
+    tie needed handling, else None (the caller gathers them)."""
     masked = internal if valid is None or already_masked else torch.where(valid, internal, internal.new_full((), float("-inf")))
     values, columns = torch.topk(masked, k + 1, dim=1)
+    if values.device.type == "cpu":
+        # The usual case, no equal values among the first k + 1, told by one numpy pass over the
+        # (nq, k + 1) values instead of five small torch calls.
+        head = values.numpy()
+        if not (head[:, 1:] == head[:, :-1]).any():
+            return values[:, :k], columns[:, :k], None
     # Equal k-th and (k+1)-th values (a finite tie, or -inf, where real and masked entries look alike)
     # mean the kept set depends on the tie rule. Elsewhere no kept entry is -inf, so all are real.
     straddle = (values[:, k] == values[:, k - 1]).nonzero().flatten()
@@ -102,7 +113,7 @@ def _topk_by_column(internal, k, valid, already_masked=False):
         if chosen is None:
             chosen = torch.ones_like(columns, dtype=torch.bool)
         chosen[straddle] = fixed_chosen
-    return columns, chosen
+    return None, columns, chosen
 
 
 def _tied_rows(internal, valid, threshold, k):

@@ -26,11 +26,22 @@ while (64 x 384) by (384 x 2,000), 49M multiply-adds, took 0.62 ms on two and
 1.13 ms on one on a quieter moment). Below the threshold one thread is about as
 fast even on an idle machine (nq=1 and nq=2 products are bound by memory), so
 small searches lose nothing and stop depending on the other core.
+
+Between that threshold and ``ALWAYS_PARALLEL_MACS`` the choice follows measurements:
+each product (with its gather and top-k) is timed, per size class, on whichever of
+one thread or the caller's threads it ran, and the next one of its class takes the
+faster, except now and then (more rarely the larger the gap, see ``RETRY_EVERY``)
+the slower, so that a change of load is noticed. Larger products always take the
+caller's threads.
+Measured on 2 shared cores with other work running (load average about 4): 1M
+rows, 0.1% passing, nq=64, median 2.8 ms on one thread against 32 ms on two, and
+2.6 against 48 ms with one more busy process; on an idle machine two are faster.
 """
 from __future__ import annotations
 
 import contextlib
 import threading
+import time
 
 import numpy as np
 import torch
@@ -47,17 +58,68 @@ GATHER_MAX_FRACTION = 0.4
 SPAN_GAP_ROWS = 1024
 # Largest score matrix one chunk may allocate, in float32 elements.
 CHUNK_ELEMENTS = 1 << 26
-# Multiply-adds (queries x rows x dim) from which a product runs on the caller's threads (see Threads above).
+# Multiply-adds (queries x rows x dim) from which a product may run on the caller's threads (see Threads above).
 PARALLEL_MIN_MACS = 1 << 24
+# From this many multiply-adds (about 50 ms on one core) a product always runs on the caller's threads:
+# a stall of the parallel region costs less than the second thread saves.
+ALWAYS_PARALLEL_MACS = 1 << 30
+# A large product runs on the choice that measured slower after RETRY_EVERY times (slower / faster)
+# products of its size class on the faster one (medians of recent timings), at most RETRY_MAX, so
+# that a change of load is seen.
+RETRY_EVERY = 32
+RETRY_MAX = 1024
 
 
 class _ThreadState(threading.local):
     caller = 0  # the caller's intra-op thread count while one_thread() holds this thread at one; 0 outside
-    parallel = False  # inside _parallel(): the caller's threads are set
+    parallel = False  # inside _parallel(): its thread choice holds for the blocks inside
 
 
 _THREADS = _ThreadState()
 _OPENMP: bool | None = None
+
+
+class _Timings:
+    """Seconds per multiply-add of large products, on one thread and on the caller's threads.
+
+    Kept per size class (one query or many, and the power of two of the multiply-adds): the
+    last ``WINDOW`` timings of each choice, compared by their medians (a stall of a parallel
+    region is a heavy tail: one slow run must not decide). Each choice is timed
+    ``FIRST_RUNS`` times, alternately, before the faster is taken."""
+
+    WINDOW = 5
+    FIRST_RUNS = 3
+
+    def __init__(self):
+        # size class -> [timings on one thread, timings on the caller's threads, runs since the slower ran]
+        self._classes: dict[tuple[bool, int], list] = {}
+
+    def use_threads(self, key: tuple[bool, int]) -> bool:
+        """Whether the next product of this class runs on the caller's threads."""
+        entry = self._classes.setdefault(key, [[], [], 0])
+        single, parallel = entry[0], entry[1]
+        if len(single) < self.FIRST_RUNS or len(parallel) < self.FIRST_RUNS:
+            return len(parallel) <= len(single)  # the caller's threads first, then alternately
+        single, parallel = _median(single), _median(parallel)
+        entry[2] += 1
+        ratio = max(single, parallel) / max(min(single, parallel), 1e-300)
+        if entry[2] >= min(RETRY_EVERY * ratio, RETRY_MAX):
+            entry[2] = 0
+            return parallel >= single  # the slower choice, once
+        return parallel < single
+
+    def record(self, key: tuple[bool, int], threads: bool, seconds_per_mac: float) -> None:
+        timings = self._classes[key][threads]
+        timings.append(seconds_per_mac)
+        del timings[:-self.WINDOW]
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
+_TIMINGS = _Timings()
 
 
 def _openmp() -> bool:
@@ -72,8 +134,9 @@ def _openmp() -> bool:
 def one_thread(device: torch.device):
     """Run the block on one intra-op thread (CPU with OpenMP; elsewhere a no-op), then restore the count.
 
-    Inside it, products of at least ``PARALLEL_MIN_MACS`` multiply-adds still use the
-    caller's threads. The count is the calling thread's own under OpenMP; a thread
+    Inside it, products of at least ``PARALLEL_MIN_MACS`` multiply-adds may still use the
+    caller's threads (see Threads in the module docstring). The count is the calling
+    thread's own under OpenMP; a thread
     whose first torch call falls inside the block starts with one thread.
 
     Example:
@@ -101,19 +164,27 @@ def one_thread(device: torch.device):
 
 
 @contextlib.contextmanager
-def _parallel(macs: int):
-    """The caller's threads for a product of ``macs`` multiply-adds when it is large enough."""
+def _parallel(macs: int, queries: int):
+    """The caller's threads for a product of ``macs`` multiply-adds (``queries`` rows of queries) when it
+    is large enough and, by the timings of earlier products of its size, faster on them than on one."""
     caller = _THREADS.caller
     if not caller or macs < PARALLEL_MIN_MACS or _THREADS.parallel:
         yield  # small, outside one_thread(), or inside an outer _parallel() that already holds the threads
         return
-    torch.set_num_threads(caller)
-    _THREADS.parallel = True
+    key = (queries == 1, macs.bit_length())
+    threads = macs >= ALWAYS_PARALLEL_MACS or _TIMINGS.use_threads(key)
+    _THREADS.parallel = True  # also when one thread was chosen: inner blocks keep the choice
+    if threads:
+        torch.set_num_threads(caller)
+    started = time.perf_counter()
     try:
         yield
     finally:
+        if macs < ALWAYS_PARALLEL_MACS:
+            _TIMINGS.record(key, threads, (time.perf_counter() - started) / macs)
         _THREADS.parallel = False
-        torch.set_num_threads(1)
+        if threads:
+            torch.set_num_threads(1)
 
 
 def _empty(queries: torch.Tensor, k: int) -> ScanResult:
@@ -143,7 +214,12 @@ def _arena_rows(request: ScanRequest, start: int, stop: int) -> torch.Tensor:
 
 def _same_rows(queries: torch.Tensor) -> bool:
     """Whether every query is the same vector (then one product serves them all)."""
-    if queries.shape[0] < 2 or not torch.equal(queries[0], queries[1]):
+    if queries.shape[0] < 2:
+        return False
+    if queries.device.type == "cpu":  # numpy: a few microseconds, where each torch call costs more
+        values = queries.numpy()
+        return bool(np.array_equal(values[0], values[1])) and (len(values) == 2 or bool((values == values[:1]).all()))
+    if not torch.equal(queries[0], queries[1]):
         return False
     return queries.shape[0] == 2 or bool((queries == queries[:1]).all())
 
@@ -156,11 +232,11 @@ def _score_block(request, queries, vectors, keep, bias, *, same: bool = False) -
     vectors = vectors.float()
     nq = queries.shape[0]
     factor = queries[:1] if same else queries
-    neg_inf = torch.full((), float("-inf"), device=queries.device)
     row = bias
     if keep is not None and keep.dim() == 1:  # a shared mask folds into the bias row
+        neg_inf = torch.full((), float("-inf"), device=queries.device)
         row = torch.where(keep, neg_inf.new_zeros(()) if bias is None else bias, neg_inf)
-    with _parallel(factor.shape[0] * vectors.shape[0] * vectors.shape[1]):
+    with _parallel(factor.shape[0] * vectors.shape[0] * vectors.shape[1], factor.shape[0]):
         if row is None:
             scores = torch.mm(factor, vectors.T)
             if request.score_scale != 1:
@@ -168,7 +244,8 @@ def _score_block(request, queries, vectors, keep, bias, *, same: bool = False) -
         else:
             scores = torch.addmm(row.unsqueeze(0), factor, vectors.T, alpha=request.score_scale)
     if keep is not None and keep.dim() == 2:
-        return torch.where(keep, scores, neg_inf)  # broadcasts one shared row over the queries
+        # Broadcasts one shared row over the queries.
+        return torch.where(keep, scores, torch.full((), float("-inf"), device=queries.device))
     return scores.expand(nq, -1) if same else scores
 
 
@@ -234,12 +311,16 @@ def torch_scan(request: ScanRequest) -> ScanResult:
                 if keep.dim() == 1 and bool(keep.all()):
                     keep = None
             bias = None if request.bias is None else request.bias[chunk_start:chunk_stop]
-            scores = _score_block(request, queries, _arena_rows(request, chunk_start, chunk_stop), keep, bias, same=same)
-            # A shared mask folded into the bias row does not clean rows that are not live: their memory
-            # may hold NaN or inf (never written), so best_k masks those scores itself.
-            values, columns = best_k(scores, k, valid=keep, masked=keep is None or keep.dim() == 2)
+            # The product and its top-k in one parallel region when the product is large: a top-k of
+            # (64 x 1M) scores on one thread was 6% of an unfiltered search.
+            with _parallel((1 if same else nq) * (chunk_stop - chunk_start) * queries.shape[1], 1 if same else nq):
+                scores = _score_block(request, queries, _arena_rows(request, chunk_start, chunk_stop), keep, bias,
+                                      same=same)
+                # A shared mask folded into the bias row does not clean rows that are not live: their memory
+                # may hold NaN or inf (never written), so best_k masks those scores itself.
+                values, columns = best_k(scores, k, valid=keep, masked=keep is None or keep.dim() == 2)
             candidates_scores.append(values)
-            candidates_slots.append(torch.where(columns >= 0, columns + chunk_start, columns))
+            candidates_slots.append(torch.where(columns >= 0, columns + chunk_start, columns) if chunk_start else columns)
     if not candidates_scores:
         return _empty(queries, k)
     if len(candidates_scores) == 1:
@@ -273,12 +354,16 @@ def _gather_scan(request: ScanRequest, queries: torch.Tensor, keep: torch.Tensor
     # they are the bulk of the search, and switching the thread count between them costs more
     # than it saves (on 2 cores, 1M rows, 1,000 passing, nq=64: gather 95 against 200 us, top-k
     # 140 against 300 us on one thread).
-    with _parallel((1 if same else queries.shape[0]) * slots.numel() * queries.shape[1]):
+    factor_rows = 1 if same else queries.shape[0]
+    with _parallel(factor_rows * slots.numel() * queries.shape[1], factor_rows):
         vectors = gather_rows(request, slots)
         bias = None if request.bias is None else _bias_at(request, slots)
         scores = _score_block(request, queries, vectors, keep, bias, same=same)
         # Slots are sorted, so the lower column is the lower slot.
         values, columns = best_k(scores, request.k, valid=keep, masked=True)
+    if columns.device.type == "cpu":  # (nq, k) small: numpy, not four torch calls
+        places = columns.numpy()
+        return ScanResult(values, torch.from_numpy(np.where(places >= 0, slots.numpy()[np.maximum(places, 0)], -1)))
     return ScanResult(values, torch.where(columns >= 0, slots[columns.clamp(min=0)], columns))
 
 

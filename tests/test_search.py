@@ -249,6 +249,40 @@ def test_a_real_row_scoring_minus_inf_is_returned_not_dropped_as_padding():
     assert merged.ids.tolist() == [[5, -1]]
 
 
+def test_large_products_take_the_thread_choice_measured_faster_and_retry_the_other():
+    timings, key = torch_scan._Timings(), (False, 30)
+    first = []
+    for _ in range(2 * timings.FIRST_RUNS):  # both choices timed alternately, the caller's threads first
+        first.append(timings.use_threads(key))
+        timings.record(key, first[-1], 3e-11 if first[-1] else 1e-11)
+    assert first == [True, False] * timings.FIRST_RUNS
+    # One thread is 3x faster: the caller's threads again once every 3 * RETRY_EVERY products.
+    choices = [timings.use_threads(key) for _ in range(6 * torch_scan.RETRY_EVERY)]
+    assert sum(choices) == 2 and choices[3 * torch_scan.RETRY_EVERY - 1], choices
+    timings.record(key, False, 1e-8)  # one stall does not move the median
+    assert timings.use_threads(key) is False
+    for _ in range(3):
+        timings.record(key, False, 9e-11)  # one thread became slower (another process took the core)
+    assert timings.use_threads(key) is True
+
+
+def test_scan_request_builds_deferred_values_once_on_first_read():
+    from flatsearch.scan import Deferred, ScanRequest
+
+    built = []
+
+    def words():
+        built.append(1)
+        return torch.tensor([[3], [1]], dtype=torch.int32)
+
+    request = ScanRequest(queries=torch.ones(2, 2), k=1, arenas=(torch.eye(2),), arena_starts=(0,),
+                          ranges=torch.tensor([[0, 2]]), mask_words=Deferred(words, dim=2), bias=None, score_scale=1.0)
+    copy = request.replace(k=2)
+    assert request.per_query_mask and copy.per_query_mask and not built
+    assert request.mask_words.tolist() == [[3], [1]] and copy.mask_words.tolist() == [[3], [1]]
+    assert built == [1] and request.is_computed("mask_words")
+
+
 def test_upsert_replaces_vectors_and_keeps_unspecified_attributes():
     index, ids, vectors, attributes = random_index(n=200, seed=11)
     target = int(ids[5])
