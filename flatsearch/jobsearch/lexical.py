@@ -35,8 +35,15 @@ when at most ``DISTINCTIVE_SHARE`` of the postings hold it (in the indexed field
 ("engineer", "manager", "sales", "senior"). When the query has both kinds ("data engineer") and some
 candidate holds a distinctive word, a candidate holding none of them is close only at similarity
 ``max(MIN_CLOSE_SIMILARITY, best - STRICT_MARGIN)`` or by covering: a security engineer is not a close
-match for "data engineer" when data postings pass the filters. When no job passing the filters is
-close, the answer says so and shows the nearest jobs labelled as nearest, not as matches.
+match for "data engineer" when data postings pass the filters. The same stricter bar applies to a
+candidate whose title, department and category meet *no* slot of the query while some candidate covers
+it: for "engineering" where engineering postings pass the filters, a product designer is close only
+when its similarity alone reaches the stricter bar, and for "HRBP" a business-development director
+(who holds "business", a part of the expansion, which is not its slot) is not close when an "HR
+Business Partner" or "People Partner" is there. Words are compared as the index holds them
+(:func:`terms`), so "FP&A" in a title meets the query's "FP&A" slot as its expansion does. When no
+job passing the filters is close, the answer says so and shows the nearest jobs labelled as nearest,
+not as matches.
 
 The weights were chosen by measurement on both evaluation sets (``benchmarks/jobsearch_eval.py``):
 the weighted sum at 0.1-0.4 and reciprocal-rank fusion (k = 10, 30, 60) left the share of
@@ -78,6 +85,7 @@ DISTINCTIVE_SHARE = 0.1
 NORMALISATION_VERSION = 1  # bump when normalise() or the indexed fields change: it keys the cache
 _WORD = re.compile(r"[a-z0-9][a-z0-9+#&]*")
 _ALTERNATIVES = re.compile(r"\s+or\s+|\s*/\s*", re.IGNORECASE)
+_TERM = re.compile(r"\w\w+")  # bm25s's own token pattern: "fp&a" is indexed and queried as "fp"
 
 
 def normalise(text: str) -> list[str]:
@@ -95,15 +103,26 @@ def normalise(text: str) -> list[str]:
     return out
 
 
+def terms(text: str) -> list[str]:
+    """The words of a text as the BM25 index holds them: :func:`normalise`, then bm25s's token pattern
+    (two or more word characters), so a title's "FP&A" meets the query term "fp" that the index reads.
+
+    Example:
+        >>> terms("Financial Planning & Analysis (FP&A) Analysts")
+        ['financial', 'planning', 'analysis', 'fp', 'analyst']
+    """
+    return [piece for word in normalise(text) for piece in _TERM.findall(word)]
+
+
 @lru_cache(maxsize=1)
 def _expansions() -> dict[str, tuple[str, ...]]:
-    """Normalised abbreviation -> its normalised expansion words."""
+    """Abbreviation (as an index term) -> its expansion words (index terms)."""
     table, _ = abbreviations()
     out = {}
     for key, expansion in table.items():
-        word = normalise(key)
+        word = terms(key)
         if len(word) == 1:
-            out[word[0]] = tuple(normalise(expansion))
+            out[word[0]] = tuple(terms(expansion))
     return out
 
 
@@ -112,9 +131,9 @@ def _also() -> dict[str, tuple[tuple[str, ...], ...]]:
     """Normalised abbreviation -> other titles for the same role (normalised words), from the table's ``also``."""
     out = {}
     for key, titles in other_titles().items():
-        word = normalise(key)
+        word = terms(key)
         if len(word) == 1:
-            out[word[0]] = tuple(tuple(normalise(title)) for title in titles)
+            out[word[0]] = tuple(tuple(terms(title)) for title in titles)
     return out
 
 
@@ -278,7 +297,7 @@ class LexicalIndex:
         coverage = self.coverage(text)
         out = {}
         for job_id, posting in postings.items():
-            words = set(normalise(_indexed_text(posting)))
+            words = set(terms(_indexed_text(posting)))
             out[job_id] = max((sum(any(set(group) <= words for group in slot) for slot in slots) / len(slots) for slots in coverage),
                               default=1.0)
         return out
@@ -294,11 +313,16 @@ class LexicalIndex:
             >>> lexical.title_covers("QA quality assurance engineer", "Supplier Quality Engineer")
             False
         """
-        return _covers(self.coverage(text) if coverage is None else coverage, set(normalise(title)))
+        return _covers(self.coverage(text) if coverage is None else coverage, set(terms(title)))
 
 
 def _covers(coverage: list, words: set[str]) -> bool:
     return any(all(any(set(group) <= words for group in slot) for slot in slots) for slots in coverage)
+
+
+def _meets_any(coverage: list, words: set[str]) -> bool:
+    """Whether the words meet at least one slot of some alternative (a part of an expansion is not its slot)."""
+    return any(any(set(group) <= words for group in slot) for slots in coverage for slot in slots)
 
 
 def _cache_key(postings) -> str:
@@ -349,18 +373,21 @@ def split_close(ranked: list, semantic_vector: np.ndarray, best_similarity: floa
     threshold = close_threshold(best_similarity)
     strict = max(MIN_CLOSE_SIMILARITY, best_similarity - STRICT_MARGIN)
     coverage = lexical.coverage(semantic_text)
-    terms = set(lexical.query_terms(semantic_text))
-    distinctive = {t for t in terms if lexical.document_share(t) <= DISTINCTIVE_SHARE}
-    # Each candidate's words are read once: (title and department, every indexed field).
-    words = [(set(normalise(f"{c.record.posting.title} {c.record.posting.department} {c.record.posting.category}")),
-              set(normalise(_indexed_text(c.record.posting)))) for c in ranked]
-    # The stricter bar applies only to a compound role ("data engineer") when some candidate holds its distinctive words.
-    compound = bool(distinctive) and bool(terms - distinctive) and any(distinctive & indexed for _, indexed in words)
+    query_terms = set(lexical.query_terms(semantic_text))
+    distinctive = {t for t in query_terms if lexical.document_share(t) <= DISTINCTIVE_SHARE}
+    # Each candidate's words (title, department, category) are read once.
+    words = [set(terms(f"{c.record.posting.title} {c.record.posting.department} {c.record.posting.category}")) for c in ranked]
+    # The stricter bar applies to a compound role ("data engineer") when some candidate holds its distinctive words,
+    # and to a job that names no part of the query when some candidate names all of it.
+    compound = bool(distinctive) and bool(query_terms - distinctive) and any(distinctive & named for named in words)
+    covered = [_covers(coverage, named) for named in words]
+    some_cover = any(covered)
     close, rest = [], []
-    for candidate, (named, indexed) in zip(ranked, words):
+    for candidate, named, covers in zip(ranked, words, covered):
         similarity = float(candidate.vector @ semantic_vector)
-        bar = strict if compound and not distinctive & indexed else threshold
-        if similarity >= bar or _covers(coverage, named):
+        unnamed = some_cover and not _meets_any(coverage, named)
+        bar = strict if unnamed or (compound and not distinctive & named) else threshold
+        if similarity >= bar or covers:
             close.append(candidate)
         else:
             rest.append(candidate)
