@@ -231,3 +231,24 @@ def test_a_common_word_opening_the_query_is_not_a_company(planner, catalog):
     assert "Current" in catalog.company_ids
     plan = planner.plan("openings at Current in Denver", now=NOW)
     assert {"company": {"in": [catalog.company_ids["Current"]]}} in plan.clauses
+
+
+@pytest.mark.parametrize("query", ["designer jobs in LA", "designer jobs in los angeles", "designers near Culver City",
+                                   "designer roles close to Burbank"])
+def test_la_and_near_a_city_there_stay_in_los_angeles_county(planner, gazetteer, query):
+    geo = [c["geo"]["in"] for c in clauses(planner, query) if "geo" in c]
+    assert len(geo) == 1 and len(geo[0]) == 1, geo
+    area = gazetteer.place(geo[0][0])
+    names = {gazetteer.place(c).name for c in area.contains}
+    assert {"Los Angeles", "Santa Monica", "Long Beach", "Torrance"} <= names
+    assert not names & {"Irvine", "Anaheim", "Costa Mesa", "Thousand Oaks"}  # Orange and Ventura counties are not "LA"
+
+
+@pytest.mark.parametrize("query, inside, outside", [
+    ("designer jobs in greater los angeles", {"Los Angeles", "Irvine", "Anaheim", "Thousand Oaks"}, set()),
+    ("designers near Anaheim", {"Irvine", "Anaheim"}, {"Los Angeles", "Santa Monica"}),  # Orange County, not all of Greater LA
+])
+def test_greater_los_angeles_is_the_whole_metro_and_near_an_orange_county_city_is_orange_county(planner, gazetteer, query, inside, outside):
+    geo = [c["geo"]["in"] for c in clauses(planner, query) if "geo" in c]
+    names = {gazetteer.place(c).name for c in gazetteer.place(geo[0][0]).contains}
+    assert inside <= names and not names & outside
