@@ -36,11 +36,14 @@ when at most ``DISTINCTIVE_SHARE`` of the postings hold it (in the indexed field
 candidate holds a distinctive word, a candidate holding none of them is close only at similarity
 ``max(MIN_CLOSE_SIMILARITY, best - STRICT_MARGIN)`` or by covering: a security engineer is not a close
 match for "data engineer" when data postings pass the filters. The same stricter bar applies to a
-candidate whose title, department and category meet *no* slot of the query while some candidate covers
-it: for "engineering" where engineering postings pass the filters, a product designer is close only
-when its similarity alone reaches the stricter bar, and for "HRBP" a business-development director
-(who holds "business", a part of the expansion, which is not its slot) is not close when an "HR
-Business Partner" or "People Partner" is there. Words are compared as the index holds them
+candidate whose title, department and category meet *no* slot of the query while some candidate meets
+at least ``NAMED_SHARE`` of one alternative's slots: for "engineering" where engineering postings pass
+the filters, a product designer is close only when its similarity alone reaches the stricter bar; for
+"HRBP" a business-development director (who holds "business", a part of the expansion, which is not its
+slot) is not close when an "HR Business Partner" or "People Partner" is there; for "UX researcher" a
+"Digital Experience Specialist" is not close when a "UX Research" posting is. A vague query of many
+slots ("solving puzzles and writing code") is left to similarity: one job holding one of its words does
+not raise the bar for the others. Words are compared as the index holds them
 (:func:`terms`), so "FP&A" in a title meets the query's "FP&A" slot as its expansion does. When no
 job passing the filters is close, the answer says so and shows the nearest jobs labelled as nearest,
 not as matches.
@@ -82,6 +85,7 @@ MIN_CLOSE_SIMILARITY = 0.3
 CLOSE_MARGIN = 0.2
 STRICT_MARGIN = 0.15
 DISTINCTIVE_SHARE = 0.1
+NAMED_SHARE = 0.5
 NORMALISATION_VERSION = 1  # bump when normalise() or the indexed fields change: it keys the cache
 _WORD = re.compile(r"[a-z0-9][a-z0-9+#&]*")
 _ALTERNATIVES = re.compile(r"\s+or\s+|\s*/\s*", re.IGNORECASE)
@@ -320,9 +324,9 @@ def _covers(coverage: list, words: set[str]) -> bool:
     return any(all(any(set(group) <= words for group in slot) for slot in slots) for slots in coverage)
 
 
-def _meets_any(coverage: list, words: set[str]) -> bool:
-    """Whether the words meet at least one slot of some alternative (a part of an expansion is not its slot)."""
-    return any(any(set(group) <= words for group in slot) for slots in coverage for slot in slots)
+def _met_share(coverage: list, words: set[str]) -> float:
+    """The largest fraction of one alternative's slots that the words meet (a part of an expansion is not its slot)."""
+    return max((sum(any(set(group) <= words for group in slot) for slot in slots) / len(slots) for slots in coverage), default=0.0)
 
 
 def _cache_key(postings) -> str:
@@ -378,16 +382,15 @@ def split_close(ranked: list, semantic_vector: np.ndarray, best_similarity: floa
     # Each candidate's words (title, department, category) are read once.
     words = [set(terms(f"{c.record.posting.title} {c.record.posting.department} {c.record.posting.category}")) for c in ranked]
     # The stricter bar applies to a compound role ("data engineer") when some candidate holds its distinctive words,
-    # and to a job that names no part of the query when some candidate names all of it.
+    # and to a job that names no part of the query when some candidate names at least NAMED_SHARE of it.
     compound = bool(distinctive) and bool(query_terms - distinctive) and any(distinctive & named for named in words)
-    covered = [_covers(coverage, named) for named in words]
-    some_cover = any(covered)
+    shares = [_met_share(coverage, named) for named in words]
+    named_enough = any(share >= NAMED_SHARE for share in shares)
     close, rest = [], []
-    for candidate, named, covers in zip(ranked, words, covered):
+    for candidate, named, share in zip(ranked, words, shares):
         similarity = float(candidate.vector @ semantic_vector)
-        unnamed = some_cover and not _meets_any(coverage, named)
-        bar = strict if unnamed or (compound and not distinctive & named) else threshold
-        if similarity >= bar or covers:
+        bar = strict if (named_enough and share == 0) or (compound and not distinctive & named) else threshold
+        if similarity >= bar or share == 1:
             close.append(candidate)
         else:
             rest.append(candidate)

@@ -135,6 +135,8 @@ def test_words_are_compared_as_the_index_holds_them(lexical):
     ("marketing", _job("Partner Marketing Manager"), _job("Manager, SMB Sales", "Sales", "sales")),
     ("HRBP human resources business partner", _job("People Partner", "People", "people"),
      _job("Director of Business Development", "Partnerships", "sales")),
+    # Half of the query named is enough to raise the bar for a job that names none of it.
+    ("UX user experience researcher", _job("UX Research Intern", "University", "design"), _job("Digital Experience Specialist")),
 ])
 def test_a_job_naming_no_part_of_the_query_needs_the_strict_bar_when_another_names_all(lexical, text, named, unnamed):
     vector = np.array([1.0, 0.0], dtype=np.float32)
@@ -146,4 +148,12 @@ def test_a_job_naming_no_part_of_the_query_needs_the_strict_bar_when_another_nam
     assert [c.id for c in close] == [2]
     # Similar enough on its own, it stays close.
     close, _ = split_close([_C(1, 0.0, middle, named), _C(2, 0.0, np.array([0.7, 0.71], np.float32), unnamed)], vector, 0.8, lexical, text)
+    assert [c.id for c in close] == [1, 2]
+
+
+def test_one_word_of_a_vague_query_named_does_not_raise_the_bar_for_the_rest(lexical):
+    vector = np.array([1.0, 0.0], dtype=np.float32)
+    middle = np.array([0.62, 0.78], dtype=np.float32)
+    puzzle, coder = _job("Puzzle Assistant", "Games"), _job("Backend Developer", "Platform", "engineering")
+    close, _ = split_close([_C(1, 0.0, middle, puzzle), _C(2, 0.0, middle, coder)], vector, 0.8, lexical, "solving puzzles and writing code")
     assert [c.id for c in close] == [1, 2]
