@@ -37,13 +37,12 @@ candidate holds a distinctive word, a candidate holding none of them is close on
 ``max(MIN_CLOSE_SIMILARITY, best - STRICT_MARGIN)`` or by covering: a security engineer is not a close
 match for "data engineer" when data postings pass the filters. The same stricter bar applies to a
 candidate whose title, department and category meet *no* slot of the query while some candidate meets
-at least ``NAMED_SHARE`` of one alternative's slots: for "engineering" where engineering postings pass
+``NAMED_SHARE`` (all) of one alternative's slots: for "engineering" where engineering postings pass
 the filters, a product designer is close only when its similarity alone reaches the stricter bar; for
 "HRBP" a business-development director (who holds "business", a part of the expansion, which is not its
-slot) is not close when an "HR Business Partner" or "People Partner" is there; for "UX researcher" a
-"Digital Experience Specialist" is not close when a "UX Research" posting is. A vague query of many
-slots ("solving puzzles and writing code") is left to similarity: one job holding one of its words does
-not raise the bar for the others. Words are compared as the index holds them
+slot) is not close when an "HR Business Partner" or "People Partner" is there. A job naming part of the
+query does not raise the bar: "Deal Desk Analyst" names half of "cybersecurity analyst", and the
+security engineers beside it stay close by similarity; nor does one word of a vague query of many slots. Words are compared as the index holds them
 (:func:`terms`), so "FP&A" in a title meets the query's "FP&A" slot as its expansion does. When no
 job passing the filters is close, the answer says so and shows the nearest jobs labelled as nearest,
 not as matches.
@@ -85,7 +84,7 @@ MIN_CLOSE_SIMILARITY = 0.3
 CLOSE_MARGIN = 0.2
 STRICT_MARGIN = 0.15
 DISTINCTIVE_SHARE = 0.1
-NAMED_SHARE = 0.5
+NAMED_SHARE = 1.0  # half (0.5) also raised the bar when a job named only the generic half ('Deal Desk Analyst' for 'cybersecurity analyst')
 NORMALISATION_VERSION = 1  # bump when normalise() or the indexed fields change: it keys the cache
 _WORD = re.compile(r"[a-z0-9][a-z0-9+#&]*")
 _ALTERNATIVES = re.compile(r"\s+or\s+|\s*/\s*", re.IGNORECASE)
