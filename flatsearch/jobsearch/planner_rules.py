@@ -72,7 +72,11 @@ really very ideally preferably something anything can could should jobs job role
 opening posted posting postings listing listings that's there where when what how have has had do does using use as
 either neither not no non except excluding exclude outside other than besides instead rather avoid avoiding
 de du des la le les en et a à für und im el los las y anywhere based new now currently immediately asap urgently maybe perhaps possibly places many much fine okay ok somewhere
-hello hi hey thanks thank""".split())
+hello hi hey thanks thank current available what's whats who's whos where's wheres here's heres there's theres it's its let's lets""".split())
+# Time phrases that only mean "now" ("what's hiring right now", "open at the moment"): no topic, and no date filter either.
+# "Open" that only says a job is open ("open positions", "anything open"): before a job word or ending the phrase ("open source" stays).
+_OPEN_WORD = re.compile(r"\bopen(?=\s+(?:jobs?|roles?|positions?|openings?|vacanc(?:y|ies)|reqs?|requisitions?|opportunit(?:y|ies))\b)", re.IGNORECASE)
+_NOW_PHRASE = re.compile(r"\b(?:right\s+(?:now|away)|at\s+the\s+moment|at\s+present|these\s+days|as\s+of\s+(?:now|today))\b", re.IGNORECASE)
 # What someone wants, after who they are ("teacher moving into corporate training"): the part after it is the topic.
 _WISH = re.compile(r"\b(?:interested\s+in|passionate\s+about|keen\s+on|enjoys?|loves?|(?<=\bi\s)(?:really\s+)?like|"
                    r"(?:mov(?:e|es|ing)|switch(?:es|ing)?|transition(?:s|ing)?|pivot(?:s|ing)?|chang(?:e|es|ing)\s+careers?|"
@@ -1155,7 +1159,7 @@ class RulePlanner:
                 # "accountant trying to break into fintech": a sector is where, not what; the role they have stays.
                 sector = len(target) <= 2 and (fold(target[-1]).endswith("tech") or fold(target[-1]) in _SECTOR_WORDS)
                 fragment = f"{' '.join(before)} in {after}" if sector and before else after
-            words = [w for w in fragment.split() if not _JOB_WORDS.fullmatch(w)]
+            words = [w for w in _OPEN_WORD.sub(" ", _NOW_PHRASE.sub(" ", fragment)).split() if not _JOB_WORDS.fullmatch(w)]
             # Dashes and slashes left between two clauses ("jobs - not at X") are no topic words; an abbreviation written in
             # capitals is one even when the lower-case word is filler ("IT jobs", "DE roles").
             def filler(word: str) -> bool:
@@ -1164,7 +1168,7 @@ class RulePlanner:
 
             while words and filler(words[0]):
                 words.pop(0)
-            while words and filler(words[-1]):
+            while words and (filler(words[-1]) or words[-1].casefold() == "open"):
                 words.pop()
             if words:
                 fragments.append(" ".join(words))

@@ -388,3 +388,13 @@ def test_a_lower_case_alias_after_a_place_cue_in_a_mixed_case_query(planner, gaz
     nyc = gazetteer.cities_named("new york")[0]
     assert plan_of(planner, "UX designer in nyc").clauses == [{"geo": {"in": [nyc.id]}}]
     assert not any("geo" in json.dumps(c) for c in plan_of(planner, "Salsa la Bamba dancer").clauses)
+
+
+@pytest.mark.parametrize("query, semantic", [
+    ("what's hiring right now?", "jobs"), ("Who’s hiring these days", "jobs"), ("data roles open at the moment", "data"),
+    ("Current openings in Boston", "jobs"), ("anything open at Stripe", "jobs"), ("open positions at Stripe", "jobs"),
+    ("available designer roles", "designer"), ("open source engineer jobs", "open source engineer"),
+])
+def test_words_that_only_say_a_job_is_open_now_are_no_topic(planner, query, semantic):
+    plan = plan_of(planner, query)
+    assert plan.intent == "job_search" and plan.semantic_text == semantic, (plan.intent, plan.semantic_text)
