@@ -28,7 +28,9 @@ job in the corpus, filters or not, or when its title with its department and the
 "Business Development Representative" in "Sales" is a sales job) *covers* the query. Covering reads the semantic
 text as the planner wrote it: alternatives joined by "or" (any one may be covered), and in each an
 abbreviation with its expansion ("QA quality assurance") as one slot met by either form; every other
-content word is a slot of its own. So "QA Automation Engineer" covers "QA quality assurance engineer".
+content word is a slot of its own, met also by a *title* word of its role family (``data/word_families.json``:
+"accounting" for "accountant", never the shorter "account"). So "QA Automation Engineer" covers "QA quality
+assurance engineer" and "Accounting Analyst" covers "accountant".
 
 One more rule keeps a compound role from matching its generic half. A query word is *distinctive*
 when at most ``DISTINCTIVE_SHARE`` of the postings hold it (in the indexed fields), else *generic*
@@ -74,7 +76,7 @@ from functools import lru_cache
 import numpy as np
 
 from .gazetteer import fold
-from .lexicon import abbreviations, other_titles
+from .lexicon import abbreviations, other_titles, word_families
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +86,7 @@ MIN_CLOSE_SIMILARITY = 0.3
 CLOSE_MARGIN = 0.2
 STRICT_MARGIN = 0.15
 DISTINCTIVE_SHARE = 0.1
+TITLE_MARK = "~"  # marks a title word in a posting's word set (a role family matches titles only)
 NAMED_SHARE = 1.0  # half (0.5) also raised the bar when a job named only the generic half ('Deal Desk Analyst' for 'cybersecurity analyst')
 NORMALISATION_VERSION = 1  # bump when normalise() or the indexed fields change: it keys the cache
 _WORD = re.compile(r"[a-z0-9][a-z0-9+#&]*")
@@ -138,6 +141,26 @@ def _also() -> dict[str, tuple[tuple[str, ...], ...]]:
         if len(word) == 1:
             out[word[0]] = tuple(tuple(terms(title)) for title in titles)
     return out
+
+
+@lru_cache(maxsize=1)
+def _families() -> dict[str, tuple[str, ...]]:
+    """Index term -> the other terms of its role family as title words ("accountant" -> "~accounting"; see :func:`_words`)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for group in word_families():
+        words = [w for word in group for w in terms(word)[:1]]
+        for word in words:
+            out[word] = tuple(TITLE_MARK + w for w in words if w != word)
+    return out
+
+
+def _words(posting) -> set[str]:
+    """A posting's words for the floor and the slot shares: title, department and category, plus each title word
+    marked with ``TITLE_MARK``. A role family meets a slot
+    only in the title: "Finance & Accounting" departments hold every kind of job, an accounting title is accounting.
+    """
+    title = terms(posting.title)
+    return {*title, *terms(f"{posting.department} {posting.category}"), *(TITLE_MARK + w for w in title)}
 
 
 def _indexed_text(posting) -> str:
@@ -281,7 +304,7 @@ class LexicalIndex:
                     expansion = tuple(w for w in expansions[word] if w in words) or expansions[word]
                     slots.append({(word,), expansion, *_also().get(word, ())})
                     used.update(expansion)
-            slots.extend({(word,)} for word in words if word not in used and word not in expansions)
+            slots.extend({(word,), *((w,) for w in _families().get(word, ()))} for word in words if word not in used and word not in expansions)
             if slots:
                 alternatives.append(slots)
         return alternatives
@@ -300,7 +323,7 @@ class LexicalIndex:
         coverage = self.coverage(text)
         out = {}
         for job_id, posting in postings.items():
-            words = set(terms(_indexed_text(posting)))
+            words = _words(posting)
             out[job_id] = max((sum(any(set(group) <= words for group in slot) for slot in slots) / len(slots) for slots in coverage),
                               default=1.0)
         return out
@@ -316,7 +339,8 @@ class LexicalIndex:
             >>> lexical.title_covers("QA quality assurance engineer", "Supplier Quality Engineer")
             False
         """
-        return _covers(self.coverage(text) if coverage is None else coverage, set(terms(title)))
+        words = terms(title)
+        return _covers(self.coverage(text) if coverage is None else coverage, {*words, *(TITLE_MARK + w for w in words)})
 
 
 def _covers(coverage: list, words: set[str]) -> bool:
@@ -379,7 +403,7 @@ def split_close(ranked: list, semantic_vector: np.ndarray, best_similarity: floa
     query_terms = set(lexical.query_terms(semantic_text))
     distinctive = {t for t in query_terms if lexical.document_share(t) <= DISTINCTIVE_SHARE}
     # Each candidate's words (title, department, category) are read once.
-    words = [set(terms(f"{c.record.posting.title} {c.record.posting.department} {c.record.posting.category}")) for c in ranked]
+    words = [_words(c.record.posting) for c in ranked]
     # The stricter bar applies to a compound role ("data engineer") when some candidate holds its distinctive words,
     # and to a job that names no part of the query when some candidate names at least NAMED_SHARE of it.
     compound = bool(distinctive) and bool(query_terms - distinctive) and any(distinctive & named for named in words)

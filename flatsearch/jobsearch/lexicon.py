@@ -110,6 +110,13 @@ def other_titles() -> dict[str, list[str]]:
     return {k: list(v) for k, v in table.get("also", {}).items()}
 
 
+@lru_cache(maxsize=1)
+def word_families() -> list[list[str]]:
+    """Groups of title words that name one role family ("accountant", "accounting"; ``data/word_families.json``)."""
+    table = json.loads(resources.files(__package__).joinpath("data/word_families.json").read_text(encoding="utf-8"))
+    return [list(group) for group in table["families"]]
+
+
 def expand_abbreviations(text: str) -> str:
     """Add the expansion after each abbreviation, for embedding.
 

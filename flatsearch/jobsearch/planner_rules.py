@@ -46,7 +46,7 @@ from .locations import WORK_MODE_CODES
 from .pay import parse_pay, spell_out_amounts
 from .plan import QueryPlan
 from .scoring import ENGAGEMENT_WEIGHT, PROFILE_WEIGHT, engagement_boost
-from .seniority import LEVEL_CODES, MANAGEMENT_LEVELS, QUERY_WORDS
+from .seniority import LEVEL_CODES, LEVELS, MANAGEMENT_LEVELS, QUERY_WORDS
 from .tools import PlannerTools
 
 MAX_QUERY_CHARS = 2000
@@ -730,6 +730,9 @@ class RulePlanner:
             phrases.append(state.text[neg_start if negated else start:end].strip())
             if level == "not_management":
                 unwanted.extend(MANAGEMENT_LEVELS)
+            elif negated and level == "senior":
+                # "nothing senior", "not senior": no senior title and none above it (staff, lead, director, ...).
+                unwanted.extend(LEVELS[LEVEL_CODES["senior"]:])
             elif negated:
                 unwanted.extend(MANAGEMENT_LEVELS if level == "manager" else [level])
             else:

@@ -158,3 +158,18 @@ def test_a_job_naming_part_of_the_query_does_not_raise_the_bar_for_the_rest(lexi
     middle = np.array([0.62, 0.78], dtype=np.float32)
     close, _ = split_close([_C(1, 0.0, middle, part), _C(2, 0.0, middle, other)], vector, 0.8, lexical, text)
     assert [c.id for c in close] == [1, 2]
+
+
+def test_a_role_family_meets_its_slot_in_the_title_only(lexical):
+    assert lexical.title_covers("accountant", "Accounting Analyst") and lexical.title_covers("recruiter", "Recruiting Coordinator")
+    assert not lexical.title_covers("accountant", "Account Executive, Enterprise")  # a shared stem is not the family
+    vector = np.array([1.0, 0.0], dtype=np.float32)
+    middle = np.array([0.62, 0.78], dtype=np.float32)
+    in_title, in_department = _job("Senior Accounting Analyst", "Finance"), _job("Payroll Systems Engineer", "Finance & Accounting")
+    close, rest = split_close([_C(1, 0.0, np.array([0.0, 1.0], np.float32), in_title), _C(2, 0.0, np.array([0.0, 1.0], np.float32), in_department)],
+                              vector, 0.8, lexical, "accountant")
+    assert [c.id for c in close] == [1] and [c.id for c in rest] == [2]
+    # A job that names nothing of "accountant" needs the stricter bar when an accounting title is there.
+    close, _ = split_close([_C(1, 0.0, middle, in_title), _C(3, 0.0, middle, _job("Account Executive", "Sales", "sales"))], vector, 0.8,
+                           lexical, "accountant")
+    assert [c.id for c in close] == [1]

@@ -398,3 +398,14 @@ def test_a_lower_case_alias_after_a_place_cue_in_a_mixed_case_query(planner, gaz
 def test_words_that_only_say_a_job_is_open_now_are_no_topic(planner, query, semantic):
     plan = plan_of(planner, query)
     assert plan.intent == "job_search" and plan.semantic_text == semantic, (plan.intent, plan.semantic_text)
+
+
+@pytest.mark.parametrize("query", ["data engineer jobs in Boston, nothing senior", "not senior, software engineer roles", "analyst, no senior roles"])
+def test_not_senior_leaves_out_every_level_from_senior_up(planner, query):
+    def negated_levels(clause):
+        if "not" in clause and "seniority" in clause["not"]:
+            return [clause["not"]["seniority"]["in"]]
+        return [levels for part in clause.get("and", []) for levels in negated_levels(part)]
+
+    levels = [levels for clause in plan_of(planner, query).clauses for levels in negated_levels(clause)]
+    assert levels == [sorted(LEVEL_CODES[l] for l in ("senior", "staff", "manager", "director", "vp", "executive"))], levels
