@@ -292,7 +292,7 @@ class LexicalIndex:
             >>> lexical = LexicalIndex.__new__(LexicalIndex)
             >>> lexical.query_terms = lambda t: [w for w in normalise(t) if w not in {"or", "in"}]
             >>> [[sorted(slot) for slot in slots] for slots in lexical.coverage("QA quality assurance engineer")]
-            [[[('qa',), ('quality', 'assurance')], [('engineer',)]]]
+            [[[('qa',), ('quality', 'assurance')], [('engineer',), ('~engineering',)]]]
         """
         expansions = _expansions()
         alternatives = []
