@@ -126,6 +126,11 @@ _PLACE_LEAD = re.compile(_PLACE_CUE_WORDS + r"(?:\s+the)?\s+$", re.IGNORECASE)
 _PLACE_TAIL = re.compile(r"\s+(?:(?:metro(?:politan)?\s+)?(?:area|region)|metro|based)\b|"
                          r"\s*\(?\s*(?:the\s+)?(?:state|province|country)\b\)?", re.IGNORECASE)
 # "Georgia the country", "Georgia (state)": the word after the name says which kind of place is meant.
+# "Dublin, not the one in Ireland" / "Portland (the one in Maine)": which of the cities of that name, not a place to leave out;
+# so is a bare "Dublin, not Ireland" when the city read is in Ireland ("Boston, not Texas" is left to the negation rules).
+_WHICH_ONE = re.compile(r"\s*,?\s*\(?\s*(?:but\s+|and\s+)?(?:(?P<neg>not\s+)?the\s+(?:one|city|town|place)\s+(?:in|of)\s+|(?P<bare>not\s+(?:in\s+)?))"
+                        r"(?P<where>(?:the\s+)?[A-Za-z][A-Za-z.'-]*(?:\s+[A-Za-z][A-Za-z.'-]*){0,2}?)\s*\)?"
+                        r"(?=\s*(?:$|[,.;!?]|(?:and|or|but|with|for|paying|posted|that|please|jobs?|roles?)\b))", re.IGNORECASE)
 _PLACE_KIND = re.compile(r"\s*\(?\s*(?:the\s+)?(?P<kind>country|state)\b", re.IGNORECASE)
 # A work mode said to be acceptable rather than wanted: "on-site is fine", "hybrid ok", "open to remote".
 _ACCEPTABLE_AFTER = re.compile(r"\s*(?:(?:is|are|would\s+be|also|too)\s+)*(?:fine|ok(?:ay)?|acceptable|welcome|possible)\b"
@@ -810,6 +815,12 @@ class RulePlanner:
                     place = self._metro_of(place) or place  # "near Mountain View": the area around it
                 end = span[0].start() + len(phrase)
                 place, end, used_words = self._qualified(state, words, i + n, place, phrase, end)
+                which = _WHICH_ONE.match(state.text, end) if place.kind in ("city", "metro") else None
+                chosen = self._which_city(phrase, which, place) if which else None
+                if chosen is not None:
+                    # The clause only says which city is meant: its words are used up, "Ireland" is no place to leave out.
+                    place, end = chosen, which.end()
+                    used_words += sum(1 for w in words[i + n + used_words:] if w.start() < end)
                 kind = _PLACE_KIND.match(state.text, end)
                 if kind is not None and used_words == 0:
                     named = " ".join(fold(phrase).split())
@@ -892,6 +903,26 @@ class RulePlanner:
             clause = {"or": [clause, {"and": [{"work_mode": {"eq": WORK_MODE_CODES["remote"]}}, {"geo": {"in": countries}}]}]}
             meaning += f", or fully remote within {country_names}"
         plan.add_clause(" or ".join(ph for _, _, ph, _ in positive), meaning, clause)
+
+    def _which_city(self, phrase: str, which: re.Match, read: Place) -> Place | None:
+        """The city of this name in (or, after "not", outside) the state or country the clause names, the one with the
+        most postings; None when the clause names no known region or no such city is there."""
+        gazetteer = self.tools.gazetteer
+        key = " ".join(fold(re.sub(r"^the\s+", "", which.group("where"), flags=re.IGNORECASE)).split())
+        region = gazetteer.state(key) or gazetteer.country(key) or next(iter(gazetteer.subdivisions_named(key)), None)
+        if region is None:
+            return None
+
+        def inside(city: Place) -> bool:
+            if region.kind == "state":
+                return city.country == "US" and city.admin1 == region.admin1
+            return city.country == region.country
+
+        if which.group("bare") and not (read.kind == "city" and inside(read)):
+            return None
+        named = " ".join(fold(phrase).split())
+        cities = [c for c in gazetteer.cities_named(named) if inside(c) != bool(which.group("neg") or which.group("bare"))]
+        return max(cities, key=lambda c: (self.geo_counts.get(c.id, 0), c.population), default=None)
 
     def _qualified(self, state: _Text, words: list[re.Match], nxt: int, place: Place, phrase: str, end: int) -> tuple[Place, int, int]:
         """"Dublin, Ireland", "London, Ontario", "Portland ME", "Paris France": a city followed by the region or

@@ -133,7 +133,7 @@ def test_abbreviations_are_expanded_for_embedding(planner):
 @pytest.mark.parametrize("query, levels, negated", [
     ("VP of engineering", ["vp"], False), ("director of design", ["director"], False), ("principal designer", ["staff"], False),
     ("individual contributor engineering roles", ["manager", "director", "vp", "executive"], True),
-    ("data jobs, not management", ["manager", "director", "vp", "executive"], True), ("not senior, engineer", ["senior"], True),
+    ("data jobs, not management", ["manager", "director", "vp", "executive"], True), ("not senior, engineer", ["senior", "staff", "manager", "director", "vp", "executive"], True),
 ])
 def test_levels(planner, query, levels, negated):
     from flatsearch.jobsearch.seniority import LEVEL_CODES
@@ -197,7 +197,9 @@ def test_nothing_or_none_before_a_level_excludes_it(planner, query):
     from flatsearch.jobsearch.seniority import LEVEL_CODES
 
     plan = planner.plan(query, now=NOW)
-    assert {"not": {"seniority": {"in": [LEVEL_CODES["senior"]]}}} in plan.clauses
+    # Senior and every level above it (test_query_classes); a manager title is ruled out too unless the role is one.
+    above = {"not": {"seniority": {"in": list(range(LEVEL_CODES["senior"], len(LEVEL_CODES)))}}}
+    assert above in plan.clauses or any(above in c.get("and", []) for c in plan.clauses), plan.clauses
     assert "senior" not in plan.semantic_text and "nothing" not in plan.semantic_text
 
 
@@ -252,3 +254,22 @@ def test_greater_los_angeles_is_the_whole_metro_and_near_an_orange_county_city_i
     geo = [c["geo"]["in"] for c in clauses(planner, query) if "geo" in c]
     names = {gazetteer.place(c).name for c in gazetteer.place(geo[0][0]).contains}
     assert inside <= names and not names & outside
+
+
+@pytest.mark.parametrize("query, outside, inside", [
+    ("recruiter roles in Dublin, not the one in Ireland", "IE", None), ("software jobs in Dublin (not the one in Ireland)", "IE", None),
+    ("analyst jobs in London, not in the UK", "GB", None), ("jobs in Dublin, not Ireland", "IE", None),
+    ("jobs in Portland, the one in Maine", None, "ME"),
+])
+def test_which_one_of_the_cities_of_a_name_is_no_place_to_leave_out(planner, gazetteer, query, outside, inside):
+    found = clauses(planner, query)
+    assert not any("not" in c and "geo" in json.dumps(c) for c in found), found  # no negated place
+    geo = [c["geo"]["in"] for c in found if "geo" in c]
+    assert len(geo) == 1 and len(geo[0]) == 1, geo
+    city = gazetteer.place(geo[0][0])
+    assert city.kind == "city" and (outside is None or city.country != outside) and (inside is None or city.admin1 == inside), city
+
+
+def test_a_bare_negated_place_after_a_city_elsewhere_still_leaves_it_out(planner):
+    found = clauses(planner, "jobs in Boston, not Texas")
+    assert any("not" in c and "geo" in json.dumps(c) for c in found), found
