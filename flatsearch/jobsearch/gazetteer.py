@@ -359,6 +359,18 @@ class Gazetteer:
             return [self._places[CITY_ALIASES[name]]]
         return self._city_names.get(name) or self._city_alternates.get(name, [])
 
+    def city_names(self, *, min_population: int, words: int = 1) -> dict[str, Place]:
+        """Folded primary city name -> its most populous city, for names of at least ``words`` words whose most populous
+        city has at least ``min_population`` people (for fuzzy matching of misspelt names)."""
+        if isinstance(self._city_names, _NameStore):
+            store = self._city_names._places
+            rows = store.rows("SELECT n.key, n.place FROM names n JOIN places p ON p.id = n.place "
+                              "WHERE n.tbl = 0 AND n.rank = 0 AND p.population >= ?", (min_population,))
+            found = {key: store[pid] for key, pid in rows}
+        else:
+            found = {key: places[0] for key, places in self._city_names.items() if places and places[0].population >= min_population}
+        return {key: place for key, place in found.items() if len(key.split()) >= words}
+
     def subdivisions_named(self, name: str) -> list[Place]:
         """First-level subdivisions outside the US with this (folded) name: "ontario", "bavaria"."""
         return list(self._subdivision_names.get(name, ()))

@@ -60,6 +60,7 @@ CUE_WINDOW = 80  # characters before a phrase in which its cue ("not in", "outsi
 CHIEF_TITLES = ("chief", "ceo", "cto", "cfo", "coo", "cmo", "cro", "cio", "ciso", "cpo")
 _WORD_LIKE_ALIASES = frozenset({"la", "us", "atl"})  # short aliases that are also words or syllables ("la" in Spanish names)
 MIN_FUZZY_CITY_POSTINGS = 20  # a misspelt multi-word name is read as a city only when that city has this many postings
+MIN_FUZZY_NAMED_POPULATION = 50_000  # a misspelt name of two or more words without postings is read as a city this big
 MIN_PLACE_FUZZY_LENGTH = 6  # a place name this long or longer may be one edit off ("pittsburg"); shorter names are too alike
 COMPANY_FUZZY_CUTOFF = 88  # rapidfuzz WRatio for a misspelt company after a company cue ("at Doordahs")
 
@@ -943,7 +944,8 @@ class RulePlanner:
                 if country is not None and country.country == place.country:
                     return place, span[-1].end(), n
             return place, end, 0
-        cities = gazetteer.cities_named(key)
+        # A misspelt name read as a city ("santa barbra, california") is qualified by the region as its right spelling is.
+        cities = gazetteer.cities_named(key) or (gazetteer.cities_named(" ".join(fold(place.name).split())) if place.kind == "city" else [])
         if not cities or place.kind not in ("city", "metro"):
             return place, end, 0
         for n in (3, 2, 1):
@@ -1047,9 +1049,14 @@ class RulePlanner:
         if single and key in self.vocabulary and not cue and not placey and cities and cities[0].population < 1_000_000:
             return None
         if not cities and cue and not single:
-            # "los angelos": a name of two or more words one edit from a city with many postings, after a place cue.
+            # "los angelos": a name of two or more words one edit from a city with many postings, after a place cue;
+            # else one edit from a sizeable city of two or more words ("santa barbra"), so its first word is not read
+            # as a town of its own ("Santa").
             near = self._posting_city_near(key)
             if near is not None and self.geo_counts.get(near.id, 0) >= MIN_FUZZY_CITY_POSTINGS:
+                return near
+            near = self._named_city_near(key)
+            if near is not None:
                 return near
         if cities and (cities[0].population >= 100_000 or cue or not single):
             with_postings = [c for c in cities if self.geo_counts.get(c.id)]
@@ -1083,6 +1090,19 @@ class RulePlanner:
         found = process.extract(key, list(self._posting_cities), scorer=OSA.distance, score_cutoff=1, limit=4)
         found = [name for name, distance, _ in found if distance == 1]
         return max((self._posting_cities[n] for n in found), key=lambda c: self.geo_counts.get(c.id, 0), default=None)
+
+    def _named_city_near(self, key: str) -> Place | None:
+        """The most populous city of two or more words, with at least ``MIN_FUZZY_NAMED_POPULATION`` people, whose name is
+        one edit from ``key`` (a swap counts as one), if any."""
+        from rapidfuzz import process
+        from rapidfuzz.distance import OSA
+
+        if len(key) < MIN_PLACE_FUZZY_LENGTH or " " not in key:
+            return None
+        if not hasattr(self, "_named_cities"):
+            self._named_cities = self.tools.gazetteer.city_names(min_population=MIN_FUZZY_NAMED_POPULATION, words=2)
+        found = process.extract(key, list(self._named_cities), scorer=OSA.distance, score_cutoff=1, limit=4)
+        return max((self._named_cities[n] for n, distance, _ in found if distance == 1), key=lambda c: c.population, default=None)
 
     def _unknown_place(self, state: _Text, word: re.Match, plan: QueryPlan) -> None:
         """A capitalised word right after "in"/"near" that is no known place nor job word."""

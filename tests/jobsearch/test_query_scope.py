@@ -273,3 +273,10 @@ def test_which_one_of_the_cities_of_a_name_is_no_place_to_leave_out(planner, gaz
 def test_a_bare_negated_place_after_a_city_elsewhere_still_leaves_it_out(planner):
     found = clauses(planner, "jobs in Boston, not Texas")
     assert any("not" in c and "geo" in json.dumps(c) for c in found), found
+
+
+@pytest.mark.parametrize("query, city", [("jobs in santa barbra", "Santa Barbara"), ("nurse jobs in santa barbra, california", "Santa Barbara"),
+                                         ("analyst roles in fort lauderdle", "Fort Lauderdale"), ("jobs in colorado sprngs", "Colorado Springs")])
+def test_a_misspelt_name_of_two_words_is_the_city_not_its_first_word(planner, gazetteer, query, city):
+    geo = [c["geo"]["in"] for c in clauses(planner, query) if "geo" in c]
+    assert len(geo) == 1 and [gazetteer.place(i).name for i in geo[0]] == [city], geo
