@@ -199,7 +199,8 @@ _NEGATION = re.compile(
 _LIST_JOIN = re.compile(r"^\s*(?:,\s*)?(?:(?:or|and|nor|and/or|&)\s+|/\s*|,\s*)(?:(?:in|at|from|the|either)\s+)*$", re.IGNORECASE)
 _OR_JOIN = re.compile(r"^\s*(?:(?:region|area|metro(?:\s+area)?)\s*)?(?:,\s*)?(?:or|/|and/or)\s*(?:(?:in|at|based\s+in|near|the|either)\s+)*$", re.IGNORECASE)
 _STAFFING = re.compile(
-    r"\b(?:but\s+)?(?:not|no|excluding|exclude|except|without|avoid(?:ing)?)\s+(?:from\s+|by\s+|through\s+|via\s+)?(?:any\s+)?"
+    r"\b(?:but\s+)?(?:not|no|excluding|exclude|except|without|avoid(?:ing)?|skip(?:ping)?|leave\s+out|leaving\s+out|filter\s+out|ignore|ignoring)\s+"
+    r"(?:from\s+|by\s+|through\s+|via\s+)?(?:any\s+|the\s+)?"
     r"(?:(?:sourcing|staffing|recruiting|recruitment|headhunting|temp|outsourcing)(?:\s*(?:/|,|or|and|&)\s*)?)+"
     r"(?:\s+(?:compan(?:y|ies)|firms?|agenc(?:y|ies)|recruiters?|shops?))?"
     r"|\b(?:no|not from|not through|not via|without|excluding|exclude|skip(?:ping)?|avoid(?:ing)?)\s+(?:the\s+|any\s+)?"
@@ -216,8 +217,11 @@ _WORK_MODES = (
     (re.compile(r"\b(?:on[- ]?site|in[- ]office|in\s+the\s+office|in[- ]person|at\s+the\s+office|office[- ]based|onsite)\b", re.IGNORECASE), ("onsite",)),
 )
 _MEDIAN_PAY = re.compile(
-    r"\b(?:with\s+)?(?:at\s+or\s+)?(?:above|over|better\s+than|higher\s+than|more\s+than|beyond)[- ](?:the\s+)?"
-    r"(?:median|average|typical|market)(?:\s+(?:pay|salary|salaries|compensation|comp|wages?|rate))?\b|"
+    # "paying above the typical data scientist salary": the role words between stay in the search (group "role").
+    r"\b(?:(?:that\s+|which\s+)?(?:pays?|paying)\s+)?(?:with\s+)?(?:at\s+or\s+)?(?:above|over|better\s+than|higher\s+than|more\s+than|beyond)[- ](?:the\s+|an?\s+)?"
+    r"(?:median|average|typical|market|usual)(?:\s+(?P<role>[a-z][a-z-]*(?:\s+[a-z][a-z-]*){0,2}?))?(?:\s+(?:pay|salary|salaries|compensation|comp|wages?|rate))\b|"
+    r"\b(?:(?:that\s+|which\s+)?(?:pays?|paying)\s+)?(?:with\s+)?(?:at\s+or\s+)?(?:above|over|better\s+than|higher\s+than|more\s+than|beyond)[- ](?:the\s+)?"
+    r"(?:median|average|typical|market)\b|"
     r"\b(?:lucrative|well[- ]compensated|highly[- ]compensated|high[- ]earning|well[- ]paid|well[- ]paying|high(?:er)?[- ]paying|highly[- ]paid|top[- ]paying|best[- ]paying|better[- ]paying|good[- ]paying|"
     r"high[- ]salary|(?:good|great|high|higher|better|competitive|top)\s+(?:pay|salary|salaries|compensation))\b|"
     r"\b(?:that\s+|which\s+)?(?:pays?|paying)\s+(?:really\s+|very\s+)?well\b|"
@@ -1150,7 +1154,11 @@ class RulePlanner:
 
     def _find_pay(self, state: _Text):
         for match in state.matches(_MEDIAN_PAY)[:1]:
-            state.take(match.start(), match.end())
+            if match.group("role"):
+                state.take(match.start(), match.start("role"))
+                state.take(match.end("role"), match.end())
+            else:
+                state.take(match.start(), match.end())
             return match.group(0).strip(), None, ""
         bound = parse_pay(state.text, state.free)
         if bound is None:
@@ -1226,4 +1234,4 @@ class RulePlanner:
                 words.pop()
             if words:
                 fragments.append(" ".join(words))
-        return ", ".join(fragments)
+        return ", ".join(dict.fromkeys(fragments))  # a role said twice ("data scientist ... data scientist salary") is one topic

@@ -409,3 +409,18 @@ def test_not_senior_leaves_out_every_level_from_senior_up(planner, query):
 
     levels = [levels for clause in plan_of(planner, query).clauses for levels in negated_levels(clause)]
     assert levels == [sorted(LEVEL_CODES[l] for l in ("senior", "staff", "manager", "director", "vp", "executive"))], levels
+
+
+@pytest.mark.parametrize("query, semantic", [
+    ("analyst roles paying above the typical analyst salary", "analyst"), ("marketing jobs that pay above the median", "marketing"),
+    ("jobs paying more than the average designer pay", "designer"),
+])
+def test_a_median_pay_phrase_keeps_its_role_words_in_the_search_once(planner, query, semantic):
+    plan = plan_of(planner, query)
+    assert any("salary_mid" in c for c in plan.clauses) and plan.semantic_text == semantic, (plan.clauses, plan.semantic_text)
+
+
+@pytest.mark.parametrize("query", ["data roles, skip staffing firms", "analyst jobs, ignore recruiting agencies", "designer roles, leave out staffing companies"])
+def test_skip_or_ignore_staffing_firms_excludes_them(planner, query):
+    plan = plan_of(planner, query)
+    assert {"is_staffing": {"eq": False}} in plan.clauses and "staffing" not in plan.semantic_text and "skip" not in plan.semantic_text
