@@ -29,7 +29,15 @@ mode ("Boston or remote", "Denver/remote"), followed by "based", or a word the p
 in their locations than in their titles; two-letter US state codes count after a place cue
 ("in NJ"). "City, region" and "region, country" mean the first ("Ontario, Canada"); "Georgia
 the country" picks the kind; US areas ("Midwest", "East Coast", "NorCal") are curated sets of
-states and metros (``data/metros.json``).
+states and metros (``data/metros.json``). "Dublin, not the one in Ireland" and "Portland (the one
+in Maine)" say which city of the name is meant, as does "Dublin, not Ireland" when the city read
+is in Ireland. "Near <city>" is the smallest curated metro holding the city ("near Santa Monica":
+Los Angeles County). A misspelt name of two or more words is one edit from a city with postings or
+of 50,000+ people ("santa barbra").
+
+**Levels and modes.** "Not senior" leaves out senior and every level above it. "In-office",
+"on-site", "in person" keep postings that state no mode beside those that state on-site; the
+pipeline shows only the stated ones when one of them is close (``pipeline._stated_mode_plan``).
 """
 from __future__ import annotations
 
