@@ -891,6 +891,13 @@ class RulePlanner:
         labels = " or ".join(self._label(p) for *_, p in positive)
         clause: dict = {"geo": {"in": ids}}
         meaning = f"located in {labels}"
+        # "in Brooklyn" also matches postings that name only New York City (they may be in Brooklyn), not other boroughs.
+        parts = [found for *_, p in positive if p.kind == "city" and (found := self.tools.gazetteer.city_part_of(p)) is not None]
+        whole = [city for city, _ in parts if city.id not in ids]
+        if whole:
+            clause = {"or": [clause, *({"and": [{"geo": {"in": [city.id]}}, {"not": {"geo": {"in": others}}}]} for city, others in parts
+                                        if city.id not in ids)]}
+            meaning += " (or postings that name only " + " or ".join(sorted({c.name for c in whole})) + ", which may be there)"
         mode_explanation = getattr(self, "_mode_explanation", None) if modes else None
         # "Chicago or remote": one disjunction instead of two clauses that would both have to hold.
         either = next((m for m in modes if any(_OR_JOIN.match(state.text[e:m["start"]]) or _OR_JOIN.match(state.text[m["end"]:s])

@@ -280,3 +280,17 @@ def test_a_bare_negated_place_after_a_city_elsewhere_still_leaves_it_out(planner
 def test_a_misspelt_name_of_two_words_is_the_city_not_its_first_word(planner, gazetteer, query, city):
     geo = [c["geo"]["in"] for c in clauses(planner, query) if "geo" in c]
     assert len(geo) == 1 and [gazetteer.place(i).name for i in geo[0]] == [city], geo
+
+
+NYC, BROOKLYN, QUEENS = 5128581, 5110302, 5133273
+
+
+def test_a_borough_is_in_its_city_and_matches_postings_that_name_only_the_city(planner, gazetteer):
+    assert NYC in gazetteer.tags_for(gazetteer.place(BROOKLYN))  # "jobs in NYC" finds a posting in Brooklyn
+    for query in ("designer jobs in brooklyn", "designers in Brooklyn, NY"):
+        (clause,) = [c for c in clauses(planner, query) if "geo" in json.dumps(c)]
+        branches = clause["or"]
+        assert {"geo": {"in": [BROOKLYN]}} in branches
+        only_city = next(b for b in branches if "and" in b)["and"]
+        assert {"geo": {"in": [NYC]}} in only_city and QUEENS in only_city[1]["not"]["geo"]["in"]  # not a posting in Queens
+    assert clauses(planner, "designer jobs in NYC") == [{"geo": {"in": [NYC]}}]
