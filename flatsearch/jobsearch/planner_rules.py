@@ -222,7 +222,8 @@ _WORK_MODES = (
     (re.compile(r"\b(?:fully|100%|completely|entirely|all)\s+remote\b|\bremote(?:ly)?(?:[- ]only)?\b(?![- ]sensing\b)|\bwork(?:ing)?\s+from\s+(?:home|anywhere)\b|"
                 r"\bfrom\s+home\b|\bwfh\b|\bwfa\b|\btelecommut(?:e|ing)\b|\b(?:location[- ]independent|distributed\s+team)\b", re.IGNORECASE), ("remote",)),
     (re.compile(r"\bhybrid\b", re.IGNORECASE), ("hybrid",)),
-    (re.compile(r"\b(?:on[- ]?site|in[- ]office|in\s+the\s+office|in[- ]person|at\s+the\s+office|office[- ]based|onsite)\b", re.IGNORECASE), ("onsite",)),
+    (re.compile(r"\b(?:on[- ]?site|in[- ]office|in\s+the\s+office|in[- ]person|at\s+the\s+office|office[- ]based|onsite|"
+                r"(?:work(?:ing)?|based)\s+(?:from|at|in|out\s+of)\s+(?:the|an|our)\s+office)\b", re.IGNORECASE), ("onsite",)),
 )
 _MEDIAN_PAY = re.compile(
     # "paying above the typical data scientist salary": the role words between stay in the search (group "role").
@@ -893,11 +894,13 @@ class RulePlanner:
         meaning = f"located in {labels}"
         # "in Brooklyn" also matches postings that name only New York City (they may be in Brooklyn), not other boroughs.
         parts = [found for *_, p in positive if p.kind == "city" and (found := self.tools.gazetteer.city_part_of(p)) is not None]
-        whole = [city for city, _ in parts if city.id not in ids]
+        whole = {city.id: city for city, _ in parts if city.id not in ids}
         if whole:
-            clause = {"or": [clause, *({"and": [{"geo": {"in": [city.id]}}, {"not": {"geo": {"in": others}}}]} for city, others in parts
-                                        if city.id not in ids)]}
-            meaning += " (or postings that name only " + " or ".join(sorted({c.name for c in whole})) + ", which may be there)"
+            # Postings that name the city and none of its other parts (the parts asked for are no "other" part).
+            others = {cid: sorted({o for city, rest in parts if city.id == cid for o in rest} - set(ids)) for cid in whole}
+            clause = {"or": [clause, *({"and": [{"geo": {"in": [cid]}}, {"not": {"geo": {"in": others[cid]}}}]} if others[cid]
+                                       else {"geo": {"in": [cid]}} for cid in sorted(whole))]}
+            meaning += " (or postings that name only " + " or ".join(sorted(c.name for c in whole.values())) + ", which may be there)"
         mode_explanation = getattr(self, "_mode_explanation", None) if modes else None
         # "Chicago or remote": one disjunction instead of two clauses that would both have to hold.
         either = next((m for m in modes if any(_OR_JOIN.match(state.text[e:m["start"]]) or _OR_JOIN.match(state.text[m["end"]:s])

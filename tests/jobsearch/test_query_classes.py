@@ -424,3 +424,10 @@ def test_a_median_pay_phrase_keeps_its_role_words_in_the_search_once(planner, qu
 def test_skip_or_ignore_staffing_firms_excludes_them(planner, query):
     plan = plan_of(planner, query)
     assert {"is_staffing": {"eq": False}} in plan.clauses and "staffing" not in plan.semantic_text and "skip" not in plan.semantic_text
+
+
+@pytest.mark.parametrize("query", ["marketing jobs where I work from the office", "data jobs, working out of an office", "analyst roles based in an office"])
+def test_working_from_an_office_is_on_site(planner, query):
+    plan = plan_of(planner, query)
+    assert {"work_mode": {"in": sorted([WORK_MODE_CODES["onsite"], WORK_MODE_CODES["unknown"]])}} in plan.clauses
+    assert "office" not in plan.semantic_text

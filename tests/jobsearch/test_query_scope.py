@@ -294,3 +294,10 @@ def test_a_borough_is_in_its_city_and_matches_postings_that_name_only_the_city(p
         only_city = next(b for b in branches if "and" in b)["and"]
         assert {"geo": {"in": [NYC]}} in only_city and QUEENS in only_city[1]["not"]["geo"]["in"]  # not a posting in Queens
     assert clauses(planner, "designer jobs in NYC") == [{"geo": {"in": [NYC]}}]
+
+
+def test_two_boroughs_asked_for_are_no_other_part_of_each_other(planner):
+    (clause,) = [c for c in clauses(planner, "product roles in Brooklyn or Queens") if "geo" in json.dumps(c)]
+    assert {"geo": {"in": sorted([BROOKLYN, QUEENS])}} in clause["or"]
+    (only_city,) = [b["and"] for b in clause["or"] if "and" in b]
+    assert not {BROOKLYN, QUEENS} & set(only_city[1]["not"]["geo"]["in"])
