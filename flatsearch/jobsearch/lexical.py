@@ -4,7 +4,7 @@
 (written twice, so title words weigh more than the rest), department and category. Words are folded to
 lower-case ASCII and plural "s" is dropped ("engineers" matches "Engineer"); English stop words are
 left out. The query side is the plan's semantic text, where abbreviations are already spelled out
-("SWE software engineer"), so both "SWE" in a title and "Software Engineer" match.
+("SWE (software engineer)"), so both "SWE" in a title and "Software Engineer" match.
 
 **Candidates.** Besides the dense top-k, the ``LEXICAL_POOL`` best BM25 matches *among the jobs that pass
 the plan's strict filters* join the pool, so an exact title is found even when its embedding ranks low.

@@ -5,7 +5,7 @@ turning the phrases it understands into a strict clause (or a soft preference) a
 those words as used: people ("where I have a connection"), the member's background,
 staffing exclusions, recency, pay, companies, work mode, seniority, places and excluded
 job functions. What is left, minus filler words, is the semantic text that gets embedded
-(with abbreviations spelled out: "SWE" embeds as "SWE software engineer").
+(with abbreviations spelled out: "SWE" embeds as "SWE (software engineer)").
 
 **Scope.** A negation ("not", "no", "non-", "except", "excluding", "anything but",
 "outside", "other than", "without", "besides") governs the phrase right after it and the

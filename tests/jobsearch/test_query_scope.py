@@ -126,8 +126,8 @@ def test_spelling_is_corrected_and_reported(planner):
 
 
 def test_abbreviations_are_expanded_for_embedding(planner):
-    assert expand_abbreviations("SWE or PM") == "SWE software engineer or PM product manager"
-    assert planner.plan("SDR roles, WFH", now=NOW).semantic_text == "SDR sales development representative"
+    assert expand_abbreviations("SWE or PM") == "SWE (software engineer) or PM (product manager)"
+    assert planner.plan("SDR roles, WFH", now=NOW).semantic_text == "SDR (sales development representative)"
 
 
 @pytest.mark.parametrize("query, levels, negated", [
