@@ -338,6 +338,15 @@ class Gazetteer:
             self._places[place.id] = place
             for alias in [area["name"], *area["aliases"]]:
                 self._metro_aliases[fold(alias)] = place
+        # Boroughs listed as cities of their own ("Brooklyn"): part of one city ("New York City").
+        self._city_of_part: dict[int, int] = {int(part["id"]): int(city["city"]) for city in table.get("city_parts", ()) for part in city["parts"]}
+
+    def city_part_of(self, place: Place) -> tuple[Place, list[int]] | None:
+        """(the city, the ids of its other parts) when the place is a part of a city ("Brooklyn": New York City), else None."""
+        city_id = self._city_of_part.get(place.id)
+        if city_id is None or self.place(city_id) is None:
+            return None
+        return self.place(city_id), sorted(p for p, c in self._city_of_part.items() if c == city_id and p != place.id)
 
     # -- lookups (all take folded text) -------------------------------------------------------
     def place(self, place_id: int) -> Place | None:
@@ -358,6 +367,18 @@ class Gazetteer:
         if name in CITY_ALIASES:
             return [self._places[CITY_ALIASES[name]]]
         return self._city_names.get(name) or self._city_alternates.get(name, [])
+
+    def city_names(self, *, min_population: int, words: int = 1) -> dict[str, Place]:
+        """Folded primary city name -> its most populous city, for names of at least ``words`` words whose most populous
+        city has at least ``min_population`` people (for fuzzy matching of misspelt names)."""
+        if isinstance(self._city_names, _NameStore):
+            store = self._city_names._places
+            rows = store.rows("SELECT n.key, n.place FROM names n JOIN places p ON p.id = n.place "
+                              "WHERE n.tbl = 0 AND n.rank = 0 AND p.population >= ?", (min_population,))
+            found = {key: store[pid] for key, pid in rows}
+        else:
+            found = {key: places[0] for key, places in self._city_names.items() if places and places[0].population >= min_population}
+        return {key: place for key, place in found.items() if len(key.split()) >= words}
 
     def subdivisions_named(self, name: str) -> list[Place]:
         """First-level subdivisions outside the US with this (folded) name: "ontario", "bavaria"."""
@@ -386,6 +407,8 @@ class Gazetteer:
             tags.add(self._countries[place.country].id)
         if place.kind == "city":
             tags.update(self._metros_of_city.get(place.id, ()))
+            if place.id in self._city_of_part:  # a posting in Brooklyn is in New York City too
+                tags.add(self._city_of_part[place.id])
             if place.country == "US" and place.admin1 in self._states:
                 tags.add(self._states[place.admin1].id)
         if place.kind in ("city", "state", "metro") and place.country in self._countries:

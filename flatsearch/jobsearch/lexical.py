@@ -4,7 +4,7 @@
 (written twice, so title words weigh more than the rest), department and category. Words are folded to
 lower-case ASCII and plural "s" is dropped ("engineers" matches "Engineer"); English stop words are
 left out. The query side is the plan's semantic text, where abbreviations are already spelled out
-("SWE software engineer"), so both "SWE" in a title and "Software Engineer" match.
+("SWE (software engineer)"), so both "SWE" in a title and "Software Engineer" match.
 
 **Candidates.** Besides the dense top-k, the ``LEXICAL_POOL`` best BM25 matches *among the jobs that pass
 the plan's strict filters* join the pool, so an exact title is found even when its embedding ranks low.
@@ -28,15 +28,26 @@ job in the corpus, filters or not, or when its title with its department and the
 "Business Development Representative" in "Sales" is a sales job) *covers* the query. Covering reads the semantic
 text as the planner wrote it: alternatives joined by "or" (any one may be covered), and in each an
 abbreviation with its expansion ("QA quality assurance") as one slot met by either form; every other
-content word is a slot of its own. So "QA Automation Engineer" covers "QA quality assurance engineer".
+content word is a slot of its own, met also by a *title* word of its role family (``data/word_families.json``:
+"accounting" for "accountant", never the shorter "account"). So "QA Automation Engineer" covers "QA quality
+assurance engineer" and "Accounting Analyst" covers "accountant".
 
 One more rule keeps a compound role from matching its generic half. A query word is *distinctive*
 when at most ``DISTINCTIVE_SHARE`` of the postings hold it (in the indexed fields), else *generic*
 ("engineer", "manager", "sales", "senior"). When the query has both kinds ("data engineer") and some
 candidate holds a distinctive word, a candidate holding none of them is close only at similarity
 ``max(MIN_CLOSE_SIMILARITY, best - STRICT_MARGIN)`` or by covering: a security engineer is not a close
-match for "data engineer" when data postings pass the filters. When no job passing the filters is
-close, the answer says so and shows the nearest jobs labelled as nearest, not as matches.
+match for "data engineer" when data postings pass the filters. The same stricter bar applies to a
+candidate whose title, department and category meet *no* slot of the query while some candidate meets
+``NAMED_SHARE`` (all) of one alternative's slots: for "engineering" where engineering postings pass
+the filters, a product designer is close only when its similarity alone reaches the stricter bar; for
+"HRBP" a business-development director (who holds "business", a part of the expansion, which is not its
+slot) is not close when an "HR Business Partner" or "People Partner" is there. A job naming part of the
+query does not raise the bar: "Deal Desk Analyst" names half of "cybersecurity analyst", and the
+security engineers beside it stay close by similarity; nor does one word of a vague query of many slots. Words are compared as the index holds them
+(:func:`terms`), so "FP&A" in a title meets the query's "FP&A" slot as its expansion does. When no
+job passing the filters is close, the answer says so and shows the nearest jobs labelled as nearest,
+not as matches.
 
 The weights were chosen by measurement on both evaluation sets (``benchmarks/jobsearch_eval.py``):
 the weighted sum at 0.1-0.4 and reciprocal-rank fusion (k = 10, 30, 60) left the share of
@@ -65,7 +76,7 @@ from functools import lru_cache
 import numpy as np
 
 from .gazetteer import fold
-from .lexicon import abbreviations, other_titles
+from .lexicon import abbreviations, other_titles, word_families
 
 logger = logging.getLogger(__name__)
 
@@ -75,9 +86,12 @@ MIN_CLOSE_SIMILARITY = 0.3
 CLOSE_MARGIN = 0.2
 STRICT_MARGIN = 0.15
 DISTINCTIVE_SHARE = 0.1
+TITLE_MARK = "~"  # marks a title word in a posting's word set (a role family matches titles only)
+NAMED_SHARE = 1.0  # half (0.5) also raised the bar when a job named only the generic half ('Deal Desk Analyst' for 'cybersecurity analyst')
 NORMALISATION_VERSION = 1  # bump when normalise() or the indexed fields change: it keys the cache
 _WORD = re.compile(r"[a-z0-9][a-z0-9+#&]*")
 _ALTERNATIVES = re.compile(r"\s+or\s+|\s*/\s*", re.IGNORECASE)
+_TERM = re.compile(r"\w\w+")  # bm25s's own token pattern: "fp&a" is indexed and queried as "fp"
 
 
 def normalise(text: str) -> list[str]:
@@ -95,15 +109,26 @@ def normalise(text: str) -> list[str]:
     return out
 
 
+def terms(text: str) -> list[str]:
+    """The words of a text as the BM25 index holds them: :func:`normalise`, then bm25s's token pattern
+    (two or more word characters), so a title's "FP&A" meets the query term "fp" that the index reads.
+
+    Example:
+        >>> terms("Financial Planning & Analysis (FP&A) Analysts")
+        ['financial', 'planning', 'analysis', 'fp', 'analyst']
+    """
+    return [piece for word in normalise(text) for piece in _TERM.findall(word)]
+
+
 @lru_cache(maxsize=1)
 def _expansions() -> dict[str, tuple[str, ...]]:
-    """Normalised abbreviation -> its normalised expansion words."""
+    """Abbreviation (as an index term) -> its expansion words (index terms)."""
     table, _ = abbreviations()
     out = {}
     for key, expansion in table.items():
-        word = normalise(key)
+        word = terms(key)
         if len(word) == 1:
-            out[word[0]] = tuple(normalise(expansion))
+            out[word[0]] = tuple(terms(expansion))
     return out
 
 
@@ -112,10 +137,30 @@ def _also() -> dict[str, tuple[tuple[str, ...], ...]]:
     """Normalised abbreviation -> other titles for the same role (normalised words), from the table's ``also``."""
     out = {}
     for key, titles in other_titles().items():
-        word = normalise(key)
+        word = terms(key)
         if len(word) == 1:
-            out[word[0]] = tuple(tuple(normalise(title)) for title in titles)
+            out[word[0]] = tuple(tuple(terms(title)) for title in titles)
     return out
+
+
+@lru_cache(maxsize=1)
+def _families() -> dict[str, tuple[str, ...]]:
+    """Index term -> the other terms of its role family as title words ("accountant" -> "~accounting"; see :func:`_words`)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for group in word_families():
+        words = [w for word in group for w in terms(word)[:1]]
+        for word in words:
+            out[word] = tuple(TITLE_MARK + w for w in words if w != word)
+    return out
+
+
+def _words(posting) -> set[str]:
+    """A posting's words for the floor and the slot shares: title, department and category, plus each title word
+    marked with ``TITLE_MARK``. A role family meets a slot
+    only in the title: "Finance & Accounting" departments hold every kind of job, an accounting title is accounting.
+    """
+    title = terms(posting.title)
+    return {*title, *terms(f"{posting.department} {posting.category}"), *(TITLE_MARK + w for w in title)}
 
 
 def _indexed_text(posting) -> str:
@@ -247,7 +292,7 @@ class LexicalIndex:
             >>> lexical = LexicalIndex.__new__(LexicalIndex)
             >>> lexical.query_terms = lambda t: [w for w in normalise(t) if w not in {"or", "in"}]
             >>> [[sorted(slot) for slot in slots] for slots in lexical.coverage("QA quality assurance engineer")]
-            [[[('qa',), ('quality', 'assurance')], [('engineer',)]]]
+            [[[('qa',), ('quality', 'assurance')], [('engineer',), ('~engineering',)]]]
         """
         expansions = _expansions()
         alternatives = []
@@ -259,7 +304,7 @@ class LexicalIndex:
                     expansion = tuple(w for w in expansions[word] if w in words) or expansions[word]
                     slots.append({(word,), expansion, *_also().get(word, ())})
                     used.update(expansion)
-            slots.extend({(word,)} for word in words if word not in used and word not in expansions)
+            slots.extend({(word,), *((w,) for w in _families().get(word, ()))} for word in words if word not in used and word not in expansions)
             if slots:
                 alternatives.append(slots)
         return alternatives
@@ -278,7 +323,7 @@ class LexicalIndex:
         coverage = self.coverage(text)
         out = {}
         for job_id, posting in postings.items():
-            words = set(normalise(_indexed_text(posting)))
+            words = _words(posting)
             out[job_id] = max((sum(any(set(group) <= words for group in slot) for slot in slots) / len(slots) for slots in coverage),
                               default=1.0)
         return out
@@ -294,11 +339,17 @@ class LexicalIndex:
             >>> lexical.title_covers("QA quality assurance engineer", "Supplier Quality Engineer")
             False
         """
-        return _covers(self.coverage(text) if coverage is None else coverage, set(normalise(title)))
+        words = terms(title)
+        return _covers(self.coverage(text) if coverage is None else coverage, {*words, *(TITLE_MARK + w for w in words)})
 
 
 def _covers(coverage: list, words: set[str]) -> bool:
     return any(all(any(set(group) <= words for group in slot) for slot in slots) for slots in coverage)
+
+
+def _met_share(coverage: list, words: set[str]) -> float:
+    """The largest fraction of one alternative's slots that the words meet (a part of an expansion is not its slot)."""
+    return max((sum(any(set(group) <= words for group in slot) for slot in slots) / len(slots) for slots in coverage), default=0.0)
 
 
 def _cache_key(postings) -> str:
@@ -349,18 +400,20 @@ def split_close(ranked: list, semantic_vector: np.ndarray, best_similarity: floa
     threshold = close_threshold(best_similarity)
     strict = max(MIN_CLOSE_SIMILARITY, best_similarity - STRICT_MARGIN)
     coverage = lexical.coverage(semantic_text)
-    terms = set(lexical.query_terms(semantic_text))
-    distinctive = {t for t in terms if lexical.document_share(t) <= DISTINCTIVE_SHARE}
-    # Each candidate's words are read once: (title and department, every indexed field).
-    words = [(set(normalise(f"{c.record.posting.title} {c.record.posting.department} {c.record.posting.category}")),
-              set(normalise(_indexed_text(c.record.posting)))) for c in ranked]
-    # The stricter bar applies only to a compound role ("data engineer") when some candidate holds its distinctive words.
-    compound = bool(distinctive) and bool(terms - distinctive) and any(distinctive & indexed for _, indexed in words)
+    query_terms = set(lexical.query_terms(semantic_text))
+    distinctive = {t for t in query_terms if lexical.document_share(t) <= DISTINCTIVE_SHARE}
+    # Each candidate's words (title, department, category) are read once.
+    words = [_words(c.record.posting) for c in ranked]
+    # The stricter bar applies to a compound role ("data engineer") when some candidate holds its distinctive words,
+    # and to a job that names no part of the query when some candidate names at least NAMED_SHARE of it.
+    compound = bool(distinctive) and bool(query_terms - distinctive) and any(distinctive & named for named in words)
+    shares = [_met_share(coverage, named) for named in words]
+    named_enough = any(share >= NAMED_SHARE for share in shares)
     close, rest = [], []
-    for candidate, (named, indexed) in zip(ranked, words):
+    for candidate, named, share in zip(ranked, words, shares):
         similarity = float(candidate.vector @ semantic_vector)
-        bar = strict if compound and not distinctive & indexed else threshold
-        if similarity >= bar or _covers(coverage, named):
+        bar = strict if (named_enough and share == 0) or (compound and not distinctive & named) else threshold
+        if similarity >= bar or share == 1:
             close.append(candidate)
         else:
             rest.append(candidate)

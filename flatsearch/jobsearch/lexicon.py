@@ -11,7 +11,7 @@
   chosen on the development queries: one dropped, doubled or swapped letter passes ("seatle",
   "remtoe", "accountent"), a different word does not. Ties go to the word seen most often in the corpus.
 * Abbreviations (``data/abbreviations.json``) are expanded for the semantic text: "SWE" embeds as
-  "SWE software engineer".
+  "SWE (software engineer)", the expansion in parentheses as titles write it.
 """
 from __future__ import annotations
 
@@ -110,12 +110,19 @@ def other_titles() -> dict[str, list[str]]:
     return {k: list(v) for k, v in table.get("also", {}).items()}
 
 
+@lru_cache(maxsize=1)
+def word_families() -> list[list[str]]:
+    """Groups of title words that name one role family ("accountant", "accounting"; ``data/word_families.json``)."""
+    table = json.loads(resources.files(__package__).joinpath("data/word_families.json").read_text(encoding="utf-8"))
+    return [list(group) for group in table["families"]]
+
+
 def expand_abbreviations(text: str) -> str:
     """Add the expansion after each abbreviation, for embedding.
 
     Example:
         >>> expand_abbreviations("SWE jobs, PM or TPM")
-        'SWE software engineer jobs, PM product manager or TPM technical program manager'
+        'SWE (software engineer) jobs, PM (product manager) or TPM (technical program manager)'
         >>> expand_abbreviations("devops jobs")
         'devops engineer jobs'
     """
@@ -128,8 +135,10 @@ def expand_abbreviations(text: str) -> str:
             return word
         expansion = table[key].split()
         if fold(expansion[0]) == fold(word):
-            expansion = expansion[1:]  # "devops" -> "devops engineer": the word is said once
-        return " ".join([word, *expansion])
+            return " ".join([word, *expansion[1:]])  # "devops" -> "devops engineer": the word is said once
+        # In parentheses, as a title writes it ("UX (user experience) researcher"): the embedding reads the expansion as
+        # the abbreviation's meaning, not as more words of the role ("experience" pulled "Customer Experience" jobs in).
+        return f"{word} ({' '.join(expansion)})"
 
     return re.sub(r"(?<![\w&])[A-Za-z][A-Za-z&]*(?![\w&])", replace, text)
 

@@ -11,11 +11,14 @@ semantic text are left out and counted in the response's message, or shown label
 the nearest when nothing is close (rules in :mod:`flatsearch.jobsearch.lexical`). Soft preferences add a constant to the jobs
 that meet them; the pipeline gets the exact top-k of that by also searching with
 the preference clause added and merging (a job in the true top-k is either in the
-top-k of the jobs that meet the preference or in the top-k of all jobs).
+top-k of the jobs that meet the preference or in the top-k of all jobs). A work mode asked for
+("in-office") is met first by the postings that state it, and by those that state no mode only when none
+of the stated ones is close (:func:`_stated_mode_plan`).
 """
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 import pathlib
@@ -210,19 +213,20 @@ class JobSearch:
         profile = self.encoder.encode_query(member.profile_text()) if member is not None and plan.profile_weight else None
         query_vector = fold_profile(semantic, profile, weight=plan.profile_weight)
         embedded = time.perf_counter()
-        pool = self._retrieve(plan, query_vector, max(k, POOL_SIZE))
-        # Hybrid retrieval and the honest floor (rules in lexical.py): BM25 candidates that pass the filters join the pool,
-        # the final score adds the normalised BM25 score, and only close matches are shown as matches.
-        lexical = dict(self.lexical.top(plan.semantic_text, self.index.ids(filter=plan.filters).numpy(), LEXICAL_POOL))
-        pool = self._with_candidates(pool, [i for i in lexical if i not in {c.id for c in pool}], plan, query_vector)
-        retrieved = time.perf_counter()
-        ranked = self.reranker.rerank(query, plan, member, pool)
-        if isinstance(self.reranker, ScoreReranker):
-            shares = self.lexical.slot_shares(plan.semantic_text, {c.id: c.record.posting for c in ranked if c.id in lexical})
-            ranked = fuse(ranked, lexical, shares)  # a cross-encoder reads the words itself and keeps its own grades
-        reranked = time.perf_counter()
         best = float(self.index.search(semantic[None, :], 1).scores[0, 0])
-        relevant, nearest = split_close(ranked, semantic, best, self.lexical, plan.semantic_text)
+        stated = _stated_mode_plan(plan)
+        ranked = relevant = nearest = None
+        if stated is not None:
+            # A work mode asked for ("in-office") is met first by the postings that state it; only when none of those
+            # is close are the postings that state no mode (mostly office jobs) searched too.
+            ranked, relevant, nearest, timing = self._rank(query, stated, member, query_vector, semantic, best, k)
+            if relevant:
+                plan = stated
+            else:
+                ranked = None
+        if ranked is None:
+            ranked, relevant, nearest, timing = self._rank(query, plan, member, query_vector, semantic, best, k)
+        retrieved, reranked = timing
         results = [self._result(c) for c in _distinct(relevant)[:k]]
         suggestions = self._suggestions(plan, relevant, k, semantic)
         finished = time.perf_counter()
@@ -236,6 +240,22 @@ class JobSearch:
         return SearchResponse(query, plan, suggestions, results, message, ranked_by=describe_reranker(self.reranker), timings_ms={
             "plan": 1000 * (planned - started), "embed": 1000 * (embedded - planned), "search": 1000 * (retrieved - embedded),
             "rerank": 1000 * (reranked - retrieved), "suggest": 1000 * (finished - reranked), "total": 1000 * (finished - started)})
+
+    def _rank(self, query: str, plan: QueryPlan, member, query_vector: np.ndarray, semantic: np.ndarray, best: float, k: int):
+        """(ranked pool, close matches, the rest, (retrieved, reranked) times) for one plan."""
+        pool = self._retrieve(plan, query_vector, max(k, POOL_SIZE))
+        # Hybrid retrieval and the honest floor (rules in lexical.py): BM25 candidates that pass the filters join the pool,
+        # the final score adds the normalised BM25 score, and only close matches are shown as matches.
+        lexical = dict(self.lexical.top(plan.semantic_text, self.index.ids(filter=plan.filters).numpy(), LEXICAL_POOL))
+        pool = self._with_candidates(pool, [i for i in lexical if i not in {c.id for c in pool}], plan, query_vector)
+        retrieved = time.perf_counter()
+        ranked = self.reranker.rerank(query, plan, member, pool)
+        if isinstance(self.reranker, ScoreReranker):
+            shares = self.lexical.slot_shares(plan.semantic_text, {c.id: c.record.posting for c in ranked if c.id in lexical})
+            ranked = fuse(ranked, lexical, shares)  # a cross-encoder reads the words itself and keeps its own grades
+        reranked = time.perf_counter()
+        relevant, nearest = split_close(ranked, semantic, best, self.lexical, plan.semantic_text)
+        return ranked, relevant, nearest, (retrieved, reranked)
 
     def _retrieve(self, plan: QueryPlan, query_vector: np.ndarray, k: int) -> list[Candidate]:
         filters = plan.filters
@@ -335,6 +355,33 @@ def _distinct(ranked: list[Candidate]) -> list[Candidate]:
             seen.add(key)
             out.append(candidate)
     return out
+
+
+def _stated_mode_plan(plan: QueryPlan) -> QueryPlan | None:
+    """The plan with its work-mode clause narrowed to the postings that state the mode asked for, or None.
+
+    The planner reads "in-office" / "on-site" as the mode asked for *or not stated* (most office jobs do not
+    say so) and offers the narrower filter as a ``stricter`` suggestion. A seeker who asks for a mode expects
+    postings that say it, so the pipeline searches with the narrower filter first and keeps it when it finds a
+    close match; a negation ("not remote or hybrid") asks for no mode and keeps the postings that state none.
+    """
+    stricter = next((s for s in plan.suggestions if s.get("kind") == "stricter" and "work_mode" in json.dumps(s.get("filter"))), None)
+    if stricter is None:
+        return None
+    narrowed = QueryPlan.from_dict(plan.to_dict())
+    for explanation in narrowed.explanations:
+        if (not explanation.soft and explanation.filter is not None and "work_mode" in explanation.filter
+                and explanation.phrase.startswith(stricter["phrase"])):
+            explanation.filter = stricter["filter"]
+            explanation.meaning = f"work mode is stated: {stricter['message']}"
+            break
+    else:
+        return None  # the phrase was dropped
+    narrowed.suggestions = [s for s in narrowed.suggestions if s is not stricter and s != stricter]
+    narrowed.notes = [n for n in narrowed.notes if "do not state a work mode" not in n]
+    narrowed.notes.append(f"Only postings that say {stricter['message'].removeprefix('only postings that say ')} are shown, as some match; "
+                          "postings that state no work mode (most office jobs) are left out: ask for \"not remote or hybrid\" to see them too.")
+    return narrowed
 
 
 def _adjusted(plan: QueryPlan, drop, refine) -> QueryPlan:

@@ -5,7 +5,7 @@ turning the phrases it understands into a strict clause (or a soft preference) a
 those words as used: people ("where I have a connection"), the member's background,
 staffing exclusions, recency, pay, companies, work mode, seniority, places and excluded
 job functions. What is left, minus filler words, is the semantic text that gets embedded
-(with abbreviations spelled out: "SWE" embeds as "SWE software engineer").
+(with abbreviations spelled out: "SWE" embeds as "SWE (software engineer)").
 
 **Scope.** A negation ("not", "no", "non-", "except", "excluding", "anything but",
 "outside", "other than", "without", "besides") governs the phrase right after it and the
@@ -29,7 +29,15 @@ mode ("Boston or remote", "Denver/remote"), followed by "based", or a word the p
 in their locations than in their titles; two-letter US state codes count after a place cue
 ("in NJ"). "City, region" and "region, country" mean the first ("Ontario, Canada"); "Georgia
 the country" picks the kind; US areas ("Midwest", "East Coast", "NorCal") are curated sets of
-states and metros (``data/metros.json``).
+states and metros (``data/metros.json``). "Dublin, not the one in Ireland" and "Portland (the one
+in Maine)" say which city of the name is meant, as does "Dublin, not Ireland" when the city read
+is in Ireland. "Near <city>" is the smallest curated metro holding the city ("near Santa Monica":
+Los Angeles County). A misspelt name of two or more words is one edit from a city with postings or
+of 50,000+ people ("santa barbra").
+
+**Levels and modes.** "Not senior" leaves out senior and every level above it. "In-office",
+"on-site", "in person" keep postings that state no mode beside those that state on-site; the
+pipeline shows only the stated ones when one of them is close (``pipeline._stated_mode_plan``).
 """
 from __future__ import annotations
 
@@ -46,7 +54,7 @@ from .locations import WORK_MODE_CODES
 from .pay import parse_pay, spell_out_amounts
 from .plan import QueryPlan
 from .scoring import ENGAGEMENT_WEIGHT, PROFILE_WEIGHT, engagement_boost
-from .seniority import LEVEL_CODES, MANAGEMENT_LEVELS, QUERY_WORDS
+from .seniority import LEVEL_CODES, LEVELS, MANAGEMENT_LEVELS, QUERY_WORDS
 from .tools import PlannerTools
 
 MAX_QUERY_CHARS = 2000
@@ -60,6 +68,7 @@ CUE_WINDOW = 80  # characters before a phrase in which its cue ("not in", "outsi
 CHIEF_TITLES = ("chief", "ceo", "cto", "cfo", "coo", "cmo", "cro", "cio", "ciso", "cpo")
 _WORD_LIKE_ALIASES = frozenset({"la", "us", "atl"})  # short aliases that are also words or syllables ("la" in Spanish names)
 MIN_FUZZY_CITY_POSTINGS = 20  # a misspelt multi-word name is read as a city only when that city has this many postings
+MIN_FUZZY_NAMED_POPULATION = 50_000  # a misspelt name of two or more words without postings is read as a city this big
 MIN_PLACE_FUZZY_LENGTH = 6  # a place name this long or longer may be one edit off ("pittsburg"); shorter names are too alike
 COMPANY_FUZZY_CUTOFF = 88  # rapidfuzz WRatio for a misspelt company after a company cue ("at Doordahs")
 
@@ -72,7 +81,11 @@ really very ideally preferably something anything can could should jobs job role
 opening posted posting postings listing listings that's there where when what how have has had do does using use as
 either neither not no non except excluding exclude outside other than besides instead rather avoid avoiding
 de du des la le les en et a à für und im el los las y anywhere based new now currently immediately asap urgently maybe perhaps possibly places many much fine okay ok somewhere
-hello hi hey thanks thank""".split())
+hello hi hey thanks thank current available what's whats who's whos where's wheres here's heres there's theres it's its let's lets""".split())
+# Time phrases that only mean "now" ("what's hiring right now", "open at the moment"): no topic, and no date filter either.
+# "Open" that only says a job is open ("open positions", "anything open"): before a job word or ending the phrase ("open source" stays).
+_OPEN_WORD = re.compile(r"\bopen(?=\s+(?:jobs?|roles?|positions?|openings?|vacanc(?:y|ies)|reqs?|requisitions?|opportunit(?:y|ies))\b)", re.IGNORECASE)
+_NOW_PHRASE = re.compile(r"\b(?:right\s+(?:now|away)|at\s+the\s+moment|at\s+present|these\s+days|as\s+of\s+(?:now|today))\b", re.IGNORECASE)
 # What someone wants, after who they are ("teacher moving into corporate training"): the part after it is the topic.
 _WISH = re.compile(r"\b(?:interested\s+in|passionate\s+about|keen\s+on|enjoys?|loves?|(?<=\bi\s)(?:really\s+)?like|"
                    r"(?:mov(?:e|es|ing)|switch(?:es|ing)?|transition(?:s|ing)?|pivot(?:s|ing)?|chang(?:e|es|ing)\s+careers?|"
@@ -122,6 +135,11 @@ _PLACE_LEAD = re.compile(_PLACE_CUE_WORDS + r"(?:\s+the)?\s+$", re.IGNORECASE)
 _PLACE_TAIL = re.compile(r"\s+(?:(?:metro(?:politan)?\s+)?(?:area|region)|metro|based)\b|"
                          r"\s*\(?\s*(?:the\s+)?(?:state|province|country)\b\)?", re.IGNORECASE)
 # "Georgia the country", "Georgia (state)": the word after the name says which kind of place is meant.
+# "Dublin, not the one in Ireland" / "Portland (the one in Maine)": which of the cities of that name, not a place to leave out;
+# so is a bare "Dublin, not Ireland" when the city read is in Ireland ("Boston, not Texas" is left to the negation rules).
+_WHICH_ONE = re.compile(r"\s*,?\s*\(?\s*(?:but\s+|and\s+)?(?:(?P<neg>not\s+)?the\s+(?:one|city|town|place)\s+(?:in|of)\s+|(?P<bare>not\s+(?:in\s+)?))"
+                        r"(?P<where>(?:the\s+)?[A-Za-z][A-Za-z.'-]*(?:\s+[A-Za-z][A-Za-z.'-]*){0,2}?)\s*\)?"
+                        r"(?=\s*(?:$|[,.;!?]|(?:and|or|but|with|for|paying|posted|that|please|jobs?|roles?)\b))", re.IGNORECASE)
 _PLACE_KIND = re.compile(r"\s*\(?\s*(?:the\s+)?(?P<kind>country|state)\b", re.IGNORECASE)
 # A work mode said to be acceptable rather than wanted: "on-site is fine", "hybrid ok", "open to remote".
 _ACCEPTABLE_AFTER = re.compile(r"\s*(?:(?:is|are|would\s+be|also|too)\s+)*(?:fine|ok(?:ay)?|acceptable|welcome|possible)\b"
@@ -189,7 +207,8 @@ _NEGATION = re.compile(
 _LIST_JOIN = re.compile(r"^\s*(?:,\s*)?(?:(?:or|and|nor|and/or|&)\s+|/\s*|,\s*)(?:(?:in|at|from|the|either)\s+)*$", re.IGNORECASE)
 _OR_JOIN = re.compile(r"^\s*(?:(?:region|area|metro(?:\s+area)?)\s*)?(?:,\s*)?(?:or|/|and/or)\s*(?:(?:in|at|based\s+in|near|the|either)\s+)*$", re.IGNORECASE)
 _STAFFING = re.compile(
-    r"\b(?:but\s+)?(?:not|no|excluding|exclude|except|without|avoid(?:ing)?)\s+(?:from\s+|by\s+|through\s+|via\s+)?(?:any\s+)?"
+    r"\b(?:but\s+)?(?:not|no|excluding|exclude|except|without|avoid(?:ing)?|skip(?:ping)?|leave\s+out|leaving\s+out|filter\s+out|ignore|ignoring)\s+"
+    r"(?:from\s+|by\s+|through\s+|via\s+)?(?:any\s+|the\s+)?"
     r"(?:(?:sourcing|staffing|recruiting|recruitment|headhunting|temp|outsourcing)(?:\s*(?:/|,|or|and|&)\s*)?)+"
     r"(?:\s+(?:compan(?:y|ies)|firms?|agenc(?:y|ies)|recruiters?|shops?))?"
     r"|\b(?:no|not from|not through|not via|without|excluding|exclude|skip(?:ping)?|avoid(?:ing)?)\s+(?:the\s+|any\s+)?"
@@ -203,11 +222,15 @@ _WORK_MODES = (
     (re.compile(r"\b(?:fully|100%|completely|entirely|all)\s+remote\b|\bremote(?:ly)?(?:[- ]only)?\b(?![- ]sensing\b)|\bwork(?:ing)?\s+from\s+(?:home|anywhere)\b|"
                 r"\bfrom\s+home\b|\bwfh\b|\bwfa\b|\btelecommut(?:e|ing)\b|\b(?:location[- ]independent|distributed\s+team)\b", re.IGNORECASE), ("remote",)),
     (re.compile(r"\bhybrid\b", re.IGNORECASE), ("hybrid",)),
-    (re.compile(r"\b(?:on[- ]?site|in[- ]office|in\s+the\s+office|in[- ]person|at\s+the\s+office|office[- ]based|onsite)\b", re.IGNORECASE), ("onsite",)),
+    (re.compile(r"\b(?:on[- ]?site|in[- ]office|in\s+the\s+office|in[- ]person|at\s+the\s+office|office[- ]based|onsite|"
+                r"(?:work(?:ing)?|based)\s+(?:from|at|in|out\s+of)\s+(?:the|an|our)\s+office)\b", re.IGNORECASE), ("onsite",)),
 )
 _MEDIAN_PAY = re.compile(
-    r"\b(?:with\s+)?(?:at\s+or\s+)?(?:above|over|better\s+than|higher\s+than|more\s+than|beyond)[- ](?:the\s+)?"
-    r"(?:median|average|typical|market)(?:\s+(?:pay|salary|salaries|compensation|comp|wages?|rate))?\b|"
+    # "paying above the typical data scientist salary": the role words between stay in the search (group "role").
+    r"\b(?:(?:that\s+|which\s+)?(?:pays?|paying)\s+)?(?:with\s+)?(?:at\s+or\s+)?(?:above|over|better\s+than|higher\s+than|more\s+than|beyond)[- ](?:the\s+|an?\s+)?"
+    r"(?:median|average|typical|market|usual)(?:\s+(?P<role>[a-z][a-z-]*(?:\s+[a-z][a-z-]*){0,2}?))?(?:\s+(?:pay|salary|salaries|compensation|comp|wages?|rate))\b|"
+    r"\b(?:(?:that\s+|which\s+)?(?:pays?|paying)\s+)?(?:with\s+)?(?:at\s+or\s+)?(?:above|over|better\s+than|higher\s+than|more\s+than|beyond)[- ](?:the\s+)?"
+    r"(?:median|average|typical|market)\b|"
     r"\b(?:lucrative|well[- ]compensated|highly[- ]compensated|high[- ]earning|well[- ]paid|well[- ]paying|high(?:er)?[- ]paying|highly[- ]paid|top[- ]paying|best[- ]paying|better[- ]paying|good[- ]paying|"
     r"high[- ]salary|(?:good|great|high|higher|better|competitive|top)\s+(?:pay|salary|salaries|compensation))\b|"
     r"\b(?:that\s+|which\s+)?(?:pays?|paying)\s+(?:really\s+|very\s+)?well\b|"
@@ -726,6 +749,9 @@ class RulePlanner:
             phrases.append(state.text[neg_start if negated else start:end].strip())
             if level == "not_management":
                 unwanted.extend(MANAGEMENT_LEVELS)
+            elif negated and level == "senior":
+                # "nothing senior", "not senior": no senior title and none above it (staff, lead, director, ...).
+                unwanted.extend(LEVELS[LEVEL_CODES["senior"]:])
             elif negated:
                 unwanted.extend(MANAGEMENT_LEVELS if level == "manager" else [level])
             else:
@@ -803,6 +829,12 @@ class RulePlanner:
                     place = self._metro_of(place) or place  # "near Mountain View": the area around it
                 end = span[0].start() + len(phrase)
                 place, end, used_words = self._qualified(state, words, i + n, place, phrase, end)
+                which = _WHICH_ONE.match(state.text, end) if place.kind in ("city", "metro") else None
+                chosen = self._which_city(phrase, which, place) if which else None
+                if chosen is not None:
+                    # The clause only says which city is meant: its words are used up, "Ireland" is no place to leave out.
+                    place, end = chosen, which.end()
+                    used_words += sum(1 for w in words[i + n + used_words:] if w.start() < end)
                 kind = _PLACE_KIND.match(state.text, end)
                 if kind is not None and used_words == 0:
                     named = " ".join(fold(phrase).split())
@@ -860,6 +892,15 @@ class RulePlanner:
         labels = " or ".join(self._label(p) for *_, p in positive)
         clause: dict = {"geo": {"in": ids}}
         meaning = f"located in {labels}"
+        # "in Brooklyn" also matches postings that name only New York City (they may be in Brooklyn), not other boroughs.
+        parts = [found for *_, p in positive if p.kind == "city" and (found := self.tools.gazetteer.city_part_of(p)) is not None]
+        whole = {city.id: city for city, _ in parts if city.id not in ids}
+        if whole:
+            # Postings that name the city and none of its other parts (the parts asked for are no "other" part).
+            others = {cid: sorted({o for city, rest in parts if city.id == cid for o in rest} - set(ids)) for cid in whole}
+            clause = {"or": [clause, *({"and": [{"geo": {"in": [cid]}}, {"not": {"geo": {"in": others[cid]}}}]} if others[cid]
+                                       else {"geo": {"in": [cid]}} for cid in sorted(whole))]}
+            meaning += " (or postings that name only " + " or ".join(sorted(c.name for c in whole.values())) + ", which may be there)"
         mode_explanation = getattr(self, "_mode_explanation", None) if modes else None
         # "Chicago or remote": one disjunction instead of two clauses that would both have to hold.
         either = next((m for m in modes if any(_OR_JOIN.match(state.text[e:m["start"]]) or _OR_JOIN.match(state.text[m["end"]:s])
@@ -886,6 +927,26 @@ class RulePlanner:
             meaning += f", or fully remote within {country_names}"
         plan.add_clause(" or ".join(ph for _, _, ph, _ in positive), meaning, clause)
 
+    def _which_city(self, phrase: str, which: re.Match, read: Place) -> Place | None:
+        """The city of this name in (or, after "not", outside) the state or country the clause names, the one with the
+        most postings; None when the clause names no known region or no such city is there."""
+        gazetteer = self.tools.gazetteer
+        key = " ".join(fold(re.sub(r"^the\s+", "", which.group("where"), flags=re.IGNORECASE)).split())
+        region = gazetteer.state(key) or gazetteer.country(key) or next(iter(gazetteer.subdivisions_named(key)), None)
+        if region is None:
+            return None
+
+        def inside(city: Place) -> bool:
+            if region.kind == "state":
+                return city.country == "US" and city.admin1 == region.admin1
+            return city.country == region.country
+
+        if which.group("bare") and not (read.kind == "city" and inside(read)):
+            return None
+        named = " ".join(fold(phrase).split())
+        cities = [c for c in gazetteer.cities_named(named) if inside(c) != bool(which.group("neg") or which.group("bare"))]
+        return max(cities, key=lambda c: (self.geo_counts.get(c.id, 0), c.population), default=None)
+
     def _qualified(self, state: _Text, words: list[re.Match], nxt: int, place: Place, phrase: str, end: int) -> tuple[Place, int, int]:
         """"Dublin, Ireland", "London, Ontario", "Portland ME", "Paris France": a city followed by the region or
         country it is in means that city (and only it). Returns the place, the new end and the words consumed."""
@@ -905,7 +966,8 @@ class RulePlanner:
                 if country is not None and country.country == place.country:
                     return place, span[-1].end(), n
             return place, end, 0
-        cities = gazetteer.cities_named(key)
+        # A misspelt name read as a city ("santa barbra, california") is qualified by the region as its right spelling is.
+        cities = gazetteer.cities_named(key) or (gazetteer.cities_named(" ".join(fold(place.name).split())) if place.kind == "city" else [])
         if not cities or place.kind not in ("city", "metro"):
             return place, end, 0
         for n in (3, 2, 1):
@@ -1009,9 +1071,14 @@ class RulePlanner:
         if single and key in self.vocabulary and not cue and not placey and cities and cities[0].population < 1_000_000:
             return None
         if not cities and cue and not single:
-            # "los angelos": a name of two or more words one edit from a city with many postings, after a place cue.
+            # "los angelos": a name of two or more words one edit from a city with many postings, after a place cue;
+            # else one edit from a sizeable city of two or more words ("santa barbra"), so its first word is not read
+            # as a town of its own ("Santa").
             near = self._posting_city_near(key)
             if near is not None and self.geo_counts.get(near.id, 0) >= MIN_FUZZY_CITY_POSTINGS:
+                return near
+            near = self._named_city_near(key)
+            if near is not None:
                 return near
         if cities and (cities[0].population >= 100_000 or cue or not single):
             with_postings = [c for c in cities if self.geo_counts.get(c.id)]
@@ -1045,6 +1112,19 @@ class RulePlanner:
         found = process.extract(key, list(self._posting_cities), scorer=OSA.distance, score_cutoff=1, limit=4)
         found = [name for name, distance, _ in found if distance == 1]
         return max((self._posting_cities[n] for n in found), key=lambda c: self.geo_counts.get(c.id, 0), default=None)
+
+    def _named_city_near(self, key: str) -> Place | None:
+        """The most populous city of two or more words, with at least ``MIN_FUZZY_NAMED_POPULATION`` people, whose name is
+        one edit from ``key`` (a swap counts as one), if any."""
+        from rapidfuzz import process
+        from rapidfuzz.distance import OSA
+
+        if len(key) < MIN_PLACE_FUZZY_LENGTH or " " not in key:
+            return None
+        if not hasattr(self, "_named_cities"):
+            self._named_cities = self.tools.gazetteer.city_names(min_population=MIN_FUZZY_NAMED_POPULATION, words=2)
+        found = process.extract(key, list(self._named_cities), scorer=OSA.distance, score_cutoff=1, limit=4)
+        return max((self._named_cities[n] for n, distance, _ in found if distance == 1), key=lambda c: c.population, default=None)
 
     def _unknown_place(self, state: _Text, word: re.Match, plan: QueryPlan) -> None:
         """A capitalised word right after "in"/"near" that is no known place nor job word."""
@@ -1092,7 +1172,11 @@ class RulePlanner:
 
     def _find_pay(self, state: _Text):
         for match in state.matches(_MEDIAN_PAY)[:1]:
-            state.take(match.start(), match.end())
+            if match.group("role"):
+                state.take(match.start(), match.start("role"))
+                state.take(match.end("role"), match.end())
+            else:
+                state.take(match.start(), match.end())
             return match.group(0).strip(), None, ""
         bound = parse_pay(state.text, state.free)
         if bound is None:
@@ -1155,7 +1239,7 @@ class RulePlanner:
                 # "accountant trying to break into fintech": a sector is where, not what; the role they have stays.
                 sector = len(target) <= 2 and (fold(target[-1]).endswith("tech") or fold(target[-1]) in _SECTOR_WORDS)
                 fragment = f"{' '.join(before)} in {after}" if sector and before else after
-            words = [w for w in fragment.split() if not _JOB_WORDS.fullmatch(w)]
+            words = [w for w in _OPEN_WORD.sub(" ", _NOW_PHRASE.sub(" ", fragment)).split() if not _JOB_WORDS.fullmatch(w)]
             # Dashes and slashes left between two clauses ("jobs - not at X") are no topic words; an abbreviation written in
             # capitals is one even when the lower-case word is filler ("IT jobs", "DE roles").
             def filler(word: str) -> bool:
@@ -1164,8 +1248,8 @@ class RulePlanner:
 
             while words and filler(words[0]):
                 words.pop(0)
-            while words and filler(words[-1]):
+            while words and (filler(words[-1]) or words[-1].casefold() == "open"):
                 words.pop()
             if words:
                 fragments.append(" ".join(words))
-        return ", ".join(fragments)
+        return ", ".join(dict.fromkeys(fragments))  # a role said twice ("data scientist ... data scientist salary") is one topic

@@ -36,6 +36,9 @@ def test_sqlite_cache_round_trips(tmp_path):
     assert loaded.place(123) is None and loaded.cities_named("no such town") == []
     assert loaded.metro_alias("emea") == built.metro_alias("emea")
     assert loaded.subdivisions_named("ontario")[0].admin1 == "CA-ON"
+    for population, words in ((50_000, 2), (15_000, 1)):  # the fuzzy-matching table reads the same from either form
+        assert loaded.city_names(min_population=population, words=words) == built.city_names(min_population=population, words=words)
+    assert "santa barbara" in built.city_names(min_population=50_000, words=2) and "seattle" not in built.city_names(min_population=0, words=2)
 
 
 def test_a_wrong_format_file_is_rebuilt(tmp_path):

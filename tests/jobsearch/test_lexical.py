@@ -111,3 +111,65 @@ def test_a_compound_role_needs_its_distinctive_word(lexical, catalog):
     # A query of one kind of word only keeps the plain bar.
     close, rest = split_close([_C(2, 0.0, middle, off)], vector, 0.8, lexical, "manager")
     assert [c.id for c in close] == [2]
+
+
+def _job(title, department="", category="other"):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(posting=SimpleNamespace(title=title, department=department, category=category))
+
+
+def test_words_are_compared_as_the_index_holds_them(lexical):
+    from flatsearch.jobsearch.lexical import terms
+
+    assert terms("FP&A Analysts") == ["fp", "analyst"]
+    text = "FP&A financial planning and analysis analyst"
+    assert lexical.title_covers(text, "Senior FP&A Analyst")  # the abbreviation meets its slot ...
+    assert lexical.title_covers(text, "Financial Planning and Analysis Analyst")  # ... and so does its expansion
+    assert not lexical.title_covers(text, "Financial Analyst, Tax")  # a part of the expansion is not the slot
+
+
+@pytest.mark.parametrize("text, named, unnamed", [
+    ("finance", _job("Finance Manager", "Finance", "finance"), _job("Technical Program Manager, Reconciliation", "Engineering", "product")),
+    ("engineering", _job("Backend Developer", "Engineering", "engineering"), _job("Product Design Lead", "Product Design")),
+    ("marketing", _job("Partner Marketing Manager"), _job("Manager, SMB Sales", "Sales", "sales")),
+    ("HRBP human resources business partner", _job("People Partner", "People", "people"),
+     _job("Director of Business Development", "Partnerships", "sales")),
+])
+def test_a_job_naming_no_part_of_the_query_needs_the_strict_bar_when_another_names_all(lexical, text, named, unnamed):
+    vector = np.array([1.0, 0.0], dtype=np.float32)
+    middle = np.array([0.62, 0.78], dtype=np.float32)  # between best - CLOSE_MARGIN and best - STRICT_MARGIN for best 0.8
+    close, rest = split_close([_C(1, 0.0, middle, named), _C(2, 0.0, middle, unnamed)], vector, 0.8, lexical, text)
+    assert [c.id for c in close] == [1] and [c.id for c in rest] == [2]
+    # With nothing naming the query among the candidates, the plain bar holds.
+    close, _ = split_close([_C(2, 0.0, middle, unnamed)], vector, 0.8, lexical, text)
+    assert [c.id for c in close] == [2]
+    # Similar enough on its own, it stays close.
+    close, _ = split_close([_C(1, 0.0, middle, named), _C(2, 0.0, np.array([0.7, 0.71], np.float32), unnamed)], vector, 0.8, lexical, text)
+    assert [c.id for c in close] == [1, 2]
+
+
+@pytest.mark.parametrize("text, part, other", [
+    ("solving puzzles and writing code", _job("Puzzle Assistant", "Games"), _job("Backend Developer", "Platform", "engineering")),
+    ("cybersecurity analyst", _job("Deal Desk Analyst", "Finance", "sales"), _job("Security Engineer, Threat Detection", "Security")),
+])
+def test_a_job_naming_part_of_the_query_does_not_raise_the_bar_for_the_rest(lexical, text, part, other):
+    vector = np.array([1.0, 0.0], dtype=np.float32)
+    middle = np.array([0.62, 0.78], dtype=np.float32)
+    close, _ = split_close([_C(1, 0.0, middle, part), _C(2, 0.0, middle, other)], vector, 0.8, lexical, text)
+    assert [c.id for c in close] == [1, 2]
+
+
+def test_a_role_family_meets_its_slot_in_the_title_only(lexical):
+    assert lexical.title_covers("accountant", "Accounting Analyst") and lexical.title_covers("recruiter", "Recruiting Coordinator")
+    assert not lexical.title_covers("accountant", "Account Executive, Enterprise")  # a shared stem is not the family
+    vector = np.array([1.0, 0.0], dtype=np.float32)
+    middle = np.array([0.62, 0.78], dtype=np.float32)
+    in_title, in_department = _job("Senior Accounting Analyst", "Finance"), _job("Payroll Systems Engineer", "Finance & Accounting")
+    close, rest = split_close([_C(1, 0.0, np.array([0.0, 1.0], np.float32), in_title), _C(2, 0.0, np.array([0.0, 1.0], np.float32), in_department)],
+                              vector, 0.8, lexical, "accountant")
+    assert [c.id for c in close] == [1] and [c.id for c in rest] == [2]
+    # A job that names nothing of "accountant" needs the stricter bar when an accounting title is there.
+    close, _ = split_close([_C(1, 0.0, middle, in_title), _C(3, 0.0, middle, _job("Account Executive", "Sales", "sales"))], vector, 0.8,
+                           lexical, "accountant")
+    assert [c.id for c in close] == [1]

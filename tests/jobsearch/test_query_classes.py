@@ -51,7 +51,7 @@ def test_state_codes_after_a_place_cue(planner, gazetteer):
 
 
 def test_capitalised_abbreviation_that_is_a_filler_word_is_kept(planner):
-    assert plan_of(planner, "IT jobs in Boston").semantic_text == "IT information technology"
+    assert plan_of(planner, "IT jobs in Boston").semantic_text == "IT (information technology)"
 
 
 @pytest.mark.parametrize("query, level", [("senior director of sales", "director"), ("senior VP of marketing", "vp"),
@@ -137,7 +137,7 @@ def test_more_phrasings(planner):
 
 def test_an_expansion_does_not_repeat_its_word():
     assert expand_abbreviations("devops jobs") == "devops engineer jobs"
-    assert expand_abbreviations("SWE jobs") == "SWE software engineer jobs"
+    assert expand_abbreviations("SWE jobs") == "SWE (software engineer) jobs"
 
 
 def test_the_bm25_part_is_scaled_by_the_share_of_query_slots():
@@ -267,7 +267,7 @@ def test_past_employers_origins_and_experience_are_no_filters(planner):
     assert str(BOSTON) not in json.dumps(moving.clauses) and any("where you come from" in n for n in moving.notes)
     years = plan_of(planner, "data engineer with 3 years experience")
     assert years.clauses == [] and years.semantic_text == "data engineer"
-    assert plan_of(planner, "ex-Googler looking for PM roles").semantic_text == "PM product manager"
+    assert plan_of(planner, "ex-Googler looking for PM roles").semantic_text == "PM (product manager)"
 
 
 def test_a_named_company_without_postings_matches_nothing(planner):
@@ -388,3 +388,46 @@ def test_a_lower_case_alias_after_a_place_cue_in_a_mixed_case_query(planner, gaz
     nyc = gazetteer.cities_named("new york")[0]
     assert plan_of(planner, "UX designer in nyc").clauses == [{"geo": {"in": [nyc.id]}}]
     assert not any("geo" in json.dumps(c) for c in plan_of(planner, "Salsa la Bamba dancer").clauses)
+
+
+@pytest.mark.parametrize("query, semantic", [
+    ("what's hiring right now?", "jobs"), ("Who’s hiring these days", "jobs"), ("data roles open at the moment", "data"),
+    ("Current openings in Boston", "jobs"), ("anything open at Stripe", "jobs"), ("open positions at Stripe", "jobs"),
+    ("available designer roles", "designer"), ("open source engineer jobs", "open source engineer"),
+])
+def test_words_that_only_say_a_job_is_open_now_are_no_topic(planner, query, semantic):
+    plan = plan_of(planner, query)
+    assert plan.intent == "job_search" and plan.semantic_text == semantic, (plan.intent, plan.semantic_text)
+
+
+@pytest.mark.parametrize("query", ["data engineer jobs in Boston, nothing senior", "not senior, software engineer roles", "analyst, no senior roles"])
+def test_not_senior_leaves_out_every_level_from_senior_up(planner, query):
+    def negated_levels(clause):
+        if "not" in clause and "seniority" in clause["not"]:
+            return [clause["not"]["seniority"]["in"]]
+        return [levels for part in clause.get("and", []) for levels in negated_levels(part)]
+
+    levels = [levels for clause in plan_of(planner, query).clauses for levels in negated_levels(clause)]
+    assert levels == [sorted(LEVEL_CODES[l] for l in ("senior", "staff", "manager", "director", "vp", "executive"))], levels
+
+
+@pytest.mark.parametrize("query, semantic", [
+    ("analyst roles paying above the typical analyst salary", "analyst"), ("marketing jobs that pay above the median", "marketing"),
+    ("jobs paying more than the average designer pay", "designer"),
+])
+def test_a_median_pay_phrase_keeps_its_role_words_in_the_search_once(planner, query, semantic):
+    plan = plan_of(planner, query)
+    assert any("salary_mid" in c for c in plan.clauses) and plan.semantic_text == semantic, (plan.clauses, plan.semantic_text)
+
+
+@pytest.mark.parametrize("query", ["data roles, skip staffing firms", "analyst jobs, ignore recruiting agencies", "designer roles, leave out staffing companies"])
+def test_skip_or_ignore_staffing_firms_excludes_them(planner, query):
+    plan = plan_of(planner, query)
+    assert {"is_staffing": {"eq": False}} in plan.clauses and "staffing" not in plan.semantic_text and "skip" not in plan.semantic_text
+
+
+@pytest.mark.parametrize("query", ["marketing jobs where I work from the office", "data jobs, working out of an office", "analyst roles based in an office"])
+def test_working_from_an_office_is_on_site(planner, query):
+    plan = plan_of(planner, query)
+    assert {"work_mode": {"in": sorted([WORK_MODE_CODES["onsite"], WORK_MODE_CODES["unknown"]])}} in plan.clauses
+    assert "office" not in plan.semantic_text

@@ -126,14 +126,14 @@ def test_spelling_is_corrected_and_reported(planner):
 
 
 def test_abbreviations_are_expanded_for_embedding(planner):
-    assert expand_abbreviations("SWE or PM") == "SWE software engineer or PM product manager"
-    assert planner.plan("SDR roles, WFH", now=NOW).semantic_text == "SDR sales development representative"
+    assert expand_abbreviations("SWE or PM") == "SWE (software engineer) or PM (product manager)"
+    assert planner.plan("SDR roles, WFH", now=NOW).semantic_text == "SDR (sales development representative)"
 
 
 @pytest.mark.parametrize("query, levels, negated", [
     ("VP of engineering", ["vp"], False), ("director of design", ["director"], False), ("principal designer", ["staff"], False),
     ("individual contributor engineering roles", ["manager", "director", "vp", "executive"], True),
-    ("data jobs, not management", ["manager", "director", "vp", "executive"], True), ("not senior, engineer", ["senior"], True),
+    ("data jobs, not management", ["manager", "director", "vp", "executive"], True), ("not senior, engineer", ["senior", "staff", "manager", "director", "vp", "executive"], True),
 ])
 def test_levels(planner, query, levels, negated):
     from flatsearch.jobsearch.seniority import LEVEL_CODES
@@ -197,7 +197,9 @@ def test_nothing_or_none_before_a_level_excludes_it(planner, query):
     from flatsearch.jobsearch.seniority import LEVEL_CODES
 
     plan = planner.plan(query, now=NOW)
-    assert {"not": {"seniority": {"in": [LEVEL_CODES["senior"]]}}} in plan.clauses
+    # Senior and every level above it (test_query_classes); a manager title is ruled out too unless the role is one.
+    above = {"not": {"seniority": {"in": list(range(LEVEL_CODES["senior"], len(LEVEL_CODES)))}}}
+    assert above in plan.clauses or any(above in c.get("and", []) for c in plan.clauses), plan.clauses
     assert "senior" not in plan.semantic_text and "nothing" not in plan.semantic_text
 
 
@@ -231,3 +233,71 @@ def test_a_common_word_opening_the_query_is_not_a_company(planner, catalog):
     assert "Current" in catalog.company_ids
     plan = planner.plan("openings at Current in Denver", now=NOW)
     assert {"company": {"in": [catalog.company_ids["Current"]]}} in plan.clauses
+
+
+@pytest.mark.parametrize("query", ["designer jobs in LA", "designer jobs in los angeles", "designers near Culver City",
+                                   "designer roles close to Burbank"])
+def test_la_and_near_a_city_there_stay_in_los_angeles_county(planner, gazetteer, query):
+    geo = [c["geo"]["in"] for c in clauses(planner, query) if "geo" in c]
+    assert len(geo) == 1 and len(geo[0]) == 1, geo
+    area = gazetteer.place(geo[0][0])
+    names = {gazetteer.place(c).name for c in area.contains}
+    assert {"Los Angeles", "Santa Monica", "Long Beach", "Torrance"} <= names
+    assert not names & {"Irvine", "Anaheim", "Costa Mesa", "Thousand Oaks"}  # Orange and Ventura counties are not "LA"
+
+
+@pytest.mark.parametrize("query, inside, outside", [
+    ("designer jobs in greater los angeles", {"Los Angeles", "Irvine", "Anaheim", "Thousand Oaks"}, set()),
+    ("designers near Anaheim", {"Irvine", "Anaheim"}, {"Los Angeles", "Santa Monica"}),  # Orange County, not all of Greater LA
+])
+def test_greater_los_angeles_is_the_whole_metro_and_near_an_orange_county_city_is_orange_county(planner, gazetteer, query, inside, outside):
+    geo = [c["geo"]["in"] for c in clauses(planner, query) if "geo" in c]
+    names = {gazetteer.place(c).name for c in gazetteer.place(geo[0][0]).contains}
+    assert inside <= names and not names & outside
+
+
+@pytest.mark.parametrize("query, outside, inside", [
+    ("recruiter roles in Dublin, not the one in Ireland", "IE", None), ("software jobs in Dublin (not the one in Ireland)", "IE", None),
+    ("analyst jobs in London, not in the UK", "GB", None), ("jobs in Dublin, not Ireland", "IE", None),
+    ("jobs in Portland, the one in Maine", None, "ME"),
+])
+def test_which_one_of_the_cities_of_a_name_is_no_place_to_leave_out(planner, gazetteer, query, outside, inside):
+    found = clauses(planner, query)
+    assert not any("not" in c and "geo" in json.dumps(c) for c in found), found  # no negated place
+    geo = [c["geo"]["in"] for c in found if "geo" in c]
+    assert len(geo) == 1 and len(geo[0]) == 1, geo
+    city = gazetteer.place(geo[0][0])
+    assert city.kind == "city" and (outside is None or city.country != outside) and (inside is None or city.admin1 == inside), city
+
+
+def test_a_bare_negated_place_after_a_city_elsewhere_still_leaves_it_out(planner):
+    found = clauses(planner, "jobs in Boston, not Texas")
+    assert any("not" in c and "geo" in json.dumps(c) for c in found), found
+
+
+@pytest.mark.parametrize("query, city", [("jobs in santa barbra", "Santa Barbara"), ("nurse jobs in santa barbra, california", "Santa Barbara"),
+                                         ("analyst roles in fort lauderdle", "Fort Lauderdale"), ("jobs in colorado sprngs", "Colorado Springs")])
+def test_a_misspelt_name_of_two_words_is_the_city_not_its_first_word(planner, gazetteer, query, city):
+    geo = [c["geo"]["in"] for c in clauses(planner, query) if "geo" in c]
+    assert len(geo) == 1 and [gazetteer.place(i).name for i in geo[0]] == [city], geo
+
+
+NYC, BROOKLYN, QUEENS = 5128581, 5110302, 5133273
+
+
+def test_a_borough_is_in_its_city_and_matches_postings_that_name_only_the_city(planner, gazetteer):
+    assert NYC in gazetteer.tags_for(gazetteer.place(BROOKLYN))  # "jobs in NYC" finds a posting in Brooklyn
+    for query in ("designer jobs in brooklyn", "designers in Brooklyn, NY"):
+        (clause,) = [c for c in clauses(planner, query) if "geo" in json.dumps(c)]
+        branches = clause["or"]
+        assert {"geo": {"in": [BROOKLYN]}} in branches
+        only_city = next(b for b in branches if "and" in b)["and"]
+        assert {"geo": {"in": [NYC]}} in only_city and QUEENS in only_city[1]["not"]["geo"]["in"]  # not a posting in Queens
+    assert clauses(planner, "designer jobs in NYC") == [{"geo": {"in": [NYC]}}]
+
+
+def test_two_boroughs_asked_for_are_no_other_part_of_each_other(planner):
+    (clause,) = [c for c in clauses(planner, "product roles in Brooklyn or Queens") if "geo" in json.dumps(c)]
+    assert {"geo": {"in": sorted([BROOKLYN, QUEENS])}} in clause["or"]
+    (only_city,) = [b["and"] for b in clause["or"] if "and" in b]
+    assert not {BROOKLYN, QUEENS} & set(only_city[1]["not"]["geo"]["in"])
