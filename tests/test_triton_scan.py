@@ -370,11 +370,22 @@ def test_k_bucket_edges(k):
     assert_same(triton_scan(request, n_splits=2), torch_scan(request), torch.float32)
 
 
-@pytest.mark.parametrize("nq, dtype", [(1, torch.bfloat16), (16, torch.float32)])
-def test_staging_fills_and_merges_mid_scan(nq, dtype):
+@pytest.mark.parametrize("k", [65, 128])
+def test_one_row_merges_of_a_64_query_tile(k):
+    """64-query tiles with a list of 128 merge one query's row at a time (merge_rows); per-query
+    mask, bias and integer scores that tie often, each split holding more than K candidates."""
+    assert triton_scan_module.merge_rows(64, 128) == (1 if triton_scan_module._triton_version() >= (3, 7) else 4)
+    request = make_request(140 + k, dtype=torch.float16, dim=16, nq=20, k=k, arena_rows=(224, 160), pass_fraction=0.9,
+                           per_query=True, bias=True)
+    assert_same(triton_scan(request, config=KernelConfig(64, 32, 16), n_splits=2), torch_scan(request), torch.float16)
+
+
+@pytest.mark.parametrize("nq, dtype, k, block_q", [(1, torch.bfloat16, 5, 1), (16, torch.float32, 5, 16),
+                                                   (20, torch.float16, 100, 64)])
+def test_staging_fills_and_merges_mid_scan(nq, dtype, k, block_q):
     """Scores that rise with the slot: every row beats the running K-th, so the staging row fills again and again."""
     rows, dim = 1400, 16
-    base = make_request(50, dtype=dtype, dim=dim, nq=nq, k=5, arena_rows=(rows,), pass_fraction=0.95)
+    base = make_request(50, dtype=dtype, dim=dim, nq=nq, k=k, arena_rows=(rows,), pass_fraction=0.95)
     vectors = torch.zeros(rows, dim)
     vectors[:, 0] = torch.arange(rows) % 256  # exact in every dtype; ties every 256 rows
     vectors[:, 1] = torch.arange(rows) // 256
@@ -382,7 +393,7 @@ def test_staging_fills_and_merges_mid_scan(nq, dtype):
     queries[:, 0] = 1.0
     queries[:, 1] = torch.arange(nq, dtype=torch.float32) - 3  # some queries prefer early rows
     request = ScanRequest(**{**base.__dict__, "arenas": (vectors.to(dtype),), "queries": queries, "bias": None})
-    config = KernelConfig(1 if nq == 1 else 16, 32, 16)
+    config = KernelConfig(block_q, 32, 16)
     assert_same(triton_scan(request, config=config, n_splits=1), torch_scan(request), dtype)
 
 
