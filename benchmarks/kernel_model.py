@@ -43,9 +43,13 @@ Assumptions (each a simplification, none measured here):
   of slot and row offset read per row and one more element-wise kernel.
 * The clock under load is 1.755 GHz on H100/H200 and 1.41 GHz on A100.
 * Overlap is perfect: a tile costs the largest of its memory, issue and tensor times.
-* Scores arrive in random order: after ``r`` passing rows a new row enters a query's top-K with
-  probability K / r. Staging and merges are counted with that rate (the first K rows always
-  enter). Segments are whole row tiles (the Index's blocks are multiples of the tile length).
+* Scores arrive in random order. The kernel's threshold is the K-th score of its list as of the
+  split's last merge (-inf before the first), not the running K-th: a row is staged with
+  probability K / r_m, where r_m passing rows had been seen at that merge (every row before the
+  first merge), and the row merges when its staging could not take another tile (the count is
+  followed tile by tile, in expectation). Modelling the exact running threshold instead (K / r
+  after r rows, the 2026-12-02 results) undercounts both staged tiles and merges. Segments are
+  whole row tiles (the Index's blocks are multiples of the tile length).
   A merge's radix select counts 32 passes over the scores; ``TIE_MERGE_FRACTION`` of the merges
   meet a tie at the K-th score and count 32 more over the slots.
 * Dispatch's autotuner picks the fastest candidate of a call shape; the model reports the
@@ -441,14 +445,21 @@ def expected_events(*, rows_per_split: float, pass_fraction: float, block_q: int
     candidates_per_query = np.minimum(passing_per_tile, enter * passing_per_tile)
     staged_tiles = float(any_candidate.sum())
     if staging_capacity:
-        # A row merges when it could not take another tile: the first time after filling its list
-        # places too, then each time `room` more candidates sit behind the list; and at the end
-        # when it holds more than K keys (a split whose candidates fit the list never merges).
-        candidates = float(candidates_per_query.sum())
+        # Follow one query's expected count tile by tile: before the first merge every passing row is
+        # staged (in the list's own places too); a merge keeps K and sets the threshold to the K-th of
+        # the rows seen so far, which then admits K / seen of each later row until the next merge. A
+        # row merges when it could not take another tile, and at the end when it holds more than K.
         capacity = staging_capacity - block_n
-        room = max(1, capacity - k_width)
-        merges = (0.0 if candidates <= k_width else 1.0 if candidates <= capacity else
-                  1.0 + math.ceil((candidates - capacity) / room))
+        count = seen = basis = staged_tiles = 0.0
+        merges = 0
+        for tile in range(tiles):
+            rate = 1.0 if basis == 0.0 else min(1.0, k_width / basis)
+            staged_tiles += 1.0 - (1.0 - rate) ** (block_q * passing_per_tile)
+            count += rate * passing_per_tile
+            seen += passing_per_tile
+            if count > capacity or (tile == tiles - 1 and count > k_width):
+                merges += 1
+                count, basis = min(count, k_width), seen
     else:
         merges = staged_tiles  # merged on every tile with a winner
     return {"tiles": tiles, "staged_tiles": staged_tiles, "merges": merges}

@@ -444,11 +444,12 @@ _MIN_STAGE = 512
 # every dispatched tile free of spills on Triton 3.6 and 3.9; 16-query tiles on Triton 3.7 and
 # later merge twice as many (MERGE_KEYS_WIDE) without spilling, which makes their K = 16 merge
 # about four times cheaper (model, sm_90: eight rows give each warp a row of its own). 64-query
-# tiles with lists of 128 or 256 places merge one row at a time from Triton 3.7 on: each merge
-# costs about half (the batch's reductions no longer span several rows), which pays for the
-# hotter row-tile loop (244 registers instead of 203, +9% issue per tile) where the scan merges
-# several times (model, sm_90, 10M x 384 fp16, nq=128: k=100 9.96 -> 9.69 ms; with 16 places,
-# k=10, 7.75 -> 7.97 ms, so those keep four rows; at K = 1024 two rows, 18.3 -> 22.5 ms with one).
+# tiles with lists of at most 256 places merge one row at a time from Triton 3.7 on: each merge
+# costs about half (36k instead of 116k integer instructions per thread: the batch's reductions no
+# longer span several rows), which pays for the hotter row-tile loop (244 registers instead of
+# 203, +9% issue per tile), as the scan merges a few times per split (model, sm_90, 10M x 384
+# fp16, nq=128: k=10 9.93 -> 9.66 ms, k=100 10.60 -> 9.69 ms, a 1% filter at k=10 1.24 -> 0.76
+# ms). At K = 1024 they keep two rows (one: 18.3 -> 22.5 ms), as do 16-query tiles (3.5 -> 5.5).
 MERGE_KEYS = 2048
 MERGE_KEYS_WIDE = 4096
 
@@ -465,7 +466,7 @@ def staging_capacity(k_width: int) -> int:
 
 def merge_rows(block_q: int, k_width: int, version: tuple[int, ...] | None = None) -> int:
     """Queries whose staging rows one merge step selects from together (about MERGE_KEYS places, at least two rows;
-    one for 64-query tiles with 128 or 256 list places, from Triton 3.7 on).
+    one for 64-query tiles with at most 256 list places, from Triton 3.7 on).
 
     ``version`` is Triton's (the installed one by default): register use, and so the widest merge
     that does not spill, depends on its code generation.
@@ -473,11 +474,11 @@ def merge_rows(block_q: int, k_width: int, version: tuple[int, ...] | None = Non
     Example:
         >>> merge_rows(16, 16, (3, 9)), merge_rows(16, 16, (3, 6)), merge_rows(64, 1024), merge_rows(1, 16)
         (8, 4, 2, 1)
-        >>> merge_rows(64, 16, (3, 9)), merge_rows(64, 128, (3, 9)), merge_rows(64, 128, (3, 6))
-        (4, 1, 4)
+        >>> merge_rows(64, 16, (3, 9)), merge_rows(64, 256, (3, 9)), merge_rows(64, 512, (3, 9)), merge_rows(64, 16, (3, 6))
+        (1, 1, 2, 4)
     """
     version = _triton_version() if version is None else version
-    if block_q >= 64 and 128 <= k_width <= 256 and version >= (3, 7):
+    if block_q >= 64 and k_width <= 256 and version >= (3, 7):
         return 1
     keys = MERGE_KEYS_WIDE if block_q == 16 and version >= (3, 7) else MERGE_KEYS
     return max(1, min(block_q, max(2, keys // staging_capacity(k_width))))
