@@ -448,8 +448,9 @@ _MIN_STAGE = 512
 # costs about half (36k instead of 116k integer instructions per thread: the batch's reductions no
 # longer span several rows), which pays for the hotter row-tile loop (244 registers instead of
 # 203, +9% issue per tile), as the scan merges a few times per split (model, sm_90, 10M x 384
-# fp16, nq=128: k=10 9.93 -> 9.66 ms, k=100 10.60 -> 9.69 ms, a 1% filter at k=10 1.24 -> 0.76
-# ms). At K = 1024 they keep two rows (one: 18.3 -> 22.5 ms), as do 16-query tiles (3.5 -> 5.5).
+# fp16, nq=128: k=10 9.93 -> 9.66 ms, a 1% filter at k=10 1.24 -> 0.76 ms; k=100 9.96 -> 9.69
+# ms before the model followed the threshold between merges). At K = 1024 they keep two rows
+# (one: 18.3 -> 22.5 ms), as do 16-query tiles (nq=16 k=1000 3.5 -> 5.5 ms with one).
 MERGE_KEYS = 2048
 MERGE_KEYS_WIDE = 4096
 
