@@ -172,6 +172,23 @@ _HOW_TO = re.compile(r"^\s*(?:how\s+(?:do|can|should|would|could)\s+i|how\s+to|w
                      # "what are the best companies to work for": a ranking of employers, not a search for jobs
                      r"(?:what|which)\s+(?:are|is)\s+(?:the\s+)?(?:best|top|worst|good|nicest)\s+(?:companies|company|employers?|places|industries|cities|fields?))\b",
                      re.IGNORECASE)
+# Asking for a piece of writing or coaching ("write me a cover letter for a PM job", "help me prep for my Stripe interview"):
+# a task, not a search, even when it names a job.
+_TASK_REQUEST = re.compile(
+    r"^\s*(?:(?:can|could|would|will)\s+you\s+(?:please\s+)?|please\s+|pls\s+|help\s+me\s+(?:to\s+)?|i\s+(?:need|want)\s+(?:you\s+)?(?:to\s+)?|"
+    r"i'?d\s+like\s+(?:you\s+)?(?:to\s+)?)*"
+    r"(?:(?:write|draft|compose|rewrite|re-?word|proofread|polish|edit|improve|review|critique|tailor|fix|create|generate)\b(?:\s+[\w'-]+){0,6}?\s+"
+    r"(?:cover\s+letters?|resumes?|résumés?|cvs?|curriculum\s+vitae|linkedin\s+(?:profile|summary|headline|post|message)s?|"
+    r"thank[- ]you\s+(?:notes?|emails?|letters?)|e-?mails?|letters?|bios?|elevator\s+pitch(?:es)?|interview\s+answers?|"
+    r"follow[- ]ups?|messages?|notes?|essays?|summar(?:y|ies)|pitch(?:es)?|poems?|stor(?:y|ies))\b|"
+    r"(?:prepare|prep|practi[cs]e|coach|get\s+(?:me\s+)?ready)\s+(?:me\s+)?(?:for\s+)?(?:an?\s+|my\s+|the\s+)?(?:[\w'-]+\s+){0,4}?interviews?\b)"
+    r"|\bmock\s+interviews?\b", re.IGNORECASE)
+# A question about what is posted or open ("what got posted today in sales", "what's out there for nurses") asks for jobs.
+_POSTING_QUESTION = re.compile(r"\b(?:posted|listed|added|published|advertised|out\s+there|available|on\s+offer|up\s+for\s+grabs)\b",
+                               re.IGNORECASE)
+_POSTING_WORDS = re.compile(r"\b(?:got|gets?|getting|was|were|been|went\s+up|came\s+out)\b(?=\s+(?:posted|listed|added|published|advertised)\b)|"
+                            r"\b(?:posted|listed|added|published|advertised)\b|"
+                            r"\b(?:is\s+|are\s+)?(?:out\s+there|on\s+offer|up\s+for\s+grabs)\b", re.IGNORECASE)
 _SEARCH_VERB = re.compile(r"\b(?:find|search|show|list|look(?:ing)?\s+for|are\s+there|any\s+(?:jobs?|roles?|openings?)|hiring)\b", re.IGNORECASE)
 # Industries a seeker moves into, as opposed to roles ("into fintech" vs "into product management").
 _SECTOR_WORDS = frozenset("startup startups crypto web3 gaming healthcare biotech saas nonprofit nonprofits non-profit government consulting "
@@ -468,6 +485,8 @@ class RulePlanner:
             if ids:
                 plan.add_clause(match.group(0), "prefer titles that say " + " or ".join(sorted(words)), {"title_terms": {"in": ids}}, soft=True)
             plan.notes.append(f"\"{match.group(0)}\": postings do not state the employment type in a field; titles that say it rank first.")
+        for match in state.matches(_POSTING_WORDS):  # "what got posted", "out there": about postings, no topic words
+            state.take(match.start(), match.end())
         for match in state.matches(_LEFTOVER_NEGATION):
             state.take(match.start(), match.end())
             plan.notes.append(f"\"{match.group(0)}\" is not something postings state, so it could not be filtered; "
@@ -476,9 +495,11 @@ class RulePlanner:
         self._pay(plan, pay_bound, semantic)
         words = set(re.findall(r"[a-z][a-z+#-]{2,}", fold(semantic))) - _FILLER
         # Any ordinary word that is no filler ("something outdoors") reads as a wish about work; gibberish does not.
-        job_like = (bool(_JOB_WORDS.search(text)) or bool(words & self.vocabulary) or bool(background) or bool(plan.clauses)
+        job_like = (bool(_JOB_WORDS.search(text)) or bool(self._role_words_in(words)) or bool(background) or bool(plan.clauses)
                     or bool(words & common_words()))
-        if not job_like or (_QUESTION.search(text) and not _JOB_WORDS.search(text)) or (_HOW_TO.search(text) and not _SEARCH_VERB.search(text)):
+        asks_for_postings = bool(_POSTING_QUESTION.search(text)) and bool(self._role_words_in(words) or plan.clauses)
+        if (not job_like or (_QUESTION.search(text) and not _JOB_WORDS.search(text) and not asks_for_postings)
+                or (_HOW_TO.search(text) and not _SEARCH_VERB.search(text)) or _TASK_REQUEST.search(text)):
             plan.intent = "not_job_search"
             plan.explanations.clear()
             plan.notes.append("This does not look like a job search. Try describing a role, e.g. \"senior product designer jobs in Austin\".")
@@ -487,6 +508,10 @@ class RulePlanner:
         plan.semantic_text = expand_abbreviations("; ".join(part for part in (semantic, background) if part) or fallback)
         add_ranking_terms(plan, self.catalog, member, now)
         return plan
+
+    def _role_words_in(self, words: set[str]) -> set[str]:
+        """The words that titles use, also in the plural the query may say them in ("nurses": "Nurse Practitioner")."""
+        return {w for w in words if w in self.vocabulary or (w.endswith("s") and w[:-1] in self.vocabulary)}
 
     # -- passes -----------------------------------------------------------------------------------
     def _staffing(self, state: _Text, plan: QueryPlan) -> None:
@@ -763,12 +788,16 @@ class RulePlanner:
         if wanted == ["junior"]:
             # Few titles say "junior" or "associate"; an entry-level seeker also wants the unmarked ones, never a senior,
             # staff, lead, manager, III/IV or architect title. Titles that do say junior rank first (a soft preference).
-            senior_terms = self.catalog.title_term_ids_for(SENIOR_TITLE_WORDS)
+            # A manager title that the level rules read as mid ("Marketing Manager": it manages work) is no entry-level job
+            # either, unless the role asked for is one ("entry level product manager", "associate project manager").
+            asks_manager = any(state.free(m.start(), m.end()) for m in re.finditer(r"(?i)\b(?:managers?|mgrs?|supervisors?)\b", state.text))
+            senior_terms = self.catalog.title_term_ids_for(SENIOR_TITLE_WORDS + (() if asks_manager else MANAGER_TITLE_WORDS))
             clause: dict = {"seniority": {"in": [LEVEL_CODES["junior"], LEVEL_CODES["mid"]]}}
             if senior_terms:
                 clause = {"and": [clause, {"not": {"title_terms": {"in": senior_terms}}}]}
             phrase = ", ".join(phrases)
-            plan.add_clause(phrase, "seniority is junior or not stated (no senior, staff, lead, manager, III/IV or architect title)", clause)
+            plan.add_clause(phrase, "seniority is junior or not stated (no senior, staff, lead, " + ("" if asks_manager else "manager, ")
+                            + "III/IV or architect title)", clause)
             plan.add_clause(phrase, "prefer titles that say junior, associate, graduate or entry level",
                             {"seniority": {"eq": LEVEL_CODES["junior"]}}, soft=True)
         elif wanted:
@@ -1031,13 +1060,16 @@ class RulePlanner:
         alias = gazetteer.metro_alias(key, in_query=True)
         city_alias = key in ("sf", "nyc", "dc", "la", "atx", "dfw", "dmv", "gta", "socal", "nova", "atl", "philly")
         if alias is not None or city_alias:
-            if len(key) <= 3 and not (phrase.isupper() or (cue and (lowercase_query or key not in _WORD_LIKE_ALIASES))):
-                # "la", "dc" in lower case mid-sentence are no places unless the whole query is lower case; after a place cue
-                # an alias that is no word ("UX designer in nyc", "jobs in sf") is the place whatever the case of the rest.
+            found = alias or next(iter(gazetteer.cities_named(key)), None)
+            # A short name of a city or metro that is no word ("nyc", "sf", "dfw", "pdx") is the place in any case and without a
+            # cue ("account executive nyc"); a region's ("eu", "gcc") needs capitals or a cue, as "gcc" is also a compiler.
+            bare = key not in _WORD_LIKE_ALIASES and found is not None and found.kind in ("city", "metro")
+            if len(key) <= 3 and not (phrase.isupper() or bare or (cue and (lowercase_query or key not in _WORD_LIKE_ALIASES))):
+                # "la", "us" in lower case are no places unless after a place cue in an all lower-case query.
                 return None
             if key == "la" and not phrase.isupper() and not cue:
                 return None
-            return alias or next(iter(gazetteer.cities_named(key)), None)
+            return found
         if len(key) == 2 and cue and (phrase.isupper() or (lowercase_query and key not in _WORD_LIKE_CODES)) and key not in _NOT_STATE_CODES:
             found = gazetteer.state(key, allow_code=True)  # "in NJ", "remote or in PA", "jobs in tx"
             if found is not None:
