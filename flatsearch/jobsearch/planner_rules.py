@@ -90,6 +90,8 @@ _NOW_PHRASE = re.compile(r"\b(?:right\s+(?:now|away)|at\s+the\s+moment|at\s+pres
 _WISH = re.compile(r"\b(?:interested\s+in|passionate\s+about|keen\s+on|enjoys?|loves?|(?<=\bi\s)(?:really\s+)?like|"
                    r"(?:mov(?:e|es|ing)|switch(?:es|ing)?|transition(?:s|ing)?|pivot(?:s|ing)?|chang(?:e|es|ing)\s+careers?|"
                    r"break(?:s|ing)?|get(?:s|ting)?)\s+(?:in)?to|looking\s+for|searching\s+for|seeking)\b", re.IGNORECASE)
+# Filler that never begins or ends a place name ("jobs in", "the us"): city names keep their articles ("Los Angeles", "La Paz").
+_EDGE_FILLER = _FILLER - frozenset("los las la le les el de du des".split())
 _STOP_PLACE_WORDS = frozenset("""remote hybrid marketing sales data design product security energy mobile nice reading bath
 orange industry commerce university media people home office union normal independence liberty victoria florence jobs
 job engineer manager lead senior software it us our my best good great new early late mission environment climate
@@ -1102,16 +1104,21 @@ class RulePlanner:
             return None
         if single and key in self.vocabulary and not cue and not placey and cities and cities[0].population < 1_000_000:
             return None
-        if not cities and cue and not single:
-            # "los angelos": a name of two or more words one edit from a city with many postings, after a place cue;
+        named = key.split()
+        if not cities and not single and (cue or (named[0] not in _EDGE_FILLER and named[-1] not in _EDGE_FILLER
+                                                  and any(w not in self.vocabulary and w not in _FILLER for w in named)
+                                                  and not set(named).isdisjoint(self._city_name_words()))):
+            # "los angelos": a name of two or more words one edit from a city with many postings, after a place cue, or
+            # without one when a word of it is no title word (so a misspelling, not a role: "santa barbra jobs");
             # else one edit from a sizeable city of two or more words ("santa barbra"), so its first word is not read
             # as a town of its own ("Santa").
             near = self._posting_city_near(key)
-            if near is not None and self.geo_counts.get(near.id, 0) >= MIN_FUZZY_CITY_POSTINGS:
-                return near
-            near = self._named_city_near(key)
+            if near is None or self.geo_counts.get(near.id, 0) < MIN_FUZZY_CITY_POSTINGS:
+                near = self._named_city_near(key)
             if near is not None:
-                return near
+                # Read as its right spelling is: "los angelos" is Los Angeles County, as "los angeles" is.
+                metro = gazetteer.metro_alias(" ".join(fold(near.name).split()), in_query=True)
+                return metro if metro is not None and near.id in metro.contains else near
         if cities and (cities[0].population >= 100_000 or cue or not single):
             with_postings = [c for c in cities if self.geo_counts.get(c.id)]
             if cue:
@@ -1126,13 +1133,15 @@ class RulePlanner:
             return with_postings[0] if with_postings else cities[0]
         return None
 
-    def _posting_city_near(self, key: str) -> Place | None:
-        """The city with the most postings whose name is one edit (a swap counts as one) from ``key``, if any."""
-        from rapidfuzz import process
-        from rapidfuzz.distance import OSA
+    def _city_name_words(self) -> frozenset[str]:
+        """The words of the names of two or more words that a misspelt name may be read as (a cheap test before the fuzzy one)."""
+        if not hasattr(self, "_name_words"):
+            self._name_words = frozenset(w for names in (self._posting_city_table(), self._named_city_table()) for name in names
+                                         if " " in name for w in name.split())
+        return self._name_words
 
-        if len(key) < MIN_PLACE_FUZZY_LENGTH:
-            return None
+    def _posting_city_table(self) -> dict[str, Place]:
+        """Folded name -> the city of that name with the most postings, over the cities with postings."""
         if not hasattr(self, "_posting_cities"):
             gazetteer = self.tools.gazetteer
             cities: dict[str, Place] = {}
@@ -1141,7 +1150,22 @@ class RulePlanner:
                 if place is not None and place.kind == "city":
                     cities.setdefault(" ".join(fold(place.name).split()), place)
             self._posting_cities = cities
-        found = process.extract(key, list(self._posting_cities), scorer=OSA.distance, score_cutoff=1, limit=4)
+        return self._posting_cities
+
+    def _named_city_table(self) -> dict[str, Place]:
+        """Folded name -> city, over the cities of two or more words with ``MIN_FUZZY_NAMED_POPULATION`` people or more."""
+        if not hasattr(self, "_named_cities"):
+            self._named_cities = self.tools.gazetteer.city_names(min_population=MIN_FUZZY_NAMED_POPULATION, words=2)
+        return self._named_cities
+
+    def _posting_city_near(self, key: str) -> Place | None:
+        """The city with the most postings whose name is one edit (a swap counts as one) from ``key``, if any."""
+        from rapidfuzz import process
+        from rapidfuzz.distance import OSA
+
+        if len(key) < MIN_PLACE_FUZZY_LENGTH:
+            return None
+        found = process.extract(key, list(self._posting_city_table()), scorer=OSA.distance, score_cutoff=1, limit=4)
         found = [name for name, distance, _ in found if distance == 1]
         return max((self._posting_cities[n] for n in found), key=lambda c: self.geo_counts.get(c.id, 0), default=None)
 
@@ -1153,9 +1177,7 @@ class RulePlanner:
 
         if len(key) < MIN_PLACE_FUZZY_LENGTH or " " not in key:
             return None
-        if not hasattr(self, "_named_cities"):
-            self._named_cities = self.tools.gazetteer.city_names(min_population=MIN_FUZZY_NAMED_POPULATION, words=2)
-        found = process.extract(key, list(self._named_cities), scorer=OSA.distance, score_cutoff=1, limit=4)
+        found = process.extract(key, list(self._named_city_table()), scorer=OSA.distance, score_cutoff=1, limit=4)
         return max((self._named_cities[n] for n, distance, _ in found if distance == 1), key=lambda c: c.population, default=None)
 
     def _unknown_place(self, state: _Text, word: re.Match, plan: QueryPlan) -> None:

@@ -477,3 +477,12 @@ def test_a_writing_or_coaching_request_is_no_job_search(planner, query):
 @pytest.mark.parametrize("query", ["analyst jobs with no cover letter needed", "resume writer roles", "interview coordinator jobs in Austin"])
 def test_naming_a_document_or_an_interview_is_still_a_search(planner, query):
     assert plan_of(planner, query).intent == "job_search"
+
+
+@pytest.mark.parametrize("query, name", [("nurse roles los angelos", "Los Angeles County"), ("santa clarra analyst jobs", "Santa Clara"),
+                                         ("accountant fort wroth", "Fort Worth")])
+def test_a_misspelt_name_of_two_words_is_the_place_without_a_cue(planner, gazetteer, query, name):
+    plan = plan_of(planner, query)
+    ids = [c["geo"]["in"] for c in plan.clauses if "geo" in c]
+    assert len(ids) == 1 and gazetteer.place(ids[0][0]).name == name, plan.clauses
+    assert len(plan.semantic_text.split()) == 1
