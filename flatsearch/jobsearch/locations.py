@@ -203,6 +203,10 @@ def _resolve_segment(tokens: list[_Token], gazetteer: Gazetteer, *, us_context: 
             used[i] = True
             continue
         unresolved.append(token.raw)
+    # A region of another country than every city named with it is a word of a street or a building ("Pacific Centre,
+    # Vancouver": not Centre, Burkina Faso).
+    countries = {p.country for p in places if p.kind == "city"}
+    places = [p for p in places if p.kind != "subdivision" or not countries or p.country in countries]
     return _most_specific(places, gazetteer), unresolved
 
 

@@ -1089,6 +1089,11 @@ class RulePlanner:
         # ... unless the region has many more postings than the city ("Quebec": the province, with Montreal, not Quebec City).
         subdivisions = [s for s in gazetteer.subdivisions_named(key)
                         if not any(c.country == s.country and 2 * self.geo_counts.get(c.id, 0) >= self.geo_counts.get(s.id, 0) for c in cities)]
+        if single and not cue and key not in self.place_words:
+            # Without a cue, a word that names a place only by one of its other names ("manger": Munger, India) or a
+            # region without postings ("centre") is the word it also is ("project manger", "data centre technician").
+            cities = [c for c in cities if " ".join(fold(c.name).split()) == key]
+            subdivisions = [s for s in subdivisions if self.geo_counts.get(s.id, 0)]
         regions = [p for p in (country, state_place, *subdivisions) if p is not None]
         if regions:
             # "New York" means the city; a name that is both a US state and a country ("Georgia") or a state

@@ -96,3 +96,9 @@ def test_a_shared_city_name_written_alone_is_the_one_the_corpus_names_with_its_r
 def test_a_preferred_city_much_smaller_than_the_largest_of_its_name_is_not_taken(gazetteer):
     portland_or, portland_tx = 5746545, 4720131
     assert parse_location("Portland", gazetteer, prefer={"portland": portland_tx}).places[0].id == portland_or
+
+
+def test_a_region_of_another_country_than_the_city_is_no_place(gazetteer):
+    # "Pacific Centre" is a building in Vancouver, not the Centre region of Burkina Faso; a region of the city's country stays.
+    assert [p.name for p in parse_location("Pacific Centre, Vancouver", gazetteer).places] == ["Vancouver"]
+    assert [p.kind for p in parse_location("Calgary, Alberta", gazetteer).places] == ["city", "subdivision"]

@@ -486,3 +486,9 @@ def test_a_misspelt_name_of_two_words_is_the_place_without_a_cue(planner, gazett
     ids = [c["geo"]["in"] for c in plan.clauses if "geo" in c]
     assert len(ids) == 1 and gazetteer.place(ids[0][0]).name == name, plan.clauses
     assert len(plan.semantic_text.split()) == 1
+
+
+@pytest.mark.parametrize("query", ["program manger roles", "data centre engineer"])
+def test_a_word_that_names_a_place_only_by_another_name_or_a_region_without_postings_needs_a_cue(planner, query):
+    plan = plan_of(planner, query)
+    assert not any("geo" in json.dumps(c) for c in plan.clauses), plan.clauses
