@@ -28,6 +28,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,11 +95,21 @@ class JobCatalog:
         self.corpus = corpus
         self.gazetteer = gazetteer
         parsed: dict[str, ParsedLocation] = {}
+        for posting in corpus.postings:
+            if posting.location not in parsed:
+                parsed[posting.location] = parse_location(posting.location, gazetteer)
+        # A city name that several places share, written alone ("Pasadena"), is the city of that name that the postings
+        # name with a region ("Pasadena, CA") most often; the most populous when none does.
+        named = Counter(pair for location in parsed.values() for pair in location.qualified)
+        prefer: dict[str, int] = {}
+        for (name, city), _ in sorted(named.items(), key=lambda item: (-item[1], item[0])):
+            prefer.setdefault(name, city)
+        for text, location in parsed.items():
+            if any(name in prefer for name in location.guessed):
+                parsed[text] = parse_location(text, gazetteer, prefer=prefer)
         self.records: dict[int, JobRecord] = {}
         for posting in corpus.postings:
-            location = parsed.get(posting.location)
-            if location is None:
-                location = parsed[posting.location] = parse_location(posting.location, gazetteer)
+            location = parsed[posting.location]
             self.records[posting.id] = JobRecord(posting, location, tuple(location.tags(gazetteer)), seniority_of(posting.title),
                                                  staffing.is_staffing(posting.company, posting.company_domain))
         self._set_tables(sorted({t for p in corpus.postings for t in title_terms(p.title)}), anchor_time)

@@ -44,6 +44,9 @@ class ParsedLocation:
     places: tuple[Place, ...] = ()
     work_mode: str = "unknown"
     unresolved: tuple[str, ...] = field(default=(), compare=False)
+    # Names of cities that several places share, as read: with their region ("Pasadena, CA": name, id) or without one.
+    qualified: tuple[tuple[str, int], ...] = field(default=(), compare=False)
+    guessed: tuple[str, ...] = field(default=(), compare=False)
 
     def tags(self, gazetteer: Gazetteer) -> list[int]:
         """All ids to store for this posting (each place and what contains it)."""
@@ -147,7 +150,8 @@ def _subdivision(token: _Token, gazetteer: Gazetteer) -> Place | None:
     return next(iter(gazetteer.subdivisions_named(token.text)), None)
 
 
-def _resolve_segment(tokens: list[_Token], gazetteer: Gazetteer, *, us_context: bool) -> tuple[list[Place], list[str]]:
+def _resolve_segment(tokens: list[_Token], gazetteer: Gazetteer, *, us_context: bool, prefer=None,
+                     seen: list | None = None) -> tuple[list[Place], list[str]]:
     places: list[Place] = []
     unresolved: list[str] = []
     used = [False] * len(tokens)
@@ -170,7 +174,9 @@ def _resolve_segment(tokens: list[_Token], gazetteer: Gazetteer, *, us_context: 
         if candidates and (state or country) and places and places[-1].kind == "city" and tokens[i - 1].group < token.group:
             candidates = []
         if candidates:
-            chosen, consumed = _pick_city(candidates, tokens, qualifiers, i, used, gazetteer)
+            chosen, consumed = _pick_city(candidates, tokens, qualifiers, i, used, gazetteer, prefer)
+            if seen is not None and chosen is not None and len(candidates) > 1:
+                seen.append((token.text, chosen.id if consumed else None))
             # A bare state or country name beats a same-named city elsewhere ("Costa Rica",
             # "Georgia") but not the city inside it ("New York", "Singapore").
             bare_region = (state or country) and not is_code and not consumed and chosen is not None and not (
@@ -197,6 +203,10 @@ def _resolve_segment(tokens: list[_Token], gazetteer: Gazetteer, *, us_context: 
             used[i] = True
             continue
         unresolved.append(token.raw)
+    # A region of another country than every city named with it is a word of a street or a building ("Pacific Centre,
+    # Vancouver": not Centre, Burkina Faso).
+    countries = {p.country for p in places if p.kind == "city"}
+    places = [p for p in places if p.kind != "subdivision" or not countries or p.country in countries]
     return _most_specific(places, gazetteer), unresolved
 
 
@@ -216,10 +226,10 @@ def _fits(city: Place, qualifier: tuple[Place | None, Place | None]) -> bool:
 
 
 def _pick_city(candidates: list[Place], tokens: list[_Token], qualifiers: list, i: int, used: list[bool],
-               gazetteer: Gazetteer) -> tuple[Place | None, list[int]]:
+               gazetteer: Gazetteer, prefer=None) -> tuple[Place | None, list[int]]:
     """Choose among same-named cities using the state/country tokens right after token i
     ("Paris, Ile-de-France, France", "Toronto, Ontario, Canada") or before it in the same
-    part ("CA - San Francisco")."""
+    part ("CA - San Francisco"); without any, the one ``prefer`` names for the name, else the most populous."""
     group = tokens[i].group
     after = []
     for j in range(i + 1, len(tokens)):
@@ -232,7 +242,9 @@ def _pick_city(candidates: list[Place], tokens: list[_Token], qualifiers: list, 
     before = [j for j in range(i) if tokens[j].group == group and qualifiers[j] != (None, None)]
     nearby = before + after
     if not nearby:
-        return candidates[0], []
+        wanted = (prefer or {}).get(tokens[i].text)
+        # Only a city not much smaller than the largest of the name: a bare "Paris" stays the capital.
+        return next((c for c in candidates if c.id == wanted and c.population * 20 >= candidates[0].population), candidates[0]), []
     best, best_hits = None, []
     for city in candidates:  # most populous first
         hits = [j for j in nearby if _fits(city, qualifiers[j])]
@@ -246,8 +258,12 @@ def _pick_city(candidates: list[Place], tokens: list[_Token], qualifiers: list, 
     return candidates[0], []
 
 
-def parse_location(text: str, gazetteer: Gazetteer) -> ParsedLocation:
+def parse_location(text: str, gazetteer: Gazetteer, *, prefer: dict[str, int] | None = None) -> ParsedLocation:
     """Read a posting's free-text location.
+
+    A city name that several places share is the one its region names ("Pasadena, CA"); written alone, the one
+    ``prefer`` maps the lower-case name to (the catalog passes the city that the corpus's postings name with a
+    region most often), else the most populous.
 
     Example:
         >>> g = Gazetteer()
@@ -259,6 +275,7 @@ def parse_location(text: str, gazetteer: Gazetteer) -> ParsedLocation:
         raise TypeError(f"text: expected a location string, got {type(text).__name__}")
     places: list[Place] = []
     unresolved: list[str] = []
+    seen: list[tuple[str, int | None]] = []
     text = _WASHINGTON_DC.sub("Washington DC", text)
     folded = fold(text)
     us_context = bool(re.search(r"\b(us|usa|u\.s\.?|united states|america)\b", folded)) or bool(
@@ -266,7 +283,8 @@ def parse_location(text: str, gazetteer: Gazetteer) -> ParsedLocation:
     for segment in _ALTERNATIVES.split(text):
         if not segment or not segment.strip():
             continue
-        found, missing = _resolve_segment(_tokens(segment, gazetteer), gazetteer, us_context=us_context)
+        found, missing = _resolve_segment(_tokens(segment, gazetteer), gazetteer, us_context=us_context, prefer=prefer, seen=seen)
         places.extend(p for p in found if p not in places)
         unresolved.extend(missing)
-    return ParsedLocation(tuple(places), work_mode_of(text), tuple(unresolved))
+    return ParsedLocation(tuple(places), work_mode_of(text), tuple(unresolved), qualified=tuple((n, c) for n, c in seen if c is not None),
+                          guessed=tuple(dict.fromkeys(n for n, c in seen if c is None)))

@@ -243,11 +243,11 @@ class JobSearch:
 
     def _rank(self, query: str, plan: QueryPlan, member, query_vector: np.ndarray, semantic: np.ndarray, best: float, k: int):
         """(ranked pool, close matches, the rest, (retrieved, reranked) times) for one plan."""
-        pool = self._retrieve(plan, query_vector, max(k, POOL_SIZE))
         # Hybrid retrieval and the honest floor (rules in lexical.py): BM25 candidates that pass the filters join the pool,
-        # the final score adds the normalised BM25 score, and only close matches are shown as matches.
+        # the final score adds the normalised BM25 score, and only close matches are shown as matches. Their rows are read
+        # with the scan's in one call.
         lexical = dict(self.lexical.top(plan.semantic_text, self.index.ids(filter=plan.filters).numpy(), LEXICAL_POOL))
-        pool = self._with_candidates(pool, [i for i in lexical if i not in {c.id for c in pool}], plan, query_vector)
+        pool = self._retrieve(plan, query_vector, max(k, POOL_SIZE), also=list(lexical))
         retrieved = time.perf_counter()
         ranked = self.reranker.rerank(query, plan, member, pool)
         if isinstance(self.reranker, ScoreReranker):
@@ -257,7 +257,9 @@ class JobSearch:
         relevant, nearest = split_close(ranked, semantic, best, self.lexical, plan.semantic_text)
         return ranked, relevant, nearest, (retrieved, reranked)
 
-    def _retrieve(self, plan: QueryPlan, query_vector: np.ndarray, k: int) -> list[Candidate]:
+    def _retrieve(self, plan: QueryPlan, query_vector: np.ndarray, k: int, *, also: list[int] = ()) -> list[Candidate]:
+        """The k best postings of the scan that pass the plan's filters, then the postings of ``also`` (found another way)
+        that the scan did not return, with the score the scan gives them; one read of the stored rows for both."""
         filters = plan.filters
         searches = [filters]
         if plan.preferences:
@@ -269,15 +271,18 @@ class JobSearch:
             for value, job_id in zip(found.scores[row].tolist(), found.ids[row].tolist()):
                 if job_id >= 0:
                     hits[job_id] = (value + bonus, bool(bonus))
-        if not hits:
-            return []
         # A posting removed while this search ran (see churn.py) is skipped, not an error.
-        rows, kept = self._fetch_rows([i for i in sorted(hits, key=lambda i: (-hits[i][0], i)) if i in self.catalog.records][:k])
+        top = [i for i in sorted(hits, key=lambda i: (-hits[i][0], i)) if i in self.catalog.records][:k]
+        chosen = set(top)
+        extra = [i for i in dict.fromkeys(also) if i not in chosen and i in self.catalog.records]
+        rows, kept = self._fetch_rows(top + extra)
         if not kept:
             return []
         vectors = rows.vectors.cpu().numpy()
-        return [Candidate(job_id, record, vectors[row], float(rows.attributes["engagement"][row] or 0.0),
-                          hits[job_id][1], hits[job_id][0]) for row, job_id, record in kept]
+        engagement = [float(rows.attributes["engagement"][row] or 0.0) for row in range(len(vectors))]
+        scan = vectors.astype(np.float32) @ query_vector.astype(np.float32) + plan.boost.get("engagement", 0.0) * np.array(engagement, np.float32)
+        return [Candidate(job_id, record, vectors[row], engagement[row], hits[job_id][1], hits[job_id][0]) if job_id in chosen
+                else Candidate(job_id, record, vectors[row], engagement[row], False, float(scan[row])) for row, job_id, record in kept]
 
     def _fetch_rows(self, ids: list[int]):
         """Stored rows of these ids and (row, id, record) for each still present: postings removed while this search ran (see churn.py) are skipped."""
@@ -292,16 +297,6 @@ class JobSearch:
         # The catalog entry goes after the index row on removal: read each record once, skip any already gone.
         records = [(row, job_id, self.catalog.records.get(job_id)) for row, job_id in enumerate(ids)]
         return rows, [entry for entry in records if entry[2] is not None]
-
-    def _with_candidates(self, pool: list[Candidate], ids: list[int], plan: QueryPlan, query_vector: np.ndarray) -> list[Candidate]:
-        """The pool plus these ids (found lexically), with their stored vectors, columns and the score the scan would give them."""
-        rows, kept = self._fetch_rows([i for i in ids if i in self.catalog.records])
-        if not kept:
-            return pool
-        vectors = rows.vectors.cpu().numpy()
-        engagement = [float(rows.attributes["engagement"][row] or 0.0) for row in range(len(vectors))]
-        scan = vectors.astype(np.float32) @ query_vector.astype(np.float32) + plan.boost.get("engagement", 0.0) * np.array(engagement, np.float32)
-        return pool + [Candidate(job_id, record, vectors[row], engagement[row], False, float(scan[row])) for row, job_id, record in kept]
 
     def _suggestions(self, plan: QueryPlan, ranked: list[Candidate], k: int, semantic: np.ndarray) -> list[dict]:
         out: list[dict] = []

@@ -33,9 +33,16 @@ states and metros (``data/metros.json``). "Dublin, not the one in Ireland" and "
 in Maine)" say which city of the name is meant, as does "Dublin, not Ireland" when the city read
 is in Ireland. "Near <city>" is the smallest curated metro holding the city ("near Santa Monica":
 Los Angeles County). A misspelt name of two or more words is one edit from a city with postings or
-of 50,000+ people ("santa barbra").
+of 50,000+ people ("santa barbra"); without a cue only when a word of it is no title word. A short
+name of a city or metro that is no word ("nyc", "sf", "dfw") needs no cue in any case; a word that names
+a place only by another of its names ("manger") or a region without postings ("centre") needs one.
 
-**Levels and modes.** "Not senior" leaves out senior and every level above it. "In-office",
+**Intent.** A question about what is posted or open ("what was listed today in sales", "what's out
+there for nurses") is a search; a request for writing or coaching ("draft a cover letter for a PM
+job", "prep me for an interview") is not, whatever job it names.
+
+**Levels and modes.** "Not senior" leaves out senior and every level above it; entry level leaves out
+manager titles too ("Marketing Manager"), unless the role asked for is one ("junior product manager"). "In-office",
 "on-site", "in person" keep postings that state no mode beside those that state on-site; the
 pipeline shows only the stated ones when one of them is close (``pipeline._stated_mode_plan``).
 """
@@ -90,6 +97,8 @@ _NOW_PHRASE = re.compile(r"\b(?:right\s+(?:now|away)|at\s+the\s+moment|at\s+pres
 _WISH = re.compile(r"\b(?:interested\s+in|passionate\s+about|keen\s+on|enjoys?|loves?|(?<=\bi\s)(?:really\s+)?like|"
                    r"(?:mov(?:e|es|ing)|switch(?:es|ing)?|transition(?:s|ing)?|pivot(?:s|ing)?|chang(?:e|es|ing)\s+careers?|"
                    r"break(?:s|ing)?|get(?:s|ting)?)\s+(?:in)?to|looking\s+for|searching\s+for|seeking)\b", re.IGNORECASE)
+# Filler that never begins or ends a place name ("jobs in", "the us"): city names keep their articles ("Los Angeles", "La Paz").
+_EDGE_FILLER = _FILLER - frozenset("los las la le les el de du des".split())
 _STOP_PLACE_WORDS = frozenset("""remote hybrid marketing sales data design product security energy mobile nice reading bath
 orange industry commerce university media people home office union normal independence liberty victoria florence jobs
 job engineer manager lead senior software it us our my best good great new early late mission environment climate
@@ -172,6 +181,23 @@ _HOW_TO = re.compile(r"^\s*(?:how\s+(?:do|can|should|would|could)\s+i|how\s+to|w
                      # "what are the best companies to work for": a ranking of employers, not a search for jobs
                      r"(?:what|which)\s+(?:are|is)\s+(?:the\s+)?(?:best|top|worst|good|nicest)\s+(?:companies|company|employers?|places|industries|cities|fields?))\b",
                      re.IGNORECASE)
+# Asking for a piece of writing or coaching ("write me a cover letter for a PM job", "help me prep for my Stripe interview"):
+# a task, not a search, even when it names a job.
+_TASK_REQUEST = re.compile(
+    r"^\s*(?:(?:can|could|would|will)\s+you\s+(?:please\s+)?|please\s+|pls\s+|help\s+me\s+(?:to\s+)?|i\s+(?:need|want)\s+(?:you\s+)?(?:to\s+)?|"
+    r"i'?d\s+like\s+(?:you\s+)?(?:to\s+)?)*"
+    r"(?:(?:write|draft|compose|rewrite|re-?word|proofread|polish|edit|improve|review|critique|tailor|fix|create|generate)\b(?:\s+[\w'-]+){0,6}?\s+"
+    r"(?:cover\s+letters?|resumes?|résumés?|cvs?|curriculum\s+vitae|linkedin\s+(?:profile|summary|headline|post|message)s?|"
+    r"thank[- ]you\s+(?:notes?|emails?|letters?)|e-?mails?|letters?|bios?|elevator\s+pitch(?:es)?|interview\s+answers?|"
+    r"follow[- ]ups?|messages?|notes?|essays?|summar(?:y|ies)|pitch(?:es)?|poems?|stor(?:y|ies))\b|"
+    r"(?:prepare|prep|practi[cs]e|coach|get\s+(?:me\s+)?ready)\s+(?:me\s+)?(?:for\s+)?(?:an?\s+|my\s+|the\s+)?(?:[\w'-]+\s+){0,4}?interviews?\b)"
+    r"|\bmock\s+interviews?\b", re.IGNORECASE)
+# A question about what is posted or open ("what got posted today in sales", "what's out there for nurses") asks for jobs.
+_POSTING_QUESTION = re.compile(r"\b(?:posted|listed|added|published|advertised|out\s+there|available|on\s+offer|up\s+for\s+grabs)\b",
+                               re.IGNORECASE)
+_POSTING_WORDS = re.compile(r"\b(?:got|gets?|getting|was|were|been|went\s+up|came\s+out)\b(?=\s+(?:posted|listed|added|published|advertised)\b)|"
+                            r"\b(?:posted|listed|added|published|advertised)\b|"
+                            r"\b(?:is\s+|are\s+)?(?:out\s+there|on\s+offer|up\s+for\s+grabs)\b", re.IGNORECASE)
 _SEARCH_VERB = re.compile(r"\b(?:find|search|show|list|look(?:ing)?\s+for|are\s+there|any\s+(?:jobs?|roles?|openings?)|hiring)\b", re.IGNORECASE)
 # Industries a seeker moves into, as opposed to roles ("into fintech" vs "into product management").
 _SECTOR_WORDS = frozenset("startup startups crypto web3 gaming healthcare biotech saas nonprofit nonprofits non-profit government consulting "
@@ -468,6 +494,8 @@ class RulePlanner:
             if ids:
                 plan.add_clause(match.group(0), "prefer titles that say " + " or ".join(sorted(words)), {"title_terms": {"in": ids}}, soft=True)
             plan.notes.append(f"\"{match.group(0)}\": postings do not state the employment type in a field; titles that say it rank first.")
+        for match in state.matches(_POSTING_WORDS):  # "what got posted", "out there": about postings, no topic words
+            state.take(match.start(), match.end())
         for match in state.matches(_LEFTOVER_NEGATION):
             state.take(match.start(), match.end())
             plan.notes.append(f"\"{match.group(0)}\" is not something postings state, so it could not be filtered; "
@@ -476,9 +504,11 @@ class RulePlanner:
         self._pay(plan, pay_bound, semantic)
         words = set(re.findall(r"[a-z][a-z+#-]{2,}", fold(semantic))) - _FILLER
         # Any ordinary word that is no filler ("something outdoors") reads as a wish about work; gibberish does not.
-        job_like = (bool(_JOB_WORDS.search(text)) or bool(words & self.vocabulary) or bool(background) or bool(plan.clauses)
+        job_like = (bool(_JOB_WORDS.search(text)) or bool(self._role_words_in(words)) or bool(background) or bool(plan.clauses)
                     or bool(words & common_words()))
-        if not job_like or (_QUESTION.search(text) and not _JOB_WORDS.search(text)) or (_HOW_TO.search(text) and not _SEARCH_VERB.search(text)):
+        asks_for_postings = bool(_POSTING_QUESTION.search(text)) and bool(self._role_words_in(words) or plan.clauses)
+        if (not job_like or (_QUESTION.search(text) and not _JOB_WORDS.search(text) and not asks_for_postings)
+                or (_HOW_TO.search(text) and not _SEARCH_VERB.search(text)) or _TASK_REQUEST.search(text)):
             plan.intent = "not_job_search"
             plan.explanations.clear()
             plan.notes.append("This does not look like a job search. Try describing a role, e.g. \"senior product designer jobs in Austin\".")
@@ -487,6 +517,10 @@ class RulePlanner:
         plan.semantic_text = expand_abbreviations("; ".join(part for part in (semantic, background) if part) or fallback)
         add_ranking_terms(plan, self.catalog, member, now)
         return plan
+
+    def _role_words_in(self, words: set[str]) -> set[str]:
+        """The words that titles use, also in the plural the query may say them in ("nurses": "Nurse Practitioner")."""
+        return {w for w in words if w in self.vocabulary or (w.endswith("s") and w[:-1] in self.vocabulary)}
 
     # -- passes -----------------------------------------------------------------------------------
     def _staffing(self, state: _Text, plan: QueryPlan) -> None:
@@ -763,12 +797,16 @@ class RulePlanner:
         if wanted == ["junior"]:
             # Few titles say "junior" or "associate"; an entry-level seeker also wants the unmarked ones, never a senior,
             # staff, lead, manager, III/IV or architect title. Titles that do say junior rank first (a soft preference).
-            senior_terms = self.catalog.title_term_ids_for(SENIOR_TITLE_WORDS)
+            # A manager title that the level rules read as mid ("Marketing Manager": it manages work) is no entry-level job
+            # either, unless the role asked for is one ("entry level product manager", "associate project manager").
+            asks_manager = any(state.free(m.start(), m.end()) for m in re.finditer(r"(?i)\b(?:managers?|mgrs?|supervisors?)\b", state.text))
+            senior_terms = self.catalog.title_term_ids_for(SENIOR_TITLE_WORDS + (() if asks_manager else MANAGER_TITLE_WORDS))
             clause: dict = {"seniority": {"in": [LEVEL_CODES["junior"], LEVEL_CODES["mid"]]}}
             if senior_terms:
                 clause = {"and": [clause, {"not": {"title_terms": {"in": senior_terms}}}]}
             phrase = ", ".join(phrases)
-            plan.add_clause(phrase, "seniority is junior or not stated (no senior, staff, lead, manager, III/IV or architect title)", clause)
+            plan.add_clause(phrase, "seniority is junior or not stated (no senior, staff, lead, " + ("" if asks_manager else "manager, ")
+                            + "III/IV or architect title)", clause)
             plan.add_clause(phrase, "prefer titles that say junior, associate, graduate or entry level",
                             {"seniority": {"eq": LEVEL_CODES["junior"]}}, soft=True)
         elif wanted:
@@ -1031,13 +1069,16 @@ class RulePlanner:
         alias = gazetteer.metro_alias(key, in_query=True)
         city_alias = key in ("sf", "nyc", "dc", "la", "atx", "dfw", "dmv", "gta", "socal", "nova", "atl", "philly")
         if alias is not None or city_alias:
-            if len(key) <= 3 and not (phrase.isupper() or (cue and (lowercase_query or key not in _WORD_LIKE_ALIASES))):
-                # "la", "dc" in lower case mid-sentence are no places unless the whole query is lower case; after a place cue
-                # an alias that is no word ("UX designer in nyc", "jobs in sf") is the place whatever the case of the rest.
+            found = alias or next(iter(gazetteer.cities_named(key)), None)
+            # A short name of a city or metro that is no word ("nyc", "sf", "dfw", "pdx") is the place in any case and without a
+            # cue ("account executive nyc"); a region's ("eu", "gcc") needs capitals or a cue, as "gcc" is also a compiler.
+            bare = key not in _WORD_LIKE_ALIASES and found is not None and found.kind in ("city", "metro")
+            if len(key) <= 3 and not (phrase.isupper() or bare or (cue and (lowercase_query or key not in _WORD_LIKE_ALIASES))):
+                # "la", "us" in lower case are no places unless after a place cue in an all lower-case query.
                 return None
             if key == "la" and not phrase.isupper() and not cue:
                 return None
-            return alias or next(iter(gazetteer.cities_named(key)), None)
+            return found
         if len(key) == 2 and cue and (phrase.isupper() or (lowercase_query and key not in _WORD_LIKE_CODES)) and key not in _NOT_STATE_CODES:
             found = gazetteer.state(key, allow_code=True)  # "in NJ", "remote or in PA", "jobs in tx"
             if found is not None:
@@ -1055,6 +1096,11 @@ class RulePlanner:
         # ... unless the region has many more postings than the city ("Quebec": the province, with Montreal, not Quebec City).
         subdivisions = [s for s in gazetteer.subdivisions_named(key)
                         if not any(c.country == s.country and 2 * self.geo_counts.get(c.id, 0) >= self.geo_counts.get(s.id, 0) for c in cities)]
+        if single and not cue and key not in self.place_words:
+            # Without a cue, a word that names a place only by one of its other names ("manger": Munger, India) or a
+            # region without postings ("centre") is the word it also is ("project manger", "data centre technician").
+            cities = [c for c in cities if " ".join(fold(c.name).split()) == key]
+            subdivisions = [s for s in subdivisions if self.geo_counts.get(s.id, 0)]
         regions = [p for p in (country, state_place, *subdivisions) if p is not None]
         if regions:
             # "New York" means the city; a name that is both a US state and a country ("Georgia") or a state
@@ -1070,16 +1116,21 @@ class RulePlanner:
             return None
         if single and key in self.vocabulary and not cue and not placey and cities and cities[0].population < 1_000_000:
             return None
-        if not cities and cue and not single:
-            # "los angelos": a name of two or more words one edit from a city with many postings, after a place cue;
+        named = key.split()
+        if not cities and not single and (cue or (named[0] not in _EDGE_FILLER and named[-1] not in _EDGE_FILLER
+                                                  and any(w not in self.vocabulary and w not in _FILLER for w in named)
+                                                  and not set(named).isdisjoint(self._city_name_words()))):
+            # "los angelos": a name of two or more words one edit from a city with many postings, after a place cue, or
+            # without one when a word of it is no title word (so a misspelling, not a role: "santa barbra jobs");
             # else one edit from a sizeable city of two or more words ("santa barbra"), so its first word is not read
             # as a town of its own ("Santa").
             near = self._posting_city_near(key)
-            if near is not None and self.geo_counts.get(near.id, 0) >= MIN_FUZZY_CITY_POSTINGS:
-                return near
-            near = self._named_city_near(key)
+            if near is None or self.geo_counts.get(near.id, 0) < MIN_FUZZY_CITY_POSTINGS:
+                near = self._named_city_near(key)
             if near is not None:
-                return near
+                # Read as its right spelling is: "los angelos" is Los Angeles County, as "los angeles" is.
+                metro = gazetteer.metro_alias(" ".join(fold(near.name).split()), in_query=True)
+                return metro if metro is not None and near.id in metro.contains else near
         if cities and (cities[0].population >= 100_000 or cue or not single):
             with_postings = [c for c in cities if self.geo_counts.get(c.id)]
             if cue:
@@ -1094,13 +1145,15 @@ class RulePlanner:
             return with_postings[0] if with_postings else cities[0]
         return None
 
-    def _posting_city_near(self, key: str) -> Place | None:
-        """The city with the most postings whose name is one edit (a swap counts as one) from ``key``, if any."""
-        from rapidfuzz import process
-        from rapidfuzz.distance import OSA
+    def _city_name_words(self) -> frozenset[str]:
+        """The words of the names of two or more words that a misspelt name may be read as (a cheap test before the fuzzy one)."""
+        if not hasattr(self, "_name_words"):
+            self._name_words = frozenset(w for names in (self._posting_city_table(), self._named_city_table()) for name in names
+                                         if " " in name for w in name.split())
+        return self._name_words
 
-        if len(key) < MIN_PLACE_FUZZY_LENGTH:
-            return None
+    def _posting_city_table(self) -> dict[str, Place]:
+        """Folded name -> the city of that name with the most postings, over the cities with postings."""
         if not hasattr(self, "_posting_cities"):
             gazetteer = self.tools.gazetteer
             cities: dict[str, Place] = {}
@@ -1109,7 +1162,22 @@ class RulePlanner:
                 if place is not None and place.kind == "city":
                     cities.setdefault(" ".join(fold(place.name).split()), place)
             self._posting_cities = cities
-        found = process.extract(key, list(self._posting_cities), scorer=OSA.distance, score_cutoff=1, limit=4)
+        return self._posting_cities
+
+    def _named_city_table(self) -> dict[str, Place]:
+        """Folded name -> city, over the cities of two or more words with ``MIN_FUZZY_NAMED_POPULATION`` people or more."""
+        if not hasattr(self, "_named_cities"):
+            self._named_cities = self.tools.gazetteer.city_names(min_population=MIN_FUZZY_NAMED_POPULATION, words=2)
+        return self._named_cities
+
+    def _posting_city_near(self, key: str) -> Place | None:
+        """The city with the most postings whose name is one edit (a swap counts as one) from ``key``, if any."""
+        from rapidfuzz import process
+        from rapidfuzz.distance import OSA
+
+        if len(key) < MIN_PLACE_FUZZY_LENGTH:
+            return None
+        found = process.extract(key, list(self._posting_city_table()), scorer=OSA.distance, score_cutoff=1, limit=4)
         found = [name for name, distance, _ in found if distance == 1]
         return max((self._posting_cities[n] for n in found), key=lambda c: self.geo_counts.get(c.id, 0), default=None)
 
@@ -1121,9 +1189,7 @@ class RulePlanner:
 
         if len(key) < MIN_PLACE_FUZZY_LENGTH or " " not in key:
             return None
-        if not hasattr(self, "_named_cities"):
-            self._named_cities = self.tools.gazetteer.city_names(min_population=MIN_FUZZY_NAMED_POPULATION, words=2)
-        found = process.extract(key, list(self._named_cities), scorer=OSA.distance, score_cutoff=1, limit=4)
+        found = process.extract(key, list(self._named_city_table()), scorer=OSA.distance, score_cutoff=1, limit=4)
         return max((self._named_cities[n] for n, distance, _ in found if distance == 1), key=lambda c: c.population, default=None)
 
     def _unknown_place(self, state: _Text, word: re.Match, plan: QueryPlan) -> None:

@@ -70,3 +70,35 @@ def test_curated_metro_table_uses_real_city_ids(gazetteer):
 def test_location_must_be_text(gazetteer):
     with pytest.raises(TypeError, match="text: expected a location string"):
         parse_location(None, gazetteer)
+
+
+def _catalog_of(gazetteer, locations):
+    import datetime as dt
+
+    from flatsearch.jobsearch.catalog import JobCatalog
+    from flatsearch.jobsearch.corpus import Corpus, Posting
+
+    when = dt.datetime(2026, 1, 5, tzinfo=dt.timezone.utc)
+    postings = tuple(Posting(i, f"Analyst {i}", "Acme", text, when) for i, text in enumerate(locations, start=1))
+    return JobCatalog(Corpus(postings, when), gazetteer)
+
+
+def test_a_shared_city_name_written_alone_is_the_one_the_corpus_names_with_its_region(gazetteer):
+    # Springfield, MO is the most populous; the postings name Springfield, IL with its state, so a bare "Springfield" is that one.
+    catalog = _catalog_of(gazetteer, ["Springfield, IL", "Springfield, Illinois - Hybrid", "Springfield", "Aurora"])
+    illinois, missouri = 4250542, 4409896
+    assert illinois in catalog.records[3].geo_ids and missouri not in catalog.records[3].geo_ids
+    assert 5412347 in catalog.records[4].geo_ids  # no region names Aurora anywhere: the most populous (Colorado)
+    assert parse_location("Springfield", gazetteer).places[0].id == missouri  # read alone, without the corpus
+    assert parse_location("Springfield", gazetteer, prefer={"springfield": illinois}).places[0].id == illinois
+
+
+def test_a_preferred_city_much_smaller_than_the_largest_of_its_name_is_not_taken(gazetteer):
+    portland_or, portland_tx = 5746545, 4720131
+    assert parse_location("Portland", gazetteer, prefer={"portland": portland_tx}).places[0].id == portland_or
+
+
+def test_a_region_of_another_country_than_the_city_is_no_place(gazetteer):
+    # "Pacific Centre" is a building in Vancouver, not the Centre region of Burkina Faso; a region of the city's country stays.
+    assert [p.name for p in parse_location("Pacific Centre, Vancouver", gazetteer).places] == ["Vancouver"]
+    assert [p.kind for p in parse_location("Calgary, Alberta", gazetteer).places] == ["city", "subdivision"]

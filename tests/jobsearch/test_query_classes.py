@@ -180,12 +180,12 @@ def test_encoder_query_cache_can_be_cleared():
     assert encoder.query_cache_size == 0
 
 
-def test_entry_level_keeps_unmarked_titles_but_never_senior_ones(planner, catalog):
-    from flatsearch.jobsearch.planner_rules import SENIOR_TITLE_WORDS
+def test_entry_level_keeps_unmarked_titles_but_never_senior_or_manager_ones(planner, catalog):
+    from flatsearch.jobsearch.planner_rules import MANAGER_TITLE_WORDS, SENIOR_TITLE_WORDS
 
     plan = plan_of(planner, "entry level marketing jobs")
     level = {"seniority": {"in": [LEVEL_CODES["junior"], LEVEL_CODES["mid"]]}}
-    senior_terms = catalog.title_term_ids_for(SENIOR_TITLE_WORDS)
+    senior_terms = catalog.title_term_ids_for(SENIOR_TITLE_WORDS + MANAGER_TITLE_WORDS)
     assert plan.clauses == [{"and": [level, {"not": {"title_terms": {"in": senior_terms}}}]} if senior_terms else level]
     assert plan.preferences == [{"seniority": {"eq": LEVEL_CODES["junior"]}}]
     assert plan.semantic_text == "marketing"
@@ -431,3 +431,64 @@ def test_working_from_an_office_is_on_site(planner, query):
     plan = plan_of(planner, query)
     assert {"work_mode": {"in": sorted([WORK_MODE_CODES["onsite"], WORK_MODE_CODES["unknown"]])}} in plan.clauses
     assert "office" not in plan.semantic_text
+
+
+@pytest.mark.parametrize("query, manager_ok", [("junior finance roles", False), ("graduate operations jobs in Boston", False),
+                                               ("new grad program manager roles", True), ("junior account manager", True)])
+def test_entry_level_leaves_out_manager_titles_unless_a_manager_is_asked_for(planner, catalog, query, manager_ok):
+    from flatsearch.jobsearch.planner_rules import MANAGER_TITLE_WORDS
+
+    manager_terms = set(catalog.title_term_ids_for(MANAGER_TITLE_WORDS))
+    left_out = {t for c in plan_of(planner, query).clauses for part in c.get("and", [])
+                if "not" in part and "title_terms" in part["not"] for t in part["not"]["title_terms"]["in"]}
+    assert bool(manager_terms & left_out) != manager_ok, (query, left_out)
+
+
+@pytest.mark.parametrize("query, place, semantic", [("data analyst roles sf", "San Francisco", "data analyst"),
+                                                    ("Designer jobs dfw", "Dallas-Fort Worth", "designer"),
+                                                    ("qa tester pdx", "Portland metro", "qa (quality assurance) tester")])
+def test_a_short_city_name_that_is_no_word_is_the_place_without_a_cue(planner, gazetteer, query, place, semantic):
+    plan = plan_of(planner, query)
+    ids = [c["geo"]["in"] for c in plan.clauses if "geo" in c]
+    assert len(ids) == 1 and gazetteer.place(ids[0][0]).name == place, plan.clauses
+    assert plan.semantic_text.lower() == semantic
+
+
+def test_a_region_abbreviation_that_is_also_a_word_needs_a_cue(planner):
+    assert not any("geo" in json.dumps(c) for c in plan_of(planner, "compiler engineer gcc llvm").clauses)
+
+
+@pytest.mark.parametrize("query, semantic, days", [("what was listed this week in design", "design", 7),
+                                                   ("what's on offer for recruiters", "recruiters", None),
+                                                   ("which openings got added yesterday for analysts", "analysts", 2)])
+def test_a_question_about_what_is_posted_is_a_job_search(planner, query, semantic, days):
+    plan = plan_of(planner, query)
+    assert plan.intent == "job_search" and plan.semantic_text == semantic, (plan.intent, plan.semantic_text)
+    windows = [c["posted_at"]["gte"] for c in plan.clauses if "posted_at" in c]
+    assert windows == ([int((NOW - dt.timedelta(days=days)).timestamp())] if days else [])
+
+
+@pytest.mark.parametrize("query", ["could you draft a cover letter for this data analyst role", "help me polish my resume for engineering jobs",
+                                   "prep me for a product designer interview at Figma", "let's do a mock interview for a sales job"])
+def test_a_writing_or_coaching_request_is_no_job_search(planner, query):
+    assert plan_of(planner, query).intent == "not_job_search"
+
+
+@pytest.mark.parametrize("query", ["analyst jobs with no cover letter needed", "resume writer roles", "interview coordinator jobs in Austin"])
+def test_naming_a_document_or_an_interview_is_still_a_search(planner, query):
+    assert plan_of(planner, query).intent == "job_search"
+
+
+@pytest.mark.parametrize("query, name", [("nurse roles los angelos", "Los Angeles County"), ("santa clarra analyst jobs", "Santa Clara"),
+                                         ("accountant fort wroth", "Fort Worth")])
+def test_a_misspelt_name_of_two_words_is_the_place_without_a_cue(planner, gazetteer, query, name):
+    plan = plan_of(planner, query)
+    ids = [c["geo"]["in"] for c in plan.clauses if "geo" in c]
+    assert len(ids) == 1 and gazetteer.place(ids[0][0]).name == name, plan.clauses
+    assert len(plan.semantic_text.split()) == 1
+
+
+@pytest.mark.parametrize("query", ["program manger roles", "data centre engineer"])
+def test_a_word_that_names_a_place_only_by_another_name_or_a_region_without_postings_needs_a_cue(planner, query):
+    plan = plan_of(planner, query)
+    assert not any("geo" in json.dumps(c) for c in plan.clauses), plan.clauses
