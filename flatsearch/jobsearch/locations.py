@@ -156,6 +156,7 @@ def _resolve_segment(tokens: list[_Token], gazetteer: Gazetteer, *, us_context: 
     unresolved: list[str] = []
     used = [False] * len(tokens)
     qualifiers = [_qualifier(token, gazetteer) for token in tokens]
+    placed_from: dict[int, int] = {}  # token index -> index in places of the state or country read from it alone
     for i, token in enumerate(tokens):
         if used[i]:
             continue
@@ -182,6 +183,11 @@ def _resolve_segment(tokens: list[_Token], gazetteer: Gazetteer, *, us_context: 
             bare_region = (state or country) and not is_code and not consumed and chosen is not None and not (
                 (state and chosen.country == "US" and chosen.admin1 == state.admin1) or (country and chosen.country == country.country))
             if chosen is not None and not bare_region:
+                # A code read on its own before the city ("IN-Mumbai": Indiana, as codes usually are states) is the
+                # other region of that code when the city lies there: the city's country, not a state it is not in.
+                for j in consumed:
+                    if j in placed_from and not _contains(places[placed_from[j]], chosen):
+                        places[placed_from.pop(j)] = None
                 places.append(chosen)
                 for j in (i, *consumed):
                     used[j] = True
@@ -199,12 +205,14 @@ def _resolve_segment(tokens: list[_Token], gazetteer: Gazetteer, *, us_context: 
             # "Georgia": the US state when the text is about the US, else the country; a bare two-letter
             # code that is both ("CA", "IN") is the state, since postings write states as codes and countries in full.
             # A name that is both (Georgia) is the state unless the text names something else in that country.
+            placed_from[i] = len(places)
             places.append(state if state is not None and (country is None or us_context or is_code or not places) else country)
             used[i] = True
             continue
         unresolved.append(token.raw)
     # A region of another country than every city named with it is a word of a street or a building ("Pacific Centre,
     # Vancouver": not Centre, Burkina Faso).
+    places = [p for p in places if p is not None]
     countries = {p.country for p in places if p.kind == "city"}
     places = [p for p in places if p.kind != "subdivision" or not countries or p.country in countries]
     return _most_specific(places, gazetteer), unresolved
@@ -217,6 +225,15 @@ def _most_specific(places: list[Place], gazetteer: Gazetteer) -> list[Place]:
         if place.kind in ("city", "metro"):
             implied |= gazetteer.tags_for(place) - {place.id}
     return [p for p in places if p.id not in implied or p.kind in ("city", "metro")]
+
+
+def _contains(region: Place, city: Place) -> bool:
+    """Whether a state or country read from a qualifier holds the city (other kinds are kept as read)."""
+    if region.kind == "state":
+        return city.country == "US" and city.admin1 == region.admin1
+    if region.kind == "country":
+        return city.country == region.country
+    return True
 
 
 def _fits(city: Place, qualifier: tuple[Place | None, Place | None]) -> bool:

@@ -51,13 +51,18 @@ _NOT_PAY_AFTER = re.compile(r"^\s*(?:\+\s*)?(?:years?|yrs?|days?|weeks?|months?|
 
 @dataclass(frozen=True)
 class PayBound:
-    """A pay constraint: ``op`` is "gte" (a floor) or "lte" (a ceiling); ``yearly_usd`` the bound."""
+    """A pay constraint: ``op`` is "gte" (a floor) or "lte" (a ceiling); ``yearly_usd`` the bound.
+
+    A range ("150-200k") is a floor with ``ceiling_usd`` set to its upper end: a job fits when its pay
+    range overlaps the one asked for.
+    """
 
     op: str
     yearly_usd: float
     start: int
     end: int
     note: str = ""
+    ceiling_usd: float | None = None
 
 
 def _currency(match: re.Match) -> str:
@@ -116,8 +121,8 @@ def parse_pay(text: str, free=lambda start, end: True) -> PayBound | None:
         ('gte', 104000.0)
         >>> parse_pay("six figures").yearly_usd, parse_pay("under 80k salary").op
         (100000.0, 'lte')
-        >>> parse_pay("150-200k").yearly_usd, parse_pay("3 days a week") is None
-        (150000.0, True)
+        >>> parse_pay("150-200k").yearly_usd, parse_pay("150-200k").ceiling_usd, parse_pay("3 days a week") is None
+        (150000.0, 200000.0, True)
         >>> parse_pay("no less than 90k").op, round(parse_pay("€60.000 or more").yearly_usd)
         ('gte', 64800)
     """
@@ -153,13 +158,17 @@ def parse_pay(text: str, free=lambda start, end: True) -> PayBound | None:
                     low *= _value(second) / float(second.group("num").replace(",", ""))  # "150-200k": both are thousands
                 # The period and currency written after the second amount apply to both ("$40-50/hr", "80-90k EUR").
                 currency = _currency(second) if second.group("cur2") or second.group("cur") else _currency(match)
-                yearly, note = _yearly(low, _period(second, _value(second)), currency)
+                period = _period(second, _value(second))
+                yearly, note = _yearly(low, period, currency)
+                high, _ = _yearly(_value(second), period, currency)
                 end = match.end() + second.end()
                 between = _BETWEEN.search(before)
                 if between:
                     start = between.start()
                 if yearly >= MIN_YEARLY:
-                    return PayBound("gte", min(yearly, MAX_YEARLY), start, end, note)
+                    # "100-150k" asks for that band: a range starting above its top end is no fit either.
+                    ceiling = min(high, MAX_YEARLY) if high > yearly else None
+                    return PayBound("gte", min(yearly, MAX_YEARLY), start, end, note, ceiling)
         if not (has_currency or has_scale or has_period):
             if not (_PAY_WORDS.search(near) and (floor_before or ceiling_before)) and not _FLOOR_AFTER.match(after):
                 continue

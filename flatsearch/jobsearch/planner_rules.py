@@ -177,6 +177,9 @@ _EXPERIENCE = re.compile(r"\b(?:with\s+|for\s+|have\s+)?\d{1,2}\+?\s*(?:years?|y
 _HOW_TO = re.compile(r"^\s*(?:how\s+(?:do|can|should|would|could)\s+i|how\s+to|what\s+(?:should|do|can)\s+i|should\s+i|why\s+(?:do|does|is|are|did)|"
                      # "is it a good idea to quit my job ...", "is it worth ...", "is it too late to ...": asking for a judgement
                      r"where\s+(?:should|do|can|would|could)\s+i\s+(?:move|relocate|live|go|start|look|begin)|"
+                     # "tips for writing a cover letter", "any advice on negotiating an offer", "best way to ask for a raise"
+                     r"(?:(?:any|some|good|best|quick|top)\s+)?(?:tips?|advice|pointers|guidance)\s+(?:for|on|about|with|to|when)|"
+                     r"(?:what(?:'?s|\s+is)\s+)?the\s+best\s+way\s+to|"
                      r"is\s+it\s+(?:(?:a\s+)?(?:good|bad|smart|wise|normal|common)(?:\s+idea)?|worth|ok(?:ay)?|too\s+late|better|rude|risky)|"
                      # "what are the best companies to work for": a ranking of employers, not a search for jobs
                      r"(?:what|which)\s+(?:are|is)\s+(?:the\s+)?(?:best|top|worst|good|nicest)\s+(?:companies|company|employers?|places|industries|cities|fields?))\b",
@@ -1266,6 +1269,9 @@ class RulePlanner:
             if bound.op == "gte":
                 plan.add_clause(phrase, f"pay range reaches at least ${bound.yearly_usd:,.0f} a year{note} (postings without pay are left out)",
                                 {"salary_max": {"gte": round(bound.yearly_usd, 2)}})
+                if bound.ceiling_usd is not None:
+                    plan.add_clause(phrase, f"pay range starts at or below ${bound.ceiling_usd:,.0f} a year, the top of the range asked for",
+                                    {"salary_min": {"lte": round(bound.ceiling_usd, 2)}})
             else:
                 plan.add_clause(phrase, f"pay range starts at or below ${bound.yearly_usd:,.0f} a year{note} (postings without pay are left out)",
                                 {"salary_min": {"lte": round(bound.yearly_usd, 2)}})

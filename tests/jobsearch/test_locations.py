@@ -102,3 +102,16 @@ def test_a_region_of_another_country_than_the_city_is_no_place(gazetteer):
     # "Pacific Centre" is a building in Vancouver, not the Centre region of Burkina Faso; a region of the city's country stays.
     assert [p.name for p in parse_location("Pacific Centre, Vancouver", gazetteer).places] == ["Vancouver"]
     assert [p.kind for p in parse_location("Calgary, Alberta", gazetteer).places] == ["city", "subdivision"]
+
+
+@pytest.mark.parametrize("text, city", [("IN-Hyderabad", "Hyderabad"), ("IN-Chennai-Office", "Chennai"), ("DE-Munich", "Munich")])
+def test_a_country_code_before_a_city_abroad_is_the_country_not_a_state(gazetteer, text, city):
+    # "IN" alone is Indiana and "DE" Delaware, as postings write states; before a city of India or Germany it is the country.
+    parsed = parse_location(text, gazetteer)
+    assert [p.name for p in parsed.places] == [city]
+    assert all(p.kind != "state" for p in parsed.places)
+
+
+def test_a_state_code_before_a_city_in_it_stays_the_state(gazetteer):
+    parsed = parse_location("IN-Indianapolis", gazetteer)
+    assert [p.name for p in parsed.places] == ["Indianapolis"] and parsed.places[0].country == "US"

@@ -492,3 +492,23 @@ def test_a_misspelt_name_of_two_words_is_the_place_without_a_cue(planner, gazett
 def test_a_word_that_names_a_place_only_by_another_name_or_a_region_without_postings_needs_a_cue(planner, query):
     plan = plan_of(planner, query)
     assert not any("geo" in json.dumps(c) for c in plan.clauses), plan.clauses
+
+
+@pytest.mark.parametrize("query, low, high", [("data analyst roles paying 90-110k", 90_000.0, 110_000.0),
+                                              ("designer between $120,000 and $140,000", 120_000.0, 140_000.0),
+                                              ("support jobs $20-25/hr", 20 * 2080.0, 25 * 2080.0)])
+def test_a_pay_range_asks_for_pay_that_overlaps_it(planner, query, low, high):
+    clauses = plan_of(planner, query).clauses
+    assert {"salary_max": {"gte": low}} in clauses and {"salary_min": {"lte": high}} in clauses
+
+
+def test_a_pay_floor_has_no_ceiling(planner):
+    assert plan_of(planner, "analyst roles paying 90k+").clauses == [{"salary_max": {"gte": 90_000.0}}]
+
+
+@pytest.mark.parametrize("query, intent", [("any tips on answering behavioural interview questions", "not_job_search"),
+                                           ("advice for negotiating a counter offer", "not_job_search"),
+                                           ("what's the best way to ask my manager for a promotion", "not_job_search"),
+                                           ("remote recruiter jobs with tips", "job_search")])
+def test_asking_for_tips_or_advice_is_no_search(planner, query, intent):
+    assert plan_of(planner, query).intent == intent
