@@ -68,6 +68,11 @@ ALWAYS_PARALLEL_MACS = 1 << 30
 # that a change of load is seen.
 RETRY_EVERY = 32
 RETRY_MAX = 1024
+# Query-factor row counts whose product MKL computes with a different summation on one thread than on
+# two (last-bit differences; torch 2.13 with MKL 2024.2, every dim and row count tried; 1-4, 8 and 12-256
+# query rows gave identical bits). A product that may take either thread count is computed with its
+# factor padded to the row count here, so its scores do not depend on the thread choice.
+THREAD_INVARIANT_ROWS = {5: 8, 6: 8, 7: 8, 9: 12, 10: 12, 11: 12}
 
 
 class _ThreadState(threading.local):
@@ -236,13 +241,20 @@ def _score_block(request, queries, vectors, keep, bias, *, same: bool = False) -
     if keep is not None and keep.dim() == 1:  # a shared mask folds into the bias row
         neg_inf = torch.full((), float("-inf"), device=queries.device)
         row = torch.where(keep, neg_inf.new_zeros(()) if bias is None else bias, neg_inf)
-    with _parallel(factor.shape[0] * vectors.shape[0] * vectors.shape[1], factor.shape[0]):
+    rows = factor.shape[0]
+    macs = rows * vectors.shape[0] * vectors.shape[1]
+    padded = THREAD_INVARIANT_ROWS.get(rows) if macs >= PARALLEL_MIN_MACS else None
+    if padded is not None:  # see THREAD_INVARIANT_ROWS: the same bits on one thread or two
+        factor = torch.cat([factor, factor.new_zeros(padded - rows, factor.shape[1])])
+    with _parallel(macs, rows):
         if row is None:
             scores = torch.mm(factor, vectors.T)
             if request.score_scale != 1:
                 scores.mul_(request.score_scale)
         else:
             scores = torch.addmm(row.unsqueeze(0), factor, vectors.T, alpha=request.score_scale)
+    if padded is not None:
+        scores = scores[:rows]
     if keep is not None and keep.dim() == 2:
         # Broadcasts one shared row over the queries.
         return torch.where(keep, scores, torch.full((), float("-inf"), device=queries.device))

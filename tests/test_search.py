@@ -266,6 +266,28 @@ def test_large_products_take_the_thread_choice_measured_faster_and_retry_the_oth
     assert timings.use_threads(key) is True
 
 
+@pytest.mark.parametrize("nq", [1, 5, 7, 9, 11, 12, 64])
+def test_scan_scores_do_not_depend_on_the_thread_count(nq):
+    # The thread choice of a large product follows measured timings, so the bits of a score must
+    # not depend on it (MKL sums some small row counts differently on one thread and on two).
+    generator = np.random.default_rng(nq)
+    vectors = torch.from_numpy(generator.standard_normal((20_000, 384)).astype(np.float32))
+    queries = torch.from_numpy(generator.standard_normal((nq, 384)).astype(np.float32))
+    request = fs.scan.ScanRequest(queries=queries, k=20, arenas=(vectors,), arena_starts=(0,),
+                                  ranges=torch.tensor([[0, 20_000]]), mask_words=torch.full((625,), -1, dtype=torch.int32),
+                                  bias=torch.from_numpy(generator.random(20_000).astype(np.float32)), score_scale=1.0,
+                                  dense=True)
+    before = torch.get_num_threads()
+    found = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            found.append(torch_scan.torch_scan(request))
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(found[0].scores, found[1].scores) and torch.equal(found[0].slots, found[1].slots)
+
+
 def test_scan_request_builds_deferred_values_once_on_first_read():
     from flatsearch.scan import Deferred, ScanRequest
 
