@@ -409,6 +409,46 @@ def checked(value: Any, schema: Schema, *, argument: str = "filter", limits: Any
     return normalised(expr, schema, argument=argument, limits=limits, memo=memo)
 
 
+_KEY_SCALARS = (str, int, bool, type(None))
+_KEY_DEPTH = 64  # nesting of dicts and lists a cache key follows (a job-search plan is 4 deep)
+
+
+def canonical_key(data: Any, depth: int = 0):
+    """A hashable key equal for equal JSON-form filters (dict key order aside), or None when ``data``
+    holds anything but dicts, lists, tuples, str, int, float, bool and None, or nests dicts and lists
+    more than ``_KEY_DEPTH`` deep (then it is not cached).
+
+    Types are part of the key (``True``, ``1`` and ``1.0`` differ; floats by their repr, so ``-0.0`` and
+    ``0.0`` differ too).
+
+    Example:
+        >>> canonical_key({"a": 1, "b": [2, 3]}) == canonical_key({"b": [2, 3], "a": 1}), canonical_key({"a": object()})
+        (True, None)
+    """
+    kind = type(data)
+    if depth > _KEY_DEPTH:
+        return None
+    if kind is dict:
+        items = []
+        for name, value in data.items():
+            if type(name) is not str:
+                return None
+            value_key = canonical_key(value, depth + 1)
+            if value_key is None:
+                return None
+            items.append((name, value_key))
+        items.sort(key=lambda item: item[0])
+        return ("dict", tuple(items))
+    if kind is list or kind is tuple:
+        parts = tuple(canonical_key(value, depth + 1) for value in data)
+        return None if None in parts else ("list", parts)
+    if kind is float:
+        return (float, repr(data))
+    if kind in _KEY_SCALARS:
+        return (kind, data)
+    return None
+
+
 def _limits(limits: Any) -> Any:
     if limits is None:
         from .checks import LIMITS

@@ -344,3 +344,26 @@ def test_to_returns_an_independent_copy():
     copy = index.to("cpu")
     copy.delete(ids[:10])
     assert len(index) == 100 and len(copy) == 90
+
+
+def test_checked_dict_filters_are_cached_by_content_and_limits_and_failures_are_not():
+    index, ids, vectors, attributes = random_index(n=200)
+    query = vectors[:1]
+    plan = {"and": [{"city": {"in": list(range(11))}}, {"pay": {"gte": 0.5}}]}
+    first = index.search(query, 5, filter=plan)
+    reordered = {"and": [{"city": {"in": list(range(11))}}, {"pay": {"gte": 0.5}}]}
+    assert index._checks.filter(reordered) is index._checks.filter(plan)  # equal content: one cache entry
+    assert torch.equal(index.search(query, 5, filter=reordered).ids, first.ids)
+    previous = fs.set_limits(max_isin_values=10)
+    try:
+        with pytest.raises(ValueError, match="at most 10 values"):
+            index.search(query, 5, filter=plan)  # the limits are part of the key
+    finally:
+        fs.set_limits(**vars(previous))
+    for _ in range(2):  # a failure is raised again, not cached
+        with pytest.raises(TypeError):
+            index.search(query, 5, filter={"city": {"eq": "3"}})
+    # Types are part of the key: True and 1 are different filters on an int column.
+    with pytest.raises(TypeError):
+        index.search(query, 5, filter={"city": {"eq": True}})
+    index.search(query, 5, filter={"city": {"eq": 1}})
