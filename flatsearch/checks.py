@@ -122,7 +122,13 @@ class Checks:
         """(nq, dim) queries as given (finite float32 on their device) and as the
         scan uses them (normalised for cosine), checked after the cast to every
         storage dtype."""
-        queries = check_matrix(queries, name="queries", dim=self.dim, allow_vector=True)
+        if self.metric != "cosine":
+            # One pass proves finite values that fit every storage dtype (as rows() does for vectors).
+            queries, fits = check_vectors(queries, name="queries", dim=self.dim, allow_vector=True, dtypes=self.dtypes)
+            if fits is not None:
+                return queries, queries
+        else:
+            queries = check_matrix(queries, name="queries", dim=self.dim, allow_vector=True)
         prepared = normalise(queries, name="queries") if self.metric == "cosine" else queries
         for dtype in self.dtypes:
             to_storage_dtype(prepared, dtype, name="queries")
