@@ -32,8 +32,21 @@ def chosen_backend(requested: str, device: torch.device) -> str:
     return requested
 
 
+_CHOSEN: dict[tuple, ScanFunction] = {}  # (requested, device, FLATSEARCH_BACKEND) -> scan, once resolved
+
+
 def scan_function(requested: str, device: torch.device) -> ScanFunction:
-    """The scan to call, or a ValueError saying why Triton cannot run here."""
+    """The scan to call, or a ValueError saying why Triton cannot run here.
+
+    Resolved once per (request, device, ``FLATSEARCH_BACKEND`` value): a search reads one dict entry."""
+    key = (requested, device, os.environ.get("FLATSEARCH_BACKEND"))
+    scan = _CHOSEN.get(key)
+    if scan is None:
+        scan = _CHOSEN[key] = _resolve(requested, device)
+    return scan
+
+
+def _resolve(requested: str, device: torch.device) -> ScanFunction:
     backend = chosen_backend(requested, device)
     if backend == "torch":
         return torch_scan

@@ -36,6 +36,7 @@ class Limits:
 
 
 LIMITS = Limits()
+COMPILED_FILTERS = 4096  # checked dict filters kept per index (all dropped when full)
 _MAX_FILTER_DEPTH = 200  # filters are walked recursively when evaluated; this keeps far from Python's limit
 
 
@@ -75,6 +76,7 @@ class Checks:
     def __init__(self, *, dim: int, metric: str, dtypes: Sequence[torch.dtype], schema: Schema):
         self.dim, self.metric, self.schema = dim, metric, schema
         self.dtypes = tuple(dict.fromkeys(dtypes))
+        self._compiled: dict = {}  # canonical key of a dict filter and the limits -> checked expression
 
     # -- rows ---------------------------------------------------------------------------------
     def rows(self, ids: Any, vectors: Any, attributes: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
@@ -120,7 +122,13 @@ class Checks:
         """(nq, dim) queries as given (finite float32 on their device) and as the
         scan uses them (normalised for cosine), checked after the cast to every
         storage dtype."""
-        queries = check_matrix(queries, name="queries", dim=self.dim, allow_vector=True)
+        if self.metric != "cosine":
+            # One pass proves finite values that fit every storage dtype (as rows() does for vectors).
+            queries, fits = check_vectors(queries, name="queries", dim=self.dim, allow_vector=True, dtypes=self.dtypes)
+            if fits is not None:
+                return queries, queries
+        else:
+            queries = check_matrix(queries, name="queries", dim=self.dim, allow_vector=True)
         prepared = normalise(queries, name="queries") if self.metric == "cosine" else queries
         for dtype in self.dtypes:
             to_storage_dtype(prepared, dtype, name="queries")
@@ -145,7 +153,24 @@ class Checks:
         return self.filter(filter)
 
     def filter(self, filter: Any, *, argument: str = "filter", memo: dict | None = None) -> Any:
-        return filter_module.checked(filter, self.schema, argument=argument, limits=LIMITS, memo=memo)
+        """One checked, normalised expression. Dict forms that passed before (under the same limits)
+        are taken from a cache keyed by :func:`~flatsearch.filters.canonical_key`: a search sends the
+        same few plans again and again, and parsing is a fifth of a job-search call. Failures are
+        never cached, so a bad filter raises every time."""
+        key = None
+        if type(filter) is dict:
+            key = filter_module.canonical_key(filter)
+            if key is not None:
+                key = (key, LIMITS.max_isin_values, LIMITS.max_filter_depth)
+                cached = self._compiled.get(key)
+                if cached is not None:
+                    return cached
+        checked = filter_module.checked(filter, self.schema, argument=argument, limits=LIMITS, memo=memo)
+        if key is not None:
+            if len(self._compiled) >= COMPILED_FILTERS:
+                self._compiled.clear()
+            self._compiled[key] = checked
+        return checked
 
     def boost(self, boost: Any) -> dict[str, float]:
         """``{attribute: finite float weight}``; {} for None."""

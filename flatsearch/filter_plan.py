@@ -50,7 +50,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from .filters import And, Comparison, Filter, Not, Or
+from .filters import And, Comparison, Filter, Not, Or, combine_masks
 from .schema import Schema
 
 POSTINGS_MAX_FRACTION = 0.05
@@ -65,17 +65,31 @@ class Selection:
 
     @property
     def count(self) -> int:
-        return int(self.slots.numel()) if self.slots is not None else int(self.mask.sum())
+        if self.slots is not None:
+            return int(self.slots.numel())
+        return int(np.count_nonzero(self.mask.numpy())) if self.mask.device.type == "cpu" else int(self.mask.sum())
 
     def as_mask(self, capacity: int) -> torch.Tensor:
         if self.mask is not None:
             return self.mask
-        mask = torch.zeros(capacity, dtype=torch.bool, device=self.slots.device)
-        mask[self.slots] = True
-        return mask
+        return _mask_of(self.slots, capacity)
 
     def as_slots(self) -> torch.Tensor:
-        return self.slots if self.slots is not None else self.mask.nonzero().flatten()
+        if self.slots is not None:
+            return self.slots
+        return torch.from_numpy(np.flatnonzero(self.mask.numpy())) if self.mask.device.type == "cpu" \
+            else self.mask.nonzero().flatten()
+
+
+def _mask_of(slots: torch.Tensor, capacity: int) -> torch.Tensor:
+    """A bool mask over ``capacity`` slots, set at ``slots`` (numpy on a CPU)."""
+    if slots.device.type == "cpu":
+        mask = np.zeros(capacity, dtype=bool)
+        mask[slots.numpy()] = True
+        return torch.from_numpy(mask)
+    mask = torch.zeros(capacity, dtype=torch.bool, device=slots.device)
+    mask[slots] = True
+    return mask
 
 
 class _Gathered(Mapping):
@@ -173,19 +187,19 @@ class _Planner:
             if self.limit > 0 and not self._row_level(expr) and self.estimate(expr) <= self.limit:
                 # A selective clause inside a loose filter (``~company.isin([...])``): its postings
                 # set the bits, instead of a comparison over every row.
-                mask = torch.zeros(self.capacity, dtype=torch.bool, device=self.storage.live.device)
-                mask[self.storage.attribute_index(expr.name).slots_between(*self.bounds(expr))] = True
-                return mask
+                return _mask_of(self.storage.attribute_index(expr.name).slots_between(*self.bounds(expr)),
+                                self.capacity)
             return expr.evaluate(self.schema, self.storage.columns)
         if isinstance(expr, (And, Or)):
             combine = torch.logical_and if isinstance(expr, And) else torch.logical_or
             result = None
             for child in _children(expr):
                 hits = self.scan(child)
-                result = hits if result is None else combine(result, hits)
+                result = hits if result is None else combine_masks(combine, result, hits)
             return result
         if isinstance(expr, Not):
-            return ~self.scan(expr.child)
+            hits = self.scan(expr.child)
+            return torch.from_numpy(~hits.numpy()) if hits.device.type == "cpu" else ~hits
         raise TypeError(f"filter: expected a filter expression, got {type(expr).__name__}")
 
     def _tags_mask(self, expr: Comparison) -> torch.Tensor:
@@ -239,7 +253,7 @@ def select(expr: Filter, schema: Schema, storage, *, max_fraction: float | None 
     live = storage.live
     if planner.limit > 0 and planner.estimate(expr) <= planner.limit:
         return Selection(slots=_live_only(planner.postings(expr), live))
-    return Selection(mask=planner.scan(expr) & live)
+    return Selection(mask=combine_masks(torch.logical_and, planner.scan(expr), live))
 
 
 @dataclass(frozen=True)
@@ -314,9 +328,9 @@ def select_per_query(filters: Sequence[Filter | None], schema: Schema, storage, 
                 rest = tuple(key for key, _ in clauses if key not in common)
                 if rest not in by_rest_mask:
                     common_mask = selection.as_mask(storage.capacity)
-                    by_rest_mask[rest] = common_mask if not rest else common_mask & select(
+                    by_rest_mask[rest] = common_mask if not rest else combine_masks(torch.logical_and, common_mask, select(
                         _all_of([clause for key, clause in clauses if key not in common]), schema, storage,
-                        max_fraction=max_fraction).as_mask(storage.capacity)
+                        max_fraction=max_fraction).as_mask(storage.capacity))
                 masks.append(by_rest_mask[rest])
             return PerQuery(slots=None, keep=None, mask=torch.stack(masks))
         slots = selection.as_slots()

@@ -45,10 +45,12 @@ def best_k(scores: torch.Tensor, k: int, *, keys: torch.Tensor | None = None, va
         columns); padding is key -1 with score ``-inf`` (``+inf`` when lower is better).
     """
     nq, n = scores.shape
+    take = min(k, n)
+    if scores.device.type == "cpu" and scores.dtype == torch.float32 and (keys is not None or n <= take + 1):
+        return _sorted_host(scores, k, keys, valid, lower_is_better)
     if valid is not None and valid.dim() == 1:
         valid = valid.expand(nq, n)
     internal = -scores if lower_is_better else scores
-    take = min(k, n)
     values = None
     if keys is None and n > take + 1:
         values, columns, chosen = _topk_by_column(internal, take, valid, masked)
@@ -64,6 +66,33 @@ def best_k(scores: torch.Tensor, k: int, *, keys: torch.Tensor | None = None, va
         out_scores = torch.cat([out_scores, out_scores.new_full((nq, k - take), worst)], dim=1)
         out_keys = torch.cat([out_keys, out_keys.new_full((nq, k - take), -1)], dim=1)
     return out_scores, out_keys
+
+
+def _sorted_host(scores, k, keys, valid, lower_is_better):
+    """The full-sort path of :func:`best_k` on a CPU, in numpy: one stable lexsort by (validity,
+    score, key) instead of three stable argsorts and their gathers (about ten torch calls, which
+    cost more than the work on the few hundred candidates a search merges)."""
+    values = scores.numpy()
+    nq, n = values.shape
+    take = min(k, n)
+    key_array = np.broadcast_to(np.arange(n), (nq, n)) if keys is None else keys.numpy()
+    order_by = [key_array, values if lower_is_better else -values]  # lexsort: the last key sorts first
+    invalid = None
+    if valid is not None:
+        invalid = ~np.broadcast_to(valid.numpy(), (nq, n))
+        order_by.append(invalid)
+    order = np.lexsort(order_by, axis=1)[:, :take]
+    out_scores = np.take_along_axis(values, order, 1)
+    out_keys = order.astype(np.int64, copy=False) if keys is None else np.take_along_axis(key_array, order, 1)
+    worst = np.float32(float("inf") if lower_is_better else float("-inf"))
+    if invalid is not None:
+        chosen = ~np.take_along_axis(invalid, order, 1)
+        out_scores = np.where(chosen, out_scores, worst)
+        out_keys = np.where(chosen, out_keys, -1)
+    if take < k:
+        out_scores = np.concatenate([out_scores, np.full((nq, k - take), worst, dtype=np.float32)], axis=1)
+        out_keys = np.concatenate([out_keys, np.full((nq, k - take), -1, dtype=np.int64)], axis=1)
+    return torch.from_numpy(np.ascontiguousarray(out_scores)), torch.from_numpy(np.ascontiguousarray(out_keys))
 
 
 def _sorted(internal, k, keys, valid):

@@ -266,6 +266,28 @@ def test_large_products_take_the_thread_choice_measured_faster_and_retry_the_oth
     assert timings.use_threads(key) is True
 
 
+@pytest.mark.parametrize("nq", [1, 5, 7, 9, 11, 12, 64])
+def test_scan_scores_do_not_depend_on_the_thread_count(nq):
+    # The thread choice of a large product follows measured timings, so the bits of a score must
+    # not depend on it (MKL sums some small row counts differently on one thread and on two).
+    generator = np.random.default_rng(nq)
+    vectors = torch.from_numpy(generator.standard_normal((20_000, 384)).astype(np.float32))
+    queries = torch.from_numpy(generator.standard_normal((nq, 384)).astype(np.float32))
+    request = fs.scan.ScanRequest(queries=queries, k=20, arenas=(vectors,), arena_starts=(0,),
+                                  ranges=torch.tensor([[0, 20_000]]), mask_words=torch.full((625,), -1, dtype=torch.int32),
+                                  bias=torch.from_numpy(generator.random(20_000).astype(np.float32)), score_scale=1.0,
+                                  dense=True)
+    before = torch.get_num_threads()
+    found = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            found.append(torch_scan.torch_scan(request))
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(found[0].scores, found[1].scores) and torch.equal(found[0].slots, found[1].slots)
+
+
 def test_scan_request_builds_deferred_values_once_on_first_read():
     from flatsearch.scan import Deferred, ScanRequest
 
@@ -322,3 +344,26 @@ def test_to_returns_an_independent_copy():
     copy = index.to("cpu")
     copy.delete(ids[:10])
     assert len(index) == 100 and len(copy) == 90
+
+
+def test_checked_dict_filters_are_cached_by_content_and_limits_and_failures_are_not():
+    index, ids, vectors, attributes = random_index(n=200)
+    query = vectors[:1]
+    plan = {"and": [{"city": {"in": list(range(11))}}, {"pay": {"gte": 0.5}}]}
+    first = index.search(query, 5, filter=plan)
+    reordered = {"and": [{"city": {"in": list(range(11))}}, {"pay": {"gte": 0.5}}]}
+    assert index._checks.filter(reordered) is index._checks.filter(plan)  # equal content: one cache entry
+    assert torch.equal(index.search(query, 5, filter=reordered).ids, first.ids)
+    previous = fs.set_limits(max_isin_values=10)
+    try:
+        with pytest.raises(ValueError, match="at most 10 values"):
+            index.search(query, 5, filter=plan)  # the limits are part of the key
+    finally:
+        fs.set_limits(**vars(previous))
+    for _ in range(2):  # a failure is raised again, not cached
+        with pytest.raises(TypeError):
+            index.search(query, 5, filter={"city": {"eq": "3"}})
+    # Types are part of the key: True and 1 are different filters on an int column.
+    with pytest.raises(TypeError):
+        index.search(query, 5, filter={"city": {"eq": True}})
+    index.search(query, 5, filter={"city": {"eq": 1}})
