@@ -308,7 +308,9 @@ class Index:
         with self._lock.read():
             slots = self._require(ids)
             vectors = self._storage.gather_vectors(slots)
-            attributes = {name: self.schema.to_python(name, self._storage.columns[name][slots])
+            # index_select, not column[slots]: advanced indexing of a wide column (tags, 52 x 24k) goes through
+            # torch's parallel path and, with the other core busy, waits 6-10 ms for it at the 95th percentile.
+            attributes = {name: self.schema.to_python(name, torch.index_select(self._storage.columns[name], 0, slots))
                           for name in self.schema.kinds}
         return Rows(vectors, attributes)
 
