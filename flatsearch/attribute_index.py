@@ -54,18 +54,10 @@ def _entries(column: torch.Tensor, kind: str, slots: torch.Tensor | None = None)
     return values, owners
 
 
-def _host_not_null(kind: str, column: np.ndarray) -> np.ndarray:
-    """``Schema.not_null`` of a numpy column."""
-    if kind == "float":
-        return ~np.isnan(column)
-    if kind == "bool":
-        return column >= 0
-    return column != INT_NULL
-
 
 def _host_entries(column: np.ndarray, kind: str, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``_entries`` of a numpy column whose rows are ``slots`` (row-major order, as torch gives)."""
-    present = _host_not_null(kind, column)
+    present = Schema.not_null(kind, column)
     rows = np.flatnonzero(present) if column.ndim == 1 else np.nonzero(present)[0]
     return column[present], slots[rows]
 
@@ -181,7 +173,7 @@ class SortedColumn:
             grown[:self._slot_generation.numel()] = self._slot_generation.numpy()
             self._slot_generation = torch.from_numpy(grown)
         # The current entries of the written slots are exactly their old non-null values: all go stale.
-        self._stale += int(np.count_nonzero(_host_not_null(self.kind, old)))
+        self._stale += int(np.count_nonzero(Schema.not_null(self.kind, old)))
         self._generation += 1
         self._slot_generation.numpy()[slots] = self._generation
         if new is not None:

@@ -134,21 +134,13 @@ class Comparison(Filter):
                 hits = _HOST_COMPARE[op](column, value)
             values = (value,)
         if not _null_fails(kind, self.op, values):
-            hits &= _host_not_null(kind, column)
+            hits &= Schema.not_null(kind, column)
         if kind == "tags":
             hits = hits.any(axis=1)
             if self.op == "ne":
-                hits = ~hits & _host_not_null(kind, column).any(axis=1)
+                hits = ~hits & Schema.not_null(kind, column).any(axis=1)
         return hits
 
-
-def _host_not_null(kind: str, column: np.ndarray) -> np.ndarray:
-    """``Schema.not_null`` of a numpy column."""
-    if kind == "float":
-        return ~np.isnan(column)
-    if kind == "bool":
-        return column >= 0
-    return column != INT_NULL
 
 
 def _null_fails(kind: str, op: str, values) -> bool:

@@ -255,9 +255,10 @@ class Schema:
         return [None if v == INT_NULL else v for v in values]
 
     @staticmethod
-    def not_null(kind: str, column: torch.Tensor) -> torch.Tensor:
+    def not_null(kind: str, column):
+        """Where a column (a tensor, or a numpy array of the host copy) holds a value."""
         if kind == "float":
-            return ~torch.isnan(column)
+            return ~(np.isnan(column) if isinstance(column, np.ndarray) else torch.isnan(column))
         if kind == "bool":
             return column >= 0
         return column != INT_NULL
