@@ -206,6 +206,12 @@ def triton_scan(request: ScanRequest, *, config: KernelConfig | None = None,
     stage_slots = torch.empty((nq, n_splits, stage), dtype=torch.int32, device=device)
     stage_slots[:, :, :k_width] = EMPTY_SLOT
 
+    if block_q > 1:
+        start = start_thresholds(request, k, ranges, gather_slots if gather else None)
+    else:
+        # One query per program: its splits are short and stage little; a sample would cost more.
+        start = torch.full((nq,), float("-inf"), dtype=torch.float32, device=device)
+
     upcast = device.type == "cpu" and storage_dtype == torch.bfloat16
     constants = {"DIM": queries.shape[1], "K": k_width, "STAGE": stage, "PER_QUERY_MASK": mask.dim() == 2,
                  "HAS_BIAS": request.bias is not None, "ALIGNED": aligned,
@@ -221,7 +227,7 @@ def triton_scan(request: ScanRequest, *, config: KernelConfig | None = None,
 
     kernel[grid](
         queries, request.arenas[0], mask, bias, segments, split_starts, stage_scores, stage_slots,
-        gather_slots, gather_offsets,
+        gather_slots, gather_offsets, start,
         nq, n_splits, _bucket(nq), _bucket(max(1, total_rows // 65536)),
         mask.stride(0) if mask.dim() == 2 else 0,
         float(request.score_scale),
@@ -230,6 +236,96 @@ def triton_scan(request: ScanRequest, *, config: KernelConfig | None = None,
     keys = pack_keys(stage_scores[:, :, :k_width].reshape(nq, n_splits * k_width),
                      stage_slots[:, :, :k_width].reshape(nq, n_splits * k_width))
     return decode_keys(torch.topk(keys, k, dim=1).values)
+
+
+# The start thresholds' sample: at least SAMPLE_MIN_PER_K rows per result and at least one row in
+# SAMPLE_DIVISOR of the scanned rows, at most SAMPLE_MAX_ROWS.
+SAMPLE_MIN_PER_K = 16
+SAMPLE_DIVISOR = 64
+SAMPLE_MAX_ROWS = 1 << 20
+# Unit roundoff assumed for the kernel's fp32 dot products: four times float32's, as tensor-core
+# accumulation need not round to nearest.
+_KERNEL_ROUNDOFF = 2.0**-22
+
+
+def sample_size(k: int, total_rows: int) -> int:
+    """Rows of the scanned rows sampled for the start thresholds (all of them when there are few).
+
+    Example:
+        >>> sample_size(10, 10_000_000), sample_size(10, 100), sample_size(1000, 10_000_000)
+        (156250, 100, 156250)
+    """
+    return min(total_rows, SAMPLE_MAX_ROWS, max(SAMPLE_MIN_PER_K * k, total_rows // SAMPLE_DIVISOR))
+
+
+def start_thresholds(request: ScanRequest, k: int, ranges: torch.Tensor, gather_slots: torch.Tensor | None = None,
+                     sample_rows: int | None = None) -> torch.Tensor:
+    """Per query, a float32 score below which no row can be among its best ``k``: the scan starts there.
+
+    It is the k-th best score over an evenly strided sample of the scanned rows (of
+    ``gather_slots`` when given, else of ``ranges``; ``sample_rows`` of them, by default
+    :func:`sample_size`), counting only rows whose mask bit is set, scored as the kernel scores
+    (``score_scale * q . x + bias``, queries rounded to the storage dtype), lowered by a bound on
+    the difference between this float32 product and the kernel's and then to the next float
+    below it. Every row of the best ``k`` scores at least the k-th best of any subset of the
+    passing rows, so a kernel that keeps scores above the start (strictly) keeps every row it
+    needs, ties included. -inf where the sample holds fewer than ``k`` passing rows.
+
+    Example:
+        >>> import torch
+        >>> from flatsearch.bitmask import pack_bits
+        >>> request = ScanRequest(queries=torch.tensor([[1.0, 0.0]]), k=2,
+        ...     arenas=(torch.tensor([[3.0, 0.0], [1.0, 0.0], [2.0, 0.0], [0.0, 0.0]]),), arena_starts=(0,),
+        ...     ranges=torch.tensor([[0, 4]]), mask_words=pack_bits(torch.tensor([True, True, False, True])),
+        ...     bias=None, score_scale=1.0)
+        >>> start = start_thresholds(request, 2, request.ranges)
+        >>> 0.999 < start.item() < 1.0, start_thresholds(request, 4, request.ranges).tolist()
+        (True, [-inf])
+    """
+    queries = request.queries
+    device = queries.device
+    nq, dim = queries.shape
+    minus_inf = torch.full((nq,), float("-inf"), dtype=torch.float32, device=device)
+    total = gather_slots.numel() if gather_slots is not None else int((ranges[:, 1] - ranges[:, 0]).sum())
+    m = sample_size(k, total) if sample_rows is None else min(sample_rows, total)
+    if m < k:
+        return minus_inf
+    # Evenly strided positions among the scanned rows, turned into slots on the device.
+    positions = torch.div(torch.arange(m, dtype=torch.int64, device=device) * total, m, rounding_mode="floor")
+    if gather_slots is not None:
+        slots = gather_slots[positions]
+    else:
+        lengths = ranges[:, 1] - ranges[:, 0]
+        firsts = torch.cumsum(lengths, 0) - lengths
+        which = torch.searchsorted(firsts.to(device), positions, right=True) - 1
+        slots = ranges[:, 0].to(device)[which] + positions - firsts.to(device)[which]
+    rows = torch.zeros((m, dim), dtype=torch.float32, device=device)
+    for arena, first in zip(request.arenas, request.arena_starts):
+        inside = (slots >= first) & (slots < first + arena.shape[0])
+        local = (slots - first).clamp(0, arena.shape[0] - 1)
+        rows = torch.where(inside[:, None], arena[local].float(), rows)
+    mask = request.mask_words
+    words = mask[..., slots >> 5] if mask.dim() == 1 else mask[:, slots >> 5]
+    passing = ((words >> (slots & 31).to(torch.int32)) & 1) != 0
+    # Rows no query keeps hold anything (the kernel never reads them): leave them out of the bound.
+    rows = rows.masked_fill(~(passing if mask.dim() == 1 else passing.any(dim=0))[:, None], 0.0)
+    rounded = queries.to(request.arenas[0].dtype).float()
+    scores = (rounded @ rows.T) * float(request.score_scale)
+    bias_bound = 0.0
+    if request.bias is not None:
+        sample_bias = request.bias[slots].masked_fill(~passing.reshape(-1, m).any(dim=0), 0.0)
+        scores = scores + sample_bias
+        bias_bound = sample_bias.abs().max()
+    scores = scores.masked_fill(~passing, float("-inf"))
+    kth = torch.topk(scores, k, dim=1).values[:, -1]
+    # |kernel score - this score| for a sampled row is at most (dim + 2) roundoffs of both
+    # products times scale |q| |x| + |bias| (Cauchy-Schwarz bounds sum |q_i x_i|); the k-th
+    # best of the sample moves by no more than its rows do.
+    torch_roundoff = 2.0**-11 if device.type == "cuda" and torch.backends.cuda.matmul.allow_tf32 else 2.0**-24
+    bound = (abs(float(request.score_scale)) * rounded.norm(dim=1) * rows.norm(dim=1).max() + bias_bound)
+    margin = 2.0 * (dim + 2) * (_KERNEL_ROUNDOFF + torch_roundoff) * bound
+    start = torch.nextafter(kth - margin, minus_inf)
+    return torch.where(torch.isfinite(kth), start, minus_inf).float()
 
 
 def pack_keys(scores: torch.Tensor, slot_bits: torch.Tensor) -> torch.Tensor:
@@ -581,7 +677,8 @@ class KernelVariant:
         element = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[self.storage_dtype]
         signature = {"queries_ptr": "*" + element, "vectors_ptr": "*" + element, "mask_ptr": "*i32",
                      "bias_ptr": "*fp32", "segments_ptr": "*i64", "split_starts_ptr": "*i64",
-                     "stage_scores_ptr": "*fp32", "stage_slots_ptr": "*i32", "gather_slots_ptr": "*i64", "gather_offsets_ptr": "*i64", "nq": "i32", "n_splits": "i32",
+                     "stage_scores_ptr": "*fp32", "stage_slots_ptr": "*i32", "gather_slots_ptr": "*i64",
+                     "gather_offsets_ptr": "*i64", "start_ptr": "*fp32", "nq": "i32", "n_splits": "i32",
                      "nq_bucket": "i32", "rows_bucket": "i32", "stride_mask": "i32", "score_scale": "fp32"}
         signature.update({name: "constexpr" for name in self.constants()})
         return signature

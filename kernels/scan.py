@@ -31,7 +31,7 @@ from .topk import EMPTY_SLOT, merge_staged, stage_candidates  # noqa: F401
 def scan_topk_kernel(
     # pointers
     queries_ptr, vectors_ptr, mask_ptr, bias_ptr, segments_ptr, split_starts_ptr, stage_scores_ptr, stage_slots_ptr,
-    gather_slots_ptr, gather_offsets_ptr,
+    gather_slots_ptr, gather_offsets_ptr, start_ptr,
     # sizes (nq_bucket and rows_bucket only key the autotuner)
     nq, n_splits, nq_bucket, rows_bucket,
     # strides (queries are contiguous rows of DIM)
@@ -56,6 +56,10 @@ def scan_topk_kernel(
     segments hold positions in that list, ``gather_slots[i]`` is the slot of its
     row ``i`` and ``gather_offsets[i]`` the element offset of that row from
     ``vectors_ptr``; the keep-bits are not read (every listed row passes).
+
+    ``start[q]`` (float32, one per query) is where query ``q``'s threshold starts: only
+    scores above it are staged, and a merge never lowers the threshold below it. The
+    launcher sets it just below a score that at least K passing rows reach (or -inf).
     """
     query_tile = tl.program_id(0)
     split = tl.program_id(1)
@@ -69,7 +73,8 @@ def scan_topk_kernel(
     slot_rows = slot_base + row_offsets_in_stage
     # Padding queries start (and stay) at +inf: no score beats it, so the tiles' winner tests need
     # no query-validity term.
-    threshold = tl.where(query_ok, float("-inf"), float("inf"))
+    start_threshold = tl.load(start_ptr + query_rows, mask=query_ok, other=float("inf"))
+    threshold = start_threshold
     # Places filled in each row. Until a row's first merge its list places stage candidates too, so a
     # split with at most K passing rows never merges, and the first merge comes a list later.
     count = tl.zeros((BLOCK_Q,), tl.int32)
@@ -117,7 +122,8 @@ def scan_topk_kernel(
                 first_bit = (first_slot & 31).to(tl.uint64)
                 n_rows = (tl.minimum(first_slot + BLOCK_N, stop) - first_slot).to(tl.int32)
                 window = tl.zeros((), tl.uint64)
-                for j in tl.static_range(BLOCK_N // 32 + 1):
+                # A tile starting at any bit of a word spans (BLOCK_N + 62) // 32 words (2 for 16 rows).
+                for j in tl.static_range((BLOCK_N + 62) // 32):
                     word = tl.load(mask_ptr + first_word + j, mask=32 * j < first_bit.to(tl.int32) + n_rows, other=0)
                     word = word.to(tl.uint32, bitcast=True).to(tl.uint64)
                     # Every shift is below 64 (wider shifts are not defined the same everywhere).
@@ -210,7 +216,8 @@ def scan_topk_kernel(
             if (most_staged > STAGE - BLOCK_N) | (last_tile & (most_staged > K)):
                 threshold = merge_staged(score_base, slot_base, count, threshold, n_splits * STAGE, K, STAGE,
                                          BLOCK_Q, MERGE_ROWS)
-                threshold = tl.where(query_ok, threshold, float("inf"))
+                # A row merged with fewer than K keys reads -inf: it keeps its start.
+                threshold = tl.where(query_ok, tl.maximum(threshold, start_threshold), float("inf"))
                 # Merged rows keep their K best; rows of at most K keys were left as they were.
                 count = tl.minimum(count, K)
                 most_staged = tl.max(count, axis=0)

@@ -461,3 +461,119 @@ def test_kernel_compiles_for_cuda_targets(case):
     facts = json.loads(completed.stdout.strip().splitlines()[-1])
     # Spills are checked against every dispatched variant in tests/test_kernel_model.py.
     assert facts["error"] is None and 0 < facts["registers"] <= 255 and facts["spill_bytes"] >= 0, facts
+
+
+# -- start thresholds from a sample ------------------------------------------------------------------
+def _sample_reference(request, k, sample_rows):
+    """The k-th best passing score over the launcher's strided sample, by the torch backend on that sample alone."""
+    ranges = request.ranges[request.ranges[:, 1] > request.ranges[:, 0]]
+    scanned = torch.cat([torch.arange(start, stop) for start, stop in ranges.tolist()])
+    m = min(sample_rows, len(scanned))
+    sampled = scanned[torch.arange(m) * len(scanned) // m]
+    capacity = request.arena_starts[-1] + request.arenas[-1].shape[0]
+    in_sample = torch.zeros(capacity, dtype=torch.bool)
+    in_sample[sampled] = True
+    keep = unpack_bits(request.mask_words, capacity) & in_sample
+    sub = ScanRequest(**{**request.__dict__, "k": k, "mask_words": pack_bits(keep)})
+    return torch_scan(sub).scores[:, k - 1]
+
+
+START_CASES = [
+    # make_request kwargs, sample rows
+    (dict(dtype=torch.float32, nq=3, k=5), 40),
+    (dict(dtype=torch.float16, nq=4, k=9, per_query=True, bias=True, score_scale=2.0, arena_rows=(96, 64)), 50),
+    (dict(dtype=torch.bfloat16, nq=2, k=6, bias=True, integer=False, arena_rows=(64, 96)), 1000),
+    (dict(dtype=torch.float32, nq=5, k=12, per_query=True, pass_fraction=0.1), 30),  # fewer than k pass in it
+]
+
+
+@pytest.mark.parametrize("options, sample_rows", START_CASES)
+def test_start_thresholds_sit_just_below_the_samples_kth_score(options, sample_rows):
+    request = make_request(200 + sample_rows, **options)
+    k = request.k
+    start = triton_scan_module.start_thresholds(request, k, request.ranges, sample_rows=sample_rows)
+    kth = _sample_reference(request, k, sample_rows)
+    assert start.dtype == torch.float32 and start.shape == (request.queries.shape[0],)
+    finite = torch.isfinite(kth)
+    assert torch.equal(torch.isfinite(start), finite), (start, kth)
+    assert bool((start[finite] < kth[finite]).all()), (start, kth)
+    # the safety margin is a few roundoffs of |q| |x|, not a real loosening
+    assert bool((kth[finite] - start[finite] <= 1e-3 * (1 + kth[finite].abs())).all()), (start, kth)
+    if options.get("pass_fraction") == 0.1:
+        assert not bool(finite.all())  # the case meant to leave some query without k passing rows
+
+
+def _strict_subset_sample(monkeypatch, rows_per_k=1, divisor=4):
+    monkeypatch.setattr(triton_scan_module, "SAMPLE_MIN_PER_K", rows_per_k)
+    monkeypatch.setattr(triton_scan_module, "SAMPLE_DIVISOR", divisor)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("metric", ["ip", "l2"])
+@pytest.mark.parametrize("per_query", [False, True])
+def test_scan_from_a_sampled_start_is_exact(monkeypatch, dtype, metric, per_query):
+    """A sample of a quarter of the rows: the start lies inside the scores, duplicated rows tie at it."""
+    _strict_subset_sample(monkeypatch)
+    l2 = metric == "l2"
+    base = make_request(300 + 7 * per_query + 3 * l2, dtype=dtype, dim=16, nq=5, k=7, arena_rows=(160, 96),
+                        pass_fraction=0.7, per_query=per_query, bias=l2, score_scale=2.0 if l2 else 1.0)
+    arenas = [arena.clone() for arena in base.arenas]
+    arenas[0][1::2] = arenas[0][0::2]  # equal rows in and out of the sample
+    request = ScanRequest(**{**base.__dict__, "arenas": tuple(arenas)})
+    start = triton_scan_module.start_thresholds(request, request.k, request.ranges)
+    assert bool(torch.isfinite(start).all())
+    assert_same(triton_scan(request, config=KernelConfig(16, 16, 16), n_splits=2), torch_scan(request), dtype)
+
+
+@pytest.mark.parametrize("k", [16, 17, 128, 129])
+def test_sampled_start_at_k_bucket_edges(monkeypatch, k):
+    _strict_subset_sample(monkeypatch, divisor=2)
+    request = make_request(400 + k, dtype=torch.float16, dim=16, nq=3, k=k, arena_rows=(224, 160), pass_fraction=0.9,
+                           per_query=True, bias=True)
+    assert_same(triton_scan(request, n_splits=2), torch_scan(request), torch.float16)
+
+
+def test_sample_with_fewer_than_k_passing_rows(monkeypatch):
+    _strict_subset_sample(monkeypatch, divisor=16)
+    request = make_request(500, dtype=torch.bfloat16, dim=16, nq=4, k=10, arena_rows=(160,), pass_fraction=0.3,
+                           per_query=True)
+    start = triton_scan_module.start_thresholds(request, request.k, request.ranges)
+    assert torch.isinf(start).all() and (start < 0).all()
+    assert_same(triton_scan(request, n_splits=2), torch_scan(request), torch.bfloat16)
+
+
+def test_gather_path_takes_a_sampled_start(monkeypatch):
+    _strict_subset_sample(monkeypatch, divisor=2)
+    base = make_request(510, dtype=torch.float16, dim=24, nq=3, k=6, arena_rows=(96, 160, 64), pass_fraction=0.2,
+                        bias=True, score_scale=2.0)
+    keep = unpack_bits(base.mask_words, 320)
+    request = ScanRequest(**{**base.__dict__, "passing_slots": keep.nonzero().flatten()})
+    assert_same(triton_scan(request, config=KernelConfig(16, 16, 16), n_splits=3), torch_scan(base), torch.float16)
+
+
+@pytest.mark.parametrize("below", [True, False])
+def test_rows_scoring_exactly_the_start_score_are_kept(monkeypatch, below):
+    """The kernel keeps scores strictly above its start: started just below the exact k-th score it
+    is exact, ties at that score included; started at the k-th score itself it drops them."""
+    request = make_request(520, dim=16, nq=4, k=9, arena_rows=(128,), pass_fraction=0.8)
+    vectors = request.arenas[0].clone()
+    vectors[1::2] = vectors[0::2]
+    request = ScanRequest(**{**request.__dict__, "arenas": (vectors,)})
+    expected = torch_scan(request)
+    kth = expected.scores[:, -1].contiguous()
+    start = torch.nextafter(kth, torch.full_like(kth, float("-inf"))) if below else kth
+    monkeypatch.setattr(triton_scan_module, "start_thresholds", lambda *args, **kwargs: start)
+    result = triton_scan(request, config=KernelConfig(16, 16, 16), n_splits=2)
+    if below:
+        assert_same(result, expected, torch.float32)
+    else:
+        assert not torch.equal(result.slots, expected.slots)
+
+
+@pytest.mark.parametrize("block_q", [1, 16])
+def test_sixteen_row_tiles_starting_late_in_a_mask_word(block_q):
+    """A split cut at slot 125 starts a 16-row tile at bit 29 of its word: its rows span two words."""
+    request = make_request(300, dim=16, nq=5, k=7, arena_rows=(160, 96), pass_fraction=0.7)
+    assert triton_scan_module._work_tables(request, request.ranges, 2)[0][6].item() == 125
+    assert_same(triton_scan(request, config=KernelConfig(block_q, 16, 16), n_splits=2), torch_scan(request),
+                torch.float32)
