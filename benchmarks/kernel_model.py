@@ -50,6 +50,11 @@ Assumptions (each a simplification, none measured here):
   followed tile by tile, in expectation). Modelling the exact running threshold instead (K / r
   after r rows, the 2026-12-02 results) undercounts both staged tiles and merges. Segments are
   whole row tiles (the Index's blocks are multiples of the tile length).
+  tl.dot tiles over at least 2**20 scanned rows start each query's threshold just below the k-th best passing score of a strided
+  sample of m = ``sample_size(k, rows)`` rows (about rows / 64), so a passing row beats the start
+  with probability about k / (m x pass fraction), merged K-th or not; the sample costs its
+  gather, an fp32 GEMM on CUDA cores at 70% of their rate, the (nq, m) score write and top-k
+  read at the modelled bandwidth, and 14 small kernels of 4 us (:func:`sample_cost`).
   A merge's radix select counts 32 passes over the scores; ``TIE_MERGE_FRACTION`` of the merges
   meet a tie at the K-th score and count 32 more over the slots.
 * Dispatch's autotuner picks the fastest candidate of a call shape; the model reports the
@@ -433,8 +438,13 @@ class GridPoint:
 
 
 def expected_events(*, rows_per_split: float, pass_fraction: float, block_q: int, block_n: int, k_width: int,
-                    staging_capacity: int) -> dict:
-    """Expected tiles that stage candidates, and merges, in one split (random score order)."""
+                    staging_capacity: int, start_rate: float = 1.0) -> dict:
+    """Expected tiles that stage candidates, and merges, in one split (random score order).
+
+    ``start_rate``: the fraction of passing rows that beat the query's start threshold (k / m for
+    the k-th best of a sample of m passing rows; 1 for a start at -inf). The threshold is the
+    larger of the start and the list's K-th as of the last merge.
+    """
     tiles = max(1, int(math.ceil(rows_per_split / block_n)))
     passing_per_tile = block_n * pass_fraction
     seen_before = np.arange(tiles, dtype=np.float64) * passing_per_tile
@@ -453,7 +463,7 @@ def expected_events(*, rows_per_split: float, pass_fraction: float, block_q: int
         count = seen = basis = staged_tiles = 0.0
         merges = 0
         for tile in range(tiles):
-            rate = 1.0 if basis == 0.0 else min(1.0, k_width / basis)
+            rate = min(start_rate, 1.0 if basis == 0.0 else min(1.0, k_width / basis))
             staged_tiles += 1.0 - (1.0 - rate) ** (block_q * passing_per_tile)
             count += rate * passing_per_tile
             seen += passing_per_tile
@@ -487,10 +497,11 @@ def estimate(point: GridPoint, facts: dict, analysis: dict, hardware: Hardware) 
     busy_sms = min(hardware.sms, programs)
     blocks_per_sm = min(resident, programs / busy_sms)
     rows_per_split = rows / splits
+    sample = sample_cost(point, variant, rows, pass_fraction, hardware)
     events = expected_events(rows_per_split=rows_per_split, pass_fraction=pass_fraction,
                              block_q=config.block_q, block_n=config.block_n, k_width=variant.k_width,
                              staging_capacity=launcher.staging_capacity(variant.k_width)
-                             if analysis["mix"]["stage"] else 0)
+                             if analysis["mix"]["stage"] else 0, start_rate=sample["start_rate"])
     tiles = events["tiles"]
     if point.filter.startswith("random") and not variant.gather:
         per_query = variant.per_query_mask
@@ -540,11 +551,41 @@ def estimate(point: GridPoint, facts: dict, analysis: dict, hardware: Hardware) 
     merge_s = partial_passes * partial_bytes / (BANDWIDTH_EFFICIENCY * hardware.bandwidth_tb_s * 1e12) + 20e-6 \
         + (7 * 4e-6 if getattr(launcher, "pack_keys", None) else 0.0)
     decode_s = 5 * 4e-6 + (4e-6 if variant.gather else 0.0)  # the gather path's row offsets: one more
-    return {"estimated_ms": (kernel_s + merge_s + decode_s) * 1e3, "kernel_ms": kernel_s * 1e3,
+    return {"estimated_ms": (kernel_s + merge_s + decode_s + sample["seconds"]) * 1e3, "kernel_ms": kernel_s * 1e3,
+            "sample_ms": sample["seconds"] * 1e3, "start_rate": sample["start_rate"],
             "memory_ms": memory_s * 1e3, "issue_ms": issue_s * 1e3, "tensor_ms": tensor_s * 1e3,
             "splits": splits, "programs": programs, "blocks_per_sm": blocks_per_sm,
             "merges_per_program": events["merges"], "staged_tiles_per_program": events["staged_tiles"],
             "tile_issue_cycles": tile_cycles, "merge_issue_cycles": merge_cycles}
+
+
+SAMPLE_LAUNCHES = 14  # element-wise kernels, the GEMM and the top-k of the start thresholds
+SAMPLE_FP32_EFFICIENCY = 0.7  # of the CUDA-core fp32 rate reached by the sample's fp32 GEMM
+
+
+def sample_cost(point: GridPoint, variant, rows: int, pass_fraction: float, hardware: Hardware) -> dict:
+    """Seconds the launcher spends on the start thresholds, and the fraction of passing rows that beat them.
+
+    Only scans that ``uses_start_sample`` (tl.dot tiles over at least ``SAMPLE_MIN_ROWS`` rows) take
+    a sample (:func:`flatsearch.triton_scan.start_thresholds`):
+    m = ``sample_size(k, rows)`` strided rows gathered and widened to fp32, an fp32 GEMM of the
+    queries with them on CUDA cores, a bias gather, the mask bits, and ``torch.topk`` over the
+    (nq, m) scores. The k-th best of m passing rows is beaten by about k / m of the passing rows.
+    """
+    from flatsearch import triton_scan as launcher
+    if not hasattr(launcher, "uses_start_sample") or not launcher.uses_start_sample(variant.config.block_q, rows):
+        return {"seconds": 0.0, "start_rate": 1.0}
+    element = {"float32": 4, "float16": 2, "bfloat16": 2}[point.dtype]
+    m = launcher.sample_size(point.k, rows)
+    passing = max(1.0, m * pass_fraction)
+    bandwidth = BANDWIDTH_EFFICIENCY * hardware.bandwidth_tb_s * 1e12
+    moved = (m * point.dim * (element + 2 * 4)  # gather, widened copy written and read
+             + 2 * point.nq * m * 4 * 2          # scores written, then masked and read by topk
+             + m * 8 * 4)                        # positions, slots, bias, mask words
+    fp32_flops = hardware.sms * hardware.fp32_per_clock * 32 * 2 * hardware.clock_ghz * 1e9
+    gemm_s = 2.0 * point.nq * m * point.dim / (SAMPLE_FP32_EFFICIENCY * fp32_flops)
+    seconds = moved / bandwidth + gemm_s + SAMPLE_LAUNCHES * 4e-6
+    return {"seconds": seconds, "start_rate": min(1.0, point.k / passing)}
 
 
 def floors(point: GridPoint, hardware: Hardware) -> dict:

@@ -206,10 +206,9 @@ def triton_scan(request: ScanRequest, *, config: KernelConfig | None = None,
     stage_slots = torch.empty((nq, n_splits, stage), dtype=torch.int32, device=device)
     stage_slots[:, :, :k_width] = EMPTY_SLOT
 
-    if block_q > 1:
+    if uses_start_sample(block_q, total_rows):
         start = start_thresholds(request, k, ranges, gather_slots if gather else None)
     else:
-        # One query per program: its splits are short and stage little; a sample would cost more.
         start = torch.full((nq,), float("-inf"), dtype=torch.float32, device=device)
 
     upcast = device.type == "cpu" and storage_dtype == torch.bfloat16
@@ -246,6 +245,24 @@ SAMPLE_MAX_ROWS = 1 << 20
 # Unit roundoff assumed for the kernel's fp32 dot products: four times float32's, as tensor-core
 # accumulation need not round to nearest.
 _KERNEL_ROUNDOFF = 2.0**-22
+
+
+# Fewest scanned rows for which tl.dot tiles take a start sample: on shorter scans (a filter's few
+# blocks) its dozen small kernels cost more than the staging they save (model, sm_90).
+SAMPLE_MIN_ROWS = 1 << 20
+
+
+def uses_start_sample(block_q: int, total_rows: int) -> bool:
+    """Whether the scan starts from sampled thresholds (:func:`start_thresholds`) rather than -inf.
+
+    One query per program has short splits that stage little, so only tl.dot tiles
+    (``block_q`` > 1) over at least :data:`SAMPLE_MIN_ROWS` scanned rows take a sample.
+
+    Example:
+        >>> uses_start_sample(64, 10_000_000), uses_start_sample(1, 10_000_000), uses_start_sample(64, 100_000)
+        (True, False, False)
+    """
+    return block_q > 1 and total_rows >= SAMPLE_MIN_ROWS
 
 
 def sample_size(k: int, total_rows: int) -> int:

@@ -105,6 +105,19 @@ def test_threshold_moves_only_at_merges():
     assert events["staged_tiles"] > 0.98 * events["tiles"]
 
 
+def test_a_sampled_start_threshold_stages_few_tiles():
+    """With the k-th best of a 156,250-row sample as the start (k=10), a 64-query split of 151,515 rows
+    stages under a third of its tiles and never merges (about 9.7 rows per query beat the start, fewer
+    than its list of 16 holds), where the -inf start stages nearly all and merges three times."""
+    split = dict(rows_per_split=10_000_000 / 66, pass_fraction=1.0, block_q=64, block_n=64, k_width=16,
+                 staging_capacity=512)
+    cold = kernel_model.expected_events(**split)
+    started = kernel_model.expected_events(**split, start_rate=10 / 156_250)
+    assert started["tiles"] == cold["tiles"] == 2368
+    assert started["staged_tiles"] < 0.33 * started["tiles"] and started["merges"] == 0
+    assert cold["staged_tiles"] > 0.98 * cold["tiles"] and cold["merges"] == 3
+
+
 def test_floors_of_the_target_rows():
     h200 = kernel_model.HARDWARE["H200"]
     plain = kernel_model.GridPoint(10_000_000, 384, "float16", 1, 10, "none")

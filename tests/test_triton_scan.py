@@ -504,6 +504,7 @@ def test_start_thresholds_sit_just_below_the_samples_kth_score(options, sample_r
 
 
 def _strict_subset_sample(monkeypatch, rows_per_k=1, divisor=4):
+    monkeypatch.setattr(triton_scan_module, "SAMPLE_MIN_ROWS", 0)  # tiny scans take a sample too
     monkeypatch.setattr(triton_scan_module, "SAMPLE_MIN_PER_K", rows_per_k)
     monkeypatch.setattr(triton_scan_module, "SAMPLE_DIVISOR", divisor)
 
@@ -531,6 +532,17 @@ def test_sampled_start_at_k_bucket_edges(monkeypatch, k):
     request = make_request(400 + k, dtype=torch.float16, dim=16, nq=3, k=k, arena_rows=(224, 160), pass_fraction=0.9,
                            per_query=True, bias=True)
     assert_same(triton_scan(request, n_splits=2), torch_scan(request), torch.float16)
+
+
+def test_short_scans_and_one_query_programs_take_no_sample(monkeypatch):
+    calls = []
+    monkeypatch.setattr(triton_scan_module, "start_thresholds", lambda *args, **kwargs: calls.append(1))
+    request = make_request(505, dim=16, nq=3, k=5, arena_rows=(96,))
+    assert_same(triton_scan(request, config=KernelConfig(16, 16, 16)), torch_scan(request), torch.float32)
+    monkeypatch.setattr(triton_scan_module, "SAMPLE_MIN_ROWS", 0)
+    single = make_request(506, dim=16, nq=1, k=5, arena_rows=(96,))
+    assert_same(triton_scan(single, config=KernelConfig(1, 16, 16)), torch_scan(single), torch.float32)
+    assert calls == []
 
 
 def test_sample_with_fewer_than_k_passing_rows(monkeypatch):
@@ -562,6 +574,7 @@ def test_rows_scoring_exactly_the_start_score_are_kept(monkeypatch, below):
     expected = torch_scan(request)
     kth = expected.scores[:, -1].contiguous()
     start = torch.nextafter(kth, torch.full_like(kth, float("-inf"))) if below else kth
+    monkeypatch.setattr(triton_scan_module, "SAMPLE_MIN_ROWS", 0)
     monkeypatch.setattr(triton_scan_module, "start_thresholds", lambda *args, **kwargs: start)
     result = triton_scan(request, config=KernelConfig(16, 16, 16), n_splits=2)
     if below:
