@@ -50,7 +50,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from .filters import And, Comparison, Filter, Not, Or, combine_masks
+from .filters import And, Comparison, Filter, Not, Or, combine_masks, invert_mask
 from .schema import Schema
 
 POSTINGS_MAX_FRACTION = 0.05
@@ -198,8 +198,7 @@ class _Planner:
                 result = hits if result is None else combine_masks(combine, result, hits)
             return result
         if isinstance(expr, Not):
-            hits = self.scan(expr.child)
-            return torch.from_numpy(~hits.numpy()) if hits.device.type == "cpu" else ~hits
+            return invert_mask(self.scan(expr.child))
         raise TypeError(f"filter: expected a filter expression, got {type(expr).__name__}")
 
     def _tags_mask(self, expr: Comparison) -> torch.Tensor:

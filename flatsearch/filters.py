@@ -99,12 +99,7 @@ class Comparison(Filter):
             return torch.from_numpy(self._evaluate_host(schema, kind, column.numpy()))
         if self.op == "in":
             values = [schema.scalar(self.name, v, argument=f"filter ({self.name} in)") for v in self.value]
-            if column.device.type == "cpu" and column.dtype != torch.bfloat16:
-                # numpy's isin is single-threaded and about 10x faster than torch's on a CPU
-                # (17k rows against 20 values: 24 us against 300 us).
-                hits = torch.from_numpy(np.isin(column.numpy(), np.asarray(values, dtype=column.numpy().dtype)))
-            else:
-                hits = torch.isin(column, torch.tensor(values, dtype=column.dtype, device=column.device))
+            hits = torch.isin(column, torch.tensor(values, dtype=column.dtype, device=column.device))
         else:
             value = schema.scalar(self.name, self.value, argument=f"filter ({self.name} {self.op})")
             op = "eq" if (kind == "tags" and self.op == "ne") else self.op
@@ -117,7 +112,6 @@ class Comparison(Filter):
             if self.op == "ne":
                 hits = ~hits & Schema.not_null(kind, column).any(dim=1)
         return hits
-
 
     def _evaluate_host(self, schema: Schema, kind: str, column: np.ndarray) -> np.ndarray:
         """``evaluate`` of a CPU column in numpy: one single-threaded pass per step, several times
@@ -140,7 +134,6 @@ class Comparison(Filter):
             if self.op == "ne":
                 hits = ~hits & Schema.not_null(kind, column).any(axis=1)
         return hits
-
 
 
 def _null_fails(kind: str, op: str, values) -> bool:
@@ -214,8 +207,7 @@ class Not(Filter):
         return {"not": self.child.to_dict()}
 
     def evaluate(self, schema, columns):
-        hits = self.child.evaluate(schema, columns)
-        return torch.from_numpy(~hits.numpy()) if hits.device.type == "cpu" else ~hits
+        return invert_mask(self.child.evaluate(schema, columns))
 
 
 def combine_masks(combine, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
@@ -225,6 +217,11 @@ def combine_masks(combine, left: torch.Tensor, right: torch.Tensor) -> torch.Ten
         host = np.logical_and if combine is torch.logical_and else np.logical_or
         return torch.from_numpy(host(left.numpy(), right.numpy()))
     return combine(left, right)
+
+
+def invert_mask(hits: torch.Tensor) -> torch.Tensor:
+    """``~hits`` of a bool mask; on a CPU in numpy, as :func:`combine_masks`."""
+    return torch.from_numpy(~hits.numpy()) if hits.device.type == "cpu" else ~hits
 
 
 class Column:
