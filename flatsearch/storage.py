@@ -25,6 +25,7 @@ loaded or not. On CUDA the same steps run in torch (:class:`_TorchOps`).
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -185,6 +186,50 @@ def _row_view(rows: np.ndarray) -> np.ndarray:
 
 
 @dataclass
+class CoarseArena:
+    """An int8 copy of one float32 arena for bounding scores before the exact product (see
+    :func:`flatsearch.torch_scan.torch_scan`): row ``i`` is approximately ``scale[i] * codes[i]``.
+
+    Per row, in float64: ``scale`` (the largest magnitude / 127; 1 for a zero row), ``norm``
+    (``|x|``) and ``residual`` (``|x - scale * codes|``), so that for any query q and its own
+    int8 rounding q^ = s_q * c_q, ``|q.x - s_q * scale * (c_q . codes)| <= |q - q^| |x| + |q^| residual``.
+    Rows never written hold zero codes; they are never live, so a scan never reads their bound."""
+
+    codes: torch.Tensor  # (rows, dim) int8
+    scale: np.ndarray
+    norm: np.ndarray
+    residual: np.ndarray
+
+    @classmethod
+    def empty(cls, rows: int, dim: int) -> "CoarseArena":
+        return cls(torch.zeros((rows, dim), dtype=torch.int8), np.ones(rows), np.zeros(rows), np.zeros(rows))
+
+    def write(self, rows, vectors: np.ndarray) -> None:
+        """Quantise float32 ``vectors`` into rows ``rows`` (a slice or an index array of this arena)."""
+        codes, scale, norm, residual = quantize_rows(vectors)
+        self.codes.numpy()[rows] = codes
+        self.scale[rows], self.norm[rows], self.residual[rows] = scale, norm, residual
+
+
+def quantize_rows(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-row int8 rounding of finite float rows: codes, scale, ``|x|`` and ``|x - scale * codes|`` (float64).
+
+    Example:
+        >>> import numpy as np
+        >>> codes, scale, norm, residual = quantize_rows(np.array([[0.5, -1.0, 0.0]], dtype=np.float32))
+        >>> codes.tolist(), bool(residual[0] < 0.01 * norm[0])
+        ([[64, -127, 0]], True)
+    """
+    x = np.asarray(vectors, dtype=np.float64)
+    scale = np.abs(x).max(axis=1, initial=0.0) / 127.0
+    scale[scale == 0] = 1.0
+    codes = np.clip(np.rint(x / scale[:, None]), -127, 127).astype(np.int8)
+    residual = np.sqrt(np.square(x - codes * scale[:, None]).sum(axis=1))
+    norm = np.sqrt(np.square(x).sum(axis=1))
+    return codes, scale, norm, residual
+
+
+@dataclass
 class Block:
     key: int | None
     start: int  # global slot of the first row
@@ -237,6 +282,54 @@ class Storage:
         self._block_table: tuple | None = None
         self._busy: set[int] = set()  # blocks the running allocate() hands slots from
         self._pool: list[int] = []  # emptied blocks the running allocate() may move to another partition
+        # int8 copies of the arenas (float32 on a CPU only), built by the first scan that asks for
+        # them, then kept current by every write (see coarse()).
+        self._coarse: list[CoarseArena] | None = None
+        self._coarse_pending: list[np.ndarray] = []  # slots written since the copy was last brought up to date
+        self._coarse_pending_rows = 0
+        self._coarse_lock = threading.Lock()  # searches hold only the index's read lock
+
+    @property
+    def supports_coarse(self) -> bool:
+        """Whether :meth:`coarse` is available: float32 rows on a CPU."""
+        return self.device.type == "cpu" and self.dtype == torch.float32
+
+    def coarse(self) -> list[CoarseArena]:
+        """The int8 copy of every arena (see :class:`CoarseArena`), built on first use from the live rows.
+
+        Writes only note the slots they store (a write stays as fast without the copy); the next
+        call quantises the live rows among them, so the copy it returns matches the arenas at the
+        current storage version. Deletes leave it as it is (a row that is not live is never scored
+        from it)."""
+        if not self.supports_coarse:
+            raise ValueError(f"coarse: an int8 copy is kept for float32 rows on a CPU, not {self.dtype} on {self.device}")
+        with self._coarse_lock:
+            live = self.live.numpy()
+            if self._coarse is None:
+                arenas = []
+                for arena, start in zip(self.arenas, self.arena_starts):
+                    copy = CoarseArena.empty(arena.shape[0], self.dim)
+                    rows = np.flatnonzero(live[start:start + arena.shape[0]])
+                    if len(rows):
+                        copy.write(rows, arena.numpy()[rows])
+                    arenas.append(copy)
+                self._coarse, self._coarse_pending, self._coarse_pending_rows = arenas, [], 0
+            self._coarse_arenas()
+            if self._coarse_pending:
+                slots = np.unique(np.concatenate(self._coarse_pending))
+                slots = slots[live[slots]]
+                starts = np.asarray(self.arena_starts, dtype=np.int64)
+                arena_of = np.searchsorted(starts, slots, side="right") - 1
+                for arena_id in np.unique(arena_of).tolist():
+                    rows = slots[arena_of == arena_id] - starts[arena_id]
+                    self._coarse[arena_id].write(rows, self.arenas[arena_id].numpy()[rows])
+                self._coarse_pending, self._coarse_pending_rows = [], 0
+            return self._coarse
+
+    def _coarse_arenas(self) -> None:
+        """Give arenas reserved since the copy was built their (empty) int8 copies."""
+        for arena in self.arenas[len(self._coarse):]:
+            self._coarse.append(CoarseArena.empty(arena.shape[0], self.dim))
 
     def attribute_index(self, name: str) -> SortedColumn:
         """The sorted entries of column ``name`` (built once, then maintained under writes)."""
@@ -485,6 +578,11 @@ class Storage:
         where = contiguous_range(at)  # appends fill consecutive slots: slices instead of index lists
         place = at if where is None else where
         self._write_vectors(at, vectors)
+        if self._coarse is not None:  # quantised by the next coarse() call; past the capacity, rebuilt then
+            self._coarse_pending.append(slots.numpy().copy())
+            self._coarse_pending_rows += len(slots)
+            if self._coarse_pending_rows > self.capacity:
+                self._coarse, self._coarse_pending, self._coarse_pending_rows = None, [], 0
         if self.keep_norms:
             self.sq_norms[slots if where is None else where] = vectors.float().pow(2).sum(dim=1)
         xp.view(self.slot_ids)[place] = xp.view(ids.contiguous())
@@ -613,4 +711,5 @@ class Storage:
 
     def nbytes(self) -> int:
         metadata = [self.slot_ids, self.live, self.sq_norms, *self.columns.values()]
-        return sum(t.numel() * t.element_size() for t in [*self.arenas, *metadata])
+        coarse = sum(c.codes.numel() + c.scale.nbytes + c.norm.nbytes + c.residual.nbytes for c in self._coarse or ())
+        return coarse + sum(t.numel() * t.element_size() for t in [*self.arenas, *metadata])
