@@ -190,9 +190,10 @@ class CoarseArena:
     """An int8 copy of one float32 arena for bounding scores before the exact product (see
     :func:`flatsearch.torch_scan.torch_scan`): row ``i`` is approximately ``scale[i] * codes[i]``.
 
-    Per row, in float64: ``scale`` (the largest magnitude / 127; 1 for a zero row), ``norm``
-    (``|x|``) and ``residual`` (``|x - scale * codes|``), so that for any query q and its own
-    int8 rounding q^ = s_q * c_q, ``|q.x - s_q * scale * (c_q . codes)| <= |q - q^| |x| + |q^| residual``.
+    Per row, float32: ``scale`` (the largest magnitude / 127, rounded; 1 for a zero row), and
+    upper bounds (rounded up from float64) of ``norm`` (``|x|``) and ``residual``
+    (``|x - scale * codes|``, with the stored float32 scale), so that for any query q and its own
+    int8 rounding q^ = s_q * c_q, ``|q.x - s_q * scale * (c_q . codes)| <= |q - q^| norm + |q^| residual``.
     Rows never written hold zero codes; they are never live, so a scan never reads their bound."""
 
     codes: torch.Tensor  # (rows, dim) int8
@@ -202,7 +203,8 @@ class CoarseArena:
 
     @classmethod
     def empty(cls, rows: int, dim: int) -> "CoarseArena":
-        return cls(torch.zeros((rows, dim), dtype=torch.int8), np.ones(rows), np.zeros(rows), np.zeros(rows))
+        return cls(torch.zeros((rows, dim), dtype=torch.int8), np.ones(rows, dtype=np.float32),
+                   np.zeros(rows, dtype=np.float32), np.zeros(rows, dtype=np.float32))
 
     def write(self, rows, vectors: np.ndarray) -> None:
         """Quantise float32 ``vectors`` into rows ``rows`` (a slice or an index array of this arena)."""
@@ -212,21 +214,32 @@ class CoarseArena:
 
 
 def quantize_rows(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per-row int8 rounding of finite float rows: codes, scale, ``|x|`` and ``|x - scale * codes|`` (float64).
+    """Per-row int8 rounding of finite float rows: codes, float32 scale, and float32 upper bounds of
+    ``|x|`` and ``|x - scale * codes|`` (computed in float64, rounded up).
 
     Example:
         >>> import numpy as np
         >>> codes, scale, norm, residual = quantize_rows(np.array([[0.5, -1.0, 0.0]], dtype=np.float32))
-        >>> codes.tolist(), bool(residual[0] < 0.01 * norm[0])
+        >>> codes.tolist(), bool(residual[0] < 0.01 * norm[0] and norm[0] >= 1.25 ** 0.5)
         ([[64, -127, 0]], True)
     """
     x = np.asarray(vectors, dtype=np.float64)
-    scale = np.abs(x).max(axis=1, initial=0.0) / 127.0
-    scale[scale == 0] = 1.0
-    codes = np.clip(np.rint(x / scale[:, None]), -127, 127).astype(np.int8)
-    residual = np.sqrt(np.square(x - codes * scale[:, None]).sum(axis=1))
+    scale = (np.abs(x).max(axis=1, initial=0.0) / 127.0).astype(np.float32)
+    scale[scale == 0] = 1.0  # a zero row, or one whose scale underflows: codes 0, the residual is the row
+    wide = scale.astype(np.float64)[:, None]
+    codes = np.clip(np.rint(x / wide), -127, 127).astype(np.int8)
+    residual = np.sqrt(np.square(x - codes * wide).sum(axis=1))
     norm = np.sqrt(np.square(x).sum(axis=1))
-    return codes, scale, norm, residual
+    # float64 sums of squares are within dim * 2**-52 of the real ones; one part in 2**30 more covers it.
+    up = 1 + 2.0 ** -30
+    return codes, scale, _rounded_up(norm * up), _rounded_up(residual * up)
+
+
+def _rounded_up(values: np.ndarray) -> np.ndarray:
+    """float64 values as float32 values at least as large (inf past float32's range)."""
+    with np.errstate(over="ignore"):
+        near = values.astype(np.float32)
+    return np.where(near.astype(np.float64) < values, np.nextafter(near, np.float32(np.inf)), near)
 
 
 @dataclass

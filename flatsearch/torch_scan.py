@@ -466,29 +466,37 @@ def _pruned_scan(request: ScanRequest, queries: torch.Tensor, same: bool, slots:
 
     Each row is scored first from the int8 copy (``request.coarse``) with the query rounded to int8
     too: the integer products are exact, so ``|approximate - real| <= |scale| (|q - q^| |x| +
-    |q^| |x - x^|)``, and the float32 product differs from the real score by at most
-    ``4 (dim + 2) 2**-24 (|scale| |q| |x| + |bias|)`` in any summation order; the bound is the sum,
-    widened by one part in 2**20. Let T be a query's k-th largest lower bound: k rows score at least
-    T, so a row whose upper bound is below T scores below k others and is in no top k, ties included.
-    The remaining candidates are multiplied exactly by :func:`_gather_scan`, whose scores are the
-    plain scan's bit for bit (see ``ROW_MULTIPLE``)."""
+    |q^| |x - x^|)``. The float32 product differs from the real score by at most
+    ``4 (dim + 2) 2**-24 (|scale| |q| |x| + |bias|)`` in any summation order, and computing the
+    approximation and its bound in float32 by less than as much again: the bound adds
+    ``8 (dim + 2) 2**-24`` times that magnitude, is widened by one part in 2**20 and by 2**-100.
+    Let T be a query's k-th largest lower bound: k rows score at least T, so a row whose upper
+    bound is below T scores below k others and is in no top k, ties included. The remaining
+    candidates are multiplied exactly by :func:`_gather_scan`, whose scores are the plain scan's
+    bit for bit (see ``ROW_MULTIPLE``)."""
     n = slots.numel()
     if not _may_prune(request, queries, same, n):
         return None
     factor = queries[:1] if same else queries
+    dim = factor.shape[1]
     q = factor.numpy().astype(np.float64)
-    q_scale = np.abs(q).max(axis=1) / 127.0
+    q_scale = (np.abs(q).max(axis=1) / 127.0).astype(np.float32)
     q_scale[q_scale == 0] = 1.0
-    q_codes = np.clip(np.rint(q / q_scale[:, None]), -127, 127)
-    q_round = q_codes * q_scale[:, None]
+    q_round = np.clip(np.rint(q / q_scale.astype(np.float64)[:, None]), -127, 127)
+    codes = torch.from_numpy(q_round.astype(np.int8))
+    q_round *= q_scale.astype(np.float64)[:, None]
     q_error = np.sqrt(np.square(q - q_round).sum(axis=1))
-    q_round_norm = np.sqrt(np.square(q_round).sum(axis=1))
     q_norm = np.sqrt(np.square(q).sum(axis=1))
-    codes = torch.from_numpy(q_codes.astype(np.int8))
+    alpha = float(request.score_scale)
+    unit = 8 * (dim + 2) * 2.0 ** -24
+    up = 1 + 2.0 ** -30
+    row_scale = (alpha * q_scale.astype(np.float64)).astype(np.float32)[:, None]
+    norm_weight = _rounded_up(abs(alpha) * (q_error + unit * q_norm) * up)[:, None]
+    residual_weight = _rounded_up(abs(alpha) * np.sqrt(np.square(q_round).sum(axis=1)) * up)[:, None]
     copies = request.coarse.value()  # built by the first scan that reads it
     at = slots.numpy()
-    products = np.empty((factor.shape[0], n), dtype=np.float64)
-    scale, norm, residual = np.empty(n), np.empty(n), np.empty(n)
+    products = np.empty((factor.shape[0], n), dtype=np.float32)
+    scale, norm, residual = np.empty(n, dtype=np.float32), np.empty(n, dtype=np.float32), np.empty(n, dtype=np.float32)
     starts = np.asarray(request.arena_starts, dtype=np.int64)
     arena_of = np.searchsorted(starts, at, side="right") - 1
     edges = np.searchsorted(arena_of, np.arange(len(starts) + 1))
@@ -497,40 +505,51 @@ def _pruned_scan(request: ScanRequest, queries: torch.Tensor, same: bool, slots:
             continue
         coarse = copies[arena_id]
         rows = at[lo:hi] - starts[arena_id]
-        if 3 * (hi - lo) >= coarse.codes.shape[0]:  # most rows: the whole arena, then the wanted columns
-            products[:, lo:hi] = torch._int_mm(codes, coarse.codes.T).numpy()[:, rows]
+        if 3 * (hi - lo) >= rows[-1]:  # most rows: every row up to the last, then the wanted columns
+            products[:, lo:hi] = torch._int_mm(codes, coarse.codes[:rows[-1] + 1].T).numpy()[:, rows]
         else:
             products[:, lo:hi] = torch._int_mm(codes, coarse.codes.index_select(0, torch.from_numpy(rows)).T).numpy()
         scale[lo:hi], norm[lo:hi], residual[lo:hi] = coarse.scale[rows], coarse.norm[rows], coarse.residual[rows]
-    alpha = abs(float(request.score_scale))
-    bias = 0.0 if request.bias is None else _bias_at(request, slots).numpy().astype(np.float64)
-    largest = alpha * float(q_norm.max()) * float(norm.max()) + float(np.abs(bias).max())
+    bias = None if request.bias is None else _bias_at(request, slots).numpy()
+    largest = abs(alpha) * float(q_norm.max()) * float(norm.max()) + (0.0 if bias is None else float(np.abs(bias).max()))
     if not largest < 1e37:  # scores near float32's range: the bound would not hold through overflow
         return None
-    approximate = alpha * (q_scale[:, None] * scale) * products + bias
-    error = alpha * (q_error[:, None] * norm + q_round_norm[:, None] * residual)
-    error += 4 * (queries.shape[1] + 2) * 2.0 ** -24 * (alpha * q_norm[:, None] * norm + np.abs(bias))
-    error = error * (1 + 2.0 ** -20) + (queries.shape[1] + 4) * 2.0 ** -140
-    lower, upper = approximate - error, approximate + error
+    # Integer products below 2**24 are exact in float32 (dim <= 1040); past that their rounding is
+    # one more part in 2**24 of the magnitude, inside the bound's margin.
+    approximate = products
+    approximate *= scale
+    approximate *= row_scale
+    error = norm * norm_weight
+    error += residual * residual_weight
+    if bias is not None:
+        approximate += bias
+        error += np.float32(unit) * np.abs(bias)
+    error *= np.float32(1 + 2.0 ** -20)
+    error += np.float32(2.0 ** -100)
+    lower = approximate - error
+    upper = np.add(approximate, error, out=approximate)
     nq, k = queries.shape[0], request.k
     bits = None if keep is None else keep.numpy()
     candidates = np.zeros(n, dtype=bool)
     for query in range(nq if bits is not None else lower.shape[0]):  # one mask for all: each distinct factor row
-        low, high = lower[0 if same else query], upper[0 if same else query]
-        if bits is not None:
-            low = np.where(bits[query], low, -np.inf)
-        passing = n if bits is None else int(np.count_nonzero(bits[query]))
-        if passing < k:
+        row = 0 if same else query
+        low = lower[row] if bits is None else np.where(bits[query], lower[row], np.float32(-np.inf))
+        if (n if bits is None else int(np.count_nonzero(bits[query]))) < k:
             reach = np.ones(n, dtype=bool)
         else:
-            threshold = -np.partition(-low, k - 1)[k - 1]
-            reach = high >= threshold
+            reach = upper[row] >= -np.partition(-low, k - 1)[k - 1]
         candidates |= reach if bits is None else reach & bits[query]
     if np.count_nonzero(candidates) > PRUNE_MAX_FRACTION * n:
         return None
     chosen = np.flatnonzero(candidates)
     kept = None if keep is None else torch.from_numpy(np.ascontiguousarray(bits[:, chosen]))
     return _gather_scan(request, queries, kept, torch.from_numpy(at[chosen]), same)
+
+
+def _rounded_up(values: np.ndarray) -> np.ndarray:
+    """float64 values as float32 values at least as large."""
+    near = values.astype(np.float32)
+    return np.where(near.astype(np.float64) < values, np.nextafter(near, np.float32(np.inf)), near)
 
 
 def _spans(request: ScanRequest, ranges: np.ndarray | None = None) -> list[list[int]]:
