@@ -410,8 +410,7 @@ class Index:
         storage = self._storage
         common = dict(queries=queries, k=k, arenas=tuple(storage.arenas), arena_starts=tuple(storage.arena_starts),
                       score_scale=2.0 if self.metric == "l2" else 1.0,
-                      # The int8 copy is built by the first scan that reads it (a loose filter on a CPU).
-                      coarse=Deferred(storage.coarse) if storage.supports_coarse else None)
+                      coarse=storage.coarse_for_scan if storage.supports_coarse else None)
         if filters is None:
             ranges, words, dense = self._live_plan()
             return ScanRequest(**common, ranges=ranges, mask_words=words, bias=self._bias(weights, None),

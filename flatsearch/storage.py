@@ -36,6 +36,10 @@ from .schema import Schema
 
 MIN_BLOCK_ROWS = 64
 SPILL_FRACTION = 0.1  # see allocate(), step 3
+# The int8 copy (coarse()) is built for scans once scans that could have used it have read this many
+# times the live rows: quantising a row costs about as much as 30-50 float32 products of it, so a
+# storage that is scanned only now and then never pays for a copy it would not use.
+COARSE_BUILD_AFTER = 16
 NO_KEY = torch.iinfo(torch.int64).min  # block key of an index without partition_by (its rows' key is None)
 # CPU storages run their write bookkeeping in numpy (see the module docstring); False runs the
 # torch steps a CUDA storage runs, on the CPU (tests compare the two).
@@ -206,11 +210,25 @@ class CoarseArena:
         return cls(torch.zeros((rows, dim), dtype=torch.int8), np.ones(rows, dtype=np.float32),
                    np.zeros(rows, dtype=np.float32), np.zeros(rows, dtype=np.float32))
 
-    def write(self, rows, vectors: np.ndarray) -> None:
-        """Quantise float32 ``vectors`` into rows ``rows`` (a slice or an index array of this arena)."""
-        codes, scale, norm, residual = quantize_rows(vectors)
-        self.codes.numpy()[rows] = codes
-        self.scale[rows], self.norm[rows], self.residual[rows] = scale, norm, residual
+    CHUNK_ROWS = 8192  # rows quantised at a time: float64 temporaries of a few MB, not of the whole arena
+
+    def write(self, rows: np.ndarray, vectors: np.ndarray) -> None:
+        """Quantise float32 ``vectors`` into ``rows`` (an index array of this arena)."""
+        codes = self.codes.numpy()
+        for start in range(0, len(rows), self.CHUNK_ROWS):
+            at = rows[start:start + self.CHUNK_ROWS]
+            codes[at], self.scale[at], self.norm[at], self.residual[at] = \
+                quantize_rows(vectors[start:start + self.CHUNK_ROWS])
+
+
+class _RowsAt:
+    """``array[rows]`` read a slice of ``rows`` at a time (so a whole arena is never copied at once)."""
+
+    def __init__(self, array: np.ndarray, rows: np.ndarray):
+        self.array, self.rows = array, rows
+
+    def __getitem__(self, part: slice) -> np.ndarray:
+        return self.array[self.rows[part]]
 
 
 def quantize_rows(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -300,6 +318,7 @@ class Storage:
         self._coarse: list[CoarseArena] | None = None
         self._coarse_pending: list[np.ndarray] = []  # slots written since the copy was last brought up to date
         self._coarse_pending_rows = 0
+        self._coarse_demand = 0  # rows scanned without the copy by scans that could have used it
         self._coarse_lock = threading.Lock()  # searches hold only the index's read lock
 
     @property
@@ -324,7 +343,7 @@ class Storage:
                     copy = CoarseArena.empty(arena.shape[0], self.dim)
                     rows = np.flatnonzero(live[start:start + arena.shape[0]])
                     if len(rows):
-                        copy.write(rows, arena.numpy()[rows])
+                        copy.write(rows, _RowsAt(arena.numpy(), rows))
                     arenas.append(copy)
                 self._coarse, self._coarse_pending, self._coarse_pending_rows = arenas, [], 0
             self._coarse_arenas()
@@ -335,9 +354,20 @@ class Storage:
                 arena_of = np.searchsorted(starts, slots, side="right") - 1
                 for arena_id in np.unique(arena_of).tolist():
                     rows = slots[arena_of == arena_id] - starts[arena_id]
-                    self._coarse[arena_id].write(rows, self.arenas[arena_id].numpy()[rows])
+                    self._coarse[arena_id].write(rows, _RowsAt(self.arenas[arena_id].numpy(), rows))
                 self._coarse_pending, self._coarse_pending_rows = [], 0
             return self._coarse
+
+    def coarse_for_scan(self, rows: int) -> list[CoarseArena] | None:
+        """:meth:`coarse` for a scan of ``rows`` rows that could use it, or None while the copy is not
+        built and such scans have read fewer than ``COARSE_BUILD_AFTER`` times the live rows (this
+        one counted)."""
+        if self._coarse is None:
+            with self._coarse_lock:
+                self._coarse_demand += rows
+                if self._coarse_demand < COARSE_BUILD_AFTER * max(int(self.block_live.sum()), 1):
+                    return None
+        return self.coarse()
 
     def _coarse_arenas(self) -> None:
         """Give arenas reserved since the copy was built their (empty) int8 copies."""
@@ -596,6 +626,7 @@ class Storage:
             self._coarse_pending_rows += len(slots)
             if self._coarse_pending_rows > self.capacity:
                 self._coarse, self._coarse_pending, self._coarse_pending_rows = None, [], 0
+                self._coarse_demand = 0
         if self.keep_norms:
             self.sq_norms[slots if where is None else where] = vectors.float().pow(2).sum(dim=1)
         xp.view(self.slot_ids)[place] = xp.view(ids.contiguous())

@@ -464,7 +464,8 @@ def _pruned_scan(request: ScanRequest, queries: torch.Tensor, same: bool, slots:
     bits there, None when all pass for every query), multiplying in float32 only the rows whose
     score can reach the k-th; None when the bound leaves too many (the caller scans them all).
 
-    Each row is scored first from the int8 copy (``request.coarse``) with the query rounded to int8
+    Each row is scored first from the int8 copy (``request.coarse``; a storage builds it once scans
+    that could use it have read enough rows, see ``storage.COARSE_BUILD_AFTER``) with the query rounded to int8
     too: the integer products are exact, so ``|approximate - real| <= |scale| (|q - q^| |x| +
     |q^| |x - x^|)``. The float32 product differs from the real score by at most
     ``4 (dim + 2) 2**-24 (|scale| |q| |x| + |bias|)`` in any summation order, and computing the
@@ -476,6 +477,9 @@ def _pruned_scan(request: ScanRequest, queries: torch.Tensor, same: bool, slots:
     bit for bit (see ``ROW_MULTIPLE``)."""
     n = slots.numel()
     if not _may_prune(request, queries, same, n):
+        return None
+    copies = request.coarse(n)  # None until scans that could use it have read enough rows
+    if copies is None:
         return None
     factor = queries[:1] if same else queries
     dim = factor.shape[1]
@@ -493,7 +497,6 @@ def _pruned_scan(request: ScanRequest, queries: torch.Tensor, same: bool, slots:
     row_scale = (alpha * q_scale.astype(np.float64)).astype(np.float32)[:, None]
     norm_weight = _rounded_up(abs(alpha) * (q_error + unit * q_norm) * up)[:, None]
     residual_weight = _rounded_up(abs(alpha) * np.sqrt(np.square(q_round).sum(axis=1)) * up)[:, None]
-    copies = request.coarse.value()  # built by the first scan that reads it
     at = slots.numpy()
     products = np.empty((factor.shape[0], n), dtype=np.float32)
     scale, norm, residual = np.empty(n, dtype=np.float32), np.empty(n, dtype=np.float32), np.empty(n, dtype=np.float32)

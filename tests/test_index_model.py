@@ -19,6 +19,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 import flatsearch as fs
 from flatsearch import attribute_index, filter_plan, idmap, torch_scan
+from flatsearch import storage as storage_module
 from reference_model import ModelIndex
 
 DIM = 6
@@ -81,7 +82,8 @@ def planned_by(fraction):
 def pruning():
     """Force the torch scan's bounded pre-scan (int8 bounds, then exact rescoring) on every float32 search."""
     with _threshold(torch_scan, "PRUNE_MIN_ROWS", 0), _threshold(torch_scan, "PRUNE_MIN_RATIO", 0), \
-            _threshold(torch_scan, "PRUNE_MAX_FRACTION", 1.0), _threshold(torch_scan, "PRUNE_MAX_QUERIES", 3):
+            _threshold(torch_scan, "PRUNE_MAX_FRACTION", 1.0), _threshold(torch_scan, "PRUNE_MAX_QUERIES", 3), \
+            _threshold(storage_module, "COARSE_BUILD_AFTER", 0):
         yield
 
 

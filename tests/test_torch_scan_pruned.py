@@ -18,6 +18,12 @@ from flatsearch import torch_scan
 KINDS = {"city": "int", "pay": "float", "remote": "bool"}
 
 
+@pytest.fixture(autouse=True)
+def copy_at_first_scan(monkeypatch):
+    """Every test here scans with the int8 copy from the first search (see storage.COARSE_BUILD_AFTER)."""
+    monkeypatch.setattr(storage_module, "COARSE_BUILD_AFTER", 0)
+
+
 @contextlib.contextmanager
 def counting_prunes():
     """Yield a list that receives, per bounded pre-scan tried, whether it answered the search."""
@@ -110,7 +116,8 @@ def test_mostly_tied_scores_fall_back_to_the_plain_scan():
     assert result.ids[0].tolist() == list(range(10))
 
 
-def test_int8_copy_follows_every_write():
+def test_int8_copy_follows_every_write(monkeypatch):
+    monkeypatch.setattr(storage_module.CoarseArena, "CHUNK_ROWS", 1000)  # quantised in several chunks
     index, vectors, rng = build(n=5000, partition_size=1024)
     query = rng.standard_normal((1, 48)).astype(np.float32)
     assert same_as_plain_scan(index, query, 20) == 1  # builds the copy
@@ -182,6 +189,14 @@ def test_gathered_and_scanned_products_give_the_same_bits(monkeypatch, n):
             found.append(index.search(queries, n, filter=expr))
     assert torch.equal(found[0].ids, found[1].ids)
     assert torch.equal(found[0].scores, found[1].scores)
+
+
+def test_copy_is_built_after_enough_scans(monkeypatch):
+    monkeypatch.setattr(storage_module, "COARSE_BUILD_AFTER", 3)
+    index, vectors, rng = build(n=4000)
+    query = rng.standard_normal((1, 48)).astype(np.float32)
+    answered = [same_as_plain_scan(index, query, 10) for _ in range(5)]
+    assert answered == [0, 0, 1, 1, 1]  # 4,000 rows read twice without the copy, the third scan builds it
 
 
 def test_int8_products_are_checked_before_use():
