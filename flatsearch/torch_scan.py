@@ -80,7 +80,7 @@ THREAD_INVARIANT_ROWS = {5: 8, 6: 8, 7: 8, 9: 12, 10: 12, 11: 12}
 # and k at most a PRUNE_MIN_RATIO-th of the passing rows; dropped for the plain scan when more than
 # PRUNE_MAX_FRACTION of the passing rows stay candidates.
 PRUNE_MIN_ROWS = 2048
-PRUNE_MAX_ROWS = 1 << 18
+PRUNE_MAX_ROWS = 1 << 22
 PRUNE_MAX_QUERIES = 2
 PRUNE_MIN_RATIO = 8
 PRUNE_MAX_FRACTION = 0.25
