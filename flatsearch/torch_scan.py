@@ -363,9 +363,10 @@ def torch_scan(request: ScanRequest) -> ScanResult:
         return _gather_scan(request, queries, keep, slots, same)
     if request.dense:
         keep_all = None  # every slot in the ranges passes: no mask to read
-        if _may_prune(request, queries, same, total_rows):
+        copies = request.coarse(total_rows) if _may_prune(request, queries, same, total_rows) else None
+        if copies is not None:  # the slots are listed only when the copy is there to score them
             slots = torch.from_numpy(np.concatenate([np.arange(start, stop) for start, stop in ranges.tolist()]))
-            pruned = _pruned_scan(request, queries, same, slots, None)
+            pruned = _pruned_scan(request, queries, same, slots, None, copies=copies)
             if pruned is not None:
                 return pruned
     else:
@@ -459,7 +460,7 @@ def _int8_products_exact(dim: int) -> bool:
 
 
 def _pruned_scan(request: ScanRequest, queries: torch.Tensor, same: bool, slots: torch.Tensor,
-                 keep: torch.Tensor | None) -> ScanResult | None:
+                 keep: torch.Tensor | None, *, copies: list | None = None) -> ScanResult | None:
     """The exact top k of the rows at ``slots`` (sorted, passing for some query; ``keep``: each query's
     bits there, None when all pass for every query), multiplying in float32 only the rows whose
     score can reach the k-th; None when the bound leaves too many (the caller scans them all).
@@ -474,11 +475,12 @@ def _pruned_scan(request: ScanRequest, queries: torch.Tensor, same: bool, slots:
     Let T be a query's k-th largest lower bound: k rows score at least T, so a row whose upper
     bound is below T scores below k others and is in no top k, ties included. The remaining
     candidates are multiplied exactly by :func:`_gather_scan`, whose scores are the plain scan's
-    bit for bit (see ``ROW_MULTIPLE``)."""
+    bit for bit (see ``ROW_MULTIPLE``). ``copies``: ``request.coarse(len(slots))`` when the caller has it."""
     n = slots.numel()
     if not _may_prune(request, queries, same, n):
         return None
-    copies = request.coarse(n)  # None until scans that could use it have read enough rows
+    if copies is None:  # None until scans that could use it have read enough rows
+        copies = request.coarse(n)
     if copies is None:
         return None
     factor = queries[:1] if same else queries
