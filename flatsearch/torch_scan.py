@@ -8,6 +8,12 @@ Two strategies, picked per search by how many rows pass the mask:
   CPU matrix multiplication costs far more than copying, so gathering wins up to
   a large pass fraction (measured: see ``GATHER_MAX_FRACTION``).
 
+Before either, when thousands of rows pass for one or two query vectors on
+float32 CPU storage, a bounded pre-scan (:func:`_pruned_scan`) scores every
+passing row from an int8 copy of the vectors with a rigorous bound on the
+difference to the float32 score, and gathers just the rows that can still reach
+the top k: a quarter of the bytes read, and results identical to the plain scan.
+
 Queries that are all the same vector (the job search sends one vector with a
 filter per query) are multiplied once and masked per query.
 
@@ -76,9 +82,11 @@ THREAD_INVARIANT_ROWS = {5: 8, 6: 8, 7: 8, 9: 12, 10: 12, 11: 12}
 
 
 # Bounded pre-scan (see _pruned_scan): used when at least PRUNE_MIN_ROWS rows pass, at most PRUNE_MAX_ROWS
-# (its float64 bookkeeping is a few passes over them), for products of at most PRUNE_MAX_QUERIES query rows
-# and k at most a PRUNE_MIN_RATIO-th of the passing rows; dropped for the plain scan when more than
-# PRUNE_MAX_FRACTION of the passing rows stay candidates.
+# (its float32 bookkeeping is a few passes of 4 bytes per passing row), for products of at most
+# PRUNE_MAX_QUERIES query rows and k at most a PRUNE_MIN_RATIO-th of the passing rows; dropped for the
+# plain scan when more than PRUNE_MAX_FRACTION of the passing rows stay candidates. Measured (CPU time,
+# one thread, 2-core EPYC): 1M x 384 nq=1 unfiltered 118 -> 25.5 ms; the job search's 17,268 real
+# postings, loose plans timed after other work 3.1-3.7 -> 1.9-2.4 ms at the median.
 PRUNE_MIN_ROWS = 2048
 PRUNE_MAX_ROWS = 1 << 22
 PRUNE_MAX_QUERIES = 2
