@@ -96,43 +96,29 @@ class Comparison(Filter):
         if kind == "bool" and self.op in ("lt", "lte", "gt", "gte"):
             raise TypeError(f"filter: attribute {self.name!r} is bool; it supports eq, ne and in, not {self.op}")
         if column.device.type == "cpu":
-            return torch.from_numpy(self._evaluate_host(schema, kind, column.numpy()))
+            # numpy on a CPU: one single-threaded pass per step, several times faster than a torch call
+            # on the job search's 17k rows (and the same comparisons: a Python float is compared in the
+            # column's float32, as torch does).
+            with np.errstate(over="ignore"):  # a bound past float32's range compares as infinity, as in torch
+                return torch.from_numpy(self._hits(schema, kind, column.numpy(), _HOST_OPS))
+        return self._hits(schema, kind, column, _TORCH_OPS)
+
+    def _hits(self, schema: Schema, kind: str, column, ops):
+        """The comparison's bool per row of ``column`` (a tensor, or a numpy array with ``_HOST_OPS``)."""
         if self.op == "in":
             values = [schema.scalar(self.name, v, argument=f"filter ({self.name} in)") for v in self.value]
-            hits = torch.isin(column, torch.tensor(values, dtype=column.dtype, device=column.device))
+            hits = ops.isin(column, values)
         else:
             value = schema.scalar(self.name, self.value, argument=f"filter ({self.name} {self.op})")
             op = "eq" if (kind == "tags" and self.op == "ne") else self.op
-            hits = _COMPARE[op](column, value)
+            hits = ops.compare[op](column, value)
             values = (value,)
         if not _null_fails(kind, self.op, values):
             hits = hits & Schema.not_null(kind, column)
         if kind == "tags":
-            hits = hits.any(dim=1)
+            hits = ops.any_per_row(hits)
             if self.op == "ne":
-                hits = ~hits & Schema.not_null(kind, column).any(dim=1)
-        return hits
-
-    def _evaluate_host(self, schema: Schema, kind: str, column: np.ndarray) -> np.ndarray:
-        """``evaluate`` of a CPU column in numpy: one single-threaded pass per step, several times
-        faster than a torch call on the job search's 17k rows (and the same comparisons: a Python
-        float is compared in the column's float32, as torch does)."""
-        if self.op == "in":
-            values = [schema.scalar(self.name, v, argument=f"filter ({self.name} in)") for v in self.value]
-            with np.errstate(over="ignore"):  # a bound past float32's range compares as infinity, as in torch
-                hits = np.isin(column, np.asarray(values, dtype=column.dtype))
-        else:
-            value = schema.scalar(self.name, self.value, argument=f"filter ({self.name} {self.op})")
-            op = "eq" if (kind == "tags" and self.op == "ne") else self.op
-            with np.errstate(over="ignore"):
-                hits = _HOST_COMPARE[op](column, value)
-            values = (value,)
-        if not _null_fails(kind, self.op, values):
-            hits &= Schema.not_null(kind, column)
-        if kind == "tags":
-            hits = hits.any(axis=1)
-            if self.op == "ne":
-                hits = ~hits & Schema.not_null(kind, column).any(axis=1)
+                hits = ~hits & ops.any_per_row(Schema.not_null(kind, column))
         return hits
 
 
@@ -151,12 +137,36 @@ def _null_fails(kind: str, op: str, values) -> bool:
     return all(v != INT_NULL for v in values)
 
 
-_COMPARE = {
-    "eq": torch.eq, "ne": torch.ne, "lt": torch.lt, "lte": torch.le, "gt": torch.gt, "gte": torch.ge,
-}
-_HOST_COMPARE = {
-    "eq": np.equal, "ne": np.not_equal, "lt": np.less, "lte": np.less_equal, "gt": np.greater, "gte": np.greater_equal,
-}
+class _TorchOps:
+    """The array steps of :meth:`Comparison.evaluate` on tensors (any device)."""
+
+    compare = {"eq": torch.eq, "ne": torch.ne, "lt": torch.lt, "lte": torch.le, "gt": torch.gt, "gte": torch.ge}
+
+    @staticmethod
+    def isin(column: torch.Tensor, values: list) -> torch.Tensor:
+        return torch.isin(column, torch.tensor(values, dtype=column.dtype, device=column.device))
+
+    @staticmethod
+    def any_per_row(hits: torch.Tensor) -> torch.Tensor:
+        return hits.any(dim=1)
+
+
+class _HostOps:
+    """The same steps on numpy arrays (a CPU column's memory)."""
+
+    compare = {"eq": np.equal, "ne": np.not_equal, "lt": np.less, "lte": np.less_equal, "gt": np.greater,
+               "gte": np.greater_equal}
+
+    @staticmethod
+    def isin(column: np.ndarray, values: list) -> np.ndarray:
+        return np.isin(column, np.asarray(values, dtype=column.dtype))
+
+    @staticmethod
+    def any_per_row(hits: np.ndarray) -> np.ndarray:
+        return hits.any(axis=1)
+
+
+_TORCH_OPS, _HOST_OPS = _TorchOps(), _HostOps()
 
 
 @dataclass(frozen=True, eq=False, repr=False)

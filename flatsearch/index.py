@@ -409,7 +409,8 @@ class Index:
     def _scan_request(self, queries: torch.Tensor, k: int, filters: Any, weights: dict[str, float]) -> ScanRequest:
         storage = self._storage
         common = dict(queries=queries, k=k, arenas=tuple(storage.arenas), arena_starts=tuple(storage.arena_starts),
-                      score_scale=2.0 if self.metric == "l2" else 1.0)
+                      score_scale=2.0 if self.metric == "l2" else 1.0,
+                      coarse=storage.coarse_for_scan if storage.supports_coarse else None)
         if filters is None:
             ranges, words, dense = self._live_plan()
             return ScanRequest(**common, ranges=ranges, mask_words=words, bias=self._bias(weights, None),

@@ -95,6 +95,11 @@ class ScanRequest:
         dense: True when every slot in ``ranges`` is live and passes (an
             unfiltered search over blocks without holes); a backend may then
             skip reading the mask.
+        coarse: optionally a function of a row count returning an int8 copy of each
+            arena (:class:`flatsearch.storage.CoarseArena`, float32 CPU storage only),
+            current with the arenas, or None when there is none yet for a scan of that
+            many rows; the torch backend may bound scores with it and multiply only the
+            rows that can reach the top k.
 
     ``ranges`` and ``mask_words`` may be given as :class:`Deferred`: they are then built
     on first read (and kept), with the meaning above.
@@ -114,6 +119,7 @@ class ScanRequest:
     candidate_keep: torch.Tensor | None = None
     dense: bool = False
     slot_bias: torch.Tensor | None = None
+    coarse: Callable[[int], list | None] | None = None
 
     def __post_init__(self):
         deferred = {name: value for name in _DEFERRABLE if type(value := self.__dict__[name]) is Deferred}

@@ -25,6 +25,7 @@ loaded or not. On CUDA the same steps run in torch (:class:`_TorchOps`).
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +36,10 @@ from .schema import Schema
 
 MIN_BLOCK_ROWS = 64
 SPILL_FRACTION = 0.1  # see allocate(), step 3
+# The int8 copy (coarse()) is built for scans once scans that could have used it have read this many
+# times the live rows: quantising a row costs about as much as 30-50 float32 products of it, so a
+# storage that is scanned only now and then never pays for a copy it would not use.
+COARSE_BUILD_AFTER = 16
 NO_KEY = torch.iinfo(torch.int64).min  # block key of an index without partition_by (its rows' key is None)
 # CPU storages run their write bookkeeping in numpy (see the module docstring); False runs the
 # torch steps a CUDA storage runs, on the CPU (tests compare the two).
@@ -185,6 +190,77 @@ def _row_view(rows: np.ndarray) -> np.ndarray:
 
 
 @dataclass
+class CoarseArena:
+    """An int8 copy of one float32 arena for bounding scores before the exact product (see
+    :func:`flatsearch.torch_scan.torch_scan`): row ``i`` is approximately ``scale[i] * codes[i]``.
+
+    Per row, float32: ``scale`` (the largest magnitude / 127, rounded; 1 for a zero row), and
+    upper bounds (rounded up from float64) of ``norm`` (``|x|``) and ``residual``
+    (``|x - scale * codes|``, with the stored float32 scale), so that for any query q and its own
+    int8 rounding q^ = s_q * c_q, ``|q.x - s_q * scale * (c_q . codes)| <= |q - q^| norm + |q^| residual``.
+    Rows never written hold zero codes; they are never live, so a scan never reads their bound."""
+
+    codes: torch.Tensor  # (rows, dim) int8
+    scale: np.ndarray
+    norm: np.ndarray
+    residual: np.ndarray
+
+    @classmethod
+    def empty(cls, rows: int, dim: int) -> "CoarseArena":
+        return cls(torch.zeros((rows, dim), dtype=torch.int8), np.ones(rows, dtype=np.float32),
+                   np.zeros(rows, dtype=np.float32), np.zeros(rows, dtype=np.float32))
+
+    CHUNK_ROWS = 8192  # rows quantised at a time: float64 temporaries of a few MB, not of the whole arena
+
+    def write(self, rows: np.ndarray, vectors: np.ndarray) -> None:
+        """Quantise float32 ``vectors`` into ``rows`` (an index array of this arena)."""
+        codes = self.codes.numpy()
+        for start in range(0, len(rows), self.CHUNK_ROWS):
+            at = rows[start:start + self.CHUNK_ROWS]
+            codes[at], self.scale[at], self.norm[at], self.residual[at] = \
+                quantize_rows(vectors[start:start + self.CHUNK_ROWS])
+
+
+class _RowsAt:
+    """``array[rows]`` read a slice of ``rows`` at a time (so a whole arena is never copied at once)."""
+
+    def __init__(self, array: np.ndarray, rows: np.ndarray):
+        self.array, self.rows = array, rows
+
+    def __getitem__(self, part: slice) -> np.ndarray:
+        return self.array[self.rows[part]]
+
+
+def quantize_rows(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-row int8 rounding of finite float rows: codes, float32 scale, and float32 upper bounds of
+    ``|x|`` and ``|x - scale * codes|`` (computed in float64, rounded up).
+
+    Example:
+        >>> import numpy as np
+        >>> codes, scale, norm, residual = quantize_rows(np.array([[0.5, -1.0, 0.0]], dtype=np.float32))
+        >>> codes.tolist(), bool(residual[0] < 0.01 * norm[0] and norm[0] >= 1.25 ** 0.5)
+        ([[64, -127, 0]], True)
+    """
+    x = np.asarray(vectors, dtype=np.float64)
+    scale = (np.abs(x).max(axis=1, initial=0.0) / 127.0).astype(np.float32)
+    scale[scale == 0] = 1.0  # a zero row, or one whose scale underflows: codes 0, the residual is the row
+    wide = scale.astype(np.float64)[:, None]
+    codes = np.clip(np.rint(x / wide), -127, 127).astype(np.int8)
+    residual = np.sqrt(np.square(x - codes * wide).sum(axis=1))
+    norm = np.sqrt(np.square(x).sum(axis=1))
+    # float64 sums of squares are within dim * 2**-52 of the real ones; one part in 2**30 more covers it.
+    up = 1 + 2.0 ** -30
+    return codes, scale, _rounded_up(norm * up), _rounded_up(residual * up)
+
+
+def _rounded_up(values: np.ndarray) -> np.ndarray:
+    """float64 values as float32 values at least as large (inf past float32's range)."""
+    with np.errstate(over="ignore"):
+        near = values.astype(np.float32)
+    return np.where(near.astype(np.float64) < values, np.nextafter(near, np.float32(np.inf)), near)
+
+
+@dataclass
 class Block:
     key: int | None
     start: int  # global slot of the first row
@@ -237,6 +313,66 @@ class Storage:
         self._block_table: tuple | None = None
         self._busy: set[int] = set()  # blocks the running allocate() hands slots from
         self._pool: list[int] = []  # emptied blocks the running allocate() may move to another partition
+        # int8 copies of the arenas (float32 on a CPU only), built by the first scan that asks for
+        # them, then kept current by every write (see coarse()).
+        self._coarse: list[CoarseArena] | None = None
+        self._coarse_pending: list[np.ndarray] = []  # slots written since the copy was last brought up to date
+        self._coarse_pending_rows = 0
+        self._coarse_demand = 0  # rows scanned without the copy by scans that could have used it
+        self._coarse_lock = threading.Lock()  # searches hold only the index's read lock
+
+    @property
+    def supports_coarse(self) -> bool:
+        """Whether :meth:`coarse` is available: float32 rows on a CPU."""
+        return self.device.type == "cpu" and self.dtype == torch.float32
+
+    def coarse(self) -> list[CoarseArena]:
+        """The int8 copy of every arena (see :class:`CoarseArena`), built on first use from the live rows.
+
+        Writes only note the slots they store (a write stays as fast without the copy); the next
+        call quantises the live rows among them, so the copy it returns matches the arenas at the
+        current storage version. Deletes leave it as it is (a row that is not live is never scored
+        from it)."""
+        if not self.supports_coarse:
+            raise ValueError(f"coarse: an int8 copy is kept for float32 rows on a CPU, not {self.dtype} on {self.device}")
+        with self._coarse_lock:
+            live = self.live.numpy()
+            if self._coarse is None:
+                arenas = []
+                for arena, start in zip(self.arenas, self.arena_starts):
+                    copy = CoarseArena.empty(arena.shape[0], self.dim)
+                    rows = np.flatnonzero(live[start:start + arena.shape[0]])
+                    if len(rows):
+                        copy.write(rows, _RowsAt(arena.numpy(), rows))
+                    arenas.append(copy)
+                self._coarse, self._coarse_pending, self._coarse_pending_rows = arenas, [], 0
+            self._coarse_arenas()
+            if self._coarse_pending:
+                slots = np.unique(np.concatenate(self._coarse_pending))
+                slots = slots[live[slots]]
+                starts = np.asarray(self.arena_starts, dtype=np.int64)
+                arena_of = np.searchsorted(starts, slots, side="right") - 1
+                for arena_id in np.unique(arena_of).tolist():
+                    rows = slots[arena_of == arena_id] - starts[arena_id]
+                    self._coarse[arena_id].write(rows, _RowsAt(self.arenas[arena_id].numpy(), rows))
+                self._coarse_pending, self._coarse_pending_rows = [], 0
+            return self._coarse
+
+    def coarse_for_scan(self, rows: int) -> list[CoarseArena] | None:
+        """:meth:`coarse` for a scan of ``rows`` rows that could use it, or None while the copy is not
+        built and such scans have read fewer than ``COARSE_BUILD_AFTER`` times the live rows (this
+        one counted)."""
+        if self._coarse is None:
+            with self._coarse_lock:
+                self._coarse_demand += rows
+                if self._coarse_demand < COARSE_BUILD_AFTER * max(int(self.block_live.sum()), 1):
+                    return None
+        return self.coarse()
+
+    def _coarse_arenas(self) -> None:
+        """Give arenas reserved since the copy was built their (empty) int8 copies."""
+        for arena in self.arenas[len(self._coarse):]:
+            self._coarse.append(CoarseArena.empty(arena.shape[0], self.dim))
 
     def attribute_index(self, name: str) -> SortedColumn:
         """The sorted entries of column ``name`` (built once, then maintained under writes)."""
@@ -485,6 +621,12 @@ class Storage:
         where = contiguous_range(at)  # appends fill consecutive slots: slices instead of index lists
         place = at if where is None else where
         self._write_vectors(at, vectors)
+        if self._coarse is not None:  # quantised by the next coarse() call; past the capacity, rebuilt then
+            self._coarse_pending.append(slots.numpy().copy())
+            self._coarse_pending_rows += len(slots)
+            if self._coarse_pending_rows > self.capacity:
+                self._coarse, self._coarse_pending, self._coarse_pending_rows = None, [], 0
+                self._coarse_demand = 0
         if self.keep_norms:
             self.sq_norms[slots if where is None else where] = vectors.float().pow(2).sum(dim=1)
         xp.view(self.slot_ids)[place] = xp.view(ids.contiguous())
@@ -613,4 +755,5 @@ class Storage:
 
     def nbytes(self) -> int:
         metadata = [self.slot_ids, self.live, self.sq_norms, *self.columns.values()]
-        return sum(t.numel() * t.element_size() for t in [*self.arenas, *metadata])
+        coarse = sum(c.codes.numel() + c.scale.nbytes + c.norm.nbytes + c.residual.nbytes for c in self._coarse or ())
+        return coarse + sum(t.numel() * t.element_size() for t in [*self.arenas, *metadata])

@@ -8,6 +8,12 @@ Two strategies, picked per search by how many rows pass the mask:
   CPU matrix multiplication costs far more than copying, so gathering wins up to
   a large pass fraction (measured: see ``GATHER_MAX_FRACTION``).
 
+Before either, when thousands of rows pass for one or two query vectors on
+float32 CPU storage, a bounded pre-scan (:func:`_pruned_scan`) scores every
+passing row from an int8 copy of the vectors with a rigorous bound on the
+difference to the float32 score, and gathers just the rows that can still reach
+the top k: a quarter of the bytes read, and results identical to the plain scan.
+
 Queries that are all the same vector (the job search sends one vector with a
 filter per query) are multiplied once and masked per query.
 
@@ -73,6 +79,24 @@ RETRY_MAX = 1024
 # query rows gave identical bits). A product that may take either thread count is computed with its
 # factor padded to the row count here, so its scores do not depend on the thread choice.
 THREAD_INVARIANT_ROWS = {5: 8, 6: 8, 7: 8, 9: 12, 10: 12, 11: 12}
+
+
+# Bounded pre-scan (see _pruned_scan): used when at least PRUNE_MIN_ROWS rows pass, at most PRUNE_MAX_ROWS
+# (its float32 bookkeeping is a few passes of 4 bytes per passing row), for products of at most
+# PRUNE_MAX_QUERIES query rows and k at most a PRUNE_MIN_RATIO-th of the passing rows; dropped for the
+# plain scan when more than PRUNE_MAX_FRACTION of the passing rows stay candidates. Measured (CPU time,
+# one thread, 2-core EPYC): 1M x 384 nq=1 unfiltered 118 -> 25.5 ms; the job search's 17,268 real
+# postings, loose plans timed after other work 3.1-3.7 -> 1.9-2.4 ms at the median.
+PRUNE_MIN_ROWS = 2048
+PRUNE_MAX_ROWS = 1 << 22
+PRUNE_MAX_QUERIES = 2
+PRUNE_MIN_RATIO = 8
+PRUNE_MAX_FRACTION = 0.25
+# Products are computed over a multiple of this many rows (gathered rows repeated, spans read past their
+# end inside the arena, the extra columns dropped): MKL scores the last n % 4 columns of a product with
+# other code, whose last bits differ, so without it a row's score would depend on which rows were
+# multiplied with it (the gather, the span scan and the bounded pre-scan must agree bit for bit).
+ROW_MULTIPLE = 8
 
 
 class _ThreadState(threading.local):
@@ -229,11 +253,14 @@ def _same_rows(queries: torch.Tensor) -> bool:
     return queries.shape[0] == 2 or bool((queries == queries[:1]).all())
 
 
-def _score_block(request, queries, vectors, keep, bias, *, same: bool = False) -> torch.Tensor:
+def _score_block(request, queries, vectors, keep, bias, *, same: bool = False, columns: int | None = None
+                 ) -> torch.Tensor:
     """Internal scores of queries against rows, -inf where the mask is clear.
 
     ``keep``: None (every row passes), (rows,) shared or (nq, rows) per query.
-    ``same``: every query is one vector, multiplied once."""
+    ``same``: every query is one vector, multiplied once.
+    ``columns``: only the first ``columns`` rows are wanted (the rest pad the product to
+    ``ROW_MULTIPLE`` rows); ``keep`` and ``bias`` cover every row of ``vectors``."""
     vectors = vectors.float()
     nq = queries.shape[0]
     factor = queries[:1] if same else queries
@@ -255,6 +282,9 @@ def _score_block(request, queries, vectors, keep, bias, *, same: bool = False) -
             scores = torch.addmm(row.unsqueeze(0), factor, vectors.T, alpha=request.score_scale)
     if padded is not None:
         scores = scores[:rows]
+    if columns is not None and columns < scores.shape[1]:
+        scores = scores[:, :columns]
+        keep = None if keep is None else keep[..., :columns]
     if keep is not None and keep.dim() == 2:
         if scores.device.type == "cpu":
             return torch.from_numpy(_masked_host(keep.numpy(), scores.numpy()))
@@ -284,6 +314,18 @@ def _any_host(bits: torch.Tensor) -> bool:
     return bool(bits.numpy().any()) if bits.device.type == "cpu" else bool(bits.any())
 
 
+def _all_host(bits: torch.Tensor) -> bool:
+    return bool(bits.numpy().all()) if bits.device.type == "cpu" else bool(bits.all())
+
+
+def _padded_stop(request: ScanRequest, start: int, stop: int) -> int:
+    """``stop`` rounded up to a multiple of ``ROW_MULTIPLE`` rows from ``start``, inside the arena."""
+    for arena, arena_start in zip(request.arenas, request.arena_starts):
+        if arena_start <= start < arena_start + arena.shape[0]:
+            return min(start + -(-(stop - start) // ROW_MULTIPLE) * ROW_MULTIPLE, arena_start + arena.shape[0])
+    return stop
+
+
 def torch_scan(request: ScanRequest) -> ScanResult:
     """Best ``request.k`` slots per query (see :class:`flatsearch.scan.ScanRequest`).
 
@@ -309,6 +351,9 @@ def torch_scan(request: ScanRequest) -> ScanResult:
         slots = request.passing_slots
         if slots.numel() == 0:
             return _empty(queries, k)
+        pruned = _pruned_scan(request, queries, same, slots, None)
+        if pruned is not None:
+            return pruned
         if slots.numel() <= GATHER_MAX_FRACTION * total_rows:
             return _gather_scan(request, queries, None, slots, same)
     elif request.candidate_slots is not None and request.candidate_slots.numel() <= GATHER_MAX_FRACTION * total_rows:
@@ -320,9 +365,18 @@ def torch_scan(request: ScanRequest) -> ScanResult:
             keep = bits_at(request.mask_words, slots)
             if not request.per_query_mask:
                 keep = keep.expand(nq, -1)
+        pruned = _pruned_scan(request, queries, same, slots, keep)
+        if pruned is not None:
+            return pruned
         return _gather_scan(request, queries, keep, slots, same)
     if request.dense:
         keep_all = None  # every slot in the ranges passes: no mask to read
+        copies = request.coarse(total_rows) if _may_prune(request, queries, same, total_rows) else None
+        if copies is not None:  # the slots are listed only when the copy is there to score them
+            slots = torch.from_numpy(np.concatenate([np.arange(start, stop) for start, stop in ranges.tolist()]))
+            pruned = _pruned_scan(request, queries, same, slots, None, copies=copies)
+            if pruned is not None:
+                return pruned
     else:
         keep_all = _keep_bits(request)
         if keep_all.device.type == "cpu":  # numpy: single-threaded, several times faster on these passes
@@ -334,29 +388,40 @@ def torch_scan(request: ScanRequest) -> ScanResult:
             n_passing = int(passing.sum())
         if n_passing == 0:
             return _empty(queries, k)
-        if n_passing <= GATHER_MAX_FRACTION * total_rows:
+        prune = _may_prune(request, queries, same, n_passing)
+        if prune or n_passing <= GATHER_MAX_FRACTION * total_rows:
             slots = torch.from_numpy(np.flatnonzero(passing)) if isinstance(passing, np.ndarray) \
                 else passing.nonzero().flatten()
-            return _gather_scan(request, queries, keep_all.index_select(-1, slots), slots, same)
+            keep = keep_all.index_select(-1, slots)
+            pruned = _pruned_scan(request, queries, same, slots, None if keep.dim() == 1 else keep) if prune else None
+            if pruned is not None:
+                return pruned
+            if n_passing <= GATHER_MAX_FRACTION * total_rows:
+                return _gather_scan(request, queries, keep, slots, same)
     # Dense ranges are used as listed: joining them across gaps would score rows that are not live.
     spans = ranges.tolist() if request.dense else _spans(request, ranges)
     candidates_scores, candidates_slots = [], []
-    chunk_rows = max(4096, CHUNK_ELEMENTS // max(nq, 1))
+    chunk_rows = max(4096, CHUNK_ELEMENTS // max(nq, 1) // 32 * 32)  # chunks end on multiples of ROW_MULTIPLE
     for start, stop in spans:
         for chunk_start in range(start, stop, chunk_rows):
             chunk_stop = min(stop, chunk_start + chunk_rows)
-            keep = None if keep_all is None else keep_all[..., chunk_start:chunk_stop]
+            # Rows past the chunk up to a multiple of ROW_MULTIPLE are multiplied too and dropped
+            # (never live: blocks start at multiples of 32 and fill from their start).
+            padded_stop = _padded_stop(request, chunk_start, chunk_stop)
+            keep = None if keep_all is None else keep_all[..., chunk_start:padded_stop]
             if keep is not None:
-                if not _any_host(keep):
+                real = keep[..., :chunk_stop - chunk_start]
+                if not _any_host(real):
                     continue
-                if keep.dim() == 1 and bool(keep.numpy().all() if keep.device.type == "cpu" else keep.all()):
+                if keep.dim() == 1 and _all_host(real):
                     keep = None
-            bias = None if request.bias is None else request.bias[chunk_start:chunk_stop]
+            bias = None if request.bias is None else request.bias[chunk_start:padded_stop]
             # The product and its top-k in one parallel region when the product is large: a top-k of
             # (64 x 1M) scores on one thread was 6% of an unfiltered search.
             with _parallel((1 if same else nq) * (chunk_stop - chunk_start) * queries.shape[1], 1 if same else nq):
-                scores = _score_block(request, queries, _arena_rows(request, chunk_start, chunk_stop), keep, bias,
-                                      same=same)
+                scores = _score_block(request, queries, _arena_rows(request, chunk_start, padded_stop), keep, bias,
+                                      same=same, columns=chunk_stop - chunk_start)
+                keep = None if keep is None else keep[..., :chunk_stop - chunk_start]
                 # A shared mask folded into the bias row does not clean rows that are not live: their memory
                 # may hold NaN or inf (never written), so best_k masks those scores itself.
                 values, columns = best_k(scores, k, valid=keep, masked=keep is None or keep.dim() == 2)
@@ -368,6 +433,136 @@ def torch_scan(request: ScanRequest) -> ScanResult:
         return ScanResult(candidates_scores[0], candidates_slots[0])
     slots = torch.cat(candidates_slots, 1)
     return ScanResult(*best_k(torch.cat(candidates_scores, 1), k, keys=slots, valid=slots >= 0))
+
+
+def _may_prune(request: ScanRequest, queries: torch.Tensor, same: bool, passing: int) -> bool:
+    """Whether the bounded pre-scan (:func:`_pruned_scan`) may pay for ``passing`` rows."""
+    return (PRUNE_MIN_ROWS <= passing <= PRUNE_MAX_ROWS and request.k * PRUNE_MIN_RATIO <= passing
+            and (1 if same else queries.shape[0]) <= PRUNE_MAX_QUERIES and queries.device.type == "cpu"
+            and bool(request.arenas) and request.arenas[0].dtype == torch.float32
+            and _int8_products_exact(queries.shape[1])
+            and request.coarse is not None)
+
+
+_INT8_CHECKED: dict[int, bool] = {}
+
+
+def _int8_products_exact(dim: int) -> bool:
+    """Whether ``torch._int_mm`` multiplies int8 rows of ``dim`` values exactly here (checked once per dim
+    on random codes against int64 arithmetic; torch 2.13 on a CPU gets dim 1 wrong)."""
+    exact = _INT8_CHECKED.get(dim)
+    if exact is None:
+        exact = False
+        if dim >= 2 and dim * 127 * 127 < 2 ** 31 and hasattr(torch, "_int_mm"):
+            generator = torch.Generator().manual_seed(dim)
+            left = torch.randint(-127, 128, (2, dim), dtype=torch.int8, generator=generator)
+            right = torch.randint(-127, 128, (1029, dim), dtype=torch.int8, generator=generator)
+            try:
+                exact = all(torch.equal(torch._int_mm(left[:rows], right[:columns].T).long(),
+                                        left[:rows].long() @ right[:columns].long().T)
+                            for rows in (1, 2) for columns in (1, 37, 1029))
+            except RuntimeError:
+                exact = False
+        _INT8_CHECKED[dim] = exact
+    return exact
+
+
+def _pruned_scan(request: ScanRequest, queries: torch.Tensor, same: bool, slots: torch.Tensor,
+                 keep: torch.Tensor | None, *, copies: list | None = None) -> ScanResult | None:
+    """The exact top k of the rows at ``slots`` (sorted, passing for some query; ``keep``: each query's
+    bits there, None when all pass for every query), multiplying in float32 only the rows whose
+    score can reach the k-th; None when the bound leaves too many (the caller scans them all).
+
+    Each row is scored first from the int8 copy (``request.coarse``; a storage builds it once scans
+    that could use it have read enough rows, see ``storage.COARSE_BUILD_AFTER``) with the query rounded to int8
+    too: the integer products are exact, so ``|approximate - real| <= |scale| (|q - q^| |x| +
+    |q^| |x - x^|)``. The float32 product differs from the real score by at most
+    ``4 (dim + 2) 2**-24 (|scale| |q| |x| + |bias|)`` in any summation order, and computing the
+    approximation and its bound in float32 by less than as much again: the bound adds
+    ``8 (dim + 2) 2**-24`` times that magnitude, is widened by one part in 2**20 and by 2**-100.
+    Let T be a query's k-th largest lower bound: k rows score at least T, so a row whose upper
+    bound is below T scores below k others and is in no top k, ties included. The remaining
+    candidates are multiplied exactly by :func:`_gather_scan`, whose scores are the plain scan's
+    bit for bit (see ``ROW_MULTIPLE``). ``copies``: ``request.coarse(len(slots))`` when the caller has it."""
+    n = slots.numel()
+    if not _may_prune(request, queries, same, n):
+        return None
+    if copies is None:  # None until scans that could use it have read enough rows
+        copies = request.coarse(n)
+    if copies is None:
+        return None
+    factor = queries[:1] if same else queries
+    dim = factor.shape[1]
+    q = factor.numpy().astype(np.float64)
+    q_scale = (np.abs(q).max(axis=1) / 127.0).astype(np.float32)
+    q_scale[q_scale == 0] = 1.0
+    q_round = np.clip(np.rint(q / q_scale.astype(np.float64)[:, None]), -127, 127)
+    codes = torch.from_numpy(q_round.astype(np.int8))
+    q_round *= q_scale.astype(np.float64)[:, None]
+    q_error = np.sqrt(np.square(q - q_round).sum(axis=1))
+    q_norm = np.sqrt(np.square(q).sum(axis=1))
+    alpha = float(request.score_scale)
+    unit = 8 * (dim + 2) * 2.0 ** -24
+    up = 1 + 2.0 ** -30
+    row_scale = (alpha * q_scale.astype(np.float64)).astype(np.float32)[:, None]
+    norm_weight = _rounded_up(abs(alpha) * (q_error + unit * q_norm) * up)[:, None]
+    residual_weight = _rounded_up(abs(alpha) * np.sqrt(np.square(q_round).sum(axis=1)) * up)[:, None]
+    at = slots.numpy()
+    products = np.empty((factor.shape[0], n), dtype=np.float32)
+    scale, norm, residual = np.empty(n, dtype=np.float32), np.empty(n, dtype=np.float32), np.empty(n, dtype=np.float32)
+    starts = np.asarray(request.arena_starts, dtype=np.int64)
+    arena_of = np.searchsorted(starts, at, side="right") - 1
+    edges = np.searchsorted(arena_of, np.arange(len(starts) + 1))
+    for arena_id, (lo, hi) in enumerate(zip(edges[:-1].tolist(), edges[1:].tolist())):
+        if hi == lo:
+            continue
+        coarse = copies[arena_id]
+        rows = at[lo:hi] - starts[arena_id]
+        if 3 * (hi - lo) >= rows[-1]:  # most rows: every row up to the last, then the wanted columns
+            products[:, lo:hi] = torch._int_mm(codes, coarse.codes[:rows[-1] + 1].T).numpy()[:, rows]
+        else:
+            products[:, lo:hi] = torch._int_mm(codes, coarse.codes.index_select(0, torch.from_numpy(rows)).T).numpy()
+        scale[lo:hi], norm[lo:hi], residual[lo:hi] = coarse.scale[rows], coarse.norm[rows], coarse.residual[rows]
+    bias = None if request.bias is None else _bias_at(request, slots).numpy()
+    largest = abs(alpha) * float(q_norm.max()) * float(norm.max()) + (0.0 if bias is None else float(np.abs(bias).max()))
+    if not largest < 1e37:  # scores near float32's range: the bound would not hold through overflow
+        return None
+    # Integer products below 2**24 are exact in float32 (dim <= 1040); past that their rounding is
+    # one more part in 2**24 of the magnitude, inside the bound's margin.
+    approximate = products
+    approximate *= scale
+    approximate *= row_scale
+    error = norm * norm_weight
+    error += residual * residual_weight
+    if bias is not None:
+        approximate += bias
+        error += np.float32(unit) * np.abs(bias)
+    error *= np.float32(1 + 2.0 ** -20)
+    error += np.float32(2.0 ** -100)
+    lower = approximate - error
+    upper = np.add(approximate, error, out=approximate)
+    nq, k = queries.shape[0], request.k
+    bits = None if keep is None else keep.numpy()
+    candidates = np.zeros(n, dtype=bool)
+    for query in range(nq if bits is not None else lower.shape[0]):  # one mask for all: each distinct factor row
+        row = 0 if same else query
+        low = lower[row] if bits is None else np.where(bits[query], lower[row], np.float32(-np.inf))
+        if (n if bits is None else int(np.count_nonzero(bits[query]))) < k:
+            reach = np.ones(n, dtype=bool)
+        else:
+            reach = upper[row] >= -np.partition(-low, k - 1)[k - 1]
+        candidates |= reach if bits is None else reach & bits[query]
+    if np.count_nonzero(candidates) > PRUNE_MAX_FRACTION * n:
+        return None
+    chosen = np.flatnonzero(candidates)
+    kept = None if keep is None else torch.from_numpy(np.ascontiguousarray(bits[:, chosen]))
+    return _gather_scan(request, queries, kept, torch.from_numpy(at[chosen]), same)
+
+
+def _rounded_up(values: np.ndarray) -> np.ndarray:
+    """float64 values as float32 values at least as large."""
+    near = values.astype(np.float32)
+    return np.where(near.astype(np.float64) < values, np.nextafter(near, np.float32(np.inf)), near)
 
 
 def _spans(request: ScanRequest, ranges: np.ndarray | None = None) -> list[list[int]]:
@@ -396,10 +591,16 @@ def _gather_scan(request: ScanRequest, queries: torch.Tensor, keep: torch.Tensor
     # than it saves (on 2 cores, 1M rows, 1,000 passing, nq=64: gather 95 against 200 us, top-k
     # 140 against 300 us on one thread).
     factor_rows = 1 if same else queries.shape[0]
-    with _parallel(factor_rows * slots.numel() * queries.shape[1], factor_rows):
-        vectors = gather_rows(request, slots)
+    n = slots.numel()
+    pad = -n % ROW_MULTIPLE  # see ROW_MULTIPLE: the last slot repeated, its extra columns dropped
+    with _parallel(factor_rows * n * queries.shape[1], factor_rows):
+        vectors = gather_rows(request, torch.cat([slots, slots[-1:].expand(pad)]) if pad else slots)
         bias = None if request.bias is None else _bias_at(request, slots)
-        scores = _score_block(request, queries, vectors, keep, bias, same=same)
+        padded_keep = keep
+        if pad:
+            bias = None if bias is None else torch.cat([bias, bias.new_zeros(pad)])
+            padded_keep = None if keep is None else torch.cat([keep, keep.new_zeros(keep.shape[:-1] + (pad,))], -1)
+        scores = _score_block(request, queries, vectors, padded_keep, bias, same=same, columns=n)
         # Slots are sorted, so the lower column is the lower slot.
         values, columns = best_k(scores, request.k, valid=keep, masked=True)
     if columns.device.type == "cpu":  # (nq, k) small: numpy, not four torch calls

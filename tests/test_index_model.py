@@ -19,6 +19,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 import flatsearch as fs
 from flatsearch import attribute_index, filter_plan, idmap, torch_scan
+from flatsearch import storage as storage_module
 from reference_model import ModelIndex
 
 DIM = 6
@@ -75,6 +76,15 @@ def gathering(fraction):
 def planned_by(fraction):
     """Force the filter plan: 0.0 scans columns, 1.0 reads postings wherever it can, None is the default."""
     return _threshold(filter_plan, "POSTINGS_MAX_FRACTION", fraction)
+
+
+@contextlib.contextmanager
+def pruning():
+    """Force the torch scan's bounded pre-scan (int8 bounds, then exact rescoring) on every float32 search."""
+    with _threshold(torch_scan, "PRUNE_MIN_ROWS", 0), _threshold(torch_scan, "PRUNE_MIN_RATIO", 0), \
+            _threshold(torch_scan, "PRUNE_MAX_FRACTION", 1.0), _threshold(torch_scan, "PRUNE_MAX_QUERIES", 3), \
+            _threshold(storage_module, "COARSE_BUILD_AFTER", 0):
+        yield
 
 
 def rows(draw_ids):
@@ -169,8 +179,10 @@ class IndexVersusModel(RuleBasedStateMachine):
         expected = [self.model.search(queries[row], k, filter_dicts[row], boost) for row in range(nq)]
         # The default plan, then every filter answered by a column scan, then by postings wherever
         # possible; the torch scan gathering its default share of rows, none, or all it can.
-        for fraction, gather in ((None, None), (0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (1.0, 1.0)):
-            with planned_by(fraction), gathering(gather):
+        # Last, the bounded pre-scan on every search it can take (float32 rows).
+        for fraction, gather, prune in ((None, None, False), (0.0, 0.0, False), (1.0, 0.0, False), (0.0, 1.0, False),
+                                        (1.0, 1.0, False), (None, None, True), (0.0, 0.0, True)):
+            with planned_by(fraction), gathering(gather), (pruning() if prune else contextlib.nullcontext()):
                 result = self.index.search(queries, k, filter=argument, boost=boost)
                 passing = None if filter_dicts[0] is None else self.index.ids(filter=filter_dicts[0]).tolist()
             assert result.scores.shape == result.ids.shape == (nq, k)

@@ -1,0 +1,204 @@
+"""The torch scan's bounded pre-scan: int8 score bounds, then exact rescoring of the rows that can
+reach the top k. Results must be those of the plain scan bit for bit (ids, scores, ties), and the
+int8 copy must follow every write."""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+
+import numpy as np
+import pytest
+import torch
+
+import flatsearch as fs
+from flatsearch import storage as storage_module
+from flatsearch import torch_scan
+
+KINDS = {"city": "int", "pay": "float", "remote": "bool"}
+
+
+@pytest.fixture(autouse=True)
+def copy_at_first_scan(monkeypatch):
+    """Every test here scans with the int8 copy from the first search (see storage.COARSE_BUILD_AFTER)."""
+    monkeypatch.setattr(storage_module, "COARSE_BUILD_AFTER", 0)
+
+
+@contextlib.contextmanager
+def counting_prunes():
+    """Yield a list that receives, per bounded pre-scan tried, whether it answered the search."""
+    calls, original = [], torch_scan._pruned_scan
+
+    def counted(*args, **kwargs):
+        result = original(*args, **kwargs)
+        calls.append(result is not None)
+        return result
+
+    torch_scan._pruned_scan = counted
+    try:
+        yield calls
+    finally:
+        torch_scan._pruned_scan = original
+
+
+@contextlib.contextmanager
+def no_pruning():
+    saved = torch_scan.PRUNE_MIN_ROWS
+    torch_scan.PRUNE_MIN_ROWS = 1 << 62
+    try:
+        yield
+    finally:
+        torch_scan.PRUNE_MIN_ROWS = saved
+
+
+def build(n=6000, dim=48, metric="ip", seed=0, duplicates=0, partition_size=2048):
+    rng = np.random.default_rng(seed)
+    vectors = rng.standard_normal((n, dim)).astype(np.float32)
+    if duplicates:  # many equal rows: ties at every place, the k-th included
+        vectors[:duplicates] = vectors[0]
+    attributes = {"city": rng.integers(0, 10, n), "pay": rng.random(n).astype(np.float32),
+                  "remote": rng.random(n) < 0.5}
+    index = fs.Index(dim, metric=metric, attributes=KINDS, partition_size=partition_size)
+    index.add(np.arange(n), vectors, attributes)
+    return index, vectors, rng
+
+
+def same_as_plain_scan(index, queries, k, **kwargs):
+    """Search with the pre-scan and without it; assert identical results; return how many pre-scans answered."""
+    with counting_prunes() as calls:
+        pruned = index.search(queries, k, **kwargs)
+    with no_pruning():
+        plain = index.search(queries, k, **kwargs)
+    assert torch.equal(pruned.ids, plain.ids), kwargs
+    assert torch.equal(pruned.scores, plain.scores), kwargs  # bit for bit, not close
+    return sum(calls)
+
+
+@pytest.mark.parametrize("metric", ["ip", "l2", "cosine"])
+def test_loose_filters_match_the_plain_scan_and_are_pruned(metric):
+    index, vectors, rng = build(metric=metric)
+    query = rng.standard_normal((1, 48)).astype(np.float32)
+    pair = np.repeat(query, 2, axis=0)
+    two = rng.standard_normal((2, 48)).astype(np.float32)
+    cases = [
+        (query, dict()),
+        (query, dict(filter=fs.col("city") < 7)),
+        (query, dict(filter=~fs.col("city").isin([1, 2]), boost={"pay": 0.5})),
+        (pair, dict(filter=[fs.col("city") < 8, (fs.col("city") < 8) & (fs.col("remote") == False)], boost={"pay": 2.0})),
+        (two, dict(filter=fs.col("pay") > 0.2)),
+        (two, dict(filter=[fs.col("pay") > 0.2, fs.col("city") != 3])),
+        (pair, dict(filter=[fs.col("pay") > 0.1, None])),
+    ]
+    answered = 0
+    for queries, kwargs in cases:
+        for k in (1, 10, 50):
+            answered += same_as_plain_scan(index, queries, k, **kwargs)
+    assert answered >= len(cases) * 3 - 3  # the pre-scan answered (nearly) every one of these searches
+
+
+def test_ties_at_the_kth_place_match_the_plain_scan():
+    """2,000 equal rows: the k-th place is tied among many, resolved by the lower id in both paths."""
+    index, vectors, rng = build(n=8000, duplicates=2000)
+    for queries in (vectors[:1], vectors[:1] + 0.01, np.repeat(vectors[:1], 2, axis=0)):
+        for k in (5, 50, 250):
+            for expr in (None, fs.col("city") < 8):
+                same_as_plain_scan(index, queries, k, filter=expr)
+
+
+def test_mostly_tied_scores_fall_back_to_the_plain_scan():
+    """Every row equal: no row can be left out, so the pre-scan gives way (and results still match)."""
+    dim, n = 16, 4096
+    index = fs.Index(dim, attributes=KINDS)
+    index.add(np.arange(n), np.ones((n, dim), dtype=np.float32))
+    with counting_prunes() as calls:
+        result = index.search(np.ones(dim, dtype=np.float32), 10)
+    assert calls and not any(calls)  # the search and its tie resolution each fell back
+    assert result.ids[0].tolist() == list(range(10))
+
+
+def test_int8_copy_follows_every_write(monkeypatch):
+    monkeypatch.setattr(storage_module.CoarseArena, "CHUNK_ROWS", 1000)  # quantised in several chunks
+    index, vectors, rng = build(n=5000, partition_size=1024)
+    query = rng.standard_normal((1, 48)).astype(np.float32)
+    assert same_as_plain_scan(index, query, 20) == 1  # builds the copy
+    index.add(np.arange(5000, 7000), rng.standard_normal((2000, 48)).astype(np.float32),
+              {"city": rng.integers(0, 10, 2000)})
+    index.upsert(np.arange(0, 3000, 3), 5 * rng.standard_normal((1000, 48)).astype(np.float32))
+    index.delete(np.arange(1, 3000, 7))
+    index.set_attributes(np.arange(3000, 3100), {"pay": np.full(100, 9.0, dtype=np.float32)})
+    index.add(np.arange(7000, 9000), 3 * rng.standard_normal((2000, 48)).astype(np.float32))  # into freed slots
+    for expr in (None, fs.col("city") < 6, fs.col("pay") > 0.5):
+        assert same_as_plain_scan(index, query, 30, filter=expr, boost={"pay": 0.1}) == 1
+    storage = index._storage
+    live = storage.live.numpy()
+    for copy, arena, start in zip(storage.coarse(), storage.arenas, storage.arena_starts):
+        rows = np.flatnonzero(live[start:start + arena.shape[0]])
+        codes, scale, norm, residual = storage_module.quantize_rows(arena.numpy()[rows])
+        assert np.array_equal(copy.codes.numpy()[rows], codes)
+        assert np.array_equal(copy.scale[rows], scale) and np.array_equal(copy.residual[rows], residual)
+        assert np.array_equal(copy.norm[rows], norm)
+    for _ in range(3):  # more rows rewritten than the index holds: the copy is dropped and rebuilt on use
+        live_ids = index.ids()
+        index.upsert(live_ids, rng.standard_normal((len(live_ids), 48)).astype(np.float32))
+    assert index._storage._coarse is None
+    assert same_as_plain_scan(index, query, 30, filter=fs.col("city") < 6) == 1
+    for rebuilt in (_compacted(index), _reloaded(index)):
+        for expr in (None, fs.col("city") < 6):
+            assert same_as_plain_scan(rebuilt, query, 30, filter=expr) == 1
+
+
+def _compacted(index):
+    index.compact()
+    return index
+
+
+def _reloaded(index):
+    path = os.path.join(tempfile.mkdtemp(), "index.fsx")
+    index.save(path)
+    return fs.Index.load(path)
+
+
+@pytest.mark.parametrize("magnitude", [1e-30, 1e-3, 1.0, 1e6, 1e17])
+def test_bounds_hold_across_magnitudes(magnitude):
+    """Rows and queries far from unit length, mixed with zero rows and tiny entries (the float32 error
+    term and the int8 rounding of small values dominate in turn)."""
+    rng = np.random.default_rng(3)
+    n, dim = 4000, 40
+    vectors = (rng.standard_normal((n, dim)) * magnitude).astype(np.float32)
+    vectors[::50] = 0.0
+    vectors[1::50, :3] = np.float32(magnitude * 1e-6)
+    index = fs.Index(dim, attributes=KINDS)
+    index.add(np.arange(n), vectors, {"pay": rng.random(n).astype(np.float32)})
+    query = (rng.standard_normal((1, dim)) * magnitude).astype(np.float32)
+    for boost in (None, {"pay": 1.0}):
+        same_as_plain_scan(index, query, 25, boost=boost)
+        same_as_plain_scan(index, query, 25, filter=fs.col("pay") > 0.3, boost=boost)
+
+
+@pytest.mark.parametrize("n", [4093, 4096, 4101])
+def test_gathered_and_scanned_products_give_the_same_bits(monkeypatch, n):
+    """A row's float32 score does not depend on which rows it was multiplied with (see ROW_MULTIPLE):
+    the gather path and the span scan agree bit for bit, on every row count."""
+    index, vectors, rng = build(n=n, partition_size=65536)
+    queries = rng.standard_normal((2, 48)).astype(np.float32)
+    expr = fs.col("pay") < 0.6
+    found = []
+    with no_pruning():
+        for threshold in (0.0, 1.0):  # the span scan, then the gather
+            monkeypatch.setattr(torch_scan, "GATHER_MAX_FRACTION", threshold)
+            found.append(index.search(queries, n, filter=expr))
+    assert torch.equal(found[0].ids, found[1].ids)
+    assert torch.equal(found[0].scores, found[1].scores)
+
+
+def test_copy_is_built_after_enough_scans(monkeypatch):
+    monkeypatch.setattr(storage_module, "COARSE_BUILD_AFTER", 3)
+    index, vectors, rng = build(n=4000)
+    query = rng.standard_normal((1, 48)).astype(np.float32)
+    answered = [same_as_plain_scan(index, query, 10) for _ in range(5)]
+    assert answered == [0, 0, 1, 1, 1]  # 4,000 rows read twice without the copy, the third scan builds it
+
+
+def test_int8_products_are_checked_before_use():
+    assert torch_scan._int8_products_exact(48)
+    assert not torch_scan._int8_products_exact(1)  # one-value rows: never trusted (wrong on torch 2.13)
