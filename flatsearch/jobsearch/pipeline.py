@@ -279,10 +279,19 @@ class JobSearch:
         if not kept:
             return []
         vectors = rows.vectors.cpu().numpy()
-        engagement = [float(rows.attributes["engagement"][row] or 0.0) for row in range(len(vectors))]
-        scan = vectors.astype(np.float32) @ query_vector.astype(np.float32) + plan.boost.get("engagement", 0.0) * np.array(engagement, np.float32)
-        return [Candidate(job_id, record, vectors[row], engagement[row], hits[job_id][1], hits[job_id][0]) if job_id in chosen
-                else Candidate(job_id, record, vectors[row], engagement[row], False, float(scan[row])) for row, job_id, record in kept]
+        engagement = rows.attributes["engagement"]
+        query = query_vector.astype(np.float32)
+        out = []
+        for row, job_id, record in kept:
+            boost = float(engagement[row] or 0.0)
+            if job_id in chosen:
+                score, preferred = hits[job_id][0], hits[job_id][1]
+            else:  # found only by the lexical index: the score the scan gives it, computed here for these rows alone
+                score = float(vectors[row].astype(np.float32) @ query
+                              + np.float32(plan.boost.get("engagement", 0.0)) * np.float32(boost))
+                preferred = False
+            out.append(Candidate(job_id, record, vectors[row], boost, preferred, score))
+        return out
 
     def _fetch_rows(self, ids: list[int]):
         """Stored rows of these ids and (row, id, record) for each still present: postings removed while this search ran (see churn.py) are skipped."""

@@ -52,11 +52,12 @@ import datetime as dt
 import json
 import re
 from collections import Counter
+from functools import cached_property
 from importlib import resources
 
 from .dates import parse_recency
 from .gazetteer import Place, fold
-from .lexicon import Lexicon, abbreviations, catalog_word_counts, clean_query, common_words, expand_abbreviations, translate
+from .lexicon import MIN_PAIR_COUNT, MIN_PAIR_KEPT, Lexicon, abbreviations, expand_interests, catalog_word_counts, clean_query, common_words, expand_abbreviations, translate
 from .locations import WORK_MODE_CODES
 from .pay import parse_pay, spell_out_amounts
 from .plan import QueryPlan
@@ -96,7 +97,10 @@ _NOW_PHRASE = re.compile(r"\b(?:right\s+(?:now|away)|at\s+the\s+moment|at\s+pres
 # What someone wants, after who they are ("teacher moving into corporate training"): the part after it is the topic.
 _WISH = re.compile(r"\b(?:interested\s+in|passionate\s+about|keen\s+on|enjoys?|loves?|(?<=\bi\s)(?:really\s+)?like|"
                    r"(?:mov(?:e|es|ing)|switch(?:es|ing)?|transition(?:s|ing)?|pivot(?:s|ing)?|chang(?:e|es|ing)\s+careers?|"
-                   r"break(?:s|ing)?|get(?:s|ting)?)\s+(?:in)?to|looking\s+for|searching\s+for|seeking)\b", re.IGNORECASE)
+                   r"break(?:s|ing)?|get(?:s|ting)?)\s+(?:in)?to|looking\s+for|searching\s+for|seeking|"
+                   # "paralegal hoping to become a product manager", "nurse who wants to work as a data analyst"
+                   r"(?:(?:hop(?:e|es|ing)|want(?:s|ing)?|aim(?:s|ing)?|plan(?:s|ning)?|trying|try(?:ing)?)\s+to\s+)?(?:become|work\s+as)(?:\s+an?)?)\b",
+                   re.IGNORECASE)
 # Filler that never begins or ends a place name ("jobs in", "the us"): city names keep their articles ("Los Angeles", "La Paz").
 _EDGE_FILLER = _FILLER - frozenset("los las la le les el de du des".split())
 _STOP_PLACE_WORDS = frozenset("""remote hybrid marketing sales data design product security energy mobile nice reading bath
@@ -389,7 +393,15 @@ def _vocabularies(catalog, gazetteer) -> dict:
     # than "Boston, MA"): a name that is a job word too ("Marketing") is never one of them.
     in_titles = Counter(w for r in catalog.records.values() for w in re.findall(r"[a-z]+", fold(r.posting.title)))
     in_locations = Counter(w for r in catalog.records.values() for w in re.findall(r"[a-z]+", fold(r.posting.location)))
+    # Pairs of neighbouring title words ("project manager"), for typos that are words themselves ("project manger").
+    pairs = Counter()
+    for record in catalog.records.values():
+        # Within one part of the title: "Account Executive, Boston" holds no pair "executive boston".
+        for part in re.split(r"[,;:|/()\[\]–—]|\s-\s|\s+at\s+", fold(record.posting.title)):
+            title = re.findall(r"[a-z]+", part)
+            pairs.update({f"{a} {b}" for a, b in zip(title, title[1:])})
     return {"vocabulary": sorted(w for w, n in words.items() if n >= 2 and w not in _FILLER), "word_counts": dict(counts),
+            "title_pairs": {pair: n for pair, n in pairs.items() if n >= MIN_PAIR_KEPT},
             "place_words": sorted(w for w, n in in_locations.items() if n >= 3 and n >= in_titles.get(w, 0) and w not in _FILLER),
             "geo_counts": {str(pid): n for pid, n in Counter(pid for r in catalog.records.values() for pid in r.geo_ids).items()},
             "role_words": sorted(w for w, n in others.items() if n >= 3),
@@ -424,7 +436,7 @@ class RulePlanner:
         else:
             data = _vocabularies(self.catalog, tools.gazetteer)
         self.vocabulary = set(data["vocabulary"])
-        self.lexicon = Lexicon(Counter(data["word_counts"]))
+        self.lexicon = Lexicon(Counter(data["word_counts"]), Counter(data["title_pairs"]))
         # How many postings carry each place id: an ambiguous name ("Georgia") is read as the place with postings.
         self.geo_counts = Counter({int(pid): n for pid, n in data["geo_counts"].items()})
         self.role_words = set(data["role_words"])
@@ -517,6 +529,8 @@ class RulePlanner:
             plan.notes.append("This does not look like a job search. Try describing a role, e.g. \"senior product designer jobs in Austin\".")
             return plan
         fallback = f"{member.title}, {', '.join(member.skills)}" if member is not None else "jobs"
+        # A query naming only an interest ("someone who loves numbers") also embeds the kinds of work it points to.
+        semantic = expand_interests(semantic, _FILLER)
         plan.semantic_text = expand_abbreviations("; ".join(part for part in (semantic, background) if part) or fallback)
         add_ranking_terms(plan, self.catalog, member, now)
         return plan
@@ -863,6 +877,8 @@ class RulePlanner:
                 before = state.text[max(0, span[0].start() - CUE_WINDOW):span[0].start()]
                 listed = any(_LIST_JOIN.match(state.text[e:span[0].start()]) for _, e, _, _, _ in found[-3:] if span[0].start() - e <= CUE_WINDOW)
                 cue = bool(_PLACE_CUE.search(before)) or bool(_NEGATION.search(before)) or listed or bool(_PLACE_AFTER.match(state.text, span[-1].end()))
+                if n == 1 and not cue and self._modifies_role(state.text, span[0]):
+                    continue  # "dc technician": the role abbreviation (data center) before a title word, not Washington
                 place = self._place(phrase, cue=cue, lowercase_query=lowercase_query)
                 if place is None:
                     continue
@@ -1122,7 +1138,7 @@ class RulePlanner:
         named = key.split()
         if not cities and not single and (cue or (named[0] not in _EDGE_FILLER and named[-1] not in _EDGE_FILLER
                                                   and any(w not in self.vocabulary and w not in _FILLER for w in named)
-                                                  and not set(named).isdisjoint(self._city_name_words()))):
+                                                  and not set(named).isdisjoint(self._city_name_words))):
             # "los angelos": a name of two or more words one edit from a city with many postings, after a place cue, or
             # without one when a word of it is no title word (so a misspelling, not a role: "santa barbra jobs");
             # else one edit from a sizeable city of two or more words ("santa barbra"), so its first word is not read
@@ -1148,30 +1164,37 @@ class RulePlanner:
             return with_postings[0] if with_postings else cities[0]
         return None
 
+    def _modifies_role(self, text: str, word: re.Match) -> bool:
+        """Whether a word that is a role abbreviation too ("dc": data center) stands right before a word that titles
+        write after its expansion ("dc technician": "Data Center Technician"), where it names the kind of role. Before
+        other words ("dc data analyst") or after a role ("engineer dc") it is left to the place rules."""
+        key = fold(word.group(0))
+        table, upper_only = abbreviations()
+        if key not in table or (key in upper_only and not word.group(0).isupper()):
+            return False
+        after = re.match(r"\s+([A-Za-z][A-Za-z-]*)", text[word.end():])
+        return after is not None and self.lexicon.pairs.get(f"{fold(table[key]).split()[-1]} {fold(after.group(1))}", 0) >= MIN_PAIR_COUNT
+
+    @cached_property
     def _city_name_words(self) -> frozenset[str]:
         """The words of the names of two or more words that a misspelt name may be read as (a cheap test before the fuzzy one)."""
-        if not hasattr(self, "_name_words"):
-            self._name_words = frozenset(w for names in (self._posting_city_table(), self._named_city_table()) for name in names
-                                         if " " in name for w in name.split())
-        return self._name_words
+        return frozenset(w for names in (self._posting_cities, self._named_cities) for name in names if " " in name for w in name.split())
 
-    def _posting_city_table(self) -> dict[str, Place]:
+    @cached_property
+    def _posting_cities(self) -> dict[str, Place]:
         """Folded name -> the city of that name with the most postings, over the cities with postings."""
-        if not hasattr(self, "_posting_cities"):
-            gazetteer = self.tools.gazetteer
-            cities: dict[str, Place] = {}
-            for pid, _ in self.geo_counts.most_common():
-                place = gazetteer.place(pid)
-                if place is not None and place.kind == "city":
-                    cities.setdefault(" ".join(fold(place.name).split()), place)
-            self._posting_cities = cities
-        return self._posting_cities
+        gazetteer = self.tools.gazetteer
+        cities: dict[str, Place] = {}
+        for pid, _ in self.geo_counts.most_common():
+            place = gazetteer.place(pid)
+            if place is not None and place.kind == "city":
+                cities.setdefault(" ".join(fold(place.name).split()), place)
+        return cities
 
-    def _named_city_table(self) -> dict[str, Place]:
+    @cached_property
+    def _named_cities(self) -> dict[str, Place]:
         """Folded name -> city, over the cities of two or more words with ``MIN_FUZZY_NAMED_POPULATION`` people or more."""
-        if not hasattr(self, "_named_cities"):
-            self._named_cities = self.tools.gazetteer.city_names(min_population=MIN_FUZZY_NAMED_POPULATION, words=2)
-        return self._named_cities
+        return self.tools.gazetteer.city_names(min_population=MIN_FUZZY_NAMED_POPULATION, words=2)
 
     def _posting_city_near(self, key: str) -> Place | None:
         """The city with the most postings whose name is one edit (a swap counts as one) from ``key``, if any."""
@@ -1180,7 +1203,7 @@ class RulePlanner:
 
         if len(key) < MIN_PLACE_FUZZY_LENGTH:
             return None
-        found = process.extract(key, list(self._posting_city_table()), scorer=OSA.distance, score_cutoff=1, limit=4)
+        found = process.extract(key, self._posting_cities.keys(), scorer=OSA.distance, score_cutoff=1, limit=4)
         found = [name for name, distance, _ in found if distance == 1]
         return max((self._posting_cities[n] for n in found), key=lambda c: self.geo_counts.get(c.id, 0), default=None)
 
@@ -1192,7 +1215,7 @@ class RulePlanner:
 
         if len(key) < MIN_PLACE_FUZZY_LENGTH or " " not in key:
             return None
-        found = process.extract(key, list(self._named_city_table()), scorer=OSA.distance, score_cutoff=1, limit=4)
+        found = process.extract(key, self._named_cities.keys(), scorer=OSA.distance, score_cutoff=1, limit=4)
         return max((self._named_cities[n] for n, distance, _ in found if distance == 1), key=lambda c: c.population, default=None)
 
     def _unknown_place(self, state: _Text, word: re.Match, plan: QueryPlan) -> None:
