@@ -319,8 +319,8 @@ class JobSearch:
         out.extend(refinements(self.catalog, [c.record for c in ranked]))
         if len(ranked) < k and plan.clauses:
             def count(filter_dicts: list[dict | None]) -> list[int]:
-                found = self.index.search(np.tile(semantic, (len(filter_dicts), 1)), k, filter=filter_dicts)
-                return (found.ids >= 0).sum(dim=1).tolist()
+                # How many jobs pass each, up to k: the filters alone answer it, no scan of the vectors is needed.
+                return [min(k, len(self.index.ids(filter=f))) if f is not None else min(k, len(self.index)) for f in filter_dicts]
 
             out.extend(relaxations(plan, count, k))
         return consistent_with_plan(plan, out, self.gazetteer)  # never a value the plan already rules out

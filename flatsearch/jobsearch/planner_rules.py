@@ -226,6 +226,13 @@ _ANYWHERE = re.compile(r"\b(?:(?:from\s+)?anywhere\s+in\s+the\s+world|(?:from\s+
 _PLACE_AFTER = re.compile(r"\s+based\b|\s*(?:,\s*)?(?:\s(?:or|and/or)\s+|/\s*)(?:fully\s+|100%\s+)?(?:remote|hybrid)\b", re.IGNORECASE)
 # Two-letter US state codes after "in": read in capitals, or in an all lower-case query unless the code is also a word.
 _WORD_LIKE_CODES = frozenset("or in me hi ok oh de id al co ne pa ma ms mt".split())
+# Older (AP style) abbreviations of US states, read as the state after a place cue ("nurse jobs in mass"); those that are
+# common words in another sense ("ill", "ore", "wash", "miss", "ind") are left out.
+_STATE_ABBREVIATIONS = {"mass": "massachusetts", "calif": "california", "cali": "california", "penn": "pennsylvania",
+                        "fla": "florida", "ariz": "arizona", "colo": "colorado", "conn": "connecticut", "minn": "minnesota",
+                        "mich": "michigan", "wisc": "wisconsin", "tenn": "tennessee", "okla": "oklahoma", "kans": "kansas",
+                        "nebr": "nebraska", "nev": "nevada", "mont": "montana", "wyo": "wyoming", "ala": "alabama",
+                        "ark": "arkansas", "del": "delaware", "ky": "kentucky", "md": "maryland", "va": "virginia"}
 _NOT_STATE_CODES = frozenset({"pr"})  # "jobs in PR" is public relations more often than Puerto Rico
 _SOFT_CUE = re.compile(r"\b(ideally|preferably|if possible|bonus if|nice to have|would be nice|optionally|hopefully)\b[\w\s']{0,30}$",
                        re.IGNORECASE)
@@ -253,7 +260,9 @@ _WORK_MODES = (
     (re.compile(r"\b(?:mostly|mainly|largely|primarily|partly|partially|mostly\s+or\s+fully)\s+remote\b|\bremote[- ](?:first|friendly)\b|"
                 r"\bflexible\s+(?:work|working|location)\b", re.IGNORECASE), ("remote", "hybrid")),
     (re.compile(r"\b(?:fully|100%|completely|entirely|all)\s+remote\b|\bremote(?:ly)?(?:[- ]only)?\b(?![- ]sensing\b)|\bwork(?:ing)?\s+from\s+(?:home|anywhere)\b|"
-                r"\bfrom\s+home\b|\bwfh\b|\bwfa\b|\btelecommut(?:e|ing)\b|\b(?:location[- ]independent|distributed\s+team)\b", re.IGNORECASE), ("remote",)),
+                r"\bfrom\s+home\b|\bwfh\b|\bwfa\b|\btelecommut(?:e|ing)\b|\b(?:location[- ]independent|distributed\s+team|"
+                # "fully distributed backend engineer": the company works remotely ("distributed systems" is a topic)
+                r"(?:fully|100%|completely|entirely)\s+distributed)\b", re.IGNORECASE), ("remote",)),
     (re.compile(r"\bhybrid\b", re.IGNORECASE), ("hybrid",)),
     (re.compile(r"\b(?:on[- ]?site|in[- ]office|in\s+the\s+office|in[- ]person|at\s+the\s+office|office[- ]based|onsite|"
                 r"(?:work(?:ing)?|based)\s+(?:from|at|in|out\s+of)\s+(?:the|an|our)\s+office)\b", re.IGNORECASE), ("onsite",)),
@@ -296,7 +305,7 @@ _QUESTION = re.compile(r"^\s*(?:what|who|whom|when|why|how|where|which|is|are|ca
                        r"summari[sz]e|calculate|convert|define|compose|draw|sing|recite|spell|solve)\b", re.IGNORECASE)
 # Text that tries to instruct the system instead of describing a job.
 _INJECTION = re.compile(r"\b(?:ignore|disregard|forget)\s+(?:all\s+|any\s+|the\s+|your\s+)?(?:previous|prior|above|earlier)\s+"
-                        r"(?:instructions?|prompts?|rules?)|\bsystem\s*:|\b(?:print|reveal|show)\s+(?:me\s+)?your\s+(?:system\s+)?prompt\b|"
+                        r"(?:instructions?|prompts?|rules?)|^\W*(?:ignore|disregard|forget)\s+(?:all\s+(?:of\s+)?)?(?:the\s+)?above\b|\bsystem\s*:|\b(?:print|reveal|show)\s+(?:me\s+)?your\s+(?:system\s+)?prompt\b|"
                         r"\byou\s+are\s+now\b|\bjailbreak\b", re.IGNORECASE)
 _LEVEL_PHRASES = (
     ("not_management", re.compile(r"\b(?:individual\s+contributor|ic\s+(?:roles?|track|positions?|jobs?)|\bIC\b)", re.IGNORECASE)),
@@ -1098,6 +1107,10 @@ class RulePlanner:
             if key == "la" and not phrase.isupper() and not cue:
                 return None
             return found
+        if cue and key.rstrip(".") in _STATE_ABBREVIATIONS and single:
+            found = gazetteer.state(_STATE_ABBREVIATIONS[key.rstrip(".")])  # "in mass", "in Calif."
+            if found is not None:
+                return found
         if len(key) == 2 and cue and (phrase.isupper() or (lowercase_query and key not in _WORD_LIKE_CODES)) and key not in _NOT_STATE_CODES:
             found = gazetteer.state(key, allow_code=True)  # "in NJ", "remote or in PA", "jobs in tx"
             if found is not None:
@@ -1299,7 +1312,9 @@ class RulePlanner:
                 plan.add_clause(phrase, f"pay range starts at or below ${bound.yearly_usd:,.0f} a year{note} (postings without pay are left out)",
                                 {"salary_min": {"lte": round(bound.yearly_usd, 2)}})
             return
-        keywords = " ".join(w for w in semantic.split() if fold(w) in self.vocabulary)
+        # Role words as titles write them: a plural ("designers") compares with the singular titles hold.
+        keywords = " ".join(fold(w) if fold(w) in self.vocabulary else fold(w)[:-1] for w in semantic.split()
+                            if fold(w) in self.vocabulary or (fold(w).endswith("s") and fold(w)[:-1] in self.vocabulary))
         places = sorted({pid for c in plan.clauses for pid in _positive_geo_ids(c)})
         # With no role words to compare by ("better paying jobs in Chicago"), compare with postings in the same places.
         stats = self.tools.salary_statistics(keywords, places=places if not keywords.strip() and places else None)
@@ -1315,8 +1330,9 @@ class RulePlanner:
         if stats["median"] is None:
             plan.notes.append(f"\"{phrase}\": no postings state their pay, so it was ignored.")
             return
+        basis = stats["basis"].removeprefix("all postings").strip() if stats["basis"].startswith("all postings") else f"with {stats['basis']}"
         plan.add_clause(phrase, f"mid-point of the pay range at or above ${stats['median']:,.0f}, the median of {stats['count']} "
-                                f"postings with {stats['basis']} (postings without pay are left out)",
+                                f"postings{' ' + basis if basis else ''} (postings without pay are left out)",
                         {"salary_mid": {"gte": float(stats["median"])}})
 
     def _semantic(self, state: _Text) -> str:
