@@ -20,6 +20,7 @@ import pathlib
 import shutil
 import sys
 import tempfile
+import threading
 import warnings
 
 import numpy as np
@@ -157,12 +158,25 @@ class OnnxSentenceModel:
         self.session = onnxruntime.InferenceSession(str(folder / file_name), options, providers=["CPUExecutionProvider"])
         # One text (a query, about ten tokens) runs on the calling thread alone: spreading it over a thread pool cost more
         # in handing work over than it saved, most of all with the other core busy (2 cores, load 3.2: p50 1.86 -> 0.86 ms,
-        # p90 5.9 -> 1.0 ms). Batches keep the pool.
-        single = onnxruntime.SessionOptions()
-        single.intra_op_num_threads = single.inter_op_num_threads = 1
-        self.single_session = onnxruntime.InferenceSession(str(folder / file_name), single, providers=["CPUExecutionProvider"])
+        # p90 5.9 -> 1.0 ms). Batches keep the pool. Made on the first one-text call, so loading the model takes no longer.
+        self._path = str(folder / file_name)
+        self._single_session = None
+        self._single_lock = threading.Lock()
         self.input_names = {i.name for i in self.session.get_inputs()}
         self.dim = int(self.session.get_outputs()[0].shape[-1])
+
+    @property
+    def single_session(self):
+        """The one-thread session for one text at a time."""
+        if self._single_session is None:
+            import onnxruntime
+
+            with self._single_lock:
+                if self._single_session is None:
+                    options = onnxruntime.SessionOptions()
+                    options.intra_op_num_threads = options.inter_op_num_threads = 1
+                    self._single_session = onnxruntime.InferenceSession(self._path, options, providers=["CPUExecutionProvider"])
+        return self._single_session
 
     def get_sentence_embedding_dimension(self) -> int:
         return self.dim

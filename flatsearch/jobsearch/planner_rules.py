@@ -251,7 +251,8 @@ _STAFFING = re.compile(
     r"(?:from\s+|by\s+|through\s+|via\s+)?(?:any\s+|the\s+)?"
     r"(?:(?:sourcing|staffing|recruiting|recruitment|headhunting|temp|outsourcing)(?:\s*(?:/|,|or|and|&)\s*)?)+"
     r"(?:\s+(?:compan(?:y|ies)|firms?|agenc(?:y|ies)|recruiters?|shops?))?"
-    r"|\b(?:no|not from|not through|not via|without|excluding|exclude|skip(?:ping)?|avoid(?:ing)?)\s+(?:the\s+|any\s+)?"
+    r"|\b(?:no|not from|not through|not via|without|excluding|exclude|skip(?:ping)?|avoid(?:ing)?|"
+    r"(?:not|never)\s+(?:posted|listed|advertised|put\s+up)\s+(?:by|through|via))\s+(?:the\s+|any\s+)?"
     r"(?:(?:third[- ]party\s+)?recruiters|agencies|agency\s+(?:postings|jobs|roles)|headhunters|staffing\s+agencies|middlemen)\b"
     r"|\b(?:direct\s+(?:hire|employer)s?\s+only|employers\s+only)\b",
     re.IGNORECASE)
@@ -837,7 +838,7 @@ class RulePlanner:
                             {"seniority": {"eq": LEVEL_CODES["junior"]}}, soft=True)
         elif wanted:
             plan.add_clause(", ".join(phrases), "seniority is " + " or ".join(wanted), {"seniority": {"in": [LEVEL_CODES[l] for l in wanted]}})
-        elif unwanted:
+        if unwanted and wanted != ["junior"]:  # "senior IC roles, not managers": a level wanted and management ruled out, both
             clause = {"not": {"seniority": {"in": sorted(LEVEL_CODES[l] for l in unwanted)}}}
             meaning = "seniority is not " + " or ".join(unwanted)
             # "not management": program, product or account manager titles manage work, not people, so the level rules read
@@ -1163,7 +1164,9 @@ class RulePlanner:
                 # Read as its right spelling is: "los angelos" is Los Angeles County, as "los angeles" is.
                 metro = gazetteer.metro_alias(" ".join(fold(near.name).split()), in_query=True)
                 return metro if metro is not None and near.id in metro.contains else near
-        if cities and (cities[0].population >= 100_000 or cue or not single):
+        # Without a cue a small town is a place too when the postings name it as one, often ("mechanical engineer hawthorne").
+        local = placey and max((self.geo_counts.get(c.id, 0) for c in cities), default=0) >= MIN_FUZZY_CITY_POSTINGS
+        if cities and (cities[0].population >= 100_000 or cue or not single or local):
             with_postings = [c for c in cities if self.geo_counts.get(c.id)]
             if cue:
                 # "pittsburg": the towns of that name have (almost) no postings; one letter away, a bigger city with many is meant.

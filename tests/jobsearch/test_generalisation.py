@@ -29,6 +29,9 @@ def _postings() -> list[Posting]:
             rows.append(Posting(id=8_000_000 + 10 * t + p, title=title, company=f"Company {p}", location=place,
                                 posted_at=NOW - dt.timedelta(days=p + 1), category="engineering" if "Engineer" in title else "other",
                                 salary_min=90_000.0 + 1000 * p, salary_max=120_000.0 + 1000 * p))
+    for i in range(24):  # a small town the postings name often
+        rows.append(Posting(id=8_100_000 + i, title="Avionics Engineer", company="Company 9", location="Hawthorne, CA",
+                            posted_at=NOW - dt.timedelta(days=1), category="engineering"))
     return rows
 
 
@@ -143,3 +146,19 @@ def test_a_role_that_exists_elsewhere_keeps_jobs_naming_none_of_it_out(catalog):
     # Without knowing that the role exists (or when the nearest posting anywhere is no such role), the plain bar holds.
     assert len(split_close([part, none], vector, 0.65, lexical, text)[0]) == 2
     assert len(split_close([part, none], vector, 0.65, lexical, text, best_posting=_job("Product Designer").posting)[0]) == 2
+
+
+def test_a_small_town_the_postings_name_often_is_a_place_without_a_cue(small_planner):
+    plan = small_planner.plan("avionics engineer hawthorne", now=NOW)
+    assert _geo(plan) and plan.semantic_text == "avionics engineer"
+
+
+def test_not_posted_by_agencies_leaves_out_staffing(planner):
+    plan = planner.plan("recruiter positions not posted by agencies", now=NOW)
+    assert plan.semantic_text == "recruiter" and "staffing" in json.dumps([e.meaning for e in plan.explanations])
+
+
+@pytest.mark.parametrize("query, level", [("senior IC roles not managers", "senior"), ("staff engineer, no people management", "staff")])
+def test_a_level_wanted_and_management_ruled_out_are_both_filters(planner, query, level):
+    meanings = [e.meaning for e in planner.plan(query, now=NOW).explanations]
+    assert f"seniority is {level}" in meanings and any(m.startswith("seniority is not manager") for m in meanings), meanings
