@@ -44,7 +44,11 @@ the filters, a product designer is close only when its similarity alone reaches 
 "HRBP" a business-development director (who holds "business", a part of the expansion, which is not its
 slot) is not close when an "HR Business Partner" or "People Partner" is there. A job naming part of the
 query does not raise the bar: "Deal Desk Analyst" names half of "cybersecurity analyst", and the
-security engineers beside it stay close by similarity; nor does one word of a vague query of many slots. Words are compared as the index holds them
+security engineers beside it stay close by similarity; nor does one word of a vague query of many slots. When the
+corpus's nearest posting to the semantic text (filters or not) covers a short query (at most ``NAMELESS_SLOTS``
+slots: the role exists somewhere) and some candidate names part of it, a candidate naming none of it is close only
+at ``best - NAMELESS_MARGIN``: for "ux researcher" in a city without one, the UX designers there stay close and a
+"Patient Experience" engineer, as similar to the words, does not. Words are compared as the index holds them
 (:func:`terms`), so "FP&A" in a title meets the query's "FP&A" slot as its expansion does. When no
 job passing the filters is close, the answer says so and shows the nearest jobs labelled as nearest,
 not as matches.

@@ -10,6 +10,12 @@
   ones, counting a swap of two neighbouring letters as one edit (optimal string alignment distance);
   chosen on the development queries: one dropped, doubled or swapped letter passes ("seatle",
   "remtoe", "accountent"), a different word does not. Ties go to the word seen most often in the corpus.
+  A real word that is a typo in its place ("project manger", "principle engineer") is corrected by the
+  pairs of neighbouring title words: the pair as typed is (almost) never in a title, the pair with a word
+  one edit away (two for long words) is in ``MIN_PAIR_COUNT`` titles or more and ``PAIR_RATIO`` times as
+  many, and that word is ``PAIR_RATIO`` times as common in the postings (so "data engineers" stays plural).
+* A query naming only an interest ("someone who loves numbers", "fixing things with my hands") embeds the
+  kinds of work it points to after the first interest word (``data/interests.json``, :func:`expand_interests`).
 * Abbreviations (``data/abbreviations.json``) are expanded for the semantic text: "SWE" embeds as
   "SWE (software engineer)", the expansion in parentheses as titles write it.
 """

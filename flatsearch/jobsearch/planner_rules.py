@@ -35,13 +35,17 @@ is in Ireland. "Near <city>" is the smallest curated metro holding the city ("ne
 Los Angeles County). A misspelt name of two or more words is one edit from a city with postings or
 of 50,000+ people ("santa barbra"); without a cue only when a word of it is no title word. A short
 name of a city or metro that is no word ("nyc", "sf", "dfw") needs no cue in any case; a word that names
-a place only by another of its names ("manger") or a region without postings ("centre") needs one.
+a place only by another of its names ("manger") or a region without postings ("centre") needs one. A town
+the postings name often (20+ postings) needs none ("mechanical engineer hawthorne"). A role abbreviation
+that is also a place ("dc": data center) right before a word that titles write after its expansion
+("dc technician") is the role. Older state abbreviations ("in mass", "in calif.") count after a cue.
 
 **Intent.** A question about what is posted or open ("what was listed today in sales", "what's out
 there for nurses") is a search; a request for writing or coaching ("draft a cover letter for a PM
 job", "prep me for an interview") is not, whatever job it names.
 
-**Levels and modes.** "Not senior" leaves out senior and every level above it; entry level leaves out
+**Levels and modes.** A level wanted and management ruled out ("senior IC roles, not managers")
+are two filters. "Not senior" leaves out senior and every level above it; entry level leaves out
 manager titles too ("Marketing Manager"), unless the role asked for is one ("junior product manager"). "In-office",
 "on-site", "in person" keep postings that state no mode beside those that state on-site; the
 pipeline shows only the stated ones when one of them is close (``pipeline._stated_mode_plan``).
