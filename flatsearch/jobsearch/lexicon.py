@@ -243,7 +243,8 @@ class Lexicon:
                     changes.append((word, best))
                     return best.capitalize() if word[:1].isupper() else best
             if (len(key) < MIN_CORRECTED_LENGTH or key in self.known or key in common or key in table or not key.isascii()
-                    or key.endswith("s") and (key[:-1] in self.known or key[:-1] in common)):
+                    or key.endswith("s") and (key[:-1] in self.known or key[:-1] in common)
+                    or f"{key}s" in self.known or f"{key}es" in self.known):  # the singular of a plural the postings hold ("cashier")
                 return word
             edits = SHORT_WORD_EDITS if len(key) <= 7 else LONG_WORD_EDITS
             found = process.extract(key, self.words, scorer=OSA.distance, score_cutoff=edits, limit=8)

@@ -162,3 +162,14 @@ def test_not_posted_by_agencies_leaves_out_staffing(planner):
 def test_a_level_wanted_and_management_ruled_out_are_both_filters(planner, query, level):
     meanings = [e.meaning for e in planner.plan(query, now=NOW).explanations]
     assert f"seniority is {level}" in meanings and any(m.startswith("seniority is not manager") for m in meanings), meanings
+
+
+def test_floor_words_before_six_figures_belong_to_the_pay_phrase(planner):
+    plan = planner.plan("accountant paying at least 6 figures", now=NOW)
+    assert plan.semantic_text == "accountant"
+    assert [e.phrase for e in plan.explanations] == ["paying at least 6 figures"]
+
+
+def test_the_singular_of_a_plural_the_postings_hold_is_not_corrected():
+    lexicon = Lexicon(Counter({"cashiers": 40, "senior": 90}))
+    assert lexicon.correct("cashier jobs") == ("cashier jobs", [])
