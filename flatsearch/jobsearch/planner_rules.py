@@ -237,7 +237,13 @@ _STATE_ABBREVIATIONS = {"mass": "massachusetts", "calif": "california", "cali": 
                         "mich": "michigan", "wisc": "wisconsin", "tenn": "tennessee", "okla": "oklahoma", "kans": "kansas",
                         "nebr": "nebraska", "nev": "nevada", "mont": "montana", "wyo": "wyoming", "ala": "alabama",
                         "ark": "arkansas", "del": "delaware", "ky": "kentucky", "md": "maryland", "va": "virginia"}
-_NOT_STATE_CODES = frozenset({"pr"})  # "jobs in PR" is public relations more often than Puerto Rico
+_NOT_STATE_CODES = frozenset({"pr"})
+# Postal codes of Canadian provinces and Australian states after a city ("Vancouver BC", "Perth WA") -> (country, GeoNames admin1).
+_REGION_CODES = {"ab": ("CA", "01"), "bc": ("CA", "02"), "mb": ("CA", "03"), "nb": ("CA", "04"), "nl": ("CA", "05"),
+                 "ns": ("CA", "07"), "on": ("CA", "08"), "pe": ("CA", "09"), "qc": ("CA", "10"), "sk": ("CA", "11"),
+                 "act": ("AU", "01"), "nsw": ("AU", "02"), "nt": ("AU", "03"), "qld": ("AU", "04"), "sa": ("AU", "05"),
+                 "tas": ("AU", "06"), "vic": ("AU", "07"), "wa": ("AU", "08")}
+_WORD_LIKE_REGION_CODES = frozenset("on act sa nt pe ns ab nb vic tas".split())  # read only in capitals ("London ON", not "london on site")  # "jobs in PR" is public relations more often than Puerto Rico
 _SOFT_CUE = re.compile(r"\b(ideally|preferably|if possible|bonus if|nice to have|would be nice|optionally|hopefully)\b[\w\s']{0,30}$",
                        re.IGNORECASE)
 # A negation right before a phrase, with the prepositions that may sit between ("not in", "outside of the", "except at").
@@ -565,11 +571,11 @@ class RulePlanner:
             return
         for start, end in found.spans:
             state.take(start, end)
-        window = {"gte": int(found.since.timestamp())}
+        window = {"gte": int(found.since.timestamp())} if found.bounded_below else {}
         if found.until is not None:
             window["lt"] = int(found.until.timestamp())
-        plan.add_clause(state.text[found.start:found.end].strip(), f"{found.description} (since {found.since:%Y-%m-%d %H:%M} UTC)",
-                        {"posted_at": window})
+        when = f"since {found.since:%Y-%m-%d %H:%M} UTC" if found.bounded_below else f"before {found.until:%Y-%m-%d %H:%M} UTC"
+        plan.add_clause(state.text[found.start:found.end].strip(), f"{found.description} ({when})", {"posted_at": window})
 
     def _people(self, state: _Text, plan: QueryPlan, member) -> None:
         for pattern, relation, label in ((_WORKED_WITH, "worked_with", "people you have worked with"),
@@ -1051,6 +1057,12 @@ class RulePlanner:
             raw = state.text[span[0].start():span[-1].end()].rstrip(".")
             qkey = " ".join(fold(raw).split())
             is_code = len(raw) == 2 and (raw.isupper() or state.text == state.text.lower())
+            if n == 1 and qkey in _REGION_CODES and (raw.isupper() or state.text == state.text.lower() and qkey not in _WORD_LIKE_REGION_CODES):
+                # "Vancouver BC", "perth wa": a province or state code the city lies in, outside the US ("Perth WA" is Australia).
+                wanted = _REGION_CODES[qkey]
+                inside = [c for c in cities if (c.country, c.admin1) == wanted]
+                if inside:
+                    return inside[0], span[-1].end(), n
             state_place = gazetteer.state(qkey, allow_code=is_code)
             country = gazetteer.country(qkey, allow_code=is_code and raw.upper() in ("US", "UK", "IE", "AU", "DE", "FR"))
             subdivisions = [] if is_code else gazetteer.subdivisions_named(qkey)
@@ -1096,8 +1108,8 @@ class RulePlanner:
         if "," in key and key.replace(",", "") in ("washington dc", "washington d.c", "washington d.c."):
             key = key.replace(",", "")
         gazetteer = self.tools.gazetteer
-        if phrase.rstrip(".") in ("US", "USA", "U.S", "U.S.A", "UK", "U.K", "UAE"):
-            return gazetteer.country(key.rstrip("."))
+        if phrase.rstrip(".") in ("US", "USA", "U.S", "U.S.A", "UK", "U.K", "UAE") or key.rstrip(".") in ("uk", "u.k", "usa", "uae"):
+            return gazetteer.country(key.rstrip("."))  # "jobs in the uk": in lower case too, as no word is spelt so
         single = " " not in key
         alias = gazetteer.metro_alias(key, in_query=True)
         city_alias = key in ("sf", "nyc", "dc", "la", "atx", "dfw", "dmv", "gta", "socal", "nova", "atl", "philly")

@@ -173,3 +173,21 @@ def test_floor_words_before_six_figures_belong_to_the_pay_phrase(planner):
 def test_the_singular_of_a_plural_the_postings_hold_is_not_corrected():
     lexicon = Lexicon(Counter({"cashiers": 40, "senior": 90}))
     assert lexicon.correct("cashier jobs") == ("cashier jobs", [])
+
+
+def test_posted_on_a_day_and_posted_before_a_date(planner):
+    day = planner.plan("paralegal roles posted on january 8", now=NOW).clauses
+    assert day == [{"posted_at": {"gte": int(dt.datetime(2026, 1, 8, tzinfo=dt.timezone.utc).timestamp()),
+                                  "lt": int(dt.datetime(2026, 1, 9, tzinfo=dt.timezone.utc).timestamp())}}]
+    plan = planner.plan("analyst jobs listed prior to christmas", now=NOW)
+    assert plan.clauses == [{"posted_at": {"lt": int(dt.datetime(2025, 12, 25, tzinfo=dt.timezone.utc).timestamp())}}]
+    assert plan.semantic_text == "analyst"
+
+
+def test_region_codes_after_a_city_and_a_lower_case_uk(gazetteer, planner):
+    meanings = lambda query: [e.meaning for e in planner.plan(query, now=NOW).explanations]  # noqa: E731
+    assert meanings("qa analyst in vancouver bc") == ["located in Vancouver, CA"]
+    assert meanings("designer in sydney nsw") == ["located in Sydney, AU"]
+    assert "located in London, GB" in meanings("engineer in london on site")  # "on" in lower case is the word
+    assert "located in London, CA" in meanings("engineer in London ON")
+    assert "located in United Kingdom" in meanings("marketing jobs in the uk")
