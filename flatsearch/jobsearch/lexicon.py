@@ -244,10 +244,12 @@ class Lexicon:
                     return best.capitalize() if word[:1].isupper() else best
             if (len(key) < MIN_CORRECTED_LENGTH or key in self.known or key in common or key in table or not key.isascii()
                     or key.endswith("s") and (key[:-1] in self.known or key[:-1] in common)
-                    or f"{key}s" in self.known or f"{key}es" in self.known):  # the singular of a plural the postings hold ("cashier")
+                    # the singular of a plural the postings hold more than rarely ("cashier"; "projets" once is no reason)
+                    or max(self.counts.get(f"{key}s", 0), self.counts.get(f"{key}es", 0)) > RARE_WORD_COUNT):
                 return word
             edits = SHORT_WORD_EDITS if len(key) <= 7 else LONG_WORD_EDITS
             found = process.extract(key, self.words, scorer=OSA.distance, score_cutoff=edits, limit=8)
+            found = [item for item in found if item[0] not in (f"{key}s", f"{key}es")]  # a plural is no spelling of its singular
             if not found:
                 return word
             best = min(found, key=lambda item: (item[1], -self.counts[item[0]]))[0]

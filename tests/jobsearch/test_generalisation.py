@@ -171,8 +171,10 @@ def test_floor_words_before_six_figures_belong_to_the_pay_phrase(planner):
 
 
 def test_the_singular_of_a_plural_the_postings_hold_is_not_corrected():
-    lexicon = Lexicon(Counter({"cashiers": 40, "senior": 90}))
+    lexicon = Lexicon(Counter({"cashiers": 40, "senior": 90, "project": 300, "projets": 1}))
     assert lexicon.correct("cashier jobs") == ("cashier jobs", [])
+    assert Lexicon(Counter({"cashiers": 1})).correct("cashier jobs") == ("cashier jobs", [])  # however rare the plural
+    assert lexicon.correct("projet lead")[0] == "project lead"  # a plural seen once (another language) does not count
 
 
 def test_posted_on_a_day_and_posted_before_a_date(planner):
