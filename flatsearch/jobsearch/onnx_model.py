@@ -159,7 +159,8 @@ class OnnxSentenceModel:
         # One text (a query, about ten tokens) runs on the calling thread alone: spreading it over a thread pool cost more
         # in handing work over than it saved, most of all with the other core busy (2 cores, load 3.2: p50 1.86 -> 0.86 ms,
         # p90 5.9 -> 1.0 ms), and the pool's threads, still spinning after the call, slowed the index scan that follows it
-        # (dev set, load 4.4-4.6: search stage median 13.5-14.2 ms with the pool, 5.6-8.4 ms without). Batches keep the pool. Made on the first one-text call, so loading the model takes no longer.
+        # (dev set, load 4.4-4.6: search stage median 13.5-14.2 ms with the pool, 5.6-8.4 ms without). Batches keep the pool.
+        # Made on the first one-text call, so loading the model takes no longer.
         self._path = str(folder / file_name)
         self._single_session = None
         self._single_lock = threading.Lock()
