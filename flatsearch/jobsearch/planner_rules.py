@@ -213,6 +213,9 @@ _SEARCH_VERB = re.compile(r"\b(?:find|search|show|list|look(?:ing)?\s+for|are\s+
 # Industries a seeker moves into, as opposed to roles ("into fintech" vs "into product management").
 _SECTOR_WORDS = frozenset("startup startups crypto web3 gaming healthcare biotech saas nonprofit nonprofits non-profit government consulting "
                           "industry media entertainment retail ecommerce e-commerce".split())
+# Conditions of a job that a seeker may rule out ("without travel", "no relocation"): no title says them.
+_CONDITION_WORDS = frozenset("travel traveling travelling relocation relocate relocating weekend weekends night nights overtime commute "
+                             "commuting on-call call shift shifts visa sponsorship drug test tests degree experience".split())
 _WHO_WORDS = frozenset("former ex trying try tries wanting want wants who i'm im someone person".split())
 # "remote (US)": a region in brackets right after "remote" scopes it the same way.
 _REMOTE_SCOPE = re.compile(r"\s*(?:\(\s*|(?:(?:somewhere|anywhere)\s+)?(?:in|within|across|from|on|throughout)\s+(?:the\s+)?)", re.IGNORECASE)
@@ -293,6 +296,14 @@ _MEDIAN_PAY = re.compile(
     # "pay better than most", "pays more than average", "paying above most"
     r"\b(?:pays?|paying)\s+(?:more\s+than|better\s+than|above)\s+(?:most|average|the\s+average|usual|the\s+norm)\b(?!\s+[a-z])",
     re.IGNORECASE)
+# Asking only that a posting states its pay ("accountant jobs with salary listed", "roles that show the pay range").
+_PAY_STATED = re.compile(
+    r"\b(?:with|having)\s+(?:the\s+|their\s+|a\s+)?(?:pay|salary|salaries|compensation|comp)(?:\s+ranges?)?\s+"
+    r"(?:listed|posted|shown|stated|disclosed|included|published|visible)\b|"
+    r"\b(?:that|which)\s+(?:lists?|shows?|states?|includes?|discloses?|publish(?:es)?|posts?)\s+(?:the\s+|their\s+|a\s+)?"
+    r"(?:pay|salary|salaries|compensation|comp)(?:\s+ranges?)?\b|"
+    r"\b(?:pay|salary)(?:\s+ranges?)?\s+(?:listed|posted|shown|stated|disclosed|included)\b|\b(?:pay|salary)[- ]transparen(?:t|cy)\b|"
+    r"\btransparent\s+(?:pay|salar(?:y|ies))\b", re.IGNORECASE)
 _WORKED_WITH = re.compile(
     r"(?:\b(?:working|work)\s+with\s+)?\b(?:people|folks|someone|colleagues|coworkers|co-workers|those|the\s+people|teammates)\s+"
     r"(?:that\s+|who\s+|whom\s+)?i(?:'ve|\s+have|ve)?\s+(?:already\s+)?worked\s+with(?:\s+before|\s+in\s+the\s+past|\s+previously)?"
@@ -504,6 +515,11 @@ class RulePlanner:
         self._staffing(state, plan)
         self._recency(state, plan, now)
         pay_bound = self._find_pay(state)
+        for match in state.matches(_PAY_STATED)[:1]:
+            state.take(match.start(), match.end())
+            if pay_bound is None:  # a pay bound leaves postings without pay out already
+                plan.add_clause(match.group(0).strip(), "the posting states its pay",
+                                {"or": [{"salary_max": {"gte": 0.0}}, {"salary_min": {"gte": 0.0}}]})
         self._companies(state, plan)
         modes = self._work_mode(state, plan)
         self._seniority(state, plan)
@@ -1280,6 +1296,7 @@ class RulePlanner:
             state.take(neg_start, match.end())
             excluded.append(function)
             phrases.append(state.text[neg_start:match.end()].strip())
+        self._excluded_titles(state, plan)
         if not excluded:
             return
         categories = sorted({self._category_ids[c] for f in excluded for c in FUNCTIONS[f][0] if c in self._category_ids})
@@ -1293,6 +1310,31 @@ class RulePlanner:
         if parts:
             plan.add_clause(", ".join(phrases), f"not a {' or '.join(excluded)} job (category and title words: {', '.join(terms)})",
                             parts[0] if len(parts) == 1 else {"and": parts})
+
+    def _excluded_titles(self, state: _Text, plan: QueryPlan) -> None:
+        """A negated title word that names no function ("anything at SpaceX except technician roles", "no intern
+        positions"): postings whose titles hold it are left out. It must be a word (or two) that titles use, followed by
+        a job noun or ending the phrase."""
+        pattern = re.compile(r"(?<![\w-])(?P<words>[A-Za-z][A-Za-z&+-]*(?:\s+(?!(?:roles?|jobs?|positions?|titles?|openings?)\b)[A-Za-z][A-Za-z&+-]*)?)"
+                             r"(?:\s+(?:roles?|jobs?|positions?|titles?|openings?)\b|(?=\s*(?:$|[,.;!?])))", re.IGNORECASE)
+        taken_to = 0
+        for start in [m.start() for m in re.finditer(r"(?<![\w-])[A-Za-z]", state.text)]:
+            match = pattern.match(state.text, start) if start >= taken_to else None
+            if match is None or not state.free(match.start(), match.end()):
+                continue
+            words = match.group("words")
+            cue = _NEGATION.search(state.text, max(0, match.start() - CUE_WINDOW), match.start())
+            if (cue is None or not state.free(cue.start(), match.start())
+                    # "no startups": the employer; "without travel": a condition of the job, not its title
+                    or any(fold(w) in _FILLER or fold(w) in _SECTOR_WORDS or fold(w) in _CONDITION_WORDS for w in words.split())):
+                continue
+            ids = self.catalog.title_term_ids_for([words])
+            if not ids:
+                continue
+            state.take(cue.start(), match.end())
+            taken_to = match.end()
+            plan.add_clause(state.text[cue.start():match.end()].strip(), f"the title does not say \"{words}\"",
+                            {"not": {"title_terms": {"in": ids}}})
 
     def _find_pay(self, state: _Text):
         for match in state.matches(_MEDIAN_PAY)[:1]:

@@ -193,3 +193,20 @@ def test_region_codes_after_a_city_and_a_lower_case_uk(gazetteer, planner):
     assert "located in London, GB" in meanings("engineer in london on site")  # "on" in lower case is the word
     assert "located in London, CA" in meanings("engineer in London ON")
     assert "located in United Kingdom" in meanings("marketing jobs in the uk")
+
+
+def test_a_negated_title_word_leaves_those_titles_out(small_planner):
+    plan = small_planner.plan("anything except technician roles in austin", now=NOW)
+    assert {"not": {"title_terms": {"in": small_planner.catalog.title_term_ids_for(["technician"])}}} in plan.clauses
+    assert "technician" not in plan.semantic_text
+    # A word no title holds stays a note; an employer kind ("no startups") or a condition ("without travel") is no title word.
+    for query in ("project manager, no startups", "project manager without travel"):
+        assert not any("title_terms" in json.dumps(c) for c in small_planner.plan(query, now=NOW).clauses), query
+
+
+def test_asking_that_the_pay_is_stated(small_planner):
+    plan = small_planner.plan("account executive with salary listed", now=NOW)
+    assert plan.semantic_text == "account executive"
+    assert plan.clauses == [{"or": [{"salary_max": {"gte": 0.0}}, {"salary_min": {"gte": 0.0}}]}]
+    # With a pay bound, the bound says it already.
+    assert len(small_planner.plan("account executive that shows salary, over 100k", now=NOW).clauses) == 1
