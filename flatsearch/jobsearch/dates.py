@@ -2,7 +2,7 @@
 
 Relative windows ("today", "in the last 3 days", "within 48 hours", "past week", "this month",
 "recent") are read with patterns; absolute dates ("since January 5", "after 2025-12-20",
-"posted from Dec 1") are read with dateparser, relative to ``now`` and never in the future
+"posted from Dec 1", "posted on Jan 8": that day, "posted before Christmas": an end only) are read with dateparser, relative to ``now`` and never in the future
 ("since January 5" on 2026-01-11 means 2026-01-05). "This week" / "this month" mean the last 7 / 30
 days, not the calendar week, so a Monday query still finds Friday's postings. A named month ("posted in
 December") is that whole calendar month, the latest one not in the future: the only phrase with an end.
@@ -39,12 +39,16 @@ _WINDOWS = (
                 r"\bnewly\s+(?:posted|listed)\b|\blatest\b|\bnewest\b|\bfresh\b|\bnew\s+(?:postings?|listings?|openings?)\b|\bjust\s+posted\b",
                 re.IGNORECASE), RECENT_DAYS),
 )
-_SINCE = re.compile(r"\b(?:(?:posted|added|listed|published)\s+)?(?:since|after|from|on\s+or\s+after|starting)\s+"
-                    r"(?P<date>(?:(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?(?:,?\s+\d{4})?|"
+_DATE = (r"(?P<date>(?:(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?(?:,?\s+\d{4})?|"
                     r"\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?(?:,?\s+\d{4})?|"
                     r"\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}(?:/\d{2,4})?|(?:last\s+)?(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)|"
                     r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*(?:\s+\d{4})?|new\s+year'?s?(?:\s+day)?|"
-                    r"(?:the\s+)?(?:start|beginning)\s+of\s+(?:the|this)\s+(?:year|month)))\b", re.IGNORECASE)
+                    r"christmas(?:\s+day)?|xmas|(?:the\s+)?(?:start|beginning)\s+of\s+(?:the|this)\s+(?:year|month)))\b")
+_SINCE = re.compile(r"\b(?:(?:posted|added|listed|published)\s+)?(?:since|after|from|on\s+or\s+after|starting)\s+" + _DATE, re.IGNORECASE)
+# "posted on January 8": that day alone; "posted before Christmas", "listed prior to Dec 1": an end, no start.
+_ON = re.compile(r"\b(?:posted|added|listed|published|opened)\s+on\s+(?!or\b)" + _DATE, re.IGNORECASE)
+_BEFORE = re.compile(r"\b(?:posted|added|listed|published|opened)\s+(?:before|prior\s+to|until|no\s+later\s+than)\s+" + _DATE,
+                     re.IGNORECASE)
 
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _IN_MONTH = re.compile(r"\b(?:(?P<verb>posted|added|listed|published|opened)\s+)?(?:in|during)\s+(?:the\s+month\s+of\s+)?"
@@ -61,7 +65,8 @@ class Recency:
     end: int
     description: str
     spans: tuple[tuple[int, int], ...] = ()
-    until: dt.datetime | None = None  # the end (exclusive) of a named month; None: up to now
+    until: dt.datetime | None = None  # the end (exclusive) of a named month, a day or a "before"; None: up to now
+    bounded_below: bool = True  # False for "posted before X": ``since`` is only the oldest time looked at (MAX_DAYS back)
 
 
 def parse_recency(text: str, now: dt.datetime, free=lambda start, end: True) -> Recency | None:
@@ -79,6 +84,12 @@ def parse_recency(text: str, now: dt.datetime, free=lambda start, end: True) -> 
         >>> found = parse_recency("roles posted in December", now)
         >>> found.since.date(), found.until.date()
         (datetime.date(2025, 12, 1), datetime.date(2026, 1, 1))
+        >>> found = parse_recency("jobs posted on January 8", now)
+        >>> found.since.date(), found.until.date()
+        (datetime.date(2026, 1, 8), datetime.date(2026, 1, 9))
+        >>> found = parse_recency("roles posted before Christmas", now)
+        >>> found.bounded_below, found.until.date()
+        (False, datetime.date(2025, 12, 25))
     """
     month = _IN_MONTH.search(text)
     if month and free(month.start(), month.end()) and (month.group("verb") or len(month.group("month")) > 3
@@ -90,6 +101,18 @@ def parse_recency(text: str, now: dt.datetime, free=lambda start, end: True) -> 
         if start <= now:
             return Recency(start, month.start(), month.end(), f"posted in {start:%B %Y} ({start:%Y-%m-%d} to {end - dt.timedelta(days=1):%Y-%m-%d})",
                            ((month.start(), month.end()),), until=end if end <= now else None)
+    day = _ON.search(text)
+    if day and free(day.start(), day.end()):
+        moment = _absolute(day.group("date"), now)
+        if moment is not None:
+            return Recency(moment, day.start(), day.end(), f"posted on {moment:%Y-%m-%d}", ((day.start(), day.end()),),
+                           until=moment + dt.timedelta(days=1))
+    before = _BEFORE.search(text)
+    if before and free(before.start(), before.end()):
+        moment = _absolute(before.group("date"), now)
+        if moment is not None:
+            return Recency(now - dt.timedelta(days=MAX_DAYS), before.start(), before.end(), f"posted before {moment:%Y-%m-%d}",
+                           ((before.start(), before.end()),), until=moment, bounded_below=False)
     since = _SINCE.search(text)
     if since and free(since.start(), since.end()):
         moment = _absolute(since.group("date"), now)
@@ -140,6 +163,9 @@ def _absolute(phrase: str, now: dt.datetime) -> dt.datetime | None:
     import dateparser
 
     words = " ".join(phrase.lower().split())
+    if re.fullmatch(r"christmas(?:\s+day)?|xmas", words):
+        year = now.year if (now.month, now.day) >= (12, 25) else now.year - 1
+        return dt.datetime(year, 12, 25, tzinfo=dt.timezone.utc)
     if re.fullmatch(r"new\s+year'?s?(?:\s+day)?|(?:the\s+)?(?:start|beginning)\s+of\s+(?:the|this)\s+year", words):
         return dt.datetime(now.year, 1, 1, tzinfo=dt.timezone.utc)
     if re.fullmatch(r"(?:the\s+)?(?:start|beginning)\s+of\s+(?:the|this)\s+month", words):

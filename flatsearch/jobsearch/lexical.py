@@ -44,7 +44,11 @@ the filters, a product designer is close only when its similarity alone reaches 
 "HRBP" a business-development director (who holds "business", a part of the expansion, which is not its
 slot) is not close when an "HR Business Partner" or "People Partner" is there. A job naming part of the
 query does not raise the bar: "Deal Desk Analyst" names half of "cybersecurity analyst", and the
-security engineers beside it stay close by similarity; nor does one word of a vague query of many slots. Words are compared as the index holds them
+security engineers beside it stay close by similarity; nor does one word of a vague query of many slots. When the
+corpus's nearest posting to the semantic text (filters or not) covers a short query (at most ``NAMELESS_SLOTS``
+slots: the role exists somewhere) and some candidate names part of it, a candidate naming none of it is close only
+at ``best - NAMELESS_MARGIN``: for "ux researcher" in a city without one, the UX designers there stay close and a
+"Patient Experience" engineer, as similar to the words, does not. Words are compared as the index holds them
 (:func:`terms`), so "FP&A" in a title meets the query's "FP&A" slot as its expansion does. When no
 job passing the filters is close, the answer says so and shows the nearest jobs labelled as nearest,
 not as matches.
@@ -87,6 +91,8 @@ CLOSE_MARGIN = 0.2
 STRICT_MARGIN = 0.15
 DISTINCTIVE_SHARE = 0.1
 TITLE_MARK = "~"  # marks a title word in a posting's word set (a role family matches titles only)
+NAMELESS_SLOTS = 2  # a query of at most this many slots ("ux researcher") names a role a job either names part of or not
+NAMELESS_MARGIN = 0.05
 NAMED_SHARE = 1.0  # half (0.5) also raised the bar when a job named only the generic half ('Deal Desk Analyst' for 'cybersecurity analyst')
 NORMALISATION_VERSION = 1  # bump when normalise() or the indexed fields change: it keys the cache
 _WORD = re.compile(r"[a-z0-9][a-z0-9+#&]*")
@@ -395,8 +401,14 @@ def close_threshold(best_similarity: float) -> float:
     return max(MIN_CLOSE_SIMILARITY, best_similarity - CLOSE_MARGIN)
 
 
-def split_close(ranked: list, semantic_vector: np.ndarray, best_similarity: float, lexical: LexicalIndex, semantic_text: str):
-    """(close matches, the rest) in ranked order: see the module's floor rule."""
+def split_close(ranked: list, semantic_vector: np.ndarray, best_similarity: float, lexical: LexicalIndex, semantic_text: str,
+                best_posting=None):
+    """(close matches, the rest) in ranked order: see the module's floor rule.
+
+    ``best_posting``: the posting of the whole corpus most similar to the semantic text, filters or not (the one
+    ``best_similarity`` is of). When its title covers a short query (at most ``NAMELESS_SLOTS`` slots), the role asked
+    for exists, and a candidate naming no slot of it while others name one is close only at ``best - NAMELESS_MARGIN``.
+    """
     threshold = close_threshold(best_similarity)
     strict = max(MIN_CLOSE_SIMILARITY, best_similarity - STRICT_MARGIN)
     coverage = lexical.coverage(semantic_text)
@@ -409,10 +421,18 @@ def split_close(ranked: list, semantic_vector: np.ndarray, best_similarity: floa
     compound = bool(distinctive) and bool(query_terms - distinctive) and any(distinctive & named for named in words)
     shares = [_met_share(coverage, named) for named in words]
     named_enough = any(share >= NAMED_SHARE for share in shares)
+    # "ux researcher" under a filter no UX researcher passes: the role exists elsewhere, UX designers here name half of it,
+    # and a "Patient Experience" engineer, as similar to the words as they are, names none of it.
+    exists = (best_posting is not None and 0 < sum(len(slots) for slots in coverage[:1]) <= NAMELESS_SLOTS
+              and _covers(coverage, _words(best_posting)))
+    partly_named = exists and any(share > 0 for share in shares)
+    nameless = max(MIN_CLOSE_SIMILARITY, best_similarity - NAMELESS_MARGIN)
     close, rest = [], []
     for candidate, named, share in zip(ranked, words, shares):
         similarity = float(candidate.vector @ semantic_vector)
         bar = strict if (named_enough and share == 0) or (compound and not distinctive & named) else threshold
+        if partly_named and share == 0 and len(coverage) == 1:
+            bar = max(bar, nameless)
         if similarity >= bar or share == 1:
             close.append(candidate)
         else:

@@ -10,6 +10,12 @@
   ones, counting a swap of two neighbouring letters as one edit (optimal string alignment distance);
   chosen on the development queries: one dropped, doubled or swapped letter passes ("seatle",
   "remtoe", "accountent"), a different word does not. Ties go to the word seen most often in the corpus.
+  A real word that is a typo in its place ("project manger", "principle engineer") is corrected by the
+  pairs of neighbouring title words: the pair as typed is (almost) never in a title, the pair with a word
+  one edit away (two for long words) is in ``MIN_PAIR_COUNT`` titles or more and ``PAIR_RATIO`` times as
+  many, and that word is ``PAIR_RATIO`` times as common in the postings (so "data engineers" stays plural).
+* A query naming only an interest ("someone who loves numbers", "fixing things with my hands") embeds the
+  kinds of work it points to after the first interest word (``data/interests.json``, :func:`expand_interests`).
 * Abbreviations (``data/abbreviations.json``) are expanded for the semantic text: "SWE" embeds as
   "SWE (software engineer)", the expansion in parentheses as titles write it.
 """
@@ -32,6 +38,12 @@ MIN_CORRECTED_LENGTH = 5
 RARE_WORD_COUNT = 2
 RARE_WORD_RATIO = 40
 MIN_RARE_CORRECTED_LENGTH = 7
+# A real word that is a typo of another ("project manger", "costumer service", "principle engineer"): corrected when the pair
+# it makes with a neighbouring word is (almost) never in a title, while the pair with a word one edit away is in at least
+# MIN_PAIR_COUNT titles and PAIR_RATIO times as many.
+MIN_PAIR_COUNT = 5
+PAIR_RATIO = 20
+MIN_PAIR_KEPT = 3  # title pairs seen fewer times are not kept in the table
 _TAG = re.compile(r"</?[A-Za-z][^<>]{0,200}>")
 _DROP_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Cn", "So", "Sk"})
 # Words of the planner's own rules, always known (so never "corrected" into something else).
@@ -143,6 +155,42 @@ def expand_abbreviations(text: str) -> str:
     return re.sub(r"(?<![\w&])[A-Za-z][A-Za-z&]*(?![\w&])", replace, text)
 
 
+@lru_cache(maxsize=1)
+def interests() -> tuple[dict[str, str], frozenset[str]]:
+    """(interest word -> kinds of work, words that only say someone likes something; ``data/interests.json``)."""
+    table = json.loads(resources.files(__package__).joinpath("data/interests.json").read_text(encoding="utf-8"))
+    return dict(table["interests"]), frozenset(table["activity_words"].split())
+
+
+def _interest_key(word: str) -> str:
+    word = fold(word)
+    return word[:-1] if word.endswith("s") and len(word) > 3 and word[:-1] in interests()[0] else word
+
+
+def expand_interests(text: str, filler: frozenset[str] = frozenset()) -> str:
+    """Add the kinds of work an interest points to, when the text names only interests and no role.
+
+    A text that is nothing but an interest ("numbers", "solving puzzles", "fixing things with my hands") embeds far
+    from every title, and the titles that hold the word itself ("Phone Numbers Operations Specialist") win; the kinds of
+    work after it (``data/interests.json``) say what such a seeker is likely to look for. A text with any other word
+    ("kids clothing designer", "numbers analyst") is left as it is. ``filler``: more words that say nothing.
+
+    Example:
+        >>> expand_interests("numbers and spreadsheets")
+        'numbers (finance, accounting, financial analyst, data analyst) and spreadsheets'
+        >>> expand_interests("children's book illustrator"), expand_interests("numbers analyst")
+        ("children's book illustrator", 'numbers analyst')
+    """
+    table, activity = interests()
+    words = re.findall(r"[A-Za-z][A-Za-z'-]*", text)
+    keys = [_interest_key(w) for w in words]
+    if not any(k in table for k in keys) or not all(k in table or k in activity or k in filler for k in keys):
+        return text
+    # The first interest is the one asked about ("teaching people new things": teaching, not people).
+    first = next(w for w, k in zip(words, keys) if k in table)
+    return re.sub(rf"(?<![\w'-]){re.escape(first)}(?![\w'-])", lambda m: f"{m.group(0)} ({table[_interest_key(first)]})", text, count=1)
+
+
 class Lexicon:
     """Known words of one catalog, for spelling correction.
 
@@ -154,12 +202,16 @@ class Lexicon:
         ('analyst in virginia', [('virgina', 'virginia')])
     """
 
-    def __init__(self, counts: Counter):
+    def __init__(self, counts: Counter, pairs: Counter | None = None):
         self.counts = Counter({w: n for w, n in counts.items() if w})
         for word in KEYWORDS:
             self.counts[word] += 1
         self.words = list(self.counts)
         self.known = frozenset(self.words)
+        # Title word pairs ("project manager" -> how many titles hold it) and the words they are made of.
+        self.pairs = Counter(pairs or {})
+        self.pair_words = sorted({w for pair in self.pairs for w in pair.split()})
+        self._pair_word_set = frozenset(self.pair_words)
 
     def correct(self, text: str) -> tuple[str, list[tuple[str, str]]]:
         """The text with unknown words replaced by their closest known word, and the replacements."""
@@ -191,17 +243,68 @@ class Lexicon:
                     changes.append((word, best))
                     return best.capitalize() if word[:1].isupper() else best
             if (len(key) < MIN_CORRECTED_LENGTH or key in self.known or key in common or key in table or not key.isascii()
-                    or key.endswith("s") and (key[:-1] in self.known or key[:-1] in common)):
+                    or key.endswith("s") and (key[:-1] in self.known or key[:-1] in common)
+                    # the singular of a plural the postings hold more than rarely ("cashier"; "projets" once is no reason)
+                    or max(self.counts.get(f"{key}s", 0), self.counts.get(f"{key}es", 0)) > RARE_WORD_COUNT):
                 return word
             edits = SHORT_WORD_EDITS if len(key) <= 7 else LONG_WORD_EDITS
             found = process.extract(key, self.words, scorer=OSA.distance, score_cutoff=edits, limit=8)
+            found = [item for item in found if item[0] not in (f"{key}s", f"{key}es")]  # a plural is no spelling of its singular
             if not found:
                 return word
             best = min(found, key=lambda item: (item[1], -self.counts[item[0]]))[0]
             changes.append((word, best))
             return best.capitalize() if word[:1].isupper() else best
 
-        return re.sub(r"(?<![\w'-])[A-Za-z]+(?![\w'-])", replace, text), changes
+        text = re.sub(r"(?<![\w'-])[A-Za-z]+(?![\w'-])", replace, text)
+        return self._correct_in_pairs(text, changes), changes
+
+    def _correct_in_pairs(self, text: str, changes: list[tuple[str, str]]) -> str:
+        """Real words that are typos in their place: a word whose title pair with the word next to it is (almost) never
+        seen while the pair with a word one edit away is common ("project manger" -> "project manager").
+
+        Example:
+            >>> lexicon = Lexicon(Counter({"project": 50, "manager": 90, "manger": 1}), Counter({"project manager": 40}))
+            >>> lexicon.correct("Project Manger jobs"), lexicon.correct("manger scene")
+            (('Project Manager jobs', [('Manger', 'manager')]), ('manger scene', []))
+        """
+        if not self.pairs:
+            return text
+        from rapidfuzz import process
+        from rapidfuzz.distance import OSA
+
+        tokens = list(re.finditer(r"(?<![\w'-])[A-Za-z]+(?![\w'-])", text))
+        words = [t.group(0).lower() for t in tokens]
+        fixes: dict[int, str] = {}
+        for i, key in enumerate(words):
+            if len(key) < MIN_CORRECTED_LENGTH or key in KEYWORDS:
+                continue
+            # Neighbours joined by spaces only, that titles use (a pair with "jobs" or "in" says nothing).
+            neighbours = [(j, words[j]) for j in (i - 1, i + 1) if 0 <= j < len(words) and words[j] in self._pair_word_set
+                          and text[min(tokens[i].end(), tokens[j].end()):max(tokens[i].start(), tokens[j].start())].isspace()]
+            if not neighbours:
+                continue
+            best, best_count = None, 0
+            for j, other in neighbours:
+                seen = self.pairs.get(f"{other} {key}" if j < i else f"{key} {other}", 0)
+                if seen >= MIN_PAIR_COUNT:
+                    best = None
+                    break  # the pair as typed is a title pair of its own
+                edits = SHORT_WORD_EDITS if len(key) <= 7 else LONG_WORD_EDITS  # "principle engineer": two letters off
+                for candidate, _, _ in process.extract(key, self.pair_words, scorer=OSA.distance, score_cutoff=edits, limit=8):
+                    if candidate.startswith(key) or key.startswith(candidate) or self.counts[candidate] < PAIR_RATIO * self.counts[key]:
+                        continue  # a plural ("data engineers") or a word the postings use often enough to be meant
+                    count = self.pairs.get(f"{other} {candidate}" if j < i else f"{candidate} {other}", 0)
+                    if count >= MIN_PAIR_COUNT and count >= PAIR_RATIO * seen and count > best_count:
+                        best, best_count = candidate, count
+            if best is not None:
+                fixes[i] = best
+        for i in sorted(fixes, reverse=True):
+            token, word = tokens[i], tokens[i].group(0)
+            changes.append((word, fixes[i]))
+            text = text[:token.start()] + (fixes[i].capitalize() if word[:1].isupper() else fixes[i]) + text[token.end():]
+        changes.sort(key=lambda change: text.lower().find(change[1]))
+        return text
 
 
 def catalog_word_counts(catalog) -> Counter:

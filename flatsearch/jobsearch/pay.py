@@ -128,7 +128,9 @@ def parse_pay(text: str, free=lambda start, end: True) -> PayBound | None:
     """
     six = _SIX_FIGURES.search(text)
     if six and free(six.start(), six.end()):
-        return PayBound("gte", 1_000_000.0 if six.group("n").lower() in ("seven", "7") else 100_000.0, six.start(), six.end())
+        floor = _FLOOR_WORDS.search(text[:six.start()])  # "at least six figures": the floor words are part of the phrase
+        start = floor.start() if floor and free(floor.start(), six.start()) else six.start()
+        return PayBound("gte", 1_000_000.0 if six.group("n").lower() in ("seven", "7") else 100_000.0, start, six.end())
     for match in AMOUNT.finditer(text):
         if not free(match.start(), match.end()) or not match.group("num"):
             continue

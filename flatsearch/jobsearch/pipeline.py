@@ -213,19 +213,22 @@ class JobSearch:
         profile = self.encoder.encode_query(member.profile_text()) if member is not None and plan.profile_weight else None
         query_vector = fold_profile(semantic, profile, weight=plan.profile_weight)
         embedded = time.perf_counter()
-        best = float(self.index.search(semantic[None, :], 1).scores[0, 0])
+        nearest_anywhere = self.index.search(semantic[None, :], 1)
+        best = float(nearest_anywhere.scores[0, 0])
+        best_record = self.catalog.records.get(int(nearest_anywhere.ids[0, 0]))
+        best_posting = best_record.posting if best_record is not None else None
         stated = _stated_mode_plan(plan)
         ranked = relevant = nearest = None
         if stated is not None:
             # A work mode asked for ("in-office") is met first by the postings that state it; only when none of those
             # is close are the postings that state no mode (mostly office jobs) searched too.
-            ranked, relevant, nearest, timing = self._rank(query, stated, member, query_vector, semantic, best, k)
+            ranked, relevant, nearest, timing = self._rank(query, stated, member, query_vector, semantic, (best, best_posting), k)
             if relevant:
                 plan = stated
             else:
                 ranked = None
         if ranked is None:
-            ranked, relevant, nearest, timing = self._rank(query, plan, member, query_vector, semantic, best, k)
+            ranked, relevant, nearest, timing = self._rank(query, plan, member, query_vector, semantic, (best, best_posting), k)
         retrieved, reranked = timing
         results = [self._result(c) for c in _distinct(relevant)[:k]]
         suggestions = self._suggestions(plan, relevant, k, semantic)
@@ -241,8 +244,9 @@ class JobSearch:
             "plan": 1000 * (planned - started), "embed": 1000 * (embedded - planned), "search": 1000 * (retrieved - embedded),
             "rerank": 1000 * (reranked - retrieved), "suggest": 1000 * (finished - reranked), "total": 1000 * (finished - started)})
 
-    def _rank(self, query: str, plan: QueryPlan, member, query_vector: np.ndarray, semantic: np.ndarray, best: float, k: int):
-        """(ranked pool, close matches, the rest, (retrieved, reranked) times) for one plan."""
+    def _rank(self, query: str, plan: QueryPlan, member, query_vector: np.ndarray, semantic: np.ndarray, best: tuple, k: int):
+        """(ranked pool, close matches, the rest, (retrieved, reranked) times) for one plan; ``best`` is (the similarity of
+        the corpus's nearest posting to the semantic text, that posting)."""
         # Hybrid retrieval and the honest floor (rules in lexical.py): BM25 candidates that pass the filters join the pool,
         # the final score adds the normalised BM25 score, and only close matches are shown as matches. Their rows are read
         # with the scan's in one call.
@@ -254,7 +258,7 @@ class JobSearch:
             shares = self.lexical.slot_shares(plan.semantic_text, {c.id: c.record.posting for c in ranked if c.id in lexical})
             ranked = fuse(ranked, lexical, shares)  # a cross-encoder reads the words itself and keeps its own grades
         reranked = time.perf_counter()
-        relevant, nearest = split_close(ranked, semantic, best, self.lexical, plan.semantic_text)
+        relevant, nearest = split_close(ranked, semantic, best[0], self.lexical, plan.semantic_text, best_posting=best[1])
         return ranked, relevant, nearest, (retrieved, reranked)
 
     def _retrieve(self, plan: QueryPlan, query_vector: np.ndarray, k: int, *, also: list[int] = ()) -> list[Candidate]:
@@ -279,10 +283,19 @@ class JobSearch:
         if not kept:
             return []
         vectors = rows.vectors.cpu().numpy()
-        engagement = [float(rows.attributes["engagement"][row] or 0.0) for row in range(len(vectors))]
-        scan = vectors.astype(np.float32) @ query_vector.astype(np.float32) + plan.boost.get("engagement", 0.0) * np.array(engagement, np.float32)
-        return [Candidate(job_id, record, vectors[row], engagement[row], hits[job_id][1], hits[job_id][0]) if job_id in chosen
-                else Candidate(job_id, record, vectors[row], engagement[row], False, float(scan[row])) for row, job_id, record in kept]
+        engagement = rows.attributes["engagement"]
+        query = query_vector.astype(np.float32)
+        out = []
+        for row, job_id, record in kept:
+            boost = float(engagement[row] or 0.0)
+            if job_id in chosen:
+                score, preferred = hits[job_id][0], hits[job_id][1]
+            else:  # found only by the lexical index: the score the scan gives it, computed here for these rows alone
+                score = float(vectors[row].astype(np.float32) @ query
+                              + np.float32(plan.boost.get("engagement", 0.0)) * np.float32(boost))
+                preferred = False
+            out.append(Candidate(job_id, record, vectors[row], boost, preferred, score))
+        return out
 
     def _fetch_rows(self, ids: list[int]):
         """Stored rows of these ids and (row, id, record) for each still present: postings removed while this search ran (see churn.py) are skipped."""
@@ -306,8 +319,8 @@ class JobSearch:
         out.extend(refinements(self.catalog, [c.record for c in ranked]))
         if len(ranked) < k and plan.clauses:
             def count(filter_dicts: list[dict | None]) -> list[int]:
-                found = self.index.search(np.tile(semantic, (len(filter_dicts), 1)), k, filter=filter_dicts)
-                return (found.ids >= 0).sum(dim=1).tolist()
+                # How many jobs pass each, up to k: the filters alone answer it, no scan of the vectors is needed.
+                return [min(k, len(self.index.ids(filter=f))) if f is not None else min(k, len(self.index)) for f in filter_dicts]
 
             out.extend(relaxations(plan, count, k))
         return consistent_with_plan(plan, out, self.gazetteer)  # never a value the plan already rules out

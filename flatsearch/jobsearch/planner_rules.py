@@ -35,13 +35,17 @@ is in Ireland. "Near <city>" is the smallest curated metro holding the city ("ne
 Los Angeles County). A misspelt name of two or more words is one edit from a city with postings or
 of 50,000+ people ("santa barbra"); without a cue only when a word of it is no title word. A short
 name of a city or metro that is no word ("nyc", "sf", "dfw") needs no cue in any case; a word that names
-a place only by another of its names ("manger") or a region without postings ("centre") needs one.
+a place only by another of its names ("manger") or a region without postings ("centre") needs one. A town
+the postings name often (20+ postings) needs none ("mechanical engineer hawthorne"). A role abbreviation
+that is also a place ("dc": data center) right before a word that titles write after its expansion
+("dc technician") is the role. Older state abbreviations ("in mass", "in calif.") count after a cue.
 
 **Intent.** A question about what is posted or open ("what was listed today in sales", "what's out
 there for nurses") is a search; a request for writing or coaching ("draft a cover letter for a PM
 job", "prep me for an interview") is not, whatever job it names.
 
-**Levels and modes.** "Not senior" leaves out senior and every level above it; entry level leaves out
+**Levels and modes.** A level wanted and management ruled out ("senior IC roles, not managers")
+are two filters. "Not senior" leaves out senior and every level above it; entry level leaves out
 manager titles too ("Marketing Manager"), unless the role asked for is one ("junior product manager"). "In-office",
 "on-site", "in person" keep postings that state no mode beside those that state on-site; the
 pipeline shows only the stated ones when one of them is close (``pipeline._stated_mode_plan``).
@@ -52,11 +56,12 @@ import datetime as dt
 import json
 import re
 from collections import Counter
+from functools import cached_property
 from importlib import resources
 
 from .dates import parse_recency
 from .gazetteer import Place, fold
-from .lexicon import Lexicon, abbreviations, catalog_word_counts, clean_query, common_words, expand_abbreviations, translate
+from .lexicon import MIN_PAIR_COUNT, MIN_PAIR_KEPT, Lexicon, abbreviations, expand_interests, catalog_word_counts, clean_query, common_words, expand_abbreviations, translate
 from .locations import WORK_MODE_CODES
 from .pay import parse_pay, spell_out_amounts
 from .plan import QueryPlan
@@ -96,7 +101,10 @@ _NOW_PHRASE = re.compile(r"\b(?:right\s+(?:now|away)|at\s+the\s+moment|at\s+pres
 # What someone wants, after who they are ("teacher moving into corporate training"): the part after it is the topic.
 _WISH = re.compile(r"\b(?:interested\s+in|passionate\s+about|keen\s+on|enjoys?|loves?|(?<=\bi\s)(?:really\s+)?like|"
                    r"(?:mov(?:e|es|ing)|switch(?:es|ing)?|transition(?:s|ing)?|pivot(?:s|ing)?|chang(?:e|es|ing)\s+careers?|"
-                   r"break(?:s|ing)?|get(?:s|ting)?)\s+(?:in)?to|looking\s+for|searching\s+for|seeking)\b", re.IGNORECASE)
+                   r"break(?:s|ing)?|get(?:s|ting)?)\s+(?:in)?to|looking\s+for|searching\s+for|seeking|"
+                   # "paralegal hoping to become a product manager", "nurse who wants to work as a data analyst"
+                   r"(?:(?:hop(?:e|es|ing)|want(?:s|ing)?|aim(?:s|ing)?|plan(?:s|ning)?|trying|try(?:ing)?)\s+to\s+)?(?:become|work\s+as)(?:\s+an?)?)\b",
+                   re.IGNORECASE)
 # Filler that never begins or ends a place name ("jobs in", "the us"): city names keep their articles ("Los Angeles", "La Paz").
 _EDGE_FILLER = _FILLER - frozenset("los las la le les el de du des".split())
 _STOP_PLACE_WORDS = frozenset("""remote hybrid marketing sales data design product security energy mobile nice reading bath
@@ -205,6 +213,9 @@ _SEARCH_VERB = re.compile(r"\b(?:find|search|show|list|look(?:ing)?\s+for|are\s+
 # Industries a seeker moves into, as opposed to roles ("into fintech" vs "into product management").
 _SECTOR_WORDS = frozenset("startup startups crypto web3 gaming healthcare biotech saas nonprofit nonprofits non-profit government consulting "
                           "industry media entertainment retail ecommerce e-commerce".split())
+# Conditions of a job that a seeker may rule out ("without travel", "no relocation"): no title says them.
+_CONDITION_WORDS = frozenset("travel traveling travelling relocation relocate relocating weekend weekends night nights overtime commute "
+                             "commuting on-call call shift shifts visa sponsorship drug test tests degree experience".split())
 _WHO_WORDS = frozenset("former ex trying try tries wanting want wants who i'm im someone person".split())
 # "remote (US)": a region in brackets right after "remote" scopes it the same way.
 _REMOTE_SCOPE = re.compile(r"\s*(?:\(\s*|(?:(?:somewhere|anywhere)\s+)?(?:in|within|across|from|on|throughout)\s+(?:the\s+)?)", re.IGNORECASE)
@@ -222,7 +233,20 @@ _ANYWHERE = re.compile(r"\b(?:(?:from\s+)?anywhere\s+in\s+the\s+world|(?:from\s+
 _PLACE_AFTER = re.compile(r"\s+based\b|\s*(?:,\s*)?(?:\s(?:or|and/or)\s+|/\s*)(?:fully\s+|100%\s+)?(?:remote|hybrid)\b", re.IGNORECASE)
 # Two-letter US state codes after "in": read in capitals, or in an all lower-case query unless the code is also a word.
 _WORD_LIKE_CODES = frozenset("or in me hi ok oh de id al co ne pa ma ms mt".split())
-_NOT_STATE_CODES = frozenset({"pr"})  # "jobs in PR" is public relations more often than Puerto Rico
+# Older (AP style) abbreviations of US states, read as the state after a place cue ("nurse jobs in mass"); those that are
+# common words in another sense ("ill", "ore", "wash", "miss", "ind") are left out.
+_STATE_ABBREVIATIONS = {"mass": "massachusetts", "calif": "california", "cali": "california", "penn": "pennsylvania",
+                        "fla": "florida", "ariz": "arizona", "colo": "colorado", "conn": "connecticut", "minn": "minnesota",
+                        "mich": "michigan", "wisc": "wisconsin", "tenn": "tennessee", "okla": "oklahoma", "kans": "kansas",
+                        "nebr": "nebraska", "nev": "nevada", "mont": "montana", "wyo": "wyoming", "ala": "alabama",
+                        "ark": "arkansas", "del": "delaware", "ky": "kentucky", "md": "maryland", "va": "virginia"}
+_NOT_STATE_CODES = frozenset({"pr"})
+# Postal codes of Canadian provinces and Australian states after a city ("Vancouver BC", "Perth WA") -> (country, GeoNames admin1).
+_REGION_CODES = {"ab": ("CA", "01"), "bc": ("CA", "02"), "mb": ("CA", "03"), "nb": ("CA", "04"), "nl": ("CA", "05"),
+                 "ns": ("CA", "07"), "on": ("CA", "08"), "pe": ("CA", "09"), "qc": ("CA", "10"), "sk": ("CA", "11"),
+                 "act": ("AU", "01"), "nsw": ("AU", "02"), "nt": ("AU", "03"), "qld": ("AU", "04"), "sa": ("AU", "05"),
+                 "tas": ("AU", "06"), "vic": ("AU", "07"), "wa": ("AU", "08")}
+_WORD_LIKE_REGION_CODES = frozenset("on act sa nt pe ns ab nb vic tas".split())  # read only in capitals ("London ON", not "london on site")  # "jobs in PR" is public relations more often than Puerto Rico
 _SOFT_CUE = re.compile(r"\b(ideally|preferably|if possible|bonus if|nice to have|would be nice|optionally|hopefully)\b[\w\s']{0,30}$",
                        re.IGNORECASE)
 # A negation right before a phrase, with the prepositions that may sit between ("not in", "outside of the", "except at").
@@ -240,7 +264,8 @@ _STAFFING = re.compile(
     r"(?:from\s+|by\s+|through\s+|via\s+)?(?:any\s+|the\s+)?"
     r"(?:(?:sourcing|staffing|recruiting|recruitment|headhunting|temp|outsourcing)(?:\s*(?:/|,|or|and|&)\s*)?)+"
     r"(?:\s+(?:compan(?:y|ies)|firms?|agenc(?:y|ies)|recruiters?|shops?))?"
-    r"|\b(?:no|not from|not through|not via|without|excluding|exclude|skip(?:ping)?|avoid(?:ing)?)\s+(?:the\s+|any\s+)?"
+    r"|\b(?:no|not from|not through|not via|without|excluding|exclude|skip(?:ping)?|avoid(?:ing)?|"
+    r"(?:not|never)\s+(?:posted|listed|advertised|put\s+up)\s+(?:by|through|via))\s+(?:the\s+|any\s+)?"
     r"(?:(?:third[- ]party\s+)?recruiters|agencies|agency\s+(?:postings|jobs|roles)|headhunters|staffing\s+agencies|middlemen)\b"
     r"|\b(?:direct\s+(?:hire|employer)s?\s+only|employers\s+only)\b",
     re.IGNORECASE)
@@ -249,7 +274,9 @@ _WORK_MODES = (
     (re.compile(r"\b(?:mostly|mainly|largely|primarily|partly|partially|mostly\s+or\s+fully)\s+remote\b|\bremote[- ](?:first|friendly)\b|"
                 r"\bflexible\s+(?:work|working|location)\b", re.IGNORECASE), ("remote", "hybrid")),
     (re.compile(r"\b(?:fully|100%|completely|entirely|all)\s+remote\b|\bremote(?:ly)?(?:[- ]only)?\b(?![- ]sensing\b)|\bwork(?:ing)?\s+from\s+(?:home|anywhere)\b|"
-                r"\bfrom\s+home\b|\bwfh\b|\bwfa\b|\btelecommut(?:e|ing)\b|\b(?:location[- ]independent|distributed\s+team)\b", re.IGNORECASE), ("remote",)),
+                r"\bfrom\s+home\b|\bwfh\b|\bwfa\b|\btelecommut(?:e|ing)\b|\b(?:location[- ]independent|distributed\s+team|"
+                # "fully distributed backend engineer": the company works remotely ("distributed systems" is a topic)
+                r"(?:fully|100%|completely|entirely)\s+distributed)\b", re.IGNORECASE), ("remote",)),
     (re.compile(r"\bhybrid\b", re.IGNORECASE), ("hybrid",)),
     (re.compile(r"\b(?:on[- ]?site|in[- ]office|in\s+the\s+office|in[- ]person|at\s+the\s+office|office[- ]based|onsite|"
                 r"(?:work(?:ing)?|based)\s+(?:from|at|in|out\s+of)\s+(?:the|an|our)\s+office)\b", re.IGNORECASE), ("onsite",)),
@@ -269,6 +296,14 @@ _MEDIAN_PAY = re.compile(
     # "pay better than most", "pays more than average", "paying above most"
     r"\b(?:pays?|paying)\s+(?:more\s+than|better\s+than|above)\s+(?:most|average|the\s+average|usual|the\s+norm)\b(?!\s+[a-z])",
     re.IGNORECASE)
+# Asking only that a posting states its pay ("accountant jobs with salary listed", "roles that show the pay range").
+_PAY_STATED = re.compile(
+    r"\b(?:with|having)\s+(?:the\s+|their\s+|a\s+)?(?:pay|salary|salaries|compensation|comp)(?:\s+ranges?)?\s+"
+    r"(?:listed|posted|shown|stated|disclosed|included|published|visible)\b|"
+    r"\b(?:that|which)\s+(?:lists?|shows?|states?|includes?|discloses?|publish(?:es)?|posts?)\s+(?:the\s+|their\s+|a\s+)?"
+    r"(?:pay|salary|salaries|compensation|comp)(?:\s+ranges?)?\b|"
+    r"\b(?:pay|salary)(?:\s+ranges?)?\s+(?:listed|posted|shown|stated|disclosed|included)\b|\b(?:pay|salary)[- ]transparen(?:t|cy)\b|"
+    r"\btransparent\s+(?:pay|salar(?:y|ies))\b", re.IGNORECASE)
 _WORKED_WITH = re.compile(
     r"(?:\b(?:working|work)\s+with\s+)?\b(?:people|folks|someone|colleagues|coworkers|co-workers|those|the\s+people|teammates)\s+"
     r"(?:that\s+|who\s+|whom\s+)?i(?:'ve|\s+have|ve)?\s+(?:already\s+)?worked\s+with(?:\s+before|\s+in\s+the\s+past|\s+previously)?"
@@ -292,7 +327,7 @@ _QUESTION = re.compile(r"^\s*(?:what|who|whom|when|why|how|where|which|is|are|ca
                        r"summari[sz]e|calculate|convert|define|compose|draw|sing|recite|spell|solve)\b", re.IGNORECASE)
 # Text that tries to instruct the system instead of describing a job.
 _INJECTION = re.compile(r"\b(?:ignore|disregard|forget)\s+(?:all\s+|any\s+|the\s+|your\s+)?(?:previous|prior|above|earlier)\s+"
-                        r"(?:instructions?|prompts?|rules?)|\bsystem\s*:|\b(?:print|reveal|show)\s+(?:me\s+)?your\s+(?:system\s+)?prompt\b|"
+                        r"(?:instructions?|prompts?|rules?)|^\W*(?:ignore|disregard|forget)\s+(?:all\s+(?:of\s+)?)?(?:the\s+)?above\b|\bsystem\s*:|\b(?:print|reveal|show)\s+(?:me\s+)?your\s+(?:system\s+)?prompt\b|"
                         r"\byou\s+are\s+now\b|\bjailbreak\b", re.IGNORECASE)
 _LEVEL_PHRASES = (
     ("not_management", re.compile(r"\b(?:individual\s+contributor|ic\s+(?:roles?|track|positions?|jobs?)|\bIC\b)", re.IGNORECASE)),
@@ -389,7 +424,15 @@ def _vocabularies(catalog, gazetteer) -> dict:
     # than "Boston, MA"): a name that is a job word too ("Marketing") is never one of them.
     in_titles = Counter(w for r in catalog.records.values() for w in re.findall(r"[a-z]+", fold(r.posting.title)))
     in_locations = Counter(w for r in catalog.records.values() for w in re.findall(r"[a-z]+", fold(r.posting.location)))
+    # Pairs of neighbouring title words ("project manager"), for typos that are words themselves ("project manger").
+    pairs = Counter()
+    for record in catalog.records.values():
+        # Within one part of the title: "Account Executive, Boston" holds no pair "executive boston".
+        for part in re.split(r"[,;:|/()\[\]–—]|\s-\s|\s+at\s+", fold(record.posting.title)):
+            title = re.findall(r"[a-z]+", part)
+            pairs.update({f"{a} {b}" for a, b in zip(title, title[1:])})
     return {"vocabulary": sorted(w for w, n in words.items() if n >= 2 and w not in _FILLER), "word_counts": dict(counts),
+            "title_pairs": {pair: n for pair, n in pairs.items() if n >= MIN_PAIR_KEPT},
             "place_words": sorted(w for w, n in in_locations.items() if n >= 3 and n >= in_titles.get(w, 0) and w not in _FILLER),
             "geo_counts": {str(pid): n for pid, n in Counter(pid for r in catalog.records.values() for pid in r.geo_ids).items()},
             "role_words": sorted(w for w, n in others.items() if n >= 3),
@@ -424,7 +467,7 @@ class RulePlanner:
         else:
             data = _vocabularies(self.catalog, tools.gazetteer)
         self.vocabulary = set(data["vocabulary"])
-        self.lexicon = Lexicon(Counter(data["word_counts"]))
+        self.lexicon = Lexicon(Counter(data["word_counts"]), Counter(data["title_pairs"]))
         # How many postings carry each place id: an ambiguous name ("Georgia") is read as the place with postings.
         self.geo_counts = Counter({int(pid): n for pid, n in data["geo_counts"].items()})
         self.role_words = set(data["role_words"])
@@ -472,6 +515,11 @@ class RulePlanner:
         self._staffing(state, plan)
         self._recency(state, plan, now)
         pay_bound = self._find_pay(state)
+        for match in state.matches(_PAY_STATED)[:1]:
+            state.take(match.start(), match.end())
+            if pay_bound is None:  # a pay bound leaves postings without pay out already
+                plan.add_clause(match.group(0).strip(), "the posting states its pay",
+                                {"or": [{"salary_max": {"gte": 0.0}}, {"salary_min": {"gte": 0.0}}]})
         self._companies(state, plan)
         modes = self._work_mode(state, plan)
         self._seniority(state, plan)
@@ -517,6 +565,8 @@ class RulePlanner:
             plan.notes.append("This does not look like a job search. Try describing a role, e.g. \"senior product designer jobs in Austin\".")
             return plan
         fallback = f"{member.title}, {', '.join(member.skills)}" if member is not None else "jobs"
+        # A query naming only an interest ("someone who loves numbers") also embeds the kinds of work it points to.
+        semantic = expand_interests(semantic, _FILLER)
         plan.semantic_text = expand_abbreviations("; ".join(part for part in (semantic, background) if part) or fallback)
         add_ranking_terms(plan, self.catalog, member, now)
         return plan
@@ -537,11 +587,11 @@ class RulePlanner:
             return
         for start, end in found.spans:
             state.take(start, end)
-        window = {"gte": int(found.since.timestamp())}
+        window = {"gte": int(found.since.timestamp())} if found.bounded_below else {}
         if found.until is not None:
             window["lt"] = int(found.until.timestamp())
-        plan.add_clause(state.text[found.start:found.end].strip(), f"{found.description} (since {found.since:%Y-%m-%d %H:%M} UTC)",
-                        {"posted_at": window})
+        when = f"since {found.since:%Y-%m-%d %H:%M} UTC" if found.bounded_below else f"before {found.until:%Y-%m-%d %H:%M} UTC"
+        plan.add_clause(state.text[found.start:found.end].strip(), f"{found.description} ({when})", {"posted_at": window})
 
     def _people(self, state: _Text, plan: QueryPlan, member) -> None:
         for pattern, relation, label in ((_WORKED_WITH, "worked_with", "people you have worked with"),
@@ -814,7 +864,7 @@ class RulePlanner:
                             {"seniority": {"eq": LEVEL_CODES["junior"]}}, soft=True)
         elif wanted:
             plan.add_clause(", ".join(phrases), "seniority is " + " or ".join(wanted), {"seniority": {"in": [LEVEL_CODES[l] for l in wanted]}})
-        elif unwanted:
+        if unwanted and wanted != ["junior"]:  # "senior IC roles, not managers": a level wanted and management ruled out, both
             clause = {"not": {"seniority": {"in": sorted(LEVEL_CODES[l] for l in unwanted)}}}
             meaning = "seniority is not " + " or ".join(unwanted)
             # "not management": program, product or account manager titles manage work, not people, so the level rules read
@@ -863,6 +913,8 @@ class RulePlanner:
                 before = state.text[max(0, span[0].start() - CUE_WINDOW):span[0].start()]
                 listed = any(_LIST_JOIN.match(state.text[e:span[0].start()]) for _, e, _, _, _ in found[-3:] if span[0].start() - e <= CUE_WINDOW)
                 cue = bool(_PLACE_CUE.search(before)) or bool(_NEGATION.search(before)) or listed or bool(_PLACE_AFTER.match(state.text, span[-1].end()))
+                if n == 1 and not cue and self._modifies_role(state.text, span[0]):
+                    continue  # "dc technician": the role abbreviation (data center) before a title word, not Washington
                 place = self._place(phrase, cue=cue, lowercase_query=lowercase_query)
                 if place is None:
                     continue
@@ -1021,6 +1073,12 @@ class RulePlanner:
             raw = state.text[span[0].start():span[-1].end()].rstrip(".")
             qkey = " ".join(fold(raw).split())
             is_code = len(raw) == 2 and (raw.isupper() or state.text == state.text.lower())
+            if n == 1 and qkey in _REGION_CODES and (raw.isupper() or state.text == state.text.lower() and qkey not in _WORD_LIKE_REGION_CODES):
+                # "Vancouver BC", "perth wa": a province or state code the city lies in, outside the US ("Perth WA" is Australia).
+                wanted = _REGION_CODES[qkey]
+                inside = [c for c in cities if (c.country, c.admin1) == wanted]
+                if inside:
+                    return inside[0], span[-1].end(), n
             state_place = gazetteer.state(qkey, allow_code=is_code)
             country = gazetteer.country(qkey, allow_code=is_code and raw.upper() in ("US", "UK", "IE", "AU", "DE", "FR"))
             subdivisions = [] if is_code else gazetteer.subdivisions_named(qkey)
@@ -1066,8 +1124,8 @@ class RulePlanner:
         if "," in key and key.replace(",", "") in ("washington dc", "washington d.c", "washington d.c."):
             key = key.replace(",", "")
         gazetteer = self.tools.gazetteer
-        if phrase.rstrip(".") in ("US", "USA", "U.S", "U.S.A", "UK", "U.K", "UAE"):
-            return gazetteer.country(key.rstrip("."))
+        if phrase.rstrip(".") in ("US", "USA", "U.S", "U.S.A", "UK", "U.K", "UAE") or key.rstrip(".") in ("uk", "u.k", "usa", "uae"):
+            return gazetteer.country(key.rstrip("."))  # "jobs in the uk": in lower case too, as no word is spelt so
         single = " " not in key
         alias = gazetteer.metro_alias(key, in_query=True)
         city_alias = key in ("sf", "nyc", "dc", "la", "atx", "dfw", "dmv", "gta", "socal", "nova", "atl", "philly")
@@ -1082,6 +1140,10 @@ class RulePlanner:
             if key == "la" and not phrase.isupper() and not cue:
                 return None
             return found
+        if cue and key.rstrip(".") in _STATE_ABBREVIATIONS and single:
+            found = gazetteer.state(_STATE_ABBREVIATIONS[key.rstrip(".")])  # "in mass", "in Calif."
+            if found is not None:
+                return found
         if len(key) == 2 and cue and (phrase.isupper() or (lowercase_query and key not in _WORD_LIKE_CODES)) and key not in _NOT_STATE_CODES:
             found = gazetteer.state(key, allow_code=True)  # "in NJ", "remote or in PA", "jobs in tx"
             if found is not None:
@@ -1122,7 +1184,7 @@ class RulePlanner:
         named = key.split()
         if not cities and not single and (cue or (named[0] not in _EDGE_FILLER and named[-1] not in _EDGE_FILLER
                                                   and any(w not in self.vocabulary and w not in _FILLER for w in named)
-                                                  and not set(named).isdisjoint(self._city_name_words()))):
+                                                  and not set(named).isdisjoint(self._city_name_words))):
             # "los angelos": a name of two or more words one edit from a city with many postings, after a place cue, or
             # without one when a word of it is no title word (so a misspelling, not a role: "santa barbra jobs");
             # else one edit from a sizeable city of two or more words ("santa barbra"), so its first word is not read
@@ -1134,7 +1196,9 @@ class RulePlanner:
                 # Read as its right spelling is: "los angelos" is Los Angeles County, as "los angeles" is.
                 metro = gazetteer.metro_alias(" ".join(fold(near.name).split()), in_query=True)
                 return metro if metro is not None and near.id in metro.contains else near
-        if cities and (cities[0].population >= 100_000 or cue or not single):
+        # Without a cue a small town is a place too when the postings name it as one, often ("mechanical engineer hawthorne").
+        local = placey and max((self.geo_counts.get(c.id, 0) for c in cities), default=0) >= MIN_FUZZY_CITY_POSTINGS
+        if cities and (cities[0].population >= 100_000 or cue or not single or local):
             with_postings = [c for c in cities if self.geo_counts.get(c.id)]
             if cue:
                 # "pittsburg": the towns of that name have (almost) no postings; one letter away, a bigger city with many is meant.
@@ -1148,30 +1212,37 @@ class RulePlanner:
             return with_postings[0] if with_postings else cities[0]
         return None
 
+    def _modifies_role(self, text: str, word: re.Match) -> bool:
+        """Whether a word that is a role abbreviation too ("dc": data center) stands right before a word that titles
+        write after its expansion ("dc technician": "Data Center Technician"), where it names the kind of role. Before
+        other words ("dc data analyst") or after a role ("engineer dc") it is left to the place rules."""
+        key = fold(word.group(0))
+        table, upper_only = abbreviations()
+        if key not in table or (key in upper_only and not word.group(0).isupper()):
+            return False
+        after = re.match(r"\s+([A-Za-z][A-Za-z-]*)", text[word.end():])
+        return after is not None and self.lexicon.pairs.get(f"{fold(table[key]).split()[-1]} {fold(after.group(1))}", 0) >= MIN_PAIR_COUNT
+
+    @cached_property
     def _city_name_words(self) -> frozenset[str]:
         """The words of the names of two or more words that a misspelt name may be read as (a cheap test before the fuzzy one)."""
-        if not hasattr(self, "_name_words"):
-            self._name_words = frozenset(w for names in (self._posting_city_table(), self._named_city_table()) for name in names
-                                         if " " in name for w in name.split())
-        return self._name_words
+        return frozenset(w for names in (self._posting_cities, self._named_cities) for name in names if " " in name for w in name.split())
 
-    def _posting_city_table(self) -> dict[str, Place]:
+    @cached_property
+    def _posting_cities(self) -> dict[str, Place]:
         """Folded name -> the city of that name with the most postings, over the cities with postings."""
-        if not hasattr(self, "_posting_cities"):
-            gazetteer = self.tools.gazetteer
-            cities: dict[str, Place] = {}
-            for pid, _ in self.geo_counts.most_common():
-                place = gazetteer.place(pid)
-                if place is not None and place.kind == "city":
-                    cities.setdefault(" ".join(fold(place.name).split()), place)
-            self._posting_cities = cities
-        return self._posting_cities
+        gazetteer = self.tools.gazetteer
+        cities: dict[str, Place] = {}
+        for pid, _ in self.geo_counts.most_common():
+            place = gazetteer.place(pid)
+            if place is not None and place.kind == "city":
+                cities.setdefault(" ".join(fold(place.name).split()), place)
+        return cities
 
-    def _named_city_table(self) -> dict[str, Place]:
+    @cached_property
+    def _named_cities(self) -> dict[str, Place]:
         """Folded name -> city, over the cities of two or more words with ``MIN_FUZZY_NAMED_POPULATION`` people or more."""
-        if not hasattr(self, "_named_cities"):
-            self._named_cities = self.tools.gazetteer.city_names(min_population=MIN_FUZZY_NAMED_POPULATION, words=2)
-        return self._named_cities
+        return self.tools.gazetteer.city_names(min_population=MIN_FUZZY_NAMED_POPULATION, words=2)
 
     def _posting_city_near(self, key: str) -> Place | None:
         """The city with the most postings whose name is one edit (a swap counts as one) from ``key``, if any."""
@@ -1180,7 +1251,7 @@ class RulePlanner:
 
         if len(key) < MIN_PLACE_FUZZY_LENGTH:
             return None
-        found = process.extract(key, list(self._posting_city_table()), scorer=OSA.distance, score_cutoff=1, limit=4)
+        found = process.extract(key, self._posting_cities.keys(), scorer=OSA.distance, score_cutoff=1, limit=4)
         found = [name for name, distance, _ in found if distance == 1]
         return max((self._posting_cities[n] for n in found), key=lambda c: self.geo_counts.get(c.id, 0), default=None)
 
@@ -1192,7 +1263,7 @@ class RulePlanner:
 
         if len(key) < MIN_PLACE_FUZZY_LENGTH or " " not in key:
             return None
-        found = process.extract(key, list(self._named_city_table()), scorer=OSA.distance, score_cutoff=1, limit=4)
+        found = process.extract(key, self._named_cities.keys(), scorer=OSA.distance, score_cutoff=1, limit=4)
         return max((self._named_cities[n] for n, distance, _ in found if distance == 1), key=lambda c: c.population, default=None)
 
     def _unknown_place(self, state: _Text, word: re.Match, plan: QueryPlan) -> None:
@@ -1225,6 +1296,7 @@ class RulePlanner:
             state.take(neg_start, match.end())
             excluded.append(function)
             phrases.append(state.text[neg_start:match.end()].strip())
+        self._excluded_titles(state, plan)
         if not excluded:
             return
         categories = sorted({self._category_ids[c] for f in excluded for c in FUNCTIONS[f][0] if c in self._category_ids})
@@ -1238,6 +1310,31 @@ class RulePlanner:
         if parts:
             plan.add_clause(", ".join(phrases), f"not a {' or '.join(excluded)} job (category and title words: {', '.join(terms)})",
                             parts[0] if len(parts) == 1 else {"and": parts})
+
+    def _excluded_titles(self, state: _Text, plan: QueryPlan) -> None:
+        """A negated title word that names no function ("anything at SpaceX except technician roles", "no intern
+        positions"): postings whose titles hold it are left out. It must be a word (or two) that titles use, followed by
+        a job noun or ending the phrase."""
+        pattern = re.compile(r"(?<![\w-])(?P<words>[A-Za-z][A-Za-z&+-]*(?:\s+(?!(?:roles?|jobs?|positions?|titles?|openings?)\b)[A-Za-z][A-Za-z&+-]*)?)"
+                             r"(?:\s+(?:roles?|jobs?|positions?|titles?|openings?)\b|(?=\s*(?:$|[,.;!?])))", re.IGNORECASE)
+        taken_to = 0
+        for start in [m.start() for m in re.finditer(r"(?<![\w-])[A-Za-z]", state.text)]:
+            match = pattern.match(state.text, start) if start >= taken_to else None
+            if match is None or not state.free(match.start(), match.end()):
+                continue
+            words = match.group("words")
+            cue = _NEGATION.search(state.text, max(0, match.start() - CUE_WINDOW), match.start())
+            if (cue is None or not state.free(cue.start(), match.start())
+                    # "no startups": the employer; "without travel": a condition of the job, not its title
+                    or any(fold(w) in _FILLER or fold(w) in _SECTOR_WORDS or fold(w) in _CONDITION_WORDS for w in words.split())):
+                continue
+            ids = self.catalog.title_term_ids_for([words])
+            if not ids:
+                continue
+            state.take(cue.start(), match.end())
+            taken_to = match.end()
+            plan.add_clause(state.text[cue.start():match.end()].strip(), f"the title does not say \"{words}\"",
+                            {"not": {"title_terms": {"in": ids}}})
 
     def _find_pay(self, state: _Text):
         for match in state.matches(_MEDIAN_PAY)[:1]:
@@ -1276,7 +1373,9 @@ class RulePlanner:
                 plan.add_clause(phrase, f"pay range starts at or below ${bound.yearly_usd:,.0f} a year{note} (postings without pay are left out)",
                                 {"salary_min": {"lte": round(bound.yearly_usd, 2)}})
             return
-        keywords = " ".join(w for w in semantic.split() if fold(w) in self.vocabulary)
+        # Role words as titles write them: a plural ("designers") compares with the singular titles hold.
+        keywords = " ".join(fold(w) if fold(w) in self.vocabulary else fold(w)[:-1] for w in semantic.split()
+                            if fold(w) in self.vocabulary or (fold(w).endswith("s") and fold(w)[:-1] in self.vocabulary))
         places = sorted({pid for c in plan.clauses for pid in _positive_geo_ids(c)})
         # With no role words to compare by ("better paying jobs in Chicago"), compare with postings in the same places.
         stats = self.tools.salary_statistics(keywords, places=places if not keywords.strip() and places else None)
@@ -1292,8 +1391,9 @@ class RulePlanner:
         if stats["median"] is None:
             plan.notes.append(f"\"{phrase}\": no postings state their pay, so it was ignored.")
             return
+        basis = stats["basis"].removeprefix("all postings").strip() if stats["basis"].startswith("all postings") else f"with {stats['basis']}"
         plan.add_clause(phrase, f"mid-point of the pay range at or above ${stats['median']:,.0f}, the median of {stats['count']} "
-                                f"postings with {stats['basis']} (postings without pay are left out)",
+                                f"postings{' ' + basis if basis else ''} (postings without pay are left out)",
                         {"salary_mid": {"gte": float(stats["median"])}})
 
     def _semantic(self, state: _Text) -> str:

@@ -194,13 +194,16 @@ class PlannerTools:
             local = [r for r in paid if wanted.intersection(r.geo_ids)]
             if len(local) >= MIN_COMPARABLE:
                 paid = local
-        tiers = [
-            (f"titles containing '{' '.join(words)}'" + (f" at {seniority} level" if seniority else ""),
-             [r for r in paid if all(w in fold(r.posting.title) for w in words) and (seniority is None or r.seniority == seniority)]),
-            (f"titles containing '{' '.join(words)}'", [r for r in paid if all(w in fold(r.posting.title) for w in words)]),
-            (f"titles containing any of '{' '.join(words)}'", [r for r in paid if any(w in fold(r.posting.title) for w in words)]),
-            ("all postings" + (" in the requested places" if places and len(paid) < len(everything) else ""), paid),
-        ]
+        if not words and seniority is None:  # no title words to compare by: the postings of the requested places, or all
+            tiers = [("all postings" + (" in the requested places" if places and len(paid) < len(everything) else ""), paid)]
+        else:
+            tiers = [
+                (f"titles containing '{' '.join(words)}'" + (f" at {seniority} level" if seniority else ""),
+                 [r for r in paid if all(w in fold(r.posting.title) for w in words) and (seniority is None or r.seniority == seniority)]),
+                (f"titles containing '{' '.join(words)}'", [r for r in paid if all(w in fold(r.posting.title) for w in words)]),
+                (f"titles containing any of '{' '.join(words)}'", [r for r in paid if any(w in fold(r.posting.title) for w in words)]),
+                ("all postings" + (" in the requested places" if places and len(paid) < len(everything) else ""), paid),
+            ]
         for basis, records in tiers:
             if len(records) >= MIN_COMPARABLE or (basis.startswith("all postings") and records):
                 mids = sorted(_mid(r.posting.salary_min, r.posting.salary_max) for r in records)
