@@ -232,7 +232,9 @@ _WHO_WORDS = frozenset("former ex trying try tries wanting want wants who i'm im
 # "remote (US)": a region in brackets right after "remote" scopes it the same way.
 _REMOTE_SCOPE = re.compile(r"\s*(?:\(\s*|(?:(?:somewhere|anywhere)\s+)?(?:in|within|across|from|on|throughout)\s+(?:the\s+)?)", re.IGNORECASE)
 # A negation no pass turned into a filter ("no startups", "without travel"): its words must not be searched for.
-_LEFTOVER_NEGATION = re.compile(r"\b(?:no|not|never|without|except|excluding|exclude|avoid(?:ing)?|other\s+than|anything\s+but|but\s+not)\s+"
+_LEFTOVER_NEGATION = re.compile(r"\b(?:(?:do|does|did|will|would)(?:\s+not|n'?t)\s+(?:require|need|involve|ask\s+for|mean)|dont\s+(?:require|need|involve)|"
+                                r"doesnt\s+(?:require|need|involve)|no\s+need\s+(?:for|to)|no|not|never|without|except|excluding|exclude|"
+                                r"avoid(?:ing)?|other\s+than|anything\s+but|but\s+not)\s+"
                                 r"(?:(?:a|an|the|any|too\s+much|much)\s+)?[\w&'-]+(?:\s+(?!(?:and|or|but|in|at|near|for|with|from|jobs?|roles?|"
                                 r"positions?|openings?)\b)[\w&'-]+){0,2}", re.IGNORECASE)
 # A place relative to the seeker, who has not said where they are.

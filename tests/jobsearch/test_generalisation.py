@@ -267,3 +267,11 @@ def test_a_name_listed_before_a_company_is_a_company_too(planner):
     ids = next(c["company"]["in"] for c in plan.clauses if "company" in c)
     names = {planner.catalog.company_names[i] for i in ids}
     assert {n.lower() for n in names} == {"perplexity", "anthropic"}
+
+
+@pytest.mark.parametrize("query, kept", [("paralegal jobs that don't require relocation", "paralegal"),
+                                         ("welder roles that do not need a degree", "welder")])
+def test_a_condition_the_job_need_not_have_is_no_search_text(planner, query, kept):
+    plan = planner.plan(query, now=NOW)
+    assert kept in plan.semantic_text and not any(w in plan.semantic_text for w in ("relocation", "degree", "require", "need"))
+    assert any("not something postings state" in n for n in plan.notes)
