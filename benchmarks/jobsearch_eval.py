@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="place-code and work-mode patterns (default: dev_places.json next to the query set)")
     parser.add_argument("--now", default=NOW, help=f"the time recency is measured from (default {NOW})")
     parser.add_argument("-k", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=3, help="queries run before timing starts")
+    parser.add_argument("--warmup", type=int, default=3, help="queries run before timing starts, after JobSearch.warm_up() (0: neither)")
     parser.add_argument("--out", type=pathlib.Path, default=None, help="write the figures and failures as JSON")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every failing query with its plan and top results")
     args = parser.parse_args(argv)
@@ -312,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     search = JobSearch(progress=False)
     startup = time.perf_counter() - started
+    if args.warmup:
+        search.warm_up()  # as a server does before its first request
     for query in ("software engineer jobs", "remote marketing roles in Boston", "nurse jobs posted this week")[:args.warmup]:
         search.search(query, k=args.k, now=args.now)
     judge = Judge(places, search)

@@ -181,6 +181,20 @@ class JobSearch:
         self.plan_cache.put(plan, now=now)
         return plan
 
+    def warm_up(self) -> None:
+        """Loads what the first searches would otherwise load on the way: the query model, the date parser, the tables the
+        planner builds on first use (misspelt multi-word places, posting cities) and the index's first scan. A server calls
+        it before taking requests; a CLI query does not need it.
+
+        Example:
+            >>> engine = JobSearch(progress=False)  # doctest: +SKIP
+            >>> engine.warm_up()  # doctest: +SKIP
+        """
+        self.encoder.encode_query("warm up")
+        for phrase in ("analyst jobs posted since March 3 in san fransisco", "remote nurse roles paying 80k", "designer jobs santa barbra"):
+            self.rules.plan(phrase, now=self.catalog.default_now())  # the rules, never an LLM endpoint
+        self.search("software engineer jobs", k=1)
+
     def search(self, query: str, *, member_id: str | None = None, k: int = 10, now: dt.datetime | str | None = None,
                drop: tuple[str, ...] = (), refine: tuple[dict, ...] = ()) -> SearchResponse:
         """Plan, retrieve exactly, rank and suggest. Bad input gives a response with a message

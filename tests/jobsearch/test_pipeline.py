@@ -184,3 +184,15 @@ def test_index_is_cached_on_disk(engine, corpus, cache_dir, gazetteer, encoder):
     assert len(files) == 1
     again = JobSearch(corpus=corpus, cache_dir=cache_dir, encoder=encoder, gazetteer=gazetteer, progress=False)
     assert len(again.index) == len(engine.index) and sorted(cache_dir.glob("jobs-*.fsx")) == files
+
+
+def test_warm_up_leaves_answers_and_the_plan_cache_as_they_were(engine):
+    query = "data analyst roles posted since December 1"
+    before = engine.search(query, k=5, now="2026-01-11T00:00:00+00:00").to_dict()
+    cached = len(engine.plan_cache) if hasattr(engine.plan_cache, "__len__") else None
+    engine.warm_up()
+    after = engine.search(query, k=5, now="2026-01-11T00:00:00+00:00").to_dict()
+    assert [j["id"] for j in after["results"]] == [j["id"] for j in before["results"]]
+    assert after["plan"]["filters"] == before["plan"]["filters"]
+    if cached is not None:
+        assert len(engine.plan_cache) <= cached + 1  # warm_up's own plans go around the cache; its one search may add one
