@@ -181,8 +181,9 @@ def triton_scan(request: ScanRequest, *, config: KernelConfig | None = None,
         total_rows = request.passing_slots.numel()
         ranges = torch.tensor([[0, total_rows]], dtype=torch.int64)
     if config is None and device.type == "cpu":
-        config = _interpreter_config(nq)
-    block_q = config.block_q if config is not None else _bucket_block_q(_bucket(nq))
+        config = _interpreter_config(nq, uses_wide_tiles(nq, total_rows, per_query_mask=request.mask_words.dim() == 2))
+    wide = uses_wide_tiles(nq, total_rows, per_query_mask=request.mask_words.dim() == 2)
+    block_q = config.block_q if config is not None else _bucket_block_q(_bucket(nq), wide)
     if n_splits is None:
         n_splits = _default_splits(device, nq=nq, total_rows=total_rows, k_width=k_width, block_q=block_q)
     n_splits = min(n_splits, MAX_SPLITS)
@@ -215,7 +216,8 @@ def triton_scan(request: ScanRequest, *, config: KernelConfig | None = None,
     constants = {"DIM": queries.shape[1], "K": k_width, "STAGE": stage, "PER_QUERY_MASK": mask.dim() == 2,
                  "HAS_BIAS": request.bias is not None, "ALIGNED": aligned,
                  "INPUT_PRECISION": "ieee" if storage_dtype == torch.float32 or upcast else None,
-                 "UPCAST_DOT": upcast, "MERGE_ROWS": merge_rows(block_q, k_width), "GATHER": gather}
+                 "UPCAST_DOT": upcast, "MERGE_ROWS": merge_rows(block_q, k_width), "GATHER": gather,
+                 "EXTRACT": extracts(block_q)}
     if config is None:
         kernel, meta = _tuned_kernel(), {}
     else:
@@ -544,9 +546,9 @@ def _to_device(host: np.ndarray, device: torch.device) -> torch.Tensor:
     return _PINNED.upload(host, device)
 
 
-def _interpreter_config(nq: int) -> KernelConfig:
+def _interpreter_config(nq: int, wide: bool = False) -> KernelConfig:
     # Small tiles keep the interpreter's numpy arrays, and so its run time, small.
-    return KernelConfig(block_q=_bucket_block_q(_bucket(nq)) if nq > 1 else 1, block_n=32, block_d=32)
+    return KernelConfig(block_q=_bucket_block_q(_bucket(nq), wide) if nq > 1 else 1, block_n=32, block_d=32)
 
 
 # Staging rows hold at least this many keys: with the list in front, room for a whole
@@ -636,15 +638,42 @@ _CANDIDATES = {
     "tile": ((16, 128, 64, 8, 3, 255), (16, 128, 128, 8, 2, 255), (16, 64, 64, 8, 3, 255), (16, 64, 32, 8, 3, 255)),
     # 128-dim chunks halve the chunks' barriers and address work per tile (model, sm_90).
     "many": ((64, 32, 64, 8, 3, 255), (64, 64, 64, 8, 3, 255), (64, 64, 32, 8, 3, 255), (64, 64, 128, 8, 3, 255)),
+    "wide": ((128, 64, 128, 8, 3, 255), (128, 64, 64, 8, 3, 255), (128, 32, 128, 8, 3, 255), (128, 32, 64, 8, 3, 255)),
 }
 
 
-def _bucket_group(nq_bucket: int) -> str:
-    return "one" if nq_bucket <= 1 else "tile" if nq_bucket <= 16 else "many"
+def _bucket_group(nq_bucket: int, wide: bool = False) -> str:
+    return "one" if nq_bucket <= 1 else "tile" if nq_bucket <= 16 else "wide" if wide and nq_bucket >= 128 else "many"
 
 
-def _bucket_block_q(nq_bucket: int) -> int:
-    return _CANDIDATES[_bucket_group(nq_bucket)][0][0]
+def _bucket_block_q(nq_bucket: int, wide: bool = False) -> int:
+    return _CANDIDATES[_bucket_group(nq_bucket, wide)][0][0]
+
+
+# Queries of a tile from which staging goes by extraction rounds (stage_by_extraction in the kernel):
+# a running count along the rows of 128 queries, with its (queries, rows) positions and addresses,
+# spills 830-1,120 bytes (sm_90); one round per winner of the busiest query does not.
+EXTRACT_MIN_QUERIES = 128
+
+
+def extracts(block_q: int) -> bool:
+    """Whether a tile of ``block_q`` queries stages its winners by extraction rounds (best winner per query each round)."""
+    return block_q >= EXTRACT_MIN_QUERIES
+
+
+def uses_wide_tiles(nq: int, total_rows: int, *, per_query_mask: bool = False) -> bool:
+    """Whether ``nq`` queries scan in 128-query tiles (each row read once per 128 queries, not per 64).
+
+    Only a scan that starts from sampled thresholds (:func:`uses_start_sample`) and has one mask
+    for every query: from a start at -inf a tile stages every kept row, one extraction round each
+    (model, sm_90: a 1% filter at nq=128 0.76 -> 1.65 ms), and with per-query masks the 128-query
+    tiles spill (776 bytes, bf16 with bias, sm_90).
+
+    Example:
+        >>> uses_wide_tiles(128, 10_000_000), uses_wide_tiles(64, 10_000_000), uses_wide_tiles(128, 100_000)
+        (True, False, False)
+    """
+    return _bucket(nq) >= EXTRACT_MIN_QUERIES and not per_query_mask and uses_start_sample(2, total_rows)
 
 
 def k_width_for(k: int) -> int:
@@ -676,7 +705,7 @@ class KernelVariant:
                 "HAS_BIAS": self.has_bias, "ALIGNED": aligned,
                 "INPUT_PRECISION": "ieee" if self.storage_dtype == torch.float32 or upcast else None,
                 "UPCAST_DOT": upcast, "MERGE_ROWS": merge_rows(self.config.block_q, self.k_width),
-                "GATHER": self.gather,
+                "GATHER": self.gather, "EXTRACT": extracts(self.config.block_q),
                 "BLOCK_Q": self.config.block_q, "BLOCK_N": self.config.block_n,
                 "BLOCK_D": self.config.block_d}
 
@@ -702,11 +731,14 @@ class KernelVariant:
 
 
 def dispatch_variants(*, storage_dtype: torch.dtype, dim: int, k: int, nq: int, per_query_mask: bool,
-                      has_bias: bool, gather: bool = False, arch: int | None = None) -> list[KernelVariant]:
+                      has_bias: bool, gather: bool = False, arch: int | None = None,
+                      total_rows: int = 0) -> list[KernelVariant]:
     """Every kernel variant dispatch may launch for one call shape (the autotuner picks among them).
 
     ``arch`` is the compute capability (90 for sm_90); by default the current CUDA device's, or 90
     without one. Register use differs between architectures, so a few tiles are left out on some.
+    ``total_rows`` is the number of rows the kernel scans (the passing rows on the gather path): it
+    decides between 64- and 128-query tiles (:func:`uses_wide_tiles`).
 
     Example:
         >>> import torch
@@ -722,7 +754,8 @@ def dispatch_variants(*, storage_dtype: torch.dtype, dim: int, k: int, nq: int, 
                           gather and not per_query_mask)
             for c in _tuning_configs(_bucket(nq), k_width, dim, torch.empty((), dtype=storage_dtype).element_size(),
                                      per_query_mask=per_query_mask, gather=gather and not per_query_mask,
-                                     arch=_arch(arch))]
+                                     arch=_arch(arch),
+                                     wide=uses_wide_tiles(nq, total_rows, per_query_mask=per_query_mask))]
 
 
 # tl.dot tiles longer than this many rows spill above 512 dims (ptxas at 255 registers, sm_90)
@@ -789,10 +822,10 @@ def _spills_on_this_triton(block_q: int, block_n: int, num_stages: int, k_width:
 
 
 def _tuning_configs(nq_bucket: int = 0, k_width: int = 0, dim: int = 0, element_size: int = 2, *,
-                    per_query_mask: bool = False, gather: bool = False, arch: int = 90) -> list:
-    """Candidate launch configs; all of them, or those that suit one bucket."""
+                    per_query_mask: bool = False, gather: bool = False, arch: int = 90, wide: bool = False) -> list:
+    """Candidate launch configs; all of them, or those that suit one bucket (``wide``: see :func:`uses_wide_tiles`)."""
     import triton
-    groups = [_bucket_group(nq_bucket)] if nq_bucket else list(_CANDIDATES)
+    groups = [_bucket_group(nq_bucket, wide)] if nq_bucket else list(_CANDIDATES)
     version = _triton_version()
     configs, seen = [], set()
     for group in groups:
@@ -824,13 +857,13 @@ def _prune_configs(configs: list, named_args: dict, **kwargs) -> list:
     return _tuning_configs(named_args["nq_bucket"], kwargs["K"], kwargs["DIM"],
                            named_args["vectors_ptr"].element_size(),
                            per_query_mask=kwargs["PER_QUERY_MASK"], gather=kwargs["GATHER"],
-                           arch=_arch(device=named_args["vectors_ptr"].device)) or configs[:1]
+                           arch=_arch(device=named_args["vectors_ptr"].device), wide=kwargs["EXTRACT"]) or configs[:1]
 
 
 @functools.cache
 def _tuned_kernel():
     import triton
-    return triton.autotune(configs=_tuning_configs(), key=["DIM", "K", "GATHER", "nq_bucket", "rows_bucket"],
+    return triton.autotune(configs=_tuning_configs(), key=["DIM", "K", "GATHER", "EXTRACT", "nq_bucket", "rows_bucket"],
                            prune_configs_by={"early_config_prune": _prune_configs})(_kernels().scan_topk_kernel)
 
 

@@ -25,6 +25,63 @@ import triton.language as tl
 from .topk import EMPTY_SLOT, merge_staged, stage_candidates  # noqa: F401
 
 
+@triton.jit
+def merge_and_restart(score_base, slot_base, count, threshold, start_ptr, query_rows, query_ok, row_stride,
+                      K: tl.constexpr, STAGE: tl.constexpr, BLOCK_Q: tl.constexpr, MERGE_ROWS: tl.constexpr):
+    """Merge the tile's staging rows (:func:`flatsearch.kernels.topk.merge_staged`); the new thresholds, counts and largest count.
+
+    A threshold never falls below the query's start (a row merged with fewer than K keys reads
+    -inf); padding queries stay at +inf. Merged rows keep their K best, rows of at most K keys
+    were left as they were.
+    """
+    threshold = merge_staged(score_base, slot_base, count, threshold, row_stride, K, STAGE, BLOCK_Q, MERGE_ROWS)
+    start = tl.load(start_ptr + query_rows, mask=query_ok, other=float("inf"))
+    threshold = tl.where(query_ok, tl.maximum(threshold, start), float("inf"))
+    count = tl.minimum(count, K)
+    return threshold, count, tl.max(count, axis=0)
+
+
+@triton.jit
+def stage_winners(score_rows, slot_rows, count, scores, threshold, slot_bits):
+    """Append the scores of a (BLOCK_Q, BLOCK_N) tile above each query's threshold to its row; the new counts
+    and the largest (:func:`flatsearch.kernels.topk.stage_candidates`: positions by a running count along the rows)."""
+    winners = scores > threshold[:, None]
+    wins = tl.sum(winners.to(tl.int32), axis=1)
+    count = stage_candidates(score_rows, slot_rows, count, winners, wins, scores, slot_bits)
+    return count, tl.max(count, axis=0)
+
+
+@triton.jit
+def stage_by_extraction(score_rows, slot_rows, count, scores, threshold, first_position, gather_slots_ptr,
+                        GATHER: tl.constexpr, BLOCK_N: tl.constexpr):
+    """Append the scores of a (BLOCK_Q, BLOCK_N) tile above each query's threshold to its row, best first; the new counts and the largest.
+
+    Each round takes every query's best remaining score (one reduction along the rows) and
+    stores it where it beats the threshold, so a tile costs as many rounds as its busiest query
+    has winners and only (BLOCK_Q,) values are stored: no (BLOCK_Q, BLOCK_N) positions or
+    addresses are built. ``scores`` are -inf at rows a query does not keep; ``score_rows`` and
+    ``slot_rows`` are (BLOCK_Q,) pointers to the rows; ``first_position`` is the position of the
+    tile's first row (its slot, or with ``GATHER`` its place in the list of passing slots).
+    """
+    columns = tl.arange(0, BLOCK_N)
+    best, column = tl.max(scores, axis=1, return_indices=True)
+    take = best > threshold
+    while tl.max(take.to(tl.int32), axis=0) > 0:
+        position = first_position + column
+        if GATHER:
+            slot = tl.load(gather_slots_ptr + position, mask=take, other=0)
+        else:
+            slot = position
+        tl.store(score_rows + count, best, mask=take)
+        tl.store(slot_rows + count, slot.to(tl.int32), mask=take)
+        count += take.to(tl.int32)
+        # A taken place drops to -inf, below every threshold, so it is never taken again.
+        scores = tl.where(columns[None, :] == column[:, None], float("-inf"), scores)
+        best, column = tl.max(scores, axis=1, return_indices=True)
+        take = best > threshold
+    return count, tl.max(count, axis=0)
+
+
 # Runtime sizes are not specialised on their value, so one compiled kernel serves every
 # batch and table size of a (dtype, DIM, K, tile) configuration.
 @triton.jit(do_not_specialize=["nq", "n_splits", "nq_bucket", "rows_bucket", "stride_mask"])
@@ -41,7 +98,8 @@ def scan_topk_kernel(
     # meta-parameters
     DIM: tl.constexpr, K: tl.constexpr, STAGE: tl.constexpr, PER_QUERY_MASK: tl.constexpr,
     HAS_BIAS: tl.constexpr, ALIGNED: tl.constexpr, INPUT_PRECISION: tl.constexpr, UPCAST_DOT: tl.constexpr,
-    MERGE_ROWS: tl.constexpr, GATHER: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
+    MERGE_ROWS: tl.constexpr, GATHER: tl.constexpr, EXTRACT: tl.constexpr,
+    BLOCK_Q: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
 ):
     """Partial top-K of one (query tile, split) into ``stage_scores[q, split, :K]`` and ``stage_slots[q, split, :K]``.
 
@@ -68,13 +126,12 @@ def scan_topk_kernel(
     list_index = query_tile.to(tl.int64) * BLOCK_Q * n_splits + split
     score_base = stage_scores_ptr + list_index * STAGE
     slot_base = stage_slots_ptr + list_index * STAGE
-    row_offsets_in_stage = (tl.arange(0, BLOCK_Q).to(tl.int64) * n_splits * STAGE)[:, None]
-    score_rows = score_base + row_offsets_in_stage
-    slot_rows = slot_base + row_offsets_in_stage
+    row_offsets_in_stage = tl.arange(0, BLOCK_Q).to(tl.int64) * n_splits * STAGE
+    score_rows = score_base + row_offsets_in_stage[:, None]
+    slot_rows = slot_base + row_offsets_in_stage[:, None]
     # Padding queries start (and stay) at +inf: no score beats it, so the tiles' winner tests need
     # no query-validity term.
-    start_threshold = tl.load(start_ptr + query_rows, mask=query_ok, other=float("inf"))
-    threshold = start_threshold
+    threshold = tl.load(start_ptr + query_rows, mask=query_ok, other=float("inf"))
     # Places filled in each row. Until a row's first merge its list places stage candidates too, so a
     # split with at most K passing rows never merges, and the first merge comes a list later.
     count = tl.zeros((BLOCK_Q,), tl.int32)
@@ -200,26 +257,33 @@ def scan_topk_kernel(
                             x = x.to(tl.float32)
                         acc = tl.dot(q, tl.trans(x), acc, input_precision=INPUT_PRECISION)
                     scores = acc * score_scale
+                # Rows a query does not keep score -inf: below every threshold, and out of the
+                # tile's best. With one mask for every query that is a term per row, with the bias.
                 if HAS_BIAS:
-                    scores += tl.load(bias_ptr + slots, mask=row_needed, other=0.0)[None, :]
-                winners = keep & (scores > threshold[:, None])
-                # One reduction along the rows gives each query's winners; the gate is on them.
-                wins = tl.sum(winners.to(tl.int32), axis=1)
-                if tl.max(wins, axis=0) > 0:
-                    # Slots below 2**32 - 1 (the launcher checks): their low 32 bits are the slot.
-                    count = stage_candidates(score_rows, slot_rows, count, winners, wins, scores,
-                                             slots.to(tl.int32)[None, :])
-                    most_staged = tl.max(count, axis=0)
+                    row_term = tl.load(bias_ptr + slots, mask=row_needed, other=0.0)
+                else:
+                    row_term = tl.zeros((BLOCK_N,), dtype=tl.float32)
+                if PER_QUERY_MASK:
+                    scores = tl.where(keep, scores + row_term[None, :], float("-inf"))
+                else:
+                    scores = scores + tl.where(row_needed, row_term, float("-inf"))[None, :]
+                # The gate: whether any query's best score of the tile beats its threshold.
+                best = tl.max(scores, axis=1)
+                if tl.max((best > threshold).to(tl.int32), axis=0) > 0:
+                    if EXTRACT:
+                        count, most_staged = stage_by_extraction(score_base + row_offsets_in_stage, slot_base + row_offsets_in_stage,
+                                                    count, scores, threshold, start + tile * BLOCK_N,
+                                                    gather_slots_ptr, GATHER, BLOCK_N)
+                    else:
+                        # Slots below 2**32 - 1 (the launcher checks): their low 32 bits are the slot.
+                        count, most_staged = stage_winners(score_rows, slot_rows, count, scores, threshold,
+                                                           slots.to(tl.int32)[None, :])
             # Merge when a staging row could not take another tile, and after the split's last
             # tile; one merge site inside the loop keeps the code (and its registers) single.
             last_tile = (segment == end_segment - 1) & (tile == tiles - 1)
             if (most_staged > STAGE - BLOCK_N) | (last_tile & (most_staged > K)):
-                threshold = merge_staged(score_base, slot_base, count, threshold, n_splits * STAGE, K, STAGE,
-                                         BLOCK_Q, MERGE_ROWS)
-                # A row merged with fewer than K keys reads -inf: it keeps its start.
-                threshold = tl.where(query_ok, tl.maximum(threshold, start_threshold), float("inf"))
-                # Merged rows keep their K best; rows of at most K keys were left as they were.
-                count = tl.minimum(count, K)
-                most_staged = tl.max(count, axis=0)
+                threshold, count, most_staged = merge_and_restart(
+                    score_base, slot_base, count, threshold, start_ptr, query_rows, query_ok, n_splits * STAGE, K,
+                    STAGE, BLOCK_Q, MERGE_ROWS)
             tile += 1
         segment += 1

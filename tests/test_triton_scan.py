@@ -590,3 +590,87 @@ def test_sixteen_row_tiles_starting_late_in_a_mask_word(block_q):
     assert triton_scan_module._work_tables(request, request.ranges, 2)[0][6].item() == 125
     assert_same(triton_scan(request, config=KernelConfig(block_q, 16, 16), n_splits=2), torch_scan(request),
                 torch.float32)
+
+
+# -- 128-query tiles: staging by extraction rounds ----------------------------------------------------
+def test_wide_query_tiles_stage_by_extraction():
+    """128-query tiles stage each round's best winner per query (no per-element positions); the others
+    stage by a running count. Every tile of a bucket and scan length has the same height."""
+    assert {config.kwargs["BLOCK_Q"] for config in triton_scan_module._tuning_configs(128, 16, 384, wide=True)} == {128}
+    assert {config.kwargs["BLOCK_Q"] for config in triton_scan_module._tuning_configs(128, 16, 384)} == {64}
+    def first(**options):
+        return triton_scan_module.dispatch_variants(storage_dtype=torch.float16, dim=384, k=10, has_bias=False,
+                                                    **options)[0]
+
+    variant = first(nq=128, per_query_mask=False, total_rows=10_000_000)
+    assert variant.constants()["EXTRACT"] and variant.config.block_q == 128
+    # fewer queries, a short scan (no start sample: a cold start stages every row) or per-query masks
+    for narrow in (first(nq=64, per_query_mask=False, total_rows=10_000_000),
+                   first(nq=128, per_query_mask=False, total_rows=100_000),
+                   first(nq=128, per_query_mask=True, total_rows=10_000_000)):
+        assert not narrow.constants()["EXTRACT"] and narrow.config.block_q == 64
+
+
+@pytest.mark.parametrize("dtype, metric, per_query", [
+    (torch.float32, "ip", False), (torch.float32, "l2", True), (torch.float16, "l2", False),
+    (torch.float16, "ip", True), (torch.bfloat16, "ip", False), (torch.bfloat16, "l2", True)])
+def test_wide_tiles_from_a_sampled_start_are_exact(monkeypatch, dtype, metric, per_query):
+    """130 queries (a full 128-query tile and a nearly empty one), duplicated rows tying in and out of
+    the sample, the start inside the scores; l2 as its bias and scale."""
+    _strict_subset_sample(monkeypatch)
+    l2 = metric == "l2"
+    base = make_request(600 + 7 * per_query + 3 * l2, dtype=dtype, dim=16, nq=130, k=7, arena_rows=(160, 96),
+                        pass_fraction=0.7, per_query=per_query, bias=l2, score_scale=2.0 if l2 else 1.0)
+    arenas = [arena.clone() for arena in base.arenas]
+    arenas[0][1::2] = arenas[0][0::2]
+    request = ScanRequest(**{**base.__dict__, "arenas": tuple(arenas)})
+    assert bool(torch.isfinite(triton_scan_module.start_thresholds(request, request.k, request.ranges)).all())
+    assert_same(triton_scan(request, config=KernelConfig(128, 32, 16), n_splits=2), torch_scan(request), dtype)
+
+
+@pytest.mark.parametrize("k", [16, 17, 129])
+def test_wide_tiles_at_k_bucket_edges(k):
+    """Without a sample (a cold start): the first tiles stage every kept row, one round per row."""
+    request = make_request(620 + k, dtype=torch.float16, dim=16, nq=128, k=k, arena_rows=(192, 96), pass_fraction=0.9,
+                           per_query=True, bias=True)
+    assert_same(triton_scan(request, config=KernelConfig(128, 16, 16), n_splits=2), torch_scan(request),
+                torch.float16)
+
+
+@pytest.mark.parametrize("dtype, k", [(torch.bfloat16, 5), (torch.float32, 100)])
+def test_wide_tiles_fill_and_merge_mid_scan(dtype, k):
+    """Scores that rise with the slot: every row beats the threshold, the staging rows fill again and again."""
+    rows, dim, nq = 640, 16, 128
+    base = make_request(630, dtype=dtype, dim=dim, nq=nq, k=k, arena_rows=(rows,), pass_fraction=0.95)
+    vectors = torch.zeros(rows, dim)
+    vectors[:, 0] = torch.arange(rows) % 256
+    vectors[:, 1] = torch.arange(rows) // 256
+    queries = torch.zeros(nq, dim)
+    queries[:, 0] = 1.0
+    queries[:, 1] = torch.arange(nq, dtype=torch.float32) % 9 - 3
+    request = ScanRequest(**{**base.__dict__, "arenas": (vectors.to(dtype),), "queries": queries, "bias": None})
+    assert_same(triton_scan(request, config=KernelConfig(128, 32, 16), n_splits=1), torch_scan(request), dtype)
+
+
+def test_wide_tiles_on_the_gather_path(monkeypatch):
+    _strict_subset_sample(monkeypatch, divisor=2)
+    base = make_request(640, dtype=torch.float16, dim=24, nq=128, k=6, arena_rows=(96, 160, 64), pass_fraction=0.2,
+                        bias=True, score_scale=2.0)
+    keep = unpack_bits(base.mask_words, 320)
+    request = ScanRequest(**{**base.__dict__, "passing_slots": keep.nonzero().flatten()})
+    expected = torch_scan(base)
+    assert_same(triton_scan(request, config=KernelConfig(128, 16, 16), n_splits=3), expected, torch.float16)
+    assert_same(triton_scan(request, n_splits=1), expected, torch.float16)  # default: 64-query tiles (a short scan)
+
+
+@pytest.mark.parametrize("passing", [16, 17, 33])
+def test_wide_tiles_with_about_k_passing_rows(passing):
+    base = make_request(650 + passing, dim=16, nq=128, k=16, arena_rows=(64,), ranges=[[0, 64]], pass_fraction=1.0)
+    keep = torch.zeros(64, dtype=torch.bool)
+    keep[torch.randperm(64, generator=torch.Generator().manual_seed(passing))[:passing]] = True
+    vectors = base.arenas[0].clone()
+    vectors[::2] = vectors[1::2]
+    request = ScanRequest(**{**base.__dict__, "arenas": (vectors,), "mask_words": pack_bits(keep)})
+    result = triton_scan(request, config=KernelConfig(128, 16, 16), n_splits=1)
+    assert_same(result, torch_scan(request), torch.float32)
+    assert int((result.slots >= 0).sum(dim=1).min()) == min(16, passing)
