@@ -52,9 +52,10 @@ Assumptions (each a simplification, none measured here):
   whole row tiles (the Index's blocks are multiples of the tile length).
   tl.dot tiles over at least 2**20 scanned rows start each query's threshold just below the k-th best passing score of a strided
   sample of m = ``sample_size(k, rows)`` rows (about rows / 64), so a passing row beats the start
-  with probability about k / (m x pass fraction), merged K-th or not; the sample costs its
-  gather, an fp32 GEMM on CUDA cores at 70% of their rate, the (nq, m) score write and top-k
-  read at the modelled bandwidth, and 14 small kernels of 4 us (:func:`sample_cost`).
+  with probability about k / (m x pass fraction), merged K-th or not; the sample costs reading
+  its rows once per 64-query tile and its tensor-core products at 50% of the tensor rate, the
+  (nq, m) score write and five top-k reads at the modelled bandwidth, and 30 small kernels of 4 us
+  (:func:`sample_cost`).
   A merge's radix select counts 32 passes over the scores; ``TIE_MERGE_FRACTION`` of the merges
   meet a tie at the K-th score and count 32 more over the slots.
 * Dispatch's autotuner picks the fastest candidate of a call shape; the model reports the
@@ -647,18 +648,21 @@ def estimate(point: GridPoint, facts: dict, analysis: dict, hardware: Hardware) 
             "round_issue_cycles": round_cycles, "tile_issue_cycles": tile_cycles, "merge_issue_cycles": merge_cycles}
 
 
-SAMPLE_LAUNCHES = 14  # element-wise kernels, the GEMM and the top-k of the start thresholds
-SAMPLE_FP32_EFFICIENCY = 0.7  # of the CUDA-core fp32 rate reached by the sample's fp32 GEMM
+SAMPLE_LAUNCHES = 30  # element-wise kernels (positions, slots, row offsets, the bound), the sample kernel, the top-k
+SAMPLE_TENSOR_EFFICIENCY = 0.5  # of the tensor rate reached by the sample kernel's small tl.dot tiles
 
 
 def sample_cost(point: GridPoint, variant, rows: int, pass_fraction: float, hardware: Hardware) -> dict:
     """Seconds the launcher spends on the start thresholds, and the fraction of passing rows that beat them.
 
     Only scans that ``uses_start_sample`` (tl.dot tiles over at least ``SAMPLE_MIN_ROWS`` rows) take
-    a sample (:func:`flatsearch.triton_scan.start_thresholds`):
-    m = ``sample_size(k, rows)`` strided rows gathered and widened to fp32, an fp32 GEMM of the
-    queries with them on CUDA cores, a bias gather, the mask bits, and ``torch.topk`` over the
-    (nq, m) scores. The k-th best of m passing rows is beaten by about k / m of the passing rows.
+    a sample (:func:`flatsearch.triton_scan.start_thresholds`): m = ``sample_size(k, rows)``
+    strided slots and their row offsets computed on the device, ``sample_scores_kernel`` reading
+    the m rows straight from the arena once per query tile (64 queries; 16 up to 16 queries) and
+    multiplying on tensor cores, writing the (nq, m) float32 scores and the rows' squared norms,
+    and ``torch.topk`` reading the scores five times (a radix select: four 8-bit digit passes and
+    the final gather). The k-th best of m passing rows is beaten by about
+    k / m of the passing rows.
     """
     from flatsearch import triton_scan as launcher
     if not hasattr(launcher, "uses_start_sample") or not launcher.uses_start_sample(variant.config.block_q, rows):
@@ -667,12 +671,13 @@ def sample_cost(point: GridPoint, variant, rows: int, pass_fraction: float, hard
     m = launcher.sample_size(point.k, rows)
     passing = max(1.0, m * pass_fraction)
     bandwidth = BANDWIDTH_EFFICIENCY * hardware.bandwidth_tb_s * 1e12
-    moved = (m * point.dim * (element + 2 * 4)  # gather, widened copy written and read
-             + 2 * point.nq * m * 4 * 2          # scores written, then masked and read by topk
-             + m * 8 * 4)                        # positions, slots, bias, mask words
-    fp32_flops = hardware.sms * hardware.fp32_per_clock * 32 * 2 * hardware.clock_ghz * 1e9
-    gemm_s = 2.0 * point.nq * m * point.dim / (SAMPLE_FP32_EFFICIENCY * fp32_flops)
-    seconds = moved / bandwidth + gemm_s + SAMPLE_LAUNCHES * 4e-6
+    sample_q = 16 if point.nq <= 16 else 64
+    query_tiles = -(-point.nq // sample_q)
+    moved = (m * point.dim * element * pass_fraction * query_tiles  # the kept rows, once per query tile
+             + 6 * point.nq * m * 4                               # scores written; topk's 4 digit passes, gather
+             + m * 8 * 7 + m * 4 * 3)                             # positions, slots, offsets; words, norms
+    tensor_s = 2.0 * max(16, point.nq) * m * point.dim / (SAMPLE_TENSOR_EFFICIENCY * hardware.tensor_tflops * 1e12)
+    seconds = max(moved / bandwidth, tensor_s) + SAMPLE_LAUNCHES * 4e-6
     return {"seconds": seconds, "start_rate": min(1.0, point.k / passing)}
 
 

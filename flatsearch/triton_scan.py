@@ -208,7 +208,7 @@ def triton_scan(request: ScanRequest, *, config: KernelConfig | None = None,
     stage_slots[:, :, :k_width] = EMPTY_SLOT
 
     if uses_start_sample(block_q, total_rows):
-        start = start_thresholds(request, k, ranges, gather_slots if gather else None)
+        start = start_thresholds(request, k, ranges, gather_slots if gather else None, total_rows=total_rows)
     else:
         start = torch.full((nq,), float("-inf"), dtype=torch.float32, device=device)
 
@@ -250,20 +250,29 @@ _KERNEL_ROUNDOFF = 2.0**-22
 
 
 # Fewest scanned rows for which tl.dot tiles take a start sample: on shorter scans (a filter's few
-# blocks) its dozen small kernels cost more than the staging they save (model, sm_90).
+# blocks) its thirty small kernels (about 0.13 ms) cost more than the staging a 16-query tile saves
+# (model, sm_90). Tiles of 64 or more queries sample from SAMPLE_MIN_ROWS_MANY rows on: from a start
+# at -inf each of their splits merges at least once, and such a merge costs about 0.3 ms (64 rows
+# selected one at a time; model, sm_90: nq=128 with a 1% filter, k=10, 0.76 ms without a sample).
 SAMPLE_MIN_ROWS = 1 << 20
+SAMPLE_MIN_ROWS_MANY = 1 << 14
 
 
 def uses_start_sample(block_q: int, total_rows: int) -> bool:
     """Whether the scan starts from sampled thresholds (:func:`start_thresholds`) rather than -inf.
 
     One query per program has short splits that stage little, so only tl.dot tiles
-    (``block_q`` > 1) over at least :data:`SAMPLE_MIN_ROWS` scanned rows take a sample.
+    (``block_q`` > 1) take a sample: over at least :data:`SAMPLE_MIN_ROWS` scanned rows, or
+    :data:`SAMPLE_MIN_ROWS_MANY` for tiles of 64 or more queries.
 
     Example:
-        >>> uses_start_sample(64, 10_000_000), uses_start_sample(1, 10_000_000), uses_start_sample(64, 100_000)
+        >>> uses_start_sample(64, 10_000_000), uses_start_sample(1, 10_000_000), uses_start_sample(16, 100_000)
         (True, False, False)
+        >>> uses_start_sample(64, 100_000), uses_start_sample(64, 10_000)
+        (True, False)
     """
+    if block_q >= 64:
+        return total_rows >= SAMPLE_MIN_ROWS_MANY
     return block_q > 1 and total_rows >= SAMPLE_MIN_ROWS
 
 
@@ -278,19 +287,20 @@ def sample_size(k: int, total_rows: int) -> int:
 
 
 def start_thresholds(request: ScanRequest, k: int, ranges: torch.Tensor, gather_slots: torch.Tensor | None = None,
-                     sample_rows: int | None = None) -> torch.Tensor:
+                     sample_rows: int | None = None, *, total_rows: int | None = None) -> torch.Tensor:
     """Per query, a float32 score below which no row can be among its best ``k``: the scan starts there.
 
     It is the k-th best score over an evenly strided sample of the scanned rows (of
-    ``gather_slots`` when given, else of ``ranges``; ``sample_rows`` of them, by default
-    :func:`sample_size`), counting only rows whose mask bit is set, scored as the kernel scores
-    (``score_scale * q . x + bias``, queries rounded to the storage dtype), lowered by a bound on
-    the difference between this float32 product and the kernel's and then to the next float
-    below it. Every row of the best ``k`` scores at least the k-th best of any subset of the
-    passing rows, so a kernel that keeps scores above the start (strictly) keeps every row it
-    needs, ties included. -inf where the sample holds fewer than ``k`` passing rows.
+    ``gather_slots`` when given, else of ``ranges``, ``total_rows`` of them, counted when not
+    given; ``sample_rows`` of them, by default :func:`sample_size`), counting only rows whose mask
+    bit is set, scored as the kernel scores (``score_scale * q . x + bias``, queries rounded to the
+    storage dtype, ``tl.dot`` with float32 accumulation: ``sample_scores_kernel``, on tensor
+    cores), lowered by a bound on the difference between two such sums in different orders and
+    then to the next float below it. Every row of the best ``k`` scores at least the k-th best of
+    any subset of the passing rows, so a kernel that keeps scores above the start (strictly) keeps
+    every row it needs, ties included. -inf where the sample holds fewer than ``k`` passing rows.
 
-    Example:
+    Example (needs ``TRITON_INTERPRET=1`` on a CPU):
         >>> import torch
         >>> from flatsearch.bitmask import pack_bits
         >>> request = ScanRequest(queries=torch.tensor([[1.0, 0.0]]), k=2,
@@ -305,7 +315,9 @@ def start_thresholds(request: ScanRequest, k: int, ranges: torch.Tensor, gather_
     device = queries.device
     nq, dim = queries.shape
     minus_inf = torch.full((nq,), float("-inf"), dtype=torch.float32, device=device)
-    total = gather_slots.numel() if gather_slots is not None else int((ranges[:, 1] - ranges[:, 0]).sum())
+    if total_rows is None:
+        total_rows = gather_slots.numel() if gather_slots is not None else int((ranges[:, 1] - ranges[:, 0]).sum())
+    total = total_rows
     m = sample_size(k, total) if sample_rows is None else min(sample_rows, total)
     if m < k:
         return minus_inf
@@ -318,31 +330,30 @@ def start_thresholds(request: ScanRequest, k: int, ranges: torch.Tensor, gather_
         firsts = torch.cumsum(lengths, 0) - lengths
         which = torch.searchsorted(firsts.to(device), positions, right=True) - 1
         slots = ranges[:, 0].to(device)[which] + positions - firsts.to(device)[which]
-    rows = torch.zeros((m, dim), dtype=torch.float32, device=device)
-    for arena, first in zip(request.arenas, request.arena_starts):
-        inside = (slots >= first) & (slots < first + arena.shape[0])
-        local = (slots - first).clamp(0, arena.shape[0] - 1)
-        rows = torch.where(inside[:, None], arena[local].float(), rows)
-    mask = request.mask_words
-    words = mask[..., slots >> 5] if mask.dim() == 1 else mask[:, slots >> 5]
-    passing = ((words >> (slots & 31).to(torch.int32)) & 1) != 0
-    # Rows no query keeps hold anything (the kernel never reads them): leave them out of the bound.
-    rows = rows.masked_fill(~(passing if mask.dim() == 1 else passing.any(dim=0))[:, None], 0.0)
-    rounded = queries.to(request.arenas[0].dtype).float()
-    scores = (rounded @ rows.T) * float(request.score_scale)
-    bias_bound = 0.0
-    if request.bias is not None:
-        sample_bias = request.bias[slots].masked_fill(~passing.reshape(-1, m).any(dim=0), 0.0)
-        scores = scores + sample_bias
-        bias_bound = sample_bias.abs().max()
-    scores = scores.masked_fill(~passing, float("-inf"))
+    storage_dtype = request.arenas[0].dtype
+    rounded = queries.to(storage_dtype).contiguous()
+    mask = request.mask_words.contiguous()
+    bias = request.bias if request.bias is not None else torch.zeros(1, dtype=torch.float32, device=device)
+    scores = torch.empty((nq, m), dtype=torch.float32, device=device)
+    squares = torch.empty((m,), dtype=torch.float32, device=device)
+    upcast = device.type == "cpu" and storage_dtype == torch.bfloat16
+    block_q, block_n = (16, 32) if device.type == "cpu" else (16 if nq <= 16 else 64, 64)
+    block_d = min(64 if storage_dtype != torch.float32 else 32, max(16, 1 << (dim - 1).bit_length()))
+    _kernels().sample_scores_kernel[(_cdiv(nq, block_q), _cdiv(m, block_n))](
+        rounded, request.arenas[0], mask, bias, slots.contiguous(), _row_offsets(request, slots).contiguous(),
+        scores, squares, nq, m, mask.stride(0) if mask.dim() == 2 else 0, float(request.score_scale),
+        DIM=dim, PER_QUERY_MASK=mask.dim() == 2, HAS_BIAS=request.bias is not None,
+        INPUT_PRECISION="ieee" if storage_dtype == torch.float32 or upcast else None, UPCAST_DOT=upcast,
+        BLOCK_Q=block_q, BLOCK_N=block_n, BLOCK_D=block_d, num_warps=4)
     kth = torch.topk(scores, k, dim=1).values[:, -1]
-    # |kernel score - this score| for a sampled row is at most (dim + 2) roundoffs of both
-    # products times scale |q| |x| + |bias| (Cauchy-Schwarz bounds sum |q_i x_i|); the k-th
-    # best of the sample moves by no more than its rows do.
-    torch_roundoff = 2.0**-11 if device.type == "cuda" and torch.backends.cuda.matmul.allow_tf32 else 2.0**-24
-    bound = (abs(float(request.score_scale)) * rounded.norm(dim=1) * rows.norm(dim=1).max() + bias_bound)
-    margin = 2.0 * (dim + 2) * (_KERNEL_ROUNDOFF + torch_roundoff) * bound
+    # |scan score - sample score| for a sampled row is at most (dim + 2) roundoffs of each sum times
+    # scale |q| |x| + |bias| (Cauchy-Schwarz bounds sum |q_i x_i|); the k-th best of the sample moves
+    # by no more than its rows do. The rows' norms are float32 sums, raised by a 2**-10 share so the
+    # bound holds over their own rounding; every sampled slot's bias counts.
+    bias_bound = request.bias[slots].abs().max() if request.bias is not None else 0.0
+    row_bound = squares.max().sqrt() * (1.0 + 2.0**-10)
+    bound = abs(float(request.score_scale)) * rounded.float().norm(dim=1) * (1.0 + 2.0**-10) * row_bound + bias_bound
+    margin = 2.0 * (dim + 2) * (2.0 * _KERNEL_ROUNDOFF) * bound
     start = torch.nextafter(kth - margin, minus_inf)
     return torch.where(torch.isfinite(kth), start, minus_inf).float()
 
@@ -670,10 +681,11 @@ def uses_wide_tiles(nq: int, total_rows: int, *, per_query_mask: bool = False) -
     tiles spill (776 bytes, bf16 with bias, sm_90).
 
     Example:
-        >>> uses_wide_tiles(128, 10_000_000), uses_wide_tiles(64, 10_000_000), uses_wide_tiles(128, 100_000)
+        >>> uses_wide_tiles(128, 10_000_000), uses_wide_tiles(64, 10_000_000), uses_wide_tiles(128, 10_000)
         (True, False, False)
     """
-    return _bucket(nq) >= EXTRACT_MIN_QUERIES and not per_query_mask and uses_start_sample(2, total_rows)
+    return (_bucket(nq) >= EXTRACT_MIN_QUERIES and not per_query_mask
+            and uses_start_sample(EXTRACT_MIN_QUERIES, total_rows))
 
 
 def k_width_for(k: int) -> int:

@@ -287,3 +287,61 @@ def scan_topk_kernel(
                     STAGE, BLOCK_Q, MERGE_ROWS)
             tile += 1
         segment += 1
+
+
+@triton.jit(do_not_specialize=["nq", "m", "stride_mask"])
+def sample_scores_kernel(
+    queries_ptr, vectors_ptr, mask_ptr, bias_ptr, slots_ptr, offsets_ptr, scores_ptr, squares_ptr,
+    nq, m, stride_mask, score_scale,
+    DIM: tl.constexpr, PER_QUERY_MASK: tl.constexpr, HAS_BIAS: tl.constexpr, INPUT_PRECISION: tl.constexpr,
+    UPCAST_DOT: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
+):
+    """Scores of a sample of rows, as the scan computes them: ``scores[q, i]`` (float32, (nq, m)) of row ``i``.
+
+    Row ``i`` is slot ``slots[i]`` at element offset ``offsets[i]`` from ``vectors_ptr``. Its score
+    is ``score_scale * q . x + bias[slot]`` by ``tl.dot`` with float32 accumulation (the scan's
+    arithmetic), -inf where query ``q``'s mask bit of the slot is clear. The first query tile also
+    writes each read row's squared Euclidean norm (float32 sums) to ``squares[i]``: the launcher
+    bounds the roundoff with it. With one mask for every query the rows it clears are not read
+    (their norm reads 0); with per-query masks every sampled row is read.
+    """
+    query_tile = tl.program_id(0)
+    query_rows = query_tile * BLOCK_Q + tl.arange(0, BLOCK_Q)
+    query_ok = query_rows < nq
+    positions = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
+    in_range = positions < m
+    slots = tl.load(slots_ptr + positions, mask=in_range, other=0)
+    row_offsets = tl.load(offsets_ptr + positions, mask=in_range, other=0)
+    bit = (slots & 31).to(tl.int32)
+    if PER_QUERY_MASK:
+        word_ptrs = mask_ptr + query_rows[:, None].to(tl.int64) * stride_mask + (slots >> 5)[None, :]
+        words = tl.load(word_ptrs, mask=query_ok[:, None] & in_range[None, :], other=0)
+        keep = ((words >> bit[None, :]) & 1) != 0
+        row_needed = in_range
+    else:
+        words = tl.load(mask_ptr + (slots >> 5), mask=in_range, other=0)
+        row_needed = in_range & (((words >> bit) & 1) != 0)
+        keep = row_needed[None, :]
+    acc = tl.zeros((BLOCK_Q, BLOCK_N), dtype=tl.float32)
+    squares = tl.zeros((BLOCK_N,), dtype=tl.float32)
+    for dim_start in range(0, DIM, BLOCK_D):
+        dims = dim_start + tl.arange(0, BLOCK_D)
+        dims_ok = dims < DIM
+        q = tl.load(queries_ptr + query_rows[:, None] * DIM + dims[None, :], mask=query_ok[:, None] & dims_ok[None, :],
+                    other=0.0)
+        x = tl.load(vectors_ptr + row_offsets[:, None] + dims[None, :], mask=row_needed[:, None] & dims_ok[None, :],
+                    other=0.0)
+        wide_x = x.to(tl.float32)
+        squares += tl.sum(wide_x * wide_x, axis=1)
+        if UPCAST_DOT:
+            q = q.to(tl.float32)
+            x = wide_x
+        acc = tl.dot(q, tl.trans(x), acc, input_precision=INPUT_PRECISION)
+    scores = acc * score_scale
+    if HAS_BIAS:
+        scores += tl.load(bias_ptr + slots, mask=in_range, other=0.0)[None, :]
+    scores = tl.where(keep, scores, float("-inf"))
+    tl.store(scores_ptr + query_rows[:, None].to(tl.int64) * m + positions[None, :], scores,
+             mask=query_ok[:, None] & in_range[None, :])
+    if query_tile == 0:
+        tl.store(squares_ptr + positions, squares, mask=in_range)

@@ -505,6 +505,7 @@ def test_start_thresholds_sit_just_below_the_samples_kth_score(options, sample_r
 
 def _strict_subset_sample(monkeypatch, rows_per_k=1, divisor=4):
     monkeypatch.setattr(triton_scan_module, "SAMPLE_MIN_ROWS", 0)  # tiny scans take a sample too
+    monkeypatch.setattr(triton_scan_module, "SAMPLE_MIN_ROWS_MANY", 0)
     monkeypatch.setattr(triton_scan_module, "SAMPLE_MIN_PER_K", rows_per_k)
     monkeypatch.setattr(triton_scan_module, "SAMPLE_DIVISOR", divisor)
 
@@ -606,7 +607,7 @@ def test_wide_query_tiles_stage_by_extraction():
     assert variant.constants()["EXTRACT"] and variant.config.block_q == 128
     # fewer queries, a short scan (no start sample: a cold start stages every row) or per-query masks
     for narrow in (first(nq=64, per_query_mask=False, total_rows=10_000_000),
-                   first(nq=128, per_query_mask=False, total_rows=100_000),
+                   first(nq=128, per_query_mask=False, total_rows=10_000),
                    first(nq=128, per_query_mask=True, total_rows=10_000_000)):
         assert not narrow.constants()["EXTRACT"] and narrow.config.block_q == 64
 
@@ -674,3 +675,37 @@ def test_wide_tiles_with_about_k_passing_rows(passing):
     result = triton_scan(request, config=KernelConfig(128, 16, 16), n_splits=1)
     assert_same(result, torch_scan(request), torch.float32)
     assert int((result.slots >= 0).sum(dim=1).min()) == min(16, passing)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("per_query", [False, True])
+def test_sample_scores_kernel_scores_as_the_scan(dtype, per_query):
+    """The sample's scores (tensor-core products, float32 sums) against torch on the sampled rows: -inf where
+    a query's bit is clear, bias and scale as the scan adds them, ragged dims (20 of a 32-wide chunk), rows
+    of several arenas, 17 queries (two query tiles); and the squared norms of the rows read."""
+    from flatsearch.kernels.scan import sample_scores_kernel
+    request = make_request(700 + per_query, dtype=dtype, dim=20, nq=17, k=3, arena_rows=(96, 64), bias=True,
+                           per_query=per_query, score_scale=2.0, integer=False)
+    slots = torch.tensor([0, 5, 95, 96, 100, 159, 40, 41, 7, 130, 64, 3, 2, 1, 90, 97, 150, 33])
+    m, nq = len(slots), 17
+    rows = torch.cat(request.arenas)[slots]
+    rounded = request.queries.to(dtype)
+    capacity = 160
+    keep = unpack_bits(request.mask_words, capacity)[..., slots]
+    keep = keep if per_query else keep[None, :].expand(nq, m)
+    expected = (rounded.float() @ rows.float().T) * 2.0 + request.bias[slots][None, :]
+    expected = expected.masked_fill(~keep, float("-inf"))
+    scores = torch.empty(nq, m)
+    squares = torch.full((m,), -1.0)
+    mask = request.mask_words
+    sample_scores_kernel[(2, 2)](
+        rounded.contiguous(), request.arenas[0], mask, request.bias, slots,
+        triton_scan_module._row_offsets(request, slots), scores, squares, nq, m,
+        mask.stride(0) if per_query else 0, 2.0, DIM=20, PER_QUERY_MASK=per_query, HAS_BIAS=True,
+        INPUT_PRECISION="ieee", UPCAST_DOT=dtype == torch.bfloat16, BLOCK_Q=16, BLOCK_N=16, BLOCK_D=32)
+    assert torch.equal(torch.isneginf(scores), ~keep)
+    atol, rtol = TOLERANCE[dtype]
+    torch.testing.assert_close(scores[keep], expected[keep], atol=atol, rtol=rtol)
+    read = torch.ones(m, dtype=torch.bool) if per_query else keep.any(dim=0)  # a shared mask's clear rows: unread
+    torch.testing.assert_close(squares[read], (rows.float() ** 2).sum(dim=1)[read], atol=1e-4, rtol=1e-5)
+    assert (squares[~read] == 0).all()
