@@ -57,7 +57,15 @@ Assumptions (each a simplification, none measured here):
   (nq, m) score write and five top-k reads at the modelled bandwidth, and 30 small kernels of 4 us
   (:func:`sample_cost`).
   A merge's radix select counts 32 passes over the scores; ``TIE_MERGE_FRACTION`` of the merges
-  meet a tie at the K-th score and count 32 more over the slots.
+  meet a tie at the K-th score and count 32 more over the slots. Each merge step first tests
+  whether its batch of rows holds more than K keys (``merge_test``); a split whose expected count
+  at its end fits the list still merges there when some row holds more than K (about Poisson
+  counts per row), and then only the batches over K select.
+  128-query tiles stage by extraction rounds: a staged tile runs as many rounds as its busiest
+  query has winners (the expected largest of the queries' binomial winner counts), each round
+  costing the SASS of the round loop (``stage_round``).
+  Instructions of the row-tile loop outside the staging and merge functions are counted on every
+  tile, taken branch or not; the bookkeeping after staging and merging lives in those functions.
 * Dispatch's autotuner picks the fastest candidate of a call shape; the model reports the
   fastest by its own estimate.
 * Around the scan kernel: 5 us per launch, filling the lists' slots (one pass), packing the
@@ -196,7 +204,8 @@ def compile_variant(job: tuple) -> dict:
         # without the same attribute here the compiled loads would not be vectorised.
         attrs = {(index,): [["tt.divisibility", 16]] for index, kind in enumerate(signature.values())
                  if kind.startswith("*")}
-        source = ASTSource(fn=scan.scan_topk_kernel, signature=signature, constexprs=constants, attrs=attrs)
+        kernel = getattr(scan, getattr(variant, "kernel_name", "scan_topk_kernel"))
+        source = ASTSource(fn=kernel, signature=signature, constexprs=constants, attrs=attrs)
         compiled = triton.compile(source, target=GPUTarget("cuda", arch, 32),
                                   options={"num_warps": variant.config.num_warps,
                                            "num_stages": variant.config.num_stages,
@@ -755,6 +764,73 @@ def variants_for(points, *, all_flags: bool, arch: int = 90) -> list:
     return variants
 
 
+@dataclass(frozen=True)
+class SampleVariant:
+    """The start-threshold sample's kernel (``sample_scores_kernel``) as the launcher launches it: compiled
+    for its registers and spills only (its time is modelled by :func:`sample_cost`)."""
+
+    storage_dtype: object
+    dim: int
+    block_q: int
+    per_query_mask: bool
+    has_bias: bool
+    kernel_name = "sample_scores_kernel"
+
+    @property
+    def meta(self) -> dict:
+        from flatsearch.triton_scan import sample_kernel_meta
+        return sample_kernel_meta(1 if self.block_q == 16 else 64, self.dim, self.storage_dtype)
+
+    @property
+    def config(self):
+        from flatsearch.triton_scan import KernelConfig
+        meta = self.meta
+        return KernelConfig(meta["BLOCK_Q"], meta["BLOCK_N"], meta["BLOCK_D"], meta["num_warps"], meta["num_stages"])
+
+    def constants(self) -> dict:
+        import torch
+        meta = self.meta
+        return {"DIM": self.dim, "PER_QUERY_MASK": self.per_query_mask, "HAS_BIAS": self.has_bias,
+                "INPUT_PRECISION": "ieee" if self.storage_dtype == torch.float32 else None, "UPCAST_DOT": False,
+                "BLOCK_Q": meta["BLOCK_Q"], "BLOCK_N": meta["BLOCK_N"], "BLOCK_D": meta["BLOCK_D"]}
+
+    def signature(self) -> dict:
+        import torch
+        element = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[self.storage_dtype]
+        signature = {"queries_ptr": "*" + element, "vectors_ptr": "*" + element, "mask_ptr": "*i32",
+                     "bias_ptr": "*fp32", "slots_ptr": "*i64", "offsets_ptr": "*i64", "scores_ptr": "*fp32",
+                     "squares_ptr": "*fp32", "nq": "i32", "m": "i32", "stride_mask": "i32", "score_scale": "fp32"}
+        signature.update({name: "constexpr" for name in self.constants()})
+        return signature
+
+    @property
+    def name(self) -> str:
+        c = self.config
+        return (f"sample {str(self.storage_dtype).replace('torch.', '')} dim={self.dim} "
+                f"tile={c.block_q}x{c.block_n}x{c.block_d} warps={c.num_warps} stages={c.num_stages}"
+                f"{' per-query-mask' if self.per_query_mask else ''}{' bias' if self.has_bias else ''}")
+
+
+def sample_variants(points, *, all_flags: bool = False, corners: bool = False) -> list:
+    """The sample kernels the launcher may start for the points (every tile height, dtype and flag for corners)."""
+    import torch
+    dtypes = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+    if corners:
+        return [SampleVariant(dtype, 768, block_q, True, True) for dtype in (torch.float32, torch.bfloat16)
+                for block_q in (16, 64)]
+    flag_sets = [(False, False), (False, True), (True, False), (True, True)] if all_flags else [(False, False)]
+    found = []
+    for point in points:
+        if point.nq < 2:
+            continue
+        for dtype_name in (("float32", "float16", "bfloat16") if all_flags else (point.dtype,)):
+            for per_query, bias in flag_sets:
+                variant = SampleVariant(dtypes[dtype_name], point.dim, 16 if point.nq <= 16 else 64, per_query, bias)
+                if variant not in found:
+                    found.append(variant)
+    return found
+
+
 # -- running ----------------------------------------------------------------------------------------------
 @contextlib.contextmanager
 def _environment(**values: str):
@@ -775,6 +851,8 @@ def dispatched_on(variant, arch: int) -> bool:
     """Whether dispatch on a device of compute capability ``arch`` can launch ``variant``
     (a few tiles are left out on some architectures: see ``_spills_on_this_triton``)."""
     from flatsearch import triton_scan as launcher
+    if isinstance(variant, SampleVariant):
+        return True
     c = variant.config
     return not (c.block_q > 1 and launcher._spills_on_this_triton(
         c.block_q, c.block_n, c.num_stages, variant.k_width, variant.gather, launcher._triton_version(),
@@ -810,6 +888,8 @@ def run_model(points, *, archs=(90, 80), workers=2, all_flags=False, corners=Fal
     began = time.perf_counter()
     jobs = [(variant, arch) for arch in archs
             for variant in (corner_variants(arch) if corners else variants_for(points, all_flags=all_flags, arch=arch))]
+    jobs += [(variant, arch) for arch in archs
+             for variant in sample_variants(points, all_flags=all_flags, corners=corners)]
     compiled = compile_all(list(dict.fromkeys(jobs)), workers, progress)
     compile_wall_s = time.perf_counter() - began
     by_key = {}
@@ -820,6 +900,9 @@ def run_model(points, *, archs=(90, 80), workers=2, all_flags=False, corners=Fal
                   "compile_s": round(facts["compile_s"], 2)}
         if "error" in facts:
             record.update(error=facts["error"], registers=None, spill_bytes=None, shared_bytes=None)
+        elif isinstance(variant, SampleVariant):
+            record.update(registers=facts["registers"], spill_bytes=facts["spill_bytes"],
+                          shared_bytes=facts["shared_bytes"])
         else:
             analysis = analyse_sass(facts)
             facts["analysis"] = analysis

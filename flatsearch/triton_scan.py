@@ -286,6 +286,22 @@ def sample_size(k: int, total_rows: int) -> int:
     return min(total_rows, SAMPLE_MAX_ROWS, max(SAMPLE_MIN_PER_K * k, total_rows // SAMPLE_DIVISOR))
 
 
+def sample_kernel_meta(nq: int, dim: int, storage_dtype: torch.dtype, *, interpreted: bool = False) -> dict:
+    """Tile sizes and launch settings of ``sample_scores_kernel`` (see :func:`start_thresholds`).
+
+    Example:
+        >>> import torch
+        >>> sample_kernel_meta(128, 384, torch.float16)
+        {'BLOCK_Q': 64, 'BLOCK_N': 64, 'BLOCK_D': 64, 'num_warps': 8, 'num_stages': 2}
+    """
+    if interpreted:
+        block_q, block_n = 16, 32
+    else:
+        block_q, block_n = 16 if nq <= 16 else 64, 64
+    block_d = min(64 if storage_dtype != torch.float32 else 32, max(16, 1 << (dim - 1).bit_length()))
+    return {"BLOCK_Q": block_q, "BLOCK_N": block_n, "BLOCK_D": block_d, "num_warps": 8, "num_stages": 2}
+
+
 def start_thresholds(request: ScanRequest, k: int, ranges: torch.Tensor, gather_slots: torch.Tensor | None = None,
                      sample_rows: int | None = None, *, total_rows: int | None = None) -> torch.Tensor:
     """Per query, a float32 score below which no row can be among its best ``k``: the scan starts there.
@@ -337,14 +353,12 @@ def start_thresholds(request: ScanRequest, k: int, ranges: torch.Tensor, gather_
     scores = torch.empty((nq, m), dtype=torch.float32, device=device)
     squares = torch.empty((m,), dtype=torch.float32, device=device)
     upcast = device.type == "cpu" and storage_dtype == torch.bfloat16
-    block_q, block_n = (16, 32) if device.type == "cpu" else (16 if nq <= 16 else 64, 64)
-    block_d = min(64 if storage_dtype != torch.float32 else 32, max(16, 1 << (dim - 1).bit_length()))
-    _kernels().sample_scores_kernel[(_cdiv(nq, block_q), _cdiv(m, block_n))](
+    meta = sample_kernel_meta(nq, dim, storage_dtype, interpreted=device.type == "cpu")
+    _kernels().sample_scores_kernel[(_cdiv(nq, meta["BLOCK_Q"]), _cdiv(m, meta["BLOCK_N"]))](
         rounded, request.arenas[0], mask, bias, slots.contiguous(), _row_offsets(request, slots).contiguous(),
         scores, squares, nq, m, mask.stride(0) if mask.dim() == 2 else 0, float(request.score_scale),
         DIM=dim, PER_QUERY_MASK=mask.dim() == 2, HAS_BIAS=request.bias is not None,
-        INPUT_PRECISION="ieee" if storage_dtype == torch.float32 or upcast else None, UPCAST_DOT=upcast,
-        BLOCK_Q=block_q, BLOCK_N=block_n, BLOCK_D=block_d, num_warps=4)
+        INPUT_PRECISION="ieee" if storage_dtype == torch.float32 or upcast else None, UPCAST_DOT=upcast, **meta)
     kth = torch.topk(scores, k, dim=1).values[:, -1]
     # |scan score - sample score| for a sampled row is at most (dim + 2) roundoffs of each sum times
     # scale |q| |x| + |bias| (Cauchy-Schwarz bounds sum |q_i x_i|); the k-th best of the sample moves
