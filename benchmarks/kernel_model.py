@@ -265,8 +265,9 @@ def _source_regions() -> dict:
             functions += (("tiebreak", topk.kth_tiebreak),)
         if hasattr(scan, "merge_and_restart"):
             functions += (("merge", scan.merge_and_restart),)
-        if hasattr(scan, "stage_winners"):
-            functions += (("stage", scan.stage_winners),)
+        for name in ("stage_winners", "stage_above"):
+            if hasattr(scan, name):
+                functions += (("stage", getattr(scan, name)),)
         if hasattr(scan, "stage_by_extraction"):
             # staging of the 128-query tiles: its loop runs once per round (see expected_events)
             functions += (("stage", scan.stage_by_extraction), ("extract", scan.stage_by_extraction))
