@@ -592,7 +592,7 @@ def estimate(point: GridPoint, facts: dict, analysis: dict, hardware: Hardware) 
     events = expected_events(rows_per_split=rows_per_split, pass_fraction=pass_fraction,
                              block_q=config.block_q, block_n=config.block_n, k_width=variant.k_width,
                              staging_capacity=launcher.staging_capacity(variant.k_width)
-                             if analysis["mix"]["stage"] else 0, start_rate=sample["start_rate"],
+                             if analysis["mix"]["stage"] or analysis["mix"].get("stage_round") else 0, start_rate=sample["start_rate"],
                              merge_rows=launcher.merge_rows(config.block_q, variant.k_width))
     tiles = events["tiles"]
     if point.filter.startswith("random") and not variant.gather:
@@ -733,8 +733,8 @@ def corner_variants(arch: int = 90) -> list:
             for dtype in (torch.float32, torch.bfloat16):
                 variants += dispatch_variants(storage_dtype=dtype, dim=768, k=k, nq=nq, per_query_mask=True,
                                               has_bias=True, arch=arch)
-                if nq >= 128:  # 128-query tiles: long scans with one mask for every query
-                    variants += dispatch_variants(storage_dtype=dtype, dim=768, k=k, nq=nq, per_query_mask=False,
+                if nq >= 128:  # 128-query tiles: long scans with one mask for every query, up to 512 dims
+                    variants += dispatch_variants(storage_dtype=dtype, dim=512, k=k, nq=nq, per_query_mask=False,
                                                   has_bias=True, arch=arch, total_rows=10_000_000)
     return variants
 

@@ -180,9 +180,9 @@ def triton_scan(request: ScanRequest, *, config: KernelConfig | None = None,
             return _padded_result(nq, k, device)
         total_rows = request.passing_slots.numel()
         ranges = torch.tensor([[0, total_rows]], dtype=torch.int64)
+    wide = uses_wide_tiles(nq, total_rows, per_query_mask=request.mask_words.dim() == 2, dim=request.queries.shape[1])
     if config is None and device.type == "cpu":
-        config = _interpreter_config(nq, uses_wide_tiles(nq, total_rows, per_query_mask=request.mask_words.dim() == 2))
-    wide = uses_wide_tiles(nq, total_rows, per_query_mask=request.mask_words.dim() == 2)
+        config = _interpreter_config(nq, wide)
     block_q = config.block_q if config is not None else _bucket_block_q(_bucket(nq), wide)
     if n_splits is None:
         n_splits = _default_splits(device, nq=nq, total_rows=total_rows, k_width=k_width, block_q=block_q)
@@ -686,19 +686,24 @@ def extracts(block_q: int) -> bool:
     return block_q >= EXTRACT_MIN_QUERIES
 
 
-def uses_wide_tiles(nq: int, total_rows: int, *, per_query_mask: bool = False) -> bool:
+# Widest vectors scanned by 128-query tiles: at 768 dims with a bias they spill (float32 24-56 bytes,
+# bfloat16 16-80 bytes; sm_90 and sm_80), so wider vectors keep 64-query tiles.
+WIDE_MAX_DIM = 512
+
+
+def uses_wide_tiles(nq: int, total_rows: int, *, per_query_mask: bool = False, dim: int = 0) -> bool:
     """Whether ``nq`` queries scan in 128-query tiles (each row read once per 128 queries, not per 64).
 
     Only a scan that starts from sampled thresholds (:func:`uses_start_sample`) and has one mask
     for every query: from a start at -inf a tile stages every kept row, one extraction round each
     (model, sm_90: a 1% filter at nq=128 0.76 -> 1.65 ms), and with per-query masks the 128-query
-    tiles spill (776 bytes, bf16 with bias, sm_90).
+    tiles spill (776 bytes, bf16 with bias, sm_90); nor above :data:`WIDE_MAX_DIM` dims.
 
     Example:
         >>> uses_wide_tiles(128, 10_000_000), uses_wide_tiles(64, 10_000_000), uses_wide_tiles(128, 10_000)
         (True, False, False)
     """
-    return (_bucket(nq) >= EXTRACT_MIN_QUERIES and not per_query_mask
+    return (_bucket(nq) >= EXTRACT_MIN_QUERIES and not per_query_mask and dim <= WIDE_MAX_DIM
             and uses_start_sample(EXTRACT_MIN_QUERIES, total_rows))
 
 
@@ -781,7 +786,7 @@ def dispatch_variants(*, storage_dtype: torch.dtype, dim: int, k: int, nq: int, 
             for c in _tuning_configs(_bucket(nq), k_width, dim, torch.empty((), dtype=storage_dtype).element_size(),
                                      per_query_mask=per_query_mask, gather=gather and not per_query_mask,
                                      arch=_arch(arch),
-                                     wide=uses_wide_tiles(nq, total_rows, per_query_mask=per_query_mask))]
+                                     wide=uses_wide_tiles(nq, total_rows, per_query_mask=per_query_mask, dim=dim))]
 
 
 # tl.dot tiles longer than this many rows spill above 512 dims (ptxas at 255 registers, sm_90)
@@ -816,8 +821,8 @@ def _spills_on_this_triton(block_q: int, block_n: int, num_stages: int, k_width:
 
     * from 3.7 on (3.9 checked; 3.7-3.8 assumed like it): 16 x 128 tiles with three stages spill
       (40 bytes at K = 16 and 128, 168 at K = 1024, sm_90), and with two stages at K = 1024
-      (8 bytes); 3.6 compiles them without spilling, but for three stages at K = 1024 on sm_90
-      (16 bytes);
+      (8 bytes); 3.6 compiles them without spilling, but for three stages at K = 128 and 1024 on
+      sm_90 (16 bytes each; K = 128 since the best-score gate, at K = 16 it uses all 255 registers);
     * every release: 16 x 128 gather tiles with three stages (24-80 bytes, sm_90);
     * sm_80 (mma.sync keeps both operands of a chunk in registers): 64-query tiles with 128-dim
       chunks (16 bytes; sm_90's wgmma reads them from shared memory and does not spill);
@@ -838,9 +843,9 @@ def _spills_on_this_triton(block_q: int, block_n: int, num_stages: int, k_width:
         return True
     if version >= (3, 7) and wide and (num_stages >= 3 or k_width >= 1024):
         return True
+    if version < (3, 7) and arch >= 90 and wide and num_stages >= 3 and k_width >= 128 and not gather:
+        return True
     if version < (3, 7) and k_width >= 1024 and not gather:
-        if arch >= 90 and wide and num_stages >= 3:
-            return True
         if arch < 90 and ((block_q == 16 and block_n <= 64 and num_stages >= 3) or
                           (block_q >= 64 and block_d >= 64)):
             return True

@@ -599,8 +599,8 @@ def test_wide_query_tiles_stage_by_extraction():
     stage by a running count. Every tile of a bucket and scan length has the same height."""
     assert {config.kwargs["BLOCK_Q"] for config in triton_scan_module._tuning_configs(128, 16, 384, wide=True)} == {128}
     assert {config.kwargs["BLOCK_Q"] for config in triton_scan_module._tuning_configs(128, 16, 384)} == {64}
-    def first(**options):
-        return triton_scan_module.dispatch_variants(storage_dtype=torch.float16, dim=384, k=10, has_bias=False,
+    def first(dim=384, **options):
+        return triton_scan_module.dispatch_variants(storage_dtype=torch.float16, dim=dim, k=10, has_bias=False,
                                                     **options)[0]
 
     variant = first(nq=128, per_query_mask=False, total_rows=10_000_000)
@@ -608,7 +608,8 @@ def test_wide_query_tiles_stage_by_extraction():
     # fewer queries, a short scan (no start sample: a cold start stages every row) or per-query masks
     for narrow in (first(nq=64, per_query_mask=False, total_rows=10_000_000),
                    first(nq=128, per_query_mask=False, total_rows=10_000),
-                   first(nq=128, per_query_mask=True, total_rows=10_000_000)):
+                   first(nq=128, per_query_mask=True, total_rows=10_000_000),
+                   first(nq=128, per_query_mask=False, total_rows=10_000_000, dim=768)):
         assert not narrow.constants()["EXTRACT"] and narrow.config.block_q == 64
 
 
