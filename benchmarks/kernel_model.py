@@ -592,7 +592,8 @@ def estimate(point: GridPoint, facts: dict, analysis: dict, hardware: Hardware) 
     events = expected_events(rows_per_split=rows_per_split, pass_fraction=pass_fraction,
                              block_q=config.block_q, block_n=config.block_n, k_width=variant.k_width,
                              staging_capacity=launcher.staging_capacity(variant.k_width)
-                             if analysis["mix"]["stage"] or analysis["mix"].get("stage_round") else 0, start_rate=sample["start_rate"],
+                             if analysis["mix"]["stage"] or analysis["mix"].get("stage_round") else 0,
+                             start_rate=sample["start_rate"],
                              merge_rows=launcher.merge_rows(config.block_q, variant.k_width))
     tiles = events["tiles"]
     if point.filter.startswith("random") and not variant.gather:
@@ -857,7 +858,7 @@ def dispatched_on(variant, arch: int) -> bool:
     c = variant.config
     return not (c.block_q > 1 and launcher._spills_on_this_triton(
         c.block_q, c.block_n, c.num_stages, variant.k_width, variant.gather, launcher._triton_version(),
-        c.block_d, arch))
+        c.block_d, arch, variant.dim))
 
 
 def compile_all(jobs, workers: int, progress=print) -> list[dict]:

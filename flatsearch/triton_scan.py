@@ -682,7 +682,7 @@ EXTRACT_MIN_QUERIES = 128
 
 
 def extracts(block_q: int) -> bool:
-    """Whether a tile of ``block_q`` queries stages its winners by extraction rounds (best winner per query each round)."""
+    """Whether a tile of ``block_q`` queries stages its winners by extraction rounds (each query's best per round)."""
     return block_q >= EXTRACT_MIN_QUERIES
 
 
@@ -810,7 +810,7 @@ def _arch(arch: int | None = None, device: torch.device | None = None) -> int:
 
 
 def _spills_on_this_triton(block_q: int, block_n: int, num_stages: int, k_width: int, gather: bool,
-                           version: tuple[int, ...], block_d: int = 0, arch: int = 90) -> bool:
+                           version: tuple[int, ...], block_d: int = 0, arch: int = 90, dim: int = 0) -> bool:
     """Whether a tl.dot tile is known to spill with the code this Triton release generates.
 
     Register use is decided by Triton's code generation and ptxas, and it moves between releases
@@ -824,6 +824,9 @@ def _spills_on_this_triton(block_q: int, block_n: int, num_stages: int, k_width:
       (8 bytes); 3.6 compiles them without spilling, but for three stages at K = 128 and 1024 on
       sm_90 (16 bytes each; K = 128 since the best-score gate, at K = 16 it uses all 255 registers);
     * every release: 16 x 128 gather tiles with three stages (24-80 bytes, sm_90);
+    * from 3.7 on, above 512 dims (768 checked), sm_90: 16 x 64 x 32 tiles with three stages at
+      K = 128 (8 bytes; K = 32-512 assumed like it) and 64 x 64 x 64 tiles at K = 16 (8 bytes;
+      K up to 128 left out with it);
     * sm_80 (mma.sync keeps both operands of a chunk in registers): 64-query tiles with 128-dim
       chunks (16 bytes; sm_90's wgmma reads them from shared memory and does not spill);
     * before 3.7 (3.6 checked), sm_80, K = 1024 without the gather path: 16 x 64 tiles with
@@ -843,6 +846,11 @@ def _spills_on_this_triton(block_q: int, block_n: int, num_stages: int, k_width:
         return True
     if version >= (3, 7) and wide and (num_stages >= 3 or k_width >= 1024):
         return True
+    if version >= (3, 7) and arch >= 90 and dim > 512 and not gather:
+        if block_q == 16 and block_n == 64 and block_d <= 32 and num_stages >= 3 and 16 < k_width < 1024:
+            return True
+        if block_q == 64 and block_n == 64 and block_d == 64 and k_width <= 128:
+            return True
     if version < (3, 7) and arch >= 90 and wide and num_stages >= 3 and k_width >= 128 and not gather:
         return True
     if version < (3, 7) and k_width >= 1024 and not gather:
@@ -872,7 +880,7 @@ def _tuning_configs(nq_bucket: int = 0, k_width: int = 0, dim: int = 0, element_
             if nq_bucket and block_q >= 64 and block_n >= 64 and k_width >= 1024:
                 continue
             if nq_bucket and block_q > 1 and _spills_on_this_triton(block_q, block_n, num_stages, k_width, gather,
-                                                                     version, block_d, arch):
+                                                                     version, block_d, arch, dim):
                 continue
             key = (block_q, block_n, block_d, num_warps, num_stages, *max_registers)
             if key not in seen:

@@ -9,7 +9,8 @@ per tile, so the dim loop has no cross-thread reduction; 16 or more go through
 ``tl.dot`` (the launcher pads 2-15 queries to 16). Scores that beat their
 query's running K-th score are staged behind the query's top-K list (in the
 list's own places until it first fills) and merged into it only when the row
-fills (:mod:`flatsearch.kernels.topk`). Candidates are kept as 32-bit score
+fills (:mod:`flatsearch.kernels.topk`); 128-query tiles stage by extraction rounds instead
+(:func:`stage_by_extraction`). Candidates are kept as 32-bit score
 and slot; they order as the packed key
 
     key = order_preserving_int32(score) << 32 | (0xFFFFFFFF - slot)
@@ -18,6 +19,9 @@ scores first and, on equal scores, the lower slot (the tie rule). Each program
 leaves its K candidates, in no particular order, in the first K places of its
 rows of the staging arrays, whose slots the launcher fills with ``EMPTY_SLOT``
 first; the launcher packs them into keys to merge the splits.
+
+``sample_scores_kernel`` scores a sample of rows the same way for the launcher's start
+thresholds (:func:`flatsearch.triton_scan.start_thresholds`).
 """
 import triton
 import triton.language as tl
@@ -34,7 +38,9 @@ BEST_GATE_MAX_K = tl.constexpr(64)
 @triton.jit
 def merge_and_restart(score_base, slot_base, count, threshold, start_ptr, query_rows, query_ok, row_stride,
                       K: tl.constexpr, STAGE: tl.constexpr, BLOCK_Q: tl.constexpr, MERGE_ROWS: tl.constexpr):
-    """Merge the tile's staging rows (:func:`flatsearch.kernels.topk.merge_staged`); the new thresholds, counts and largest count.
+    """Merge the tile's staging rows (:func:`flatsearch.kernels.topk.merge_staged`).
+
+    Returns the new thresholds, the counts and the largest count.
 
     A threshold never falls below the query's start (a row merged with fewer than K keys reads
     -inf); padding queries stay at +inf. Merged rows keep their K best, rows of at most K keys
@@ -66,7 +72,9 @@ def stage_winners(score_rows, slot_rows, count, winners, wins, scores, slot_bits
 @triton.jit
 def stage_by_extraction(score_rows, slot_rows, count, scores, threshold, first_position, gather_slots_ptr,
                         GATHER: tl.constexpr, BLOCK_N: tl.constexpr):
-    """Append the scores of a (BLOCK_Q, BLOCK_N) tile above each query's threshold to its row, best first; the new counts and the largest.
+    """Append a tile's scores above each query's threshold to its row, best first; the new counts and the largest.
+
+    The tile is (BLOCK_Q, BLOCK_N).
 
     Each round takes every query's best remaining score (one reduction along the rows) and
     stores it where it beats the threshold, so a tile costs as many rounds as its busiest query
