@@ -52,11 +52,20 @@ Assumptions (each a simplification, none measured here):
   whole row tiles (the Index's blocks are multiples of the tile length).
   tl.dot tiles over at least 2**20 scanned rows start each query's threshold just below the k-th best passing score of a strided
   sample of m = ``sample_size(k, rows)`` rows (about rows / 64), so a passing row beats the start
-  with probability about k / (m x pass fraction), merged K-th or not; the sample costs its
-  gather, an fp32 GEMM on CUDA cores at 70% of their rate, the (nq, m) score write and top-k
-  read at the modelled bandwidth, and 14 small kernels of 4 us (:func:`sample_cost`).
+  with probability about k / (m x pass fraction), merged K-th or not; the sample costs reading
+  its rows once per 64-query tile and its tensor-core products at 50% of the tensor rate, the
+  (nq, m) score write and five top-k reads at the modelled bandwidth, and 30 small kernels of 4 us
+  (:func:`sample_cost`).
   A merge's radix select counts 32 passes over the scores; ``TIE_MERGE_FRACTION`` of the merges
-  meet a tie at the K-th score and count 32 more over the slots.
+  meet a tie at the K-th score and count 32 more over the slots. Each merge step first tests
+  whether its batch of rows holds more than K keys (``merge_test``); a split whose expected count
+  at its end fits the list still merges there when some row holds more than K (about Poisson
+  counts per row), and then only the batches over K select.
+  128-query tiles stage by extraction rounds: a staged tile runs as many rounds as its busiest
+  query has winners (the expected largest of the queries' binomial winner counts), each round
+  costing the SASS of the round loop (``stage_round``).
+  Instructions of the row-tile loop outside the staging and merge functions are counted on every
+  tile, taken branch or not; the bookkeeping after staging and merging lives in those functions.
 * Dispatch's autotuner picks the fastest candidate of a call shape; the model reports the
   fastest by its own estimate.
 * Around the scan kernel: 5 us per launch, filling the lists' slots (one pass), packing the
@@ -195,7 +204,8 @@ def compile_variant(job: tuple) -> dict:
         # without the same attribute here the compiled loads would not be vectorised.
         attrs = {(index,): [["tt.divisibility", 16]] for index, kind in enumerate(signature.values())
                  if kind.startswith("*")}
-        source = ASTSource(fn=scan.scan_topk_kernel, signature=signature, constexprs=constants, attrs=attrs)
+        kernel = getattr(scan, getattr(variant, "kernel_name", "scan_topk_kernel"))
+        source = ASTSource(fn=kernel, signature=signature, constexprs=constants, attrs=attrs)
         compiled = triton.compile(source, target=GPUTarget("cuda", arch, 32),
                                   options={"num_warps": variant.config.num_warps,
                                            "num_stages": variant.config.num_stages,
@@ -253,14 +263,29 @@ def _source_regions() -> dict:
             functions += (("radix", topk.kth_lower_half),)
         if hasattr(topk, "kth_tiebreak"):
             functions += (("tiebreak", topk.kth_tiebreak),)
+        if hasattr(scan, "merge_and_restart"):
+            functions += (("merge", scan.merge_and_restart),)
+        for name in ("stage_winners", "stage_above"):
+            if hasattr(scan, name):
+                functions += (("stage", getattr(scan, name)),)
+        if hasattr(scan, "stage_by_extraction"):
+            # staging of the 128-query tiles: its loop runs once per round (see expected_events)
+            functions += (("stage", scan.stage_by_extraction), ("extract", scan.stage_by_extraction))
     else:  # the earlier kernel: a bitonic merge on every tile with a winner, no staging
         bitonic = importlib.import_module(scan.merge_runs.fn.__module__)
         functions = tuple(("merge", value) for value in vars(bitonic).values() if hasattr(value, "fn"))
-    regions = {"stage": [], "merge": [], "radix": [], "tiebreak": []}
+    regions = {"stage": [], "merge": [], "radix": [], "tiebreak": [], "extract": [], "merge_body": []}
     for region, function in functions:
         lines, first = inspect.getsourcelines(function.fn)
-        regions[region].append((os.path.realpath(inspect.getsourcefile(function.fn)), first,
-                                first + len(lines) - 1))
+        path = os.path.realpath(inspect.getsourcefile(function.fn))
+        regions[region].append((path, first, first + len(lines) - 1))
+        if region == "merge":
+            # The part of a merge step that runs only for a batch of rows holding more than K keys
+            # (the select and the compaction), apart from the per-batch test around it.
+            test = [i for i, line in enumerate(lines) if re.search(r"if tl\.max\(batch_count.*> K", line)]
+            end = [i for i, line in enumerate(lines) if "threshold = tl.where((lanes >= first)" in line]
+            if test and end:
+                regions["merge_body"].append((path, first + test[0] + 1, first + end[0]))
     return regions
 
 
@@ -342,6 +367,10 @@ def analyse_sass(facts: dict) -> dict:
     dim_candidates = [span for span in math_loops if tile_loop and span != tile_loop and span not in with_selection
                       and tile_loop[0] <= span[0] and span[1] <= tile_loop[1]]
     dim_loop = dim_candidates[0] if dim_candidates and chunks > 1 else None
+    # Iterations peeled out of the dim loop are counted by the loop's own kind of math: with tensor
+    # instructions in the loop, the FFMAs of the tile's epilogue (the score scale) are no dim chunk.
+    loop_math = {i.opcode for i in instructions if dim_loop and inside(dim_loop, i) and is_math(i)}
+    peel_opcodes = (loop_math & {"HMMA", "HGMMA"}) or loop_math
     nested_in_tile = [span for span in loops if tile_loop and span not in (tile_loop, dim_loop)
                       and tile_loop[0] <= span[0] and span[1] <= tile_loop[1]]
     # Loops inside the selection code: the radix select's 63 bit passes, else the merge's loop over
@@ -357,29 +386,40 @@ def analyse_sass(facts: dict) -> dict:
         return RADIX_PASSES if _in_region(frames, regions.get("radix", []) + regions.get("tiebreak", [])) \
             else query_batches
 
-    mix = {name: {} for name in ("dim_iteration", "tile", "stage", "merge", "outside")}
-    static_selection = {name: {} for name in ("stage", "merge")}
+    # The extraction rounds of staging: one trip per round, counted per round ("stage_round").
+    round_loops = [span for span in nested_in_tile if _in_region(closing[span].frames, regions.get("extract", []))]
+    mix = {name: {} for name in ("dim_iteration", "tile", "stage", "stage_round", "merge", "merge_test", "outside")}
+    static_selection = {name: {} for name in ("stage", "stage_round", "merge", "merge_test")}
     math_in_tile = math_in_dim = 0
     for instruction in instructions:
         cls = instruction_class(instruction.opcode)
         region_name = ("merge" if _in_region(instruction.frames, regions["merge"]) else
                        "stage" if _in_region(instruction.frames, regions["stage"]) else None)
+        if region_name == "merge" and regions.get("merge_body") and \
+                not _in_region(instruction.frames, regions["merge_body"]):
+            region_name = "merge_test"  # the per-batch test: every merge step pays it
         weight = 1
+        in_round = False
         for span in nested_in_tile:
             if inside(span, instruction):
-                weight *= trips(span)
+                if span in round_loops:
+                    in_round = True
+                else:
+                    weight *= trips(span)
+        if in_round and region_name == "stage":
+            region_name = "stage_round"
         if _in_region(instruction.frames, regions.get("tiebreak", [])):
             weight *= TIE_MERGE_FRACTION  # run only by merges with a tie at the K-th score
         if dim_loop and inside(dim_loop, instruction):
             bucket = mix["dim_iteration"]
-            math_in_dim += is_math(instruction)
+            math_in_dim += is_math(instruction) and instruction.opcode in peel_opcodes
         elif tile_loop and inside(tile_loop, instruction):
             if region_name:
                 bucket = mix[region_name]
                 static_selection[region_name][cls] = static_selection[region_name].get(cls, 0) + 1
             else:
                 bucket = mix["tile"]
-                math_in_tile += is_math(instruction)
+                math_in_tile += is_math(instruction) and instruction.opcode in peel_opcodes
         else:
             bucket = mix[region_name] if region_name else mix["outside"]
         bucket[cls] = bucket.get(cls, 0) + (weight if region_name and bucket is mix.get(region_name) else 1)
@@ -437,13 +477,51 @@ class GridPoint:
         return {"none": 1.0, "aligned1": 1.0, "random1": 0.01, "random10": 0.1}[self.filter]
 
 
+def _count_distribution(trials: float, rate: float) -> np.ndarray:
+    """P(X = j), j = 0 .. n, for the winners X among ``trials`` rows each winning with ``rate``
+    (binomial over the rows rounded to a whole number, at least one, with the same mean)."""
+    n = max(1, int(round(trials)))
+    p = min(1.0, max(0.0, rate * trials / n))
+    if p >= 1.0:
+        return np.eye(1, n + 1, n)[0]
+    j = np.arange(n + 1)
+    log_pmf = (np.array([math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) for i in j])
+               + j * math.log(max(p, 1e-300)) + (n - j) * math.log1p(-p))
+    return np.exp(log_pmf)
+
+
+def expected_most_winners(trials: float, rate: float, queries: int) -> float:
+    """E[the largest winner count among ``queries`` independent queries of one tile] (each as
+    :func:`_count_distribution`): the rounds of extraction staging."""
+    cdf = np.cumsum(_count_distribution(trials, rate))
+    return float(np.sum(1.0 - np.power(np.minimum(cdf[:-1], 1.0), queries)))
+
+
+def _poisson_tail(mean: float, at_most: int) -> float:
+    """P(X > at_most) for X Poisson with ``mean``."""
+    if mean <= 0.0:
+        return 0.0
+    term = total = math.exp(-mean)
+    for j in range(1, at_most + 1):
+        term *= mean / j
+        total += term
+    return max(0.0, 1.0 - total)
+
+
 def expected_events(*, rows_per_split: float, pass_fraction: float, block_q: int, block_n: int, k_width: int,
-                    staging_capacity: int, start_rate: float = 1.0) -> dict:
+                    staging_capacity: int, start_rate: float = 1.0, merge_rows: int = 1) -> dict:
     """Expected tiles that stage candidates, and merges, in one split (random score order).
 
     ``start_rate``: the fraction of passing rows that beat the query's start threshold (k / m for
     the k-th best of a sample of m passing rows; 1 for a start at -inf). The threshold is the
     larger of the start and the list's K-th as of the last merge.
+
+    Besides ``staged_tiles`` and ``merges`` (merges the expected count calls for), it returns
+    ``stage_rounds`` (the extraction rounds of all staged tiles, :func:`expected_most_winners`;
+    the test before the first round is part of staging) and, when the expected count at the end does not
+    call for a merge, the chance that some query's row still holds more than K keys there
+    (``final_merge``: the split then merges once more) and that a given batch of ``merge_rows``
+    rows does (``final_batch``: only such batches select; the others pay the merge's test).
     """
     tiles = max(1, int(math.ceil(rows_per_split / block_n)))
     passing_per_tile = block_n * pass_fraction
@@ -452,8 +530,8 @@ def expected_events(*, rows_per_split: float, pass_fraction: float, block_q: int
     enter[seen_before < k_width] = 1.0
     # P(some query of the tile has a candidate that beats its K-th key)
     any_candidate = 1.0 - np.power(1.0 - np.minimum(enter, 1.0), block_q * passing_per_tile)
-    candidates_per_query = np.minimum(passing_per_tile, enter * passing_per_tile)
     staged_tiles = float(any_candidate.sum())
+    final_merge = final_batch = stage_rounds = 0.0
     if staging_capacity:
         # Follow one query's expected count tile by tile: before the first merge every passing row is
         # staged (in the list's own places too); a merge keeps K and sets the threshold to the K-th of
@@ -462,17 +540,30 @@ def expected_events(*, rows_per_split: float, pass_fraction: float, block_q: int
         capacity = staging_capacity - block_n
         count = seen = basis = staged_tiles = 0.0
         merges = 0
+        rounds_at = {}
         for tile in range(tiles):
             rate = min(start_rate, 1.0 if basis == 0.0 else min(1.0, k_width / basis))
-            staged_tiles += 1.0 - (1.0 - rate) ** (block_q * passing_per_tile)
+            staged = 1.0 - (1.0 - rate) ** (block_q * passing_per_tile)
+            staged_tiles += staged
+            if rate not in rounds_at:
+                rounds_at[rate] = expected_most_winners(passing_per_tile, rate, block_q)
+            stage_rounds += rounds_at[rate]
             count += rate * passing_per_tile
             seen += passing_per_tile
             if count > capacity or (tile == tiles - 1 and count > k_width):
                 merges += 1
                 count, basis = min(count, k_width), seen
+        if count <= k_width:
+            # The expected count fits the list, but the rows' counts vary: each beats the threshold
+            # independently (about Poisson), and one row over K makes the split merge at its end.
+            held = k_width if merges else 0.0
+            row = _poisson_tail(count - held, int(k_width - held))
+            final_merge = 1.0 - (1.0 - row) ** block_q
+            final_batch = 1.0 - (1.0 - row) ** max(1, merge_rows)
     else:
         merges = staged_tiles  # merged on every tile with a winner
-    return {"tiles": tiles, "staged_tiles": staged_tiles, "merges": merges}
+    return {"tiles": tiles, "staged_tiles": staged_tiles, "merges": merges, "stage_rounds": stage_rounds,
+            "final_merge": final_merge, "final_batch": final_batch}
 
 
 def estimate(point: GridPoint, facts: dict, analysis: dict, hardware: Hardware) -> dict:
@@ -501,7 +592,9 @@ def estimate(point: GridPoint, facts: dict, analysis: dict, hardware: Hardware) 
     events = expected_events(rows_per_split=rows_per_split, pass_fraction=pass_fraction,
                              block_q=config.block_q, block_n=config.block_n, k_width=variant.k_width,
                              staging_capacity=launcher.staging_capacity(variant.k_width)
-                             if analysis["mix"]["stage"] else 0, start_rate=sample["start_rate"])
+                             if analysis["mix"]["stage"] or analysis["mix"].get("stage_round") else 0,
+                             start_rate=sample["start_rate"],
+                             merge_rows=launcher.merge_rows(config.block_q, variant.k_width))
     tiles = events["tiles"]
     if point.filter.startswith("random") and not variant.gather:
         per_query = variant.per_query_mask
@@ -517,10 +610,15 @@ def estimate(point: GridPoint, facts: dict, analysis: dict, hardware: Hardware) 
 
     tile_cycles = cycles(mix["tile"]) + dim_trips * cycles(mix["dim_iteration"])
     stage_cycles = cycles(mix["stage"])
-    merge_cycles = cycles(mix["merge"])
+    round_cycles = cycles(mix.get("stage_round", {}))
+    test_cycles = cycles(mix.get("merge_test", {}))
+    merge_cycles = cycles(mix["merge"]) + test_cycles
+    # the final merge a split may still need: every batch tests, only batches over K select
+    final_merge_cycles = events["final_merge"] * test_cycles + events["final_batch"] * (merge_cycles - test_cycles)
     skipped_cycles = 0.15 * cycles(mix["tile"])  # reading the keep-bits and testing them
     per_program = (tiles * (run_fraction * tile_cycles + (1 - run_fraction) * skipped_cycles)
-                   + events["staged_tiles"] * stage_cycles + events["merges"] * merge_cycles
+                   + events["staged_tiles"] * stage_cycles + events["stage_rounds"] * round_cycles
+                   + events["merges"] * merge_cycles + final_merge_cycles
                    + cycles(mix["outside"]))
     # Fewer resident warps than the schedulers can use: dependent instructions limit issue.
     warp_limit = min(1.0, blocks_per_sm * warps * WARP_IPC / 4.0)
@@ -556,21 +654,26 @@ def estimate(point: GridPoint, facts: dict, analysis: dict, hardware: Hardware) 
             "memory_ms": memory_s * 1e3, "issue_ms": issue_s * 1e3, "tensor_ms": tensor_s * 1e3,
             "splits": splits, "programs": programs, "blocks_per_sm": blocks_per_sm,
             "merges_per_program": events["merges"], "staged_tiles_per_program": events["staged_tiles"],
-            "tile_issue_cycles": tile_cycles, "merge_issue_cycles": merge_cycles}
+            "stage_rounds_per_program": events["stage_rounds"], "final_merge_probability": events["final_merge"],
+            "final_merge_cycles": final_merge_cycles, "stage_issue_cycles": stage_cycles,
+            "round_issue_cycles": round_cycles, "tile_issue_cycles": tile_cycles, "merge_issue_cycles": merge_cycles}
 
 
-SAMPLE_LAUNCHES = 14  # element-wise kernels, the GEMM and the top-k of the start thresholds
-SAMPLE_FP32_EFFICIENCY = 0.7  # of the CUDA-core fp32 rate reached by the sample's fp32 GEMM
+SAMPLE_LAUNCHES = 30  # element-wise kernels (positions, slots, row offsets, the bound), the sample kernel, the top-k
+SAMPLE_TENSOR_EFFICIENCY = 0.5  # of the tensor rate reached by the sample kernel's small tl.dot tiles
 
 
 def sample_cost(point: GridPoint, variant, rows: int, pass_fraction: float, hardware: Hardware) -> dict:
     """Seconds the launcher spends on the start thresholds, and the fraction of passing rows that beat them.
 
     Only scans that ``uses_start_sample`` (tl.dot tiles over at least ``SAMPLE_MIN_ROWS`` rows) take
-    a sample (:func:`flatsearch.triton_scan.start_thresholds`):
-    m = ``sample_size(k, rows)`` strided rows gathered and widened to fp32, an fp32 GEMM of the
-    queries with them on CUDA cores, a bias gather, the mask bits, and ``torch.topk`` over the
-    (nq, m) scores. The k-th best of m passing rows is beaten by about k / m of the passing rows.
+    a sample (:func:`flatsearch.triton_scan.start_thresholds`): m = ``sample_size(k, rows)``
+    strided slots and their row offsets computed on the device, ``sample_scores_kernel`` reading
+    the m rows straight from the arena once per query tile (64 queries; 16 up to 16 queries) and
+    multiplying on tensor cores, writing the (nq, m) float32 scores and the rows' squared norms,
+    and ``torch.topk`` reading the scores five times (a radix select: four 8-bit digit passes and
+    the final gather). The k-th best of m passing rows is beaten by about
+    k / m of the passing rows.
     """
     from flatsearch import triton_scan as launcher
     if not hasattr(launcher, "uses_start_sample") or not launcher.uses_start_sample(variant.config.block_q, rows):
@@ -579,12 +682,13 @@ def sample_cost(point: GridPoint, variant, rows: int, pass_fraction: float, hard
     m = launcher.sample_size(point.k, rows)
     passing = max(1.0, m * pass_fraction)
     bandwidth = BANDWIDTH_EFFICIENCY * hardware.bandwidth_tb_s * 1e12
-    moved = (m * point.dim * (element + 2 * 4)  # gather, widened copy written and read
-             + 2 * point.nq * m * 4 * 2          # scores written, then masked and read by topk
-             + m * 8 * 4)                        # positions, slots, bias, mask words
-    fp32_flops = hardware.sms * hardware.fp32_per_clock * 32 * 2 * hardware.clock_ghz * 1e9
-    gemm_s = 2.0 * point.nq * m * point.dim / (SAMPLE_FP32_EFFICIENCY * fp32_flops)
-    seconds = moved / bandwidth + gemm_s + SAMPLE_LAUNCHES * 4e-6
+    sample_q = 16 if point.nq <= 16 else 64
+    query_tiles = -(-point.nq // sample_q)
+    moved = (m * point.dim * element * pass_fraction * query_tiles  # the kept rows, once per query tile
+             + 6 * point.nq * m * 4                               # scores written; topk's 4 digit passes, gather
+             + m * 8 * 7 + m * 4 * 3)                             # positions, slots, offsets; words, norms
+    tensor_s = 2.0 * max(16, point.nq) * m * point.dim / (SAMPLE_TENSOR_EFFICIENCY * hardware.tensor_tflops * 1e12)
+    seconds = max(moved / bandwidth, tensor_s) + SAMPLE_LAUNCHES * 4e-6
     return {"seconds": seconds, "start_rate": min(1.0, point.k / passing)}
 
 
@@ -630,6 +734,9 @@ def corner_variants(arch: int = 90) -> list:
             for dtype in (torch.float32, torch.bfloat16):
                 variants += dispatch_variants(storage_dtype=dtype, dim=768, k=k, nq=nq, per_query_mask=True,
                                               has_bias=True, arch=arch)
+                if nq >= 128:  # 128-query tiles: long scans with one mask for every query, up to 512 dims
+                    variants += dispatch_variants(storage_dtype=dtype, dim=512, k=k, nq=nq, per_query_mask=False,
+                                                  has_bias=True, arch=arch, total_rows=10_000_000)
     return variants
 
 
@@ -647,13 +754,83 @@ def variants_for(points, *, all_flags: bool, arch: int = 90) -> list:
                 # the Index asks for one more than k, to see ties at the k-th place
                 # a sparse shared filter (one expression: the Index passes its slots) is gathered
                 gather = point.pass_fraction <= GATHER_MAX_FRACTION and point.filter.startswith("random")
+                # the rows the kernel scans: the passing ones on the gather path
+                rows = (int(round(point.rows_scanned * point.pass_fraction)) if gather and not per_query
+                        else point.rows_scanned)
                 for variant in dispatch_variants(storage_dtype=dtypes[dtype_name], dim=point.dim, k=point.k + 1,
                                                  nq=point.nq, per_query_mask=per_query, has_bias=bias,
-                                                 gather=gather, arch=arch):
+                                                 gather=gather, arch=arch, total_rows=rows):
                     if variant not in seen:
                         seen.add(variant)
                         variants.append(variant)
     return variants
+
+
+@dataclass(frozen=True)
+class SampleVariant:
+    """The start-threshold sample's kernel (``sample_scores_kernel``) as the launcher launches it: compiled
+    for its registers and spills only (its time is modelled by :func:`sample_cost`)."""
+
+    storage_dtype: object
+    dim: int
+    block_q: int
+    per_query_mask: bool
+    has_bias: bool
+    kernel_name = "sample_scores_kernel"
+
+    @property
+    def meta(self) -> dict:
+        from flatsearch.triton_scan import sample_kernel_meta
+        return sample_kernel_meta(1 if self.block_q == 16 else 64, self.dim, self.storage_dtype)
+
+    @property
+    def config(self):
+        from flatsearch.triton_scan import KernelConfig
+        meta = self.meta
+        return KernelConfig(meta["BLOCK_Q"], meta["BLOCK_N"], meta["BLOCK_D"], meta["num_warps"], meta["num_stages"])
+
+    def constants(self) -> dict:
+        import torch
+        meta = self.meta
+        return {"DIM": self.dim, "PER_QUERY_MASK": self.per_query_mask, "HAS_BIAS": self.has_bias,
+                "INPUT_PRECISION": "ieee" if self.storage_dtype == torch.float32 else None, "UPCAST_DOT": False,
+                "BLOCK_Q": meta["BLOCK_Q"], "BLOCK_N": meta["BLOCK_N"], "BLOCK_D": meta["BLOCK_D"]}
+
+    def signature(self) -> dict:
+        import torch
+        element = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[self.storage_dtype]
+        signature = {"queries_ptr": "*" + element, "vectors_ptr": "*" + element, "mask_ptr": "*i32",
+                     "bias_ptr": "*fp32", "slots_ptr": "*i64", "offsets_ptr": "*i64", "scores_ptr": "*fp32",
+                     "squares_ptr": "*fp32", "nq": "i32", "m": "i32", "stride_mask": "i32", "score_scale": "fp32"}
+        signature.update({name: "constexpr" for name in self.constants()})
+        return signature
+
+    @property
+    def name(self) -> str:
+        c = self.config
+        return (f"sample {str(self.storage_dtype).replace('torch.', '')} dim={self.dim} "
+                f"tile={c.block_q}x{c.block_n}x{c.block_d} warps={c.num_warps} stages={c.num_stages}"
+                f"{' per-query-mask' if self.per_query_mask else ''}{' bias' if self.has_bias else ''}")
+
+
+def sample_variants(points, *, all_flags: bool = False, corners: bool = False) -> list:
+    """The sample kernels the launcher may start for the points (every tile height, dtype and flag for corners)."""
+    import torch
+    dtypes = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+    if corners:
+        return [SampleVariant(dtype, 768, block_q, True, True) for dtype in (torch.float32, torch.bfloat16)
+                for block_q in (16, 64)]
+    flag_sets = [(False, False), (False, True), (True, False), (True, True)] if all_flags else [(False, False)]
+    found = []
+    for point in points:
+        if point.nq < 2:
+            continue
+        for dtype_name in (("float32", "float16", "bfloat16") if all_flags else (point.dtype,)):
+            for per_query, bias in flag_sets:
+                variant = SampleVariant(dtypes[dtype_name], point.dim, 16 if point.nq <= 16 else 64, per_query, bias)
+                if variant not in found:
+                    found.append(variant)
+    return found
 
 
 # -- running ----------------------------------------------------------------------------------------------
@@ -676,10 +853,12 @@ def dispatched_on(variant, arch: int) -> bool:
     """Whether dispatch on a device of compute capability ``arch`` can launch ``variant``
     (a few tiles are left out on some architectures: see ``_spills_on_this_triton``)."""
     from flatsearch import triton_scan as launcher
+    if isinstance(variant, SampleVariant):
+        return True
     c = variant.config
     return not (c.block_q > 1 and launcher._spills_on_this_triton(
         c.block_q, c.block_n, c.num_stages, variant.k_width, variant.gather, launcher._triton_version(),
-        c.block_d, arch))
+        c.block_d, arch, variant.dim))
 
 
 def compile_all(jobs, workers: int, progress=print) -> list[dict]:
@@ -711,6 +890,8 @@ def run_model(points, *, archs=(90, 80), workers=2, all_flags=False, corners=Fal
     began = time.perf_counter()
     jobs = [(variant, arch) for arch in archs
             for variant in (corner_variants(arch) if corners else variants_for(points, all_flags=all_flags, arch=arch))]
+    jobs += [(variant, arch) for arch in archs
+             for variant in sample_variants(points, all_flags=all_flags, corners=corners)]
     compiled = compile_all(list(dict.fromkeys(jobs)), workers, progress)
     compile_wall_s = time.perf_counter() - began
     by_key = {}
@@ -721,6 +902,9 @@ def run_model(points, *, archs=(90, 80), workers=2, all_flags=False, corners=Fal
                   "compile_s": round(facts["compile_s"], 2)}
         if "error" in facts:
             record.update(error=facts["error"], registers=None, spill_bytes=None, shared_bytes=None)
+        elif isinstance(variant, SampleVariant):
+            record.update(registers=facts["registers"], spill_bytes=facts["spill_bytes"],
+                          shared_bytes=facts["shared_bytes"])
         else:
             analysis = analyse_sass(facts)
             facts["analysis"] = analysis

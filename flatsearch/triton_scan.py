@@ -180,9 +180,10 @@ def triton_scan(request: ScanRequest, *, config: KernelConfig | None = None,
             return _padded_result(nq, k, device)
         total_rows = request.passing_slots.numel()
         ranges = torch.tensor([[0, total_rows]], dtype=torch.int64)
+    wide = uses_wide_tiles(nq, total_rows, per_query_mask=request.mask_words.dim() == 2, dim=request.queries.shape[1])
     if config is None and device.type == "cpu":
-        config = _interpreter_config(nq)
-    block_q = config.block_q if config is not None else _bucket_block_q(_bucket(nq))
+        config = _interpreter_config(nq, wide)
+    block_q = config.block_q if config is not None else _bucket_block_q(_bucket(nq), wide)
     if n_splits is None:
         n_splits = _default_splits(device, nq=nq, total_rows=total_rows, k_width=k_width, block_q=block_q)
     n_splits = min(n_splits, MAX_SPLITS)
@@ -207,7 +208,7 @@ def triton_scan(request: ScanRequest, *, config: KernelConfig | None = None,
     stage_slots[:, :, :k_width] = EMPTY_SLOT
 
     if uses_start_sample(block_q, total_rows):
-        start = start_thresholds(request, k, ranges, gather_slots if gather else None)
+        start = start_thresholds(request, k, ranges, gather_slots if gather else None, total_rows=total_rows)
     else:
         start = torch.full((nq,), float("-inf"), dtype=torch.float32, device=device)
 
@@ -215,7 +216,8 @@ def triton_scan(request: ScanRequest, *, config: KernelConfig | None = None,
     constants = {"DIM": queries.shape[1], "K": k_width, "STAGE": stage, "PER_QUERY_MASK": mask.dim() == 2,
                  "HAS_BIAS": request.bias is not None, "ALIGNED": aligned,
                  "INPUT_PRECISION": "ieee" if storage_dtype == torch.float32 or upcast else None,
-                 "UPCAST_DOT": upcast, "MERGE_ROWS": merge_rows(block_q, k_width), "GATHER": gather}
+                 "UPCAST_DOT": upcast, "MERGE_ROWS": merge_rows(block_q, k_width), "GATHER": gather,
+                 "EXTRACT": extracts(block_q)}
     if config is None:
         kernel, meta = _tuned_kernel(), {}
     else:
@@ -248,20 +250,29 @@ _KERNEL_ROUNDOFF = 2.0**-22
 
 
 # Fewest scanned rows for which tl.dot tiles take a start sample: on shorter scans (a filter's few
-# blocks) its dozen small kernels cost more than the staging they save (model, sm_90).
+# blocks) its thirty small kernels (about 0.13 ms) cost more than the staging a 16-query tile saves
+# (model, sm_90). Tiles of 64 or more queries sample from SAMPLE_MIN_ROWS_MANY rows on: from a start
+# at -inf each of their splits merges at least once, and such a merge costs about 0.3 ms (64 rows
+# selected one at a time; model, sm_90: nq=128 with a 1% filter, k=10, 0.76 ms without a sample).
 SAMPLE_MIN_ROWS = 1 << 20
+SAMPLE_MIN_ROWS_MANY = 1 << 14
 
 
 def uses_start_sample(block_q: int, total_rows: int) -> bool:
     """Whether the scan starts from sampled thresholds (:func:`start_thresholds`) rather than -inf.
 
     One query per program has short splits that stage little, so only tl.dot tiles
-    (``block_q`` > 1) over at least :data:`SAMPLE_MIN_ROWS` scanned rows take a sample.
+    (``block_q`` > 1) take a sample: over at least :data:`SAMPLE_MIN_ROWS` scanned rows, or
+    :data:`SAMPLE_MIN_ROWS_MANY` for tiles of 64 or more queries.
 
     Example:
-        >>> uses_start_sample(64, 10_000_000), uses_start_sample(1, 10_000_000), uses_start_sample(64, 100_000)
+        >>> uses_start_sample(64, 10_000_000), uses_start_sample(1, 10_000_000), uses_start_sample(16, 100_000)
         (True, False, False)
+        >>> uses_start_sample(64, 100_000), uses_start_sample(64, 10_000)
+        (True, False)
     """
+    if block_q >= 64:
+        return total_rows >= SAMPLE_MIN_ROWS_MANY
     return block_q > 1 and total_rows >= SAMPLE_MIN_ROWS
 
 
@@ -275,20 +286,37 @@ def sample_size(k: int, total_rows: int) -> int:
     return min(total_rows, SAMPLE_MAX_ROWS, max(SAMPLE_MIN_PER_K * k, total_rows // SAMPLE_DIVISOR))
 
 
+def sample_kernel_meta(nq: int, dim: int, storage_dtype: torch.dtype, *, interpreted: bool = False) -> dict:
+    """Tile sizes and launch settings of ``sample_scores_kernel`` (see :func:`start_thresholds`).
+
+    Example:
+        >>> import torch
+        >>> sample_kernel_meta(128, 384, torch.float16)
+        {'BLOCK_Q': 64, 'BLOCK_N': 64, 'BLOCK_D': 64, 'num_warps': 8, 'num_stages': 2}
+    """
+    if interpreted:
+        block_q, block_n = 16, 32
+    else:
+        block_q, block_n = 16 if nq <= 16 else 64, 64
+    block_d = min(64 if storage_dtype != torch.float32 else 32, max(16, 1 << (dim - 1).bit_length()))
+    return {"BLOCK_Q": block_q, "BLOCK_N": block_n, "BLOCK_D": block_d, "num_warps": 8, "num_stages": 2}
+
+
 def start_thresholds(request: ScanRequest, k: int, ranges: torch.Tensor, gather_slots: torch.Tensor | None = None,
-                     sample_rows: int | None = None) -> torch.Tensor:
+                     sample_rows: int | None = None, *, total_rows: int | None = None) -> torch.Tensor:
     """Per query, a float32 score below which no row can be among its best ``k``: the scan starts there.
 
     It is the k-th best score over an evenly strided sample of the scanned rows (of
-    ``gather_slots`` when given, else of ``ranges``; ``sample_rows`` of them, by default
-    :func:`sample_size`), counting only rows whose mask bit is set, scored as the kernel scores
-    (``score_scale * q . x + bias``, queries rounded to the storage dtype), lowered by a bound on
-    the difference between this float32 product and the kernel's and then to the next float
-    below it. Every row of the best ``k`` scores at least the k-th best of any subset of the
-    passing rows, so a kernel that keeps scores above the start (strictly) keeps every row it
-    needs, ties included. -inf where the sample holds fewer than ``k`` passing rows.
+    ``gather_slots`` when given, else of ``ranges``, ``total_rows`` of them, counted when not
+    given; ``sample_rows`` of them, by default :func:`sample_size`), counting only rows whose mask
+    bit is set, scored as the kernel scores (``score_scale * q . x + bias``, queries rounded to the
+    storage dtype, ``tl.dot`` with float32 accumulation: ``sample_scores_kernel``, on tensor
+    cores), lowered by a bound on the difference between two such sums in different orders and
+    then to the next float below it. Every row of the best ``k`` scores at least the k-th best of
+    any subset of the passing rows, so a kernel that keeps scores above the start (strictly) keeps
+    every row it needs, ties included. -inf where the sample holds fewer than ``k`` passing rows.
 
-    Example:
+    Example (needs ``TRITON_INTERPRET=1`` on a CPU):
         >>> import torch
         >>> from flatsearch.bitmask import pack_bits
         >>> request = ScanRequest(queries=torch.tensor([[1.0, 0.0]]), k=2,
@@ -303,7 +331,9 @@ def start_thresholds(request: ScanRequest, k: int, ranges: torch.Tensor, gather_
     device = queries.device
     nq, dim = queries.shape
     minus_inf = torch.full((nq,), float("-inf"), dtype=torch.float32, device=device)
-    total = gather_slots.numel() if gather_slots is not None else int((ranges[:, 1] - ranges[:, 0]).sum())
+    if total_rows is None:
+        total_rows = gather_slots.numel() if gather_slots is not None else int((ranges[:, 1] - ranges[:, 0]).sum())
+    total = total_rows
     m = sample_size(k, total) if sample_rows is None else min(sample_rows, total)
     if m < k:
         return minus_inf
@@ -316,31 +346,28 @@ def start_thresholds(request: ScanRequest, k: int, ranges: torch.Tensor, gather_
         firsts = torch.cumsum(lengths, 0) - lengths
         which = torch.searchsorted(firsts.to(device), positions, right=True) - 1
         slots = ranges[:, 0].to(device)[which] + positions - firsts.to(device)[which]
-    rows = torch.zeros((m, dim), dtype=torch.float32, device=device)
-    for arena, first in zip(request.arenas, request.arena_starts):
-        inside = (slots >= first) & (slots < first + arena.shape[0])
-        local = (slots - first).clamp(0, arena.shape[0] - 1)
-        rows = torch.where(inside[:, None], arena[local].float(), rows)
-    mask = request.mask_words
-    words = mask[..., slots >> 5] if mask.dim() == 1 else mask[:, slots >> 5]
-    passing = ((words >> (slots & 31).to(torch.int32)) & 1) != 0
-    # Rows no query keeps hold anything (the kernel never reads them): leave them out of the bound.
-    rows = rows.masked_fill(~(passing if mask.dim() == 1 else passing.any(dim=0))[:, None], 0.0)
-    rounded = queries.to(request.arenas[0].dtype).float()
-    scores = (rounded @ rows.T) * float(request.score_scale)
-    bias_bound = 0.0
-    if request.bias is not None:
-        sample_bias = request.bias[slots].masked_fill(~passing.reshape(-1, m).any(dim=0), 0.0)
-        scores = scores + sample_bias
-        bias_bound = sample_bias.abs().max()
-    scores = scores.masked_fill(~passing, float("-inf"))
+    storage_dtype = request.arenas[0].dtype
+    rounded = queries.to(storage_dtype).contiguous()
+    mask = request.mask_words.contiguous()
+    bias = request.bias if request.bias is not None else torch.zeros(1, dtype=torch.float32, device=device)
+    scores = torch.empty((nq, m), dtype=torch.float32, device=device)
+    squares = torch.empty((m,), dtype=torch.float32, device=device)
+    upcast = device.type == "cpu" and storage_dtype == torch.bfloat16
+    meta = sample_kernel_meta(nq, dim, storage_dtype, interpreted=device.type == "cpu")
+    _kernels().sample_scores_kernel[(_cdiv(nq, meta["BLOCK_Q"]), _cdiv(m, meta["BLOCK_N"]))](
+        rounded, request.arenas[0], mask, bias, slots.contiguous(), _row_offsets(request, slots).contiguous(),
+        scores, squares, nq, m, mask.stride(0) if mask.dim() == 2 else 0, float(request.score_scale),
+        DIM=dim, PER_QUERY_MASK=mask.dim() == 2, HAS_BIAS=request.bias is not None,
+        INPUT_PRECISION="ieee" if storage_dtype == torch.float32 or upcast else None, UPCAST_DOT=upcast, **meta)
     kth = torch.topk(scores, k, dim=1).values[:, -1]
-    # |kernel score - this score| for a sampled row is at most (dim + 2) roundoffs of both
-    # products times scale |q| |x| + |bias| (Cauchy-Schwarz bounds sum |q_i x_i|); the k-th
-    # best of the sample moves by no more than its rows do.
-    torch_roundoff = 2.0**-11 if device.type == "cuda" and torch.backends.cuda.matmul.allow_tf32 else 2.0**-24
-    bound = (abs(float(request.score_scale)) * rounded.norm(dim=1) * rows.norm(dim=1).max() + bias_bound)
-    margin = 2.0 * (dim + 2) * (_KERNEL_ROUNDOFF + torch_roundoff) * bound
+    # |scan score - sample score| for a sampled row is at most (dim + 2) roundoffs of each sum times
+    # scale |q| |x| + |bias| (Cauchy-Schwarz bounds sum |q_i x_i|); the k-th best of the sample moves
+    # by no more than its rows do. The rows' norms are float32 sums, raised by a 2**-10 share so the
+    # bound holds over their own rounding; every sampled slot's bias counts.
+    bias_bound = request.bias[slots].abs().max() if request.bias is not None else 0.0
+    row_bound = squares.max().sqrt() * (1.0 + 2.0**-10)
+    bound = abs(float(request.score_scale)) * rounded.float().norm(dim=1) * (1.0 + 2.0**-10) * row_bound + bias_bound
+    margin = 2.0 * (dim + 2) * (2.0 * _KERNEL_ROUNDOFF) * bound
     start = torch.nextafter(kth - margin, minus_inf)
     return torch.where(torch.isfinite(kth), start, minus_inf).float()
 
@@ -544,9 +571,9 @@ def _to_device(host: np.ndarray, device: torch.device) -> torch.Tensor:
     return _PINNED.upload(host, device)
 
 
-def _interpreter_config(nq: int) -> KernelConfig:
+def _interpreter_config(nq: int, wide: bool = False) -> KernelConfig:
     # Small tiles keep the interpreter's numpy arrays, and so its run time, small.
-    return KernelConfig(block_q=_bucket_block_q(_bucket(nq)) if nq > 1 else 1, block_n=32, block_d=32)
+    return KernelConfig(block_q=_bucket_block_q(_bucket(nq), wide) if nq > 1 else 1, block_n=32, block_d=32)
 
 
 # Staging rows hold at least this many keys: with the list in front, room for a whole
@@ -636,15 +663,48 @@ _CANDIDATES = {
     "tile": ((16, 128, 64, 8, 3, 255), (16, 128, 128, 8, 2, 255), (16, 64, 64, 8, 3, 255), (16, 64, 32, 8, 3, 255)),
     # 128-dim chunks halve the chunks' barriers and address work per tile (model, sm_90).
     "many": ((64, 32, 64, 8, 3, 255), (64, 64, 64, 8, 3, 255), (64, 64, 32, 8, 3, 255), (64, 64, 128, 8, 3, 255)),
+    "wide": ((128, 64, 128, 8, 3, 255), (128, 64, 64, 8, 3, 255), (128, 32, 128, 8, 3, 255), (128, 32, 64, 8, 3, 255)),
 }
 
 
-def _bucket_group(nq_bucket: int) -> str:
-    return "one" if nq_bucket <= 1 else "tile" if nq_bucket <= 16 else "many"
+def _bucket_group(nq_bucket: int, wide: bool = False) -> str:
+    return "one" if nq_bucket <= 1 else "tile" if nq_bucket <= 16 else "wide" if wide and nq_bucket >= 128 else "many"
 
 
-def _bucket_block_q(nq_bucket: int) -> int:
-    return _CANDIDATES[_bucket_group(nq_bucket)][0][0]
+def _bucket_block_q(nq_bucket: int, wide: bool = False) -> int:
+    return _CANDIDATES[_bucket_group(nq_bucket, wide)][0][0]
+
+
+# Queries of a tile from which staging goes by extraction rounds (stage_by_extraction in the kernel):
+# a running count along the rows of 128 queries, with its (queries, rows) positions and addresses,
+# spills 830-1,120 bytes (sm_90); one round per winner of the busiest query does not.
+EXTRACT_MIN_QUERIES = 128
+
+
+def extracts(block_q: int) -> bool:
+    """Whether a tile of ``block_q`` queries stages its winners by extraction rounds (each query's best per round)."""
+    return block_q >= EXTRACT_MIN_QUERIES
+
+
+# Widest vectors scanned by 128-query tiles: at 768 dims with a bias they spill (float32 24-56 bytes,
+# bfloat16 16-80 bytes; sm_90 and sm_80), so wider vectors keep 64-query tiles.
+WIDE_MAX_DIM = 512
+
+
+def uses_wide_tiles(nq: int, total_rows: int, *, per_query_mask: bool = False, dim: int = 0) -> bool:
+    """Whether ``nq`` queries scan in 128-query tiles (each row read once per 128 queries, not per 64).
+
+    Only a scan that starts from sampled thresholds (:func:`uses_start_sample`) and has one mask
+    for every query: from a start at -inf a tile stages every kept row, one extraction round each
+    (model, sm_90: a 1% filter at nq=128 0.76 -> 1.65 ms), and with per-query masks the 128-query
+    tiles spill (776 bytes, bf16 with bias, sm_90); nor above :data:`WIDE_MAX_DIM` dims.
+
+    Example:
+        >>> uses_wide_tiles(128, 10_000_000), uses_wide_tiles(64, 10_000_000), uses_wide_tiles(128, 10_000)
+        (True, False, False)
+    """
+    return (_bucket(nq) >= EXTRACT_MIN_QUERIES and not per_query_mask and dim <= WIDE_MAX_DIM
+            and uses_start_sample(EXTRACT_MIN_QUERIES, total_rows))
 
 
 def k_width_for(k: int) -> int:
@@ -676,7 +736,7 @@ class KernelVariant:
                 "HAS_BIAS": self.has_bias, "ALIGNED": aligned,
                 "INPUT_PRECISION": "ieee" if self.storage_dtype == torch.float32 or upcast else None,
                 "UPCAST_DOT": upcast, "MERGE_ROWS": merge_rows(self.config.block_q, self.k_width),
-                "GATHER": self.gather,
+                "GATHER": self.gather, "EXTRACT": extracts(self.config.block_q),
                 "BLOCK_Q": self.config.block_q, "BLOCK_N": self.config.block_n,
                 "BLOCK_D": self.config.block_d}
 
@@ -702,11 +762,14 @@ class KernelVariant:
 
 
 def dispatch_variants(*, storage_dtype: torch.dtype, dim: int, k: int, nq: int, per_query_mask: bool,
-                      has_bias: bool, gather: bool = False, arch: int | None = None) -> list[KernelVariant]:
+                      has_bias: bool, gather: bool = False, arch: int | None = None,
+                      total_rows: int = 0) -> list[KernelVariant]:
     """Every kernel variant dispatch may launch for one call shape (the autotuner picks among them).
 
     ``arch`` is the compute capability (90 for sm_90); by default the current CUDA device's, or 90
     without one. Register use differs between architectures, so a few tiles are left out on some.
+    ``total_rows`` is the number of rows the kernel scans (the passing rows on the gather path): it
+    decides between 64- and 128-query tiles (:func:`uses_wide_tiles`).
 
     Example:
         >>> import torch
@@ -722,7 +785,8 @@ def dispatch_variants(*, storage_dtype: torch.dtype, dim: int, k: int, nq: int, 
                           gather and not per_query_mask)
             for c in _tuning_configs(_bucket(nq), k_width, dim, torch.empty((), dtype=storage_dtype).element_size(),
                                      per_query_mask=per_query_mask, gather=gather and not per_query_mask,
-                                     arch=_arch(arch))]
+                                     arch=_arch(arch),
+                                     wide=uses_wide_tiles(nq, total_rows, per_query_mask=per_query_mask, dim=dim))]
 
 
 # tl.dot tiles longer than this many rows spill above 512 dims (ptxas at 255 registers, sm_90)
@@ -746,7 +810,7 @@ def _arch(arch: int | None = None, device: torch.device | None = None) -> int:
 
 
 def _spills_on_this_triton(block_q: int, block_n: int, num_stages: int, k_width: int, gather: bool,
-                           version: tuple[int, ...], block_d: int = 0, arch: int = 90) -> bool:
+                           version: tuple[int, ...], block_d: int = 0, arch: int = 90, dim: int = 0) -> bool:
     """Whether a tl.dot tile is known to spill with the code this Triton release generates.
 
     Register use is decided by Triton's code generation and ptxas, and it moves between releases
@@ -757,9 +821,12 @@ def _spills_on_this_triton(block_q: int, block_n: int, num_stages: int, k_width:
 
     * from 3.7 on (3.9 checked; 3.7-3.8 assumed like it): 16 x 128 tiles with three stages spill
       (40 bytes at K = 16 and 128, 168 at K = 1024, sm_90), and with two stages at K = 1024
-      (8 bytes); 3.6 compiles them without spilling, but for three stages at K = 1024 on sm_90
-      (16 bytes);
+      (8 bytes); 3.6 compiles them without spilling, but for three stages at K = 128 and 1024 on
+      sm_90 (16 bytes each; K = 128 since the best-score gate, at K = 16 it uses all 255 registers);
     * every release: 16 x 128 gather tiles with three stages (24-80 bytes, sm_90);
+    * from 3.7 on, above 512 dims (768 checked), sm_90: 16 x 64 x 32 tiles with three stages at
+      K = 128 (8 bytes; K = 32-512 assumed like it) and 64 x 64 x 64 tiles at K = 16 (8 bytes;
+      K up to 128 left out with it);
     * sm_80 (mma.sync keeps both operands of a chunk in registers): 64-query tiles with 128-dim
       chunks (16 bytes; sm_90's wgmma reads them from shared memory and does not spill);
     * before 3.7 (3.6 checked), sm_80, K = 1024 without the gather path: 16 x 64 tiles with
@@ -779,9 +846,14 @@ def _spills_on_this_triton(block_q: int, block_n: int, num_stages: int, k_width:
         return True
     if version >= (3, 7) and wide and (num_stages >= 3 or k_width >= 1024):
         return True
-    if version < (3, 7) and k_width >= 1024 and not gather:
-        if arch >= 90 and wide and num_stages >= 3:
+    if version >= (3, 7) and arch >= 90 and dim > 512 and not gather:
+        if block_q == 16 and block_n == 64 and block_d <= 32 and num_stages >= 3 and 16 < k_width < 1024:
             return True
+        if block_q == 64 and block_n == 64 and block_d == 64 and k_width <= 128:
+            return True
+    if version < (3, 7) and arch >= 90 and wide and num_stages >= 3 and k_width >= 128 and not gather:
+        return True
+    if version < (3, 7) and k_width >= 1024 and not gather:
         if arch < 90 and ((block_q == 16 and block_n <= 64 and num_stages >= 3) or
                           (block_q >= 64 and block_d >= 64)):
             return True
@@ -789,10 +861,10 @@ def _spills_on_this_triton(block_q: int, block_n: int, num_stages: int, k_width:
 
 
 def _tuning_configs(nq_bucket: int = 0, k_width: int = 0, dim: int = 0, element_size: int = 2, *,
-                    per_query_mask: bool = False, gather: bool = False, arch: int = 90) -> list:
-    """Candidate launch configs; all of them, or those that suit one bucket."""
+                    per_query_mask: bool = False, gather: bool = False, arch: int = 90, wide: bool = False) -> list:
+    """Candidate launch configs; all of them, or those that suit one bucket (``wide``: see :func:`uses_wide_tiles`)."""
     import triton
-    groups = [_bucket_group(nq_bucket)] if nq_bucket else list(_CANDIDATES)
+    groups = [_bucket_group(nq_bucket, wide)] if nq_bucket else list(_CANDIDATES)
     version = _triton_version()
     configs, seen = [], set()
     for group in groups:
@@ -808,7 +880,7 @@ def _tuning_configs(nq_bucket: int = 0, k_width: int = 0, dim: int = 0, element_
             if nq_bucket and block_q >= 64 and block_n >= 64 and k_width >= 1024:
                 continue
             if nq_bucket and block_q > 1 and _spills_on_this_triton(block_q, block_n, num_stages, k_width, gather,
-                                                                     version, block_d, arch):
+                                                                     version, block_d, arch, dim):
                 continue
             key = (block_q, block_n, block_d, num_warps, num_stages, *max_registers)
             if key not in seen:
@@ -824,13 +896,13 @@ def _prune_configs(configs: list, named_args: dict, **kwargs) -> list:
     return _tuning_configs(named_args["nq_bucket"], kwargs["K"], kwargs["DIM"],
                            named_args["vectors_ptr"].element_size(),
                            per_query_mask=kwargs["PER_QUERY_MASK"], gather=kwargs["GATHER"],
-                           arch=_arch(device=named_args["vectors_ptr"].device)) or configs[:1]
+                           arch=_arch(device=named_args["vectors_ptr"].device), wide=kwargs["EXTRACT"]) or configs[:1]
 
 
 @functools.cache
 def _tuned_kernel():
     import triton
-    return triton.autotune(configs=_tuning_configs(), key=["DIM", "K", "GATHER", "nq_bucket", "rows_bucket"],
+    return triton.autotune(configs=_tuning_configs(), key=["DIM", "K", "GATHER", "EXTRACT", "nq_bucket", "rows_bucket"],
                            prune_configs_by={"early_config_prune": _prune_configs})(_kernels().scan_topk_kernel)
 
 

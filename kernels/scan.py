@@ -9,7 +9,8 @@ per tile, so the dim loop has no cross-thread reduction; 16 or more go through
 ``tl.dot`` (the launcher pads 2-15 queries to 16). Scores that beat their
 query's running K-th score are staged behind the query's top-K list (in the
 list's own places until it first fills) and merged into it only when the row
-fills (:mod:`flatsearch.kernels.topk`). Candidates are kept as 32-bit score
+fills (:mod:`flatsearch.kernels.topk`); 128-query tiles stage by extraction rounds instead
+(:func:`stage_by_extraction`). Candidates are kept as 32-bit score
 and slot; they order as the packed key
 
     key = order_preserving_int32(score) << 32 | (0xFFFFFFFF - slot)
@@ -18,11 +19,87 @@ scores first and, on equal scores, the lower slot (the tie rule). Each program
 leaves its K candidates, in no particular order, in the first K places of its
 rows of the staging arrays, whose slots the launcher fills with ``EMPTY_SLOT``
 first; the launcher packs them into keys to merge the splits.
+
+``sample_scores_kernel`` scores a sample of rows the same way for the launcher's start
+thresholds (:func:`flatsearch.triton_scan.start_thresholds`).
 """
 import triton
 import triton.language as tl
 
 from .topk import EMPTY_SLOT, merge_staged, stage_candidates  # noqa: F401
+
+# Largest list for which a tl.dot tile's gate is each query's best score, the winners counted only when
+# some query has one: with a list of up to 64 few tiles stage (model, sm_90, 16 x 128 tiles at k=10:
+# 4,040 instead of 4,220 issue cycles per tile); with 1,024 nearly every tile stages and counting
+# the winners up front is cheaper (16 x 64 tiles at k=1000: 3,356 instead of 3,632).
+BEST_GATE_MAX_K = tl.constexpr(64)
+
+
+@triton.jit
+def merge_and_restart(score_base, slot_base, count, threshold, start_ptr, query_rows, query_ok, row_stride,
+                      K: tl.constexpr, STAGE: tl.constexpr, BLOCK_Q: tl.constexpr, MERGE_ROWS: tl.constexpr):
+    """Merge the tile's staging rows (:func:`flatsearch.kernels.topk.merge_staged`).
+
+    Returns the new thresholds, the counts and the largest count.
+
+    A threshold never falls below the query's start (a row merged with fewer than K keys reads
+    -inf); padding queries stay at +inf. Merged rows keep their K best, rows of at most K keys
+    were left as they were.
+    """
+    threshold = merge_staged(score_base, slot_base, count, threshold, row_stride, K, STAGE, BLOCK_Q, MERGE_ROWS)
+    start = tl.load(start_ptr + query_rows, mask=query_ok, other=float("inf"))
+    threshold = tl.where(query_ok, tl.maximum(threshold, start), float("inf"))
+    count = tl.minimum(count, K)
+    return threshold, count, tl.max(count, axis=0)
+
+
+@triton.jit
+def stage_above(score_rows, slot_rows, count, scores, threshold, slot_bits):
+    """:func:`stage_winners` of the scores above each query's threshold."""
+    winners = scores > threshold[:, None]
+    return stage_winners(score_rows, slot_rows, count, winners, tl.sum(winners.to(tl.int32), axis=1), scores,
+                         slot_bits)
+
+
+@triton.jit
+def stage_winners(score_rows, slot_rows, count, winners, wins, scores, slot_bits):
+    """Append the winners of a (BLOCK_Q, BLOCK_N) tile to each query's row; the new counts and the largest
+    (:func:`flatsearch.kernels.topk.stage_candidates`: positions by a running count along the rows)."""
+    count = stage_candidates(score_rows, slot_rows, count, winners, wins, scores, slot_bits)
+    return count, tl.max(count, axis=0)
+
+
+@triton.jit
+def stage_by_extraction(score_rows, slot_rows, count, scores, threshold, first_position, gather_slots_ptr,
+                        GATHER: tl.constexpr, BLOCK_N: tl.constexpr):
+    """Append a tile's scores above each query's threshold to its row, best first; the new counts and the largest.
+
+    The tile is (BLOCK_Q, BLOCK_N).
+
+    Each round takes every query's best remaining score (one reduction along the rows) and
+    stores it where it beats the threshold, so a tile costs as many rounds as its busiest query
+    has winners and only (BLOCK_Q,) values are stored: no (BLOCK_Q, BLOCK_N) positions or
+    addresses are built. ``scores`` are -inf at rows a query does not keep; ``score_rows`` and
+    ``slot_rows`` are (BLOCK_Q,) pointers to the rows; ``first_position`` is the position of the
+    tile's first row (its slot, or with ``GATHER`` its place in the list of passing slots).
+    """
+    columns = tl.arange(0, BLOCK_N)
+    best, column = tl.max(scores, axis=1, return_indices=True)
+    take = best > threshold
+    while tl.max(take.to(tl.int32), axis=0) > 0:
+        position = first_position + column
+        if GATHER:
+            slot = tl.load(gather_slots_ptr + position, mask=take, other=0)
+        else:
+            slot = position
+        tl.store(score_rows + count, best, mask=take)
+        tl.store(slot_rows + count, slot.to(tl.int32), mask=take)
+        count += take.to(tl.int32)
+        # A taken place drops to -inf, below every threshold, so it is never taken again.
+        scores = tl.where(columns[None, :] == column[:, None], float("-inf"), scores)
+        best, column = tl.max(scores, axis=1, return_indices=True)
+        take = best > threshold
+    return count, tl.max(count, axis=0)
 
 
 # Runtime sizes are not specialised on their value, so one compiled kernel serves every
@@ -41,7 +118,8 @@ def scan_topk_kernel(
     # meta-parameters
     DIM: tl.constexpr, K: tl.constexpr, STAGE: tl.constexpr, PER_QUERY_MASK: tl.constexpr,
     HAS_BIAS: tl.constexpr, ALIGNED: tl.constexpr, INPUT_PRECISION: tl.constexpr, UPCAST_DOT: tl.constexpr,
-    MERGE_ROWS: tl.constexpr, GATHER: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
+    MERGE_ROWS: tl.constexpr, GATHER: tl.constexpr, EXTRACT: tl.constexpr,
+    BLOCK_Q: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
 ):
     """Partial top-K of one (query tile, split) into ``stage_scores[q, split, :K]`` and ``stage_slots[q, split, :K]``.
 
@@ -68,13 +146,12 @@ def scan_topk_kernel(
     list_index = query_tile.to(tl.int64) * BLOCK_Q * n_splits + split
     score_base = stage_scores_ptr + list_index * STAGE
     slot_base = stage_slots_ptr + list_index * STAGE
-    row_offsets_in_stage = (tl.arange(0, BLOCK_Q).to(tl.int64) * n_splits * STAGE)[:, None]
-    score_rows = score_base + row_offsets_in_stage
-    slot_rows = slot_base + row_offsets_in_stage
+    row_offsets_in_stage = tl.arange(0, BLOCK_Q).to(tl.int64) * n_splits * STAGE
+    score_rows = score_base + row_offsets_in_stage[:, None]
+    slot_rows = slot_base + row_offsets_in_stage[:, None]
     # Padding queries start (and stay) at +inf: no score beats it, so the tiles' winner tests need
     # no query-validity term.
-    start_threshold = tl.load(start_ptr + query_rows, mask=query_ok, other=float("inf"))
-    threshold = start_threshold
+    threshold = tl.load(start_ptr + query_rows, mask=query_ok, other=float("inf"))
     # Places filled in each row. Until a row's first merge its list places stage candidates too, so a
     # split with at most K passing rows never merges, and the first merge comes a list later.
     count = tl.zeros((BLOCK_Q,), tl.int32)
@@ -200,26 +277,100 @@ def scan_topk_kernel(
                             x = x.to(tl.float32)
                         acc = tl.dot(q, tl.trans(x), acc, input_precision=INPUT_PRECISION)
                     scores = acc * score_scale
+                # Rows a query does not keep score -inf: below every threshold, and out of the
+                # tile's best. With one mask for every query that is a term per row, with the bias.
                 if HAS_BIAS:
-                    scores += tl.load(bias_ptr + slots, mask=row_needed, other=0.0)[None, :]
-                winners = keep & (scores > threshold[:, None])
-                # One reduction along the rows gives each query's winners; the gate is on them.
-                wins = tl.sum(winners.to(tl.int32), axis=1)
-                if tl.max(wins, axis=0) > 0:
-                    # Slots below 2**32 - 1 (the launcher checks): their low 32 bits are the slot.
-                    count = stage_candidates(score_rows, slot_rows, count, winners, wins, scores,
-                                             slots.to(tl.int32)[None, :])
-                    most_staged = tl.max(count, axis=0)
+                    row_term = tl.load(bias_ptr + slots, mask=row_needed, other=0.0)
+                else:
+                    row_term = tl.zeros((BLOCK_N,), dtype=tl.float32)
+                if PER_QUERY_MASK:
+                    scores = tl.where(keep, scores + row_term[None, :], float("-inf"))
+                else:
+                    scores = scores + tl.where(row_needed, row_term, float("-inf"))[None, :]
+                if EXTRACT or (BLOCK_Q > 1 and K <= BEST_GATE_MAX_K):
+                    # The gate: whether any query's best score of the tile beats its threshold (a
+                    # max along the rows, cheaper than counting the winners where few tiles stage).
+                    best = tl.max(scores, axis=1)
+                    if tl.max((best > threshold).to(tl.int32), axis=0) > 0:
+                        if EXTRACT:
+                            count, most_staged = stage_by_extraction(
+                                score_base + row_offsets_in_stage, slot_base + row_offsets_in_stage, count, scores,
+                                threshold, start + tile * BLOCK_N, gather_slots_ptr, GATHER, BLOCK_N)
+                        else:
+                            count, most_staged = stage_above(score_rows, slot_rows, count, scores, threshold,
+                                                             slots.to(tl.int32)[None, :])
+                else:
+                    # One reduction along the rows gives each query's winners; the gate is on them.
+                    winners = scores > threshold[:, None]
+                    wins = tl.sum(winners.to(tl.int32), axis=1)
+                    if tl.max(wins, axis=0) > 0:
+                        # Slots below 2**32 - 1 (the launcher checks): their low 32 bits are the slot.
+                        count, most_staged = stage_winners(score_rows, slot_rows, count, winners, wins, scores,
+                                                           slots.to(tl.int32)[None, :])
             # Merge when a staging row could not take another tile, and after the split's last
             # tile; one merge site inside the loop keeps the code (and its registers) single.
             last_tile = (segment == end_segment - 1) & (tile == tiles - 1)
             if (most_staged > STAGE - BLOCK_N) | (last_tile & (most_staged > K)):
-                threshold = merge_staged(score_base, slot_base, count, threshold, n_splits * STAGE, K, STAGE,
-                                         BLOCK_Q, MERGE_ROWS)
-                # A row merged with fewer than K keys reads -inf: it keeps its start.
-                threshold = tl.where(query_ok, tl.maximum(threshold, start_threshold), float("inf"))
-                # Merged rows keep their K best; rows of at most K keys were left as they were.
-                count = tl.minimum(count, K)
-                most_staged = tl.max(count, axis=0)
+                threshold, count, most_staged = merge_and_restart(
+                    score_base, slot_base, count, threshold, start_ptr, query_rows, query_ok, n_splits * STAGE, K,
+                    STAGE, BLOCK_Q, MERGE_ROWS)
             tile += 1
         segment += 1
+
+
+@triton.jit(do_not_specialize=["nq", "m", "stride_mask"])
+def sample_scores_kernel(
+    queries_ptr, vectors_ptr, mask_ptr, bias_ptr, slots_ptr, offsets_ptr, scores_ptr, squares_ptr,
+    nq, m, stride_mask, score_scale,
+    DIM: tl.constexpr, PER_QUERY_MASK: tl.constexpr, HAS_BIAS: tl.constexpr, INPUT_PRECISION: tl.constexpr,
+    UPCAST_DOT: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
+):
+    """Scores of a sample of rows, as the scan computes them: ``scores[q, i]`` (float32, (nq, m)) of row ``i``.
+
+    Row ``i`` is slot ``slots[i]`` at element offset ``offsets[i]`` from ``vectors_ptr``. Its score
+    is ``score_scale * q . x + bias[slot]`` by ``tl.dot`` with float32 accumulation (the scan's
+    arithmetic), -inf where query ``q``'s mask bit of the slot is clear. The first query tile also
+    writes each read row's squared Euclidean norm (float32 sums) to ``squares[i]``: the launcher
+    bounds the roundoff with it. With one mask for every query the rows it clears are not read
+    (their norm reads 0); with per-query masks every sampled row is read.
+    """
+    query_tile = tl.program_id(0)
+    query_rows = query_tile * BLOCK_Q + tl.arange(0, BLOCK_Q)
+    query_ok = query_rows < nq
+    positions = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
+    in_range = positions < m
+    slots = tl.load(slots_ptr + positions, mask=in_range, other=0)
+    row_offsets = tl.load(offsets_ptr + positions, mask=in_range, other=0)
+    bit = (slots & 31).to(tl.int32)
+    if PER_QUERY_MASK:
+        word_ptrs = mask_ptr + query_rows[:, None].to(tl.int64) * stride_mask + (slots >> 5)[None, :]
+        words = tl.load(word_ptrs, mask=query_ok[:, None] & in_range[None, :], other=0)
+        keep = ((words >> bit[None, :]) & 1) != 0
+        row_needed = in_range
+    else:
+        words = tl.load(mask_ptr + (slots >> 5), mask=in_range, other=0)
+        row_needed = in_range & (((words >> bit) & 1) != 0)
+        keep = row_needed[None, :]
+    acc = tl.zeros((BLOCK_Q, BLOCK_N), dtype=tl.float32)
+    squares = tl.zeros((BLOCK_N,), dtype=tl.float32)
+    for dim_start in range(0, DIM, BLOCK_D):
+        dims = dim_start + tl.arange(0, BLOCK_D)
+        dims_ok = dims < DIM
+        q = tl.load(queries_ptr + query_rows[:, None] * DIM + dims[None, :], mask=query_ok[:, None] & dims_ok[None, :],
+                    other=0.0)
+        x = tl.load(vectors_ptr + row_offsets[:, None] + dims[None, :], mask=row_needed[:, None] & dims_ok[None, :],
+                    other=0.0)
+        wide_x = x.to(tl.float32)
+        squares += tl.sum(wide_x * wide_x, axis=1)
+        if UPCAST_DOT:
+            q = q.to(tl.float32)
+            x = wide_x
+        acc = tl.dot(q, tl.trans(x), acc, input_precision=INPUT_PRECISION)
+    scores = acc * score_scale
+    if HAS_BIAS:
+        scores += tl.load(bias_ptr + slots, mask=in_range, other=0.0)[None, :]
+    scores = tl.where(keep, scores, float("-inf"))
+    tl.store(scores_ptr + query_rows[:, None].to(tl.int64) * m + positions[None, :], scores,
+             mask=query_ok[:, None] & in_range[None, :])
+    if query_tile == 0:
+        tl.store(squares_ptr + positions, squares, mask=in_range)

@@ -505,6 +505,7 @@ def test_start_thresholds_sit_just_below_the_samples_kth_score(options, sample_r
 
 def _strict_subset_sample(monkeypatch, rows_per_k=1, divisor=4):
     monkeypatch.setattr(triton_scan_module, "SAMPLE_MIN_ROWS", 0)  # tiny scans take a sample too
+    monkeypatch.setattr(triton_scan_module, "SAMPLE_MIN_ROWS_MANY", 0)
     monkeypatch.setattr(triton_scan_module, "SAMPLE_MIN_PER_K", rows_per_k)
     monkeypatch.setattr(triton_scan_module, "SAMPLE_DIVISOR", divisor)
 
@@ -590,3 +591,122 @@ def test_sixteen_row_tiles_starting_late_in_a_mask_word(block_q):
     assert triton_scan_module._work_tables(request, request.ranges, 2)[0][6].item() == 125
     assert_same(triton_scan(request, config=KernelConfig(block_q, 16, 16), n_splits=2), torch_scan(request),
                 torch.float32)
+
+
+# -- 128-query tiles: staging by extraction rounds ----------------------------------------------------
+def test_wide_query_tiles_stage_by_extraction():
+    """128-query tiles stage each round's best winner per query (no per-element positions); the others
+    stage by a running count. Every tile of a bucket and scan length has the same height."""
+    assert {config.kwargs["BLOCK_Q"] for config in triton_scan_module._tuning_configs(128, 16, 384, wide=True)} == {128}
+    assert {config.kwargs["BLOCK_Q"] for config in triton_scan_module._tuning_configs(128, 16, 384)} == {64}
+    def first(dim=384, **options):
+        return triton_scan_module.dispatch_variants(storage_dtype=torch.float16, dim=dim, k=10, has_bias=False,
+                                                    **options)[0]
+
+    variant = first(nq=128, per_query_mask=False, total_rows=10_000_000)
+    assert variant.constants()["EXTRACT"] and variant.config.block_q == 128
+    # fewer queries, a short scan (no start sample: a cold start stages every row) or per-query masks
+    for narrow in (first(nq=64, per_query_mask=False, total_rows=10_000_000),
+                   first(nq=128, per_query_mask=False, total_rows=10_000),
+                   first(nq=128, per_query_mask=True, total_rows=10_000_000),
+                   first(nq=128, per_query_mask=False, total_rows=10_000_000, dim=768)):
+        assert not narrow.constants()["EXTRACT"] and narrow.config.block_q == 64
+
+
+@pytest.mark.parametrize("dtype, metric, per_query", [
+    (torch.float32, "ip", False), (torch.float32, "l2", True), (torch.float16, "l2", False),
+    (torch.float16, "ip", True), (torch.bfloat16, "ip", False), (torch.bfloat16, "l2", True)])
+def test_wide_tiles_from_a_sampled_start_are_exact(monkeypatch, dtype, metric, per_query):
+    """130 queries (a full 128-query tile and a nearly empty one), duplicated rows tying in and out of
+    the sample, the start inside the scores; l2 as its bias and scale."""
+    _strict_subset_sample(monkeypatch)
+    l2 = metric == "l2"
+    base = make_request(600 + 7 * per_query + 3 * l2, dtype=dtype, dim=16, nq=130, k=7, arena_rows=(160, 96),
+                        pass_fraction=0.7, per_query=per_query, bias=l2, score_scale=2.0 if l2 else 1.0)
+    arenas = [arena.clone() for arena in base.arenas]
+    arenas[0][1::2] = arenas[0][0::2]
+    request = ScanRequest(**{**base.__dict__, "arenas": tuple(arenas)})
+    assert bool(torch.isfinite(triton_scan_module.start_thresholds(request, request.k, request.ranges)).all())
+    assert_same(triton_scan(request, config=KernelConfig(128, 32, 16), n_splits=2), torch_scan(request), dtype)
+
+
+@pytest.mark.parametrize("k", [16, 17, 129])
+def test_wide_tiles_at_k_bucket_edges(k):
+    """Without a sample (a cold start): the first tiles stage every kept row, one round per row."""
+    request = make_request(620 + k, dtype=torch.float16, dim=16, nq=128, k=k, arena_rows=(192, 96), pass_fraction=0.9,
+                           per_query=True, bias=True)
+    assert_same(triton_scan(request, config=KernelConfig(128, 16, 16), n_splits=2), torch_scan(request),
+                torch.float16)
+
+
+@pytest.mark.parametrize("dtype, k", [(torch.bfloat16, 5), (torch.float32, 100)])
+def test_wide_tiles_fill_and_merge_mid_scan(dtype, k):
+    """Scores that rise with the slot: every row beats the threshold, the staging rows fill again and again."""
+    rows, dim, nq = 640, 16, 128
+    base = make_request(630, dtype=dtype, dim=dim, nq=nq, k=k, arena_rows=(rows,), pass_fraction=0.95)
+    vectors = torch.zeros(rows, dim)
+    vectors[:, 0] = torch.arange(rows) % 256
+    vectors[:, 1] = torch.arange(rows) // 256
+    queries = torch.zeros(nq, dim)
+    queries[:, 0] = 1.0
+    queries[:, 1] = torch.arange(nq, dtype=torch.float32) % 9 - 3
+    request = ScanRequest(**{**base.__dict__, "arenas": (vectors.to(dtype),), "queries": queries, "bias": None})
+    assert_same(triton_scan(request, config=KernelConfig(128, 32, 16), n_splits=1), torch_scan(request), dtype)
+
+
+def test_wide_tiles_on_the_gather_path(monkeypatch):
+    _strict_subset_sample(monkeypatch, divisor=2)
+    base = make_request(640, dtype=torch.float16, dim=24, nq=128, k=6, arena_rows=(96, 160, 64), pass_fraction=0.2,
+                        bias=True, score_scale=2.0)
+    keep = unpack_bits(base.mask_words, 320)
+    request = ScanRequest(**{**base.__dict__, "passing_slots": keep.nonzero().flatten()})
+    expected = torch_scan(base)
+    assert_same(triton_scan(request, config=KernelConfig(128, 16, 16), n_splits=3), expected, torch.float16)
+    assert_same(triton_scan(request, n_splits=1), expected, torch.float16)  # default: 64-query tiles (a short scan)
+
+
+@pytest.mark.parametrize("passing", [16, 17, 33])
+def test_wide_tiles_with_about_k_passing_rows(passing):
+    base = make_request(650 + passing, dim=16, nq=128, k=16, arena_rows=(64,), ranges=[[0, 64]], pass_fraction=1.0)
+    keep = torch.zeros(64, dtype=torch.bool)
+    keep[torch.randperm(64, generator=torch.Generator().manual_seed(passing))[:passing]] = True
+    vectors = base.arenas[0].clone()
+    vectors[::2] = vectors[1::2]
+    request = ScanRequest(**{**base.__dict__, "arenas": (vectors,), "mask_words": pack_bits(keep)})
+    result = triton_scan(request, config=KernelConfig(128, 16, 16), n_splits=1)
+    assert_same(result, torch_scan(request), torch.float32)
+    assert int((result.slots >= 0).sum(dim=1).min()) == min(16, passing)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("per_query", [False, True])
+def test_sample_scores_kernel_scores_as_the_scan(dtype, per_query):
+    """The sample's scores (tensor-core products, float32 sums) against torch on the sampled rows: -inf where
+    a query's bit is clear, bias and scale as the scan adds them, ragged dims (20 of a 32-wide chunk), rows
+    of several arenas, 17 queries (two query tiles); and the squared norms of the rows read."""
+    from flatsearch.kernels.scan import sample_scores_kernel
+    request = make_request(700 + per_query, dtype=dtype, dim=20, nq=17, k=3, arena_rows=(96, 64), bias=True,
+                           per_query=per_query, score_scale=2.0, integer=False)
+    slots = torch.tensor([0, 5, 95, 96, 100, 159, 40, 41, 7, 130, 64, 3, 2, 1, 90, 97, 150, 33])
+    m, nq = len(slots), 17
+    rows = torch.cat(request.arenas)[slots]
+    rounded = request.queries.to(dtype)
+    capacity = 160
+    keep = unpack_bits(request.mask_words, capacity)[..., slots]
+    keep = keep if per_query else keep[None, :].expand(nq, m)
+    expected = (rounded.float() @ rows.float().T) * 2.0 + request.bias[slots][None, :]
+    expected = expected.masked_fill(~keep, float("-inf"))
+    scores = torch.empty(nq, m)
+    squares = torch.full((m,), -1.0)
+    mask = request.mask_words
+    sample_scores_kernel[(2, 2)](
+        rounded.contiguous(), request.arenas[0], mask, request.bias, slots,
+        triton_scan_module._row_offsets(request, slots), scores, squares, nq, m,
+        mask.stride(0) if per_query else 0, 2.0, DIM=20, PER_QUERY_MASK=per_query, HAS_BIAS=True,
+        INPUT_PRECISION="ieee", UPCAST_DOT=dtype == torch.bfloat16, BLOCK_Q=16, BLOCK_N=16, BLOCK_D=32)
+    assert torch.equal(torch.isneginf(scores), ~keep)
+    atol, rtol = TOLERANCE[dtype]
+    torch.testing.assert_close(scores[keep], expected[keep], atol=atol, rtol=rtol)
+    read = torch.ones(m, dtype=torch.bool) if per_query else keep.any(dim=0)  # a shared mask's clear rows: unread
+    torch.testing.assert_close(squares[read], (rows.float() ** 2).sum(dim=1)[read], atol=1e-4, rtol=1e-5)
+    assert (squares[~read] == 0).all()
