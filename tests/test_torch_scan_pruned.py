@@ -20,8 +20,10 @@ KINDS = {"city": "int", "pay": "float", "remote": "bool"}
 
 @pytest.fixture(autouse=True)
 def copy_at_first_scan(monkeypatch):
-    """Every test here scans with the int8 copy from the first search (see storage.COARSE_BUILD_AFTER)."""
+    """Every test here scans with the int8 copy from the first search (see storage.COARSE_BUILD_AFTER),
+    built whole by that search (see storage.COARSE_STEP_FRACTION)."""
     monkeypatch.setattr(storage_module, "COARSE_BUILD_AFTER", 0)
+    monkeypatch.setattr(storage_module, "COARSE_STEP_MIN_ROWS", 1 << 40)
 
 
 @contextlib.contextmanager
