@@ -548,6 +548,41 @@ def _pruned_scan(request: ScanRequest, queries: torch.Tensor, same: bool, slots:
 def _bounded_scan(request: ScanRequest, queries: torch.Tensor, same: bool, slots: torch.Tensor,
                   keep: torch.Tensor | None, copies: list) -> ScanResult | None:
     """:func:`_pruned_scan` once it has the copy: None when it declines or too many rows stay candidates."""
+    bounds = _score_bounds(request, queries, same, slots, copies)
+    if bounds is None:
+        return None
+    lower, upper = bounds
+    n = slots.numel()
+    nq, k = queries.shape[0], request.k
+    bits = None if keep is None else keep.numpy()
+    candidates = np.zeros(n, dtype=bool)
+    for query in range(nq if bits is not None else lower.shape[0]):  # one mask for all: each distinct factor row
+        row = 0 if same else query
+        low = lower[row] if bits is None else np.where(bits[query], lower[row], np.float32(-np.inf))
+        if (n if bits is None else int(np.count_nonzero(bits[query]))) < k:
+            reach = np.ones(n, dtype=bool)
+        else:
+            reach = _reaching(low, upper[row], k)
+        candidates |= reach if bits is None else reach & bits[query]
+    if np.count_nonzero(candidates) > PRUNE_MAX_FRACTION * n:
+        return None
+    chosen = np.flatnonzero(candidates)
+    kept = None if keep is None else torch.from_numpy(np.ascontiguousarray(bits[:, chosen]))
+    return _gather_scan(request, queries, kept, torch.from_numpy(slots.numpy()[chosen]), same)
+
+
+def _reaching(lower: np.ndarray, upper: np.ndarray, k: int) -> np.ndarray:
+    """Rows whose score can reach the top k (at least k rows): upper bound at least the k-th largest lower
+    bound T. k rows score at least T, so a row whose upper bound is below T is beaten by k; one whose upper
+    bound is T may tie with the k-th and win by its lower slot, so it stays."""
+    return upper >= -np.partition(-lower, k - 1)[k - 1]
+
+
+def _score_bounds(request: ScanRequest, queries: torch.Tensor, same: bool, slots: torch.Tensor,
+                  copies: list) -> tuple[np.ndarray, np.ndarray] | None:
+    """float32 (factor rows, len(slots)) lower and upper bounds of the rows' scores from the int8 copy:
+    both the real score ``score_scale * q.x + bias`` and the float32 product's lie between them (see
+    :func:`_pruned_scan`). None where the bound could not hold in float32 (overflow, subnormal scales)."""
     n = slots.numel()
     factor = queries[:1] if same else queries
     dim = factor.shape[1]
@@ -604,22 +639,7 @@ def _bounded_scan(request: ScanRequest, queries: torch.Tensor, same: bool, slots
     error += np.float32(2.0 ** -100)
     lower = approximate - error
     upper = np.add(approximate, error, out=approximate)
-    nq, k = queries.shape[0], request.k
-    bits = None if keep is None else keep.numpy()
-    candidates = np.zeros(n, dtype=bool)
-    for query in range(nq if bits is not None else lower.shape[0]):  # one mask for all: each distinct factor row
-        row = 0 if same else query
-        low = lower[row] if bits is None else np.where(bits[query], lower[row], np.float32(-np.inf))
-        if (n if bits is None else int(np.count_nonzero(bits[query]))) < k:
-            reach = np.ones(n, dtype=bool)
-        else:
-            reach = upper[row] >= -np.partition(-low, k - 1)[k - 1]
-        candidates |= reach if bits is None else reach & bits[query]
-    if np.count_nonzero(candidates) > PRUNE_MAX_FRACTION * n:
-        return None
-    chosen = np.flatnonzero(candidates)
-    kept = None if keep is None else torch.from_numpy(np.ascontiguousarray(bits[:, chosen]))
-    return _gather_scan(request, queries, kept, torch.from_numpy(at[chosen]), same)
+    return lower, upper
 
 
 def _rounded_up(values: np.ndarray) -> np.ndarray:
