@@ -337,7 +337,7 @@ class Storage:
         self._coarse_lock = threading.Lock()  # searches hold only the index's read lock
         self._coarse_cursor = (0, 0)  # (arena, row) the build has reached: the rows before it are quantised
         self._coarse_ready = False  # the copy is complete and every write since is quantised
-        self._coarse_build_after = COARSE_BUILD_AFTER  # doubled by each failure to allocate the copy
+        self._coarse_failures = 0  # failures to allocate the copy: each doubles the demand before the next try
 
     @property
     def supports_coarse(self) -> bool:
@@ -373,7 +373,8 @@ class Storage:
         try:
             if self._coarse is None:
                 self._coarse_demand += rows
-                if self._coarse_demand < self._coarse_build_after * max(int(self.block_live.sum()), 1):
+                after = COARSE_BUILD_AFTER if not self._coarse_failures else max(COARSE_BUILD_AFTER, 1) << self._coarse_failures
+                if self._coarse_demand < after * max(int(self.block_live.sum()), 1):
                     return None
             try:
                 done = self._coarse_step(max(COARSE_STEP_MIN_ROWS, int(rows * COARSE_STEP_FRACTION)))
@@ -381,7 +382,7 @@ class Storage:
                 if isinstance(error, RuntimeError) and "alloc" not in str(error).lower():
                     raise
                 self._coarse_drop()
-                self._coarse_build_after = 2 * max(self._coarse_build_after, COARSE_BUILD_AFTER, 1)
+                self._coarse_failures += 1
                 return None
             return self._coarse if done else None
         finally:
