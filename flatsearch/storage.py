@@ -25,6 +25,7 @@ loaded or not. On CUDA the same steps run in torch (:class:`_TorchOps`).
 """
 from __future__ import annotations
 
+import sys
 import threading
 from dataclasses import dataclass
 
@@ -42,9 +43,9 @@ SPILL_FRACTION = 0.1  # see allocate(), step 3
 COARSE_BUILD_AFTER = 16
 # Once it is due, the copy is built (and later writes are quantised) a bounded batch per scan: at most
 # COARSE_STEP_FRACTION of the scan's rows, at least COARSE_STEP_MIN_ROWS, so that no search pays more than
-# a few times a plain scan (a row quantised costs 30-50 float32 products of it; 1/16 of a scan's rows is
-# 2-3 plain scans). Scans before the copy is complete and current scan plainly.
-COARSE_STEP_FRACTION = 1 / 16
+# a few times a plain scan (a row quantised costs 30-50 float32 products of it: 1/32 of a scan's rows about
+# one more plain scan). Scans before the copy is complete and current scan plainly.
+COARSE_STEP_FRACTION = 1 / 32
 COARSE_STEP_MIN_ROWS = 512
 NO_KEY = torch.iinfo(torch.int64).min  # block key of an index without partition_by (its rows' key is None)
 # CPU storages run their write bookkeeping in numpy (see the module docstring); False runs the
@@ -204,7 +205,8 @@ class CoarseArena:
     upper bounds (rounded up from float64) of ``norm`` (``|x|``) and ``residual``
     (``|x - scale * codes|``, with the stored float32 scale), so that for any query q and its own
     int8 rounding q^ = s_q * c_q, ``|q.x - s_q * scale * (c_q . codes)| <= |q - q^| norm + |q^| residual``.
-    Rows never written hold zero codes; they are never live, so a scan never reads their bound."""
+    Rows never quantised hold whatever their memory held: they are never live, so a scan never reads
+    their bound (and drops their exact integer products)."""
 
     codes: torch.Tensor  # (rows, dim) int8
     scale: np.ndarray
@@ -213,8 +215,10 @@ class CoarseArena:
 
     @classmethod
     def empty(cls, rows: int, dim: int) -> "CoarseArena":
-        return cls(torch.zeros((rows, dim), dtype=torch.int8), np.ones(rows, dtype=np.float32),
-                   np.zeros(rows, dtype=np.float32), np.zeros(rows, dtype=np.float32))
+        # Not cleared: a 131k x 384 copy took 32 ms to zero, paid by one search; each row's memory is
+        # first touched when it is quantised (a batch at a time, see coarse_for_scan).
+        return cls(torch.empty((rows, dim), dtype=torch.int8), np.empty(rows, dtype=np.float32),
+                   np.empty(rows, dtype=np.float32), np.empty(rows, dtype=np.float32))
 
     CHUNK_ROWS = 8192  # rows quantised at a time: float64 temporaries of a few MB, not of the whole arena
 
@@ -336,6 +340,7 @@ class Storage:
         self._coarse_demand = 0  # rows scanned without the copy by scans that could have used it
         self._coarse_lock = threading.Lock()  # searches hold only the index's read lock
         self._coarse_cursor = (0, 0)  # (arena, row) the build has reached: the rows before it are quantised
+        self._coarse_pending_unique = False  # _coarse_pending is one sorted array without repeats
         self._coarse_ready = False  # the copy is complete and every write since is quantised
         self._coarse_failures = 0  # failures to allocate the copy: each doubles the demand before the next try
 
@@ -373,7 +378,8 @@ class Storage:
         try:
             if self._coarse is None:
                 self._coarse_demand += rows
-                after = COARSE_BUILD_AFTER if not self._coarse_failures else max(COARSE_BUILD_AFTER, 1) << self._coarse_failures
+                after = COARSE_BUILD_AFTER if not self._coarse_failures else \
+                    max(COARSE_BUILD_AFTER, 1) << self._coarse_failures
                 if self._coarse_demand < after * max(int(self.block_live.sum()), 1):
                     return None
             try:
@@ -394,7 +400,7 @@ class Storage:
         if self._coarse is None:
             self._coarse = CoarseCopies(CoarseArena.empty(arena.shape[0], self.dim) for arena in self.arenas)
             self._coarse_cursor = (0, 0)
-            self._coarse_pending, self._coarse_pending_rows = [], 0
+            self._coarse_pending, self._coarse_pending_rows, self._coarse_pending_unique = [], 0, False
         self._coarse_arenas()
         live = self.live.numpy()
         left = float("inf") if budget is None else budget
@@ -416,7 +422,7 @@ class Storage:
         # Rows written since they were quantised, a batch at a time.
         if self._coarse_pending:
             pending = self._coarse_pending
-            slots = pending[0] if len(pending) == 1 else np.unique(np.concatenate(pending))  # one: unique already
+            slots = pending[0] if self._coarse_pending_unique else np.unique(np.concatenate(pending))
             slots = slots[live[slots]]
             batch, rest = (slots, slots[:0]) if left >= len(slots) else (slots[:int(left)], slots[int(left):])
             starts = np.asarray(self.arena_starts, dtype=np.int64)
@@ -425,7 +431,7 @@ class Storage:
                 rows = batch[arena_of == arena_id] - starts[arena_id]
                 self._coarse[arena_id].write(rows, _RowsAt(self.arenas[arena_id].numpy(), rows))
             self._coarse_pending = [rest] if len(rest) else []
-            self._coarse_pending_rows = len(rest)
+            self._coarse_pending_rows, self._coarse_pending_unique = len(rest), bool(len(rest))
             if len(rest):
                 return False
         self._coarse_ready = True
@@ -435,6 +441,7 @@ class Storage:
         """Forget the int8 copy (rebuilt once scans have read enough rows again)."""
         self._coarse, self._coarse_pending, self._coarse_pending_rows = None, [], 0
         self._coarse_ready, self._coarse_cursor, self._coarse_demand = False, (0, 0), 0
+        self._coarse_pending_unique = False
 
     def _coarse_arenas(self) -> None:
         """Give arenas reserved since the copy was begun their (empty) int8 copies."""
@@ -689,9 +696,11 @@ class Storage:
         place = at if where is None else where
         self._write_vectors(at, vectors)
         if self._coarse is not None:  # quantised by later scans (see coarse_for_scan); past the capacity, rebuilt
-            self._coarse_ready = False
+            self._coarse_ready = self._coarse_pending_unique = False
             self._coarse_pending.append(slots.numpy().copy())
             self._coarse_pending_rows += len(slots)
+            if len(self._coarse_pending) >= 1024:  # many small writes: one array, not a thousand objects
+                self._coarse_pending = [np.concatenate(self._coarse_pending)]
             if self._coarse_pending_rows > self.capacity:
                 self._coarse_drop()
         if self.keep_norms:
@@ -823,5 +832,5 @@ class Storage:
     def nbytes(self) -> int:
         metadata = [self.slot_ids, self.live, self.sq_norms, *self.columns.values()]
         coarse = sum(c.codes.numel() + c.scale.nbytes + c.norm.nbytes + c.residual.nbytes for c in self._coarse or ())
-        coarse += sum(pending.nbytes for pending in self._coarse_pending)
+        coarse += sum(sys.getsizeof(pending) for pending in self._coarse_pending)  # their headers too
         return coarse + sum(t.numel() * t.element_size() for t in [*self.arenas, *metadata])
