@@ -370,7 +370,17 @@ class Storage:
         live rows (this one counted), while another search is working on the copy (never waited
         for), and while it is incomplete or behind the writes: each call then quantises a bounded
         batch of rows (see ``COARSE_STEP_FRACTION``). A failure to allocate it (MemoryError) drops
-        the copy and waits for twice as much demand before the next try."""
+        the copy and waits for twice as much demand before the next try.
+
+        Example:
+            >>> import numpy as np, flatsearch as fs
+            >>> index = fs.Index(8)
+            >>> index.add(np.arange(1000), np.random.default_rng(0).standard_normal((1000, 8)).astype(np.float32))
+            >>> storage = index._storage
+            >>> answered = [storage.coarse_for_scan(1000) is not None for _ in range(20)]
+            >>> answered.index(True)  # 16 scans of the 1,000 rows counted, then quantised 512 rows a scan
+            16
+        """
         if self._coarse_ready:
             return self._coarse
         if not self._coarse_lock.acquire(blocking=False):

@@ -514,8 +514,9 @@ def _pruned_scan(request: ScanRequest, queries: torch.Tensor, same: bool, slots:
     bits there, None when all pass for every query), multiplying in float32 only the rows whose
     score can reach the k-th; None when the bound leaves too many (the caller scans them all).
 
-    Each row is scored first from the int8 copy (``request.coarse``; a storage builds it once scans
-    that could use it have read enough rows, see ``storage.COARSE_BUILD_AFTER``) with the query rounded to int8
+    Each row is scored first from the int8 copy (``request.coarse``; a storage builds it, a bounded batch
+    per scan, once scans that could use it have read enough rows, see ``storage.COARSE_BUILD_AFTER`` and
+    ``storage.COARSE_STEP_FRACTION``, and None until it is complete and current) with the query rounded to int8
     too: the integer products are exact, so ``|approximate - real| <= |scale| (|q - q^| |x| +
     |q^| |x - x^|)``. The float32 product differs from the real score by at most
     ``4 (dim + 2) 2**-24 (|scale| |q| |x| + |bias|)`` in any summation order, and computing the
