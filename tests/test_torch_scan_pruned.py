@@ -272,7 +272,8 @@ def test_scores_lie_inside_their_bounds(dim):
             else:
                 vectors = (rng.standard_normal((n, dim)) * magnitude).astype(np.float32)
                 queries = rng.standard_normal((2, dim)).astype(np.float32)
-            for bias, score_scale in ((None, 1.0), (rng.random(n).astype(np.float32) * np.float32(magnitude * 100), 2.0)):
+            biases = rng.random(n).astype(np.float32) * np.float32(magnitude * 100)
+            for bias, score_scale in ((None, 1.0), (biases, 2.0)):
                 request = _request(vectors, queries, 10, bias=bias, score_scale=score_scale)
                 lower, upper = torch_scan._score_bounds(request, request.queries, False, torch.arange(n),
                                                         request.coarse(n))
@@ -364,7 +365,8 @@ def test_copy_is_built_and_refreshed_in_bounded_batches(monkeypatch):
     for step in range(60):
         if step in (10, 30):  # writes while it is built, and after
             index.upsert(np.arange(0, 3000, 2), rng.standard_normal((1500, 48)).astype(np.float32))
-            index.add(np.arange(10_000 + step * 100, 10_100 + step * 100), rng.standard_normal((100, 48)).astype(np.float32))
+            added = np.arange(10_000 + step * 100, 10_100 + step * 100)
+            index.add(added, rng.standard_normal((100, 48)).astype(np.float32))
             index.delete(np.arange(1, 500, 3))
         quantised.append(0)
         answered.append(same_as_plain_scan(index, query, 10))
