@@ -541,7 +541,10 @@ def _pruned_scan(request: ScanRequest, queries: torch.Tensor, same: bool, slots:
     key = _prune_key(queries, same, n, request.k, keep)
     if not checked and _prune_skipped(copies, key):
         return None
-    result = _bounded_scan(request, queries, same, slots, keep, copies)
+    try:
+        result = _bounded_scan(request, queries, same, slots, keep, copies)
+    except MemoryError:  # its bookkeeping (a few float32 passes over the rows) did not fit: scan plainly
+        result = None
     _prune_outcome(copies, key, result is not None)
     return result
 

@@ -401,6 +401,18 @@ def test_failing_to_allocate_the_copy_falls_back(monkeypatch):
     assert index._storage._coarse is None
 
 
+def test_pre_scan_out_of_memory_scans_plainly(monkeypatch):
+    index, vectors, rng = build()
+    query = rng.standard_normal((1, 48)).astype(np.float32)
+
+    def no_memory(*args):
+        raise MemoryError("no room for the bounds")
+
+    monkeypatch.setattr(torch_scan, "_score_bounds", no_memory)
+    for expr in (None, fs.col("city") < 7):
+        assert same_as_plain_scan(index, query, 10, filter=expr) == 0
+
+
 def test_nbytes_counts_the_slots_waiting_for_the_copy():
     index, vectors, rng = build()
     index.search(vectors[:1], 10)
