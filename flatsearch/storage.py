@@ -25,6 +25,7 @@ loaded or not. On CUDA the same steps run in torch (:class:`_TorchOps`).
 """
 from __future__ import annotations
 
+import sys
 import threading
 from dataclasses import dataclass
 
@@ -40,6 +41,12 @@ SPILL_FRACTION = 0.1  # see allocate(), step 3
 # times the live rows: quantising a row costs about as much as 30-50 float32 products of it, so a
 # storage that is scanned only now and then never pays for a copy it would not use.
 COARSE_BUILD_AFTER = 16
+# Once it is due, the copy is built (and later writes are quantised) a bounded batch per scan: at most
+# COARSE_STEP_FRACTION of the scan's rows, at least COARSE_STEP_MIN_ROWS, so that no search pays more than
+# a few times a plain scan (a row quantised costs 30-50 float32 products of it: 1/32 of a scan's rows about
+# one more plain scan). Scans before the copy is complete and current scan plainly.
+COARSE_STEP_FRACTION = 1 / 32
+COARSE_STEP_MIN_ROWS = 512
 NO_KEY = torch.iinfo(torch.int64).min  # block key of an index without partition_by (its rows' key is None)
 # CPU storages run their write bookkeeping in numpy (see the module docstring); False runs the
 # torch steps a CUDA storage runs, on the CPU (tests compare the two).
@@ -198,7 +205,8 @@ class CoarseArena:
     upper bounds (rounded up from float64) of ``norm`` (``|x|``) and ``residual``
     (``|x - scale * codes|``, with the stored float32 scale), so that for any query q and its own
     int8 rounding q^ = s_q * c_q, ``|q.x - s_q * scale * (c_q . codes)| <= |q - q^| norm + |q^| residual``.
-    Rows never written hold zero codes; they are never live, so a scan never reads their bound."""
+    Rows never quantised hold whatever their memory held: they are never live, so a scan never reads
+    their bound (and drops their exact integer products)."""
 
     codes: torch.Tensor  # (rows, dim) int8
     scale: np.ndarray
@@ -207,8 +215,10 @@ class CoarseArena:
 
     @classmethod
     def empty(cls, rows: int, dim: int) -> "CoarseArena":
-        return cls(torch.zeros((rows, dim), dtype=torch.int8), np.ones(rows, dtype=np.float32),
-                   np.zeros(rows, dtype=np.float32), np.zeros(rows, dtype=np.float32))
+        # Not cleared: a 131k x 384 copy took 32 ms to zero, paid by one search; each row's memory is
+        # first touched when it is quantised (a batch at a time, see coarse_for_scan).
+        return cls(torch.empty((rows, dim), dtype=torch.int8), np.empty(rows, dtype=np.float32),
+                   np.empty(rows, dtype=np.float32), np.empty(rows, dtype=np.float32))
 
     CHUNK_ROWS = 8192  # rows quantised at a time: float64 temporaries of a few MB, not of the whole arena
 
@@ -219,6 +229,15 @@ class CoarseArena:
             at = rows[start:start + self.CHUNK_ROWS]
             codes[at], self.scale[at], self.norm[at], self.residual[at] = \
                 quantize_rows(vectors[start:start + self.CHUNK_ROWS])
+
+
+class CoarseCopies(list):
+    """A storage's int8 copies (one :class:`CoarseArena` per arena), with ``misses``: the scan's
+    record of pre-scans that did not pay on this copy (see ``flatsearch.torch_scan.PRUNE_RETRY_MAX``)."""
+
+    def __init__(self, arenas=()):
+        super().__init__(arenas)
+        self.misses: dict = {}
 
 
 class _RowsAt:
@@ -320,6 +339,10 @@ class Storage:
         self._coarse_pending_rows = 0
         self._coarse_demand = 0  # rows scanned without the copy by scans that could have used it
         self._coarse_lock = threading.Lock()  # searches hold only the index's read lock
+        self._coarse_cursor = (0, 0)  # (arena, row) the build has reached: the rows before it are quantised
+        self._coarse_pending_unique = False  # _coarse_pending is one sorted array without repeats
+        self._coarse_ready = False  # the copy is complete and every write since is quantised
+        self._coarse_failures = 0  # failures to allocate the copy: each doubles the demand before the next try
 
     @property
     def supports_coarse(self) -> bool:
@@ -327,50 +350,111 @@ class Storage:
         return self.device.type == "cpu" and self.dtype == torch.float32
 
     def coarse(self) -> list[CoarseArena]:
-        """The int8 copy of every arena (see :class:`CoarseArena`), built on first use from the live rows.
+        """The int8 copy of every arena (see :class:`CoarseArena`), built (or completed) now from the live rows.
 
-        Writes only note the slots they store (a write stays as fast without the copy); the next
-        call quantises the live rows among them, so the copy it returns matches the arenas at the
+        Writes only note the slots they store (a write stays as fast without the copy); this call
+        quantises the live rows among them, so the copy it returns matches the arenas at the
         current storage version. Deletes leave it as it is (a row that is not live is never scored
-        from it)."""
+        from it). Scans use :meth:`coarse_for_scan`, which never waits and does a bounded part of this."""
         if not self.supports_coarse:
             raise ValueError(f"coarse: an int8 copy is kept for float32 rows on a CPU, not {self.dtype} on {self.device}")
         with self._coarse_lock:
-            live = self.live.numpy()
-            if self._coarse is None:
-                arenas = []
-                for arena, start in zip(self.arenas, self.arena_starts):
-                    copy = CoarseArena.empty(arena.shape[0], self.dim)
-                    rows = np.flatnonzero(live[start:start + arena.shape[0]])
-                    if len(rows):
-                        copy.write(rows, _RowsAt(arena.numpy(), rows))
-                    arenas.append(copy)
-                self._coarse, self._coarse_pending, self._coarse_pending_rows = arenas, [], 0
-            self._coarse_arenas()
-            if self._coarse_pending:
-                slots = np.unique(np.concatenate(self._coarse_pending))
-                slots = slots[live[slots]]
-                starts = np.asarray(self.arena_starts, dtype=np.int64)
-                arena_of = np.searchsorted(starts, slots, side="right") - 1
-                for arena_id in np.unique(arena_of).tolist():
-                    rows = slots[arena_of == arena_id] - starts[arena_id]
-                    self._coarse[arena_id].write(rows, _RowsAt(self.arenas[arena_id].numpy(), rows))
-                self._coarse_pending, self._coarse_pending_rows = [], 0
+            while not self._coarse_step(None):
+                pass
             return self._coarse
 
     def coarse_for_scan(self, rows: int) -> list[CoarseArena] | None:
-        """:meth:`coarse` for a scan of ``rows`` rows that could use it, or None while the copy is not
-        built and such scans have read fewer than ``COARSE_BUILD_AFTER`` times the live rows (this
-        one counted)."""
-        if self._coarse is None:
-            with self._coarse_lock:
+        """The int8 copy for a scan of ``rows`` rows that could use it, or None (then the scan runs plainly).
+
+        None while scans that could use it have read fewer than ``COARSE_BUILD_AFTER`` times the
+        live rows (this one counted), while another search is working on the copy (never waited
+        for), and while it is incomplete or behind the writes: each call then quantises a bounded
+        batch of rows (see ``COARSE_STEP_FRACTION``). A failure to allocate it (MemoryError) drops
+        the copy and waits for twice as much demand before the next try.
+
+        Example:
+            >>> import numpy as np, flatsearch as fs
+            >>> index = fs.Index(8)
+            >>> index.add(np.arange(1000), np.random.default_rng(0).standard_normal((1000, 8)).astype(np.float32))
+            >>> storage = index._storage
+            >>> answered = [storage.coarse_for_scan(1000) is not None for _ in range(20)]
+            >>> answered.index(True)  # 16 scans of the 1,000 rows counted, then quantised 512 rows a scan
+            16
+        """
+        if self._coarse_ready:
+            return self._coarse
+        if not self._coarse_lock.acquire(blocking=False):
+            return None
+        try:
+            if self._coarse is None:
                 self._coarse_demand += rows
-                if self._coarse_demand < COARSE_BUILD_AFTER * max(int(self.block_live.sum()), 1):
+                after = COARSE_BUILD_AFTER if not self._coarse_failures else \
+                    max(COARSE_BUILD_AFTER, 1) << self._coarse_failures
+                if self._coarse_demand < after * max(int(self.block_live.sum()), 1):
                     return None
-        return self.coarse()
+            try:
+                done = self._coarse_step(max(COARSE_STEP_MIN_ROWS, int(rows * COARSE_STEP_FRACTION)))
+            except (MemoryError, RuntimeError) as error:
+                if isinstance(error, RuntimeError) and "alloc" not in str(error).lower():
+                    raise
+                self._coarse_drop()
+                self._coarse_failures += 1
+                return None
+            return self._coarse if done else None
+        finally:
+            self._coarse_lock.release()
+
+    def _coarse_step(self, budget: int | None) -> bool:
+        """Quantise up to ``budget`` rows (None: all) toward a complete, current copy; whether it is one now.
+        Called with ``_coarse_lock`` held, under the index's read lock (no write runs meanwhile)."""
+        if self._coarse is None:
+            self._coarse = CoarseCopies(CoarseArena.empty(arena.shape[0], self.dim) for arena in self.arenas)
+            self._coarse_cursor = (0, 0)
+            self._coarse_pending, self._coarse_pending_rows, self._coarse_pending_unique = [], 0, False
+        self._coarse_arenas()
+        live = self.live.numpy()
+        left = float("inf") if budget is None else budget
+        # The build: arenas in order, a range of rows at a time (rows past the cursor need no pending note).
+        arena_id, row = self._coarse_cursor
+        while arena_id < len(self.arenas) and left > 0:
+            arena, start = self.arenas[arena_id], self.arena_starts[arena_id]
+            stop = arena.shape[0] if budget is None else min(arena.shape[0], row + max(int(left), 1))
+            rows = row + np.flatnonzero(live[start + row:start + stop])
+            if len(rows):
+                self._coarse[arena_id].write(rows, _RowsAt(arena.numpy(), rows))
+            left -= max(len(rows), 1) if stop > row else 1
+            row = stop
+            if row >= arena.shape[0]:
+                arena_id, row = arena_id + 1, 0
+            self._coarse_cursor = (arena_id, row)
+        if arena_id < len(self.arenas):
+            return False
+        # Rows written since they were quantised, a batch at a time.
+        if self._coarse_pending:
+            pending = self._coarse_pending
+            slots = pending[0] if self._coarse_pending_unique else np.unique(np.concatenate(pending))
+            slots = slots[live[slots]]
+            batch, rest = (slots, slots[:0]) if left >= len(slots) else (slots[:int(left)], slots[int(left):])
+            starts = np.asarray(self.arena_starts, dtype=np.int64)
+            arena_of = np.searchsorted(starts, batch, side="right") - 1
+            for arena_id in np.unique(arena_of).tolist():
+                rows = batch[arena_of == arena_id] - starts[arena_id]
+                self._coarse[arena_id].write(rows, _RowsAt(self.arenas[arena_id].numpy(), rows))
+            self._coarse_pending = [rest] if len(rest) else []
+            self._coarse_pending_rows, self._coarse_pending_unique = len(rest), bool(len(rest))
+            if len(rest):
+                return False
+        self._coarse_ready = True
+        return True
+
+    def _coarse_drop(self) -> None:
+        """Forget the int8 copy (rebuilt once scans have read enough rows again)."""
+        self._coarse, self._coarse_pending, self._coarse_pending_rows = None, [], 0
+        self._coarse_ready, self._coarse_cursor, self._coarse_demand = False, (0, 0), 0
+        self._coarse_pending_unique = False
 
     def _coarse_arenas(self) -> None:
-        """Give arenas reserved since the copy was built their (empty) int8 copies."""
+        """Give arenas reserved since the copy was begun their (empty) int8 copies."""
         for arena in self.arenas[len(self._coarse):]:
             self._coarse.append(CoarseArena.empty(arena.shape[0], self.dim))
 
@@ -621,12 +705,14 @@ class Storage:
         where = contiguous_range(at)  # appends fill consecutive slots: slices instead of index lists
         place = at if where is None else where
         self._write_vectors(at, vectors)
-        if self._coarse is not None:  # quantised by the next coarse() call; past the capacity, rebuilt then
+        if self._coarse is not None:  # quantised by later scans (see coarse_for_scan); past the capacity, rebuilt
+            self._coarse_ready = self._coarse_pending_unique = False
             self._coarse_pending.append(slots.numpy().copy())
             self._coarse_pending_rows += len(slots)
+            if len(self._coarse_pending) >= 1024:  # many small writes: one array, not a thousand objects
+                self._coarse_pending = [np.concatenate(self._coarse_pending)]
             if self._coarse_pending_rows > self.capacity:
-                self._coarse, self._coarse_pending, self._coarse_pending_rows = None, [], 0
-                self._coarse_demand = 0
+                self._coarse_drop()
         if self.keep_norms:
             self.sq_norms[slots if where is None else where] = vectors.float().pow(2).sum(dim=1)
         xp.view(self.slot_ids)[place] = xp.view(ids.contiguous())
@@ -756,4 +842,5 @@ class Storage:
     def nbytes(self) -> int:
         metadata = [self.slot_ids, self.live, self.sq_norms, *self.columns.values()]
         coarse = sum(c.codes.numel() + c.scale.nbytes + c.norm.nbytes + c.residual.nbytes for c in self._coarse or ())
+        coarse += sum(sys.getsizeof(pending) for pending in self._coarse_pending)  # their headers too
         return coarse + sum(t.numel() * t.element_size() for t in [*self.arenas, *metadata])

@@ -92,6 +92,15 @@ PRUNE_MAX_ROWS = 1 << 22
 PRUNE_MAX_QUERIES = 2
 PRUNE_MIN_RATIO = 8
 PRUNE_MAX_FRACTION = 0.25
+# A pre-scan that fell back (too many candidates: near-tied scores) is not tried again on the same copy
+# for the next 2, 4, 8, ... scans of its class (query rows, power of two of the passing rows and of k,
+# mask shape), at most PRUNE_RETRY_MAX; one that answers clears its class. Measured: a failed pre-scan of
+# 200k x 48 near-tied rows cost 9.9 ms against 2.1 ms for the plain scan.
+PRUNE_RETRY_MAX = 256
+# Intermediate values of the pre-scan stay below this magnitude (float32 overflows at 3.4e38), and its
+# scale factors above PRUNE_MIN_SCALE (float32 normals start at 2**-126), or it declines.
+PRUNE_MAX_MAGNITUDE = 1e37
+PRUNE_MIN_SCALE = 2.0 ** -120
 # Products are computed over a multiple of this many rows (gathered rows repeated, spans read past their
 # end inside the arena, the extra columns dropped): MKL scores the last n % 4 columns of a product with
 # other code, whose last bits differ, so without it a row's score would depend on which rows were
@@ -345,6 +354,7 @@ def torch_scan(request: ScanRequest) -> ScanResult:
     if nq == 0:
         return _empty(queries, k)
     same = _same_rows(queries)
+    tried = False  # whether this search has run the bounded pre-scan (it runs at most once)
     ranges = request.ranges.numpy() if request.ranges.device.type == "cpu" else request.ranges.cpu().numpy()
     total_rows = int((ranges[:, 1] - ranges[:, 0]).sum()) if len(ranges) else 0
     if request.passing_slots is not None and not request.per_query_mask:
@@ -354,6 +364,7 @@ def torch_scan(request: ScanRequest) -> ScanResult:
         pruned = _pruned_scan(request, queries, same, slots, None)
         if pruned is not None:
             return pruned
+        tried = True  # the scan below must not try the pre-scan again
         if slots.numel() <= GATHER_MAX_FRACTION * total_rows:
             return _gather_scan(request, queries, None, slots, same)
     elif request.candidate_slots is not None and request.candidate_slots.numel() <= GATHER_MAX_FRACTION * total_rows:
@@ -371,10 +382,11 @@ def torch_scan(request: ScanRequest) -> ScanResult:
         return _gather_scan(request, queries, keep, slots, same)
     if request.dense:
         keep_all = None  # every slot in the ranges passes: no mask to read
-        copies = request.coarse(total_rows) if _may_prune(request, queries, same, total_rows) else None
-        if copies is not None:  # the slots are listed only when the copy is there to score them
+        copies = request.coarse(total_rows) if not tried and _may_prune(request, queries, same, total_rows) else None
+        if copies is not None and not _prune_skipped(copies, _prune_key(queries, same, total_rows, k, None)):
+            # the slots are listed only when the copy is there to score them
             slots = torch.from_numpy(np.concatenate([np.arange(start, stop) for start, stop in ranges.tolist()]))
-            pruned = _pruned_scan(request, queries, same, slots, None, copies=copies)
+            pruned = _pruned_scan(request, queries, same, slots, None, copies=copies, checked=True)
             if pruned is not None:
                 return pruned
     else:
@@ -388,7 +400,7 @@ def torch_scan(request: ScanRequest) -> ScanResult:
             n_passing = int(passing.sum())
         if n_passing == 0:
             return _empty(queries, k)
-        prune = _may_prune(request, queries, same, n_passing)
+        prune = not tried and _may_prune(request, queries, same, n_passing)
         if prune or n_passing <= GATHER_MAX_FRACTION * total_rows:
             slots = torch.from_numpy(np.flatnonzero(passing)) if isinstance(passing, np.ndarray) \
                 else passing.nonzero().flatten()
@@ -441,7 +453,36 @@ def _may_prune(request: ScanRequest, queries: torch.Tensor, same: bool, passing:
             and (1 if same else queries.shape[0]) <= PRUNE_MAX_QUERIES and queries.device.type == "cpu"
             and bool(request.arenas) and request.arenas[0].dtype == torch.float32
             and _int8_products_exact(queries.shape[1])
-            and request.coarse is not None)
+            and request.coarse is not None
+            # Under "high" or "medium" a CPU may multiply float32 through bfloat16 (oneDNN): products of
+            # different row counts then differ, and the bound does not hold for bfloat16 products.
+            and torch.get_float32_matmul_precision() == "highest")
+
+
+def _prune_key(queries: torch.Tensor, same: bool, passing: int, k: int, keep) -> tuple:
+    return (1 if same else queries.shape[0], passing.bit_length(), k.bit_length(), keep is None)
+
+
+def _prune_skipped(copies, key: tuple) -> bool:
+    """Whether the pre-scan of this class sits out this scan after recent fallbacks (see PRUNE_RETRY_MAX)."""
+    misses = getattr(copies, "misses", None)
+    entry = None if misses is None else misses.get(key)
+    if entry is None or entry[1] <= 0:
+        return False
+    entry[1] -= 1
+    return True
+
+
+def _prune_outcome(copies, key: tuple, answered: bool) -> None:
+    misses = getattr(copies, "misses", None)
+    if misses is None:
+        return
+    if answered:
+        misses.pop(key, None)
+        return
+    entry = misses.setdefault(key, [0, 0])
+    entry[0] += 1
+    entry[1] = min(2 ** entry[0], PRUNE_RETRY_MAX)
 
 
 _INT8_CHECKED: dict[int, bool] = {}
@@ -468,13 +509,14 @@ def _int8_products_exact(dim: int) -> bool:
 
 
 def _pruned_scan(request: ScanRequest, queries: torch.Tensor, same: bool, slots: torch.Tensor,
-                 keep: torch.Tensor | None, *, copies: list | None = None) -> ScanResult | None:
+                 keep: torch.Tensor | None, *, copies: list | None = None, checked: bool = False) -> ScanResult | None:
     """The exact top k of the rows at ``slots`` (sorted, passing for some query; ``keep``: each query's
     bits there, None when all pass for every query), multiplying in float32 only the rows whose
     score can reach the k-th; None when the bound leaves too many (the caller scans them all).
 
-    Each row is scored first from the int8 copy (``request.coarse``; a storage builds it once scans
-    that could use it have read enough rows, see ``storage.COARSE_BUILD_AFTER``) with the query rounded to int8
+    Each row is scored first from the int8 copy (``request.coarse``; a storage builds it, a bounded batch
+    per scan, once scans that could use it have read enough rows, see ``storage.COARSE_BUILD_AFTER`` and
+    ``storage.COARSE_STEP_FRACTION``, and None until it is complete and current) with the query rounded to int8
     too: the integer products are exact, so ``|approximate - real| <= |scale| (|q - q^| |x| +
     |q^| |x - x^|)``. The float32 product differs from the real score by at most
     ``4 (dim + 2) 2**-24 (|scale| |q| |x| + |bias|)`` in any summation order, and computing the
@@ -483,7 +525,12 @@ def _pruned_scan(request: ScanRequest, queries: torch.Tensor, same: bool, slots:
     Let T be a query's k-th largest lower bound: k rows score at least T, so a row whose upper
     bound is below T scores below k others and is in no top k, ties included. The remaining
     candidates are multiplied exactly by :func:`_gather_scan`, whose scores are the plain scan's
-    bit for bit (see ``ROW_MULTIPLE``). ``copies``: ``request.coarse(len(slots))`` when the caller has it."""
+    bit for bit (see ``ROW_MULTIPLE``). ``copies``: ``request.coarse(len(slots))`` when the caller has it;
+    ``checked``: the caller has asked ``_prune_skipped`` for this scan already.
+
+    It declines (None) unless the float32 matmul precision is "highest", and where an intermediate
+    value could overflow float32 or a scale factor is not a normal float32 (``PRUNE_MAX_MAGNITUDE``).
+    After a fallback its class sits out the next scans on that copy (``PRUNE_RETRY_MAX``)."""
     n = slots.numel()
     if not _may_prune(request, queries, same, n):
         return None
@@ -491,6 +538,56 @@ def _pruned_scan(request: ScanRequest, queries: torch.Tensor, same: bool, slots:
         copies = request.coarse(n)
     if copies is None:
         return None
+    key = _prune_key(queries, same, n, request.k, keep)
+    if not checked and _prune_skipped(copies, key):
+        return None
+    try:
+        result = _bounded_scan(request, queries, same, slots, keep, copies)
+    except MemoryError:  # its bookkeeping (a few float32 passes over the rows) did not fit: scan plainly
+        result = None
+    _prune_outcome(copies, key, result is not None)
+    return result
+
+
+def _bounded_scan(request: ScanRequest, queries: torch.Tensor, same: bool, slots: torch.Tensor,
+                  keep: torch.Tensor | None, copies: list) -> ScanResult | None:
+    """:func:`_pruned_scan` once it has the copy: None when it declines or too many rows stay candidates."""
+    bounds = _score_bounds(request, queries, same, slots, copies)
+    if bounds is None:
+        return None
+    lower, upper = bounds
+    n = slots.numel()
+    nq, k = queries.shape[0], request.k
+    bits = None if keep is None else keep.numpy()
+    candidates = np.zeros(n, dtype=bool)
+    for query in range(nq if bits is not None else lower.shape[0]):  # one mask for all: each distinct factor row
+        row = 0 if same else query
+        low = lower[row] if bits is None else np.where(bits[query], lower[row], np.float32(-np.inf))
+        if (n if bits is None else int(np.count_nonzero(bits[query]))) < k:
+            reach = np.ones(n, dtype=bool)
+        else:
+            reach = _reaching(low, upper[row], k)
+        candidates |= reach if bits is None else reach & bits[query]
+    if np.count_nonzero(candidates) > PRUNE_MAX_FRACTION * n:
+        return None
+    chosen = np.flatnonzero(candidates)
+    kept = None if keep is None else torch.from_numpy(np.ascontiguousarray(bits[:, chosen]))
+    return _gather_scan(request, queries, kept, torch.from_numpy(slots.numpy()[chosen]), same)
+
+
+def _reaching(lower: np.ndarray, upper: np.ndarray, k: int) -> np.ndarray:
+    """Rows whose score can reach the top k (at least k rows): upper bound at least the k-th largest lower
+    bound T. k rows score at least T, so a row whose upper bound is below T is beaten by k; one whose upper
+    bound is T may tie with the k-th and win by its lower slot, so it stays."""
+    return upper >= -np.partition(-lower, k - 1)[k - 1]
+
+
+def _score_bounds(request: ScanRequest, queries: torch.Tensor, same: bool, slots: torch.Tensor,
+                  copies: list) -> tuple[np.ndarray, np.ndarray] | None:
+    """float32 (factor rows, len(slots)) lower and upper bounds of the rows' scores from the int8 copy:
+    both the real score ``score_scale * q.x + bias`` and the float32 product's lie between them (see
+    :func:`_pruned_scan`). None where the bound could not hold in float32 (overflow, subnormal scales)."""
+    n = slots.numel()
     factor = queries[:1] if same else queries
     dim = factor.shape[1]
     q = factor.numpy().astype(np.float64)
@@ -505,6 +602,8 @@ def _pruned_scan(request: ScanRequest, queries: torch.Tensor, same: bool, slots:
     unit = 8 * (dim + 2) * 2.0 ** -24
     up = 1 + 2.0 ** -30
     row_scale = (alpha * q_scale.astype(np.float64)).astype(np.float32)[:, None]
+    if not (np.abs(row_scale) >= PRUNE_MIN_SCALE).all():  # a subnormal factor: rounded far more than 2**-24
+        return None
     norm_weight = _rounded_up(abs(alpha) * (q_error + unit * q_norm) * up)[:, None]
     residual_weight = _rounded_up(abs(alpha) * np.sqrt(np.square(q_round).sum(axis=1)) * up)[:, None]
     at = slots.numpy()
@@ -525,8 +624,11 @@ def _pruned_scan(request: ScanRequest, queries: torch.Tensor, same: bool, slots:
         scale[lo:hi], norm[lo:hi], residual[lo:hi] = coarse.scale[rows], coarse.norm[rows], coarse.residual[rows]
     bias = None if request.bias is None else _bias_at(request, slots).numpy()
     largest = abs(alpha) * float(q_norm.max()) * float(norm.max()) + (0.0 if bias is None else float(np.abs(bias).max()))
-    if not largest < 1e37:  # scores near float32's range: the bound would not hold through overflow
-        return None
+    # |products| <= 127 * 127 * dim, so products * scale is below 127 * 127 * dim * max(scale); with every
+    # scale at least PRUNE_MIN_SCALE, its nonzero values are float32 normals (relative rounding 2**-24).
+    if not (largest < PRUNE_MAX_MAGNITUDE and 127.0 * 127.0 * dim * float(scale.max()) < PRUNE_MAX_MAGNITUDE
+            and float(scale.min()) >= PRUNE_MIN_SCALE):
+        return None  # near float32's range: the bound would not hold through overflow or underflow
     # Integer products below 2**24 are exact in float32 (dim <= 1040); past that their rounding is
     # one more part in 2**24 of the magnitude, inside the bound's margin.
     approximate = products
@@ -541,22 +643,7 @@ def _pruned_scan(request: ScanRequest, queries: torch.Tensor, same: bool, slots:
     error += np.float32(2.0 ** -100)
     lower = approximate - error
     upper = np.add(approximate, error, out=approximate)
-    nq, k = queries.shape[0], request.k
-    bits = None if keep is None else keep.numpy()
-    candidates = np.zeros(n, dtype=bool)
-    for query in range(nq if bits is not None else lower.shape[0]):  # one mask for all: each distinct factor row
-        row = 0 if same else query
-        low = lower[row] if bits is None else np.where(bits[query], lower[row], np.float32(-np.inf))
-        if (n if bits is None else int(np.count_nonzero(bits[query]))) < k:
-            reach = np.ones(n, dtype=bool)
-        else:
-            reach = upper[row] >= -np.partition(-low, k - 1)[k - 1]
-        candidates |= reach if bits is None else reach & bits[query]
-    if np.count_nonzero(candidates) > PRUNE_MAX_FRACTION * n:
-        return None
-    chosen = np.flatnonzero(candidates)
-    kept = None if keep is None else torch.from_numpy(np.ascontiguousarray(bits[:, chosen]))
-    return _gather_scan(request, queries, kept, torch.from_numpy(at[chosen]), same)
+    return lower, upper
 
 
 def _rounded_up(values: np.ndarray) -> np.ndarray:

@@ -20,8 +20,10 @@ KINDS = {"city": "int", "pay": "float", "remote": "bool"}
 
 @pytest.fixture(autouse=True)
 def copy_at_first_scan(monkeypatch):
-    """Every test here scans with the int8 copy from the first search (see storage.COARSE_BUILD_AFTER)."""
+    """Every test here scans with the int8 copy from the first search (see storage.COARSE_BUILD_AFTER),
+    built whole by that search (see storage.COARSE_STEP_FRACTION)."""
     monkeypatch.setattr(storage_module, "COARSE_BUILD_AFTER", 0)
+    monkeypatch.setattr(storage_module, "COARSE_STEP_MIN_ROWS", 1 << 40)
 
 
 @contextlib.contextmanager
@@ -202,3 +204,219 @@ def test_copy_is_built_after_enough_scans(monkeypatch):
 def test_int8_products_are_checked_before_use():
     assert torch_scan._int8_products_exact(48)
     assert not torch_scan._int8_products_exact(1)  # one-value rows: never trusted (wrong on torch 2.13)
+
+
+def test_high_matmul_precision_declines_the_pre_scan():
+    """Under "medium" or "high" a CPU may multiply float32 through bfloat16: the pre-scan must not run then."""
+    index, vectors, rng = build()
+    query = rng.standard_normal((1, 48)).astype(np.float32)
+    saved = torch.get_float32_matmul_precision()
+    try:
+        for precision in ("medium", "high"):
+            torch.set_float32_matmul_precision(precision)
+            for expr in (None, fs.col("city") < 7):
+                assert same_as_plain_scan(index, query, 10, filter=expr) == 0
+    finally:
+        torch.set_float32_matmul_precision(saved)
+    assert same_as_plain_scan(index, query, 10) == 1
+
+
+def _request(vectors, queries, k, bias=None, score_scale=1.0, copies=None):
+    from flatsearch.bitmask import pack_bits
+    from flatsearch.scan import ScanRequest
+    n = vectors.shape[0]
+    if copies is None:
+        copy = storage_module.CoarseArena.empty(n, vectors.shape[1])
+        copy.write(np.arange(n), vectors)
+        copies = [copy]
+    return ScanRequest(queries=torch.from_numpy(queries), k=k, arenas=(torch.from_numpy(vectors),), arena_starts=(0,),
+                       ranges=torch.tensor([[0, n]]), mask_words=pack_bits(torch.ones(n, dtype=torch.bool)),
+                       bias=None if bias is None else torch.from_numpy(bias), score_scale=score_scale, dense=True,
+                       coarse=lambda rows: copies)
+
+
+def test_no_intermediate_overflow():
+    """Row A's int8 product times its scale passes float32's range though its score does not: the pre-scan
+    must not give A an infinite lower bound (and drop the better row B)."""
+    dim, n = 16, 2048
+    vectors = np.zeros((n, dim), np.float32)
+    vectors[0] = np.float32(1.67625e35)
+    s = np.float32(2.499e33)
+    vectors[1] = s * 63.49
+    vectors[1, 0] = s * 127
+    vectors[2:] = np.float32(1e30) * np.random.default_rng(0).standard_normal((n - 2, dim))
+    queries = np.ones((1, dim), np.float32)
+    with_copy = torch_scan.torch_scan(_request(vectors, queries, 1))
+    assert with_copy.slots.tolist() == [[1]]
+    with no_pruning():
+        plain = torch_scan.torch_scan(_request(vectors, queries, 1))
+    assert torch.equal(with_copy.scores, plain.scores)
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_scores_lie_inside_their_bounds(dim):
+    """Direct containment: the real score (float64) and the float32 product of every row lie in [lower, upper],
+    on random rows (the int8 rounding term is nearly tight in 2-3 dims) and on rows and queries the int8 codes
+    hold exactly, with a bias (then only the float32 rounding term keeps the real score inside)."""
+    rng = np.random.default_rng(dim)
+    n = 4096
+    for magnitude in (1e-20, 1e-3, 1.0, 1e5, 1e20):
+        for exact in (False, True):
+            if exact:
+                codes = rng.integers(-127, 128, (n, dim))
+                codes[:, 0] = 127
+                vectors = (codes * np.float32(2.0 ** np.round(np.log2(magnitude)))).astype(np.float32)
+                q_codes = rng.integers(-127, 128, (2, dim))
+                q_codes[:, 0] = 127
+                queries = (q_codes * np.float32(2.0 ** -3)).astype(np.float32)
+            else:
+                vectors = (rng.standard_normal((n, dim)) * magnitude).astype(np.float32)
+                queries = rng.standard_normal((2, dim)).astype(np.float32)
+            biases = rng.random(n).astype(np.float32) * np.float32(magnitude * 100)
+            for bias, score_scale in ((None, 1.0), (biases, 2.0)):
+                request = _request(vectors, queries, 10, bias=bias, score_scale=score_scale)
+                lower, upper = torch_scan._score_bounds(request, request.queries, False, torch.arange(n),
+                                                        request.coarse(n))
+                real = score_scale * (queries.astype(np.float64) @ vectors.astype(np.float64).T)
+                if bias is not None:
+                    real += bias.astype(np.float64)
+                product = torch.mm(request.queries, request.arenas[0].T) * score_scale if bias is None else \
+                    torch.addmm(request.bias.unsqueeze(0), request.queries, request.arenas[0].T, alpha=score_scale)
+                for scores in (real, product.double().numpy()):
+                    assert (lower <= scores).all() and (scores <= upper).all(), (magnitude, exact, bias is None)
+                width = (upper.astype(np.float64) - lower) / (np.abs(real) + 1e-300)
+                assert np.median(width) < 0.2  # a bound, not a range that holds everything
+
+
+def test_candidate_rule_keeps_rows_that_can_tie():
+    """A row whose upper bound equals the k-th largest lower bound may tie with the k-th and win by its slot."""
+    lower = np.array([0.0, 1.0, 2.0, 3.0], np.float32)
+    upper = np.array([1.0, 2.0, 3.0, 4.0], np.float32)
+    assert torch_scan._reaching(lower, upper, 2).tolist() == [False, True, True, True]
+    assert torch_scan._reaching(lower, upper, 1).tolist() == [False, False, True, True]
+
+
+def near_tied(n=8000, dim=16):
+    """Rows so close that no bound separates them: every pre-scan falls back."""
+    rng = np.random.default_rng(5)
+    index = fs.Index(dim, attributes=KINDS)
+    index.add(np.arange(n), (1 + 1e-4 * rng.standard_normal((n, dim))).astype(np.float32),
+              {"pay": rng.random(n).astype(np.float32)})
+    return index, np.ones((1, dim), np.float32)
+
+
+@pytest.mark.parametrize("expr", [None, fs.col("pay") > 0.5, fs.col("pay") > 0.05])
+def test_a_search_runs_the_pre_scan_at_most_once(expr):
+    index, query = near_tied()
+    with counting_prunes() as calls:
+        index.search(query, 10, filter=expr)
+    assert calls == [False]
+
+
+def test_fallbacks_are_remembered(monkeypatch):
+    """Where the pre-scan does not prune, it is tried again after 2, 4, 8, ... searches, not on every one."""
+    index, query = near_tied()
+    tried, original = [], torch_scan._bounded_scan
+
+    def counted(*args):
+        result = original(*args)
+        tried.append(result is not None)
+        return result
+
+    monkeypatch.setattr(torch_scan, "_bounded_scan", counted)
+    for expr in (None, fs.col("pay") > 0.5):
+        tried.clear()
+        for _ in range(40):
+            same_as_plain_scan(index, query, 10, filter=expr)
+        assert tried[:1] == [False] and len(tried) <= 5, tried  # tries at searches 1, 4, 9, 18, 35
+    # A class of its own (k far larger) is tried afresh.
+    tried.clear()
+    same_as_plain_scan(index, query, 500)
+    assert tried == [False]
+
+
+def test_searches_never_wait_for_the_copy():
+    """While another search holds the copy's lock, a search scans plainly at once."""
+    index, vectors, rng = build()
+    query = rng.standard_normal((1, 48)).astype(np.float32)
+    storage = index._storage
+    with storage._coarse_lock:
+        assert same_as_plain_scan(index, query, 10) == 0
+        assert storage._coarse is None
+    assert same_as_plain_scan(index, query, 10) == 1
+
+
+def test_copy_is_built_and_refreshed_in_bounded_batches(monkeypatch):
+    """Each search quantises at most a bounded batch (COARSE_STEP_FRACTION of its rows, at least
+    COARSE_STEP_MIN_ROWS); results match the plain scan throughout, and the finished copy is exact."""
+    monkeypatch.setattr(storage_module, "COARSE_STEP_MIN_ROWS", 256)
+    monkeypatch.setattr(storage_module, "COARSE_STEP_FRACTION", 1 / 16)
+    monkeypatch.setattr(storage_module.CoarseArena, "CHUNK_ROWS", 100)
+    quantised, original = [], storage_module.quantize_rows
+
+    def counted(rows):
+        quantised[-1] += len(rows)
+        return original(rows)
+
+    monkeypatch.setattr(storage_module, "quantize_rows", counted)
+    index, vectors, rng = build(n=6000, partition_size=1024)
+    query = rng.standard_normal((1, 48)).astype(np.float32)
+    answered = []
+    for step in range(60):
+        if step in (10, 30):  # writes while it is built, and after
+            index.upsert(np.arange(0, 3000, 2), rng.standard_normal((1500, 48)).astype(np.float32))
+            added = np.arange(10_000 + step * 100, 10_100 + step * 100)
+            index.add(added, rng.standard_normal((100, 48)).astype(np.float32))
+            index.delete(np.arange(1, 500, 3))
+        quantised.append(0)
+        answered.append(same_as_plain_scan(index, query, 10))
+        assert quantised[-1] <= max(256, len(index) // 16) + 100, (step, quantised[-1])  # one chunk over at most
+    assert answered[0] == 0 and answered[-1] == 1
+    assert answered.index(1) >= 6000 // 500  # it took many searches to build
+    storage = index._storage
+    assert storage._coarse_ready
+    live = storage.live.numpy()
+    for copy, arena, start in zip(storage._coarse, storage.arenas, storage.arena_starts):
+        rows = np.flatnonzero(live[start:start + arena.shape[0]])
+        codes, scale, norm, residual = original(arena.numpy()[rows])
+        assert np.array_equal(copy.codes.numpy()[rows], codes) and np.array_equal(copy.scale[rows], scale)
+        assert np.array_equal(copy.norm[rows], norm) and np.array_equal(copy.residual[rows], residual)
+
+
+def test_failing_to_allocate_the_copy_falls_back(monkeypatch):
+    """A MemoryError building the optional copy: the search scans plainly, and later ones try again only
+    after twice, four times, ... as many rows read."""
+    attempts = []
+
+    def no_memory(rows, dim):
+        attempts.append(rows)
+        raise MemoryError("no room for the int8 copy")
+
+    index, vectors, rng = build()
+    monkeypatch.setattr(storage_module.CoarseArena, "empty", classmethod(lambda cls, rows, dim: no_memory(rows, dim)))
+    query = rng.standard_normal((1, 48)).astype(np.float32)
+    for _ in range(16):
+        assert same_as_plain_scan(index, query, 10) == 0
+    assert 1 <= len(attempts) <= 4  # searches 1, 3, 7, 15
+    assert index._storage._coarse is None
+
+
+def test_pre_scan_out_of_memory_scans_plainly(monkeypatch):
+    index, vectors, rng = build()
+    query = rng.standard_normal((1, 48)).astype(np.float32)
+
+    def no_memory(*args):
+        raise MemoryError("no room for the bounds")
+
+    monkeypatch.setattr(torch_scan, "_score_bounds", no_memory)
+    for expr in (None, fs.col("city") < 7):
+        assert same_as_plain_scan(index, query, 10, filter=expr) == 0
+
+
+def test_nbytes_counts_the_slots_waiting_for_the_copy():
+    index, vectors, rng = build()
+    index.search(vectors[:1], 10)
+    storage = index._storage
+    before = storage.nbytes()
+    index.upsert(np.arange(1000), rng.standard_normal((1000, 48)).astype(np.float32))
+    assert storage._coarse_pending and storage.nbytes() - before >= sum(p.nbytes for p in storage._coarse_pending)
