@@ -316,3 +316,8 @@ def _seniority_codes(clause) -> list[int]:
     if isinstance(clause, list):
         return [code for item in clause for code in _seniority_codes(item)]
     return []
+
+
+def test_words_quoted_inside_a_database_statement_are_what_it_asks_for(planner):
+    plan = planner.plan("SELECT * FROM postings WHERE role = 'data analyst'", now=NOW)
+    assert plan.intent == "job_search" and "data analyst" in plan.semantic_text and "postings" not in plan.semantic_text
