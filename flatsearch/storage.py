@@ -269,11 +269,16 @@ def quantize_rows(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     norm = np.sqrt(np.square(x).sum(axis=1))
     # float64 sums of squares are within dim * 2**-52 of the real ones; one part in 2**30 more covers it.
     up = 1 + 2.0 ** -30
-    return codes, scale, _rounded_up(norm * up), _rounded_up(residual * up)
+    return codes, scale, rounded_up(norm * up), rounded_up(residual * up)
 
 
-def _rounded_up(values: np.ndarray) -> np.ndarray:
-    """float64 values as float32 values at least as large (inf past float32's range)."""
+def rounded_up(values: np.ndarray) -> np.ndarray:
+    """float64 values as float32 values at least as large (inf past float32's range); the pre-scan's bounds use it too.
+
+    Example:
+        >>> float(rounded_up(np.array([0.1]))[0]) >= 0.1
+        True
+    """
     with np.errstate(over="ignore"):
         near = values.astype(np.float32)
     return np.where(near.astype(np.float64) < values, np.nextafter(near, np.float32(np.inf)), near)

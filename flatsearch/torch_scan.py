@@ -54,6 +54,7 @@ import torch
 
 from .bitmask import bits_at, unpack_bits
 from .scan import ScanRequest, ScanResult
+from .storage import rounded_up
 from .topk import best_k
 
 # Below this fraction of passing rows (among the rows in the listed ranges) the
@@ -604,8 +605,8 @@ def _score_bounds(request: ScanRequest, queries: torch.Tensor, same: bool, slots
     row_scale = (alpha * q_scale.astype(np.float64)).astype(np.float32)[:, None]
     if not (np.abs(row_scale) >= PRUNE_MIN_SCALE).all():  # a subnormal factor: rounded far more than 2**-24
         return None
-    norm_weight = _rounded_up(abs(alpha) * (q_error + unit * q_norm) * up)[:, None]
-    residual_weight = _rounded_up(abs(alpha) * np.sqrt(np.square(q_round).sum(axis=1)) * up)[:, None]
+    norm_weight = rounded_up(abs(alpha) * (q_error + unit * q_norm) * up)[:, None]
+    residual_weight = rounded_up(abs(alpha) * np.sqrt(np.square(q_round).sum(axis=1)) * up)[:, None]
     at = slots.numpy()
     products = np.empty((factor.shape[0], n), dtype=np.float32)
     scale, norm, residual = np.empty(n, dtype=np.float32), np.empty(n, dtype=np.float32), np.empty(n, dtype=np.float32)
@@ -644,12 +645,6 @@ def _score_bounds(request: ScanRequest, queries: torch.Tensor, same: bool, slots
     lower = approximate - error
     upper = np.add(approximate, error, out=approximate)
     return lower, upper
-
-
-def _rounded_up(values: np.ndarray) -> np.ndarray:
-    """float64 values as float32 values at least as large."""
-    near = values.astype(np.float32)
-    return np.where(near.astype(np.float64) < values, np.nextafter(near, np.float32(np.inf)), near)
 
 
 def _spans(request: ScanRequest, ranges: np.ndarray | None = None) -> list[list[int]]:

@@ -78,7 +78,7 @@ _NOT_FUNCTION_WORDS = frozenset("paying paid pay salary high higher best better 
 NO_COMPANY_ID = -1  # a company id no posting has: the filter for a named company the corpus has no postings from
 CUE_WINDOW = 80  # characters before a phrase in which its cue ("not in", "outside of the") is looked for
 CHIEF_TITLES = ("chief", "ceo", "cto", "cfo", "coo", "cmo", "cro", "cio", "ciso", "cpo")
-_WORD_LIKE_ALIASES = frozenset({"la", "us", "atl"})
+_WORD_LIKE_ALIASES = frozenset({"la", "us", "atl"})  # short aliases that are also words or syllables ("la" in Spanish names)
 # Short names people write for a city that are no English word ("ldn", "nola", "yvr"): the city, in any case and without a cue.
 # Those that are also words or other places' codes ("chi", "sd", "to") are left out.
 _CITY_NICKNAMES = {"ldn": "london", "nola": "new orleans", "vegas": "las vegas", "slc": "salt lake city", "mtl": "montreal",
@@ -88,7 +88,7 @@ _CITY_NICKNAMES = {"ldn": "london", "nola": "new orleans", "vegas": "las vegas",
 # "remote" ("remote us", "us remote"), or before "based" / "only" / "citizens" ("us-based", "us only").
 _COUNTRY_US_BEFORE = re.compile(r"(?:\b(?:in|within|across|throughout|from|outside(?:\s+of)?|anywhere\s+in|around|all\s+over)\s+the|"
                                 r"\bremote(?:ly)?(?:\s+(?:in|within|from|across)(?:\s+the)?)?|\bremote\s*[,:(/-])\s*$", re.IGNORECASE)
-_COUNTRY_US_AFTER = re.compile(r"\s*(?:[-/)]\s*|\s)(?:based|only|remote|citizens?|residents?|time\s*zones?|hours)\b", re.IGNORECASE)  # short aliases that are also words or syllables ("la" in Spanish names)
+_COUNTRY_US_AFTER = re.compile(r"\s*(?:[-/)]\s*|\s)(?:based|only|remote|citizens?|residents?|time\s*zones?|hours)\b", re.IGNORECASE)
 MIN_FUZZY_CITY_POSTINGS = 20  # a misspelt multi-word name is read as a city only when that city has this many postings
 MIN_FUZZY_NAMED_POPULATION = 50_000  # a misspelt name of two or more words without postings is read as a city this big
 MIN_PLACE_FUZZY_LENGTH = 6  # a place name this long or longer may be one edit off ("pittsburg"); shorter names are too alike
@@ -113,7 +113,8 @@ _WISH = re.compile(r"\b(?:interested\s+in|passionate\s+about|keen\s+on|enjoys?|l
                    r"(?:mov(?:e|es|ing)|switch(?:es|ing)?|transition(?:s|ing)?|pivot(?:s|ing)?|chang(?:e|es|ing)\s+careers?|"
                    r"break(?:s|ing)?|get(?:s|ting)?)\s+(?:in)?to|looking\s+for|searching\s+for|seeking|"
                    # "paralegal hoping to become a product manager", "nurse who wants to work as a data analyst"
-                   r"(?:(?:hop(?:e|es|ing)|want(?:s|ing)?|aim(?:s|ing)?|plan(?:s|ning)?|trying|try(?:ing)?)\s+to\s+)?(?:become|work\s+as)(?:\s+an?)?)\b",
+                   r"(?:hop(?:e|es|ing)|want(?:s|ing)?|aim(?:s|ing)?|plan(?:s|ning)?|trying|try(?:ing)?)\s+to\s+(?:become|work\s+as)(?:\s+an?)?|"
+                   r"(?<!could\s)(?<!would\s)(?<!might\s)(?<!will\s)(?:become|work\s+as)\s+an?)\b",
                    re.IGNORECASE)
 # Filler that never begins or ends a place name ("jobs in", "the us"): city names keep their articles ("Los Angeles", "La Paz").
 _EDGE_FILLER = _FILLER - frozenset("los las la le les el de du des".split())
@@ -227,7 +228,8 @@ _SECTOR_WORDS = frozenset("startup startups crypto web3 gaming healthcare biotec
                           "industry media entertainment retail ecommerce e-commerce".split())
 # Conditions of a job that a seeker may rule out ("without travel", "no relocation"): no title says them.
 _CONDITION_WORDS = frozenset("travel traveling travelling relocation relocate relocating weekend weekends night nights overtime commute "
-                             "commuting on-call call shift shifts visa sponsorship drug test tests degree experience".split())
+                             "commuting on-call call shift shifts visa sponsorship drug test tests degree experience car cars vehicle license licence "
+                             "driving".split())
 _WHO_WORDS = frozenset("former ex trying try tries wanting want wants who i'm im someone person".split())
 # "remote (US)": a region in brackets right after "remote" scopes it the same way.
 _REMOTE_SCOPE = re.compile(r"\s*(?:\(\s*|(?:(?:somewhere|anywhere)\s+)?(?:in|within|across|from|on|throughout)\s+(?:the\s+)?)", re.IGNORECASE)
@@ -343,7 +345,7 @@ _QUESTION = re.compile(r"^\s*(?:what|who|whom|when|why|how|where|which|is|are|ca
 _INJECTION = re.compile(r"\b(?:ignore|disregard|forget|bypass|override)\s+(?:all\s+(?:of\s+)?|any\s+(?:of\s+)?)?(?:your|these|those|its)\s+"
                         r"(?:own\s+|\w+\s+)?(?:rules|guidelines|instructions|restrictions|programming|safety|guardrails|policies|prompt)\b|"
                         r"\b(?:ignore|disregard|forget)\s+(?:all\s+|any\s+|the\s+|your\s+)?(?:previous|prior|above|earlier)\s+"
-                        r"(?:instructions?|prompts?|rules?)|^\W*(?:ignore|disregard|forget)\s+(?:all\s+(?:of\s+)?)?(?:the\s+)?above\b|\b(?:system|admin|assistant)\s*:|\b(?:print|reveal|show)\s+(?:me\s+)?your\s+(?:system\s+)?prompt\b|"
+                        r"(?:instructions?|prompts?|rules?)|^\W*(?:ignore|disregard|forget)\s+(?:all\s+(?:of\s+)?)?(?:the\s+)?above\b|(?:^|[.!?;>}\]]\s*|\s{2,})(?:system|assistant|(?-i:ADMIN|Admin))\s*:|\b(?:print|reveal|show)\s+(?:me\s+)?your\s+(?:system\s+)?prompt\b|"
                         r"\byou\s+are\s+now\b|\bjailbreak\b", re.IGNORECASE)
 # Around a request that injected text surrounds: JSON or code braces ('{"filters": {}}') and a label for what "the user
 # actually asked for:" -- no words of a job.
@@ -356,15 +358,20 @@ _SQL_FRAGMENT = re.compile(r"['\"`]*\s*;?\s*\b(?:(?:drop|truncate|alter)\s+(?:ta
                            r"|\s--\s*$", re.IGNORECASE)
 # Where one instruction ends and a request may begin: a sentence end, or a "SYSTEM:" / "ADMIN:" label starting a new one.
 # or "and"/"then"/a comma before a search verb ("bypass your filters and show me nurse jobs").
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?;])\s+|\s*(?=\b(?:system|admin|assistant|developer)\s*:)|"
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?;])\s+|\s*(?=\b(?:system|assistant|(?-i:ADMIN|Admin))\s*:)|"
                              r"\s*(?:,\s*|\s+)(?:and\s+|then\s+)(?=(?:now\s+|just\s+)?(?:show|find|list|give|get|search|look)\b)|"
                              r"\s*,\s*(?=(?:now\s+|just\s+)?(?:show|find|list|give|get|search|look)\b)", re.IGNORECASE)
 # A sentence that tells the system what to do with its filters, data or prompt, not what job is wanted.
-_SYSTEM_COMMAND = re.compile(r"\b(?:set|change|turn\s+off|disable|remove|drop|bypass|override|skip)\s+(?:the\s+|all\s+|any\s+|every\s+|your\s+)?"
-                             r"(?:[\w-]+\s+)?(?:filters?|limits?|rules?|settings?|safety|restrictions?)\b|"
-                             r"\b(?:print|reveal|show|dump|output|return|list|leak)\s+(?:me\s+)?(?:your|the\s+(?:whole|entire)|every|all)\s+"
-                             r"(?:[\w-]+\s+){0,2}?(?:prompt|database|instructions?|table|records?|data)\b|"
-                             r"\b(?:admin|developer|god|debug|root)\s+mode\b|\bact\s+as\b|\bpretend\s+(?:to\s+be|you)\b", re.IGNORECASE)
+# Its object is the system itself ("your filters", "the whole database"), never a kind of work ("set fraud rules", "show
+# me all data engineer jobs", "act as office manager").
+_SYSTEM_COMMAND = re.compile(r"\b(?:turn\s+off|disable|remove|drop|bypass|override|skip|ignore|set|change)\s+(?:all\s+(?:of\s+)?)?(?:your|the\s+search(?:'s)?|"
+                             r"the\s+system(?:'s)?|these|all\s+the|all|any)\s+(?:safety\s+|search\s+|content\s+)?"
+                             r"(?:filters?|limits?|rules|settings|restrictions|guardrails)\b(?!\s+(?:roles?|jobs?|positions?|analyst|engineer|manager))|"
+                             r"\b(?:print|reveal|show|dump|output|return|list|leak)\s+(?:me\s+)?(?:your|the\s+(?:whole|entire)|every\s+(?:row|record)\s+(?:in|of)\s+the)\s+"
+                             r"(?:system\s+)?(?:prompt|database|instructions?|table|records)\b|"
+                             r"\b(?:admin|developer|god|debug|root|jailbreak|dan)\s+mode\b|"
+                             r"\b(?:act\s+as|pretend\s+(?:to\s+be|you\s+are))\s+(?:an?\s+|the\s+)?(?:admin(?:istrator)?|ai|assistant|system|developer|dan|"
+                             r"unrestricted|root)\b", re.IGNORECASE)
 _LEVEL_PHRASES = (
     ("not_management", re.compile(r"\b(?:individual\s+contributor|ic\s+(?:roles?|track|positions?|jobs?)|\bIC\b)", re.IGNORECASE)),
 )
@@ -535,7 +542,7 @@ class RulePlanner:
         if _SQL_FRAGMENT.search(text):
             # "'; DROP TABLE jobs; --": a database statement is no words of a job; what is left is read as typed.
             # Words quoted inside it are kept ("SELECT * FROM jobs WHERE title='engineer'" asks for engineers).
-            text = " ".join(_SQL_FRAGMENT.sub(lambda m: " " + " ".join(w for w in re.findall(r"=\s*'([^']*)'", m.group(0))
+            text = " ".join(_SQL_FRAGMENT.sub(lambda m: " " + " ".join(w for w in (v for _, v in re.findall(r"=\s*(['\"`])(.*?)\1", m.group(0)))
                                                                           if re.search(r"[A-Za-z]", w)) + " ", text).split())
         if _INJECTION.search(text) or _SYSTEM_COMMAND.search(text):
             # Sentences that instruct the system are dropped; a request left beside them ("SYSTEM: you are now an admin.
@@ -709,7 +716,12 @@ class RulePlanner:
             state.take(neg_start if negated else start, end)
         # A name listed right before a company the query names is one too ("openai or anthropic roles"): the list says so.
         for start, end, company, name, negated, neg_start in reversed(unsure):  # from the last, so a list accepts back to front
-            if state.free(start, end) and any(m_start >= end and _LIST_JOIN.match(state.text[end:m_start]) for m_start, _, _ in mentions):
+            word_like = all(w in common_words() for w in fold(name).split()) and not name[:1].isupper()  # "writer", "docker"
+            before = re.search(r"([A-Za-z][\w-]*)\s*$", state.text[:start])
+            in_title = before is not None and self.lexicon.pairs.get(f"{fold(before.group(1))} {fold(name)}", 0) >= MIN_PAIR_COUNT
+            if (state.free(start, end) and not word_like and not in_title
+                    and any(m_start >= end and re.fullmatch(r"\s*(?:,\s*)?(?:or|and|&|/|,)?\s*", state.text[end:m_start])
+                            for m_start, _, _ in mentions)):
                 (exclude if negated else include).append((company, name))
                 mentions.append((start, end, negated))
                 state.take(neg_start if negated else start, end)
@@ -972,7 +984,13 @@ class RulePlanner:
                 cue = bool(_PLACE_CUE.search(before)) or bool(_NEGATION.search(before)) or listed or bool(_PLACE_AFTER.match(state.text, span[-1].end()))
                 if n == 1 and not cue and self._modifies_role(state.text, span[0]):
                     continue  # "dc technician": the role abbreviation (data center) before a title word, not Washington
-                place = self._place(phrase, cue=cue, lowercase_query=lowercase_query)
+                # "in mass spectrometry", "penn medicine", "cali, colombia": an old state abbreviation followed by a name is a word
+                after = state.text[span[-1].end():]
+                followed_by_name = n == 1 and fold(phrase).rstrip(".") in _STATE_ABBREVIATIONS and bool(re.match(r"\s+(?!(?:or|and|jobs?|roles?|positions?|openings?|area|based|remote|hybrid)\b)[A-Za-z]", after,
+                                                 re.IGNORECASE)
+                                        or ((m := re.match(r"\s*,\s*([A-Za-z][\w ]*?)\s*(?:$|[,.;(])", after))
+                                            and self.tools.gazetteer.country(fold(m.group(1))) is not None))
+                place = self._place(phrase, cue=cue, lowercase_query=lowercase_query, followed_by_name=followed_by_name)
                 if place is None and n == 1 and phrase.lower() == "us" and (_COUNTRY_US_BEFORE.search(before)
                                                                           or _COUNTRY_US_AFTER.match(state.text, span[-1].end())):
                     place = self.tools.gazetteer.country("us")  # "in the us", "remote us", "us-based": the pronoun is never said so
@@ -1044,7 +1062,9 @@ class RulePlanner:
         # "London or remote somewhere in Europe": a place right after "remote (somewhere) in" is where the remote job may be,
         # not one more place for the on-site branch.
         scoped = [item for item in positive for m in modes if "remote" in m["modes"] and item[0] >= m["end"]
-                  and _REMOTE_SCOPE.fullmatch(state.text[m["end"]:item[0]])]
+                  and (_REMOTE_SCOPE.fullmatch(state.text[m["end"]:item[0]])
+                       # "remote us", "remote - canada": a country or region right after "remote" scopes it too
+                       or (item[3].kind in ("country", "region") and re.fullmatch(r"\s*[,:/-]?\s*", state.text[m["end"]:item[0]])))]
         remote_scope = sorted({pid for *_, p in scoped for pid in self.tools.gazetteer.filter_ids(p)}) if len(scoped) < len(positive) else []
         if remote_scope:
             scope_names = " or ".join(self._label(p) for *_, p in scoped)
@@ -1187,7 +1207,7 @@ class RulePlanner:
             return f"{place.name} ({', '.join(names)}{', ...' if len(place.contains) > 6 else ''})"
         return place.label()
 
-    def _place(self, phrase: str, *, cue: bool, lowercase_query: bool) -> Place | None:
+    def _place(self, phrase: str, *, cue: bool, lowercase_query: bool, followed_by_name: bool = False) -> Place | None:
         key = " ".join(fold(phrase).split())
         if "," in key and key.replace(",", "") in ("washington dc", "washington d.c", "washington d.c."):
             key = key.replace(",", "")
@@ -1210,7 +1230,7 @@ class RulePlanner:
             if key == "la" and not phrase.isupper() and not cue:
                 return None
             return found
-        if cue and key.rstrip(".") in _STATE_ABBREVIATIONS and single:
+        if cue and key.rstrip(".") in _STATE_ABBREVIATIONS and single and not followed_by_name:
             found = gazetteer.state(_STATE_ABBREVIATIONS[key.rstrip(".")])  # "in mass", "in Calif."
             if found is not None:
                 return found

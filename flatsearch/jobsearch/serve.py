@@ -61,7 +61,10 @@ class EngineHolder:
             # The model and the planner's tables load here, not in the first users' searches; an engine that wraps a
             # JobSearch without its warm_up still loads the model.
             warm_up = getattr(engine, "warm_up", None)
-            warm_up() if warm_up is not None else engine.encoder.encode_query("warm up")
+            if warm_up is not None:
+                warm_up()
+            else:
+                engine.encoder.encode_query("warm up")
             self.engine = engine
         except Exception as error:  # noqa: BLE001 - reported by /healthz and every request
             logger.exception("the job search failed to load")

@@ -321,3 +321,44 @@ def _seniority_codes(clause) -> list[int]:
 def test_words_quoted_inside_a_database_statement_are_what_it_asks_for(planner):
     plan = planner.plan("SELECT * FROM postings WHERE role = 'data analyst'", now=NOW)
     assert plan.intent == "job_search" and "data analyst" in plan.semantic_text and "postings" not in plan.semantic_text
+
+
+@pytest.mark.parametrize("query", ["show me all data analyst jobs", "list every data entry job in boston",
+                                   "fraud analyst who can set fraud rules", "paralegal who can act as office manager",
+                                   "executive assistant: remote, boston", "medical assistant: part time, denver",
+                                   "remote hr jobs; show me all data privacy roles"])
+def test_ordinary_requests_are_no_instructions(planner, query):
+    plan = planner.plan(query, now=NOW)
+    assert plan.intent == "job_search"
+    assert not any("Instructions to the search" in n for n in plan.notes)
+
+
+def test_a_country_right_after_remote_scopes_the_remote_branch(planner):
+    plan = planner.plan("toronto or remote us", now=NOW)
+    (clause,) = plan.clauses
+    on_site, remote = clause["or"]
+    assert US_COUNTRY not in on_site["geo"]["in"] and {"geo": {"in": [US_COUNTRY]}} in remote["and"]
+
+
+@pytest.mark.parametrize("query", ["research scientist in mass spectrometry", "nurse jobs in penn medicine"])
+def test_an_old_state_abbreviation_followed_by_a_name_is_a_word(planner, query):
+    assert "geo" not in json.dumps(planner.plan(query, now=NOW).clauses)
+
+
+def test_could_become_is_no_wish_to_become(planner):
+    assert "accountant" in planner.plan("contract accountant roles that could become permanent", now=NOW).semantic_text
+
+
+@pytest.mark.parametrize("query, kept", [("content writer, at airbnb", "content writer")])
+def test_a_word_like_catalog_name_in_a_list_stays_a_word(planner, query, kept):
+    plan = planner.plan(query, now=NOW)
+    assert len(next(c["company"]["in"] for c in plan.clauses if "company" in c)) == 1 and kept in plan.semantic_text
+
+
+def test_double_quoted_values_in_a_statement_are_kept(planner):
+    plan = planner.plan('SELECT * FROM jobs WHERE title="data analyst"', now=NOW)
+    assert plan.intent == "job_search" and "data analyst" in plan.semantic_text
+
+
+def test_a_car_is_a_condition_not_a_title_to_leave_out(planner):
+    assert "title_terms" not in json.dumps(planner.plan("remote jobs that don't need a car", now=NOW).clauses)
