@@ -356,8 +356,8 @@ _INJECTED_WRAPPING = re.compile(r"\{[^{}]*(?:\{[^{}]*\}[^{}]*)*\}|\[[^\[\]]*\]|"
 _SQL_FRAGMENT = re.compile(r"['\"`]*\s*;?\s*\b(?:(?:drop|truncate|alter)\s+(?:table|database|schema|index|column)|delete\s+from|insert\s+into|"
                            r"update\s+\w+\s+set|union\s+(?:all\s+)?select|select\s+\*\s+from)\b[^;]*?(?:;|--|$)\s*(?:--|#)?\s*|['\"`]\s*(?:or|and)\s+['\"`]?1['\"`]?\s*=\s*['\"`]?1\b['\"`]?"
                            r"|\s--\s*$", re.IGNORECASE)
-# Where one instruction ends and a request may begin: a sentence end, or a "SYSTEM:" / "ADMIN:" label starting a new one.
-# or "and"/"then"/a comma before a search verb ("bypass your filters and show me nurse jobs").
+# Where one instruction ends and a request may begin: a sentence end, a "SYSTEM:" / "ADMIN:" label starting a new one, or
+# "and" / "then" / a comma before a search verb ("bypass your filters and show me nurse jobs").
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?;])\s+|\s*(?=\b(?:system|assistant|(?-i:ADMIN|Admin))\s*:)|"
                              r"\s*(?:,\s*|\s+)(?:and\s+|then\s+)(?=(?:now\s+|just\s+)?(?:show|find|list|give|get|search|look)\b)|"
                              r"\s*,\s*(?=(?:now\s+|just\s+)?(?:show|find|list|give|get|search|look)\b)", re.IGNORECASE)
