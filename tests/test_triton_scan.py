@@ -397,6 +397,12 @@ def test_staging_fills_and_merges_mid_scan(nq, dtype, k, block_q):
     assert_same(triton_scan(request, config=config, n_splits=1), torch_scan(request), dtype)
 
 
+def _as_passing_slots(request: ScanRequest, slots: int) -> ScanRequest:
+    """The same scan with its shared mask given as the list of passing slots (what sends it down the gather path)."""
+    passing = unpack_bits(request.mask_words, slots).nonzero().flatten()
+    return ScanRequest(**{**request.__dict__, "passing_slots": passing})
+
+
 @pytest.mark.parametrize("nq, dtype, k, pass_fraction, config", [
     (1, torch.float32, 5, 0.05, KernelConfig(1, 16, 16)),         # one query, several list tiles
     (3, torch.float16, 9, 0.08, KernelConfig(16, 16, 16)),        # padded to a tl.dot tile
@@ -407,8 +413,7 @@ def test_sparse_shared_filter_scans_the_passing_rows(nq, dtype, k, pass_fraction
     """The gather path: the passing slots as a list, over several arenas, with bias; ids exactly as torch."""
     base = make_request(60 + nq, dtype=dtype, dim=24, nq=nq, k=k, arena_rows=(96, 160, 64),
                         pass_fraction=pass_fraction, bias=True, score_scale=2.0)
-    keep = unpack_bits(base.mask_words, 320)
-    request = ScanRequest(**{**base.__dict__, "passing_slots": keep.nonzero().flatten()})
+    request = _as_passing_slots(base, 320)
     assert triton_scan_module.uses_gather(request, int((request.ranges[:, 1] - request.ranges[:, 0]).sum()))
     expected = torch_scan(base)
     assert_same(triton_scan(request, config=config, n_splits=3), expected, dtype)
@@ -559,8 +564,7 @@ def test_gather_path_takes_a_sampled_start(monkeypatch):
     _strict_subset_sample(monkeypatch, divisor=2)
     base = make_request(510, dtype=torch.float16, dim=24, nq=3, k=6, arena_rows=(96, 160, 64), pass_fraction=0.2,
                         bias=True, score_scale=2.0)
-    keep = unpack_bits(base.mask_words, 320)
-    request = ScanRequest(**{**base.__dict__, "passing_slots": keep.nonzero().flatten()})
+    request = _as_passing_slots(base, 320)
     assert_same(triton_scan(request, config=KernelConfig(16, 16, 16), n_splits=3), torch_scan(base), torch.float16)
 
 
@@ -658,8 +662,7 @@ def test_wide_tiles_on_the_gather_path(monkeypatch):
     _strict_subset_sample(monkeypatch, divisor=2)
     base = make_request(640, dtype=torch.float16, dim=24, nq=128, k=6, arena_rows=(96, 160, 64), pass_fraction=0.2,
                         bias=True, score_scale=2.0)
-    keep = unpack_bits(base.mask_words, 320)
-    request = ScanRequest(**{**base.__dict__, "passing_slots": keep.nonzero().flatten()})
+    request = _as_passing_slots(base, 320)
     expected = torch_scan(base)
     assert_same(triton_scan(request, config=KernelConfig(128, 16, 16), n_splits=3), expected, torch.float16)
     assert_same(triton_scan(request, n_splits=1), expected, torch.float16)  # default: 64-query tiles (a short scan)

@@ -274,6 +274,8 @@ _NEGATION = re.compile(
     r"(?:(?:in|at|from|for|with|the|a|an|any|based\s+in|located\s+in|roles?\s+in|jobs?\s+in)\s+)*$", re.IGNORECASE)
 # What may sit between two members of one list ("Seattle or Portland", "Doordash and Lyft", "NYC/SF").
 _LIST_JOIN = re.compile(r"^\s*(?:,\s*)?(?:(?:or|and|nor|and/or|&)\s+|/\s*|,\s*)(?:(?:in|at|from|the|either)\s+)*$", re.IGNORECASE)
+# Only a list's own joiner, no "at" / "in" after it: a name that needs the list to read as a company must sit right in it.
+_PLAIN_LIST_JOIN = re.compile(r"\s*(?:,\s*)?(?:or|and|&|/|,)?\s*")
 _OR_JOIN = re.compile(r"^\s*(?:(?:region|area|metro(?:\s+area)?)\s*)?(?:,\s*)?(?:or|/|and/or)\s*(?:(?:in|at|based\s+in|near|the|either)\s+)*$", re.IGNORECASE)
 _STAFFING = re.compile(
     r"\b(?:but\s+)?(?:not|no|excluding|exclude|except|without|avoid(?:ing)?|skip(?:ping)?|leave\s+out|leaving\s+out|filter\s+out|ignore|ignoring)\s+"
@@ -720,7 +722,7 @@ class RulePlanner:
             before = re.search(r"([A-Za-z][\w-]*)\s*$", state.text[:start])
             in_title = before is not None and self.lexicon.pairs.get(f"{fold(before.group(1))} {fold(name)}", 0) >= MIN_PAIR_COUNT
             if (state.free(start, end) and not word_like and not in_title
-                    and any(m_start >= end and re.fullmatch(r"\s*(?:,\s*)?(?:or|and|&|/|,)?\s*", state.text[end:m_start])
+                    and any(m_start >= end and _PLAIN_LIST_JOIN.fullmatch(state.text[end:m_start])
                             for m_start, _, _ in mentions)):
                 (exclude if negated else include).append((company, name))
                 mentions.append((start, end, negated))

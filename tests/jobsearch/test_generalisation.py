@@ -6,9 +6,7 @@ a plural role, the floor for a role that exists elsewhere, instructions written 
 import datetime as dt
 import json
 from collections import Counter
-from dataclasses import dataclass
 
-import numpy as np
 import pytest
 
 from flatsearch.jobsearch.corpus import Corpus, Posting
@@ -117,36 +115,6 @@ def test_pay_above_the_median_compares_with_the_singular_role(small_planner):
     assert "titles containing 'account executive'" in meaning
     places = small_planner.plan("better paying jobs in denver", now=NOW)
     assert "postings in the requested places" in json.dumps([e.meaning for e in places.explanations])
-
-
-@dataclass(frozen=True)
-class _C:
-    id: int
-    score: float
-    vector: np.ndarray = None
-    record: object = None
-
-
-def _job(title):
-    from types import SimpleNamespace
-
-    return SimpleNamespace(posting=SimpleNamespace(title=title, department="", category="other"))
-
-
-def test_a_role_that_exists_elsewhere_keeps_jobs_naming_none_of_it_out(catalog):
-    from flatsearch.jobsearch.lexical import LexicalIndex, split_close
-
-    lexical = LexicalIndex(catalog)
-    text = "ux (user experience) researcher"
-    vector = np.array([1.0, 0.0], dtype=np.float32)
-    similar = np.array([0.55, 0.835], dtype=np.float32)  # above best - CLOSE_MARGIN, below best - NAMELESS_MARGIN (best 0.65)
-    part, none = _C(1, 0.0, similar, _job("Staff UX Designer")), _C(2, 0.0, similar, _job("Backend Engineer, Patient Experience"))
-    elsewhere = _job("UX Researcher").posting
-    close, rest = split_close([part, none], vector, 0.65, lexical, text, best_posting=elsewhere)
-    assert [c.id for c in close] == [1] and [c.id for c in rest] == [2]
-    # Without knowing that the role exists (or when the nearest posting anywhere is no such role), the plain bar holds.
-    assert len(split_close([part, none], vector, 0.65, lexical, text)[0]) == 2
-    assert len(split_close([part, none], vector, 0.65, lexical, text, best_posting=_job("Product Designer").posting)[0]) == 2
 
 
 def test_a_small_town_the_postings_name_often_is_a_place_without_a_cue(small_planner):

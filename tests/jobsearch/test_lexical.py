@@ -173,3 +173,17 @@ def test_a_role_family_meets_its_slot_in_the_title_only(lexical):
     close, _ = split_close([_C(1, 0.0, middle, in_title), _C(3, 0.0, middle, _job("Account Executive", "Sales", "sales"))], vector, 0.8,
                            lexical, "accountant")
     assert [c.id for c in close] == [1]
+
+
+def test_a_role_that_exists_elsewhere_keeps_jobs_naming_none_of_it_out(catalog):
+    lexical = LexicalIndex(catalog)
+    text = "ux (user experience) researcher"
+    vector = np.array([1.0, 0.0], dtype=np.float32)
+    similar = np.array([0.55, 0.835], dtype=np.float32)  # above best - CLOSE_MARGIN, below best - NAMELESS_MARGIN (best 0.65)
+    part, none = _C(1, 0.0, similar, _job("Staff UX Designer")), _C(2, 0.0, similar, _job("Backend Engineer, Patient Experience"))
+    elsewhere = _job("UX Researcher").posting
+    close, rest = split_close([part, none], vector, 0.65, lexical, text, best_posting=elsewhere)
+    assert [c.id for c in close] == [1] and [c.id for c in rest] == [2]
+    # Without knowing that the role exists (or when the nearest posting anywhere is no such role), the plain bar holds.
+    assert len(split_close([part, none], vector, 0.65, lexical, text)[0]) == 2
+    assert len(split_close([part, none], vector, 0.65, lexical, text, best_posting=_job("Product Designer").posting)[0]) == 2
