@@ -16,7 +16,8 @@ score of :mod:`~flatsearch.jobsearch.scoring`) each candidate's final score is
 
 (0 when no candidate shares a word with the query), where ``share`` is the fraction of the query's slots
 (see *Floor* below: an abbreviation and its expansion are one slot) that the job's indexed words meet, in
-its best alternative. With ``LEXICAL_WEIGHT`` = 0.2 a job whose title has every query word gains up to as
+its best alternative; here an expansion is met only as the phrase it is, its words next to each other in one
+field ("PM" is a "Product Manager", not a "Program Manager, Product Marketing" title that holds both words). With ``LEXICAL_WEIGHT`` = 0.2 a job whose title has every query word gains up to as
 much as a 0.2 higher cosine similarity; one that has a single rare word of a three-word query ("Systems
 Engineer, Sensing" for "remote sensing analyst") gains a third of its BM25 part, so one rare word does
 not outweigh the meaning of the whole query. An installed cross-encoder
@@ -91,6 +92,7 @@ CLOSE_MARGIN = 0.2
 STRICT_MARGIN = 0.15
 DISTINCTIVE_SHARE = 0.1
 TITLE_MARK = "~"  # marks a title word in a posting's word set (a role family matches titles only)
+PAIR_MARK = "+"  # joins two neighbouring words in a word set (an expansion is a phrase); no index term holds it
 NAMELESS_SLOTS = 2  # a query of at most this many slots ("ux researcher") names a role a job either names part of or not
 NAMELESS_MARGIN = 0.05
 NAMED_SHARE = 1.0  # half (0.5) also raised the bar when a job named only the generic half ('Deal Desk Analyst' for 'cybersecurity analyst')
@@ -160,13 +162,37 @@ def _families() -> dict[str, tuple[str, ...]]:
     return out
 
 
+def _pairs(words: list[str]) -> set[str]:
+    """Each two neighbouring words joined by ``PAIR_MARK``: how a text meets a phrase (see :func:`_phrase`).
+
+    Example:
+        >>> sorted(_pairs(["senior", "product", "manager"]))
+        ['product+manager', 'senior+product']
+    """
+    return {a + PAIR_MARK + b for a, b in zip(words, words[1:])}
+
+
+def _phrase(words: tuple[str, ...]) -> tuple[str, ...]:
+    """An expansion of two or more words as the neighbouring pairs a text must hold: "PM" stands for the phrase
+    "product manager", which a "Program Manager, Product Marketing" title holds only as separate words.
+
+    Example:
+        >>> _phrase(("product", "manager")), _phrase(("engineer",))
+        (('product+manager',), ('engineer',))
+    """
+    return tuple(sorted(_pairs(list(words)))) if len(words) > 1 else words
+
+
 def _words(posting) -> set[str]:
     """A posting's words for the floor and the slot shares: title, department and category, plus each title word
-    marked with ``TITLE_MARK``. A role family meets a slot
+    marked with ``TITLE_MARK``, plus the neighbouring pairs of the title and of the department and category (for
+    expansions, which are phrases). A role family meets a slot
     only in the title: "Finance & Accounting" departments hold every kind of job, an accounting title is accounting.
     """
     title = terms(posting.title)
-    return {*title, *terms(f"{posting.department} {posting.category}"), *(TITLE_MARK + w for w in title)}
+    rest = terms(f"{posting.department} {posting.category}")
+    return {*title, *rest, *(TITLE_MARK + w for w in title), *_pairs(title), *_pairs(terms(posting.department)),
+            *_pairs(terms(posting.category))}
 
 
 def _indexed_text(posting) -> str:
@@ -291,14 +317,18 @@ class LexicalIndex:
         order = chosen[np.argsort(-scores[chosen], kind="stable")[:k]]
         return [(int(self.ids[r]), float(scores[r])) for r in order]
 
-    def coverage(self, text: str) -> list[list[set[str]]]:
+    def coverage(self, text: str, *, phrases: bool = False) -> list[list[set[str]]]:
         """The query's alternatives, each a list of slots (sets of word groups; see the module's floor rule).
+        ``phrases``: an expansion is met only as the phrase it is (its neighbouring pairs, :func:`_phrase`), as the slot
+        shares that weigh the BM25 part read it; the floor reads its words in any order and field.
 
         Example:
             >>> lexical = LexicalIndex.__new__(LexicalIndex)
             >>> lexical.query_terms = lambda t: [w for w in normalise(t) if w not in {"or", "in"}]
             >>> [[sorted(slot) for slot in slots] for slots in lexical.coverage("QA quality assurance engineer")]
             [[[('qa',), ('quality', 'assurance')], [('engineer',), ('~engineering',)]]]
+            >>> [sorted(slot) for slot in lexical.coverage("QA quality assurance engineer", phrases=True)[0]][0]
+            [('qa',), ('quality+assurance',)]
         """
         expansions = _expansions()
         alternatives = []
@@ -308,7 +338,8 @@ class LexicalIndex:
             for word in words:
                 if word in expansions:
                     expansion = tuple(w for w in expansions[word] if w in words) or expansions[word]
-                    slots.append({(word,), expansion, *_also().get(word, ())})
+                    group = _phrase if phrases else tuple
+                    slots.append({(word,), group(expansion), *(group(title) for title in _also().get(word, ()))})
                     used.update(expansion)
             slots.extend({(word,), *((w,) for w in _families().get(word, ()))} for word in words if word not in used and word not in expansions)
             if slots:
@@ -326,7 +357,7 @@ class LexicalIndex:
             >>> round(lexical.slot_shares("remote sensing analyst", {7: job})[7], 3)
             0.333
         """
-        coverage = self.coverage(text)
+        coverage = self.coverage(text, phrases=True)
         out = {}
         for job_id, posting in postings.items():
             words = _words(posting)
