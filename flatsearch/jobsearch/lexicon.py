@@ -28,7 +28,7 @@ from collections import Counter
 from functools import lru_cache
 from importlib import resources
 
-from .gazetteer import fold
+from .gazetteer import fold, place_aliases
 
 SHORT_WORD_EDITS = 1
 LONG_WORD_EDITS = 2
@@ -92,9 +92,11 @@ def common_words() -> frozenset[str]:
 
 @lru_cache(maxsize=1)
 def translations() -> dict[str, str]:
-    """Common job-search words of other languages -> English (the embedding model reads English)."""
+    """Common job-search words of other languages, and countries' own names ("Deutschland", from the place alias table)
+    -> English (the embedding model reads English)."""
     table = json.loads(resources.files(__package__).joinpath("data/abbreviations.json").read_text(encoding="utf-8"))
-    return {fold(k): v for k, v in table.get("translations", {}).items()}
+    words = {fold(k): v for k, v in table.get("translations", {}).items()}
+    return {**words, **{fold(k): v for k, v in place_aliases()["country_endonyms"].items()}}
 
 
 def translate(text: str) -> str:
