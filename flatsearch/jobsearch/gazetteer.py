@@ -124,7 +124,22 @@ class _PlaceStore:
             self._known[int(row[0])] = self._place(row)
 
     def keyed(self, sql: str, parameters=()) -> list[tuple[str, Place]]:
-        """(key, place) for rows of ``SELECT key, places.* ...``: one query, not one lookup per place."""
+        """(key, place) for rows of ``SELECT key, places.* ...``: one query, not one lookup per place. Each place is read
+        once and remembered, so a later :meth:`get` of it does not go back to the file.
+
+        Example:
+            >>> import pathlib, tempfile
+            >>> folder = tempfile.TemporaryDirectory()
+            >>> Gazetteer().save(pathlib.Path(folder.name) / "places.sqlite")
+            >>> store = Gazetteer.open(pathlib.Path(folder.name) / "places.sqlite")._places
+            >>> found = store.keyed("SELECT n.key, p.* FROM names n JOIN places p ON p.id = n.place "
+            ...                     "WHERE n.tbl = 0 AND n.key IN (?, ?) AND n.rank = 0 ORDER BY n.key", ("boston", "seattle"))
+            >>> [(key, place.name, place.admin1) for key, place in found]
+            [('boston', 'Boston', 'MA'), ('seattle', 'Seattle', 'WA')]
+            >>> store.get(found[1][1].id) is found[1][1]
+            True
+            >>> folder.cleanup()
+        """
         found = []
         for key, *row in self.rows(sql, parameters):
             place_id = int(row[0])
