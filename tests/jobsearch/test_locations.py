@@ -135,6 +135,13 @@ def test_place_alias_table_names_real_places(gazetteer):
         assert translations()[fold(name)] == english  # translated before the query is read
     for nickname, name in table["city_nicknames"].items():
         assert gazetteer.cities_named(name) or gazetteer.metro_alias(name, in_query=True), (nickname, name)
+    curated = {p.name: p for p in gazetteer._places.values() if p.kind in ("metro", "region", "area")}
+    for part in ("curated", "curated_in_query"):
+        for alias, name in table[part].items():
+            assert name in curated, (part, alias, name)  # the name of a place in metros.json
+            assert gazetteer.metro_alias(fold(alias), in_query=True) is curated[name] or part == "curated_in_query", (alias, name)
+    for alias, code in table["subdivisions"].items():
+        assert any(p.admin1 == code for p in gazetteer.subdivisions_named(fold(alias))), (alias, code)
     for short in table["short_place_names"]:
         assert gazetteer.metro_alias(short, in_query=True) or gazetteer.cities_named(short), short
     admin1_in_use = {(p.country, p.admin1) for p in gazetteer._places.values() if p.kind == "city"}
