@@ -248,13 +248,8 @@ _ANYWHERE = re.compile(r"\b(?:(?:from\s+)?anywhere\s+in\s+the\s+world|(?:from\s+
 _PLACE_AFTER = re.compile(r"\s+based\b|\s*(?:,\s*)?(?:\s(?:or|and/or)\s+|/\s*)(?:fully\s+|100%\s+)?(?:remote|hybrid)\b", re.IGNORECASE)
 # Two-letter US state codes after "in": read in capitals, or in an all lower-case query unless the code is also a word.
 _WORD_LIKE_CODES = frozenset("or in me hi ok oh de id al co ne pa ma ms mt".split())
-# Older (AP style) abbreviations of US states, read as the state after a place cue ("nurse jobs in mass"); those that are
-# common words in another sense ("ill", "ore", "wash", "miss", "ind") are left out.
-_STATE_ABBREVIATIONS = {"mass": "massachusetts", "calif": "california", "cali": "california", "penn": "pennsylvania",
-                        "fla": "florida", "ariz": "arizona", "colo": "colorado", "conn": "connecticut", "minn": "minnesota",
-                        "mich": "michigan", "wisc": "wisconsin", "tenn": "tennessee", "okla": "oklahoma", "kans": "kansas",
-                        "nebr": "nebraska", "nev": "nevada", "mont": "montana", "wyo": "wyoming", "ala": "alabama",
-                        "ark": "arkansas", "del": "delaware", "ky": "kentucky", "md": "maryland", "va": "virginia"}
+# Older (AP style) abbreviations of US states, read as the state after a place cue ("nurse jobs in mass"): data/places.json.
+_STATE_ABBREVIATIONS: dict[str, str] = place_aliases()["state_abbreviations"]
 _NOT_STATE_CODES = frozenset({"pr"})  # "jobs in PR" is public relations more often than Puerto Rico
 # Postal codes of Canadian provinces and Australian states after a city ("Vancouver BC", "Perth WA"): Gazetteer.region_code;
 # those that are also words are read only in capitals ("London ON", not "london on site").

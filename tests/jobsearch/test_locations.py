@@ -142,6 +142,8 @@ def test_place_alias_table_names_real_places(gazetteer):
             assert gazetteer.metro_alias(fold(alias), in_query=True) is curated[name] or part == "curated_in_query", (alias, name)
     for alias, code in table["subdivisions"].items():
         assert any(p.admin1 == code for p in gazetteer.subdivisions_named(fold(alias))), (alias, code)
+    for abbreviation, name in table["state_abbreviations"].items():
+        assert gazetteer.state(name) is not None, (abbreviation, name)
     for short in table["short_place_names"]:
         assert gazetteer.metro_alias(short, in_query=True) or gazetteer.cities_named(short), short
     admin1_in_use = {(p.country, p.admin1) for p in gazetteer._places.values() if p.kind == "city"}
