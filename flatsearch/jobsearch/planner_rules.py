@@ -60,7 +60,7 @@ from functools import cached_property
 from importlib import resources
 
 from .dates import parse_recency
-from .gazetteer import Place, fold
+from .gazetteer import Place, fold, place_aliases
 from .lexicon import MIN_PAIR_COUNT, MIN_PAIR_KEPT, Lexicon, abbreviations, expand_interests, catalog_word_counts, clean_query, common_words, expand_abbreviations, translate
 from .locations import WORK_MODE_CODES
 from .pay import parse_pay, spell_out_amounts
@@ -79,11 +79,10 @@ NO_COMPANY_ID = -1  # a company id no posting has: the filter for a named compan
 CUE_WINDOW = 80  # characters before a phrase in which its cue ("not in", "outside of the") is looked for
 CHIEF_TITLES = ("chief", "ceo", "cto", "cfo", "coo", "cmo", "cro", "cio", "ciso", "cpo")
 _WORD_LIKE_ALIASES = frozenset({"la", "us", "atl"})  # short aliases that are also words or syllables ("la" in Spanish names)
-# Short names people write for a city that are no English word ("ldn", "nola", "yvr"): the city, in any case and without a cue.
-# Those that are also words or other places' codes ("chi", "sd", "to") are left out.
-_CITY_NICKNAMES = {"ldn": "london", "nola": "new orleans", "vegas": "las vegas", "slc": "salt lake city", "mtl": "montreal",
-                   "yvr": "vancouver", "yyz": "toronto", "bcn": "barcelona", "blr": "bangalore", "htx": "houston", "chitown": "chicago",
-                   "bklyn": "brooklyn", "sfo": "san francisco"}
+# Short names of places: the city nicknames read in any case without a cue ("ldn", "nola"), and the short names of a city
+# or metro read as the place though three letters or fewer ("sf", "atx"); see data/places.json.
+_CITY_NICKNAMES: dict[str, str] = place_aliases()["city_nicknames"]
+_SHORT_PLACE_NAMES = frozenset(place_aliases()["short_place_names"])
 # Lower-case "us" is the country where the pronoun cannot stand: after "the" following a place cue ("jobs in the us"), next to
 # "remote" ("remote us", "us remote"), or before "based" / "only" / "citizens" ("us-based", "us only").
 _COUNTRY_US_BEFORE = re.compile(r"(?:\b(?:in|within|across|throughout|from|outside(?:\s+of)?|anywhere\s+in|around|all\s+over)\s+the|"
@@ -249,26 +248,18 @@ _ANYWHERE = re.compile(r"\b(?:(?:from\s+)?anywhere\s+in\s+the\s+world|(?:from\s+
 _PLACE_AFTER = re.compile(r"\s+based\b|\s*(?:,\s*)?(?:\s(?:or|and/or)\s+|/\s*)(?:fully\s+|100%\s+)?(?:remote|hybrid)\b", re.IGNORECASE)
 # Two-letter US state codes after "in": read in capitals, or in an all lower-case query unless the code is also a word.
 _WORD_LIKE_CODES = frozenset("or in me hi ok oh de id al co ne pa ma ms mt".split())
-# Older (AP style) abbreviations of US states, read as the state after a place cue ("nurse jobs in mass"); those that are
-# common words in another sense ("ill", "ore", "wash", "miss", "ind") are left out.
-_STATE_ABBREVIATIONS = {"mass": "massachusetts", "calif": "california", "cali": "california", "penn": "pennsylvania",
-                        "fla": "florida", "ariz": "arizona", "colo": "colorado", "conn": "connecticut", "minn": "minnesota",
-                        "mich": "michigan", "wisc": "wisconsin", "tenn": "tennessee", "okla": "oklahoma", "kans": "kansas",
-                        "nebr": "nebraska", "nev": "nevada", "mont": "montana", "wyo": "wyoming", "ala": "alabama",
-                        "ark": "arkansas", "del": "delaware", "ky": "kentucky", "md": "maryland", "va": "virginia"}
-_NOT_STATE_CODES = frozenset({"pr"})
+# Older (AP style) abbreviations of US states, read as the state after a place cue ("nurse jobs in mass"): data/places.json.
+_STATE_ABBREVIATIONS: dict[str, str] = place_aliases()["state_abbreviations"]
+_NOT_STATE_CODES = frozenset({"pr"})  # "jobs in PR" is public relations more often than Puerto Rico
+# Postal codes of Canadian provinces and Australian states after a city ("Vancouver BC", "Perth WA"): Gazetteer.region_code;
+# those that are also words are read only in capitals ("London ON", not "london on site").
+_WORD_LIKE_REGION_CODES = frozenset(place_aliases()["region_codes_upper_only"])
 # Two letters that end a query as something other than a state: a degree or credential ("physician md"), a scan ("ct"),
 # a technology ("ar"), a pronoun or word.
 _BARE_CODE_WORDS = _WORD_LIKE_CODES | frozenset("md ct ar it go us uk va".split())
 # What may follow such a code at the end of the query: a work mode or a job word ("qa eng tx remote", "nurse fl jobs").
 _QUERY_END = re.compile(r"(?:[\s.,!?)]*(?:or\s+|and\s+)?(?:remote|hybrid|on-?site|in[- ]office|area|jobs?|roles?|positions?|openings?|only)\b)*[\s.,!?)]*",
                         re.IGNORECASE)
-# Postal codes of Canadian provinces and Australian states after a city ("Vancouver BC", "Perth WA") -> (country, GeoNames admin1).
-_REGION_CODES = {"ab": ("CA", "01"), "bc": ("CA", "02"), "mb": ("CA", "03"), "nb": ("CA", "04"), "nl": ("CA", "05"),
-                 "ns": ("CA", "07"), "on": ("CA", "08"), "pe": ("CA", "09"), "qc": ("CA", "10"), "sk": ("CA", "11"),
-                 "act": ("AU", "01"), "nsw": ("AU", "02"), "nt": ("AU", "03"), "qld": ("AU", "04"), "sa": ("AU", "05"),
-                 "tas": ("AU", "06"), "vic": ("AU", "07"), "wa": ("AU", "08")}
-_WORD_LIKE_REGION_CODES = frozenset("on act sa nt pe ns ab nb vic tas".split())  # read only in capitals ("London ON", not "london on site")  # "jobs in PR" is public relations more often than Puerto Rico
 _SOFT_CUE = re.compile(r"\b(ideally|preferably|if possible|bonus if|nice to have|would be nice|optionally|hopefully)\b[\w\s']{0,30}$",
                        re.IGNORECASE)
 # A negation right before a phrase, with the prepositions that may sit between ("not in", "outside of the", "except at").
@@ -1231,9 +1222,9 @@ class RulePlanner:
             raw = state.text[span[0].start():span[-1].end()].rstrip(".")
             qkey = " ".join(fold(raw).split())
             is_code = len(raw) == 2 and (raw.isupper() or state.text == state.text.lower())
-            if n == 1 and qkey in _REGION_CODES and (raw.isupper() or state.text == state.text.lower() and qkey not in _WORD_LIKE_REGION_CODES):
+            wanted = gazetteer.region_code(qkey) if n == 1 else None
+            if wanted is not None and (raw.isupper() or state.text == state.text.lower() and qkey not in _WORD_LIKE_REGION_CODES):
                 # "Vancouver BC", "perth wa": a province or state code the city lies in, outside the US ("Perth WA" is Australia).
-                wanted = _REGION_CODES[qkey]
                 inside = [c for c in cities if (c.country, c.admin1) == wanted]
                 if inside:
                     return inside[0], span[-1].end(), n
@@ -1288,7 +1279,7 @@ class RulePlanner:
         if key in _CITY_NICKNAMES:
             return self._place(_CITY_NICKNAMES[key], cue=True, lowercase_query=True)  # "pm jobs in ldn": London
         alias = gazetteer.metro_alias(key, in_query=True)
-        city_alias = key in ("sf", "nyc", "dc", "la", "atx", "dfw", "dmv", "gta", "socal", "nova", "atl", "philly")
+        city_alias = key in _SHORT_PLACE_NAMES
         if alias is not None or city_alias:
             found = alias or next(iter(gazetteer.cities_named(key)), None)
             # A short name of a city or metro that is no word ("nyc", "sf", "dfw", "pdx") is the place in any case and without a

@@ -58,6 +58,38 @@ def test_a_real_word_that_is_a_typo_in_its_place_is_corrected(small_planner, que
     assert typed not in plan.semantic_text
 
 
+# Word and title-pair counts as the bundled corpus holds them (no grocery titles: "produce" is in none).
+_CORPUS_COUNTS = Counter({"product": 3369, "manager": 3991, "manger": 1, "principal": 379, "principle": 1, "engineer": 5000,
+                          "customer": 1965, "service": 400, "project": 600, "senior": 4000, "software": 2669, "data": 3000,
+                          "analyst": 678, "clerk": 1, "law": 3})
+_CORPUS_PAIRS = Counter({"product manager": 555, "principal engineer": 24, "customer service": 14, "project manager": 58,
+                         "senior software": 900, "software engineer": 1500, "data analyst": 200})
+
+
+@pytest.mark.parametrize("query, corrected", [
+    ("principle engineer", "principal engineer"),  # sounds the same: the title misspelt
+    ("project manger jobs", "project manager jobs"),  # a dropped vowel
+    ("costumer service", "customer service"),  # two vowels swapped
+    ("senior sofware engineer", "senior software engineer"),  # no word: corrected by spelling alone
+    ("data analist", "data analyst"),
+    ("produce manager", "produce manager"),  # a real title elsewhere (a grocery's), not "product" with a slip: left as typed
+    ("produce manager jobs in seattle", "produce manager jobs in seattle"),
+    ("produce clerk", "produce clerk"),  # no title pair either way
+])
+def test_a_real_word_is_corrected_by_its_pair_only_when_it_sounds_like_the_correction(query, corrected):
+    assert Lexicon(_CORPUS_COUNTS, _CORPUS_PAIRS).correct(query)[0] == corrected
+
+
+def test_sound_key_keeps_consonants_as_they_sound():
+    from flatsearch.jobsearch.lexicon import sound_key
+
+    for typed, meant in (("principle", "principal"), ("manger", "manager"), ("costumer", "customer"), ("fransisco", "francisco"),
+                         ("angelos", "angeles"), ("senor", "senior"), ("Philly", "filly")):
+        assert sound_key(typed) == sound_key(meant), (typed, meant)
+    for typed, other in (("produce", "product"), ("rick", "risk"), ("lead", "read")):
+        assert sound_key(typed) != sound_key(other), (typed, other)
+
+
 def test_pairs_leave_plurals_and_other_senses_alone():
     lexicon = Lexicon(Counter({"data": 300, "engineer": 900, "engineers": 200, "booking": 500, "cooking": 3}),
                       Counter({"data engineer": 80, "booking agent": 40, "love booking": 0}))

@@ -115,3 +115,51 @@ def test_a_country_code_before_a_city_abroad_is_the_country_not_a_state(gazettee
 def test_a_state_code_before_a_city_in_it_stays_the_state(gazetteer):
     parsed = parse_location("IN-Indianapolis", gazetteer)
     assert [p.name for p in parsed.places] == ["Indianapolis"] and parsed.places[0].country == "US"
+
+
+def test_place_alias_table_names_real_places(gazetteer):
+    """Every entry of data/places.json points at a place the gazetteer knows, so a typo in the table fails here."""
+    import pycountry
+
+    from flatsearch.jobsearch.gazetteer import fold, place_aliases
+    from flatsearch.jobsearch.lexicon import translations
+
+    table = place_aliases()
+    assert set(table["_keys"]) == {k for k in table if not k.startswith("_")}, "every part of the table is described in _keys"
+    for alias, city_id in table["cities"].items():
+        assert gazetteer.place(city_id) is not None and gazetteer.place(city_id).kind == "city", (alias, city_id)
+    for alias, code in table["countries"].items():
+        assert gazetteer.country(alias) is not None and gazetteer.country(alias).country == code, (alias, code)
+    for name, english in table["country_endonyms"].items():
+        assert gazetteer.country(fold(english)) is not None, (name, english)
+        assert translations()[fold(name)] == english  # translated before the query is read
+    for nickname, name in table["city_nicknames"].items():
+        assert gazetteer.cities_named(name) or gazetteer.metro_alias(name, in_query=True), (nickname, name)
+    curated = {p.name: p for p in gazetteer._places.values() if p.kind in ("metro", "region", "area")}
+    for part in ("curated", "curated_in_query"):
+        for alias, name in table[part].items():
+            assert name in curated, (part, alias, name)  # the name of a place in metros.json
+            assert gazetteer.metro_alias(fold(alias), in_query=True) is curated[name] or part == "curated_in_query", (alias, name)
+    for alias, code in table["subdivisions"].items():
+        assert any(p.admin1 == code for p in gazetteer.subdivisions_named(fold(alias))), (alias, code)
+    for abbreviation, name in table["state_abbreviations"].items():
+        assert gazetteer.state(name) is not None, (abbreviation, name)
+    for short in table["short_place_names"]:
+        assert gazetteer.metro_alias(short, in_query=True) or gazetteer.cities_named(short), short
+    admin1_in_use = {(p.country, p.admin1) for p in gazetteer._places.values() if p.kind == "city"}
+    iso = {s.code for s in pycountry.subdivisions}
+    for code, admin1 in table["region_admin1"].items():
+        country = code.split("-")[0]
+        assert code in iso and (country, admin1) in admin1_in_use, (code, admin1)
+        assert gazetteer.region_code(code.split("-")[1].lower()) == (country, admin1)
+    assert len({(c.split("-")[0], a) for c, a in table["region_admin1"].items()}) == len(table["region_admin1"]), "one admin1 per code"
+    assert set(table["region_codes_upper_only"]) <= {c.split("-")[1].lower() for c in table["region_admin1"]}
+
+
+@pytest.mark.parametrize("code, city, country", [("bc", "vancouver", "CA"), ("on", "toronto", "CA"), ("qc", "montreal", "CA"),
+                                                 ("ab", "calgary", "CA"), ("nsw", "sydney", "AU"), ("vic", "melbourne", "AU"),
+                                                 ("wa", "perth", "AU"), ("qld", "brisbane", "AU")])
+def test_region_code_holds_its_main_city(gazetteer, code, city, country):
+    """A postal code's GeoNames admin1 is the one its best-known city lies in (the mapping is hand-made: checked here)."""
+    biggest = next(c for c in gazetteer.cities_named(city) if c.country == country)
+    assert gazetteer.region_code(code) == (country, biggest.admin1)
