@@ -187,3 +187,13 @@ def test_a_role_that_exists_elsewhere_keeps_jobs_naming_none_of_it_out(catalog):
     # Without knowing that the role exists (or when the nearest posting anywhere is no such role), the plain bar holds.
     assert len(split_close([part, none], vector, 0.65, lexical, text)[0]) == 2
     assert len(split_close([part, none], vector, 0.65, lexical, text, best_posting=_job("Product Designer").posting)[0]) == 2
+
+
+def test_the_share_reads_an_expansion_as_its_phrase_and_the_floor_as_its_words(lexical):
+    from types import SimpleNamespace as Posting
+
+    product = Posting(title="Senior Product Manager, Events", department="", category="")
+    program = Posting(title="Sr. Program Manager, Product Operations & Product Marketing", department="", category="")
+    shares = lexical.slot_shares("sr (senior) pm (product manager)", {1: product, 2: program})
+    assert shares[1] == 1.0 and shares[2] == 0.5  # "senior" only: the program manager holds both words, not the phrase
+    assert lexical.title_covers("pm (product manager)", program.title)  # the floor still reads the words in any order
