@@ -139,9 +139,12 @@ def test_levels(planner, query, levels, negated):
     from flatsearch.jobsearch.seniority import LEVEL_CODES
 
     clause = next(c for c in clauses(planner, query) if "seniority" in json.dumps(c))
-    if "and" in clause:  # ruling out management also rules out manager titles (test_query_classes)
+    if "and" in clause and negated:  # ruling out management also rules out manager titles (test_query_classes)
         clause, titles = clause["and"]
         assert "manager" in levels and set(titles) == {"not"} and "title_terms" in titles["not"]
+    elif "and" in clause:  # "principal designer": the staff level, in a title that says principal
+        clause, titles = clause["and"]
+        assert levels == ["staff"] and set(titles) == {"title_terms"}
     codes = sorted(LEVEL_CODES[level] for level in levels)
     assert clause == ({"not": {"seniority": {"in": codes}}} if negated else {"seniority": {"in": codes}})
 
