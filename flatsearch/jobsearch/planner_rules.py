@@ -336,6 +336,8 @@ _COMPANY_CUE = re.compile(r"(?:\b(?:at|for|with|join(?:ing)?|companies\s+like|co
                           r"(?:[\w&.'-]+(?:\s+[\w&.'-]+)?\s*(?:,|\bor\b|\band\b|/)\s*){0,3}$", re.IGNORECASE)
 _UNKNOWN_COMPANY = re.compile(r"\b(?P<cue>(?i:(?:but\s+)?not\s+at|except(?:\s+at)?|excluding|other\s+than(?:\s+at)?|at|for|with|companies\s+like))\s+"
                               r"(?P<name>[A-Z][\w&.'-]*(?:\s+[A-Z][\w&.'-]*){0,2})")
+# A legal form written after a company's name ("Stripe Inc.", "Acme, LLC").
+_LEGAL_SUFFIX = re.compile(r",?\s+(?:inc|incorporated|llc|l\.l\.c|ltd|limited|corp|corporation|gmbh|plc)\b\.?(?![\w-])", re.IGNORECASE)
 _JOB_NOUN_NEXT = re.compile(r"\s+(?:jobs?|roles?|careers?|openings?|positions?|opportunities|vacancies)\b", re.IGNORECASE)
 _PUNCTUATION_WORD = re.compile(r"\W+")
 _QUESTION = re.compile(r"^\s*(?:what|who|whom|when|why|how|where|which|is|are|can|could|do|does|did|tell\s+me|explain|write|translate|"
@@ -737,6 +739,9 @@ class RulePlanner:
             if not state.free(start, end):
                 continue
             name = state.text[start:end]
+            suffix = _LEGAL_SUFFIX.match(state.text, end)
+            if suffix:
+                end = suffix.end()  # "Stripe Inc. careers": a legal form says it is the company, and is part of its name
             past = _PAST_EMPLOYER.search(state.text, max(0, start - CUE_WINDOW), start)
             if past:
                 # "former Stripe engineer", "I used to work at Airbnb": where the seeker worked, not where they want to.
@@ -746,7 +751,7 @@ class RulePlanner:
             negated, neg_start = state.negation_before(start, sorted(m for m in mentions if m[1] <= start))
             cue = _COMPANY_CUE.search(state.text[:neg_start if negated else start])
             listed = any(p_end <= start and _LIST_JOIN.match(state.text[p_end:start]) for _, p_end, _ in mentions)
-            strong_cue = negated or listed or bool(cue and re.match(r"(?i)at\b|companies|compan|employers?|working|work|employed|join", cue.group(0)))
+            strong_cue = negated or listed or bool(suffix) or bool(cue and re.match(r"(?i)at\b|companies|compan|employers?|working|work|employed|join", cue.group(0)))
             weak_cue = bool(cue) and name[:1].isupper()
             if not self._is_company_here(state.text, start, end, name, company, cue=strong_cue or weak_cue):
                 unsure.append((start, end, company, name, negated, neg_start))

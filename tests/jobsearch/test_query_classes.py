@@ -565,3 +565,10 @@ def test_account_exec_is_a_role_not_the_executive_level(planner):
     plan = plan_of(planner, "acct exec chicago il")
     assert not any("seniority" in json.dumps(c) for c in plan.clauses)
     assert "account" in plan.semantic_text and "executive" in plan.semantic_text
+
+
+@pytest.mark.parametrize("query", ["Stripe Inc. careers", "jobs at stripe, inc", "Stripe, LLC openings"])
+def test_a_legal_form_after_a_name_is_the_company(planner, catalog, query):
+    plan = plan_of(planner, query)
+    assert plan.clauses == [{"company": {"in": [catalog.company_ids["Stripe"]]}}]
+    assert "inc" not in plan.semantic_text.lower() and "llc" not in plan.semantic_text.lower()
