@@ -102,7 +102,7 @@ really very ideally preferably something anything can could should jobs job role
 opening posted posting postings listing listings that's there where when what how have has had do does using use as
 either neither not no non except excluding exclude outside other than besides instead rather avoid avoiding
 de du des la le les en et a à für und im el los las y anywhere based new now currently immediately asap urgently maybe perhaps possibly places many much fine okay ok somewhere
-hello hi hey thanks thank current available what's whats who's whos where's wheres here's heres there's theres it's its let's lets""".split())
+someone somebody anyone anybody hello hi hey thanks thank current available what's whats who's whos where's wheres here's heres there's theres it's its let's lets""".split())
 # Time phrases that only mean "now" ("what's hiring right now", "open at the moment"): no topic, and no date filter either.
 # "Open" that only says a job is open ("open positions", "anything open"): before a job word or ending the phrase ("open source" stays).
 _OPEN_WORD = re.compile(r"\bopen(?=\s+(?:jobs?|roles?|positions?|openings?|vacanc(?:y|ies)|reqs?|requisitions?|opportunit(?:y|ies))\b)", re.IGNORECASE)
@@ -337,6 +337,11 @@ _COMPANY_CUE = re.compile(r"(?:\b(?:at|for|with|join(?:ing)?|companies\s+like|co
 _UNKNOWN_COMPANY = re.compile(r"\b(?P<cue>(?i:(?:but\s+)?not\s+at|except(?:\s+at)?|excluding|other\s+than(?:\s+at)?|at|for|with|companies\s+like))\s+"
                               r"(?P<name>[A-Z][\w&.'-]*(?:\s+[A-Z][\w&.'-]*){0,2})")
 # A legal form written after a company's name ("Stripe Inc.", "Acme, LLC").
+# Asking to be referred to a company ("can someone refer me to Stripe?", "a referral at Datadog"): jobs there.
+_REFERRAL_TO = re.compile(r"\b(?:refer(?:s|red)?\s+me\s+(?:to|at|for|into)|referrals?\s+(?:to|at|for|into|with)|get(?:ting)?\s+referred\s+(?:to|at|into))"
+                          r"\s+(?:the\s+)?$", re.IGNORECASE)
+_REFERRAL = re.compile(r"\b(?:refer(?:s|red)?\s+me\s+(?:to|at|for|into)|referrals?\s+(?:to|at|for|into|with)|get(?:ting)?\s+referred\s+(?:to|at|into))\b",
+                       re.IGNORECASE)
 _LEGAL_SUFFIX = re.compile(r",?\s+(?:inc|incorporated|llc|l\.l\.c|ltd|limited|corp|corporation|gmbh|plc)\b\.?(?![\w-])", re.IGNORECASE)
 _JOB_NOUN_NEXT = re.compile(r"\s+(?:jobs?|roles?|careers?|openings?|positions?|opportunities|vacancies)\b", re.IGNORECASE)
 _PUNCTUATION_WORD = re.compile(r"\W+")
@@ -632,7 +637,9 @@ class RulePlanner:
         job_like = (bool(_JOB_WORDS.search(text)) or bool(self._role_words_in(words)) or bool(background) or bool(plan.clauses)
                     or bool(words & common_words()))
         asks_for_postings = bool(_POSTING_QUESTION.search(text)) and bool(self._role_words_in(words) or plan.clauses)
-        asks_for_postings = asks_for_postings or (career_step and bool(self._role_words_in(words)))
+        asks_for_postings = (asks_for_postings or (career_step and bool(self._role_words_in(words)))
+                             # "can someone refer me to Stripe?": a question, but it asks for a way into the company's jobs
+                             or bool(_REFERRAL.search(text)) and any("company" in c for c in plan.clauses))
         if (not job_like or (_QUESTION.search(text) and not _JOB_WORDS.search(text) and not asks_for_postings)
                 or (_HOW_TO.search(text) and not _SEARCH_VERB.search(text) and not asks_for_postings) or _TASK_REQUEST.search(text)):
             plan.intent = "not_job_search"
@@ -649,7 +656,7 @@ class RulePlanner:
     def _career_step(self, state: _Text, plan: QueryPlan) -> bool:
         """ "what's the next step after senior software engineer", "how do I move up from product manager": a question
         about the roles one level up from the one named, so the roles are searched, the level named is where the seeker is
-        (no filter) and titles one level up rank first."""
+        (no filter of its own) and only titles one level up are shown."""
         match = next(iter(state.matches(_CAREER_STEP)), None)
         if match is None:
             return False
@@ -663,10 +670,10 @@ class RulePlanner:
                     state.take(found.start(), found.end())
                 break
         nxt = _NEXT_LEVELS[current]
-        plan.add_clause(match.group(0).strip(), "prefer the next level up: " + " or ".join(nxt),
-                        {"seniority": {"in": [LEVEL_CODES[l] for l in nxt]}}, soft=True)
-        plan.notes.append(f"Read as a question about the next step from {current}-level roles: roles like it rank first "
-                          f"at the {' or '.join(nxt)} level.")
+        plan.add_clause(match.group(0).strip(), f"seniority is {' or '.join(nxt)} (the next step from {current})",
+                        {"seniority": {"in": [LEVEL_CODES[l] for l in nxt]}})
+        plan.notes.append(f"Read as a question about the next step from {current}-level roles: roles like it "
+                          f"at the {' or '.join(nxt)} level are shown.")
         return True
 
     def _role_words_in(self, words: set[str]) -> set[str]:
@@ -751,14 +758,15 @@ class RulePlanner:
             negated, neg_start = state.negation_before(start, sorted(m for m in mentions if m[1] <= start))
             cue = _COMPANY_CUE.search(state.text[:neg_start if negated else start])
             listed = any(p_end <= start and _LIST_JOIN.match(state.text[p_end:start]) for _, p_end, _ in mentions)
-            strong_cue = negated or listed or bool(suffix) or bool(cue and re.match(r"(?i)at\b|companies|compan|employers?|working|work|employed|join", cue.group(0)))
+            referral = _REFERRAL_TO.search(state.text[:neg_start if negated else start])
+            strong_cue = negated or listed or bool(suffix) or bool(referral) or bool(cue and re.match(r"(?i)at\b|companies|compan|employers?|working|work|employed|join", cue.group(0)))
             weak_cue = bool(cue) and name[:1].isupper()
             if not self._is_company_here(state.text, start, end, name, company, cue=strong_cue or weak_cue):
                 unsure.append((start, end, company, name, negated, neg_start))
                 continue
             (exclude if negated else include).append((company, name))
             mentions.append((start, end, negated))
-            state.take(neg_start if negated else start, end)
+            state.take(referral.start() if referral else neg_start if negated else start, end)
         # A name listed right before a company the query names is one too ("openai or anthropic roles"): the list says so.
         for start, end, company, name, negated, neg_start in reversed(unsure):  # from the last, so a list accepts back to front
             word_like = all(w in common_words() for w in fold(name).split()) and not name[:1].isupper()  # "writer", "docker"

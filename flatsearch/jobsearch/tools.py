@@ -83,7 +83,7 @@ class PlannerTools:
             # "open ai" for "OpenAI", "door dash" for "DoorDash": a name written as one word is often typed as its parts.
             parts = fold(re.sub(r"(?<=[a-z])(?=[A-Z][a-z]|[A-Z]{2,}$)", " ", name))
             split = parts if all(len(p) >= 2 for p in parts.split()) else key
-            for variant in {short, key.replace(" ", ""), short.replace(".io", ""), split}:
+            for variant in {short, key.replace(" ", ""), short.replace(" ", ""), short.replace(".io", ""), split}:  # "tradedesk"
                 if len(variant) >= 2:
                     variants.setdefault(variant, number)
         for alias, name in _COMPANY_ALIASES.items():

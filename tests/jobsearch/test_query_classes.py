@@ -552,8 +552,8 @@ def test_a_request_beside_injected_text_is_searched(planner):
                                                       ("whats next after junior developer", "developer", ["mid", "senior"])])
 def test_the_next_step_after_a_role_searches_it_one_level_up(planner, query, role, next_levels):
     plan = plan_of(planner, query)
-    assert plan.intent == "job_search" and plan.clauses == [] and plan.semantic_text == role
-    assert {"seniority": {"in": [LEVEL_CODES[l] for l in next_levels]}} in plan.preferences
+    assert plan.intent == "job_search" and plan.semantic_text == role
+    assert plan.clauses == [{"seniority": {"in": [LEVEL_CODES[l] for l in next_levels]}}]
 
 
 def test_a_one_word_company_typed_as_its_parts(planner, catalog):
@@ -572,3 +572,15 @@ def test_a_legal_form_after_a_name_is_the_company(planner, catalog, query):
     plan = plan_of(planner, query)
     assert plan.clauses == [{"company": {"in": [catalog.company_ids["Stripe"]]}}]
     assert "inc" not in plan.semantic_text.lower() and "llc" not in plan.semantic_text.lower()
+
+
+@pytest.mark.parametrize("query, member", [("can someone in my network refer me to stripe?", None), ("who can refer me to Stripe", None),
+                                           ("can someone in my network refer me to stripe?", "m001")])
+def test_asking_to_be_referred_to_a_company_searches_its_jobs(planner, catalog, query, member):
+    plan = planner.plan(query, member_id=member, now=NOW)
+    assert plan.intent == "job_search" and {"company": {"in": [catalog.company_ids["Stripe"]]}} in plan.clauses
+    assert planner.plan("can you refer me to a therapist", now=NOW).intent == "not_job_search"
+
+
+def test_a_company_written_without_its_article_or_spaces(planner, catalog):
+    assert plan_of(planner, "Tradedesk careers").clauses == [{"company": {"in": [catalog.company_ids["The Trade Desk"]]}}]
