@@ -470,6 +470,8 @@ def canonical_key(data: Any, depth: int = 0):
         items.sort(key=lambda item: item[0])
         return ("dict", tuple(items))
     if kind is list or kind is tuple:
+        if all(type(value) in _KEY_SCALARS for value in data):  # an isin list: one pass, no call per value
+            return ("list", tuple((type(value), value) for value in data))
         parts = tuple(canonical_key(value, depth + 1) for value in data)
         return None if None in parts else ("list", parts)
     if kind is float:
