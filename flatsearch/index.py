@@ -442,9 +442,14 @@ class Index:
         plan = self._plans.get(storage, key)
         if plan is None:
             plan = self._new_plan(filters, weights)
-            # words not built yet: count what they will hold
+            # Words not built yet, and what the scan keeps in the memo (padded copies of the slots,
+            # bias and bits): counted ahead.
             rows = 1 if filters is None or not isinstance(filters, list) else len(filters)
-            self._plans.put(storage, key, plan, extra_bytes=rows * (storage.capacity // 8 + 4))
+            extra = rows * (storage.capacity // 8 + 4) + sum(
+                value.numel() * value.element_size() for name, value in plan.items()
+                if name in ("passing_slots", "candidate_slots", "candidate_keep", "slot_bias") and value is not None)
+            plan["memo"] = {}
+            self._plans.put(storage, key, plan, extra_bytes=extra)
         return plan
 
     def _new_plan(self, filters: Any, weights: dict[str, float]) -> dict:

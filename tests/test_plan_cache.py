@@ -182,3 +182,15 @@ def test_a_filter_changed_in_place_is_planned_again():
     fresh = _rebuilt(index)
     _assert_same(first, fresh.search(QUERIES, 10, filter=fs.col("city").isin([1, 2])), "city in [1, 2]")
     _assert_same(second, fresh.search(QUERIES, 10, filter=fs.col("city").isin([1, 2, 3])), "city in [1, 2, 3]")
+
+
+def test_a_gather_keeps_its_padded_inputs_with_the_plan():
+    index = _index()
+    search = SEARCHES[2]  # per-query filters with a common clause: candidate slots and bits
+    first = _search(index, search)
+    plans = [plan for plan, _ in index._plans._plans.values() if plan.get("candidate_slots") is not None]
+    assert plans and all("padded" in plan["memo"] for plan in plans), "the gather kept nothing with its plan"
+    padded_slots, _, padded_keep = plans[0]["memo"]["padded"][1]
+    assert padded_slots.numel() % 8 == 0 and padded_keep.shape[-1] == padded_slots.numel()
+    _assert_same(_search(index, search), first, "second search from the memo")
+    _assert_same(first, _search(_rebuilt(index), search), "against a fresh index")
