@@ -171,12 +171,13 @@ def main(argv: list[str] | None = None) -> int:
     # rows per such scan, so it completes some tens of loose searches later): the steady state of a
     # search service.
     measure(index, vectors, searches, repeats=3)
-    if args.unseen:
-        searches = plans(args.queries, city, now, places, seed=7)
-    rows = {"quiet": measure(index, vectors, searches, repeats=args.repeats, interleaved=not args.separate)}
+    def timed(seed: int) -> list:  # with --unseen each condition sends plans of its own, not sent before
+        return plans(args.queries, city, now, places, seed=seed) if args.unseen else searches
+    rows = {"quiet": measure(index, vectors, timed(7), repeats=args.repeats, interleaved=not args.separate)}
     if not args.no_contended:
         with one_busy_process():
-            rows["contended"] = measure(index, vectors, searches, repeats=args.repeats, interleaved=not args.separate)
+            rows["contended"] = measure(index, vectors, timed(8), repeats=args.repeats,
+                                        interleaved=not args.separate)
     print(f"job-search index scan, {N_POSTINGS:,} x {DIM}, 2 queries per call with per-query filters, boost, k={K}, "
           f"{torch.get_num_threads()} threads, {'in passes apart from' if args.separate else 'interleaved with'} "
           f"bare torch{', plans unseen by the warm-up' if args.unseen else ''}")
