@@ -448,10 +448,6 @@ class Index:
             extra = rows * (storage.capacity // 8 + 4) + sum(
                 value.numel() * value.element_size() for name, value in plan.items()
                 if name in ("passing_slots", "candidate_slots", "candidate_keep", "slot_bias") and value is not None)
-            slots = plan.get("candidate_slots", plan.get("passing_slots"))
-            if slots is not None:  # the rows a gather may keep (torch_scan.GATHER_MEMO_BYTES)
-                row_bytes = (slots.numel() + torch_scan_module.ROW_MULTIPLE) * self.dim * storage.arenas[0].element_size()
-                extra += row_bytes if row_bytes <= torch_scan_module.GATHER_MEMO_BYTES else 0
             plan["memo"] = {}
             self._plans.put(storage, key, plan, extra_bytes=extra)
         return plan

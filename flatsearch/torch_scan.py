@@ -107,9 +107,6 @@ PRUNE_MIN_SCALE = 2.0 ** -120
 # other code, whose last bits differ, so without it a row's score would depend on which rows were
 # multiplied with it (the gather, the span scan and the bounded pre-scan must agree bit for bit).
 ROW_MULTIPLE = 8
-# A cached plan's gathered rows (its passing or candidate slots, padded) are kept with it up to this size,
-# so that a repeated filter multiplies a contiguous copy instead of gathering the rows again.
-GATHER_MEMO_BYTES = 4 << 20
 
 
 class _ThreadState(threading.local):
@@ -679,7 +676,7 @@ def _gather_scan(request: ScanRequest, queries: torch.Tensor, keep: torch.Tensor
     n = slots.numel()
     with _parallel(factor_rows * n * queries.shape[1], factor_rows):
         padded_slots, bias, padded_keep = _padded_inputs(request, slots, keep)
-        vectors = _gathered_rows(request, padded_slots)
+        vectors = gather_rows(request, padded_slots)
         scores = _score_block(request, queries, vectors, padded_keep, bias, same=same, columns=n)
         # Slots are sorted, so the lower column is the lower slot.
         values, columns = best_k(scores, request.k, valid=keep, masked=True)
@@ -715,24 +712,6 @@ def _padded_inputs(request: ScanRequest, slots: torch.Tensor, keep: torch.Tensor
         # The tensors themselves are kept too, so that their ids stay theirs.
         memo["padded"] = (key, padded, (slots, keep, request.bias, request.slot_bias))
     return padded
-
-
-def _gathered_rows(request: ScanRequest, padded_slots: torch.Tensor) -> torch.Tensor:
-    """``gather_rows`` of a gather's padded slots; when they are a cached plan's own (kept in its memo by
-    :func:`_padded_inputs`) and the rows take at most ``GATHER_MEMO_BYTES``, the copy is kept there too:
-    the plan is only used at the storage version it was made at, so the rows cannot have changed."""
-    memo = request.memo
-    found = None if memo is None else memo.get("padded")
-    if found is None or found[1][0] is not padded_slots:
-        return gather_rows(request, padded_slots)
-    kept = memo.get("rows")
-    arenas = tuple(id(arena) for arena in request.arenas)
-    if kept is not None and kept[0] is padded_slots and kept[1] == arenas:
-        return kept[2]
-    vectors = gather_rows(request, padded_slots)
-    if vectors.numel() * vectors.element_size() <= GATHER_MEMO_BYTES:
-        memo["rows"] = (padded_slots, arenas, vectors, request.arenas)  # the arenas kept: their ids stay theirs
-    return vectors
 
 
 def _bias_at(request: ScanRequest, slots: torch.Tensor) -> torch.Tensor:

@@ -194,15 +194,3 @@ def test_a_gather_keeps_its_padded_inputs_with_the_plan():
     assert padded_slots.numel() % 8 == 0 and padded_keep.shape[-1] == padded_slots.numel()
     _assert_same(_search(index, search), first, "second search from the memo")
     _assert_same(first, _search(_rebuilt(index), search), "against a fresh index")
-
-
-def test_a_repeated_filter_multiplies_the_rows_kept_with_its_plan():
-    index = _index()
-    search = SEARCHES[0]  # a selective filter: passing slots
-    first = _search(index, search)
-    plan = next(plan for plan, _ in index._plans._plans.values() if plan.get("passing_slots") is not None)
-    padded_slots, _, rows = plan["memo"]["rows"][:3]
-    assert torch.equal(rows, index._storage.gather_vectors(padded_slots)), "the kept rows are not the stored ones"
-    _assert_same(_search(index, search), first, "second search from the kept rows")
-    index.upsert(index.ids()[:50], np.zeros((50, DIM), dtype=np.float32))  # vectors change in place: a new plan
-    _assert_same(_search(index, search), _search(_rebuilt(index), search), "after the vectors changed")
