@@ -153,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-contended", action="store_true", help="skip the run with one busy process")
     parser.add_argument("--separate", action="store_true",
                         help="time all searches back to back, then bare torch (default: each in turn; see measure)")
+    parser.add_argument("--unseen", action="store_true",
+                        help="time plans the warm-up did not send (the index plans every filter anew on the first "
+                             "pass; with --repeats 1 no search reads a cached plan)")
     parser.add_argument("--out", type=Path, default=None, help="also write the figures as JSON here")
     args = parser.parse_args(argv)
     if args.queries < 1 or args.repeats < 1:
@@ -168,13 +171,16 @@ def main(argv: list[str] | None = None) -> int:
     # rows per such scan, so it completes some tens of loose searches later): the steady state of a
     # search service.
     measure(index, vectors, searches, repeats=3)
-    rows = {"quiet": measure(index, vectors, searches, repeats=args.repeats, interleaved=not args.separate)}
+    def timed(seed: int) -> list:  # with --unseen each condition sends plans of its own, not sent before
+        return plans(args.queries, city, now, places, seed=seed) if args.unseen else searches
+    rows = {"quiet": measure(index, vectors, timed(7), repeats=args.repeats, interleaved=not args.separate)}
     if not args.no_contended:
         with one_busy_process():
-            rows["contended"] = measure(index, vectors, searches, repeats=args.repeats, interleaved=not args.separate)
+            rows["contended"] = measure(index, vectors, timed(8), repeats=args.repeats,
+                                        interleaved=not args.separate)
     print(f"job-search index scan, {N_POSTINGS:,} x {DIM}, 2 queries per call with per-query filters, boost, k={K}, "
           f"{torch.get_num_threads()} threads, {'in passes apart from' if args.separate else 'interleaved with'} "
-          f"bare torch")
+          f"bare torch{', plans unseen by the warm-up' if args.unseen else ''}")
     print(f"{'condition':<11}{'p50 ms':>9}{'p95 ms':>9}{'cpu p50':>9}{'cpu p95':>9}{'torch p50':>11}{'torch p95':>11}"
           f"{'load':>7}  verdict")
     for condition, row in rows.items():

@@ -44,8 +44,10 @@ Example:
 """
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -54,6 +56,10 @@ from .filters import And, Comparison, Filter, Not, Or, combine_masks, invert_mas
 from .schema import Schema
 
 POSTINGS_MAX_FRACTION = 0.05
+# Plans a PlanCache keeps (least recently used first out), and the bytes their tensors may hold in all;
+# a plan larger than a quarter of that is not kept.
+PLAN_CACHE_ENTRIES = 256
+PLAN_CACHE_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -363,3 +369,79 @@ def select_per_query(filters: Sequence[Filter | None], schema: Schema, storage, 
                 by_key[key] = row
             rows[position] = by_key[key]
     return PerQuery(slots=slots, keep=torch.stack([rows[position] for position in range(len(filters))]))
+
+
+class PlanCache:
+    """Plans of one storage by key (what a search derives from its filters and boost: passing slots,
+    block ranges, per-query bits, bias), valid for one storage version.
+
+    Every write to a storage (add, upsert, delete, set_attributes) bumps its version, and a compact
+    or a load makes a new storage, so a plan is only ever read back at the version it was made at:
+    :meth:`get` of another version or storage finds nothing, and the next :meth:`put` drops the old
+    plans. A warm search service sees the same few filters again and again, and planning them was
+    most of a job-search scan's fixed cost. Thread-safe (searches run side by side under a read
+    lock); plans are never changed once put, so they are shared as they are.
+
+    Example:
+        >>> import torch, flatsearch as fs
+        >>> index = fs.Index(2, attributes={"city": "int"})
+        >>> index.add([1, 2], torch.eye(2), {"city": [5, 6]})
+        >>> cache = PlanCache()
+        >>> cache.put(index._storage, "city == 5", {"slots": torch.tensor([0])})
+        >>> cache.get(index._storage, "city == 5")
+        {'slots': tensor([0])}
+        >>> index.delete([2])
+        1
+        >>> cache.get(index._storage, "city == 5") is None  # a write: every plan is stale
+        True
+    """
+
+    def __init__(self, *, max_entries: int | None = None, max_bytes: int | None = None):
+        self.max_entries = PLAN_CACHE_ENTRIES if max_entries is None else max_entries
+        self.max_bytes = PLAN_CACHE_BYTES if max_bytes is None else max_bytes
+        self._lock = threading.Lock()
+        self._storage, self._version = None, -1
+        self._plans: OrderedDict[Hashable, tuple[dict, int]] = OrderedDict()
+        self._bytes = 0
+        self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._plans)
+
+    def get(self, storage, key: Hashable) -> dict | None:
+        """The plan put under ``key`` at the storage's current version, or None."""
+        with self._lock:
+            entry = None
+            if self._storage is storage and self._version == storage.version:
+                entry = self._plans.get(key)
+            if entry is None:
+                self.misses += 1
+                return None
+            self._plans.move_to_end(key)
+            self.hits += 1
+            return entry[0]
+
+    def put(self, storage, key: Hashable, plan: dict, *, extra_bytes: int = 0) -> None:
+        """Keep ``plan`` (a dict whose tensor values are counted, plus ``extra_bytes``) for this version."""
+        size = extra_bytes + sum(value.numel() * value.element_size() for value in plan.values()
+                                 if isinstance(value, torch.Tensor))
+        with self._lock:
+            if self._storage is not storage or self._version != storage.version:
+                self._plans.clear()
+                self._bytes = 0
+                self._storage, self._version = storage, storage.version
+            if size > self.max_bytes // 4 or self.max_entries < 1:
+                return
+            old = self._plans.pop(key, None)
+            if old is not None:
+                self._bytes -= old[1]
+            self._plans[key] = (plan, size)
+            self._bytes += size
+            while len(self._plans) > self.max_entries or self._bytes > self.max_bytes:
+                self._bytes -= self._plans.popitem(last=False)[1][1]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._plans.clear()
+            self._bytes = 0
+            self._storage, self._version = None, -1

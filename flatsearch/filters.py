@@ -62,6 +62,27 @@ class Filter:
         """Canonical JSON text; equal for equal expressions."""
         return json.dumps(self.to_dict(), sort_keys=True, default=_json_default)
 
+    def structure(self) -> tuple:
+        """A hashable key, equal for expressions of the same structure and values (``True``, ``1`` and ``1.0``
+        differ; floats by their repr), cheaper than :meth:`key`. Kept on the expression after the first
+        call: expressions are immutable (``in`` values are tuples once checked, see :func:`normalised`).
+
+        Example:
+            >>> import flatsearch as fs
+            >>> ((fs.col("a") == 1) & (fs.col("b") > 2.5)).structure() == ((fs.col("a") == 1) & (fs.col("b") > 2.5)).structure()
+            True
+            >>> (fs.col("a") == 1).structure() == (fs.col("a") == True).structure()
+            False
+        """
+        cached = self.__dict__.get("_structure")
+        if cached is None:
+            cached = self._structure()
+            object.__setattr__(self, "_structure", cached)
+        return cached
+
+    def _structure(self) -> tuple:  # pragma: no cover - abstract
+        raise NotImplementedError
+
     def __repr__(self) -> str:
         return f"Filter.from_dict({self.to_dict()!r})"
 
@@ -89,6 +110,10 @@ class Comparison(Filter):
     def to_dict(self) -> dict:
         value = list(self.value) if self.op == "in" else self.value
         return {self.name: {self.op: value}}
+
+    def _structure(self) -> tuple:
+        values = tuple(self.value) if self.op == "in" else (self.value,)
+        return (self.name, self.op, tuple((type(v).__name__, repr(v)) for v in values))
 
     def evaluate(self, schema: Schema, columns: Mapping[str, torch.Tensor]) -> torch.Tensor:
         kind = schema.kind(self.name, argument="filter")
@@ -191,6 +216,9 @@ class _Combination(Filter):
     def to_dict(self) -> dict:
         return {self.KEYWORD: [child.to_dict() for child in _flatten(self, type(self))]}
 
+    def _structure(self) -> tuple:
+        return (self.KEYWORD, tuple(child.structure() for child in _flatten(self, type(self))))
+
     def evaluate(self, schema, columns):
         result = None
         for child in _flatten(self, type(self)):
@@ -215,6 +243,9 @@ class Not(Filter):
 
     def to_dict(self) -> dict:
         return {"not": self.child.to_dict()}
+
+    def _structure(self) -> tuple:
+        return ("not", self.child.structure())
 
     def evaluate(self, schema, columns):
         return invert_mask(self.child.evaluate(schema, columns))
@@ -439,6 +470,8 @@ def canonical_key(data: Any, depth: int = 0):
         items.sort(key=lambda item: item[0])
         return ("dict", tuple(items))
     if kind is list or kind is tuple:
+        if all(type(value) in _KEY_SCALARS for value in data):  # an isin list: one pass, no call per value
+            return ("list", tuple((type(value), value) for value in data))
         parts = tuple(canonical_key(value, depth + 1) for value in data)
         return None if None in parts else ("list", parts)
     if kind is float:
@@ -569,6 +602,8 @@ def _normalise_comparison(expr: Comparison, schema: Schema, argument: str, limit
         expr = Comparison(name, op, values)
     for v in (expr.value if op == "in" else (expr.value,)):
         schema.scalar(name, v, argument=where)
+    if op == "in" and type(expr.value) is not tuple:  # a checked expression holds no mutable value
+        expr = Comparison(name, op, tuple(expr.value))
     return expr
 
 

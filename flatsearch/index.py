@@ -115,6 +115,9 @@ class Index:
         self._live_cache: tuple | None = None
         self._blocks_cache: tuple | None = None  # (storage version, ranges of every used block)
         self._magnitudes: dict[str, tuple[int, float]] = {}  # boosted column -> (storage version, max |value|)
+        self._boosts_checked: tuple[int, set] = (-1, set())  # (storage version, boosts that passed the check)
+        # Filter and boost plans of searches, valid for one storage version (see filter_plan.PlanCache).
+        self._plans = filter_plan.PlanCache()
 
     # -- configuration ------------------------------------------------------------------------------
     def config(self) -> dict:
@@ -374,9 +377,14 @@ class Index:
     def _check_boost_terms(self, weights: Mapping[str, float]) -> None:
         """Boost terms must keep scores finite: each weight times the largest stored magnitude of its column.
 
-        The magnitudes are read once per storage version (every write bumps it), not per search."""
+        The magnitudes are read once per storage version (every write bumps it), not per search, and
+        a boost that passed is not checked again at that version."""
+        key = tuple((name, weight.hex()) for name, weight in weights.items())
         with self._lock.read():
             storage = self._storage
+            version, passed = self._boosts_checked
+            if version == storage.version and key in passed:
+                return
             magnitudes = {}
             for name in weights:
                 cached = self._magnitudes.get(name)
@@ -385,7 +393,12 @@ class Index:
                     cached = (storage.version, float(values.abs().max()) if values.numel() else 0.0)
                     self._magnitudes[name] = cached
                 magnitudes[name] = cached[1]
-        check_boost_terms(weights, magnitudes)
+            check_boost_terms(weights, magnitudes)
+            if version != storage.version:
+                passed = set()
+                self._boosts_checked = (storage.version, passed)
+            if len(passed) < 64:
+                passed.add(key)
 
     def _keep_mask(self, filters: list, selections: dict | None = None) -> torch.Tensor:
         """Per-query filters: one live-and-passing bool row per query (rows shared by equal filters)."""
@@ -411,10 +424,40 @@ class Index:
         common = dict(queries=queries, k=k, arenas=tuple(storage.arenas), arena_starts=tuple(storage.arena_starts),
                       score_scale=2.0 if self.metric == "l2" else 1.0,
                       coarse=storage.coarse_for_scan if storage.supports_coarse else None)
+        return ScanRequest(**common, **self._plan(filters, weights))
+
+    def _plan(self, filters: Any, weights: dict[str, float]) -> dict:
+        """The request fields that follow from the filters and the boost (ranges, words, bias, passing slots
+        or per-query bits), kept per storage version in ``self._plans`` (any write makes them stale)."""
+        if filters is None:
+            shape = None
+        elif isinstance(filters, list):
+            shape = ("each", tuple(None if expr is None else expr.structure() for expr in filters))
+        else:
+            shape = ("one", filters.structure())
+        # The planners' thresholds are part of the key: a plan made under others has another form.
+        key = (shape, tuple((name, weight.hex()) for name, weight in weights.items()),
+               filter_plan.POSTINGS_MAX_FRACTION, torch_scan_module.GATHER_MAX_FRACTION)
+        storage = self._storage
+        plan = self._plans.get(storage, key)
+        if plan is None:
+            plan = self._new_plan(filters, weights)
+            # Words not built yet, and what the scan keeps in the memo (padded copies of the slots,
+            # bias and bits): counted ahead.
+            rows = 1 if filters is None or not isinstance(filters, list) else len(filters)
+            extra = rows * (storage.capacity // 8 + 4) + sum(
+                value.numel() * value.element_size() for name, value in plan.items()
+                if name in ("passing_slots", "candidate_slots", "candidate_keep", "slot_bias") and value is not None)
+            plan["memo"] = {}
+            self._plans.put(storage, key, plan, extra_bytes=extra)
+        return plan
+
+    def _new_plan(self, filters: Any, weights: dict[str, float]) -> dict:
+        storage = self._storage
         if filters is None:
             ranges, words, dense = self._live_plan()
-            return ScanRequest(**common, ranges=ranges, mask_words=words, bias=self._bias(weights, None),
-                               keep=storage.live, dense=dense)
+            return dict(ranges=ranges, mask_words=words, bias=self._bias(weights, None), keep=storage.live,
+                        dense=dense)
         if not isinstance(filters, list):
             selection = filter_plan.select(filters, self.schema, storage)
             # Words, block hits and the torch gather all start from the passing slots; a
@@ -424,29 +467,29 @@ class Index:
             # The torch backend gathers the passing slots and never reads the words: they are built
             # only for a backend that reads them.
             capacity = storage.capacity
-            return ScanRequest(**common, ranges=self._ranges_with_hits(None, passing_slots),
-                               mask_words=Deferred(lambda: pack_slots(passing_slots, capacity), dim=1),
-                               bias=bias, keep=selection.mask, passing_slots=passing_slots, slot_bias=slot_bias)
+            return dict(ranges=self._ranges_with_hits(None, passing_slots),
+                        mask_words=Deferred(lambda: pack_slots(passing_slots, capacity), dim=1),
+                        bias=bias, keep=selection.mask, passing_slots=passing_slots, slot_bias=slot_bias)
         selections: dict = {}
         planned = filter_plan.select_per_query(filters, self.schema, storage, selections=selections,
                                                max_candidates=torch_scan_module.GATHER_MAX_FRACTION * len(self._ids))
         if planned is not None and planned.mask is not None:
             keep = planned.mask
-            return ScanRequest(**common, ranges=self._ranges_with_hits(pack_bits(keep.any(dim=0))),
-                               mask_words=pack_bits(keep), bias=self._bias(weights, None), keep=keep)
+            return dict(ranges=self._ranges_with_hits(pack_bits(keep.any(dim=0))),
+                        mask_words=pack_bits(keep), bias=self._bias(weights, None), keep=keep)
         if planned is not None:
             # Candidates shared by every query (the rows their common clauses pass, or the union of
             # their postings) and each query's bits there: words, block hits and the bias follow them.
             slots, bits = planned.slots, planned.keep
             bias, slot_bias = self._bias_and_at(weights, slots)
             capacity = storage.capacity
-            return ScanRequest(**common, ranges=self._ranges_with_hits(None, slots),
-                               mask_words=Deferred(lambda: pack_rows(slots, bits, capacity), dim=2), bias=bias,
-                               candidate_slots=slots, candidate_keep=bits, slot_bias=slot_bias)
+            return dict(ranges=self._ranges_with_hits(None, slots),
+                        mask_words=Deferred(lambda: pack_rows(slots, bits, capacity), dim=2), bias=bias,
+                        candidate_slots=slots, candidate_keep=bits, slot_bias=slot_bias)
         keep = self._keep_mask(filters, selections)
         words = pack_bits(keep)
         ranges = self._ranges_with_hits(words if keep.dim() == 1 else pack_bits(keep.any(dim=0)))
-        return ScanRequest(**common, ranges=ranges, mask_words=words, bias=self._bias(weights, None), keep=keep)
+        return dict(ranges=ranges, mask_words=words, bias=self._bias(weights, None), keep=keep)
 
     def _bias(self, weights: dict[str, float], passing_slots: torch.Tensor | None) -> torch.Tensor | None:
         """Per-slot bias (boost terms, and ``-|x|^2`` for l2), or None.

@@ -101,6 +101,11 @@ class ScanRequest:
             many rows; the torch backend may bound scores with it and multiply only the
             rows that can reach the top k.
 
+        memo: optionally a dict a backend may keep values derived from ``passing_slots``,
+            ``candidate_slots``, ``candidate_keep`` and ``slot_bias`` in (the Index hands the
+            same dict, and the same tensors, to every search of one cached plan); a value is
+            only read back for the very tensors it was derived from.
+
     ``ranges`` and ``mask_words`` may be given as :class:`Deferred`: they are then built
     on first read (and kept), with the meaning above.
     """
@@ -120,6 +125,7 @@ class ScanRequest:
     dense: bool = False
     slot_bias: torch.Tensor | None = None
     coarse: Callable[[int], list | None] | None = None
+    memo: dict | None = None
 
     def __post_init__(self):
         deferred = {name: value for name in _DEFERRABLE if type(value := self.__dict__[name]) is Deferred}

@@ -223,7 +223,18 @@ class CoarseArena:
     CHUNK_ROWS = 8192  # rows quantised at a time: float64 temporaries of a few MB, not of the whole arena
 
     def write(self, rows: np.ndarray, vectors: np.ndarray) -> None:
-        """Quantise float32 ``vectors`` into ``rows`` (an index array of this arena)."""
+        """Quantise float32 ``vectors`` into ``rows`` (an index array of this arena).
+
+        Example:
+            >>> import numpy as np
+            >>> arena = CoarseArena.empty(4, 3)
+            >>> arena.write(np.array([2]), np.array([[0.5, -1.0, 0.0]], dtype=np.float32))
+            >>> arena.codes[2].tolist(), bool(arena.scale[2] == np.float32(1 / 127))
+            ([64, -127, 0], True)
+            >>> row = arena.scale[2] * arena.codes[2].numpy()  # the int8 row times its scale: within residual
+            >>> bool(np.linalg.norm(row - [0.5, -1.0, 0.0]) <= arena.residual[2])
+            True
+        """
         codes = self.codes.numpy()
         for start in range(0, len(rows), self.CHUNK_ROWS):
             at = rows[start:start + self.CHUNK_ROWS]
@@ -351,7 +362,13 @@ class Storage:
 
     @property
     def supports_coarse(self) -> bool:
-        """Whether :meth:`coarse` is available: float32 rows on a CPU."""
+        """Whether :meth:`coarse` is available: float32 rows on a CPU.
+
+        Example:
+            >>> import flatsearch as fs
+            >>> fs.Index(4)._storage.supports_coarse, fs.Index(4, dtype="float16")._storage.supports_coarse
+            (True, False)
+        """
         return self.device.type == "cpu" and self.dtype == torch.float32
 
     def coarse(self) -> list[CoarseArena]:
@@ -360,7 +377,20 @@ class Storage:
         Writes only note the slots they store (a write stays as fast without the copy); this call
         quantises the live rows among them, so the copy it returns matches the arenas at the
         current storage version. Deletes leave it as it is (a row that is not live is never scored
-        from it). Scans use :meth:`coarse_for_scan`, which never waits and does a bounded part of this."""
+        from it). Scans use :meth:`coarse_for_scan`, which never waits and does a bounded part of this.
+
+        Example:
+            >>> import torch, flatsearch as fs
+            >>> index = fs.Index(3)
+            >>> index.add([7, 8], torch.tensor([[0.5, -1.0, 0.0], [2.0, 0.0, 1.0]]))
+            >>> copies = index._storage.coarse()  # one CoarseArena per arena
+            >>> len(copies), copies[0].codes[:2].tolist()
+            (1, [[64, -127, 0], [127, 0, 64]])
+            >>> fs.Index(3, dtype="float16")._storage.coarse()
+            Traceback (most recent call last):
+            ...
+            ValueError: coarse: an int8 copy is kept for float32 rows on a CPU, not torch.float16 on cpu
+        """
         if not self.supports_coarse:
             raise ValueError(f"coarse: an int8 copy is kept for float32 rows on a CPU, not {self.dtype} on {self.device}")
         with self._coarse_lock:

@@ -674,14 +674,9 @@ def _gather_scan(request: ScanRequest, queries: torch.Tensor, keep: torch.Tensor
     # 140 against 300 us on one thread).
     factor_rows = 1 if same else queries.shape[0]
     n = slots.numel()
-    pad = -n % ROW_MULTIPLE  # see ROW_MULTIPLE: the last slot repeated, its extra columns dropped
     with _parallel(factor_rows * n * queries.shape[1], factor_rows):
-        vectors = gather_rows(request, torch.cat([slots, slots[-1:].expand(pad)]) if pad else slots)
-        bias = None if request.bias is None else _bias_at(request, slots)
-        padded_keep = keep
-        if pad:
-            bias = None if bias is None else torch.cat([bias, bias.new_zeros(pad)])
-            padded_keep = None if keep is None else torch.cat([keep, keep.new_zeros(keep.shape[:-1] + (pad,))], -1)
+        padded_slots, bias, padded_keep = _padded_inputs(request, slots, keep)
+        vectors = gather_rows(request, padded_slots)
         scores = _score_block(request, queries, vectors, padded_keep, bias, same=same, columns=n)
         # Slots are sorted, so the lower column is the lower slot.
         values, columns = best_k(scores, request.k, valid=keep, masked=True)
@@ -689,6 +684,34 @@ def _gather_scan(request: ScanRequest, queries: torch.Tensor, keep: torch.Tensor
         places = columns.numpy()
         return ScanResult(values, torch.from_numpy(np.where(places >= 0, slots.numpy()[np.maximum(places, 0)], -1)))
     return ScanResult(values, torch.where(columns >= 0, slots[columns.clamp(min=0)], columns))
+
+
+def _padded_inputs(request: ScanRequest, slots: torch.Tensor, keep: torch.Tensor | None):
+    """Slots, bias and keep bits of a gather, padded to a multiple of ``ROW_MULTIPLE`` rows (the last slot
+    repeated, its bias 0 and bits clear; its extra columns are dropped). Kept in ``request.memo`` when
+    they are the plan's own tensors, for the next search of the same cached plan."""
+    planned = request.candidate_slots if request.candidate_slots is not None else request.passing_slots
+    memo = request.memo
+    # Kept with the very tensors they come from: a search of the same cached plan hands over the same ones.
+    key = (id(slots), id(keep), id(request.bias), id(request.slot_bias))
+    if memo is not None and slots is planned and (keep is None or keep is request.candidate_keep):
+        found = memo.get("padded")
+        if found is not None and found[0] == key:
+            return found[1]
+    else:
+        memo = None
+    pad = -slots.numel() % ROW_MULTIPLE
+    bias = None if request.bias is None else _bias_at(request, slots)
+    padded_slots, padded_keep = slots, keep
+    if pad:
+        padded_slots = torch.cat([slots, slots[-1:].expand(pad)])
+        bias = None if bias is None else torch.cat([bias, bias.new_zeros(pad)])
+        padded_keep = None if keep is None else torch.cat([keep, keep.new_zeros(keep.shape[:-1] + (pad,))], -1)
+    padded = (padded_slots, bias, padded_keep)
+    if memo is not None:
+        # The tensors themselves are kept too, so that their ids stay theirs.
+        memo["padded"] = (key, padded, (slots, keep, request.bias, request.slot_bias))
+    return padded
 
 
 def _bias_at(request: ScanRequest, slots: torch.Tensor) -> torch.Tensor:
