@@ -40,6 +40,8 @@ _TEMPLATES = {
                  "recently posted {role} jobs in {place}"),
 }
 _LEVEL_WORDS = {"intern": "intern", "junior": "entry-level", "senior": "senior", "staff": "staff"}
+# The staff level's title words: a seeker who names one wants a title that says it, so the seed's own word is used.
+_STAFF_WORD = re.compile(r"\b(staff|principal|distinguished)\b", re.IGNORECASE)
 _RECENT_WORDS = re.compile(r"this week|recently|last 30 days")
 _DOMAINS = ("climate", "healthcare", "education", "fintech", "AI", "payments", "e-commerce", "mobility", "security", "developer tools")
 _CUT = re.compile(r"\s*(?:,|\s-\s|\s–\s|\(|\||/|:|\bat\b)\s*")
@@ -196,6 +198,14 @@ class QueryGenerator:
             return [job_id for job_id in self.seeds if self.catalog.records[job_id].posting.company in companies]
         return self.seeds
 
+    @staticmethod
+    def _level_word(record) -> str | None:
+        """How a seeker names the seed's level ("principal" for a Principal title, "staff level" for a Fellow)."""
+        if record.seniority != "staff":
+            return _LEVEL_WORDS.get(record.seniority)
+        named = _STAFF_WORD.search(record.posting.title)
+        return named.group(1).lower() if named else "staff level"
+
     def _fields(self, record: JobRecord, rng: random.Random) -> dict[str, str | None]:
         posting = record.posting
         place = next((self.place_names.get(p.id) for p in record.location.places if p.id in self.place_names), None)
@@ -207,7 +217,7 @@ class QueryGenerator:
             "role": self.roles[posting.id],
             "place": place,
             "pay": str(int(pay * 0.8 // 10000 * 10)) if pay and pay >= 50000 else None,
-            "level": _LEVEL_WORDS.get(record.seniority),
+            "level": self._level_word(record),
             "company": rng.choice(others) if others else None,
             "recent": "yes" if age <= dt.timedelta(days=7) else None,
         }
