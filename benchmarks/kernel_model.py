@@ -42,7 +42,7 @@ Assumptions (each a simplification, none measured here):
   its passing slots over) takes the gather path: only the passing rows are tiled, plus 16 bytes
   of slot and row offset read per row and one more element-wise kernel.
 * The clock under load is 1.755 GHz on H100/H200 and 1.41 GHz on A100.
-* Overlap is perfect: a tile costs the largest of its memory, issue and tensor times.
+* Overlap is perfect: a tile costs the largest of its memory, L2, issue and tensor times.
 * Scores arrive in random order. The kernel's threshold is the K-th score of its list as of the
   split's last merge (-inf before the first), not the running K-th: a row is staged with
   probability K / r_m, where r_m passing rows had been seen at that merge (every row before the
@@ -50,12 +50,19 @@ Assumptions (each a simplification, none measured here):
   followed tile by tile, in expectation). Modelling the exact running threshold instead (K / r
   after r rows, the 2026-12-02 results) undercounts both staged tiles and merges. Segments are
   whole row tiles (the Index's blocks are multiples of the tile length).
-  tl.dot tiles over at least 2**20 scanned rows start each query's threshold just below the k-th best passing score of a strided
-  sample of m = ``sample_size(k, rows)`` rows (about rows / 64), so a passing row beats the start
-  with probability about k / (m x pass fraction), merged K-th or not; the sample costs reading
+  tl.dot tiles over at least 2**20 scanned rows start each query's threshold just below the j-th best passing score of a strided
+  sample of m = ``sample_size(k, rows)`` rows (about rows / 64; j = ``start_rank(k, m, rows)``,
+  38 for k = 1000 at 10M rows, k below 64 results), so a passing row beats the start
+  with probability about j / (m x pass fraction), merged K-th or not; the sample costs reading
   its rows once per 64-query tile and its tensor-core products at 50% of the tensor rate, the
-  (nq, m) score write and five top-k reads at the modelled bandwidth, and 30 small kernels of 4 us
-  (:func:`sample_cost`).
+  (nq, m) score write and five top-k reads at the modelled bandwidth, and 30 small kernels of 4 us;
+  a tight start (j < k) adds its check (4 small kernels, a 15 us device-to-host read) and the
+  expected rescan of a query that missed (:func:`sample_cost`).
+* L2 to SM bandwidth: 26 bytes per SM per clock (6.0 TB/s on H100/H200 SXM, 4.0 on A100), an
+  assumption (third-party figures for H100 range from about 5.5 to 12 TB/s). Every row tile that
+  runs loads its whole query tile again (block_q x dim elements: 3 times the rows' bytes for a
+  128 x 64 tile), and the rows, bits and bias pass through L2 once per query tile; a tile costs
+  at least that traffic at this bandwidth.
   A merge's radix select counts 32 passes over the scores; ``TIE_MERGE_FRACTION`` of the merges
   meet a tie at the K-th score and count 32 more over the slots. Each merge step first tests
   whether its batch of rows holds more than K keys (``merge_test``); a split whose expected count
@@ -683,7 +690,7 @@ def sample_cost(point: GridPoint, variant, rows: int, pass_fraction: float, hard
     multiplying on tensor cores, writing the (nq, m) float32 scores and the rows' squared norms,
     and ``torch.topk`` reading the scores five times (a radix select: four 8-bit digit passes and
     the final gather). The scan starts from the j-th best sampled score, j =
-    ``tight_start_rank(k, m, rows)`` (k where the launcher has no tight start), which about j / m
+    ``start_rank(k, m, rows)`` (k where the launcher has no tight start), which about j / m
     of the passing rows beat. With j < k the launcher checks for misses (``MISS_CHECK_LAUNCHES``
     element-wise kernels and one device-to-host read, ``SYNC_S``) and scans a query that missed
     again: with probability ``1 - (1 - TIGHT_START_MISS) ** nq``, costing a sample and a read of
@@ -694,7 +701,7 @@ def sample_cost(point: GridPoint, variant, rows: int, pass_fraction: float, hard
         return {"seconds": 0.0, "start_rate": 1.0, "rank": None}
     element = {"float32": 4, "float16": 2, "bfloat16": 2}[point.dtype]
     m = launcher.sample_size(point.k, rows)
-    rank = launcher.tight_start_rank(point.k, m, rows) if hasattr(launcher, "tight_start_rank") else point.k
+    rank = launcher.start_rank(point.k, m, rows) if hasattr(launcher, "start_rank") else point.k
     passing = max(1.0, m * pass_fraction)
     bandwidth = BANDWIDTH_EFFICIENCY * hardware.bandwidth_tb_s * 1e12
     sample_q = 16 if point.nq <= 16 else 64

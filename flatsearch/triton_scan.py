@@ -216,7 +216,7 @@ def _scan(request: ScanRequest, *, config: KernelConfig | None = None, n_splits:
     rank = k
     if uses_start_sample(block_q, total_rows):
         if tight:
-            rank = tight_start_rank(k, sample_size(k, total_rows), total_rows)
+            rank = start_rank(k, sample_size(k, total_rows), total_rows)
         if rank < k:
             start, safe = start_thresholds(request, k, ranges, gather_slots if gather else None,
                                            total_rows=total_rows, rank=rank)
@@ -430,6 +430,22 @@ def start_thresholds(request: ScanRequest, k: int, ranges: torch.Tensor, gather_
 # The tight start's miss probability per query, with rows in random order: the chance that more than
 # its rank's worth of the sampled rows are among the query's best k (:func:`tight_start_rank`).
 TIGHT_START_MISS = 1e-5
+
+
+# Smallest k that starts from a tight rank: below it the sample's k-th already leaves few tiles staging,
+# and the check costs more than it saves (model, sm_90, 10M x 384: nq=16 k=10 2.016 -> 2.047 ms with it).
+TIGHT_START_MIN_K = 64
+
+
+def start_rank(k: int, sample_rows: int, total_rows: int) -> int:
+    """The sample's order statistic a scan starts from: :func:`tight_start_rank` from
+    :data:`TIGHT_START_MIN_K` results on, else the k-th.
+
+    Example:
+        >>> start_rank(10, 156_250, 10_000_000), start_rank(100, 156_250, 10_000_000)
+        (10, 11)
+    """
+    return k if k < TIGHT_START_MIN_K else tight_start_rank(k, sample_rows, total_rows)
 
 
 @functools.lru_cache(maxsize=256)
@@ -885,7 +901,8 @@ def dispatch_variants(*, storage_dtype: torch.dtype, dim: int, k: int, nq: int, 
 
 
 # tl.dot tiles longer than this many rows spill above 512 dims (ptxas at 255 registers, sm_90)
-# and for float32 storage; 64 x 64 tiles spill with K = 1024 (sm_90).
+# and for float32 storage; 64 x 64 tiles spill with K = 1024 (sm_90), 128 x 64 tiles (staging by
+# extraction, no running count) do not (220-228 registers, sm_90, Triton 3.9).
 _WIDE_DOT_ROWS = 64
 
 
@@ -972,7 +989,7 @@ def _tuning_configs(nq_bucket: int = 0, k_width: int = 0, dim: int = 0, element_
                 block_d = min(block_d, 32)  # 64-dim chunks spill there (see _spills_on_this_triton)
             if nq_bucket and block_q > 1 and block_n > _WIDE_DOT_ROWS and (element_size == 4 or dim > 512):
                 continue
-            if nq_bucket and block_q >= 64 and block_n >= 64 and k_width >= 1024:
+            if nq_bucket and block_q == 64 and block_n >= 64 and k_width >= 1024:
                 continue
             if nq_bucket and block_q > 1 and _spills_on_this_triton(block_q, block_n, num_stages, k_width, gather,
                                                                      version, block_d, arch, dim):

@@ -513,6 +513,7 @@ def _strict_subset_sample(monkeypatch, rows_per_k=1, divisor=4):
     monkeypatch.setattr(triton_scan_module, "SAMPLE_MIN_ROWS_MANY", 0)
     monkeypatch.setattr(triton_scan_module, "SAMPLE_MIN_PER_K", rows_per_k)
     monkeypatch.setattr(triton_scan_module, "SAMPLE_DIVISOR", divisor)
+    monkeypatch.setattr(triton_scan_module, "TIGHT_START_MIN_K", 1)  # small k start from tight ranks too
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
