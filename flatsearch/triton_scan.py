@@ -774,7 +774,10 @@ _CANDIDATES = {
     "tile": ((16, 128, 64, 8, 3, 255), (16, 128, 128, 8, 2, 255), (16, 64, 64, 8, 3, 255), (16, 64, 32, 8, 3, 255)),
     # 128-dim chunks halve the chunks' barriers and address work per tile (model, sm_90).
     "many": ((64, 32, 64, 8, 3, 255), (64, 64, 64, 8, 3, 255), (64, 64, 32, 8, 3, 255), (64, 64, 128, 8, 3, 255)),
-    "wide": ((128, 64, 128, 8, 3, 255), (128, 64, 64, 8, 3, 255), (128, 32, 128, 8, 3, 255), (128, 32, 64, 8, 3, 255)),
+    # 128 x 128 tiles load the query tile once per 128 rows, not per 64 (the L2 traffic; see
+    # _spills_on_this_triton for where they are left out).
+    "wide": ((128, 64, 128, 8, 3, 255), (128, 64, 64, 8, 3, 255), (128, 32, 128, 8, 3, 255), (128, 32, 64, 8, 3, 255),
+             (128, 128, 64, 8, 2, 255)),
 }
 
 
@@ -941,6 +944,9 @@ def _spills_on_this_triton(block_q: int, block_n: int, num_stages: int, k_width:
       K up to 128 left out with it);
     * sm_80 (mma.sync keeps both operands of a chunk in registers): 64-query tiles with 128-dim
       chunks (16 bytes; sm_90's wgmma reads them from shared memory and does not spill);
+    * 128 x 128 tiles (3.9 checked) on sm_80 (40-64 bytes on the gather path, 48 with a bias) and
+      at K = 1024 on sm_90 (8 bytes); on sm_90 up to K = 128 they take 200-241 registers (384 and
+      512 dims, bias, gather);
     * before 3.7 (3.6 checked), sm_80, K = 1024 without the gather path: 16 x 64 tiles with
       three stages (8-16 bytes) and 64-query tiles with 64-dim chunks (16 bytes), so those take
       32-dim chunks there (see :func:`_tuning_configs`).
@@ -952,6 +958,8 @@ def _spills_on_this_triton(block_q: int, block_n: int, num_stages: int, k_width:
         [True, False]
     """
     if arch < 90 and block_q >= 64 and block_d >= 128:
+        return True
+    if block_q >= 128 and block_n >= 128 and (arch < 90 or k_width >= 1024):
         return True
     wide = block_q == 16 and block_n >= 128
     if wide and num_stages >= 3 and gather:
