@@ -11,6 +11,13 @@ keys (:func:`pack_keys`), one ``torch.topk`` over the keys merges the splits,
 and the keys are decoded back into scores and slots. Keys embed the slot, so equal scores come out lower slot
 first, exactly as the torch backend orders them.
 
+Scans of ``tl.dot`` tiles over many rows start each query's threshold from a
+strided sample (:func:`start_thresholds`): from k = :data:`TIGHT_START_MIN_K` on,
+from a tight rank of it (:func:`tight_start_rank`), far above the sample's k-th,
+so that few row tiles hold winners; a query whose tight start turns out too high
+(fewer than k rows above it) is scanned again from the sample's k-th, which is
+always safe, so results stay exact.
+
 One query per program multiplies on CUDA cores; 2-15 queries are padded to a
 16-query tile for ``tl.dot``. On CUDA the kernel is autotuned per (dim, storage
 dtype, k bucket, nq bucket, row-count bucket). On CPU tensors it runs through
@@ -946,7 +953,8 @@ def _spills_on_this_triton(block_q: int, block_n: int, num_stages: int, k_width:
       chunks (16 bytes; sm_90's wgmma reads them from shared memory and does not spill);
     * 128 x 128 tiles (3.9 checked) on sm_80 (40-64 bytes on the gather path, 48 with a bias) and
       at K = 1024 on sm_90 (8 bytes); on sm_90 up to K = 128 they take 200-241 registers (384 and
-      512 dims, bias, gather);
+      512 dims, bias, gather); before 3.7 (3.6 checked) they spill on sm_90 too (192 bytes at K = 16
+      and 128; the gather path takes 249 registers, too close to keep);
     * before 3.7 (3.6 checked), sm_80, K = 1024 without the gather path: 16 x 64 tiles with
       three stages (8-16 bytes) and 64-query tiles with 64-dim chunks (16 bytes), so those take
       32-dim chunks there (see :func:`_tuning_configs`).
@@ -959,7 +967,7 @@ def _spills_on_this_triton(block_q: int, block_n: int, num_stages: int, k_width:
     """
     if arch < 90 and block_q >= 64 and block_d >= 128:
         return True
-    if block_q >= 128 and block_n >= 128 and (arch < 90 or k_width >= 1024):
+    if block_q >= 128 and block_n >= 128 and (arch < 90 or k_width >= 1024 or version < (3, 7)):
         return True
     wide = block_q == 16 and block_n >= 128
     if wide and num_stages >= 3 and gather:
