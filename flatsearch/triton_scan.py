@@ -957,7 +957,8 @@ def _spills_on_this_triton(block_q: int, block_n: int, num_stages: int, k_width:
       and 128; the gather path takes 249 registers, too close to keep);
     * before 3.7 (3.6 checked), sm_80, K = 1024 without the gather path: 16 x 64 tiles with
       three stages (8-16 bytes) and 64-query tiles with 64-dim chunks (16 bytes), so those take
-      32-dim chunks there (see :func:`_tuning_configs`).
+      32-dim chunks there (see :func:`_tuning_configs`); 128 x 64 tiles spill with 32-dim chunks
+      too (16 bytes), so 128-query tiles keep 32 rows there.
 
     Example:
         >>> _spills_on_this_triton(16, 128, 3, 16, False, (3, 9)), _spills_on_this_triton(16, 128, 3, 16, False, (3, 6))
@@ -983,7 +984,7 @@ def _spills_on_this_triton(block_q: int, block_n: int, num_stages: int, k_width:
         return True
     if version < (3, 7) and k_width >= 1024 and not gather:
         if arch < 90 and ((block_q == 16 and block_n <= 64 and num_stages >= 3) or
-                          (block_q >= 64 and block_d >= 64)):
+                          (block_q >= 64 and block_d >= 64) or (block_q >= 128 and block_n >= 64)):
             return True
     return False
 
