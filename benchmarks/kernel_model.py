@@ -42,7 +42,7 @@ Assumptions (each a simplification, none measured here):
   its passing slots over) takes the gather path: only the passing rows are tiled, plus 16 bytes
   of slot and row offset read per row and one more element-wise kernel.
 * The clock under load is 1.755 GHz on H100/H200 and 1.41 GHz on A100.
-* Overlap is perfect: a tile costs the largest of its memory, issue and tensor times.
+* Overlap is perfect: a tile costs the largest of its memory, L2, issue and tensor times.
 * Scores arrive in random order. The kernel's threshold is the K-th score of its list as of the
   split's last merge (-inf before the first), not the running K-th: a row is staged with
   probability K / r_m, where r_m passing rows had been seen at that merge (every row before the
@@ -50,12 +50,19 @@ Assumptions (each a simplification, none measured here):
   followed tile by tile, in expectation). Modelling the exact running threshold instead (K / r
   after r rows, the 2026-12-02 results) undercounts both staged tiles and merges. Segments are
   whole row tiles (the Index's blocks are multiples of the tile length).
-  tl.dot tiles over at least 2**20 scanned rows start each query's threshold just below the k-th best passing score of a strided
-  sample of m = ``sample_size(k, rows)`` rows (about rows / 64), so a passing row beats the start
-  with probability about k / (m x pass fraction), merged K-th or not; the sample costs reading
+  tl.dot tiles over at least 2**20 scanned rows start each query's threshold just below the j-th best passing score of a strided
+  sample of m = ``sample_size(k, rows)`` rows (about rows / 64; j = ``start_rank(k, m, rows)``,
+  38 for k = 1000 at 10M rows, k below 64 results), so a passing row beats the start
+  with probability about j / (m x pass fraction), merged K-th or not; the sample costs reading
   its rows once per 64-query tile and its tensor-core products at 50% of the tensor rate, the
-  (nq, m) score write and five top-k reads at the modelled bandwidth, and 30 small kernels of 4 us
-  (:func:`sample_cost`).
+  (nq, m) score write and five top-k reads at the modelled bandwidth, and 30 small kernels of 4 us;
+  a tight start (j < k) adds its check (4 small kernels, a 15 us device-to-host read) and the
+  expected rescan of a query that missed (:func:`sample_cost`).
+* L2 to SM bandwidth: 26 bytes per SM per clock (6.0 TB/s on H100/H200 SXM, 4.0 on A100), an
+  assumption (third-party figures for H100 range from about 5.5 to 12 TB/s). Every row tile that
+  runs loads its whole query tile again (block_q x dim elements: 3 times the rows' bytes for a
+  128 x 64 tile), and the rows, bits and bias pass through L2 once per query tile; a tile costs
+  at least that traffic at this bandwidth.
   A merge's radix select counts 32 passes over the scores; ``TIE_MERGE_FRACTION`` of the merges
   meet a tie at the K-th score and count 32 more over the slots. Each merge step first tests
   whether its batch of rows holds more than K keys (``merge_test``); a split whose expected count
@@ -118,6 +125,7 @@ class Hardware:
     fp32_per_clock: float = 4.0
     hgmma_efficiency: float = 0.8
     hmma_efficiency: float = 0.6
+    l2_bytes_per_sm_clock: float = 26.0  # L2 to SM bandwidth (an assumption, see the module docstring)
 
 
 HARDWARE = {
@@ -642,8 +650,14 @@ def estimate(point: GridPoint, facts: dict, analysis: dict, hardware: Hardware) 
     bandwidth = BANDWIDTH_EFFICIENCY * hardware.bandwidth_tb_s * 1e12 * (busy_sms / hardware.sms) * \
         min(1.0, blocks_per_sm * in_flight / needed_in_flight)
     memory_s = (row_bytes + mask_bytes + bias_bytes) / bandwidth
+    # Every row tile that runs loads its query tile again (the real queries of it) from L2: with
+    # tl.dot tiles that is block_q / block_n times the rows' own bytes. The rows, bits and bias pass
+    # through L2 too.
+    query_bytes = (programs * tiles * run_fraction * min(config.block_q, point.nq) * point.dim * element)
+    l2_bandwidth = hardware.l2_bytes_per_sm_clock * busy_sms * hardware.clock_ghz * 1e9
+    l2_s = (row_bytes + mask_bytes + bias_bytes + query_bytes) / l2_bandwidth
 
-    kernel_s = max(memory_s, issue_s, tensor_s) + LAUNCH_S
+    kernel_s = max(memory_s, issue_s, tensor_s, l2_s) + LAUNCH_S
     partial_bytes = point.nq * splits * variant.k_width * 8
     partial_passes = 1 + (8 if getattr(launcher, "pack_keys", None) else 0) + 3  # fill, pack, topk
     merge_s = partial_passes * partial_bytes / (BANDWIDTH_EFFICIENCY * hardware.bandwidth_tb_s * 1e12) + 20e-6 \
@@ -652,6 +666,7 @@ def estimate(point: GridPoint, facts: dict, analysis: dict, hardware: Hardware) 
     return {"estimated_ms": (kernel_s + merge_s + decode_s + sample["seconds"]) * 1e3, "kernel_ms": kernel_s * 1e3,
             "sample_ms": sample["seconds"] * 1e3, "start_rate": sample["start_rate"],
             "memory_ms": memory_s * 1e3, "issue_ms": issue_s * 1e3, "tensor_ms": tensor_s * 1e3,
+            "l2_ms": l2_s * 1e3, "query_l2_bytes": query_bytes, "start_rank": sample["rank"],
             "splits": splits, "programs": programs, "blocks_per_sm": blocks_per_sm,
             "merges_per_program": events["merges"], "staged_tiles_per_program": events["staged_tiles"],
             "stage_rounds_per_program": events["stage_rounds"], "final_merge_probability": events["final_merge"],
@@ -661,6 +676,8 @@ def estimate(point: GridPoint, facts: dict, analysis: dict, hardware: Hardware) 
 
 SAMPLE_LAUNCHES = 30  # element-wise kernels (positions, slots, row offsets, the bound), the sample kernel, the top-k
 SAMPLE_TENSOR_EFFICIENCY = 0.5  # of the tensor rate reached by the sample kernel's small tl.dot tiles
+MISS_CHECK_LAUNCHES = 4  # the tight start's check: empty k-th place, start above the safe one, and, any
+SYNC_S = 15e-6  # the check's device-to-host read (an assumption)
 
 
 def sample_cost(point: GridPoint, variant, rows: int, pass_fraction: float, hardware: Hardware) -> dict:
@@ -672,24 +689,37 @@ def sample_cost(point: GridPoint, variant, rows: int, pass_fraction: float, hard
     the m rows straight from the arena once per query tile (64 queries; 16 up to 16 queries) and
     multiplying on tensor cores, writing the (nq, m) float32 scores and the rows' squared norms,
     and ``torch.topk`` reading the scores five times (a radix select: four 8-bit digit passes and
-    the final gather). The k-th best of m passing rows is beaten by about
-    k / m of the passing rows.
+    the final gather). The scan starts from the j-th best sampled score, j =
+    ``start_rank(k, m, rows)`` (k where the launcher has no tight start), which about j / m
+    of the passing rows beat. With j < k the launcher checks for misses (``MISS_CHECK_LAUNCHES``
+    element-wise kernels and one device-to-host read, ``SYNC_S``) and scans a query that missed
+    again: with probability ``1 - (1 - TIGHT_START_MISS) ** nq``, costing a sample and a read of
+    the passing rows at the modelled bandwidth.
     """
     from flatsearch import triton_scan as launcher
     if not hasattr(launcher, "uses_start_sample") or not launcher.uses_start_sample(variant.config.block_q, rows):
-        return {"seconds": 0.0, "start_rate": 1.0}
+        return {"seconds": 0.0, "start_rate": 1.0, "rank": None}
     element = {"float32": 4, "float16": 2, "bfloat16": 2}[point.dtype]
     m = launcher.sample_size(point.k, rows)
+    rank = launcher.start_rank(point.k, m, rows) if hasattr(launcher, "start_rank") else point.k
     passing = max(1.0, m * pass_fraction)
     bandwidth = BANDWIDTH_EFFICIENCY * hardware.bandwidth_tb_s * 1e12
     sample_q = 16 if point.nq <= 16 else 64
     query_tiles = -(-point.nq // sample_q)
-    moved = (m * point.dim * element * pass_fraction * query_tiles  # the kept rows, once per query tile
+    row_bytes = m * point.dim * element * pass_fraction * query_tiles  # the kept rows, once per query tile
+    moved = (row_bytes
              + 6 * point.nq * m * 4                               # scores written; topk's 4 digit passes, gather
              + m * 8 * 7 + m * 4 * 3)                             # positions, slots, offsets; words, norms
+    # each 64-row tile of the sample loads its query tile from L2 (as the scan does, see estimate)
+    l2_bytes = row_bytes + (m / 64.0) * query_tiles * min(sample_q, point.nq) * point.dim * element
+    l2_s = l2_bytes / (hardware.l2_bytes_per_sm_clock * hardware.sms * hardware.clock_ghz * 1e9)
     tensor_s = 2.0 * max(16, point.nq) * m * point.dim / (SAMPLE_TENSOR_EFFICIENCY * hardware.tensor_tflops * 1e12)
-    seconds = max(moved / bandwidth, tensor_s) + SAMPLE_LAUNCHES * 4e-6
-    return {"seconds": seconds, "start_rate": min(1.0, point.k / passing)}
+    seconds = max(moved / bandwidth, tensor_s, l2_s) + SAMPLE_LAUNCHES * 4e-6
+    if rank < point.k:
+        miss = 1.0 - (1.0 - launcher.TIGHT_START_MISS) ** point.nq
+        rescan_s = seconds + rows * pass_fraction * point.dim * element / bandwidth
+        seconds += MISS_CHECK_LAUNCHES * 4e-6 + SYNC_S + miss * rescan_s
+    return {"seconds": seconds, "start_rate": min(1.0, rank / passing), "rank": rank}
 
 
 def floors(point: GridPoint, hardware: Hardware) -> dict:

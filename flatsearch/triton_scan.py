@@ -11,6 +11,13 @@ keys (:func:`pack_keys`), one ``torch.topk`` over the keys merges the splits,
 and the keys are decoded back into scores and slots. Keys embed the slot, so equal scores come out lower slot
 first, exactly as the torch backend orders them.
 
+Scans of ``tl.dot`` tiles over many rows start each query's threshold from a
+strided sample (:func:`start_thresholds`): from k = :data:`TIGHT_START_MIN_K` on,
+from a tight rank of it (:func:`tight_start_rank`), far above the sample's k-th,
+so that few row tiles hold winners; a query whose tight start turns out too high
+(fewer than k rows above it) is scanned again from the sample's k-th, which is
+always safe, so results stay exact.
+
 One query per program multiplies on CUDA cores; 2-15 queries are padded to a
 16-query tile for ``tl.dot``. On CUDA the kernel is autotuned per (dim, storage
 dtype, k bucket, nq bucket, row-count bucket). On CPU tensors it runs through
@@ -153,6 +160,12 @@ def triton_scan(request: ScanRequest, *, config: KernelConfig | None = None,
         [[1, 2]]
     """
     _check_request(request)
+    return _scan(request, config=config, n_splits=n_splits)
+
+
+def _scan(request: ScanRequest, *, config: KernelConfig | None = None, n_splits: int | None = None,
+          tight: bool = True) -> ScanResult:
+    """:func:`triton_scan` of a checked request; ``tight``: start from the tight sampled start where one is taken."""
     if config is not None and not isinstance(config, KernelConfig):
         raise TypeError(f"config: expected a KernelConfig or None, got {type(config).__name__}")
     if n_splits is not None and (isinstance(n_splits, bool) or not isinstance(n_splits, numbers.Integral)
@@ -207,8 +220,15 @@ def triton_scan(request: ScanRequest, *, config: KernelConfig | None = None,
     stage_slots = torch.empty((nq, n_splits, stage), dtype=torch.int32, device=device)
     stage_slots[:, :, :k_width] = EMPTY_SLOT
 
+    rank = k
     if uses_start_sample(block_q, total_rows):
-        start = start_thresholds(request, k, ranges, gather_slots if gather else None, total_rows=total_rows)
+        if tight:
+            rank = start_rank(k, sample_size(k, total_rows), total_rows)
+        if rank < k:
+            start, safe = start_thresholds(request, k, ranges, gather_slots if gather else None,
+                                           total_rows=total_rows, rank=rank)
+        else:
+            start = start_thresholds(request, k, ranges, gather_slots if gather else None, total_rows=total_rows)
     else:
         start = torch.full((nq,), float("-inf"), dtype=torch.float32, device=device)
 
@@ -236,7 +256,36 @@ def triton_scan(request: ScanRequest, *, config: KernelConfig | None = None,
     )
     keys = pack_keys(stage_scores[:, :, :k_width].reshape(nq, n_splits * k_width),
                      stage_slots[:, :, :k_width].reshape(nq, n_splits * k_width))
-    return decode_keys(torch.topk(keys, k, dim=1).values)
+    result = decode_keys(torch.topk(keys, k, dim=1).values)
+    if rank < k:
+        result = _rescan_missed(request, result, start, safe, config, n_splits)
+    return result
+
+
+def _rescan_missed(request: ScanRequest, result: ScanResult, tight: torch.Tensor, safe: torch.Tensor,
+                   config: KernelConfig | None, n_splits: int | None) -> ScanResult:
+    """``result`` with every query whose tight start missed scanned again from its safe start.
+
+    A query missed when fewer than k rows scored above its tight start (its k-th place is empty)
+    and that start lay above the safe one: rows at or below it may then belong to its best k.
+    Otherwise every row of its best k scored above the start and was kept. One device-to-host
+    read decides whether to scan again; only the queries that missed are scanned.
+    """
+    missed = (result.slots[:, -1] < 0) & (tight > safe)
+    if not bool(missed.any()):
+        return result
+    rows = missed.nonzero().flatten()
+    changes = {"queries": request.queries[rows]}
+    for name in ("mask_words", "keep"):
+        value = getattr(request, name)
+        if value is not None and value.dim() == 2:
+            changes[name] = value[rows]
+    if request.candidate_keep is not None:
+        changes["candidate_keep"] = request.candidate_keep[rows]
+    again = _scan(request.replace(**changes), config=config, n_splits=n_splits, tight=False)
+    scores, slots = result.scores.clone(), result.slots.clone()
+    scores[rows], slots[rows] = again.scores, again.slots
+    return ScanResult(scores=scores, slots=slots)
 
 
 # The start thresholds' sample: at least SAMPLE_MIN_PER_K rows per result and at least one row in
@@ -303,7 +352,8 @@ def sample_kernel_meta(nq: int, dim: int, storage_dtype: torch.dtype, *, interpr
 
 
 def start_thresholds(request: ScanRequest, k: int, ranges: torch.Tensor, gather_slots: torch.Tensor | None = None,
-                     sample_rows: int | None = None, *, total_rows: int | None = None) -> torch.Tensor:
+                     sample_rows: int | None = None, *, total_rows: int | None = None,
+                     rank: int | None = None) -> torch.Tensor:
     """Per query, a float32 score below which no row can be among its best ``k``: the scan starts there.
 
     It is the k-th best score over an evenly strided sample of the scanned rows (of
@@ -316,6 +366,10 @@ def start_thresholds(request: ScanRequest, k: int, ranges: torch.Tensor, gather_
     any subset of the passing rows, so a kernel that keeps scores above the start (strictly) keeps
     every row it needs, ties included. -inf where the sample holds fewer than ``k`` passing rows.
 
+    With ``rank`` (at most ``k``) it returns a (2, nq) tensor: the start from the rank-th best of
+    the same sample (a tight start, which may lie above a query's k-th score:
+    :func:`tight_start_rank`), then the k-th one above (always safe).
+
     Example (needs ``TRITON_INTERPRET=1`` on a CPU):
         >>> import torch
         >>> from flatsearch.bitmask import pack_bits
@@ -326,17 +380,21 @@ def start_thresholds(request: ScanRequest, k: int, ranges: torch.Tensor, gather_
         >>> start = start_thresholds(request, 2, request.ranges)
         >>> 0.999 < start.item() < 1.0, start_thresholds(request, 4, request.ranges).tolist()
         (True, [-inf])
+        >>> tight, safe = start_thresholds(request, 2, request.ranges, rank=1)
+        >>> 2.999 < tight.item() < 3.0, bool(safe == start)
+        (True, True)
     """
     queries = request.queries
     device = queries.device
     nq, dim = queries.shape
-    minus_inf = torch.full((nq,), float("-inf"), dtype=torch.float32, device=device)
+    ranks = (k,) if rank is None else (min(rank, k), k)
+    minus_inf = torch.full((len(ranks), nq), float("-inf"), dtype=torch.float32, device=device)
     if total_rows is None:
         total_rows = gather_slots.numel() if gather_slots is not None else int((ranges[:, 1] - ranges[:, 0]).sum())
     total = total_rows
     m = sample_size(k, total) if sample_rows is None else min(sample_rows, total)
     if m < k:
-        return minus_inf
+        return minus_inf[0] if rank is None else minus_inf
     # Evenly strided positions among the scanned rows, turned into slots on the device.
     positions = torch.div(torch.arange(m, dtype=torch.int64, device=device) * total, m, rounding_mode="floor")
     if gather_slots is not None:
@@ -350,26 +408,86 @@ def start_thresholds(request: ScanRequest, k: int, ranges: torch.Tensor, gather_
     rounded = queries.to(storage_dtype).contiguous()
     mask = request.mask_words.contiguous()
     bias = request.bias if request.bias is not None else torch.zeros(1, dtype=torch.float32, device=device)
-    scores = torch.empty((nq, m), dtype=torch.float32, device=device)
-    squares = torch.empty((m,), dtype=torch.float32, device=device)
-    upcast = device.type == "cpu" and storage_dtype == torch.bfloat16
     meta = sample_kernel_meta(nq, dim, storage_dtype, interpreted=device.type == "cpu")
+    scores = torch.empty((nq, m), dtype=torch.float32, device=device)
+    squares = torch.empty((_cdiv(nq, meta["BLOCK_Q"]), m), dtype=torch.float32, device=device)
+    upcast = device.type == "cpu" and storage_dtype == torch.bfloat16
     _kernels().sample_scores_kernel[(_cdiv(nq, meta["BLOCK_Q"]), _cdiv(m, meta["BLOCK_N"]))](
         rounded, request.arenas[0], mask, bias, slots.contiguous(), _row_offsets(request, slots).contiguous(),
         scores, squares, nq, m, mask.stride(0) if mask.dim() == 2 else 0, float(request.score_scale),
         DIM=dim, PER_QUERY_MASK=mask.dim() == 2, HAS_BIAS=request.bias is not None,
         INPUT_PRECISION="ieee" if storage_dtype == torch.float32 or upcast else None, UPCAST_DOT=upcast, **meta)
-    kth = torch.topk(scores, k, dim=1).values[:, -1]
+    best = torch.topk(scores, k, dim=1).values
+    kth = best[:, [r - 1 for r in ranks]].T
     # |scan score - sample score| for a sampled row is at most (dim + 2) roundoffs of each sum times
-    # scale |q| |x| + |bias| (Cauchy-Schwarz bounds sum |q_i x_i|); the k-th best of the sample moves
-    # by no more than its rows do. The rows' norms are float32 sums, raised by a 2**-10 share so the
-    # bound holds over their own rounding; every sampled slot's bias counts.
-    bias_bound = request.bias[slots].abs().max() if request.bias is not None else 0.0
-    row_bound = squares.max().sqrt() * (1.0 + 2.0**-10)
+    # scale |q| |x| + |bias| (Cauchy-Schwarz bounds sum |q_i x_i|); an order statistic of the sample
+    # moves by no more than its rows do. Only rows some query keeps count (squares reads -1 at the
+    # others: with per-query masks they may be never-written memory). The rows' norms are float32
+    # sums, raised by a 2**-10 share so the bound holds over their own rounding.
+    kept = (squares >= 0).any(dim=0)
+    bias_bound = (torch.where(kept, request.bias[slots].abs(), 0.0).max() if request.bias is not None else 0.0)
+    row_bound = squares.max().clamp(min=0.0).sqrt() * (1.0 + 2.0**-10)
     bound = abs(float(request.score_scale)) * rounded.float().norm(dim=1) * (1.0 + 2.0**-10) * row_bound + bias_bound
     margin = 2.0 * (dim + 2) * (2.0 * _KERNEL_ROUNDOFF) * bound
     start = torch.nextafter(kth - margin, minus_inf)
-    return torch.where(torch.isfinite(kth), start, minus_inf).float()
+    start = torch.where(torch.isfinite(kth), start, minus_inf).float()
+    return start[0] if rank is None else start
+
+
+# The tight start's miss probability per query, with rows in random order: the chance that more than
+# its rank's worth of the sampled rows are among the query's best k (:func:`tight_start_rank`).
+TIGHT_START_MISS = 1e-5
+
+
+# Smallest k that starts from a tight rank: below it the sample's k-th already leaves few tiles staging,
+# and the check costs more than it saves (model, sm_90, 10M x 384: nq=16 k=10 2.016 -> 2.047 ms with it).
+TIGHT_START_MIN_K = 64
+
+
+def start_rank(k: int, sample_rows: int, total_rows: int) -> int:
+    """The sample's order statistic a scan starts from: :func:`tight_start_rank` from
+    :data:`TIGHT_START_MIN_K` results on, else the k-th.
+
+    Example:
+        >>> start_rank(10, 156_250, 10_000_000), start_rank(100, 156_250, 10_000_000)
+        (10, 11)
+    """
+    return k if k < TIGHT_START_MIN_K else tight_start_rank(k, sample_rows, total_rows)
+
+
+@functools.lru_cache(maxsize=256)
+def tight_start_rank(k: int, sample_rows: int, total_rows: int, miss: float | None = None) -> int:
+    """Rank of the sample's order statistic that a scan starts from instead of its k-th (at most ``k``).
+
+    The start from the j-th best of the sample lies above a query's k-th best score only when at
+    least j of the sampled rows are among its best k. With rows in random order (the strided
+    positions then are a uniform random subset) that count is hypergeometric, with the mean
+    ``k * sample_rows / total_rows``; its tail is at most the Chernoff bound of the binomial
+    ``exp(-k D(j/k || sample_rows/total_rows))`` (Hoeffding 1963), and j is the smallest rank with
+    that bound at most ``miss`` (:data:`TIGHT_START_MISS`). Whatever the order, a query whose tight
+    start turns out too high (fewer than k rows above it) is found and scanned again from the safe
+    start (:func:`triton_scan`), so results stay exact; the rank only sets how rarely that happens.
+
+    Example:
+        >>> tight_start_rank(1000, 156_250, 10_000_000), tight_start_rank(10, 156_250, 10_000_000)
+        (38, 5)
+        >>> tight_start_rank(1000, 1_000, 1_000)  # the whole table sampled: its k-th is the k-th
+        1000
+    """
+    miss = TIGHT_START_MISS if miss is None else miss
+    share = sample_rows / max(1, total_rows)
+    if share >= 1.0:
+        return k
+    for rank in range(1, k):
+        fraction = rank / k
+        if fraction <= share:
+            continue
+        divergence = fraction * math.log(fraction / share)
+        if fraction < 1.0:
+            divergence += (1.0 - fraction) * math.log((1.0 - fraction) / (1.0 - share))
+        if math.exp(-k * divergence) <= miss:
+            return rank
+    return k
 
 
 def pack_keys(scores: torch.Tensor, slot_bits: torch.Tensor) -> torch.Tensor:
@@ -663,7 +781,10 @@ _CANDIDATES = {
     "tile": ((16, 128, 64, 8, 3, 255), (16, 128, 128, 8, 2, 255), (16, 64, 64, 8, 3, 255), (16, 64, 32, 8, 3, 255)),
     # 128-dim chunks halve the chunks' barriers and address work per tile (model, sm_90).
     "many": ((64, 32, 64, 8, 3, 255), (64, 64, 64, 8, 3, 255), (64, 64, 32, 8, 3, 255), (64, 64, 128, 8, 3, 255)),
-    "wide": ((128, 64, 128, 8, 3, 255), (128, 64, 64, 8, 3, 255), (128, 32, 128, 8, 3, 255), (128, 32, 64, 8, 3, 255)),
+    # 128 x 128 tiles load the query tile once per 128 rows, not per 64 (the L2 traffic; see
+    # _spills_on_this_triton for where they are left out).
+    "wide": ((128, 64, 128, 8, 3, 255), (128, 64, 64, 8, 3, 255), (128, 32, 128, 8, 3, 255), (128, 32, 64, 8, 3, 255),
+             (128, 128, 64, 8, 2, 255)),
 }
 
 
@@ -790,7 +911,8 @@ def dispatch_variants(*, storage_dtype: torch.dtype, dim: int, k: int, nq: int, 
 
 
 # tl.dot tiles longer than this many rows spill above 512 dims (ptxas at 255 registers, sm_90)
-# and for float32 storage; 64 x 64 tiles spill with K = 1024 (sm_90).
+# and for float32 storage; 64 x 64 tiles spill with K = 1024 (sm_90), 128 x 64 tiles (staging by
+# extraction, no running count) do not (220-228 registers, sm_90, Triton 3.9).
 _WIDE_DOT_ROWS = 64
 
 
@@ -829,9 +951,14 @@ def _spills_on_this_triton(block_q: int, block_n: int, num_stages: int, k_width:
       K up to 128 left out with it);
     * sm_80 (mma.sync keeps both operands of a chunk in registers): 64-query tiles with 128-dim
       chunks (16 bytes; sm_90's wgmma reads them from shared memory and does not spill);
+    * 128 x 128 tiles (3.9 checked) on sm_80 (40-64 bytes on the gather path, 48 with a bias) and
+      at K = 1024 on sm_90 (8 bytes); on sm_90 up to K = 128 they take 200-241 registers (384 and
+      512 dims, bias, gather); before 3.7 (3.6 checked) they spill on sm_90 too (192 bytes at K = 16
+      and 128; the gather path takes 249 registers, too close to keep);
     * before 3.7 (3.6 checked), sm_80, K = 1024 without the gather path: 16 x 64 tiles with
       three stages (8-16 bytes) and 64-query tiles with 64-dim chunks (16 bytes), so those take
-      32-dim chunks there (see :func:`_tuning_configs`).
+      32-dim chunks there (see :func:`_tuning_configs`); 128 x 64 tiles spill with 32-dim chunks
+      too (16 bytes), so 128-query tiles keep 32 rows there.
 
     Example:
         >>> _spills_on_this_triton(16, 128, 3, 16, False, (3, 9)), _spills_on_this_triton(16, 128, 3, 16, False, (3, 6))
@@ -840,6 +967,8 @@ def _spills_on_this_triton(block_q: int, block_n: int, num_stages: int, k_width:
         [True, False]
     """
     if arch < 90 and block_q >= 64 and block_d >= 128:
+        return True
+    if block_q >= 128 and block_n >= 128 and (arch < 90 or k_width >= 1024 or version < (3, 7)):
         return True
     wide = block_q == 16 and block_n >= 128
     if wide and num_stages >= 3 and gather:
@@ -855,7 +984,7 @@ def _spills_on_this_triton(block_q: int, block_n: int, num_stages: int, k_width:
         return True
     if version < (3, 7) and k_width >= 1024 and not gather:
         if arch < 90 and ((block_q == 16 and block_n <= 64 and num_stages >= 3) or
-                          (block_q >= 64 and block_d >= 64)):
+                          (block_q >= 64 and block_d >= 64) or (block_q >= 128 and block_n >= 64)):
             return True
     return False
 
@@ -877,7 +1006,7 @@ def _tuning_configs(nq_bucket: int = 0, k_width: int = 0, dim: int = 0, element_
                 block_d = min(block_d, 32)  # 64-dim chunks spill there (see _spills_on_this_triton)
             if nq_bucket and block_q > 1 and block_n > _WIDE_DOT_ROWS and (element_size == 4 or dim > 512):
                 continue
-            if nq_bucket and block_q >= 64 and block_n >= 64 and k_width >= 1024:
+            if nq_bucket and block_q == 64 and block_n >= 64 and k_width >= 1024:
                 continue
             if nq_bucket and block_q > 1 and _spills_on_this_triton(block_q, block_n, num_stages, k_width, gather,
                                                                      version, block_d, arch, dim):

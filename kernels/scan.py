@@ -329,10 +329,11 @@ def sample_scores_kernel(
 
     Row ``i`` is slot ``slots[i]`` at element offset ``offsets[i]`` from ``vectors_ptr``. Its score
     is ``score_scale * q . x + bias[slot]`` by ``tl.dot`` with float32 accumulation (the scan's
-    arithmetic), -inf where query ``q``'s mask bit of the slot is clear. The first query tile also
-    writes each read row's squared Euclidean norm (float32 sums) to ``squares[i]``: the launcher
-    bounds the roundoff with it. With one mask for every query the rows it clears are not read
-    (their norm reads 0); with per-query masks every sampled row is read.
+    arithmetic), -inf where query ``q``'s mask bit of the slot is clear. Each query tile also
+    writes, to ``squares[tile, i]``, the row's squared Euclidean norm (float32 sums) where some query
+    of the tile keeps it and -1 where none does: the launcher bounds the roundoff with the rows kept.
+    With one mask for every query the rows it clears are not read; with per-query masks every
+    sampled row is read, never-written ones too, so their contents (NaN, inf) must stay out of the bound.
     """
     query_tile = tl.program_id(0)
     query_rows = query_tile * BLOCK_Q + tl.arange(0, BLOCK_Q)
@@ -372,5 +373,5 @@ def sample_scores_kernel(
     scores = tl.where(keep, scores, float("-inf"))
     tl.store(scores_ptr + query_rows[:, None].to(tl.int64) * m + positions[None, :], scores,
              mask=query_ok[:, None] & in_range[None, :])
-    if query_tile == 0:
-        tl.store(squares_ptr + positions, squares, mask=in_range)
+    kept = tl.max((keep & query_ok[:, None]).to(tl.int32), axis=0) > 0
+    tl.store(squares_ptr + query_tile.to(tl.int64) * m + positions, tl.where(kept, squares, -1.0), mask=in_range)

@@ -118,6 +118,24 @@ def test_a_sampled_start_threshold_stages_few_tiles():
     assert cold["staged_tiles"] > 0.98 * cold["tiles"] and cold["merges"] == 3
 
 
+def test_a_tight_start_costs_its_check_and_admits_its_rank():
+    """k=1000 at nq=128 over 10M rows: the scan starts from the 38th best of the 156,250 sampled rows (so
+    about 38 / 156,250 of the rows beat it, not 1000 / 156,250) and pays the check, the read and the rare rescan."""
+    from flatsearch.triton_scan import KernelConfig, KernelVariant
+    import torch
+    h200 = kernel_model.HARDWARE["H200"]
+    variant = KernelVariant(torch.float16, 384, 1024, KernelConfig(128, 64, 128, 8, 3, 255), False, False)
+    wide = kernel_model.sample_cost(kernel_model.GridPoint(10_000_000, 384, "float16", 128, 1000, "none"), variant,
+                                    10_000_000, 1.0, h200)
+    assert wide["rank"] == 38 and wide["start_rate"] == pytest.approx(38 / 156_250)
+    few = kernel_model.sample_cost(kernel_model.GridPoint(10_000_000, 384, "float16", 128, 10, "none"),
+                                   KernelVariant(torch.float16, 384, 16, variant.config, False, False),
+                                   10_000_000, 1.0, h200)
+    assert few["rank"] == 10 and few["start_rate"] == pytest.approx(10 / 156_250)  # below TIGHT_START_MIN_K
+    check = kernel_model.MISS_CHECK_LAUNCHES * 4e-6 + kernel_model.SYNC_S
+    assert wide["seconds"] > few["seconds"] + check
+
+
 def test_floors_of_the_target_rows():
     h200 = kernel_model.HARDWARE["H200"]
     plain = kernel_model.GridPoint(10_000_000, 384, "float16", 1, 10, "none")
@@ -146,6 +164,8 @@ def test_model_runs_on_a_small_grid(tmp_path):
         assert {"n", "dim", "dtype", "nq", "k", "filter", "estimated_ms", "floor_ms", "fraction_of_floor"} <= set(record)
         assert 0 < record["floor_ms"] <= record["estimated_ms"] < 1e3
         assert record["fraction_of_floor"] == pytest.approx(record["floor_ms"] / record["estimated_ms"])
+        # the L2 traffic, query tiles reloaded per row tile included, bounds the kernel from below
+        assert 0 < record["l2_ms"] <= record["kernel_ms"] and record["query_l2_bytes"] > 0, record
 
 
 @needs_compiler

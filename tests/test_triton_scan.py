@@ -513,6 +513,7 @@ def _strict_subset_sample(monkeypatch, rows_per_k=1, divisor=4):
     monkeypatch.setattr(triton_scan_module, "SAMPLE_MIN_ROWS_MANY", 0)
     monkeypatch.setattr(triton_scan_module, "SAMPLE_MIN_PER_K", rows_per_k)
     monkeypatch.setattr(triton_scan_module, "SAMPLE_DIVISOR", divisor)
+    monkeypatch.setattr(triton_scan_module, "TIGHT_START_MIN_K", 1)  # small k start from tight ranks too
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
@@ -586,6 +587,78 @@ def test_rows_scoring_exactly_the_start_score_are_kept(monkeypatch, below):
         assert_same(result, expected, torch.float32)
     else:
         assert not torch.equal(result.slots, expected.slots)
+
+
+@pytest.mark.parametrize("nq, config", [(5, KernelConfig(16, 16, 16)), (40, None)])
+def test_never_written_rows_cannot_spoil_the_sampled_start(monkeypatch, nq, config):
+    """Per-query masks: the sample reads every sampled row, never-written ones too (no query's bit set).
+    NaN, +inf and -inf there, in the vectors and the bias, must not reach the start or the results."""
+    _strict_subset_sample(monkeypatch, divisor=2)
+    base = make_request(530 + nq, dtype=torch.float16, dim=16, nq=nq, k=7, arena_rows=(160, 96), pass_fraction=0.7,
+                        per_query=True, bias=True, score_scale=2.0)
+    capacity = 256
+    unused = torch.zeros(capacity, dtype=torch.bool)
+    unused[torch.arange(capacity) % 3 == 1] = True
+    keep = unpack_bits(base.mask_words, capacity) & ~unused
+    arenas = [arena.clone() for arena in base.arenas]
+    garbage = torch.tensor([float("nan"), float("inf"), float("-inf")])
+    for arena, first in zip(arenas, base.arena_starts):
+        rows = unused[first:first + arena.shape[0]].nonzero().flatten()
+        arena[rows] = garbage[rows % 3][:, None].to(arena.dtype)
+    bias = base.bias.clone()
+    bias[unused] = garbage[torch.arange(int(unused.sum())) % 3]
+    request = base.replace(arenas=tuple(arenas), bias=bias, mask_words=pack_bits(keep))
+    tight, safe = triton_scan_module.start_thresholds(request, request.k, request.ranges, rank=2)
+    assert bool(torch.isfinite(safe).all()) and bool(torch.isfinite(tight).all()), (tight, safe)
+    expected = torch_scan(request)
+    assert bool((expected.slots >= 0).all()) and bool(torch.isfinite(expected.scores).all())
+    assert_same(triton_scan(request, config=config, n_splits=2), expected, torch.float16)
+
+
+@pytest.mark.parametrize("k, sample_rows, total_rows", [(7, 64, 256), (40, 40, 250), (100, 300, 3000), (12, 30, 40)])
+def test_tight_start_rank_bounds_the_hypergeometric_miss(k, sample_rows, total_rows):
+    """The exact chance that at least the tight rank's worth of a uniform sample lies among the best k."""
+    from math import comb
+    rank = triton_scan_module.tight_start_rank(k, sample_rows, total_rows, 1e-3)
+    assert 1 <= rank <= k
+    if rank < k:
+        miss = sum(comb(k, s) * comb(total_rows - k, sample_rows - s) for s in range(rank, min(k, sample_rows) + 1))
+        assert miss / comb(total_rows, sample_rows) <= 1e-3, (rank, miss / comb(total_rows, sample_rows))
+    assert triton_scan_module.tight_start_rank(k, total_rows, total_rows) == k
+
+
+@pytest.mark.parametrize("per_query, block_q", [(False, 16), (True, 16), (False, 128)])
+def test_scan_from_a_tight_start_is_exact(monkeypatch, per_query, block_q):
+    """A sample of 40 of about 250 rows for k = 40: the scan starts from a rank well below k."""
+    _strict_subset_sample(monkeypatch, divisor=16)
+    request = make_request(540 + per_query + block_q, dtype=torch.bfloat16, dim=16, nq=6, k=40, arena_rows=(160, 96),
+                           pass_fraction=1.0, per_query=per_query, bias=True, score_scale=2.0, integer=False)
+    total = int((request.ranges[:, 1] - request.ranges[:, 0]).sum())
+    rank = triton_scan_module.tight_start_rank(request.k, triton_scan_module.sample_size(request.k, total), total)
+    assert rank <= request.k // 2, rank
+    assert_same(triton_scan(request, config=KernelConfig(block_q, 16, 16), n_splits=2), torch_scan(request),
+                torch.bfloat16)
+
+
+def test_queries_whose_tight_start_missed_are_scanned_again(monkeypatch):
+    """Started from each query's best sampled score, queries with fewer than k rows above it are scanned
+    again (those only, from the safe start); the others keep their first results. Exact either way."""
+    _strict_subset_sample(monkeypatch, divisor=2)
+    monkeypatch.setattr(triton_scan_module, "tight_start_rank", lambda *args, **kwargs: 1)
+    request = make_request(550, dim=16, nq=6, k=2, arena_rows=(128,), pass_fraction=0.8, per_query=True,
+                           integer=False)
+    again = []
+    scan = triton_scan_module._scan
+
+    def recording_scan(sub, **options):
+        if options.get("tight", True) is False:  # the scan again, not triton_scan's own call
+            again.append(sub.queries.shape[0])
+            assert sub.mask_words.shape[0] == sub.queries.shape[0]
+        return scan(sub, **options)
+
+    monkeypatch.setattr(triton_scan_module, "_scan", recording_scan)
+    assert_same(triton_scan(request, config=KernelConfig(16, 16, 16), n_splits=2), torch_scan(request), torch.float32)
+    assert len(again) == 1 and 0 < again[0] < 6, again
 
 
 @pytest.mark.parametrize("block_q", [1, 16])
@@ -700,7 +773,7 @@ def test_sample_scores_kernel_scores_as_the_scan(dtype, per_query):
     expected = (rounded.float() @ rows.float().T) * 2.0 + request.bias[slots][None, :]
     expected = expected.masked_fill(~keep, float("-inf"))
     scores = torch.empty(nq, m)
-    squares = torch.full((m,), -1.0)
+    squares = torch.full((2, m), -2.0)
     mask = request.mask_words
     sample_scores_kernel[(2, 2)](
         rounded.contiguous(), request.arenas[0], mask, request.bias, slots,
@@ -710,6 +783,9 @@ def test_sample_scores_kernel_scores_as_the_scan(dtype, per_query):
     assert torch.equal(torch.isneginf(scores), ~keep)
     atol, rtol = TOLERANCE[dtype]
     torch.testing.assert_close(scores[keep], expected[keep], atol=atol, rtol=rtol)
-    read = torch.ones(m, dtype=torch.bool) if per_query else keep.any(dim=0)  # a shared mask's clear rows: unread
-    torch.testing.assert_close(squares[read], (rows.float() ** 2).sum(dim=1)[read], atol=1e-4, rtol=1e-5)
-    assert (squares[~read] == 0).all()
+    norms = (rows.float() ** 2).sum(dim=1)
+    for tile, tile_keep in enumerate((keep[:16], keep[16:])):
+        kept = tile_keep.any(dim=0)  # rows some query of the tile keeps; -1 at the others
+        torch.testing.assert_close(squares[tile][kept], norms[kept], atol=1e-4, rtol=1e-5)
+        assert (squares[tile][~kept] == -1).all(), squares[tile]
+    assert bool((~keep[16:].any(dim=0)).any())  # the one-query tile leaves rows out
