@@ -183,16 +183,30 @@ def _phrase(words: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(sorted(_pairs(list(words)))) if len(words) > 1 else words
 
 
+def _inverted(title: str) -> list[str]:
+    """A title written role last ("Engineer, Site Reliability") as a seeker says it ("Site Reliability Engineer"): the part
+    after the first comma, up to a dash or bracket, then the part before it; [] for a title without a comma.
+
+    Example:
+        >>> _inverted("Engineer, Site Reliability - Payments"), _inverted("Product Manager")
+        (['site', 'reliability', 'engineer'], [])
+    """
+    if "," not in title:
+        return []
+    head, rest = title.split(",", 1)
+    return terms(re.split(r"\s+[-\u2013|(]|[(|/]", rest)[0]) + terms(head)
+
+
 def _words(posting) -> set[str]:
     """A posting's words for the floor and the slot shares: title, department and category, plus each title word
-    marked with ``TITLE_MARK``, plus the neighbouring pairs of the title and of the department and category (for
-    expansions, which are phrases). A role family meets a slot
+    marked with ``TITLE_MARK``, plus the neighbouring pairs of the title (also as :func:`_inverted` reads it) and of the
+    department and category (for expansions, which are phrases). A role family meets a slot
     only in the title: "Finance & Accounting" departments hold every kind of job, an accounting title is accounting.
     """
     title = terms(posting.title)
     rest = terms(f"{posting.department} {posting.category}")
-    return {*title, *rest, *(TITLE_MARK + w for w in title), *_pairs(title), *_pairs(terms(posting.department)),
-            *_pairs(terms(posting.category))}
+    return {*title, *rest, *(TITLE_MARK + w for w in title), *_pairs(title), *_pairs(_inverted(posting.title)),
+            *_pairs(terms(posting.department)), *_pairs(terms(posting.category))}
 
 
 def _indexed_text(posting) -> str:

@@ -67,6 +67,7 @@ from .pay import parse_pay, spell_out_amounts
 from .plan import QueryPlan
 from .scoring import ENGAGEMENT_WEIGHT, PROFILE_WEIGHT, engagement_boost
 from .seniority import LEVEL_CODES, LEVELS, MANAGEMENT_LEVELS, QUERY_WORDS
+from .tools import LEGAL_FORMS
 from .tools import PlannerTools
 
 MAX_QUERY_CHARS = 2000
@@ -254,12 +255,14 @@ _NOT_STATE_CODES = frozenset({"pr"})  # "jobs in PR" is public relations more of
 # Postal codes of Canadian provinces and Australian states after a city ("Vancouver BC", "Perth WA"): Gazetteer.region_code;
 # those that are also words are read only in capitals ("London ON", not "london on site").
 _WORD_LIKE_REGION_CODES = frozenset(place_aliases()["region_codes_upper_only"])
-# Two letters that end a query as something other than a state: a degree or credential ("physician md"), a scan ("ct"),
-# a technology ("ar"), a pronoun or word.
-_BARE_CODE_WORDS = _WORD_LIKE_CODES | frozenset("md ct ar it go us uk va".split())
-# What may follow such a code at the end of the query: a work mode or a job word ("qa eng tx remote", "nurse fl jobs").
-_QUERY_END = re.compile(r"(?:[\s.,!?)]*(?:or\s+|and\s+)?(?:remote|hybrid|on-?site|in[- ]office|area|jobs?|roles?|positions?|openings?|only)\b)*[\s.,!?)]*",
-                        re.IGNORECASE)
+# State codes that end a query as something else: a degree or credential ("physician md", "nurse PA"), a scan ("ct"), a
+# technology ("ar"), a hospital system ("va"), a city's short name ("sd", San Diego); in lower case also those that are words.
+_BARE_CODE_CREDENTIALS = frozenset("md ct ar pa va sd".split())
+_BARE_CODE_WORDS = _WORD_LIKE_CODES | _BARE_CODE_CREDENTIALS
+# What may follow such a code at the end of the query: a work mode, a job word or more codes ("qa eng tx remote",
+# "nurse fl jobs", "nurse practitioner ny or nj").
+_QUERY_END = re.compile(r"(?:[\s.,!?)/]*(?:or\s+|and\s+)?(?:remote|hybrid|on-?site|in[- ]office|area|jobs?|roles?|positions?|openings?|only|[A-Za-z]{2})\b)*"
+                        r"[\s.,!?)]*", re.IGNORECASE)
 _SOFT_CUE = re.compile(r"\b(ideally|preferably|if possible|bonus if|nice to have|would be nice|optionally|hopefully)\b[\w\s']{0,30}$",
                        re.IGNORECASE)
 # A negation right before a phrase, with the prepositions that may sit between ("not in", "outside of the", "except at").
@@ -336,13 +339,15 @@ _COMPANY_CUE = re.compile(r"(?:\b(?:at|for|with|join(?:ing)?|companies\s+like|co
                           r"(?:[\w&.'-]+(?:\s+[\w&.'-]+)?\s*(?:,|\bor\b|\band\b|/)\s*){0,3}$", re.IGNORECASE)
 _UNKNOWN_COMPANY = re.compile(r"\b(?P<cue>(?i:(?:but\s+)?not\s+at|except(?:\s+at)?|excluding|other\s+than(?:\s+at)?|at|for|with|companies\s+like))\s+"
                               r"(?P<name>[A-Z][\w&.'-]*(?:\s+[A-Z][\w&.'-]*){0,2})")
-# A legal form written after a company's name ("Stripe Inc.", "Acme, LLC").
 # Asking to be referred to a company ("can someone refer me to Stripe?", "a referral at Datadog"): jobs there.
-_REFERRAL_TO = re.compile(r"\b(?:refer(?:s|red)?\s+me\s+(?:to|at|for|into)|referrals?\s+(?:to|at|for|into|with)|get(?:ting)?\s+referred\s+(?:to|at|into))"
-                          r"\s+(?:the\s+)?$", re.IGNORECASE)
-_REFERRAL = re.compile(r"\b(?:refer(?:s|red)?\s+me\s+(?:to|at|for|into)|referrals?\s+(?:to|at|for|into|with)|get(?:ting)?\s+referred\s+(?:to|at|into))\b",
-                       re.IGNORECASE)
-_LEGAL_SUFFIX = re.compile(r",?\s+(?:inc|incorporated|llc|l\.l\.c|ltd|limited|corp|corporation|gmbh|plc)\b\.?(?![\w-])", re.IGNORECASE)
+_REFERRAL_WORDS = r"\b(?:refer(?:s|red)?\s+me\s+(?:to|at|for|into)|referrals?\s+(?:to|at|for|into|with)|get(?:ting)?\s+referred\s+(?:to|at|into))"
+_REFERRAL = re.compile(_REFERRAL_WORDS + r"\b", re.IGNORECASE)
+_REFERRAL_TO = re.compile(_REFERRAL_WORDS + r"\s+(?:the\s+)?$", re.IGNORECASE)  # right before the company's name
+# A legal form written after a company's name ("Stripe Inc.", "Acme, LLC"), where the name ends: before the end, punctuation,
+# a job noun or a place or mode cue ("Stripe corp dev jobs" is corporate development at Stripe).
+_LEGAL_SUFFIX = re.compile(r",?\s+(?:" + "|".join(LEGAL_FORMS) + r")\b\.?(?![\w-])"
+                           r"(?=\s*(?:$|[,.;:!?)]|(?:jobs?|roles?|careers?|openings?|positions?|opportunities|vacancies|in|at|near|remote|hybrid)\b))",
+                           re.IGNORECASE)
 _JOB_NOUN_NEXT = re.compile(r"\s+(?:jobs?|roles?|careers?|openings?|positions?|opportunities|vacancies)\b", re.IGNORECASE)
 _PUNCTUATION_WORD = re.compile(r"\W+")
 _QUESTION = re.compile(r"^\s*(?:what|who|whom|when|why|how|where|which|is|are|can|could|do|does|did|tell\s+me|explain|write|translate|"
@@ -359,14 +364,23 @@ _INJECTED_WRAPPING = re.compile(r"\{[^{}]*(?:\{[^{}]*\}[^{}]*)*\}|\[[^\[\]]*\]|"
                                 r"\b(?:the\s+)?(?:user|human|customer|seeker)\s+(?:actually\s+|really\s+)?(?:asked|asks|wants|wanted|"
                                 r"is\s+looking|was\s+looking|requested|said)(?:\s+for)?\s*:?", re.IGNORECASE)
 # A question about moving up from a role ("what's the next step after senior engineer", "what comes after PM").
-_CAREER_STEP = re.compile(r"^\W*(?:(?:what(?:'?s|\s+is|\s+are)|whats)\s+(?:my\s+|the\s+|a\s+good\s+)?next(?:\s+(?:career\s+)?(?:steps?|moves?|levels?|roles?|jobs?))?|"
-                          r"(?:what|which\s+roles?|which\s+jobs?)\s+(?:comes?|come)(?:\s+next)?|"
-                          r"(?:how\s+(?:do|can|should)\s+i\s+)?(?:move|step|level)\s+up|"
-                          r"(?:what(?:'?s|\s+is)\s+(?:the\s+)?)?career\s+(?:path|progression|ladder)s?)"
-                          r"\s+(?:after|from|beyond|above|for)\s+(?:being\s+)?(?:an?\s+|my\s+)?", re.IGNORECASE)
+_CAREER_STEP = re.compile(r"^\W*(?:(?:(?:what(?:'?s|\s+is|\s+are)|whats)\s+(?:my\s+|the\s+|a\s+good\s+)?next(?:\s+(?:career\s+)?(?:steps?|moves?|levels?|roles?|jobs?))?|"
+                          r"(?:what|which)(?:\s+(?:roles?|jobs?|positions?))?\s+(?:comes?|come)(?:\s+next)?|"
+                          r"(?:how\s+(?:do|can|should|would)\s+i\s+|how\s+to\s+)?(?:move|step|level)\s+up)"
+                          r"\s+(?:after|from|beyond|above)|"
+                          r"(?:what(?:'?s|\s+is)\s+(?:the\s+)?)?career\s+(?:path|progression|ladder)s?\s+(?:after|from|beyond|above|for))"
+                          r"\s+(?:being\s+)?(?:an?\s+|my\s+)?", re.IGNORECASE)
+# Where the role of a career-step question ends: "from analyst to manager" names the step itself.
+_CAREER_STEP_END = re.compile(r"\s+(?:to|into)\s+(?:an?\s+)?|\s+(?:and|or|but|so|in|at)\s+|[,.;:!?()]|$", re.IGNORECASE)
 # The level one step up from each, for a question about the next step (a senior engineer moves to staff or to management).
 _NEXT_LEVELS = {"intern": ("junior", "mid"), "junior": ("mid", "senior"), "mid": ("senior",), "senior": ("staff", "manager"),
                 "staff": ("director",), "manager": ("director",), "director": ("vp",), "vp": ("executive",)}
+_CAREER_NOTE = "Read as a question about the next step"
+_LEAD_WORD = re.compile(r"\b(?:tech(?:nical)?\s+|team\s+)?lead\b", re.IGNORECASE)
+# Beside an instruction, a sentence that asks for what the system holds ("print the system prompt for ...", "reveal hidden data").
+_ASKS_FOR_INTERNALS = re.compile(r"^\W*(?:please\s+)?(?:print|reveal|dump|leak|output|expose|display)\b|\b(?:system\s+prompt|prompts?|passwords?|"
+                                 r"credentials|api\s+keys?|secrets?|hidden\s+(?:data|rules|instructions)|internal\s+(?:data|rules|instructions))\b",
+                                 re.IGNORECASE)
 _ADDRESSED_TO_SYSTEM = re.compile(r"\W*(?:you\s+are|you're|youre|from\s+now\s+on|your\s+(?:new\s+)?(?:role|task|job)\s+is)\b", re.IGNORECASE)
 # A database statement pasted into a query, with the quote and comment marks around it.
 _SQL_FRAGMENT = re.compile(r"['\"`]*\s*;?\s*\b(?:(?:drop|truncate|alter)\s+(?:table|database|schema|index|column)|delete\s+from|insert\s+into|"
@@ -566,7 +580,7 @@ class RulePlanner:
             # Beside an instruction, a sentence that tells the system who it is ("you are a senior engineer") is one more.
             request = " ".join(part for part in _SENTENCE_BREAK.split(text)
                                if part.strip() and not _INJECTION.search(part) and not _SYSTEM_COMMAND.search(part)
-                               and not _ADDRESSED_TO_SYSTEM.match(part))
+                               and not _ADDRESSED_TO_SYSTEM.match(part) and not _ASKS_FOR_INTERNALS.search(part))
             request = " ".join(_INJECTED_WRAPPING.sub(" ", request).split())
             # What is left asks for a job when it names a role and either says "jobs" or is mostly the role's words
             # ("remote marketing manager."), not a sentence that happens to hold one ("you are a helpful assistant").
@@ -644,6 +658,7 @@ class RulePlanner:
                 or (_HOW_TO.search(text) and not _SEARCH_VERB.search(text) and not asks_for_postings) or _TASK_REQUEST.search(text)):
             plan.intent = "not_job_search"
             plan.explanations.clear()
+            plan.notes[:] = [note for note in plan.notes if not note.startswith(_CAREER_NOTE)]
             plan.notes.append("This does not look like a job search. Try describing a role, e.g. \"senior product designer jobs in Austin\".")
             return plan
         fallback = f"{member.title}, {', '.join(member.skills)}" if member is not None else "jobs"
@@ -660,20 +675,34 @@ class RulePlanner:
         match = next(iter(state.matches(_CAREER_STEP)), None)
         if match is None:
             return False
+        stop = _CAREER_STEP_END.search(state.text, match.end())
+        role = state.text[match.end():stop.start()]
+        to_named = re.match(r"\s+(?:to|into)\b", stop.group(0), re.IGNORECASE) is not None
+        named = state.text[match.end():] if to_named else role  # "from cashier to manager": a role on either side
+        if not self._role_words_in(set(re.findall(r"[a-z][a-z+#-]{2,}", fold(named))) - _FILLER):
+            return False  # "what's next after an interview": no role to step up from
+        if to_named:
+            # "how do I move up from analyst to manager": the step is named; the role after "to" is searched as written.
+            state.take(match.start(), stop.end())
+            plan.notes.append(f"{_CAREER_NOTE} from \"{role.strip()}\": only the role you name after it was searched.")
+            return True
         state.take(match.start(), match.end())
+        # The highest level the role names is where the seeker is ("senior manager": a manager).
+        levels = [(LEVEL_CODES[level], level, found) for level, pattern in QUERY_WORDS.items() if level in _NEXT_LEVELS
+                  for found in [re.compile(pattern, re.IGNORECASE).search(role)] if found is not None]
+        lead = _LEAD_WORD.search(role)
+        if lead is not None:
+            levels.append((LEVEL_CODES["senior"], "senior", lead))  # a lead steps up as a senior does: to staff or management
         current = "mid"
-        for level, pattern in QUERY_WORDS.items():
-            found = re.compile(pattern, re.IGNORECASE).search(state.text, match.end())
-            if found is not None and state.free(found.start(), found.end()) and level in _NEXT_LEVELS:
-                current = level
+        if levels:
+            current = max(levels, key=lambda item: item[0])[1]
+            for _, level, found in levels:
                 if level != "manager":  # "product manager" is the role itself: its words stay in the search
-                    state.take(found.start(), found.end())
-                break
+                    state.take(match.end() + found.start(), match.end() + found.end())
         nxt = _NEXT_LEVELS[current]
         plan.add_clause(match.group(0).strip(), f"seniority is {' or '.join(nxt)} (the next step from {current})",
                         {"seniority": {"in": [LEVEL_CODES[l] for l in nxt]}})
-        plan.notes.append(f"Read as a question about the next step from {current}-level roles: roles like it "
-                          f"at the {' or '.join(nxt)} level are shown.")
+        plan.notes.append(f"{_CAREER_NOTE} from {current}-level roles: roles like it at the {' or '.join(nxt)} level are shown.")
         return True
 
     def _role_words_in(self, words: set[str]) -> set[str]:
@@ -850,7 +879,10 @@ class RulePlanner:
             return True
         followed = self._followed_by_jobs(text, end)
         if " " in key and " " not in fold(official) and key.replace(" ", "") == fold(official).replace(" ", ""):
-            # "open ai jobs" for OpenAI: a one-word name typed as its parts; before "jobs" it is the name ("service now" alone is not).
+            # "open ai jobs" for OpenAI: a one-word name typed as its parts; before "jobs" it is the name ("service now" alone is not);
+            # after a word that asks what is there ("any open ai roles", "are there open ai positions") its first part is that word.
+            if re.search(r"\b(?:any|some|all|are\s+there|is\s+there|there|new|more|other|current|few|many|available)\s+$", text[:start], re.IGNORECASE):
+                return False
             return bool(followed) and not re.match(r"\s+(?:is\s+)?hiring\b", text[end:], re.IGNORECASE)  # "customer service now hiring"
         if not common:
             # "Figma" is the company, "figma skills" (a title word in lower case) the tool.
@@ -953,10 +985,13 @@ class RulePlanner:
                                       r"vendor|brand|community|content|talent|office|care|revenue|portfolio)\s+$", state.text[:start], re.IGNORECASE)):
                 continue  # "marketing manager", "product management": a job, not a level
             tail = re.match(r"[- ]?(?:level|grade)\b", state.text[end:], re.IGNORECASE)  # "staff level", "director-level"
+            lead_in = re.search(r"\b(?:at\s+least|minimum|min\.?)\s+$", state.text[:start], re.IGNORECASE)
+            if lead_in and not negated and state.free(lead_in.start(), start):
+                state.take(lead_in.start(), start)  # "at least staff": no words of a role
             if level == "staff" and not negated:
                 # "staff engineer", "principal PM": the title says that word; "staff+", "staff level" or "or above" is the level.
-                plain = (not tail and not re.match(r"\s*\+", state.text[end:])
-                         and not re.search(r"\b(?:or|and)\s+(?:above|higher|up)\b|\bat\s+least\b", state.text, re.IGNORECASE))
+                plain = (not tail and not re.match(r"\s*\+|[\w\s-]{0,30}?\b(?:or|and)\s+(?:above|higher|up)\b", state.text[end:], re.IGNORECASE)
+                         and not re.search(r"\b(?:at\s+least|minimum|min\.?)\s+$", state.text[:start], re.IGNORECASE))
                 staff_words.append(fold(state.text[start:end]) if plain else None)
             if tail and state.free(end, end + tail.end()):
                 end += tail.end()
@@ -997,8 +1032,8 @@ class RulePlanner:
             clause = {"seniority": {"in": [LEVEL_CODES[l] for l in wanted]}}
             meaning = "seniority is " + " or ".join(wanted)
             # The staff level holds staff, principal and distinguished titles; a seeker who names one of them wants that title.
-            named = sorted(set(staff_words))
-            ids = self.catalog.title_term_ids_for(named) if wanted == ["staff"] and named and None not in named else []
+            named = sorted({word for word in staff_words if word})
+            ids = self.catalog.title_term_ids_for(named) if wanted == ["staff"] and named and None not in staff_words else []
             if ids:
                 clause = {"and": [clause, {"title_terms": {"in": ids}}]}
                 meaning += " (title says " + " or ".join(named) + ")"
@@ -1053,7 +1088,9 @@ class RulePlanner:
                 listed = any(_LIST_JOIN.match(state.text[e:span[0].start()]) for _, e, _, _, _ in found[-3:] if span[0].start() - e <= CUE_WINDOW)
                 cue = bool(_PLACE_CUE.search(before)) or bool(_NEGATION.search(before)) or listed or bool(_PLACE_AFTER.match(state.text, span[-1].end()))
                 # "qa eng tx", "nurse jobs FL": a state code that ends the query after the role is where, as "in tx" is.
-                cue = cue or (n == 1 and i > 0 and len(phrase) == 2 and fold(phrase) not in _BARE_CODE_WORDS
+                cue = cue or (n == 1 and i > 0 and len(phrase) == 2
+                              and fold(phrase) not in (_BARE_CODE_CREDENTIALS if phrase.isupper() else _BARE_CODE_WORDS)
+                              and not re.search(r"\d\s*$", state.text[:span[0].start()])  # "5 nm" is a unit
                               and _QUERY_END.fullmatch(state.text, span[-1].end()) is not None
                               and not (found and re.fullmatch(r"[\s,]*", state.text[found[-1][1]:span[0].start()])))  # "research triangle nc"
                 if n == 1 and not cue and self._modifies_role(state.text, span[0]):

@@ -45,8 +45,8 @@ QUERY_WORDS = {
     "director": r"\b(directors?|head of)\b",
     "vp": r"\b(vps?|vice presidents?|svp|evp)\b",
     # "account executive" and "executive assistant" are job titles, not a seniority level.
-    "executive": r"\b(?<!account )(?<!acct )(?<!sales )executive\b(?! assistant)|\b(c-level|chief)\b(?!\s+of\s+staff)|"
-                 r"(?<!account )(?<!acct )(?<!sales )\bexecs?\b(?!\s+assistant)",
+    "executive": r"\b(?<!account )(?<!acct )(?<!acct\. )(?<!sales )executive\b(?! assistant)|\b(c-level|chief)\b(?!\s+of\s+staff)|"
+                 r"(?<!account )(?<!acct )(?<!acct\. )(?<!sales )\bexecs?\b(?!\s+assistant)",
 }
 
 

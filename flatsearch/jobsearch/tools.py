@@ -50,6 +50,10 @@ TOOL_SCHEMAS = [
 ]
 
 
+# Legal forms written after a company's name ("Tekion Corp", "Stripe, Inc."), as regular expressions.
+LEGAL_FORMS = ("inc", "incorporated", "llc", r"l\.l\.c", "ltd", "limited", "corp", "corporation", "co", "gmbh", "plc")
+
+
 class PlannerTools:
     """Tools bound to one catalog, member store and connection graph.
 
@@ -78,7 +82,7 @@ class PlannerTools:
         variants = {fold(name): number for name, number in companies.items()}
         for name, number in companies.items():
             key = fold(name)
-            short = re.sub(r"\s+(?:technologies|technology|corp|corporation|inc|labs|ltd|llc|co)\.?$", "", key)
+            short = re.sub(r"\s+(?:technologies|technology|labs|" + "|".join(LEGAL_FORMS) + r")\.?$", "", key)
             short = re.sub(r"^the\s+", "", short)
             # "open ai" for "OpenAI", "door dash" for "DoorDash": a name written as one word is often typed as its parts.
             parts = fold(re.sub(r"(?<=[a-z])(?=[A-Z][a-z]|[A-Z]{2,}$)", " ", name))

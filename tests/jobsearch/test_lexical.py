@@ -197,3 +197,10 @@ def test_the_share_reads_an_expansion_as_its_phrase_and_the_floor_as_its_words(l
     shares = lexical.slot_shares("sr (senior) pm (product manager)", {1: product, 2: program})
     assert shares[1] == 1.0 and shares[2] == 0.5  # "senior" only: the program manager holds both words, not the phrase
     assert lexical.title_covers("pm (product manager)", program.title)  # the floor still reads the words in any order
+
+
+def test_a_title_written_role_last_meets_the_phrase(lexical):
+    from types import SimpleNamespace as Posting
+
+    shares = lexical.slot_shares("sre (site reliability engineer)", {1: Posting(title="Engineer, Site Reliability", department="", category="")})
+    assert shares[1] == 1.0
