@@ -233,6 +233,6 @@ def _rescan(request: ScanRequest, queries: torch.Tensor, wanted: int) -> tuple[t
         return tensor if tensor is None or tensor.dim() == 1 else tensor[queries]
     subset = dataclasses.replace(request, queries=request.queries[queries], k=wanted,
                                  mask_words=rows(request.mask_words), keep=rows(request.keep),
-                                 candidate_keep=rows(request.candidate_keep))
+                                 candidate_keep=rows(request.candidate_keep), memo=None)  # the memo is the whole request's
     found = torch_scan(subset)
     return found.scores, found.slots

@@ -397,6 +397,9 @@ class PlanCache:
     """
 
     def __init__(self, *, max_entries: int | None = None, max_bytes: int | None = None):
+        for name, value in (("max_entries", max_entries), ("max_bytes", max_bytes)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise ValueError(f"{name}: expected a non-negative int or None, got {value!r}")
         self.max_entries = PLAN_CACHE_ENTRIES if max_entries is None else max_entries
         self.max_bytes = PLAN_CACHE_BYTES if max_bytes is None else max_bytes
         self._lock = threading.Lock()
@@ -441,6 +444,7 @@ class PlanCache:
                 self._bytes -= self._plans.popitem(last=False)[1][1]
 
     def clear(self) -> None:
+        """Drop every plan (the next search of each filter plans it anew)."""
         with self._lock:
             self._plans.clear()
             self._bytes = 0

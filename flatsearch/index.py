@@ -46,6 +46,11 @@ class Rows(NamedTuple):
     attributes: dict[str, list]
 
 
+
+def _boost_key(weights: Mapping[str, float]) -> tuple:
+    """A boost as a cache key: each column with its weight's exact bits (0.1 and 0.1000000001 differ)."""
+    return tuple((name, float(weight).hex()) for name, weight in weights.items())
+
 class Index:
     """Exact vector search over a mutable, partitioned store.
 
@@ -379,7 +384,7 @@ class Index:
 
         The magnitudes are read once per storage version (every write bumps it), not per search, and
         a boost that passed is not checked again at that version."""
-        key = tuple((name, weight.hex()) for name, weight in weights.items())
+        key = _boost_key(weights)
         with self._lock.read():
             storage = self._storage
             version, passed = self._boosts_checked
@@ -436,7 +441,7 @@ class Index:
         else:
             shape = ("one", filters.structure())
         # The planners' thresholds are part of the key: a plan made under others has another form.
-        key = (shape, tuple((name, weight.hex()) for name, weight in weights.items()),
+        key = (shape, _boost_key(weights),
                filter_plan.POSTINGS_MAX_FRACTION, torch_scan_module.GATHER_MAX_FRACTION)
         storage = self._storage
         plan = self._plans.get(storage, key)
@@ -445,7 +450,8 @@ class Index:
             # Words not built yet, and what the scan keeps in the memo (padded copies of the slots,
             # bias and bits): counted ahead.
             rows = 1 if filters is None or not isinstance(filters, list) else len(filters)
-            extra = rows * (storage.capacity // 8 + 4) + sum(
+            words = rows * (storage.capacity // 8 + 4) if isinstance(plan["mask_words"], Deferred) else 0
+            extra = words + sum(
                 value.numel() * value.element_size() for name, value in plan.items()
                 if name in ("passing_slots", "candidate_slots", "candidate_keep", "slot_bias") and value is not None)
             plan["memo"] = {}
@@ -609,7 +615,7 @@ class Index:
         # The words are sliced only if the scan reads them (the torch gather path does not).
         words = Deferred(lambda: row(request.mask_words), dim=2 if request.per_query_mask else 1)
         single = request.replace(queries=request.queries[query:query + 1], mask_words=words, keep=row(request.keep),
-                                 candidate_keep=row(request.candidate_keep))
+                                 candidate_keep=row(request.candidate_keep), memo=None)  # the memo is the whole request's
         wanted = 2 * k + 1
         while True:
             found = torch_scan(single.replace(k=wanted))

@@ -164,8 +164,9 @@ def triton_scan(request: ScanRequest, *, config: KernelConfig | None = None,
 
 
 def _scan(request: ScanRequest, *, config: KernelConfig | None = None, n_splits: int | None = None,
-          tight: bool = True) -> ScanResult:
-    """:func:`triton_scan` of a checked request; ``tight``: start from the tight sampled start where one is taken."""
+          tight: bool = True, start: torch.Tensor | None = None) -> ScanResult:
+    """:func:`triton_scan` of a checked request; ``tight``: start from the tight sampled start where one is taken;
+    ``start``: each query's start threshold, already known (no sample is taken)."""
     if config is not None and not isinstance(config, KernelConfig):
         raise TypeError(f"config: expected a KernelConfig or None, got {type(config).__name__}")
     if n_splits is not None and (isinstance(n_splits, bool) or not isinstance(n_splits, numbers.Integral)
@@ -197,6 +198,7 @@ def _scan(request: ScanRequest, *, config: KernelConfig | None = None, n_splits:
     if config is None and device.type == "cpu":
         config = _interpreter_config(nq, wide)
     block_q = config.block_q if config is not None else _bucket_block_q(_bucket(nq), wide)
+    requested_splits = n_splits  # a rescan of a few queries sizes its own splits, as this call did
     if n_splits is None:
         n_splits = _default_splits(device, nq=nq, total_rows=total_rows, k_width=k_width, block_q=block_q)
     n_splits = min(n_splits, MAX_SPLITS)
@@ -221,7 +223,9 @@ def _scan(request: ScanRequest, *, config: KernelConfig | None = None, n_splits:
     stage_slots[:, :, :k_width] = EMPTY_SLOT
 
     rank = k
-    if uses_start_sample(block_q, total_rows):
+    if start is not None:
+        start = start.to(device=device, dtype=torch.float32).contiguous()
+    elif uses_start_sample(block_q, total_rows):
         if tight:
             rank = start_rank(k, sample_size(k, total_rows), total_rows)
         if rank < k:
@@ -258,7 +262,7 @@ def _scan(request: ScanRequest, *, config: KernelConfig | None = None, n_splits:
                      stage_slots[:, :, :k_width].reshape(nq, n_splits * k_width))
     result = decode_keys(torch.topk(keys, k, dim=1).values)
     if rank < k:
-        result = _rescan_missed(request, result, start, safe, config, n_splits)
+        result = _rescan_missed(request, result, start, safe, config, requested_splits)
     return result
 
 
@@ -282,7 +286,8 @@ def _rescan_missed(request: ScanRequest, result: ScanResult, tight: torch.Tensor
             changes[name] = value[rows]
     if request.candidate_keep is not None:
         changes["candidate_keep"] = request.candidate_keep[rows]
-    again = _scan(request.replace(**changes), config=config, n_splits=n_splits, tight=False)
+    # The padded copies memoised for the whole request do not describe these queries: no memo here.
+    again = _scan(request.replace(**changes, memo=None), config=config, n_splits=n_splits, start=safe[rows])
     scores, slots = result.scores.clone(), result.slots.clone()
     scores[rows], slots[rows] = again.scores, again.slots
     return ScanResult(scores=scores, slots=slots)
@@ -455,7 +460,6 @@ def start_rank(k: int, sample_rows: int, total_rows: int) -> int:
     return k if k < TIGHT_START_MIN_K else tight_start_rank(k, sample_rows, total_rows)
 
 
-@functools.lru_cache(maxsize=256)
 def tight_start_rank(k: int, sample_rows: int, total_rows: int, miss: float | None = None) -> int:
     """Rank of the sample's order statistic that a scan starts from instead of its k-th (at most ``k``).
 
@@ -474,7 +478,12 @@ def tight_start_rank(k: int, sample_rows: int, total_rows: int, miss: float | No
         >>> tight_start_rank(1000, 1_000, 1_000)  # the whole table sampled: its k-th is the k-th
         1000
     """
-    miss = TIGHT_START_MISS if miss is None else miss
+    # Resolved before the cache: a later TIGHT_START_MISS is read, not an old default's answer.
+    return _tight_start_rank(k, sample_rows, total_rows, TIGHT_START_MISS if miss is None else miss)
+
+
+@functools.lru_cache(maxsize=256)
+def _tight_start_rank(k: int, sample_rows: int, total_rows: int, miss: float) -> int:
     share = sample_rows / max(1, total_rows)
     if share >= 1.0:
         return k

@@ -651,9 +651,10 @@ def test_queries_whose_tight_start_missed_are_scanned_again(monkeypatch):
     scan = triton_scan_module._scan
 
     def recording_scan(sub, **options):
-        if options.get("tight", True) is False:  # the scan again, not triton_scan's own call
+        if options.get("start") is not None:  # the scan again, from the safe start; not triton_scan's own call
             again.append(sub.queries.shape[0])
-            assert sub.mask_words.shape[0] == sub.queries.shape[0]
+            assert sub.mask_words.shape[0] == sub.queries.shape[0] == options["start"].shape[0]
+            assert sub.memo is None and options.get("n_splits") == 2  # the caller's split count, not the first scan's
         return scan(sub, **options)
 
     monkeypatch.setattr(triton_scan_module, "_scan", recording_scan)
