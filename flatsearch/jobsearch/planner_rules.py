@@ -356,7 +356,8 @@ _QUESTION = re.compile(r"^\s*(?:what|who|whom|when|why|how|where|which|is|are|ca
 _INJECTION = re.compile(r"\b(?:ignore|disregard|forget|bypass|override)\s+(?:all\s+(?:of\s+)?|any\s+(?:of\s+)?)?(?:your|these|those|its)\s+"
                         r"(?:own\s+|\w+\s+)?(?:rules|guidelines|instructions|restrictions|programming|safety|guardrails|policies|prompt)\b|"
                         r"\b(?:ignore|disregard|forget)\s+(?:all\s+|any\s+|the\s+|your\s+)?(?:previous|prior|above|earlier)\s+"
-                        r"(?:instructions?|prompts?|rules?)|^\W*(?:ignore|disregard|forget)\s+(?:all\s+(?:of\s+)?)?(?:the\s+)?above\b|(?:^|[.!?;>}\]]\s*|\s{2,})(?:system|assistant|(?-i:ADMIN|Admin))\s*:|\b(?:print|reveal|show)\s+(?:me\s+)?your\s+(?:system\s+)?prompt\b|"
+                        r"(?:instructions?|prompts?|rules?)|^\W*(?:ignore|disregard|forget)\s+(?:all\s+(?:of\s+)?)?(?:the\s+)?above\b|(?:^|[.!?;>}\]]\s*|\s{2,})(?:system|assistant|(?-i:ADMIN|Admin))\s*:|\b(?:print|reveal|show|repeat|output|dump|display|leak|share|give\s+me|tell\s+me)\s+(?:me\s+)?(?:your\s+(?:system\s+|hidden\s+|internal\s+|full\s+|original\s+)?|the\s+(?:system|hidden|internal)\s+)"
+                        r"(?:prompt|instructions|config(?:uration)?|settings|source\s+code|guidelines|rules)\b|"
                         r"\byou\s+are\s+now\b|\bjailbreak\b", re.IGNORECASE)
 # Around a request that injected text surrounds: JSON or code braces ('{"filters": {}}') and a label for what "the user
 # actually asked for:" -- no words of a job.

@@ -15,6 +15,7 @@ from typing import Any
 from .catalog import JobCatalog
 from .gazetteer import Gazetteer, Place, fold
 from .members import ConnectionGraph, MemberStore, former_colleagues
+from .lexicon import common_words
 from .seniority import LEVELS
 
 MIN_COMPARABLE = 5
@@ -87,6 +88,11 @@ class PlannerTools:
             # "open ai" for "OpenAI", "door dash" for "DoorDash": a name written as one word is often typed as its parts.
             parts = fold(re.sub(r"(?<=[a-z])(?=[A-Z][a-z]|[A-Z]{2,}$)", " ", name))
             split = parts if all(len(p) >= 2 for p in parts.split()) else key
+            if split == key and " " not in key:
+                # "door dash" for "Doordash": a one-word name that is two ordinary words run together.
+                words = common_words()
+                halves = [f"{key[:i]} {key[i:]}" for i in range(3, len(key) - 2) if key[:i] in words and key[i:] in words]
+                split = halves[0] if len(halves) == 1 else key
             for variant in {short, key.replace(" ", ""), short.replace(" ", ""), short.replace(".io", ""), split}:  # "tradedesk"
                 if len(variant) >= 2:
                     variants.setdefault(variant, number)
