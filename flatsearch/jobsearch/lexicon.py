@@ -217,8 +217,9 @@ class Lexicon:
         self.pair_words = sorted({w for pair in self.pairs for w in pair.split()})
         self._pair_word_set = frozenset(self.pair_words)
 
-    def correct(self, text: str) -> tuple[str, list[tuple[str, str]]]:
-        """The text with unknown words replaced by their closest known word, and the replacements."""
+    def correct(self, text: str, *, keep: frozenset[str] | set[str] = frozenset()) -> tuple[str, list[tuple[str, str]]]:
+        """The text with unknown words replaced by their closest known word, and the replacements; words
+        in ``keep`` (lower case) stay as written."""
         from rapidfuzz import process
         from rapidfuzz.distance import OSA
 
@@ -229,6 +230,8 @@ class Lexicon:
         def replace(match: re.Match) -> str:
             word = match.group(0)
             key = word.lower()
+            if key in keep:
+                return word
             if len(key) == MIN_CORRECTED_LENGTH - 1 and key not in self.known and key not in common and key not in table:
                 # Four letters: only a swap of two neighbours ("yrok" -> "york"), which keeps every letter.
                 swaps = [w for w, _, _ in process.extract(key, self.words, scorer=OSA.distance, score_cutoff=1, limit=8)

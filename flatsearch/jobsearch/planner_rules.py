@@ -597,7 +597,10 @@ class RulePlanner:
         if " " not in text and len(re.findall(r"[-_]", text)) >= 2:
             text = re.sub(r"[-_]+", " ", text)  # a slug ("data-engineer-jobs-in-boston") is words joined by dashes
         text = re.sub(r"(?<![\w.])@\s*(?=[A-Za-z])", "at ", text)  # "engineer @ stripe"; an e-mail address keeps its "@"
-        text, corrections = self.lexicon.correct(translate(text))
+        text = translate(text)
+        # A company's name is written as the company writes it ("pager duty" for PagerDuty): its words are no typos.
+        named = {w for start, end, _ in self.tools.company_mentions(text) for w in text[start:end].lower().split()}
+        text, corrections = self.lexicon.correct(text, keep=named)
         text = re.sub(r"(?<=[A-Za-z])-based\b", " based", text)  # "Chicago-based": the place, then its tail
         text = spell_out_amounts(text)  # "fifteen dollars an hour": the pay parser reads digits
         if corrections:

@@ -652,3 +652,13 @@ def test_a_one_word_company_name_of_two_words_typed_apart(planner, catalog):
     if name is None:
         pytest.skip("the test corpus has no Doordash postings")
     assert plan_of(planner, "door dash engineering roles").clauses == [{"company": {"in": [catalog.company_ids[name]]}}]
+
+
+def test_words_of_a_company_name_are_not_corrected_as_typos():
+    from collections import Counter
+
+    from flatsearch.jobsearch.lexicon import Lexicon
+
+    lexicon = Lexicon(Counter({"payer": 300, "duty": 40, "software": 500, "jobs": 900}))
+    assert lexicon.correct("pager duty jobs")[1] == [("pager", "payer")]  # a word the postings lack
+    assert lexicon.correct("pager duty sofware jobs", keep={"pager", "duty"}) == ("pager duty software jobs", [("sofware", "software")])
