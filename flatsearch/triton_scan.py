@@ -164,9 +164,9 @@ def triton_scan(request: ScanRequest, *, config: KernelConfig | None = None,
 
 
 def _scan(request: ScanRequest, *, config: KernelConfig | None = None, n_splits: int | None = None,
-          tight: bool = True, start: torch.Tensor | None = None) -> ScanResult:
-    """:func:`triton_scan` of a checked request; ``tight``: start from the tight sampled start where one is taken;
-    ``start``: each query's start threshold, already known (no sample is taken)."""
+          start: torch.Tensor | None = None) -> ScanResult:
+    """:func:`triton_scan` of a checked request; ``start``: each query's start threshold, already known (no sample
+    is taken; otherwise the scan starts from the sample's tight start where one is taken)."""
     if config is not None and not isinstance(config, KernelConfig):
         raise TypeError(f"config: expected a KernelConfig or None, got {type(config).__name__}")
     if n_splits is not None and (isinstance(n_splits, bool) or not isinstance(n_splits, numbers.Integral)
@@ -226,8 +226,7 @@ def _scan(request: ScanRequest, *, config: KernelConfig | None = None, n_splits:
     if start is not None:
         start = start.to(device=device, dtype=torch.float32).contiguous()
     elif uses_start_sample(block_q, total_rows):
-        if tight:
-            rank = start_rank(k, sample_size(k, total_rows), total_rows)
+        rank = start_rank(k, sample_size(k, total_rows), total_rows)
         if rank < k:
             start, safe = start_thresholds(request, k, ranges, gather_slots if gather else None,
                                            total_rows=total_rows, rank=rank)

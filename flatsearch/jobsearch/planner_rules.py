@@ -995,7 +995,7 @@ class RulePlanner:
             if level == "staff" and not negated:
                 # "staff engineer", "principal PM": the title says that word; "staff+", "staff level" or "or above" is the level.
                 plain = (not tail and not re.match(r"\s*\+|[\w\s-]{0,30}?\b(?:or|and)\s+(?:above|higher|up)\b", state.text[end:], re.IGNORECASE)
-                         and not re.search(r"\b(?:at\s+least|minimum|min\.?)\s+$", state.text[:start], re.IGNORECASE))
+                         and lead_in is None)
                 staff_words.append(fold(state.text[start:end]) if plain else None)
             if tail and state.free(end, end + tail.end()):
                 end += tail.end()

@@ -81,6 +81,7 @@ class PlannerTools:
         companies = {name: number for name, number in list(catalog.company_ids.items()) if name in live}
         # Names as people write them: "Palantir" for "Palantir Technologies", "NYT" for "The New York Times".
         variants = {fold(name): number for name, number in companies.items()}
+        words = common_words()
         for name, number in companies.items():
             key = fold(name)
             short = re.sub(r"\s+(?:technologies|technology|labs|" + "|".join(LEGAL_FORMS) + r")\.?$", "", key)
@@ -90,7 +91,6 @@ class PlannerTools:
             split = parts if all(len(p) >= 2 for p in parts.split()) else key
             if split == key and " " not in key:
                 # "door dash" for "Doordash": a one-word name that is two ordinary words run together.
-                words = common_words()
                 halves = [f"{key[:i]} {key[i:]}" for i in range(3, len(key) - 2) if key[:i] in words and key[i:] in words]
                 split = halves[0] if len(halves) == 1 else key
             for variant in {short, key.replace(" ", ""), short.replace(" ", ""), short.replace(".io", ""), split}:  # "tradedesk"
