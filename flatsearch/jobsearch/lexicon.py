@@ -93,6 +93,29 @@ def common_words() -> frozenset[str]:
 
 
 @lru_cache(maxsize=1)
+def _common_word_list() -> tuple[str, ...]:
+    """:func:`common_words` of five letters or more, sorted, for spelling correction."""
+    return tuple(sorted(w for w in common_words() if len(w) >= MIN_CORRECTED_LENGTH))
+
+
+def english_near(word: str, edits: int) -> str | None:
+    """The common English word (:func:`common_words`) at most ``edits`` edits from ``word`` (lower case), nearest first;
+    among equally near ones a word with a letter more (a letter left out is the commonest typo), then one as long.
+
+    Example:
+        >>> english_near("registerd", 1) in (None, "registered")  # None where the model's vocabulary is not installed
+        True
+    """
+    from rapidfuzz import process
+    from rapidfuzz.distance import OSA
+
+    found = process.extract(word, _common_word_list(), scorer=OSA.distance, score_cutoff=edits, limit=16)
+    if not found:
+        return None
+    return min(found, key=lambda item: (item[1], {1: 0, 0: 1}.get(len(item[0]) - len(word), 2), item[0]))[0]
+
+
+@lru_cache(maxsize=1)
 def translations() -> dict[str, str]:
     """Common job-search words of other languages, and countries' own names ("Deutschland", from the place alias table)
     -> English (the embedding model reads English)."""
@@ -257,9 +280,15 @@ class Lexicon:
             edits = SHORT_WORD_EDITS if len(key) <= 7 else LONG_WORD_EDITS
             found = process.extract(key, self.words, scorer=OSA.distance, score_cutoff=edits, limit=8)
             found = [item for item in found if item[0] not in (f"{key}s", f"{key}es")]  # a plural is no spelling of its singular
-            if not found:
+            best, distance = min(((w, d) for w, d, _ in found), key=lambda item: (item[1], -self.counts[item[0]])) if found else (None, 0)
+            if distance > 1:
+                # An English word nearer than any word of the postings is what was meant ("registerd": registered, not the
+                # postings' "registry"); at the same distance the postings' word wins.
+                nearer = english_near(key, distance - 1)
+                if nearer is not None:
+                    best = nearer
+            if best is None:
                 return word
-            best = min(found, key=lambda item: (item[1], -self.counts[item[0]]))[0]
             changes.append((word, best))
             return best.capitalize() if word[:1].isupper() else best
 
