@@ -30,11 +30,12 @@ from cachetools import TTLCache
 from .plan import QueryPlan
 
 
-class PlanCache:
-    """Two TTL caches of plans; entries are copied in and out so callers may edit them.
+class QueryPlanCache:
+    """Two TTL caches of query plans (what the planner read from a query text): one for anonymous queries, one for
+    members' queries; entries are copied in and out so callers may edit them.
 
     Example:
-        >>> cache = PlanCache(maxsize=2, ttl_s=60)
+        >>> cache = QueryPlanCache(maxsize=2, ttl_s=60)
         >>> cache.put(QueryPlan("data jobs", semantic_text="data"), now=None)
         >>> cache.get("data jobs", None, now=None).semantic_text, cache.get("data jobs", "m001", now=None)
         ('data', None)

@@ -49,7 +49,12 @@ security engineers beside it stay close by similarity; nor does one word of a va
 corpus's nearest posting to the semantic text (filters or not) covers a short query (at most ``NAMELESS_SLOTS``
 slots: the role exists somewhere) and some candidate names part of it, a candidate naming none of it is close only
 at ``best - NAMELESS_MARGIN``: for "ux researcher" in a city without one, the UX designers there stay close and a
-"Patient Experience" engineer, as similar to the words, does not. Words are compared as the index holds them
+"Patient Experience" engineer, as similar to the words, does not. A role *phrase* (an alternative of two or more words,
+or an abbreviation with its expansion) that the titles of at least ``PHRASE_MIN_TITLES`` candidates name as written
+(its neighbouring words next to each other, link words such as "of" left out, also in a title written role last:
+"Engineer, Data") leaves every other candidate out of the close matches, whatever its similarity: for "product manager"
+where product managers pass the filters, a "Product Marketing Manager" is not close, nor a "Brand Marketing Manager" in
+a product department; for "PM" a title saying "PM" or "Product Manager" is close. Words are compared as the index holds them
 (:func:`terms`), so "FP&A" in a title meets the query's "FP&A" slot as its expansion does. When no
 job passing the filters is close, the answer says so and shows the nearest jobs labelled as nearest,
 not as matches.
@@ -95,6 +100,7 @@ TITLE_MARK = "~"  # marks a title word in a posting's word set (a role family ma
 PAIR_MARK = "+"  # joins two neighbouring words in a word set (an expansion is a phrase); no index term holds it
 NAMELESS_SLOTS = 2  # a query of at most this many slots ("ux researcher") names a role a job either names part of or not
 NAMELESS_MARGIN = 0.05
+PHRASE_MIN_TITLES = 3  # candidates whose titles name a role phrase as written, for the phrase rule of the floor
 NAMED_SHARE = 1.0  # half (0.5) also raised the bar when a job named only the generic half ('Deal Desk Analyst' for 'cybersecurity analyst')
 NORMALISATION_VERSION = 1  # bump when normalise() or the indexed fields change: it keys the cache
 _WORD = re.compile(r"[a-z0-9][a-z0-9+#&]*")
@@ -195,6 +201,22 @@ def _inverted(title: str) -> list[str]:
         return []
     head, rest = title.split(",", 1)
     return terms(re.split(r"\s+[-\u2013|(]|[(|/]", rest)[0]) + terms(head)
+
+
+_LINK_WORDS = frozenset("of and the for in at to on with".split())  # no part of a role phrase ("Head of Marketing": head, marketing)
+
+
+def _title_phrases(title: str) -> set[str]:
+    """A title's words and neighbouring pairs (also as :func:`_inverted` reads it), link words left out: what a role
+    phrase is met by (:meth:`LexicalIndex.phrase_groups`).
+
+    Example:
+        >>> sorted(_title_phrases("Engineer, Data Platform"))
+        ['data', 'data+platform', 'engineer', 'platform', 'platform+engineer']
+    """
+    words = [w for w in terms(title) if w not in _LINK_WORDS]
+    inverted = [w for w in _inverted(title) if w not in _LINK_WORDS]
+    return {*words, *_pairs(words), *_pairs(inverted)}
 
 
 def _words(posting) -> set[str]:
@@ -379,6 +401,32 @@ class LexicalIndex:
                               default=1.0)
         return out
 
+    def phrase_groups(self, text: str) -> list[tuple[str, ...]]:
+        """The ways a title can name the role phrase of the text (see the module's floor rule): for each alternative of two
+        or more words, its neighbouring pairs, or an abbreviation alone and its expansion as a phrase; [] when an
+        alternative is one word or mixes an abbreviation with other words (no phrase rule then).
+
+        Example:
+            >>> lexical = LexicalIndex.__new__(LexicalIndex)
+            >>> lexical.query_terms = lambda t: [w for w in normalise(t) if w not in {"or", "in"}]
+            >>> lexical.phrase_groups("product manager"), lexical.phrase_groups("PM (product manager)")
+            ([('product+manager',)], [('pm',), ('product+manager',)])
+            >>> lexical.phrase_groups("nurse"), lexical.phrase_groups("data engineer or nurse")
+            ([], [])
+        """
+        expansions = _expansions()
+        groups: list[tuple[str, ...]] = []
+        for part in _ALTERNATIVES.split(text):
+            words = self.query_terms(part)
+            abbreviated = [w for w in words if w in expansions]
+            if len(abbreviated) == 1 and set(words) <= {abbreviated[0], *expansions[abbreviated[0]]} and len(expansions[abbreviated[0]]) > 1:
+                groups.extend([(abbreviated[0],), _phrase(expansions[abbreviated[0]])])
+            elif len(words) >= 2 and not abbreviated:
+                groups.append(_phrase(tuple(words)))
+            else:
+                return []
+        return groups
+
     def title_covers(self, text: str, title: str, coverage: list | None = None) -> bool:
         """Whether the title meets every slot of one alternative of the text (module docstring, floor rule).
 
@@ -472,8 +520,16 @@ def split_close(ranked: list, semantic_vector: np.ndarray, best_similarity: floa
               and _covers(coverage, _words(best_posting)))
     partly_named = exists and any(share > 0 for share in shares)
     nameless = max(MIN_CLOSE_SIMILARITY, best_similarity - NAMELESS_MARGIN)
+    # A role phrase that PHRASE_MIN_TITLES candidates' titles name as the phrase it is ("Product Manager") leaves out the
+    # candidates whose titles hold its words apart ("Product Marketing Manager", "Brand Manager" in a product department).
+    groups = lexical.phrase_groups(semantic_text)
+    phrased = [any(set(g) <= titled for g in groups) for titled in (_title_phrases(c.record.posting.title) for c in ranked)] if groups else []
+    phrase_rule = sum(phrased) >= PHRASE_MIN_TITLES
     close, rest = [], []
-    for candidate, named, share in zip(ranked, words, shares):
+    for index, (candidate, named, share) in enumerate(zip(ranked, words, shares)):
+        if phrase_rule and not phrased[index]:
+            rest.append(candidate)
+            continue
         similarity = float(candidate.vector @ semantic_vector)
         bar = strict if (named_enough and share == 0) or (compound and not distinctive & named) else threshold
         if partly_named and share == 0 and len(coverage) == 1:

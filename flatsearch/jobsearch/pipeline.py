@@ -30,7 +30,7 @@ import numpy as np
 
 import flatsearch as fs
 
-from .cache import PlanCache
+from .cache import QueryPlanCache
 from .catalog import ATTRIBUTES, load_catalog
 from .corpus import Corpus
 from .embedding import Encoder
@@ -115,7 +115,7 @@ class JobSearch:
     def __init__(self, *, corpus: Corpus | None = None, cache_dir: str | os.PathLike | None = None, model_path: str | None = None,
                  encoder: Encoder | None = None, members: MemberStore | None = None, graph: ConnectionGraph | None = None,
                  reranker: Reranker | None = None, llm_url: str | None = None, llm_model: str | None = None,
-                 llm_timeout_s: float = 20.0, plan_cache: PlanCache | None = None, progress: bool = True, gazetteer=None):
+                 llm_timeout_s: float = 20.0, plan_cache: QueryPlanCache | None = None, progress: bool = True, gazetteer=None):
         self.cache_dir = pathlib.Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.gazetteer = gazetteer or load_gazetteer(self.cache_dir)
@@ -136,7 +136,7 @@ class JobSearch:
         # A trained student cross-encoder, when one is installed in the cache, reranks; else the documented score.
         self.reranker: Reranker = (reranker or load_student_reranker(default_student_path(self.cache_dir), catalog=self.catalog)
                                    or ScoreReranker())
-        self.plan_cache = plan_cache or PlanCache()
+        self.plan_cache = plan_cache or QueryPlanCache()
         self.index = self._load_or_build_index(progress=progress)
         self.suggester = FacetSuggester(self.catalog, self.encoder, progress=progress)  # a first run encodes its texts too
         self._prune_cache()

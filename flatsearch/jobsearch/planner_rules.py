@@ -79,7 +79,7 @@ _NOT_FUNCTION_WORDS = frozenset("paying paid pay salary high higher best better 
 NO_COMPANY_ID = -1  # a company id no posting has: the filter for a named company the corpus has no postings from
 CUE_WINDOW = 80  # characters before a phrase in which its cue ("not in", "outside of the") is looked for
 CHIEF_TITLES = ("chief", "ceo", "cto", "cfo", "coo", "cmo", "cro", "cio", "ciso", "cpo")
-_WORD_LIKE_ALIASES = frozenset({"la", "us", "atl"})  # short aliases that are also words or syllables ("la" in Spanish names)
+_WORD_LIKE_ALIASES = frozenset(place_aliases()["word_like_aliases"])  # short aliases that are also words or syllables ("la", "us")
 # Short names of places: the city nicknames read in any case without a cue ("ldn", "nola"), and the short names of a city
 # or metro read as the place though three letters or fewer ("sf", "atx"); see data/places.json.
 _CITY_NICKNAMES: dict[str, str] = place_aliases()["city_nicknames"]
@@ -114,7 +114,10 @@ _WISH = re.compile(r"\b(?:interested\s+in|passionate\s+about|keen\s+on|enjoys?|l
                    r"break(?:s|ing)?|get(?:s|ting)?)\s+(?:in)?to|looking\s+for|searching\s+for|seeking|"
                    # "paralegal hoping to become a product manager", "nurse who wants to work as a data analyst"
                    r"(?:hop(?:e|es|ing)|want(?:s|ing)?|aim(?:s|ing)?|plan(?:s|ning)?|trying|try(?:ing)?)\s+to\s+(?:become|work\s+as)(?:\s+an?)?|"
-                   r"(?<!could\s)(?<!would\s)(?<!might\s)(?<!will\s)(?:become|work\s+as)\s+an?)\b",
+                   r"(?<!could\s)(?<!would\s)(?<!might\s)(?<!will\s)(?:become|work\s+as)\s+an?|"
+                   # "career change from teacher to instructional designer", "switching from retail into HR": the role after "to"
+                   r"(?:career\s+(?:change|switch|pivot|move)|switch(?:es|ing)?|transition(?:s|ing)?|pivot(?:s|ing)?|mov(?:e|es|ing))\s+"
+                   r"from\s+(?:an?\s+)?[\w'-]+(?:\s+[\w'-]+){0,3}?\s+(?:to|into)(?:\s+an?)?)\b",
                    re.IGNORECASE)
 # Filler that never begins or ends a place name ("jobs in", "the us"): city names keep their articles ("Los Angeles", "La Paz").
 _EDGE_FILLER = _FILLER - frozenset("los las la le les el de du des".split())
@@ -200,6 +203,9 @@ _HOW_TO = re.compile(r"^\s*(?:how\s+(?:do|can|should|would|could)\s+i|how\s+to|w
                      r"(?:(?:any|some|good|best|quick|top)\s+)?(?:tips?|advice|pointers|guidance)\s+(?:for|on|about|with|to|when)|"
                      r"(?:what(?:'?s|\s+is)\s+)?the\s+best\s+way\s+to|"
                      r"is\s+it\s+(?:(?:a\s+)?(?:good|bad|smart|wise|normal|common)(?:\s+idea)?|worth|ok(?:ay)?|too\s+late|better|rude|risky)|"
+                     # "is Amazon a good place to work", "are startups good employers": a judgement of an employer
+                     r"(?:is|are)\s+(?:[\w&.'-]+\s+){1,4}?(?:an?\s+)?(?:good|bad|great|decent|nice|fun|toxic|stable|safe)\s+"
+                     r"(?:places?\s+to\s+work|compan(?:y|ies)(?:\s+to\s+work\s+(?:for|at))?|employers?)|"
                      # "what are the best companies to work for": a ranking of employers, not a search for jobs
                      r"(?:what|which)\s+(?:are|is)\s+(?:the\s+)?(?:best|top|worst|good|nicest)\s+(?:companies|company|employers?|places|industries|cities|fields?))\b",
                      re.IGNORECASE)
@@ -222,6 +228,10 @@ _POSTING_WORDS = re.compile(r"\b(?:got|gets?|getting|was|were|been|went\s+up|cam
                             r"\b(?:posted|listed|added|published|advertised)\b|"
                             r"\b(?:is\s+|are\s+)?(?:out\s+there|on\s+offer|up\s+for\s+grabs)\b|"
                             r"\b(?:what'?s|anything|what\s+is|roles\s+are)\s+(?:still\s+)?open\b(?![\s-]+source)", re.IGNORECASE)
+# A question asked beside a search ("switching to tech sales, where do i start"): no words of the job.
+_ASIDE = re.compile(r"(?:^|(?<=[,;.!?])|\b(?:and|so)\s+)\s*(?:where|how)\s+(?:do|should|can|would)\s+i\s+(?:even\s+)?(?:start|begin|go\s+from\s+here)\b\??|"
+                    r"(?:^|(?<=[,;.!?])|\b(?:and|so)\s+)\s*(?:any|some)\s+(?:advice|tips|ideas|suggestions|pointers)\b\??|"
+                    r"(?:^|(?<=[,;.!?])|\b(?:and|so)\s+)\s*what\s+(?:should|can|do)\s+i\s+(?:do|try|look\s+for)\b\??", re.IGNORECASE)
 _SEARCH_VERB = re.compile(r"\b(?:find|search|show|list|look(?:ing)?\s+for|are\s+there|any\s+(?:jobs?|roles?|openings?)|hiring)\b", re.IGNORECASE)
 # Industries a seeker moves into, as opposed to roles ("into fintech" vs "into product management").
 _SECTOR_WORDS = frozenset("startup startups crypto web3 gaming healthcare biotech saas nonprofit nonprofits non-profit government consulting "
@@ -250,22 +260,24 @@ _ANYWHERE = re.compile(r"\b(?:(?:from\s+)?anywhere\s+in\s+the\s+world|(?:from\s+
                        r"any\s+location|location\s+(?:doesn'?t|does\s+not)\s+matter)\b", re.IGNORECASE)
 # After a name, what says it is a place without a preposition before it: "Boston or remote", "Chicago based", "Denver/remote".
 _PLACE_AFTER = re.compile(r"\s+based\b|\s*(?:,\s*)?(?:\s(?:or|and/or)\s+|/\s*)(?:fully\s+|100%\s+)?(?:remote|hybrid)\b", re.IGNORECASE)
-# Two-letter US state codes after "in": read in capitals, or in an all lower-case query unless the code is also a word.
-_WORD_LIKE_CODES = frozenset("or in me hi ok oh de id al co ne pa ma ms mt".split())
+# Two-letter US state codes after "in": read in capitals, or in an all lower-case query unless the code is also a word
+# (data/places.json, as are the code lists below).
+_WORD_LIKE_CODES = frozenset(place_aliases()["state_codes_upper_only"])
 # Older (AP style) abbreviations of US states, read as the state after a place cue ("nurse jobs in mass"): data/places.json.
 _STATE_ABBREVIATIONS: dict[str, str] = place_aliases()["state_abbreviations"]
-_NOT_STATE_CODES = frozenset({"pr"})  # "jobs in PR" is public relations more often than Puerto Rico
+_NOT_STATE_CODES = frozenset(place_aliases()["not_state_codes"])  # "jobs in PR" is public relations more often than Puerto Rico
 # Postal codes of Canadian provinces and Australian states after a city ("Vancouver BC", "Perth WA"): Gazetteer.region_code;
 # those that are also words are read only in capitals ("London ON", not "london on site").
 _WORD_LIKE_REGION_CODES = frozenset(place_aliases()["region_codes_upper_only"])
 # State codes that end a query as something else: a degree or credential ("physician md", "nurse PA"), a scan ("ct"), a
 # technology ("ar"), a hospital system ("va"), a city's short name ("sd", San Diego); in lower case also those that are words.
-_BARE_CODE_CREDENTIALS = frozenset("md ct ar pa va sd".split())
+_BARE_CODE_CREDENTIALS = frozenset(place_aliases()["state_codes_not_at_end"])
 _BARE_CODE_WORDS = _WORD_LIKE_CODES | _BARE_CODE_CREDENTIALS
 # What may follow such a code at the end of the query: a work mode, a job word or more codes ("qa eng tx remote",
 # "nurse fl jobs", "nurse practitioner ny or nj").
 _QUERY_END = re.compile(r"(?:[\s.,!?)/]*(?:or\s+|and\s+)?(?:remote|hybrid|on-?site|in[- ]office|area|jobs?|roles?|positions?|openings?|only|[A-Za-z]{2})\b)*"
                         r"[\s.,!?)]*", re.IGNORECASE)
+_AFTER_REMOTE = re.compile(r"\bremote(?:ly)?\s*(?:[-\u2013\u2014:,/(]\s*|\s+)$", re.IGNORECASE)
 _SOFT_CUE = re.compile(r"\b(ideally|preferably|if possible|bonus if|nice to have|would be nice|optionally|hopefully)\b[\w\s']{0,30}$",
                        re.IGNORECASE)
 # A negation right before a phrase, with the prepositions that may sit between ("not in", "outside of the", "except at").
@@ -342,6 +354,9 @@ _COMPANY_CUE = re.compile(r"(?:\b(?:at|for|with|join(?:ing)?|companies\s+like|co
                           r"(?:[\w&.'-]+(?:\s+[\w&.'-]+)?\s*(?:,|\bor\b|\band\b|/)\s*){0,3}$", re.IGNORECASE)
 _UNKNOWN_COMPANY = re.compile(r"\b(?P<cue>(?i:(?:but\s+)?not\s+at|except(?:\s+at)?|excluding|other\s+than(?:\s+at)?|at|for|with|companies\s+like))\s+"
                               r"(?P<name>[A-Z][\w&.'-]*(?:\s+[A-Z][\w&.'-]*){0,2})")
+_UNKNOWN_COMPANY_LOWER = re.compile(r"\b(?P<cue>(?:(?:but\s+)?not\s+at|except\s+at|(?:jobs?|roles?|openings?|careers?|positions?|work(?:ing)?)\s+at|"
+                                    r"work(?:ing)?\s+for|employed\s+by))\s+(?P<name>[a-z][a-z0-9]+)"
+                                    r"(?=\s*(?:$|[,.;!?]|(?:in|or|and|jobs?|roles?|near|remote|hybrid|paying|posted)\b))", re.IGNORECASE)
 # Asking to be referred to a company ("can someone refer me to Stripe?", "a referral at Datadog"): jobs there.
 _REFERRAL_WORDS = r"\b(?:refer(?:s|red)?\s+me\s+(?:to|at|for|into)|referrals?\s+(?:to|at|for|into|with)|get(?:ting)?\s+referred\s+(?:to|at|into))"
 _REFERRAL = re.compile(_REFERRAL_WORDS + r"\b", re.IGNORECASE)
@@ -650,6 +665,8 @@ class RulePlanner:
             if ids:
                 plan.add_clause(match.group(0), "prefer titles that say " + " or ".join(sorted(words)), {"title_terms": {"in": ids}}, soft=True)
             plan.notes.append(f"\"{match.group(0)}\": postings do not state the employment type in a field; titles that say it rank first.")
+        for match in state.matches(_ASIDE):  # "where do i start", "any advice?": asked beside the search, no topic words
+            state.take(match.start(), match.end())
         for match in state.matches(_POSTING_WORDS):  # "what got posted", "out there": about postings, no topic words
             state.take(match.start(), match.end())
         for match in state.matches(_LEFTOVER_NEGATION):
@@ -661,7 +678,9 @@ class RulePlanner:
         words = set(re.findall(r"[a-z][a-z+#-]{2,}", fold(semantic))) - _FILLER
         # Any ordinary word that is no filler ("something outdoors") reads as a wish about work; gibberish does not.
         job_like = (bool(_JOB_WORDS.search(text)) or bool(self._role_words_in(words)) or bool(background) or bool(plan.clauses)
-                    or bool(words & common_words()) or any(_OCCUPATION_WORD.fullmatch(w) for w in words))
+                    or bool(words & common_words()) or any(_OCCUPATION_WORD.fullmatch(w) for w in words)
+                    # a role abbreviation left in the topic ("switching from retail into HR")
+                    or any(w.lower() in abbreviations()[0] for w in re.findall(r"[A-Za-z&]{2,}", semantic)))
         asks_for_postings = bool(_POSTING_QUESTION.search(text)) and bool(self._role_words_in(words) or plan.clauses)
         asks_for_postings = (asks_for_postings or (career_step and bool(self._role_words_in(words)))
                              # "can someone refer me to Stripe?": a question, but it asks for a way into the company's jobs
@@ -835,20 +854,32 @@ class RulePlanner:
                     plan.notes.append(f"No postings from {name} are in this corpus; it was not used as a filter.")
                 else:
                     absent_wanted.append(name)
-        # A capitalised name after a company cue that the catalog does not have, or has under a close spelling.
-        for match in state.matches(_UNKNOWN_COMPANY):
+        # A capitalised name after a company cue that the catalog does not have, or has under a close spelling; in lower case
+        # after "at" or "work for" ("jobs at hubspot") a name that is no English word, title word or place.
+        unknown = sorted([*((m, False) for m in state.matches(_UNKNOWN_COMPANY)), *((m, True) for m in state.matches(_UNKNOWN_COMPANY_LOWER))],
+                         key=lambda item: item[0].start())
+        for match, lower in unknown:
             name = match.group("name").rstrip(".'")
             key = fold(name)
+            if not state.free(match.start("name"), match.start("name") + len(name)):
+                continue
             if (key in self.vocabulary or key in _FILLER or key in _STOP_PLACE_WORDS or fold(name.split()[0]) in _FILLER
                     or fold(name.split()[0]) in abbreviations()[0]):  # "looking for PM roles": a role, not a company
                 continue
+            singular = re.sub(r"(?:e?s)$", "", key)
+            if lower and (key in common_words() or key in self.lexicon.known or not key.isalpha()
+                          or singular in common_words() or singular in self.lexicon.known or singular in self.vocabulary):
+                continue  # "jobs at night", "jobs at home", "roles at fintechs"
             negated = bool(re.match(r"(?i)(?:but\s+)?not|except|excluding|other", match.group("cue")))
-            if self._place(name, cue=True, lowercase_query=False) is not None:
+            if self._place(name, cue=True, lowercase_query=lower) is not None:
                 continue
             fuzzy = self.tools.fuzzy_company(name, cutoff=COMPANY_FUZZY_CUTOFF)
             if fuzzy is not None:
                 (exclude if negated else include).append((fuzzy, name))
                 plan.notes.append(f"Read \"{name}\" as the company {self.catalog.company_names[fuzzy]}.")
+            elif not negated and not any(w in common_words() for w in key.split()):
+                # "jobs at Hooli": a name that is no English word is the company asked for, which has no postings here.
+                absent_wanted.append(name)
             else:
                 plan.notes.append(f"No postings from a company called \"{name}\" are in this corpus; it was not used as a filter.")
             state.take(match.start(), match.start("name") + len(name))
@@ -1105,6 +1136,8 @@ class RulePlanner:
                               and not re.search(r"\d\s*$", state.text[:span[0].start()])  # "5 nm" is a unit
                               and _QUERY_END.fullmatch(state.text, span[-1].end()) is not None
                               and not (found and re.fullmatch(r"[\s,]*", state.text[found[-1][1]:span[0].start()])))  # "research triangle nc"
+                # "Remote - TX", "remote (CA residents)": a state code right after "remote" is where the remote job is.
+                cue = cue or (n == 1 and len(phrase) == 2 and _AFTER_REMOTE.search(before) is not None)
                 if n == 1 and not cue and self._modifies_role(state.text, span[0]):
                     continue  # "dc technician": the role abbreviation (data center) before a title word, not Washington
                 # "in mass spectrometry", "penn medicine", "cali, colombia": an old state abbreviation followed by a name is a word
@@ -1171,7 +1204,13 @@ class RulePlanner:
             if areas:
                 excluded = {"or": [excluded, *(clause for _, clause in areas)]}
                 meaning += " (nor in postings that name only " + " or ".join(sorted({m.name for m, _ in areas})) + ")"
-            plan.add_clause("not " + " or ".join(ph for _, _, ph, _ in negative), meaning, {"not": excluded})
+            clause = {"not": excluded}
+            if not positive:
+                # "outside the US": a posting that names no country ("Remote", "Hybrid", "North America") cannot be shown to be
+                # outside it, so only postings placed in some country are kept.
+                clause = {"and": [clause, {"geo": {"in": self._country_ids}}]}
+                meaning += " (postings that name no country left out)"
+            plan.add_clause("not " + " or ".join(ph for _, _, ph, _ in negative), meaning, clause)
         if not positive:
             return
         # "sydney or melbourne (australia, not florida)": a country written after the cities it holds, in brackets or after a
@@ -1310,6 +1349,11 @@ class RulePlanner:
         metros = [self.tools.gazetteer.place(m) for m in self.tools.gazetteer._metros_of_city.get(city.id, ())]
         metros = [m for m in metros if m is not None]
         return min(metros, key=lambda m: len(m.contains)) if metros else None
+
+    @cached_property
+    def _country_ids(self) -> list[int]:
+        """Every country some posting is placed in."""
+        return sorted(pid for pid in self.geo_counts if getattr(self.tools.gazetteer.place(pid), "kind", None) == "country")
 
     @staticmethod
     def _take_place(state: _Text, start: int, end: int) -> None:
@@ -1629,7 +1673,7 @@ class RulePlanner:
             # capitals is one even when the lower-case word is filler ("IT jobs", "DE roles").
             def filler(word: str) -> bool:
                 return (fold(word).strip("'") in _FILLER and not (word.isupper() and len(word) > 1 and not shouted and word.lower() in roles)
-                        or bool(_PUNCTUATION_WORD.fullmatch(word)))
+                        or bool(_PUNCTUATION_WORD.fullmatch(word)) or word in ("'s", "\u2019s"))  # "this week's": the time phrase's "'s"
 
             while words and filler(words[0]):
                 words.pop(0)

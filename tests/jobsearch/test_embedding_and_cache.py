@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from flatsearch.jobsearch import embedding
-from flatsearch.jobsearch.cache import PlanCache
+from flatsearch.jobsearch.cache import QueryPlanCache
 from flatsearch.jobsearch.embedding import EmbeddingCache, Encoder, _model_key
 from flatsearch.jobsearch.plan import QueryPlan
 
@@ -50,7 +50,7 @@ class Clock:
 
 def test_plan_cache_separates_people_and_expires():
     clock = Clock()
-    cache = PlanCache(maxsize=2, ttl_s=10, personal_maxsize=2, personal_ttl_s=5, timer=clock)
+    cache = QueryPlanCache(maxsize=2, ttl_s=10, personal_maxsize=2, personal_ttl_s=5, timer=clock)
     public = QueryPlan("Data jobs", semantic_text="data")
     personal = QueryPlan("Data jobs", semantic_text="data for m001", member_id="m001")
     cache.put(public, now=None)
@@ -75,7 +75,7 @@ def test_plan_cache_separates_people_and_expires():
                                              ({"ttl_s": -1}, "ttl_s: expected a positive number")])
 def test_plan_cache_rejects_bad_sizes(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        PlanCache(**kwargs)
+        QueryPlanCache(**kwargs)
 
 
 def fake_model_dir(folder, weights: bytes, pooling: str = "mean"):
