@@ -3,8 +3,9 @@
 Relative windows ("today", "in the last 3 days", "within 48 hours", "past week", "this month",
 "recent") are read with patterns; absolute dates ("since January 5", "after 2025-12-20",
 "posted from Dec 1", "posted on Jan 8": that day, "posted before Christmas": an end only) are read with dateparser, relative to ``now`` and never in the future
-("since January 5" on 2026-01-11 means 2026-01-05). "This week" / "this month" mean the last 7 / 30
-days, not the calendar week, so a Monday query still finds Friday's postings. A named month ("posted in
+("since January 5" on 2026-01-11 means 2026-01-05). "This week" means the last 7 days, not the calendar
+week, so a Monday query still finds Friday's postings; "this month" / "this year" mean since the 1st of the month / January
+(the stricter reading: every posting since then is also in the last 30 / 365 days). A named month ("posted in
 December") is that whole calendar month, the latest one not in the future: the only phrase with an end.
 """
 from __future__ import annotations
@@ -26,6 +27,9 @@ _RELATIVE = re.compile(
 _AGE = re.compile(rf"\b(?:(?:posted\s+)?(?:no|not)\s+older\s+than\s+{_COUNT}\s*(?P<unit>hour|hr|h|day|week|wk|month|year)s?(?:\s+old)?|"
                   rf"(?:less\s+than|under|up\s+to|at\s+most)\s+{_COUNT.replace('?P<n>', '?P<n2>')}\s*(?P<unit2>hour|hr|h|day|week|wk|month|year)s?\s+old)\b",
                   re.IGNORECASE)
+# "This month" / "this year": since the calendar month or year began, the stricter of the two readings people mean (the
+# last 30 days also holds every posting since the 1st), so no reading of it is broken.
+_CALENDAR = re.compile(rf"\b{_LEAD}this\s+(?P<unit>month|year)(?:'?s)?\b", re.IGNORECASE)
 _WINDOWS = (
     (re.compile(r"\b(?:posted\s+)?(?:this\s+(?:morning|afternoon|evening)|tonight)\b", re.IGNORECASE), 1),
     (re.compile(rf"\b{_LEAD}(?:today|(?:last|past)\s+24\s*(?:hours|hrs|h)|(?:last|past)\s+day)\b|\b(?:posted|added|listed)\s+today\b", re.IGNORECASE), 1),
@@ -140,6 +144,10 @@ def parse_recency(text: str, now: dt.datetime, free=lambda start, end: True) -> 
         if re.match(r"\s+(?:of\s+experience|experience|a\s+week|per\s+week|in\s+office|on\s*site)", text[match.end():], re.IGNORECASE):
             continue
         found.append(_window(days, match, now))
+    for match in _CALENDAR.finditer(text):
+        if free(match.start(), match.end()) and not any(r.start < match.end() and match.start() < r.end for r in found):
+            start = dt.datetime(now.year, now.month if match.group("unit").lower() == "month" else 1, 1, tzinfo=now.tzinfo or dt.timezone.utc)
+            found.append(Recency(start, match.start(), match.end(), f"posted this {match.group('unit').lower()} (on or after {start:%Y-%m-%d})"))
     for pattern, days in _WINDOWS:
         for match in pattern.finditer(text):
             if free(match.start(), match.end()) and not any(r.start < match.end() and match.start() < r.end for r in found):

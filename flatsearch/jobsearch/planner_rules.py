@@ -1204,13 +1204,13 @@ class RulePlanner:
             if areas:
                 excluded = {"or": [excluded, *(clause for _, clause in areas)]}
                 meaning += " (nor in postings that name only " + " or ".join(sorted({m.name for m, _ in areas})) + ")"
-            clause = {"not": excluded}
+            phrase = "not " + " or ".join(ph for _, _, ph, _ in negative)
+            plan.add_clause(phrase, meaning, {"not": excluded})
             if not positive:
                 # "outside the US": a posting that names no country ("Remote", "Hybrid", "North America") cannot be shown to be
-                # outside it, so only postings placed in some country are kept.
-                clause = {"and": [clause, {"geo": {"in": self._country_ids}}]}
-                meaning += " (postings that name no country left out)"
-            plan.add_clause("not " + " or ".join(ph for _, _, ph, _ in negative), meaning, clause)
+                # outside it, so only postings placed in some country are kept (the same phrase: dropping it drops both).
+                plan.add_clause(phrase, "located in some country (a posting that names none may be in "
+                                + " or ".join(self._label(p) for *_, p in negative) + ")", {"geo": {"in": self._country_ids}})
         if not positive:
             return
         # "sydney or melbourne (australia, not florida)": a country written after the cities it holds, in brackets or after a

@@ -42,7 +42,8 @@ def test_foreign_currency_is_converted_with_the_documented_rate():
 @pytest.mark.parametrize("text, since", [
     ("posted since January 5", dt.datetime(2026, 1, 5, tzinfo=dt.timezone.utc)),
     ("within 48 hours", NOW - dt.timedelta(days=2)), ("from the last 3 days", NOW - dt.timedelta(days=3)),
-    ("posted this month", NOW - dt.timedelta(days=30)), ("posted today", NOW - dt.timedelta(days=1)),
+    ("posted this month", dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)), ("posted in the past month", NOW - dt.timedelta(days=30)),
+    ("posted this year", dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)), ("posted today", NOW - dt.timedelta(days=1)),
     ("yesterday or today", NOW - dt.timedelta(days=2)), ("since Dec 20", dt.datetime(2025, 12, 20, tzinfo=dt.timezone.utc)),
 ])
 def test_recency_phrases(text, since):
@@ -57,6 +58,8 @@ def test_negated_place_and_mode(planner, gazetteer):
     seattle = gazetteer.metro_alias("seattle", in_query=True).id
     plan = planner.plan("data jobs not in Seattle, no remote", now=NOW)
     assert {"not": {"geo": {"in": [seattle]}}} in plan.clauses
+    # with no place wanted, only postings placed in some country can be shown to be outside Seattle
+    assert any(gazetteer.country("us").id in c.get("geo", {}).get("in", ()) for c in plan.clauses)
     assert {"not": {"work_mode": {"eq": REMOTE}}} in plan.clauses
     assert "not" not in plan.semantic_text.split() and "Seattle" not in plan.semantic_text and plan.semantic_text == "data"
 
