@@ -49,10 +49,11 @@ security engineers beside it stay close by similarity; nor does one word of a va
 corpus's nearest posting to the semantic text (filters or not) covers a short query (at most ``NAMELESS_SLOTS``
 slots: the role exists somewhere) and some candidate names part of it, a candidate naming none of it is close only
 at ``best - NAMELESS_MARGIN``: for "ux researcher" in a city without one, the UX designers there stay close and a
-"Patient Experience" engineer, as similar to the words, does not. A role *phrase* (an alternative of two or more words,
-or an abbreviation with its expansion) that the titles of at least ``PHRASE_MIN_TITLES`` candidates name as written
-(its neighbouring words next to each other, link words such as "of" left out, also in a title written role last:
-"Engineer, Data") leaves every other candidate out of the close matches, whatever its similarity: for "product manager"
+"Patient Experience" engineer, as similar to the words, does not. A role *phrase* (an alternative of two words,
+``PHRASE_WORDS``, or an abbreviation with its expansion; longer ones are written in too many orders: "Software Engineer,
+Machine Learning") that the titles of at least ``PHRASE_MIN_TITLES`` candidates name as written
+(its neighbouring words next to each other, link words such as "of" left out, words of one role family alike --
+"Data Science" names "data scientist" -- also in a title written role last: "Engineer, Data") leaves every other candidate out of the close matches, whatever its similarity: for "product manager"
 where product managers pass the filters, a "Product Marketing Manager" is not close, nor a "Brand Marketing Manager" in
 a product department; for "PM" a title saying "PM" or "Product Manager" is close. Words are compared as the index holds them
 (:func:`terms`), so "FP&A" in a title meets the query's "FP&A" slot as its expansion does. When no
@@ -101,6 +102,7 @@ PAIR_MARK = "+"  # joins two neighbouring words in a word set (an expansion is a
 NAMELESS_SLOTS = 2  # a query of at most this many slots ("ux researcher") names a role a job either names part of or not
 NAMELESS_MARGIN = 0.05
 PHRASE_MIN_TITLES = 3  # candidates whose titles name a role phrase as written, for the phrase rule of the floor
+PHRASE_WORDS = 2  # a role phrase is two words ("product manager"); titles write longer ones in too many orders
 NAMED_SHARE = 1.0  # half (0.5) also raised the bar when a job named only the generic half ('Deal Desk Analyst' for 'cybersecurity analyst')
 NORMALISATION_VERSION = 1  # bump when normalise() or the indexed fields change: it keys the cache
 _WORD = re.compile(r"[a-z0-9][a-z0-9+#&]*")
@@ -207,16 +209,48 @@ _LINK_WORDS = frozenset("of and the for in at to on with".split())  # no part of
 
 
 def _title_phrases(title: str) -> set[str]:
-    """A title's words and neighbouring pairs (also as :func:`_inverted` reads it), link words left out: what a role
-    phrase is met by (:meth:`LexicalIndex.phrase_groups`).
+    """A title's words and neighbouring pairs (also as :func:`_inverted` reads it), link words left out and each word as
+    its role family's (:func:`_family_key`): what a role phrase is met by (:meth:`LexicalIndex.phrase_groups`).
 
     Example:
         >>> sorted(_title_phrases("Engineer, Data Platform"))
-        ['data', 'data+platform', 'engineer', 'platform', 'platform+engineer']
+        ['data', 'data+platform', 'engineer', 'engineer+data', 'platform', 'platform+engineer']
     """
-    words = [w for w in terms(title) if w not in _LINK_WORDS]
-    inverted = [w for w in _inverted(title) if w not in _LINK_WORDS]
-    return {*words, *_pairs(words), *_pairs(inverted)}
+    bare = re.sub(r"\([^()]*\)", " ", title)  # "Machine Learning (ML) Engineer"
+    out: set[str] = set()
+    for text in {title, bare}:
+        words = [_family_key(w) for w in terms(text) if w not in _LINK_WORDS]
+        inverted = [_family_key(w) for w in _inverted(text) if w not in _LINK_WORDS]
+        out.update(words, _pairs(words), _pairs(inverted))
+    return out
+
+
+def names_phrase(groups: list[tuple[str, ...]], title: str) -> bool:
+    """Whether a title names one of the role phrases of :meth:`LexicalIndex.phrase_groups` as written.
+
+    Example:
+        >>> groups = [("product+manager",)]
+        >>> names_phrase(groups, "Senior Product Manager, Growth"), names_phrase(groups, "Product Marketing Manager")
+        (True, False)
+    """
+    named = _title_phrases(title)
+    return any(set(group) <= named for group in groups)
+
+
+@lru_cache(maxsize=1)
+def _family_keys() -> dict[str, str]:
+    """Index term -> the first term of its role family (``data/word_families.json``): "science" -> "scientist"."""
+    out: dict[str, str] = {}
+    for group in word_families():
+        words = [w for word in group for w in terms(word)[:1]]
+        for word in words:
+            out.setdefault(word, words[0])
+    return out
+
+
+def _family_key(term: str) -> str:
+    """A term as a role phrase reads it: one word for a role family ("Data Science" names the phrase "data scientist")."""
+    return _family_keys().get(term, term)
 
 
 def _words(posting) -> set[str]:
@@ -402,9 +436,9 @@ class LexicalIndex:
         return out
 
     def phrase_groups(self, text: str) -> list[tuple[str, ...]]:
-        """The ways a title can name the role phrase of the text (see the module's floor rule): for each alternative of two
-        or more words, its neighbouring pairs, or an abbreviation alone and its expansion as a phrase; [] when an
-        alternative is one word or mixes an abbreviation with other words (no phrase rule then).
+        """The ways a title can name the role phrase of the text (see the module's floor rule): for each alternative of
+        ``PHRASE_WORDS`` words, its pair, or an abbreviation alone and its expansion as a phrase; [] when an alternative
+        has another number of words or mixes an abbreviation with other words (no phrase rule then).
 
         Example:
             >>> lexical = LexicalIndex.__new__(LexicalIndex)
@@ -420,9 +454,9 @@ class LexicalIndex:
             words = self.query_terms(part)
             abbreviated = [w for w in words if w in expansions]
             if len(abbreviated) == 1 and set(words) <= {abbreviated[0], *expansions[abbreviated[0]]} and len(expansions[abbreviated[0]]) > 1:
-                groups.extend([(abbreviated[0],), _phrase(expansions[abbreviated[0]])])
-            elif len(words) >= 2 and not abbreviated:
-                groups.append(_phrase(tuple(words)))
+                groups.extend([(abbreviated[0],), _phrase(tuple(_family_key(w) for w in expansions[abbreviated[0]]))])
+            elif len(words) == PHRASE_WORDS and not abbreviated:
+                groups.append(_phrase(tuple(_family_key(w) for w in words)))
             else:
                 return []
         return groups
@@ -523,7 +557,7 @@ def split_close(ranked: list, semantic_vector: np.ndarray, best_similarity: floa
     # A role phrase that PHRASE_MIN_TITLES candidates' titles name as the phrase it is ("Product Manager") leaves out the
     # candidates whose titles hold its words apart ("Product Marketing Manager", "Brand Manager" in a product department).
     groups = lexical.phrase_groups(semantic_text)
-    phrased = [any(set(g) <= titled for g in groups) for titled in (_title_phrases(c.record.posting.title) for c in ranked)] if groups else []
+    phrased = [names_phrase(groups, c.record.posting.title) for c in ranked] if groups else []
     phrase_rule = sum(phrased) >= PHRASE_MIN_TITLES
     close, rest = [], []
     for index, (candidate, named, share) in enumerate(zip(ranked, words, shares)):

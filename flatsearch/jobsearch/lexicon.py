@@ -99,8 +99,9 @@ def _common_word_list() -> tuple[str, ...]:
 
 
 def english_near(word: str, edits: int) -> str | None:
-    """The common English word (:func:`common_words`) at most ``edits`` edits from ``word`` (lower case), nearest first;
-    among equally near ones a word with a letter more (a letter left out is the commonest typo), then one as long.
+    """The common English word (:func:`common_words`) at most ``edits`` edits from ``word`` (lower case) that only puts
+    back letters left out ("registerd": registered) or swaps neighbours ("reciept": receipt), the nearest first; None
+    when there is none. A changed letter is no evidence ("costumer" is no misspelt "costumes").
 
     Example:
         >>> english_near("registerd", 1) in (None, "registered")  # None where the model's vocabulary is not installed
@@ -109,10 +110,11 @@ def english_near(word: str, edits: int) -> str | None:
     from rapidfuzz import process
     from rapidfuzz.distance import OSA
 
-    found = process.extract(word, _common_word_list(), scorer=OSA.distance, score_cutoff=edits, limit=16)
+    found = [item for item in process.extract(word, _common_word_list(), scorer=OSA.distance, score_cutoff=edits, limit=16)
+             if len(item[0]) == len(word) + item[1] or sorted(item[0]) == sorted(word)]
     if not found:
         return None
-    return min(found, key=lambda item: (item[1], {1: 0, 0: 1}.get(len(item[0]) - len(word), 2), item[0]))[0]
+    return min(found, key=lambda item: (item[1], len(item[0]) != len(word) + 1, item[0]))[0]
 
 
 @lru_cache(maxsize=1)

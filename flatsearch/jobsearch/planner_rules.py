@@ -1048,6 +1048,9 @@ class RulePlanner:
             elif negated and level == "senior":
                 # "nothing senior", "not senior": no senior title and none above it (staff, lead, director, ...).
                 unwanted.extend(LEVELS[LEVEL_CODES["senior"]:])
+            elif negated and level == "junior":
+                # "not junior", "nothing entry level": no internship either (every level below the one ruled out).
+                unwanted.extend(LEVELS[:LEVEL_CODES["junior"] + 1])
             elif negated:
                 unwanted.extend(MANAGEMENT_LEVELS if level == "manager" else [level])
             else:
@@ -1322,7 +1325,10 @@ class RulePlanner:
                 continue
             raw = state.text[span[0].start():span[-1].end()].rstrip(".")
             qkey = " ".join(fold(raw).split())
-            is_code = len(raw) == 2 and (raw.isupper() or state.text == state.text.lower())
+            # In lower case a code that is also a word ("or", "in", "me") is the state only where the query's place words end
+            # ("portland or jobs"); "dallas or austin" joins two cities.
+            is_code = len(raw) == 2 and (raw.isupper() or state.text == state.text.lower() and (
+                qkey not in _WORD_LIKE_CODES or _QUERY_END.fullmatch(state.text, span[-1].end()) is not None))
             wanted = gazetteer.region_code(qkey) if n == 1 else None
             if wanted is not None and (raw.isupper() or state.text == state.text.lower() and qkey not in _WORD_LIKE_REGION_CODES):
                 # "Vancouver BC", "perth wa": a province or state code the city lies in, outside the US ("Perth WA" is Australia).
