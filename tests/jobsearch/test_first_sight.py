@@ -128,3 +128,31 @@ def test_a_role_phrase_too_few_titles_name_changes_nothing():
     close, _ = _floor(jobs, "Product Manager")
     assert "Product Marketing Manager" in close
     assert lexical.LexicalIndex.phrase_groups(SimpleNamespace(query_terms=lambda t: lexical.normalise(t)), "nurse") == []
+
+
+@pytest.mark.parametrize("query, cities", [("dallas or austin nurse", 2), ("austin or dallas or houston nurse", 3)])
+def test_or_between_lower_case_cities_is_no_oregon(planner, gazetteer, query, cities):
+    (clause,) = [c for c in planner.plan(query, now=NOW).clauses if "geo" in c]
+    assert len(clause["geo"]["in"]) == cities and gazetteer.state("oregon").id not in clause["geo"]["in"]
+    assert all(gazetteer.place(pid).admin1 == "TX" for pid in clause["geo"]["in"])
+
+
+def test_a_word_like_state_code_ending_the_place_words_is_the_state(planner, gazetteer):
+    (clause,) = [c for c in planner.plan("portland or jobs", now=NOW).clauses if "geo" in c]
+    assert all(gazetteer.place(pid).admin1 == "OR" for pid in clause["geo"]["in"])
+
+
+@pytest.mark.parametrize("query", ["not junior, product designer", "nothing entry-level please, sales"])
+def test_ruling_out_junior_rules_out_internships_too(planner, query):
+    assert {"not": {"seniority": {"in": [0, 1]}}} in planner.plan(query, now=NOW).clauses
+
+
+@pytest.mark.skipif(not common_words(), reason="the embedding model's vocabulary is not installed")
+def test_a_changed_letter_is_no_reason_to_prefer_an_english_word():
+    lexicon = Lexicon(Counter({"customer": 90, "service": 80}))
+    assert lexicon.correct("costumer service")[0] == "customer service"
+
+
+def test_names_phrase_reads_role_families_and_brackets():
+    assert lexical.names_phrase([("data+scientist",)], "Director, Data Science")
+    assert lexical.names_phrase([("learning+engineer",)], "Senior Learning (L&D) Engineer")
