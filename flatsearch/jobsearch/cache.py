@@ -58,7 +58,7 @@ class QueryPlanCache:
     @staticmethod
     def _key(query: str, now: dt.datetime | None) -> tuple:
         # Recency clauses hold absolute times, so a plan is only reused within the same minute.
-        return (" ".join(query.split()).casefold(), None if now is None else int(now.timestamp()) // 60)
+        return (" ".join(query.split()), None if now is None else int(now.timestamp()) // 60)
 
     def get(self, query: str, member_id: str | None, *, now: dt.datetime | None) -> QueryPlan | None:
         store, key = (self.public, self._key(query, now)) if member_id is None else (self.personal, (member_id, *self._key(query, now)))

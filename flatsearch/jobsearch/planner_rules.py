@@ -248,7 +248,9 @@ _WHO_WORDS = frozenset("former ex trying try tries wanting want wants who i'm im
 _REMOTE_SCOPE = re.compile(r"\s*(?:\(\s*|(?:(?:somewhere|anywhere)\s+)?(?:in|within|across|from|on|throughout)\s+(?:the\s+)?)", re.IGNORECASE)
 # A negation no pass turned into a filter ("no startups", "without travel"): its words must not be searched for.
 _LEFTOVER_NEGATION = re.compile(r"\b(?:(?:do|does|did|will|would)(?:\s+not|n'?t)\s+(?:require|need|involve|ask\s+for|mean)|dont\s+(?:require|need|involve)|"
-                                r"doesnt\s+(?:require|need|involve)|no\s+need\s+(?:for|to)|no|not|never|without|except|excluding|exclude|"
+                                r"doesnt\s+(?:require|need|involve)|no\s+need\s+(?:for|to)|"
+                                # "that isn't night shift", "which aren't commission only"
+                                r"(?:is|are|was|were)(?:\s+not|n['\u2019]?t)(?:\s+(?:a|an|the))?|isnt|arent|no|not|never|without|except|excluding|exclude|"
                                 r"avoid(?:ing)?|other\s+than|anything\s+but|but\s+not)\s+"
                                 r"(?:(?:a|an|the|any|too\s+much|much)\s+)?[\w&'-]+(?:\s+(?!(?:and|or|but|in|at|near|for|with|from|jobs?|roles?|"
                                 r"positions?|openings?)\b)[\w&'-]+){0,2}", re.IGNORECASE)
@@ -430,6 +432,17 @@ _INSTRUCTION = re.compile(
 _LEVEL_PHRASES = (
     ("not_management", re.compile(r"\b(?:individual\s+contributor|ic\s+(?:roles?|track|positions?|jobs?)|\bIC\b)", re.IGNORECASE)),
 )
+
+
+def _written_in_lower_case(text: str) -> bool:
+    """Whether the query is written in lower case but for abbreviations in capitals ("PM jobs chicago"): its lower-case
+    names are then names ("chicago"), as in an all lower-case query.
+
+    >>> _written_in_lower_case("PM jobs chicago"), _written_in_lower_case("nurse jobs in boston"), _written_in_lower_case("Nurse jobs reading")
+    (True, True, False)
+    """
+    rest = re.sub(r"\b[A-Z][A-Z0-9&]{1,4}s?\b", " ", text)
+    return rest == rest.lower()
 
 
 def _positive_geo_ids(clause: dict) -> list[int]:
@@ -1121,7 +1134,7 @@ class RulePlanner:
 
     def _places(self, state: _Text, plan: QueryPlan, modes: list[dict]) -> None:
         words = [m for m in re.finditer(r"[A-Za-z][A-Za-z.'\-]*", state.text) if state.free(m.start(), m.end())]
-        lowercase_query = state.text == state.text.lower()
+        lowercase_query = _written_in_lower_case(state.text)
         found: list[tuple[int, int, str, Place, bool]] = []  # start, end, phrase, place, negated
         i = 0
         while i < len(words):
@@ -1327,10 +1340,10 @@ class RulePlanner:
             qkey = " ".join(fold(raw).split())
             # In lower case a code that is also a word ("or", "in", "me") is the state only where the query's place words end
             # ("portland or jobs"); "dallas or austin" joins two cities.
-            is_code = len(raw) == 2 and (raw.isupper() or state.text == state.text.lower() and (
+            is_code = len(raw) == 2 and (raw.isupper() or _written_in_lower_case(state.text) and (
                 qkey not in _WORD_LIKE_CODES or _QUERY_END.fullmatch(state.text, span[-1].end()) is not None))
             wanted = gazetteer.region_code(qkey) if n == 1 else None
-            if wanted is not None and (raw.isupper() or state.text == state.text.lower() and qkey not in _WORD_LIKE_REGION_CODES):
+            if wanted is not None and (raw.isupper() or _written_in_lower_case(state.text) and qkey not in _WORD_LIKE_REGION_CODES):
                 # "Vancouver BC", "perth wa": a province or state code the city lies in, outside the US ("Perth WA" is Australia).
                 inside = [c for c in cities if (c.country, c.admin1) == wanted]
                 if inside:

@@ -156,3 +156,30 @@ def test_a_changed_letter_is_no_reason_to_prefer_an_english_word():
 def test_names_phrase_reads_role_families_and_brackets():
     assert lexical.names_phrase([("data+scientist",)], "Director, Data Science")
     assert lexical.names_phrase([("learning+engineer",)], "Senior Learning (L&D) Engineer")
+
+
+def test_the_plan_cache_keeps_plans_of_differently_cased_queries_apart():
+    from flatsearch.jobsearch.cache import QueryPlanCache
+    from flatsearch.jobsearch.plan import QueryPlan
+
+    cache = QueryPlanCache(maxsize=4, ttl_s=60)
+    cache.put(QueryPlan("IT jobs", semantic_text="IT (information technology)"), now=NOW)
+    assert cache.get("it jobs", None, now=NOW) is None  # "it" in lower case is the pronoun: planned on its own
+    assert cache.get("IT  jobs", None, now=NOW).semantic_text == "IT (information technology)"
+
+
+@pytest.mark.parametrize("query, city", [("PM jobs chicago", "chicago"), ("BA jobs chicago", "chicago"), ("RN jobs in phoenix az", "phoenix")])
+def test_capitals_only_in_abbreviations_leave_lower_case_names_places(planner, gazetteer, query, city):
+    plan = planner.plan(query, now=NOW)
+    assert '"geo"' in _clauses(plan) and city not in plan.semantic_text.lower() and " az" not in plan.semantic_text
+
+
+def test_a_negated_state_of_the_job_with_is_not_is_no_search_text(planner):
+    plan = planner.plan("nurse jobs in boston that isn't night shift", now=NOW)
+    assert plan.semantic_text == "nurse" and "isn't night shift" in " ".join(plan.notes)
+
+
+@pytest.mark.parametrize("query, expansion", [("lpn jobs", "licensed practical nurse"), ("cna jobs in ohio", "certified nursing assistant"),
+                                              ("BA jobs", "business analyst"), ("dba jobs", "database administrator")])
+def test_more_role_abbreviations_are_spelled_out(planner, query, expansion):
+    assert expansion in planner.plan(query, now=NOW).semantic_text
