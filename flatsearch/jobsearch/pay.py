@@ -41,6 +41,7 @@ _CEILING_WORDS = re.compile(r"(?:\b(?:at\s+most|under|below|less\s+than|up\s+to|
                             r"south\s+of|not\s+over)\s*)$", re.IGNORECASE)
 _FLOOR_AFTER = re.compile(r"^\s*(?:\+|(?:or|and)\s+(?:more|up|above|higher|over)\b|plus\b|minimum\b|min\b|at\s+least\b)", re.IGNORECASE)
 _CEILING_AFTER = re.compile(r"^\s*(?:or\s+(?:less|below|under|lower)\b|max(?:imum)?\b|at\s+most\b)", re.IGNORECASE)
+_PERIOD_AFTER_PLUS = re.compile(r"\s*\+" + _PERIOD, re.IGNORECASE)
 _RANGE_JOIN = re.compile(r"^\s*(?:-|–|—|to|and)\s*", re.IGNORECASE)
 _BETWEEN = re.compile(r"\bbetween\s*$", re.IGNORECASE)
 _PAY_WORDS = re.compile(r"\b(?:pay(?:s|ing)?|paid|salary|salaries|comp(?:ensation)?|base|income|wages?|earn(?:ing)?|ote|tc|total\s+comp|"
@@ -150,6 +151,11 @@ def parse_pay(text: str, free=lambda start, end: True) -> PayBound | None:
         near = text[max(0, match.start() - 30):match.end() + 30]
         start, end = match.start(), match.end()
         yearly, note = _yearly(_value(match), _period(match, _value(match)), _currency(match))
+        late = None if has_period else _PERIOD_AFTER_PLUS.match(after)
+        if late:
+            # "$25+/hr", "60k+ a year": the period written after the "+" is the amount's.
+            yearly, note = _yearly(_value(match), _period(late, _value(match)), _currency(match))
+            has_period, end, after = True, match.end() + late.end(), "+" + after[late.end():]
         # A range "150-200k" / "between 100k and 150k": the floor is the lower end.
         joined = _RANGE_JOIN.match(after)
         if joined:
@@ -190,7 +196,7 @@ def parse_pay(text: str, free=lambda start, end: True) -> PayBound | None:
         elif ceiling_before:
             start = ceiling_before.start()
         if tail:
-            end = match.end() + tail.end()
+            end = max(end, match.end() + tail.end())
         if yearly < MIN_YEARLY:
             continue
         return PayBound(op, min(yearly, MAX_YEARLY), start, end, note)

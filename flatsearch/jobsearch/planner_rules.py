@@ -1623,12 +1623,12 @@ class RulePlanner:
         bound = parse_pay(state.text, state.free)
         if bound is None:
             return None
-        tail = re.match(r"\s+(?:base(?:\s+(?:salary|pay))?|salary|pay|compensation|comp|ote|tc|total\s+comp(?:ensation)?)\b",
+        tail = re.match(r"\s+(?:base(?:\s+(?:salary|pay))?|salary|pay|compensation|comp|ote|tc|total\s+comp(?:ensation)?|(?:in\s+)?total)\b",
                         state.text[bound.end:], re.IGNORECASE)
         end = bound.end + (tail.end() if tail and state.free(bound.end, bound.end + tail.end()) else 0)
         lead = re.search(r"(?:\b(?:with|paying|that\s+pays?|pays?|salary|base\s+salary|comp(?:ensation)?|making|earning|earn|make|minimum|min|"
-                         r"starting|base|ote|tc|total\s+comp(?:ensation)?|an?)"
-                         r"(?:\s+of)?\s+)+$", state.text[:bound.start], re.IGNORECASE)
+                         r"starting|base|ote|tc|total\s+comp(?:ensation)?|an?|hourly|yearly|annual|wages?|rate|pay\s+rate|hourly\s+rate)"
+                         r"(?:\s+of)?\s*:?\s+)+$", state.text[:bound.start], re.IGNORECASE)
         start = lead.start() if lead and state.free(lead.start(), bound.start) else bound.start
         state.take(start, end)
         return state.text[start:end].strip(), bound, ""

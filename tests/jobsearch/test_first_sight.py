@@ -183,3 +183,18 @@ def test_a_negated_state_of_the_job_with_is_not_is_no_search_text(planner):
                                               ("BA jobs", "business analyst"), ("dba jobs", "database administrator")])
 def test_more_role_abbreviations_are_spelled_out(planner, query, expansion):
     assert expansion in planner.plan(query, now=NOW).semantic_text
+
+
+def test_a_period_after_the_plus_is_the_amounts():
+    from flatsearch.jobsearch.pay import parse_pay
+
+    assert parse_pay("$25+/hr").yearly_usd == 25 * 2080 and parse_pay("60k+ a year").yearly_usd == 60_000
+    bound = parse_pay("nurse $40+/hour")
+    assert "nurse $40+/hour"[bound.start:bound.end] == "$40+/hour"
+
+
+@pytest.mark.parametrize("query, semantic", [("hourly pay at least 30 for warehouse in dallas", "warehouse"),
+                                             ("salary: 120k-160k product marketing", "product marketing"),
+                                             ("comp above 250k total, staff engineer", "engineer"), ("$25+/hr cashier", "cashier")])
+def test_the_words_around_a_pay_amount_are_the_pay_phrase(planner, query, semantic):
+    assert planner.plan(query, now=NOW).semantic_text == semantic
