@@ -62,13 +62,14 @@ legaltech martech adtech mlops devops devsecops saas paas fullstack frontend bac
 
 
 def clean_query(text: str) -> str:
-    """The query without control, bidi or emoji characters and markup tags, whitespace joined.
+    """The query without control, bidi or emoji characters, markup tags and script elements, whitespace joined (see
+    :func:`strip_code` for JSON pasted into it).
 
     Example:
         >>> clean_query("data\\tengineer\\n\\nremote\\u0000 jobs \\u202e\\U0001F680")
         'data engineer remote jobs'
     """
-    text = _TAG.sub(" ", text)
+    text = _TAG.sub(" ", _SCRIPT.sub(" ", text))
     kept = []
     for ch in text:
         category = unicodedata.category(ch)
@@ -90,6 +91,22 @@ def common_words() -> frozenset[str]:
             return frozenset(w for w in handle.read().split() if w.isalpha() and not w.startswith("["))
     except (ImportError, OSError):
         return frozenset()
+
+
+# Code pasted into a query: a script or style element with its content (dropped with the markup), and a JSON object.
+_SCRIPT = re.compile(r"<(script|style)\b[^>]{0,200}>.{0,2000}?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_CODE = re.compile(r"\{\s*\"[^{}]{0,500}\}")
+
+
+def strip_code(text: str) -> str:
+    """The query without a JSON object pasted into it: no words of a job (read after the check for instructions to the
+    system, which may be written inside one).
+
+    Example:
+        >>> strip_code('nurse jobs {"filters": null}'), clean_query("<script>alert(1)</script> nurse jobs")
+        ('nurse jobs', 'nurse jobs')
+    """
+    return " ".join(_CODE.sub(" ", text).split())
 
 
 @lru_cache(maxsize=1)

@@ -61,7 +61,7 @@ from importlib import resources
 
 from .dates import parse_recency
 from .gazetteer import Place, fold, place_aliases
-from .lexicon import MIN_PAIR_COUNT, MIN_PAIR_KEPT, Lexicon, abbreviations, expand_interests, catalog_word_counts, clean_query, common_words, expand_abbreviations, translate
+from .lexicon import MIN_PAIR_COUNT, MIN_PAIR_KEPT, Lexicon, abbreviations, expand_interests, catalog_word_counts, clean_query, common_words, expand_abbreviations, strip_code, translate
 from .locations import WORK_MODE_CODES
 from .pay import parse_pay, spell_out_amounts
 from .plan import QueryPlan
@@ -630,6 +630,11 @@ class RulePlanner:
                 return plan
             plan.notes.append("Instructions to the search in the query were ignored; only the job it describes was searched.")
             text = request
+        text = strip_code(text)
+        if not text:
+            plan.intent = "not_job_search"
+            plan.notes.append("The query holds only code, no words of a job. Describe a role, e.g. \"senior product designer jobs in Austin\".")
+            return plan
         if " " not in text and len(re.findall(r"[-_]", text)) >= 2:
             text = re.sub(r"[-_]+", " ", text)  # a slug ("data-engineer-jobs-in-boston") is words joined by dashes
         text = re.sub(r"(?<![\w.])@\s*(?=[A-Za-z])", "at ", text)  # "engineer @ stripe"; an e-mail address keeps its "@"
@@ -943,6 +948,9 @@ class RulePlanner:
         if not common:
             # "Figma" is the company, "figma skills" (a title word in lower case) the tool.
             return name[:1].isupper() or len(key.split()) > 1 or key not in self.vocabulary or bool(followed)
+        if len(key.split()) >= 2 and followed and self.lexicon.pairs.get(key, 0) < MIN_PAIR_COUNT:
+            # "scale ai jobs", "spring health roles": a name of ordinary words that no title holds together, before "jobs"
+            return True
         job_word = key in self.role_words or key in FUNCTIONS
         # "Stripe jobs" (capitalised, not a job word) is the company; "Writer roles" asks for writers, "Better paying" is not a name.
         # The first word of a query is capitalised as any sentence is: right before "jobs"/"openings" it reads as the
