@@ -16,13 +16,17 @@ text. A disjunction between a place and a work mode ("Chicago or remote") become
 negate too ("that aren't hybrid", "doesn't have to be on-site"); a negation that no pass can turn
 into a filter ("no startups") is left out of the semantic text with a note; a work mode said to be
 acceptable ("on-site is fine", "open to remote") is no filter. "Not in <city>" also leaves out the
-postings that name only the metro around it ("San Francisco Bay Area"), which may be in the city.
+postings that name only the metro around it ("San Francisco Bay Area"), which may be in the city; with no place wanted,
+"outside X" keeps only postings placed in some country ("Remote", "North America" may be in X).
 
 **Grounding order.** Companies of the catalog first (exact, then fuzzy with rapidfuzz),
 then places, then titles. A company name that is an ordinary word ("Better", "Writer",
 "Block") counts only with company context ("at X", "for X", "not at X", "companies like
-X", or a capitalised "X jobs" when X is not itself a job word); a capitalised name after
-"at" that the catalog lacks is reported in the plan's notes.
+X", or a capitalised "X jobs" when X is not itself a job word); a name of ordinary words that no title holds together
+is the company before "jobs" in any case ("scale ai jobs"). A name after "at" that the catalog lacks -- capitalised, or
+in lower case after "jobs at" / "work for" when it is no English word, title word or place ("jobs at hubspot") -- is
+asked for and has no postings here: the plan says so and filters to none, as for the well-known employers of
+``data/well_known_employers.json``; a capitalised ordinary word ("at Christmas") is only noted.
 
 **Places without a preposition.** A name is a place without "in" when it is joined to a work
 mode ("Boston or remote", "Denver/remote"), followed by "based", or a word the postings use more
