@@ -129,7 +129,12 @@ _STOP_PLACE_WORDS = frozenset("""remote hybrid marketing sales data design produ
 orange industry commerce university media people home office union normal independence liberty victoria florence jobs
 job engineer manager lead senior software it us our my best good great new early late mission environment climate
 health green golden hope paradise enterprise eagle tech finance legal operations support success customer growth
-research education retail hospitality government nonprofit startup startups general person anywhere""".split())
+research education retail hospitality government nonprofit startup startups general person anywhere
+metro greater north south east west central northern southern eastern western upper lower inland downtown midtown uptown""".split())
+_PART_OF_PLACE = re.compile(r"\b(?:metro|greater|north|south|east|west|central|northern|southern|eastern|western|upper|lower|inland|"
+                            r"downtown|midtown|uptown)\s+$", re.IGNORECASE)
+# (the last line: words that begin a region's name, "north texas", "metro detroit"; alone they are towns and subdivisions
+# of other countries: Metro in Indonesia, "South" in Cameroon)
 # Job functions a seeker can exclude ("anything but sales"): the catalog categories and the title words they stand for.
 FUNCTIONS = {
     "sales": (("sales",), ("sales", "account executive", "sdr", "bdr", "business development")),
@@ -1202,9 +1207,13 @@ class RulePlanner:
                     plan.notes.append(f"\"{state.text[origin.start():end].strip()}\" is where you come from, so it was not used as a location filter.")
                     i += n + used_words
                     break
-                negated, neg_start = state.negation_before(span[0].start(), [(s, e, neg) for s, e, _, _, neg in found])
+                # "north texas", "metro detroit": the part is searched as the whole, and a negation before it governs the place.
+                part = _PART_OF_PLACE.search(state.text, max(0, span[0].start() - 20), span[0].start())
+                begins = part.start() if part and state.free(part.start(), part.end()) else span[0].start()
+                negated, neg_start = state.negation_before(begins, [(s, e, neg) for s, e, _, _, neg in found])
                 if negated:
-                    state.take(neg_start, span[0].start())
+                    state.take(neg_start, begins)
+                state.take(begins, span[0].start())
                 found.append((span[0].start(), end, state.text[span[0].start():end], place, negated))
                 self._take_place(state, span[0].start(), end)
                 i += n + used_words
