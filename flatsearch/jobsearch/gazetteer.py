@@ -60,6 +60,7 @@ def place_aliases() -> dict:
 # Common ways of writing countries that GeoNames spells differently, and short city names used in postings and queries
 # that GeoNames lacks or ranks low.
 COUNTRY_ALIASES: dict[str, str] = place_aliases()["countries"]
+_COMPASS_SUBDIVISIONS = frozenset(place_aliases()["compass_subdivisions"])
 CITY_ALIASES: dict[str, int] = {alias: int(city) for alias, city in place_aliases()["cities"].items()}
 
 
@@ -395,6 +396,10 @@ class Gazetteer:
             return self._states.get(name.upper())
         return self._state_names.get(name)
 
+    def city_alias(self, name: str) -> Place | None:
+        """The city that the alias table names by this folded short name ("sf", "nyc", "bombay"), else None."""
+        return self._places.get(CITY_ALIASES[name]) if name in CITY_ALIASES else None
+
     def cities_named(self, name: str) -> list[Place]:
         """Cities with this name, primary GeoNames names first, most populous first."""
         if name in CITY_ALIASES:
@@ -416,6 +421,17 @@ class Gazetteer:
     def subdivisions_named(self, name: str) -> list[Place]:
         """First-level subdivisions outside the US with this (folded) name: "ontario", "bavaria"."""
         return list(self._subdivision_names.get(name, ()))
+
+    def needs_its_country(self, place: Place) -> bool:
+        """Whether a subdivision's name is also a compass or position word ("West" of Cameroon, "Est" of Burkina Faso),
+        so that a text names it only together with its country.
+
+        Example:
+            >>> g = Gazetteer()
+            >>> g.needs_its_country(g.subdivisions_named("west")[0]), g.needs_its_country(g.subdivisions_named("ontario")[0])
+            (True, False)
+        """
+        return place.kind == "subdivision" and fold(place.name) in _COMPASS_SUBDIVISIONS
 
     def region_code(self, code: str) -> tuple[str, str] | None:
         """(country, GeoNames admin1) of a Canadian province's or Australian state's postal code (folded), else None.

@@ -167,7 +167,9 @@ def _resolve_segment(tokens: list[_Token], gazetteer: Gazetteer, *, us_context: 
             continue
         state, country = qualifiers[i]
         is_code = len(token.raw) == 2 and token.raw.isupper()
-        candidates = [] if is_code and (state or country) else gazetteer.cities_named(token.text)
+        # Two capitals are a code ("TOKYO-TO": the prefecture's suffix, not Tô, Burkina Faso); a city only through the
+        # alias table ("SF", "DC").
+        candidates = [] if is_code and (state or country or not gazetteer.city_alias(token.text)) else gazetteer.cities_named(token.text)
         if state is not None and candidates and all(c.population < 100_000 for c in candidates):
             candidates = []  # "Washington, USA": the state, not a small town of that name
         # A name that is also a state or country qualifies the city before it
@@ -180,8 +182,11 @@ def _resolve_segment(tokens: list[_Token], gazetteer: Gazetteer, *, us_context: 
                 seen.append((token.text, chosen.id if consumed else None))
             # A bare state or country name beats a same-named city elsewhere ("Costa Rica",
             # "Georgia") but not the city inside it ("New York", "Singapore").
+            # A subdivision elsewhere is not such a region when ``prefer`` names the city ("San Jose": the postings write
+            # "San Jose, CA", not the province of Costa Rica).
             bare_region = (state or country) and not is_code and not consumed and chosen is not None and not (
-                (state and chosen.country == "US" and chosen.admin1 == state.admin1) or (country and chosen.country == country.country))
+                (state and chosen.country == "US" and chosen.admin1 == state.admin1) or (country and chosen.country == country.country)
+                or (state is None and prefer and prefer.get(token.text) == chosen.id and gazetteer.country(token.text) is None))
             if chosen is not None and not bare_region:
                 # A code read on its own before the city ("IN-Mumbai": Indiana, as codes usually are states) is the
                 # other region of that code when the city lies there: the city's country, not a state it is not in.
@@ -198,6 +203,11 @@ def _resolve_segment(tokens: list[_Token], gazetteer: Gazetteer, *, us_context: 
         subdivision = _subdivision(token, gazetteer)
         if subdivision is not None and not (places and places[-1].kind == "city" and places[-1].country != subdivision.country
                                             and tokens[i - 1].group < token.group and candidates):
+            # A code read before it as a state is the subdivision's country when the code is its country's ("CA-Alberta":
+            # Canada, not California), as with a city ("IN-Mumbai").
+            for j, k in placed_from.items():
+                if tokens[j].raw == subdivision.country and places[k] is not None and places[k].kind == "state":
+                    places[k] = gazetteer.country(tokens[j].text, allow_code=True) or places[k]
             places.append(subdivision)
             used[i] = True
             continue
@@ -210,11 +220,13 @@ def _resolve_segment(tokens: list[_Token], gazetteer: Gazetteer, *, us_context: 
             used[i] = True
             continue
         unresolved.append(token.raw)
-    # A region of another country than every city named with it is a word of a street or a building ("Pacific Centre,
-    # Vancouver": not Centre, Burkina Faso).
+    # A region of another country than every city, state or country named with it is a word of a street or a building
+    # ("Pacific Centre, Vancouver": not Centre, Burkina Faso) or a part of that country ("Western Canada", "Eastern TN");
+    # one named by a compass word is read only beside its country ("Remote - West", "Remote (EST)": not Cameroon, Burkina Faso).
     places = [p for p in places if p is not None]
-    countries = {p.country for p in places if p.kind == "city"}
-    places = [p for p in places if p.kind != "subdivision" or not countries or p.country in countries]
+    countries = {p.country for p in places if p.kind in ("city", "state", "country")}
+    places = [p for p in places if p.kind != "subdivision" or p.country in countries
+              or not (countries or gazetteer.needs_its_country(p))]
     return _most_specific(places, gazetteer), unresolved
 
 

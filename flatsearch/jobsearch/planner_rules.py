@@ -356,7 +356,7 @@ _QUESTION = re.compile(r"^\s*(?:what|who|whom|when|why|how|where|which|is|are|ca
 _INJECTION = re.compile(r"\b(?:ignore|disregard|forget|bypass|override)\s+(?:all\s+(?:of\s+)?|any\s+(?:of\s+)?)?(?:your|these|those|its)\s+"
                         r"(?:own\s+|\w+\s+)?(?:rules|guidelines|instructions|restrictions|programming|safety|guardrails|policies|prompt)\b|"
                         r"\b(?:ignore|disregard|forget)\s+(?:all\s+|any\s+|the\s+|your\s+)?(?:previous|prior|above|earlier)\s+"
-                        r"(?:instructions?|prompts?|rules?)|^\W*(?:ignore|disregard|forget)\s+(?:all\s+(?:of\s+)?)?(?:the\s+)?above\b|(?:^|[.!?;>}\]]\s*|\s{2,})(?:system|assistant|(?-i:ADMIN|Admin))\s*:|\b(?:print|reveal|show|repeat|output|dump|display|leak|share|give\s+me|tell\s+me)\s+(?:me\s+)?(?:your\s+(?:system\s+|hidden\s+|internal\s+|full\s+|original\s+)?|the\s+(?:system|hidden|internal)\s+)"
+                        r"(?:instructions?|prompts?|rules?)|^\W*(?:ignore|disregard|forget)\s+(?:all\s+(?:of\s+)?)?(?:the\s+)?above\b|(?:^|[.!?;>}\]]\s*|\s{2,})(?:system|assistant|(?-i:ADMIN|Admin))(?:\s+(?:override|message|note|notice|prompt|instructions?|command|update|alert))?\s*:|\b(?:print|reveal|show|repeat|output|dump|display|leak|share|give\s+me|tell\s+me)\s+(?:me\s+)?(?:your\s+(?:system\s+|hidden\s+|internal\s+|full\s+|original\s+)?|the\s+(?:system|hidden|internal)\s+)"
                         r"(?:prompt|instructions|config(?:uration)?|settings|source\s+code|guidelines|rules)\b|"
                         r"\byou\s+are\s+now\b|\bjailbreak\b", re.IGNORECASE)
 # Around a request that injected text surrounds: JSON or code braces ('{"filters": {}}') and a label for what "the user
@@ -389,7 +389,7 @@ _SQL_FRAGMENT = re.compile(r"['\"`]*\s*;?\s*\b(?:(?:drop|truncate|alter)\s+(?:ta
                            r"|\s--\s*$", re.IGNORECASE)
 # Where one instruction ends and a request may begin: a sentence end, a "SYSTEM:" / "ADMIN:" label starting a new one, or
 # "and" / "then" / a comma before a search verb ("bypass your filters and show me nurse jobs").
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?;])\s+|\s*(?=\b(?:system|assistant|(?-i:ADMIN|Admin))\s*:)|"
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?;])\s+|\s*(?=\b(?:system|assistant|(?-i:ADMIN|Admin))(?:\s+(?:override|message|note|notice|prompt|instructions?|command|update|alert))?\s*:)|"
                              r"\s*(?:,\s*|\s+)(?:and\s+|then\s+)(?=(?:now\s+|just\s+)?(?:show|find|list|give|get|search|look)\b)|"
                              r"\s*,\s*(?=(?:now\s+|just\s+)?(?:show|find|list|give|get|search|look)\b)", re.IGNORECASE)
 # A sentence that tells the system what to do with its filters, data or prompt, not what job is wanted.
@@ -1079,7 +1079,9 @@ class RulePlanner:
 
     def _places(self, state: _Text, plan: QueryPlan, modes: list[dict]) -> None:
         words = [m for m in re.finditer(r"[A-Za-z][A-Za-z.'\-]*", state.text) if state.free(m.start(), m.end())]
-        lowercase_query = state.text == state.text.lower()
+        # Capitals only in abbreviations or at the start ("PM jobs london or berlin", "Jobs in boston") say nothing about which
+        # words are names: the query is written in lower case.
+        lowercase_query = not re.search(r"(?<!^)\b[A-Z][a-z]", state.text.lstrip())
         found: list[tuple[int, int, str, Place, bool]] = []  # start, end, phrase, place, negated
         i = 0
         while i < len(words):
