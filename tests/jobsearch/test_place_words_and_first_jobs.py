@@ -117,3 +117,29 @@ def test_a_labelled_instruction_is_dropped(planner, label):
     assert plan.intent == "job_search"
     assert {"geo": {"in": [DENVER]}} in plan.clauses
     assert plan.semantic_text == "software engineer"
+
+
+@pytest.mark.parametrize("text, names", [
+    ("Melbourne, VIC", ["Melbourne", "Victoria"]),          # not Vic, Spain
+    ("Perth, WA", ["Perth", "Western Australia"]),          # WA after an Australian city is Western Australia
+    ("Seattle, WA", ["Seattle"]),                           # and after an American one, Washington (implied by the city)
+    ("Cape Town, SA", ["Cape Town"]),                       # a province code abroad is weaker than the city's name
+    ("Toronto, CAN", ["Toronto"]),                          # ISO 3166 alpha-3 in capitals: Canada, not Çan, Turkey
+    ("Remote (US & CAN)", ["United States", "Canada"]),
+    ("Remote - US, Pacific Time", ["United States"]),       # a time zone is no place (Pacific, MO; Time, Norway)
+    ("Central US", ["United States"]),                      # a compass word is no town without its state
+    ("Virginia, USA, Remote", ["Virginia", "United States"]),  # the state, not Virginia, MN
+    ("Saint Louis, MO", ["St. Louis"]),                     # another name of the city in the state named
+    ("Walnut, Philadelphia", ["Philadelphia"]),             # a neighbourhood, then its city
+    ("Melrose, Los Angeles", ["Los Angeles"]),
+    ("Chestnut Hill, Boston", ["Chestnut Hill", "Boston"]),  # a town of the same state stays
+    ("San Francisco, New York City", ["San Francisco", "New York City"]),  # two real cities stay
+    ("UT - Cottonwood Heights, FL -Jacksonville", ["Cottonwood Heights", "Jacksonville"]),  # a city read with its state stays
+])
+def test_codes_time_zones_and_neighbourhoods(gazetteer, text, names):
+    assert [p.name for p in parse_location(text, gazetteer).places] == names
+
+
+def test_alpha3_codes_only_in_capitals(gazetteer):
+    assert gazetteer.country_by_alpha3("CAN").country == "CA"
+    assert gazetteer.country_by_alpha3("can") is None and gazetteer.country_by_alpha3("Can") is None
