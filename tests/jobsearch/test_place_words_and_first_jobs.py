@@ -143,3 +143,34 @@ def test_codes_time_zones_and_neighbourhoods(gazetteer, text, names):
 def test_alpha3_codes_only_in_capitals(gazetteer):
     assert gazetteer.country_by_alpha3("CAN").country == "CA"
     assert gazetteer.country_by_alpha3("can") is None and gazetteer.country_by_alpha3("Can") is None
+
+
+MELBOURNE_AU, AUCKLAND, ST_LOUIS_MO, FLORIDA, LONDON_ON = 2158177, 2193733, 4407066, 4155751, 6058560
+
+
+@pytest.mark.parametrize("query, place, leftover", [
+    ("software jobs in melbourne vic", MELBOURNE_AU, "vic"),     # a word-like province code where the query ends
+    ("accountant london on", LONDON_ON, None),
+    ("auckland nz jobs", AUCKLAND, "nz"),                         # any country's code after a city in it
+    ("engineer in saint louis mo", ST_LOUIS_MO, "mo"),            # another name of the city, in the state named
+    ("jobs in central florida", FLORIDA, None),                   # a compass word is no town nor a region abroad
+])
+def test_a_city_or_region_with_its_code(planner, query, place, leftover):
+    plan = planner.plan(query, now=NOW)
+    assert {"geo": {"in": [place]}} in plan.clauses
+    if leftover:
+        assert leftover not in plan.semantic_text.split()
+
+
+def test_a_word_like_code_before_more_words_is_a_word(planner):
+    # "london on site": on-site work in London, UK, not London, Ontario.
+    assert {"geo": {"in": [LONDON]}} in planner.plan("london on site jobs", now=NOW).clauses
+
+
+@pytest.mark.parametrize("query, zone", [("remote jobs in pacific time zone", "pacific time zone"), ("remote data analyst EST hours", "EST hours"),
+                                         ("engineer remote, CET", "CET")])
+def test_a_time_zone_is_no_place_and_no_topic(planner, query, zone):
+    plan = planner.plan(query, now=NOW)
+    assert not any("geo" in str(clause) for clause in plan.clauses)
+    assert zone.split()[0].lower() not in plan.semantic_text.lower()
+    assert any("time zone" in note for note in plan.notes)
