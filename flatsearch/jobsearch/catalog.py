@@ -104,6 +104,15 @@ class JobCatalog:
         prefer: dict[str, int] = {}
         for (name, city), _ in sorted(named.items(), key=lambda item: (-item[1], item[0])):
             prefer.setdefault(name, city)
+        # A name that is also a subdivision elsewhere ("San Jose", a province of Costa Rica; "Ontario", a city in California)
+        # is the city only when the postings name the city with its region more often than the subdivision beside a place of
+        # its country ("Toronto, Ontario", "Ontario, Canada").
+        beside = Counter(fold(place.name) for location in parsed.values() for place in location.places
+                         if place.kind == "subdivision" and any(other.kind in ("city", "country") and other.country == place.country
+                                                                for other in location.places))
+        for name in [name for name in prefer if gazetteer.subdivisions_named(name)]:
+            if named[(name, prefer[name])] <= beside[name]:
+                del prefer[name]
         for text, location in parsed.items():
             if any(name in prefer for name in location.guessed):
                 parsed[text] = parse_location(text, gazetteer, prefer=prefer)

@@ -40,7 +40,7 @@ _WINDOWS = (
     (re.compile(rf"\b{_LEAD}(?:this|last|past|previous)\s+(?:quarter)\b", re.IGNORECASE), 90),
     (re.compile(rf"\b{_LEAD}(?:this|last|past|previous)\s+year\b", re.IGNORECASE), 365),
     (re.compile(r"\b(?:posted|added|listed|published)\s+recently\b|\brecently\s+(?:posted|added|listed|published)\b|\b(?:most\s+)?recent\b|"
-                r"\bnewly\s+(?:posted|listed)\b|\blatest\b|\bnewest\b|\bfresh\b|\bnew\s+(?:postings?|listings?|openings?)\b|\bjust\s+posted\b",
+                r"\bnewly\s+(?:posted|listed)\b|\blatest\b|\bnewest\b|\bfresh\b(?!\s+(?:out|off|from|grads?|graduates?))|\bnew\s+(?:postings?|listings?|openings?)\b|\bjust\s+posted\b",
                 re.IGNORECASE), RECENT_DAYS),
 )
 _DATE = (r"(?P<date>(?:(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?(?:,?\s+\d{4})?|"

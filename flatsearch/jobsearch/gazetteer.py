@@ -42,7 +42,7 @@ SUBDIVISION_TYPES = frozenset({"Province", "State", "Land", "Region", "Territory
 ALTERNATE_NAME_POPULATION = 1_000_000
 
 KINDS = ("city", "state", "subdivision", "country", "continent", "metro", "region")
-CACHE_FORMAT = 3  # bump when save() changes
+CACHE_FORMAT = 4  # bump when save() changes
 
 
 @lru_cache(maxsize=1)
@@ -60,6 +60,7 @@ def place_aliases() -> dict:
 # Common ways of writing countries that GeoNames spells differently, and short city names used in postings and queries
 # that GeoNames lacks or ranks low.
 COUNTRY_ALIASES: dict[str, str] = place_aliases()["countries"]
+_COMPASS_SUBDIVISIONS = frozenset(place_aliases()["compass_subdivisions"])
 CITY_ALIASES: dict[str, int] = {alias: int(city) for alias, city in place_aliases()["cities"].items()}
 
 
@@ -220,6 +221,7 @@ class Gazetteer:
         self._continent_of: dict[str, int] = {}
         self._countries: dict[str, Place] = {}
         self._country_names: dict[str, Place] = {}
+        self._alpha3: dict[str, str] = {}
         for code, continent in source.get_continents().items():
             place = Place(int(continent["geonameId"]), continent["name"], "continent", population=int(continent.get("population") or 0))
             self._places[place.id] = place
@@ -230,6 +232,7 @@ class Gazetteer:
             self._places[place.id] = place
             self._countries[code] = place
             self._country_names[fold(country["name"])] = place
+            self._alpha3[str(country["iso3"])] = code
             continent_by_country[code] = country["continentcode"]
         for alias, code in COUNTRY_ALIASES.items():
             self._country_names.setdefault(alias, self._countries[code])
@@ -286,7 +289,7 @@ class Gazetteer:
 
         curated = ("metro", "region", "area")
         small = {"format": CACHE_FORMAT, "continent_of": self._continent_of, "continent_by_country": self._continent_by_country,
-                 "countries": {k: p.id for k, p in self._countries.items()}, "country_names": {k: p.id for k, p in self._country_names.items()},
+                 "countries": {k: p.id for k, p in self._countries.items()}, "alpha3": self._alpha3, "country_names": {k: p.id for k, p in self._country_names.items()},
                  "states": {k: p.id for k, p in self._states.items()}, "state_names": {k: p.id for k, p in self._state_names.items()},
                  "subdivision_names": {k: [p.id for p in v] for k, v in self._subdivision_names.items()}}
         with sqlite3.connect(path) as db:
@@ -321,6 +324,7 @@ class Gazetteer:
         self._continent_of = {str(k): int(v) for k, v in state["continent_of"].items()}
         self._continent_by_country = {str(k): str(v) for k, v in state["continent_by_country"].items()}
         self._countries = {str(k): place(int(v)) for k, v in state["countries"].items()}
+        self._alpha3 = {str(k): str(v) for k, v in state["alpha3"].items()}
         self._country_names = {str(k): place(int(v)) for k, v in state["country_names"].items()}
         self._states = {str(k): place(int(v)) for k, v in state["states"].items()}
         self._state_names = {str(k): place(int(v)) for k, v in state["state_names"].items()}
@@ -395,11 +399,19 @@ class Gazetteer:
             return self._states.get(name.upper())
         return self._state_names.get(name)
 
+    def city_alias(self, name: str) -> Place | None:
+        """The city that the alias table names by this folded short name ("sf", "nyc", "bombay"), else None."""
+        return self._places.get(CITY_ALIASES[name]) if name in CITY_ALIASES else None
+
     def cities_named(self, name: str) -> list[Place]:
         """Cities with this name, primary GeoNames names first, most populous first."""
         if name in CITY_ALIASES:
             return [self._places[CITY_ALIASES[name]]]
         return self._city_names.get(name) or self._city_alternates.get(name, [])
+
+    def cities_also_named(self, name: str) -> list[Place]:
+        """Cities that have this name as another of their names ("saint louis": St. Louis, MO), most populous first."""
+        return list(self._city_alternates.get(name, []))
 
     def city_names(self, *, min_population: int, words: int = 1) -> dict[str, Place]:
         """Folded primary city name -> its most populous city, for names of at least ``words`` words whose most populous
@@ -416,6 +428,37 @@ class Gazetteer:
     def subdivisions_named(self, name: str) -> list[Place]:
         """First-level subdivisions outside the US with this (folded) name: "ontario", "bavaria"."""
         return list(self._subdivision_names.get(name, ()))
+
+    def needs_its_country(self, place: Place) -> bool:
+        """Whether a subdivision's name is also a compass or position word ("West" of Cameroon, "Est" of Burkina Faso),
+        so that a text names it only together with its country.
+
+        Example:
+            >>> g = Gazetteer()
+            >>> g.needs_its_country(g.subdivisions_named("west")[0]), g.needs_its_country(g.subdivisions_named("ontario")[0])
+            (True, False)
+        """
+        return place.kind == "subdivision" and self.compass_word(fold(place.name))
+
+    @staticmethod
+    def compass_word(name: str) -> bool:
+        """Whether a folded name is a compass or position word that also names places ("west", "central", "est")."""
+        return name in _COMPASS_SUBDIVISIONS
+
+    def country_by_alpha3(self, code: str) -> Place | None:
+        """The country of an ISO 3166-1 three-letter code written in capitals ("CAN", "GBR"), else None: in lower case
+        or mixed case such a code is usually a word ("can", "Per").
+
+        Example:
+            >>> g = Gazetteer()
+            >>> g.country_by_alpha3("CAN").name, g.country_by_alpha3("can")
+            ('Canada', None)
+        """
+        return self._countries.get(self._alpha3.get(code, "")) if code.isupper() else None
+
+    def subdivision_by_code(self, code: str) -> Place | None:
+        """The subdivision of an ISO 3166-2 code ("AU-VIC", "CA-BC"), else None."""
+        return self._subdivision_codes.get(code)
 
     def region_code(self, code: str) -> tuple[str, str] | None:
         """(country, GeoNames admin1) of a Canadian province's or Australian state's postal code (folded), else None.

@@ -26,11 +26,15 @@ _ONSITE = re.compile(r"\b(in[- ]office|on[- ]?site|in[- ]person|office based)\b"
 _NOISE = re.compile(
     r"\b(remote[- ]friendly|travel[- ]required|remote|distributed|anywhere|work from home|wfh|virtual|telecommute|hybrid|"
     r"in[- ]office|on[- ]?site|in[- ]person|office|offices|undefined|hq|headquarters|only|opportunity|based|preferred|"
-    r"flexible|multiple locations|locations|location|global|worldwide|city of|n/a)\b",
+    r"flexible|multiple locations|locations|location|global|worldwide|city of|n/a|"
+    # a time zone is where the hours are kept, not a place ("Remote - US, Pacific Time": not Pacific, MO, nor Time, Norway)
+    r"(?:pacific|eastern|central|mountain|atlantic)\s+(?:standard\s+|daylight\s+)?time(?:\s*zones?)?|time\s*zones?)\b",
     re.IGNORECASE,
 )
 _LEADING_IN = re.compile(r"^(in the|in)\s+", re.IGNORECASE)
 _ALTERNATIVES = re.compile(r"[;|/•\n()\[\]]|\s+(?:or|and)\s+(?=[A-Za-z])|&|\s{2,}", re.IGNORECASE)
+# A town this small named right before a city ten times its size, in another state or country, is a neighbourhood of that city.
+NEIGHBOURHOOD_TOWN_MAX = 60_000
 _WASHINGTON_DC = re.compile(r"washington,?\s*d\.?\s*c\b\.?", re.IGNORECASE)
 # Two-letter country codes read as countries when written alone; other codes collide with
 # state codes and abbreviations ("TO" in "Tokyo-TO").
@@ -136,11 +140,26 @@ def _qualifier(token: _Token, gazetteer: Gazetteer) -> tuple[Place | None, Place
     A province or other first-level subdivision outside the US ("Ontario") qualifies as its country."""
     is_code = len(token.raw) == 2 and token.raw.isupper()
     state, country = gazetteer.state(token.text, allow_code=is_code), gazetteer.country(token.text, allow_code=is_code and token.raw in COUNTRY_CODES)
+    if country is None:
+        country = gazetteer.country_by_alpha3(token.raw)  # "Toronto, CAN": Canada, not Çan, Turkey
     if state is None and country is None and not is_code:
         subdivisions = gazetteer.subdivisions_named(token.text)
         if subdivisions:
             country = gazetteer.country_of(subdivisions[0])
+    coded = _coded_subdivision(token, gazetteer)
+    if country is None and coded is not None:
+        # A province's or state's postal code in capitals ("Melbourne, VIC", "Perth, WA"): its country, beside a US
+        # state of the same code ("WA"), so the city chooses ("Seattle, WA" is Washington, "Perth, WA" Western Australia).
+        country = gazetteer.country_of(coded)
     return state, country
+
+
+def _coded_subdivision(token: _Token, gazetteer: Gazetteer) -> Place | None:
+    """The Canadian province or Australian state whose postal code the token is, written in capitals ("BC", "VIC")."""
+    if not (2 <= len(token.raw) <= 3 and token.raw.isupper()):
+        return None
+    found = gazetteer.region_code(token.text)
+    return gazetteer.subdivision_by_code(f"{found[0]}-{token.raw}") if found else None
 
 
 def _subdivision(token: _Token, gazetteer: Gazetteer) -> Place | None:
@@ -157,6 +176,7 @@ def _resolve_segment(tokens: list[_Token], gazetteer: Gazetteer, *, us_context: 
     used = [False] * len(tokens)
     qualifiers = [_qualifier(token, gazetteer) for token in tokens]
     placed_from: dict[int, int] = {}  # token index -> index in places of the state or country read from it alone
+    last_city: tuple[int, int, bool] | None = None  # (index in places, token group, read with a region) of the last city
     for i, token in enumerate(tokens):
         if used[i]:
             continue
@@ -167,9 +187,18 @@ def _resolve_segment(tokens: list[_Token], gazetteer: Gazetteer, *, us_context: 
             continue
         state, country = qualifiers[i]
         is_code = len(token.raw) == 2 and token.raw.isupper()
-        candidates = [] if is_code and (state or country) else gazetteer.cities_named(token.text)
-        if state is not None and candidates and all(c.population < 100_000 for c in candidates):
-            candidates = []  # "Washington, USA": the state, not a small town of that name
+        # Two capitals are a code ("TOKYO-TO": the prefecture's suffix, not Tô, Burkina Faso); a city only through the
+        # alias table ("SF", "DC").
+        # Three capitals that are a country's code ("CAN") or a province's ("VIC") are that, not a town ("Çan", "Vic").
+        coded = len(token.raw) == 3 and token.raw.isupper() and country is not None and state is None
+        candidates = ([] if (is_code and (state or country or not gazetteer.city_alias(token.text))) or coded
+                      else gazetteer.cities_named(token.text))
+        if candidates and gazetteer.compass_word(token.text) and not any(
+                tokens[j].group == token.group + 1 and qualifiers[j][0] is not None for j in range(i + 1, len(tokens))):
+            candidates = []  # "Central US", "Central - United States": a part of the country; "Central, LA" is the town
+        if state is not None and candidates and all(c.population < 100_000 for c in candidates if c.country == "US"):
+            # "Washington, USA", "Virginia, USA": the state, not a small town of that name (nor one abroad).
+            candidates = [c for c in candidates if c.country != "US"]
         # A name that is also a state or country qualifies the city before it
         # ("Albany, New York"); it is a city only when it comes first ("New York, NY").
         if candidates and (state or country) and places and places[-1].kind == "city" and tokens[i - 1].group < token.group:
@@ -180,24 +209,40 @@ def _resolve_segment(tokens: list[_Token], gazetteer: Gazetteer, *, us_context: 
                 seen.append((token.text, chosen.id if consumed else None))
             # A bare state or country name beats a same-named city elsewhere ("Costa Rica",
             # "Georgia") but not the city inside it ("New York", "Singapore").
+            # A subdivision elsewhere is not such a region when ``prefer`` names the city ("San Jose": the postings write
+            # "San Jose, CA", not the province of Costa Rica).
             bare_region = (state or country) and not is_code and not consumed and chosen is not None and not (
-                (state and chosen.country == "US" and chosen.admin1 == state.admin1) or (country and chosen.country == country.country))
+                (state and chosen.country == "US" and chosen.admin1 == state.admin1) or (country and chosen.country == country.country)
+                or (state is None and prefer and prefer.get(token.text) == chosen.id and gazetteer.country(token.text) is None))
             if chosen is not None and not bare_region:
                 # A code read on its own before the city ("IN-Mumbai": Indiana, as codes usually are states) is the
                 # other region of that code when the city lies there: the city's country, not a state it is not in.
                 for j in consumed:
                     if j in placed_from and not _contains(places[placed_from[j]], chosen):
                         places[placed_from.pop(j)] = None
+                previous = last_city
+                if (previous is not None and previous[1] == token.group - 1 and not previous[2] and places[previous[0]] is not None
+                        and places[previous[0]].population < NEIGHBOURHOOD_TOWN_MAX and places[previous[0]].population * 10 <= chosen.population
+                        and (places[previous[0]].country, places[previous[0]].admin1) != (chosen.country, chosen.admin1)):
+                    # "Walnut, Philadelphia", "Melrose, Los Angeles": a neighbourhood, then its city; not a small town
+                    # of that name elsewhere.
+                    places[previous[0]] = None
+                last_city = (len(places), token.group, bool(consumed))  # a city read with its region is no neighbourhood
                 places.append(chosen)
                 for j in (i, *consumed):
                     used[j] = True
-                    subdivision = _subdivision(tokens[j], gazetteer) if j != i else None
+                    subdivision = (_subdivision(tokens[j], gazetteer) or _coded_subdivision(tokens[j], gazetteer)) if j != i else None
                     if subdivision is not None and subdivision.country == chosen.country:
                         places.append(subdivision)  # "Toronto, Ontario": the posting is in Ontario too
                 continue
         subdivision = _subdivision(token, gazetteer)
         if subdivision is not None and not (places and places[-1].kind == "city" and places[-1].country != subdivision.country
                                             and tokens[i - 1].group < token.group and candidates):
+            # A code read before it as a state is the subdivision's country when the code is its country's ("CA-Alberta":
+            # Canada, not California), as with a city ("IN-Mumbai").
+            for j, k in placed_from.items():
+                if tokens[j].raw == subdivision.country and places[k] is not None and places[k].kind == "state":
+                    places[k] = gazetteer.country(tokens[j].text, allow_code=True) or places[k]
             places.append(subdivision)
             used[i] = True
             continue
@@ -206,15 +251,19 @@ def _resolve_segment(tokens: list[_Token], gazetteer: Gazetteer, *, us_context: 
             # code that is both ("CA", "IN") is the state, since postings write states as codes and countries in full.
             # A name that is both (Georgia) is the state unless the text names something else in that country.
             placed_from[i] = len(places)
-            places.append(state if state is not None and (country is None or us_context or is_code or not places) else country)
+            coded = _coded_subdivision(token, gazetteer) if state is None else None
+            places.append(coded if coded is not None else
+                          state if state is not None and (country is None or us_context or is_code or not places) else country)
             used[i] = True
             continue
         unresolved.append(token.raw)
-    # A region of another country than every city named with it is a word of a street or a building ("Pacific Centre,
-    # Vancouver": not Centre, Burkina Faso).
+    # A region of another country than every city, state or country named with it is a word of a street or a building
+    # ("Pacific Centre, Vancouver": not Centre, Burkina Faso) or a part of that country ("Western Canada", "Eastern TN");
+    # one named by a compass word is read only beside its country ("Remote - West", "Remote (EST)": not Cameroon, Burkina Faso).
     places = [p for p in places if p is not None]
-    countries = {p.country for p in places if p.kind == "city"}
-    places = [p for p in places if p.kind != "subdivision" or not countries or p.country in countries]
+    countries = {p.country for p in places if p.kind in ("city", "state", "country")}
+    places = [p for p in places if p.kind != "subdivision" or p.country in countries
+              or not (countries or gazetteer.needs_its_country(p))]
     return _most_specific(places, gazetteer), unresolved
 
 
@@ -267,10 +316,21 @@ def _pick_city(candidates: list[Place], tokens: list[_Token], qualifiers: list, 
         hits = [j for j in nearby if _fits(city, qualifiers[j])]
         if len(hits) > len(best_hits):
             best, best_hits = city, hits
+    def in_state(city):
+        return [j for j in nearby if _fits(city, (qualifiers[j][0], None))]
+
+    if best is None or not in_state(best):
+        # A city that has the name as another of its names, in the US state named ("Saint Louis, MO": GeoNames calls
+        # St. Louis so, and Saint Louis, MI by its primary name); a country alone is too loose ("Washington, USA").
+        for city in gazetteer.cities_also_named(tokens[i].text):
+            if in_state(city):
+                best, best_hits = city, [j for j in nearby if _fits(city, qualifiers[j])]
+                break
     if best is not None:
         return best, best_hits
-    if any(not gazetteer.cities_named(tokens[j].text) for j in nearby):
-        # Every same-named city contradicts a plain state or country: trust that, not the name.
+    if any(not gazetteer.cities_named(tokens[j].text) and _coded_subdivision(tokens[j], gazetteer) is None for j in nearby):
+        # Every same-named city contradicts a plain state or country: trust that, not the name. A postal code of a province
+        # abroad is weaker than the name ("Cape Town, SA": South Africa as people write it, not South Australia).
         return None, []
     return candidates[0], []
 

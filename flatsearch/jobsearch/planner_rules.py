@@ -286,6 +286,10 @@ _BARE_CODE_CREDENTIALS = frozenset(place_aliases()["state_codes_not_at_end"])
 _BARE_CODE_WORDS = _WORD_LIKE_CODES | _BARE_CODE_CREDENTIALS
 # What may follow such a code at the end of the query: a work mode, a job word or more codes ("qa eng tx remote",
 # "nurse fl jobs", "nurse practitioner ny or nj").
+# A time zone named in a query ("pacific time", "in the EST time zone", "CET hours").
+_TIME_ZONE = re.compile(r"\b(?:in\s+(?:the\s+)?)?(?:(?:pacific|eastern|central|mountain|atlantic)\s+(?:standard\s+|daylight\s+)?time(?:\s*zones?)?|"
+                        r"(?-i:PST|PDT|EST|EDT|CST|CDT|MST|MDT|CET|CEST|GMT|UTC|BST|IST|AEST|JST)(?:\s*(?:time(?:\s*zones?)?|hours|tz))?)\b"
+                        r"(?:\s+(?:hours|overlap))?", re.IGNORECASE)
 _QUERY_END = re.compile(r"(?:[\s.,!?)/]*(?:or\s+|and\s+)?(?:remote|hybrid|on-?site|in[- ]office|area|jobs?|roles?|positions?|openings?|only|[A-Za-z]{2})\b)*"
                         r"[\s.,!?)]*", re.IGNORECASE)
 _AFTER_REMOTE = re.compile(r"\bremote(?:ly)?\s*(?:[-\u2013\u2014:,/(]\s*|\s+)$", re.IGNORECASE)
@@ -411,7 +415,7 @@ _SQL_FRAGMENT = re.compile(r"['\"`]*\s*;?\s*\b(?:(?:drop|truncate|alter)\s+(?:ta
                            r"|\s--\s*$", re.IGNORECASE)
 # Where one instruction ends and a request may begin: a sentence end, a "SYSTEM:" / "ADMIN:" label starting a new one, or
 # "and" / "then" / a comma before a search verb ("bypass your filters and show me nurse jobs").
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?;])\s+|\s*(?=\b(?:system|assistant|(?-i:ADMIN|Admin))\s*:)|"
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?;])\s+|\s*(?=\b(?:system|assistant|(?-i:ADMIN|Admin))(?:\s+(?:override|message|note|notice|prompt|instructions?|command|update|alert))?\s*:)|"
                              r"\s*(?:,\s*|\s+)(?:and\s+|then\s+)(?=(?:now\s+|just\s+)?(?:show|find|list|give|get|search|look)\b)|"
                              r"\s*,\s*(?=(?:now\s+|just\s+)?(?:show|find|list|give|get|search|look)\b)", re.IGNORECASE)
 # Text that instructs the system instead of describing a job, in one pattern of four parts:
@@ -437,7 +441,7 @@ _INSTRUCTION = re.compile(
     rf"\b{_INTERNALS_VERB}\s+(?:me\s+)?(?:your\s+(?:system\s+|hidden\s+|internal\s+|full\s+|original\s+)?|"
     r"the\s+(?:system|hidden|internal|whole|entire)\s+|every\s+(?:row|record)\s+(?:in|of)\s+the\s+)"
     r"(?:system\s+)?(?:prompt|instructions?|config(?:uration)?|settings|source\s+code|guidelines|rules|database|table|records)\b|"
-    r"(?:^|[.!?;>}\]]\s*|\s{2,})(?:system|assistant|(?-i:ADMIN|Admin))\s*:|\byou\s+are\s+now\b|\bjailbreak\b", re.IGNORECASE)
+    r"(?:^|[.!?;>}\]]\s*|\s{2,})(?:system|assistant|(?-i:ADMIN|Admin))(?:\s+(?:override|message|note|notice|prompt|instructions?|command|update|alert))?\s*:|\byou\s+are\s+now\b|\bjailbreak\b", re.IGNORECASE)
 _LEVEL_PHRASES = (
     ("not_management", re.compile(r"\b(?:individual\s+contributor|ic\s+(?:roles?|track|positions?|jobs?)|\bIC\b)", re.IGNORECASE)),
 )
@@ -1150,6 +1154,10 @@ class RulePlanner:
         return mentions
 
     def _places(self, state: _Text, plan: QueryPlan, modes: list[dict]) -> None:
+        for zone in state.matches(_TIME_ZONE):
+            # "remote in pacific time", "EST hours": postings record no time zone; the words are no place (Pacific, MO) and no topic.
+            state.take(zone.start(), zone.end())
+            plan.notes.append(f"\"{zone.group(0).strip()}\": postings do not state a time zone, so it was not used as a filter.")
         words = [m for m in re.finditer(r"[A-Za-z][A-Za-z.'\-]*", state.text) if state.free(m.start(), m.end())]
         lowercase_query = _written_in_lower_case(state.text)
         found: list[tuple[int, int, str, Place, bool]] = []  # start, end, phrase, place, negated
@@ -1364,17 +1372,23 @@ class RulePlanner:
             is_code = len(raw) == 2 and (raw.isupper() or _written_in_lower_case(state.text) and (
                 qkey not in _WORD_LIKE_CODES or _QUERY_END.fullmatch(state.text, span[-1].end()) is not None))
             wanted = gazetteer.region_code(qkey) if n == 1 else None
-            if wanted is not None and (raw.isupper() or _written_in_lower_case(state.text) and qkey not in _WORD_LIKE_REGION_CODES):
+            # A code that is also a word ("on", "vic") is the region in lower case only where the query's place ends there
+            # ("melbourne vic"), not before more words ("london on site").
+            ends = re.fullmatch(r"[\s.,;!?)]*", state.text[span[-1].end():]) is not None or _QUERY_END.fullmatch(state.text, span[-1].end()) is not None
+            if wanted is not None and (raw.isupper() or _written_in_lower_case(state.text) and (qkey not in _WORD_LIKE_REGION_CODES or ends)):
                 # "Vancouver BC", "perth wa": a province or state code the city lies in, outside the US ("Perth WA" is Australia).
                 inside = [c for c in cities if (c.country, c.admin1) == wanted]
                 if inside:
                     return inside[0], span[-1].end(), n
             state_place = gazetteer.state(qkey, allow_code=is_code)
-            country = gazetteer.country(qkey, allow_code=is_code and raw.upper() in ("US", "UK", "IE", "AU", "DE", "FR"))
-            subdivisions = [] if is_code else gazetteer.subdivisions_named(qkey)
+            # Any country's code where the query ends after the city ("auckland nz", "berlin de"); else the codes that are no word.
+            country = gazetteer.country(qkey, allow_code=is_code and (raw.upper() in ("US", "UK", "IE", "AU", "DE", "FR") or ends))
+            subdivisions = [] if is_code else [s for s in gazetteer.subdivisions_named(qkey) if not gazetteer.needs_its_country(s)]
             if state_place is None and country is None and not subdivisions:
                 continue
-            fits = [c for c in cities if (state_place is not None and c.country == "US" and c.admin1 == state_place.admin1)
+            # "saint louis mo": GeoNames names St. Louis so only as another name (Saint Louis, MI is the primary holder).
+            named = [*cities, *(c for c in gazetteer.cities_also_named(key) if c not in cities and state_place is not None)]
+            fits = [c for c in named if (state_place is not None and c.country == "US" and c.admin1 == state_place.admin1)
                     or (country is not None and c.country == country.country) or any(c.country == s.country for s in subdivisions)]
             if not fits:
                 continue
@@ -1445,8 +1459,8 @@ class RulePlanner:
             found = gazetteer.state(key, allow_code=True)  # "in NJ", "remote or in PA", "jobs in tx"
             if found is not None:
                 return found
-        if single and (key in _STOP_PLACE_WORDS or key in _FILLER or len(key) < 3 or key in FUNCTIONS):
-            return None
+        if single and (key in _STOP_PLACE_WORDS or key in _FILLER or len(key) < 3 or key in FUNCTIONS or gazetteer.compass_word(key)):
+            return None  # a compass word alone ("central florida", "west") is a part of the place named with it, no town
         if key in self.tools.catalog.category_ids:
             return None
         capitalised = phrase[:1].isupper() or lowercase_query or cue
@@ -1456,7 +1470,8 @@ class RulePlanner:
         cities = gazetteer.cities_named(key)
         # "Berlin", "Tokyo", "Hamburg" are cities and the subdivisions named after them: the city is meant.
         # ... unless the region has many more postings than the city ("Quebec": the province, with Montreal, not Quebec City).
-        subdivisions = [s for s in gazetteer.subdivisions_named(key)
+        subdivisions = [s for s in gazetteer.subdivisions_named(key) if not gazetteer.needs_its_country(s)]  # "central florida"
+        subdivisions = [s for s in subdivisions
                         if not any(c.country == s.country and 2 * self.geo_counts.get(c.id, 0) >= self.geo_counts.get(s.id, 0) for c in cities)]
         if single and not cue and key not in self.place_words:
             # Without a cue, a word that names a place only by one of its other names ("manger": Munger, India) or a

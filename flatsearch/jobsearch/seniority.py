@@ -36,7 +36,11 @@ _COMPILED = tuple((level, re.compile(pattern, re.IGNORECASE)) for level, pattern
 # Words a seeker uses for each level in a query.
 QUERY_WORDS = {
     "intern": r"\b(intern|internship|internships)\b",
-    "junior": r"\b(junior|jr|entry[- ]level|new[- ]grads?|(?:recent\s+)?graduates?|early[- ]career|first job|no experience|"
+    # "my first developer job": only "first" is the level, the role words stay the topic; "first-line", "first aid" are no level.
+    "junior": r"\b(junior|jr|entry[- ]level|new[- ]grads?|(?:recent\s+|college\s+|university\s+|bootcamp\s+|fresh\s+)?grad(?:uate)?s?(?!\s+(?:school|students?|admissions?))|"
+              r"early[- ]career|(?:coding\s+)?bootcamp|freshers?|fresh\s+out\s+of\s+(?:college|school|university|uni)|just\s+graduated|"
+              r"career\s+starters?|starting\s+out|(?:no|zero|little)\s+(?:prior\s+|work\s+)?experience|"
+              r"first(?=(?:[\s-]+(?!line|aid|responders?|shift|officers?|mates?)[a-z][\w-]*){0,2}\s+(?:job|role|position|gig)\b)|"
               r"associate(?!\s+(?:director|vice|vp|partner|general|dean|principal|professor)))\b",
     "mid": r"\b(mid[- ]level|mid[- ]career|intermediate)\b",
     "senior": r"\b(senior|sr)\b",
