@@ -140,18 +140,30 @@ def _qualifier(token: _Token, gazetteer: Gazetteer) -> tuple[Place | None, Place
     A province or other first-level subdivision outside the US ("Ontario") qualifies as its country."""
     is_code = len(token.raw) == 2 and token.raw.isupper()
     state, country = gazetteer.state(token.text, allow_code=is_code), gazetteer.country(token.text, allow_code=is_code and token.raw in COUNTRY_CODES)
-    if country is None:
-        country = gazetteer.country_by_alpha3(token.raw)  # "Toronto, CAN": Canada, not Çan, Turkey
-    if state is None and country is None and not is_code:
+    # A compass word ("Western Sydney", "Birmingham, West Midlands") names no subdivision abroad, so no country either.
+    if state is None and country is None and not is_code and not gazetteer.compass_word(token.text):
         subdivisions = gazetteer.subdivisions_named(token.text)
         if subdivisions:
             country = gazetteer.country_of(subdivisions[0])
-    coded = _coded_subdivision(token, gazetteer)
-    if country is None and coded is not None:
-        # A province's or state's postal code in capitals ("Melbourne, VIC", "Perth, WA"): its country, beside a US
-        # state of the same code ("WA"), so the city chooses ("Seattle, WA" is Washington, "Perth, WA" Western Australia).
-        country = gazetteer.country_of(coded)
     return state, country
+
+
+def _code_region(token: _Token, gazetteer: Gazetteer) -> tuple[str, str | None] | None:
+    """(country, GeoNames admin1) that a code in capitals names: a Canadian province's or Australian state's postal code
+    ("VIC", "WA": ("AU", "08")), or (country, None) for an ISO 3166-1 alpha-3 country code ("CAN"). Such a code only
+    says which of a name's cities is meant ("Perth, WA"; "Seattle, WA" is Washington as before); it never vetoes a city
+    ("Cape Town, SA", "BLR - Bengaluru": the airport code, not Belarus)."""
+    if not (2 <= len(token.raw) <= 3 and token.raw.isupper()):
+        return None
+    found = gazetteer.region_code(token.text)
+    if found:
+        return found
+    country = gazetteer.country_by_alpha3(token.raw)
+    return (country.country, None) if country is not None else None
+
+
+def _in_code_region(city: Place, region: tuple[str, str | None] | None) -> bool:
+    return region is not None and city.country == region[0] and region[1] in (None, city.admin1)
 
 
 def _coded_subdivision(token: _Token, gazetteer: Gazetteer) -> Place | None:
@@ -189,13 +201,14 @@ def _resolve_segment(tokens: list[_Token], gazetteer: Gazetteer, *, us_context: 
         is_code = len(token.raw) == 2 and token.raw.isupper()
         # Two capitals are a code ("TOKYO-TO": the prefecture's suffix, not Tô, Burkina Faso); a city only through the
         # alias table ("SF", "DC").
-        # Three capitals that are a country's code ("CAN") or a province's ("VIC") are that, not a town ("Çan", "Vic").
-        coded = len(token.raw) == 3 and token.raw.isupper() and country is not None and state is None
+        # Three capitals that are a country's code ("CAN") or a province's ("VIC") are no town ("Çan", "Vic").
+        coded = len(token.raw) == 3 and token.raw.isupper() and _code_region(token, gazetteer) is not None
         candidates = ([] if (is_code and (state or country or not gazetteer.city_alias(token.text))) or coded
                       else gazetteer.cities_named(token.text))
-        if candidates and gazetteer.compass_word(token.text) and not any(
-                tokens[j].group == token.group + 1 and qualifiers[j][0] is not None for j in range(i + 1, len(tokens))):
-            candidates = []  # "Central US", "Central - United States": a part of the country; "Central, LA" is the town
+        if candidates and gazetteer.compass_word(token.text):
+            # "Central US", "Central Harlem, NY": a part of the place; "Central, LA", "Sur, Oman" are the towns their region holds.
+            candidates = [c for c in candidates if any(tokens[j].group == token.group + 1 and _fits(c, qualifiers[j])
+                                                       for j in range(i + 1, len(tokens)))]
         if state is not None and candidates and all(c.population < 100_000 for c in candidates if c.country == "US"):
             # "Washington, USA", "Virginia, USA": the state, not a small town of that name (nor one abroad).
             candidates = [c for c in candidates if c.country != "US"]
@@ -223,15 +236,17 @@ def _resolve_segment(tokens: list[_Token], gazetteer: Gazetteer, *, us_context: 
                 previous = last_city
                 if (previous is not None and previous[1] == token.group - 1 and not previous[2] and places[previous[0]] is not None
                         and places[previous[0]].population < NEIGHBOURHOOD_TOWN_MAX and places[previous[0]].population * 10 <= chosen.population
-                        and (places[previous[0]].country, places[previous[0]].admin1) != (chosen.country, chosen.admin1)):
-                    # "Walnut, Philadelphia", "Melrose, Los Angeles": a neighbourhood, then its city; not a small town
-                    # of that name elsewhere.
+                        and places[previous[0]].country != chosen.country):
+                    # "Newbury, Boston": a neighbourhood, then its city, not a small town of that name abroad. Within one
+                    # country a small town before a big city is as often an office list ("Menlo Park, Seattle"): kept.
                     places[previous[0]] = None
                 last_city = (len(places), token.group, bool(consumed))  # a city read with its region is no neighbourhood
                 places.append(chosen)
                 for j in (i, *consumed):
                     used[j] = True
-                    subdivision = (_subdivision(tokens[j], gazetteer) or _coded_subdivision(tokens[j], gazetteer)) if j != i else None
+                    subdivision = _subdivision(tokens[j], gazetteer) if j != i else None
+                    if subdivision is None and j != i and _in_code_region(chosen, _code_region(tokens[j], gazetteer)):
+                        subdivision = _coded_subdivision(tokens[j], gazetteer)  # "Perth, WA": Western Australia; "Seattle, WA": none
                     if subdivision is not None and subdivision.country == chosen.country:
                         places.append(subdivision)  # "Toronto, Ontario": the posting is in Ontario too
                 continue
@@ -251,19 +266,24 @@ def _resolve_segment(tokens: list[_Token], gazetteer: Gazetteer, *, us_context: 
             # code that is both ("CA", "IN") is the state, since postings write states as codes and countries in full.
             # A name that is both (Georgia) is the state unless the text names something else in that country.
             placed_from[i] = len(places)
-            coded = _coded_subdivision(token, gazetteer) if state is None else None
-            places.append(coded if coded is not None else
-                          state if state is not None and (country is None or us_context or is_code or not places) else country)
+            places.append(state if state is not None and (country is None or us_context or is_code or not places) else country)
+            used[i] = True
+            continue
+        coded = _coded_subdivision(token, gazetteer)
+        if coded is not None:
+            places.append(coded)  # "NSW", "VIC" alone ("Remote (ON, AB, BC)"); beside a city abroad it is dropped below
             used[i] = True
             continue
         unresolved.append(token.raw)
-    # A region of another country than every city, state or country named with it is a word of a street or a building
-    # ("Pacific Centre, Vancouver": not Centre, Burkina Faso) or a part of that country ("Western Canada", "Eastern TN");
-    # one named by a compass word is read only beside its country ("Remote - West", "Remote (EST)": not Cameroon, Burkina Faso).
+    # A region of another country than every city named with it is a word of a street or a building ("Pacific Centre,
+    # Vancouver": not Centre, Burkina Faso); beside a state or country it is one more place ("Remote (California, Ontario)").
+    # One named by a compass word is read only beside its country ("Remote - West", "Western Canada", "Remote (EST)": not
+    # Cameroon, Ghana, Burkina Faso).
     places = [p for p in places if p is not None]
-    countries = {p.country for p in places if p.kind in ("city", "state", "country")}
-    places = [p for p in places if p.kind != "subdivision" or p.country in countries
-              or not (countries or gazetteer.needs_its_country(p))]
+    city_countries = {p.country for p in places if p.kind == "city"}
+    named_countries = {p.country for p in places if p.kind in ("city", "state", "country")}
+    places = [p for p in places if p.kind != "subdivision"
+              or (p.country in named_countries if gazetteer.needs_its_country(p) else not city_countries or p.country in city_countries)]
     return _most_specific(places, gazetteer), unresolved
 
 
@@ -294,18 +314,26 @@ def _fits(city: Place, qualifier: tuple[Place | None, Place | None]) -> bool:
 def _pick_city(candidates: list[Place], tokens: list[_Token], qualifiers: list, i: int, used: list[bool],
                gazetteer: Gazetteer, prefer=None) -> tuple[Place | None, list[int]]:
     """Choose among same-named cities using the state/country tokens right after token i
-    ("Paris, Ile-de-France, France", "Toronto, Ontario, Canada") or before it in the same
+    ("Paris, Ile-de-France, France", "Toronto, Ontario, Canada", "Perth, WA") or before it in the same
     part ("CA - San Francisco"); without any, the one ``prefer`` names for the name, else the most populous."""
     group = tokens[i].group
+    codes = [_code_region(token, gazetteer) for token in tokens]
+
+    def qualifies(j: int) -> bool:
+        return qualifiers[j] != (None, None) or codes[j] is not None
+
+    def fits(city: Place, j: int) -> bool:
+        return _fits(city, qualifiers[j]) or _in_code_region(city, codes[j])
+
     after = []
     for j in range(i + 1, len(tokens)):
-        if qualifiers[j] == (None, None) and not after and tokens[j].group == group + 1:
+        if not qualifies(j) and not after and tokens[j].group == group + 1:
             continue  # an unknown region name: "Bengaluru, Karnataka, India"
-        if qualifiers[j] == (None, None) or tokens[j].group > group + 2:
+        if not qualifies(j) or tokens[j].group > group + 2:
             break
         after.append(j)
     # Qualifiers before the name in the same part ("US-CA-Dublin") count even when already read as places.
-    before = [j for j in range(i) if tokens[j].group == group and qualifiers[j] != (None, None)]
+    before = [j for j in range(i) if tokens[j].group == group and qualifies(j)]
     nearby = before + after
     if not nearby:
         wanted = (prefer or {}).get(tokens[i].text)
@@ -313,24 +341,22 @@ def _pick_city(candidates: list[Place], tokens: list[_Token], qualifiers: list, 
         return next((c for c in candidates if c.id == wanted and c.population * 20 >= candidates[0].population), candidates[0]), []
     best, best_hits = None, []
     for city in candidates:  # most populous first
-        hits = [j for j in nearby if _fits(city, qualifiers[j])]
+        hits = [j for j in nearby if fits(city, j)]
         if len(hits) > len(best_hits):
             best, best_hits = city, hits
-    def in_state(city):
-        return [j for j in nearby if _fits(city, (qualifiers[j][0], None))]
-
-    if best is None or not in_state(best):
+    states = [j for j in nearby if qualifiers[j][0] is not None]
+    if states and (best is None or not any(_fits(best, (qualifiers[j][0], None)) for j in states)):
         # A city that has the name as another of its names, in the US state named ("Saint Louis, MO": GeoNames calls
         # St. Louis so, and Saint Louis, MI by its primary name); a country alone is too loose ("Washington, USA").
         for city in gazetteer.cities_also_named(tokens[i].text):
-            if in_state(city):
-                best, best_hits = city, [j for j in nearby if _fits(city, qualifiers[j])]
+            if any(_fits(city, (qualifiers[j][0], None)) for j in states):
+                best, best_hits = city, [j for j in nearby if fits(city, j)]
                 break
     if best is not None:
         return best, best_hits
-    if any(not gazetteer.cities_named(tokens[j].text) and _coded_subdivision(tokens[j], gazetteer) is None for j in nearby):
-        # Every same-named city contradicts a plain state or country: trust that, not the name. A postal code of a province
-        # abroad is weaker than the name ("Cape Town, SA": South Africa as people write it, not South Australia).
+    if any(not gazetteer.cities_named(tokens[j].text) and codes[j] is None for j in nearby):
+        # Every same-named city contradicts a plain state or country: trust that, not the name. A code is weaker than
+        # the name ("Cape Town, SA": South Africa as people write it, not South Australia; "Bengaluru, BLR").
         return None, []
     return candidates[0], []
 
@@ -363,5 +389,11 @@ def parse_location(text: str, gazetteer: Gazetteer, *, prefer: dict[str, int] | 
         found, missing = _resolve_segment(_tokens(segment, gazetteer), gazetteer, us_context=us_context, prefer=prefer, seen=seen)
         places.extend(p for p in found if p not in places)
         unresolved.extend(missing)
+    if not any(p.kind == "city" for p in places):
+        # A country's alpha-3 code left over is that country where the text names no city ("Remote (US & CAN)"); beside a
+        # city it is as likely an airport ("Philadelphia, PA (PHL)").
+        countries = [gazetteer.country_by_alpha3(raw) for raw in unresolved]
+        places.extend(c for c in dict.fromkeys(countries) if c is not None and c not in places)
+        unresolved = [raw for raw, c in zip(unresolved, countries) if c is None]
     return ParsedLocation(tuple(places), work_mode_of(text), tuple(unresolved), qualified=tuple((n, c) for n, c in seen if c is not None),
                           guessed=tuple(dict.fromkeys(n for n, c in seen if c is None)))

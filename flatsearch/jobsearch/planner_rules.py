@@ -287,9 +287,14 @@ _BARE_CODE_WORDS = _WORD_LIKE_CODES | _BARE_CODE_CREDENTIALS
 # What may follow such a code at the end of the query: a work mode, a job word or more codes ("qa eng tx remote",
 # "nurse fl jobs", "nurse practitioner ny or nj").
 # A time zone named in a query ("pacific time", "in the EST time zone", "CET hours").
-_TIME_ZONE = re.compile(r"\b(?:in\s+(?:the\s+)?)?(?:(?:pacific|eastern|central|mountain|atlantic)\s+(?:standard\s+|daylight\s+)?time(?:\s*zones?)?|"
-                        r"(?-i:PST|PDT|EST|EDT|CST|CDT|MST|MDT|CET|CEST|GMT|UTC|BST|IST|AEST|JST)(?:\s*(?:time(?:\s*zones?)?|hours|tz))?)\b"
-                        r"(?:\s+(?:hours|overlap))?", re.IGNORECASE)
+_TIME_ZONE_ABBREVIATIONS = r"(?-i:PST|PDT|PT|EST|EDT|ET|CST|CDT|CT|MST|MDT|MT|CET|CEST|GMT|UTC|BST|IST|AEST|JST)"
+# A time zone named in a query ("pacific time", "EST hours", "GMT+1", "remote, CET"): a name in full anywhere, an
+# abbreviation with an offset or a time word after it, or after "remote" / "within" / "in" ("CST" alone is a surgical
+# technologist, "PST technician" a role).
+_TIME_ZONE = re.compile(r"(?P<named>\b(?:in\s+(?:the\s+)?)?(?:(?:pacific|eastern|central|mountain|atlantic)\s+(?:standard\s+|daylight\s+)?time"
+                        r"(?:\s*zones?)?|" + _TIME_ZONE_ABBREVIATIONS + r"(?:\s*[+-]\s*\d{1,2}(?::?\d\d)?(?![\w:])|\s*(?:time(?:\s*zones?)?|hours|tz)\b)))|"
+                        r"\b(?:remote(?:ly)?|within|overlap(?:ping)?(?:\s+with)?|in(?:\s+the)?)[\s,(\-\u2013]+(?P<cued>" + _TIME_ZONE_ABBREVIATIONS
+                        + r")\b(?=\s*(?:$|[)/,;.]|or\b|and\b))", re.IGNORECASE)
 _QUERY_END = re.compile(r"(?:[\s.,!?)/]*(?:or\s+|and\s+)?(?:remote|hybrid|on-?site|in[- ]office|area|jobs?|roles?|positions?|openings?|only|[A-Za-z]{2})\b)*"
                         r"[\s.,!?)]*", re.IGNORECASE)
 _AFTER_REMOTE = re.compile(r"\bremote(?:ly)?\s*(?:[-\u2013\u2014:,/(]\s*|\s+)$", re.IGNORECASE)
@@ -1154,10 +1159,14 @@ class RulePlanner:
         return mentions
 
     def _places(self, state: _Text, plan: QueryPlan, modes: list[dict]) -> None:
-        for zone in state.matches(_TIME_ZONE):
+        for zone in _TIME_ZONE.finditer(state.text):
             # "remote in pacific time", "EST hours": postings record no time zone; the words are no place (Pacific, MO) and no topic.
-            state.take(zone.start(), zone.end())
-            plan.notes.append(f"\"{zone.group(0).strip()}\": postings do not state a time zone, so it was not used as a filter.")
+            # The cue before an abbreviation ("remote, CET") may be read already as the work mode: only the zone must be free.
+            part = "named" if zone.group("named") else "cued"
+            if not state.free(zone.start(part), zone.end(part)):
+                continue
+            state.take(zone.start(part), zone.end(part))
+            plan.notes.append(f"\"{zone.group(part).strip()}\": postings do not state a time zone, so it was not used as a filter.")
         words = [m for m in re.finditer(r"[A-Za-z][A-Za-z.'\-]*", state.text) if state.free(m.start(), m.end())]
         lowercase_query = _written_in_lower_case(state.text)
         found: list[tuple[int, int, str, Place, bool]] = []  # start, end, phrase, place, negated

