@@ -305,6 +305,38 @@ def test_scan_request_builds_deferred_values_once_on_first_read():
     assert built == [1] and request.is_computed("mask_words")
 
 
+def test_a_request_for_some_of_its_queries_picks_their_rows_and_leaves_shared_fields():
+    from flatsearch.scan import Deferred, ScanRequest
+
+    built = []
+
+    def words():
+        built.append(1)
+        return torch.tensor([[1], [2], [4]], dtype=torch.int32)
+
+    keep = torch.tensor([[True, False, False], [False, True, False], [False, False, True]])
+    request = ScanRequest(queries=torch.arange(6.0).reshape(3, 2), k=1, arenas=(torch.eye(3, 2),), arena_starts=(0,),
+                          ranges=torch.tensor([[0, 3]]), mask_words=Deferred(words, dim=2), bias=torch.ones(3),
+                          score_scale=1.0, keep=keep, candidate_slots=torch.tensor([0, 1, 2]), candidate_keep=keep,
+                          memo={"padded": None})
+    part = request.for_queries(torch.tensor([2, 0]))
+    assert part.per_query_mask and not built  # the words stay unbuilt until read
+    assert part.queries.tolist() == [[4.0, 5.0], [0.0, 1.0]] and part.memo is None
+    assert torch.equal(part.keep, keep[[2, 0]]) and torch.equal(part.candidate_keep, keep[[2, 0]])
+    assert part.bias is request.bias and part.candidate_slots is request.candidate_slots
+    assert part.mask_words.tolist() == [[4], [1]] and built == [1]
+    # The picked queries scan as they do in the whole request.
+    assert torch.equal(torch_scan.torch_scan(part).slots, torch_scan.torch_scan(request).slots[[2, 0]])
+    shared = request.replace(mask_words=torch.tensor([7], dtype=torch.int32), keep=None, candidate_keep=None)
+    assert shared.for_queries([1]).mask_words is shared.mask_words
+    with pytest.raises(ValueError, match="rows"):
+        request.for_queries([3])
+    with pytest.raises(TypeError, match="rows"):
+        request.for_queries([[0]])
+    with pytest.raises(TypeError, match="rows"):
+        request.for_queries([0.5])
+
+
 def test_upsert_replaces_vectors_and_keeps_unspecified_attributes():
     index, ids, vectors, attributes = random_index(n=200, seed=11)
     target = int(ids[5])
