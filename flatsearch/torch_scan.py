@@ -40,8 +40,9 @@ faster, except now and then (more rarely the larger the gap, see ``RETRY_EVERY``
 the slower, so that a change of load is noticed. Larger products always take the
 caller's threads.
 
-A gather in that range (the selective filters' path) is instead shared without a choice
-(``SHARE_GATHERS``): its rows are gathered and multiplied in pieces of about ``SHARED_PIECE_MACS``
+For a gather in that range (the selective filters' path) the alternative to one thread is no
+parallel region but a shared product (``SHARE_GATHERS``), timed as a class of its own: its rows are
+gathered and multiplied in pieces of about ``SHARED_PIECE_MACS``
 multiply-adds, and its top-k in pieces of queries, each piece taken by whichever of the calling
 thread and the helper threads (the caller's other intra-op threads, one OpenMP thread each) claims
 it first. The caller never waits for a helper: a piece a helper has claimed but not finished when
@@ -49,7 +50,8 @@ the caller runs out of pieces, the caller computes itself, with the same bits (e
 one-thread product over a multiple of ``ROW_MULTIPLE`` rows, at least ``MIN_PRODUCT_ROWS``). On an
 idle machine the work splits over the cores; with the other core busy it costs about one thread's
 time, where a parallel region would wait a time slice for its descheduled thread. A helper holds the
-interpreter lock only between its pieces' torch calls.
+interpreter lock only between its pieces' torch calls, but the caller may wait for that lock (and
+then for its core), which is why the choice stays timed.
 Measured on 2 shared cores with other work running (load average about 4): 1M
 rows, 0.1% passing, nq=64, median 2.8 ms on one thread against 32 ms on two, and
 2.6 against 48 ms with one more busy process; on an idle machine two are faster.
@@ -227,27 +229,34 @@ def one_thread(device: torch.device):
 
 
 @contextlib.contextmanager
-def _parallel(macs: int, queries: int):
+def _parallel(macs: int, queries: int, *, shared: bool = False):
     """The caller's threads for a product of ``macs`` multiply-adds (``queries`` rows of queries) when it
-    is large enough and, by the timings of earlier products of its size, faster on them than on one."""
+    is large enough and, by the timings of earlier products of its size, faster on them than on one.
+
+    Yields how many helper threads a ``shared`` product (a gather's, see Threads in the module docstring)
+    may hand pieces to: with ``shared``, the caller's threads are taken that way below
+    ``ALWAYS_PARALLEL_MACS`` (timed as a class of their own), never by a parallel region."""
     caller = _THREADS.caller
     if not caller or macs < PARALLEL_MIN_MACS or _THREADS.parallel:
-        yield  # small, outside one_thread(), or inside an outer _parallel() that already holds the threads
+        yield 0  # small, outside one_thread(), or inside an outer _parallel() that already holds the threads
         return
-    key = (queries == 1, macs.bit_length())
+    share = shared and SHARE_GATHERS and macs < ALWAYS_PARALLEL_MACS
+    key = (queries == 1, macs.bit_length(), share)
     threads = macs >= ALWAYS_PARALLEL_MACS or _TIMINGS.use_threads(key)
     _THREADS.parallel = True  # also when one thread was chosen: inner blocks keep the choice
-    if threads:
+    region = threads and not share
+    if region:
         torch.set_num_threads(caller)
     started = time.perf_counter()
     try:
-        yield
+        yield caller - 1 if threads and share else 0
     finally:
-        if macs < ALWAYS_PARALLEL_MACS:
-            _TIMINGS.record(key, threads, (time.perf_counter() - started) / macs)
+        seconds = time.perf_counter() - started
         _THREADS.parallel = False
-        if threads:
+        if region:
             torch.set_num_threads(1)
+        if macs < ALWAYS_PARALLEL_MACS:
+            _TIMINGS.record(key, threads, seconds / macs)
 
 
 def _empty(queries: torch.Tensor, k: int) -> ScanResult:
@@ -432,15 +441,6 @@ def _shared_work(pieces: list, helpers: int) -> list:
     finally:
         _HELPERS.withdraw(job)
     return job.results
-
-
-def _helpers_for(macs: int) -> int:
-    """Helper threads for a gather of ``macs`` multiply-adds: the caller's other threads when it is large
-    enough to share (see Threads in the module docstring), else 0."""
-    caller = _THREADS.caller
-    if not SHARE_GATHERS or not caller or _THREADS.parallel or not PARALLEL_MIN_MACS <= macs < ALWAYS_PARALLEL_MACS:
-        return 0
-    return caller - 1
 
 
 _MASK_BIAS = np.array([float("-inf"), 0.0], dtype=np.float32)  # a kept bit adds 0, a clear one -inf
@@ -819,17 +819,13 @@ def _gather_scan(request: ScanRequest, queries: torch.Tensor, keep: torch.Tensor
     # 140 against 300 us on one thread).
     factor_rows = 1 if same else queries.shape[0]
     n = slots.numel()
-    macs = factor_rows * n * queries.shape[1]
-    helpers = _helpers_for(macs)
-    if helpers:
-        # Gathered, multiplied and ranked in pieces by this thread and helper threads (see Threads).
+    with _parallel(factor_rows * n * queries.shape[1], factor_rows, shared=True) as helpers:
         padded_slots, bias, padded_keep = _padded_inputs(request, slots, keep)
-        scores = _score_block(request, queries, None, padded_keep, bias, same=same, columns=n,
-                              shared_rows=(padded_slots, helpers))
-        values, columns = _shared_best_k(scores, request.k, keep, helpers)
-    else:
-        with _parallel(macs, factor_rows):
-            padded_slots, bias, padded_keep = _padded_inputs(request, slots, keep)
+        if helpers:  # gathered, multiplied and ranked in pieces by this thread and helper threads (see Threads)
+            scores = _score_block(request, queries, None, padded_keep, bias, same=same, columns=n,
+                                  shared_rows=(padded_slots, helpers))
+            values, columns = _shared_best_k(scores, request.k, keep, helpers)
+        else:
             vectors = gather_rows(request, padded_slots)
             scores = _score_block(request, queries, vectors, padded_keep, bias, same=same, columns=n)
             # Slots are sorted, so the lower column is the lower slot.
