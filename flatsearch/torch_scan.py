@@ -725,7 +725,7 @@ def _reaching(lower: np.ndarray, upper: np.ndarray, k: int) -> np.ndarray:
     """Rows whose score can reach the top k (at least k rows): upper bound at least the k-th largest lower
     bound T. k rows score at least T, so a row whose upper bound is below T is beaten by k; one whose upper
     bound is T may tie with the k-th and win by its lower slot, so it stays."""
-    return upper >= -np.partition(-lower, k - 1)[k - 1]
+    return upper >= np.partition(lower, lower.size - k)[lower.size - k]  # the k-th largest, without negating
 
 
 def _score_bounds(request: ScanRequest, queries: torch.Tensor, same: bool, slots: torch.Tensor,
@@ -754,7 +754,7 @@ def _score_bounds(request: ScanRequest, queries: torch.Tensor, same: bool, slots
     residual_weight = rounded_up(abs(alpha) * np.sqrt(np.square(q_round).sum(axis=1)) * up)[:, None]
     at = slots.numpy()
     products = np.empty((factor.shape[0], n), dtype=np.float32)
-    scale, norm, residual = np.empty(n, dtype=np.float32), np.empty(n, dtype=np.float32), np.empty(n, dtype=np.float32)
+    stats = np.empty((n, 3), dtype=np.float32)  # each row's scale, norm and residual, gathered together
     starts = np.asarray(request.arena_starts, dtype=np.int64)
     arena_of = np.searchsorted(starts, at, side="right") - 1
     edges = np.searchsorted(arena_of, np.arange(len(starts) + 1))
@@ -767,7 +767,8 @@ def _score_bounds(request: ScanRequest, queries: torch.Tensor, same: bool, slots
             products[:, lo:hi] = torch._int_mm(codes, coarse.codes[:rows[-1] + 1].T).numpy()[:, rows]
         else:
             products[:, lo:hi] = torch._int_mm(codes, coarse.codes.index_select(0, torch.from_numpy(rows)).T).numpy()
-        scale[lo:hi], norm[lo:hi], residual[lo:hi] = coarse.scale[rows], coarse.norm[rows], coarse.residual[rows]
+        stats[lo:hi] = coarse.stats[rows]
+    scale, norm, residual = np.ascontiguousarray(stats.T)  # contiguous columns for the passes below
     bias = None if request.bias is None else _bias_at(request, slots).numpy()
     largest = abs(alpha) * float(q_norm.max()) * float(norm.max()) + (0.0 if bias is None else float(np.abs(bias).max()))
     # |products| <= 127 * 127 * dim, so products * scale is below 127 * 127 * dim * max(scale); with every
