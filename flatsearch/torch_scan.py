@@ -40,21 +40,23 @@ faster, except now and then (more rarely the larger the gap, see ``RETRY_EVERY``
 the slower, so that a change of load is noticed. Larger products always take the
 caller's threads.
 
-For a gather in that range (the selective filters' path) the alternative to one thread is no
-parallel region but a shared product (``SHARE_GATHERS``), timed as a class of its own: its rows are
-gathered and multiplied in pieces of about ``SHARED_PIECE_MACS``
-multiply-adds, and its top-k in pieces of queries, each piece taken by whichever of the calling
-thread and the helper threads (the caller's other intra-op threads, one OpenMP thread each) claims
-it first. The caller never waits for a helper: a piece a helper has claimed but not finished when
-the caller runs out of pieces, the caller computes itself, with the same bits (every piece is a
-one-thread product over a multiple of ``ROW_MULTIPLE`` rows, at least ``MIN_PRODUCT_ROWS``). On an
-idle machine the work splits over the cores; with the other core busy it costs about one thread's
-time, where a parallel region would wait a time slice for its descheduled thread. A helper holds the
-interpreter lock only between its pieces' torch calls, but the caller may wait for that lock (and
-then for its core), which is why the choice stays timed.
 Measured on 2 shared cores with other work running (load average about 4): 1M
 rows, 0.1% passing, nq=64, median 2.8 ms on one thread against 32 ms on two, and
 2.6 against 48 ms with one more busy process; on an idle machine two are faster.
+
+With ``SHARE_GATHERS`` (off by default, see there), the alternative to one thread for a
+gather in that range (the selective filters' path) is no parallel region but a shared
+product, timed as a class of its own: its rows are gathered and multiplied in pieces of
+about ``SHARED_PIECE_MACS`` multiply-adds, and its top-k in pieces of queries, each piece
+taken by whichever of the calling thread and the helper threads (the caller's other
+intra-op threads, one OpenMP thread each) claims it first. The caller never waits for a
+helper: a piece a helper has claimed but not finished when the caller runs out of pieces,
+the caller computes itself, with the same bits (every piece is a one-thread product over a
+multiple of ``ROW_MULTIPLE`` rows, at least ``MIN_PRODUCT_ROWS``). The aim: the work splits
+over idle cores, and a descheduled helper costs about one thread's time, not the time slice a
+parallel region waits. A helper holds the interpreter lock only between its pieces' torch
+calls, but the caller may have to wait for that lock and then for its core, which under load
+made it slower than one thread.
 """
 from __future__ import annotations
 
@@ -127,10 +129,14 @@ ROW_MULTIPLE = 8
 # columns inside a wider one (last-bit differences for 4 or more query rows; every multiple of 8 from 16 to
 # 256 columns gave the bits of the wider product), so narrower gathers and spans are padded to this.
 MIN_PRODUCT_ROWS = 16
-# A gather of between PARALLEL_MIN_MACS and ALWAYS_PARALLEL_MACS multiply-adds is shared with helper
-# threads (the caller's other intra-op threads) in pieces of about SHARED_PIECE_MACS, and its top-k in
-# pieces of at least SHARED_TOPK_MIN_QUERIES queries; see Threads in the module docstring.
-SHARE_GATHERS = True
+# With SHARE_GATHERS, a gather of between PARALLEL_MIN_MACS and ALWAYS_PARALLEL_MACS multiply-adds that the
+# timed choice gives the caller's threads is shared with helper threads (the caller's other intra-op
+# threads) in pieces of about SHARED_PIECE_MACS, and its top-k in pieces of at least SHARED_TOPK_MIN_QUERIES
+# queries, instead of running in a parallel region; see Threads in the module docstring. Off by default:
+# on 2 shared cores at load 4-6 (1M rows, 0.1% passing, nq=64, medians of 40 interleaved calls) a shared
+# gather took 2.9-3.7 ms against 2.1-2.7 on one thread and 22-44 on a two-thread region (the caller waits
+# for the interpreter lock a helper holds, then for its core); it was not measured on an idle machine.
+SHARE_GATHERS = False
 SHARED_PIECE_MACS = 1 << 22
 SHARED_TOPK_MIN_QUERIES = 8
 

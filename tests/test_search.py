@@ -305,6 +305,7 @@ def test_shared_gathers_equal_gathers_on_one_thread(monkeypatch, nq, n, same):
                               ranges=torch.tensor([[0, 40_000]]), mask_words=words,
                               bias=torch.randn(40_000, generator=generator), score_scale=1.0, **fields)
         found = []
+        monkeypatch.setattr(torch_scan, "SHARE_GATHERS", True)
         monkeypatch.setattr(torch_scan, "PARALLEL_MIN_MACS", 1 << 14)  # every case is shared
         monkeypatch.setattr(torch_scan, "SHARED_PIECE_MACS", 1 << 16)  # in many pieces
         before = torch.get_num_threads()
