@@ -154,7 +154,8 @@ class ScanRequest:
         in the order wanted) picks the queries and their rows of every per-query field (``mask_words`` and
         ``keep`` when 2-D, ``candidate_keep``); shared fields are kept as they are. Unread :class:`Deferred`
         words stay unread (only a backend that reads them slices them). The sub-request carries no
-        ``memo``: what a backend kept there describes the whole request's queries.
+        ``memo``: what a backend kept there describes the whole request's queries. Positions given on the
+        host are checked (ValueError naming ``rows``); a tensor on a GPU is taken as it is, without a read-back.
 
         Example:
             >>> import torch
@@ -175,7 +176,8 @@ class ScanRequest:
             raise TypeError(f"rows: expected a 1-D sequence of integer query positions, got shape "
                             f"{tuple(picked.shape)} of {picked.dtype}")
         picked = picked.long()
-        if picked.numel() and not bool(((picked >= 0) & (picked < nq)).all()):
+        # Positions on a GPU are the caller's own (a rescan's), not checked: that would read them back.
+        if picked.numel() and picked.device.type == "cpu" and not bool(((picked >= 0) & (picked < nq)).all()):
             raise ValueError(f"rows: expected query positions in [0, {nq}), got {picked.tolist()}")
 
         def per_query(tensor):
