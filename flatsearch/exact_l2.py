@@ -30,7 +30,6 @@ never correctness.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import Any, Mapping
 
@@ -229,10 +228,5 @@ def _every_passing_row(index: Any, request: ScanRequest, pending: torch.Tensor, 
 
 def _rescan(request: ScanRequest, queries: torch.Tensor, wanted: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The scan's best ``wanted`` candidates for some queries (the torch reference scan)."""
-    def rows(tensor):
-        return tensor if tensor is None or tensor.dim() == 1 else tensor[queries]
-    subset = dataclasses.replace(request, queries=request.queries[queries], k=wanted,
-                                 mask_words=rows(request.mask_words), keep=rows(request.keep),
-                                 candidate_keep=rows(request.candidate_keep), memo=None)  # the memo is the whole request's
-    found = torch_scan(subset)
+    found = torch_scan(request.for_queries(queries).replace(k=wanted))
     return found.scores, found.slots

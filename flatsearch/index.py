@@ -610,12 +610,7 @@ class Index:
     def _resolve_tie(self, request: ScanRequest, query: int, k: int) -> SearchResult:
         """Exact top-k of one query whose k-th place is tied: widen its candidate list until
         it holds every row scoring as high as the k-th, then order ties by id."""
-        def row(tensor):
-            return tensor if tensor is None or tensor.dim() == 1 else tensor[query:query + 1]
-        # The words are sliced only if the scan reads them (the torch gather path does not).
-        words = Deferred(lambda: row(request.mask_words), dim=2 if request.per_query_mask else 1)
-        single = request.replace(queries=request.queries[query:query + 1], mask_words=words, keep=row(request.keep),
-                                 candidate_keep=row(request.candidate_keep), memo=None)  # the memo is the whole request's
+        single = request.for_queries([query])
         wanted = 2 * k + 1
         while True:
             found = torch_scan(single.replace(k=wanted))

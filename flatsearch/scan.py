@@ -149,6 +149,48 @@ class ScanRequest:
         values.update(changes)
         return ScanRequest(**values)
 
+    def for_queries(self, rows) -> "ScanRequest":
+        """The same request for some of its queries: ``rows`` (a 1-D sequence or tensor of query positions,
+        in the order wanted) picks the queries and their rows of every per-query field (``mask_words`` and
+        ``keep`` when 2-D, ``candidate_keep``); shared fields are kept as they are. Unread :class:`Deferred`
+        words stay unread (only a backend that reads them slices them). The sub-request carries no
+        ``memo``: what a backend kept there describes the whole request's queries. Positions given on the
+        host are checked (ValueError naming ``rows``); a tensor on a GPU is taken as it is, without a read-back.
+
+        Example:
+            >>> import torch
+            >>> request = ScanRequest(queries=torch.eye(3), k=1, arenas=(torch.eye(3),), arena_starts=(0,),
+            ...     ranges=torch.tensor([[0, 3]]), mask_words=torch.tensor([[1], [2], [4]]), bias=None,
+            ...     score_scale=1.0, memo={})
+            >>> part = request.for_queries([2, 0])
+            >>> part.queries[:, 0].tolist(), part.mask_words.tolist(), part.memo is None
+            ([0.0, 1.0], [[4], [1]], True)
+        """
+        nq = self.queries.shape[0]
+        try:
+            picked = torch.as_tensor(rows, device=self.queries.device)
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(f"rows: expected a 1-D sequence or tensor of query positions, got {type(rows).__name__}") from None
+        if picked.dim() != 1 or (picked.numel() and (picked.dtype.is_floating_point or picked.dtype.is_complex
+                                                     or picked.dtype == torch.bool)):
+            raise TypeError(f"rows: expected a 1-D sequence of integer query positions, got shape "
+                            f"{tuple(picked.shape)} of {picked.dtype}")
+        picked = picked.long()
+        # Positions on a GPU are the caller's own (a rescan's), not checked: that would read them back.
+        if picked.numel() and picked.device.type == "cpu" and not bool(((picked >= 0) & (picked < nq)).all()):
+            raise ValueError(f"rows: expected query positions in [0, {nq}), got {picked.tolist()}")
+
+        def per_query(tensor):
+            return tensor if tensor is None or tensor.dim() == 1 else tensor.index_select(0, picked.to(tensor.device))
+        changes = dict(queries=self.queries.index_select(0, picked), keep=per_query(self.keep),
+                       candidate_keep=per_query(self.candidate_keep), memo=None)
+        if self.per_query_mask:
+            if self.is_computed("mask_words"):
+                changes["mask_words"] = per_query(self.mask_words)
+            else:
+                changes["mask_words"] = Deferred(lambda: per_query(self.mask_words), dim=2)
+        return self.replace(**changes)
+
     def is_computed(self, name: str) -> bool:
         """Whether ``name`` holds its value (False while a :class:`Deferred` one is unread)."""
         return name not in self.__dict__.get("_deferred", ())

@@ -124,6 +124,7 @@ def _topk_by_column(internal, k, valid, already_masked=False):
         head = values.numpy()
         if not (head[:, 1:] == head[:, :-1]).any():
             return values[:, :k], columns[:, :k], None
+        return _ties_host(masked.numpy(), None if valid is None else valid.numpy(), head, columns.numpy(), k)
     # Equal k-th and (k+1)-th values (a finite tie, or -inf, where real and masked entries look alike)
     # mean the kept set depends on the tie rule. Elsewhere no kept entry is -inf, so all are real.
     straddle = (values[:, k] == values[:, k - 1]).nonzero().flatten()
@@ -143,6 +144,40 @@ def _topk_by_column(internal, k, valid, already_masked=False):
             chosen = torch.ones_like(columns, dtype=torch.bool)
         chosen[straddle] = fixed_chosen
     return None, columns, chosen
+
+
+def _ties_host(internal: np.ndarray, valid: np.ndarray | None, head: np.ndarray, head_columns: np.ndarray, k: int):
+    """The tie handling of :func:`_topk_by_column` on host arrays (``internal`` masked to -inf where not
+    valid; ``head``, ``head_columns``: its top k + 1), in numpy: a row of a search with fewer passing rows
+    than k + 1 ties at -inf, and the torch version's twenty small calls cost more than the search's product.
+    Rows tied at the k-th place keep every valid entry above the k-th value, then the valid entries equal
+    to it by column; every row is ordered by (value descending, column)."""
+    rows, n = internal.shape
+    columns = head_columns[:, :k].copy()
+    values = head[:, :k]
+    # topk orders equal values arbitrarily: by value, then column (lexsort: the last key sorts first).
+    order = np.lexsort((columns, -values), axis=1)
+    columns = np.take_along_axis(columns, order, 1)
+    chosen = None
+    straddle = np.flatnonzero(head[:, k] == head[:, k - 1])
+    if straddle.size:
+        chosen = np.ones((rows, k), dtype=bool)
+        for row in straddle.tolist():
+            threshold = head[row, k - 1]
+            line = internal[row]
+            above, equal = line > threshold, line == threshold
+            if valid is not None:
+                ok = valid[row] if valid.ndim == 2 else valid
+                above &= ok
+                equal &= ok
+            picked = np.flatnonzero(above)
+            picked = np.concatenate([picked, np.flatnonzero(equal)[:k - picked.size]])
+            picked = picked[np.lexsort((picked, -line[picked]))]
+            columns[row, :picked.size] = picked
+            columns[row, picked.size:] = 0  # padding: any column, marked by chosen
+            chosen[row, picked.size:] = False
+        chosen = torch.from_numpy(chosen)
+    return None, torch.from_numpy(columns), chosen
 
 
 def _tied_rows(internal, valid, threshold, k):
