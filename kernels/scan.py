@@ -70,11 +70,31 @@ def stage_winners(score_rows, slot_rows, count, winners, wins, scores, slot_bits
 
 
 @triton.jit
+def drop_unkept(scores, mask_ptr, first_position, n_rows, GATHER: tl.constexpr, BLOCK_N: tl.constexpr):
+    """``scores`` (BLOCK_Q, BLOCK_N) with -inf at the tile's rows no query keeps: those from ``n_rows`` on
+    (past the segment's end) and, with one mask for every query (not ``GATHER``: every listed row
+    passes), those whose keep-bit is clear.
+
+    The bits are read again here, in the scores' own layout, so the tiles that stage nothing never
+    build per-row bits or positions for their scores.
+    """
+    local = tl.arange(0, BLOCK_N)
+    kept = local < n_rows
+    if not GATHER:
+        offset = (first_position & 31).to(tl.int32) + local
+        words = tl.load(mask_ptr + (first_position >> 5) + (offset >> 5), mask=kept, other=0)
+        kept = ((words >> (offset & 31)) & 1) != 0
+    return tl.where(kept[None, :], scores, float("-inf"))
+
+
+@triton.jit
 def stage_by_extraction(score_rows, slot_rows, count, scores, threshold, first_position, gather_slots_ptr,
-                        GATHER: tl.constexpr, BLOCK_N: tl.constexpr):
+                        mask_ptr, n_rows, GATHER: tl.constexpr, DROP_UNKEPT: tl.constexpr, BLOCK_N: tl.constexpr):
     """Append a tile's scores above each query's threshold to its row, best first; the new counts and the largest.
 
-    The tile is (BLOCK_Q, BLOCK_N).
+    The tile is (BLOCK_Q, BLOCK_N). With ``DROP_UNKEPT`` the scores of rows no query keeps are
+    still in it (their rows read as zeros) and are dropped first (:func:`drop_unkept`); without,
+    they are -inf already.
 
     Each round takes every query's best remaining score (one reduction along the rows) and
     stores it where it beats the threshold, so a tile costs as many rounds as its busiest query
@@ -83,6 +103,8 @@ def stage_by_extraction(score_rows, slot_rows, count, scores, threshold, first_p
     ``slot_rows`` are (BLOCK_Q,) pointers to the rows; ``first_position`` is the position of the
     tile's first row (its slot, or with ``GATHER`` its place in the list of passing slots).
     """
+    if DROP_UNKEPT:
+        scores = drop_unkept(scores, mask_ptr, first_position, n_rows, GATHER, BLOCK_N)
     columns = tl.arange(0, BLOCK_N)
     best, column = tl.max(scores, axis=1, return_indices=True)
     take = best > threshold
@@ -279,23 +301,34 @@ def scan_topk_kernel(
                     scores = acc * score_scale
                 # Rows a query does not keep score -inf: below every threshold, and out of the
                 # tile's best. With one mask for every query that is a term per row, with the bias.
-                if HAS_BIAS:
-                    row_term = tl.load(bias_ptr + slots, mask=row_needed, other=0.0)
+                # 128-query tiles with one mask leave it to staging (drop_unkept): the gate then
+                # reads unkept rows too (zeros read, plus their bias) and may open for one, but
+                # the many tiles that stage nothing build no per-row bits for their scores.
+                drop_unkept_later = EXTRACT and not PER_QUERY_MASK
+                if drop_unkept_later:
+                    if HAS_BIAS:
+                        scores += tl.load(bias_ptr + slots, mask=in_range, other=0.0)[None, :]
                 else:
-                    row_term = tl.zeros((BLOCK_N,), dtype=tl.float32)
-                if PER_QUERY_MASK:
-                    scores = tl.where(keep, scores + row_term[None, :], float("-inf"))
-                else:
-                    scores = scores + tl.where(row_needed, row_term, float("-inf"))[None, :]
+                    if HAS_BIAS:
+                        row_term = tl.load(bias_ptr + slots, mask=row_needed, other=0.0)
+                    else:
+                        row_term = tl.zeros((BLOCK_N,), dtype=tl.float32)
+                    if PER_QUERY_MASK:
+                        scores = tl.where(keep, scores + row_term[None, :], float("-inf"))
+                    else:
+                        scores = scores + tl.where(row_needed, row_term, float("-inf"))[None, :]
                 if EXTRACT or (BLOCK_Q > 1 and K <= BEST_GATE_MAX_K):
                     # The gate: whether any query's best score of the tile beats its threshold (a
                     # max along the rows, cheaper than counting the winners where few tiles stage).
                     best = tl.max(scores, axis=1)
                     if tl.max((best > threshold).to(tl.int32), axis=0) > 0:
                         if EXTRACT:
+                            first_position = start + tile * BLOCK_N
                             count, most_staged = stage_by_extraction(
                                 score_base + row_offsets_in_stage, slot_base + row_offsets_in_stage, count, scores,
-                                threshold, start + tile * BLOCK_N, gather_slots_ptr, GATHER, BLOCK_N)
+                                threshold, first_position, gather_slots_ptr, mask_ptr,
+                                (tl.minimum(first_position + BLOCK_N, stop) - first_position).to(tl.int32),
+                                GATHER, drop_unkept_later, BLOCK_N)
                         else:
                             count, most_staged = stage_above(score_rows, slot_rows, count, scores, threshold,
                                                              slots.to(tl.int32)[None, :])

@@ -755,6 +755,28 @@ def test_wide_tiles_with_about_k_passing_rows(passing):
     assert int((result.slots >= 0).sum(dim=1).min()) == min(16, passing)
 
 
+@pytest.mark.parametrize("bias", [False, True])
+def test_wide_tiles_never_stage_unkept_rows_the_gate_let_through(bias):
+    """128-query tiles with one mask gate on scores that still hold the unkept rows (read as zeros, plus their
+    bias): here every kept row scores below zero and each unkept one at or above it, so the gate opens on
+    every tile and staging must drop the unkept rows, and the rows of the next split in a tile cut by a split's
+    end (their bits are set: they are dropped by position)."""
+    rows, dim, nq = 200, 16, 128
+    base = make_request(660 + bias, dim=dim, nq=nq, k=6, arena_rows=(rows,), ranges=[[0, 75], [96, 187]],
+                        pass_fraction=0.5, bias=bias)
+    generator = torch.Generator().manual_seed(661)
+    vectors = -torch.randint(1, 9, (rows, dim), generator=generator).float()
+    queries = torch.randint(0, 3, (nq, dim), generator=generator).float()
+    queries[:, 0] = 1.0
+    keep = unpack_bits(base.mask_words, rows)
+    extra = {"bias": torch.where(keep, 0.0, 1000.0)} if bias else {}
+    request = ScanRequest(**{**base.__dict__, "arenas": (vectors,), "queries": queries, **extra})
+    for n_splits in (1, 3):
+        result = triton_scan(request, config=KernelConfig(128, 32, 16), n_splits=n_splits)
+        assert_same(result, torch_scan(request), torch.float32)
+        assert bool(keep[result.slots].all()) and bool((result.scores < 0).all())
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("per_query", [False, True])
 def test_sample_scores_kernel_scores_as_the_scan(dtype, per_query):
