@@ -51,7 +51,7 @@ Assumptions (each a simplification, none measured here):
   after r rows, the 2026-12-02 results) undercounts both staged tiles and merges. Segments are
   whole row tiles (the Index's blocks are multiples of the tile length).
   tl.dot tiles over at least 2**20 scanned rows start each query's threshold just below the j-th best passing score of a strided
-  sample of m = ``sample_size(k, rows)`` rows (about rows / 64; j = ``start_rank(k, m, rows)``,
+  sample of m = ``sample_size(k, rows)`` rows (about rows / 64; j = ``start_rank(k, m, rows, block_q)``,
   38 for k = 1000 at 10M rows, k below 64 results), so a passing row beats the start
   with probability about j / (m x pass fraction), merged K-th or not; the sample costs reading
   its rows once per 64-query tile and its tensor-core products at 50% of the tensor rate, the
@@ -690,7 +690,7 @@ def sample_cost(point: GridPoint, variant, rows: int, pass_fraction: float, hard
     multiplying on tensor cores, writing the (nq, m) float32 scores and the rows' squared norms,
     and ``torch.topk`` reading the scores five times (a radix select: four 8-bit digit passes and
     the final gather). The scan starts from the j-th best sampled score, j =
-    ``start_rank(k, m, rows)`` (k where the launcher has no tight start), which about j / m
+    ``start_rank(k, m, rows, block_q)`` (k where the launcher has no tight start), which about j / m
     of the passing rows beat. With j < k the launcher checks for misses (``MISS_CHECK_LAUNCHES``
     element-wise kernels and one device-to-host read, ``SYNC_S``) and scans a query that missed
     again: with probability ``1 - (1 - TIGHT_START_MISS) ** nq``, costing a sample and a read of
@@ -701,7 +701,8 @@ def sample_cost(point: GridPoint, variant, rows: int, pass_fraction: float, hard
         return {"seconds": 0.0, "start_rate": 1.0, "rank": None}
     element = {"float32": 4, "float16": 2, "bfloat16": 2}[point.dtype]
     m = launcher.sample_size(point.k, rows)
-    rank = launcher.start_rank(point.k, m, rows) if hasattr(launcher, "start_rank") else point.k
+    rank = launcher.start_rank(point.k, m, rows, variant.config.block_q) if hasattr(launcher, "start_rank") \
+        else point.k
     passing = max(1.0, m * pass_fraction)
     bandwidth = BANDWIDTH_EFFICIENCY * hardware.bandwidth_tb_s * 1e12
     sample_q = 16 if point.nq <= 16 else 64

@@ -33,6 +33,11 @@ from .topk import EMPTY_SLOT, merge_staged, stage_candidates  # noqa: F401
 # 4,040 instead of 4,220 issue cycles per tile); with 1,024 nearly every tile stages and counting
 # the winners up front is cheaper (16 x 64 tiles at k=1000: 3,356 instead of 3,632).
 BEST_GATE_MAX_K = tl.constexpr(64)
+# Largest list for which 128-query tiles with one mask leave the unkept rows to staging (drop_unkept):
+# with lists up to 128 (k up to 100, a tight start) about two tiles of three stage, and the tiles'
+# saved per-row bits pay for staging's (model, sm_90, 10M x 384, nq=128 k=10: 3.94 -> 3.51 ms); at
+# K = 1024 nearly every tile stages and the bits cost twice (nq=128 k=1000 5.08 -> 5.36 ms).
+DROP_LATER_MAX_K = tl.constexpr(128)
 
 
 @triton.jit
@@ -301,10 +306,10 @@ def scan_topk_kernel(
                     scores = acc * score_scale
                 # Rows a query does not keep score -inf: below every threshold, and out of the
                 # tile's best. With one mask for every query that is a term per row, with the bias.
-                # 128-query tiles with one mask leave it to staging (drop_unkept): the gate then
-                # reads unkept rows too (zeros read, plus their bias) and may open for one, but
-                # the many tiles that stage nothing build no per-row bits for their scores.
-                drop_unkept_later = EXTRACT and not PER_QUERY_MASK
+                # 128-query tiles with one mask and a short list leave that to staging (drop_unkept):
+                # the gate then reads unkept rows too (zeros read, plus their bias) and may open for
+                # one, but the many tiles that stage nothing build no per-row bits for their scores.
+                drop_unkept_later = EXTRACT and not PER_QUERY_MASK and K <= DROP_LATER_MAX_K
                 if drop_unkept_later:
                     if HAS_BIAS:
                         scores += tl.load(bias_ptr + slots, mask=in_range, other=0.0)[None, :]
