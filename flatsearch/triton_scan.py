@@ -6,8 +6,9 @@ the split count comes from the real query-tile size and the SM count
 (:func:`plan_splits`). Each (query tile, split) program leaves its best K
 candidates (32-bit scores and slots) in the front of its staging rows
 (selection by threshold, :mod:`flatsearch.kernels.topk`, so K up to
-:data:`MAX_KERNEL_K` never needs more registers); they are packed into int64
-keys (:func:`pack_keys`), one ``torch.topk`` over the keys merges the splits,
+:data:`MAX_KERNEL_K` never needs more registers) with their count; one more
+kernel packs them into int64 keys (:func:`pack_split_lists`, as :func:`pack_keys`),
+one ``torch.topk`` over the keys merges the splits,
 and the keys are decoded back into scores and slots. Keys embed the slot, so equal scores come out lower slot
 first, exactly as the torch backend orders them.
 
@@ -216,11 +217,11 @@ def _scan(request: ScanRequest, *, config: KernelConfig | None = None, n_splits:
     mask = request.mask_words.contiguous()
     bias = request.bias.contiguous() if request.bias is not None else torch.zeros(1, dtype=torch.float32, device=device)
     stage = staging_capacity(k_width)
-    # Each row holds a list (its first k_width places) and the candidates staged behind it.
-    # Lists start empty: a place no candidate reaches keeps EMPTY_SLOT and becomes padding.
+    # Each row holds a list (its first k_width places) and the candidates staged behind it; the
+    # kernel leaves each list's count, so nothing is filled first.
     stage_scores = torch.empty((nq, n_splits, stage), dtype=torch.float32, device=device)
     stage_slots = torch.empty((nq, n_splits, stage), dtype=torch.int32, device=device)
-    stage_slots[:, :, :k_width] = EMPTY_SLOT
+    counts = torch.empty((nq, n_splits), dtype=torch.int32, device=device)
 
     rank = k
     if start is not None:
@@ -250,15 +251,14 @@ def _scan(request: ScanRequest, *, config: KernelConfig | None = None, n_splits:
         return (_cdiv(nq, launch_meta["BLOCK_Q"]), n_splits)
 
     kernel[grid](
-        queries, request.arenas[0], mask, bias, segments, split_starts, stage_scores, stage_slots,
+        queries, request.arenas[0], mask, bias, segments, split_starts, stage_scores, stage_slots, counts,
         gather_slots, gather_offsets, start,
         nq, n_splits, _bucket(nq), _bucket(max(1, total_rows // 65536)),
         mask.stride(0) if mask.dim() == 2 else 0,
         float(request.score_scale),
         **constants, **meta,
     )
-    keys = pack_keys(stage_scores[:, :, :k_width].reshape(nq, n_splits * k_width),
-                     stage_slots[:, :, :k_width].reshape(nq, n_splits * k_width))
+    keys = pack_split_lists(stage_scores, stage_slots, counts, k_width)
     result = decode_keys(torch.topk(keys, k, dim=1).values)
     if rank < k:
         result = _rescan_missed(request, result, start, safe, config, requested_splits)
@@ -526,6 +526,38 @@ def pack_keys(scores: torch.Tensor, slot_bits: torch.Tensor) -> torch.Tensor:
     return keys.masked_fill(slot_bits == EMPTY_SLOT, EMPTY_KEY)
 
 
+# Places one program of the key-packing kernel packs.
+PACK_BLOCK = 1024
+
+
+def pack_split_lists(stage_scores: torch.Tensor, stage_slots: torch.Tensor, counts: torch.Tensor,
+                     k_width: int) -> torch.Tensor:
+    """The scan's split lists as (nq, n_splits * k_width) int64 keys (:func:`pack_keys`), by one kernel.
+
+    ``stage_scores`` (float32) and ``stage_slots`` (int32 slot bits) are the kernel's (nq, n_splits,
+    stage) staging rows, ``counts`` (int32, (nq, n_splits)) how many of each row's first ``k_width``
+    places hold candidates; the places after them become ``EMPTY_KEY`` unread. One pass over the
+    lists replaces the element-wise torch packing (and the fill of the lists' slots it needed).
+
+    Example (needs ``TRITON_INTERPRET=1`` on a CPU):
+        >>> import torch
+        >>> scores = torch.tensor([[[1.5, -2.0, 9.0, 9.0]]])
+        >>> slots = torch.tensor([[[7, 3, 1, 1]]], dtype=torch.int32)
+        >>> keys = pack_split_lists(scores, slots, torch.tensor([[2]], dtype=torch.int32), 2)
+        >>> decode_keys(keys).slots.tolist(), bool(torch.equal(keys, pack_keys(scores[0, :, :2], slots[0, :, :2])))
+        ([[7, 3]], True)
+        >>> decode_keys(pack_split_lists(scores, slots, torch.tensor([[1]], dtype=torch.int32), 2)).slots.tolist()
+        [[7, -1]]
+    """
+    nq, n_splits, stage = stage_scores.shape
+    keys = torch.empty((nq, n_splits * k_width), dtype=torch.int64, device=stage_scores.device)
+    n_places = keys.numel()
+    if n_places:
+        _topk_kernels().pack_list_keys_kernel[(_cdiv(n_places, PACK_BLOCK),)](
+            stage_scores, stage_slots, counts, keys, n_places, K=k_width, STAGE=stage, BLOCK=PACK_BLOCK)
+    return keys
+
+
 def decode_keys(keys: torch.Tensor) -> ScanResult:
     """Turn packed keys (see :func:`pack_keys`) back into scores and slots.
 
@@ -778,6 +810,11 @@ def _kernels():
     return scan
 
 
+def _topk_kernels():
+    from .kernels import topk
+    return topk
+
+
 def _kernels_interpreted() -> bool:
     from triton.runtime.interpreter import InterpretedFunction
     return isinstance(_kernels().scan_topk_kernel, InterpretedFunction)
@@ -891,7 +928,8 @@ class KernelVariant:
         element = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[self.storage_dtype]
         signature = {"queries_ptr": "*" + element, "vectors_ptr": "*" + element, "mask_ptr": "*i32",
                      "bias_ptr": "*fp32", "segments_ptr": "*i64", "split_starts_ptr": "*i64",
-                     "stage_scores_ptr": "*fp32", "stage_slots_ptr": "*i32", "gather_slots_ptr": "*i64",
+                     "stage_scores_ptr": "*fp32", "stage_slots_ptr": "*i32", "counts_ptr": "*i32",
+                     "gather_slots_ptr": "*i64",
                      "gather_offsets_ptr": "*i64", "start_ptr": "*fp32", "nq": "i32", "n_splits": "i32",
                      "nq_bucket": "i32", "rows_bucket": "i32", "stride_mask": "i32", "score_scale": "fp32"}
         signature.update({name: "constexpr" for name in self.constants()})

@@ -16,9 +16,9 @@ and slot; they order as the packed key
     key = order_preserving_int32(score) << 32 | (0xFFFFFFFF - slot)
 
 scores first and, on equal scores, the lower slot (the tie rule). Each program
-leaves its K candidates, in no particular order, in the first K places of its
-rows of the staging arrays, whose slots the launcher fills with ``EMPTY_SLOT``
-first; the launcher packs them into keys to merge the splits.
+leaves its candidates (at most K per query), in no particular order, in the first places of its
+rows of the staging arrays, and their count per row; a second kernel packs them into keys
+(:func:`flatsearch.kernels.topk.pack_list_keys_kernel`) for the launcher's split merge.
 
 ``sample_scores_kernel`` scores a sample of rows the same way for the launcher's start
 thresholds (:func:`flatsearch.triton_scan.start_thresholds`).
@@ -135,7 +135,7 @@ def stage_by_extraction(score_rows, slot_rows, count, scores, threshold, first_p
 def scan_topk_kernel(
     # pointers
     queries_ptr, vectors_ptr, mask_ptr, bias_ptr, segments_ptr, split_starts_ptr, stage_scores_ptr, stage_slots_ptr,
-    gather_slots_ptr, gather_offsets_ptr, start_ptr,
+    counts_ptr, gather_slots_ptr, gather_offsets_ptr, start_ptr,
     # sizes (nq_bucket and rows_bucket only key the autotuner)
     nq, n_splits, nq_bucket, rows_bucket,
     # strides (queries are contiguous rows of DIM)
@@ -154,8 +154,8 @@ def scan_topk_kernel(
     offset that turns ``vectors_ptr + offset + slot * DIM`` into the row of the
     segment's arena. Split ``s`` owns segments ``split_starts[s]`` up to
     ``split_starts[s + 1]``. ``stage_scores`` (float32) and ``stage_slots`` (int32
-    bits of the slot) are (nq, n_splits, STAGE); the first K slots of each row
-    ``EMPTY_SLOT`` at launch, so places no candidate reaches read as empty.
+    bits of the slot) are (nq, n_splits, STAGE); ``counts[q, split]`` (int32, (nq, n_splits))
+    receives how many of the first K places hold candidates (places after it hold none).
 
     With ``GATHER`` the scan visits a list of passing rows instead of slot ranges:
     segments hold positions in that list, ``gather_slots[i]`` is the slot of its
@@ -354,6 +354,8 @@ def scan_topk_kernel(
                     STAGE, BLOCK_Q, MERGE_ROWS)
             tile += 1
         segment += 1
+    # Every row holds at most K candidates here (the last tile merged any longer one).
+    tl.store(counts_ptr + query_rows.to(tl.int64) * n_splits + split, count, mask=query_ok)
 
 
 @triton.jit(do_not_specialize=["nq", "m", "stride_mask"])

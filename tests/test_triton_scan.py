@@ -185,6 +185,26 @@ def test_decode_keys_inverts_the_packing():
     assert [slots[0, i].item() for i in order] == [0, 123456789, 7, 2**32 - 2, 5]
 
 
+@pytest.mark.parametrize("k_width", [16, 128])
+def test_split_lists_pack_as_pack_keys(k_width):
+    """The packing kernel against pack_keys: signed zeros, infinities, the largest slot, lists empty, full and
+    in between; places from a list's count on are empty keys whatever they hold."""
+    generator = torch.Generator().manual_seed(k_width)
+    nq, n_splits, stage = 3, 5, 2 * k_width
+    scores = torch.randn((nq, n_splits, stage), generator=generator)
+    scores[0, 0, :4] = torch.tensor([0.0, -0.0, float("inf"), -float("inf")])
+    slots = torch.randint(0, 2**31 - 1, (nq, n_splits, stage), generator=generator, dtype=torch.int32)
+    slots[1, 1, 3] = -2  # the bits of slot 2**32 - 2
+    counts = torch.randint(0, k_width + 1, (nq, n_splits), generator=generator, dtype=torch.int32)
+    counts[0, 0], counts[2, 4], counts[1, 1] = k_width, 0, 4
+    keys = triton_scan_module.pack_split_lists(scores, slots, counts, k_width)
+    listed = slots[:, :, :k_width].clone()
+    listed[torch.arange(k_width)[None, None, :] >= counts[:, :, None]] = triton_scan_module.EMPTY_SLOT
+    expected = triton_scan_module.pack_keys(scores[:, :, :k_width].reshape(nq, -1), listed.reshape(nq, -1))
+    assert torch.equal(keys, expected)
+    assert int((keys == triton_scan_module.EMPTY_KEY).sum()) == int((k_width - counts).sum())
+
+
 @pytest.mark.parametrize("change, error, words", [
     (dict(k=0), ValueError, "request.k"),
     (dict(queries=torch.zeros(2, 20, dtype=torch.float64)), ValueError, "request.queries"),
