@@ -839,7 +839,7 @@ class SampleVariant:
         element = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[self.storage_dtype]
         signature = {"queries_ptr": "*" + element, "vectors_ptr": "*" + element, "mask_ptr": "*i32",
                      "bias_ptr": "*fp32", "slots_ptr": "*i64", "offsets_ptr": "*i64", "scores_ptr": "*fp32",
-                     "squares_ptr": "*fp32", "nq": "i32", "m": "i32", "stride_mask": "i32", "score_scale": "fp32"}
+                     "bounds_ptr": "*fp32", "nq": "i32", "m": "i32", "stride_mask": "i32", "score_scale": "fp32"}
         signature.update({name: "constexpr" for name in self.constants()})
         return signature
 

@@ -414,23 +414,22 @@ def start_thresholds(request: ScanRequest, k: int, ranges: torch.Tensor, gather_
     bias = request.bias if request.bias is not None else torch.zeros(1, dtype=torch.float32, device=device)
     meta = sample_kernel_meta(nq, dim, storage_dtype, interpreted=device.type == "cpu")
     scores = torch.empty((nq, m), dtype=torch.float32, device=device)
-    squares = torch.empty((_cdiv(nq, meta["BLOCK_Q"]), m), dtype=torch.float32, device=device)
+    bounds = torch.zeros(2, dtype=torch.float32, device=device)
     upcast = device.type == "cpu" and storage_dtype == torch.bfloat16
     _kernels().sample_scores_kernel[(_cdiv(nq, meta["BLOCK_Q"]), _cdiv(m, meta["BLOCK_N"]))](
         rounded, request.arenas[0], mask, bias, slots.contiguous(), _row_offsets(request, slots).contiguous(),
-        scores, squares, nq, m, mask.stride(0) if mask.dim() == 2 else 0, float(request.score_scale),
+        scores, bounds, nq, m, mask.stride(0) if mask.dim() == 2 else 0, float(request.score_scale),
         DIM=dim, PER_QUERY_MASK=mask.dim() == 2, HAS_BIAS=request.bias is not None,
         INPUT_PRECISION="ieee" if storage_dtype == torch.float32 or upcast else None, UPCAST_DOT=upcast, **meta)
     best = torch.topk(scores, k, dim=1).values
     kth = best[:, [r - 1 for r in ranks]].T
     # |scan score - sample score| for a sampled row is at most (dim + 2) roundoffs of each sum times
     # scale |q| |x| + |bias| (Cauchy-Schwarz bounds sum |q_i x_i|); an order statistic of the sample
-    # moves by no more than its rows do. Only rows some query keeps count (squares reads -1 at the
-    # others: with per-query masks they may be never-written memory). The rows' norms are float32
-    # sums, raised by a 2**-10 share so the bound holds over their own rounding.
-    kept = (squares >= 0).any(dim=0)
-    bias_bound = (torch.where(kept, request.bias[slots].abs(), 0.0).max() if request.bias is not None else 0.0)
-    row_bound = squares.max().clamp(min=0.0).sqrt() * (1.0 + 2.0**-10)
+    # moves by no more than its rows do. Only rows some query keeps count (the kernel's bounds: with
+    # per-query masks the others may be never-written memory). The rows' norms are float32 sums,
+    # raised by a 2**-10 share so the bound holds over their own rounding.
+    bias_bound = bounds[1] if request.bias is not None else 0.0
+    row_bound = bounds[0].sqrt() * (1.0 + 2.0**-10)
     bound = abs(float(request.score_scale)) * rounded.float().norm(dim=1) * (1.0 + 2.0**-10) * row_bound + bias_bound
     margin = 2.0 * (dim + 2) * (2.0 * _KERNEL_ROUNDOFF) * bound
     start = torch.nextafter(kth - margin, minus_inf)

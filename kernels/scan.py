@@ -306,14 +306,13 @@ def scan_topk_kernel(
                     scores = acc * score_scale
                 # Rows a query does not keep score -inf: below every threshold, and out of the
                 # tile's best. With one mask for every query that is a term per row, with the bias.
-                # 128-query tiles with one mask and a short list leave that to staging (drop_unkept):
-                # the gate then reads unkept rows too (zeros read, plus their bias) and may open for
+                # 128-query tiles with one mask, no bias and a short list leave that to staging
+                # (drop_unkept): the gate then reads unkept rows too (as zeros) and may open for
                 # one, but the many tiles that stage nothing build no per-row bits for their scores.
-                drop_unkept_later = EXTRACT and not PER_QUERY_MASK and K <= DROP_LATER_MAX_K
-                if drop_unkept_later:
-                    if HAS_BIAS:
-                        scores += tl.load(bias_ptr + slots, mask=in_range, other=0.0)[None, :]
-                else:
+                # (With a bias the per-row term is built anyway, and loading it apart spills: 368
+                # bytes, bf16, 512 dims, 128 x 128 tiles, sm_90.)
+                drop_unkept_later = EXTRACT and not PER_QUERY_MASK and not HAS_BIAS and K <= DROP_LATER_MAX_K
+                if not drop_unkept_later:
                     if HAS_BIAS:
                         row_term = tl.load(bias_ptr + slots, mask=row_needed, other=0.0)
                     else:
@@ -355,12 +354,12 @@ def scan_topk_kernel(
             tile += 1
         segment += 1
     # Every row holds at most K candidates here (the last tile merged any longer one).
-    tl.store(counts_ptr + query_rows.to(tl.int64) * n_splits + split, count, mask=query_ok)
+    tl.store(counts_ptr + list_index + row_offsets_in_stage // STAGE, count, mask=query_ok)
 
 
 @triton.jit(do_not_specialize=["nq", "m", "stride_mask"])
 def sample_scores_kernel(
-    queries_ptr, vectors_ptr, mask_ptr, bias_ptr, slots_ptr, offsets_ptr, scores_ptr, squares_ptr,
+    queries_ptr, vectors_ptr, mask_ptr, bias_ptr, slots_ptr, offsets_ptr, scores_ptr, bounds_ptr,
     nq, m, stride_mask, score_scale,
     DIM: tl.constexpr, PER_QUERY_MASK: tl.constexpr, HAS_BIAS: tl.constexpr, INPUT_PRECISION: tl.constexpr,
     UPCAST_DOT: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
@@ -369,11 +368,12 @@ def sample_scores_kernel(
 
     Row ``i`` is slot ``slots[i]`` at element offset ``offsets[i]`` from ``vectors_ptr``. Its score
     is ``score_scale * q . x + bias[slot]`` by ``tl.dot`` with float32 accumulation (the scan's
-    arithmetic), -inf where query ``q``'s mask bit of the slot is clear. Each query tile also
-    writes, to ``squares[tile, i]``, the row's squared Euclidean norm (float32 sums) where some query
-    of the tile keeps it and -1 where none does: the launcher bounds the roundoff with the rows kept.
-    With one mask for every query the rows it clears are not read; with per-query masks every
-    sampled row is read, never-written ones too, so their contents (NaN, inf) must stay out of the bound.
+    arithmetic), -inf where query ``q``'s mask bit of the slot is clear. Over the rows some query of
+    its tile keeps, each program also raises ``bounds[0]`` (float32, two values, zero at launch) to
+    the largest squared Euclidean norm (float32 sums) and, with ``HAS_BIAS``, ``bounds[1]`` to the
+    largest ``|bias[slot]|``: the launcher bounds the roundoff with them. With one mask for every
+    query the rows it clears are not read; with per-query masks every sampled row is read,
+    never-written ones too, so their contents (NaN, inf) must stay out of the bounds.
     """
     query_tile = tl.program_id(0)
     query_rows = query_tile * BLOCK_Q + tl.arange(0, BLOCK_Q)
@@ -409,9 +409,13 @@ def sample_scores_kernel(
         acc = tl.dot(q, tl.trans(x), acc, input_precision=INPUT_PRECISION)
     scores = acc * score_scale
     if HAS_BIAS:
-        scores += tl.load(bias_ptr + slots, mask=in_range, other=0.0)[None, :]
+        row_bias = tl.load(bias_ptr + slots, mask=in_range, other=0.0)
+        scores += row_bias[None, :]
     scores = tl.where(keep, scores, float("-inf"))
     tl.store(scores_ptr + query_rows[:, None].to(tl.int64) * m + positions[None, :], scores,
              mask=query_ok[:, None] & in_range[None, :])
-    kept = tl.max((keep & query_ok[:, None]).to(tl.int32), axis=0) > 0
-    tl.store(squares_ptr + query_tile.to(tl.int64) * m + positions, tl.where(kept, squares, -1.0), mask=in_range)
+    # Both bounds are at least zero, so the largest of them all is the float atomic maximum.
+    kept = tl.max((keep & query_ok[:, None] & in_range[None, :]).to(tl.int32), axis=0) > 0
+    tl.atomic_max(bounds_ptr, tl.max(tl.where(kept, squares, 0.0), axis=0))
+    if HAS_BIAS:
+        tl.atomic_max(bounds_ptr + 1, tl.max(tl.where(kept, tl.abs(row_bias), 0.0), axis=0))

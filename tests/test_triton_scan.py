@@ -777,10 +777,11 @@ def test_wide_tiles_with_about_k_passing_rows(passing):
 
 @pytest.mark.parametrize("bias", [False, True])
 def test_wide_tiles_never_stage_unkept_rows_the_gate_let_through(bias):
-    """128-query tiles with one mask gate on scores that still hold the unkept rows (read as zeros, plus their
-    bias): here every kept row scores below zero and each unkept one at or above it, so the gate opens on
-    every tile and staging must drop the unkept rows, and the rows of the next split in a tile cut by a split's
-    end (their bits are set: they are dropped by position)."""
+    """128-query tiles with one mask and no bias gate on scores that still hold the unkept rows (read as zeros):
+    here every kept row scores below zero and each unkept one at zero, so the gate opens on every tile and
+    staging must drop the unkept rows, and the rows of the next split in a tile cut by a split's end (their
+    bits are set: they are dropped by position). With a bias (unkept rows' bias far above) the mask is applied
+    before the gate."""
     rows, dim, nq = 200, 16, 128
     base = make_request(660 + bias, dim=dim, nq=nq, k=6, arena_rows=(rows,), ranges=[[0, 75], [96, 187]],
                         pass_fraction=0.5, bias=bias)
@@ -802,12 +803,22 @@ def test_wide_tiles_never_stage_unkept_rows_the_gate_let_through(bias):
 def test_sample_scores_kernel_scores_as_the_scan(dtype, per_query):
     """The sample's scores (tensor-core products, float32 sums) against torch on the sampled rows: -inf where
     a query's bit is clear, bias and scale as the scan adds them, ragged dims (20 of a 32-wide chunk), rows
-    of several arenas, 17 queries (two query tiles); and the squared norms of the rows read."""
+    of several arenas, 17 queries (two query tiles); and the bounds: the largest squared norm and |bias| of
+    the rows some query keeps (rows no query keeps hold the largest norm and bias, which must stay out)."""
     from flatsearch.kernels.scan import sample_scores_kernel
     request = make_request(700 + per_query, dtype=dtype, dim=20, nq=17, k=3, arena_rows=(96, 64), bias=True,
                            per_query=per_query, score_scale=2.0, integer=False)
     slots = torch.tensor([0, 5, 95, 96, 100, 159, 40, 41, 7, 130, 64, 3, 2, 1, 90, 97, 150, 33])
     m, nq = len(slots), 17
+    # two sampled rows no query keeps hold the largest norm and bias: they must stay out of the bounds
+    keep_all = unpack_bits(request.mask_words, 160)
+    keep_all[..., [5, 100]] = False
+    arenas = [arena.clone() for arena in request.arenas]
+    arenas[0][5] = arenas[1][100 - 96] = 50.0
+    bias = request.bias.clone()
+    bias[[5, 100]] = -1e4
+    request = ScanRequest(**{**request.__dict__, "arenas": tuple(arenas), "bias": bias,
+                             "mask_words": pack_bits(keep_all)})
     rows = torch.cat(request.arenas)[slots]
     rounded = request.queries.to(dtype)
     capacity = 160
@@ -816,19 +827,19 @@ def test_sample_scores_kernel_scores_as_the_scan(dtype, per_query):
     expected = (rounded.float() @ rows.float().T) * 2.0 + request.bias[slots][None, :]
     expected = expected.masked_fill(~keep, float("-inf"))
     scores = torch.empty(nq, m)
-    squares = torch.full((2, m), -2.0)
+    bounds = torch.zeros(2)
     mask = request.mask_words
     sample_scores_kernel[(2, 2)](
         rounded.contiguous(), request.arenas[0], mask, request.bias, slots,
-        triton_scan_module._row_offsets(request, slots), scores, squares, nq, m,
+        triton_scan_module._row_offsets(request, slots), scores, bounds, nq, m,
         mask.stride(0) if per_query else 0, 2.0, DIM=20, PER_QUERY_MASK=per_query, HAS_BIAS=True,
         INPUT_PRECISION="ieee", UPCAST_DOT=dtype == torch.bfloat16, BLOCK_Q=16, BLOCK_N=16, BLOCK_D=32)
     assert torch.equal(torch.isneginf(scores), ~keep)
     atol, rtol = TOLERANCE[dtype]
     torch.testing.assert_close(scores[keep], expected[keep], atol=atol, rtol=rtol)
     norms = (rows.float() ** 2).sum(dim=1)
-    for tile, tile_keep in enumerate((keep[:16], keep[16:])):
-        kept = tile_keep.any(dim=0)  # rows some query of the tile keeps; -1 at the others
-        torch.testing.assert_close(squares[tile][kept], norms[kept], atol=1e-4, rtol=1e-5)
-        assert (squares[tile][~kept] == -1).all(), squares[tile]
+    kept = keep.any(dim=0)  # rows some query keeps
+    torch.testing.assert_close(bounds[0], norms[kept].max(), atol=1e-4, rtol=1e-5)
+    assert bounds[1] == request.bias[slots][kept].abs().max()
+    assert norms[~kept].max() > norms[kept].max() and request.bias[slots][~kept].abs().max() > bounds[1]
     assert bool((~keep[16:].any(dim=0)).any())  # the one-query tile leaves rows out
