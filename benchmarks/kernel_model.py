@@ -51,7 +51,7 @@ Assumptions (each a simplification, none measured here):
   after r rows, the 2026-12-02 results) undercounts both staged tiles and merges. Segments are
   whole row tiles (the Index's blocks are multiples of the tile length).
   tl.dot tiles over at least 2**20 scanned rows start each query's threshold just below the j-th best passing score of a strided
-  sample of m = ``sample_size(k, rows)`` rows (about rows / 64; j = ``start_rank(k, m, rows)``,
+  sample of m = ``sample_size(k, rows)`` rows (about rows / 64; j = ``start_rank(k, m, rows, block_q)``,
   38 for k = 1000 at 10M rows, k below 64 results), so a passing row beats the start
   with probability about j / (m x pass fraction), merged K-th or not; the sample costs reading
   its rows once per 64-query tile and its tensor-core products at 50% of the tensor rate, the
@@ -75,11 +75,12 @@ Assumptions (each a simplification, none measured here):
   tile, taken branch or not; the bookkeeping after staging and merging lives in those functions.
 * Dispatch's autotuner picks the fastest candidate of a call shape; the model reports the
   fastest by its own estimate.
-* Around the scan kernel: 5 us per launch, filling the lists' slots (one pass), packing the
-  partial 32-bit candidates into int64 keys (``pack_keys``: 7 element-wise kernels of 4 us, 8
-  passes over the partial keys' bytes), the split merge (``torch.topk`` over the partial keys,
-  three passes over them and 20 us) and decoding (5 element-wise kernels of 4 us). Host-side
-  Python time is not modelled.
+* Around the scan kernel: 5 us per launch, packing the partial 32-bit candidates into int64 keys
+  (``pack_split_lists``: one kernel of 4 us reading at most the lists' 8 bytes a place and writing
+  8, two passes over the partial keys' bytes; with the earlier launcher a fill of the lists' slots,
+  one pass, and ``pack_keys``, 7 element-wise kernels of 4 us and 8 passes), the split merge
+  (``torch.topk`` over the partial keys, three passes over them and 20 us) and decoding (5
+  element-wise kernels of 4 us). Host-side Python time is not modelled.
 * Floors: reading every passing row once at the full HBM bandwidth, or the multiply-adds at the
   full tensor rate, whichever is larger. ``torch.topk(q @ X.T)`` is modelled as reading X at 90%
   of the bandwidth plus writing and re-reading the bf16 score matrix; the bare GEMM as reading X
@@ -200,6 +201,7 @@ def compile_variant(job: tuple) -> dict:
     variant, arch = job
     os.environ.pop("TRITON_INTERPRET", None)
     os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
+    import importlib
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
@@ -212,7 +214,8 @@ def compile_variant(job: tuple) -> dict:
         # without the same attribute here the compiled loads would not be vectorised.
         attrs = {(index,): [["tt.divisibility", 16]] for index, kind in enumerate(signature.values())
                  if kind.startswith("*")}
-        kernel = getattr(scan, getattr(variant, "kernel_name", "scan_topk_kernel"))
+        module = importlib.import_module(getattr(variant, "kernel_module", scan.__name__))
+        kernel = getattr(module, getattr(variant, "kernel_name", "scan_topk_kernel"))
         source = ASTSource(fn=kernel, signature=signature, constexprs=constants, attrs=attrs)
         compiled = triton.compile(source, target=GPUTarget("cuda", arch, 32),
                                   options={"num_warps": variant.config.num_warps,
@@ -659,9 +662,13 @@ def estimate(point: GridPoint, facts: dict, analysis: dict, hardware: Hardware) 
 
     kernel_s = max(memory_s, issue_s, tensor_s, l2_s) + LAUNCH_S
     partial_bytes = point.nq * splits * variant.k_width * 8
-    partial_passes = 1 + (8 if getattr(launcher, "pack_keys", None) else 0) + 3  # fill, pack, topk
+    if hasattr(launcher, "pack_split_lists"):
+        partial_passes, pack_s = 2 + 3, 4e-6  # one packing kernel (read, write), topk
+    else:  # fill, element-wise packing, topk
+        partial_passes = 1 + (8 if getattr(launcher, "pack_keys", None) else 0) + 3
+        pack_s = 7 * 4e-6 if getattr(launcher, "pack_keys", None) else 0.0
     merge_s = partial_passes * partial_bytes / (BANDWIDTH_EFFICIENCY * hardware.bandwidth_tb_s * 1e12) + 20e-6 \
-        + (7 * 4e-6 if getattr(launcher, "pack_keys", None) else 0.0)
+        + pack_s
     decode_s = 5 * 4e-6 + (4e-6 if variant.gather else 0.0)  # the gather path's row offsets: one more
     return {"estimated_ms": (kernel_s + merge_s + decode_s + sample["seconds"]) * 1e3, "kernel_ms": kernel_s * 1e3,
             "sample_ms": sample["seconds"] * 1e3, "start_rate": sample["start_rate"],
@@ -690,7 +697,7 @@ def sample_cost(point: GridPoint, variant, rows: int, pass_fraction: float, hard
     multiplying on tensor cores, writing the (nq, m) float32 scores and the rows' squared norms,
     and ``torch.topk`` reading the scores five times (a radix select: four 8-bit digit passes and
     the final gather). The scan starts from the j-th best sampled score, j =
-    ``start_rank(k, m, rows)`` (k where the launcher has no tight start), which about j / m
+    ``start_rank(k, m, rows, block_q)`` (k where the launcher has no tight start), which about j / m
     of the passing rows beat. With j < k the launcher checks for misses (``MISS_CHECK_LAUNCHES``
     element-wise kernels and one device-to-host read, ``SYNC_S``) and scans a query that missed
     again: with probability ``1 - (1 - TIGHT_START_MISS) ** nq``, costing a sample and a read of
@@ -701,7 +708,8 @@ def sample_cost(point: GridPoint, variant, rows: int, pass_fraction: float, hard
         return {"seconds": 0.0, "start_rate": 1.0, "rank": None}
     element = {"float32": 4, "float16": 2, "bfloat16": 2}[point.dtype]
     m = launcher.sample_size(point.k, rows)
-    rank = launcher.start_rank(point.k, m, rows) if hasattr(launcher, "start_rank") else point.k
+    rank = launcher.start_rank(point.k, m, rows, variant.config.block_q) if hasattr(launcher, "start_rank") \
+        else point.k
     passing = max(1.0, m * pass_fraction)
     bandwidth = BANDWIDTH_EFFICIENCY * hardware.bandwidth_tb_s * 1e12
     sample_q = 16 if point.nq <= 16 else 64
@@ -831,7 +839,7 @@ class SampleVariant:
         element = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[self.storage_dtype]
         signature = {"queries_ptr": "*" + element, "vectors_ptr": "*" + element, "mask_ptr": "*i32",
                      "bias_ptr": "*fp32", "slots_ptr": "*i64", "offsets_ptr": "*i64", "scores_ptr": "*fp32",
-                     "squares_ptr": "*fp32", "nq": "i32", "m": "i32", "stride_mask": "i32", "score_scale": "fp32"}
+                     "bounds_ptr": "*fp32", "nq": "i32", "m": "i32", "stride_mask": "i32", "score_scale": "fp32"}
         signature.update({name: "constexpr" for name in self.constants()})
         return signature
 
@@ -841,6 +849,46 @@ class SampleVariant:
         return (f"sample {str(self.storage_dtype).replace('torch.', '')} dim={self.dim} "
                 f"tile={c.block_q}x{c.block_n}x{c.block_d} warps={c.num_warps} stages={c.num_stages}"
                 f"{' per-query-mask' if self.per_query_mask else ''}{' bias' if self.has_bias else ''}")
+
+
+@dataclass(frozen=True)
+class PackVariant:
+    """The split lists' key-packing kernel (``pack_list_keys_kernel``) as the launcher launches it: compiled
+    for its registers and spills only (its time is modelled in :func:`estimate`, as two passes)."""
+
+    k_width: int
+    kernel_name = "pack_list_keys_kernel"
+    kernel_module = "flatsearch.kernels.topk"
+
+    @property
+    def config(self):
+        """Launch settings only (the tile fields are unused): Triton's defaults, 4 warps."""
+        from flatsearch.triton_scan import KernelConfig
+        return KernelConfig(16, 16, 16, 4, 3)
+
+    def constants(self) -> dict:
+        from flatsearch.triton_scan import PACK_BLOCK, staging_capacity
+        return {"K": self.k_width, "STAGE": staging_capacity(self.k_width), "BLOCK": PACK_BLOCK}
+
+    def signature(self) -> dict:
+        signature = {"stage_scores_ptr": "*fp32", "stage_slots_ptr": "*i32", "counts_ptr": "*i32", "keys_ptr": "*i64",
+                     "n_places": "i64"}
+        signature.update({name: "constexpr" for name in self.constants()})
+        return signature
+
+    @property
+    def name(self) -> str:
+        return f"pack keys K={self.k_width}"
+
+
+def pack_variants(points, *, corners: bool = False) -> list:
+    """The key-packing kernels the launcher may start for the points (every list width for corners)."""
+    from flatsearch import triton_scan as launcher
+    if not hasattr(launcher, "pack_split_lists"):
+        return []
+    widths = ({launcher.k_width_for(k) for k in (1, 17, 129, launcher.MAX_KERNEL_K)} if corners else
+              {launcher.k_width_for(point.k + 1) for point in points})
+    return [PackVariant(width) for width in sorted(widths)]
 
 
 def sample_variants(points, *, all_flags: bool = False, corners: bool = False) -> list:
@@ -883,7 +931,7 @@ def dispatched_on(variant, arch: int) -> bool:
     """Whether dispatch on a device of compute capability ``arch`` can launch ``variant``
     (a few tiles are left out on some architectures: see ``_spills_on_this_triton``)."""
     from flatsearch import triton_scan as launcher
-    if isinstance(variant, SampleVariant):
+    if isinstance(variant, (SampleVariant, PackVariant)):
         return True
     c = variant.config
     return not (c.block_q > 1 and launcher._spills_on_this_triton(
@@ -922,6 +970,7 @@ def run_model(points, *, archs=(90, 80), workers=2, all_flags=False, corners=Fal
             for variant in (corner_variants(arch) if corners else variants_for(points, all_flags=all_flags, arch=arch))]
     jobs += [(variant, arch) for arch in archs
              for variant in sample_variants(points, all_flags=all_flags, corners=corners)]
+    jobs += [(variant, arch) for arch in archs for variant in pack_variants(points, corners=corners)]
     compiled = compile_all(list(dict.fromkeys(jobs)), workers, progress)
     compile_wall_s = time.perf_counter() - began
     by_key = {}
@@ -932,7 +981,7 @@ def run_model(points, *, archs=(90, 80), workers=2, all_flags=False, corners=Fal
                   "compile_s": round(facts["compile_s"], 2)}
         if "error" in facts:
             record.update(error=facts["error"], registers=None, spill_bytes=None, shared_bytes=None)
-        elif isinstance(variant, SampleVariant):
+        elif isinstance(variant, (SampleVariant, PackVariant)):
             record.update(registers=facts["registers"], spill_bytes=facts["spill_bytes"],
                           shared_bytes=facts["shared_bytes"])
         else:

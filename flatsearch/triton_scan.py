@@ -6,14 +6,15 @@ the split count comes from the real query-tile size and the SM count
 (:func:`plan_splits`). Each (query tile, split) program leaves its best K
 candidates (32-bit scores and slots) in the front of its staging rows
 (selection by threshold, :mod:`flatsearch.kernels.topk`, so K up to
-:data:`MAX_KERNEL_K` never needs more registers); they are packed into int64
-keys (:func:`pack_keys`), one ``torch.topk`` over the keys merges the splits,
+:data:`MAX_KERNEL_K` never needs more registers) with their count; one more
+kernel packs them into int64 keys (:func:`pack_split_lists`, as :func:`pack_keys`),
+one ``torch.topk`` over the keys merges the splits,
 and the keys are decoded back into scores and slots. Keys embed the slot, so equal scores come out lower slot
 first, exactly as the torch backend orders them.
 
 Scans of ``tl.dot`` tiles over many rows start each query's threshold from a
-strided sample (:func:`start_thresholds`): from k = :data:`TIGHT_START_MIN_K` on,
-from a tight rank of it (:func:`tight_start_rank`), far above the sample's k-th,
+strided sample (:func:`start_thresholds`): from k = :data:`TIGHT_START_MIN_K` on
+(at every k for 128-query tiles), from a tight rank of it (:func:`tight_start_rank`), far above the sample's k-th,
 so that few row tiles hold winners; a query whose tight start turns out too high
 (fewer than k rows above it) is scanned again from the sample's k-th, which is
 always safe, so results stay exact.
@@ -216,17 +217,17 @@ def _scan(request: ScanRequest, *, config: KernelConfig | None = None, n_splits:
     mask = request.mask_words.contiguous()
     bias = request.bias.contiguous() if request.bias is not None else torch.zeros(1, dtype=torch.float32, device=device)
     stage = staging_capacity(k_width)
-    # Each row holds a list (its first k_width places) and the candidates staged behind it.
-    # Lists start empty: a place no candidate reaches keeps EMPTY_SLOT and becomes padding.
+    # Each row holds a list (its first k_width places) and the candidates staged behind it; the
+    # kernel leaves each list's count, so nothing is filled first.
     stage_scores = torch.empty((nq, n_splits, stage), dtype=torch.float32, device=device)
     stage_slots = torch.empty((nq, n_splits, stage), dtype=torch.int32, device=device)
-    stage_slots[:, :, :k_width] = EMPTY_SLOT
+    counts = torch.empty((nq, n_splits), dtype=torch.int32, device=device)
 
     rank = k
     if start is not None:
         start = start.to(device=device, dtype=torch.float32).contiguous()
     elif uses_start_sample(block_q, total_rows):
-        rank = start_rank(k, sample_size(k, total_rows), total_rows)
+        rank = start_rank(k, sample_size(k, total_rows), total_rows, block_q)
         if rank < k:
             start, safe = start_thresholds(request, k, ranges, gather_slots if gather else None,
                                            total_rows=total_rows, rank=rank)
@@ -250,15 +251,14 @@ def _scan(request: ScanRequest, *, config: KernelConfig | None = None, n_splits:
         return (_cdiv(nq, launch_meta["BLOCK_Q"]), n_splits)
 
     kernel[grid](
-        queries, request.arenas[0], mask, bias, segments, split_starts, stage_scores, stage_slots,
+        queries, request.arenas[0], mask, bias, segments, split_starts, stage_scores, stage_slots, counts,
         gather_slots, gather_offsets, start,
         nq, n_splits, _bucket(nq), _bucket(max(1, total_rows // 65536)),
         mask.stride(0) if mask.dim() == 2 else 0,
         float(request.score_scale),
         **constants, **meta,
     )
-    keys = pack_keys(stage_scores[:, :, :k_width].reshape(nq, n_splits * k_width),
-                     stage_slots[:, :, :k_width].reshape(nq, n_splits * k_width))
+    keys = pack_split_lists(stage_scores, stage_slots, counts, k_width)
     result = decode_keys(torch.topk(keys, k, dim=1).values)
     if rank < k:
         result = _rescan_missed(request, result, start, safe, config, requested_splits)
@@ -414,23 +414,22 @@ def start_thresholds(request: ScanRequest, k: int, ranges: torch.Tensor, gather_
     bias = request.bias if request.bias is not None else torch.zeros(1, dtype=torch.float32, device=device)
     meta = sample_kernel_meta(nq, dim, storage_dtype, interpreted=device.type == "cpu")
     scores = torch.empty((nq, m), dtype=torch.float32, device=device)
-    squares = torch.empty((_cdiv(nq, meta["BLOCK_Q"]), m), dtype=torch.float32, device=device)
+    bounds = torch.zeros(2, dtype=torch.float32, device=device)
     upcast = device.type == "cpu" and storage_dtype == torch.bfloat16
     _kernels().sample_scores_kernel[(_cdiv(nq, meta["BLOCK_Q"]), _cdiv(m, meta["BLOCK_N"]))](
         rounded, request.arenas[0], mask, bias, slots.contiguous(), _row_offsets(request, slots).contiguous(),
-        scores, squares, nq, m, mask.stride(0) if mask.dim() == 2 else 0, float(request.score_scale),
+        scores, bounds, nq, m, mask.stride(0) if mask.dim() == 2 else 0, float(request.score_scale),
         DIM=dim, PER_QUERY_MASK=mask.dim() == 2, HAS_BIAS=request.bias is not None,
         INPUT_PRECISION="ieee" if storage_dtype == torch.float32 or upcast else None, UPCAST_DOT=upcast, **meta)
     best = torch.topk(scores, k, dim=1).values
     kth = best[:, [r - 1 for r in ranks]].T
     # |scan score - sample score| for a sampled row is at most (dim + 2) roundoffs of each sum times
     # scale |q| |x| + |bias| (Cauchy-Schwarz bounds sum |q_i x_i|); an order statistic of the sample
-    # moves by no more than its rows do. Only rows some query keeps count (squares reads -1 at the
-    # others: with per-query masks they may be never-written memory). The rows' norms are float32
-    # sums, raised by a 2**-10 share so the bound holds over their own rounding.
-    kept = (squares >= 0).any(dim=0)
-    bias_bound = (torch.where(kept, request.bias[slots].abs(), 0.0).max() if request.bias is not None else 0.0)
-    row_bound = squares.max().clamp(min=0.0).sqrt() * (1.0 + 2.0**-10)
+    # moves by no more than its rows do. Only rows some query keeps count (the kernel's bounds: with
+    # per-query masks the others may be never-written memory). The rows' norms are float32 sums,
+    # raised by a 2**-10 share so the bound holds over their own rounding.
+    bias_bound = bounds[1] if request.bias is not None else 0.0
+    row_bound = bounds[0].sqrt() * (1.0 + 2.0**-10)
     bound = abs(float(request.score_scale)) * rounded.float().norm(dim=1) * (1.0 + 2.0**-10) * row_bound + bias_bound
     margin = 2.0 * (dim + 2) * (2.0 * _KERNEL_ROUNDOFF) * bound
     start = torch.nextafter(kth - margin, minus_inf)
@@ -445,18 +444,26 @@ TIGHT_START_MISS = 1e-5
 
 # Smallest k that starts from a tight rank: below it the sample's k-th already leaves few tiles staging,
 # and the check costs more than it saves (model, sm_90, 10M x 384: nq=16 k=10 2.016 -> 2.047 ms with it).
+# Tiles of 128 queries (staging by extraction) start from a tight rank at every k: 128 x 128 scores a
+# tile beat the sample's 10th of 156,250 rows in about two tiles of three, and each such tile pays
+# a staging pass and its rounds (model, sm_90, 10M x 384, nq=128 k=10: 3.51 -> 3.28 ms with it).
 TIGHT_START_MIN_K = 64
+TIGHT_START_MIN_QUERIES = 128
 
 
-def start_rank(k: int, sample_rows: int, total_rows: int) -> int:
-    """The sample's order statistic a scan starts from: :func:`tight_start_rank` from
-    :data:`TIGHT_START_MIN_K` results on, else the k-th.
+def start_rank(k: int, sample_rows: int, total_rows: int, block_q: int = 1) -> int:
+    """The sample's order statistic a scan in tiles of ``block_q`` queries starts from: :func:`tight_start_rank`
+    from :data:`TIGHT_START_MIN_K` results on or for tiles of :data:`TIGHT_START_MIN_QUERIES` queries, else the k-th.
 
     Example:
         >>> start_rank(10, 156_250, 10_000_000), start_rank(100, 156_250, 10_000_000)
         (10, 11)
+        >>> start_rank(10, 156_250, 10_000_000, block_q=64), start_rank(10, 156_250, 10_000_000, block_q=128)
+        (10, 5)
     """
-    return k if k < TIGHT_START_MIN_K else tight_start_rank(k, sample_rows, total_rows)
+    if k < TIGHT_START_MIN_K and block_q < TIGHT_START_MIN_QUERIES:
+        return k
+    return tight_start_rank(k, sample_rows, total_rows)
 
 
 def tight_start_rank(k: int, sample_rows: int, total_rows: int, miss: float | None = None) -> int:
@@ -516,6 +523,38 @@ def pack_keys(scores: torch.Tensor, slot_bits: torch.Tensor) -> torch.Tensor:
     ordered = torch.where(scores == 0, torch.zeros_like(ordered), ordered)
     keys = (ordered << 32) | (_SLOT_BITS - (slot_bits.long() & _SLOT_BITS))
     return keys.masked_fill(slot_bits == EMPTY_SLOT, EMPTY_KEY)
+
+
+# Places one program of the key-packing kernel packs.
+PACK_BLOCK = 1024
+
+
+def pack_split_lists(stage_scores: torch.Tensor, stage_slots: torch.Tensor, counts: torch.Tensor,
+                     k_width: int) -> torch.Tensor:
+    """The scan's split lists as (nq, n_splits * k_width) int64 keys (:func:`pack_keys`), by one kernel.
+
+    ``stage_scores`` (float32) and ``stage_slots`` (int32 slot bits) are the kernel's (nq, n_splits,
+    stage) staging rows, ``counts`` (int32, (nq, n_splits)) how many of each row's first ``k_width``
+    places hold candidates; the places after them become ``EMPTY_KEY`` unread. One pass over the
+    lists replaces the element-wise torch packing (and the fill of the lists' slots it needed).
+
+    Example (needs ``TRITON_INTERPRET=1`` on a CPU):
+        >>> import torch
+        >>> scores = torch.tensor([[[1.5, -2.0, 9.0, 9.0]]])
+        >>> slots = torch.tensor([[[7, 3, 1, 1]]], dtype=torch.int32)
+        >>> keys = pack_split_lists(scores, slots, torch.tensor([[2]], dtype=torch.int32), 2)
+        >>> decode_keys(keys).slots.tolist(), bool(torch.equal(keys, pack_keys(scores[0, :, :2], slots[0, :, :2])))
+        ([[7, 3]], True)
+        >>> decode_keys(pack_split_lists(scores, slots, torch.tensor([[1]], dtype=torch.int32), 2)).slots.tolist()
+        [[7, -1]]
+    """
+    nq, n_splits, stage = stage_scores.shape
+    keys = torch.empty((nq, n_splits * k_width), dtype=torch.int64, device=stage_scores.device)
+    n_places = keys.numel()
+    if n_places:
+        _topk_kernels().pack_list_keys_kernel[(_cdiv(n_places, PACK_BLOCK),)](
+            stage_scores, stage_slots, counts, keys, n_places, K=k_width, STAGE=stage, BLOCK=PACK_BLOCK)
+    return keys
 
 
 def decode_keys(keys: torch.Tensor) -> ScanResult:
@@ -770,6 +809,11 @@ def _kernels():
     return scan
 
 
+def _topk_kernels():
+    from .kernels import topk
+    return topk
+
+
 def _kernels_interpreted() -> bool:
     from triton.runtime.interpreter import InterpretedFunction
     return isinstance(_kernels().scan_topk_kernel, InterpretedFunction)
@@ -883,7 +927,8 @@ class KernelVariant:
         element = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[self.storage_dtype]
         signature = {"queries_ptr": "*" + element, "vectors_ptr": "*" + element, "mask_ptr": "*i32",
                      "bias_ptr": "*fp32", "segments_ptr": "*i64", "split_starts_ptr": "*i64",
-                     "stage_scores_ptr": "*fp32", "stage_slots_ptr": "*i32", "gather_slots_ptr": "*i64",
+                     "stage_scores_ptr": "*fp32", "stage_slots_ptr": "*i32", "counts_ptr": "*i32",
+                     "gather_slots_ptr": "*i64",
                      "gather_offsets_ptr": "*i64", "start_ptr": "*fp32", "nq": "i32", "n_splits": "i32",
                      "nq_bucket": "i32", "rows_bucket": "i32", "stride_mask": "i32", "score_scale": "fp32"}
         signature.update({name: "constexpr" for name in self.constants()})

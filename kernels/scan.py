@@ -16,9 +16,9 @@ and slot; they order as the packed key
     key = order_preserving_int32(score) << 32 | (0xFFFFFFFF - slot)
 
 scores first and, on equal scores, the lower slot (the tie rule). Each program
-leaves its K candidates, in no particular order, in the first K places of its
-rows of the staging arrays, whose slots the launcher fills with ``EMPTY_SLOT``
-first; the launcher packs them into keys to merge the splits.
+leaves its candidates (at most K per query), in no particular order, in the first places of its
+rows of the staging arrays, and their count per row; a second kernel packs them into keys
+(:func:`flatsearch.kernels.topk.pack_list_keys_kernel`) for the launcher's split merge.
 
 ``sample_scores_kernel`` scores a sample of rows the same way for the launcher's start
 thresholds (:func:`flatsearch.triton_scan.start_thresholds`).
@@ -33,6 +33,11 @@ from .topk import EMPTY_SLOT, merge_staged, stage_candidates  # noqa: F401
 # 4,040 instead of 4,220 issue cycles per tile); with 1,024 nearly every tile stages and counting
 # the winners up front is cheaper (16 x 64 tiles at k=1000: 3,356 instead of 3,632).
 BEST_GATE_MAX_K = tl.constexpr(64)
+# Largest list for which 128-query tiles with one mask leave the unkept rows to staging (drop_unkept):
+# with lists up to 128 (k up to 100, a tight start) about two tiles of three stage, and the tiles'
+# saved per-row bits pay for staging's (model, sm_90, 10M x 384, nq=128 k=10: 3.94 -> 3.51 ms); at
+# K = 1024 nearly every tile stages and the bits cost twice (nq=128 k=1000 5.08 -> 5.36 ms).
+DROP_LATER_MAX_K = tl.constexpr(128)
 
 
 @triton.jit
@@ -70,11 +75,31 @@ def stage_winners(score_rows, slot_rows, count, winners, wins, scores, slot_bits
 
 
 @triton.jit
+def drop_unkept(scores, mask_ptr, first_position, n_rows, GATHER: tl.constexpr, BLOCK_N: tl.constexpr):
+    """``scores`` (BLOCK_Q, BLOCK_N) with -inf at the tile's rows no query keeps: those from ``n_rows`` on
+    (past the segment's end) and, with one mask for every query (not ``GATHER``: every listed row
+    passes), those whose keep-bit is clear.
+
+    The bits are read again here, in the scores' own layout, so the tiles that stage nothing never
+    build per-row bits or positions for their scores.
+    """
+    local = tl.arange(0, BLOCK_N)
+    kept = local < n_rows
+    if not GATHER:
+        offset = (first_position & 31).to(tl.int32) + local
+        words = tl.load(mask_ptr + (first_position >> 5) + (offset >> 5), mask=kept, other=0)
+        kept = ((words >> (offset & 31)) & 1) != 0
+    return tl.where(kept[None, :], scores, float("-inf"))
+
+
+@triton.jit
 def stage_by_extraction(score_rows, slot_rows, count, scores, threshold, first_position, gather_slots_ptr,
-                        GATHER: tl.constexpr, BLOCK_N: tl.constexpr):
+                        mask_ptr, n_rows, GATHER: tl.constexpr, DROP_UNKEPT: tl.constexpr, BLOCK_N: tl.constexpr):
     """Append a tile's scores above each query's threshold to its row, best first; the new counts and the largest.
 
-    The tile is (BLOCK_Q, BLOCK_N).
+    The tile is (BLOCK_Q, BLOCK_N). With ``DROP_UNKEPT`` the scores of rows no query keeps are
+    still in it (their rows read as zeros) and are dropped first (:func:`drop_unkept`); without,
+    they are -inf already.
 
     Each round takes every query's best remaining score (one reduction along the rows) and
     stores it where it beats the threshold, so a tile costs as many rounds as its busiest query
@@ -83,6 +108,8 @@ def stage_by_extraction(score_rows, slot_rows, count, scores, threshold, first_p
     ``slot_rows`` are (BLOCK_Q,) pointers to the rows; ``first_position`` is the position of the
     tile's first row (its slot, or with ``GATHER`` its place in the list of passing slots).
     """
+    if DROP_UNKEPT:
+        scores = drop_unkept(scores, mask_ptr, first_position, n_rows, GATHER, BLOCK_N)
     columns = tl.arange(0, BLOCK_N)
     best, column = tl.max(scores, axis=1, return_indices=True)
     take = best > threshold
@@ -108,7 +135,7 @@ def stage_by_extraction(score_rows, slot_rows, count, scores, threshold, first_p
 def scan_topk_kernel(
     # pointers
     queries_ptr, vectors_ptr, mask_ptr, bias_ptr, segments_ptr, split_starts_ptr, stage_scores_ptr, stage_slots_ptr,
-    gather_slots_ptr, gather_offsets_ptr, start_ptr,
+    counts_ptr, gather_slots_ptr, gather_offsets_ptr, start_ptr,
     # sizes (nq_bucket and rows_bucket only key the autotuner)
     nq, n_splits, nq_bucket, rows_bucket,
     # strides (queries are contiguous rows of DIM)
@@ -127,8 +154,8 @@ def scan_topk_kernel(
     offset that turns ``vectors_ptr + offset + slot * DIM`` into the row of the
     segment's arena. Split ``s`` owns segments ``split_starts[s]`` up to
     ``split_starts[s + 1]``. ``stage_scores`` (float32) and ``stage_slots`` (int32
-    bits of the slot) are (nq, n_splits, STAGE); the first K slots of each row
-    ``EMPTY_SLOT`` at launch, so places no candidate reaches read as empty.
+    bits of the slot) are (nq, n_splits, STAGE); ``counts[q, split]`` (int32, (nq, n_splits))
+    receives how many of the first K places hold candidates (places after it hold none).
 
     With ``GATHER`` the scan visits a list of passing rows instead of slot ranges:
     segments hold positions in that list, ``gather_slots[i]`` is the slot of its
@@ -279,23 +306,33 @@ def scan_topk_kernel(
                     scores = acc * score_scale
                 # Rows a query does not keep score -inf: below every threshold, and out of the
                 # tile's best. With one mask for every query that is a term per row, with the bias.
-                if HAS_BIAS:
-                    row_term = tl.load(bias_ptr + slots, mask=row_needed, other=0.0)
-                else:
-                    row_term = tl.zeros((BLOCK_N,), dtype=tl.float32)
-                if PER_QUERY_MASK:
-                    scores = tl.where(keep, scores + row_term[None, :], float("-inf"))
-                else:
-                    scores = scores + tl.where(row_needed, row_term, float("-inf"))[None, :]
+                # 128-query tiles with one mask, no bias and a short list leave that to staging
+                # (drop_unkept): the gate then reads unkept rows too (as zeros) and may open for
+                # one, but the many tiles that stage nothing build no per-row bits for their scores.
+                # (With a bias the per-row term is built anyway, and loading it apart spills: 368
+                # bytes, bf16, 512 dims, 128 x 128 tiles, sm_90.)
+                drop_unkept_later = EXTRACT and not PER_QUERY_MASK and not HAS_BIAS and K <= DROP_LATER_MAX_K
+                if not drop_unkept_later:
+                    if HAS_BIAS:
+                        row_term = tl.load(bias_ptr + slots, mask=row_needed, other=0.0)
+                    else:
+                        row_term = tl.zeros((BLOCK_N,), dtype=tl.float32)
+                    if PER_QUERY_MASK:
+                        scores = tl.where(keep, scores + row_term[None, :], float("-inf"))
+                    else:
+                        scores = scores + tl.where(row_needed, row_term, float("-inf"))[None, :]
                 if EXTRACT or (BLOCK_Q > 1 and K <= BEST_GATE_MAX_K):
                     # The gate: whether any query's best score of the tile beats its threshold (a
                     # max along the rows, cheaper than counting the winners where few tiles stage).
                     best = tl.max(scores, axis=1)
                     if tl.max((best > threshold).to(tl.int32), axis=0) > 0:
                         if EXTRACT:
+                            first_position = start + tile * BLOCK_N
                             count, most_staged = stage_by_extraction(
                                 score_base + row_offsets_in_stage, slot_base + row_offsets_in_stage, count, scores,
-                                threshold, start + tile * BLOCK_N, gather_slots_ptr, GATHER, BLOCK_N)
+                                threshold, first_position, gather_slots_ptr, mask_ptr,
+                                (tl.minimum(first_position + BLOCK_N, stop) - first_position).to(tl.int32),
+                                GATHER, drop_unkept_later, BLOCK_N)
                         else:
                             count, most_staged = stage_above(score_rows, slot_rows, count, scores, threshold,
                                                              slots.to(tl.int32)[None, :])
@@ -316,11 +353,13 @@ def scan_topk_kernel(
                     STAGE, BLOCK_Q, MERGE_ROWS)
             tile += 1
         segment += 1
+    # Every row holds at most K candidates here (the last tile merged any longer one).
+    tl.store(counts_ptr + list_index + row_offsets_in_stage // STAGE, count, mask=query_ok)
 
 
 @triton.jit(do_not_specialize=["nq", "m", "stride_mask"])
 def sample_scores_kernel(
-    queries_ptr, vectors_ptr, mask_ptr, bias_ptr, slots_ptr, offsets_ptr, scores_ptr, squares_ptr,
+    queries_ptr, vectors_ptr, mask_ptr, bias_ptr, slots_ptr, offsets_ptr, scores_ptr, bounds_ptr,
     nq, m, stride_mask, score_scale,
     DIM: tl.constexpr, PER_QUERY_MASK: tl.constexpr, HAS_BIAS: tl.constexpr, INPUT_PRECISION: tl.constexpr,
     UPCAST_DOT: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
@@ -329,11 +368,12 @@ def sample_scores_kernel(
 
     Row ``i`` is slot ``slots[i]`` at element offset ``offsets[i]`` from ``vectors_ptr``. Its score
     is ``score_scale * q . x + bias[slot]`` by ``tl.dot`` with float32 accumulation (the scan's
-    arithmetic), -inf where query ``q``'s mask bit of the slot is clear. Each query tile also
-    writes, to ``squares[tile, i]``, the row's squared Euclidean norm (float32 sums) where some query
-    of the tile keeps it and -1 where none does: the launcher bounds the roundoff with the rows kept.
-    With one mask for every query the rows it clears are not read; with per-query masks every
-    sampled row is read, never-written ones too, so their contents (NaN, inf) must stay out of the bound.
+    arithmetic), -inf where query ``q``'s mask bit of the slot is clear. Over the rows some query of
+    its tile keeps, each program also raises ``bounds[0]`` (float32, two values, zero at launch) to
+    the largest squared Euclidean norm (float32 sums) and, with ``HAS_BIAS``, ``bounds[1]`` to the
+    largest ``|bias[slot]|``: the launcher bounds the roundoff with them. With one mask for every
+    query the rows it clears are not read; with per-query masks every sampled row is read,
+    never-written ones too, so their contents (NaN, inf) must stay out of the bounds.
     """
     query_tile = tl.program_id(0)
     query_rows = query_tile * BLOCK_Q + tl.arange(0, BLOCK_Q)
@@ -369,9 +409,13 @@ def sample_scores_kernel(
         acc = tl.dot(q, tl.trans(x), acc, input_precision=INPUT_PRECISION)
     scores = acc * score_scale
     if HAS_BIAS:
-        scores += tl.load(bias_ptr + slots, mask=in_range, other=0.0)[None, :]
+        row_bias = tl.load(bias_ptr + slots, mask=in_range, other=0.0)
+        scores += row_bias[None, :]
     scores = tl.where(keep, scores, float("-inf"))
     tl.store(scores_ptr + query_rows[:, None].to(tl.int64) * m + positions[None, :], scores,
              mask=query_ok[:, None] & in_range[None, :])
-    kept = tl.max((keep & query_ok[:, None]).to(tl.int32), axis=0) > 0
-    tl.store(squares_ptr + query_tile.to(tl.int64) * m + positions, tl.where(kept, squares, -1.0), mask=in_range)
+    # Both bounds are at least zero, so the largest of them all is the float atomic maximum.
+    kept = tl.max((keep & query_ok[:, None] & in_range[None, :]).to(tl.int32), axis=0) > 0
+    tl.atomic_max(bounds_ptr, tl.max(tl.where(kept, squares, 0.0), axis=0))
+    if HAS_BIAS:
+        tl.atomic_max(bounds_ptr + 1, tl.max(tl.where(kept, tl.abs(row_bias), 0.0), axis=0))

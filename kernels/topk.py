@@ -39,6 +39,8 @@ import triton.language as tl
 # than 2**32 - 1 slots).
 EMPTY_SLOT = tl.constexpr(-1)
 MIN_INT32 = tl.constexpr(-(2**31))
+# The packed key of an empty place: below every real key.
+EMPTY_KEY = tl.constexpr(-(2**63))
 
 
 @triton.jit
@@ -180,3 +182,28 @@ def merge_staged(score_base, slot_base, count, threshold, row_stride,
     # The next tile's staging stores must not overtake this merge's loads.
     tl.debug_barrier()
     return threshold
+
+
+@triton.jit(do_not_specialize=["n_places"])
+def pack_list_keys_kernel(stage_scores_ptr, stage_slots_ptr, counts_ptr, keys_ptr, n_places,
+                          K: tl.constexpr, STAGE: tl.constexpr, BLOCK: tl.constexpr):
+    """The split lists' candidates as packed int64 keys: ``keys[i]`` for the ``i``-th of ``n_places`` list places.
+
+    Place ``i`` is place ``i % K`` of list ``i // K``, whose row of ``STAGE`` places starts at
+    ``(i // K) * STAGE`` in ``stage_scores`` (float32) and ``stage_slots`` (int32 slot bits) and
+    whose first ``counts[i // K]`` places hold its candidates (the scan leaves them there). The
+    key is ``order_preserving_int32(score) << 32 | (0xFFFFFFFF - slot)``, -0.0 folded onto +0.0;
+    places from the count on are ``EMPTY_KEY`` and are not read.
+    """
+    index = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    ok = index < n_places
+    row = index // K
+    place = (index % K).to(tl.int32)
+    count = tl.load(counts_ptr + row, mask=ok, other=0)
+    real = ok & (place < count)
+    scores = tl.load(stage_scores_ptr + row * STAGE + place, mask=real, other=0.0)
+    slot_bits = tl.load(stage_slots_ptr + row * STAGE + place, mask=real, other=0)
+    high, _ = key_halves(scores, slot_bits)
+    low = (~slot_bits).to(tl.uint32, bitcast=True).to(tl.int64)  # 0xFFFFFFFF - slot, zero-extended
+    key = (high.to(tl.int64) << 32) | low
+    tl.store(keys_ptr + index, tl.where(real, key, EMPTY_KEY), mask=ok)

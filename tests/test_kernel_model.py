@@ -129,9 +129,15 @@ def test_a_tight_start_costs_its_check_and_admits_its_rank():
                                     10_000_000, 1.0, h200)
     assert wide["rank"] == 38 and wide["start_rate"] == pytest.approx(38 / 156_250)
     few = kernel_model.sample_cost(kernel_model.GridPoint(10_000_000, 384, "float16", 128, 10, "none"),
-                                   KernelVariant(torch.float16, 384, 16, variant.config, False, False),
-                                   10_000_000, 1.0, h200)
+                                   KernelVariant(torch.float16, 384, 16, KernelConfig(64, 64, 64, 8, 3, 255), False,
+                                                 False), 10_000_000, 1.0, h200)
     assert few["rank"] == 10 and few["start_rate"] == pytest.approx(10 / 156_250)  # below TIGHT_START_MIN_K
+    # 128-query tiles start from a tight rank at every k
+    wide_few = kernel_model.sample_cost(kernel_model.GridPoint(10_000_000, 384, "float16", 128, 10, "none"),
+                                        KernelVariant(torch.float16, 384, 16, variant.config, False, False),
+                                        10_000_000, 1.0, h200)
+    assert wide_few["rank"] == 5 and wide_few["start_rate"] == pytest.approx(5 / 156_250)
+    assert wide_few["seconds"] > few["seconds"]
     check = kernel_model.MISS_CHECK_LAUNCHES * 4e-6 + kernel_model.SYNC_S
     assert wide["seconds"] > few["seconds"] + check
 

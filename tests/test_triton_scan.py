@@ -185,6 +185,26 @@ def test_decode_keys_inverts_the_packing():
     assert [slots[0, i].item() for i in order] == [0, 123456789, 7, 2**32 - 2, 5]
 
 
+@pytest.mark.parametrize("k_width", [16, 128])
+def test_split_lists_pack_as_pack_keys(k_width):
+    """The packing kernel against pack_keys: signed zeros, infinities, the largest slot, lists empty, full and
+    in between; places from a list's count on are empty keys whatever they hold."""
+    generator = torch.Generator().manual_seed(k_width)
+    nq, n_splits, stage = 3, 5, 2 * k_width
+    scores = torch.randn((nq, n_splits, stage), generator=generator)
+    scores[0, 0, :4] = torch.tensor([0.0, -0.0, float("inf"), -float("inf")])
+    slots = torch.randint(0, 2**31 - 1, (nq, n_splits, stage), generator=generator, dtype=torch.int32)
+    slots[1, 1, 3] = -2  # the bits of slot 2**32 - 2
+    counts = torch.randint(0, k_width + 1, (nq, n_splits), generator=generator, dtype=torch.int32)
+    counts[0, 0], counts[2, 4], counts[1, 1] = k_width, 0, 4
+    keys = triton_scan_module.pack_split_lists(scores, slots, counts, k_width)
+    listed = slots[:, :, :k_width].clone()
+    listed[torch.arange(k_width)[None, None, :] >= counts[:, :, None]] = triton_scan_module.EMPTY_SLOT
+    expected = triton_scan_module.pack_keys(scores[:, :, :k_width].reshape(nq, -1), listed.reshape(nq, -1))
+    assert torch.equal(keys, expected)
+    assert int((keys == triton_scan_module.EMPTY_KEY).sum()) == int((k_width - counts).sum())
+
+
 @pytest.mark.parametrize("change, error, words", [
     (dict(k=0), ValueError, "request.k"),
     (dict(queries=torch.zeros(2, 20, dtype=torch.float64)), ValueError, "request.queries"),
@@ -755,17 +775,50 @@ def test_wide_tiles_with_about_k_passing_rows(passing):
     assert int((result.slots >= 0).sum(dim=1).min()) == min(16, passing)
 
 
+@pytest.mark.parametrize("bias", [False, True])
+def test_wide_tiles_never_stage_unkept_rows_the_gate_let_through(bias):
+    """128-query tiles with one mask and no bias gate on scores that still hold the unkept rows (read as zeros):
+    here every kept row scores below zero and each unkept one at zero, so the gate opens on every tile and
+    staging must drop the unkept rows, and the rows of the next split in a tile cut by a split's end (their
+    bits are set: they are dropped by position). With a bias (unkept rows' bias far above) the mask is applied
+    before the gate."""
+    rows, dim, nq = 200, 16, 128
+    base = make_request(660 + bias, dim=dim, nq=nq, k=6, arena_rows=(rows,), ranges=[[0, 75], [96, 187]],
+                        pass_fraction=0.5, bias=bias)
+    generator = torch.Generator().manual_seed(661)
+    vectors = -torch.randint(1, 9, (rows, dim), generator=generator).float()
+    queries = torch.randint(0, 3, (nq, dim), generator=generator).float()
+    queries[:, 0] = 1.0
+    keep = unpack_bits(base.mask_words, rows)
+    extra = {"bias": torch.where(keep, 0.0, 1000.0)} if bias else {}
+    request = ScanRequest(**{**base.__dict__, "arenas": (vectors,), "queries": queries, **extra})
+    for n_splits in (1, 3):
+        result = triton_scan(request, config=KernelConfig(128, 32, 16), n_splits=n_splits)
+        assert_same(result, torch_scan(request), torch.float32)
+        assert bool(keep[result.slots].all()) and bool((result.scores < 0).all())
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("per_query", [False, True])
 def test_sample_scores_kernel_scores_as_the_scan(dtype, per_query):
     """The sample's scores (tensor-core products, float32 sums) against torch on the sampled rows: -inf where
     a query's bit is clear, bias and scale as the scan adds them, ragged dims (20 of a 32-wide chunk), rows
-    of several arenas, 17 queries (two query tiles); and the squared norms of the rows read."""
+    of several arenas, 17 queries (two query tiles); and the bounds: the largest squared norm and |bias| of
+    the rows some query keeps (rows no query keeps hold the largest norm and bias, which must stay out)."""
     from flatsearch.kernels.scan import sample_scores_kernel
     request = make_request(700 + per_query, dtype=dtype, dim=20, nq=17, k=3, arena_rows=(96, 64), bias=True,
                            per_query=per_query, score_scale=2.0, integer=False)
     slots = torch.tensor([0, 5, 95, 96, 100, 159, 40, 41, 7, 130, 64, 3, 2, 1, 90, 97, 150, 33])
     m, nq = len(slots), 17
+    # two sampled rows no query keeps hold the largest norm and bias: they must stay out of the bounds
+    keep_all = unpack_bits(request.mask_words, 160)
+    keep_all[..., [5, 100]] = False
+    arenas = [arena.clone() for arena in request.arenas]
+    arenas[0][5] = arenas[1][100 - 96] = 50.0
+    bias = request.bias.clone()
+    bias[[5, 100]] = -1e4
+    request = ScanRequest(**{**request.__dict__, "arenas": tuple(arenas), "bias": bias,
+                             "mask_words": pack_bits(keep_all)})
     rows = torch.cat(request.arenas)[slots]
     rounded = request.queries.to(dtype)
     capacity = 160
@@ -774,19 +827,19 @@ def test_sample_scores_kernel_scores_as_the_scan(dtype, per_query):
     expected = (rounded.float() @ rows.float().T) * 2.0 + request.bias[slots][None, :]
     expected = expected.masked_fill(~keep, float("-inf"))
     scores = torch.empty(nq, m)
-    squares = torch.full((2, m), -2.0)
+    bounds = torch.zeros(2)
     mask = request.mask_words
     sample_scores_kernel[(2, 2)](
         rounded.contiguous(), request.arenas[0], mask, request.bias, slots,
-        triton_scan_module._row_offsets(request, slots), scores, squares, nq, m,
+        triton_scan_module._row_offsets(request, slots), scores, bounds, nq, m,
         mask.stride(0) if per_query else 0, 2.0, DIM=20, PER_QUERY_MASK=per_query, HAS_BIAS=True,
         INPUT_PRECISION="ieee", UPCAST_DOT=dtype == torch.bfloat16, BLOCK_Q=16, BLOCK_N=16, BLOCK_D=32)
     assert torch.equal(torch.isneginf(scores), ~keep)
     atol, rtol = TOLERANCE[dtype]
     torch.testing.assert_close(scores[keep], expected[keep], atol=atol, rtol=rtol)
     norms = (rows.float() ** 2).sum(dim=1)
-    for tile, tile_keep in enumerate((keep[:16], keep[16:])):
-        kept = tile_keep.any(dim=0)  # rows some query of the tile keeps; -1 at the others
-        torch.testing.assert_close(squares[tile][kept], norms[kept], atol=1e-4, rtol=1e-5)
-        assert (squares[tile][~kept] == -1).all(), squares[tile]
+    kept = keep.any(dim=0)  # rows some query keeps
+    torch.testing.assert_close(bounds[0], norms[kept].max(), atol=1e-4, rtol=1e-5)
+    assert bounds[1] == request.bias[slots][kept].abs().max()
+    assert norms[~kept].max() > norms[kept].max() and request.bias[slots][~kept].abs().max() > bounds[1]
     assert bool((~keep[16:].any(dim=0)).any())  # the one-query tile leaves rows out
