@@ -278,15 +278,8 @@ def _rescan_missed(request: ScanRequest, result: ScanResult, tight: torch.Tensor
     if not bool(missed.any()):
         return result
     rows = missed.nonzero().flatten()
-    changes = {"queries": request.queries[rows]}
-    for name in ("mask_words", "keep"):
-        value = getattr(request, name)
-        if value is not None and value.dim() == 2:
-            changes[name] = value[rows]
-    if request.candidate_keep is not None:
-        changes["candidate_keep"] = request.candidate_keep[rows]
-    # The padded copies memoised for the whole request do not describe these queries: no memo here.
-    again = _scan(request.replace(**changes, memo=None), config=config, n_splits=n_splits, start=safe[rows])
+    # The sub-request carries no memo: the padded copies memoised for the whole request do not describe these queries.
+    again = _scan(request.for_queries(rows), config=config, n_splits=n_splits, start=safe[rows])
     scores, slots = result.scores.clone(), result.slots.clone()
     scores[rows], slots[rows] = again.scores, again.slots
     return ScanResult(scores=scores, slots=slots)
