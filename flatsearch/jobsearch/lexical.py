@@ -53,7 +53,7 @@ at ``best - NAMELESS_MARGIN``: for "ux researcher" in a city without one, the UX
 ``PHRASE_WORDS``, or an abbreviation with its expansion; longer ones are written in too many orders: "Software Engineer,
 Machine Learning") that the titles of at least ``PHRASE_MIN_TITLES`` candidates name as written
 (its neighbouring words next to each other, link words such as "of" left out, words of one role family alike --
-"Data Science" names "data scientist" -- also in a title written role last: "Engineer, Data") leaves every other candidate out of the close matches, whatever its similarity: for "product manager"
+"Data Science" names "data scientist" -- also in a title written role last: "Engineer, Data") holds every other candidate to the strict similarity bar, whatever words it shares: for "product manager"
 where product managers pass the filters, a "Product Marketing Manager" is not close, nor a "Brand Marketing Manager" in
 a product department; for "PM" a title saying "PM" or "Product Manager" is close. Words are compared as the index holds them
 (:func:`terms`), so "FP&A" in a title meets the query's "FP&A" slot as its expansion does. When no
@@ -561,10 +561,13 @@ def split_close(ranked: list, semantic_vector: np.ndarray, best_similarity: floa
     phrase_rule = sum(phrased) >= PHRASE_MIN_TITLES
     close, rest = [], []
     for index, (candidate, named, share) in enumerate(zip(ranked, words, shares)):
-        if phrase_rule and not phrased[index]:
-            rest.append(candidate)
-            continue
         similarity = float(candidate.vector @ semantic_vector)
+        if phrase_rule and not phrased[index]:
+            # Demoted, not dropped: a title that holds the words apart is close only by the strict similarity bar, as
+            # "Front End Engineer" or "Software Engineer, Frontend" are for "frontend engineer", and a "Product Marketing
+            # Manager" is not for "product manager" (its words alone would make it close).
+            (close if similarity >= strict else rest).append(candidate)
+            continue
         bar = strict if (named_enough and share == 0) or (compound and not distinctive & named) else threshold
         if partly_named and share == 0 and len(coverage) == 1:
             bar = max(bar, nameless)

@@ -897,15 +897,16 @@ class RulePlanner:
         for match, lower in unknown:
             name = match.group("name").rstrip(".'")
             key = fold(name)
-            if not state.free(match.start("name"), match.start("name") + len(name)):
-                continue
+            if not state.free(match.start("name"), match.start("name") + len(name)) or (lower and name[:1].isupper()):
+                continue  # a capitalised name is read by the capitalised pattern
             if (key in self.vocabulary or key in _FILLER or key in _STOP_PLACE_WORDS or fold(name.split()[0]) in _FILLER
                     or fold(name.split()[0]) in abbreviations()[0]):  # "looking for PM roles": a role, not a company
                 continue
-            singular = re.sub(r"(?:e?s)$", "", key)
+            singulars = {key[:-1] if key.endswith("s") else key, key[:-2] if key.endswith("es") else key,
+                         key[:-3] + "y" if key.endswith("ies") else key}  # "fintechs", "hospices", "wineries"
             if lower and (key in common_words() or key in self.lexicon.known or not key.isalpha()
-                          or singular in common_words() or singular in self.lexicon.known or singular in self.vocabulary):
-                continue  # "jobs at night", "jobs at home", "roles at fintechs"
+                          or any(w in common_words() or w in self.lexicon.known or w in self.vocabulary for w in singulars)):
+                continue  # "jobs at night", "jobs at home", "roles at fintechs", "jobs at wineries"
             negated = bool(re.match(r"(?i)(?:but\s+)?not|except|excluding|other", match.group("cue")))
             if self._place(name, cue=True, lowercase_query=lower) is not None:
                 continue
@@ -913,11 +914,18 @@ class RulePlanner:
             if fuzzy is not None:
                 (exclude if negated else include).append((fuzzy, name))
                 plan.notes.append(f"Read \"{name}\" as the company {self.catalog.company_names[fuzzy]}.")
-            elif not negated and not any(w in common_words() for w in key.split()):
-                # "jobs at Hooli": a name that is no English word is the company asked for, which has no postings here.
+            elif (not negated and not lower and fold(match.group("cue")) == "at"
+                  and not any(w in common_words() for w in (*key.split(), *singulars))):
+                # "jobs at Hooli": a capitalised name that is no English word, right after "at", is the company asked for, which
+                # has no postings here. After "for" or "with" it is as often whom or what the job is for ("Jobs for Felons",
+                # "Jobs with Terraform"), and a lower-case name may be a kind of workplace ("jobs at daycares"): noted only.
                 absent_wanted.append(name)
+            elif fold(match.group("cue")) in ("for", "with") and not negated:
+                continue  # "Jobs for Felons", "Jobs with Terraform": whom or what the job is for stays the topic
             else:
                 plan.notes.append(f"No postings from a company called \"{name}\" are in this corpus; it was not used as a filter.")
+                if lower:
+                    continue  # "jobs at dispensaries": the word stays the topic, as it may name a kind of workplace
             state.take(match.start(), match.start("name") + len(name))
         if absent_wanted and include:
             plan.notes.append(f"No postings from {' or '.join(absent_wanted)} are in this corpus; only the other companies named were searched.")

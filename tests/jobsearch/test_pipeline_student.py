@@ -22,7 +22,6 @@ def student_cache(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def default_engine(student_cache, corpus, encoder, gazetteer):
-    from flatsearch.jobsearch.lexical import names_phrase
     from flatsearch.jobsearch.relevance.reranker import default_student_path
 
     assert not default_student_path(student_cache).exists()
@@ -31,7 +30,6 @@ def default_engine(student_cache, corpus, encoder, gazetteer):
 
 @pytest.fixture(scope="module")
 def student_engine(default_engine, student_cache, corpus, encoder, gazetteer):
-    from flatsearch.jobsearch.lexical import names_phrase
     from flatsearch.jobsearch.relevance.reranker import default_student_path
     from flatsearch.jobsearch.relevance.student import StudentCrossEncoder
 
@@ -50,7 +48,6 @@ def test_without_a_student_the_documented_score_ranks(default_engine):
 
 
 def test_an_installed_student_ranks_and_is_named(student_engine, student_cache):
-    from flatsearch.jobsearch.lexical import names_phrase
     from flatsearch.jobsearch.relevance.reranker import default_student_path
 
     response = student_engine.search(QUERY, k=K, now=NOW)
@@ -70,7 +67,7 @@ def test_the_results_follow_the_students_expected_grades(student_engine, default
     semantic = student_engine.encoder.encode_query(plan.semantic_text)
     head = student_engine._retrieve(plan, fold_profile(semantic, None, weight=plan.profile_weight), max(K, POOL_SIZE))[:TOP_K]
     # On this query every one of them is on topic and distinct, so the pipeline drops none of them after ranking but
-    # those the floor's role-phrase rule leaves out.
+    # those the floor's role-phrase rule holds to its strict bar.
     assert len(head) == TOP_K and all(float(c.vector @ semantic) >= MIN_SIMILARITY for c in head)
     keys = {(c.record.posting.title.casefold().strip(), c.record.posting.company, c.record.posting.location.casefold().strip()) for c in head}
     assert len(keys) == TOP_K
@@ -85,7 +82,8 @@ def test_the_results_follow_the_students_expected_grades(student_engine, default
     assert len(returned) == K and set(returned) <= set(by_id)
     assert [job.score for job in response.results] == pytest.approx([by_id[i] for i in returned], abs=tolerance)
     assert all(a >= b - tolerance for a, b in zip([by_id[i] for i in returned], [by_id[i] for i in returned][1:]))
-    # (the floor's role-phrase rule leaves out titles that do not name "software engineer", whatever their grade)
+    # (the floor's role-phrase rule holds titles that do not name "software engineer" to its strict similarity bar,
+    # whatever their grade: only the titles that name it are compared here)
     groups = student_engine.lexical.phrase_groups(plan.semantic_text)
     kept = {c.id for c in head if not groups or names_phrase(groups, c.record.posting.title)}
     assert min(by_id[i] for i in returned) >= max(g for i, g in by_id.items() if i not in returned and i in kept) - tolerance
