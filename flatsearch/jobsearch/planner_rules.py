@@ -132,6 +132,7 @@ health green golden hope paradise enterprise eagle tech finance legal operations
 research education retail hospitality government nonprofit startup startups general person anywhere
 metro greater north south east west central northern southern eastern western upper lower inland downtown midtown uptown""".split())
 _PART_OF_PLACE = re.compile(r"\b(?:metro|greater|north|south|east|west|central|northern|southern|eastern|western|upper|lower|inland|"
+                            r"northeast(?:ern)?|northwest(?:ern)?|southeast(?:ern)?|southwest(?:ern)?|coastal|rural|"
                             r"downtown|midtown|uptown)\s+$", re.IGNORECASE)
 # (the last line: words that begin a region's name, "north texas", "metro detroit"; alone they are towns and subdivisions
 # of other countries: Metro in Indonesia, "South" in Cameroon)
@@ -297,6 +298,8 @@ _TIME_ZONE = re.compile(r"(?P<named>\b(?:in\s+(?:the\s+)?)?(?:(?:pacific|eastern
                         + r")\b(?=\s*(?:$|[)/,;.]|or\b|and\b))", re.IGNORECASE)
 _QUERY_END = re.compile(r"(?:[\s.,!?)/]*(?:or\s+|and\s+)?(?:remote|hybrid|on-?site|in[- ]office|area|jobs?|roles?|positions?|openings?|only|[A-Za-z]{2})\b)*"
                         r"[\s.,!?)]*", re.IGNORECASE)
+# Two-letter role and field abbreviations that are also state codes ("VA": virtual assistant, "AR": augmented reality).
+_ROLE_CODES = frozenset(code for code in abbreviations()[0] if len(code) == 2)
 _AFTER_REMOTE = re.compile(r"\bremote(?:ly)?\s*(?:[-\u2013\u2014:,/(]\s*|\s+)$", re.IGNORECASE)
 _SOFT_CUE = re.compile(r"\b(ideally|preferably|if possible|bonus if|nice to have|would be nice|optionally|hopefully)\b[\w\s']{0,30}$",
                        re.IGNORECASE)
@@ -339,7 +342,7 @@ _MEDIAN_PAY = re.compile(
     r"\b(?:(?:that\s+|which\s+)?(?:pays?|paying)\s+)?(?:with\s+)?(?:at\s+or\s+)?(?:above|over|better\s+than|higher\s+than|more\s+than|beyond)[- ](?:the\s+|an?\s+)?"
     r"(?:median|average|typical|market|usual)(?:\s+(?P<role>[a-z][a-z-]*(?:\s+[a-z][a-z-]*){0,2}?))?(?:\s+(?:pay|salary|salaries|compensation|comp|wages?|rate))\b|"
     r"\b(?:(?:that\s+|which\s+)?(?:pays?|paying)\s+)?(?:with\s+)?(?:at\s+or\s+)?(?:above|over|better\s+than|higher\s+than|more\s+than|beyond)[- ](?:the\s+)?"
-    r"(?:median|average|typical|market)\b|"
+    r"(?:median|average|typical|market|going\s+rate|market\s+rate|norm)\b|"
     r"\b(?:lucrative|well[- ]compensated|highly[- ]compensated|high[- ]earning|well[- ]paid|well[- ]paying|high(?:er)?[- ]paying|highly[- ]paid|top[- ]paying|best[- ]paying|better[- ]paying|good[- ]paying|"
     r"high[- ]salary|(?:good|great|high|higher|better|competitive|top)\s+(?:pay|salary|salaries|compensation))\b|"
     r"\b(?:that\s+|which\s+)?(?:pays?|paying)\s+(?:really\s+|very\s+)?well\b|"
@@ -459,7 +462,8 @@ def _written_in_lower_case(text: str) -> bool:
     >>> _written_in_lower_case("PM jobs chicago"), _written_in_lower_case("nurse jobs in boston"), _written_in_lower_case("Nurse jobs reading")
     (True, True, False)
     """
-    rest = re.sub(r"\b[A-Z][A-Z0-9&]{1,4}s?\b", " ", text)
+    # Words in capitals of any length ("ux DESIGNER toronto") say nothing about which words are names either.
+    rest = re.sub(r"\b[A-Z][A-Z0-9&]+s?\b", " ", text)
     return rest == rest.lower()
 
 
@@ -1195,7 +1199,11 @@ class RulePlanner:
                               and _QUERY_END.fullmatch(state.text, span[-1].end()) is not None
                               and not (found and re.fullmatch(r"[\s,]*", state.text[found[-1][1]:span[0].start()])))  # "research triangle nc"
                 # "Remote - TX", "remote (CA residents)": a state code right after "remote" is where the remote job is.
-                cue = cue or (n == 1 and len(phrase) == 2 and _AFTER_REMOTE.search(before) is not None)
+                # Not a code that also names a role or a field ("remote VA jobs": a virtual assistant; "remote AR/VR"), unless the
+                # query's place words end there or it stands in brackets or after a dash ("Remote - VA", "remote (md)").
+                cue = cue or (n == 1 and len(phrase) == 2 and _AFTER_REMOTE.search(before) is not None
+                              and (fold(phrase) not in _BARE_CODE_WORDS | _ROLE_CODES or re.search(r"[-\u2013\u2014(]\s*$", before) is not None
+                                   or re.fullmatch(r"[\s.,;!?)]*", state.text[span[-1].end():]) is not None))
                 if n == 1 and not cue and self._modifies_role(state.text, span[0]):
                     continue  # "dc technician": the role abbreviation (data center) before a title word, not Washington
                 # "in mass spectrometry", "penn medicine", "cali, colombia": an old state abbreviation followed by a name is a word
@@ -1205,6 +1213,11 @@ class RulePlanner:
                                         or ((m := re.match(r"\s*,\s*([A-Za-z][\w ]*?)\s*(?:$|[,.;(])", after))
                                             and self.tools.gazetteer.country(fold(m.group(1))) is not None))
                 place = self._place(phrase, cue=cue, lowercase_query=lowercase_query, followed_by_name=followed_by_name)
+                if (place is not None and phrase[:1].islower() and not self.geo_counts.get(place.id, 0) and not listed
+                        and _NEGATION.search(before) and not _PLACE_CUE.search(before) and not _PLACE_AFTER.match(state.text, span[-1].end())):
+                    # A negation alone is a weak cue: "no store jobs" excludes a kind of work, not Store, Slovenia, where no
+                    # posting is (excluding a place without postings changes nothing anyway).
+                    place = None
                 if place is None and n == 1 and phrase.lower() == "us" and (_COUNTRY_US_BEFORE.search(before)
                                                                           or _COUNTRY_US_AFTER.match(state.text, span[-1].end())):
                     place = self.tools.gazetteer.country("us")  # "in the us", "remote us", "us-based": the pronoun is never said so
@@ -1271,8 +1284,18 @@ class RulePlanner:
             if not positive:
                 # "outside the US": a posting that names no country ("Remote", "Hybrid", "North America") cannot be shown to be
                 # outside it, so only postings placed in some country are kept (the same phrase: dropping it drops both).
-                plan.add_clause(phrase, "located in some country (a posting that names none may be in "
-                                + " or ".join(self._label(p) for *_, p in negative) + ")", {"geo": {"in": self._country_ids}})
+                # A region that holds none of them counts as placed outside ("Remote, EMEA" for "outside the US").
+                gazetteer = self.tools.gazetteer
+                inside = set().union(*(gazetteer.tags_for(p) | {p.id} for *_, p in negative))
+                # ... nor shares a country with them ("outside Europe": not EMEA, DACH or the Nordics either)
+                held = set().union(*(set(p.contains) if p.kind in ("region", "continent") else
+                                     {c.id for c in [gazetteer.country_of(p)] if c is not None} for *_, p in negative))
+                around = set().union(*(gazetteer.tags_for(country) for country in map(gazetteer.place, held) if country is not None))
+                regions = [pid for pid in self._region_ids
+                           if pid not in inside and pid not in around and not held & set(gazetteer.place(pid).contains)]
+                plan.add_clause(phrase, "located in some country or in a region that holds none of them (a posting that names "
+                                "neither may be in " + " or ".join(self._label(p) for *_, p in negative) + ")",
+                                {"geo": {"in": sorted({*self._country_ids, *regions})}})
         if not positive:
             return
         # "sydney or melbourne (australia, not florida)": a country written after the cities it holds, in brackets or after a
@@ -1420,6 +1443,11 @@ class RulePlanner:
         metros = [self.tools.gazetteer.place(m) for m in self.tools.gazetteer._metros_of_city.get(city.id, ())]
         metros = [m for m in metros if m is not None]
         return min(metros, key=lambda m: len(m.contains)) if metros else None
+
+    @cached_property
+    def _region_ids(self) -> list[int]:
+        """Every region or continent some posting is placed in ("EMEA", "Europe")."""
+        return sorted(pid for pid in self.geo_counts if getattr(self.tools.gazetteer.place(pid), "kind", None) in ("region", "continent"))
 
     @cached_property
     def _country_ids(self) -> list[int]:

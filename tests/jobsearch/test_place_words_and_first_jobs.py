@@ -192,3 +192,37 @@ def test_a_time_zone_is_no_place_and_no_topic(planner, query, zone):
 def test_a_zone_abbreviation_without_a_time_cue_stays_a_word(planner, query, word):
     # A certified surgical technologist, a PST technician: the letters alone are no time zone.
     assert word in planner.plan(query, now=NOW).semantic_text
+
+
+def test_words_in_capitals_leave_the_query_lower_case(planner):
+    # "DESIGNER" in capitals says nothing about "toronto", as "PM" does not.
+    assert {"geo": {"in": [6167865]}} in planner.plan("ux DESIGNER toronto", now=NOW).clauses
+
+
+def test_a_negation_alone_makes_no_place_of_a_word_without_postings(planner):
+    # "no store jobs": a kind of work, not Store, Slovenia (no posting is there, so excluding it would change nothing).
+    plan = planner.plan("marketing roles, no store jobs", now=NOW)
+    assert not any("geo" in str(clause) for clause in plan.clauses)
+
+
+@pytest.mark.parametrize("query, state", [("remote VA jobs", False), ("remote md jobs", False), ("Remote - VA", True), ("remote tx jobs", True)])
+def test_a_role_code_after_remote_is_a_state_only_at_the_end_or_after_a_dash(planner, query, state):
+    # VA is a virtual assistant and MD a physician before "jobs"; after a dash, or a code that names no role, the state.
+    plan = planner.plan(query, now=NOW)
+    assert any("geo" in str(clause) for clause in plan.clauses) == state
+
+
+def test_pay_above_the_going_rate_is_the_median(planner):
+    plan = planner.plan("account executive jobs that pay above the going rate", now=NOW)
+    assert any("salary_mid" in str(clause) for clause in plan.clauses) and "going" not in plan.semantic_text
+
+
+def test_outside_a_country_keeps_regions_that_hold_none_of_it(planner, gazetteer):
+    plan = planner.plan("remote jobs outside the us", now=NOW)
+    (wanted,) = [c["geo"]["in"] for c in plan.clauses if "geo" in c]
+    names = {gazetteer.place(pid).name for pid in wanted if gazetteer.place(pid).kind in ("region", "continent")}
+    # a posting placed only in EMEA or Europe is outside the US; one placed in North America or the Americas may not be
+    assert not {"North America", "Americas"} & names
+    plan = planner.plan("sales jobs outside europe", now=NOW)
+    (wanted,) = [c["geo"]["in"] for c in plan.clauses if "geo" in c]
+    assert not {"EMEA", "Europe", "DACH"} & {gazetteer.place(pid).name for pid in wanted}
