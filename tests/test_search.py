@@ -266,63 +266,6 @@ def test_large_products_take_the_thread_choice_measured_faster_and_retry_the_oth
     assert timings.use_threads(key) is True
 
 
-def test_shared_work_never_waits_for_a_stalled_helper():
-    import threading
-
-    release, on_helper = threading.Event(), []
-
-    def piece(number):
-        if threading.current_thread() is not threading.main_thread():
-            on_helper.append(number)
-            release.wait(10)  # a helper descheduled in the middle of its piece
-        return number * number
-
-    try:
-        found = torch_scan._shared_work([lambda n=n: piece(n) for n in range(6)], 1)
-    finally:
-        release.set()
-    assert found == [n * n for n in range(6)]
-    assert len(on_helper) <= 1  # the helper claimed at most one piece before it stalled; the caller did the rest
-
-
-@pytest.mark.parametrize("same", [False, True])
-@pytest.mark.parametrize("nq,n", [(64, 1000), (40, 2003), (2, 30000), (13, 1500)])
-def test_shared_gathers_equal_gathers_on_one_thread(monkeypatch, nq, n, same):
-    from flatsearch.scan import ScanRequest
-
-    generator = torch.Generator().manual_seed(nq * n)
-    vectors = torch.randn(40_000, 64, generator=generator)
-    queries = torch.randn(nq, 64, generator=generator)
-    if same:
-        queries = queries[:1].expand(nq, -1).contiguous()
-    slots = torch.sort(torch.randperm(40_000, generator=generator)[:n]).values
-    keep = torch.rand(nq, n, generator=generator) < 0.6
-    choose = torch_scan._TIMINGS.use_threads
-    for kind in ("shared", "per query"):
-        fields = dict(passing_slots=slots) if kind == "shared" else dict(candidate_slots=slots, candidate_keep=keep)
-        words = torch.zeros((1250,) if kind == "shared" else (nq, 1250), dtype=torch.int32)
-        request = ScanRequest(queries=queries, k=11, arenas=(vectors,), arena_starts=(0,),
-                              ranges=torch.tensor([[0, 40_000]]), mask_words=words,
-                              bias=torch.randn(40_000, generator=generator), score_scale=1.0, **fields)
-        found = []
-        monkeypatch.setattr(torch_scan, "SHARE_GATHERS", True)
-        monkeypatch.setattr(torch_scan, "PARALLEL_MIN_MACS", 1 << 14)  # every case is shared
-        monkeypatch.setattr(torch_scan, "SHARED_PIECE_MACS", 1 << 16)  # in many pieces
-        before = torch.get_num_threads()
-        torch.set_num_threads(max(2, before))
-        try:
-            for share in (False, True):  # one thread, then shared with a helper
-                monkeypatch.setattr(torch_scan._TIMINGS, "use_threads", lambda key, c=share: (choose(key), c)[1])
-                with torch_scan.one_thread(torch.device("cpu")):
-                    if torch_scan._openmp():
-                        with torch_scan._parallel(n * 64, 2, shared=True) as helpers:
-                            assert (helpers > 0) == share
-                    found.append(torch_scan.torch_scan(request))
-        finally:
-            torch.set_num_threads(before)
-        assert torch.equal(found[0].slots, found[1].slots) and torch.equal(found[0].scores, found[1].scores)
-
-
 @pytest.mark.parametrize("nq", [1, 5, 7, 9, 11, 12, 64])
 def test_scan_scores_do_not_depend_on_the_thread_count(nq):
     # The thread choice of a large product follows measured timings, so the bits of a score must
