@@ -337,6 +337,25 @@ def test_a_request_for_some_of_its_queries_picks_their_rows_and_leaves_shared_fi
         request.for_queries([0.5])
 
 
+@pytest.mark.parametrize("device", ["cpu", "meta"])  # meta stands in for a GPU: its values cannot be read
+def test_a_request_for_some_of_its_queries_checks_positions_given_on_the_host(device):
+    from flatsearch.scan import ScanRequest
+
+    request = ScanRequest(queries=torch.zeros(3, 2, device=device), k=1, arenas=(torch.zeros(3, 2, device=device),),
+                          arena_starts=(0,), ranges=torch.tensor([[0, 3]]),
+                          mask_words=torch.zeros(3, 1, dtype=torch.int32, device=device), bias=None, score_scale=1.0)
+    for rows in ([3], [-1], torch.tensor([3]), [2**63], [1, -2**63 - 1], np.array([2**63], dtype=np.uint64)):
+        with pytest.raises(ValueError, match="rows"):
+            request.for_queries(rows)
+    for rows in ([2, 0], torch.tensor([2, 0]), np.array([2, 0])):
+        part = request.for_queries(rows)
+        assert part.queries.device.type == device and part.queries.shape == (2, 2) and part.mask_words.shape == (2, 1)
+    with pytest.raises(TypeError, match="rows"):
+        request.for_queries([[0]])
+    if device == "meta":  # positions already on the device are taken as they are, not read back
+        assert request.for_queries(torch.tensor([5], device=device)).queries.shape == (1, 2)
+
+
 def test_upsert_replaces_vectors_and_keeps_unspecified_attributes():
     index, ids, vectors, attributes = random_index(n=200, seed=11)
     target = int(ids[5])
