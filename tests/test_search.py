@@ -356,6 +356,31 @@ def test_a_request_for_some_of_its_queries_checks_positions_given_on_the_host(de
         assert request.for_queries(torch.tensor([5], device=device)).queries.shape == (1, 2)
 
 
+@pytest.mark.parametrize("with_bias", [False, True])
+@pytest.mark.parametrize("nq", [4, 8, 16, 64])
+def test_a_gather_of_eight_rows_scores_as_a_span_scan_of_them(monkeypatch, nq, with_bias):
+    # See MIN_PRODUCT_ROWS: a product of 8 columns has other bits than the same columns inside a wider one.
+    from flatsearch.bitmask import pack_bits
+    from flatsearch.scan import ScanRequest
+
+    generator = torch.Generator().manual_seed(nq)
+    vectors, queries = torch.randn(64, 384, generator=generator), torch.randn(nq, 384, generator=generator)
+    slots = torch.sort(torch.randperm(64, generator=generator)[:8]).values
+    passing = torch.zeros(64, dtype=torch.bool)
+    passing[slots] = True
+    bias = torch.randn(64, generator=generator) if with_bias else None
+    found = []
+    with torch_scan.one_thread(torch.device("cpu")):
+        for threshold, fields in ((1.0, dict(passing_slots=slots)), (0.0, {})):  # the gather, then the span scan
+            monkeypatch.setattr(torch_scan, "GATHER_MAX_FRACTION", threshold)
+            request = ScanRequest(queries=queries, k=8, arenas=(vectors,), arena_starts=(0,),
+                                  ranges=torch.tensor([[0, 64]]), mask_words=pack_bits(passing), bias=bias,
+                                  score_scale=1.0, **fields)
+            found.append(torch_scan.torch_scan(request))
+    assert sorted(found[0].slots[0].tolist()) == slots.tolist()
+    assert torch.equal(found[0].slots, found[1].slots) and torch.equal(found[0].scores, found[1].scores)
+
+
 def test_upsert_replaces_vectors_and_keeps_unspecified_attributes():
     index, ids, vectors, attributes = random_index(n=200, seed=11)
     target = int(ids[5])
