@@ -381,6 +381,20 @@ def test_a_gather_of_eight_rows_scores_as_a_span_scan_of_them(monkeypatch, nq, w
     assert torch.equal(found[0].slots, found[1].slots) and torch.equal(found[0].scores, found[1].scores)
 
 
+@pytest.mark.parametrize("filtered", [False, True])
+def test_a_batch_whose_first_two_queries_are_equal_searches_the_third_as_itself(filtered):
+    # One product serves a batch only when every query is the same, not just the first two.
+    index, *_ = random_index(seed=8)
+    first, third = torch.randn(2, 16, generator=torch.Generator().manual_seed(3))
+    queries = torch.stack([first, first, third])
+    expr = fs.col("pay") < 0.3 if filtered else None
+    batch = index.search(queries, 10, filter=expr)
+    for row, query in enumerate((first, first, third)):
+        alone = index.search(query, 10, filter=expr)
+        assert torch.equal(batch.ids[row], alone.ids[0]), row
+        torch.testing.assert_close(batch.scores[row], alone.scores[0])  # the bits may follow the batch's size
+
+
 def test_upsert_replaces_vectors_and_keeps_unspecified_attributes():
     index, ids, vectors, attributes = random_index(n=200, seed=11)
     target = int(ids[5])
