@@ -226,6 +226,22 @@ def test_best_k_matches_a_sort_by_validity_score_and_key(with_keys, lower_is_bet
                 assert got[0].tolist() == expected[0]
 
 
+def test_best_k_puts_nan_first_as_topk_does_whatever_the_other_rows_hold():
+    nan = float("nan")
+    scores = torch.tensor([[0.5, nan, 0.1, 0.9, 0.2, 0.3],  # NaN, no tie
+                           [1.0, 1.0, 0.5, 0.2, 0.0, -1.0],  # a tie among the k
+                           [0.4, nan, 0.4, 0.9, 0.2, 0.3],  # NaN and a tie at the k-th place
+                           [0.7, nan, 0.7, 0.7, 0.2, 0.9]])  # NaN and a tie among the k
+    expected = [[1, 3, 0], [0, 1, 2], [1, 3, 0], [1, 5, 0]]
+    for valid in (None, torch.ones(4, 6, dtype=torch.bool)):
+        values, columns = topk.best_k(scores, 3, valid=valid)
+        assert columns.tolist() == expected
+        torch.testing.assert_close(values, scores.gather(1, columns), rtol=0, atol=0, equal_nan=True)
+        for row in range(4):  # each row as it is alone
+            alone = topk.best_k(scores[row:row + 1], 3, valid=None if valid is None else valid[row:row + 1])
+            assert alone[1].tolist() == [expected[row]], row
+
+
 def test_a_real_row_scoring_minus_inf_is_returned_not_dropped_as_padding():
     # The Index now refuses boost terms that overflow (test_values_and_limits), so a -inf score is
     # built at the scan contract directly: padding must still be told by the slot, not the score.
