@@ -167,18 +167,23 @@ class ScanRequest:
             ([0.0, 1.0], [[4], [1]], True)
         """
         nq = self.queries.shape[0]
+        # Positions already on a GPU are the caller's own (a rescan's), not checked: that would read them back.
+        # Any others are checked on the host, before they move to the queries' device.
+        on_host = not (isinstance(rows, torch.Tensor) and rows.device.type != "cpu")
         try:
-            picked = torch.as_tensor(rows, device=self.queries.device)
+            picked = torch.as_tensor(rows)
         except (TypeError, ValueError, RuntimeError):
+            if _integers(rows):  # Python integers outside int64
+                raise ValueError(f"rows: expected query positions in [0, {nq}), got {list(rows)}") from None
             raise TypeError(f"rows: expected a 1-D sequence or tensor of query positions, got {type(rows).__name__}") from None
         if picked.dim() != 1 or (picked.numel() and (picked.dtype.is_floating_point or picked.dtype.is_complex
                                                      or picked.dtype == torch.bool)):
             raise TypeError(f"rows: expected a 1-D sequence of integer query positions, got shape "
                             f"{tuple(picked.shape)} of {picked.dtype}")
-        picked = picked.long()
-        # Positions on a GPU are the caller's own (a rescan's), not checked: that would read them back.
-        if picked.numel() and picked.device.type == "cpu" and not bool(((picked >= 0) & (picked < nq)).all()):
-            raise ValueError(f"rows: expected query positions in [0, {nq}), got {picked.tolist()}")
+        given, picked = picked, picked.long()  # a uint64 position of 2**63 or more turns negative: out of range
+        if on_host and picked.numel() and not bool(((picked >= 0) & (picked < nq)).all()):
+            raise ValueError(f"rows: expected query positions in [0, {nq}), got {given.tolist()}")
+        picked = picked.to(self.queries.device)
 
         def per_query(tensor):
             return tensor if tensor is None or tensor.dim() == 1 else tensor.index_select(0, picked.to(tensor.device))
@@ -204,6 +209,14 @@ class ScanRequest:
 
 
 _DEFERRABLE = ("ranges", "mask_words")
+
+
+def _integers(values) -> bool:
+    """Whether ``values`` is a sequence of Python integers (not bools)."""
+    try:
+        return len(values) > 0 and all(isinstance(value, int) and not isinstance(value, bool) for value in values)
+    except TypeError:
+        return False
 
 
 @dataclass(frozen=True)

@@ -151,13 +151,17 @@ def _ties_host(internal: np.ndarray, valid: np.ndarray | None, head: np.ndarray,
     valid; ``head``, ``head_columns``: its top k + 1), in numpy: a row of a search with fewer passing rows
     than k + 1 ties at -inf, and the torch version's twenty small calls cost more than the search's product.
     Rows tied at the k-th place keep every valid entry above the k-th value, then the valid entries equal
-    to it by column; every row is ordered by (value descending, column)."""
+    to it by column; every row is ordered by (value descending, column), NaN first as topk orders it."""
     rows, n = internal.shape
     columns = head_columns[:, :k].copy()
     values = head[:, :k]
-    # topk orders equal values arbitrarily: by value, then column (lexsort: the last key sorts first).
-    order = np.lexsort((columns, -values), axis=1)
-    columns = np.take_along_axis(columns, order, 1)
+    # topk orders equal values arbitrarily: rows with equal values among their k by value, then column
+    # (lexsort: the last key sorts first), NaN first as topk puts it; the other rows keep topk's order.
+    tied = np.flatnonzero((values[:, 1:] == values[:, :-1]).any(axis=1))
+    if tied.size:
+        tied_values, tied_columns = values[tied], columns[tied]
+        order = np.lexsort((tied_columns, -tied_values, ~np.isnan(tied_values)), axis=1)
+        columns[tied] = np.take_along_axis(tied_columns, order, 1)
     chosen = None
     straddle = np.flatnonzero(head[:, k] == head[:, k - 1])
     if straddle.size:
@@ -165,14 +169,14 @@ def _ties_host(internal: np.ndarray, valid: np.ndarray | None, head: np.ndarray,
         for row in straddle.tolist():
             threshold = head[row, k - 1]
             line = internal[row]
-            above, equal = line > threshold, line == threshold
+            above, equal = (line > threshold) | np.isnan(line), line == threshold  # NaN above, as topk has it
             if valid is not None:
                 ok = valid[row] if valid.ndim == 2 else valid
                 above &= ok
                 equal &= ok
             picked = np.flatnonzero(above)
             picked = np.concatenate([picked, np.flatnonzero(equal)[:k - picked.size]])
-            picked = picked[np.lexsort((picked, -line[picked]))]
+            picked = picked[np.lexsort((picked, -line[picked], ~np.isnan(line[picked])))]
             columns[row, :picked.size] = picked
             columns[row, picked.size:] = 0  # padding: any column, marked by chosen
             chosen[row, picked.size:] = False
@@ -185,7 +189,7 @@ def _tied_rows(internal, valid, threshold, k):
     then the valid entries equal to it by column, as many as fit; ordered by (score, column)."""
     rows, n = internal.shape
     valid = torch.ones_like(internal, dtype=torch.bool) if valid is None else valid
-    above = (internal > threshold[:, None]) & valid
+    above = ((internal > threshold[:, None]) | internal.isnan()) & valid  # NaN above, as topk has it
     equal = (internal == threshold[:, None]) & valid
     room = k - above.sum(dim=1, keepdim=True)
     chosen = above | (equal & (torch.cumsum(equal, dim=1) <= room))

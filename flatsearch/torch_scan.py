@@ -39,31 +39,13 @@ one thread or the caller's threads it ran, and the next one of its class takes t
 faster, except now and then (more rarely the larger the gap, see ``RETRY_EVERY``)
 the slower, so that a change of load is noticed. Larger products always take the
 caller's threads.
-
 Measured on 2 shared cores with other work running (load average about 4): 1M
 rows, 0.1% passing, nq=64, median 2.8 ms on one thread against 32 ms on two, and
 2.6 against 48 ms with one more busy process; on an idle machine two are faster.
-
-With ``SHARE_GATHERS`` (off by default, see there), the alternative to one thread for a
-gather in that range (the selective filters' path) is no parallel region but a shared
-product, timed as a class of its own: its rows are gathered and multiplied in pieces of
-about ``SHARED_PIECE_MACS`` multiply-adds, and its top-k in pieces of queries, each piece
-taken by whichever of the calling thread and the helper threads (the caller's other
-intra-op threads, one OpenMP thread each) claims it first. The caller never waits for a
-helper: a piece a helper has claimed but not finished when the caller runs out of pieces,
-the caller computes itself, with the same bits (every piece is a one-thread product over a
-multiple of ``ROW_MULTIPLE`` rows, at least ``MIN_PRODUCT_ROWS``). The aim: the work splits
-over idle cores, and a descheduled helper costs about one thread's time, not the time slice a
-parallel region waits. A helper holds the interpreter lock only between its pieces' torch
-calls, but the caller may have to wait for that lock and then for its core, which under load
-made it slower than one thread.
 """
 from __future__ import annotations
 
 import contextlib
-import functools
-import itertools
-import os
 import threading
 import time
 
@@ -129,16 +111,6 @@ ROW_MULTIPLE = 8
 # columns inside a wider one (last-bit differences for 4 or more query rows; every multiple of 8 from 16 to
 # 256 columns gave the bits of the wider product), so narrower gathers and spans are padded to this.
 MIN_PRODUCT_ROWS = 16
-# With SHARE_GATHERS, a gather of between PARALLEL_MIN_MACS and ALWAYS_PARALLEL_MACS multiply-adds that the
-# timed choice gives the caller's threads is shared with helper threads (the caller's other intra-op
-# threads) in pieces of about SHARED_PIECE_MACS, and its top-k in pieces of at least SHARED_TOPK_MIN_QUERIES
-# queries, instead of running in a parallel region; see Threads in the module docstring. Off by default:
-# on 2 shared cores at load 4-6 (1M rows, 0.1% passing, nq=64, medians of 40 interleaved calls) a shared
-# gather took 2.9-3.7 ms against 2.1-2.7 on one thread and 22-44 on a two-thread region (the caller waits
-# for the interpreter lock a helper holds, then for its core); it was not measured on an idle machine.
-SHARE_GATHERS = False
-SHARED_PIECE_MACS = 1 << 22
-SHARED_TOPK_MIN_QUERIES = 8
 
 
 class _ThreadState(threading.local):
@@ -235,34 +207,27 @@ def one_thread(device: torch.device):
 
 
 @contextlib.contextmanager
-def _parallel(macs: int, queries: int, *, shared: bool = False):
+def _parallel(macs: int, queries: int):
     """The caller's threads for a product of ``macs`` multiply-adds (``queries`` rows of queries) when it
-    is large enough and, by the timings of earlier products of its size, faster on them than on one.
-
-    Yields how many helper threads a ``shared`` product (a gather's, see Threads in the module docstring)
-    may hand pieces to: with ``shared``, the caller's threads are taken that way below
-    ``ALWAYS_PARALLEL_MACS`` (timed as a class of their own), never by a parallel region."""
+    is large enough and, by the timings of earlier products of its size, faster on them than on one."""
     caller = _THREADS.caller
     if not caller or macs < PARALLEL_MIN_MACS or _THREADS.parallel:
-        yield 0  # small, outside one_thread(), or inside an outer _parallel() that already holds the threads
+        yield  # small, outside one_thread(), or inside an outer _parallel() that already holds the threads
         return
-    share = shared and SHARE_GATHERS and macs < ALWAYS_PARALLEL_MACS
-    key = (queries == 1, macs.bit_length(), share)
+    key = (queries == 1, macs.bit_length())
     threads = macs >= ALWAYS_PARALLEL_MACS or _TIMINGS.use_threads(key)
     _THREADS.parallel = True  # also when one thread was chosen: inner blocks keep the choice
-    region = threads and not share
-    if region:
+    if threads:
         torch.set_num_threads(caller)
     started = time.perf_counter()
     try:
-        yield caller - 1 if threads and share else 0
+        yield
     finally:
-        seconds = time.perf_counter() - started
-        _THREADS.parallel = False
-        if region:
-            torch.set_num_threads(1)
         if macs < ALWAYS_PARALLEL_MACS:
-            _TIMINGS.record(key, threads, seconds / macs)
+            _TIMINGS.record(key, threads, (time.perf_counter() - started) / macs)
+        _THREADS.parallel = False
+        if threads:
+            torch.set_num_threads(1)
 
 
 def _empty(queries: torch.Tensor, k: int) -> ScanResult:
@@ -302,17 +267,15 @@ def _same_rows(queries: torch.Tensor) -> bool:
     return queries.shape[0] == 2 or bool((queries == queries[:1]).all())
 
 
-def _score_block(request, queries, vectors, keep, bias, *, same: bool = False, columns: int | None = None,
-                 shared_rows: tuple[torch.Tensor, int] | None = None) -> torch.Tensor:
+def _score_block(request, queries, vectors, keep, bias, *, same: bool = False, columns: int | None = None
+                 ) -> torch.Tensor:
     """Internal scores of queries against rows, -inf where the mask is clear.
 
     ``keep``: None (every row passes), (rows,) shared or (nq, rows) per query.
     ``same``: every query is one vector, multiplied once.
     ``columns``: only the first ``columns`` rows are wanted (the rest pad the product to
-    ``ROW_MULTIPLE`` rows); ``keep`` and ``bias`` cover every row of ``vectors``.
-    ``shared_rows``: (slots, helpers) instead of ``vectors`` (None): the rows at these slots are
-    gathered and multiplied in pieces by the calling thread and up to ``helpers`` helper threads
-    (:func:`_shared_work`), with the same bits."""
+    ``ROW_MULTIPLE`` rows); ``keep`` and ``bias`` cover every row of ``vectors``."""
+    vectors = vectors.float()
     nq = queries.shape[0]
     factor = queries[:1] if same else queries
     row = bias
@@ -320,22 +283,17 @@ def _score_block(request, queries, vectors, keep, bias, *, same: bool = False, c
         neg_inf = torch.full((), float("-inf"), device=queries.device)
         row = torch.where(keep, neg_inf.new_zeros(()) if bias is None else bias, neg_inf)
     rows = factor.shape[0]
-    n_rows = vectors.shape[0] if shared_rows is None else shared_rows[0].numel()
-    macs = rows * n_rows * factor.shape[1]
+    macs = rows * vectors.shape[0] * vectors.shape[1]
     padded = THREAD_INVARIANT_ROWS.get(rows) if macs >= PARALLEL_MIN_MACS else None
     if padded is not None:  # see THREAD_INVARIANT_ROWS: the same bits on one thread or two
         factor = torch.cat([factor, factor.new_zeros(padded - rows, factor.shape[1])])
-    if shared_rows is not None:
-        slots, helpers = shared_rows
-        pieces = _pieces(n_rows, factor.shape[0] * factor.shape[1])
-
-        def piece(start: int, stop: int) -> torch.Tensor:
-            part = gather_rows(request, slots[start:stop])
-            return _product(request, factor, part, None if row is None else row[start:stop])
-        scores = torch.cat(_shared_work([functools.partial(piece, start, stop) for start, stop in pieces], helpers), 1)
-    else:
-        with _parallel(macs, rows):
-            scores = _product(request, factor, vectors, row)
+    with _parallel(macs, rows):
+        if row is None:
+            scores = torch.mm(factor, vectors.T)
+            if request.score_scale != 1:
+                scores.mul_(request.score_scale)
+        else:
+            scores = torch.addmm(row.unsqueeze(0), factor, vectors.T, alpha=request.score_scale)
     if padded is not None:
         scores = scores[:rows]
     if columns is not None and columns < scores.shape[1]:
@@ -347,106 +305,6 @@ def _score_block(request, queries, vectors, keep, bias, *, same: bool = False, c
         # Broadcasts one shared row over the queries.
         return torch.where(keep, scores, torch.full((), float("-inf"), device=queries.device))
     return scores.expand(nq, -1) if same else scores
-
-
-def _product(request, factor: torch.Tensor, vectors: torch.Tensor, row: torch.Tensor | None) -> torch.Tensor:
-    """``score_scale * factor @ vectors.T + row`` (row: a bias per vector, or None), as every scan computes it."""
-    vectors = vectors.float()
-    if row is None:
-        scores = torch.mm(factor, vectors.T)
-        if request.score_scale != 1:
-            scores.mul_(request.score_scale)
-        return scores
-    return torch.addmm(row.unsqueeze(0), factor, vectors.T, alpha=request.score_scale)
-
-
-def _pieces(n: int, macs_per_row: int) -> list[tuple[int, int]]:
-    """``[start, stop)`` pieces of n rows (a multiple of ``ROW_MULTIPLE``) of about ``SHARED_PIECE_MACS``
-    multiply-adds each: multiples of ``ROW_MULTIPLE`` rows, none under ``MIN_PRODUCT_ROWS`` (the last one
-    takes the rest), so that every piece's scores have the bits of one product over all rows."""
-    width = max(MIN_PRODUCT_ROWS, SHARED_PIECE_MACS // max(macs_per_row, 1) // ROW_MULTIPLE * ROW_MULTIPLE)
-    count = max(1, n // width)
-    stops = [width * (piece + 1) for piece in range(count - 1)] + [n]
-    return list(zip([0] + stops[:-1], stops))
-
-
-class _SharedJob:
-    """Pieces of work shared by the calling thread and helper threads: each piece runs on whichever thread
-    claims it first; the caller never waits for a helper (what is still unfinished when it runs out of pieces
-    to claim, it runs itself), so a helper descheduled by other work costs nothing."""
-
-    def __init__(self, pieces: list):
-        self.pieces = pieces
-        self.results: list = [None] * len(pieces)
-        self._next = itertools.count()  # next() is atomic under the interpreter lock
-
-    def work(self) -> None:
-        for number in self._next:
-            if number >= len(self.pieces):
-                return
-            value = self.pieces[number]()
-            if self.results[number] is None:
-                self.results[number] = value
-
-
-class _Helpers:
-    """Daemon threads (one intra-op thread each) that take part in the current :class:`_SharedJob`."""
-
-    def __init__(self):
-        self._wake = threading.Condition()
-        self._job: _SharedJob | None = None
-        self._serial = 0  # of the current job: a helper joins each job once
-        self._threads: list[threading.Thread] = []
-        self._pid = 0
-
-    def share(self, job: _SharedJob, helpers: int) -> None:
-        with self._wake:
-            if self._pid != os.getpid():  # a forked child has none of its parent's threads
-                self._threads, self._pid = [], os.getpid()
-            while len(self._threads) < helpers:
-                thread = threading.Thread(target=self._loop, name="flatsearch-scan-helper", daemon=True)
-                thread.start()
-                self._threads.append(thread)
-            self._job = job
-            self._serial += 1
-            self._wake.notify(helpers)
-
-    def withdraw(self, job: _SharedJob) -> None:
-        with self._wake:
-            if self._job is job:
-                self._job = None
-
-    def _loop(self) -> None:
-        torch.set_num_threads(1)  # OpenMP: this thread's own count
-        seen = 0
-        while True:
-            with self._wake:
-                while self._job is None or self._serial == seen:
-                    self._wake.wait()
-                job, seen = self._job, self._serial
-            try:
-                job.work()
-            except Exception:  # the caller runs every piece left unfinished itself, and sees its errors
-                pass
-            del job
-
-
-_HELPERS = _Helpers()
-
-
-def _shared_work(pieces: list, helpers: int) -> list:
-    """Each piece's result, the pieces run by the calling thread and up to ``helpers`` helper threads."""
-    job = _SharedJob(pieces)
-    if helpers > 0 and len(pieces) > 1:
-        _HELPERS.share(job, helpers)
-    try:
-        job.work()
-        for number, value in enumerate(job.results):
-            if value is None:  # claimed by a helper that has not finished it: the same bits here
-                job.results[number] = pieces[number]()
-    finally:
-        _HELPERS.withdraw(job)
-    return job.results
 
 
 _MASK_BIAS = np.array([float("-inf"), 0.0], dtype=np.float32)  # a kept bit adds 0, a clear one -inf
@@ -826,42 +684,22 @@ def _gather_scan(request: ScanRequest, queries: torch.Tensor, keep: torch.Tensor
     # 140 against 300 us on one thread).
     factor_rows = 1 if same else queries.shape[0]
     n = slots.numel()
-    with _parallel(factor_rows * n * queries.shape[1], factor_rows, shared=True) as helpers:
+    with _parallel(factor_rows * n * queries.shape[1], factor_rows):
         padded_slots, bias, padded_keep = _padded_inputs(request, slots, keep)
-        if helpers:  # gathered, multiplied and ranked in pieces by this thread and helper threads (see Threads)
-            scores = _score_block(request, queries, None, padded_keep, bias, same=same, columns=n,
-                                  shared_rows=(padded_slots, helpers))
-            values, columns = _shared_best_k(scores, request.k, keep, helpers)
-        else:
-            vectors = gather_rows(request, padded_slots)
-            scores = _score_block(request, queries, vectors, padded_keep, bias, same=same, columns=n)
-            # Slots are sorted, so the lower column is the lower slot.
-            values, columns = best_k(scores, request.k, valid=keep, masked=True)
+        vectors = gather_rows(request, padded_slots)
+        scores = _score_block(request, queries, vectors, padded_keep, bias, same=same, columns=n)
+        # Slots are sorted, so the lower column is the lower slot.
+        values, columns = best_k(scores, request.k, valid=keep, masked=True)
     if columns.device.type == "cpu":  # (nq, k) small: numpy, not four torch calls
         places = columns.numpy()
         return ScanResult(values, torch.from_numpy(np.where(places >= 0, slots.numpy()[np.maximum(places, 0)], -1)))
     return ScanResult(values, torch.where(columns >= 0, slots[columns.clamp(min=0)], columns))
 
 
-def _shared_best_k(scores: torch.Tensor, k: int, keep: torch.Tensor | None, helpers: int):
-    """``best_k`` of masked scores (the gather's), rows of queries shared with helper threads when there are many."""
-    nq = scores.shape[0]
-    if nq < 2 * SHARED_TOPK_MIN_QUERIES or scores.stride(0) == 0:  # few queries, or one row broadcast
-        return best_k(scores, k, valid=keep, masked=True)
-    count = min(helpers + 1, nq // SHARED_TOPK_MIN_QUERIES) * 2
-    bounds = [nq * piece // count for piece in range(count + 1)]
-
-    def piece(start: int, stop: int):
-        return best_k(scores[start:stop], k, valid=None if keep is None else keep[start:stop], masked=True)
-    found = _shared_work([functools.partial(piece, start, stop) for start, stop in zip(bounds[:-1], bounds[1:])],
-                         helpers)
-    return torch.cat([values for values, _ in found]), torch.cat([columns for _, columns in found])
-
-
 def _padded_inputs(request: ScanRequest, slots: torch.Tensor, keep: torch.Tensor | None):
     """Slots, bias and keep bits of a gather, padded to a multiple of ``ROW_MULTIPLE`` rows, at least
-    ``MIN_PRODUCT_ROWS`` (the last slot repeated, its bias 0 and bits clear; its extra columns are dropped). Kept in ``request.memo`` when
-    they are the plan's own tensors, for the next search of the same cached plan."""
+    ``MIN_PRODUCT_ROWS`` (the last slot repeated, its bias 0 and bits clear; its extra columns are dropped).
+    Kept in ``request.memo`` when they are the plan's own tensors, for the next search of the same cached plan."""
     planned = request.candidate_slots if request.candidate_slots is not None else request.passing_slots
     memo = request.memo
     # Kept with the very tensors they come from: a search of the same cached plan hands over the same ones.

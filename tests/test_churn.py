@@ -133,6 +133,28 @@ def test_scans_joining_ranges_across_unused_rows_ignore_what_those_rows_hold():
         assert index.search(query, 15, filter=fs.col("day") < 30).ids.numpy().tolist() == expected.tolist()
 
 
+def test_per_query_filters_on_a_span_scan_ignore_what_unused_rows_hold(monkeypatch):
+    from flatsearch import torch_scan
+    monkeypatch.setattr(torch_scan, "GATHER_MAX_FRACTION", 0.0)  # the span scan, its rows masked per query
+    rng = np.random.default_rng(5)
+    index = fs.Index(8, attributes={"day": "int"}, partition_by="day", partition_size=128)
+    n = 3000
+    vectors = _vectors(rng, n)
+    days = rng.integers(0, 60, n)  # 60 partitions: blocks with unused tails between them
+    index.add(np.arange(n), vectors, {"day": days})
+    storage = index._storage
+    for arena, start in zip(storage.arenas, storage.arena_starts):  # poison every row not holding a live one
+        arena[~storage.live[start:start + arena.shape[0]]] = float("nan")
+    query = rng.normal(size=(3, 8)).astype(np.float32)
+    scores = query @ vectors.T
+    filters = [fs.col("day") < 30, fs.col("day") >= 20, fs.col("day") != 7]
+    keep = np.stack([days < 30, days >= 20, days != 7])
+    expected = np.argsort(-np.where(keep, scores, -np.inf), axis=1, kind="stable")[:, :15]
+    found = index.search(query, 15, filter=filters)
+    assert found.ids.numpy().tolist() == expected.tolist()
+    assert np.isfinite(found.scores.numpy()).all()
+
+
 def test_a_block_moved_to_another_partition_never_hands_its_deleted_slot_out_twice():
     index = fs.Index(2, attributes={"city": "int"}, partition_by="city", partition_size=32)
     index.add([0, 2], torch.zeros(2, 2), {"city": [2, None]})

@@ -226,6 +226,22 @@ def test_best_k_matches_a_sort_by_validity_score_and_key(with_keys, lower_is_bet
                 assert got[0].tolist() == expected[0]
 
 
+def test_best_k_puts_nan_first_as_topk_does_whatever_the_other_rows_hold():
+    nan = float("nan")
+    scores = torch.tensor([[0.5, nan, 0.1, 0.9, 0.2, 0.3],  # NaN, no tie
+                           [1.0, 1.0, 0.5, 0.2, 0.0, -1.0],  # a tie among the k
+                           [0.4, nan, 0.4, 0.9, 0.2, 0.3],  # NaN and a tie at the k-th place
+                           [0.7, nan, 0.7, 0.7, 0.2, 0.9]])  # NaN and a tie among the k
+    expected = [[1, 3, 0], [0, 1, 2], [1, 3, 0], [1, 5, 0]]
+    for valid in (None, torch.ones(4, 6, dtype=torch.bool)):
+        values, columns = topk.best_k(scores, 3, valid=valid)
+        assert columns.tolist() == expected
+        torch.testing.assert_close(values, scores.gather(1, columns), rtol=0, atol=0, equal_nan=True)
+        for row in range(4):  # each row as it is alone
+            alone = topk.best_k(scores[row:row + 1], 3, valid=None if valid is None else valid[row:row + 1])
+            assert alone[1].tolist() == [expected[row]], row
+
+
 def test_a_real_row_scoring_minus_inf_is_returned_not_dropped_as_padding():
     # The Index now refuses boost terms that overflow (test_values_and_limits), so a -inf score is
     # built at the scan contract directly: padding must still be told by the slot, not the score.
@@ -264,63 +280,6 @@ def test_large_products_take_the_thread_choice_measured_faster_and_retry_the_oth
     for _ in range(3):
         timings.record(key, False, 9e-11)  # one thread became slower (another process took the core)
     assert timings.use_threads(key) is True
-
-
-def test_shared_work_never_waits_for_a_stalled_helper():
-    import threading
-
-    release, on_helper = threading.Event(), []
-
-    def piece(number):
-        if threading.current_thread() is not threading.main_thread():
-            on_helper.append(number)
-            release.wait(10)  # a helper descheduled in the middle of its piece
-        return number * number
-
-    try:
-        found = torch_scan._shared_work([lambda n=n: piece(n) for n in range(6)], 1)
-    finally:
-        release.set()
-    assert found == [n * n for n in range(6)]
-    assert len(on_helper) <= 1  # the helper claimed at most one piece before it stalled; the caller did the rest
-
-
-@pytest.mark.parametrize("same", [False, True])
-@pytest.mark.parametrize("nq,n", [(64, 1000), (40, 2003), (2, 30000), (13, 1500)])
-def test_shared_gathers_equal_gathers_on_one_thread(monkeypatch, nq, n, same):
-    from flatsearch.scan import ScanRequest
-
-    generator = torch.Generator().manual_seed(nq * n)
-    vectors = torch.randn(40_000, 64, generator=generator)
-    queries = torch.randn(nq, 64, generator=generator)
-    if same:
-        queries = queries[:1].expand(nq, -1).contiguous()
-    slots = torch.sort(torch.randperm(40_000, generator=generator)[:n]).values
-    keep = torch.rand(nq, n, generator=generator) < 0.6
-    choose = torch_scan._TIMINGS.use_threads
-    for kind in ("shared", "per query"):
-        fields = dict(passing_slots=slots) if kind == "shared" else dict(candidate_slots=slots, candidate_keep=keep)
-        words = torch.zeros((1250,) if kind == "shared" else (nq, 1250), dtype=torch.int32)
-        request = ScanRequest(queries=queries, k=11, arenas=(vectors,), arena_starts=(0,),
-                              ranges=torch.tensor([[0, 40_000]]), mask_words=words,
-                              bias=torch.randn(40_000, generator=generator), score_scale=1.0, **fields)
-        found = []
-        monkeypatch.setattr(torch_scan, "SHARE_GATHERS", True)
-        monkeypatch.setattr(torch_scan, "PARALLEL_MIN_MACS", 1 << 14)  # every case is shared
-        monkeypatch.setattr(torch_scan, "SHARED_PIECE_MACS", 1 << 16)  # in many pieces
-        before = torch.get_num_threads()
-        torch.set_num_threads(max(2, before))
-        try:
-            for share in (False, True):  # one thread, then shared with a helper
-                monkeypatch.setattr(torch_scan._TIMINGS, "use_threads", lambda key, c=share: (choose(key), c)[1])
-                with torch_scan.one_thread(torch.device("cpu")):
-                    if torch_scan._openmp():
-                        with torch_scan._parallel(n * 64, 2, shared=True) as helpers:
-                            assert (helpers > 0) == share
-                    found.append(torch_scan.torch_scan(request))
-        finally:
-            torch.set_num_threads(before)
-        assert torch.equal(found[0].slots, found[1].slots) and torch.equal(found[0].scores, found[1].scores)
 
 
 @pytest.mark.parametrize("nq", [1, 5, 7, 9, 11, 12, 64])
@@ -392,6 +351,64 @@ def test_a_request_for_some_of_its_queries_picks_their_rows_and_leaves_shared_fi
         request.for_queries([[0]])
     with pytest.raises(TypeError, match="rows"):
         request.for_queries([0.5])
+
+
+@pytest.mark.parametrize("device", ["cpu", "meta"])  # meta stands in for a GPU: its values cannot be read
+def test_a_request_for_some_of_its_queries_checks_positions_given_on_the_host(device):
+    from flatsearch.scan import ScanRequest
+
+    request = ScanRequest(queries=torch.zeros(3, 2, device=device), k=1, arenas=(torch.zeros(3, 2, device=device),),
+                          arena_starts=(0,), ranges=torch.tensor([[0, 3]]),
+                          mask_words=torch.zeros(3, 1, dtype=torch.int32, device=device), bias=None, score_scale=1.0)
+    for rows in ([3], [-1], torch.tensor([3]), [2**63], [1, -2**63 - 1], np.array([2**63], dtype=np.uint64)):
+        with pytest.raises(ValueError, match="rows"):
+            request.for_queries(rows)
+    for rows in ([2, 0], torch.tensor([2, 0]), np.array([2, 0])):
+        part = request.for_queries(rows)
+        assert part.queries.device.type == device and part.queries.shape == (2, 2) and part.mask_words.shape == (2, 1)
+    with pytest.raises(TypeError, match="rows"):
+        request.for_queries([[0]])
+    if device == "meta":  # positions already on the device are taken as they are, not read back
+        assert request.for_queries(torch.tensor([5], device=device)).queries.shape == (1, 2)
+
+
+@pytest.mark.parametrize("with_bias", [False, True])
+@pytest.mark.parametrize("nq", [4, 8, 16, 64])
+def test_a_gather_of_eight_rows_scores_as_a_span_scan_of_them(monkeypatch, nq, with_bias):
+    # See MIN_PRODUCT_ROWS: a product of 8 columns has other bits than the same columns inside a wider one.
+    from flatsearch.bitmask import pack_bits
+    from flatsearch.scan import ScanRequest
+
+    generator = torch.Generator().manual_seed(nq)
+    vectors, queries = torch.randn(64, 384, generator=generator), torch.randn(nq, 384, generator=generator)
+    slots = torch.sort(torch.randperm(64, generator=generator)[:8]).values
+    passing = torch.zeros(64, dtype=torch.bool)
+    passing[slots] = True
+    bias = torch.randn(64, generator=generator) if with_bias else None
+    found = []
+    with torch_scan.one_thread(torch.device("cpu")):
+        for threshold, fields in ((1.0, dict(passing_slots=slots)), (0.0, {})):  # the gather, then the span scan
+            monkeypatch.setattr(torch_scan, "GATHER_MAX_FRACTION", threshold)
+            request = ScanRequest(queries=queries, k=8, arenas=(vectors,), arena_starts=(0,),
+                                  ranges=torch.tensor([[0, 64]]), mask_words=pack_bits(passing), bias=bias,
+                                  score_scale=1.0, **fields)
+            found.append(torch_scan.torch_scan(request))
+    assert sorted(found[0].slots[0].tolist()) == slots.tolist()
+    assert torch.equal(found[0].slots, found[1].slots) and torch.equal(found[0].scores, found[1].scores)
+
+
+@pytest.mark.parametrize("filtered", [False, True])
+def test_a_batch_whose_first_two_queries_are_equal_searches_the_third_as_itself(filtered):
+    # One product serves a batch only when every query is the same, not just the first two.
+    index, *_ = random_index(seed=8)
+    first, third = torch.randn(2, 16, generator=torch.Generator().manual_seed(3))
+    queries = torch.stack([first, first, third])
+    expr = fs.col("pay") < 0.3 if filtered else None
+    batch = index.search(queries, 10, filter=expr)
+    for row, query in enumerate((first, first, third)):
+        alone = index.search(query, 10, filter=expr)
+        assert torch.equal(batch.ids[row], alone.ids[0]), row
+        torch.testing.assert_close(batch.scores[row], alone.scores[0])  # the bits may follow the batch's size
 
 
 def test_upsert_replaces_vectors_and_keeps_unspecified_attributes():
