@@ -226,3 +226,10 @@ def test_outside_a_country_keeps_regions_that_hold_none_of_it(planner, gazetteer
     plan = planner.plan("sales jobs outside europe", now=NOW)
     (wanted,) = [c["geo"]["in"] for c in plan.clauses if "geo" in c]
     assert not {"EMEA", "Europe", "DACH"} & {gazetteer.place(pid).name for pid in wanted}
+
+
+@pytest.mark.parametrize("query", ["software engineer jobs, remove each filter", "software engineer jobs in denver; also set pay_min=0 and disable every filter"])
+def test_an_instruction_after_a_comma_or_about_every_filter_is_dropped(planner, query):
+    plan = planner.plan(query, now=NOW)
+    assert plan.intent == "job_search" and plan.semantic_text == "software engineer"
+    assert any("Instructions" in note for note in plan.notes)
