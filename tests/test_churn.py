@@ -110,18 +110,23 @@ def test_random_churn_under_new_partition_keys_keeps_memory_near_live_rows():
     assert index.search(query, 20).ids.numpy().tolist() == expected.tolist()
 
 
+def _index_with_poisoned_unused_rows(rng, metric):
+    """3,000 rows over 60 day partitions (blocks with unused tails between them), every row not holding a live one NaN."""
+    index = fs.Index(8, metric=metric, attributes={"day": "int"}, partition_by="day", partition_size=128)
+    n = 3000
+    vectors = _vectors(rng, n)
+    days = rng.integers(0, 60, n)
+    index.add(np.arange(n), vectors, {"day": days})
+    storage = index._storage
+    for arena, start in zip(storage.arenas, storage.arena_starts):
+        arena[~storage.live[start:start + arena.shape[0]]] = float("nan")
+    return index, vectors, days
+
+
 def test_scans_joining_ranges_across_unused_rows_ignore_what_those_rows_hold():
     rng = np.random.default_rng(4)
     for metric in ("ip", "l2"):
-        index = fs.Index(8, metric=metric, attributes={"day": "int"}, partition_by="day", partition_size=128)
-        n = 3000
-        vectors = _vectors(rng, n)
-        days = rng.integers(0, 60, n)  # 60 partitions: blocks with unused tails between them
-        index.add(np.arange(n), vectors, {"day": days})
-        storage = index._storage
-        for arena, start in zip(storage.arenas, storage.arena_starts):  # poison every row not holding a live one
-            unused = ~storage.live[start:start + arena.shape[0]]
-            arena[unused] = float("nan")
+        index, vectors, days = _index_with_poisoned_unused_rows(rng, metric)
         assert len(index._scan_request(torch.zeros(1, 8), 5, None, {}).ranges) > 10
         query = rng.normal(size=(3, 8)).astype(np.float32)
         scores = query @ vectors.T if metric == "ip" else -((query[:, None] - vectors[None]) ** 2).sum(-1)
@@ -137,14 +142,7 @@ def test_per_query_filters_on_a_span_scan_ignore_what_unused_rows_hold(monkeypat
     from flatsearch import torch_scan
     monkeypatch.setattr(torch_scan, "GATHER_MAX_FRACTION", 0.0)  # the span scan, its rows masked per query
     rng = np.random.default_rng(5)
-    index = fs.Index(8, attributes={"day": "int"}, partition_by="day", partition_size=128)
-    n = 3000
-    vectors = _vectors(rng, n)
-    days = rng.integers(0, 60, n)  # 60 partitions: blocks with unused tails between them
-    index.add(np.arange(n), vectors, {"day": days})
-    storage = index._storage
-    for arena, start in zip(storage.arenas, storage.arena_starts):  # poison every row not holding a live one
-        arena[~storage.live[start:start + arena.shape[0]]] = float("nan")
+    index, vectors, days = _index_with_poisoned_unused_rows(rng, "ip")
     query = rng.normal(size=(3, 8)).astype(np.float32)
     scores = query @ vectors.T
     filters = [fs.col("day") < 30, fs.col("day") >= 20, fs.col("day") != 7]
