@@ -1396,6 +1396,14 @@ class RulePlanner:
                 if country is not None and country.country == place.country:
                     return place, span[-1].end(), n
             return place, end, 0
+        if place.kind == "metro" and place.country == "US" and nxt < len(words):
+            # "research triangle, nc", "the bay area, california": a metro and the state its cities lie in mean the metro.
+            raw = state.text[words[nxt].start():words[nxt].end()].rstrip(".")
+            if re.fullmatch(r"\s*,?\s*", state.text[end:words[nxt].start()]):
+                region = gazetteer.state(fold(raw), allow_code=len(raw) == 2)
+                admin1 = {getattr(gazetteer.place(c), "admin1", None) for c in place.contains}
+                if region is not None and region.admin1 in admin1:
+                    return place, words[nxt].end(), 1
         # A misspelt name read as a city ("santa barbra, california") is qualified by the region as its right spelling is.
         cities = gazetteer.cities_named(key) or (gazetteer.cities_named(" ".join(fold(place.name).split())) if place.kind == "city" else [])
         if not cities or place.kind not in ("city", "metro"):

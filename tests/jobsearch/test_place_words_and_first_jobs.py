@@ -233,3 +233,10 @@ def test_an_instruction_after_a_comma_or_about_every_filter_is_dropped(planner, 
     plan = planner.plan(query, now=NOW)
     assert plan.intent == "job_search" and plan.semantic_text == "software engineer"
     assert any("Instructions" in note for note in plan.notes)
+
+
+def test_a_metro_and_the_state_it_lies_in_mean_the_metro(planner):
+    # "research triangle, nc": the Triangle, not the Triangle or all of North Carolina.
+    plan = planner.plan("anything in the research triangle, nc", now=NOW)
+    (clause,) = [c for c in plan.clauses if "geo" in c]
+    assert len(clause["geo"]["in"]) == 1 and planner.tools.gazetteer.place(clause["geo"]["in"][0]).kind == "metro"
