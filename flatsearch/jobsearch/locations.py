@@ -23,17 +23,20 @@ _REMOTE = re.compile(r"\b(remote|distributed|anywhere|work from home|wfh|virtual
 _HYBRID = re.compile(r"\bhybrid\b")
 _ONSITE = re.compile(r"\b(in[- ]office|on[- ]?site|in[- ]person|office based)\b")
 # Words that carry no place: work-mode words and filler seen in the corpus.
+# A time zone written out ("Pacific Time", "Eastern Standard Time Zone"): where the hours are kept, not a place (also read
+# in queries, planner_rules._TIME_ZONE).
+TIME_ZONE_NAME = r"(?:pacific|eastern|central|mountain|atlantic)\s+(?:standard\s+|daylight\s+)?time(?:\s*zones?)?"
 _NOISE = re.compile(
     r"\b(remote[- ]friendly|travel[- ]required|remote|distributed|anywhere|work from home|wfh|virtual|telecommute|hybrid|"
     r"in[- ]office|on[- ]?site|in[- ]person|office|offices|undefined|hq|headquarters|only|opportunity|based|preferred|"
     r"flexible|multiple locations|locations|location|global|worldwide|city of|n/a|"
-    # a time zone is where the hours are kept, not a place ("Remote - US, Pacific Time": not Pacific, MO, nor Time, Norway)
-    r"(?:pacific|eastern|central|mountain|atlantic)\s+(?:standard\s+|daylight\s+)?time(?:\s*zones?)?|time\s*zones?)\b",
+    # "Remote - US, Pacific Time": not Pacific, MO, nor Time, Norway
+    + TIME_ZONE_NAME + r"|time\s*zones?)\b",
     re.IGNORECASE,
 )
 _LEADING_IN = re.compile(r"^(in the|in)\s+", re.IGNORECASE)
 _ALTERNATIVES = re.compile(r"[;|/•\n()\[\]]|\s+(?:or|and)\s+(?=[A-Za-z])|&|\s{2,}", re.IGNORECASE)
-# A town this small named right before a city ten times its size, in another state or country, is a neighbourhood of that city.
+# A town this small named right before a city ten times its size in another country is a neighbourhood of that city.
 NEIGHBOURHOOD_TOWN_MAX = 60_000
 _WASHINGTON_DC = re.compile(r"washington,?\s*d\.?\s*c\b\.?", re.IGNORECASE)
 # Two-letter country codes read as countries when written alone; other codes collide with
@@ -168,10 +171,8 @@ def _in_code_region(city: Place, region: tuple[str, str | None] | None) -> bool:
 
 def _coded_subdivision(token: _Token, gazetteer: Gazetteer) -> Place | None:
     """The Canadian province or Australian state whose postal code the token is, written in capitals ("BC", "VIC")."""
-    if not (2 <= len(token.raw) <= 3 and token.raw.isupper()):
-        return None
-    found = gazetteer.region_code(token.text)
-    return gazetteer.subdivision_by_code(f"{found[0]}-{token.raw}") if found else None
+    region = _code_region(token, gazetteer)
+    return gazetteer.subdivision_by_code(f"{region[0]}-{token.raw}") if region is not None and region[1] is not None else None
 
 
 def _subdivision(token: _Token, gazetteer: Gazetteer) -> Place | None:

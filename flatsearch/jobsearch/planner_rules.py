@@ -66,7 +66,7 @@ from importlib import resources
 from .dates import parse_recency
 from .gazetteer import Place, fold, place_aliases
 from .lexicon import MIN_PAIR_COUNT, MIN_PAIR_KEPT, Lexicon, abbreviations, expand_interests, catalog_word_counts, clean_query, common_words, expand_abbreviations, strip_code, translate
-from .locations import WORK_MODE_CODES
+from .locations import TIME_ZONE_NAME, WORK_MODE_CODES
 from .pay import parse_pay, spell_out_amounts
 from .plan import QueryPlan
 from .scoring import ENGAGEMENT_WEIGHT, PROFILE_WEIGHT, engagement_boost
@@ -287,13 +287,11 @@ _BARE_CODE_CREDENTIALS = frozenset(place_aliases()["state_codes_not_at_end"])
 _BARE_CODE_WORDS = _WORD_LIKE_CODES | _BARE_CODE_CREDENTIALS
 # What may follow such a code at the end of the query: a work mode, a job word or more codes ("qa eng tx remote",
 # "nurse fl jobs", "nurse practitioner ny or nj").
-# A time zone named in a query ("pacific time", "in the EST time zone", "CET hours").
 _TIME_ZONE_ABBREVIATIONS = r"(?-i:PST|PDT|PT|EST|EDT|ET|CST|CDT|CT|MST|MDT|MT|CET|CEST|GMT|UTC|BST|IST|AEST|JST)"
 # A time zone named in a query ("pacific time", "EST hours", "GMT+1", "remote, CET"): a name in full anywhere, an
 # abbreviation with an offset or a time word after it, or after "remote" / "within" / "in" ("CST" alone is a surgical
 # technologist, "PST technician" a role).
-_TIME_ZONE = re.compile(r"(?P<named>\b(?:in\s+(?:the\s+)?)?(?:(?:pacific|eastern|central|mountain|atlantic)\s+(?:standard\s+|daylight\s+)?time"
-                        r"(?:\s*zones?)?|" + _TIME_ZONE_ABBREVIATIONS + r"(?:\s*[+-]\s*\d{1,2}(?::?\d\d)?(?![\w:])|\s*(?:time(?:\s*zones?)?|hours|tz)\b)))|"
+_TIME_ZONE = re.compile(r"(?P<named>\b(?:in\s+(?:the\s+)?)?(?:" + TIME_ZONE_NAME + r"|" + _TIME_ZONE_ABBREVIATIONS + r"(?:\s*[+-]\s*\d{1,2}(?::?\d\d)?(?![\w:])|\s*(?:time(?:\s*zones?)?|hours|tz)\b)))|"
                         r"\b(?:remote(?:ly)?|within|overlap(?:ping)?(?:\s+with)?|in(?:\s+the)?)[\s,(\-\u2013]+(?P<cued>" + _TIME_ZONE_ABBREVIATIONS
                         + r")\b(?=\s*(?:$|[)/,;.]|or\b|and\b))", re.IGNORECASE)
 _QUERY_END = re.compile(r"(?:[\s.,!?)/]*(?:or\s+|and\s+)?(?:remote|hybrid|on-?site|in[- ]office|area|jobs?|roles?|positions?|openings?|only|[A-Za-z]{2})\b)*"
@@ -1408,6 +1406,7 @@ class RulePlanner:
         cities = gazetteer.cities_named(key) or (gazetteer.cities_named(" ".join(fold(place.name).split())) if place.kind == "city" else [])
         if not cities or place.kind not in ("city", "metro"):
             return place, end, 0
+        lower = _written_in_lower_case(state.text)
         for n in (3, 2, 1):
             if nxt + n > len(words):
                 continue
@@ -1419,13 +1418,13 @@ class RulePlanner:
             qkey = " ".join(fold(raw).split())
             # In lower case a code that is also a word ("or", "in", "me") is the state only where the query's place words end
             # ("portland or jobs"); "dallas or austin" joins two cities.
-            is_code = len(raw) == 2 and (raw.isupper() or _written_in_lower_case(state.text) and (
-                qkey not in _WORD_LIKE_CODES or _QUERY_END.fullmatch(state.text, span[-1].end()) is not None))
+            at_end = _QUERY_END.fullmatch(state.text, span[-1].end()) is not None
+            is_code = len(raw) == 2 and (raw.isupper() or lower and (qkey not in _WORD_LIKE_CODES or at_end))
             wanted = gazetteer.region_code(qkey) if n == 1 else None
             # A code that is also a word ("on", "vic") is the region in lower case only where the query's place ends there
             # ("melbourne vic"), not before more words ("london on site").
-            ends = re.fullmatch(r"[\s.,;!?)]*", state.text[span[-1].end():]) is not None or _QUERY_END.fullmatch(state.text, span[-1].end()) is not None
-            if wanted is not None and (raw.isupper() or _written_in_lower_case(state.text) and (qkey not in _WORD_LIKE_REGION_CODES or ends)):
+            ends = at_end or re.fullmatch(r"[\s.,;!?)]*", state.text[span[-1].end():]) is not None
+            if wanted is not None and (raw.isupper() or lower and (qkey not in _WORD_LIKE_REGION_CODES or ends)):
                 # "Vancouver BC", "perth wa": a province or state code the city lies in, outside the US ("Perth WA" is Australia).
                 inside = [c for c in cities if (c.country, c.admin1) == wanted]
                 if inside:
