@@ -316,11 +316,10 @@ def _masked_host(keep: np.ndarray, scores: np.ndarray) -> np.ndarray:
 
     Only rows that are not live can score NaN or inf (unwritten memory) and they are never kept;
     -inf plus either is NaN or inf there, so then the exact where runs instead."""
+    out = np.take(_MASK_BIAS, keep.view(np.uint8))
     if np.isfinite(scores).all():  # the usual case, told from the scores (one row when they are broadcast)
-        out = np.take(_MASK_BIAS, keep.view(np.uint8))
         out += scores
         return out
-    out = np.take(_MASK_BIAS, keep.view(np.uint8))
     with np.errstate(invalid="ignore"):  # -inf + inf at a row that is not live: NaN, handled below
         out += scores
     if np.isnan(out).any() or np.isposinf(out).any():
