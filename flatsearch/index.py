@@ -46,10 +46,10 @@ class Rows(NamedTuple):
     attributes: dict[str, list]
 
 
-
 def _boost_key(weights: Mapping[str, float]) -> tuple:
     """A boost as a cache key: each column with its weight's exact bits (0.1 and 0.1000000001 differ)."""
     return tuple((name, float(weight).hex()) for name, weight in weights.items())
+
 
 class Index:
     """Exact vector search over a mutable, partitioned store.
