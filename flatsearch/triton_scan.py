@@ -439,7 +439,7 @@ TIGHT_START_MISS = 1e-5
 # and the check costs more than it saves (model, sm_90, 10M x 384: nq=16 k=10 2.016 -> 2.047 ms with it).
 # Tiles of 128 queries (staging by extraction) start from a tight rank at every k: 128 x 128 scores a
 # tile beat the sample's 10th of 156,250 rows in about two tiles of three, and each such tile pays
-# a staging pass and its rounds (model, sm_90, 10M x 384, nq=128 k=10: 3.51 -> 3.28 ms with it).
+# a staging pass and its rounds (model, sm_90 on an H200, 10M x 384, nq=128 k=10: 3.49 -> 3.18 ms with it).
 TIGHT_START_MIN_K = 64
 TIGHT_START_MIN_QUERIES = 128
 
