@@ -1005,10 +1005,11 @@ def _spills_on_this_triton(block_q: int, block_n: int, num_stages: int, k_width:
       three stages (8-16 bytes) and 64-query tiles with 64-dim chunks (16 bytes), so those take
       32-dim chunks there (see :func:`_tuning_configs`); 128 x 64 tiles spill with 32-dim chunks
       too (16 bytes), so 128-query tiles keep 32 rows there;
-    * not left out (no candidate of those buckets is free of it): before 3.7 (3.6.0 checked, 384
-      dims) on sm_80 most tl.dot tiles of the current kernel spill 12-52 bytes at 255 registers:
-      16 x 128 tiles at K = 16 and 1024, every 16-query tile at K = 1024 but 16 x 64 x 32 on the
-      gather path, 64-query tiles at K = 16 but on the gather path, every 128-query tile.
+    * not left out (in most of these buckets no candidate is free of it): before 3.7 (3.6.0
+      checked, 384 dims) on sm_80 most tl.dot tiles of the current kernel spill 12-52 bytes at 255
+      registers: every 16-query tile at K = 1024 but 16 x 64 x 32 on the gather path, 16 x 128
+      tiles at K = 16 off the gather path, every 64-query tile at K = 16 and 1024 but 64 x 32 x 64 and 64 x 64 x 32 on
+      the gather path at K = 16, 64 x 64 x 64 tiles at K = 128, and every 128-query tile.
 
     Example:
         >>> _spills_on_this_triton(16, 128, 2, 1024, False, (3, 9)), _spills_on_this_triton(16, 128, 2, 1024, False, (3, 6))
