@@ -464,6 +464,23 @@ def measure_updates(plan: Plan, device) -> dict:
 
 
 # -- parallel compilation ---------------------------------------------------------------------------------
+FILTER_FRACTIONS = {"none": 1.0, "aligned1": 0.01, "random1": 0.01, "random10": 0.1, "per_query10": 1.0}
+
+
+def scanned_rows(rows: int, filter_name: str, *, gathered: bool) -> int:
+    """About how many of ``rows`` the kernel scans under a filter: the ranges of an aligned filter (its
+    partition's blocks), the passing rows of a ``gathered`` random one, else every row. It decides
+    between 64- and 128-query tiles (``uses_wide_tiles``).
+
+    Example:
+        >>> scanned_rows(10_000_000, "aligned1", gathered=False), scanned_rows(1000, "random10", gathered=True)
+        (100000, 100)
+    """
+    if filter_name == "aligned1" or gathered:
+        return int(rows * FILTER_FRACTIONS[filter_name])
+    return rows
+
+
 def compile_jobs(plan: Plan) -> list:
     """Every kernel variant the run will launch (each autotuning candidate of each timed call shape, the
     correctness cases' fixed tiles, the Index-level checks), each once."""
@@ -474,20 +491,22 @@ def compile_jobs(plan: Plan) -> list:
         if "flatsearch-triton" in entry["providers"] or "triton-scan" in entry["providers"]:
             # a random filter is one expression: the Index hands its slots over, so it is gathered
             shapes.add((torch.bfloat16, entry["dim"], entry["k"] + 1, entry["nq"], False, False, None,
-                        entry["filter"].startswith("random")))
+                        entry["filter"].startswith("random"),
+                        scanned_rows(entry["N"], entry["filter"], gathered=entry["filter"].startswith("random"))))
     for case in correctness_cases(plan):
         if case["k"] <= MAX_KERNEL_K:
             shapes.add((getattr(torch, case["dtype"]), case["dim"], case["k"], case["nq"],
-                        case["filter"] == "per_query10", case["bias"], case["config"], False))
+                        case["filter"] == "per_query10", case["bias"], case["config"],
+                        False, scanned_rows(plan.check_rows, case["filter"], gathered=False)))
     for metric in ("ip", "l2", "cosine"):
         for k, filter_name, boost in INDEX_SEARCHES:
             shapes.add((torch.bfloat16, plan.target_dims[0], k + 1, 9, filter_name == "per_query",
-                        boost or metric == "l2", None, False))
+                        boost or metric == "l2", None, False, plan.check_rows))
     jobs, seen = [], set()
-    for dtype, dim, k, nq, per_query, bias, config, gather in sorted(shapes, key=str):
+    for dtype, dim, k, nq, per_query, bias, config, gather, rows in sorted(shapes, key=str):
         if config is None:
             variants = dispatch_variants(storage_dtype=dtype, dim=dim, k=k, nq=nq, per_query_mask=per_query,
-                                         has_bias=bias, gather=gather)
+                                         has_bias=bias, gather=gather, total_rows=rows)
         else:
             variants = [KernelVariant(dtype, dim, k_width_for(k), config, per_query, bias)]
         for variant in variants:

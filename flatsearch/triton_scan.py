@@ -439,7 +439,7 @@ TIGHT_START_MISS = 1e-5
 # and the check costs more than it saves (model, sm_90, 10M x 384: nq=16 k=10 2.016 -> 2.047 ms with it).
 # Tiles of 128 queries (staging by extraction) start from a tight rank at every k: 128 x 128 scores a
 # tile beat the sample's 10th of 156,250 rows in about two tiles of three, and each such tile pays
-# a staging pass and its rounds (model, sm_90, 10M x 384, nq=128 k=10: 3.51 -> 3.28 ms with it).
+# a staging pass and its rounds (model, sm_90 on an H200, 10M x 384, nq=128 k=10: 3.49 -> 3.18 ms with it).
 TIGHT_START_MIN_K = 64
 TIGHT_START_MIN_QUERIES = 128
 
@@ -989,12 +989,12 @@ def _spills_on_this_triton(block_q: int, block_n: int, num_stages: int, k_width:
 
     * from 3.7 on (3.9 checked; 3.7-3.8 assumed like it): 16 x 128 tiles with three stages spill
       (40 bytes at K = 16 and 128, 168 at K = 1024, sm_90), and with two stages at K = 1024
-      (8 bytes); 3.6 compiles them without spilling, but for three stages at K = 128 and 1024 on
-      sm_90 (16 bytes each; K = 128 since the best-score gate, at K = 16 it uses all 255 registers);
+      (8 bytes); 3.6 compiles them without spilling, but for three stages on sm_90 (24 bytes at
+      K = 16, 16 at K = 128 and 1024);
     * every release: 16 x 128 gather tiles with three stages (24-80 bytes, sm_90);
     * from 3.7 on, above 512 dims (768 checked), sm_90: 16 x 64 x 32 tiles with three stages at
-      K = 128 (8 bytes; K = 32-512 assumed like it) and 64 x 64 x 64 tiles at K = 16 (8 bytes;
-      K up to 128 left out with it);
+      K = 128 and 1024 (8 and 12 bytes; K = 32-512 assumed like them) and 64 x 64 x 64 tiles at
+      K = 16 (8 bytes; K up to 128 left out with it);
     * sm_80 (mma.sync keeps both operands of a chunk in registers): 64-query tiles with 128-dim
       chunks (16 bytes; sm_90's wgmma reads them from shared memory and does not spill);
     * 128 x 128 tiles (3.9 checked) on sm_80 (40-64 bytes on the gather path, 48 with a bias) and
@@ -1004,10 +1004,15 @@ def _spills_on_this_triton(block_q: int, block_n: int, num_stages: int, k_width:
     * before 3.7 (3.6 checked), sm_80, K = 1024 without the gather path: 16 x 64 tiles with
       three stages (8-16 bytes) and 64-query tiles with 64-dim chunks (16 bytes), so those take
       32-dim chunks there (see :func:`_tuning_configs`); 128 x 64 tiles spill with 32-dim chunks
-      too (16 bytes), so 128-query tiles keep 32 rows there.
+      too (16 bytes), so 128-query tiles keep 32 rows there;
+    * not left out (in most of these buckets no candidate is free of it): before 3.7 (3.6.0
+      checked, 384 dims) on sm_80 most tl.dot tiles of the current kernel spill 12-52 bytes at 255
+      registers: every 16-query tile at K = 1024 but 16 x 64 x 32 on the gather path, 16 x 128
+      tiles at K = 16 off the gather path, every 64-query tile at K = 16 and 1024 but 64 x 32 x 64 and 64 x 64 x 32 on
+      the gather path at K = 16, 64 x 64 x 64 tiles at K = 128, and every 128-query tile.
 
     Example:
-        >>> _spills_on_this_triton(16, 128, 3, 16, False, (3, 9)), _spills_on_this_triton(16, 128, 3, 16, False, (3, 6))
+        >>> _spills_on_this_triton(16, 128, 2, 1024, False, (3, 9)), _spills_on_this_triton(16, 128, 2, 1024, False, (3, 6))
         (True, False)
         >>> [_spills_on_this_triton(64, 32, 3, 1024, False, (3, 6), chunk, 80) for chunk in (64, 32)]
         [True, False]
@@ -1022,11 +1027,11 @@ def _spills_on_this_triton(block_q: int, block_n: int, num_stages: int, k_width:
     if version >= (3, 7) and wide and (num_stages >= 3 or k_width >= 1024):
         return True
     if version >= (3, 7) and arch >= 90 and dim > 512 and not gather:
-        if block_q == 16 and block_n == 64 and block_d <= 32 and num_stages >= 3 and 16 < k_width < 1024:
+        if block_q == 16 and block_n == 64 and block_d <= 32 and num_stages >= 3 and k_width > 16:
             return True
         if block_q == 64 and block_n == 64 and block_d == 64 and k_width <= 128:
             return True
-    if version < (3, 7) and arch >= 90 and wide and num_stages >= 3 and k_width >= 128 and not gather:
+    if version < (3, 7) and arch >= 90 and wide and num_stages >= 3:
         return True
     if version < (3, 7) and k_width >= 1024 and not gather:
         if arch < 90 and ((block_q == 16 and block_n <= 64 and num_stages >= 3) or

@@ -36,9 +36,16 @@ def test_every_timed_call_shape_is_compiled_ahead():
         assert len(jobs) == len(set(jobs))
         for entry in gpu_check.measurement_plan(plan):
             if "flatsearch-triton" in entry["providers"]:
+                gathered = entry["filter"].startswith("random")
+                # unfiltered: every row is scanned, which decides between 64- and 128-query tiles
+                rows = entry["N"] if entry["filter"] == "none" else \
+                    gpu_check.scanned_rows(entry["N"], entry["filter"], gathered=gathered)
                 needed = dispatch_variants(storage_dtype=torch.bfloat16, dim=entry["dim"], k=entry["k"] + 1,
-                                           nq=entry["nq"], per_query_mask=False, has_bias=False)
+                                           nq=entry["nq"], per_query_mask=False, has_bias=False, gather=gathered,
+                                           total_rows=rows)
                 assert set(needed) <= set(jobs), entry
+    # 10M x 384 with 128 queries scans in 128-query tiles: those must be among the compiled ones
+    assert any(job.config.block_q == 128 and job.dim == 384 for job in gpu_check.compile_jobs(gpu_check.FULL))
 
 
 def test_recorder_saves_after_every_row_and_respects_the_budget(tmp_path):
