@@ -60,7 +60,7 @@ import datetime as dt
 import json
 import re
 from collections import Counter
-from functools import cached_property
+from functools import cached_property, lru_cache
 from importlib import resources
 
 from .dates import parse_recency
@@ -455,6 +455,13 @@ _LEVEL_PHRASES = (
 )
 
 
+@lru_cache(maxsize=1)
+def _product_brands() -> frozenset[str]:
+    """Folded names of ``data/well_known_employers.json``'s product brands: makes and products others sell, service or build on."""
+    table = json.loads(resources.files(__package__).joinpath("data/well_known_employers.json").read_text(encoding="utf-8"))
+    return frozenset(fold(name) for name in table["product_brands"])
+
+
 def _written_in_lower_case(text: str) -> bool:
     """Whether the query is written in lower case but for abbreviations in capitals ("PM jobs chicago"): its lower-case
     names are then names ("chicago"), as in an all lower-case query.
@@ -507,6 +514,7 @@ class _Text:
     def __init__(self, text: str):
         self.text = text
         self.used = [False] * len(text)
+        self.topic = [False] * len(text)  # read already, yet words of the topic ("Honda" in "Honda technician")
 
     def free(self, start: int, end: int) -> bool:
         return not any(self.used[start:end])
@@ -518,8 +526,14 @@ class _Text:
     def matches(self, pattern: re.Pattern) -> list[re.Match]:
         return [m for m in pattern.finditer(self.text) if m.group(0).strip() and self.free(m.start(), m.end())]
 
+    def keep(self, start: int, end: int) -> None:
+        """Marks text[start:end] as read, so no later rule reads it, while it stays in the topic."""
+        self.take(start, end)
+        for i in range(start, end):
+            self.topic[i] = True
+
     def residual(self) -> str:
-        return "".join(ch if not used else "\x00" for ch, used in zip(self.text, self.used))
+        return "".join(ch if not used or topic else "\x00" for ch, used, topic in zip(self.text, self.used, self.topic))
 
     def negation_before(self, start: int, previous: list[tuple[int, int, bool]] = ()) -> tuple[bool, int]:
         """(negated, where the negation starts) for a phrase starting at ``start``: a negation cue right
@@ -885,6 +899,14 @@ class RulePlanner:
                 name = match.group(0)
                 # "not at Amazon or Microsoft": a name listed after a negated one is negated too (catalog names count as well).
                 negated, neg_start = state.negation_before(match.start(), sorted(m for m in mentions if m[1] <= match.start()))
+                if (not negated and fold(name) in _product_brands() and _COMPANY_CUE.search(state.text[:match.start()]) is None
+                        and self._before_role(state.text, match.end())):
+                    # "Honda technician", "Salesforce developer": a make or product the work is on, not the employer (dealers
+                    # hire Honda technicians): its name stays a word of the search instead of a company filter nothing meets.
+                    state.keep(match.start(), match.end())
+                    plan.notes.append(f"No postings from {name} are in this corpus; \"{name}\" before a role was read as what the work "
+                                      "is on and searched as a word, not used as a company filter.")
+                    continue
                 if not (name[:1].isupper() or _COMPANY_CUE.search(state.text[:match.start()]) or negated
                         or self._followed_by_jobs(state.text, match.end())):
                     continue
@@ -958,6 +980,15 @@ class RulePlanner:
             between = [fold(w) for w in followed.group(1).split()]
             return all(w in self.vocabulary and w not in _FILLER and w not in _NOT_FUNCTION_WORDS for w in between)
         return bool(followed)
+
+    def _before_role(self, text: str, end: int) -> bool:
+        """Whether a role follows a name directly ("Honda technician", "Apple Genius jobs"): a word that is no job word
+        ("Honda jobs"), filler ("Tesla in Austin"), work mode or pay word ("Tesla remote jobs")."""
+        following = re.match(r"\s+([A-Za-z][\w+#-]*)", text[end:])
+        if following is None:
+            return False
+        word = fold(following.group(1))
+        return not (_JOB_WORDS.fullmatch(word) or word in _FILLER or word in _NOT_FUNCTION_WORDS or word in ("is", "hiring"))
 
     def _is_company_here(self, text: str, start: int, end: int, name: str, company: int, *, cue: bool) -> bool:
         """Whether a catalog name written at text[start:end] means the company. Ordinary words ("better",

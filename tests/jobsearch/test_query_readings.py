@@ -1,0 +1,38 @@
+"""Readings of phrasing classes that look like filters and are not: a make or product before a role, visa and relocation
+wishes, a start date after a student level, degrees, hours and benefits beside numbers, sales roles named for where they
+sell, capitalised kinds of workplace, a negated list's word families and code a user pasted."""
+import datetime as dt
+import json
+
+import pytest
+
+from flatsearch.jobsearch.planner_rules import NO_COMPANY_ID
+
+NOW = dt.datetime(2026, 1, 11, tzinfo=dt.timezone.utc)
+
+
+def plan_of(planner, query):
+    return planner.plan(query, now=NOW)
+
+
+def _absent(planner, name):
+    return planner._absent_employers is not None and planner._absent_employers.fullmatch(name) is not None
+
+
+@pytest.mark.parametrize("query, brand", [("honda technician jobs", "honda"), ("Honda Technician jobs", "Honda"), ("Tesla mechanic jobs", "Tesla"),
+                                          ("Apple Genius jobs", "Apple"), ("toyota service advisor", "toyota"), ("BMW technician near Denver", "BMW"),
+                                          ("Salesforce developer jobs", "Salesforce")])
+def test_a_make_or_product_before_a_role_is_searched_as_a_word(planner, query, brand):
+    if not _absent(planner, brand):
+        pytest.skip(f"{brand} has postings in this catalog: a company filter is right")
+    plan = plan_of(planner, query)
+    assert not any("company" in json.dumps(c) for c in plan.clauses), plan.clauses
+    assert brand in plan.semantic_text and any(brand in note for note in plan.notes)
+    assert not any("geo" in json.dumps(c) for c in plan.clauses if "Denver" not in query)  # Toyota is a city in Japan too
+
+
+@pytest.mark.parametrize("query", ["Honda jobs", "jobs at Tesla in Austin", "Tesla remote jobs", "Google software engineer jobs"])
+def test_a_brand_asked_for_as_the_employer_still_matches_nothing(planner, query):
+    if not _absent(planner, query.split()[-3] if "at" in query else query.split()[0]):
+        pytest.skip("the company has postings in this catalog")
+    assert {"company": {"in": [NO_COMPANY_ID]}} in plan_of(planner, query).clauses
