@@ -242,6 +242,13 @@ _POSTING_WORDS = re.compile(r"\b(?:got|gets?|getting|was|were|been|went\s+up|cam
 _ASIDE = re.compile(r"(?:^|(?<=[,;.!?])|\b(?:and|so)\s+)\s*(?:where|how)\s+(?:do|should|can|would)\s+i\s+(?:even\s+)?(?:start|begin|go\s+from\s+here)\b\??|"
                     r"(?:^|(?<=[,;.!?])|\b(?:and|so)\s+)\s*(?:any|some)\s+(?:advice|tips|ideas|suggestions|pointers)\b\??|"
                     r"(?:^|(?<=[,;.!?])|\b(?:and|so)\s+)\s*what\s+(?:should|can|do)\s+i\s+(?:do|try|look\s+for)\b\??", re.IGNORECASE)
+# What the employer offers a mover ("visa sponsorship", "sponsors H1B", "relocation assistance"): no field says it, and its
+# words are no company ("Visa"), place or title: they stay words of the search.
+_PERMIT = r"(?:visas?|h-?1-?bs?|h1b|work\s+(?:visas?|permits?|authori[sz]ation)|green\s+cards?|tn|e-?3|o-?1|l-?1)"
+_MOVER_SUPPORT = re.compile(rf"\b(?:{_PERMIT}\s+(?:visas?\s+)?(?:sponsor(?:ship|ing|ed|s)?|transfers?|support)|"
+                            rf"sponsor(?:ship|ing|s|ed)?\s+(?:for\s+|of\s+)?(?:an?\s+|the\s+)?{_PERMIT}|"
+                            r"relocation\s+(?:assistance|packages?|support|help|bonus|benefits?|stipends?|allowance|provided|paid|offered|covered)|"
+                            r"(?:paid|provided|offered|covered)\s+relocation)\b", re.IGNORECASE)
 _SEARCH_VERB = re.compile(r"\b(?:find|search|show|list|look(?:ing)?\s+for|are\s+there|any\s+(?:jobs?|roles?|openings?)|hiring)\b", re.IGNORECASE)
 # Industries a seeker moves into, as opposed to roles ("into fintech" vs "into product management").
 _SECTOR_WORDS = frozenset("startup startups crypto web3 gaming healthcare biotech saas nonprofit nonprofits non-profit government consulting "
@@ -694,6 +701,9 @@ class RulePlanner:
             if pay_bound is None:  # a pay bound leaves postings without pay out already
                 plan.add_clause(match.group(0).strip(), "the posting states its pay",
                                 {"or": [{"salary_max": {"gte": 0.0}}, {"salary_min": {"gte": 0.0}}]})
+        for match in state.matches(_MOVER_SUPPORT):
+            state.keep(match.start(), match.end())
+            plan.notes.append(f"\"{match.group(0)}\": postings do not state it in a field, so it was searched as words, not filtered.")
         self._companies(state, plan)
         modes = self._work_mode(state, plan)
         self._seniority(state, plan)

@@ -36,3 +36,11 @@ def test_a_brand_asked_for_as_the_employer_still_matches_nothing(planner, query)
     if not _absent(planner, query.split()[-3] if "at" in query else query.split()[0]):
         pytest.skip("the company has postings in this catalog")
     assert {"company": {"in": [NO_COMPANY_ID]}} in plan_of(planner, query).clauses
+
+
+@pytest.mark.parametrize("query, words", [("jobs with visa sponsorship", "visa sponsorship"), ("Visa sponsorship software jobs", "Visa sponsorship"),
+                                          ("nurse jobs that sponsor visas", "sponsor visas"), ("jobs with paid relocation", "paid relocation"),
+                                          ("engineer jobs with relocation package", "relocation package")])
+def test_visa_and_relocation_support_are_words_of_the_search(planner, query, words):
+    plan = plan_of(planner, query)
+    assert plan.clauses == [] and words in plan.semantic_text
