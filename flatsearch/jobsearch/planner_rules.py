@@ -249,6 +249,13 @@ _MOVER_SUPPORT = re.compile(rf"\b(?:{_PERMIT}\s+(?:visas?\s+)?(?:sponsor(?:ship|
                             rf"sponsor(?:ship|ing|s|ed)?\s+(?:for\s+|of\s+)?(?:an?\s+|the\s+)?{_PERMIT}|"
                             r"relocation\s+(?:assistance|packages?|support|help|bonus|benefits?|stipends?|allowance|provided|paid|offered|covered)|"
                             r"(?:paid|provided|offered|covered)\s+relocation)\b", re.IGNORECASE)
+# A year beside a student level ("new grad roles this year", "summer 2026 internships", "class of 2026"): when the job starts
+# or the seeker graduates, which no posting field states; it is no posted-since window. "posted this year" still is one.
+_STUDENT_LEVEL = re.compile(r"\b(?:intern(?:ship)?s?|co-?ops?|apprentice(?:ship)?s?|placements?|new[- ]?grads?|(?:recent\s+|college\s+|university\s+)?grad(?:uate)?s?|"
+                            r"class\s+of|graduating|entry[- ]level|early[- ]career|rotational|summer|fall|autumn|spring|winter)\b", re.IGNORECASE)
+_START_YEAR = re.compile(r"(?<!\w)(?:(?:in\s+|for\s+|starting\s+(?:in\s+)?)?(?:(?:summer|fall|autumn|spring|winter)\s+(?:of\s+)?)?"
+                         r"(?:(?:this|next)\s+year(?:'?s)?|'?(?:20[2-3]\d)(?:/\d\d)?)|(?:summer|fall|autumn|spring|winter)\s+(?:of\s+)?(?:this|next)\s+year)(?!\w)",
+                         re.IGNORECASE)
 _SEARCH_VERB = re.compile(r"\b(?:find|search|show|list|look(?:ing)?\s+for|are\s+there|any\s+(?:jobs?|roles?|openings?)|hiring)\b", re.IGNORECASE)
 # Industries a seeker moves into, as opposed to roles ("into fintech" vs "into product management").
 _SECTOR_WORDS = frozenset("startup startups crypto web3 gaming healthcare biotech saas nonprofit nonprofits non-profit government consulting "
@@ -694,6 +701,7 @@ class RulePlanner:
         self._people(state, plan, member)
         background = self._profile(state, plan, member)
         self._staffing(state, plan)
+        self._start_year(state, plan)
         self._recency(state, plan, now)
         pay_bound = self._find_pay(state)
         for match in state.matches(_PAY_STATED)[:1]:
@@ -809,6 +817,23 @@ class RulePlanner:
         for match in state.matches(_STAFFING)[:1]:
             state.take(match.start(), match.end())
             plan.add_clause(match.group(0).strip(), "exclude staffing, sourcing and recruiting agencies", {"is_staffing": {"eq": False}})
+
+    def _start_year(self, state: _Text, plan: QueryPlan) -> None:
+        """A year beside an intern, new-grad or graduate level is when the job starts or the seeker graduates: a year written
+        out stays a word of the search ("Summer 2026 Intern" titles), "this year" is left out; neither filters posting dates."""
+        for match in state.matches(_START_YEAR):
+            before = state.text[max(0, match.start() - CUE_WINDOW // 2):match.start()]
+            after = state.text[match.end():match.end() + CUE_WINDOW // 2]
+            near = re.split(r"[.;!?]", before)[-1] + " " + re.split(r"[.;!?]", after)[0]
+            if (not _STUDENT_LEVEL.search(near) and not _STUDENT_LEVEL.search(match.group(0))
+                    or re.search(r"\b(?:posted|added|listed|published|opened)\s+$", before, re.IGNORECASE)):
+                continue
+            if re.search(r"\d", match.group(0)):
+                state.keep(match.start(), match.end())
+            else:
+                state.take(match.start(), match.end())
+            plan.notes.append(f"\"{match.group(0).strip()}\" reads as when the job starts or you graduate; postings do not state it in a field, "
+                              "so posting dates were not filtered.")
 
     def _recency(self, state: _Text, plan: QueryPlan, now: dt.datetime) -> None:
         found = parse_recency(state.text, now, state.free)

@@ -44,3 +44,16 @@ def test_a_brand_asked_for_as_the_employer_still_matches_nothing(planner, query)
 def test_visa_and_relocation_support_are_words_of_the_search(planner, query, words):
     plan = plan_of(planner, query)
     assert plan.clauses == [] and words in plan.semantic_text
+
+
+@pytest.mark.parametrize("query", ["new grad roles this year", "intern this year", "this year's new grad software jobs",
+                                   "graduate nurse jobs starting next year", "summer internships this year"])
+def test_a_year_beside_a_student_level_is_a_start_not_a_posting_window(planner, query):
+    plan = plan_of(planner, query)
+    assert not any("posted_at" in json.dumps(c) for c in plan.clauses), plan.clauses
+    assert any("starts" in note for note in plan.notes)
+
+
+@pytest.mark.parametrize("query", ["internships posted this year", "marketing jobs this year"])
+def test_posted_this_year_is_still_a_posting_window(planner, query):
+    assert any("posted_at" in json.dumps(c) for c in plan_of(planner, query).clauses)
