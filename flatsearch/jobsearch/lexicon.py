@@ -162,6 +162,13 @@ def abbreviations() -> tuple[dict[str, str], frozenset[str]]:
 
 
 @lru_cache(maxsize=1)
+def degree_fields() -> dict[str, str]:
+    """Field abbreviations as a degree names them ("BS in CS": computer science; the table's ``degree_fields``)."""
+    table = json.loads(resources.files(__package__).joinpath("data/abbreviations.json").read_text(encoding="utf-8"))
+    return dict(table["degree_fields"])
+
+
+@lru_cache(maxsize=1)
 def other_titles() -> dict[str, list[str]]:
     """Abbreviation -> other titles that name the same role (the table's ``also``), for matching titles, not for embedding."""
     table = json.loads(resources.files(__package__).joinpath("data/abbreviations.json").read_text(encoding="utf-8"))

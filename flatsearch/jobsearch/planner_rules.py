@@ -65,7 +65,7 @@ from importlib import resources
 
 from .dates import parse_recency
 from .gazetteer import Place, fold, place_aliases
-from .lexicon import MIN_PAIR_COUNT, MIN_PAIR_KEPT, Lexicon, abbreviations, expand_interests, catalog_word_counts, clean_query, common_words, expand_abbreviations, strip_code, translate
+from .lexicon import MIN_PAIR_COUNT, MIN_PAIR_KEPT, Lexicon, abbreviations, expand_interests, catalog_word_counts, clean_query, common_words, degree_fields, expand_abbreviations, strip_code, translate
 from .locations import TIME_ZONE_NAME, WORK_MODE_CODES
 from .pay import parse_pay, spell_out_amounts
 from .plan import QueryPlan
@@ -256,6 +256,12 @@ _STUDENT_LEVEL = re.compile(r"\b(?:intern(?:ship)?s?|co-?ops?|apprentice(?:ship)
 _START_YEAR = re.compile(r"(?<!\w)(?:(?:in\s+|for\s+|starting\s+(?:in\s+)?)?(?:(?:summer|fall|autumn|spring|winter)\s+(?:of\s+)?)?"
                          r"(?:(?:this|next)\s+year(?:'?s)?|'?(?:20[2-3]\d)(?:/\d\d)?)|(?:summer|fall|autumn|spring|winter)\s+(?:of\s+)?(?:this|next)\s+year)(?!\w)",
                          re.IGNORECASE)
+# A degree ("BA in economics", "BS in CS", "master's degree in nursing", "MBA degree"): what the seeker studied, which no
+# posting field states; "BA" there is no business analyst. Its field of study stays the topic.
+_DEGREE = re.compile(r"(?<![\w.])(?:(?-i:BE|BEng|B\.E\.)|b\.?a\.?|b\.?s\.?|bsc|b\.sc\.?|bba|bfa|bsn|beng|m\.?a\.?|m\.?s\.?|msc|m\.sc\.?|mba|meng|mfa|mph|msw|"
+                     r"mpa|msn|ph\.?\s?d\.?|doctorate|associate'?s|bachelor'?s|bachelors|master'?s|masters)"
+                     r"(?:\s+degree)?(?:\s+of\s+(?:science|arts|business\s+administration|engineering|fine\s+arts|public\s+health|social\s+work))?"
+                     r"(?:\s+(?:degree\s+)?(?:in|of)\s+(?=[A-Za-z])|\s+degree\b)", re.IGNORECASE)
 _SEARCH_VERB = re.compile(r"\b(?:find|search|show|list|look(?:ing)?\s+for|are\s+there|any\s+(?:jobs?|roles?|openings?)|hiring)\b", re.IGNORECASE)
 # Industries a seeker moves into, as opposed to roles ("into fintech" vs "into product management").
 _SECTOR_WORDS = frozenset("startup startups crypto web3 gaming healthcare biotech saas nonprofit nonprofits non-profit government consulting "
@@ -702,6 +708,7 @@ class RulePlanner:
         background = self._profile(state, plan, member)
         self._staffing(state, plan)
         self._start_year(state, plan)
+        fields = self._degrees(state, plan)
         self._recency(state, plan, now)
         pay_bound = self._find_pay(state)
         for match in state.matches(_PAY_STATED)[:1]:
@@ -747,6 +754,8 @@ class RulePlanner:
                               "its words were left out of the search.")
         semantic = self._semantic(state)
         self._pay(plan, pay_bound, semantic)
+        for field, meaning in fields.items():  # "BS in CS": the field's name spelled out, as a degree means it
+            semantic = re.sub(rf"(?<![\w&]){re.escape(field)}(?![\w&])", f"{field} ({meaning})", semantic, count=1)
         words = set(re.findall(r"[a-z][a-z+#-]{2,}", fold(semantic))) - _FILLER
         # Any ordinary word that is no filler ("something outdoors") reads as a wish about work; gibberish does not.
         job_like = (bool(_JOB_WORDS.search(text)) or bool(self._role_words_in(words)) or bool(background) or bool(plan.clauses)
@@ -817,6 +826,24 @@ class RulePlanner:
         for match in state.matches(_STAFFING)[:1]:
             state.take(match.start(), match.end())
             plan.add_clause(match.group(0).strip(), "exclude staffing, sourcing and recruiting agencies", {"is_staffing": {"eq": False}})
+
+    def _degrees(self, state: _Text, plan: QueryPlan) -> dict[str, str]:
+        """Reads degrees ("BS in CS"): the degree is left out of the search, its field stays; returns the field abbreviations
+        written after one with what they stand for ("CS": "computer science"), to add to the semantic text."""
+        fields: dict[str, str] = {}
+        table = degree_fields()
+        for match in state.matches(_DEGREE):
+            state.take(match.start(), match.end())
+            field = re.match(r"[A-Za-z]+(?:\s+[A-Za-z]+)?", state.text[match.end():])
+            for words in ((field.group(0),) if field else ()) + ((field.group(0).split()[0],) if field and " " in field.group(0) else ()):
+                if fold(words) in table:
+                    fields[words] = table[fold(words)]
+                    state.keep(match.end(), match.end() + len(words))  # "in CS" is no place
+                    break
+            degree = re.sub(r"\s+(?:in|of)\s*$", "", match.group(0).strip(), flags=re.IGNORECASE)
+            plan.notes.append(f"\"{degree}\" reads as your degree; postings do not state degrees in a field, so the field "
+                              "you studied was searched.")
+        return fields
 
     def _start_year(self, state: _Text, plan: QueryPlan) -> None:
         """A year beside an intern, new-grad or graduate level is when the job starts or the seeker graduates: a year written

@@ -57,3 +57,16 @@ def test_a_year_beside_a_student_level_is_a_start_not_a_posting_window(planner, 
 @pytest.mark.parametrize("query", ["internships posted this year", "marketing jobs this year"])
 def test_posted_this_year_is_still_a_posting_window(planner, query):
     assert any("posted_at" in json.dumps(c) for c in plan_of(planner, query).clauses)
+
+
+@pytest.mark.parametrize("query, topic", [("BA in economics", "economics"), ("BS in CS", "CS (computer science)"), ("MS in EE", "EE (electrical engineering)"),
+                                          ("entry level jobs with a BA in psychology", "psychology"), ("master's degree in nursing jobs", "nursing"),
+                                          ("PhD in chemistry", "chemistry")])
+def test_a_degree_is_no_title_and_its_field_is_the_topic(planner, query, topic):
+    plan = plan_of(planner, query)
+    assert plan.intent == "job_search" and plan.semantic_text == topic
+    assert not any("geo" in json.dumps(c) for c in plan.clauses) and any("degree" in note for note in plan.notes)
+
+
+def test_a_bare_ba_is_still_a_business_analyst(planner):
+    assert plan_of(planner, "BA jobs").semantic_text == "BA (business analyst)"
