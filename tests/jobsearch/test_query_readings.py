@@ -70,3 +70,14 @@ def test_a_degree_is_no_title_and_its_field_is_the_topic(planner, query, topic):
 
 def test_a_bare_ba_is_still_a_business_analyst(planner):
     assert plan_of(planner, "BA jobs").semantic_text == "BA (business analyst)"
+
+
+@pytest.mark.parametrize("query", ["40+ hours per week", "401k match", "nurse 12+ hour shifts", "warehouse jobs with 403b and 40 hours",
+                                   "3 days a week", "30 days PTO"])
+def test_hours_and_benefits_are_no_pay_or_date(planner, query):
+    clauses = json.dumps(plan_of(planner, query).clauses)
+    assert "salary" not in clauses and "posted_at" not in clauses, clauses
+
+
+def test_pay_beside_hours_is_still_pay(planner):
+    assert plan_of(planner, "30+ hours a week at $25/hr").clauses == [{"salary_max": {"gte": 52000.0}}]
