@@ -262,6 +262,10 @@ _DEGREE = re.compile(r"(?<![\w.])(?:(?-i:BE|BEng|B\.E\.)|b\.?a\.?|b\.?s\.?|bsc|b
                      r"mpa|msn|ph\.?\s?d\.?|doctorate|associate'?s|bachelor'?s|bachelors|master'?s|masters)"
                      r"(?:\s+degree)?(?:\s+of\s+(?:science|arts|business\s+administration|engineering|fine\s+arts|public\s+health|social\s+work))?"
                      r"(?:\s+(?:degree\s+)?(?:in|of)\s+(?=[A-Za-z])|\s+degree\b)", re.IGNORECASE)
+# Roles named for where they work ("outside sales", "inside sales rep", "outside plant technician"): "outside" there is part
+# of the role, no negation; "outside Texas" still negates the place.
+_SIDE_ROLE = re.compile(r"\b(?:outside|inside)(?=[\s-]+(?:sales|plant|counsel|operators?|wire(?:man|men|person)|adjusters?|machinists?)\b)",
+                        re.IGNORECASE)
 _SEARCH_VERB = re.compile(r"\b(?:find|search|show|list|look(?:ing)?\s+for|are\s+there|any\s+(?:jobs?|roles?|openings?)|hiring)\b", re.IGNORECASE)
 # Industries a seeker moves into, as opposed to roles ("into fintech" vs "into product management").
 _SECTOR_WORDS = frozenset("startup startups crypto web3 gaming healthcare biotech saas nonprofit nonprofits non-profit government consulting "
@@ -703,6 +707,11 @@ class RulePlanner:
         if corrections:
             plan.notes.append("Read " + ", ".join(f"\"{a}\" as \"{b}\"" for a, b in corrections) + ".")
         state = _Text(text)
+        for match in state.matches(_SIDE_ROLE):
+            # "anything outside sales", "careers outside sales": other work than sales, the negation it reads as
+            if not re.search(r"\b(?:anything|something|everything|jobs?|roles?|careers?|work|positions?|opportunities|options)\s+$",
+                             state.text[:match.start()], re.IGNORECASE):
+                state.keep(match.start(), match.end())
         career_step = self._career_step(state, plan)
         self._people(state, plan, member)
         background = self._profile(state, plan, member)
@@ -1877,7 +1886,7 @@ class RulePlanner:
                 return (fold(word).strip("'") in _FILLER and not (word.isupper() and len(word) > 1 and not shouted and word.lower() in roles)
                         or bool(_PUNCTUATION_WORD.fullmatch(word)) or word in ("'s", "\u2019s"))  # "this week's": the time phrase's "'s"
 
-            while words and filler(words[0]):
+            while words and filler(words[0]) and not _SIDE_ROLE.match(" ".join(words)):  # "outside sales" is the role
                 words.pop(0)
             while words and (filler(words[-1]) or words[-1].casefold() == "open"):
                 words.pop()

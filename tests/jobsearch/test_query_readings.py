@@ -81,3 +81,16 @@ def test_hours_and_benefits_are_no_pay_or_date(planner, query):
 
 def test_pay_beside_hours_is_still_pay(planner):
     assert plan_of(planner, "30+ hours a week at $25/hr").clauses == [{"salary_max": {"gte": 52000.0}}]
+
+
+@pytest.mark.parametrize("query, topic", [("outside sales jobs", "outside sales"), ("inside sales", "inside sales"),
+                                          ("Outside Sales Representative in Denver", "Outside Sales Representative"),
+                                          ("outside plant technician", "outside plant technician")])
+def test_a_sales_role_named_for_where_it_sells_is_no_negation(planner, query, topic):
+    plan = plan_of(planner, query)
+    assert plan.semantic_text == topic and not any("not" in c for c in plan.clauses), plan.clauses
+
+
+@pytest.mark.parametrize("query", ["anything outside sales", "outside sales outside texas"])
+def test_outside_before_a_place_or_after_anything_still_negates(planner, query):
+    assert any("not" in json.dumps(c) for c in plan_of(planner, query).clauses)
