@@ -1007,6 +1007,8 @@ class RulePlanner:
             negated = bool(re.match(r"(?i)(?:but\s+)?not|except|excluding|other", match.group("cue")))
             if self._place(name, cue=True, lowercase_query=lower) is not None:
                 continue
+            if not negated and self._kind_of_workplace(key):
+                continue  # "Jobs at Daycares", "jobs at Local Hospitals": capitalised or not, a kind of workplace stays the topic
             fuzzy = self.tools.fuzzy_company(name, cutoff=COMPANY_FUZZY_CUTOFF)
             if fuzzy is not None:
                 (exclude if negated else include).append((fuzzy, name))
@@ -1051,6 +1053,17 @@ class RulePlanner:
             between = [fold(w) for w in followed.group(1).split()]
             return all(w in self.vocabulary and w not in _FILLER and w not in _NOT_FUNCTION_WORDS for w in between)
         return bool(followed)
+
+    def _kind_of_workplace(self, key: str) -> bool:
+        """Whether a folded name ends in a plural common noun ("daycares", "local hospitals", "wineries"): one whose singular
+        is an English or catalog word or two English words run together ("day" + "care")."""
+        last = key.split()[-1]
+        if len(last) < 5 or not last.endswith("s") or last.endswith("ss") or not last.isalpha():
+            return False
+        singulars = {last[:-1], last[:-2] if last.endswith("es") else last[:-1], last[:-3] + "y" if last.endswith("ies") else last[:-1]}
+        common = common_words()
+        return any(w in common or w in self.lexicon.known or w in self.vocabulary
+                   or any(w[:i] in common and w[i:] in common for i in range(3, len(w) - 2)) for w in singulars)
 
     def _before_role(self, text: str, end: int) -> bool:
         """Whether a role follows a name directly ("Honda technician", "Apple Genius jobs"): a word that is no job word
@@ -1283,6 +1296,7 @@ class RulePlanner:
             plan.notes.append(f"\"{zone.group(part).strip()}\": postings do not state a time zone, so it was not used as a filter.")
         words = [m for m in re.finditer(r"[A-Za-z][A-Za-z.'\-]*", state.text) if state.free(m.start(), m.end())]
         lowercase_query = _written_in_lower_case(state.text)
+        shouted = state.text == state.text.upper() and re.search(r"[A-Z]{2}", state.text) is not None
         found: list[tuple[int, int, str, Place, bool]] = []  # start, end, phrase, place, negated
         i = 0
         while i < len(words):
@@ -1298,6 +1312,8 @@ class RulePlanner:
                 cue = cue or (n == 1 and i > 0 and len(phrase) == 2
                               and fold(phrase) not in (_BARE_CODE_CREDENTIALS if phrase.isupper() else _BARE_CODE_WORDS)
                               and not re.search(r"\d\s*$", state.text[:span[0].start()])  # "5 nm" is a unit
+                              # "IT JOBS IN ME": in capitals throughout, a code that is a word is that word unless it ends the query
+                              and not (shouted and fold(phrase) in _WORD_LIKE_CODES and re.search(r"[A-Za-z]", state.text[span[-1].end():]))
                               and _QUERY_END.fullmatch(state.text, span[-1].end()) is not None
                               and not (found and re.fullmatch(r"[\s,]*", state.text[found[-1][1]:span[0].start()])))  # "research triangle nc"
                 # "Remote - TX", "remote (CA residents)": a state code right after "remote" is where the remote job is.
@@ -1882,8 +1898,12 @@ class RulePlanner:
             words = [w for w in _OPEN_WORD.sub(" ", _NOW_PHRASE.sub(" ", fragment)).split() if not _JOB_WORDS.fullmatch(w)]
             # Dashes and slashes left between two clauses ("jobs - not at X") are no topic words; an abbreviation written in
             # capitals is one even when the lower-case word is filler ("IT jobs", "DE roles").
+            # In capitals throughout, an abbreviation is told by the job word right after it ("IT JOBS IN ME").
+            before_job = set(re.findall(r"(?<![\w&])([A-Za-z&]{2,})\s+(?=(?:jobs?|roles?|positions?|openings?)\b)", fragment, re.IGNORECASE))
+
             def filler(word: str) -> bool:
-                return (fold(word).strip("'") in _FILLER and not (word.isupper() and len(word) > 1 and not shouted and word.lower() in roles)
+                return (fold(word).strip("'") in _FILLER and not (word.isupper() and len(word) > 1 and (not shouted or word in before_job)
+                                                                   and word.lower() in roles)
                         or bool(_PUNCTUATION_WORD.fullmatch(word)) or word in ("'s", "\u2019s"))  # "this week's": the time phrase's "'s"
 
             while words and filler(words[0]) and not _SIDE_ROLE.match(" ".join(words)):  # "outside sales" is the role

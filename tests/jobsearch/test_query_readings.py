@@ -94,3 +94,26 @@ def test_a_sales_role_named_for_where_it_sells_is_no_negation(planner, query, to
 @pytest.mark.parametrize("query", ["anything outside sales", "outside sales outside texas"])
 def test_outside_before_a_place_or_after_anything_still_negates(planner, query):
     assert any("not" in json.dumps(c) for c in plan_of(planner, query).clauses)
+
+
+@pytest.mark.parametrize("query, topic", [("Jobs at Daycares", "Daycares"), ("Jobs At Local Hospitals", "Local Hospitals"),
+                                          ("jobs at Bookstores", "Bookstores"), ("Jobs at Wineries", "Wineries")])
+def test_a_plural_common_noun_after_at_is_a_kind_of_workplace(planner, query, topic):
+    plan = plan_of(planner, query)
+    assert plan.clauses == [] and plan.semantic_text == topic
+
+
+def test_a_made_up_name_after_at_is_still_a_company(planner):
+    assert plan_of(planner, "Jobs at Hooli").clauses == [{"company": {"in": [NO_COMPANY_ID]}}]
+
+
+MAINE, OHIO, CALIFORNIA, INDIANA = 4971068, 5165418, 5332921, 4921868
+
+
+@pytest.mark.parametrize("query, state, topic", [("IT JOBS IN ME", MAINE, "IT (information technology)"), ("REMOTE JOBS IN CA", CALIFORNIA, "jobs"),
+                                                 ("NURSE JOBS IN OH", OHIO, "NURSE"), ("NURSE JOBS OH", OHIO, "NURSE")])
+def test_a_query_in_capitals_keeps_its_state_codes_and_prepositions(planner, query, state, topic):
+    plan = plan_of(planner, query)
+    found = json.dumps(plan.clauses)
+    assert str(state) in found and str(INDIANA) not in found, plan.clauses
+    assert plan.semantic_text == topic
