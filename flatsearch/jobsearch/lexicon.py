@@ -182,6 +182,18 @@ def word_families() -> list[list[str]]:
     return [list(group) for group in table["families"]]
 
 
+@lru_cache(maxsize=1)
+def ruled_out_together() -> dict[str, tuple[str, ...]]:
+    """Title word -> the words a seeker who rules it out rules out with it: its role family and the table's
+    ``ruled_out_together`` ("optician": "optical"; ``data/word_families.json``)."""
+    table = json.loads(resources.files(__package__).joinpath("data/word_families.json").read_text(encoding="utf-8"))
+    together: dict[str, set[str]] = {}
+    for group in (*table["families"], *table["ruled_out_together"]):
+        for word in group:
+            together.setdefault(word, set()).update(group)
+    return {word: tuple(sorted(words)) for word, words in together.items()}
+
+
 def expand_abbreviations(text: str) -> str:
     """Add the expansion after each abbreviation, for embedding.
 

@@ -65,7 +65,7 @@ from importlib import resources
 
 from .dates import parse_recency
 from .gazetteer import Place, fold, place_aliases
-from .lexicon import MIN_PAIR_COUNT, MIN_PAIR_KEPT, Lexicon, abbreviations, expand_interests, catalog_word_counts, clean_query, common_words, degree_fields, expand_abbreviations, strip_code, translate
+from .lexicon import MIN_PAIR_COUNT, MIN_PAIR_KEPT, Lexicon, abbreviations, expand_interests, catalog_word_counts, clean_query, common_words, degree_fields, expand_abbreviations, ruled_out_together, strip_code, translate
 from .locations import TIME_ZONE_NAME, WORK_MODE_CODES
 from .pay import parse_pay, spell_out_amounts
 from .plan import QueryPlan
@@ -266,6 +266,13 @@ _DEGREE = re.compile(r"(?<![\w.])(?:(?-i:BE|BEng|B\.E\.)|b\.?a\.?|b\.?s\.?|bsc|b
 # of the role, no negation; "outside Texas" still negates the place.
 _SIDE_ROLE = re.compile(r"\b(?:outside|inside)(?=[\s-]+(?:sales|plant|counsel|operators?|wire(?:man|men|person)|adjusters?|machinists?)\b)",
                         re.IGNORECASE)
+# Examples after a ruled-out kind of work ("no store jobs like optician or keyholder", "not retail, e.g. cashier/stocker").
+_RULED_OUT_EXAMPLES = re.compile(r"\s*,?\s*\(?\s*(?:like|such\s+as|e\.?\s?g\.?,?|including|for\s+(?:example|instance),?|say)\s+"
+                                 r"(?P<items>[A-Za-z][\w-]*(?:\s+(?!(?:or|and)\b)[A-Za-z][\w-]*)?(?:\s*(?:,|/|\bor\b|\band\b|&)\s*(?:or\s+|and\s+)?"
+                                 r"[A-Za-z][\w-]*(?:\s+(?!(?:or|and|in|at|near|for|with)\b)[A-Za-z][\w-]*)?){0,5})\s*\)?", re.IGNORECASE)
+# Right before those examples, within the same clause: the negation of the kind ("no store jobs", "not retail").
+_RULED_OUT_BEFORE = re.compile(r"\b(?:no|not|never|without|except|excluding|avoid(?:ing)?|anything\s+but|other\s+than|nothing\s+in)\s+"
+                               r"(?:[\w-]+\s+){0,3}[\w-]+\W*$", re.IGNORECASE)
 _SEARCH_VERB = re.compile(r"\b(?:find|search|show|list|look(?:ing)?\s+for|are\s+there|any\s+(?:jobs?|roles?|openings?)|hiring)\b", re.IGNORECASE)
 # Industries a seeker moves into, as opposed to roles ("into fintech" vs "into product management").
 _SECTOR_WORDS = frozenset("startup startups crypto web3 gaming healthcare biotech saas nonprofit nonprofits non-profit government consulting "
@@ -1801,6 +1808,21 @@ class RulePlanner:
         a job noun or ending the phrase."""
         pattern = re.compile(r"(?<![\w-])(?P<words>[A-Za-z][A-Za-z&+-]*(?:\s+(?!(?:roles?|jobs?|positions?|titles?|openings?)\b)[A-Za-z][A-Za-z&+-]*)?)"
                              r"(?:\s+(?:roles?|jobs?|positions?|titles?|openings?)\b|(?=\s*(?:$|[,.;!?])))", re.IGNORECASE)
+        # "no store jobs like optician or keyholder", "not retail, e.g. cashier/stocker": the examples of a kind of work ruled out
+        # are ruled out too, whichever rule read the kind.
+        for examples in state.matches(_RULED_OUT_EXAMPLES):
+            if not _RULED_OUT_BEFORE.search(state.text, max(0, examples.start() - CUE_WINDOW), examples.start()):
+                continue
+            ids, named = [], []
+            for example in re.split(r"\s*(?:,|/|\bor\b|\band\b|&)\s*", examples.group("items")):
+                example = re.sub(r"\s+(?:roles?|jobs?|positions?|titles?|work)$", "", example.strip(), flags=re.IGNORECASE)
+                found = self.catalog.title_term_ids_for(self._ruled_out_with(example)) if example else []
+                if found:
+                    ids, named = sorted({*ids, *found}), [*named, example]
+            if ids:
+                state.take(examples.start(), examples.end())
+                plan.add_clause(examples.group(0).strip(" ,()"), "the title does not say " + " or ".join(f"\"{w}\"" for w in named)
+                                + " (nor a word of their families)" * (len(ids) > len(named)), {"not": {"title_terms": {"in": ids}}})
         taken_to = 0
         for start in [m.start() for m in re.finditer(r"(?<![\w-])[A-Za-z]", state.text)]:
             match = pattern.match(state.text, start) if start >= taken_to else None
@@ -1812,13 +1834,21 @@ class RulePlanner:
                     # "no startups": the employer; "without travel": a condition of the job, not its title
                     or any(fold(w) in _FILLER or fold(w) in _SECTOR_WORDS or fold(w) in _CONDITION_WORDS for w in words.split())):
                 continue
-            ids = self.catalog.title_term_ids_for([words])
+            ids = self.catalog.title_term_ids_for(self._ruled_out_with(words))
             if not ids:
                 continue
             state.take(cue.start(), match.end())
             taken_to = match.end()
-            plan.add_clause(state.text[cue.start():match.end()].strip(), f"the title does not say \"{words}\"",
+            plan.add_clause(state.text[cue.start():match.end()].strip(), f"the title does not say \"{words}\""
+                            + (" (nor a word of its family)" if len(ids) > len(self.catalog.title_term_ids_for([words])) else ""),
                             {"not": {"title_terms": {"in": ids}}})
+
+    @staticmethod
+    def _ruled_out_with(words: str) -> list[str]:
+        """A ruled-out title word with the words ruled out with it ("optician": "optical"); a phrase as it is."""
+        key = fold(words)
+        singular = key[:-1] if key.endswith("s") and key[:-1] in ruled_out_together() else key
+        return [words, *ruled_out_together().get(singular, ())]
 
     def _find_pay(self, state: _Text):
         for match in state.matches(_MEDIAN_PAY)[:1]:

@@ -117,3 +117,36 @@ def test_a_query_in_capitals_keeps_its_state_codes_and_prepositions(planner, que
     found = json.dumps(plan.clauses)
     assert str(state) in found and str(INDIANA) not in found, plan.clauses
     assert plan.semantic_text == topic
+
+
+def _ruled_out_ids(plan):
+    found = set()
+
+    def walk(node, negated):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "title_terms" and negated:
+                    found.update(value["in"])
+                walk(value, negated or key == "not")
+        elif isinstance(node, list):
+            for item in node:
+                walk(item, negated)
+
+    walk(plan.clauses, False)
+    return found
+
+
+@pytest.mark.parametrize("query", ["no store jobs like optician or keyholder", "not retail (e.g. optician or keyholder), something in an office",
+                                   "no shop roles such as optician, keyholder in Boston"])
+def test_examples_of_ruled_out_work_are_ruled_out_with_their_family(planner, query):
+    catalog = planner.catalog
+    plan = plan_of(planner, query)
+    ruled_out = _ruled_out_ids(plan)
+    for word in ("optician", "optical", "keyholder"):
+        ids = catalog.title_term_ids_for([word])
+        assert not ids or set(ids) <= ruled_out, (word, plan.clauses)
+    assert "optician" not in plan.semantic_text and "keyholder" not in plan.semantic_text
+
+
+def test_examples_of_wanted_work_stay_the_topic(planner):
+    assert "developer or analyst" in plan_of(planner, "tech jobs such as developer or analyst").semantic_text
