@@ -98,15 +98,44 @@ _SCRIPT = re.compile(r"<(script|style)\b[^>]{0,200}>.{0,2000}?</\1\s*>", re.IGNO
 _CODE = re.compile(r"\{\s*\"[^{}]{0,500}\}")
 
 
+_CODE_PAIR = re.compile(r"\"(?P<key>[^\"]{1,60})\"\s*:\s*(?:\"(?P<text>[^\"]{0,200})\"|(?P<word>true|false|null|-?\d+(?:\.\d+)?))", re.IGNORECASE)
+# Keys whose value is read with the word a query would say before it ({"city": "Boston"}: "in Boston").
+_CODE_KEY_CUES = ((re.compile(r"city|loc|place|state|country|region|where|metro|area", re.IGNORECASE), "in "),
+                  (re.compile(r"company|employer|organi[sz]ation", re.IGNORECASE), "at "),
+                  (re.compile(r"salary|pay|compensation|wage", re.IGNORECASE), "paying at least "))
+
+
+def _code_words(match: re.Match) -> str:
+    """The words a JSON object holds: its string values, each after the cue its key implies; a key set to true that is
+    a word of its own ("remote": true)."""
+    words = []
+    for pair in _CODE_PAIR.finditer(match.group(0)):
+        key, value = pair.group("key"), pair.group("text")
+        if value is None:
+            if pair.group("word").lower() == "true" and re.fullmatch(r"[A-Za-z][\w -]{1,30}", key):
+                words.append(key.replace("_", " "))
+            elif re.fullmatch(r"\d+(?:\.\d+)?", pair.group("word")) and float(pair.group("word")) > 0 and _CODE_KEY_CUES[2][0].search(key):
+                words.append(_CODE_KEY_CUES[2][1] + pair.group("word"))
+            continue
+        if not re.search(r"[A-Za-z0-9]", value):
+            continue
+        cue = next((c for pattern, c in _CODE_KEY_CUES if pattern.search(key)), "")
+        words.append(cue + value)
+    return " " + ", ".join(words) + " "
+
+
 def strip_code(text: str) -> str:
-    """The query without a JSON object pasted into it: no words of a job (read after the check for instructions to the
+    """The query with a JSON object pasted into it read as the words it holds: its string values, a place after "in"
+    and a company after "at" as its keys say, no keys, braces or nulls (read after the check for instructions to the
     system, which may be written inside one).
 
     Example:
         >>> strip_code('nurse jobs {"filters": null}'), clean_query("<script>alert(1)</script> nurse jobs")
         ('nurse jobs', 'nurse jobs')
+        >>> strip_code('{"role": "nurse", "city": "Boston", "remote": false}')
+        'nurse, in Boston'
     """
-    return " ".join(_CODE.sub(" ", text).split())
+    return " ".join(_CODE.sub(_code_words, text).split())
 
 
 @lru_cache(maxsize=1)

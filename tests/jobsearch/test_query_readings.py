@@ -150,3 +150,18 @@ def test_examples_of_ruled_out_work_are_ruled_out_with_their_family(planner, que
 
 def test_examples_of_wanted_work_stay_the_topic(planner):
     assert "developer or analyst" in plan_of(planner, "tech jobs such as developer or analyst").semantic_text
+
+
+BOSTON = 4930956
+
+
+@pytest.mark.parametrize("query", ['{"role": "nurse", "city": "Boston"}', '{"title": "nurse", "location": "Boston", "remote": false}',
+                                   'find me {"job": "nurse", "loc": "Boston"}'])
+def test_json_a_user_pasted_is_read_as_the_words_it_holds(planner, query):
+    plan = plan_of(planner, query)
+    assert plan.intent == "job_search" and plan.semantic_text == "nurse"
+    assert plan.clauses == [{"geo": {"in": [BOSTON]}}]
+
+
+def test_json_keys_and_nulls_are_no_words(planner):
+    assert plan_of(planner, 'nurse jobs {"filters": null, "pay_min": 0}').semantic_text == "nurse"
