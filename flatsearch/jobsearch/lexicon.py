@@ -58,7 +58,10 @@ around based located area region metro greater connection connections network co
 experience skills profile senior junior staff principal lead director head vice president manager management individual
 contributor entry level graduate grad mid executive chief agency agencies recruiters staffing sourcing recruiting state
 country city county remote-first edtech fintech healthtech insurtech proptech medtech biotech cleantech climatetech govtech
-legaltech martech adtech mlops devops devsecops saas paas fullstack frontend backend""".split())
+legaltech martech adtech mlops devops devsecops saas paas fullstack frontend backend
+dealership dealerships daycare daycares pharmacy pharmacies kennel kennels dispensary dispensaries winery wineries brewery breweries
+bakery bakeries salon salons hospice hospices nursery nurseries bookstore bookstores boutique boutiques laundromat
+sponsorship sponsor sponsors sponsoring relocation bachelors bachelor masters doctorate""".split())
 
 
 def clean_query(text: str) -> str:

@@ -273,6 +273,9 @@ _RULED_OUT_EXAMPLES = re.compile(r"\s*,?\s*\(?\s*(?:like|such\s+as|e\.?\s?g\.?,?
 # Right before those examples, within the same clause: the negation of the kind ("no store jobs", "not retail").
 _RULED_OUT_BEFORE = re.compile(r"\b(?:no|not|never|without|except|excluding|avoid(?:ing)?|anything\s+but|other\s+than|nothing\s+in)\s+"
                                r"(?:[\w-]+\s+){0,3}[\w-]+\W*$", re.IGNORECASE)
+# The field a degree names, up to a job word, a place or mode cue or a list ("BS in Nursing jobs in Boston": "Nursing").
+_DEGREE_FIELD = re.compile(r"[A-Za-z][\w&+-]*(?:\s+(?!(?:in|at|near|around|jobs?|roles?|positions?|openings?|or|and|with|for|from|remote|hybrid)\b)"
+                           r"[A-Za-z][\w&+-]*){0,2}", re.IGNORECASE)
 _SEARCH_VERB = re.compile(r"\b(?:find|search|show|list|look(?:ing)?\s+for|are\s+there|any\s+(?:jobs?|roles?|openings?)|hiring)\b", re.IGNORECASE)
 # Industries a seeker moves into, as opposed to roles ("into fintech" vs "into product management").
 _SECTOR_WORDS = frozenset("startup startups crypto web3 gaming healthcare biotech saas nonprofit nonprofits non-profit government consulting "
@@ -844,18 +847,26 @@ class RulePlanner:
             plan.add_clause(match.group(0).strip(), "exclude staffing, sourcing and recruiting agencies", {"is_staffing": {"eq": False}})
 
     def _degrees(self, state: _Text, plan: QueryPlan) -> dict[str, str]:
-        """Reads degrees ("BS in CS"): the degree is left out of the search, its field stays; returns the field abbreviations
-        written after one with what they stand for ("CS": "computer science"), to add to the semantic text."""
+        """Reads degrees ("BS in CS"): the degree is left out of the search, its field stays (and is read as no place); returns
+        the field abbreviations written after one with what they stand for ("CS": "computer science"), to add to the semantic
+        text."""
         fields: dict[str, str] = {}
         table = degree_fields()
         for match in state.matches(_DEGREE):
+            field = _DEGREE_FIELD.match(state.text, match.end())
+            if field and fold(field.group(0).split()[0]) not in table and any(
+                    self._place(words, cue=True, lowercase_query=_written_in_lower_case(state.text)) is not None
+                    for words in dict.fromkeys((field.group(0), field.group(0).split()[0]))):
+                # "nurse with a BSN in Texas": where, not what was studied; the "in" is the place's
+                state.take(match.start(), match.start() + len(re.match(r"\S+", match.group(0)).group(0)))
+                continue
             state.take(match.start(), match.end())
-            field = re.match(r"[A-Za-z]+(?:\s+[A-Za-z]+)?", state.text[match.end():])
-            for words in ((field.group(0),) if field else ()) + ((field.group(0).split()[0],) if field and " " in field.group(0) else ()):
-                if fold(words) in table:
-                    fields[words] = table[fold(words)]
-                    state.keep(match.end(), match.end() + len(words))  # "in CS" is no place
-                    break
+            if field:
+                state.keep(field.start(), field.end())  # "BS in Nursing", "MS in CS": no place
+                for words in dict.fromkeys((field.group(0), field.group(0).split()[0])):
+                    if fold(words) in table:
+                        fields[words] = table[fold(words)]
+                        break
             degree = re.sub(r"\s+(?:in|of)\s*$", "", match.group(0).strip(), flags=re.IGNORECASE)
             plan.notes.append(f"\"{degree}\" reads as your degree; postings do not state degrees in a field, so the field "
                               "you studied was searched.")

@@ -165,3 +165,24 @@ def test_json_a_user_pasted_is_read_as_the_words_it_holds(planner, query):
 
 def test_json_keys_and_nulls_are_no_words(planner):
     assert plan_of(planner, 'nurse jobs {"filters": null, "pay_min": 0}').semantic_text == "nurse"
+
+
+@pytest.mark.parametrize("query, topic", [("BS in Nursing", "Nursing"), ("BS in Nursing jobs in Boston", "Nursing")])
+def test_a_capitalised_field_of_study_is_no_place(planner, query, topic):
+    plan = plan_of(planner, query)
+    assert plan.intent == "job_search" and plan.semantic_text == topic
+    assert plan.clauses == ([{"geo": {"in": [BOSTON]}}] if "Boston" in query else [])
+
+
+def test_a_place_after_a_degree_is_still_the_place(planner):
+    plan = plan_of(planner, "nurse with BSN in Texas")
+    assert len(plan.clauses) == 1 and "geo" in plan.clauses[0] and plan.semantic_text == "nurse"
+
+
+@pytest.mark.parametrize("query, near", [("honda dealership jobs", "leadership"), ("jobs at pharmacies", "pharmacist"), ("kennel jobs", "kernel")])
+def test_a_kind_of_workplace_is_no_typo(query, near):
+    from collections import Counter
+
+    from flatsearch.jobsearch.lexicon import Lexicon
+
+    assert Lexicon(Counter({near: 500, "jobs": 900})).correct(query) == (query, [])
