@@ -196,7 +196,7 @@ _ORIGIN = re.compile(r"\b(?:relocat\w*|moving|move|moved|coming)\s+(?:\w+\s+)?fr
 # Employment type ("contract or part time", "freelance"): no posting field says it, only some titles ("[Contract, Part-time]"),
 # so it is a soft preference for those titles and stays out of the semantic text, where it would outrank the role itself.
 _EMPLOYMENT_TYPE_WORD = r"(?:full[- ]?time|part[- ]?time|contract(?:or)?|freelance(?:r)?|temporary|temp|fixed[- ]term|seasonal)"
-_EMPLOYMENT_TYPE = re.compile(rf"\b{_EMPLOYMENT_TYPE_WORD}(?:\s*(?:,|/|or|and|&)\s*{_EMPLOYMENT_TYPE_WORD})*\b(?:\s+(?:basis|position|role|work|gigs?))?",
+_EMPLOYMENT_TYPE = re.compile(rf"\b{_EMPLOYMENT_TYPE_WORD}(?:\s*(?:,|/|or|and|&)\s*{_EMPLOYMENT_TYPE_WORD})*\b(?:\s+(?:basis|positions?|roles?|work|gigs?))?",
                               re.IGNORECASE)
 _CONTRACT_ROLE = re.compile(r"\s+(?:manag\w*|specialist|administrat\w*|analyst|negotiat\w*|lawyer|attorney|counsel|review\w*|law|"
                             r"compliance|officer|lifecycle|operations|coordinator)\b", re.IGNORECASE)
@@ -247,6 +247,8 @@ _ASIDE = re.compile(r"(?:^|(?<=[,;.!?])|\b(?:and|so)\s+)\s*(?:where|how)\s+(?:do
 _PERMIT = r"(?:visas?|h-?1-?bs?|h1b|work\s+(?:visas?|permits?|authori[sz]ation)|green\s+cards?|tn|e-?3|o-?1|l-?1)"
 _MOVER_SUPPORT = re.compile(rf"\b(?:{_PERMIT}\s+(?:visas?\s+)?(?:sponsor(?:ship|ing|ed|s)?|transfers?|support)|"
                             rf"sponsor(?:ship|ing|s|ed)?\s+(?:for\s+|of\s+)?(?:an?\s+|the\s+)?{_PERMIT}|"
+                            r"(?:tn|h-?1-?b|j-?1|e-?3|o-?1|l-?1|f-?1|opt|cpt|work|student|skilled\s+worker|sponsored)\s+visas?|"
+                            r"visas?[\s-]+(?:sponsored|friendly)|"
                             r"relocation\s+(?:assistance|packages?|support|help|bonus|benefits?|stipends?|allowance|provided|paid|offered|covered)|"
                             r"(?:paid|provided|offered|covered)\s+relocation)\b", re.IGNORECASE)
 # A year beside a student level ("new grad roles this year", "summer 2026 internships", "class of 2026"): when the job starts

@@ -186,3 +186,23 @@ def test_a_kind_of_workplace_is_no_typo(query, near):
     from flatsearch.jobsearch.lexicon import Lexicon
 
     assert Lexicon(Counter({near: 500, "jobs": 900})).correct(query) == (query, [])
+
+
+@pytest.mark.parametrize("query", ["TN visa jobs", "H1B visa jobs", "visa-friendly employers"])
+def test_a_kind_of_visa_is_no_company(planner, query):
+    plan = plan_of(planner, query)
+    assert not any("company" in json.dumps(c) for c in plan.clauses) and "visa" in plan.semantic_text.lower()
+
+
+@pytest.mark.parametrize("query", ["$5000 sign-on bonus nurse", "$2k relocation stipend"])
+def test_a_one_off_sum_is_no_pay_bound(planner, query):
+    assert "salary" not in json.dumps(plan_of(planner, query).clauses)
+
+
+def test_pay_beside_a_bonus_is_still_pay(planner):
+    assert plan_of(planner, "nurse jobs paying $40/hr with $10k sign on bonus").clauses == [{"salary_max": {"gte": 83200.0}}]
+
+
+@pytest.mark.parametrize("query, topic", [("W2 only contract roles", "W2"), ("contract positions in Austin", "jobs")])
+def test_an_employment_type_takes_its_plural_job_noun(planner, query, topic):
+    assert plan_of(planner, query).semantic_text == topic
