@@ -1342,6 +1342,9 @@ class RulePlanner:
                 cue = cue or (n == 1 and len(phrase) == 2 and _AFTER_REMOTE.search(before) is not None
                               and (fold(phrase) not in _BARE_CODE_WORDS | _ROLE_CODES or re.search(r"[-\u2013\u2014(]\s*$", before) is not None
                                    or re.fullmatch(r"[\s.,;!?)]*", state.text[span[-1].end():]) is not None))
+                if (n == 1 and shouted and fold(phrase) in _WORD_LIKE_CODES
+                        and re.match(r"\s+(?:near|around|in|at|close|within|outside|from|the|based)\b", state.text[span[-1].end():], re.IGNORECASE)):
+                    continue  # "JOBS IN OR NEAR PORTLAND": in capitals throughout, a code before a place cue is the word
                 if n == 1 and not cue and self._modifies_role(state.text, span[0]):
                     continue  # "dc technician": the role abbreviation (data center) before a title word, not Washington
                 # "in mass spectrometry", "penn medicine", "cali, colombia": an old state abbreviation followed by a name is a word

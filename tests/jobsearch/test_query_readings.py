@@ -206,3 +206,9 @@ def test_pay_beside_a_bonus_is_still_pay(planner):
 @pytest.mark.parametrize("query, topic", [("W2 only contract roles", "W2"), ("contract positions in Austin", "jobs")])
 def test_an_employment_type_takes_its_plural_job_noun(planner, query, topic):
     assert plan_of(planner, query).semantic_text == topic
+
+
+def test_in_capitals_a_code_before_a_place_cue_is_the_word(planner):
+    plan = plan_of(planner, "JOBS IN OR NEAR PORTLAND")
+    assert len(plan.clauses) == 1 and "5744337" not in json.dumps(plan.clauses)  # Portland's area, not Oregon too
+    assert "5744337" in json.dumps(plan_of(planner, "NURSE JOBS IN OR").clauses)
