@@ -1835,8 +1835,10 @@ class RulePlanner:
                 found = self.catalog.title_term_ids_for(self._ruled_out_with(example)) if example else []
                 if found:
                     ids, named = sorted({*ids, *found}), [*named, example]
-            if ids:
-                state.take(examples.start(), examples.end())
+            state.take(examples.start(), examples.end())
+            if not ids:  # "not customer service, e.g. call center": no title says them, yet they are no words of the wanted work
+                plan.notes.append(f"\"{examples.group(0).strip(' ,()')}\" names examples of work ruled out; they were left out of the search.")
+            else:
                 plan.add_clause(examples.group(0).strip(" ,()"), "the title does not say " + " or ".join(f"\"{w}\"" for w in named)
                                 + " (nor a word of their families)" * (len(ids) > len(named)), {"not": {"title_terms": {"in": ids}}})
         taken_to = 0
@@ -1930,7 +1932,8 @@ class RulePlanner:
         fragments = []
         roles, _ = abbreviations()
         shouted = state.text == state.text.upper()
-        for fragment in re.split(r"[\x00,;:.!?()\[\]\"]+", state.residual()):
+        residual = re.sub(r"(?<![\w.])(?:e\.\s?g|i\.\s?e)\.?(?![\w.])|\betc\b\.?", ",", state.residual(), flags=re.IGNORECASE)  # "e.g." is no words
+        for fragment in re.split(r"[\x00,;:.!?()\[\]\"]+", residual):
             # "military veteran interested in project management": the wish after the phrase is the topic, not who asks.
             wish = list(_WISH.finditer(fragment))
             after = fragment[wish[-1].end():] if wish else ""

@@ -212,3 +212,13 @@ def test_in_capitals_a_code_before_a_place_cue_is_the_word(planner):
     plan = plan_of(planner, "JOBS IN OR NEAR PORTLAND")
     assert len(plan.clauses) == 1 and "5744337" not in json.dumps(plan.clauses)  # Portland's area, not Oregon too
     assert "5744337" in json.dumps(plan_of(planner, "NURSE JOBS IN OR").clauses)
+
+
+def test_examples_of_ruled_out_work_no_title_holds_are_no_topic(planner):
+    plan = plan_of(planner, "not customer service, e.g. call center")
+    assert "call center" not in plan.semantic_text and plan.clauses
+
+
+@pytest.mark.parametrize("query, topic", [("tech jobs e.g. developer or analyst", "tech, developer or analyst"), ("data roles etc.", "data")])
+def test_eg_and_etc_are_no_topic_words(planner, query, topic):
+    assert plan_of(planner, query).semantic_text == topic
