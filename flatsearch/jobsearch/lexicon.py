@@ -101,7 +101,8 @@ _SCRIPT = re.compile(r"<(script|style)\b[^>]{0,200}>.{0,2000}?</\1\s*>", re.IGNO
 _CODE = re.compile(r"\{\s*\"[^{}]{0,500}\}")
 
 
-_CODE_PAIR = re.compile(r"\"(?P<key>[^\"]{1,60})\"\s*:\s*(?:\"(?P<text>[^\"]{0,200})\"|(?P<word>true|false|null|-?\d+(?:\.\d+)?))", re.IGNORECASE)
+_CODE_PAIR = re.compile(r"\"(?P<key>[^\"]{1,60})\"\s*:\s*(?:\"(?P<text>[^\"]{0,200})\"|(?P<word>true|false|null|-?\d+(?:\.\d+)?)|"
+                        r"\[(?P<list>[^\[\]]{0,300})\])", re.IGNORECASE)
 # Keys whose value is read with the word a query would say before it ({"city": "Boston"}: "in Boston").
 _CODE_KEY_CUES = ((re.compile(r"city|loc|place|state|country|region|where|metro|area", re.IGNORECASE), "in "),
                   (re.compile(r"company|employer|organi[sz]ation", re.IGNORECASE), "at "),
@@ -114,6 +115,8 @@ def _code_words(match: re.Match) -> str:
     words = []
     for pair in _CODE_PAIR.finditer(match.group(0)):
         key, value = pair.group("key"), pair.group("text")
+        if pair.group("list") is not None:  # "skills": ["python", "sql"]
+            value = " or ".join(re.findall(r"\"([^\"]{1,100})\"", pair.group("list")))
         if value is None:
             if pair.group("word").lower() == "true" and re.fullmatch(r"[A-Za-z][\w -]{1,30}", key):
                 words.append(key.replace("_", " "))

@@ -222,3 +222,8 @@ def test_examples_of_ruled_out_work_no_title_holds_are_no_topic(planner):
 @pytest.mark.parametrize("query, topic", [("tech jobs e.g. developer or analyst", "tech, developer or analyst"), ("data roles etc.", "data")])
 def test_eg_and_etc_are_no_topic_words(planner, query, topic):
     assert plan_of(planner, query).semantic_text == topic
+
+
+def test_json_lists_are_read_as_alternatives(planner):
+    plan = plan_of(planner, '{"cities": ["Boston", "Denver"], "role": "nurse"}')
+    assert plan.semantic_text == "nurse" and str(BOSTON) in json.dumps(plan.clauses) and "5419384" in json.dumps(plan.clauses)
