@@ -260,8 +260,9 @@ _START_YEAR = re.compile(r"(?<!\w)(?:(?:in\s+|for\s+|starting\s+(?:in\s+)?)?(?:(
                          re.IGNORECASE)
 # A degree ("BA in economics", "BS in CS", "master's degree in nursing", "MBA degree"): what the seeker studied, which no
 # posting field states; "BA" there is no business analyst. Its field of study stays the topic.
-_DEGREE = re.compile(r"(?<![\w.])(?:(?-i:BE|BEng|B\.E\.)|b\.?a\.?|b\.?s\.?|bsc|b\.sc\.?|bba|bfa|bsn|beng|m\.?a\.?|m\.?s\.?|msc|m\.sc\.?|mba|meng|mfa|mph|msw|"
-                     r"mpa|msn|ph\.?\s?d\.?|doctorate|associate'?s|bachelor'?s|bachelors|master'?s|masters)"
+_DEGREE_WORD = (r"(?:(?-i:BE|BEng|B\.E\.)|b\.?a\.?|b\.?s\.?|bsc|b\.sc\.?|bba|bfa|bsn|beng|m\.?a\.?|m\.?s\.?|msc|m\.sc\.?|mba|meng|mfa|mph|msw|"
+                r"mpa|msn|ph\.?\s?d\.?|doctorate|associate'?s|bachelor'?s|bachelors|master'?s|masters)")
+_DEGREE = re.compile(r"(?<![\w.])" + _DEGREE_WORD + r"(?:\s*(?:/|,|\bor\b|\band\b)\s*" + _DEGREE_WORD + r")*"  # "MS/PhD in ML"
                      r"(?:\s+degree)?(?:\s+of\s+(?:science|arts|business\s+administration|engineering|fine\s+arts|public\s+health|social\s+work))?"
                      r"(?:\s+(?:degree\s+)?(?:in|of)\s+(?=[A-Za-z])|\s+degree\b)", re.IGNORECASE)
 # Roles named for where they work ("outside sales", "inside sales rep", "outside plant technician"): "outside" there is part

@@ -61,7 +61,8 @@ def test_posted_this_year_is_still_a_posting_window(planner, query):
 
 @pytest.mark.parametrize("query, topic", [("BA in economics", "economics"), ("BS in CS", "CS (computer science)"), ("MS in EE", "EE (electrical engineering)"),
                                           ("entry level jobs with a BA in psychology", "psychology"), ("master's degree in nursing jobs", "nursing"),
-                                          ("PhD in chemistry", "chemistry")])
+                                          ("PhD in chemistry", "chemistry"), ("MS/PhD in ML", "ML (machine learning)"),
+                                          ("BS or MS in computer science", "computer science")])
 def test_a_degree_is_no_title_and_its_field_is_the_topic(planner, query, topic):
     plan = plan_of(planner, query)
     assert plan.intent == "job_search" and plan.semantic_text == topic
