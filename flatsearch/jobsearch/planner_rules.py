@@ -166,6 +166,7 @@ _FUNCTION_ALIASES = {"engineer": "engineering", "engineers": "engineering", "dev
                      "programming": "software", "salesy": "sales", "people ops": "hr", "human resources": "hr", "customer service": "customer support",
                      "designer": "design", "designers": "design", "marketer": "marketing", "finance roles": "finance", "ml": "machine learning",
                      "cybersecurity": "security", "it security": "security", "techie": "tech", "technical": "tech"}
+_FUNCTION_ADJECTIVES = frozenset({"technical"})  # a function's adjective that titles also use before a role ("Technical Support")
 _PLACE_CUE_WORDS = (r"\b(?:in|near|around|based in|located in|close to|from|within|outside(?: of)?|anywhere in|across|"
                     r"(?:moving|relocating|move|relocate|moved)\s+to)")
 _PLACE_CUE = re.compile(_PLACE_CUE_WORDS + r"\s+$", re.IGNORECASE)
@@ -1797,6 +1798,10 @@ class RulePlanner:
             negated, neg_start = state.negation_before(match.start(), mentions)
             if not negated:
                 continue
+            following = re.match(r"\s+([A-Za-z][\w-]*)", state.text[match.end():])
+            if (key in _FUNCTION_ADJECTIVES and following is not None and match.group(0).lower() == key
+                    and self.lexicon.pairs.get(f"{key} {fold(following.group(1))}", 0) >= MIN_PAIR_COUNT):
+                continue  # "not technical support", "no technical writer roles": a title, ruled out by its words, not all tech work
             function = _FUNCTION_ALIASES.get(key, key)
             if function == "management" or function not in FUNCTIONS:
                 continue

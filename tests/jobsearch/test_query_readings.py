@@ -228,3 +228,15 @@ def test_eg_and_etc_are_no_topic_words(planner, query, topic):
 def test_json_lists_are_read_as_alternatives(planner):
     plan = plan_of(planner, '{"cities": ["Boston", "Denver"], "role": "nurse"}')
     assert plan.semantic_text == "nurse" and str(BOSTON) in json.dumps(plan.clauses) and "5419384" in json.dumps(plan.clauses)
+
+
+@pytest.mark.parametrize("query, topic", [("customer support not technical support", "customer support"),
+                                          ("support jobs, not technical support", "support")])
+def test_ruling_out_technical_support_keeps_the_other_support_work(planner, query, topic):
+    plan = plan_of(planner, query)
+    assert plan.semantic_text == topic and "category" not in json.dumps(plan.clauses)
+    assert _ruled_out_ids(plan) == set(planner.catalog.title_term_ids_for(["technical support"]))
+
+
+def test_non_technical_still_rules_out_tech_work(planner):
+    assert "category" in json.dumps(plan_of(planner, "non-technical roles").clauses)
