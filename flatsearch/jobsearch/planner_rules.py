@@ -1800,7 +1800,7 @@ class RulePlanner:
                 continue
             following = re.match(r"\s+([A-Za-z][\w-]*)", state.text[match.end():])
             if (key in _FUNCTION_ADJECTIVES and following is not None and match.group(0).lower() == key
-                    and self.lexicon.pairs.get(f"{key} {fold(following.group(1))}", 0) >= MIN_PAIR_COUNT):
+                    and self.catalog.title_term_ids_for([f"{key} {fold(following.group(1))}"])):
                 continue  # "not technical support", "no technical writer roles": a title, ruled out by its words, not all tech work
             function = _FUNCTION_ALIASES.get(key, key)
             if function == "management" or function not in FUNCTIONS:
