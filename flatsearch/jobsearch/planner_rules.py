@@ -26,7 +26,16 @@ X", or a capitalised "X jobs" when X is not itself a job word); a name of ordina
 is the company before "jobs" in any case ("scale ai jobs"). A name after "at" that the catalog lacks -- capitalised, or
 in lower case after "jobs at" / "work for" when it is no English word, title word or place ("jobs at hubspot") -- is
 asked for and has no postings here: the plan says so and filters to none, as for the well-known employers of
-``data/well_known_employers.json``; a capitalised ordinary word ("at Christmas") is only noted.
+``data/well_known_employers.json``; a capitalised ordinary word ("at Christmas") is only noted. A well-known make or
+product without postings right before a role ("Honda technician", "Salesforce developer") says what the work is on,
+not who employs: it stays a word of the search. A plural common noun after "at" ("Jobs at Daycares") is a kind of
+workplace, capitalised or not, and stays the topic.
+
+**Not filters.** Visa sponsorship and relocation support, a degree ("BA in economics": its field is the topic), a
+year beside a student level ("summer 2026 internships": when the job starts), hours, shifts, bonuses and retirement
+plans ("40+ hours", "401k match") and roles named for where they sell ("outside sales") look like filters and are
+none. Examples after a ruled-out kind of work ("no store jobs like optician or keyholder") are ruled out with it,
+and so are the title words ruled out together with them (``data/word_families.json``).
 
 **Places without a preposition.** A name is a place without "in" when it is joined to a work
 mode ("Boston or remote", "Denver/remote"), followed by "based", or a word the postings use more
