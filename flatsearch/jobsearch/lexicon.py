@@ -123,11 +123,13 @@ def _code_words(match: re.Match) -> str:
             elif re.fullmatch(r"\d+(?:\.\d+)?", pair.group("word")) and float(pair.group("word")) > 0 and _CODE_KEY_CUES[2][0].search(key):
                 words.append(_CODE_KEY_CUES[2][1] + pair.group("word"))
             continue
-        if not re.search(r"[A-Za-z0-9]", value):
-            continue
+        if not re.search(r"[A-Za-z]", value):
+            continue  # "1==1", "": no words
         cue = next((c for pattern, c in _CODE_KEY_CUES if pattern.search(key)), "")
         words.append(cue + value)
-    return " " + ", ".join(words) + " "
+    words = ", ".join(words).replace('"', " ")
+    # An object inside another ({"filters": {"city": "Boston"}}) is read as a string value of the outer one.
+    return f' "{words}" ' if re.search(r":\s*$", match.string[:match.start()]) else f" {words} "
 
 
 def strip_code(text: str) -> str:
@@ -141,7 +143,11 @@ def strip_code(text: str) -> str:
         >>> strip_code('{"role": "nurse", "city": "Boston", "remote": false}')
         'nurse, in Boston'
     """
-    return " ".join(_CODE.sub(_code_words, text).split())
+    for _ in range(3):  # innermost objects first
+        text, count = _CODE.subn(_code_words, text)
+        if not count:
+            break
+    return " ".join(text.split())
 
 
 @lru_cache(maxsize=1)

@@ -240,3 +240,9 @@ def test_ruling_out_technical_support_keeps_the_other_support_work(planner, quer
 
 def test_non_technical_still_rules_out_tech_work(planner):
     assert "category" in json.dumps(plan_of(planner, "non-technical roles").clauses)
+
+
+@pytest.mark.parametrize("query, topic", [('{"query": "data engineer", "filters": {"remote": true}}', "data engineer"),
+                                          ('show me jobs {"$where": "1==1"}', "jobs")])
+def test_nested_json_is_read_inside_out_and_symbols_are_no_words(planner, query, topic):
+    assert plan_of(planner, query).semantic_text == topic
