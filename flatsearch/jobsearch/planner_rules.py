@@ -175,6 +175,7 @@ _FUNCTION_ALIASES = {"engineer": "engineering", "engineers": "engineering", "dev
                      "programming": "software", "salesy": "sales", "people ops": "hr", "human resources": "hr", "customer service": "customer support",
                      "designer": "design", "designers": "design", "marketer": "marketing", "finance roles": "finance", "ml": "machine learning",
                      "cybersecurity": "security", "it security": "security", "techie": "tech", "technical": "tech"}
+_WORKPLACE_MODIFIERS = frozenset("local nearby small large big private public independent community rural urban major top new".split())
 _FUNCTION_ADJECTIVES = frozenset({"technical"})  # a function's adjective that titles also use before a role ("Technical Support")
 _PLACE_CUE_WORDS = (r"\b(?:in|near|around|based in|located in|close to|from|within|outside(?: of)?|anywhere in|across|"
                     r"(?:moving|relocating|move|relocate|moved)\s+to)")
@@ -1086,15 +1087,15 @@ class RulePlanner:
         return bool(followed)
 
     def _kind_of_workplace(self, key: str) -> bool:
-        """Whether a folded name ends in a plural common noun ("daycares", "local hospitals", "wineries"): one whose singular
-        is an English or catalog word or two English words run together ("day" + "care")."""
-        last = key.split()[-1]
-        if len(last) < 5 or not last.endswith("s") or last.endswith("ss") or not last.isalpha():
+        """Whether a folded name is a plural common noun ("daycares", "wineries"), perhaps after a word that says which
+        ("local hospitals"): one whose singular is an English or catalog word. Names run together ("databricks") or of two
+        nouns ("riot games") are no kind of workplace."""
+        *before, last = key.split()
+        if (len(last) < 5 or not last.endswith("s") or last.endswith("ss") or not last.isalpha()
+                or any(w not in _FILLER and w not in _WORKPLACE_MODIFIERS for w in before)):
             return False
         singulars = {last[:-1], last[:-2] if last.endswith("es") else last[:-1], last[:-3] + "y" if last.endswith("ies") else last[:-1]}
-        common = common_words()
-        return any(w in common or w in self.lexicon.known or w in self.vocabulary
-                   or any(w[:i] in common and w[i:] in common for i in range(3, len(w) - 2)) for w in singulars)
+        return any(w in common_words() or w in self.lexicon.known or w in self.vocabulary for w in singulars)
 
     def _before_role(self, text: str, end: int) -> bool:
         """Whether a role follows a name directly ("Honda technician", "Apple Genius jobs"): a word that is no job word

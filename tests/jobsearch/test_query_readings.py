@@ -246,3 +246,8 @@ def test_non_technical_still_rules_out_tech_work(planner):
                                           ('show me jobs {"$where": "1==1"}', "jobs")])
 def test_nested_json_is_read_inside_out_and_symbols_are_no_words(planner, query, topic):
     assert plan_of(planner, query).semantic_text == topic
+
+
+@pytest.mark.parametrize("name", ["databricks", "justworks", "riot games", "palo alto networks"])
+def test_a_name_run_together_or_of_two_nouns_is_no_kind_of_workplace(planner, name):
+    assert not planner._kind_of_workplace(name)
