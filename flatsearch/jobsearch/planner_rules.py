@@ -721,6 +721,7 @@ class RulePlanner:
             return plan
         if " " not in text and len(re.findall(r"[-_]", text)) >= 2:
             text = re.sub(r"[-_]+", " ", text)  # a slug ("data-engineer-jobs-in-boston") is words joined by dashes
+        text = re.sub(r"\b(401|403|457)\s*\(\s*([kKbB])\s*\)", r"\1\2", text)  # "401(k)": the plan's name as one word
         text = re.sub(r"(?<![\w.])@\s*(?=[A-Za-z])", "at ", text)  # "engineer @ stripe"; an e-mail address keeps its "@"
         text = translate(text)
         # A company's name is written as the company writes it ("pager duty" for PagerDuty): its words are no typos.

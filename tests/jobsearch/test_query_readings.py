@@ -251,3 +251,8 @@ def test_nested_json_is_read_inside_out_and_symbols_are_no_words(planner, query,
 @pytest.mark.parametrize("name", ["databricks", "justworks", "riot games", "palo alto networks"])
 def test_a_name_run_together_or_of_two_nouns_is_no_kind_of_workplace(planner, name):
     assert not planner._kind_of_workplace(name)
+
+
+def test_a_retirement_plan_in_brackets_is_one_word(planner):
+    plan = plan_of(planner, "jobs with 401(k) match and dental")
+    assert plan.clauses == [] and plan.semantic_text == "401k match and dental"
