@@ -1330,6 +1330,8 @@ class RulePlanner:
         words = [m for m in re.finditer(r"[A-Za-z][A-Za-z.'\-]*", state.text) if state.free(m.start(), m.end())]
         lowercase_query = _written_in_lower_case(state.text)
         shouted = state.text == state.text.upper() and re.search(r"[A-Z]{2}", state.text) is not None
+        title_case = (not shouted and len(re.findall(r"[A-Za-z]{2,}", state.text)) >= 3
+                      and all(w[0].isupper() for w in re.findall(r"[A-Za-z][\w'-]*", state.text) if fold(w) not in _FILLER))
         found: list[tuple[int, int, str, Place, bool]] = []  # start, end, phrase, place, negated
         i = 0
         while i < len(words):
@@ -1366,7 +1368,10 @@ class RulePlanner:
                                                  re.IGNORECASE)
                                         or ((m := re.match(r"\s*,\s*([A-Za-z][\w ]*?)\s*(?:$|[,.;(])", after))
                                             and self.tools.gazetteer.country(fold(m.group(1))) is not None))
-                place = self._place(phrase, cue=cue, lowercase_query=lowercase_query, followed_by_name=followed_by_name)
+                # "Remote Jobs In Ca": in a query in title case a code is written as every word is; one that is no word reads as in capitals
+                written = phrase.upper() if (title_case and cue and len(phrase) == 2 and phrase.istitle()
+                                             and fold(phrase) not in _BARE_CODE_WORDS | _ROLE_CODES) else phrase
+                place = self._place(written, cue=cue, lowercase_query=lowercase_query, followed_by_name=followed_by_name)
                 if (place is not None and phrase[:1].islower() and not self.geo_counts.get(place.id, 0) and not listed
                         and _NEGATION.search(before) and not _PLACE_CUE.search(before) and not _PLACE_AFTER.match(state.text, span[-1].end())):
                     # A negation alone is a weak cue: "no store jobs" excludes a kind of work, not Store, Slovenia, where no

@@ -256,3 +256,15 @@ def test_a_name_run_together_or_of_two_nouns_is_no_kind_of_workplace(planner, na
 def test_a_retirement_plan_in_brackets_is_one_word(planner):
     plan = plan_of(planner, "jobs with 401(k) match and dental")
     assert plan.clauses == [] and plan.semantic_text == "401k match and dental"
+
+
+TEXAS = 4736286
+
+
+@pytest.mark.parametrize("query, state", [("Remote Jobs In Ca", CALIFORNIA), ("Nurse Jobs In Tx", TEXAS)])
+def test_a_query_in_title_case_keeps_its_state_codes(planner, query, state):
+    assert str(state) in json.dumps(plan_of(planner, query).clauses)
+
+
+def test_in_title_case_a_code_that_is_a_word_is_the_word(planner):
+    assert plan_of(planner, "Nurse Jobs In Me").clauses == []
