@@ -58,7 +58,10 @@ around based located area region metro greater connection connections network co
 experience skills profile senior junior staff principal lead director head vice president manager management individual
 contributor entry level graduate grad mid executive chief agency agencies recruiters staffing sourcing recruiting state
 country city county remote-first edtech fintech healthtech insurtech proptech medtech biotech cleantech climatetech govtech
-legaltech martech adtech mlops devops devsecops saas paas fullstack frontend backend""".split())
+legaltech martech adtech mlops devops devsecops saas paas fullstack frontend backend
+dealership dealerships daycare daycares pharmacy pharmacies kennel kennels dispensary dispensaries winery wineries brewery breweries
+bakery bakeries salon salons hospice hospices nursery nurseries bookstore bookstores boutique boutiques laundromat
+sponsorship sponsor sponsors sponsoring relocation bachelors bachelor masters doctorate""".split())
 
 
 def clean_query(text: str) -> str:
@@ -98,15 +101,53 @@ _SCRIPT = re.compile(r"<(script|style)\b[^>]{0,200}>.{0,2000}?</\1\s*>", re.IGNO
 _CODE = re.compile(r"\{\s*\"[^{}]{0,500}\}")
 
 
+_CODE_PAIR = re.compile(r"\"(?P<key>[^\"]{1,60})\"\s*:\s*(?:\"(?P<text>[^\"]{0,200})\"|(?P<word>true|false|null|-?\d+(?:\.\d+)?)|"
+                        r"\[(?P<list>[^\[\]]{0,300})\])", re.IGNORECASE)
+# Keys whose value is read with the word a query would say before it ({"city": "Boston"}: "in Boston").
+_CODE_KEY_CUES = ((re.compile(r"city|loc|place|state|country|region|where|metro|area", re.IGNORECASE), "in "),
+                  (re.compile(r"company|employer|organi[sz]ation", re.IGNORECASE), "at "),
+                  (re.compile(r"salary|pay|compensation|wage", re.IGNORECASE), "paying at least "))
+
+
+def _code_words(match: re.Match) -> str:
+    """The words a JSON object holds: its string values, each after the cue its key implies; a key set to true that is
+    a word of its own ("remote": true)."""
+    words = []
+    for pair in _CODE_PAIR.finditer(match.group(0)):
+        key, value = pair.group("key"), pair.group("text")
+        if pair.group("list") is not None:  # "skills": ["python", "sql"]
+            value = " or ".join(re.findall(r"\"([^\"]{1,100})\"", pair.group("list")))
+        if value is None:
+            if pair.group("word").lower() == "true" and re.fullmatch(r"[A-Za-z][\w -]{1,30}", key):
+                words.append(key.replace("_", " "))
+            elif re.fullmatch(r"\d+(?:\.\d+)?", pair.group("word")) and float(pair.group("word")) > 0 and _CODE_KEY_CUES[2][0].search(key):
+                words.append(_CODE_KEY_CUES[2][1] + pair.group("word"))
+            continue
+        if not re.search(r"[A-Za-z]", value):
+            continue  # "1==1", "": no words
+        cue = next((c for pattern, c in _CODE_KEY_CUES if pattern.search(key)), "")
+        words.append(cue + value)
+    words = ", ".join(words).replace('"', " ")
+    # An object inside another ({"filters": {"city": "Boston"}}) is read as a string value of the outer one.
+    return f' "{words}" ' if re.search(r":\s*$", match.string[:match.start()]) else f" {words} "
+
+
 def strip_code(text: str) -> str:
-    """The query without a JSON object pasted into it: no words of a job (read after the check for instructions to the
+    """The query with a JSON object pasted into it read as the words it holds: its string values, a place after "in"
+    and a company after "at" as its keys say, no keys, braces or nulls (read after the check for instructions to the
     system, which may be written inside one).
 
     Example:
         >>> strip_code('nurse jobs {"filters": null}'), clean_query("<script>alert(1)</script> nurse jobs")
         ('nurse jobs', 'nurse jobs')
+        >>> strip_code('{"role": "nurse", "city": "Boston", "remote": false}')
+        'nurse, in Boston'
     """
-    return " ".join(_CODE.sub(" ", text).split())
+    for _ in range(3):  # innermost objects first
+        text, count = _CODE.subn(_code_words, text)
+        if not count:
+            break
+    return " ".join(text.split())
 
 
 @lru_cache(maxsize=1)
@@ -162,6 +203,13 @@ def abbreviations() -> tuple[dict[str, str], frozenset[str]]:
 
 
 @lru_cache(maxsize=1)
+def degree_fields() -> dict[str, str]:
+    """Field abbreviations as a degree names them ("BS in CS": computer science; the table's ``degree_fields``)."""
+    table = json.loads(resources.files(__package__).joinpath("data/abbreviations.json").read_text(encoding="utf-8"))
+    return dict(table["degree_fields"])
+
+
+@lru_cache(maxsize=1)
 def other_titles() -> dict[str, list[str]]:
     """Abbreviation -> other titles that name the same role (the table's ``also``), for matching titles, not for embedding."""
     table = json.loads(resources.files(__package__).joinpath("data/abbreviations.json").read_text(encoding="utf-8"))
@@ -173,6 +221,18 @@ def word_families() -> list[list[str]]:
     """Groups of title words that name one role family ("accountant", "accounting"; ``data/word_families.json``)."""
     table = json.loads(resources.files(__package__).joinpath("data/word_families.json").read_text(encoding="utf-8"))
     return [list(group) for group in table["families"]]
+
+
+@lru_cache(maxsize=1)
+def ruled_out_together() -> dict[str, tuple[str, ...]]:
+    """Title word -> the words a seeker who rules it out rules out with it: its role family and the table's
+    ``ruled_out_together`` ("optician": "optical"; ``data/word_families.json``)."""
+    table = json.loads(resources.files(__package__).joinpath("data/word_families.json").read_text(encoding="utf-8"))
+    together: dict[str, set[str]] = {}
+    for group in (*table["families"], *table["ruled_out_together"]):
+        for word in group:
+            together.setdefault(word, set()).update(group)
+    return {word: tuple(sorted(words)) for word, words in together.items()}
 
 
 def expand_abbreviations(text: str) -> str:

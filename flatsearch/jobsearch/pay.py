@@ -46,8 +46,13 @@ _RANGE_JOIN = re.compile(r"^\s*(?:-|–|—|to|and)\s*", re.IGNORECASE)
 _BETWEEN = re.compile(r"\bbetween\s*$", re.IGNORECASE)
 _PAY_WORDS = re.compile(r"\b(?:pay(?:s|ing)?|paid|salary|salaries|comp(?:ensation)?|base|income|wages?|earn(?:ing)?|ote|tc|total\s+comp|"
                         r"rate|per\s+hour|an\s+hour|a\s+year|hourly|annual(?:ly)?|yearly)\b", re.IGNORECASE)
-_NOT_PAY_AFTER = re.compile(r"^\s*(?:\+\s*)?(?:years?|yrs?|days?|weeks?|months?|hours?\s+(?:ago|old)|people|employees|engineers|"
-                            r"person|%|percent|miles?|mi|km|minutes?|min\b|ago)\b", re.IGNORECASE)
+# "40+ hours per week", "3 days": a count of time or people. "401k", "403(b)": a retirement plan, a benefit of the job.
+_NOT_PAY_AFTER = re.compile(r"^\s*(?:\+\s*)?(?:years?|yrs?|days?|weeks?|months?|hours?|hrs?|shifts?|people|employees|engineers|"
+                            r"person|%|percent|miles?|mi|km|minutes?|min\b|ago|"
+                            # "$5000 sign-on bonus", "$2k relocation stipend": a one-off sum beside the pay, not the pay
+                            r"(?:(?:sign(?:ing)?[- ]?on|signing|referral|retention|relocation|annual|performance)\s+)?(?:bonus(?:es)?|stipends?|allowances?)|"
+                            r"relocation|tuition)\b", re.IGNORECASE)
+_RETIREMENT_PLAN = re.compile(r"(?:401|403|457)\s*(?:\(\s*[kb]\s*\)|[kb]\b)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,8 @@ def parse_pay(text: str, free=lambda start, end: True) -> PayBound | None:
         (150000.0, 200000.0, True)
         >>> parse_pay("no less than 90k").op, round(parse_pay("€60.000 or more").yearly_usd)
         ('gte', 64800)
+        >>> parse_pay("40+ hours per week") is None, parse_pay("401k match") is None, parse_pay("$5000 sign-on bonus") is None
+        (True, True, True)
     """
     six = _SIX_FIGURES.search(text)
     if six and free(six.start(), six.end()):
@@ -137,6 +144,8 @@ def parse_pay(text: str, free=lambda start, end: True) -> PayBound | None:
             continue
         before, after = text[:match.start()], text[match.end():]
         if _NOT_PAY_AFTER.match(after) or re.search(r"\d[\d,.]*\s*$|[A-Za-z]$", before):
+            continue
+        if not match.group("cur") and _RETIREMENT_PLAN.match(text, match.start()):
             continue
         has_currency = bool(match.group("cur") or match.group("cur2"))
         has_scale = bool(match.group("scale"))

@@ -26,7 +26,16 @@ X", or a capitalised "X jobs" when X is not itself a job word); a name of ordina
 is the company before "jobs" in any case ("scale ai jobs"). A name after "at" that the catalog lacks -- capitalised, or
 in lower case after "jobs at" / "work for" when it is no English word, title word or place ("jobs at hubspot") -- is
 asked for and has no postings here: the plan says so and filters to none, as for the well-known employers of
-``data/well_known_employers.json``; a capitalised ordinary word ("at Christmas") is only noted.
+``data/well_known_employers.json``; a capitalised ordinary word ("at Christmas") is only noted. A well-known make or
+product without postings right before a role ("Honda technician", "Salesforce developer") says what the work is on,
+not who employs: it stays a word of the search. A plural common noun after "at" ("Jobs at Daycares") is a kind of
+workplace, capitalised or not, and stays the topic.
+
+**Not filters.** Visa sponsorship and relocation support, a degree ("BA in economics": its field is the topic), a
+year beside a student level ("summer 2026 internships": when the job starts), hours, shifts, bonuses and retirement
+plans ("40+ hours", "401k match") and roles named for where they sell ("outside sales") look like filters and are
+none. Examples after a ruled-out kind of work ("no store jobs like optician or keyholder") are ruled out with it,
+and so are the title words ruled out together with them (``data/word_families.json``).
 
 **Places without a preposition.** A name is a place without "in" when it is joined to a work
 mode ("Boston or remote", "Denver/remote"), followed by "based", or a word the postings use more
@@ -60,12 +69,12 @@ import datetime as dt
 import json
 import re
 from collections import Counter
-from functools import cached_property
+from functools import cached_property, lru_cache
 from importlib import resources
 
 from .dates import parse_recency
 from .gazetteer import Place, fold, place_aliases
-from .lexicon import MIN_PAIR_COUNT, MIN_PAIR_KEPT, Lexicon, abbreviations, expand_interests, catalog_word_counts, clean_query, common_words, expand_abbreviations, strip_code, translate
+from .lexicon import MIN_PAIR_COUNT, MIN_PAIR_KEPT, Lexicon, abbreviations, expand_interests, catalog_word_counts, clean_query, common_words, degree_fields, expand_abbreviations, ruled_out_together, strip_code, translate
 from .locations import TIME_ZONE_NAME, WORK_MODE_CODES
 from .pay import parse_pay, spell_out_amounts
 from .plan import QueryPlan
@@ -166,6 +175,8 @@ _FUNCTION_ALIASES = {"engineer": "engineering", "engineers": "engineering", "dev
                      "programming": "software", "salesy": "sales", "people ops": "hr", "human resources": "hr", "customer service": "customer support",
                      "designer": "design", "designers": "design", "marketer": "marketing", "finance roles": "finance", "ml": "machine learning",
                      "cybersecurity": "security", "it security": "security", "techie": "tech", "technical": "tech"}
+_WORKPLACE_MODIFIERS = frozenset("local nearby small large big private public independent community rural urban major top new".split())
+_FUNCTION_ADJECTIVES = frozenset({"technical"})  # a function's adjective that titles also use before a role ("Technical Support")
 _PLACE_CUE_WORDS = (r"\b(?:in|near|around|based in|located in|close to|from|within|outside(?: of)?|anywhere in|across|"
                     r"(?:moving|relocating|move|relocate|moved)\s+to)")
 _PLACE_CUE = re.compile(_PLACE_CUE_WORDS + r"\s+$", re.IGNORECASE)
@@ -196,7 +207,7 @@ _ORIGIN = re.compile(r"\b(?:relocat\w*|moving|move|moved|coming)\s+(?:\w+\s+)?fr
 # Employment type ("contract or part time", "freelance"): no posting field says it, only some titles ("[Contract, Part-time]"),
 # so it is a soft preference for those titles and stays out of the semantic text, where it would outrank the role itself.
 _EMPLOYMENT_TYPE_WORD = r"(?:full[- ]?time|part[- ]?time|contract(?:or)?|freelance(?:r)?|temporary|temp|fixed[- ]term|seasonal)"
-_EMPLOYMENT_TYPE = re.compile(rf"\b{_EMPLOYMENT_TYPE_WORD}(?:\s*(?:,|/|or|and|&)\s*{_EMPLOYMENT_TYPE_WORD})*\b(?:\s+(?:basis|position|role|work|gigs?))?",
+_EMPLOYMENT_TYPE = re.compile(rf"\b{_EMPLOYMENT_TYPE_WORD}(?:\s*(?:,|/|or|and|&)\s*{_EMPLOYMENT_TYPE_WORD})*\b(?:\s+(?:basis|positions?|roles?|work|gigs?))?",
                               re.IGNORECASE)
 _CONTRACT_ROLE = re.compile(r"\s+(?:manag\w*|specialist|administrat\w*|analyst|negotiat\w*|lawyer|attorney|counsel|review\w*|law|"
                             r"compliance|officer|lifecycle|operations|coordinator)\b", re.IGNORECASE)
@@ -242,6 +253,43 @@ _POSTING_WORDS = re.compile(r"\b(?:got|gets?|getting|was|were|been|went\s+up|cam
 _ASIDE = re.compile(r"(?:^|(?<=[,;.!?])|\b(?:and|so)\s+)\s*(?:where|how)\s+(?:do|should|can|would)\s+i\s+(?:even\s+)?(?:start|begin|go\s+from\s+here)\b\??|"
                     r"(?:^|(?<=[,;.!?])|\b(?:and|so)\s+)\s*(?:any|some)\s+(?:advice|tips|ideas|suggestions|pointers)\b\??|"
                     r"(?:^|(?<=[,;.!?])|\b(?:and|so)\s+)\s*what\s+(?:should|can|do)\s+i\s+(?:do|try|look\s+for)\b\??", re.IGNORECASE)
+# What the employer offers a mover ("visa sponsorship", "sponsors H1B", "relocation assistance"): no field says it, and its
+# words are no company ("Visa"), place or title: they stay words of the search.
+_PERMIT = r"(?:visas?|h-?1-?bs?|h1b|work\s+(?:visas?|permits?|authori[sz]ation)|green\s+cards?|tn|e-?3|o-?1|l-?1)"
+_MOVER_SUPPORT = re.compile(rf"\b(?:{_PERMIT}\s+(?:visas?\s+)?(?:sponsor(?:ship|ing|ed|s)?|transfers?|support)|"
+                            rf"sponsor(?:ship|ing|s|ed)?\s+(?:for\s+|of\s+)?(?:an?\s+|the\s+)?{_PERMIT}|"
+                            r"(?:tn|h-?1-?b|j-?1|e-?3|o-?1|l-?1|f-?1|opt|cpt|work|student|skilled\s+worker|sponsored)\s+visas?|"
+                            r"visas?[\s-]+(?:sponsored|friendly)|"
+                            r"relocation\s+(?:assistance|packages?|support|help|bonus|benefits?|stipends?|allowance|provided|paid|offered|covered)|"
+                            r"(?:paid|provided|offered|covered)\s+relocation)\b", re.IGNORECASE)
+# A year beside a student level ("new grad roles this year", "summer 2026 internships", "class of 2026"): when the job starts
+# or the seeker graduates, which no posting field states; it is no posted-since window. "posted this year" still is one.
+_STUDENT_LEVEL = re.compile(r"\b(?:intern(?:ship)?s?|co-?ops?|apprentice(?:ship)?s?|placements?|new[- ]?grads?|(?:recent\s+|college\s+|university\s+)?grad(?:uate)?s?|"
+                            r"class\s+of|graduating|entry[- ]level|early[- ]career|rotational|summer|fall|autumn|spring|winter)\b", re.IGNORECASE)
+_START_YEAR = re.compile(r"(?<!\w)(?:(?:in\s+|for\s+|starting\s+(?:in\s+)?)?(?:(?:summer|fall|autumn|spring|winter)\s+(?:of\s+)?)?"
+                         r"(?:(?:this|next)\s+year(?:'?s)?|'?(?:20[2-3]\d)(?:/\d\d)?)|(?:summer|fall|autumn|spring|winter)\s+(?:of\s+)?(?:this|next)\s+year)(?!\w)",
+                         re.IGNORECASE)
+# A degree ("BA in economics", "BS in CS", "master's degree in nursing", "MBA degree"): what the seeker studied, which no
+# posting field states; "BA" there is no business analyst. Its field of study stays the topic.
+_DEGREE_WORD = (r"(?:(?-i:BE|BEng|B\.E\.)|b\.?a\.?|b\.?s\.?|bsc|b\.sc\.?|bba|bfa|bsn|beng|m\.?a\.?|m\.?s\.?|msc|m\.sc\.?|mba|meng|mfa|mph|msw|"
+                r"mpa|msn|ph\.?\s?d\.?|doctorate|associate'?s|bachelor'?s|bachelors|master'?s|masters)")
+_DEGREE = re.compile(r"(?<![\w.])" + _DEGREE_WORD + r"(?:\s*(?:/|,|\bor\b|\band\b)\s*" + _DEGREE_WORD + r")*"  # "MS/PhD in ML"
+                     r"(?:\s+degree)?(?:\s+of\s+(?:science|arts|business\s+administration|engineering|fine\s+arts|public\s+health|social\s+work))?"
+                     r"(?:\s+(?:degree\s+)?(?:in|of)\s+(?=[A-Za-z])|\s+degree\b)", re.IGNORECASE)
+# Roles named for where they work ("outside sales", "inside sales rep", "outside plant technician"): "outside" there is part
+# of the role, no negation; "outside Texas" still negates the place.
+_SIDE_ROLE = re.compile(r"\b(?:outside|inside)(?=[\s-]+(?:sales|plant|counsel|operators?|wire(?:man|men|person)|adjusters?|machinists?)\b)",
+                        re.IGNORECASE)
+# Examples after a ruled-out kind of work ("no store jobs like optician or keyholder", "not retail, e.g. cashier/stocker").
+_RULED_OUT_EXAMPLES = re.compile(r"\s*,?\s*\(?\s*(?:like|such\s+as|e\.?\s?g\.?,?|including|for\s+(?:example|instance),?|say)\s+"
+                                 r"(?P<items>[A-Za-z][\w-]*(?:\s+(?!(?:or|and)\b)[A-Za-z][\w-]*)?(?:\s*(?:,|/|\bor\b|\band\b|&)\s*(?:or\s+|and\s+)?"
+                                 r"[A-Za-z][\w-]*(?:\s+(?!(?:or|and|in|at|near|for|with)\b)[A-Za-z][\w-]*)?){0,5})\s*\)?", re.IGNORECASE)
+# Right before those examples, within the same clause: the negation of the kind ("no store jobs", "not retail").
+_RULED_OUT_BEFORE = re.compile(r"\b(?:no|not|never|without|except|excluding|avoid(?:ing)?|anything\s+but|other\s+than|nothing\s+in)\s+"
+                               r"(?:[\w-]+\s+){0,3}[\w-]+\W*$", re.IGNORECASE)
+# The field a degree names, up to a job word, a place or mode cue or a list ("BS in Nursing jobs in Boston": "Nursing").
+_DEGREE_FIELD = re.compile(r"[A-Za-z][\w&+-]*(?:\s+(?!(?:in|at|near|around|jobs?|roles?|positions?|openings?|or|and|with|for|from|remote|hybrid)\b)"
+                           r"[A-Za-z][\w&+-]*){0,2}", re.IGNORECASE)
 _SEARCH_VERB = re.compile(r"\b(?:find|search|show|list|look(?:ing)?\s+for|are\s+there|any\s+(?:jobs?|roles?|openings?)|hiring)\b", re.IGNORECASE)
 # Industries a seeker moves into, as opposed to roles ("into fintech" vs "into product management").
 _SECTOR_WORDS = frozenset("startup startups crypto web3 gaming healthcare biotech saas nonprofit nonprofits non-profit government consulting "
@@ -455,6 +503,13 @@ _LEVEL_PHRASES = (
 )
 
 
+@lru_cache(maxsize=1)
+def _product_brands() -> frozenset[str]:
+    """Folded names of ``data/well_known_employers.json``'s product brands: makes and products others sell, service or build on."""
+    table = json.loads(resources.files(__package__).joinpath("data/well_known_employers.json").read_text(encoding="utf-8"))
+    return frozenset(fold(name) for name in table["product_brands"])
+
+
 def _written_in_lower_case(text: str) -> bool:
     """Whether the query is written in lower case but for abbreviations in capitals ("PM jobs chicago"): its lower-case
     names are then names ("chicago"), as in an all lower-case query.
@@ -507,6 +562,7 @@ class _Text:
     def __init__(self, text: str):
         self.text = text
         self.used = [False] * len(text)
+        self.topic = [False] * len(text)  # read already, yet words of the topic ("Honda" in "Honda technician")
 
     def free(self, start: int, end: int) -> bool:
         return not any(self.used[start:end])
@@ -518,8 +574,14 @@ class _Text:
     def matches(self, pattern: re.Pattern) -> list[re.Match]:
         return [m for m in pattern.finditer(self.text) if m.group(0).strip() and self.free(m.start(), m.end())]
 
+    def keep(self, start: int, end: int) -> None:
+        """Marks text[start:end] as read, so no later rule reads it, while it stays in the topic."""
+        self.take(start, end)
+        for i in range(start, end):
+            self.topic[i] = True
+
     def residual(self) -> str:
-        return "".join(ch if not used else "\x00" for ch, used in zip(self.text, self.used))
+        return "".join(ch if not used or topic else "\x00" for ch, used, topic in zip(self.text, self.used, self.topic))
 
     def negation_before(self, start: int, previous: list[tuple[int, int, bool]] = ()) -> tuple[bool, int]:
         """(negated, where the negation starts) for a phrase starting at ``start``: a negation cue right
@@ -659,6 +721,7 @@ class RulePlanner:
             return plan
         if " " not in text and len(re.findall(r"[-_]", text)) >= 2:
             text = re.sub(r"[-_]+", " ", text)  # a slug ("data-engineer-jobs-in-boston") is words joined by dashes
+        text = re.sub(r"\b(401|403|457)\s*\(\s*([kKbB])\s*\)", r"\1\2", text)  # "401(k)": the plan's name as one word
         text = re.sub(r"(?<![\w.])@\s*(?=[A-Za-z])", "at ", text)  # "engineer @ stripe"; an e-mail address keeps its "@"
         text = translate(text)
         # A company's name is written as the company writes it ("pager duty" for PagerDuty): its words are no typos.
@@ -669,10 +732,17 @@ class RulePlanner:
         if corrections:
             plan.notes.append("Read " + ", ".join(f"\"{a}\" as \"{b}\"" for a, b in corrections) + ".")
         state = _Text(text)
+        for match in state.matches(_SIDE_ROLE):
+            # "anything outside sales", "careers outside sales": other work than sales, the negation it reads as
+            if not re.search(r"\b(?:anything|something|everything|jobs?|roles?|careers?|work|positions?|opportunities|options)\s+$",
+                             state.text[:match.start()], re.IGNORECASE):
+                state.keep(match.start(), match.end())
         career_step = self._career_step(state, plan)
         self._people(state, plan, member)
         background = self._profile(state, plan, member)
         self._staffing(state, plan)
+        self._start_year(state, plan)
+        fields = self._degrees(state, plan)
         self._recency(state, plan, now)
         pay_bound = self._find_pay(state)
         for match in state.matches(_PAY_STATED)[:1]:
@@ -680,6 +750,9 @@ class RulePlanner:
             if pay_bound is None:  # a pay bound leaves postings without pay out already
                 plan.add_clause(match.group(0).strip(), "the posting states its pay",
                                 {"or": [{"salary_max": {"gte": 0.0}}, {"salary_min": {"gte": 0.0}}]})
+        for match in state.matches(_MOVER_SUPPORT):
+            state.keep(match.start(), match.end())
+            plan.notes.append(f"\"{match.group(0)}\": postings do not state it in a field, so it was searched as words, not filtered.")
         self._companies(state, plan)
         modes = self._work_mode(state, plan)
         self._seniority(state, plan)
@@ -715,6 +788,8 @@ class RulePlanner:
                               "its words were left out of the search.")
         semantic = self._semantic(state)
         self._pay(plan, pay_bound, semantic)
+        for field, meaning in fields.items():  # "BS in CS": the field's name spelled out, as a degree means it
+            semantic = re.sub(rf"(?<![\w&]){re.escape(field)}(?![\w&])", f"{field} ({meaning})", semantic, count=1)
         words = set(re.findall(r"[a-z][a-z+#-]{2,}", fold(semantic))) - _FILLER
         # Any ordinary word that is no filler ("something outdoors") reads as a wish about work; gibberish does not.
         job_like = (bool(_JOB_WORDS.search(text)) or bool(self._role_words_in(words)) or bool(background) or bool(plan.clauses)
@@ -785,6 +860,49 @@ class RulePlanner:
         for match in state.matches(_STAFFING)[:1]:
             state.take(match.start(), match.end())
             plan.add_clause(match.group(0).strip(), "exclude staffing, sourcing and recruiting agencies", {"is_staffing": {"eq": False}})
+
+    def _degrees(self, state: _Text, plan: QueryPlan) -> dict[str, str]:
+        """Reads degrees ("BS in CS"): the degree is left out of the search, its field stays (and is read as no place); returns
+        the field abbreviations written after one with what they stand for ("CS": "computer science"), to add to the semantic
+        text."""
+        fields: dict[str, str] = {}
+        table = degree_fields()
+        for match in state.matches(_DEGREE):
+            field = _DEGREE_FIELD.match(state.text, match.end())
+            if field and fold(field.group(0).split()[0]) not in table and any(
+                    self._place(words, cue=True, lowercase_query=_written_in_lower_case(state.text)) is not None
+                    for words in dict.fromkeys((field.group(0), field.group(0).split()[0]))):
+                # "nurse with a BSN in Texas": where, not what was studied; the "in" is the place's
+                state.take(match.start(), match.start() + len(re.match(r"\S+", match.group(0)).group(0)))
+                continue
+            state.take(match.start(), match.end())
+            if field:
+                state.keep(field.start(), field.end())  # "BS in Nursing", "MS in CS": no place
+                for words in dict.fromkeys((field.group(0), field.group(0).split()[0])):
+                    if fold(words) in table:
+                        fields[words] = table[fold(words)]
+                        break
+            degree = re.sub(r"\s+(?:in|of)\s*$", "", match.group(0).strip(), flags=re.IGNORECASE)
+            plan.notes.append(f"\"{degree}\" reads as your degree; postings do not state degrees in a field, so the field "
+                              "you studied was searched.")
+        return fields
+
+    def _start_year(self, state: _Text, plan: QueryPlan) -> None:
+        """A year beside an intern, new-grad or graduate level is when the job starts or the seeker graduates: a year written
+        out stays a word of the search ("Summer 2026 Intern" titles), "this year" is left out; neither filters posting dates."""
+        for match in state.matches(_START_YEAR):
+            before = state.text[max(0, match.start() - CUE_WINDOW // 2):match.start()]
+            after = state.text[match.end():match.end() + CUE_WINDOW // 2]
+            near = re.split(r"[.;!?]", before)[-1] + " " + re.split(r"[.;!?]", after)[0]
+            if (not _STUDENT_LEVEL.search(near) and not _STUDENT_LEVEL.search(match.group(0))
+                    or re.search(r"\b(?:posted|added|listed|published|opened)\s+$", before, re.IGNORECASE)):
+                continue
+            if re.search(r"\d", match.group(0)):
+                state.keep(match.start(), match.end())
+            else:
+                state.take(match.start(), match.end())
+            plan.notes.append(f"\"{match.group(0).strip()}\" reads as when the job starts or you graduate; postings do not state it in a field, "
+                              "so posting dates were not filtered.")
 
     def _recency(self, state: _Text, plan: QueryPlan, now: dt.datetime) -> None:
         found = parse_recency(state.text, now, state.free)
@@ -885,6 +1003,14 @@ class RulePlanner:
                 name = match.group(0)
                 # "not at Amazon or Microsoft": a name listed after a negated one is negated too (catalog names count as well).
                 negated, neg_start = state.negation_before(match.start(), sorted(m for m in mentions if m[1] <= match.start()))
+                if (not negated and fold(name) in _product_brands() and _COMPANY_CUE.search(state.text[:match.start()]) is None
+                        and self._before_role(state.text, match.end())):
+                    # "Honda technician", "Salesforce developer": a make or product the work is on, not the employer (dealers
+                    # hire Honda technicians): its name stays a word of the search instead of a company filter nothing meets.
+                    state.keep(match.start(), match.end())
+                    plan.notes.append(f"No postings from {name} are in this corpus; \"{name}\" before a role was read as what the work "
+                                      "is on and searched as a word, not used as a company filter.")
+                    continue
                 if not (name[:1].isupper() or _COMPANY_CUE.search(state.text[:match.start()]) or negated
                         or self._followed_by_jobs(state.text, match.end())):
                     continue
@@ -914,6 +1040,8 @@ class RulePlanner:
             negated = bool(re.match(r"(?i)(?:but\s+)?not|except|excluding|other", match.group("cue")))
             if self._place(name, cue=True, lowercase_query=lower) is not None:
                 continue
+            if not negated and self._kind_of_workplace(key):
+                continue  # "Jobs at Daycares", "jobs at Local Hospitals": capitalised or not, a kind of workplace stays the topic
             fuzzy = self.tools.fuzzy_company(name, cutoff=COMPANY_FUZZY_CUTOFF)
             if fuzzy is not None:
                 (exclude if negated else include).append((fuzzy, name))
@@ -958,6 +1086,26 @@ class RulePlanner:
             between = [fold(w) for w in followed.group(1).split()]
             return all(w in self.vocabulary and w not in _FILLER and w not in _NOT_FUNCTION_WORDS for w in between)
         return bool(followed)
+
+    def _kind_of_workplace(self, key: str) -> bool:
+        """Whether a folded name is a plural common noun ("daycares", "wineries"), perhaps after a word that says which
+        ("local hospitals"): one whose singular is an English or catalog word. Names run together ("databricks") or of two
+        nouns ("riot games") are no kind of workplace."""
+        *before, last = key.split()
+        if (len(last) < 5 or not last.endswith("s") or last.endswith("ss") or not last.isalpha()
+                or any(w not in _FILLER and w not in _WORKPLACE_MODIFIERS for w in before)):
+            return False
+        singulars = {last[:-1], last[:-2] if last.endswith("es") else last[:-1], last[:-3] + "y" if last.endswith("ies") else last[:-1]}
+        return any(w in common_words() or w in self.lexicon.known or w in self.vocabulary for w in singulars)
+
+    def _before_role(self, text: str, end: int) -> bool:
+        """Whether a role follows a name directly ("Honda technician", "Apple Genius jobs"): a word that is no job word
+        ("Honda jobs"), filler ("Tesla in Austin"), work mode or pay word ("Tesla remote jobs")."""
+        following = re.match(r"\s+([A-Za-z][\w+#-]*)", text[end:])
+        if following is None:
+            return False
+        word = fold(following.group(1))
+        return not (_JOB_WORDS.fullmatch(word) or word in _FILLER or word in _NOT_FUNCTION_WORDS or word in ("is", "hiring"))
 
     def _is_company_here(self, text: str, start: int, end: int, name: str, company: int, *, cue: bool) -> bool:
         """Whether a catalog name written at text[start:end] means the company. Ordinary words ("better",
@@ -1181,6 +1329,9 @@ class RulePlanner:
             plan.notes.append(f"\"{zone.group(part).strip()}\": postings do not state a time zone, so it was not used as a filter.")
         words = [m for m in re.finditer(r"[A-Za-z][A-Za-z.'\-]*", state.text) if state.free(m.start(), m.end())]
         lowercase_query = _written_in_lower_case(state.text)
+        shouted = state.text == state.text.upper() and re.search(r"[A-Z]{2}", state.text) is not None
+        title_case = (not shouted and len(re.findall(r"[A-Za-z]{2,}", state.text)) >= 3
+                      and all(w[0].isupper() for w in re.findall(r"[A-Za-z][\w'-]*", state.text) if fold(w) not in _FILLER))
         found: list[tuple[int, int, str, Place, bool]] = []  # start, end, phrase, place, negated
         i = 0
         while i < len(words):
@@ -1196,6 +1347,8 @@ class RulePlanner:
                 cue = cue or (n == 1 and i > 0 and len(phrase) == 2
                               and fold(phrase) not in (_BARE_CODE_CREDENTIALS if phrase.isupper() else _BARE_CODE_WORDS)
                               and not re.search(r"\d\s*$", state.text[:span[0].start()])  # "5 nm" is a unit
+                              # "IT JOBS IN ME": in capitals throughout, a code that is a word is that word unless it ends the query
+                              and not (shouted and fold(phrase) in _WORD_LIKE_CODES and re.search(r"[A-Za-z]", state.text[span[-1].end():]))
                               and _QUERY_END.fullmatch(state.text, span[-1].end()) is not None
                               and not (found and re.fullmatch(r"[\s,]*", state.text[found[-1][1]:span[0].start()])))  # "research triangle nc"
                 # "Remote - TX", "remote (CA residents)": a state code right after "remote" is where the remote job is.
@@ -1204,6 +1357,9 @@ class RulePlanner:
                 cue = cue or (n == 1 and len(phrase) == 2 and _AFTER_REMOTE.search(before) is not None
                               and (fold(phrase) not in _BARE_CODE_WORDS | _ROLE_CODES or re.search(r"[-\u2013\u2014(]\s*$", before) is not None
                                    or re.fullmatch(r"[\s.,;!?)]*", state.text[span[-1].end():]) is not None))
+                if (n == 1 and shouted and fold(phrase) in _WORD_LIKE_CODES
+                        and re.match(r"\s+(?:near|around|in|at|close|within|outside|from|the|based)\b", state.text[span[-1].end():], re.IGNORECASE)):
+                    continue  # "JOBS IN OR NEAR PORTLAND": in capitals throughout, a code before a place cue is the word
                 if n == 1 and not cue and self._modifies_role(state.text, span[0]):
                     continue  # "dc technician": the role abbreviation (data center) before a title word, not Washington
                 # "in mass spectrometry", "penn medicine", "cali, colombia": an old state abbreviation followed by a name is a word
@@ -1212,7 +1368,10 @@ class RulePlanner:
                                                  re.IGNORECASE)
                                         or ((m := re.match(r"\s*,\s*([A-Za-z][\w ]*?)\s*(?:$|[,.;(])", after))
                                             and self.tools.gazetteer.country(fold(m.group(1))) is not None))
-                place = self._place(phrase, cue=cue, lowercase_query=lowercase_query, followed_by_name=followed_by_name)
+                # "Remote Jobs In Ca": in a query in title case a code is written as every word is; one that is no word reads as in capitals
+                written = phrase.upper() if (title_case and cue and len(phrase) == 2 and phrase.istitle()
+                                             and fold(phrase) not in _BARE_CODE_WORDS | _ROLE_CODES) else phrase
+                place = self._place(written, cue=cue, lowercase_query=lowercase_query, followed_by_name=followed_by_name)
                 if (place is not None and phrase[:1].islower() and not self.geo_counts.get(place.id, 0) and not listed
                         and _NEGATION.search(before) and not _PLACE_CUE.search(before) and not _PLACE_AFTER.match(state.text, span[-1].end())):
                     # A negation alone is a weak cue: "no store jobs" excludes a kind of work, not Store, Slovenia, where no
@@ -1655,6 +1814,10 @@ class RulePlanner:
             negated, neg_start = state.negation_before(match.start(), mentions)
             if not negated:
                 continue
+            following = re.match(r"\s+([A-Za-z][\w-]*)", state.text[match.end():])
+            if (key in _FUNCTION_ADJECTIVES and following is not None and match.group(0).lower() == key
+                    and self.catalog.title_term_ids_for([f"{key} {fold(following.group(1))}"])):
+                continue  # "not technical support", "no technical writer roles": a title, ruled out by its words, not all tech work
             function = _FUNCTION_ALIASES.get(key, key)
             if function == "management" or function not in FUNCTIONS:
                 continue
@@ -1683,6 +1846,23 @@ class RulePlanner:
         a job noun or ending the phrase."""
         pattern = re.compile(r"(?<![\w-])(?P<words>[A-Za-z][A-Za-z&+-]*(?:\s+(?!(?:roles?|jobs?|positions?|titles?|openings?)\b)[A-Za-z][A-Za-z&+-]*)?)"
                              r"(?:\s+(?:roles?|jobs?|positions?|titles?|openings?)\b|(?=\s*(?:$|[,.;!?])))", re.IGNORECASE)
+        # "no store jobs like optician or keyholder", "not retail, e.g. cashier/stocker": the examples of a kind of work ruled out
+        # are ruled out too, whichever rule read the kind.
+        for examples in state.matches(_RULED_OUT_EXAMPLES):
+            if not _RULED_OUT_BEFORE.search(state.text, max(0, examples.start() - CUE_WINDOW), examples.start()):
+                continue
+            ids, named = [], []
+            for example in re.split(r"\s*(?:,|/|\bor\b|\band\b|&)\s*", examples.group("items")):
+                example = re.sub(r"\s+(?:roles?|jobs?|positions?|titles?|work)$", "", example.strip(), flags=re.IGNORECASE)
+                found = self.catalog.title_term_ids_for(self._ruled_out_with(example)) if example else []
+                if found:
+                    ids, named = sorted({*ids, *found}), [*named, example]
+            state.take(examples.start(), examples.end())
+            if not ids:  # "not customer service, e.g. call center": no title says them, yet they are no words of the wanted work
+                plan.notes.append(f"\"{examples.group(0).strip(' ,()')}\" names examples of work ruled out; they were left out of the search.")
+            else:
+                plan.add_clause(examples.group(0).strip(" ,()"), "the title does not say " + " or ".join(f"\"{w}\"" for w in named)
+                                + " (nor a word of their families)" * (len(ids) > len(named)), {"not": {"title_terms": {"in": ids}}})
         taken_to = 0
         for start in [m.start() for m in re.finditer(r"(?<![\w-])[A-Za-z]", state.text)]:
             match = pattern.match(state.text, start) if start >= taken_to else None
@@ -1694,13 +1874,21 @@ class RulePlanner:
                     # "no startups": the employer; "without travel": a condition of the job, not its title
                     or any(fold(w) in _FILLER or fold(w) in _SECTOR_WORDS or fold(w) in _CONDITION_WORDS for w in words.split())):
                 continue
-            ids = self.catalog.title_term_ids_for([words])
+            ids = self.catalog.title_term_ids_for(self._ruled_out_with(words))
             if not ids:
                 continue
             state.take(cue.start(), match.end())
             taken_to = match.end()
-            plan.add_clause(state.text[cue.start():match.end()].strip(), f"the title does not say \"{words}\"",
+            plan.add_clause(state.text[cue.start():match.end()].strip(), f"the title does not say \"{words}\""
+                            + (" (nor a word of its family)" if len(ids) > len(self.catalog.title_term_ids_for([words])) else ""),
                             {"not": {"title_terms": {"in": ids}}})
+
+    @staticmethod
+    def _ruled_out_with(words: str) -> list[str]:
+        """A ruled-out title word with the words ruled out with it ("optician": "optical"); a phrase as it is."""
+        key = fold(words)
+        singular = key[:-1] if key.endswith("s") and key[:-1] in ruled_out_together() else key
+        return [words, *ruled_out_together().get(singular, ())]
 
     def _find_pay(self, state: _Text):
         for match in state.matches(_MEDIAN_PAY)[:1]:
@@ -1766,7 +1954,8 @@ class RulePlanner:
         fragments = []
         roles, _ = abbreviations()
         shouted = state.text == state.text.upper()
-        for fragment in re.split(r"[\x00,;:.!?()\[\]\"]+", state.residual()):
+        residual = re.sub(r"(?<![\w.])(?:e\.\s?g|i\.\s?e)\.?(?![\w.])|\betc\b\.?", ",", state.residual(), flags=re.IGNORECASE)  # "e.g." is no words
+        for fragment in re.split(r"[\x00,;:.!?()\[\]\"]+", residual):
             # "military veteran interested in project management": the wish after the phrase is the topic, not who asks.
             wish = list(_WISH.finditer(fragment))
             after = fragment[wish[-1].end():] if wish else ""
@@ -1780,11 +1969,15 @@ class RulePlanner:
             words = [w for w in _OPEN_WORD.sub(" ", _NOW_PHRASE.sub(" ", fragment)).split() if not _JOB_WORDS.fullmatch(w)]
             # Dashes and slashes left between two clauses ("jobs - not at X") are no topic words; an abbreviation written in
             # capitals is one even when the lower-case word is filler ("IT jobs", "DE roles").
+            # In capitals throughout, an abbreviation is told by the job word right after it ("IT JOBS IN ME").
+            before_job = set(re.findall(r"(?<![\w&])([A-Za-z&]{2,})\s+(?=(?:jobs?|roles?|positions?|openings?)\b)", fragment, re.IGNORECASE))
+
             def filler(word: str) -> bool:
-                return (fold(word).strip("'") in _FILLER and not (word.isupper() and len(word) > 1 and not shouted and word.lower() in roles)
+                return (fold(word).strip("'") in _FILLER and not (word.isupper() and len(word) > 1 and (not shouted or word in before_job)
+                                                                   and word.lower() in roles)
                         or bool(_PUNCTUATION_WORD.fullmatch(word)) or word in ("'s", "\u2019s"))  # "this week's": the time phrase's "'s"
 
-            while words and filler(words[0]):
+            while words and filler(words[0]) and not _SIDE_ROLE.match(" ".join(words)):  # "outside sales" is the role
                 words.pop(0)
             while words and (filler(words[-1]) or words[-1].casefold() == "open"):
                 words.pop()

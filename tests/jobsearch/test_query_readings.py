@@ -1,0 +1,270 @@
+"""Readings of phrasing classes that look like filters and are not: a make or product before a role, visa and relocation
+wishes, a start date after a student level, degrees, hours and benefits beside numbers, sales roles named for where they
+sell, capitalised kinds of workplace, a negated list's word families and code a user pasted."""
+import datetime as dt
+import json
+
+import pytest
+
+from flatsearch.jobsearch.planner_rules import NO_COMPANY_ID
+
+NOW = dt.datetime(2026, 1, 11, tzinfo=dt.timezone.utc)
+
+
+def plan_of(planner, query):
+    return planner.plan(query, now=NOW)
+
+
+def _absent(planner, name):
+    return planner._absent_employers is not None and planner._absent_employers.fullmatch(name) is not None
+
+
+@pytest.mark.parametrize("query, brand", [("honda technician jobs", "honda"), ("Honda Technician jobs", "Honda"), ("Tesla mechanic jobs", "Tesla"),
+                                          ("Apple Genius jobs", "Apple"), ("toyota service advisor", "toyota"), ("BMW technician near Denver", "BMW"),
+                                          ("Salesforce developer jobs", "Salesforce")])
+def test_a_make_or_product_before_a_role_is_searched_as_a_word(planner, query, brand):
+    if not _absent(planner, brand):
+        pytest.skip(f"{brand} has postings in this catalog: a company filter is right")
+    plan = plan_of(planner, query)
+    assert not any("company" in json.dumps(c) for c in plan.clauses), plan.clauses
+    assert brand in plan.semantic_text and any(brand in note for note in plan.notes)
+    assert not any("geo" in json.dumps(c) for c in plan.clauses if "Denver" not in query)  # Toyota is a city in Japan too
+
+
+@pytest.mark.parametrize("query", ["Honda jobs", "jobs at Tesla in Austin", "Tesla remote jobs", "Google software engineer jobs"])
+def test_a_brand_asked_for_as_the_employer_still_matches_nothing(planner, query):
+    if not _absent(planner, query.split()[-3] if "at" in query else query.split()[0]):
+        pytest.skip("the company has postings in this catalog")
+    assert {"company": {"in": [NO_COMPANY_ID]}} in plan_of(planner, query).clauses
+
+
+@pytest.mark.parametrize("query, words", [("jobs with visa sponsorship", "visa sponsorship"), ("Visa sponsorship software jobs", "Visa sponsorship"),
+                                          ("nurse jobs that sponsor visas", "sponsor visas"), ("jobs with paid relocation", "paid relocation"),
+                                          ("engineer jobs with relocation package", "relocation package")])
+def test_visa_and_relocation_support_are_words_of_the_search(planner, query, words):
+    plan = plan_of(planner, query)
+    assert plan.clauses == [] and words in plan.semantic_text
+
+
+@pytest.mark.parametrize("query", ["new grad roles this year", "intern this year", "this year's new grad software jobs",
+                                   "graduate nurse jobs starting next year", "summer internships this year"])
+def test_a_year_beside_a_student_level_is_a_start_not_a_posting_window(planner, query):
+    plan = plan_of(planner, query)
+    assert not any("posted_at" in json.dumps(c) for c in plan.clauses), plan.clauses
+    assert any("starts" in note for note in plan.notes)
+
+
+@pytest.mark.parametrize("query", ["internships posted this year", "marketing jobs this year"])
+def test_posted_this_year_is_still_a_posting_window(planner, query):
+    assert any("posted_at" in json.dumps(c) for c in plan_of(planner, query).clauses)
+
+
+@pytest.mark.parametrize("query, topic", [("BA in economics", "economics"), ("BS in CS", "CS (computer science)"), ("MS in EE", "EE (electrical engineering)"),
+                                          ("entry level jobs with a BA in psychology", "psychology"), ("master's degree in nursing jobs", "nursing"),
+                                          ("PhD in chemistry", "chemistry"), ("MS/PhD in ML", "ML (machine learning)"),
+                                          ("BS or MS in computer science", "computer science")])
+def test_a_degree_is_no_title_and_its_field_is_the_topic(planner, query, topic):
+    plan = plan_of(planner, query)
+    assert plan.intent == "job_search" and plan.semantic_text == topic
+    assert not any("geo" in json.dumps(c) for c in plan.clauses) and any("degree" in note for note in plan.notes)
+
+
+def test_a_bare_ba_is_still_a_business_analyst(planner):
+    assert plan_of(planner, "BA jobs").semantic_text == "BA (business analyst)"
+
+
+@pytest.mark.parametrize("query", ["40+ hours per week", "401k match", "nurse 12+ hour shifts", "warehouse jobs with 403b and 40 hours",
+                                   "3 days a week", "30 days PTO"])
+def test_hours_and_benefits_are_no_pay_or_date(planner, query):
+    clauses = json.dumps(plan_of(planner, query).clauses)
+    assert "salary" not in clauses and "posted_at" not in clauses, clauses
+
+
+def test_pay_beside_hours_is_still_pay(planner):
+    assert plan_of(planner, "30+ hours a week at $25/hr").clauses == [{"salary_max": {"gte": 52000.0}}]
+
+
+@pytest.mark.parametrize("query, topic", [("outside sales jobs", "outside sales"), ("inside sales", "inside sales"),
+                                          ("Outside Sales Representative in Denver", "Outside Sales Representative"),
+                                          ("outside plant technician", "outside plant technician")])
+def test_a_sales_role_named_for_where_it_sells_is_no_negation(planner, query, topic):
+    plan = plan_of(planner, query)
+    assert plan.semantic_text == topic and not any("not" in c for c in plan.clauses), plan.clauses
+
+
+@pytest.mark.parametrize("query", ["anything outside sales", "outside sales outside texas"])
+def test_outside_before_a_place_or_after_anything_still_negates(planner, query):
+    assert any("not" in json.dumps(c) for c in plan_of(planner, query).clauses)
+
+
+@pytest.mark.parametrize("query, topic", [("Jobs at Daycares", "Daycares"), ("Jobs At Local Hospitals", "Local Hospitals"),
+                                          ("jobs at Bookstores", "Bookstores"), ("Jobs at Wineries", "Wineries")])
+def test_a_plural_common_noun_after_at_is_a_kind_of_workplace(planner, query, topic):
+    plan = plan_of(planner, query)
+    assert plan.clauses == [] and plan.semantic_text == topic
+
+
+def test_a_made_up_name_after_at_is_still_a_company(planner):
+    assert plan_of(planner, "Jobs at Hooli").clauses == [{"company": {"in": [NO_COMPANY_ID]}}]
+
+
+MAINE, OHIO, CALIFORNIA, INDIANA = 4971068, 5165418, 5332921, 4921868
+
+
+@pytest.mark.parametrize("query, state, topic", [("IT JOBS IN ME", MAINE, "IT (information technology)"), ("REMOTE JOBS IN CA", CALIFORNIA, "jobs"),
+                                                 ("NURSE JOBS IN OH", OHIO, "NURSE"), ("NURSE JOBS OH", OHIO, "NURSE")])
+def test_a_query_in_capitals_keeps_its_state_codes_and_prepositions(planner, query, state, topic):
+    plan = plan_of(planner, query)
+    found = json.dumps(plan.clauses)
+    assert str(state) in found and str(INDIANA) not in found, plan.clauses
+    assert plan.semantic_text == topic
+
+
+def _ruled_out_ids(plan):
+    found = set()
+
+    def walk(node, negated):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "title_terms" and negated:
+                    found.update(value["in"])
+                walk(value, negated or key == "not")
+        elif isinstance(node, list):
+            for item in node:
+                walk(item, negated)
+
+    walk(plan.clauses, False)
+    return found
+
+
+@pytest.mark.parametrize("query", ["no store jobs like optician or keyholder", "not retail (e.g. optician or keyholder), something in an office",
+                                   "no shop roles such as optician, keyholder in Boston"])
+def test_examples_of_ruled_out_work_are_ruled_out_with_their_family(planner, query):
+    catalog = planner.catalog
+    plan = plan_of(planner, query)
+    ruled_out = _ruled_out_ids(plan)
+    for word in ("optician", "optical", "keyholder"):
+        ids = catalog.title_term_ids_for([word])
+        assert not ids or set(ids) <= ruled_out, (word, plan.clauses)
+    assert "optician" not in plan.semantic_text and "keyholder" not in plan.semantic_text
+
+
+def test_examples_of_wanted_work_stay_the_topic(planner):
+    assert "developer or analyst" in plan_of(planner, "tech jobs such as developer or analyst").semantic_text
+
+
+BOSTON = 4930956
+
+
+@pytest.mark.parametrize("query", ['{"role": "nurse", "city": "Boston"}', '{"title": "nurse", "location": "Boston", "remote": false}',
+                                   'find me {"job": "nurse", "loc": "Boston"}'])
+def test_json_a_user_pasted_is_read_as_the_words_it_holds(planner, query):
+    plan = plan_of(planner, query)
+    assert plan.intent == "job_search" and plan.semantic_text == "nurse"
+    assert plan.clauses == [{"geo": {"in": [BOSTON]}}]
+
+
+def test_json_keys_and_nulls_are_no_words(planner):
+    assert plan_of(planner, 'nurse jobs {"filters": null, "pay_min": 0}').semantic_text == "nurse"
+
+
+@pytest.mark.parametrize("query, topic", [("BS in Nursing", "Nursing"), ("BS in Nursing jobs in Boston", "Nursing")])
+def test_a_capitalised_field_of_study_is_no_place(planner, query, topic):
+    plan = plan_of(planner, query)
+    assert plan.intent == "job_search" and plan.semantic_text == topic
+    assert plan.clauses == ([{"geo": {"in": [BOSTON]}}] if "Boston" in query else [])
+
+
+def test_a_place_after_a_degree_is_still_the_place(planner):
+    plan = plan_of(planner, "nurse with BSN in Texas")
+    assert len(plan.clauses) == 1 and "geo" in plan.clauses[0] and plan.semantic_text == "nurse"
+
+
+@pytest.mark.parametrize("query, near", [("honda dealership jobs", "leadership"), ("jobs at pharmacies", "pharmacist"), ("kennel jobs", "kernel")])
+def test_a_kind_of_workplace_is_no_typo(query, near):
+    from collections import Counter
+
+    from flatsearch.jobsearch.lexicon import Lexicon
+
+    assert Lexicon(Counter({near: 500, "jobs": 900})).correct(query) == (query, [])
+
+
+@pytest.mark.parametrize("query", ["TN visa jobs", "H1B visa jobs", "visa-friendly employers"])
+def test_a_kind_of_visa_is_no_company(planner, query):
+    plan = plan_of(planner, query)
+    assert not any("company" in json.dumps(c) for c in plan.clauses) and "visa" in plan.semantic_text.lower()
+
+
+@pytest.mark.parametrize("query", ["$5000 sign-on bonus nurse", "$2k relocation stipend"])
+def test_a_one_off_sum_is_no_pay_bound(planner, query):
+    assert "salary" not in json.dumps(plan_of(planner, query).clauses)
+
+
+def test_pay_beside_a_bonus_is_still_pay(planner):
+    assert plan_of(planner, "nurse jobs paying $40/hr with $10k sign on bonus").clauses == [{"salary_max": {"gte": 83200.0}}]
+
+
+@pytest.mark.parametrize("query, topic", [("W2 only contract roles", "W2"), ("contract positions in Austin", "jobs")])
+def test_an_employment_type_takes_its_plural_job_noun(planner, query, topic):
+    assert plan_of(planner, query).semantic_text == topic
+
+
+def test_in_capitals_a_code_before_a_place_cue_is_the_word(planner):
+    plan = plan_of(planner, "JOBS IN OR NEAR PORTLAND")
+    assert len(plan.clauses) == 1 and "5744337" not in json.dumps(plan.clauses)  # Portland's area, not Oregon too
+    assert "5744337" in json.dumps(plan_of(planner, "NURSE JOBS IN OR").clauses)
+
+
+def test_examples_of_ruled_out_work_no_title_holds_are_no_topic(planner):
+    plan = plan_of(planner, "not customer service, e.g. call center")
+    assert "call center" not in plan.semantic_text and plan.clauses
+
+
+@pytest.mark.parametrize("query, topic", [("tech jobs e.g. developer or analyst", "tech, developer or analyst"), ("data roles etc.", "data")])
+def test_eg_and_etc_are_no_topic_words(planner, query, topic):
+    assert plan_of(planner, query).semantic_text == topic
+
+
+def test_json_lists_are_read_as_alternatives(planner):
+    plan = plan_of(planner, '{"cities": ["Boston", "Denver"], "role": "nurse"}')
+    assert plan.semantic_text == "nurse" and str(BOSTON) in json.dumps(plan.clauses) and "5419384" in json.dumps(plan.clauses)
+
+
+@pytest.mark.parametrize("query, topic", [("customer support not technical support", "customer support"),
+                                          ("support jobs, not technical support", "support")])
+def test_ruling_out_technical_support_keeps_the_other_support_work(planner, query, topic):
+    plan = plan_of(planner, query)
+    assert plan.semantic_text == topic and "category" not in json.dumps(plan.clauses)
+    assert _ruled_out_ids(plan) == set(planner.catalog.title_term_ids_for(["technical support"]))
+
+
+def test_non_technical_still_rules_out_tech_work(planner):
+    assert "category" in json.dumps(plan_of(planner, "non-technical roles").clauses)
+
+
+@pytest.mark.parametrize("query, topic", [('{"query": "data engineer", "filters": {"remote": true}}', "data engineer"),
+                                          ('show me jobs {"$where": "1==1"}', "jobs")])
+def test_nested_json_is_read_inside_out_and_symbols_are_no_words(planner, query, topic):
+    assert plan_of(planner, query).semantic_text == topic
+
+
+@pytest.mark.parametrize("name", ["databricks", "justworks", "riot games", "palo alto networks"])
+def test_a_name_run_together_or_of_two_nouns_is_no_kind_of_workplace(planner, name):
+    assert not planner._kind_of_workplace(name)
+
+
+def test_a_retirement_plan_in_brackets_is_one_word(planner):
+    plan = plan_of(planner, "jobs with 401(k) match and dental")
+    assert plan.clauses == [] and plan.semantic_text == "401k match and dental"
+
+
+TEXAS = 4736286
+
+
+@pytest.mark.parametrize("query, state", [("Remote Jobs In Ca", CALIFORNIA), ("Nurse Jobs In Tx", TEXAS)])
+def test_a_query_in_title_case_keeps_its_state_codes(planner, query, state):
+    assert str(state) in json.dumps(plan_of(planner, query).clauses)
+
+
+def test_in_title_case_a_code_that_is_a_word_is_the_word(planner):
+    assert plan_of(planner, "Nurse Jobs In Me").clauses == []
