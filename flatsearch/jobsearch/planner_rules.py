@@ -1327,7 +1327,8 @@ class RulePlanner:
                 continue
             state.take(zone.start(part), zone.end(part))
             plan.notes.append(f"\"{zone.group(part).strip()}\": postings do not state a time zone, so it was not used as a filter.")
-        words = [m for m in re.finditer(r"[A-Za-z][A-Za-z.'\-]*", state.text) if state.free(m.start(), m.end())]
+        # Letters of any alphabet ("Panamá", "Łódź"): a name with an accent at its end or start is one word.
+        words = [m for m in re.finditer(r"[^\W\d_](?:[^\W\d_]|[.'\-])*", state.text) if state.free(m.start(), m.end())]
         lowercase_query = _written_in_lower_case(state.text)
         shouted = state.text == state.text.upper() and re.search(r"[A-Z]{2}", state.text) is not None
         title_case = (not shouted and len(re.findall(r"[A-Za-z]{2,}", state.text)) >= 3
@@ -1372,6 +1373,11 @@ class RulePlanner:
                 written = phrase.upper() if (title_case and cue and len(phrase) == 2 and phrase.istitle()
                                              and fold(phrase) not in _BARE_CODE_WORDS | _ROLE_CODES) else phrase
                 place = self._place(written, cue=cue, lowercase_query=lowercase_query, followed_by_name=followed_by_name)
+                if place is None and n == 1 and fold(phrase) in _STOP_PLACE_WORDS and (named := self.tools.gazetteer.cities_named(fold(phrase))):
+                    # "victoria bc", "reading, pa", "victoria tx": a word that is also a common word names the city of that
+                    # name that lies in the region written right after it.
+                    chosen, _, used = self._qualified(state, words, i + n, named[0], phrase, span[0].start() + len(phrase))
+                    place = chosen if used and chosen.kind == "city" else None
                 if (place is not None and phrase[:1].islower() and not self.geo_counts.get(place.id, 0) and not listed
                         and _NEGATION.search(before) and not _PLACE_CUE.search(before) and not _PLACE_AFTER.match(state.text, span[-1].end())):
                     # A negation alone is a weak cue: "no store jobs" excludes a kind of work, not Store, Slovenia, where no
@@ -1539,6 +1545,15 @@ class RulePlanner:
         country it is in means that city (and only it). Returns the place, the new end and the words consumed."""
         gazetteer = self.tools.gazetteer
         key = " ".join(fold(phrase).split())
+        if place.kind == "area" and re.fullmatch(r"(?:the\s+)?(?:north|south)(?:east|west)(?:ern)?", key):
+            # "southeast georgia", "northwest arkansas": a compass part of the state written right after it, searched as the
+            # state (as "north texas" is), not the whole region and the state.
+            for n in (2, 1):
+                span = words[nxt:nxt + n]
+                if len(span) == n and re.fullmatch(r"\s*", state.text[end:span[0].start()]):
+                    region = gazetteer.state(" ".join(fold(state.text[span[0].start():span[-1].end()]).split()))
+                    if region is not None:
+                        return region, span[-1].end(), n
         if place.kind in ("state", "subdivision") or place.kind == "area" and place.country:
             # "Ontario, Canada", "Texas, USA", "the southeast US": the region, with its country said after it (not the region or
             # the whole country).
