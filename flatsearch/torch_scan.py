@@ -563,7 +563,8 @@ def _pruned_scan(request: ScanRequest, queries: torch.Tensor, same: bool, slots:
 def _bounded_scan(request: ScanRequest, queries: torch.Tensor, same: bool, slots: torch.Tensor,
                   keep: torch.Tensor | None, copies: list) -> ScanResult | None:
     """:func:`_pruned_scan` once it has the copy: None when it declines or too many rows stay candidates."""
-    bounds = _score_bounds(request, queries, same, slots, copies)
+    bias = None if request.bias is None else _bias_at(request, slots).numpy()
+    bounds = _score_bounds(request, queries, same, slots, copies, bias)
     if bounds is None:
         return None
     lower, upper = bounds
@@ -578,11 +579,27 @@ def _bounded_scan(request: ScanRequest, queries: torch.Tensor, same: bool, slots
         reach = _reaching(low, upper, k) if n >= k else np.ones(bits.shape, dtype=bool)
         reach &= bits
         candidates = reach.any(axis=0)
-    if np.count_nonzero(candidates) > PRUNE_MAX_FRACTION * n:
-        return None
     chosen = np.flatnonzero(candidates)
-    kept = None if keep is None else torch.from_numpy(np.ascontiguousarray(bits[:, chosen]))
-    return _gather_scan(request, queries, kept, torch.from_numpy(slots.numpy()[chosen]), same)
+    if chosen.size > PRUNE_MAX_FRACTION * n:
+        return None
+    # The gather's inputs padded here, from the host arrays at hand (as _padded_inputs pads them).
+    at = slots.numpy()
+    count = chosen.size
+    pad = max(-count % ROW_MULTIPLE, MIN_PRODUCT_ROWS - count)
+    padded = chosen if not pad else np.concatenate([chosen, np.repeat(chosen[-1:], pad)])
+    padded_bias = None
+    if bias is not None:
+        padded_bias = bias[padded]
+        padded_bias[count:] = 0
+    kept = padded_keep = None
+    if bits is not None:
+        padded_keep = bits[:, padded]
+        padded_keep[:, count:] = False
+        kept = padded_keep[:, :count]
+    inputs = (torch.from_numpy(at[padded]), None if padded_bias is None else torch.from_numpy(padded_bias),
+              None if padded_keep is None else torch.from_numpy(padded_keep))
+    return _gather_scan(request, queries, None if kept is None else torch.from_numpy(kept),
+                        torch.from_numpy(at[chosen]), same, padded=inputs)
 
 
 def _reaching(lower: np.ndarray, upper: np.ndarray, k: int) -> np.ndarray:
@@ -596,10 +613,11 @@ def _reaching(lower: np.ndarray, upper: np.ndarray, k: int) -> np.ndarray:
 
 
 def _score_bounds(request: ScanRequest, queries: torch.Tensor, same: bool, slots: torch.Tensor,
-                  copies: list) -> tuple[np.ndarray, np.ndarray] | None:
+                  copies: list, bias: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
     """float32 (factor rows, len(slots)) lower and upper bounds of the rows' scores from the int8 copy:
     both the real score ``score_scale * q.x + bias`` and the float32 product's lie between them (see
-    :func:`_pruned_scan`). None where the bound could not hold in float32 (overflow, subnormal scales)."""
+    :func:`_pruned_scan`). None where the bound could not hold in float32 (overflow, subnormal scales).
+    ``bias``: ``request.bias`` at ``slots`` when the caller has it (read here otherwise)."""
     n = slots.numel()
     factor = queries.numpy()[:1] if same else queries.numpy()  # numpy: each torch call costs more on these few values
     dim = factor.shape[1]
@@ -654,7 +672,8 @@ def _score_bounds(request: ScanRequest, queries: torch.Tensor, same: bool, slots
             products[:, lo:hi] = piece
             stats[lo:hi] = piece_stats
     scale, norm, residual = np.ascontiguousarray(stats.T)  # contiguous columns for the passes below
-    bias = None if request.bias is None else _bias_at(request, slots).numpy()
+    if bias is None and request.bias is not None:
+        bias = _bias_at(request, slots).numpy()
     largest = abs(alpha) * float(q_norm.max()) * float(norm.max()) + (0.0 if bias is None else float(np.abs(bias).max()))
     # |products| <= 127 * 127 * dim, so products * scale is below 127 * 127 * dim * max(scale); with every
     # scale at least PRUNE_MIN_SCALE, its nonzero values are float32 normals (relative rounding 2**-24).
@@ -697,8 +716,9 @@ def _spans(request: ScanRequest, ranges: np.ndarray | None = None) -> list[list[
 
 
 def _gather_scan(request: ScanRequest, queries: torch.Tensor, keep: torch.Tensor | None, slots: torch.Tensor,
-                 same: bool = False) -> ScanResult:
-    """Scores of just the rows at ``slots`` (sorted); ``keep``: the mask bits at those slots, or None."""
+                 same: bool = False, *, padded: tuple | None = None) -> ScanResult:
+    """Scores of just the rows at ``slots`` (sorted); ``keep``: the mask bits at those slots, or None;
+    ``padded``: what :func:`_padded_inputs` returns for them, when the caller has built it."""
     # One parallel region for the gather, the product and the top-k when the product is large:
     # they are the bulk of the search, and switching the thread count between them costs more
     # than it saves (on 2 cores, 1M rows, 1,000 passing, nq=64: gather 95 against 200 us, top-k
@@ -706,7 +726,7 @@ def _gather_scan(request: ScanRequest, queries: torch.Tensor, keep: torch.Tensor
     factor_rows = 1 if same else queries.shape[0]
     n = slots.numel()
     with _parallel(factor_rows * n * queries.shape[1], factor_rows):
-        padded_slots, bias, padded_keep = _padded_inputs(request, slots, keep)
+        padded_slots, bias, padded_keep = _padded_inputs(request, slots, keep) if padded is None else padded
         vectors = gather_rows(request, padded_slots)
         scores = _score_block(request, queries, vectors, padded_keep, bias, same=same, columns=n)
         # Slots are sorted, so the lower column is the lower slot.
