@@ -28,10 +28,10 @@ Also reported: the share of searches the scheduler preempted (an involuntary
 context switch of the calling thread during the call, on Linux). The bare torch
 call runs on torch's threads; after it, OpenMP's worker thread spin-waits for
 a few milliseconds, so with one busy process three threads want the two cores
-and the search is preempted (measured, load 1.9-2.1: 20-24% of searches
-preempted and wall p95 5.2-5.3 ms, CPU p95 2.0 ms; with ``--bare-threads 1``
-1-3% and wall p95 1.65-1.8 ms). ``--bare-threads`` only changes the baseline
-call, never the search.
+and the search is preempted (measured with one busy process, load 1.8-2.4:
+19-20% of searches preempted, wall p95 5.2-5.4 ms against CPU p95 1.8-2.1 ms;
+with ``--bare-threads 1``, 6% and wall p95 2.4 ms). ``--bare-threads`` only
+changes the baseline call, never the search.
 """
 from __future__ import annotations
 
