@@ -117,6 +117,32 @@ def largest_squared_norm(matrix: torch.Tensor) -> float:
     return float(matrix.float().square().sum(dim=1).max())
 
 
+# Up to this many values, check_vectors bounds the largest squared row norm by the sum of every squared
+# value (one dot product, a few microseconds, where a per-row reduction costs several numpy passes).
+_SUM_BOUND_VALUES = 1 << 13  # below the 10,000 values from which a BLAS dot product may take threads
+
+
+def _small_host_matrix(value: Any, *, dim: int, rows: int | None, allow_vector: bool) -> bool:
+    """Whether ``value`` is a small C-contiguous native float32 numpy matrix of the expected shape
+    (or vector, where allowed), which :func:`check_vectors` checks without torch."""
+    if type(value) is not np.ndarray or value.dtype != np.float32 or not value.flags.c_contiguous \
+            or not value.dtype.isnative or not 0 < value.size <= _SUM_BOUND_VALUES:
+        return False
+    if value.ndim == 1:
+        return allow_vector and value.shape[0] == dim and rows in (None, 1)
+    return value.ndim == 2 and value.shape[1] == dim and rows in (None, value.shape[0])
+
+
+def _squared_norm_bound(matrix: torch.Tensor) -> float:
+    """At least the largest squared row norm, NaN or Inf when any value is: for a small CPU float32
+    matrix (a search's queries) the sum of all squared values, else :func:`largest_squared_norm`."""
+    if 0 < matrix.numel() <= _SUM_BOUND_VALUES and matrix.device.type == "cpu" and matrix.dtype == torch.float32:
+        flat = matrix.resolve_neg().numpy().ravel()
+        with np.errstate(over="ignore", invalid="ignore"):
+            return float(np.dot(flat, flat))
+    return largest_squared_norm(matrix)
+
+
 def _check_finite(tensor: torch.Tensor, *, name: str) -> None:
     # min and max propagate NaN and Inf, so one pass without a mask tells whether all are finite.
     if tensor.numel() and not all(torch.isfinite(bound) for bound in torch.aminmax(tensor)):
@@ -155,14 +181,22 @@ def check_vectors(value: Any, *, name: str, dim: int, rows: int | None = None, a
         >>> check_vectors([[1.0, 7e4]], name="vectors", dim=2, dtypes=(torch.float16,))[1] is None
         True
     """
-    tensor = _matrix(value, name=name, dim=dim, rows=rows, allow_vector=allow_vector)
-    bound = largest_squared_norm(tensor)
+    if _small_host_matrix(value, dim=dim, rows=rows, allow_vector=allow_vector):
+        # A search's few queries as a float32 numpy array: checked on the array itself, then wrapped once
+        # (each torch call on a cold cache costs more than the whole numpy check).
+        flat = value.reshape(-1)
+        with np.errstate(over="ignore", invalid="ignore"):
+            bound = float(np.dot(flat, flat))  # at least the largest squared row norm; NaN or Inf when any value is
+        tensor = torch.from_numpy(value.reshape(-1, dim))
+    else:
+        tensor = _matrix(value, name=name, dim=dim, rows=rows, allow_vector=allow_vector)
+        bound = _squared_norm_bound(tensor)
     if not math.isfinite(bound):
         _check_finite(tensor, name=name)  # raises for NaN or Inf; finite values whose squares overflow pass
         return tensor, None
     if not dtypes or any(not bound <= _FAST_SQUARED_NORM.get(dtype, -1.0) for dtype in dtypes):
         return tensor, None
-    return tensor, tensor.to(dtypes[0])
+    return tensor, tensor if dtypes[0] == torch.float32 else tensor.to(dtypes[0])
 
 
 def check_positive_int(value: Any, *, name: str) -> int:

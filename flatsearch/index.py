@@ -357,7 +357,9 @@ class Index:
             return self._search(queries, k, filter, boost)
 
     def _search(self, queries: Any, k: Any, filter: Any, boost: Any) -> SearchResult:
-        queries = self._checks.queries(queries)[1].to(self.device)
+        queries = self._checks.queries(queries)[1]
+        if queries.device != self.device:
+            queries = queries.to(self.device)
         k = self._checks.k(k)
         filters = self._checks.filters(filter, queries.shape[0])
         weights = self._checks.boost(boost)

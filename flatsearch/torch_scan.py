@@ -365,7 +365,9 @@ def torch_scan(request: ScanRequest) -> ScanResult:
     same = _same_rows(queries)
     tried = False  # whether this search has run the bounded pre-scan (it runs at most once)
     ranges = request.ranges.numpy() if request.ranges.device.type == "cpu" else request.ranges.cpu().numpy()
-    total_rows = int((ranges[:, 1] - ranges[:, 0]).sum()) if len(ranges) else 0
+    # A few ranges (the usual plan): Python ints, where three numpy calls on a cold cache cost more.
+    total_rows = sum(stop - start for start, stop in ranges.tolist()) if len(ranges) <= 64 \
+        else int((ranges[:, 1] - ranges[:, 0]).sum())
     if request.passing_slots is not None and not request.per_query_mask:
         slots = request.passing_slots
         if slots.numel() == 0:
@@ -561,78 +563,117 @@ def _pruned_scan(request: ScanRequest, queries: torch.Tensor, same: bool, slots:
 def _bounded_scan(request: ScanRequest, queries: torch.Tensor, same: bool, slots: torch.Tensor,
                   keep: torch.Tensor | None, copies: list) -> ScanResult | None:
     """:func:`_pruned_scan` once it has the copy: None when it declines or too many rows stay candidates."""
-    bounds = _score_bounds(request, queries, same, slots, copies)
+    bias = None if request.bias is None else _bias_at(request, slots).numpy()
+    bounds = _score_bounds(request, queries, same, slots, copies, bias)
     if bounds is None:
         return None
     lower, upper = bounds
     n = slots.numel()
     nq, k = queries.shape[0], request.k
     bits = None if keep is None else keep.numpy()
-    candidates = np.zeros(n, dtype=bool)
-    for query in range(nq if bits is not None else lower.shape[0]):  # one mask for all: each distinct factor row
-        row = 0 if same else query
-        low = lower[row] if bits is None else np.where(bits[query], lower[row], np.float32(-np.inf))
-        if (n if bits is None else int(np.count_nonzero(bits[query]))) < k:
-            reach = np.ones(n, dtype=bool)
-        else:
-            reach = _reaching(low, upper[row], k)
-        candidates |= reach if bits is None else reach & bits[query]
-    if np.count_nonzero(candidates) > PRUNE_MAX_FRACTION * n:
-        return None
+    if bits is None:  # one mask for all: each distinct factor row
+        candidates = _reaching(lower, upper, k).any(axis=0) if n >= k else np.ones(n, dtype=bool)
+    else:  # every query at once: its bits mask its rows' lower bounds (a shared factor row broadcasts)
+        low = np.where(bits, lower, np.float32(-np.inf))
+        # A query with fewer than k passing rows has -inf as its k-th lower bound: all its rows stay.
+        reach = _reaching(low, upper, k) if n >= k else np.ones(bits.shape, dtype=bool)
+        reach &= bits
+        candidates = reach.any(axis=0)
     chosen = np.flatnonzero(candidates)
-    kept = None if keep is None else torch.from_numpy(np.ascontiguousarray(bits[:, chosen]))
-    return _gather_scan(request, queries, kept, torch.from_numpy(slots.numpy()[chosen]), same)
+    if chosen.size > PRUNE_MAX_FRACTION * n:
+        return None
+    # The gather's inputs padded here, from the host arrays at hand (as _padded_inputs pads them).
+    at = slots.numpy()
+    count = chosen.size
+    pad = max(-count % ROW_MULTIPLE, MIN_PRODUCT_ROWS - count)
+    padded = chosen if not pad else np.concatenate([chosen, np.repeat(chosen[-1:], pad)])
+    padded_bias = None
+    if bias is not None:
+        padded_bias = bias[padded]
+        padded_bias[count:] = 0
+    kept = padded_keep = None
+    if bits is not None:
+        padded_keep = bits[:, padded]
+        padded_keep[:, count:] = False
+        kept = padded_keep[:, :count]
+    inputs = (torch.from_numpy(at[padded]), None if padded_bias is None else torch.from_numpy(padded_bias),
+              None if padded_keep is None else torch.from_numpy(padded_keep))
+    return _gather_scan(request, queries, None if kept is None else torch.from_numpy(kept),
+                        torch.from_numpy(at[chosen]), same, padded=inputs)
 
 
 def _reaching(lower: np.ndarray, upper: np.ndarray, k: int) -> np.ndarray:
-    """Rows whose score can reach the top k (at least k rows): upper bound at least the k-th largest lower
-    bound T. k rows score at least T, so a row whose upper bound is below T is beaten by k; one whose upper
-    bound is T may tie with the k-th and win by its lower slot, so it stays."""
-    return upper >= np.partition(lower, lower.size - k)[lower.size - k]  # the k-th largest, without negating
+    """Rows whose score can reach the top k, per row of ``lower`` (queries, n >= k): upper bound (broadcast
+    over the queries) at least the row's k-th largest lower bound T. k rows score at least T, so a row whose
+    upper bound is below T is beaten by k; one whose upper bound is T may tie with the k-th and win by its
+    lower slot, so it stays. Only meaningful for queries with at least k rows (lower bounds not -inf)."""
+    n = lower.shape[-1]
+    threshold = np.partition(lower, n - k, axis=-1)[..., n - k:n - k + 1]  # the k-th largest, without negating
+    return upper >= threshold
 
 
 def _score_bounds(request: ScanRequest, queries: torch.Tensor, same: bool, slots: torch.Tensor,
-                  copies: list) -> tuple[np.ndarray, np.ndarray] | None:
+                  copies: list, bias: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
     """float32 (factor rows, len(slots)) lower and upper bounds of the rows' scores from the int8 copy:
     both the real score ``score_scale * q.x + bias`` and the float32 product's lie between them (see
-    :func:`_pruned_scan`). None where the bound could not hold in float32 (overflow, subnormal scales)."""
+    :func:`_pruned_scan`). None where the bound could not hold in float32 (overflow, subnormal scales).
+    ``bias``: ``request.bias`` at ``slots`` when the caller has it (read here otherwise)."""
     n = slots.numel()
-    factor = queries[:1] if same else queries
+    factor = queries.numpy()[:1] if same else queries.numpy()  # numpy: each torch call costs more on these few values
     dim = factor.shape[1]
-    q = factor.numpy().astype(np.float64)
-    q_scale = (np.abs(q).max(axis=1) / 127.0).astype(np.float32)
-    q_scale[q_scale == 0] = 1.0
-    q_round = np.clip(np.rint(q / q_scale.astype(np.float64)[:, None]), -127, 127)
-    codes = torch.from_numpy(q_round.astype(np.int8))
-    q_round *= q_scale.astype(np.float64)[:, None]
-    q_error = np.sqrt(np.square(q - q_round).sum(axis=1))
-    q_norm = np.sqrt(np.square(q).sum(axis=1))
     alpha = float(request.score_scale)
     unit = 8 * (dim + 2) * 2.0 ** -24
     up = 1 + 2.0 ** -30
-    row_scale = (alpha * q_scale.astype(np.float64)).astype(np.float32)[:, None]
+    q = factor.astype(np.float64)
+    q_scale = (np.abs(q).max(axis=1) / 127.0).astype(np.float32)
+    q_scale[q_scale == 0] = 1.0
+    scale64 = q_scale.astype(np.float64)[:, None]
+    q_round = np.rint(q / scale64)
+    np.clip(q_round, -127, 127, out=q_round)
+    codes = torch.from_numpy(q_round.astype(np.int8))
+    q_round *= scale64
+    # |q - q^|, |q| and |q^| of each factor row, in one pass over the three.
+    parts = np.stack([q - q_round, q, q_round])
+    parts *= parts
+    q_error, q_norm, round_norm = np.sqrt(parts.sum(axis=2))
+    row_scale = (alpha * scale64).astype(np.float32)
     if not (np.abs(row_scale) >= PRUNE_MIN_SCALE).all():  # a subnormal factor: rounded far more than 2**-24
         return None
-    norm_weight = rounded_up(abs(alpha) * (q_error + unit * q_norm) * up)[:, None]
-    residual_weight = rounded_up(abs(alpha) * np.sqrt(np.square(q_round).sum(axis=1)) * up)[:, None]
+    weights = rounded_up(np.stack([q_error + unit * q_norm, round_norm]) * (abs(alpha) * up))
+    norm_weight, residual_weight = weights[0][:, None], weights[1][:, None]
     at = slots.numpy()
-    products = np.empty((factor.shape[0], n), dtype=np.float32)
-    stats = np.empty((n, 3), dtype=np.float32)  # each row's scale, norm and residual, gathered together
     starts = np.asarray(request.arena_starts, dtype=np.int64)
-    arena_of = np.searchsorted(starts, at, side="right") - 1
-    edges = np.searchsorted(arena_of, np.arange(len(starts) + 1))
-    for arena_id, (lo, hi) in enumerate(zip(edges[:-1].tolist(), edges[1:].tolist())):
-        if hi == lo:
-            continue
+    if len(starts) == 1 or at[-1] < starts[1]:  # one arena (the usual case): no split
+        pieces = [(0, 0, n)]
+    else:
+        edges = np.searchsorted(at, starts).tolist() + [n]
+        pieces = [(arena_id, lo, hi) for arena_id, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])) if hi > lo]
+    products = stats = None
+    if len(pieces) > 1:
+        products = np.empty((factor.shape[0], n), dtype=np.float32)
+        stats = np.empty((n, 3), dtype=np.float32)  # each row's scale, norm and residual, gathered together
+    for arena_id, lo, hi in pieces:
         coarse = copies[arena_id]
         rows = at[lo:hi] - starts[arena_id]
-        if 3 * (hi - lo) >= rows[-1]:  # most rows: every row up to the last, then the wanted columns
-            products[:, lo:hi] = torch._int_mm(codes, coarse.codes[:rows[-1] + 1].T).numpy()[:, rows]
+        first, last = int(rows[0]), int(rows[-1])
+        if last - first + 1 == hi - lo:  # a run of rows (every row of a loose plan): slices, no gather
+            piece = torch._int_mm(codes, coarse.codes[first:last + 1].T).numpy()
+            piece_stats = coarse.stats[first:last + 1]
+        elif 3 * (hi - lo) >= last - first:  # most rows: every row of their run, then the wanted columns
+            piece = torch._int_mm(codes, coarse.codes[first:last + 1].T).numpy()[:, rows - first]
+            piece_stats = coarse.stats[rows]
         else:
-            products[:, lo:hi] = torch._int_mm(codes, coarse.codes.index_select(0, torch.from_numpy(rows)).T).numpy()
-        stats[lo:hi] = coarse.stats[rows]
+            piece = torch._int_mm(codes, coarse.codes.index_select(0, torch.from_numpy(rows)).T).numpy()
+            piece_stats = coarse.stats[rows]
+        if products is None:
+            products = piece.astype(np.float32)
+            stats = piece_stats
+        else:
+            products[:, lo:hi] = piece
+            stats[lo:hi] = piece_stats
     scale, norm, residual = np.ascontiguousarray(stats.T)  # contiguous columns for the passes below
-    bias = None if request.bias is None else _bias_at(request, slots).numpy()
+    if bias is None and request.bias is not None:
+        bias = _bias_at(request, slots).numpy()
     largest = abs(alpha) * float(q_norm.max()) * float(norm.max()) + (0.0 if bias is None else float(np.abs(bias).max()))
     # |products| <= 127 * 127 * dim, so products * scale is below 127 * 127 * dim * max(scale); with every
     # scale at least PRUNE_MIN_SCALE, its nonzero values are float32 normals (relative rounding 2**-24).
@@ -675,8 +716,9 @@ def _spans(request: ScanRequest, ranges: np.ndarray | None = None) -> list[list[
 
 
 def _gather_scan(request: ScanRequest, queries: torch.Tensor, keep: torch.Tensor | None, slots: torch.Tensor,
-                 same: bool = False) -> ScanResult:
-    """Scores of just the rows at ``slots`` (sorted); ``keep``: the mask bits at those slots, or None."""
+                 same: bool = False, *, padded: tuple | None = None) -> ScanResult:
+    """Scores of just the rows at ``slots`` (sorted); ``keep``: the mask bits at those slots, or None;
+    ``padded``: what :func:`_padded_inputs` returns for them, when the caller has built it."""
     # One parallel region for the gather, the product and the top-k when the product is large:
     # they are the bulk of the search, and switching the thread count between them costs more
     # than it saves (on 2 cores, 1M rows, 1,000 passing, nq=64: gather 95 against 200 us, top-k
@@ -684,7 +726,7 @@ def _gather_scan(request: ScanRequest, queries: torch.Tensor, keep: torch.Tensor
     factor_rows = 1 if same else queries.shape[0]
     n = slots.numel()
     with _parallel(factor_rows * n * queries.shape[1], factor_rows):
-        padded_slots, bias, padded_keep = _padded_inputs(request, slots, keep)
+        padded_slots, bias, padded_keep = _padded_inputs(request, slots, keep) if padded is None else padded
         vectors = gather_rows(request, padded_slots)
         scores = _score_block(request, queries, vectors, padded_keep, bias, same=same, columns=n)
         # Slots are sorted, so the lower column is the lower slot.

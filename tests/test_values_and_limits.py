@@ -62,21 +62,23 @@ def test_one_pass_vector_check_agrees_with_the_exact_checks_at_every_limit(dtype
                 matrix[2] = 0.0
                 matrix[2, 1] = scale
             expected = _exact_check(matrix, dtypes)
-            try:
-                got, stored = check_vectors(matrix, name="vectors", dim=4, dtypes=dtypes)
-            except ValueError as error:
-                assert str(error) == expected
-                continue
-            assert torch.equal(got, matrix)
-            if stored is None:
-                slow_seen += 1
-                continue
-            fast_seen += 1
-            assert not isinstance(expected, str), (scale, trial, expected)
-            assert stored.dtype == dtypes[0] and torch.equal(stored.view(torch.int16 if stored.element_size() == 2
-                                                                          else torch.int32),
-                                                             expected.view(torch.int16 if expected.element_size() == 2
-                                                                           else torch.int32))
+            # A tensor, a float32 numpy array (checked without torch) and one numpy row as a vector.
+            for given, rows in ((matrix, matrix), (matrix.numpy(), matrix), (matrix[3].numpy(), matrix[3:4])):
+                row_expected = expected if rows is matrix else _exact_check(rows, dtypes)
+                try:
+                    got, stored = check_vectors(given, name="vectors", dim=4, dtypes=dtypes, allow_vector=True)
+                except ValueError as error:
+                    assert str(error) == row_expected
+                    continue
+                assert torch.equal(got, rows)
+                if stored is None:  # the caller runs the exact checks
+                    slow_seen += 1
+                    continue
+                fast_seen += 1
+                assert not isinstance(row_expected, str), (scale, trial, row_expected)
+                assert stored.dtype == dtypes[0] and torch.equal(
+                    stored.view(torch.int16 if stored.element_size() == 2 else torch.int32),
+                    row_expected.view(torch.int16 if row_expected.element_size() == 2 else torch.int32))
     assert fast_seen and slow_seen  # both paths were exercised
 
 
