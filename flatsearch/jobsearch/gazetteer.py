@@ -42,7 +42,7 @@ SUBDIVISION_TYPES = frozenset({"Province", "State", "Land", "Region", "Territory
 ALTERNATE_NAME_POPULATION = 1_000_000
 
 KINDS = ("city", "state", "subdivision", "country", "continent", "metro", "region")
-CACHE_FORMAT = 4  # bump when save() changes
+CACHE_FORMAT = 5  # bump when save() or fold() changes (the stored name keys are folded)
 
 
 @lru_cache(maxsize=1)
@@ -70,9 +70,24 @@ def _resembles(alternate: str, name: str) -> bool:
     return fuzz.ratio(alternate, name) >= 60
 
 
+# Letters that Unicode does not write as a base letter plus a mark, so that NFKD alone would drop them ("Łódź" -> "odz").
+_UNDECOMPOSED = str.maketrans({"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "æ": "ae", "Æ": "Ae", "œ": "oe", "Œ": "Oe", "ß": "ss",
+                               "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "Th", "ı": "i", "ħ": "h", "Ħ": "H"})
+
+
+def to_ascii(text: str) -> str:
+    """The text in ASCII letters, accents removed and letters such as "ł", "ø", "ß" written out; case is kept.
+
+    Example:
+        >>> to_ascii("Łódź, København"), to_ascii("Zürich")
+        ('Lodz, Kobenhavn', 'Zurich')
+    """
+    return unicodedata.normalize("NFKD", text.translate(_UNDECOMPOSED)).encode("ascii", "ignore").decode()
+
+
 def fold(text: str) -> str:
-    """Lower-case ASCII form used for every name lookup ("Zürich" -> "zurich")."""
-    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower().strip()
+    """Lower-case ASCII form used for every name lookup ("Zürich" -> "zurich", "Łódź" -> "lodz")."""
+    return to_ascii(text).lower().strip()
 
 
 @dataclass(frozen=True)
@@ -236,6 +251,9 @@ class Gazetteer:
             continent_by_country[code] = country["continentcode"]
         for alias, code in COUNTRY_ALIASES.items():
             self._country_names.setdefault(alias, self._countries[code])
+        for endonym, english in place_aliases()["country_endonyms"].items():  # "Kraków, Polska", "Bern, Schweiz"
+            if fold(english) in self._country_names:
+                self._country_names.setdefault(fold(endonym), self._country_names[fold(english)])
         self._continent_by_country = continent_by_country
         self._states: dict[str, Place] = {}
         self._state_names: dict[str, Place] = {}
@@ -277,6 +295,7 @@ class Gazetteer:
             country = code.split("-")[0]
             if country not in self._countries:
                 continue
+            name = name.split(" [")[0]  # "Wales [Cymru GB-CYM]": the name, not its other code
             place = Place(SUBDIVISION_ID_BASE + number, name, "subdivision", country=country, admin1=code)
             self._places[place.id] = place
             self._subdivision_names.setdefault(fold(name), []).append(place)
@@ -375,6 +394,15 @@ class Gazetteer:
         self._region_codes: dict[str, tuple[str, str]] = {
             code.split("-", 1)[1].lower(): (code.split("-", 1)[0], admin1)
             for code, admin1 in place_aliases()["region_admin1"].items() if code in self._subdivision_codes}
+        # The subdivision a city lies in, from its GeoNames admin1 code: the codes the alias table maps (Canadian provinces,
+        # Australian states) and those of countries whose admin1 codes are the ISO 3166-2 ones (the UK's nations: "SCT").
+        self._subdivision_of_admin1: dict[tuple[str, str], Place] = {
+            (code.split("-", 1)[0], admin1): self._subdivision_codes[code]
+            for code, admin1 in aliases["region_admin1"].items() if code in self._subdivision_codes}
+        for code, place in self._subdivision_codes.items():
+            country, _, admin1 = code.partition("-")
+            if country in aliases["admin1_is_iso_code"]:
+                self._subdivision_of_admin1[(country, admin1)] = place
         # Boroughs listed as cities of their own ("Brooklyn"): part of one city ("New York City").
         self._city_of_part: dict[int, int] = {int(part["id"]): int(city["city"]) for city in table.get("city_parts", ()) for part in city["parts"]}
 
@@ -407,7 +435,13 @@ class Gazetteer:
         """Cities with this name, primary GeoNames names first, most populous first."""
         if name in CITY_ALIASES:
             return [self._places[CITY_ALIASES[name]]]
-        return self._city_names.get(name) or self._city_alternates.get(name, [])
+        found = self._city_names.get(name) or self._city_alternates.get(name, [])
+        if name in self._subdivision_names:
+            # A town named like a subdivision of its own country that it lies outside of ("Wales", a village in England)
+            # is not what the name means: the subdivision is.
+            found = [c for c in found if not any(s.country == c.country and self._subdivision_of_admin1.get((c.country, c.admin1), s) != s
+                                                 for s in self._subdivision_names[name])]
+        return found
 
     def cities_also_named(self, name: str) -> list[Place]:
         """Cities that have this name as another of their names ("saint louis": St. Louis, MO), most populous first."""
@@ -485,7 +519,15 @@ class Gazetteer:
         return None
 
     def tags_for(self, place: Place) -> set[int]:
-        """The ids stored on a posting located at this place: itself and all that contains it."""
+        """The ids stored on a posting located at this place: itself and all that contains it (a city's state, or its
+        province or nation where the alias table knows its GeoNames admin1 code).
+
+        Example:
+            >>> g = load_gazetteer(None)
+            >>> edinburgh, toronto = g.cities_named("edinburgh")[0], g.cities_named("toronto")[0]
+            >>> g.subdivisions_named("scotland")[0].id in g.tags_for(edinburgh), g.subdivisions_named("ontario")[0].id in g.tags_for(toronto)
+            (True, True)
+        """
         tags = {place.id}
         if place.kind == "region":
             return tags
@@ -497,15 +539,20 @@ class Gazetteer:
                 tags.add(self._city_of_part[place.id])
             if place.country == "US" and place.admin1 in self._states:
                 tags.add(self._states[place.admin1].id)
+            elif (place.country, place.admin1) in self._subdivision_of_admin1:  # Toronto: Ontario; Edinburgh: Scotland
+                tags.add(self._subdivision_of_admin1[(place.country, place.admin1)].id)
         if place.kind in ("city", "state", "metro") and place.country in self._countries:
             tags.add(self._countries[place.country].id)
         if place.country in self._continent_by_country:
             tags.add(self._continent_of[self._continent_by_country[place.country]])
             tags.update(self._regions_of_country.get(place.country, ()))
-        if place.kind == "metro" and place.country == "US":
-            states = {self._places[c].admin1 for c in place.contains if c in self._places}
-            if len(states) == 1 and next(iter(states)) in self._states:
-                tags.add(self._states[next(iter(states))].id)
+        if place.kind == "metro":
+            # A metro whose cities all lie in one state or subdivision is in it ("Hampton Roads": Virginia; "Greater London": England).
+            admin1 = {self._places[c].admin1 for c in place.contains if c in self._places}
+            if len(admin1) == 1 and place.country == "US" and next(iter(admin1)) in self._states:
+                tags.add(self._states[next(iter(admin1))].id)
+            elif len(admin1) == 1 and (place.country, next(iter(admin1))) in self._subdivision_of_admin1:
+                tags.add(self._subdivision_of_admin1[(place.country, next(iter(admin1)))].id)
         return tags
 
     def filter_ids(self, place: Place) -> list[int]:

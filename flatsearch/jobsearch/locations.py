@@ -11,10 +11,9 @@ Work modes are stored as small ints so a filter can ask for several at once.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
 
-from .gazetteer import Gazetteer, Place, fold
+from .gazetteer import Gazetteer, Place, fold, to_ascii
 
 WORK_MODES = ("unknown", "onsite", "hybrid", "remote")
 WORK_MODE_CODES = {name: code for code, name in enumerate(WORK_MODES)}
@@ -91,7 +90,7 @@ class _Token:
 
 
 def _clean(text: str) -> str:
-    text = _NOISE.sub(" ", unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode())
+    text = _NOISE.sub(" ", to_ascii(text))
     text = re.sub(r"\s+", " ", text).strip(" .-\t")
     return _LEADING_IN.sub("", text).strip(" .-")
 
@@ -289,12 +288,13 @@ def _resolve_segment(tokens: list[_Token], gazetteer: Gazetteer, *, us_context: 
 
 
 def _most_specific(places: list[Place], gazetteer: Gazetteer) -> list[Place]:
-    """Drop a state or country that a city or metro in the same list already implies."""
+    """Drop a state or country that a city or metro in the same list already implies (a province or nation named with its
+    city is kept: "Toronto, Ontario" reads as both)."""
     implied: set[int] = set()
     for place in places:
         if place.kind in ("city", "metro"):
             implied |= gazetteer.tags_for(place) - {place.id}
-    return [p for p in places if p.id not in implied or p.kind in ("city", "metro")]
+    return [p for p in places if p.id not in implied or p.kind in ("city", "metro", "subdivision")]
 
 
 def _contains(region: Place, city: Place) -> bool:
