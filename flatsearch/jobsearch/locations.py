@@ -384,12 +384,23 @@ def parse_location(text: str, gazetteer: Gazetteer, *, prefer: dict[str, int] | 
     folded = fold(text)
     us_context = bool(re.search(r"\b(us|usa|u\.s\.?|united states|america)\b", folded)) or bool(
         re.search(r",\s*[A-Z]{2}\b", text))
+    coded: dict[int, Place | None] = {}  # index in places of a state read from a lone code that is a country's code too
     for segment in _ALTERNATIVES.split(text):
         if not segment or not segment.strip():
             continue
-        found, missing = _resolve_segment(_tokens(segment, gazetteer), gazetteer, us_context=us_context, prefer=prefer, seen=seen)
+        tokens = _tokens(segment, gazetteer)
+        found, missing = _resolve_segment(tokens, gazetteer, us_context=us_context, prefer=prefer, seen=seen)
+        if len(tokens) == 1 and tokens[0].raw in COUNTRY_CODES and [p.kind for p in found] == ["state"] and found[0] not in places:
+            coded[len(places)] = gazetteer.country(tokens[0].text, allow_code=True)
         places.extend(p for p in found if p not in places)
         unresolved.extend(missing)
+    # "Toronto, ON; Remote, CA", "Tel Aviv, Israel; Remote - IL": a lone code that names a state and a country is the country
+    # where every other place of the text lies in that country ("Remote, IL" alone, or beside Chicago, is Illinois).
+    others = {p.country for i, p in enumerate(places) if i not in coded}
+    for i, country in coded.items():
+        if country is not None and others == {country.country}:
+            places[i] = country
+    places = list(dict.fromkeys(places))
     if not any(p.kind == "city" for p in places):
         # A country's alpha-3 code left over is that country where the text names no city ("Remote (US & CAN)"); beside a
         # city it is as likely an airport ("Philadelphia, PA (PHL)").
