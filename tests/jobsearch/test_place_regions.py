@@ -83,6 +83,12 @@ def test_victoria_bc_is_the_city_in_british_columbia(planner, query):
     assert _geo_ids(planner.plan(query, now=NOW).filters) == [VICTORIA_BC], query
 
 
+def test_victoria_australia_is_the_state(planner, gazetteer):
+    victoria = gazetteer.subdivision_by_code("AU-VIC")
+    for query in ("jobs in victoria australia", "nurse jobs in Victoria, Australia"):
+        assert _geo_ids(planner.plan(query, now=NOW).filters) == [victoria.id], query
+
+
 @pytest.mark.parametrize("query, name, country", [
     ("jobs in london ontario", "London", "CA"), ("software engineer cambridge ma", "Cambridge", "US"),
     ("software engineer cambridge uk", "Cambridge", "GB"), ("jobs in cambridge ontario", "Cambridge", "CA"),
