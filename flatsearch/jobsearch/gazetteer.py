@@ -13,7 +13,8 @@ an id of its own (postings that say "EMEA" carry it) and a filter on it matches 
 and every member country.
 
 Subdivisions get ids at or above ``SUBDIVISION_ID_BASE``; a posting carries one when
-its location text names it ("Toronto, Ontario").
+its location text names it ("Toronto, Ontario", "Remote - Scotland") or names a city whose
+GeoNames admin1 code the alias table ties to it ("Toronto": Ontario; "Edinburgh": Scotland).
 
 Metro areas are not GeoNames features, so the curated table gives each one an id
 of its own at or above ``METRO_ID_BASE`` (above every GeoNames id) and the
