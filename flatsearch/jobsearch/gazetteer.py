@@ -464,6 +464,17 @@ class Gazetteer:
         """First-level subdivisions outside the US with this (folded) name: "ontario", "bavaria"."""
         return list(self._subdivision_names.get(name, ()))
 
+    def subdivision_of(self, city: Place) -> Place | None:
+        """The province, state or nation outside the US that a city lies in, where the alias table ties its GeoNames admin1
+        code to one (Canada, Australia, the UK), else None.
+
+        Example:
+            >>> g = Gazetteer()
+            >>> g.subdivision_of(g.cities_named("toronto")[0]).name, g.subdivision_of(g.cities_named("paris")[0])
+            ('Ontario', None)
+        """
+        return self._subdivision_of_admin1.get((city.country, city.admin1)) if city.kind == "city" else None
+
     def needs_its_country(self, place: Place) -> bool:
         """Whether a subdivision's name is also a compass or position word ("West" of Cameroon, "Est" of Burkina Faso),
         so that a text names it only together with its country.

@@ -205,6 +205,12 @@ def _resolve_segment(tokens: list[_Token], gazetteer: Gazetteer, *, us_context: 
         coded = len(token.raw) == 3 and token.raw.isupper() and _code_region(token, gazetteer) is not None
         candidates = ([] if (is_code and (state or country or not gazetteer.city_alias(token.text))) or coded
                       else gazetteer.cities_named(token.text))
+        inner = _subdivision(token, gazetteer) if candidates and not is_code else None
+        if inner is not None and i + 1 < len(tokens) and tokens[i + 1].group == token.group and any(
+                gazetteer.subdivision_of(c) == inner for c in gazetteer.cities_named(tokens[i + 1].text)):
+            # "CA-Ontario-Toronto": a subdivision's name (and towns' elsewhere) before a city of it in the same part is the
+            # subdivision, as "US-CA-Menlo Park" is a state and then its city.
+            candidates = []
         if candidates and gazetteer.compass_word(token.text):
             # "Central US", "Central Harlem, NY": a part of the place; "Central, LA", "Sur, Oman" are the towns their region holds.
             candidates = [c for c in candidates if any(tokens[j].group == token.group + 1 and _fits(c, qualifiers[j])

@@ -175,3 +175,14 @@ def test_a_lone_code_of_a_state_and_a_country(gazetteer, text, name):
 def test_livingston_nj_is_in_new_jersey(gazetteer):
     (place,) = parse_location("Livingston, NJ", gazetteer).places
     assert (place.name, place.country, place.admin1) == ("Livingston", "US", "NJ")
+
+
+@pytest.mark.parametrize("text, names", [
+    ("CA-Ontario-Toronto", ["Ontario", "Toronto"]), ("CA-Quebec-Montreal", ["Quebec", "Montréal"]),
+    ("AU-Victoria-Melbourne", ["Victoria", "Melbourne"]), ("US-CA-Ontario", ["Ontario"]),
+])
+def test_a_subdivision_before_its_city_in_one_part(gazetteer, text, names):
+    # Not Ontario, California (nor the Inland Empire) for a Canadian posting; a US one still is.
+    places = parse_location(text, gazetteer).places
+    assert [p.name for p in places] == names, text
+    assert {p.country for p in places} == {"US" if text.startswith("US") else text[:2]}, text
