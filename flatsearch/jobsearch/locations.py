@@ -275,6 +275,15 @@ def _resolve_segment(tokens: list[_Token], gazetteer: Gazetteer, *, us_context: 
             places.append(state if state is not None and (country is None or us_context or is_code or not places) else country)
             used[i] = True
             continue
+        metro = gazetteer.metro_alias(token.text, in_query=True)
+        next_state = qualifiers[i + 1][0] if i + 1 < len(tokens) else None
+        if (metro is not None and metro.kind == "metro" and metro.country == "US" and next_state is not None
+                and {getattr(gazetteer.place(c), "admin1", None) for c in metro.contains} == {next_state.admin1}):
+            # "Westchester, NY": a name that no town of that state has, but a query's name of a metro there (in a query
+            # "Westchester" is the county's metro; in a posting it is a town only where one of that name fits).
+            places.append(metro)
+            used[i] = True
+            continue
         coded = _coded_subdivision(token, gazetteer)
         if coded is not None:
             places.append(coded)  # "NSW", "VIC" alone ("Remote (ON, AB, BC)"); beside a city abroad it is dropped below

@@ -186,3 +186,9 @@ def test_a_subdivision_before_its_city_in_one_part(gazetteer, text, names):
     places = parse_location(text, gazetteer).places
     assert [p.name for p in places] == names, text
     assert {p.country for p in places} == {"US" if text.startswith("US") else text[:2]}, text
+
+
+def test_a_query_name_of_a_metro_with_its_state_in_a_posting(gazetteer):
+    # No town of New York is called Westchester (those of Illinois and Florida are): the county's metro.
+    assert [p.name for p in parse_location("Westchester, NY", gazetteer).places] == ["Westchester County"]
+    assert [(p.name, p.admin1) for p in parse_location("Westchester, IL", gazetteer).places] == [("Westchester", "IL")]
