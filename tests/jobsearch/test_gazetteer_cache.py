@@ -75,6 +75,18 @@ def test_the_cache_is_keyed_by_its_format_and_place_tables(tmp_path, monkeypatch
     assert gazetteer_cache_path(tmp_path, min_city_population=SMALL) != path
 
 
+def test_the_cache_is_keyed_by_what_fold_does(tmp_path, monkeypatch):
+    # The stored name keys are folded: a fold() that writes a letter otherwise ('ł' kept as NFKD drops it) is another file.
+    import flatsearch.jobsearch.gazetteer as module
+
+    path = gazetteer_cache_path(tmp_path, min_city_population=SMALL)
+    table = dict(module._UNDECOMPOSED)
+    del table[ord("ł")], table[ord("Ł")]
+    monkeypatch.setattr(module, "_UNDECOMPOSED", table)
+    assert module.fold("Łódź") != "lodz"
+    assert gazetteer_cache_path(tmp_path, min_city_population=SMALL) != path
+
+
 def test_a_cached_gazetteer_reads_native_names_and_tags_nations(tmp_path):
     from flatsearch.jobsearch.gazetteer import fold
 
