@@ -560,6 +560,14 @@ class Gazetteer:
         tags = {place.id}
         if place.kind == "region":
             return tags
+        if place.kind == "area":
+            # An area of places that nest ("Midtown Manhattan": Manhattan, in New York City) lies in the innermost one.
+            members = [self._places[i] for i in place.contains if i in self._places]
+            for member in members:
+                member_tags = self.tags_for(member)
+                if all(other.id in member_tags for other in members):
+                    tags |= member_tags
+                    break
         if place.kind == "subdivision":
             tags.add(self._countries[place.country].id)
         if place.kind == "city":

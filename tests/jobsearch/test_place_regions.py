@@ -74,6 +74,12 @@ def test_parts_of_manhattan_are_manhattan(planner, query):
     assert MANHATTAN in ids and NEW_YORK_CITY in ids, query  # postings that name only New York City may be there
 
 
+@pytest.mark.parametrize("text", ["Midtown Manhattan - Hybrid", "Midtown Manhattan, NY", "Lower Manhattan, NY"])
+def test_a_posting_in_a_part_of_manhattan_is_in_manhattan_and_its_metro(gazetteer, text):
+    tags = parse_location(text, gazetteer).tags(gazetteer)
+    assert {MANHATTAN, NEW_YORK_CITY, gazetteer.metro_alias("new york metro area").id, gazetteer.state("new york").id} <= set(tags), text
+
+
 def test_midtown_of_another_city_is_that_city(planner, gazetteer):
     assert _geo_ids(planner.plan("jobs in midtown atlanta", now=NOW).filters) == [_city(gazetteer, "Atlanta", "GA").id]
 
