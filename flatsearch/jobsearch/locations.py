@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .gazetteer import Gazetteer, Place, fold, to_ascii
+from .gazetteer import COUNTRY_ALIASES, Gazetteer, Place, fold, place_aliases, to_ascii
 
 WORK_MODES = ("unknown", "onsite", "hybrid", "remote")
 WORK_MODE_CODES = {name: code for code, name in enumerate(WORK_MODES)}
@@ -40,6 +40,10 @@ NEIGHBOURHOOD_TOWN_MAX = 60_000
 _WASHINGTON_DC = re.compile(r"washington,?\s*d\.?\s*c\b\.?", re.IGNORECASE)
 # Two-letter country codes read as countries when written alone; other codes collide with
 # state codes and abbreviations ("TO" in "Tokyo-TO").
+# Countries' own names ("Deutschland", "Polska") that differ from their English names: read as the country only where
+# nothing else in the text says otherwise (see _endonyms_are_countries).
+_ENDONYMS = frozenset(fold(name) for name, english in place_aliases()["country_endonyms"].items()
+                      if fold(name) != fold(english) and fold(name) not in COUNTRY_ALIASES)
 COUNTRY_CODES = frozenset("US UK GB CA IN DE FR IE AU NZ MX BR JP KR SG NL ES IT IL PL SE CH AE AR CO PT DK NO FI".split())
 
 
@@ -137,11 +141,14 @@ def _known(text: str, gazetteer: Gazetteer) -> bool:
                 or (not is_code and (gazetteer.cities_named(folded) or gazetteer.subdivisions_named(folded))))
 
 
-def _qualifier(token: _Token, gazetteer: Gazetteer) -> tuple[Place | None, Place | None]:
+def _qualifier(token: _Token, gazetteer: Gazetteer, *, endonyms: bool = True) -> tuple[Place | None, Place | None]:
     """(state, country) that the token names, accepting two-letter codes only when written in capitals.
-    A province or other first-level subdivision outside the US ("Ontario") qualifies as its country."""
+    A province or other first-level subdivision outside the US ("Ontario") qualifies as its country. A country's own
+    name ("Nederland") names it only with ``endonyms``."""
     is_code = len(token.raw) == 2 and token.raw.isupper()
     state, country = gazetteer.state(token.text, allow_code=is_code), gazetteer.country(token.text, allow_code=is_code and token.raw in COUNTRY_CODES)
+    if not endonyms and token.text in _ENDONYMS:
+        country = None
     # A compass word ("Western Sydney", "Birmingham, West Midlands") names no subdivision abroad, so no country either.
     if state is None and country is None and not is_code and not gazetteer.compass_word(token.text):
         subdivisions = gazetteer.subdivisions_named(token.text)
@@ -181,12 +188,32 @@ def _subdivision(token: _Token, gazetteer: Gazetteer) -> Place | None:
     return next(iter(gazetteer.subdivisions_named(token.text)), None)
 
 
+def _endonyms_are_countries(token_lists: list[list[_Token]], gazetteer: Gazetteer) -> bool:
+    """Whether a country's own name in the text ("Deutschland", "Polska") names the country: only where the text names
+    no US state and no other country, and no city has the name ("Nederland, TX", "Italia, TX", "Nederland": towns of Texas)."""
+    countries = set()
+    for tokens in token_lists:
+        for token in tokens:
+            if token.text in _ENDONYMS:
+                if gazetteer.cities_named(token.text):
+                    return False
+                countries.add(gazetteer.country(token.text).country)
+    if not countries:
+        return False
+    for tokens in token_lists:
+        for token in tokens:
+            state, country = _qualifier(token, gazetteer, endonyms=False)
+            if state is not None or (country is not None and country.country not in countries):
+                return False
+    return True
+
+
 def _resolve_segment(tokens: list[_Token], gazetteer: Gazetteer, *, us_context: bool, prefer=None,
-                     seen: list | None = None) -> tuple[list[Place], list[str]]:
+                     seen: list | None = None, endonyms: bool = True) -> tuple[list[Place], list[str]]:
     places: list[Place] = []
     unresolved: list[str] = []
     used = [False] * len(tokens)
-    qualifiers = [_qualifier(token, gazetteer) for token in tokens]
+    qualifiers = [_qualifier(token, gazetteer, endonyms=endonyms) for token in tokens]
     placed_from: dict[int, int] = {}  # token index -> index in places of the state or country read from it alone
     last_city: tuple[int, int, bool] | None = None  # (index in places, token group, read with a region) of the last city
     for i, token in enumerate(tokens):
@@ -400,11 +427,10 @@ def parse_location(text: str, gazetteer: Gazetteer, *, prefer: dict[str, int] | 
     us_context = bool(re.search(r"\b(us|usa|u\.s\.?|united states|america)\b", folded)) or bool(
         re.search(r",\s*[A-Z]{2}\b", text))
     coded: dict[int, Place | None] = {}  # index in places of a state read from a lone code that is a country's code too
-    for segment in _ALTERNATIVES.split(text):
-        if not segment or not segment.strip():
-            continue
-        tokens = _tokens(segment, gazetteer)
-        found, missing = _resolve_segment(tokens, gazetteer, us_context=us_context, prefer=prefer, seen=seen)
+    segments = [_tokens(segment, gazetteer) for segment in _ALTERNATIVES.split(text) if segment and segment.strip()]
+    endonyms = _endonyms_are_countries(segments, gazetteer)
+    for tokens in segments:
+        found, missing = _resolve_segment(tokens, gazetteer, us_context=us_context, prefer=prefer, seen=seen, endonyms=endonyms)
         if len(tokens) == 1 and tokens[0].raw in COUNTRY_CODES and [p.kind for p in found] == ["state"] and found[0] not in places:
             coded[len(places)] = gazetteer.country(tokens[0].text, allow_code=True)
         places.extend(p for p in found if p not in places)

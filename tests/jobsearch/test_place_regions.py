@@ -152,6 +152,15 @@ def test_a_country_written_in_another_language_in_a_posting(gazetteer):
     assert [p.name for p in parse_location("Remote - Deutschland", gazetteer).places] == ["Germany"]
 
 
+@pytest.mark.parametrize("text, places", [
+    ("Nederland", ["Nederland, TX"]), ("Nederland, TX", ["Nederland, TX"]), ("Nederland, CO", ["Colorado"]),
+    ("Italia, TX", ["Texas"]), ("Remote (Deutschland)", ["Germany"]), ("Kraków, Polska", ["Kraków, PL"]), ("Italia", ["Italy"]),
+])
+def test_a_countrys_own_name_gives_way_to_a_town_or_a_state(gazetteer, text, places):
+    # Not the Netherlands or Italy beside a US state, nor where a town has the name.
+    assert [p.label() if p.kind == "city" else p.name for p in parse_location(text, gazetteer).places] == places, text
+
+
 @pytest.mark.parametrize("query, name", [
     ("jobs in zürich", "Zürich"), ("jobs in münchen", "Munich"), ("jobs in kraków", "Kraków"), ("jobs in são paulo", "São Paulo"),
     ("jobs in bogotá", "Bogotá"), ("jobs in olomouc", "Olomouc"), ("jobs in brno", "Brno"),
