@@ -376,13 +376,21 @@ class Gazetteer:
         table = json.loads(resources.files(__package__).joinpath("data/metros.json").read_text(encoding="utf-8"))
         aliases = place_aliases()
         curated: dict[str, Place] = {}  # name -> metro, region or area
+        # A city's metros: the commuting areas around it ("New York Metro Area"), and the named parts of its state it lies
+        # in ("Westchester County", "Central Jersey", marked part_of_state). The area around a city ("near Yonkers") is
+        # one of the first, or one of the second only where no commuting area holds the city ("near Cleveland":
+        # Northeast Ohio); a posting is tagged with both.
         self._metros_of_city: dict[int, list[int]] = {}
+        self._state_parts_of_city: dict[int, list[int]] = {}
         for metro in table["metros"]:
             city_ids = tuple(int(city["id"]) for city in metro["cities"])
             place = Place(int(metro["id"]), metro["name"], "metro", country=metro["country"], contains=city_ids)
             self._places[place.id] = curated[place.name] = place
             for city_id in city_ids:
-                self._metros_of_city.setdefault(city_id, []).append(place.id)
+                (self._state_parts_of_city if metro.get("part_of_state") else self._metros_of_city).setdefault(city_id, []).append(place.id)
+        for city_id, parts in self._state_parts_of_city.items():
+            if city_id not in self._metros_of_city:
+                self._metros_of_city[city_id] = list(parts)
         for alias, code in aliases["subdivisions"].items():
             if code in self._subdivision_codes:
                 named = self._subdivision_names.setdefault(fold(alias), [])
@@ -572,6 +580,7 @@ class Gazetteer:
             tags.add(self._countries[place.country].id)
         if place.kind == "city":
             tags.update(self._metros_of_city.get(place.id, ()))
+            tags.update(self._state_parts_of_city.get(place.id, ()))
             if place.id in self._city_of_part:  # a posting in Brooklyn is in New York City too
                 tags.add(self._city_of_part[place.id])
             if place.country == "US" and place.admin1 in self._states:

@@ -50,6 +50,20 @@ def test_a_named_part_of_a_state_is_its_metro(planner, gazetteer, query, metro, 
         assert city.id in place.contains and place.id in gazetteer.tags_for(city), (metro, name)
 
 
+@pytest.mark.parametrize("query, metro", [
+    ("jobs near yonkers", "new york metro area"), ("jobs near white plains", "new york metro area"),
+    ("jobs near edison nj", "new york metro area"), ("jobs near cleveland", "northeast ohio"), ("jobs near norfolk", "hampton roads"),
+])
+def test_near_a_city_is_its_commuting_metro_before_a_part_of_its_state(planner, gazetteer, query, metro):
+    # Yonkers lies in Westchester County too, but the area around it is the New York metro; Cleveland has no commuting metro.
+    assert _geo_ids(planner.plan(query, now=NOW).filters) == [gazetteer.metro_alias(metro).id], query
+
+
+def test_a_posting_in_a_city_is_tagged_with_its_metro_and_the_part_of_its_state(gazetteer):
+    tags = parse_location("Yonkers, NY", gazetteer).tags(gazetteer)
+    assert {gazetteer.metro_alias("new york metro area").id, gazetteer.metro_alias("westchester county").id} <= set(tags)
+
+
 def test_upstate_new_york_leaves_out_the_new_york_metro_and_long_island(gazetteer):
     upstate = gazetteer.metro_alias("upstate ny")
     downstate = {c for name in ("new york metro area", "long island", "westchester county") for c in gazetteer.metro_alias(name).contains}
