@@ -64,6 +64,11 @@ def test_a_posting_in_a_city_is_tagged_with_its_metro_and_the_part_of_its_state(
     assert {gazetteer.metro_alias("new york metro area").id, gazetteer.metro_alias("westchester county").id} <= set(tags)
 
 
+def test_the_golden_triangle_of_texas_is_beaumont_port_arthur_and_orange(planner, gazetteer):
+    (place_id,) = _geo_ids(planner.plan("jobs in golden triangle texas", now=NOW).filters)
+    assert sorted(gazetteer.place(c).name for c in gazetteer.place(place_id).contains) == ["Beaumont", "Orange", "Port Arthur"]
+
+
 def test_upstate_new_york_leaves_out_the_new_york_metro_and_long_island(gazetteer):
     upstate = gazetteer.metro_alias("upstate ny")
     downstate = {c for name in ("new york metro area", "long island", "westchester county") for c in gazetteer.metro_alias(name).contains}
