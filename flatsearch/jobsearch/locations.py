@@ -431,7 +431,8 @@ def parse_location(text: str, gazetteer: Gazetteer, *, prefer: dict[str, int] | 
     endonyms = _endonyms_are_countries(segments, gazetteer)
     for tokens in segments:
         found, missing = _resolve_segment(tokens, gazetteer, us_context=us_context, prefer=prefer, seen=seen, endonyms=endonyms)
-        if len(tokens) == 1 and tokens[0].raw in COUNTRY_CODES and [p.kind for p in found] == ["state"] and found[0] not in places:
+        if (len(tokens) == 1 and len(tokens[0].raw) == 2 and tokens[0].raw.isupper() and [p.kind for p in found] == ["state"]
+                and found[0] not in places):
             coded[len(places)] = gazetteer.country(tokens[0].text, allow_code=True)
         places.extend(p for p in found if p not in places)
         unresolved.extend(missing)
