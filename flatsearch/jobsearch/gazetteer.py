@@ -500,6 +500,19 @@ class Gazetteer:
         """
         return self._subdivision_of_admin1.get((city.country, city.admin1)) if city.kind == "city" else None
 
+    def parts_of_country(self, country: Place) -> list[Place]:
+        """The subdivisions that a posting naming only this country may be in, for the countries whose parts people search
+        as countries (the UK's nations; ``country_wide_in_parts`` of the alias table), else [].
+
+        Example:
+            >>> g = Gazetteer()
+            >>> [p.name for p in g.parts_of_country(g.country("uk"))], g.parts_of_country(g.country("france"))
+            (['England', 'Northern Ireland', 'Scotland', 'Wales'], [])
+        """
+        if country.kind != "country" or country.country not in place_aliases()["country_wide_in_parts"]:
+            return []
+        return sorted((p for code, p in self._subdivision_codes.items() if code.startswith(country.country + "-")), key=lambda p: p.name)
+
     def needs_its_country(self, place: Place) -> bool:
         """Whether a subdivision's name is also a compass or position word ("West" of Cameroon, "Est" of Burkina Faso),
         so that a text names it only together with its country.

@@ -59,10 +59,13 @@ class ParsedLocation:
     guessed: tuple[str, ...] = field(default=(), compare=False)
 
     def tags(self, gazetteer: Gazetteer) -> list[int]:
-        """All ids to store for this posting (each place and what contains it)."""
+        """All ids to store for this posting (each place and what contains it); a posting that names the UK and no place
+        in it ("Remote - UK") may be in any of its nations and carries them all (see Gazetteer.parts_of_country)."""
         ids: set[int] = set()
         for place in self.places:
             ids |= gazetteer.tags_for(place)
+            if not any(other.country == place.country and other.kind != "country" for other in self.places):
+                ids.update(part.id for part in gazetteer.parts_of_country(place))
         return sorted(ids)
 
 

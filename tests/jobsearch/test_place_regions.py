@@ -145,6 +145,17 @@ def test_the_uks_nations_in_a_posting(gazetteer, text, nation):
     assert gazetteer.subdivisions_named(fold(nation))[0].id in tags and gazetteer.country("uk").id in tags, text
 
 
+@pytest.mark.parametrize("text, nations", [
+    ("Remote - UK", ["England", "Northern Ireland", "Scotland", "Wales"]), ("United Kingdom", ["England", "Northern Ireland", "Scotland", "Wales"]),
+    ("London, UK", ["England"]), ("Edinburgh, Scotland, United Kingdom", ["Scotland"]), ("Greater London, UK", ["England"]),
+    ("Paris, France; United Kingdom", ["England", "Northern Ireland", "Scotland", "Wales"]),
+])
+def test_a_posting_that_names_only_the_uk_may_be_in_any_nation(gazetteer, text, nations):
+    # "jobs in Scotland" matches "Remote - UK" (it may be there), not "London, UK".
+    tags = set(parse_location(text, gazetteer).tags(gazetteer))
+    assert sorted(p.name for p in gazetteer.parts_of_country(gazetteer.country("uk")) if p.id in tags) == nations, text
+
+
 def test_a_city_is_tagged_with_its_province_or_state_abroad(gazetteer):
     for name, region in (("toronto", "ontario"), ("vancouver", "british columbia"), ("melbourne", "victoria"), ("sydney", "new south wales")):
         assert gazetteer.subdivisions_named(region)[0].id in gazetteer.tags_for(gazetteer.cities_named(name)[0]), name
