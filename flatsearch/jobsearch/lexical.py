@@ -86,7 +86,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .gazetteer import fold
+from .gazetteer import fold, fold_fingerprint
 from .lexicon import abbreviations, other_titles, word_families
 
 logger = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ NAMELESS_MARGIN = 0.05
 PHRASE_MIN_TITLES = 3  # candidates whose titles name a role phrase as written, for the phrase rule of the floor
 PHRASE_WORDS = 2  # a role phrase is two words ("product manager"); titles write longer ones in too many orders
 NAMED_SHARE = 1.0  # half (0.5) also raised the bar when a job named only the generic half ('Deal Desk Analyst' for 'cybersecurity analyst')
-NORMALISATION_VERSION = 1  # bump when normalise() or the indexed fields change: it keys the cache
+NORMALISATION_VERSION = 2  # bump when normalise() or the indexed fields change: it keys the cache (fold() is keyed by its fingerprint)
 _WORD = re.compile(r"[a-z0-9][a-z0-9+#&]*")
 _ALTERNATIVES = re.compile(r"\s+or\s+|\s*/\s*", re.IGNORECASE)
 _TERM = re.compile(r"\w\w+")  # bm25s's own token pattern: "fp&a" is indexed and queried as "fp"
@@ -492,7 +492,7 @@ def _cache_key(postings) -> str:
         library = version("bm25s")
     except PackageNotFoundError:
         library = "?"
-    digest = hashlib.sha256(f"{NORMALISATION_VERSION}|{library}|{len(postings)}".encode())
+    digest = hashlib.sha256(f"{NORMALISATION_VERSION}|{fold_fingerprint()}|{library}|{len(postings)}".encode())
     for posting in postings:
         digest.update(f"\x1e{posting.id}\x1f{posting.title}\x1f{posting.department}\x1f{posting.category}".encode())
     return digest.hexdigest()[:16]

@@ -11,10 +11,9 @@ Work modes are stored as small ints so a filter can ask for several at once.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
 
-from .gazetteer import Gazetteer, Place, fold
+from .gazetteer import COUNTRY_ALIASES, Gazetteer, Place, fold, place_aliases, to_ascii
 
 WORK_MODES = ("unknown", "onsite", "hybrid", "remote")
 WORK_MODE_CODES = {name: code for code, name in enumerate(WORK_MODES)}
@@ -41,6 +40,10 @@ NEIGHBOURHOOD_TOWN_MAX = 60_000
 _WASHINGTON_DC = re.compile(r"washington,?\s*d\.?\s*c\b\.?", re.IGNORECASE)
 # Two-letter country codes read as countries when written alone; other codes collide with
 # state codes and abbreviations ("TO" in "Tokyo-TO").
+# Countries' own names ("Deutschland", "Polska") that differ from their English names: read as the country only where
+# nothing else in the text says otherwise (see _endonyms_are_countries).
+_ENDONYMS = frozenset(fold(name) for name, english in place_aliases()["country_endonyms"].items()
+                      if fold(name) != fold(english) and fold(name) not in COUNTRY_ALIASES)
 COUNTRY_CODES = frozenset("US UK GB CA IN DE FR IE AU NZ MX BR JP KR SG NL ES IT IL PL SE CH AE AR CO PT DK NO FI".split())
 
 
@@ -56,10 +59,13 @@ class ParsedLocation:
     guessed: tuple[str, ...] = field(default=(), compare=False)
 
     def tags(self, gazetteer: Gazetteer) -> list[int]:
-        """All ids to store for this posting (each place and what contains it)."""
+        """All ids to store for this posting (each place and what contains it); a posting that names the UK and no place
+        in it ("Remote - UK") may be in any of its nations and carries them all (see Gazetteer.parts_of_country)."""
         ids: set[int] = set()
         for place in self.places:
             ids |= gazetteer.tags_for(place)
+            if not any(other.country == place.country and other.kind != "country" for other in self.places):
+                ids.update(part.id for part in gazetteer.parts_of_country(place))
         return sorted(ids)
 
 
@@ -91,7 +97,7 @@ class _Token:
 
 
 def _clean(text: str) -> str:
-    text = _NOISE.sub(" ", unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode())
+    text = _NOISE.sub(" ", to_ascii(text))
     text = re.sub(r"\s+", " ", text).strip(" .-\t")
     return _LEADING_IN.sub("", text).strip(" .-")
 
@@ -138,11 +144,14 @@ def _known(text: str, gazetteer: Gazetteer) -> bool:
                 or (not is_code and (gazetteer.cities_named(folded) or gazetteer.subdivisions_named(folded))))
 
 
-def _qualifier(token: _Token, gazetteer: Gazetteer) -> tuple[Place | None, Place | None]:
+def _qualifier(token: _Token, gazetteer: Gazetteer, *, endonyms: bool = True) -> tuple[Place | None, Place | None]:
     """(state, country) that the token names, accepting two-letter codes only when written in capitals.
-    A province or other first-level subdivision outside the US ("Ontario") qualifies as its country."""
+    A province or other first-level subdivision outside the US ("Ontario") qualifies as its country. A country's own
+    name ("Nederland") names it only with ``endonyms``."""
     is_code = len(token.raw) == 2 and token.raw.isupper()
     state, country = gazetteer.state(token.text, allow_code=is_code), gazetteer.country(token.text, allow_code=is_code and token.raw in COUNTRY_CODES)
+    if not endonyms and token.text in _ENDONYMS:
+        country = None
     # A compass word ("Western Sydney", "Birmingham, West Midlands") names no subdivision abroad, so no country either.
     if state is None and country is None and not is_code and not gazetteer.compass_word(token.text):
         subdivisions = gazetteer.subdivisions_named(token.text)
@@ -182,12 +191,32 @@ def _subdivision(token: _Token, gazetteer: Gazetteer) -> Place | None:
     return next(iter(gazetteer.subdivisions_named(token.text)), None)
 
 
+def _endonyms_are_countries(token_lists: list[list[_Token]], gazetteer: Gazetteer) -> bool:
+    """Whether a country's own name in the text ("Deutschland", "Polska") names the country: only where the text names
+    no US state and no other country, and no city has the name ("Nederland, TX", "Italia, TX", "Nederland": towns of Texas)."""
+    countries = set()
+    for tokens in token_lists:
+        for token in tokens:
+            if token.text in _ENDONYMS:
+                if gazetteer.cities_named(token.text):
+                    return False
+                countries.add(gazetteer.country(token.text).country)
+    if not countries:
+        return False
+    for tokens in token_lists:
+        for token in tokens:
+            state, country = _qualifier(token, gazetteer, endonyms=False)
+            if state is not None or (country is not None and country.country not in countries):
+                return False
+    return True
+
+
 def _resolve_segment(tokens: list[_Token], gazetteer: Gazetteer, *, us_context: bool, prefer=None,
-                     seen: list | None = None) -> tuple[list[Place], list[str]]:
+                     seen: list | None = None, endonyms: bool = True) -> tuple[list[Place], list[str]]:
     places: list[Place] = []
     unresolved: list[str] = []
     used = [False] * len(tokens)
-    qualifiers = [_qualifier(token, gazetteer) for token in tokens]
+    qualifiers = [_qualifier(token, gazetteer, endonyms=endonyms) for token in tokens]
     placed_from: dict[int, int] = {}  # token index -> index in places of the state or country read from it alone
     last_city: tuple[int, int, bool] | None = None  # (index in places, token group, read with a region) of the last city
     for i, token in enumerate(tokens):
@@ -206,6 +235,12 @@ def _resolve_segment(tokens: list[_Token], gazetteer: Gazetteer, *, us_context: 
         coded = len(token.raw) == 3 and token.raw.isupper() and _code_region(token, gazetteer) is not None
         candidates = ([] if (is_code and (state or country or not gazetteer.city_alias(token.text))) or coded
                       else gazetteer.cities_named(token.text))
+        inner = _subdivision(token, gazetteer) if candidates and not is_code else None
+        if inner is not None and i + 1 < len(tokens) and tokens[i + 1].group == token.group and any(
+                gazetteer.subdivision_of(c) == inner for c in gazetteer.cities_named(tokens[i + 1].text)):
+            # "CA-Ontario-Toronto": a subdivision's name (and towns' elsewhere) before a city of it in the same part is the
+            # subdivision, as "US-CA-Menlo Park" is a state and then its city.
+            candidates = []
         if candidates and gazetteer.compass_word(token.text):
             # "Central US", "Central Harlem, NY": a part of the place; "Central, LA", "Sur, Oman" are the towns their region holds.
             candidates = [c for c in candidates if any(tokens[j].group == token.group + 1 and _fits(c, qualifiers[j])
@@ -270,6 +305,15 @@ def _resolve_segment(tokens: list[_Token], gazetteer: Gazetteer, *, us_context: 
             places.append(state if state is not None and (country is None or us_context or is_code or not places) else country)
             used[i] = True
             continue
+        metro = gazetteer.metro_alias(token.text, in_query=True)
+        next_state = qualifiers[i + 1][0] if i + 1 < len(tokens) else None
+        if (metro is not None and metro.kind == "metro" and metro.country == "US" and next_state is not None
+                and {getattr(gazetteer.place(c), "admin1", None) for c in metro.contains} == {next_state.admin1}):
+            # "Westchester, NY": a name that no town of that state has, but a query's name of a metro there (in a query
+            # "Westchester" is the county's metro; in a posting it is a town only where one of that name fits).
+            places.append(metro)
+            used[i] = True
+            continue
         coded = _coded_subdivision(token, gazetteer)
         if coded is not None:
             places.append(coded)  # "NSW", "VIC" alone ("Remote (ON, AB, BC)"); beside a city abroad it is dropped below
@@ -289,12 +333,13 @@ def _resolve_segment(tokens: list[_Token], gazetteer: Gazetteer, *, us_context: 
 
 
 def _most_specific(places: list[Place], gazetteer: Gazetteer) -> list[Place]:
-    """Drop a state or country that a city or metro in the same list already implies."""
+    """Drop a state or country that a city or metro in the same list already implies (a province or nation named with its
+    city is kept: "Toronto, Ontario" reads as both)."""
     implied: set[int] = set()
     for place in places:
         if place.kind in ("city", "metro"):
             implied |= gazetteer.tags_for(place) - {place.id}
-    return [p for p in places if p.id not in implied or p.kind in ("city", "metro")]
+    return [p for p in places if p.id not in implied or p.kind in ("city", "metro", "subdivision")]
 
 
 def _contains(region: Place, city: Place) -> bool:
@@ -384,12 +429,23 @@ def parse_location(text: str, gazetteer: Gazetteer, *, prefer: dict[str, int] | 
     folded = fold(text)
     us_context = bool(re.search(r"\b(us|usa|u\.s\.?|united states|america)\b", folded)) or bool(
         re.search(r",\s*[A-Z]{2}\b", text))
-    for segment in _ALTERNATIVES.split(text):
-        if not segment or not segment.strip():
-            continue
-        found, missing = _resolve_segment(_tokens(segment, gazetteer), gazetteer, us_context=us_context, prefer=prefer, seen=seen)
+    coded: dict[int, Place | None] = {}  # index in places of a state read from a lone code that is a country's code too
+    segments = [_tokens(segment, gazetteer) for segment in _ALTERNATIVES.split(text) if segment and segment.strip()]
+    endonyms = _endonyms_are_countries(segments, gazetteer)
+    for tokens in segments:
+        found, missing = _resolve_segment(tokens, gazetteer, us_context=us_context, prefer=prefer, seen=seen, endonyms=endonyms)
+        if (len(tokens) == 1 and len(tokens[0].raw) == 2 and tokens[0].raw.isupper() and [p.kind for p in found] == ["state"]
+                and found[0] not in places):
+            coded[len(places)] = gazetteer.country(tokens[0].text, allow_code=True)
         places.extend(p for p in found if p not in places)
         unresolved.extend(missing)
+    # "Toronto, ON; Remote, CA", "Tel Aviv, Israel; Remote - IL": a lone code that names a state and a country is the country
+    # where every other place of the text lies in that country ("Remote, IL" alone, or beside Chicago, is Illinois).
+    others = {p.country for i, p in enumerate(places) if i not in coded}
+    for i, country in coded.items():
+        if country is not None and others == {country.country}:
+            places[i] = country
+    places = list(dict.fromkeys(places))
     if not any(p.kind == "city" for p in places):
         # A country's alpha-3 code left over is that country where the text names no city ("Remote (US & CAN)"); beside a
         # city it is as likely an airport ("Philadelphia, PA (PHL)").

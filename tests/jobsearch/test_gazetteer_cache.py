@@ -64,3 +64,35 @@ def test_a_planted_pickle_is_never_executed(tmp_path):
     assert not marker.exists()
     assert path.read_bytes().startswith(SQLITE_HEADER)          # the bad file was replaced by a sqlite cache
     assert os.path.getsize(path.with_suffix(".pickle")) == len(payload)  # and nothing else was touched
+
+
+def test_the_cache_is_keyed_by_its_format_and_place_tables(tmp_path, monkeypatch):
+    # A file saved by another format (folded name keys, say) or from other place tables is never read: its name differs.
+    import flatsearch.jobsearch.gazetteer as module
+
+    path = gazetteer_cache_path(tmp_path, min_city_population=SMALL)
+    monkeypatch.setattr(module, "CACHE_FORMAT", module.CACHE_FORMAT - 1)
+    assert gazetteer_cache_path(tmp_path, min_city_population=SMALL) != path
+
+
+def test_the_cache_is_keyed_by_what_fold_does(tmp_path, monkeypatch):
+    # The stored name keys are folded: a fold() that writes a letter otherwise ('ł' kept as NFKD drops it) is another file.
+    import flatsearch.jobsearch.gazetteer as module
+
+    path = gazetteer_cache_path(tmp_path, min_city_population=SMALL)
+    table = dict(module._UNDECOMPOSED)
+    del table[ord("ł")], table[ord("Ł")]
+    monkeypatch.setattr(module, "_UNDECOMPOSED", table)
+    assert module.fold("Łódź") != "lodz"
+    assert gazetteer_cache_path(tmp_path, min_city_population=SMALL) != path
+
+
+def test_a_cached_gazetteer_reads_native_names_and_tags_nations(tmp_path):
+    from flatsearch.jobsearch.gazetteer import fold
+
+    load_gazetteer(tmp_path, min_city_population=SMALL)
+    loaded = load_gazetteer(tmp_path, min_city_population=SMALL)
+    assert not isinstance(loaded._places, dict)  # read from the file
+    assert [c.country for c in loaded.cities_named(fold("Łódź"))][:1] == ["PL"]
+    edinburgh, scotland = loaded.cities_named("edinburgh")[0], loaded.subdivisions_named("scotland")[0]
+    assert scotland.id in loaded.tags_for(edinburgh) and loaded.subdivisions_named("wales")[0].name == "Wales"

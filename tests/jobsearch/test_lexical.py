@@ -204,3 +204,19 @@ def test_a_title_written_role_last_meets_the_phrase(lexical):
 
     shares = lexical.slot_shares("sre (site reliability engineer)", {1: Posting(title="Engineer, Site Reliability", department="", category="")})
     assert shares[1] == 1.0
+
+
+def test_the_index_cache_is_keyed_by_what_fold_does(monkeypatch):
+    # normalise() folds every word: an index built by another fold() ('ß' left to NFKD, which drops it) is never loaded.
+    import flatsearch.jobsearch.gazetteer as gazetteer
+    from flatsearch.jobsearch.lexical import _cache_key
+
+    from types import SimpleNamespace
+
+    postings = [SimpleNamespace(id="1", title="Straßenbau Ingenieur", department="", category="")]
+    key = _cache_key(postings)
+    table = dict(gazetteer._UNDECOMPOSED)
+    del table[ord("ß")]
+    monkeypatch.setattr(gazetteer, "_UNDECOMPOSED", table)
+    assert normalise("Straße") != ["strasse"]
+    assert _cache_key(postings) != key

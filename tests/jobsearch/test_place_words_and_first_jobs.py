@@ -20,7 +20,7 @@ SAN_JOSE_CA, LONDON, BERLIN, DENVER = 5392171, 2643743, 2950159, 5419384
     ("Remote (US West)", ["United States"]),
     ("Western Canada", ["Canada"]),
     ("Eastern TN", ["Tennessee"]),
-    ("West Midlands, England", ["United Kingdom"]),
+    ("West Midlands, England", ["England"]),  # the nation, not West of Cameroon
     ("United States (East or Central)", ["United States"]),
 ])
 def test_a_compass_word_is_no_region_abroad(gazetteer, text, names):
