@@ -1046,7 +1046,7 @@ def _tuning_configs(nq_bucket: int = 0, k_width: int = 0, dim: int = 0, element_
     import triton
     groups = [_bucket_group(nq_bucket, wide)] if nq_bucket else list(_CANDIDATES)
     version = _triton_version()
-    configs, seen = [], set()
+    configs, spilling, seen = [], [], set()
     for group in groups:
         for block_q, block_n, block_d, num_warps, num_stages, *max_registers in _CANDIDATES[group]:
             if dim:
@@ -1059,16 +1059,17 @@ def _tuning_configs(nq_bucket: int = 0, k_width: int = 0, dim: int = 0, element_
                 continue
             if nq_bucket and block_q == 64 and block_n >= 64 and k_width >= 1024:
                 continue
-            if nq_bucket and block_q > 1 and _spills_on_this_triton(block_q, block_n, num_stages, k_width, gather,
-                                                                     version, block_d, arch, dim):
-                continue
+            spills = nq_bucket and block_q > 1 and _spills_on_this_triton(block_q, block_n, num_stages, k_width, gather,
+                                                                         version, block_d, arch, dim)
             key = (block_q, block_n, block_d, num_warps, num_stages, *max_registers)
             if key not in seen:
                 seen.add(key)
-                configs.append(triton.Config({"BLOCK_Q": block_q, "BLOCK_N": block_n, "BLOCK_D": block_d},
-                                             num_warps=num_warps, num_stages=num_stages,
-                                             maxnreg=max_registers[0] if max_registers else None))
-    return configs
+                (spilling if spills else configs).append(
+                    triton.Config({"BLOCK_Q": block_q, "BLOCK_N": block_n, "BLOCK_D": block_d}, num_warps=num_warps,
+                                  num_stages=num_stages, maxnreg=max_registers[0] if max_registers else None))
+    # A bucket whose every tile spills keeps them: a few spilled bytes cost less than the one-query tile the
+    # autotuner would fall back to, which reads every row once per query (float32 above 512 dims, 2-16 queries).
+    return configs or spilling
 
 
 def _prune_configs(configs: list, named_args: dict, **kwargs) -> list:

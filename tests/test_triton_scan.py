@@ -4,6 +4,7 @@ Data are small integers, so every dtype multiplies exactly, scores tie often
 and the tie rule (lower slot first) must match exactly. Shapes stay tiny: the
 interpreter runs each program in Python.
 """
+import itertools
 import os
 
 os.environ.setdefault("TRITON_INTERPRET", "1")  # before anything imports the kernels
@@ -322,6 +323,22 @@ def test_tuning_candidates_fit_every_bucket():
     assert all(config.kwargs["BLOCK_D"] == 32 for config in small)
     wide = triton_scan_module._tuning_configs(16, 16, 768, element_size=4)
     assert all(config.kwargs["BLOCK_D"] <= 32 for config in wide)
+
+
+@pytest.mark.parametrize("version", [(3, 6), (3, 9)])
+def test_every_bucket_keeps_a_tile_of_its_height_on_every_release_arch_and_dtype(monkeypatch, version):
+    # A bucket left empty falls back to the autotuner's first config, a one-query tile that reads every
+    # row once per query (float32 at 768 dims, 2-16 queries, lost every candidate to spill exclusions).
+    monkeypatch.setattr(triton_scan_module, "_triton_version", lambda: version)
+    for nq_bucket in (2, 16, 32, 128):
+        for k_width in (16, 128, 1024):
+            for dim, element_size, arch, gather, per_query_mask in itertools.product(
+                    (384, 768, 1024), (2, 4), (80, 90), (False, True), (False, True)):
+                configs = triton_scan_module._tuning_configs(nq_bucket, k_width, dim, element_size, arch=arch,
+                                                             gather=gather, per_query_mask=per_query_mask)
+                where = (nq_bucket, k_width, dim, element_size, arch, gather, per_query_mask)
+                assert configs, where
+                assert {config.kwargs["BLOCK_Q"] for config in configs} == {triton_scan_module._bucket_block_q(nq_bucket)}, where
 
 
 @pytest.mark.parametrize("nq, block_q, rows, k_width, expected", [
