@@ -147,10 +147,12 @@ def measure(index, vectors: np.ndarray, searches: list[list[dict]], *, repeats: 
         threads = torch.get_num_threads()
         if bare_threads is not None:
             torch.set_num_threads(bare_threads)
-        started = time.perf_counter()
-        torch.topk(torch.from_numpy(pair) @ matrix.T, K)
-        bare.append(time.perf_counter() - started)
-        torch.set_num_threads(threads)
+        try:
+            started = time.perf_counter()
+            torch.topk(torch.from_numpy(pair) @ matrix.T, K)
+            bare.append(time.perf_counter() - started)
+        finally:
+            torch.set_num_threads(threads)
 
     for _ in range(repeats):
         if interleaved:
