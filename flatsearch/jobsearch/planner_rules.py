@@ -732,11 +732,28 @@ class RulePlanner:
         if corrections:
             plan.notes.append("Read " + ", ".join(f"\"{a}\" as \"{b}\"" for a, b in corrections) + ".")
         state = _Text(text)
+        sides_ruled_out = False
         for match in state.matches(_SIDE_ROLE):
             # "anything outside sales", "careers outside sales": other work than sales, the negation it reads as
-            if not re.search(r"\b(?:anything|something|everything|jobs?|roles?|careers?|work|positions?|opportunities|options)\s+$",
-                             state.text[:match.start()], re.IGNORECASE):
-                state.keep(match.start(), match.end())
+            if re.search(r"\b(?:anything|something|everything|jobs?|roles?|careers?|work|positions?|opportunities|options)\s+$",
+                         state.text[:match.start()], re.IGNORECASE):
+                continue
+            cue = _NEGATION.search(state.text, max(0, match.start() - CUE_WINDOW), match.start())
+            role = re.match(r"[\s-]+([A-Za-z]+)", state.text[match.end():])
+            if cue and state.free(cue.start(), match.start()) and role:
+                # "no outside sales", "anything except inside sales": that role is ruled out by its title words, not all of sales
+                words = f"{match.group(0).lower()} {role.group(1).lower()}"
+                end = match.end() + role.end()
+                ids = self.catalog.title_term_ids_for([words])
+                state.take(cue.start(), end)
+                sides_ruled_out = True
+                if ids:
+                    plan.add_clause(state.text[cue.start():end].strip(), f"the title does not say \"{words}\"",
+                                    {"not": {"title_terms": {"in": ids}}})
+                else:
+                    plan.notes.append(f"\"{state.text[cue.start():end].strip()}\": no title says \"{words}\"; it was left out of the search.")
+                continue
+            state.keep(match.start(), match.end())
         career_step = self._career_step(state, plan)
         self._people(state, plan, member)
         background = self._profile(state, plan, member)
@@ -792,7 +809,7 @@ class RulePlanner:
             semantic = re.sub(rf"(?<![\w&]){re.escape(field)}(?![\w&])", f"{field} ({meaning})", semantic, count=1)
         words = set(re.findall(r"[a-z][a-z+#-]{2,}", fold(semantic))) - _FILLER
         # Any ordinary word that is no filler ("something outdoors") reads as a wish about work; gibberish does not.
-        job_like = (bool(_JOB_WORDS.search(text)) or bool(self._role_words_in(words)) or bool(background) or bool(plan.clauses)
+        job_like = (bool(_JOB_WORDS.search(text)) or bool(self._role_words_in(words)) or bool(background) or bool(plan.clauses) or sides_ruled_out
                     or bool(words & common_words()) or any(_OCCUPATION_WORD.fullmatch(w) for w in words)
                     # a role abbreviation left in the topic ("switching from retail into HR")
                     or any(w.lower() in abbreviations()[0] for w in re.findall(r"[A-Za-z&]{2,}", semantic)))

@@ -97,6 +97,20 @@ def test_outside_before_a_place_or_after_anything_still_negates(planner, query):
     assert any("not" in json.dumps(c) for c in plan_of(planner, query).clauses)
 
 
+@pytest.mark.parametrize("query, role", [("no outside sales", "outside sales"), ("not outside sales", "outside sales"),
+                                         ("avoid outside sales", "outside sales"), ("anything except outside sales", "outside sales"),
+                                         ("not inside sales", "inside sales"), ("nurse jobs, no inside sales", "inside sales")])
+def test_a_negated_sales_role_named_for_where_it_sells_is_ruled_out(planner, query, role):
+    plan = plan_of(planner, query)
+    assert plan.intent == "job_search" and "sales" not in plan.semantic_text.lower(), plan.semantic_text
+    ids = planner.catalog.title_term_ids_for([role])
+    if ids:  # only that role's title words, not all of sales
+        assert {"not": {"title_terms": {"in": ids}}} in plan.clauses, plan.clauses
+    else:
+        assert any(role in note for note in plan.notes), plan.notes
+    assert not any("category" in json.dumps(c) for c in plan.clauses), plan.clauses
+
+
 @pytest.mark.parametrize("query, topic", [("Jobs at Daycares", "Daycares"), ("Jobs At Local Hospitals", "Local Hospitals"),
                                           ("jobs at Bookstores", "Bookstores"), ("Jobs at Wineries", "Wineries")])
 def test_a_plural_common_noun_after_at_is_a_kind_of_workplace(planner, query, topic):
