@@ -84,6 +84,20 @@ def test_pay_beside_hours_is_still_pay(planner):
     assert plan_of(planner, "30+ hours a week at $25/hr").clauses == [{"salary_max": {"gte": 52000.0}}]
 
 
+@pytest.mark.parametrize("query, floor", [("$40 hour nurse", 83200.0), ("$18 hour", 37440.0), ("rn $60 hr", 124800.0),
+                                          ("$50 hr welder", 104000.0), ("$30 hour, 12 hour shifts", 62400.0)])
+def test_an_amount_with_a_currency_sign_before_hour_is_an_hourly_rate(planner, query, floor):
+    plan = plan_of(planner, query)
+    assert plan.clauses == [{"salary_max": {"gte": floor}}], plan.clauses
+    assert not plan.semantic_text.lower().startswith(("hour", "hr")), plan.semantic_text
+
+
+@pytest.mark.parametrize("query", ["40+ hours per week", "12 hour shifts nurse", "welder 40 hrs", "nurse 36 hours a week",
+                                   "cna $20 hours a week"])
+def test_a_count_of_hours_is_no_pay(planner, query):
+    assert not any("salary" in json.dumps(c) for c in plan_of(planner, query).clauses)
+
+
 @pytest.mark.parametrize("query, topic", [("outside sales jobs", "outside sales"), ("inside sales", "inside sales"),
                                           ("Outside Sales Representative in Denver", "Outside Sales Representative"),
                                           ("outside plant technician", "outside plant technician")])
