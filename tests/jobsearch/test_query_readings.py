@@ -3,6 +3,7 @@ wishes, a start date after a student level, degrees, hours and benefits beside n
 sell, capitalised kinds of workplace, a negated list's word families and code a user pasted."""
 import datetime as dt
 import json
+import re
 
 import pytest
 
@@ -194,6 +195,34 @@ def test_json_a_user_pasted_is_read_as_the_words_it_holds(planner, query):
 
 def test_json_keys_and_nulls_are_no_words(planner):
     assert plan_of(planner, 'nurse jobs {"filters": null, "pay_min": 0}').semantic_text == "nurse"
+
+
+@pytest.mark.parametrize("query, part", [('{"title": "engineer", "not_company": "Stripe"}', "company"),
+                                         ('{"title": "engineer", "excludedCompanies": ["Stripe", "Notion"]}', "company"),
+                                         ('{"role": "nurse", "company_exclude": ["Stripe"]}', "company"),
+                                         ('{"title": "nurse", "exclude_location": "Texas"}', "geo"),
+                                         ('{"role": "nurse", "excluded_cities": ["Boston"]}', "geo"),
+                                         ('{"role": "nurse", "cities_to_avoid": ["Boston", "Denver"]}', "geo")])
+def test_json_keys_that_rule_out_read_as_negations(planner, query, part):
+    plan = plan_of(planner, query)
+    if part == "company":
+        assert all('"company"' not in json.dumps(c) or "not" in c for c in plan.clauses), plan.clauses
+    assert any(f'"{part}"' in json.dumps(c.get("not")) for c in plan.clauses if "not" in c), plan.clauses
+
+
+@pytest.mark.parametrize("query, op", [('{"role": "nurse", "max_salary": 90000}', "lte"), ('{"role": "nurse", "salaryUpTo": "90k"}', "lte"),
+                                       ('{"role": "nurse", "maximum_pay": 90000}', "lte"), ('{"role": "nurse", "salary_min": 90000}', "gte")])
+def test_json_pay_keys_say_whether_the_amount_is_a_floor_or_a_cap(planner, query, op):
+    clauses = json.dumps(plan_of(planner, query).clauses)
+    assert f'"{op}": 90000.0' in clauses and ('"gte"' not in clauses if op == "lte" else True), clauses
+
+
+@pytest.mark.parametrize("query", ['{"role": "nurse", "pay_type": "hourly"}', '{"role": "nurse", "id": "abc123", "password": "hunter2"}',
+                                   '{"role": "nurse", "user": "jdoe", "token": "x9f2"}'])
+def test_json_values_of_keys_naming_no_part_of_a_job_are_no_pay_or_words(planner, query):
+    plan = plan_of(planner, query)
+    assert "salary" not in json.dumps(plan.clauses) and not re.search(r"abc123|hunter2|jdoe|x9f2|paying", plan.semantic_text)
+    assert plan.semantic_text.startswith("nurse")
 
 
 @pytest.mark.parametrize("query, topic", [("BS in Nursing", "Nursing"), ("BS in Nursing jobs in Boston", "Nursing")])
