@@ -276,6 +276,8 @@ _DEGREE_WORD = (r"(?:(?-i:BE|BEng|B\.E\.)|b\.?a\.?|b\.?s\.?|bsc|b\.sc\.?|bba|bfa
 _DEGREE = re.compile(r"(?<![\w.])" + _DEGREE_WORD + r"(?:\s*(?:/|,|\bor\b|\band\b)\s*" + _DEGREE_WORD + r")*"  # "MS/PhD in ML"
                      r"(?:\s+degree)?(?:\s+of\s+(?:science|arts|business\s+administration|engineering|fine\s+arts|public\s+health|social\s+work))?"
                      r"(?:\s+(?:degree\s+)?(?:in|of)\s+(?=[A-Za-z])|\s+degree\b)", re.IGNORECASE)
+# Degree words that never name a role: left out of the search even before a place ("MBA in Boston").
+_DEGREE_ONLY = re.compile(r"mba|ph\.?\s?d\.?|doctorate|associate'?s|bachelor'?s|bachelors|master'?s|masters", re.IGNORECASE)
 # Roles named for where they work ("outside sales", "inside sales rep", "outside plant technician"): "outside" there is part
 # of the role, no negation; "outside Texas" still negates the place.
 _SIDE_ROLE = re.compile(r"\b(?:outside|inside)(?=[\s-]+(?:sales|plant|counsel|operators?|wire(?:man|men|person)|adjusters?|machinists?)\b)",
@@ -889,8 +891,14 @@ class RulePlanner:
             if field and fold(field.group(0).split()[0]) not in table and any(
                     self._place(words, cue=True, lowercase_query=_written_in_lower_case(state.text)) is not None
                     for words in dict.fromkeys((field.group(0), field.group(0).split()[0]))):
-                # "nurse with a BSN in Texas": where, not what was studied; the "in" is the place's
-                state.take(match.start(), match.start() + len(re.match(r"\S+", match.group(0)).group(0)))
+                # "nurse with a BSN in Texas": where, not what was studied; the "in" is the place's. A word that may name a role
+                # ("BA in NYC": business analyst, "bsn in texas") is left to the other rules unless it is said as held ("with a
+                # BA") or is never a role ("MBA", "master's").
+                word = re.match(r"\S+", match.group(0)).group(0)
+                if (_DEGREE_ONLY.fullmatch(word) or re.search(r"\bdegree\b", match.group(0), re.IGNORECASE)
+                        or re.search(r"\b(?:with|have|having|hold(?:ing)?|got|earned|finishing|completing)\s+(?:an?\s+|my\s+)?$",
+                                     state.text[:match.start()], re.IGNORECASE)):
+                    state.take(match.start(), match.start() + len(word))
                 continue
             state.take(match.start(), match.end())
             if field:

@@ -232,6 +232,19 @@ def test_a_capitalised_field_of_study_is_no_place(planner, query, topic):
     assert plan.clauses == ([{"geo": {"in": [BOSTON]}}] if "Boston" in query else [])
 
 
+@pytest.mark.parametrize("query, word", [("BA in NYC", "BA"), ("BA in Chicago", "BA"), ("MS in Seattle", "MS"), ("MA in Boston", "MA"),
+                                         ("bsn in texas", "bsn")])
+def test_an_abbreviation_before_in_a_place_is_left_to_the_other_rules(planner, query, word):
+    plan = plan_of(planner, query)
+    assert plan.semantic_text.startswith(word) and len(plan.clauses) == 1 and "geo" in plan.clauses[0], (plan.semantic_text, plan.clauses)
+
+
+@pytest.mark.parametrize("query", ["MBA in Boston", "PhD in Boston", "bachelor's in Chicago", "with a BA in Chicago"])
+def test_a_degree_that_is_never_a_role_before_a_place_is_no_search_word(planner, query):
+    plan = plan_of(planner, query)
+    assert plan.semantic_text == "jobs" and len(plan.clauses) == 1 and "geo" in plan.clauses[0], (plan.semantic_text, plan.clauses)
+
+
 def test_a_place_after_a_degree_is_still_the_place(planner):
     plan = plan_of(planner, "nurse with BSN in Texas")
     assert len(plan.clauses) == 1 and "geo" in plan.clauses[0] and plan.semantic_text == "nurse"
