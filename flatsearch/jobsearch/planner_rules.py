@@ -805,7 +805,7 @@ class RulePlanner:
             state.take(match.start(), match.end())
             plan.notes.append(f"\"{match.group(0)}\" is not something postings state, so it could not be filtered; "
                               "its words were left out of the search.")
-        semantic = self._semantic(state)
+        semantic = self._semantic(state, fields)
         self._pay(plan, pay_bound, semantic)
         for field, meaning in fields.items():  # "BS in CS": the field's name spelled out, as a degree means it
             semantic = re.sub(rf"(?<![\w&]){re.escape(field)}(?![\w&])", f"{field} ({meaning})", semantic, count=1)
@@ -1990,7 +1990,9 @@ class RulePlanner:
                                 f"postings{' ' + basis if basis else ''} (postings without pay are left out)",
                         {"salary_mid": {"gte": float(stats["median"])}})
 
-    def _semantic(self, state: _Text) -> str:
+    def _semantic(self, state: _Text, fields: dict[str, str] | None = None) -> str:
+        """The topic words left in ``state``; a field of study read after a degree (``fields``: "ME" in "MS in ME") is no
+        filler word, since its meaning is added to it."""
         fragments = []
         roles, _ = abbreviations()
         shouted = state.text == state.text.upper()
@@ -2013,6 +2015,8 @@ class RulePlanner:
             before_job = set(re.findall(r"(?<![\w&])([A-Za-z&]{2,})\s+(?=(?:jobs?|roles?|positions?|openings?)\b)", fragment, re.IGNORECASE))
 
             def filler(word: str) -> bool:
+                if fields and word in fields:
+                    return False
                 return (fold(word).strip("'") in _FILLER and not (word.isupper() and len(word) > 1 and (not shouted or word in before_job)
                                                                    and word.lower() in roles)
                         or bool(_PUNCTUATION_WORD.fullmatch(word)) or word in ("'s", "\u2019s"))  # "this week's": the time phrase's "'s"

@@ -232,6 +232,12 @@ def test_a_capitalised_field_of_study_is_no_place(planner, query, topic):
     assert plan.clauses == ([{"geo": {"in": [BOSTON]}}] if "Boston" in query else [])
 
 
+@pytest.mark.parametrize("query", ["MS in ME", "BS in ME jobs", "BS IN ME JOBS", "find me jobs with a BS in ME"])
+def test_a_field_of_study_that_is_a_filler_word_keeps_its_meaning(planner, query):
+    plan = plan_of(planner, query)
+    assert plan.intent == "job_search" and "mechanical engineering" in plan.semantic_text and plan.clauses == [], (plan.semantic_text, plan.clauses)
+
+
 @pytest.mark.parametrize("query, word", [("BA in NYC", "BA"), ("BA in Chicago", "BA"), ("MS in Seattle", "MS"), ("MA in Boston", "MA"),
                                          ("bsn in texas", "bsn")])
 def test_an_abbreviation_before_in_a_place_is_left_to_the_other_rules(planner, query, word):
