@@ -1368,7 +1368,11 @@ class RulePlanner:
                 phrase = state.text[span[0].start():span[-1].end()].rstrip(".")
                 before = state.text[max(0, span[0].start() - CUE_WINDOW):span[0].start()]
                 listed = any(_LIST_JOIN.match(state.text[e:span[0].start()]) for _, e, _, _, _ in found[-3:] if span[0].start() - e <= CUE_WINDOW)
-                cue = bool(_PLACE_CUE.search(before)) or bool(_NEGATION.search(before)) or listed or bool(_PLACE_AFTER.match(state.text, span[-1].end()))
+                # "IT JOBS IN OR WA": in capitals throughout, a state code right after a state code read as a place extends the list
+                code_listed = (shouted and n == 1 and len(phrase) == 2 and bool(found) and len(found[-1][2]) == 2
+                               and found[-1][3].kind == "state" and re.fullmatch(r"\s+", state.text[found[-1][1]:span[0].start()]) is not None)
+                cue = (bool(_PLACE_CUE.search(before)) or bool(_NEGATION.search(before)) or listed or code_listed
+                       or bool(_PLACE_AFTER.match(state.text, span[-1].end())))
                 # "qa eng tx", "nurse jobs FL": a state code that ends the query after the role is where, as "in tx" is.
                 cue = cue or (n == 1 and i > 0 and len(phrase) == 2
                               and fold(phrase) not in (_BARE_CODE_CREDENTIALS if phrase.isupper() else _BARE_CODE_WORDS)
@@ -1439,6 +1443,8 @@ class RulePlanner:
                 part = _PART_OF_PLACE.search(state.text, max(0, span[0].start() - 20), span[0].start())
                 begins = part.start() if part and state.free(part.start(), part.end()) else span[0].start()
                 negated, neg_start = state.negation_before(begins, [(s, e, neg) for s, e, _, _, neg in found])
+                if code_listed and not negated and found[-1][4]:
+                    negated, neg_start = True, begins  # "NOT IN OR WA": the list's negation
                 if negated:
                     state.take(neg_start, begins)
                 state.take(begins, span[0].start())

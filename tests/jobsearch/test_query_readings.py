@@ -337,6 +337,14 @@ def test_a_retirement_plan_in_brackets_is_one_word(planner):
 TEXAS = 4736286
 
 
+@pytest.mark.parametrize("query, states", [("IT JOBS IN OR WA", {5744337, 5815135}), ("TEACHER JOBS IN OR ID", {5744337, 5596512}),
+                                           ("RN JOBS IN TX CA", {TEXAS, CALIFORNIA}), ("IT JOBS IN WA OR", {5744337, 5815135})])
+def test_in_capitals_a_state_code_right_after_a_state_extends_the_list(planner, query, states):
+    plan = plan_of(planner, query)
+    assert plan.clauses == [{"geo": {"in": sorted(states)}}], plan.clauses
+    assert not any(w in plan.semantic_text.split() for w in ("WA", "ID", "CA", "OR")), plan.semantic_text
+
+
 @pytest.mark.parametrize("query, state", [("Remote Jobs In Ca", CALIFORNIA), ("Nurse Jobs In Tx", TEXAS)])
 def test_a_query_in_title_case_keeps_its_state_codes(planner, query, state):
     assert str(state) in json.dumps(plan_of(planner, query).clauses)
