@@ -284,8 +284,8 @@ _SIDE_ROLE = re.compile(r"\b(?:outside|inside)(?=[\s-]+(?:sales|plant|counsel|op
                         re.IGNORECASE)
 # Examples after a ruled-out kind of work ("no store jobs like optician or keyholder", "not retail, e.g. cashier/stocker").
 _RULED_OUT_EXAMPLES = re.compile(r"\s*,?\s*\(?\s*(?:like|such\s+as|e\.?\s?g\.?,?|including|for\s+(?:example|instance),?|say)\s+"
-                                 r"(?P<items>[A-Za-z][\w-]*(?:\s+(?!(?:or|and)\b)[A-Za-z][\w-]*)?(?:\s*(?:,|/|\bor\b|\band\b|&)\s*(?:or\s+|and\s+)?"
-                                 r"[A-Za-z][\w-]*(?:\s+(?!(?:or|and|in|at|near|for|with)\b)[A-Za-z][\w-]*)?){0,5})\s*\)?", re.IGNORECASE)
+                                 r"(?P<items>[A-Za-z][\w-]*(?:\s+(?!(?:or|and)\b)[A-Za-z][\w-]*){0,2}(?:\s*(?:,|/|\bor\b|\band\b|&)\s*(?:or\s+|and\s+)?"
+                                 r"[A-Za-z][\w-]*(?:\s+(?!(?:or|and|in|at|near|for|with)\b)[A-Za-z][\w-]*){0,2}){0,5})\s*\)?", re.IGNORECASE)
 # Right before those examples, within the same clause: the negation of the kind ("no store jobs", "not retail").
 _RULED_OUT_BEFORE = re.compile(r"\b(?:no|not|never|without|except|excluding|avoid(?:ing)?|anything\s+but|other\s+than|nothing\s+in)\s+"
                                r"(?:[\w-]+\s+){0,3}[\w-]+\W*$", re.IGNORECASE)
@@ -1894,9 +1894,12 @@ class RulePlanner:
                              r"(?:\s+(?:roles?|jobs?|positions?|titles?|openings?)\b|(?=\s*(?:$|[,.;!?])))", re.IGNORECASE)
         # "no store jobs like optician or keyholder", "not retail, e.g. cashier/stocker": the examples of a kind of work ruled out
         # are ruled out too, whichever rule read the kind.
+        kinds = []
         for examples in state.matches(_RULED_OUT_EXAMPLES):
-            if not _RULED_OUT_BEFORE.search(state.text, max(0, examples.start() - CUE_WINDOW), examples.start()):
+            kind = _RULED_OUT_BEFORE.search(state.text, max(0, examples.start() - CUE_WINDOW), examples.start())
+            if not kind:
                 continue
+            kinds.append(kind)
             ids, named = [], []
             for example in re.split(r"\s*(?:,|/|\bor\b|\band\b|&)\s*", examples.group("items")):
                 example = re.sub(r"\s+(?:roles?|jobs?|positions?|titles?|work)$", "", example.strip(), flags=re.IGNORECASE)
@@ -1909,6 +1912,15 @@ class RulePlanner:
             else:
                 plan.add_clause(examples.group(0).strip(" ,()"), "the title does not say " + " or ".join(f"\"{w}\"" for w in named)
                                 + " (nor a word of their families)" * (len(ids) > len(named)), {"not": {"title_terms": {"in": ids}}})
+        self._title_words_ruled_out(state, plan, pattern)
+        for kind in kinds:
+            # "no food service like server or bartender": the kind ruled out is no topic either, whichever words no rule read
+            free = "".join(ch for i, ch in enumerate(state.text[kind.start():kind.end()], kind.start()) if state.free(i, i + 1))
+            state.take(kind.start(), kind.end())
+            if re.search(r"[A-Za-z]{2}", re.sub(r"^\W*\w+", "", free.strip())):
+                plan.notes.append(f"\"{kind.group(0).strip(' ,(')}\" names a kind of work ruled out; it was left out of the search.")
+
+    def _title_words_ruled_out(self, state: _Text, plan: QueryPlan, pattern: re.Pattern) -> None:
         taken_to = 0
         for start in [m.start() for m in re.finditer(r"(?<![\w-])[A-Za-z]", state.text)]:
             match = pattern.match(state.text, start) if start >= taken_to else None

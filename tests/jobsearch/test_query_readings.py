@@ -306,6 +306,16 @@ def test_json_lists_are_read_as_alternatives(planner):
     assert plan.semantic_text == "nurse" and str(BOSTON) in json.dumps(plan.clauses) and "5419384" in json.dumps(plan.clauses)
 
 
+@pytest.mark.parametrize("query, kind", [("no food service like server or bartender", "food service"),
+                                         ("not warehouse work like picker or packer", "warehouse"),
+                                         ("no healthcare like nursing or CNA", "healthcare"), ("no startups like uber", "startups"),
+                                         ("nurse jobs in Boston, no hospitality like hotel front desk", "hospitality")])
+def test_a_kind_of_work_ruled_out_with_examples_is_no_topic(planner, query, kind):
+    plan = plan_of(planner, query)
+    assert kind not in plan.semantic_text and any(kind in note and "left out" in note for note in plan.notes), (plan.semantic_text, plan.notes)
+    assert "front" not in plan.semantic_text and "desk" not in plan.semantic_text  # an example of three words is one example
+
+
 @pytest.mark.parametrize("query, topic", [("customer support not technical support", "customer support"),
                                           ("support jobs, not technical support", "support")])
 def test_ruling_out_technical_support_keeps_the_other_support_work(planner, query, topic):
