@@ -1863,7 +1863,19 @@ class RulePlanner:
             following = re.match(r"\s+([A-Za-z][\w-]*)", state.text[match.end():])
             if (key in _FUNCTION_ADJECTIVES and following is not None and match.group(0).lower() == key
                     and self.catalog.title_term_ids_for([f"{key} {fold(following.group(1))}"])):
-                continue  # "not technical support", "no technical writer roles": a title, ruled out by its words, not all tech work
+                # "not technical support", "no technical writer roles": a title, ruled out by its words, not all tech work
+                words = f"{match.group(0)} {following.group(1)}"
+                ids = self.catalog.title_term_ids_for(self._ruled_out_with(words))
+                end = match.end() + following.end()
+                noun = re.match(r"\s+(?:roles?|jobs?|positions?|titles?|openings?)\b", state.text[end:], re.IGNORECASE)
+                end += noun.end() if noun else 0
+                if state.free(neg_start, end):
+                    mentions.append((match.start(), end, True))
+                    state.take(neg_start, end)
+                    plan.add_clause(state.text[neg_start:end].strip(), f"the title does not say \"{words}\""
+                                    + (" (nor a word of its family)" if len(ids) > len(self.catalog.title_term_ids_for([words])) else ""),
+                                    {"not": {"title_terms": {"in": ids}}})
+                continue
             function = _FUNCTION_ALIASES.get(key, key)
             if function == "management" or function not in FUNCTIONS:
                 continue

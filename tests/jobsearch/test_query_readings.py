@@ -306,6 +306,17 @@ def test_json_lists_are_read_as_alternatives(planner):
     assert plan.semantic_text == "nurse" and str(BOSTON) in json.dumps(plan.clauses) and "5419384" in json.dumps(plan.clauses)
 
 
+@pytest.mark.parametrize("query", ["not technical support but help desk ok", "help desk, not technical support please",
+                                   "help desk roles but no technical support thanks"])
+def test_technical_support_ruled_out_before_other_words_is_ruled_out_by_its_title_words(planner, query):
+    plan = plan_of(planner, query)
+    ids = planner.catalog.title_term_ids_for(["technical support"])
+    assert plan.semantic_text.startswith("help desk") and "technical" not in plan.semantic_text, plan.semantic_text
+    assert ids and any(c.get("not", {}).get("title_terms", {}).get("in", []) and set(ids) <= set(c["not"]["title_terms"]["in"])
+                       for c in plan.clauses), plan.clauses
+    assert "category" not in json.dumps(plan.clauses)
+
+
 @pytest.mark.parametrize("query, kind", [("no food service like server or bartender", "food service"),
                                          ("not warehouse work like picker or packer", "warehouse"),
                                          ("no healthcare like nursing or CNA", "healthcare"), ("no startups like uber", "startups"),
