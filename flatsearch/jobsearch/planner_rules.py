@@ -920,7 +920,7 @@ class RulePlanner:
             after = state.text[match.end():match.end() + CUE_WINDOW // 2]
             near = re.split(r"[.;!?]", before)[-1] + " " + re.split(r"[.;!?]", after)[0]
             if (not _STUDENT_LEVEL.search(near) and not _STUDENT_LEVEL.search(match.group(0))
-                    or re.search(r"\b(?:posted|added|listed|published|opened)\s+$", before, re.IGNORECASE)):
+                    or re.search(r"\b(?:posted|added|listed|published|opened|since|from|after)\s+$", before, re.IGNORECASE)):
                 continue
             if re.search(r"\d", match.group(0)):
                 state.keep(match.start(), match.end())

@@ -85,6 +85,12 @@ def test_pay_beside_hours_is_still_pay(planner):
     assert plan_of(planner, "30+ hours a week at $25/hr").clauses == [{"salary_max": {"gte": 52000.0}}]
 
 
+@pytest.mark.parametrize("query", ["new grad roles since this year", "internships from this year", "intern jobs posted since this year",
+                                   "new grad jobs from this year"])
+def test_since_or_from_before_the_year_keeps_the_posted_since_window(planner, query):
+    assert any("posted_at" in json.dumps(c) for c in plan_of(planner, query).clauses)
+
+
 @pytest.mark.parametrize("query, floor", [("$40 hour nurse", 83200.0), ("$18 hour", 37440.0), ("rn $60 hr", 124800.0),
                                           ("$50 hr welder", 104000.0), ("$30 hour, 12 hour shifts", 62400.0)])
 def test_an_amount_with_a_currency_sign_before_hour_is_an_hourly_rate(planner, query, floor):
