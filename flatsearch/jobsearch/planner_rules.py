@@ -276,6 +276,13 @@ _DEGREE_WORD = (r"(?:(?-i:BE|BEng|B\.E\.)|b\.?a\.?|b\.?s\.?|bsc|b\.sc\.?|bba|bfa
 _DEGREE = re.compile(r"(?<![\w.])" + _DEGREE_WORD + r"(?:\s*(?:/|,|\bor\b|\band\b)\s*" + _DEGREE_WORD + r")*"  # "MS/PhD in ML"
                      r"(?:\s+degree)?(?:\s+of\s+(?:science|arts|business\s+administration|engineering|fine\s+arts|public\s+health|social\s+work))?"
                      r"(?:\s+(?:degree\s+)?(?:in|of)\s+(?=[A-Za-z])|\s+degree\b)", re.IGNORECASE)
+# Roles that work on a make or product rather than for its maker, within two words after the name ("Honda technician",
+# "toyota service advisor", "Salesforce developer"); an engineer only after a platform (_PLATFORM_BRANDS).
+_PRODUCT_ROLE = re.compile(r"\s+(?:[A-Za-z][\w+#-]*\s+){0,2}?(?:technicians?|techs?|mechanics?|admins?|administrators?|developers?|devs?|"
+                           r"consultants?|architects?|specialists?|analysts?|advis[oe]rs?|genius(?:es)?|installers?|repairers?|"
+                           r"(?P<engineer>engineers?))\b", re.IGNORECASE)
+_PLATFORM_BRANDS = frozenset("aws salesforce sap oracle cisco vmware workday hubspot zendesk splunk mongodb shopify cerner".split()) | {
+    "red hat", "epic systems"}
 # Degree words that never name a role: left out of the search even before a place ("MBA in Boston").
 _DEGREE_ONLY = re.compile(r"mba|ph\.?\s?d\.?|doctorate|associate'?s|bachelor'?s|bachelors|master'?s|masters", re.IGNORECASE)
 # Roles named for where they work ("outside sales", "inside sales rep", "outside plant technician"): "outside" there is part
@@ -1029,12 +1036,13 @@ class RulePlanner:
                 # "not at Amazon or Microsoft": a name listed after a negated one is negated too (catalog names count as well).
                 negated, neg_start = state.negation_before(match.start(), sorted(m for m in mentions if m[1] <= match.start()))
                 if (not negated and fold(name) in _product_brands() and _COMPANY_CUE.search(state.text[:match.start()]) is None
-                        and self._before_role(state.text, match.end())):
+                        and self._before_role(state.text, match.end(), name)):
                     # "Honda technician", "Salesforce developer": a make or product the work is on, not the employer (dealers
                     # hire Honda technicians): its name stays a word of the search instead of a company filter nothing meets.
                     state.keep(match.start(), match.end())
-                    plan.notes.append(f"No postings from {name} are in this corpus; \"{name}\" before a role was read as what the work "
-                                      "is on and searched as a word, not used as a company filter.")
+                    if name[:1].isupper() or self._followed_by_jobs(state.text, match.end()):  # else never a company filter
+                        plan.notes.append(f"No postings from {name} are in this corpus; \"{name}\" before a role was read as what the work "
+                                          "is on and searched as a word, not used as a company filter.")
                     continue
                 if not (name[:1].isupper() or _COMPANY_CUE.search(state.text[:match.start()]) or negated
                         or self._followed_by_jobs(state.text, match.end())):
@@ -1123,14 +1131,13 @@ class RulePlanner:
         singulars = {last[:-1], last[:-2] if last.endswith("es") else last[:-1], last[:-3] + "y" if last.endswith("ies") else last[:-1]}
         return any(w in common_words() or w in self.lexicon.known or w in self.vocabulary for w in singulars)
 
-    def _before_role(self, text: str, end: int) -> bool:
-        """Whether a role follows a name directly ("Honda technician", "Apple Genius jobs"): a word that is no job word
-        ("Honda jobs"), filler ("Tesla in Austin"), work mode or pay word ("Tesla remote jobs")."""
-        following = re.match(r"\s+([A-Za-z][\w+#-]*)", text[end:])
+    def _before_role(self, text: str, end: int, name: str = "") -> bool:
+        """Whether a role that works on a product follows a name ("Honda technician", "Apple Genius jobs", "Salesforce
+        developer"), within two words; an engineer only after a platform ("AWS engineer"), as "Apple engineer" is Apple's."""
+        following = _PRODUCT_ROLE.match(text, end)
         if following is None:
             return False
-        word = fold(following.group(1))
-        return not (_JOB_WORDS.fullmatch(word) or word in _FILLER or word in _NOT_FUNCTION_WORDS or word in ("is", "hiring"))
+        return following.group("engineer") is None or fold(name) in _PLATFORM_BRANDS
 
     def _is_company_here(self, text: str, start: int, end: int, name: str, company: int, *, cue: bool) -> bool:
         """Whether a catalog name written at text[start:end] means the company. Ordinary words ("better",
