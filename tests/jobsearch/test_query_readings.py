@@ -149,6 +149,15 @@ def test_a_plural_common_noun_after_at_is_a_kind_of_workplace(planner, query, to
     assert plan.clauses == [] and plan.semantic_text == topic
 
 
+@pytest.mark.parametrize("query, name", [("jobs at Staples", "Staples"), ("jobs at Michaels", "Michaels"), ("jobs at Lowes", "Lowes"),
+                                         ("jobs at Sonos", "Sonos"), ("retail jobs at staples", "staples")])
+def test_an_employer_named_as_a_plural_after_at_is_the_company(planner, query, name):
+    if name.lower() in {c.lower() for c in planner.catalog.company_ids}:
+        pytest.skip(f"{name} has postings in this catalog")
+    plan = plan_of(planner, query)
+    assert {"company": {"in": [NO_COMPANY_ID]}} in plan.clauses and name not in plan.semantic_text, (plan.semantic_text, plan.clauses)
+
+
 def test_a_made_up_name_after_at_is_still_a_company(planner):
     assert plan_of(planner, "Jobs at Hooli").clauses == [{"company": {"in": [NO_COMPANY_ID]}}]
 
