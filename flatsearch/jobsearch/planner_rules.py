@@ -1376,7 +1376,9 @@ class RulePlanner:
                 before = state.text[max(0, span[0].start() - CUE_WINDOW):span[0].start()]
                 listed = any(_LIST_JOIN.match(state.text[e:span[0].start()]) for _, e, _, _, _ in found[-3:] if span[0].start() - e <= CUE_WINDOW)
                 # "IT JOBS IN OR WA": in capitals throughout, a state code right after a state code read as a place extends the list
+                # ("CA OR WA": an "OR" between two codes is the list's joiner)
                 code_listed = (shouted and n == 1 and len(phrase) == 2 and bool(found) and len(found[-1][2]) == 2
+                               and not (fold(phrase) == "or" and re.match(r"\s+[A-Za-z]", state.text[span[-1].end():]))
                                and found[-1][3].kind == "state" and re.fullmatch(r"\s+", state.text[found[-1][1]:span[0].start()]) is not None)
                 cue = (bool(_PLACE_CUE.search(before)) or bool(_NEGATION.search(before)) or listed or code_listed
                        or bool(_PLACE_AFTER.match(state.text, span[-1].end())))

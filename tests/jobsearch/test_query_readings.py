@@ -384,7 +384,8 @@ TEXAS = 4736286
 
 
 @pytest.mark.parametrize("query, states", [("IT JOBS IN OR WA", {5744337, 5815135}), ("TEACHER JOBS IN OR ID", {5744337, 5596512}),
-                                           ("RN JOBS IN TX CA", {TEXAS, CALIFORNIA}), ("IT JOBS IN WA OR", {5744337, 5815135})])
+                                           ("RN JOBS IN TX CA", {TEXAS, CALIFORNIA}), ("IT JOBS IN WA OR", {5744337, 5815135}),
+                                           ("NURSE JOBS IN CA OR WA", {CALIFORNIA, 5815135}), ("TEACHER JOBS IN ME OR NH", {4971068, 5090174})])
 def test_in_capitals_a_state_code_right_after_a_state_extends_the_list(planner, query, states):
     plan = plan_of(planner, query)
     assert plan.clauses == [{"geo": {"in": sorted(states)}}], plan.clauses
