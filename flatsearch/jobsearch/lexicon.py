@@ -123,6 +123,9 @@ _CODE_WORD_KEY = re.compile(r"roles?|titles?|jobs?|positions?|occupations?|profe
                             re.IGNORECASE)
 
 
+_INNER = "\x01"  # marks the words of an object inside another, which its outer key passes on as they are
+
+
 def _key_words(key: str) -> list[str]:
     """A JSON key's words: "not_company" -> ["not", "company"], "excludedCities" -> ["excluded", "cities"]."""
     return [w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", key)]
@@ -140,12 +143,14 @@ def _code_cue(key: str, value: str) -> str | None:
             return ""  # {"pay_type": "hourly"}: a word, no amount
         if negated:
             return None
+        if re.match(r"\s*(?:[<>]|under|over|below|above|at\s+(?:least|most)|up\s+to|min|max|from|between)", value, re.IGNORECASE):
+            return "paying "  # {"salary": "< 90000"}: the value says which bound
         return "paying at most " if any(_CODE_CEILING_KEY.fullmatch(w) for w in words) else "paying at least "
     if any(_CODE_PLACE_KEY.fullmatch(w) for w in words):
         return "not in " if negated else "in "
     if any(_CODE_COMPANY_KEY.fullmatch(w) for w in words):
         return "not at " if negated else "at "
-    if any(_CODE_WORD_KEY.fullmatch(w) for w in words):
+    if any(_CODE_WORD_KEY.fullmatch(w) for w in words) or negated:  # {"exclude": "night shift"}: "not night shift"
         return "not " if negated else ""
     if len(value.split()) >= 3:
         return ""  # a key of its own naming ({"looking_for": "remote data engineer roles"}): free text
@@ -160,6 +165,10 @@ def _code_words(match: re.Match) -> str:
         key, value = pair.group("key"), pair.group("text")
         if pair.group("list") is not None:  # "skills": ["python", "sql"]
             value = " or ".join(re.findall(r"\"([^\"]{1,100})\"", pair.group("list")))
+        if value is not None and value.startswith(_INNER):
+            if value[1:].strip():  # an inner object's words, read already by their own keys
+                words.append(value[1:].strip())
+            continue
         if value is None:
             if pair.group("word").lower() == "true" and re.fullmatch(r"[A-Za-z][\w -]{1,30}", key):
                 words.append(" ".join(_key_words(key)))
@@ -173,10 +182,12 @@ def _code_words(match: re.Match) -> str:
         cue = _code_cue(key, value)
         if cue is None:
             continue
+        if cue == "paying ":
+            value = re.sub(r"^\s*<\s*=?", "at most ", re.sub(r"^\s*>\s*=?", "at least ", value))
         words.append(cue + value)
     words = ", ".join(words).replace('"', " ")
     # An object inside another ({"filters": {"city": "Boston"}}) is read as a string value of the outer one.
-    return f' "{words}" ' if re.search(r":\s*$", match.string[:match.start()]) else f" {words} "
+    return f' "{_INNER}{words}" ' if re.search(r":\s*$", match.string[:match.start()]) else f" {words} "
 
 
 def strip_code(text: str) -> str:
@@ -197,7 +208,7 @@ def strip_code(text: str) -> str:
         text, count = _CODE.subn(_code_words, text)
         if not count:
             break
-    return " ".join(text.split())
+    return " ".join(text.replace(_INNER, " ").split())
 
 
 @lru_cache(maxsize=1)

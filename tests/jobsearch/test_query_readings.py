@@ -242,6 +242,18 @@ def test_json_pay_keys_say_whether_the_amount_is_a_floor_or_a_cap(planner, query
     assert f'"{op}": 90000.0' in clauses and ('"gte"' not in clauses if op == "lte" else True), clauses
 
 
+@pytest.mark.parametrize("query, op", [('{"role": "engineer", "salary": "< 90000"}', "lte"), ('{"role": "engineer", "salary": "> 90000"}', "gte"),
+                                       ('{"role": "engineer", "pay": "under 90k"}', "lte")])
+def test_a_json_pay_string_with_its_own_comparison_says_the_bound(planner, query, op):
+    plan = plan_of(planner, query)
+    assert f'"{op}": 90000.0' in json.dumps(plan.clauses) and plan.semantic_text == "engineer", (plan.semantic_text, plan.clauses)
+
+
+def test_a_json_key_that_only_rules_out_negates_its_value(planner):
+    plan = plan_of(planner, '{"job": "nurse", "exclude": "night shift"}')
+    assert plan.semantic_text == "nurse" and "night" not in plan.semantic_text
+
+
 @pytest.mark.parametrize("query", ['{"role": "nurse", "pay_type": "hourly"}', '{"role": "nurse", "id": "abc123", "password": "hunter2"}',
                                    '{"role": "nurse", "user": "jdoe", "token": "x9f2"}'])
 def test_json_values_of_keys_naming_no_part_of_a_job_are_no_pay_or_words(planner, query):
