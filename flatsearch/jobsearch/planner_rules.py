@@ -279,7 +279,7 @@ _DEGREE = re.compile(r"(?<![\w.])" + _DEGREE_WORD + r"(?:\s*(?:/|,|\bor\b|\band\
 # Roles that work on a make or product rather than for its maker, within two words after the name ("Honda technician",
 # "toyota service advisor", "Salesforce developer"); an engineer only after a platform (_PLATFORM_BRANDS).
 _PRODUCT_ROLE = re.compile(r"\s+(?:[A-Za-z][\w+#-]*\s+){0,2}?(?:technicians?|techs?|mechanics?|admins?|administrators?|developers?|devs?|"
-                           r"consultants?|architects?|specialists?|analysts?|advis[oe]rs?|genius(?:es)?|installers?|repairers?|"
+                           r"consultants?|architects?|specialists?|analysts?|advis[oe]rs?|genius(?:es)?|installers?|repairers?|dbas?|programmers?|"
                            r"(?P<engineer>engineers?))\b", re.IGNORECASE)
 _PLATFORM_BRANDS = frozenset("aws salesforce sap oracle cisco vmware workday hubspot zendesk splunk mongodb shopify cerner".split()) | {
     "red hat", "epic systems"}

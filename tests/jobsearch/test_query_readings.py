@@ -22,7 +22,7 @@ def _absent(planner, name):
 
 @pytest.mark.parametrize("query, brand", [("honda technician jobs", "honda"), ("Honda Technician jobs", "Honda"), ("Samsung technician jobs", "Samsung"),
                                           ("Apple Genius jobs", "Apple"), ("toyota service advisor", "toyota"), ("BMW technician near Denver", "BMW"),
-                                          ("Salesforce developer jobs", "Salesforce")])
+                                          ("Salesforce developer jobs", "Salesforce"), ("Oracle DBA", "Oracle")])
 def test_a_make_or_product_before_a_role_is_searched_as_a_word(planner, query, brand):
     if not _absent(planner, brand):
         pytest.skip(f"{brand} has postings in this catalog: a company filter is right")
