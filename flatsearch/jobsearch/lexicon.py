@@ -110,7 +110,7 @@ _CODE_PLACE_KEY = re.compile(r"cit(?:y|ies)|loc|locations?|place|states?|country
 _CODE_COMPANY_KEY = re.compile(r"compan(?:y|ies)|employers?|organi[sz]ations?|orgs?|firms?", re.IGNORECASE)
 _CODE_PAY_KEY = re.compile(r"salary|salaries|pay|compensation|comp|wages?|rate", re.IGNORECASE)
 # A key that rules its value out ("not_company", "excluded_cities", "company_exclude") or caps it ("max_salary").
-_CODE_NEGATING_KEY = re.compile(r"not|no|non|exclude[ds]?|excluding|except|without|avoid|blacklist(?:ed)?|blocked|block|ignore|skip",
+_CODE_NEGATING_KEY = re.compile(r"not|no|non|exclude[ds]?|excluding|except|without|avoid|blacklist(?:ed)?|blocklist(?:ed)?|ignore|skip",
                                 re.IGNORECASE)
 _CODE_CEILING_KEY = re.compile(r"max|maximum|upto|ceiling|cap|most|high|highest|top", re.IGNORECASE)
 # Keys whose values are words of the search: a role, skill, place, company, pay, work mode or level, or free text. The

@@ -255,11 +255,11 @@ def test_a_json_key_that_only_rules_out_negates_its_value(planner):
 
 
 @pytest.mark.parametrize("query", ['{"role": "nurse", "pay_type": "hourly"}', '{"role": "nurse", "id": "abc123", "password": "hunter2"}',
-                                   '{"role": "nurse", "user": "jdoe", "token": "x9f2"}'])
+                                   '{"role": "nurse", "user": "jdoe", "token": "x9f2"}', '{"role": "nurse", "block": "Downtown"}'])
 def test_json_values_of_keys_naming_no_part_of_a_job_are_no_pay_or_words(planner, query):
     plan = plan_of(planner, query)
     assert "salary" not in json.dumps(plan.clauses) and not re.search(r"abc123|hunter2|jdoe|x9f2|paying", plan.semantic_text)
-    assert plan.semantic_text.startswith("nurse")
+    assert plan.semantic_text.startswith("nurse") and plan.clauses == [] and "Downtown" not in plan.semantic_text
 
 
 @pytest.mark.parametrize("query, topic", [("BS in Nursing", "Nursing"), ("BS in Nursing jobs in Boston", "Nursing")])
