@@ -1399,6 +1399,9 @@ class RulePlanner:
                 if (n == 1 and shouted and fold(phrase) in _WORD_LIKE_CODES
                         and re.match(r"\s+(?:near|around|in|at|close|within|outside|from|the|based)\b", state.text[span[-1].end():], re.IGNORECASE)):
                     continue  # "JOBS IN OR NEAR PORTLAND": in capitals throughout, a code before a place cue is the word
+                if (n == 1 and shouted and fold(phrase) == "in" and re.search(r"\b(?:NOT|EXCEPT|BUT|ANYWHERE|JOBS?|ROLES?|WORK)\s+$", before)
+                        and re.match(r"\s+[A-Z]", state.text[span[-1].end():])):
+                    continue  # "NURSE JOBS NOT IN TEXAS": in capitals throughout, "IN" before a name after a negation is the word
                 if n == 1 and not cue and self._modifies_role(state.text, span[0]):
                     continue  # "dc technician": the role abbreviation (data center) before a title word, not Washington
                 # "in mass spectrometry", "penn medicine", "cali, colombia": an old state abbreviation followed by a name is a word

@@ -404,6 +404,14 @@ def test_in_capitals_a_state_code_right_after_a_state_extends_the_list(planner, 
     assert not any(w in plan.semantic_text.split() for w in ("WA", "ID", "CA", "OR")), plan.semantic_text
 
 
+@pytest.mark.parametrize("query, states", [("NURSE JOBS NOT IN TEXAS", {TEXAS}), ("NURSE JOBS NOT IN OR WA", {5744337, 5815135}),
+                                           ("IT JOBS EXCEPT IN CALIFORNIA", {CALIFORNIA})])
+def test_in_capitals_in_after_a_negation_is_the_word(planner, query, states):
+    clauses = plan_of(planner, query).clauses
+    excluded = [set(c["not"]["geo"]["in"]) for c in clauses if "geo" in c.get("not", {})]
+    assert excluded == [states], clauses  # not Indiana
+
+
 @pytest.mark.parametrize("query, state", [("Remote Jobs In Ca", CALIFORNIA), ("Nurse Jobs In Tx", TEXAS)])
 def test_a_query_in_title_case_keeps_its_state_codes(planner, query, state):
     assert str(state) in json.dumps(plan_of(planner, query).clauses)
