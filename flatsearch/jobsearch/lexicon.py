@@ -103,10 +103,58 @@ _CODE = re.compile(r"\{\s*\"[^{}]{0,500}\}")
 
 _CODE_PAIR = re.compile(r"\"(?P<key>[^\"]{1,60})\"\s*:\s*(?:\"(?P<text>[^\"]{0,200})\"|(?P<word>true|false|null|-?\d+(?:\.\d+)?)|"
                         r"\[(?P<list>[^\[\]]{0,300})\])", re.IGNORECASE)
-# Keys whose value is read with the word a query would say before it ({"city": "Boston"}: "in Boston").
-_CODE_KEY_CUES = ((re.compile(r"city|loc|place|state|country|region|where|metro|area", re.IGNORECASE), "in "),
-                  (re.compile(r"company|employer|organi[sz]ation", re.IGNORECASE), "at "),
-                  (re.compile(r"salary|pay|compensation|wage", re.IGNORECASE), "paying at least "))
+# Keys whose value is read with the word a query would say before it ({"city": "Boston"}: "in Boston"), as words of the key
+# (split at "_", "-", spaces and capitals: "excludedCities" is "excluded cities").
+_CODE_PLACE_KEY = re.compile(r"cit(?:y|ies)|loc|locations?|place|states?|country|countries|regions?|where|metros?|areas?|zip|geo|"
+                             r"towns?|cities", re.IGNORECASE)
+_CODE_COMPANY_KEY = re.compile(r"compan(?:y|ies)|employers?|organi[sz]ations?|orgs?|firms?", re.IGNORECASE)
+_CODE_PAY_KEY = re.compile(r"salary|salaries|pay|compensation|comp|wages?|rate", re.IGNORECASE)
+# A key that rules its value out ("not_company", "excluded_cities", "company_exclude") or caps it ("max_salary").
+_CODE_NEGATING_KEY = re.compile(r"not|no|non|exclude[ds]?|excluding|except|without|avoid|blacklist(?:ed)?|blocklist(?:ed)?|ignore|skip",
+                                re.IGNORECASE)
+_CODE_CEILING_KEY = re.compile(r"max|maximum|upto|ceiling|cap|most|high|highest|top", re.IGNORECASE)
+# Keys whose values are words of the search: a role, skill, place, company, pay, work mode or level, or free text. The
+# values of other keys ({"id": "abc123"}, {"password": "hunter2"}) are no words of a job.
+_CODE_WORD_KEY = re.compile(r"roles?|titles?|jobs?|positions?|occupations?|professions?|skills?|keywords?|terms?|query|q|search|text|"
+                            r"description|prompt|request|input|message|industry|industries|sectors?|fields?|functions?|departments?|"
+                            r"categor(?:y|ies)|modes?|remote|onsite|hybrid|workplace|type|schedule|shift|employment|contract|"
+                            r"levels?|seniority|experience|benefits?|visa|sponsorship|relocation|education|degree|major|"
+                            r"filters?|criteria|params|parameters|preferences?|options|constraints|requirements?|wants?|looking|for",
+                            re.IGNORECASE)
+
+
+_INNER = "\x01"  # marks the words of an object inside another, which its outer key passes on as they are
+
+
+def _key_words(key: str) -> list[str]:
+    """A JSON key's words: "not_company" -> ["not", "company"], "excludedCities" -> ["excluded", "cities"]."""
+    return [w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", key)]
+
+
+def _code_cue(key: str, value: str) -> str | None:
+    """The words a query would say before a key's value ("in ", "not at ", "paying at most "), "" for none, or None when
+    the value is no word of the search."""
+    words = _key_words(key)
+    negated = any(_CODE_NEGATING_KEY.fullmatch(w) for w in words)
+    if "up" in words and "to" in words:
+        words.append("upto")
+    if any(_CODE_PAY_KEY.fullmatch(w) for w in words):
+        if not re.search(r"\d", value):
+            return ""  # {"pay_type": "hourly"}: a word, no amount
+        if negated:
+            return None
+        if re.match(r"\s*(?:[<>]|under|over|below|above|at\s+(?:least|most)|up\s+to|min|max|from|between)", value, re.IGNORECASE):
+            return "paying "  # {"salary": "< 90000"}: the value says which bound
+        return "paying at most " if any(_CODE_CEILING_KEY.fullmatch(w) for w in words) else "paying at least "
+    if any(_CODE_PLACE_KEY.fullmatch(w) for w in words):
+        return "not in " if negated else "in "
+    if any(_CODE_COMPANY_KEY.fullmatch(w) for w in words):
+        return "not at " if negated else "at "
+    if any(_CODE_WORD_KEY.fullmatch(w) for w in words) or negated:  # {"exclude": "night shift"}: "not night shift"
+        return "not " if negated else ""
+    if len(value.split()) >= 3:
+        return ""  # a key of its own naming ({"looking_for": "remote data engineer roles"}): free text
+    return None
 
 
 def _code_words(match: re.Match) -> str:
@@ -117,24 +165,35 @@ def _code_words(match: re.Match) -> str:
         key, value = pair.group("key"), pair.group("text")
         if pair.group("list") is not None:  # "skills": ["python", "sql"]
             value = " or ".join(re.findall(r"\"([^\"]{1,100})\"", pair.group("list")))
+        if value is not None and value.startswith(_INNER):
+            if value[1:].strip():  # an inner object's words, read already by their own keys
+                words.append(value[1:].strip())
+            continue
         if value is None:
             if pair.group("word").lower() == "true" and re.fullmatch(r"[A-Za-z][\w -]{1,30}", key):
-                words.append(key.replace("_", " "))
-            elif re.fullmatch(r"\d+(?:\.\d+)?", pair.group("word")) and float(pair.group("word")) > 0 and _CODE_KEY_CUES[2][0].search(key):
-                words.append(_CODE_KEY_CUES[2][1] + pair.group("word"))
+                words.append(" ".join(_key_words(key)))
+            elif re.fullmatch(r"\d+(?:\.\d+)?", pair.group("word")) and float(pair.group("word")) > 0:
+                cue = _code_cue(key, pair.group("word"))
+                if cue and cue.startswith("paying"):
+                    words.append(cue + pair.group("word"))
             continue
-        if not re.search(r"[A-Za-z]", value):
+        if not re.search(r"[A-Za-z]", value) and not (re.search(r"\d", value) and _CODE_PAY_KEY.search(key)):
             continue  # "1==1", "": no words
-        cue = next((c for pattern, c in _CODE_KEY_CUES if pattern.search(key)), "")
+        cue = _code_cue(key, value)
+        if cue is None:
+            continue
+        if cue == "paying ":
+            value = re.sub(r"^\s*<\s*=?", "at most ", re.sub(r"^\s*>\s*=?", "at least ", value))
         words.append(cue + value)
     words = ", ".join(words).replace('"', " ")
     # An object inside another ({"filters": {"city": "Boston"}}) is read as a string value of the outer one.
-    return f' "{words}" ' if re.search(r":\s*$", match.string[:match.start()]) else f" {words} "
+    return f' "{_INNER}{words}" ' if re.search(r":\s*$", match.string[:match.start()]) else f" {words} "
 
 
 def strip_code(text: str) -> str:
     """The query with a JSON object pasted into it read as the words it holds: its string values, a place after "in"
-    and a company after "at" as its keys say, no keys, braces or nulls (read after the check for instructions to the
+    and a company after "at" as its keys say ("not in" / "not at" for a key that rules out, "paying at most" for a pay
+    cap), no keys, braces, nulls or values of keys that name no part of a job (read after the check for instructions to the
     system, which may be written inside one).
 
     Example:
@@ -142,12 +201,14 @@ def strip_code(text: str) -> str:
         ('nurse jobs', 'nurse jobs')
         >>> strip_code('{"role": "nurse", "city": "Boston", "remote": false}')
         'nurse, in Boston'
+        >>> strip_code('{"title": "engineer", "not_company": "Stripe", "max_salary": 90000, "id": "a1"}')
+        'engineer, not at Stripe, paying at most 90000'
     """
     for _ in range(3):  # innermost objects first
         text, count = _CODE.subn(_code_words, text)
         if not count:
             break
-    return " ".join(text.split())
+    return " ".join(text.replace(_INNER, " ").split())
 
 
 @lru_cache(maxsize=1)

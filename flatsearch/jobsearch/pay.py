@@ -47,11 +47,17 @@ _BETWEEN = re.compile(r"\bbetween\s*$", re.IGNORECASE)
 _PAY_WORDS = re.compile(r"\b(?:pay(?:s|ing)?|paid|salary|salaries|comp(?:ensation)?|base|income|wages?|earn(?:ing)?|ote|tc|total\s+comp|"
                         r"rate|per\s+hour|an\s+hour|a\s+year|hourly|annual(?:ly)?|yearly)\b", re.IGNORECASE)
 # "40+ hours per week", "3 days": a count of time or people. "401k", "403(b)": a retirement plan, a benefit of the job.
-_NOT_PAY_AFTER = re.compile(r"^\s*(?:\+\s*)?(?:years?|yrs?|days?|weeks?|months?|hours?|hrs?|shifts?|people|employees|engineers|"
+_NOT_PAY_AFTER = re.compile(r"^\s*(?:\+\s*)?(?:years?|yrs?|days?|weeks?|months?|shifts?|people|employees|engineers|"
                             r"person|%|percent|miles?|mi|km|minutes?|min\b|ago|"
                             # "$5000 sign-on bonus", "$2k relocation stipend": a one-off sum beside the pay, not the pay
                             r"(?:(?:sign(?:ing)?[- ]?on|signing|referral|retention|relocation|annual|performance)\s+)?(?:bonus(?:es)?|stipends?|allowances?)|"
                             r"relocation|tuition)\b", re.IGNORECASE)
+# "40 hours", "12 hour shifts", "40+ hours per week": a count of hours, unless a currency sign makes the amount a rate
+# ("$40 hour nurse", "rn $60 hr"); after a sign too, hours of a shift or a week are a count ("$12 hour shifts").
+_HOURS_AFTER = re.compile(r"^\s*(?:\+\s*)?(?P<word>hours?|hrs?)\b", re.IGNORECASE)
+_HOUR_COUNT_AFTER = re.compile(r"^\s*(?:\+\s*)?(?:hours|hrs|(?:hour|hr)(?=\s*[-/]?\s*(?:shifts?|days?|weeks?|workweeks?|nights?)\b))\b|"
+                               r"^\s*(?:\+\s*)?(?:hours?|hrs?)\s*(?:[-/]\s*)?(?:(?:per|a|an|each|every|of)\s+)?"
+                               r"(?:shifts?|days?|weeks?|wk|workweeks?|nights?|months?|overtime|schedules?)\b", re.IGNORECASE)
 _RETIREMENT_PLAN = re.compile(r"(?:401|403|457)\s*(?:\(\s*[kb]\s*\)|[kb]\b)", re.IGNORECASE)
 
 
@@ -133,6 +139,8 @@ def parse_pay(text: str, free=lambda start, end: True) -> PayBound | None:
         ('gte', 64800)
         >>> parse_pay("40+ hours per week") is None, parse_pay("401k match") is None, parse_pay("$5000 sign-on bonus") is None
         (True, True, True)
+        >>> parse_pay("$40 hour nurse").yearly_usd, parse_pay("12 hour shifts") is None, parse_pay("$12 hour shifts") is None
+        (83200.0, True, True)
     """
     six = _SIX_FIGURES.search(text)
     if six and free(six.start(), six.end()):
@@ -150,6 +158,11 @@ def parse_pay(text: str, free=lambda start, end: True) -> PayBound | None:
         has_currency = bool(match.group("cur") or match.group("cur2"))
         has_scale = bool(match.group("scale"))
         has_period = bool(match.group("period") or match.group("period2"))
+        hours = None if has_period else _HOURS_AFTER.match(after)
+        if hours and (not has_currency or has_scale or _HOUR_COUNT_AFTER.match(after)):
+            continue
+        if hours:  # "$40 hour": a rate per hour, the word its period
+            after = after[hours.end():]
         floor_before, ceiling_before = _FLOOR_WORDS.search(before), _CEILING_WORDS.search(before)
         # "no less than 90k" is a floor and "no more than 90k" a ceiling: the longer phrase, which starts first, decides.
         if floor_before and ceiling_before:
@@ -160,6 +173,9 @@ def parse_pay(text: str, free=lambda start, end: True) -> PayBound | None:
         near = text[max(0, match.start() - 30):match.end() + 30]
         start, end = match.start(), match.end()
         yearly, note = _yearly(_value(match), _period(match, _value(match)), _currency(match))
+        if hours:
+            yearly, note = _yearly(_value(match), "hour", _currency(match))
+            has_period, end = True, match.end() + hours.end()
         late = None if has_period else _PERIOD_AFTER_PLUS.match(after)
         if late:
             # "$25+/hr", "60k+ a year": the period written after the "+" is the amount's.

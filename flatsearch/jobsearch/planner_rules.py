@@ -276,14 +276,23 @@ _DEGREE_WORD = (r"(?:(?-i:BE|BEng|B\.E\.)|b\.?a\.?|b\.?s\.?|bsc|b\.sc\.?|bba|bfa
 _DEGREE = re.compile(r"(?<![\w.])" + _DEGREE_WORD + r"(?:\s*(?:/|,|\bor\b|\band\b)\s*" + _DEGREE_WORD + r")*"  # "MS/PhD in ML"
                      r"(?:\s+degree)?(?:\s+of\s+(?:science|arts|business\s+administration|engineering|fine\s+arts|public\s+health|social\s+work))?"
                      r"(?:\s+(?:degree\s+)?(?:in|of)\s+(?=[A-Za-z])|\s+degree\b)", re.IGNORECASE)
+# Roles that work on a make or product rather than for its maker, within two words after the name ("Honda technician",
+# "toyota service advisor", "Salesforce developer"); an engineer only after a platform (_PLATFORM_BRANDS).
+_PRODUCT_ROLE = re.compile(r"\s+(?:[A-Za-z][\w+#-]*\s+){0,2}?(?:technicians?|techs?|mechanics?|admins?|administrators?|developers?|devs?|"
+                           r"consultants?|architects?|specialists?|analysts?|advis[oe]rs?|genius(?:es)?|installers?|repairers?|dbas?|programmers?|"
+                           r"(?P<engineer>engineers?))\b", re.IGNORECASE)
+_PLATFORM_BRANDS = frozenset("aws salesforce sap oracle cisco vmware workday hubspot zendesk splunk mongodb shopify cerner".split()) | {
+    "red hat", "epic systems"}
+# Degree words that never name a role: left out of the search even before a place ("MBA in Boston").
+_DEGREE_ONLY = re.compile(r"mba|ph\.?\s?d\.?|doctorate|associate'?s|bachelor'?s|bachelors|master'?s|masters", re.IGNORECASE)
 # Roles named for where they work ("outside sales", "inside sales rep", "outside plant technician"): "outside" there is part
 # of the role, no negation; "outside Texas" still negates the place.
 _SIDE_ROLE = re.compile(r"\b(?:outside|inside)(?=[\s-]+(?:sales|plant|counsel|operators?|wire(?:man|men|person)|adjusters?|machinists?)\b)",
                         re.IGNORECASE)
 # Examples after a ruled-out kind of work ("no store jobs like optician or keyholder", "not retail, e.g. cashier/stocker").
 _RULED_OUT_EXAMPLES = re.compile(r"\s*,?\s*\(?\s*(?:like|such\s+as|e\.?\s?g\.?,?|including|for\s+(?:example|instance),?|say)\s+"
-                                 r"(?P<items>[A-Za-z][\w-]*(?:\s+(?!(?:or|and)\b)[A-Za-z][\w-]*)?(?:\s*(?:,|/|\bor\b|\band\b|&)\s*(?:or\s+|and\s+)?"
-                                 r"[A-Za-z][\w-]*(?:\s+(?!(?:or|and|in|at|near|for|with)\b)[A-Za-z][\w-]*)?){0,5})\s*\)?", re.IGNORECASE)
+                                 r"(?P<items>[A-Za-z][\w-]*(?:\s+(?!(?:or|and)\b)[A-Za-z][\w-]*){0,2}(?:\s*(?:,|/|\bor\b|\band\b|&)\s*(?:or\s+|and\s+)?"
+                                 r"[A-Za-z][\w-]*(?:\s+(?!(?:or|and|in|at|near|for|with)\b)[A-Za-z][\w-]*){0,2}){0,5})\s*\)?", re.IGNORECASE)
 # Right before those examples, within the same clause: the negation of the kind ("no store jobs", "not retail").
 _RULED_OUT_BEFORE = re.compile(r"\b(?:no|not|never|without|except|excluding|avoid(?:ing)?|anything\s+but|other\s+than|nothing\s+in)\s+"
                                r"(?:[\w-]+\s+){0,3}[\w-]+\W*$", re.IGNORECASE)
@@ -732,11 +741,28 @@ class RulePlanner:
         if corrections:
             plan.notes.append("Read " + ", ".join(f"\"{a}\" as \"{b}\"" for a, b in corrections) + ".")
         state = _Text(text)
+        sides_ruled_out = False
         for match in state.matches(_SIDE_ROLE):
             # "anything outside sales", "careers outside sales": other work than sales, the negation it reads as
-            if not re.search(r"\b(?:anything|something|everything|jobs?|roles?|careers?|work|positions?|opportunities|options)\s+$",
-                             state.text[:match.start()], re.IGNORECASE):
-                state.keep(match.start(), match.end())
+            if re.search(r"\b(?:anything|something|everything|jobs?|roles?|careers?|work|positions?|opportunities|options)\s+$",
+                         state.text[:match.start()], re.IGNORECASE):
+                continue
+            cue = _NEGATION.search(state.text, max(0, match.start() - CUE_WINDOW), match.start())
+            role = re.match(r"[\s-]+([A-Za-z]+)", state.text[match.end():])
+            if cue and state.free(cue.start(), match.start()) and role:
+                # "no outside sales", "anything except inside sales": that role is ruled out by its title words, not all of sales
+                words = f"{match.group(0).lower()} {role.group(1).lower()}"
+                end = match.end() + role.end()
+                ids = self.catalog.title_term_ids_for([words])
+                state.take(cue.start(), end)
+                sides_ruled_out = True
+                if ids:
+                    plan.add_clause(state.text[cue.start():end].strip(), f"the title does not say \"{words}\"",
+                                    {"not": {"title_terms": {"in": ids}}})
+                else:
+                    plan.notes.append(f"\"{state.text[cue.start():end].strip()}\": no title says \"{words}\"; it was left out of the search.")
+                continue
+            state.keep(match.start(), match.end())
         career_step = self._career_step(state, plan)
         self._people(state, plan, member)
         background = self._profile(state, plan, member)
@@ -786,13 +812,13 @@ class RulePlanner:
             state.take(match.start(), match.end())
             plan.notes.append(f"\"{match.group(0)}\" is not something postings state, so it could not be filtered; "
                               "its words were left out of the search.")
-        semantic = self._semantic(state)
+        semantic = self._semantic(state, fields)
         self._pay(plan, pay_bound, semantic)
         for field, meaning in fields.items():  # "BS in CS": the field's name spelled out, as a degree means it
             semantic = re.sub(rf"(?<![\w&]){re.escape(field)}(?![\w&])", f"{field} ({meaning})", semantic, count=1)
         words = set(re.findall(r"[a-z][a-z+#-]{2,}", fold(semantic))) - _FILLER
         # Any ordinary word that is no filler ("something outdoors") reads as a wish about work; gibberish does not.
-        job_like = (bool(_JOB_WORDS.search(text)) or bool(self._role_words_in(words)) or bool(background) or bool(plan.clauses)
+        job_like = (bool(_JOB_WORDS.search(text)) or bool(self._role_words_in(words)) or bool(background) or bool(plan.clauses) or sides_ruled_out
                     or bool(words & common_words()) or any(_OCCUPATION_WORD.fullmatch(w) for w in words)
                     # a role abbreviation left in the topic ("switching from retail into HR")
                     or any(w.lower() in abbreviations()[0] for w in re.findall(r"[A-Za-z&]{2,}", semantic)))
@@ -872,8 +898,14 @@ class RulePlanner:
             if field and fold(field.group(0).split()[0]) not in table and any(
                     self._place(words, cue=True, lowercase_query=_written_in_lower_case(state.text)) is not None
                     for words in dict.fromkeys((field.group(0), field.group(0).split()[0]))):
-                # "nurse with a BSN in Texas": where, not what was studied; the "in" is the place's
-                state.take(match.start(), match.start() + len(re.match(r"\S+", match.group(0)).group(0)))
+                # "nurse with a BSN in Texas": where, not what was studied; the "in" is the place's. A word that may name a role
+                # ("BA in NYC": business analyst, "bsn in texas") is left to the other rules unless it is said as held ("with a
+                # BA") or is never a role ("MBA", "master's").
+                word = re.match(r"\S+", match.group(0)).group(0)
+                if (_DEGREE_ONLY.fullmatch(word) or re.search(r"\bdegree\b", match.group(0), re.IGNORECASE)
+                        or re.search(r"\b(?:with|have|having|hold(?:ing)?|got|earned|finishing|completing)\s+(?:an?\s+|my\s+)?$",
+                                     state.text[:match.start()], re.IGNORECASE)):
+                    state.take(match.start(), match.start() + len(word))
                 continue
             state.take(match.start(), match.end())
             if field:
@@ -895,7 +927,7 @@ class RulePlanner:
             after = state.text[match.end():match.end() + CUE_WINDOW // 2]
             near = re.split(r"[.;!?]", before)[-1] + " " + re.split(r"[.;!?]", after)[0]
             if (not _STUDENT_LEVEL.search(near) and not _STUDENT_LEVEL.search(match.group(0))
-                    or re.search(r"\b(?:posted|added|listed|published|opened)\s+$", before, re.IGNORECASE)):
+                    or re.search(r"\b(?:posted|added|listed|published|opened|since|from|after)\s+$", before, re.IGNORECASE)):
                 continue
             if re.search(r"\d", match.group(0)):
                 state.keep(match.start(), match.end())
@@ -1004,12 +1036,13 @@ class RulePlanner:
                 # "not at Amazon or Microsoft": a name listed after a negated one is negated too (catalog names count as well).
                 negated, neg_start = state.negation_before(match.start(), sorted(m for m in mentions if m[1] <= match.start()))
                 if (not negated and fold(name) in _product_brands() and _COMPANY_CUE.search(state.text[:match.start()]) is None
-                        and self._before_role(state.text, match.end())):
+                        and self._before_role(state.text, match.end(), name)):
                     # "Honda technician", "Salesforce developer": a make or product the work is on, not the employer (dealers
                     # hire Honda technicians): its name stays a word of the search instead of a company filter nothing meets.
                     state.keep(match.start(), match.end())
-                    plan.notes.append(f"No postings from {name} are in this corpus; \"{name}\" before a role was read as what the work "
-                                      "is on and searched as a word, not used as a company filter.")
+                    if name[:1].isupper() or self._followed_by_jobs(state.text, match.end()):  # else never a company filter
+                        plan.notes.append(f"No postings from {name} are in this corpus; \"{name}\" before a role was read as what the work "
+                                          "is on and searched as a word, not used as a company filter.")
                     continue
                 if not (name[:1].isupper() or _COMPANY_CUE.search(state.text[:match.start()]) or negated
                         or self._followed_by_jobs(state.text, match.end())):
@@ -1098,14 +1131,13 @@ class RulePlanner:
         singulars = {last[:-1], last[:-2] if last.endswith("es") else last[:-1], last[:-3] + "y" if last.endswith("ies") else last[:-1]}
         return any(w in common_words() or w in self.lexicon.known or w in self.vocabulary for w in singulars)
 
-    def _before_role(self, text: str, end: int) -> bool:
-        """Whether a role follows a name directly ("Honda technician", "Apple Genius jobs"): a word that is no job word
-        ("Honda jobs"), filler ("Tesla in Austin"), work mode or pay word ("Tesla remote jobs")."""
-        following = re.match(r"\s+([A-Za-z][\w+#-]*)", text[end:])
+    def _before_role(self, text: str, end: int, name: str = "") -> bool:
+        """Whether a role that works on a product follows a name ("Honda technician", "Apple Genius jobs", "Salesforce
+        developer"), within two words; an engineer only after a platform ("AWS engineer"), as "Apple engineer" is Apple's."""
+        following = _PRODUCT_ROLE.match(text, end)
         if following is None:
             return False
-        word = fold(following.group(1))
-        return not (_JOB_WORDS.fullmatch(word) or word in _FILLER or word in _NOT_FUNCTION_WORDS or word in ("is", "hiring"))
+        return following.group("engineer") is None or fold(name) in _PLATFORM_BRANDS
 
     def _is_company_here(self, text: str, start: int, end: int, name: str, company: int, *, cue: bool) -> bool:
         """Whether a catalog name written at text[start:end] means the company. Ordinary words ("better",
@@ -1343,7 +1375,13 @@ class RulePlanner:
                 phrase = state.text[span[0].start():span[-1].end()].rstrip(".")
                 before = state.text[max(0, span[0].start() - CUE_WINDOW):span[0].start()]
                 listed = any(_LIST_JOIN.match(state.text[e:span[0].start()]) for _, e, _, _, _ in found[-3:] if span[0].start() - e <= CUE_WINDOW)
-                cue = bool(_PLACE_CUE.search(before)) or bool(_NEGATION.search(before)) or listed or bool(_PLACE_AFTER.match(state.text, span[-1].end()))
+                # "IT JOBS IN OR WA": in capitals throughout, a state code right after a state code read as a place extends the list
+                # ("CA OR WA": an "OR" between two codes is the list's joiner)
+                code_listed = (shouted and n == 1 and len(phrase) == 2 and bool(found) and len(found[-1][2]) == 2
+                               and not (fold(phrase) == "or" and re.match(r"\s+[A-Za-z]", state.text[span[-1].end():]))
+                               and found[-1][3].kind == "state" and re.fullmatch(r"\s+", state.text[found[-1][1]:span[0].start()]) is not None)
+                cue = (bool(_PLACE_CUE.search(before)) or bool(_NEGATION.search(before)) or listed or code_listed
+                       or bool(_PLACE_AFTER.match(state.text, span[-1].end())))
                 # "qa eng tx", "nurse jobs FL": a state code that ends the query after the role is where, as "in tx" is.
                 cue = cue or (n == 1 and i > 0 and len(phrase) == 2
                               and fold(phrase) not in (_BARE_CODE_CREDENTIALS if phrase.isupper() else _BARE_CODE_WORDS)
@@ -1361,6 +1399,9 @@ class RulePlanner:
                 if (n == 1 and shouted and fold(phrase) in _WORD_LIKE_CODES
                         and re.match(r"\s+(?:near|around|in|at|close|within|outside|from|the|based)\b", state.text[span[-1].end():], re.IGNORECASE)):
                     continue  # "JOBS IN OR NEAR PORTLAND": in capitals throughout, a code before a place cue is the word
+                if (n == 1 and shouted and fold(phrase) == "in" and re.search(r"\b(?:NOT|EXCEPT|BUT|ANYWHERE|JOBS?|ROLES?|WORK)\s+$", before)
+                        and re.match(r"\s+[A-Z]", state.text[span[-1].end():])):
+                    continue  # "NURSE JOBS NOT IN TEXAS": in capitals throughout, "IN" before a name after a negation is the word
                 if n == 1 and not cue and self._modifies_role(state.text, span[0]):
                     continue  # "dc technician": the role abbreviation (data center) before a title word, not Washington
                 # "in mass spectrometry", "penn medicine", "cali, colombia": an old state abbreviation followed by a name is a word
@@ -1414,6 +1455,8 @@ class RulePlanner:
                 part = _PART_OF_PLACE.search(state.text, max(0, span[0].start() - 20), span[0].start())
                 begins = part.start() if part and state.free(part.start(), part.end()) else span[0].start()
                 negated, neg_start = state.negation_before(begins, [(s, e, neg) for s, e, _, _, neg in found])
+                if code_listed and not negated and found[-1][4]:
+                    negated, neg_start = True, begins  # "NOT IN OR WA": the list's negation
                 if negated:
                     state.take(neg_start, begins)
                 state.take(begins, span[0].start())
@@ -1832,7 +1875,19 @@ class RulePlanner:
             following = re.match(r"\s+([A-Za-z][\w-]*)", state.text[match.end():])
             if (key in _FUNCTION_ADJECTIVES and following is not None and match.group(0).lower() == key
                     and self.catalog.title_term_ids_for([f"{key} {fold(following.group(1))}"])):
-                continue  # "not technical support", "no technical writer roles": a title, ruled out by its words, not all tech work
+                # "not technical support", "no technical writer roles": a title, ruled out by its words, not all tech work
+                words = f"{match.group(0)} {following.group(1)}"
+                ids = self.catalog.title_term_ids_for(self._ruled_out_with(words))
+                end = match.end() + following.end()
+                noun = re.match(r"\s+(?:roles?|jobs?|positions?|titles?|openings?)\b", state.text[end:], re.IGNORECASE)
+                end += noun.end() if noun else 0
+                if state.free(neg_start, end):
+                    mentions.append((match.start(), end, True))
+                    state.take(neg_start, end)
+                    plan.add_clause(state.text[neg_start:end].strip(), f"the title does not say \"{words}\""
+                                    + (" (nor a word of its family)" if len(ids) > len(self.catalog.title_term_ids_for([words])) else ""),
+                                    {"not": {"title_terms": {"in": ids}}})
+                continue
             function = _FUNCTION_ALIASES.get(key, key)
             if function == "management" or function not in FUNCTIONS:
                 continue
@@ -1863,9 +1918,12 @@ class RulePlanner:
                              r"(?:\s+(?:roles?|jobs?|positions?|titles?|openings?)\b|(?=\s*(?:$|[,.;!?])))", re.IGNORECASE)
         # "no store jobs like optician or keyholder", "not retail, e.g. cashier/stocker": the examples of a kind of work ruled out
         # are ruled out too, whichever rule read the kind.
+        kinds = []
         for examples in state.matches(_RULED_OUT_EXAMPLES):
-            if not _RULED_OUT_BEFORE.search(state.text, max(0, examples.start() - CUE_WINDOW), examples.start()):
+            kind = _RULED_OUT_BEFORE.search(state.text, max(0, examples.start() - CUE_WINDOW), examples.start())
+            if not kind:
                 continue
+            kinds.append(kind)
             ids, named = [], []
             for example in re.split(r"\s*(?:,|/|\bor\b|\band\b|&)\s*", examples.group("items")):
                 example = re.sub(r"\s+(?:roles?|jobs?|positions?|titles?|work)$", "", example.strip(), flags=re.IGNORECASE)
@@ -1878,6 +1936,15 @@ class RulePlanner:
             else:
                 plan.add_clause(examples.group(0).strip(" ,()"), "the title does not say " + " or ".join(f"\"{w}\"" for w in named)
                                 + " (nor a word of their families)" * (len(ids) > len(named)), {"not": {"title_terms": {"in": ids}}})
+        self._title_words_ruled_out(state, plan, pattern)
+        for kind in kinds:
+            # "no food service like server or bartender": the kind ruled out is no topic either, whichever words no rule read
+            free = "".join(ch for i, ch in enumerate(state.text[kind.start():kind.end()], kind.start()) if state.free(i, i + 1))
+            state.take(kind.start(), kind.end())
+            if re.search(r"[A-Za-z]{2}", re.sub(r"^\W*\w+", "", free.strip())):
+                plan.notes.append(f"\"{kind.group(0).strip(' ,(')}\" names a kind of work ruled out; it was left out of the search.")
+
+    def _title_words_ruled_out(self, state: _Text, plan: QueryPlan, pattern: re.Pattern) -> None:
         taken_to = 0
         for start in [m.start() for m in re.finditer(r"(?<![\w-])[A-Za-z]", state.text)]:
             match = pattern.match(state.text, start) if start >= taken_to else None
@@ -1965,7 +2032,9 @@ class RulePlanner:
                                 f"postings{' ' + basis if basis else ''} (postings without pay are left out)",
                         {"salary_mid": {"gte": float(stats["median"])}})
 
-    def _semantic(self, state: _Text) -> str:
+    def _semantic(self, state: _Text, fields: dict[str, str] | None = None) -> str:
+        """The topic words left in ``state``; a field of study read after a degree (``fields``: "ME" in "MS in ME") is no
+        filler word, since its meaning is added to it."""
         fragments = []
         roles, _ = abbreviations()
         shouted = state.text == state.text.upper()
@@ -1988,6 +2057,8 @@ class RulePlanner:
             before_job = set(re.findall(r"(?<![\w&])([A-Za-z&]{2,})\s+(?=(?:jobs?|roles?|positions?|openings?)\b)", fragment, re.IGNORECASE))
 
             def filler(word: str) -> bool:
+                if fields and word in fields:
+                    return False
                 return (fold(word).strip("'") in _FILLER and not (word.isupper() and len(word) > 1 and (not shouted or word in before_job)
                                                                    and word.lower() in roles)
                         or bool(_PUNCTUATION_WORD.fullmatch(word)) or word in ("'s", "\u2019s"))  # "this week's": the time phrase's "'s"

@@ -3,6 +3,7 @@ wishes, a start date after a student level, degrees, hours and benefits beside n
 sell, capitalised kinds of workplace, a negated list's word families and code a user pasted."""
 import datetime as dt
 import json
+import re
 
 import pytest
 
@@ -19,16 +20,26 @@ def _absent(planner, name):
     return planner._absent_employers is not None and planner._absent_employers.fullmatch(name) is not None
 
 
-@pytest.mark.parametrize("query, brand", [("honda technician jobs", "honda"), ("Honda Technician jobs", "Honda"), ("Tesla mechanic jobs", "Tesla"),
+@pytest.mark.parametrize("query, brand", [("honda technician jobs", "honda"), ("Honda Technician jobs", "Honda"), ("Samsung technician jobs", "Samsung"),
                                           ("Apple Genius jobs", "Apple"), ("toyota service advisor", "toyota"), ("BMW technician near Denver", "BMW"),
-                                          ("Salesforce developer jobs", "Salesforce")])
+                                          ("Salesforce developer jobs", "Salesforce"), ("Oracle DBA", "Oracle")])
 def test_a_make_or_product_before_a_role_is_searched_as_a_word(planner, query, brand):
     if not _absent(planner, brand):
         pytest.skip(f"{brand} has postings in this catalog: a company filter is right")
     plan = plan_of(planner, query)
     assert not any("company" in json.dumps(c) for c in plan.clauses), plan.clauses
-    assert brand in plan.semantic_text and any(brand in note for note in plan.notes)
+    assert brand in plan.semantic_text
+    assert any(brand in note for note in plan.notes) or not brand[:1].isupper()  # in lower case it was never a company filter
     assert not any("geo" in json.dumps(c) for c in plan.clauses if "Denver" not in query)  # Toyota is a city in Japan too
+
+
+@pytest.mark.parametrize("query, brand", [("Apple engineer jobs", "Apple"), ("Tesla engineer", "Tesla"), ("Tesla mechanic jobs", "Tesla"),
+                                          ("Salesforce account executive", "Salesforce"), ("Rivian technician", "Rivian")])
+def test_a_role_that_works_for_a_maker_keeps_the_employer_reading(planner, query, brand):
+    if not _absent(planner, brand):
+        pytest.skip(f"{brand} has postings in this catalog")
+    plan = plan_of(planner, query)
+    assert {"company": {"in": [NO_COMPANY_ID]}} in plan.clauses and brand not in plan.semantic_text, (plan.semantic_text, plan.clauses)
 
 
 @pytest.mark.parametrize("query", ["Honda jobs", "jobs at Tesla in Austin", "Tesla remote jobs", "Google software engineer jobs"])
@@ -84,6 +95,26 @@ def test_pay_beside_hours_is_still_pay(planner):
     assert plan_of(planner, "30+ hours a week at $25/hr").clauses == [{"salary_max": {"gte": 52000.0}}]
 
 
+@pytest.mark.parametrize("query", ["new grad roles since this year", "internships from this year", "intern jobs posted since this year",
+                                   "new grad jobs from this year"])
+def test_since_or_from_before_the_year_keeps_the_posted_since_window(planner, query):
+    assert any("posted_at" in json.dumps(c) for c in plan_of(planner, query).clauses)
+
+
+@pytest.mark.parametrize("query, floor", [("$40 hour nurse", 83200.0), ("$18 hour", 37440.0), ("rn $60 hr", 124800.0),
+                                          ("$50 hr welder", 104000.0), ("$30 hour, 12 hour shifts", 62400.0)])
+def test_an_amount_with_a_currency_sign_before_hour_is_an_hourly_rate(planner, query, floor):
+    plan = plan_of(planner, query)
+    assert plan.clauses == [{"salary_max": {"gte": floor}}], plan.clauses
+    assert not plan.semantic_text.lower().startswith(("hour", "hr")), plan.semantic_text
+
+
+@pytest.mark.parametrize("query", ["40+ hours per week", "12 hour shifts nurse", "welder 40 hrs", "nurse 36 hours a week",
+                                   "cna $20 hours a week"])
+def test_a_count_of_hours_is_no_pay(planner, query):
+    assert not any("salary" in json.dumps(c) for c in plan_of(planner, query).clauses)
+
+
 @pytest.mark.parametrize("query, topic", [("outside sales jobs", "outside sales"), ("inside sales", "inside sales"),
                                           ("Outside Sales Representative in Denver", "Outside Sales Representative"),
                                           ("outside plant technician", "outside plant technician")])
@@ -97,11 +128,34 @@ def test_outside_before_a_place_or_after_anything_still_negates(planner, query):
     assert any("not" in json.dumps(c) for c in plan_of(planner, query).clauses)
 
 
+@pytest.mark.parametrize("query, role", [("no outside sales", "outside sales"), ("not outside sales", "outside sales"),
+                                         ("avoid outside sales", "outside sales"), ("anything except outside sales", "outside sales"),
+                                         ("not inside sales", "inside sales"), ("nurse jobs, no inside sales", "inside sales")])
+def test_a_negated_sales_role_named_for_where_it_sells_is_ruled_out(planner, query, role):
+    plan = plan_of(planner, query)
+    assert plan.intent == "job_search" and "sales" not in plan.semantic_text.lower(), plan.semantic_text
+    ids = planner.catalog.title_term_ids_for([role])
+    if ids:  # only that role's title words, not all of sales
+        assert {"not": {"title_terms": {"in": ids}}} in plan.clauses, plan.clauses
+    else:
+        assert any(role in note for note in plan.notes), plan.notes
+    assert not any("category" in json.dumps(c) for c in plan.clauses), plan.clauses
+
+
 @pytest.mark.parametrize("query, topic", [("Jobs at Daycares", "Daycares"), ("Jobs At Local Hospitals", "Local Hospitals"),
                                           ("jobs at Bookstores", "Bookstores"), ("Jobs at Wineries", "Wineries")])
 def test_a_plural_common_noun_after_at_is_a_kind_of_workplace(planner, query, topic):
     plan = plan_of(planner, query)
     assert plan.clauses == [] and plan.semantic_text == topic
+
+
+@pytest.mark.parametrize("query, name", [("jobs at Staples", "Staples"), ("jobs at Michaels", "Michaels"), ("jobs at Lowes", "Lowes"),
+                                         ("jobs at Sonos", "Sonos"), ("retail jobs at staples", "staples")])
+def test_an_employer_named_as_a_plural_after_at_is_the_company(planner, query, name):
+    if name.lower() in {c.lower() for c in planner.catalog.company_ids}:
+        pytest.skip(f"{name} has postings in this catalog")
+    plan = plan_of(planner, query)
+    assert {"company": {"in": [NO_COMPANY_ID]}} in plan.clauses and name not in plan.semantic_text, (plan.semantic_text, plan.clauses)
 
 
 def test_a_made_up_name_after_at_is_still_a_company(planner):
@@ -168,11 +222,70 @@ def test_json_keys_and_nulls_are_no_words(planner):
     assert plan_of(planner, 'nurse jobs {"filters": null, "pay_min": 0}').semantic_text == "nurse"
 
 
+@pytest.mark.parametrize("query, part", [('{"title": "engineer", "not_company": "Stripe"}', "company"),
+                                         ('{"title": "engineer", "excludedCompanies": ["Stripe", "Notion"]}', "company"),
+                                         ('{"role": "nurse", "company_exclude": ["Stripe"]}', "company"),
+                                         ('{"title": "nurse", "exclude_location": "Texas"}', "geo"),
+                                         ('{"role": "nurse", "excluded_cities": ["Boston"]}', "geo"),
+                                         ('{"role": "nurse", "cities_to_avoid": ["Boston", "Denver"]}', "geo")])
+def test_json_keys_that_rule_out_read_as_negations(planner, query, part):
+    plan = plan_of(planner, query)
+    if part == "company":
+        assert all('"company"' not in json.dumps(c) or "not" in c for c in plan.clauses), plan.clauses
+    assert any(f'"{part}"' in json.dumps(c.get("not")) for c in plan.clauses if "not" in c), plan.clauses
+
+
+@pytest.mark.parametrize("query, op", [('{"role": "nurse", "max_salary": 90000}', "lte"), ('{"role": "nurse", "salaryUpTo": "90k"}', "lte"),
+                                       ('{"role": "nurse", "maximum_pay": 90000}', "lte"), ('{"role": "nurse", "salary_min": 90000}', "gte")])
+def test_json_pay_keys_say_whether_the_amount_is_a_floor_or_a_cap(planner, query, op):
+    clauses = json.dumps(plan_of(planner, query).clauses)
+    assert f'"{op}": 90000.0' in clauses and ('"gte"' not in clauses if op == "lte" else True), clauses
+
+
+@pytest.mark.parametrize("query, op", [('{"role": "engineer", "salary": "< 90000"}', "lte"), ('{"role": "engineer", "salary": "> 90000"}', "gte"),
+                                       ('{"role": "engineer", "pay": "under 90k"}', "lte")])
+def test_a_json_pay_string_with_its_own_comparison_says_the_bound(planner, query, op):
+    plan = plan_of(planner, query)
+    assert f'"{op}": 90000.0' in json.dumps(plan.clauses) and plan.semantic_text == "engineer", (plan.semantic_text, plan.clauses)
+
+
+def test_a_json_key_that_only_rules_out_negates_its_value(planner):
+    plan = plan_of(planner, '{"job": "nurse", "exclude": "night shift"}')
+    assert plan.semantic_text == "nurse" and "night" not in plan.semantic_text
+
+
+@pytest.mark.parametrize("query", ['{"role": "nurse", "pay_type": "hourly"}', '{"role": "nurse", "id": "abc123", "password": "hunter2"}',
+                                   '{"role": "nurse", "user": "jdoe", "token": "x9f2"}', '{"role": "nurse", "block": "Downtown"}'])
+def test_json_values_of_keys_naming_no_part_of_a_job_are_no_pay_or_words(planner, query):
+    plan = plan_of(planner, query)
+    assert "salary" not in json.dumps(plan.clauses) and not re.search(r"abc123|hunter2|jdoe|x9f2|paying", plan.semantic_text)
+    assert plan.semantic_text.startswith("nurse") and plan.clauses == [] and "Downtown" not in plan.semantic_text
+
+
 @pytest.mark.parametrize("query, topic", [("BS in Nursing", "Nursing"), ("BS in Nursing jobs in Boston", "Nursing")])
 def test_a_capitalised_field_of_study_is_no_place(planner, query, topic):
     plan = plan_of(planner, query)
     assert plan.intent == "job_search" and plan.semantic_text == topic
     assert plan.clauses == ([{"geo": {"in": [BOSTON]}}] if "Boston" in query else [])
+
+
+@pytest.mark.parametrize("query", ["MS in ME", "BS in ME jobs", "BS IN ME JOBS", "find me jobs with a BS in ME"])
+def test_a_field_of_study_that_is_a_filler_word_keeps_its_meaning(planner, query):
+    plan = plan_of(planner, query)
+    assert plan.intent == "job_search" and "mechanical engineering" in plan.semantic_text and plan.clauses == [], (plan.semantic_text, plan.clauses)
+
+
+@pytest.mark.parametrize("query, word", [("BA in NYC", "BA"), ("BA in Chicago", "BA"), ("MS in Seattle", "MS"), ("MA in Boston", "MA"),
+                                         ("bsn in texas", "bsn")])
+def test_an_abbreviation_before_in_a_place_is_left_to_the_other_rules(planner, query, word):
+    plan = plan_of(planner, query)
+    assert plan.semantic_text.startswith(word) and len(plan.clauses) == 1 and "geo" in plan.clauses[0], (plan.semantic_text, plan.clauses)
+
+
+@pytest.mark.parametrize("query", ["MBA in Boston", "PhD in Boston", "bachelor's in Chicago", "with a BA in Chicago"])
+def test_a_degree_that_is_never_a_role_before_a_place_is_no_search_word(planner, query):
+    plan = plan_of(planner, query)
+    assert plan.semantic_text == "jobs" and len(plan.clauses) == 1 and "geo" in plan.clauses[0], (plan.semantic_text, plan.clauses)
 
 
 def test_a_place_after_a_degree_is_still_the_place(planner):
@@ -230,6 +343,27 @@ def test_json_lists_are_read_as_alternatives(planner):
     assert plan.semantic_text == "nurse" and str(BOSTON) in json.dumps(plan.clauses) and "5419384" in json.dumps(plan.clauses)
 
 
+@pytest.mark.parametrize("query", ["not technical support but help desk ok", "help desk, not technical support please",
+                                   "help desk roles but no technical support thanks"])
+def test_technical_support_ruled_out_before_other_words_is_ruled_out_by_its_title_words(planner, query):
+    plan = plan_of(planner, query)
+    ids = planner.catalog.title_term_ids_for(["technical support"])
+    assert plan.semantic_text.startswith("help desk") and "technical" not in plan.semantic_text, plan.semantic_text
+    assert ids and any(c.get("not", {}).get("title_terms", {}).get("in", []) and set(ids) <= set(c["not"]["title_terms"]["in"])
+                       for c in plan.clauses), plan.clauses
+    assert "category" not in json.dumps(plan.clauses)
+
+
+@pytest.mark.parametrize("query, kind", [("no food service like server or bartender", "food service"),
+                                         ("not warehouse work like picker or packer", "warehouse"),
+                                         ("no healthcare like nursing or CNA", "healthcare"), ("no startups like uber", "startups"),
+                                         ("nurse jobs in Boston, no hospitality like hotel front desk", "hospitality")])
+def test_a_kind_of_work_ruled_out_with_examples_is_no_topic(planner, query, kind):
+    plan = plan_of(planner, query)
+    assert kind not in plan.semantic_text and any(kind in note and "left out" in note for note in plan.notes), (plan.semantic_text, plan.notes)
+    assert "front" not in plan.semantic_text and "desk" not in plan.semantic_text  # an example of three words is one example
+
+
 @pytest.mark.parametrize("query, topic", [("customer support not technical support", "customer support"),
                                           ("support jobs, not technical support", "support")])
 def test_ruling_out_technical_support_keeps_the_other_support_work(planner, query, topic):
@@ -259,6 +393,23 @@ def test_a_retirement_plan_in_brackets_is_one_word(planner):
 
 
 TEXAS = 4736286
+
+
+@pytest.mark.parametrize("query, states", [("IT JOBS IN OR WA", {5744337, 5815135}), ("TEACHER JOBS IN OR ID", {5744337, 5596512}),
+                                           ("RN JOBS IN TX CA", {TEXAS, CALIFORNIA}), ("IT JOBS IN WA OR", {5744337, 5815135}),
+                                           ("NURSE JOBS IN CA OR WA", {CALIFORNIA, 5815135}), ("TEACHER JOBS IN ME OR NH", {4971068, 5090174})])
+def test_in_capitals_a_state_code_right_after_a_state_extends_the_list(planner, query, states):
+    plan = plan_of(planner, query)
+    assert plan.clauses == [{"geo": {"in": sorted(states)}}], plan.clauses
+    assert not any(w in plan.semantic_text.split() for w in ("WA", "ID", "CA", "OR")), plan.semantic_text
+
+
+@pytest.mark.parametrize("query, states", [("NURSE JOBS NOT IN TEXAS", {TEXAS}), ("NURSE JOBS NOT IN OR WA", {5744337, 5815135}),
+                                           ("IT JOBS EXCEPT IN CALIFORNIA", {CALIFORNIA})])
+def test_in_capitals_in_after_a_negation_is_the_word(planner, query, states):
+    clauses = plan_of(planner, query).clauses
+    excluded = [set(c["not"]["geo"]["in"]) for c in clauses if "geo" in c.get("not", {})]
+    assert excluded == [states], clauses  # not Indiana
 
 
 @pytest.mark.parametrize("query, state", [("Remote Jobs In Ca", CALIFORNIA), ("Nurse Jobs In Tx", TEXAS)])
