@@ -53,11 +53,12 @@ _NOT_PAY_AFTER = re.compile(r"^\s*(?:\+\s*)?(?:years?|yrs?|days?|weeks?|months?|
                             r"(?:(?:sign(?:ing)?[- ]?on|signing|referral|retention|relocation|annual|performance)\s+)?(?:bonus(?:es)?|stipends?|allowances?)|"
                             r"relocation|tuition)\b", re.IGNORECASE)
 # "40 hours", "12 hour shifts", "40+ hours per week": a count of hours, unless a currency sign makes the amount a rate
-# ("$40 hour nurse", "rn $60 hr"); after a sign too, hours of a shift or a week are a count ("$12 hour shifts").
+# ("$40 hour nurse", "rn $60 hr", "$45 hour night shift", "$22 hrs"). After a sign, a singular hour right before a shift or a
+# workweek is its length ("$12 hour shifts"), and a plural before per / a / each week, day or shift is a count ("$20 hours a week").
 _HOURS_AFTER = re.compile(r"^\s*(?:\+\s*)?(?P<word>hours?|hrs?)\b", re.IGNORECASE)
-_HOUR_COUNT_AFTER = re.compile(r"^\s*(?:\+\s*)?(?:hours|hrs|(?:hour|hr)(?=\s*[-/]?\s*(?:shifts?|days?|weeks?|workweeks?|nights?)\b))\b|"
-                               r"^\s*(?:\+\s*)?(?:hours?|hrs?)\s*(?:[-/]\s*)?(?:(?:per|a|an|each|every|of)\s+)?"
-                               r"(?:shifts?|days?|weeks?|wk|workweeks?|nights?|months?|overtime|schedules?)\b", re.IGNORECASE)
+_SIGNED_HOUR_COUNT = re.compile(r"^\s*(?:\+\s*)?(?:(?:hour|hr)\s*[-/]?\s*(?:shifts?|workweeks?)|"
+                                r"(?:hours|hrs)\s*(?:/\s*|(?:per|a|an|each|every)\s+)(?:weeks?|wk|days?|shifts?|nights?|months?))\b",
+                                re.IGNORECASE)
 _RETIREMENT_PLAN = re.compile(r"(?:401|403|457)\s*(?:\(\s*[kb]\s*\)|[kb]\b)", re.IGNORECASE)
 
 
@@ -141,6 +142,8 @@ def parse_pay(text: str, free=lambda start, end: True) -> PayBound | None:
         (True, True, True)
         >>> parse_pay("$40 hour nurse").yearly_usd, parse_pay("12 hour shifts") is None, parse_pay("$12 hour shifts") is None
         (83200.0, True, True)
+        >>> parse_pay("$45 hour night shift").yearly_usd, parse_pay("$22 hrs").yearly_usd, parse_pay("$20 hours a week") is None
+        (93600.0, 45760.0, True)
         >>> text = "$20 hour minimum warehouse"
         >>> text[parse_pay(text).end:]
         ' warehouse'
@@ -162,7 +165,7 @@ def parse_pay(text: str, free=lambda start, end: True) -> PayBound | None:
         has_scale = bool(match.group("scale"))
         has_period = bool(match.group("period") or match.group("period2"))
         hours = None if has_period else _HOURS_AFTER.match(after)
-        if hours and (not has_currency or has_scale or _HOUR_COUNT_AFTER.match(after)):
+        if hours and (not has_currency or has_scale or _SIGNED_HOUR_COUNT.match(after)):
             continue
         offset = match.end()  # where ``after`` starts in ``text``: every end below is offset + an end within ``after``
         if hours:  # "$40 hour": a rate per hour, the word its period
@@ -193,7 +196,7 @@ def parse_pay(text: str, free=lambda start, end: True) -> PayBound | None:
             second_hours = None
             if second and second.group("num") and not (second.group("period") or second.group("period2")):
                 second_hours = _HOURS_AFTER.match(after[second.end():])  # "$20 hour - $25 hour": the second hour ends the range
-                if second_hours and _HOUR_COUNT_AFTER.match(after[second.end():]):
+                if second_hours and _SIGNED_HOUR_COUNT.match(after[second.end():]):
                     second = None  # "$20 hour to 40 hours a week": the second number counts hours
             if second and second.group("num") and (second.group("scale") or second.group("cur") or second.group("cur2") or has_scale or has_currency):
                 low = _value(match)

@@ -138,6 +138,19 @@ def test_the_whole_pay_phrase_after_an_hour_word_leaves_the_search(planner, quer
     assert plan.semantic_text == "warehouse", plan.semantic_text
 
 
+@pytest.mark.parametrize("query, floor, words", [("$45 hour night shift", 93600.0, "night shift"), ("$20 hour day shift", 41600.0, "day shift"),
+                                                 ("$25 hour days", 52000.0, "days"), ("$28 hour nights rn", 58240.0, "nights rn"),
+                                                 ("rn $50 hour nights", 104000.0, "nights"), ("$22 hrs", 45760.0, ""),
+                                                 ("$22 hours", 45760.0, ""), ("$20 hours minimum", 41600.0, ""),
+                                                 ("warehouse $18 hrs nights", 37440.0, "warehouse")])
+def test_after_a_currency_sign_hour_before_a_day_or_night_and_a_bare_plural_are_the_rate(planner, query, floor, words):
+    plan = plan_of(planner, query)
+    assert plan.intent == "job_search", plan.intent
+    assert plan.clauses == [{"salary_max": {"gte": floor}}], plan.clauses
+    assert "$" not in plan.semantic_text and not re.search(r"\b(?:hours?|hrs?|nimum)\b", plan.semantic_text), plan.semantic_text
+    assert words in plan.semantic_text, plan.semantic_text
+
+
 @pytest.mark.parametrize("query, topic", [("outside sales jobs", "outside sales"), ("inside sales", "inside sales"),
                                           ("Outside Sales Representative in Denver", "Outside Sales Representative"),
                                           ("outside plant technician", "outside plant technician")])
