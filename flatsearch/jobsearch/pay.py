@@ -53,11 +53,12 @@ _NOT_PAY_AFTER = re.compile(r"^\s*(?:\+\s*)?(?:years?|yrs?|days?|weeks?|months?|
                             r"(?:(?:sign(?:ing)?[- ]?on|signing|referral|retention|relocation|annual|performance)\s+)?(?:bonus(?:es)?|stipends?|allowances?)|"
                             r"relocation|tuition)\b", re.IGNORECASE)
 # "40 hours", "12 hour shifts", "40+ hours per week": a count of hours, unless a currency sign makes the amount a rate
-# ("$40 hour nurse", "rn $60 hr"); after a sign too, hours of a shift or a week are a count ("$12 hour shifts").
+# ("$40 hour nurse", "rn $60 hr", "$45 hour night shift", "$22 hrs"). After a sign, a singular hour right before a shift or a
+# workweek is its length ("$12 hour shifts"), and a plural before per / a / each week, day or shift is a count ("$20 hours a week").
 _HOURS_AFTER = re.compile(r"^\s*(?:\+\s*)?(?P<word>hours?|hrs?)\b", re.IGNORECASE)
-_HOUR_COUNT_AFTER = re.compile(r"^\s*(?:\+\s*)?(?:hours|hrs|(?:hour|hr)(?=\s*[-/]?\s*(?:shifts?|days?|weeks?|workweeks?|nights?)\b))\b|"
-                               r"^\s*(?:\+\s*)?(?:hours?|hrs?)\s*(?:[-/]\s*)?(?:(?:per|a|an|each|every|of)\s+)?"
-                               r"(?:shifts?|days?|weeks?|wk|workweeks?|nights?|months?|overtime|schedules?)\b", re.IGNORECASE)
+_SIGNED_HOUR_COUNT = re.compile(r"^\s*(?:\+\s*)?(?:(?:hour|hr)\s*[-/]?\s*(?:shifts?|workweeks?)|"
+                                r"(?:hours|hrs)\s*(?:/\s*|(?:per|a|an|each|every)\s+)(?:weeks?|wk|days?|shifts?|nights?|months?))\b",
+                                re.IGNORECASE)
 _RETIREMENT_PLAN = re.compile(r"(?:401|403|457)\s*(?:\(\s*[kb]\s*\)|[kb]\b)", re.IGNORECASE)
 
 
@@ -141,6 +142,11 @@ def parse_pay(text: str, free=lambda start, end: True) -> PayBound | None:
         (True, True, True)
         >>> parse_pay("$40 hour nurse").yearly_usd, parse_pay("12 hour shifts") is None, parse_pay("$12 hour shifts") is None
         (83200.0, True, True)
+        >>> parse_pay("$45 hour night shift").yearly_usd, parse_pay("$22 hrs").yearly_usd, parse_pay("$20 hours a week") is None
+        (93600.0, 45760.0, True)
+        >>> text = "$20 hour minimum warehouse"
+        >>> text[parse_pay(text).end:]
+        ' warehouse'
     """
     six = _SIX_FIGURES.search(text)
     if six and free(six.start(), six.end()):
@@ -159,10 +165,11 @@ def parse_pay(text: str, free=lambda start, end: True) -> PayBound | None:
         has_scale = bool(match.group("scale"))
         has_period = bool(match.group("period") or match.group("period2"))
         hours = None if has_period else _HOURS_AFTER.match(after)
-        if hours and (not has_currency or has_scale or _HOUR_COUNT_AFTER.match(after)):
+        if hours and (not has_currency or has_scale or _SIGNED_HOUR_COUNT.match(after)):
             continue
+        offset = match.end()  # where ``after`` starts in ``text``: every end below is offset + an end within ``after``
         if hours:  # "$40 hour": a rate per hour, the word its period
-            after = after[hours.end():]
+            after, offset = after[hours.end():], offset + hours.end()
         floor_before, ceiling_before = _FLOOR_WORDS.search(before), _CEILING_WORDS.search(before)
         # "no less than 90k" is a floor and "no more than 90k" a ceiling: the longer phrase, which starts first, decides.
         if floor_before and ceiling_before:
@@ -175,26 +182,32 @@ def parse_pay(text: str, free=lambda start, end: True) -> PayBound | None:
         yearly, note = _yearly(_value(match), _period(match, _value(match)), _currency(match))
         if hours:
             yearly, note = _yearly(_value(match), "hour", _currency(match))
-            has_period, end = True, match.end() + hours.end()
+            has_period, end = True, offset
         late = None if has_period else _PERIOD_AFTER_PLUS.match(after)
         if late:
             # "$25+/hr", "60k+ a year": the period written after the "+" is the amount's.
             yearly, note = _yearly(_value(match), _period(late, _value(match)), _currency(match))
-            has_period, end, after = True, match.end() + late.end(), "+" + after[late.end():]
+            # The "+" is put back before the rest for the comparison words below; it stands where the period ended.
+            has_period, end, after, offset = True, offset + late.end(), "+" + after[late.end():], offset + late.end() - 1
         # A range "150-200k" / "between 100k and 150k": the floor is the lower end.
         joined = _RANGE_JOIN.match(after)
         if joined:
             second = AMOUNT.match(after, joined.end())
+            second_hours = None
+            if second and second.group("num") and not (second.group("period") or second.group("period2")):
+                second_hours = _HOURS_AFTER.match(after[second.end():])  # "$20 hour - $25 hour": the second hour ends the range
+                if second_hours and _SIGNED_HOUR_COUNT.match(after[second.end():]):
+                    second = None  # "$20 hour to 40 hours a week": the second number counts hours
             if second and second.group("num") and (second.group("scale") or second.group("cur") or second.group("cur2") or has_scale or has_currency):
                 low = _value(match)
                 if not match.group("scale") and second.group("scale"):
                     low *= _value(second) / float(second.group("num").replace(",", ""))  # "150-200k": both are thousands
                 # The period and currency written after the second amount apply to both ("$40-50/hr", "80-90k EUR").
                 currency = _currency(second) if second.group("cur2") or second.group("cur") else _currency(match)
-                period = _period(second, _value(second))
+                period = "hour" if second_hours else _period(second, _value(second))
                 yearly, note = _yearly(low, period, currency)
                 high, _ = _yearly(_value(second), period, currency)
-                end = match.end() + second.end()
+                end = offset + second.end() + (second_hours.end() if second_hours else 0)
                 between = _BETWEEN.search(before)
                 if between:
                     start = between.start()
@@ -221,7 +234,7 @@ def parse_pay(text: str, free=lambda start, end: True) -> PayBound | None:
         elif ceiling_before:
             start = ceiling_before.start()
         if tail:
-            end = max(end, match.end() + tail.end())
+            end = max(end, offset + tail.end())
         if yearly < MIN_YEARLY:
             continue
         return PayBound(op, min(yearly, MAX_YEARLY), start, end, note)

@@ -115,6 +115,42 @@ def test_a_count_of_hours_is_no_pay(planner, query):
     assert not any("salary" in json.dumps(c) for c in plan_of(planner, query).clauses)
 
 
+@pytest.mark.parametrize("query", ["40 hours a week", "12 hour shifts", "40+ hours per week", "$12 hour shifts", "nurse $40 hours per week",
+                                   "$12 hrs each shift", "$40 hour workweek", "cna $20 hours a week"])
+def test_a_count_of_hours_stays_a_word_of_the_search(planner, query):
+    plan = plan_of(planner, query)
+    assert not any("salary" in json.dumps(c) for c in plan.clauses), plan.clauses
+    assert re.search(r"\b(?:hours?|hrs?)\b", plan.semantic_text), plan.semantic_text
+
+
+_RANGE_20_25 = [{"salary_max": {"gte": 41600.0}}, {"salary_min": {"lte": 52000.0}}]
+
+
+@pytest.mark.parametrize("query, clauses", [("$20 hour minimum warehouse", [{"salary_max": {"gte": 41600.0}}]),
+                                            ("$20 hour and up warehouse", [{"salary_max": {"gte": 41600.0}}]),
+                                            ("$20 hr or higher warehouse", [{"salary_max": {"gte": 41600.0}}]),
+                                            ("$20 hour or more warehouse", [{"salary_max": {"gte": 41600.0}}]),
+                                            ("$20 hour to $25 warehouse", _RANGE_20_25), ("$20 hour - $25 hour warehouse", _RANGE_20_25),
+                                            ("$20 hr to $25 hr warehouse", _RANGE_20_25), ("$20-25 hour warehouse", _RANGE_20_25)])
+def test_the_whole_pay_phrase_after_an_hour_word_leaves_the_search(planner, query, clauses):
+    plan = plan_of(planner, query)
+    assert plan.clauses == clauses, plan.clauses
+    assert plan.semantic_text == "warehouse", plan.semantic_text
+
+
+@pytest.mark.parametrize("query, floor, words", [("$45 hour night shift", 93600.0, "night shift"), ("$20 hour day shift", 41600.0, "day shift"),
+                                                 ("$25 hour days", 52000.0, "days"), ("$28 hour nights rn", 58240.0, "nights rn"),
+                                                 ("rn $50 hour nights", 104000.0, "nights"), ("$22 hrs", 45760.0, ""),
+                                                 ("$22 hours", 45760.0, ""), ("$20 hours minimum", 41600.0, ""),
+                                                 ("warehouse $18 hrs nights", 37440.0, "warehouse")])
+def test_after_a_currency_sign_hour_before_a_day_or_night_and_a_bare_plural_are_the_rate(planner, query, floor, words):
+    plan = plan_of(planner, query)
+    assert plan.intent == "job_search", plan.intent
+    assert plan.clauses == [{"salary_max": {"gte": floor}}], plan.clauses
+    assert "$" not in plan.semantic_text and not re.search(r"\b(?:hours?|hrs?|nimum)\b", plan.semantic_text), plan.semantic_text
+    assert words in plan.semantic_text, plan.semantic_text
+
+
 @pytest.mark.parametrize("query, topic", [("outside sales jobs", "outside sales"), ("inside sales", "inside sales"),
                                           ("Outside Sales Representative in Denver", "Outside Sales Representative"),
                                           ("outside plant technician", "outside plant technician")])
