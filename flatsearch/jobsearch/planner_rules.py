@@ -293,6 +293,29 @@ _SIDE_ROLE = re.compile(r"\b(?:outside|inside)(?=[\s-]+(?:sales|plant|counsel|op
 _RULED_OUT_EXAMPLES = re.compile(r"\s*,?\s*\(?\s*(?:like|such\s+as|e\.?\s?g\.?,?|including|for\s+(?:example|instance),?|say)\s+"
                                  r"(?P<items>[A-Za-z][\w-]*(?:\s+(?!(?:or|and)\b)[A-Za-z][\w-]*){0,2}(?:\s*(?:,|/|\bor\b|\band\b|&)\s*(?:or\s+|and\s+)?"
                                  r"[A-Za-z][\w-]*(?:\s+(?!(?:or|and|in|at|near|for|with)\b)[A-Za-z][\w-]*){0,2}){0,5})\s*\)?", re.IGNORECASE)
+# Where a list of ruled-out examples ends: a comma, "and" or "but" before a new clause, that is an item followed by a job
+# noun ("..., nurse jobs"), by a word of consent ("..., warehouse is fine", "barista ok"), by a place cue ("..., admin
+# assistant in Denver"), or an item of two or more words whose last word names a job ("..., admin assistant").
+_EXAMPLES_CLAUSE_END = re.compile(r"\s*(?:,\s*(?:(?:and|but)\s+)?|\s(?:and|but)\s+)(?=(?P<item>[A-Za-z][\w-]*(?:\s+(?!(?:or|and|nor)\b)[A-Za-z][\w-]*){0,2}?)"
+                                  r"(?:\s+(?:jobs?|roles?|positions?|openings?|ok|okay|is\s+fine|are\s+fine|(?:is\s+|are\s+)?welcome|"
+                                  r"(?:in|at|near)\s+[A-Za-z])\b|\s*$))", re.IGNORECASE)
+_EXAMPLES_HEAD_WORD = re.compile(r"(?:assistants?|managers?|nurses?|clerks?|drivers?|representatives?|reps?|associates?|coordinators?|"
+                                 r"directors?|officers?|teachers?|workers?|operators?|agents?|supervisors?|leads?|designers?|developers?|"
+                                 r"analysts?|specialists?|technicians?|techs?|aides?|administrators?|admins?|cooks?|chefs?|"
+                                 r"[a-z]{3,}(?:ist|ician|grapher|ologist|iatrist|eer)s?)", re.IGNORECASE)
+
+
+def _examples_end(text: str, start: int, end: int) -> int:
+    """Where the ruled-out examples in text[start:end] end: before the first new clause, if any."""
+    for cut in _EXAMPLES_CLAUSE_END.finditer(text, start, end):
+        item = cut.group("item")
+        rest = text[cut.end() + len(item):]
+        if re.match(r"\s*$", rest) and not (len(item.split()) >= 2 and _EXAMPLES_HEAD_WORD.fullmatch(item.split()[-1])):
+            continue  # "like cashier, stocker": the list goes on to its end
+        return cut.start()
+    return end
+
+
 # Right before those examples, within the same clause: the negation of the kind ("no store jobs", "not retail").
 _RULED_OUT_BEFORE = re.compile(r"\b(?:no|not|never|without|except|excluding|avoid(?:ing)?|anything\s+but|other\s+than|nothing\s+in)\s+"
                                r"(?:[\w-]+\s+){0,3}[\w-]+\W*$", re.IGNORECASE)
@@ -1925,16 +1948,20 @@ class RulePlanner:
                 continue
             kinds.append(kind)
             ids, named = [], []
-            for example in re.split(r"\s*(?:,|/|\bor\b|\band\b|&)\s*", examples.group("items")):
+            # "no retail like cashier or stocker, nurse jobs in Boston": the examples end where a new clause begins
+            items_end = _examples_end(state.text, examples.start("items"), examples.end("items"))
+            end = examples.end() if items_end == examples.end("items") else items_end
+            items, said = state.text[examples.start("items"):items_end], state.text[examples.start():end]
+            for example in re.split(r"\s*(?:,|/|\bor\b|\band\b|&)\s*", items):
                 example = re.sub(r"\s+(?:roles?|jobs?|positions?|titles?|work)$", "", example.strip(), flags=re.IGNORECASE)
                 found = self.catalog.title_term_ids_for(self._ruled_out_with(example)) if example else []
                 if found:
                     ids, named = sorted({*ids, *found}), [*named, example]
-            state.take(examples.start(), examples.end())
+            state.take(examples.start(), end)
             if not ids:  # "not customer service, e.g. call center": no title says them, yet they are no words of the wanted work
-                plan.notes.append(f"\"{examples.group(0).strip(' ,()')}\" names examples of work ruled out; they were left out of the search.")
+                plan.notes.append(f"\"{said.strip(' ,()')}\" names examples of work ruled out; they were left out of the search.")
             else:
-                plan.add_clause(examples.group(0).strip(" ,()"), "the title does not say " + " or ".join(f"\"{w}\"" for w in named)
+                plan.add_clause(said.strip(" ,()"), "the title does not say " + " or ".join(f"\"{w}\"" for w in named)
                                 + " (nor a word of their families)" * (len(ids) > len(named)), {"not": {"title_terms": {"in": ids}}})
         self._title_words_ruled_out(state, plan, pattern)
         for kind in kinds:

@@ -419,3 +419,30 @@ def test_a_query_in_title_case_keeps_its_state_codes(planner, query, state):
 
 def test_in_title_case_a_code_that_is_a_word_is_the_word(planner):
     assert plan_of(planner, "Nurse Jobs In Me").clauses == []
+
+
+DENVER = 5419384
+
+
+@pytest.mark.parametrize("query, topic, ruled_out, place", [
+    ("no retail like cashier or stocker, nurse jobs in Boston", "nurse", "cashier", BOSTON),
+    ("no retail like cashier and nurse jobs", "nurse", "cashier", None),
+    ("no call center like inbound sales or customer service, admin assistant in Denver", "admin assistant", "customer service", DENVER),
+    ("no roles like sales or marketing, engineering ok", "engineering", "marketing", None),
+    ("no retail like cashier, warehouse is fine", "warehouse", "cashier", None),
+    ("no food service like server or bartender, nurse ok", "nurse", "bartender", None)])
+def test_ruled_out_examples_end_where_a_new_clause_begins(planner, query, topic, ruled_out, place):
+    plan = plan_of(planner, query)
+    assert plan.intent == "job_search" and plan.semantic_text == topic, (plan.intent, plan.semantic_text)
+    ids, examples = _ruled_out_ids(plan), set(planner.catalog.title_term_ids_for([ruled_out]))
+    # the examples are ruled out by their title words, or, where no title in this catalog says them, noted as left out
+    assert (examples and examples <= ids) or any(ruled_out in note and "left out" in note for note in plan.notes), (plan.clauses, plan.notes)
+    assert not set(planner.catalog.title_term_ids_for([topic])) & ids, plan.clauses  # what the user wants is not ruled out
+    assert ("geo" in json.dumps(plan.clauses)) == (place is not None)
+    assert place is None or {"geo": {"in": [place]}} in plan.clauses, plan.clauses
+
+
+def test_ruled_out_examples_that_run_to_the_end_stay_one_list(planner):
+    plan = plan_of(planner, "nurse jobs, no retail like cashier, stocker or greeter")
+    assert plan.intent == "job_search" and plan.semantic_text == "nurse" and "geo" not in json.dumps(plan.clauses)
+    assert any("like cashier, stocker or" in note for note in plan.notes) or set(planner.catalog.title_term_ids_for(["cashier"])) <= _ruled_out_ids(plan)
