@@ -166,8 +166,12 @@ def _code_words(match: re.Match) -> str:
         if pair.group("list") is not None:  # "skills": ["python", "sql"]
             value = " or ".join(re.findall(r"\"([^\"]{1,100})\"", pair.group("list")))
         if value is not None and value.startswith(_INNER):
-            if value[1:].strip():  # an inner object's words, read already by their own keys
-                words.append(value[1:].strip())
+            inner = value[1:].strip()
+            if inner and any(_CODE_NEGATING_KEY.fullmatch(w) for w in _key_words(key)):
+                # {"exclude": {"city": "Boston"}}: each of the inner object's phrases is ruled out ("not in Boston")
+                inner = ", ".join(p if re.match(r"not\b", p) else "not " + p for p in inner.split(", ") if not p.startswith("paying"))
+            if inner:  # an inner object's words, read already by their own keys
+                words.append(inner)
             continue
         if value is None:
             if pair.group("word").lower() == "true" and re.fullmatch(r"[A-Za-z][\w -]{1,30}", key):

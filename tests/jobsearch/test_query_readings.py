@@ -446,3 +446,33 @@ def test_ruled_out_examples_that_run_to_the_end_stay_one_list(planner):
     plan = plan_of(planner, "nurse jobs, no retail like cashier, stocker or greeter")
     assert plan.intent == "job_search" and plan.semantic_text == "nurse" and "geo" not in json.dumps(plan.clauses)
     assert any("like cashier, stocker or" in note for note in plan.notes) or set(planner.catalog.title_term_ids_for(["cashier"])) <= _ruled_out_ids(plan)
+
+
+def _asked_and_ruled_out_places(plan):
+    asked, ruled_out = set(), set()
+    for clause in plan.clauses:
+        if "geo" in clause:
+            asked |= set(clause["geo"]["in"])
+        elif "not" in clause:
+            inner = clause["not"]
+            for branch in inner.get("or", [inner]):
+                if "geo" in branch:
+                    ruled_out |= set(branch["geo"]["in"])
+    return asked, ruled_out
+
+
+@pytest.mark.parametrize("query, places", [('{"role": "nurse", "exclude": {"city": "Boston"}}', {BOSTON}),
+                                           ('{"role":"nurse","not":{"city":"Boston"}}', {BOSTON}),
+                                           ('{"role":"nurse","excluded":{"locations":["Boston","Denver"]}}', {BOSTON, DENVER})])
+def test_json_object_under_a_ruling_out_key_rules_its_places_out(planner, query, places):
+    plan = plan_of(planner, query)
+    assert plan.intent == "job_search" and plan.semantic_text == "nurse", (plan.intent, plan.semantic_text)
+    asked, ruled_out = _asked_and_ruled_out_places(plan)
+    assert not asked & places and places <= ruled_out, plan.clauses
+
+
+def test_json_object_under_a_ruling_out_key_rules_its_company_out(planner):
+    plan = plan_of(planner, '{"role":"engineer","avoid":{"companies":["Stripe"]}}')
+    assert plan.intent == "job_search" and plan.semantic_text == "engineer", (plan.intent, plan.semantic_text)
+    companies = [c for c in plan.clauses if "company" in json.dumps(c)]
+    assert companies and all("not" in c for c in companies), plan.clauses
