@@ -305,15 +305,15 @@ _EXAMPLES_HEAD_WORD = re.compile(r"(?:assistants?|managers?|nurses?|clerks?|driv
                                  r"[a-z]{3,}(?:ist|ician|grapher|ologist|iatrist|eer)s?)", re.IGNORECASE)
 
 
+def _new_clause(cut: re.Match) -> bool:
+    """Whether a match of _EXAMPLES_CLAUSE_END starts a new clause, not the list's next item ("like cashier, stocker")."""
+    item = cut.group("item")
+    return not re.match(r"\s*$", cut.string[cut.end() + len(item):]) or (len(item.split()) >= 2 and bool(_EXAMPLES_HEAD_WORD.fullmatch(item.split()[-1])))
+
+
 def _examples_end(text: str, start: int, end: int) -> int:
     """Where the ruled-out examples in text[start:end] end: before the first new clause, if any."""
-    for cut in _EXAMPLES_CLAUSE_END.finditer(text, start, end):
-        item = cut.group("item")
-        rest = text[cut.end() + len(item):]
-        if re.match(r"\s*$", rest) and not (len(item.split()) >= 2 and _EXAMPLES_HEAD_WORD.fullmatch(item.split()[-1])):
-            continue  # "like cashier, stocker": the list goes on to its end
-        return cut.start()
-    return end
+    return next((cut.start() for cut in _EXAMPLES_CLAUSE_END.finditer(text, start, end) if _new_clause(cut)), end)
 
 
 # Right before those examples, within the same clause: the negation of the kind ("no store jobs", "not retail").
@@ -595,6 +595,9 @@ class _Text:
         self.text = text
         self.used = [False] * len(text)
         self.topic = [False] * len(text)  # read already, yet words of the topic ("Honda" in "Honda technician")
+        # Phrases ruled out by a rule of their own, whose negation also governs the list they start ("no outside sales or
+        # retail"): (start, end, True), as negation_before reads earlier phrases.
+        self.ruled_out: list[tuple[int, int, bool]] = []
 
     def free(self, start: int, end: int) -> bool:
         return not any(self.used[start:end])
@@ -623,7 +626,7 @@ class _Text:
         cue = _NEGATION.search(self.text, offset, start)
         if cue and self.free(cue.start(), cue.end()):
             return True, cue.start()
-        for p_start, p_end, p_negated in reversed(previous):
+        for p_start, p_end, p_negated in sorted([*previous, *self.ruled_out], key=lambda p: p[1], reverse=True):
             if p_end <= start and _LIST_JOIN.match(self.text[p_end:start]):
                 return p_negated, p_end if p_negated else start
         return False, start
@@ -777,7 +780,13 @@ class RulePlanner:
                 words = f"{match.group(0).lower()} {role.group(1).lower()}"
                 end = match.end() + role.end()
                 ids = self.catalog.title_term_ids_for([words])
+                # "nurse jobs, no inside sales rep": the role's own nouns are ruled out with it
+                end += len(re.match(r"(?:\s+(?:reps?|representatives?|associates?|executives?|jobs?|roles?|positions?)\b)*",
+                                    state.text[end:], re.IGNORECASE).group(0))
                 state.take(cue.start(), end)
+                cut = _EXAMPLES_CLAUSE_END.match(state.text, end)
+                if not (cut and _new_clause(cut)):  # "no outside sales or retail": retail is ruled out too; not "..., nurse jobs"
+                    state.ruled_out.append((match.start(), end, True))
                 sides_ruled_out = True
                 if ids:
                     plan.add_clause(state.text[cue.start():end].strip(), f"the title does not say \"{words}\"",
@@ -1979,6 +1988,10 @@ class RulePlanner:
                 continue
             words = match.group("words")
             cue = _NEGATION.search(state.text, max(0, match.start() - CUE_WINDOW), match.start())
+            if cue is None or not state.free(cue.start(), match.start()):
+                # "no outside sales or cashier jobs": the next item of a list whose first item was ruled out
+                negated, neg_start = state.negation_before(match.start())
+                cue = re.compile(r"").match(state.text, neg_start) if negated and neg_start < match.start() else cue
             if (cue is None or not state.free(cue.start(), match.start())
                     # "no startups": the employer; "without travel": a condition of the job, not its title
                     or any(fold(w) in _FILLER or fold(w) in _SECTOR_WORDS or fold(w) in _CONDITION_WORDS for w in words.split())):

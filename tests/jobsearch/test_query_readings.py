@@ -476,3 +476,19 @@ def test_json_object_under_a_ruling_out_key_rules_its_company_out(planner):
     assert plan.intent == "job_search" and plan.semantic_text == "engineer", (plan.intent, plan.semantic_text)
     companies = [c for c in plan.clauses if "company" in json.dumps(c)]
     assert companies and all("not" in c for c in companies), plan.clauses
+
+
+@pytest.mark.parametrize("query", ["no outside sales or retail", "avoid outside sales and retail", "not inside sales / retail"])
+def test_a_ruled_out_side_role_rules_out_the_rest_of_its_list(planner, query):
+    plan = plan_of(planner, query)
+    assert plan.intent == "job_search" and plan.semantic_text == "jobs", (plan.intent, plan.semantic_text)
+    assert any("category" in json.dumps(c) and "not" in c.get("and", [{}])[0] for c in plan.clauses), plan.clauses  # retail is ruled out
+
+
+@pytest.mark.parametrize("query, topic, place", [("nurse jobs, no inside sales rep", "nurse", None),
+                                                 ("no outside sales, nurse jobs in Boston", "nurse", BOSTON)])
+def test_a_ruled_out_side_role_takes_its_nouns_and_ends_at_a_new_clause(planner, query, topic, place):
+    plan = plan_of(planner, query)
+    assert plan.intent == "job_search" and plan.semantic_text == topic, (plan.intent, plan.semantic_text)
+    assert [c for c in plan.clauses if "geo" in json.dumps(c)] == ([{"geo": {"in": [place]}}] if place else []), plan.clauses
+    assert not set(planner.catalog.title_term_ids_for([topic])) & _ruled_out_ids(plan), plan.clauses
