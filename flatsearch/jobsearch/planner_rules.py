@@ -294,11 +294,11 @@ _RULED_OUT_EXAMPLES = re.compile(r"\s*,?\s*\(?\s*(?:like|such\s+as|e\.?\s?g\.?,?
                                  r"(?P<items>[A-Za-z][\w-]*(?:\s+(?!(?:or|and)\b)[A-Za-z][\w-]*){0,2}(?:\s*(?:,|/|\bor\b|\band\b|&)\s*(?:or\s+|and\s+)?"
                                  r"[A-Za-z][\w-]*(?:\s+(?!(?:or|and|in|at|near|for|with)\b)[A-Za-z][\w-]*){0,2}){0,5})\s*\)?", re.IGNORECASE)
 # Where a list of ruled-out examples ends: a comma, "and" or "but" before a new clause, that is an item followed by a job
-# noun ("..., nurse jobs"), by a word of consent ("..., warehouse is fine", "barista ok"), by a place cue ("..., admin
-# assistant in Denver"), or an item of two or more words whose last word names a job ("..., admin assistant").
+# noun ("..., nurse jobs") or by a word of consent ("..., warehouse is fine", "barista ok"), or an item of two or more words
+# whose last word names a job, at the end or before a place cue ("..., admin assistant in Denver").
 _EXAMPLES_CLAUSE_END = re.compile(r"\s*(?:,\s*(?:(?:and|but)\s+)?|\s(?:and|but)\s+)(?=(?P<item>[A-Za-z][\w-]*(?:\s+(?!(?:or|and|nor)\b)[A-Za-z][\w-]*){0,2}?)"
                                   r"(?:\s+(?:jobs?|roles?|positions?|openings?|ok|okay|is\s+fine|are\s+fine|(?:is\s+|are\s+)?welcome|"
-                                  r"(?:in|at|near)\s+[A-Za-z])\b|\s*$))", re.IGNORECASE)
+                                  r"(?P<place>(?:in|at|near)\s+(?=[A-Za-z])))\b|\s*$))", re.IGNORECASE)
 _EXAMPLES_HEAD_WORD = re.compile(r"(?:assistants?|managers?|nurses?|clerks?|drivers?|representatives?|reps?|associates?|coordinators?|"
                                  r"directors?|officers?|teachers?|workers?|operators?|agents?|supervisors?|leads?|designers?|developers?|"
                                  r"analysts?|specialists?|technicians?|techs?|aides?|administrators?|admins?|cooks?|chefs?|"
@@ -308,12 +308,14 @@ _EXAMPLES_HEAD_WORD = re.compile(r"(?:assistants?|managers?|nurses?|clerks?|driv
 def _new_clause(cut: re.Match) -> bool:
     """Whether a match of _EXAMPLES_CLAUSE_END starts a new clause, not the list's next item ("like cashier, stocker")."""
     item = cut.group("item")
-    return not re.match(r"\s*$", cut.string[cut.end() + len(item):]) or (len(item.split()) >= 2 and bool(_EXAMPLES_HEAD_WORD.fullmatch(item.split()[-1])))
+    job = len(item.split()) >= 2 and bool(_EXAMPLES_HEAD_WORD.fullmatch(item.split()[-1]))  # "admin assistant"
+    # "like optician, keyholder in Boston": one word before a place is one more example, the place the search's
+    return job if cut.group("place") or re.match(r"\s*$", cut.string[cut.end() + len(item):]) else True
 
 
 def _examples_end(text: str, start: int, end: int) -> int:
     """Where the ruled-out examples in text[start:end] end: before the first new clause, if any."""
-    return next((cut.start() for cut in _EXAMPLES_CLAUSE_END.finditer(text, start, end) if _new_clause(cut)), end)
+    return next((cut.start() for cut in _EXAMPLES_CLAUSE_END.finditer(text, start) if cut.start() < end and _new_clause(cut)), end)
 
 
 # Right before those examples, within the same clause: the negation of the kind ("no store jobs", "not retail").
