@@ -162,9 +162,10 @@ def _code_words(match: re.Match) -> str:
     a word of its own ("remote": true)."""
     words = []
     for pair in _CODE_PAIR.finditer(match.group(0)):
-        key, value = pair.group("key"), pair.group("text")
+        key, value, items = pair.group("key"), pair.group("text"), []
         if pair.group("list") is not None:  # "skills": ["python", "sql"]
-            value = " or ".join(re.findall(r"\"([^\"]{1,100})\"", pair.group("list")))
+            items = re.findall(r"\"([^\"]{1,100})\"", pair.group("list"))
+            value = " or ".join(items)
         if value is not None and value.startswith(_INNER):
             inner = value[1:].strip()
             if inner and any(_CODE_NEGATING_KEY.fullmatch(w) for w in _key_words(key)):
@@ -188,6 +189,9 @@ def _code_words(match: re.Match) -> str:
             continue
         if cue == "paying ":
             value = re.sub(r"^\s*<\s*=?", "at most ", re.sub(r"^\s*>\s*=?", "at least ", value))
+        if cue.startswith("not") and len(items) > 1:  # {"not_companies": ["Stripe", "Notion"]}: each is ruled out
+            words.append(", ".join(cue + item for item in items if re.search(r"[A-Za-z]", item)))
+            continue
         words.append(cue + value)
     words = ", ".join(words).replace('"', " ")
     # An object inside another ({"filters": {"city": "Boston"}}) is read as a string value of the outer one.

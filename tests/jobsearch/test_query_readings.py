@@ -492,3 +492,18 @@ def test_a_ruled_out_side_role_takes_its_nouns_and_ends_at_a_new_clause(planner,
     assert plan.intent == "job_search" and plan.semantic_text == topic, (plan.intent, plan.semantic_text)
     assert [c for c in plan.clauses if "geo" in json.dumps(c)] == ([{"geo": {"in": [place]}}] if place else []), plan.clauses
     assert not set(planner.catalog.title_term_ids_for([topic])) & _ruled_out_ids(plan), plan.clauses
+
+
+# Notion has no postings here: it is no filter, and no word of the search either
+@pytest.mark.parametrize("names, ruled_out", [(["Stripe", "Waymo"], 2), (["Stripe", "Notion"], 1)])
+def test_a_negated_json_list_rules_out_each_item(planner, names, ruled_out):
+    plan = plan_of(planner, json.dumps({"role": "engineer", "not_companies": names}))
+    assert plan.intent == "job_search" and plan.semantic_text == "engineer", (plan.intent, plan.semantic_text)
+    companies = [c for c in plan.clauses if "company" in json.dumps(c)]
+    assert len(companies) == 1 and len(companies[0]["not"]["company"]["in"]) == ruled_out, plan.clauses
+
+
+def test_a_negated_json_list_of_conditions_leaves_each_out_of_the_search(planner):
+    plan = plan_of(planner, 'nurse jobs {"exclude": ["night shift", "weekends"]}')
+    assert plan.intent == "job_search" and plan.semantic_text == "nurse", (plan.intent, plan.semantic_text)
+    assert not any("geo" in json.dumps(c) or "company" in json.dumps(c) for c in plan.clauses), plan.clauses
