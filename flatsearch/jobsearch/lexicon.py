@@ -194,8 +194,10 @@ def _code_words(match: re.Match) -> str:
             continue
         words.append(cue + value)
     words = ", ".join(words).replace('"', " ")
-    # An object inside another ({"filters": {"city": "Boston"}}) is read as a string value of the outer one.
-    return f' "{_INNER}{words}" ' if re.search(r":\s*$", match.string[:match.start()]) else f" {words} "
+    # An object inside another ({"filters": {"city": "Boston"}}), or in a list ({"jobs": [{"title": "nurse"}, ...]}), is read as
+    # a string value of the outer one.
+    inner = re.search(rf"(?::|:\s*\[(?:\s*(?:\"{_INNER}[^\"]*\"|\{{[^{{}}]*\}})\s*,)*)\s*$", match.string[:match.start()])
+    return f' "{_INNER}{words}" ' if inner else f" {words} "
 
 
 def strip_code(text: str) -> str:

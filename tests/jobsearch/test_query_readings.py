@@ -507,3 +507,13 @@ def test_a_negated_json_list_of_conditions_leaves_each_out_of_the_search(planner
     plan = plan_of(planner, 'nurse jobs {"exclude": ["night shift", "weekends"]}')
     assert plan.intent == "job_search" and plan.semantic_text == "nurse", (plan.intent, plan.semantic_text)
     assert not any("geo" in json.dumps(c) or "company" in json.dumps(c) for c in plan.clauses), plan.clauses
+
+
+@pytest.mark.parametrize("query, topic, place", [('{"jobs": [{"title": "nurse", "city": "Boston"}]}', "nurse", BOSTON),
+                                                 ('{"searches": [{"title": "nurse"}]}', "nurse", None),
+                                                 ('{"searches": [{"title": "nurse"}, {"title": "teacher", "city": "Denver"}]}',
+                                                  "nurse or teacher", DENVER)])
+def test_json_objects_in_a_list_are_read_as_its_items(planner, query, topic, place):
+    plan = plan_of(planner, query)
+    assert plan.intent == "job_search" and plan.semantic_text == topic, (plan.intent, plan.semantic_text)
+    assert plan.clauses == ([{"geo": {"in": [place]}}] if place else []), plan.clauses
