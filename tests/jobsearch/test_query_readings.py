@@ -517,3 +517,14 @@ def test_json_objects_in_a_list_are_read_as_its_items(planner, query, topic, pla
     plan = plan_of(planner, query)
     assert plan.intent == "job_search" and plan.semantic_text == topic, (plan.intent, plan.semantic_text)
     assert plan.clauses == ([{"geo": {"in": [place]}}] if place else []), plan.clauses
+
+
+@pytest.mark.parametrize("query, topic, low, high", [('{"role": "teacher", "salary_min": 50000, "salary_max": 70000}', "teacher", 50000, 70000),
+                                                     ('{"role": "nurse", "min_salary": "80000", "max_salary": "100000"}', "nurse", 80000, 100000),
+                                                     ('{"role": "nurse", "salary": "80k-100k"}', "nurse", 80000, 100000),
+                                                     ('{"role": "nurse", "salary": "80000-100000"}', "nurse", 80000, 100000)])
+def test_json_pay_floor_and_cap_are_one_range(planner, query, topic, low, high):
+    plan = plan_of(planner, query)
+    assert plan.intent == "job_search" and plan.semantic_text == topic, (plan.intent, plan.semantic_text)  # no "paying at ..." left
+    text = json.dumps(plan.clauses)
+    assert f'"salary_max": {{"gte": {float(low)}}}' in text and f'"salary_min": {{"lte": {float(high)}}}' in text, plan.clauses
