@@ -1431,7 +1431,9 @@ class RulePlanner:
                               and (fold(phrase) not in _BARE_CODE_WORDS | _ROLE_CODES or re.search(r"[-\u2013\u2014(]\s*$", before) is not None
                                    or re.fullmatch(r"[\s.,;!?)]*", state.text[span[-1].end():]) is not None))
                 if (n == 1 and shouted and fold(phrase) in _WORD_LIKE_CODES
-                        and re.match(r"\s+(?:near|around|in|at|close|within|outside|from|the|based)\b", state.text[span[-1].end():], re.IGNORECASE)):
+                        and re.match(r"\s+(?:near|around|in|at|close|within|outside|from|the|based)\b", state.text[span[-1].end():], re.IGNORECASE)
+                        # "JOBS IN OH IN KY", "JOBS IN OH IN": a code after "IN", before "IN" and a code or the end, is a list of codes
+                        and not (_PLACE_CUE.search(before) and re.match(r"\s+IN(?:\s+[A-Z]{2})?[\s.,!?]*$", state.text[span[-1].end():]))):
                     continue  # "JOBS IN OR NEAR PORTLAND": in capitals throughout, a code before a place cue is the word
                 if (n == 1 and shouted and fold(phrase) == "in" and re.search(r"\b(?:NOT|EXCEPT|BUT|ANYWHERE|JOBS?|ROLES?|WORK)\s+$", before)
                         and re.match(r"\s+[A-Z]", state.text[span[-1].end():])):

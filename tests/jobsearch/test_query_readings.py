@@ -528,3 +528,14 @@ def test_json_pay_floor_and_cap_are_one_range(planner, query, topic, low, high):
     assert plan.intent == "job_search" and plan.semantic_text == topic, (plan.intent, plan.semantic_text)  # no "paying at ..." left
     text = json.dumps(plan.clauses)
     assert f'"salary_max": {{"gte": {float(low)}}}' in text and f'"salary_min": {{"lte": {float(high)}}}' in text, plan.clauses
+
+
+OHIO, INDIANA, KENTUCKY = 5165418, 4921868, 6254925
+
+
+@pytest.mark.parametrize("query, states", [("JOBS IN OH IN KY", {OHIO, INDIANA, KENTUCKY}), ("JOBS IN OH IN", {OHIO, INDIANA}),
+                                           ("JOBS IN OH", {OHIO})])
+def test_in_capitals_a_code_after_in_and_before_a_list_of_codes_is_a_state(planner, query, states):
+    plan = plan_of(planner, query)
+    assert plan.intent == "job_search" and plan.semantic_text == "jobs", (plan.intent, plan.semantic_text)
+    assert plan.clauses == [{"geo": {"in": sorted(states)}}], plan.clauses
