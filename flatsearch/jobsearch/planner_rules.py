@@ -1965,7 +1965,7 @@ class RulePlanner:
             items_end = _examples_end(state.text, examples.start("items"), examples.end("items"))
             end = examples.end() if items_end == examples.end("items") else items_end
             items, said = state.text[examples.start("items"):items_end], state.text[examples.start():end]
-            for example in re.split(r"\s*(?:,|/|\bor\b|\band\b|&)\s*", items):
+            for example in re.split(r"\s*(?:,|/|\bor\b|\band\b|&)\s*", items, flags=re.IGNORECASE):  # "LIKE SERVER OR BARTENDER" too
                 example = re.sub(r"\s+(?:roles?|jobs?|positions?|titles?|work)$", "", example.strip(), flags=re.IGNORECASE)
                 found = self.catalog.title_term_ids_for(self._ruled_out_with(example)) if example else []
                 if found:

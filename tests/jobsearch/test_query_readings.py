@@ -539,3 +539,11 @@ def test_in_capitals_a_code_after_in_and_before_a_list_of_codes_is_a_state(plann
     plan = plan_of(planner, query)
     assert plan.intent == "job_search" and plan.semantic_text == "jobs", (plan.intent, plan.semantic_text)
     assert plan.clauses == [{"geo": {"in": sorted(states)}}], plan.clauses
+
+
+@pytest.mark.parametrize("query", ["no office jobs like recruiter or engineer", "no office jobs like recruiter and engineer"])
+def test_ruled_out_examples_in_capitals_are_read_as_in_lower_case(planner, query):
+    plan, shouted = plan_of(planner, query), plan_of(planner, query.upper())
+    assert shouted.intent == plan.intent == "job_search" and shouted.semantic_text == plan.semantic_text == "jobs", shouted.semantic_text
+    assert shouted.clauses == plan.clauses, shouted.clauses
+    assert set(planner.catalog.title_term_ids_for(["recruiter", "engineer"])) <= _ruled_out_ids(shouted), shouted.clauses
