@@ -1928,6 +1928,9 @@ class RulePlanner:
             if function == "management" or function not in FUNCTIONS:
                 continue
             mentions.append((match.start(), match.end(), True))
+            cut = _EXAMPLES_CLAUSE_END.match(state.text, match.end())
+            if any(start < match.start() for start, _, _ in state.ruled_out) and not (cut and _new_clause(cut)):
+                state.ruled_out.append((match.start(), match.end(), True))  # "no inside sales, retail or food service": the list goes on
             state.take(neg_start, match.end())
             excluded.append(function)
             phrases.append(state.text[neg_start:match.end()].strip())

@@ -547,3 +547,11 @@ def test_ruled_out_examples_in_capitals_are_read_as_in_lower_case(planner, query
     assert shouted.intent == plan.intent == "job_search" and shouted.semantic_text == plan.semantic_text == "jobs", shouted.semantic_text
     assert shouted.clauses == plan.clauses, shouted.clauses
     assert set(planner.catalog.title_term_ids_for(["recruiter", "engineer"])) <= _ruled_out_ids(shouted), shouted.clauses
+
+
+@pytest.mark.parametrize("query, topic", [("no inside sales, retail or recruiter jobs", "jobs"), ("no outside sales or retail, nurse jobs", "nurse")])
+def test_a_list_after_a_ruled_out_side_role_is_ruled_out_to_its_end(planner, query, topic):
+    plan = plan_of(planner, query)
+    assert plan.intent == "job_search" and plan.semantic_text == topic, (plan.intent, plan.semantic_text)
+    assert any("category" in json.dumps(c) for c in plan.clauses), plan.clauses  # retail is ruled out
+    assert topic == "jobs" or not set(planner.catalog.title_term_ids_for([topic])) & _ruled_out_ids(plan), plan.clauses
