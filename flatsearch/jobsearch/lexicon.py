@@ -131,6 +131,10 @@ def _key_words(key: str) -> list[str]:
     return [w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", key)]
 
 
+# A pay range written as one value ("80k-100k", "$80,000 to $100,000").
+_PAY_RANGE = re.compile(r"\s*\$?\d[\d,.]*\s*[kK]?\s*(?:-|–|to)\s*\$?\d[\d,.]*\s*[kK]?\s*")
+
+
 def _code_cue(key: str, value: str) -> str | None:
     """The words a query would say before a key's value ("in ", "not at ", "paying at most "), "" for none, or None when
     the value is no word of the search."""
@@ -143,8 +147,9 @@ def _code_cue(key: str, value: str) -> str | None:
             return ""  # {"pay_type": "hourly"}: a word, no amount
         if negated:
             return None
-        if re.match(r"\s*(?:[<>]|under|over|below|above|at\s+(?:least|most)|up\s+to|min|max|from|between)", value, re.IGNORECASE):
-            return "paying "  # {"salary": "< 90000"}: the value says which bound
+        if (re.match(r"\s*(?:[<>]|under|over|below|above|at\s+(?:least|most)|up\s+to|min|max|from|between)", value, re.IGNORECASE)
+                or _PAY_RANGE.fullmatch(value)):
+            return "paying "  # {"salary": "< 90000"}, {"salary": "80k-100k"}: the value says which bound
         return "paying at most " if any(_CODE_CEILING_KEY.fullmatch(w) for w in words) else "paying at least "
     if any(_CODE_PLACE_KEY.fullmatch(w) for w in words):
         return "not in " if negated else "in "
@@ -162,12 +167,17 @@ def _code_words(match: re.Match) -> str:
     a word of its own ("remote": true)."""
     words = []
     for pair in _CODE_PAIR.finditer(match.group(0)):
-        key, value = pair.group("key"), pair.group("text")
+        key, value, items = pair.group("key"), pair.group("text"), []
         if pair.group("list") is not None:  # "skills": ["python", "sql"]
-            value = " or ".join(re.findall(r"\"([^\"]{1,100})\"", pair.group("list")))
+            items = re.findall(r"\"([^\"]{1,100})\"", pair.group("list"))
+            value = " or ".join(items)
         if value is not None and value.startswith(_INNER):
-            if value[1:].strip():  # an inner object's words, read already by their own keys
-                words.append(value[1:].strip())
+            inner = value[1:].strip()
+            if inner and any(_CODE_NEGATING_KEY.fullmatch(w) for w in _key_words(key)):
+                # {"exclude": {"city": "Boston"}}: each of the inner object's phrases is ruled out ("not in Boston")
+                inner = ", ".join(p if re.match(r"not\b", p) else "not " + p for p in inner.split(", ") if not p.startswith("paying"))
+            if inner:  # an inner object's words, read already by their own keys
+                words.append(inner)
             continue
         if value is None:
             if pair.group("word").lower() == "true" and re.fullmatch(r"[A-Za-z][\w -]{1,30}", key):
@@ -184,10 +194,24 @@ def _code_words(match: re.Match) -> str:
             continue
         if cue == "paying ":
             value = re.sub(r"^\s*<\s*=?", "at most ", re.sub(r"^\s*>\s*=?", "at least ", value))
+            if _PAY_RANGE.fullmatch(value) and not re.search(r"[$kK]", value):
+                value = re.sub(r"(?<![\d,.])(?=\d)", "$", value)  # "80000-100000": amounts, as "$80000-$100000" says
+        if cue.startswith("not") and len(items) > 1:  # {"not_companies": ["Stripe", "Notion"]}: each is ruled out
+            words.append(", ".join(cue + item for item in items if re.search(r"[A-Za-z]", item)))
+            continue
         words.append(cue + value)
+    # {"salary_min": 50000, "salary_max": 70000}: one range, as a query says it ("paying $50000 to $70000")
+    floors = [i for i, w in enumerate(words) if re.fullmatch(r"paying at least \$?\d[\d,.]*[kK]?", w)]
+    ceilings = [i for i, w in enumerate(words) if re.fullmatch(r"paying at most \$?\d[\d,.]*[kK]?", w)]
+    if len(floors) == 1 and len(ceilings) == 1:
+        low, high = (re.sub(r"^\$?", "$", words[i].split()[-1]) for i in (floors[0], ceilings[0]))
+        words[floors[0]] = f"paying {low} to {high}"
+        del words[ceilings[0]]
     words = ", ".join(words).replace('"', " ")
-    # An object inside another ({"filters": {"city": "Boston"}}) is read as a string value of the outer one.
-    return f' "{_INNER}{words}" ' if re.search(r":\s*$", match.string[:match.start()]) else f" {words} "
+    # An object inside another ({"filters": {"city": "Boston"}}), or in a list ({"jobs": [{"title": "nurse"}, ...]}), is read as
+    # a string value of the outer one.
+    inner = re.search(rf"(?::|:\s*\[(?:\s*(?:\"{_INNER}[^\"]*\"|\{{[^{{}}]*\}})\s*,)*)\s*$", match.string[:match.start()])
+    return f' "{_INNER}{words}" ' if inner else f" {words} "
 
 
 def strip_code(text: str) -> str:

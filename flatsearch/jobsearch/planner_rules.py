@@ -293,6 +293,31 @@ _SIDE_ROLE = re.compile(r"\b(?:outside|inside)(?=[\s-]+(?:sales|plant|counsel|op
 _RULED_OUT_EXAMPLES = re.compile(r"\s*,?\s*\(?\s*(?:like|such\s+as|e\.?\s?g\.?,?|including|for\s+(?:example|instance),?|say)\s+"
                                  r"(?P<items>[A-Za-z][\w-]*(?:\s+(?!(?:or|and)\b)[A-Za-z][\w-]*){0,2}(?:\s*(?:,|/|\bor\b|\band\b|&)\s*(?:or\s+|and\s+)?"
                                  r"[A-Za-z][\w-]*(?:\s+(?!(?:or|and|in|at|near|for|with)\b)[A-Za-z][\w-]*){0,2}){0,5})\s*\)?", re.IGNORECASE)
+# Where a list of ruled-out examples ends: a comma, "and" or "but" before a new clause, that is an item followed by a job
+# noun ("..., nurse jobs") or by a word of consent ("..., warehouse is fine", "barista ok"), or an item of two or more words
+# whose last word names a job, at the end or before a place cue ("..., admin assistant in Denver").
+_EXAMPLES_CLAUSE_END = re.compile(r"\s*(?:,\s*(?:(?:and|but)\s+)?|\s(?:and|but)\s+)(?=(?P<item>[A-Za-z][\w-]*(?:\s+(?!(?:or|and|nor)\b)[A-Za-z][\w-]*){0,2}?)"
+                                  r"(?:\s+(?:jobs?|roles?|positions?|openings?|ok|okay|is\s+fine|are\s+fine|(?:is\s+|are\s+)?welcome|"
+                                  r"(?P<place>(?:in|at|near)\s+(?=[A-Za-z])))\b|\s*$))", re.IGNORECASE)
+_EXAMPLES_HEAD_WORD = re.compile(r"(?:assistants?|managers?|nurses?|clerks?|drivers?|representatives?|reps?|associates?|coordinators?|"
+                                 r"directors?|officers?|teachers?|workers?|operators?|agents?|supervisors?|leads?|designers?|developers?|"
+                                 r"analysts?|specialists?|technicians?|techs?|aides?|administrators?|admins?|cooks?|chefs?|"
+                                 r"[a-z]{3,}(?:ist|ician|grapher|ologist|iatrist|eer)s?)", re.IGNORECASE)
+
+
+def _new_clause(cut: re.Match) -> bool:
+    """Whether a match of _EXAMPLES_CLAUSE_END starts a new clause, not the list's next item ("like cashier, stocker")."""
+    item = cut.group("item")
+    job = len(item.split()) >= 2 and bool(_EXAMPLES_HEAD_WORD.fullmatch(item.split()[-1]))  # "admin assistant"
+    # "like optician, keyholder in Boston": one word before a place is one more example, the place the search's
+    return job if cut.group("place") or re.match(r"\s*$", cut.string[cut.end() + len(item):]) else True
+
+
+def _examples_end(text: str, start: int, end: int) -> int:
+    """Where the ruled-out examples in text[start:end] end: before the first new clause, if any."""
+    return next((cut.start() for cut in _EXAMPLES_CLAUSE_END.finditer(text, start) if cut.start() < end and _new_clause(cut)), end)
+
+
 # Right before those examples, within the same clause: the negation of the kind ("no store jobs", "not retail").
 _RULED_OUT_BEFORE = re.compile(r"\b(?:no|not|never|without|except|excluding|avoid(?:ing)?|anything\s+but|other\s+than|nothing\s+in)\s+"
                                r"(?:[\w-]+\s+){0,3}[\w-]+\W*$", re.IGNORECASE)
@@ -572,6 +597,9 @@ class _Text:
         self.text = text
         self.used = [False] * len(text)
         self.topic = [False] * len(text)  # read already, yet words of the topic ("Honda" in "Honda technician")
+        # Phrases ruled out by a rule of their own, whose negation also governs the list they start ("no outside sales or
+        # retail"): (start, end, True), as negation_before reads earlier phrases.
+        self.ruled_out: list[tuple[int, int, bool]] = []
 
     def free(self, start: int, end: int) -> bool:
         return not any(self.used[start:end])
@@ -600,7 +628,7 @@ class _Text:
         cue = _NEGATION.search(self.text, offset, start)
         if cue and self.free(cue.start(), cue.end()):
             return True, cue.start()
-        for p_start, p_end, p_negated in reversed(previous):
+        for p_start, p_end, p_negated in sorted([*previous, *self.ruled_out], key=lambda p: p[1], reverse=True):
             if p_end <= start and _LIST_JOIN.match(self.text[p_end:start]):
                 return p_negated, p_end if p_negated else start
         return False, start
@@ -754,7 +782,13 @@ class RulePlanner:
                 words = f"{match.group(0).lower()} {role.group(1).lower()}"
                 end = match.end() + role.end()
                 ids = self.catalog.title_term_ids_for([words])
+                # "nurse jobs, no inside sales rep": the role's own nouns are ruled out with it
+                end += len(re.match(r"(?:\s+(?:reps?|representatives?|associates?|executives?|jobs?|roles?|positions?)\b)*",
+                                    state.text[end:], re.IGNORECASE).group(0))
                 state.take(cue.start(), end)
+                cut = _EXAMPLES_CLAUSE_END.match(state.text, end)
+                if not (cut and _new_clause(cut)):  # "no outside sales or retail": retail is ruled out too; not "..., nurse jobs"
+                    state.ruled_out.append((match.start(), end, True))
                 sides_ruled_out = True
                 if ids:
                     plan.add_clause(state.text[cue.start():end].strip(), f"the title does not say \"{words}\"",
@@ -1397,7 +1431,9 @@ class RulePlanner:
                               and (fold(phrase) not in _BARE_CODE_WORDS | _ROLE_CODES or re.search(r"[-\u2013\u2014(]\s*$", before) is not None
                                    or re.fullmatch(r"[\s.,;!?)]*", state.text[span[-1].end():]) is not None))
                 if (n == 1 and shouted and fold(phrase) in _WORD_LIKE_CODES
-                        and re.match(r"\s+(?:near|around|in|at|close|within|outside|from|the|based)\b", state.text[span[-1].end():], re.IGNORECASE)):
+                        and re.match(r"\s+(?:near|around|in|at|close|within|outside|from|the|based)\b", state.text[span[-1].end():], re.IGNORECASE)
+                        # "JOBS IN OH IN KY", "JOBS IN OH IN": a code after "IN", before "IN" and a code or the end, is a list of codes
+                        and not (_PLACE_CUE.search(before) and re.match(r"\s+IN(?:\s+[A-Z]{2})?[\s.,!?]*$", state.text[span[-1].end():]))):
                     continue  # "JOBS IN OR NEAR PORTLAND": in capitals throughout, a code before a place cue is the word
                 if (n == 1 and shouted and fold(phrase) == "in" and re.search(r"\b(?:NOT|EXCEPT|BUT|ANYWHERE|JOBS?|ROLES?|WORK)\s+$", before)
                         and re.match(r"\s+[A-Z]", state.text[span[-1].end():])):
@@ -1892,6 +1928,9 @@ class RulePlanner:
             if function == "management" or function not in FUNCTIONS:
                 continue
             mentions.append((match.start(), match.end(), True))
+            cut = _EXAMPLES_CLAUSE_END.match(state.text, match.end())
+            if any(start < match.start() for start, _, _ in state.ruled_out) and not (cut and _new_clause(cut)):
+                state.ruled_out.append((match.start(), match.end(), True))  # "no inside sales, retail or food service": the list goes on
             state.take(neg_start, match.end())
             excluded.append(function)
             phrases.append(state.text[neg_start:match.end()].strip())
@@ -1925,16 +1964,20 @@ class RulePlanner:
                 continue
             kinds.append(kind)
             ids, named = [], []
-            for example in re.split(r"\s*(?:,|/|\bor\b|\band\b|&)\s*", examples.group("items")):
+            # "no retail like cashier or stocker, nurse jobs in Boston": the examples end where a new clause begins
+            items_end = _examples_end(state.text, examples.start("items"), examples.end("items"))
+            end = examples.end() if items_end == examples.end("items") else items_end
+            items, said = state.text[examples.start("items"):items_end], state.text[examples.start():end]
+            for example in re.split(r"\s*(?:,|/|\bor\b|\band\b|&)\s*", items, flags=re.IGNORECASE):  # "LIKE SERVER OR BARTENDER" too
                 example = re.sub(r"\s+(?:roles?|jobs?|positions?|titles?|work)$", "", example.strip(), flags=re.IGNORECASE)
                 found = self.catalog.title_term_ids_for(self._ruled_out_with(example)) if example else []
                 if found:
                     ids, named = sorted({*ids, *found}), [*named, example]
-            state.take(examples.start(), examples.end())
+            state.take(examples.start(), end)
             if not ids:  # "not customer service, e.g. call center": no title says them, yet they are no words of the wanted work
-                plan.notes.append(f"\"{examples.group(0).strip(' ,()')}\" names examples of work ruled out; they were left out of the search.")
+                plan.notes.append(f"\"{said.strip(' ,()')}\" names examples of work ruled out; they were left out of the search.")
             else:
-                plan.add_clause(examples.group(0).strip(" ,()"), "the title does not say " + " or ".join(f"\"{w}\"" for w in named)
+                plan.add_clause(said.strip(" ,()"), "the title does not say " + " or ".join(f"\"{w}\"" for w in named)
                                 + " (nor a word of their families)" * (len(ids) > len(named)), {"not": {"title_terms": {"in": ids}}})
         self._title_words_ruled_out(state, plan, pattern)
         for kind in kinds:
@@ -1952,6 +1995,10 @@ class RulePlanner:
                 continue
             words = match.group("words")
             cue = _NEGATION.search(state.text, max(0, match.start() - CUE_WINDOW), match.start())
+            if cue is None or not state.free(cue.start(), match.start()):
+                # "no outside sales or cashier jobs": the next item of a list whose first item was ruled out
+                negated, neg_start = state.negation_before(match.start())
+                cue = re.compile(r"").match(state.text, neg_start) if negated and neg_start < match.start() else cue
             if (cue is None or not state.free(cue.start(), match.start())
                     # "no startups": the employer; "without travel": a condition of the job, not its title
                     or any(fold(w) in _FILLER or fold(w) in _SECTOR_WORDS or fold(w) in _CONDITION_WORDS for w in words.split())):

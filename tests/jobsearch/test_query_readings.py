@@ -455,3 +455,139 @@ def test_a_query_in_title_case_keeps_its_state_codes(planner, query, state):
 
 def test_in_title_case_a_code_that_is_a_word_is_the_word(planner):
     assert plan_of(planner, "Nurse Jobs In Me").clauses == []
+
+
+DENVER = 5419384
+
+
+@pytest.mark.parametrize("query, topic, ruled_out, place", [
+    ("no retail like cashier or stocker, nurse jobs in Boston", "nurse", "cashier", BOSTON),
+    ("no retail like cashier and nurse jobs", "nurse", "cashier", None),
+    ("no call center like inbound sales or customer service, admin assistant in Denver", "admin assistant", "customer service", DENVER),
+    ("no roles like sales or marketing, engineering ok", "engineering", "marketing", None),
+    ("no retail like cashier, warehouse is fine", "warehouse", "cashier", None),
+    ("no food service like server or bartender, nurse ok", "nurse", "bartender", None)])
+def test_ruled_out_examples_end_where_a_new_clause_begins(planner, query, topic, ruled_out, place):
+    plan = plan_of(planner, query)
+    assert plan.intent == "job_search" and plan.semantic_text == topic, (plan.intent, plan.semantic_text)
+    ids, examples = _ruled_out_ids(plan), set(planner.catalog.title_term_ids_for([ruled_out]))
+    # the examples are ruled out by their title words, or, where no title in this catalog says them, noted as left out
+    assert (examples and examples <= ids) or any(ruled_out in note and "left out" in note for note in plan.notes), (plan.clauses, plan.notes)
+    assert not set(planner.catalog.title_term_ids_for([topic])) & ids, plan.clauses  # what the user wants is not ruled out
+    assert ("geo" in json.dumps(plan.clauses)) == (place is not None)
+    assert place is None or {"geo": {"in": [place]}} in plan.clauses, plan.clauses
+
+
+def test_ruled_out_examples_that_run_to_the_end_stay_one_list(planner):
+    plan = plan_of(planner, "nurse jobs, no retail like cashier, stocker or greeter")
+    assert plan.intent == "job_search" and plan.semantic_text == "nurse" and "geo" not in json.dumps(plan.clauses)
+    assert any("like cashier, stocker or" in note for note in plan.notes) or set(planner.catalog.title_term_ids_for(["cashier"])) <= _ruled_out_ids(plan)
+
+
+def _asked_and_ruled_out_places(plan):
+    asked, ruled_out = set(), set()
+    for clause in plan.clauses:
+        if "geo" in clause:
+            asked |= set(clause["geo"]["in"])
+        elif "not" in clause:
+            inner = clause["not"]
+            for branch in inner.get("or", [inner]):
+                if "geo" in branch:
+                    ruled_out |= set(branch["geo"]["in"])
+    return asked, ruled_out
+
+
+@pytest.mark.parametrize("query, places", [('{"role": "nurse", "exclude": {"city": "Boston"}}', {BOSTON}),
+                                           ('{"role":"nurse","not":{"city":"Boston"}}', {BOSTON}),
+                                           ('{"role":"nurse","excluded":{"locations":["Boston","Denver"]}}', {BOSTON, DENVER})])
+def test_json_object_under_a_ruling_out_key_rules_its_places_out(planner, query, places):
+    plan = plan_of(planner, query)
+    assert plan.intent == "job_search" and plan.semantic_text == "nurse", (plan.intent, plan.semantic_text)
+    asked, ruled_out = _asked_and_ruled_out_places(plan)
+    assert not asked & places and places <= ruled_out, plan.clauses
+
+
+def test_json_object_under_a_ruling_out_key_rules_its_company_out(planner):
+    plan = plan_of(planner, '{"role":"engineer","avoid":{"companies":["Stripe"]}}')
+    assert plan.intent == "job_search" and plan.semantic_text == "engineer", (plan.intent, plan.semantic_text)
+    companies = [c for c in plan.clauses if "company" in json.dumps(c)]
+    assert companies and all("not" in c for c in companies), plan.clauses
+
+
+@pytest.mark.parametrize("query", ["no outside sales or retail", "avoid outside sales and retail", "not inside sales / retail"])
+def test_a_ruled_out_side_role_rules_out_the_rest_of_its_list(planner, query):
+    plan = plan_of(planner, query)
+    assert plan.intent == "job_search" and plan.semantic_text == "jobs", (plan.intent, plan.semantic_text)
+    assert any("category" in json.dumps(c) and "not" in c.get("and", [{}])[0] for c in plan.clauses), plan.clauses  # retail is ruled out
+
+
+@pytest.mark.parametrize("query, topic, place", [("nurse jobs, no inside sales rep", "nurse", None),
+                                                 ("no outside sales, nurse jobs in Boston", "nurse", BOSTON)])
+def test_a_ruled_out_side_role_takes_its_nouns_and_ends_at_a_new_clause(planner, query, topic, place):
+    plan = plan_of(planner, query)
+    assert plan.intent == "job_search" and plan.semantic_text == topic, (plan.intent, plan.semantic_text)
+    assert [c for c in plan.clauses if "geo" in json.dumps(c)] == ([{"geo": {"in": [place]}}] if place else []), plan.clauses
+    assert not set(planner.catalog.title_term_ids_for([topic])) & _ruled_out_ids(plan), plan.clauses
+
+
+# Notion has no postings here: it is no filter, and no word of the search either
+@pytest.mark.parametrize("names, ruled_out", [(["Stripe", "Waymo"], 2), (["Stripe", "Notion"], 1)])
+def test_a_negated_json_list_rules_out_each_item(planner, names, ruled_out):
+    plan = plan_of(planner, json.dumps({"role": "engineer", "not_companies": names}))
+    assert plan.intent == "job_search" and plan.semantic_text == "engineer", (plan.intent, plan.semantic_text)
+    companies = [c for c in plan.clauses if "company" in json.dumps(c)]
+    assert len(companies) == 1 and len(companies[0]["not"]["company"]["in"]) == ruled_out, plan.clauses
+
+
+def test_a_negated_json_list_of_conditions_leaves_each_out_of_the_search(planner):
+    plan = plan_of(planner, 'nurse jobs {"exclude": ["night shift", "weekends"]}')
+    assert plan.intent == "job_search" and plan.semantic_text == "nurse", (plan.intent, plan.semantic_text)
+    assert not any("geo" in json.dumps(c) or "company" in json.dumps(c) for c in plan.clauses), plan.clauses
+
+
+@pytest.mark.parametrize("query, topic, place", [('{"jobs": [{"title": "nurse", "city": "Boston"}]}', "nurse", BOSTON),
+                                                 ('{"searches": [{"title": "nurse"}]}', "nurse", None),
+                                                 ('{"searches": [{"title": "nurse"}, {"title": "teacher", "city": "Denver"}]}',
+                                                  "nurse or teacher", DENVER)])
+def test_json_objects_in_a_list_are_read_as_its_items(planner, query, topic, place):
+    plan = plan_of(planner, query)
+    assert plan.intent == "job_search" and plan.semantic_text == topic, (plan.intent, plan.semantic_text)
+    assert plan.clauses == ([{"geo": {"in": [place]}}] if place else []), plan.clauses
+
+
+@pytest.mark.parametrize("query, topic, low, high", [('{"role": "teacher", "salary_min": 50000, "salary_max": 70000}', "teacher", 50000, 70000),
+                                                     ('{"role": "nurse", "min_salary": "80000", "max_salary": "100000"}', "nurse", 80000, 100000),
+                                                     ('{"role": "nurse", "salary": "80k-100k"}', "nurse", 80000, 100000),
+                                                     ('{"role": "nurse", "salary": "80000-100000"}', "nurse", 80000, 100000)])
+def test_json_pay_floor_and_cap_are_one_range(planner, query, topic, low, high):
+    plan = plan_of(planner, query)
+    assert plan.intent == "job_search" and plan.semantic_text == topic, (plan.intent, plan.semantic_text)  # no "paying at ..." left
+    text = json.dumps(plan.clauses)
+    assert f'"salary_max": {{"gte": {float(low)}}}' in text and f'"salary_min": {{"lte": {float(high)}}}' in text, plan.clauses
+
+
+OHIO, INDIANA, KENTUCKY = 5165418, 4921868, 6254925
+
+
+@pytest.mark.parametrize("query, states", [("JOBS IN OH IN KY", {OHIO, INDIANA, KENTUCKY}), ("JOBS IN OH IN", {OHIO, INDIANA}),
+                                           ("JOBS IN OH", {OHIO})])
+def test_in_capitals_a_code_after_in_and_before_a_list_of_codes_is_a_state(planner, query, states):
+    plan = plan_of(planner, query)
+    assert plan.intent == "job_search" and plan.semantic_text == "jobs", (plan.intent, plan.semantic_text)
+    assert plan.clauses == [{"geo": {"in": sorted(states)}}], plan.clauses
+
+
+@pytest.mark.parametrize("query", ["no office jobs like recruiter or engineer", "no office jobs like recruiter and engineer"])
+def test_ruled_out_examples_in_capitals_are_read_as_in_lower_case(planner, query):
+    plan, shouted = plan_of(planner, query), plan_of(planner, query.upper())
+    assert shouted.intent == plan.intent == "job_search" and shouted.semantic_text == plan.semantic_text == "jobs", shouted.semantic_text
+    assert shouted.clauses == plan.clauses, shouted.clauses
+    assert set(planner.catalog.title_term_ids_for(["recruiter", "engineer"])) <= _ruled_out_ids(shouted), shouted.clauses
+
+
+@pytest.mark.parametrize("query, topic", [("no inside sales, retail or recruiter jobs", "jobs"), ("no outside sales or retail, nurse jobs", "nurse")])
+def test_a_list_after_a_ruled_out_side_role_is_ruled_out_to_its_end(planner, query, topic):
+    plan = plan_of(planner, query)
+    assert plan.intent == "job_search" and plan.semantic_text == topic, (plan.intent, plan.semantic_text)
+    assert any("category" in json.dumps(c) for c in plan.clauses), plan.clauses  # retail is ruled out
+    assert topic == "jobs" or not set(planner.catalog.title_term_ids_for([topic])) & _ruled_out_ids(plan), plan.clauses
