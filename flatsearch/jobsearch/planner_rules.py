@@ -1906,6 +1906,10 @@ class RulePlanner:
             if key is None:
                 continue
             negated, neg_start = state.negation_before(match.start(), mentions)
+            if negated and not _NEGATION.match(state.text, neg_start):
+                cut = _EXAMPLES_CLAUSE_END.match(state.text, neg_start)
+                if cut and cut.end() == match.start() and _new_clause(cut):
+                    continue  # "no inside sales or marketing, engineering jobs": the list ended, a new clause asks for engineering
             if not negated:
                 continue
             following = re.match(r"\s+([A-Za-z][\w-]*)", state.text[match.end():])

@@ -591,3 +591,26 @@ def test_a_list_after_a_ruled_out_side_role_is_ruled_out_to_its_end(planner, que
     assert plan.intent == "job_search" and plan.semantic_text == topic, (plan.intent, plan.semantic_text)
     assert any("category" in json.dumps(c) for c in plan.clauses), plan.clauses  # retail is ruled out
     assert topic == "jobs" or not set(planner.catalog.title_term_ids_for([topic])) & _ruled_out_ids(plan), plan.clauses
+
+
+@pytest.mark.parametrize("query, wanted, ruled_out", [
+    ("no inside sales or marketing, engineering jobs", "engineering", "marketing"),
+    ("no marketing, engineering jobs", "engineering", "marketing"),
+    ("not inside sales or customer service, hr jobs in Dallas", "hr", "customer"),
+    ("no outside sales or marketing, finance jobs", "finance", "marketing"),
+])
+def test_a_field_after_a_ruled_out_list_and_a_comma_is_asked_for(planner, query, wanted, ruled_out):
+    # ", engineering jobs" begins a new clause: the negation of the list before it does not reach it
+    plan = plan_of(planner, query)
+    assert plan.intent == "job_search"
+    assert wanted in plan.semantic_text.lower(), plan.semantic_text
+    ruled = [e for e in plan.explanations if e.filter is not None and "not" in json.dumps(e.filter)]
+    assert ruled and not any(wanted in e.phrase.lower() for e in ruled), [e.phrase for e in ruled]
+    assert any(ruled_out in e.phrase.lower() for e in ruled), [e.phrase for e in ruled]
+
+
+@pytest.mark.parametrize("query", ["no sales or marketing jobs", "no sales, marketing or support jobs"])
+def test_a_list_of_fields_after_one_negation_is_ruled_out_whole(planner, query):
+    plan = plan_of(planner, query)
+    assert plan.semantic_text == "jobs", plan.semantic_text
+    assert sum("marketing" in e.phrase.lower() for e in plan.explanations if e.filter is not None) == 1
