@@ -137,10 +137,14 @@ def _squared_norm_bound(matrix: torch.Tensor) -> float:
     """At least the largest squared row norm, NaN or Inf when any value is: for a small CPU float32
     matrix (a search's queries) the sum of all squared values, else :func:`largest_squared_norm`."""
     if 0 < matrix.numel() <= _SUM_BOUND_VALUES and matrix.device.type == "cpu" and matrix.dtype == torch.float32:
-        flat = matrix.resolve_neg().numpy().ravel()
-        with np.errstate(over="ignore", invalid="ignore"):
-            return float(np.dot(flat, flat))
+        return _sum_of_squares(matrix.resolve_neg().numpy().ravel())
     return largest_squared_norm(matrix)
+
+
+def _sum_of_squares(flat: np.ndarray) -> float:
+    """One dot product: at least the largest squared row norm of the values, NaN or Inf when any value is."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(np.dot(flat, flat))
 
 
 def _check_finite(tensor: torch.Tensor, *, name: str) -> None:
@@ -184,9 +188,7 @@ def check_vectors(value: Any, *, name: str, dim: int, rows: int | None = None, a
     if _small_host_matrix(value, dim=dim, rows=rows, allow_vector=allow_vector):
         # A search's few queries as a float32 numpy array: checked on the array itself, then wrapped once
         # (each torch call on a cold cache costs more than the whole numpy check).
-        flat = value.reshape(-1)
-        with np.errstate(over="ignore", invalid="ignore"):
-            bound = float(np.dot(flat, flat))  # at least the largest squared row norm; NaN or Inf when any value is
+        bound = _sum_of_squares(value.reshape(-1))
         tensor = torch.from_numpy(value.reshape(-1, dim))
     else:
         tensor = _matrix(value, name=name, dim=dim, rows=rows, allow_vector=allow_vector)

@@ -585,7 +585,7 @@ def _bounded_scan(request: ScanRequest, queries: torch.Tensor, same: bool, slots
     # The gather's inputs padded here, from the host arrays at hand (as _padded_inputs pads them).
     at = slots.numpy()
     count = chosen.size
-    pad = max(-count % ROW_MULTIPLE, MIN_PRODUCT_ROWS - count)
+    pad = _row_padding(count)
     padded = chosen if not pad else np.concatenate([chosen, np.repeat(chosen[-1:], pad)])
     padded_bias = None
     if bias is not None:
@@ -737,6 +737,11 @@ def _gather_scan(request: ScanRequest, queries: torch.Tensor, keep: torch.Tensor
     return ScanResult(values, torch.where(columns >= 0, slots[columns.clamp(min=0)], columns))
 
 
+def _row_padding(count: int) -> int:
+    """Rows to add to a gather of ``count`` rows: up to a multiple of ``ROW_MULTIPLE``, at least ``MIN_PRODUCT_ROWS``."""
+    return max(-count % ROW_MULTIPLE, MIN_PRODUCT_ROWS - count)
+
+
 def _padded_inputs(request: ScanRequest, slots: torch.Tensor, keep: torch.Tensor | None):
     """Slots, bias and keep bits of a gather, padded to a multiple of ``ROW_MULTIPLE`` rows, at least
     ``MIN_PRODUCT_ROWS`` (the last slot repeated, its bias 0 and bits clear; its extra columns are dropped).
@@ -751,7 +756,7 @@ def _padded_inputs(request: ScanRequest, slots: torch.Tensor, keep: torch.Tensor
             return found[1]
     else:
         memo = None
-    pad = max(-slots.numel() % ROW_MULTIPLE, MIN_PRODUCT_ROWS - slots.numel())
+    pad = _row_padding(slots.numel())
     bias = None if request.bias is None else _bias_at(request, slots)
     padded_slots, padded_keep = slots, keep
     if pad and slots.device.type == "cpu":  # numpy: a third of the time of the torch calls on these few values
