@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import time
 
 import numpy as np
 import pytest
@@ -280,6 +282,61 @@ def test_large_products_take_the_thread_choice_measured_faster_and_retry_the_oth
     for _ in range(3):
         timings.record(key, False, 9e-11)  # one thread became slower (another process took the core)
     assert timings.use_threads(key) is True
+
+
+def _fake_load(readings, times):
+    readings, times = iter(readings), iter(times)
+    return torch_scan._OtherLoad(lambda: next(readings), cores=2, clock=lambda: next(times))
+
+
+def test_other_processes_cpu_use_is_the_machines_busy_time_less_this_processes():
+    # (machine busy s, own CPU s) at 0, 0.05 (inside the window: no reading), 0.2 and 0.5 s.
+    load = _fake_load([(100.0, 5.0), (100.3, 5.2), (100.9, 5.26)], [0.0, 0.05, 0.2, 0.5])
+    assert load.busy_cores() is None  # one reading: no window yet
+    assert load.busy_cores() is None  # 0.05 s later: not read again
+    assert load.busy_cores() == pytest.approx(0.5)  # (0.3 - 0.2) / 0.2
+    assert load.busy_cores() == pytest.approx((0.6 - 0.06) / 0.3)
+    assert torch_scan._OtherLoad().busy_cores() is None  # nothing to read: the timed choice decides
+
+
+def test_proc_stat_reading_counts_this_processes_own_work():
+    load = torch_scan._system_load()
+    if load.cores is None:
+        pytest.skip("no /proc/stat covering this process's CPUs")
+    cpus = frozenset(os.sched_getaffinity(0))
+    machine, own = torch_scan._proc_stat_sample(cpus)
+    started = time.process_time()
+    while time.process_time() - started < 0.3:  # one core busy in this process
+        pass
+    machine_after, own_after = torch_scan._proc_stat_sample(cpus)
+    assert own_after - own >= 0.3
+    # The machine counted at least most of this process's work (its ticks sample it, 10 ms each).
+    assert machine_after - machine >= 0.2
+
+
+def test_large_products_take_the_callers_threads_only_when_other_processes_leave_the_cores_free(monkeypatch):
+    key = (False, 26)
+    # Readings 0.2 s apart: others busy 0.1 core, then 1.2 cores, then 0.4.
+    monkeypatch.setattr(torch_scan, "_OTHERS", _fake_load(
+        [(0.0, 0.0), (0.22, 0.2), (0.66, 0.4), (0.94, 0.6)], [0.0, 0.2, 0.4, 0.6]))
+    monkeypatch.setattr(torch_scan, "_TIMINGS", torch_scan._Timings())
+    assert torch_scan._use_threads(2, key) is True  # no window yet: the timed choice (threads first)
+    assert torch_scan._use_threads(2, key) is True  # 1.9 cores free for 2 threads
+    assert torch_scan._use_threads(2, key) is False  # 0.8 free: one thread
+    assert torch_scan._use_threads(2, key) is True  # 1.6 free: within the margin
+    # An oversubscribed caller (8 threads on 2 cores) needs both cores free, not 8.
+    monkeypatch.setattr(torch_scan, "_OTHERS", _fake_load([(0.0, 0.0), (0.2, 0.2)], [0.0, 0.2]))
+    torch_scan._use_threads(8, key)
+    assert torch_scan._use_threads(8, key) is True
+    if torch_scan._openmp() and torch.get_num_threads() > 1:  # the choice reaches the product's thread count
+        caller = torch.get_num_threads()
+        for busy, expected in ((0.0, caller), (1.0, 1)):
+            monkeypatch.setattr(torch_scan, "_OTHERS", _fake_load([(0.0, 0.0), (0.2 * busy + 0.2, 0.2)], [0.0, 0.2]))
+            torch_scan._OTHERS.busy_cores()
+            with torch_scan.one_thread(torch.device("cpu")):
+                with torch_scan._parallel(torch_scan.PARALLEL_MIN_MACS, 64):
+                    inside = torch.get_num_threads()
+            assert inside == expected, busy
 
 
 @pytest.mark.parametrize("nq", [1, 5, 7, 9, 11, 12, 64])
