@@ -77,9 +77,16 @@ def quantized_file(quantisation_config: str | None) -> str:
 
     Example:
         >>> quantized_file(None), quantized_file("avx2")
-        ('onnx/model.onnx', 'onnx/model_qint8_avx2.onnx')
+        ('onnx/model.onnx', 'onnx/model_int8_avx2.onnx')
     """
-    return ONNX_FILE if quantisation_config is None else f"onnx/model_qint8_{quantisation_config}.onnx"
+    return ONNX_FILE if quantisation_config is None else f"onnx/model_{_int8_suffix(quantisation_config)}.onnx"
+
+
+def _int8_suffix(quantisation_config: str) -> str:
+    # Named by us, not by sentence-transformers' default: that default takes the preset's weight
+    # type, which is unsigned for avx2 and signed for avx512_vnni ('quint8_avx2' / 'qint8_avx512_vnni'),
+    # so a name guessed from one preset misses the file the other writes.
+    return f"int8_{quantisation_config}"
 
 
 def export_onnx(model_path: str | os.PathLike, target: str | os.PathLike, *, quantisation_config: str | None = None) -> pathlib.Path:
@@ -122,7 +129,8 @@ def export_onnx(model_path: str | os.PathLike, target: str | os.PathLike, *, qua
 
                 staging.mkdir(exist_ok=True)
                 float_model = SentenceTransformer(str(target), backend="onnx", device="cpu")
-                export_dynamic_quantized_onnx_model(float_model, quantisation_config, str(staging))
+                export_dynamic_quantized_onnx_model(float_model, quantisation_config, str(staging),
+                                                    file_suffix=_int8_suffix(quantisation_config))
                 os.replace(staging / wanted, target / wanted)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -220,3 +220,19 @@ def test_the_int8_export_is_close_and_keyed_apart(cache_dir, encoder, torch_mode
         Encoder(cache_dir=None, backend="torch", quantized=True)
     with pytest.raises(ValueError, match="backend: expected one of onnx, torch"):
         Encoder(cache_dir=None, backend="tensorflow")
+
+
+@pytest.mark.parametrize("preset", ["avx2", "avx512_vnni"])
+def test_each_int8_preset_writes_the_file_it_is_read_from(cache_dir, torch_model, preset):
+    # The presets quantise weights to different types (unsigned for avx2, signed for avx512_vnni), so
+    # the machine's own preset alone would not show that the name read back matches the one written.
+    from flatsearch.jobsearch.embedding import default_model_path
+    from flatsearch.jobsearch.onnx_model import OnnxSentenceModel, export_onnx, quantized_file
+
+    folder = export_onnx(default_model_path(), cache_dir / "onnx-every-preset", quantisation_config=preset)
+    assert (folder / quantized_file(preset)).is_file() and (folder / quantized_file(None)).is_file()
+    assert not list(folder.parent.glob(".onnx-every-preset-*"))  # no staging folder left behind
+    model = OnnxSentenceModel(folder, file_name=quantized_file(preset))
+    reference = torch_model.encode(TEXTS, normalize_embeddings=True, convert_to_numpy=True)
+    cosine = (model.encode(TEXTS) * reference).sum(axis=1)
+    assert cosine.min() > 0.95 and cosine.mean() > 0.98
