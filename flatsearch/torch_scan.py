@@ -40,7 +40,9 @@ when the cores they need are free (within ``FREE_CORE_MARGIN``), one thread othe
 does not depend on how long this process's own products took, so on an idle machine it
 does not change from one run to the next (the timed choice it replaces took one thread in
 some runs of the 1M-row, 0.1% benchmark below and two in others: 1.4-2.3x the gathered
-baseline). Only the CPUs this process may run on are counted (a taskset or cpuset of one
+baseline). Each other search running in this process at the time counts as one core
+taken (its CPU time is this process's own); other work of this process's threads is not
+seen. Only the CPUs this process may run on are counted (a taskset or cpuset of one
 core leaves one). Where that reading is not available (not Linux, or ``/proc/stat`` does not
 list those CPUs) each product is timed, per size class, on whichever of
 one thread or the caller's threads it ran, and the next one of its class takes the faster,
@@ -133,9 +135,11 @@ MIN_PRODUCT_ROWS = 16
 class _ThreadState(threading.local):
     caller = 0  # the caller's intra-op thread count while one_thread() holds this thread at one; 0 outside
     parallel = False  # inside _parallel(): its thread choice holds for the blocks inside
+    searching = False  # inside one_thread() (counted in _SEARCHING)
 
 
 _THREADS = _ThreadState()
+_SEARCHING: list[None] = []  # one entry per thread inside one_thread() on a CPU with OpenMP
 _OPENMP: bool | None = None
 
 
@@ -294,20 +298,26 @@ def one_thread(device: torch.device):
         >>> inside, torch.get_num_threads() == before
         (1, True)
     """
-    if device.type != "cpu" or _THREADS.caller or not _openmp():
+    if device.type != "cpu" or _THREADS.searching or not _openmp():
         yield
         return
-    caller = torch.get_num_threads()
-    if caller == 1:
-        yield
-        return
-    _THREADS.caller = caller
-    torch.set_num_threads(1)
+    _THREADS.searching = True
+    _SEARCHING.append(None)  # list append and pop are atomic: the count of searches in this process
     try:
-        yield
+        caller = torch.get_num_threads()
+        if caller == 1:
+            yield
+            return
+        _THREADS.caller = caller
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(caller)
+            _THREADS.caller = 0
     finally:
-        torch.set_num_threads(caller)
-        _THREADS.caller = 0
+        _SEARCHING.pop()
+        _THREADS.searching = False
 
 
 @contextlib.contextmanager
@@ -339,8 +349,10 @@ def _use_threads(caller: int, key: tuple[bool, int]) -> bool:
     busy = _OTHERS.busy_cores()
     if busy is None:
         return _TIMINGS.use_threads(key)
+    # This process's own CPU time is left out of ``busy``: each other search running in it holds a core.
+    free = _OTHERS.cores - busy - max(len(_SEARCHING) - 1, 0)
     # More threads than cores (an oversubscribed caller) needs every core, not more than there are.
-    return _OTHERS.cores - busy >= min(caller, _OTHERS.cores) - FREE_CORE_MARGIN
+    return free >= min(caller, _OTHERS.cores) - FREE_CORE_MARGIN
 
 
 def _empty(queries: torch.Tensor, k: int) -> ScanResult:

@@ -314,6 +314,31 @@ def test_proc_stat_reading_counts_this_processes_own_work():
     assert machine_after - machine >= 0.2
 
 
+def test_searches_in_this_process_are_counted_while_they_run():
+    import threading
+
+    if not torch_scan._openmp():
+        pytest.skip("the count is kept where OpenMP threads are set per thread")
+    inside, release = threading.Event(), threading.Event()
+    counts = []
+
+    def search():
+        with torch_scan.one_thread(torch.device("cpu")):
+            with torch_scan.one_thread(torch.device("cpu")):  # nested: counted once
+                inside.set()
+                release.wait(10)
+
+    worker = threading.Thread(target=search)
+    worker.start()
+    assert inside.wait(10)
+    with torch_scan.one_thread(torch.device("cpu")):
+        counts.append(len(torch_scan._SEARCHING))
+    release.set()
+    worker.join(10)
+    counts.append(len(torch_scan._SEARCHING))
+    assert counts == [2, 0]
+
+
 def test_large_products_take_the_callers_threads_only_when_other_processes_leave_the_cores_free(monkeypatch):
     key = (False, 26)
     # Readings 0.2 s apart: others busy 0.1 core, then 1.2 cores, then 0.4.
@@ -328,6 +353,14 @@ def test_large_products_take_the_callers_threads_only_when_other_processes_leave
     monkeypatch.setattr(torch_scan, "_OTHERS", _fake_load([(0.0, 0.0), (0.2, 0.2)], [0.0, 0.2]))
     torch_scan._use_threads(8, key)
     assert torch_scan._use_threads(8, key) is True
+    # Another search running in this process holds a core of its own (its CPU time is this process's).
+    monkeypatch.setattr(torch_scan, "_OTHERS", _fake_load([(0.0, 0.0), (0.2, 0.2)], [0.0, 0.2, 0.25]))
+    torch_scan._OTHERS.busy_cores()
+    monkeypatch.setattr(torch_scan, "_SEARCHING", [None, None])
+    assert torch_scan._use_threads(2, key) is False
+    monkeypatch.setattr(torch_scan, "_SEARCHING", [None])
+    assert torch_scan._use_threads(2, key) is True
+    monkeypatch.setattr(torch_scan, "_SEARCHING", [])  # no search running: one_thread() below is the only one
     if torch_scan._openmp() and torch.get_num_threads() > 1:  # the choice reaches the product's thread count
         caller = torch.get_num_threads()
         for busy, expected in ((0.0, caller), (1.0, 1)):
