@@ -43,8 +43,8 @@ some runs of the 1M-row, 0.1% benchmark below and two in others: 1.4-2.3x the ga
 baseline). Each other search running in this process at the time counts as one core
 taken (its CPU time is this process's own); other work of this process's threads is not
 seen. Only the CPUs this process may run on are counted (a taskset or cpuset of one
-core leaves one). Where that reading is not available (not Linux, or ``/proc/stat`` does not
-list those CPUs) each product is timed, per size class, on whichever of
+core leaves one), and never more than a container's CFS quota allows (:func:`_cpu_quota`).
+Where that reading is not available (not Linux, or ``/proc/stat`` does not list those CPUs) each product is timed, per size class, on whichever of
 one thread or the caller's threads it ran, and the next one of its class takes the faster,
 except now and then (more rarely the larger the gap, see ``RETRY_EVERY``) the slower, so
 that a change of load is noticed. Larger products always take the caller's threads.
@@ -204,13 +204,20 @@ class _OtherLoad:
         1.0
     """
 
-    def __init__(self, sample=None, cores: int | None = None, clock=time.monotonic):
+    # Consecutive failed readings after which the reading is given up: a failure can be transient (EMFILE
+    # while another thread holds every file descriptor), so one alone does not end it.
+    MAX_FAILURES = 3
+
+    def __init__(self, sample=None, cores: int | None = None, clock=time.monotonic, quota: float | None = None):
         # sample(): (busy seconds of every CPU since boot, this process's CPU seconds), or None
         self._sample = sample
         self._cores = cores
         self._clock = clock
         self._last: tuple[float, float, float] | None = None
         self._busy: float | None = None
+        self._failures = 0
+        # Cores the CFS quota of this process's cgroup allows (None: no quota); /proc/stat shows the host's CPUs.
+        self.quota = quota
 
     @property
     def cores(self) -> int | None:
@@ -218,27 +225,35 @@ class _OtherLoad:
         return self._cores
 
     def busy_cores(self) -> float | None:
-        if self._sample is None:
+        sample = self._sample  # one read: another thread may give the reading up (set it to None) meanwhile
+        if sample is None:
             return None
         now = self._clock()
         last = self._last
         if last is not None and now - last[0] < LOAD_WINDOW_S:
             return self._busy
         try:
-            machine, own = self._sample()
+            machine, own = sample()
         except (OSError, ValueError, IndexError):
-            self._sample = None  # unreadable here: the timed choice decides from now on
+            self._failures += 1
+            if self._failures >= self.MAX_FAILURES:
+                self._sample = None  # unreadable here: the timed choice decides from now on
             return None
+        self._failures = 0
         self._last = (now, machine, own)
         if last is not None and now > last[0]:
             self._busy = max(0.0, (machine - last[1] - (own - last[2])) / (now - last[0]))
         return self._busy
 
 
-def _proc_stat_sample(cpus: frozenset[int]) -> tuple[float, float]:
-    """(busy seconds of the CPUs ``cpus`` since boot, this process's CPU seconds), from /proc/stat."""
+def _proc_stat_sample(cpus: frozenset[int], path: str = "/proc/stat") -> tuple[float, float]:
+    """(busy seconds of the CPUs ``cpus`` since boot, this process's CPU seconds), from /proc/stat.
+
+    On a machine with hundreds of CPUs a reading costs more (the kernel formats a line for every CPU
+    and its interrupt counts, however few lines are parsed here); it is paid at most once per
+    ``LOAD_WINDOW_S``."""
     ticks, last = 0, max(cpus)
-    with open("/proc/stat", "rb") as file:
+    with open(path, "rb") as file:
         file.readline()  # the machine's total; the CPUs this process may run on are summed instead
         for line in file:
             if line[:3] != b"cpu":
@@ -253,9 +268,47 @@ def _proc_stat_sample(cpus: frozenset[int]) -> tuple[float, float]:
     return ticks / _CLOCK_TICKS, time.process_time()
 
 
+def _cpu_quota(root: str = "/sys/fs/cgroup") -> float | None:
+    """Cores the CFS quota allows this process's cgroup (quota / period), or None where there is none.
+
+    In a container the quota caps the cores while /proc/stat lists the host's CPUs. Read from cgroup v2
+    (``cpu.max``: "max 100000" is no quota, "200000 100000" two cores) or v1 (``cpu.cfs_quota_us``, -1 for
+    none, and ``cpu.cfs_period_us``, under ``cpu/`` or ``cpu,cpuacct/``); the first of them found decides.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> root = tempfile.mkdtemp()
+        >>> _ = pathlib.Path(root, "cpu.max").write_text("150000 100000")
+        >>> _cpu_quota(root)
+        1.5
+    """
+    def read(name: str) -> str | None:
+        try:
+            with open(os.path.join(root, name), encoding="ascii") as file:
+                return file.read()
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    try:
+        text = read("cpu.max")
+        if text is not None:
+            quota, period = text.split()[:2]
+            return None if quota == "max" else int(quota) / int(period)
+        for folder in ("cpu", "cpu,cpuacct", ""):
+            quota_text = read(os.path.join(folder, "cpu.cfs_quota_us"))
+            period_text = read(os.path.join(folder, "cpu.cfs_period_us"))
+            if quota_text is not None and period_text is not None:
+                quota = int(quota_text)
+                return None if quota < 0 else quota / int(period_text)
+    except (ValueError, ZeroDivisionError):
+        pass  # a file of another shape: no cap
+    return None
+
+
 def _system_load() -> _OtherLoad:
     """The reading of /proc/stat over the CPUs this process may run on (a cpuset or taskset counts only
-    its own), where every one of them is listed; else none (the timed choice decides)."""
+    its own), where every one of them is listed; else none (the timed choice decides). Capped by the
+    cgroup's CFS quota where it has one."""
     try:
         allowed = frozenset(os.sched_getaffinity(0))
         with open("/proc/stat", "rb") as file:
@@ -265,12 +318,24 @@ def _system_load() -> _OtherLoad:
         return _OtherLoad()
     if not allowed or not allowed <= listed:
         return _OtherLoad()
-    return _OtherLoad(functools.partial(_proc_stat_sample, allowed), cores=len(allowed))
+    return _OtherLoad(functools.partial(_proc_stat_sample, allowed), cores=len(allowed), quota=_cpu_quota())
+
+
+def _after_fork_in_child() -> None:
+    """A forked child runs only the thread that forked: the other threads' searches are not running in it,
+    its CPU time starts anew (the parent's baseline would read as others' work) and its affinity and
+    cgroup may differ. A search the forking thread is inside stays counted, so that it can still end."""
+    global _OTHERS
+    _SEARCHING[:] = [None] if _THREADS.searching else []
+    _OTHERS = _system_load()
+    _OTHERS.busy_cores()
 
 
 _CLOCK_TICKS = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
 _OTHERS = _system_load()
 _OTHERS.busy_cores()  # the first reading: a product from LOAD_WINDOW_S after import on has a window
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _openmp() -> bool:
@@ -350,7 +415,10 @@ def _use_threads(caller: int, key: tuple[bool, int]) -> bool:
     if busy is None:
         return _TIMINGS.use_threads(key)
     # This process's own CPU time is left out of ``busy``: each other search running in it holds a core.
-    free = _OTHERS.cores - busy - max(len(_SEARCHING) - 1, 0)
+    free = _OTHERS.cores - busy
+    if _OTHERS.quota is not None:  # a container's CFS quota: no more cores than it allows, however idle the host
+        free = min(free, _OTHERS.quota)
+    free -= max(len(_SEARCHING) - 1, 0)
     # More threads than cores (an oversubscribed caller) needs every core, not more than there are.
     return free >= min(caller, _OTHERS.cores) - FREE_CORE_MARGIN
 
