@@ -33,19 +33,31 @@ while (64 x 384) by (384 x 2,000), 49M multiply-adds, took 0.62 ms on two and
 fast even on an idle machine (nq=1 and nq=2 products are bound by memory), so
 small searches lose nothing and stop depending on the other core.
 
-Between that threshold and ``ALWAYS_PARALLEL_MACS`` the choice follows measurements:
-each product (with its gather and top-k) is timed, per size class, on whichever of
-one thread or the caller's threads it ran, and the next one of its class takes the
-faster, except now and then (more rarely the larger the gap, see ``RETRY_EVERY``)
-the slower, so that a change of load is noticed. Larger products always take the
-caller's threads.
+Between that threshold and ``ALWAYS_PARALLEL_MACS`` the choice follows what the other
+processes use of the CPUs (on Linux, from ``/proc/stat`` less this process's own CPU time,
+over windows of at least ``LOAD_WINDOW_S``, see :class:`_OtherLoad`): the caller's threads
+when the cores they need are free (within ``FREE_CORE_MARGIN``), one thread otherwise. It
+does not depend on how long this process's own products took, so on an idle machine it
+does not change from one run to the next (the timed choice it replaces took one thread in
+some runs of the 1M-row, 0.1% benchmark below and two in others: 1.4-2.3x the gathered
+baseline). Each other search running in this process at the time counts as one core
+taken (its CPU time is this process's own); other work of this process's threads is not
+seen. Only the CPUs this process may run on are counted (a taskset or cpuset of one
+core leaves one), and never more than a container's CFS quota allows (:func:`_cpu_quota`).
+Where that reading is not available (not Linux, or ``/proc/stat`` does not list those CPUs) each product is timed, per size class, on whichever of
+one thread or the caller's threads it ran, and the next one of its class takes the faster,
+except now and then (more rarely the larger the gap, see ``RETRY_EVERY``) the slower, so
+that a change of load is noticed. Larger products always take the caller's threads.
 Measured on 2 shared cores with other work running (load average about 4): 1M
 rows, 0.1% passing, nq=64, median 2.8 ms on one thread against 32 ms on two, and
-2.6 against 48 ms with one more busy process; on an idle machine two are faster.
+2.6 against 48 ms with one more busy process; on an idle machine two are faster
+(0.56 ms on one thread, about half on two).
 """
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 import threading
 import time
 
@@ -75,6 +87,13 @@ ALWAYS_PARALLEL_MACS = 1 << 30
 # that a change of load is seen.
 RETRY_EVERY = 32
 RETRY_MAX = 1024
+# The other processes' CPU use is read again once this many seconds have passed since the last reading
+# (/proc/stat counts in ticks of 10 ms: over 0.1 s on 2 cores, 20 ticks).
+LOAD_WINDOW_S = 0.1
+# A product takes the caller's T threads when the other processes left at least T - FREE_CORE_MARGIN
+# cores free: a stall of a parallel region (a scheduler time slice, 3-30 ms) costs many times what a
+# second thread saves on these products (a few tenths of a ms), so half a core busy already loses.
+FREE_CORE_MARGIN = 0.5
 # Query-factor row counts whose product MKL computes with a different summation on one thread than on
 # two (last-bit differences; torch 2.13 with MKL 2024.2, every dim and row count tried; 1-4, 8 and 12-256
 # query rows gave identical bits). A product that may take either thread count is computed with its
@@ -116,9 +135,11 @@ MIN_PRODUCT_ROWS = 16
 class _ThreadState(threading.local):
     caller = 0  # the caller's intra-op thread count while one_thread() holds this thread at one; 0 outside
     parallel = False  # inside _parallel(): its thread choice holds for the blocks inside
+    searching = False  # inside one_thread() (counted in _SEARCHING)
 
 
 _THREADS = _ThreadState()
+_SEARCHING: list[None] = []  # one entry per thread inside one_thread() on a CPU with OpenMP
 _OPENMP: bool | None = None
 
 
@@ -152,7 +173,7 @@ class _Timings:
         return parallel < single
 
     def record(self, key: tuple[bool, int], threads: bool, seconds_per_mac: float) -> None:
-        timings = self._classes[key][threads]
+        timings = self._classes.setdefault(key, [[], [], 0])[threads]  # also when the load reading chose
         timings.append(seconds_per_mac)
         del timings[:-self.WINDOW]
 
@@ -163,6 +184,158 @@ def _median(values: list[float]) -> float:
 
 
 _TIMINGS = _Timings()
+
+
+class _OtherLoad:
+    """Cores that other processes kept busy, from the CPU time of the CPUs this process may run on less
+    its own.
+
+    ``busy_cores()`` reads again once ``LOAD_WINDOW_S`` have passed since the last reading and
+    returns the average over that window (None before the second reading, or where it cannot be
+    read). Time stolen by a hypervisor counts as busy: the core was not there for this process.
+
+    Example:
+        >>> readings = iter([(10.0, 1.0), (10.9, 1.4)])  # (machine's busy CPU seconds, this process's)
+        >>> times = iter([0.0, 0.5])
+        >>> load = _OtherLoad(lambda: next(readings), cores=2, clock=lambda: next(times))
+        >>> load.busy_cores() is None  # one reading: no window yet
+        True
+        >>> round(load.busy_cores(), 6)  # (0.9 s busy - 0.4 s of its own) over 0.5 s: one core
+        1.0
+    """
+
+    # Consecutive failed readings after which the reading is given up: a failure can be transient (EMFILE
+    # while another thread holds every file descriptor), so one alone does not end it.
+    MAX_FAILURES = 3
+
+    def __init__(self, sample=None, cores: int | None = None, clock=time.monotonic, quota: float | None = None):
+        # sample(): (busy seconds of every CPU since boot, this process's CPU seconds), or None
+        self._sample = sample
+        self._cores = cores
+        self._clock = clock
+        self._last: tuple[float, float, float] | None = None
+        self._busy: float | None = None
+        self._failures = 0
+        # Cores the CFS quota of this process's cgroup allows (None: no quota); /proc/stat shows the host's CPUs.
+        self.quota = quota
+
+    @property
+    def cores(self) -> int | None:
+        """CPUs the reading covers (None where it is not available)."""
+        return self._cores
+
+    def busy_cores(self) -> float | None:
+        sample = self._sample  # one read: another thread may give the reading up (set it to None) meanwhile
+        if sample is None:
+            return None
+        now = self._clock()
+        last = self._last
+        if last is not None and now - last[0] < LOAD_WINDOW_S:
+            return self._busy
+        try:
+            machine, own = sample()
+        except (OSError, ValueError, IndexError):
+            self._failures += 1
+            if self._failures >= self.MAX_FAILURES:
+                self._sample = None  # unreadable here: the timed choice decides from now on
+            return None
+        self._failures = 0
+        self._last = (now, machine, own)
+        if last is not None and now > last[0]:
+            self._busy = max(0.0, (machine - last[1] - (own - last[2])) / (now - last[0]))
+        return self._busy
+
+
+def _proc_stat_sample(cpus: frozenset[int], path: str = "/proc/stat") -> tuple[float, float]:
+    """(busy seconds of the CPUs ``cpus`` since boot, this process's CPU seconds), from /proc/stat.
+
+    On a machine with hundreds of CPUs a reading costs more (the kernel formats a line for every CPU
+    and its interrupt counts, however few lines are parsed here); it is paid at most once per
+    ``LOAD_WINDOW_S``."""
+    ticks, last = 0, max(cpus)
+    with open(path, "rb") as file:
+        file.readline()  # the machine's total; the CPUs this process may run on are summed instead
+        for line in file:
+            if line[:3] != b"cpu":
+                break
+            fields = line.split()
+            cpu = int(fields[0][3:])
+            if cpu in cpus:
+                # cpuN user nice system idle iowait irq softirq steal ...: all but idle and iowait were busy.
+                ticks += sum(int(value) for value in fields[1:4]) + sum(int(value) for value in fields[6:9])
+            if cpu >= last:
+                break
+    return ticks / _CLOCK_TICKS, time.process_time()
+
+
+def _cpu_quota(root: str = "/sys/fs/cgroup") -> float | None:
+    """Cores the CFS quota allows this process's cgroup (quota / period), or None where there is none.
+
+    In a container the quota caps the cores while /proc/stat lists the host's CPUs. Read from cgroup v2
+    (``cpu.max``: "max 100000" is no quota, "200000 100000" two cores) or v1 (``cpu.cfs_quota_us``, -1 for
+    none, and ``cpu.cfs_period_us``, under ``cpu/`` or ``cpu,cpuacct/``); the first of them found decides.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> root = tempfile.mkdtemp()
+        >>> _ = pathlib.Path(root, "cpu.max").write_text("150000 100000")
+        >>> _cpu_quota(root)
+        1.5
+    """
+    def read(name: str) -> str | None:
+        try:
+            with open(os.path.join(root, name), encoding="ascii") as file:
+                return file.read()
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    try:
+        text = read("cpu.max")
+        if text is not None:
+            quota, period = text.split()[:2]
+            return None if quota == "max" else int(quota) / int(period)
+        for folder in ("cpu", "cpu,cpuacct", ""):
+            quota_text = read(os.path.join(folder, "cpu.cfs_quota_us"))
+            period_text = read(os.path.join(folder, "cpu.cfs_period_us"))
+            if quota_text is not None and period_text is not None:
+                quota = int(quota_text)
+                return None if quota < 0 else quota / int(period_text)
+    except (ValueError, ZeroDivisionError):
+        pass  # a file of another shape: no cap
+    return None
+
+
+def _system_load() -> _OtherLoad:
+    """The reading of /proc/stat over the CPUs this process may run on (a cpuset or taskset counts only
+    its own), where every one of them is listed; else none (the timed choice decides). Capped by the
+    cgroup's CFS quota where it has one."""
+    try:
+        allowed = frozenset(os.sched_getaffinity(0))
+        with open("/proc/stat", "rb") as file:
+            listed = {int(line.split()[0][3:]) for line in file if line[:3] == b"cpu" and line[3:4].isdigit()}
+        _proc_stat_sample(allowed)
+    except (AttributeError, OSError, ValueError, IndexError):
+        return _OtherLoad()
+    if not allowed or not allowed <= listed:
+        return _OtherLoad()
+    return _OtherLoad(functools.partial(_proc_stat_sample, allowed), cores=len(allowed), quota=_cpu_quota())
+
+
+def _after_fork_in_child() -> None:
+    """A forked child runs only the thread that forked: the other threads' searches are not running in it,
+    its CPU time starts anew (the parent's baseline would read as others' work) and its affinity and
+    cgroup may differ. A search the forking thread is inside stays counted, so that it can still end."""
+    global _OTHERS
+    _SEARCHING[:] = [None] if _THREADS.searching else []
+    _OTHERS = _system_load()
+    _OTHERS.busy_cores()
+
+
+_CLOCK_TICKS = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
+_OTHERS = _system_load()
+_OTHERS.busy_cores()  # the first reading: a product from LOAD_WINDOW_S after import on has a window
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _openmp() -> bool:
@@ -190,20 +363,26 @@ def one_thread(device: torch.device):
         >>> inside, torch.get_num_threads() == before
         (1, True)
     """
-    if device.type != "cpu" or _THREADS.caller or not _openmp():
+    if device.type != "cpu" or _THREADS.searching or not _openmp():
         yield
         return
-    caller = torch.get_num_threads()
-    if caller == 1:
-        yield
-        return
-    _THREADS.caller = caller
-    torch.set_num_threads(1)
+    _THREADS.searching = True
+    _SEARCHING.append(None)  # list append and pop are atomic: the count of searches in this process
     try:
-        yield
+        caller = torch.get_num_threads()
+        if caller == 1:
+            yield
+            return
+        _THREADS.caller = caller
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(caller)
+            _THREADS.caller = 0
     finally:
-        torch.set_num_threads(caller)
-        _THREADS.caller = 0
+        _SEARCHING.pop()
+        _THREADS.searching = False
 
 
 @contextlib.contextmanager
@@ -215,7 +394,7 @@ def _parallel(macs: int, queries: int):
         yield  # small, outside one_thread(), or inside an outer _parallel() that already holds the threads
         return
     key = (queries == 1, macs.bit_length())
-    threads = macs >= ALWAYS_PARALLEL_MACS or _TIMINGS.use_threads(key)
+    threads = macs >= ALWAYS_PARALLEL_MACS or _use_threads(caller, key)
     _THREADS.parallel = True  # also when one thread was chosen: inner blocks keep the choice
     if threads:
         torch.set_num_threads(caller)
@@ -228,6 +407,20 @@ def _parallel(macs: int, queries: int):
         _THREADS.parallel = False
         if threads:
             torch.set_num_threads(1)
+
+
+def _use_threads(caller: int, key: tuple[bool, int]) -> bool:
+    """Whether a product between the thresholds runs on the caller's ``caller`` threads (see Threads above)."""
+    busy = _OTHERS.busy_cores()
+    if busy is None:
+        return _TIMINGS.use_threads(key)
+    # This process's own CPU time is left out of ``busy``: each other search running in it holds a core.
+    free = _OTHERS.cores - busy
+    if _OTHERS.quota is not None:  # a container's CFS quota: no more cores than it allows, however idle the host
+        free = min(free, _OTHERS.quota)
+    free -= max(len(_SEARCHING) - 1, 0)
+    # More threads than cores (an oversubscribed caller) needs every core, not more than there are.
+    return free >= min(caller, _OTHERS.cores) - FREE_CORE_MARGIN
 
 
 def _empty(queries: torch.Tensor, k: int) -> ScanResult:

@@ -228,5 +228,14 @@ def test_jobsearch_scan_plans_are_valid_filters_that_pass_rows():
     searches = jobsearch_scan.plans(12, city, now, places)
     row = jobsearch_scan.measure(index, vectors, searches, repeats=1)
     assert row["calls"] == 12 and row["p95_ms"] >= row["p50_ms"] > 0
+    # The evicting call between searches runs on one thread by default, on the count given otherwise;
+    # either way torch's own thread count is back afterwards (the reference is timed apart on it).
+    assert row["evicting_threads"] == 1 and row["bare_torch_p50_ms"] > 0
+    before = torch.get_num_threads()
+    other = 2 if before == 1 else 1
+    given = jobsearch_scan.measure(index, vectors, searches[:2], repeats=1, bare_threads=other)
+    assert given["evicting_threads"] == other and torch.get_num_threads() == before
+    apart = jobsearch_scan.measure(index, vectors, searches[:4], repeats=1, interleaved=False)
+    assert apart["calls"] == 4 and "evicting_threads" not in apart and apart["bare_torch_p50_ms"] > 0
     passing = [len(index.ids(filter=pair[0])) for pair in searches if pair[0] is not None]
     assert passing and max(passing) > 0

@@ -1,7 +1,10 @@
 """Search semantics on random float data: filters, boosts, metrics, dtypes and the two scan strategies."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
+import time
 
 import numpy as np
 import pytest
@@ -280,6 +283,261 @@ def test_large_products_take_the_thread_choice_measured_faster_and_retry_the_oth
     for _ in range(3):
         timings.record(key, False, 9e-11)  # one thread became slower (another process took the core)
     assert timings.use_threads(key) is True
+
+
+def _fake_load(readings, times):
+    readings, times = iter(readings), iter(times)
+    return torch_scan._OtherLoad(lambda: next(readings), cores=2, clock=lambda: next(times))
+
+
+def test_other_processes_cpu_use_is_the_machines_busy_time_less_this_processes():
+    # (machine busy s, own CPU s) at 0, 0.05 (inside the window: no reading), 0.2 and 0.5 s.
+    load = _fake_load([(100.0, 5.0), (100.3, 5.2), (100.9, 5.26)], [0.0, 0.05, 0.2, 0.5])
+    assert load.busy_cores() is None  # one reading: no window yet
+    assert load.busy_cores() is None  # 0.05 s later: not read again
+    assert load.busy_cores() == pytest.approx(0.5)  # (0.3 - 0.2) / 0.2
+    assert load.busy_cores() == pytest.approx((0.6 - 0.06) / 0.3)
+    assert torch_scan._OtherLoad().busy_cores() is None  # nothing to read: the timed choice decides
+
+
+def test_a_failed_reading_is_given_up_only_after_several_in_a_row():
+    calls = []
+
+    def sample():
+        calls.append(None)
+        if len(calls) in (1, 2, 4, 5, 6):  # two failures, one reading, then three failures
+            raise OSError(24, "Too many open files")
+        return (1.0, 0.5)
+
+    times = iter(0.2 * step for step in range(10))
+    load = torch_scan._OtherLoad(sample, cores=2, clock=lambda: next(times))
+    assert [load.busy_cores() for _ in range(2)] == [None, None]
+    assert load._sample is not None  # two transient failures: still read
+    load.busy_cores()
+    assert [load.busy_cores() for _ in range(3)] == [None, None, None]
+    assert load._sample is None and load.busy_cores() is None and len(calls) == 6
+
+
+def test_a_reading_given_up_by_another_thread_meanwhile_is_not_called():
+    # The clock runs between the check and the call: another thread giving the reading up there
+    # (setting it to None) must not make this one call None.
+    load = torch_scan._OtherLoad(lambda: (1.0, 0.5), cores=2)
+    times = iter([0.0, 0.2])
+
+    def clock():
+        load._sample = None
+        return next(times)
+
+    load._clock = clock
+    assert load.busy_cores() is None  # the first reading, taken with the sample it saw
+    assert load._last is not None and load.busy_cores() is None
+
+
+_FAKE_PROC_STAT = """\
+cpu  1000 1000 1000 1000 1000 1000 1000 1000 0 0
+cpu0 10 20 30 400 500 60 70 80 0 0
+cpu1 1 2 3 4000 5000 6 7 8 0 0
+cpu2 100 200 300 40 50 600 700 800 9 9
+intr 12345 1 2 3
+ctxt 999
+"""
+
+
+def test_proc_stat_busy_ticks_are_the_allowed_cpus_less_idle_and_iowait(tmp_path, monkeypatch):
+    # user nice system idle iowait irq softirq steal (guest, guest_nice: already inside user and nice).
+    stat = tmp_path / "stat"
+    stat.write_text(_FAKE_PROC_STAT)
+    monkeypatch.setattr(torch_scan, "_CLOCK_TICKS", 100.0)
+    ticks = {0: 10 + 20 + 30 + 60 + 70 + 80, 1: 1 + 2 + 3 + 6 + 7 + 8, 2: 100 + 200 + 300 + 600 + 700 + 800}
+    for cpus in ({0}, {1}, {2}, {0, 2}, {0, 1, 2}):
+        busy, own = torch_scan._proc_stat_sample(frozenset(cpus), str(stat))
+        assert busy == pytest.approx(sum(ticks[cpu] for cpu in cpus) / 100.0), cpus
+        assert own == pytest.approx(time.process_time(), abs=0.5)
+    # A second differently shaped file: an idle CPU reads no busy time, an all-busy one all of it.
+    stat.write_text("cpu  5 0 5 900 0 0 0 0\ncpu0 0 0 0 900 0 0 0 0\ncpu1 5 0 5 0 0 0 0 0\n")
+    assert torch_scan._proc_stat_sample(frozenset({0}), str(stat))[0] == 0.0
+    assert torch_scan._proc_stat_sample(frozenset({1}), str(stat))[0] == pytest.approx(0.1)
+
+
+def test_proc_stat_reading_of_one_cpu_is_within_the_machines_and_the_elapsed_time():
+    load = torch_scan._system_load()
+    if load.cores is None:
+        pytest.skip("no /proc/stat covering this process's CPUs")
+    cpus = frozenset(os.sched_getaffinity(0))
+    tick = 1.0 / torch_scan._CLOCK_TICKS
+    first = torch_scan._proc_stat_sample(frozenset({min(cpus)}))[0]
+    whole = torch_scan._proc_stat_sample(cpus)[0]
+    assert first <= whole + tick * len(cpus)  # one CPU's busy time is part of all of theirs
+    before, started = whole, time.monotonic()
+    time.sleep(0.2)
+    after, elapsed = torch_scan._proc_stat_sample(cpus)[0], time.monotonic() - started
+    # No more busy time than these CPUs had: summing CPUs this process may not use exceeds it wherever it
+    # may use fewer than the machine has (idle time counted as busy is caught by the fixed text above).
+    assert 0.0 <= after - before <= len(cpus) * elapsed + 2 * tick * len(cpus)
+
+
+def test_proc_stat_reading_counts_this_processes_own_work():
+    load = torch_scan._system_load()
+    if load.cores is None:
+        pytest.skip("no /proc/stat covering this process's CPUs")
+    cpus = frozenset(os.sched_getaffinity(0))
+    machine, own = torch_scan._proc_stat_sample(cpus)
+    started = time.process_time()
+    while time.process_time() - started < 0.3:  # one core busy in this process
+        pass
+    machine_after, own_after = torch_scan._proc_stat_sample(cpus)
+    assert own_after - own >= 0.3
+    # The machine counted at least most of this process's work (its ticks sample it, 10 ms each).
+    assert machine_after - machine >= 0.2
+
+
+def test_searches_in_this_process_are_counted_while_they_run():
+    import threading
+
+    if not torch_scan._openmp():
+        pytest.skip("the count is kept where OpenMP threads are set per thread")
+    inside, release = threading.Event(), threading.Event()
+    counts = []
+
+    def search():
+        with torch_scan.one_thread(torch.device("cpu")):
+            with torch_scan.one_thread(torch.device("cpu")):  # nested: counted once
+                inside.set()
+                release.wait(10)
+
+    worker = threading.Thread(target=search)
+    worker.start()
+    assert inside.wait(10)
+    with torch_scan.one_thread(torch.device("cpu")):
+        counts.append(len(torch_scan._SEARCHING))
+    release.set()
+    worker.join(10)
+    counts.append(len(torch_scan._SEARCHING))
+    assert counts == [2, 0]
+
+
+def test_a_search_that_raises_ends_its_count_and_restores_the_thread_count():
+    if not torch_scan._openmp():
+        pytest.skip("the count is kept where OpenMP threads are set per thread")
+    before, running = torch.get_num_threads(), len(torch_scan._SEARCHING)
+    with pytest.raises(RuntimeError):
+        with torch_scan.one_thread(torch.device("cpu")):
+            assert len(torch_scan._SEARCHING) == running + 1 and torch.get_num_threads() == 1
+            with torch_scan._parallel(torch_scan.ALWAYS_PARALLEL_MACS, 64):
+                torch.mm(torch.ones(3, 4), torch.ones(5, 4))  # shapes that do not multiply: raises
+    assert len(torch_scan._SEARCHING) == running and torch.get_num_threads() == before
+    assert not torch_scan._THREADS.searching and not torch_scan._THREADS.parallel and torch_scan._THREADS.caller == 0
+
+
+def _forked_child_count(queue):
+    last = torch_scan._OTHERS._last  # the child's own CPU time starts at 0: a baseline of the parent's exceeds it
+    fresh = (last is None or last[2] <= time.process_time()) and torch_scan._OTHERS._busy is None  # no window yet
+    queue.put((len(torch_scan._SEARCHING), fresh))
+
+
+def test_a_forked_child_sees_no_search_of_the_parents_other_threads():
+    import multiprocessing
+    import threading
+
+    if not torch_scan._openmp():
+        pytest.skip("the count is kept where OpenMP threads are set per thread")
+    try:
+        context = multiprocessing.get_context("fork")
+    except ValueError:
+        pytest.skip("no fork here")
+    inside, release = threading.Event(), threading.Event()
+
+    def search():
+        with torch_scan.one_thread(torch.device("cpu")):
+            inside.set()
+            release.wait(30)
+
+    worker = threading.Thread(target=search)
+    worker.start()
+    try:
+        assert inside.wait(10) and len(torch_scan._SEARCHING) == 1
+        torch_scan._OTHERS.busy_cores()
+        time.sleep(1.5 * torch_scan.LOAD_WINDOW_S)
+        torch_scan._OTHERS.busy_cores()  # the parent has a window (where /proc/stat is read): the child must not
+        results = []
+        for in_search in (False, True):  # forked from outside a search, then from inside one
+            queue = context.Queue()
+            with contextlib.ExitStack() as stack:
+                if in_search:
+                    stack.enter_context(torch_scan.one_thread(torch.device("cpu")))
+                child = context.Process(target=_forked_child_count, args=(queue,))
+                child.start()
+                results.append(queue.get(timeout=60))
+                child.join(60)
+            assert child.exitcode == 0
+    finally:
+        release.set()
+        worker.join(10)
+    # The parent's worker thread is not in the child; the forking thread's own search is; the child's
+    # reading starts anew (one reading taken in the child, no window from the parent's baseline).
+    assert [count for count, _ in results] == [0, 1]
+    assert all(fresh for _, fresh in results)
+    assert len(torch_scan._SEARCHING) == 0
+
+
+@pytest.mark.parametrize("files, expected", [
+    ({"cpu.max": "max 100000\n"}, None),
+    ({"cpu.max": "200000 100000\n"}, 2.0),
+    ({"cpu.max": "50000 100000\n"}, 0.5),
+    ({"cpu/cpu.cfs_quota_us": "150000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 1.5),
+    ({"cpu,cpuacct/cpu.cfs_quota_us": "-1\n", "cpu,cpuacct/cpu.cfs_period_us": "100000\n"}, None),
+    ({"cpu.max": "garbled\n"}, None),
+    ({}, None),
+])
+def test_cfs_quota_is_read_from_cgroup_v2_or_v1(tmp_path, files, expected):
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert torch_scan._cpu_quota(str(tmp_path)) == expected
+
+
+def test_a_cfs_quota_caps_the_free_cores(monkeypatch):
+    key = (False, 26)
+    monkeypatch.setattr(torch_scan, "_SEARCHING", [])
+    for quota, expected in ((None, True), (2.0, True), (1.0, False), (1.5, True)):
+        # An idle host of 2 CPUs; a quota of one core leaves one thread, 1.5 cores is within the margin.
+        monkeypatch.setattr(torch_scan, "_OTHERS", _fake_load([(0.0, 0.0), (0.2, 0.2)], [0.0, 0.2]))
+        torch_scan._OTHERS.quota = quota
+        torch_scan._OTHERS.busy_cores()
+        assert torch_scan._use_threads(2, key) is expected, quota
+
+
+def test_large_products_take_the_callers_threads_only_when_other_processes_leave_the_cores_free(monkeypatch):
+    key = (False, 26)
+    # Readings 0.2 s apart: others busy 0.1 core, then 1.2 cores, then 0.4.
+    monkeypatch.setattr(torch_scan, "_OTHERS", _fake_load(
+        [(0.0, 0.0), (0.22, 0.2), (0.66, 0.4), (0.94, 0.6)], [0.0, 0.2, 0.4, 0.6]))
+    monkeypatch.setattr(torch_scan, "_TIMINGS", torch_scan._Timings())
+    assert torch_scan._use_threads(2, key) is True  # no window yet: the timed choice (threads first)
+    assert torch_scan._use_threads(2, key) is True  # 1.9 cores free for 2 threads
+    assert torch_scan._use_threads(2, key) is False  # 0.8 free: one thread
+    assert torch_scan._use_threads(2, key) is True  # 1.6 free: within the margin
+    # An oversubscribed caller (8 threads on 2 cores) needs both cores free, not 8.
+    monkeypatch.setattr(torch_scan, "_OTHERS", _fake_load([(0.0, 0.0), (0.2, 0.2)], [0.0, 0.2]))
+    torch_scan._use_threads(8, key)
+    assert torch_scan._use_threads(8, key) is True
+    # Another search running in this process holds a core of its own (its CPU time is this process's).
+    monkeypatch.setattr(torch_scan, "_OTHERS", _fake_load([(0.0, 0.0), (0.2, 0.2)], [0.0, 0.2, 0.25]))
+    torch_scan._OTHERS.busy_cores()
+    monkeypatch.setattr(torch_scan, "_SEARCHING", [None, None])
+    assert torch_scan._use_threads(2, key) is False
+    monkeypatch.setattr(torch_scan, "_SEARCHING", [None])
+    assert torch_scan._use_threads(2, key) is True
+    monkeypatch.setattr(torch_scan, "_SEARCHING", [])  # no search running: one_thread() below is the only one
+    if torch_scan._openmp() and torch.get_num_threads() > 1:  # the choice reaches the product's thread count
+        caller = torch.get_num_threads()
+        for busy, expected in ((0.0, caller), (1.0, 1)):
+            monkeypatch.setattr(torch_scan, "_OTHERS", _fake_load([(0.0, 0.0), (0.2 * busy + 0.2, 0.2)], [0.0, 0.2]))
+            torch_scan._OTHERS.busy_cores()
+            with torch_scan.one_thread(torch.device("cpu")):
+                with torch_scan._parallel(torch_scan.PARALLEL_MIN_MACS, 64):
+                    inside = torch.get_num_threads()
+            assert inside == expected, busy
 
 
 @pytest.mark.parametrize("nq", [1, 5, 7, 9, 11, 12, 64])
