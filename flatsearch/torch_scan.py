@@ -656,7 +656,7 @@ def _may_prune(request: ScanRequest, queries: torch.Tensor, same: bool, passing:
     return (PRUNE_MIN_ROWS <= passing <= PRUNE_MAX_ROWS and request.k * PRUNE_MIN_RATIO <= passing
             and (1 if same else queries.shape[0]) <= PRUNE_MAX_QUERIES and queries.device.type == "cpu"
             and bool(request.arenas) and request.arenas[0].dtype == torch.float32
-            and _int8_products_exact(queries.shape[1])
+            and _int8_products_exact(queries.shape[1]) and _int8_products_fast(queries.shape[1])
             and request.coarse is not None
             # Under "high" or "medium" a CPU may multiply float32 through bfloat16 (oneDNN): products of
             # different row counts then differ, and the bound does not hold for bfloat16 products.
@@ -710,6 +710,42 @@ def _int8_products_exact(dim: int) -> bool:
                 exact = False
         _INT8_CHECKED[dim] = exact
     return exact
+
+
+_INT8_FAST: dict[int, bool] = {}
+
+
+def _int8_products_fast(dim: int) -> bool:
+    """Whether ``torch._int_mm`` multiplies int8 rows of ``dim`` values faster than float32 ones here
+    (timed once per dim; the best of a few runs of each, so another process's load slows both alike).
+
+    With AVX-512 VNNI the int8 product of one or two query rows is several times faster than the
+    float32 one, which is what the pre-scan pays for; a CPU without it (AVX2 only, torch 2.13)
+    multiplies int8 through a generic loop (2 x 384 by 2,048 x 384 on one thread: 1.6 ms, float32 0.35 ms),
+    and the pre-scan would cost more than the scan it prunes.
+    """
+    fast = _INT8_FAST.get(dim)
+    if fast is None:
+        generator = torch.Generator().manual_seed(dim)
+        codes = torch.randint(-127, 128, (2048, dim), dtype=torch.int8, generator=generator)
+        floats = codes.float()
+        left_codes = codes[:2].clone()
+        left_floats = left_codes.float()
+        best_int8 = best_float = float("inf")
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # a two-thread product under load times OpenMP's waiting, not the product
+        try:
+            for _ in range(3):
+                started = time.perf_counter()
+                torch.mm(left_floats, floats.T)
+                best_float = min(best_float, time.perf_counter() - started)
+                started = time.perf_counter()
+                torch._int_mm(left_codes, codes.T)
+                best_int8 = min(best_int8, time.perf_counter() - started)
+        finally:
+            torch.set_num_threads(threads)
+        fast = _INT8_FAST[dim] = best_int8 < best_float
+    return fast
 
 
 def _pruned_scan(request: ScanRequest, queries: torch.Tensor, same: bool, slots: torch.Tensor,

@@ -83,6 +83,7 @@ def pruning():
     """Force the torch scan's bounded pre-scan (int8 bounds, then exact rescoring) on every float32 search."""
     with _threshold(torch_scan, "PRUNE_MIN_ROWS", 0), _threshold(torch_scan, "PRUNE_MIN_RATIO", 0), \
             _threshold(torch_scan, "PRUNE_MAX_FRACTION", 1.0), _threshold(torch_scan, "PRUNE_MAX_QUERIES", 3), \
+            _threshold(torch_scan, "_int8_products_fast", lambda dim: True), \
             _threshold(storage_module, "COARSE_BUILD_AFTER", 0), \
             _threshold(storage_module, "COARSE_STEP_MIN_ROWS", 1 << 40):
         yield

@@ -24,6 +24,8 @@ def copy_at_first_scan(monkeypatch):
     built whole by that search (see storage.COARSE_STEP_FRACTION)."""
     monkeypatch.setattr(storage_module, "COARSE_BUILD_AFTER", 0)
     monkeypatch.setattr(storage_module, "COARSE_STEP_MIN_ROWS", 1 << 40)
+    # Whether int8 products are faster than float32 ones depends on the CPU; the results must be exact either way.
+    monkeypatch.setattr(torch_scan, "_int8_products_fast", lambda dim: True)
 
 
 @contextlib.contextmanager
@@ -204,6 +206,31 @@ def test_copy_is_built_after_enough_scans(monkeypatch):
 def test_int8_products_are_checked_before_use():
     assert torch_scan._int8_products_exact(48)
     assert not torch_scan._int8_products_exact(1)  # one-value rows: never trusted (wrong on torch 2.13)
+
+
+def test_slow_int8_products_decline_the_pre_scan(monkeypatch):
+    index, vectors, rng = build(n=4000)
+    query = rng.standard_normal((1, 48)).astype(np.float32)
+    assert same_as_plain_scan(index, query, 10) == 1  # the pre-scan answers where int8 products pay
+    monkeypatch.setattr(torch_scan, "_int8_products_fast", lambda dim: False)
+    assert [same_as_plain_scan(index, query, 10) for _ in range(3)] == [0, 0, 0]
+
+
+def test_int8_speed_is_timed_once_per_dim_on_one_thread(monkeypatch):
+    monkeypatch.undo()  # drop the autouse fixture's stand-in: the real function is timed here
+    saved = torch_scan._INT8_FAST.pop(40, None)
+    threads = torch.get_num_threads()
+    seen = []
+    real_int_mm = torch._int_mm
+    monkeypatch.setattr(torch, "_int_mm", lambda *a: seen.append(torch.get_num_threads()) or real_int_mm(*a))
+    try:
+        first = torch_scan._int8_products_fast(40)
+        assert isinstance(first, bool) and seen == [1, 1, 1] and torch.get_num_threads() == threads
+        assert torch_scan._int8_products_fast(40) is first and len(seen) == 3  # cached: not timed again
+    finally:
+        torch_scan._INT8_FAST.pop(40, None)
+        if saved is not None:
+            torch_scan._INT8_FAST[40] = saved
 
 
 def test_high_matmul_precision_declines_the_pre_scan():
