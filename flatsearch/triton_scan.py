@@ -213,15 +213,16 @@ def _scan(request: ScanRequest, *, config: KernelConfig | None = None, n_splits:
         gather_offsets = _row_offsets(request, gather_slots)
     else:
         gather_slots = gather_offsets = torch.zeros(1, dtype=torch.int64, device=device)
-    queries = request.queries.to(storage_dtype).contiguous()
+    queries = _tile_padded(request.queries.to(storage_dtype), block_q)
     mask = request.mask_words.contiguous()
     bias = request.bias.contiguous() if request.bias is not None else torch.zeros(1, dtype=torch.float32, device=device)
     stage = staging_capacity(k_width)
     # Each row holds a list (its first k_width places) and the candidates staged behind it; the
-    # kernel leaves each list's count, so nothing is filled first.
+    # kernel leaves each list's count, so nothing is filled first. Counts have a row for every
+    # padding query too (see _tile_padded); their staging rows are never written.
     stage_scores = torch.empty((nq, n_splits, stage), dtype=torch.float32, device=device)
     stage_slots = torch.empty((nq, n_splits, stage), dtype=torch.int32, device=device)
-    counts = torch.empty((nq, n_splits), dtype=torch.int32, device=device)
+    counts = torch.empty((queries.shape[0], n_splits), dtype=torch.int32, device=device)
 
     rank = k
     if start is not None:
@@ -252,13 +253,13 @@ def _scan(request: ScanRequest, *, config: KernelConfig | None = None, n_splits:
 
     kernel[grid](
         queries, request.arenas[0], mask, bias, segments, split_starts, stage_scores, stage_slots, counts,
-        gather_slots, gather_offsets, start,
+        gather_slots, gather_offsets, _tile_padded(start, block_q, float("inf")),
         nq, n_splits, _bucket(nq), _bucket(max(1, total_rows // 65536)),
         mask.stride(0) if mask.dim() == 2 else 0,
         float(request.score_scale),
         **constants, **meta,
     )
-    keys = pack_split_lists(stage_scores, stage_slots, counts, k_width)
+    keys = pack_split_lists(stage_scores, stage_slots, counts[:nq], k_width)
     result = decode_keys(torch.topk(keys, k, dim=1).values)
     if rank < k:
         result = _rescan_missed(request, result, start, safe, config, requested_splits)
@@ -791,6 +792,29 @@ def _version_tuple(version: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
+def _tile_padded(per_query: torch.Tensor, block_q: int, fill: float = 0.0) -> torch.Tensor:
+    """``per_query`` (one row per query) contiguous, with rows of ``fill`` after it up to whole ``block_q``-query tiles.
+
+    The scan kernel reads its queries, start thresholds and counts without a query-validity mask:
+    such a mask is live through the whole scan, and its registers spilled at 255 (Triton 3.6,
+    sm_80). Padding queries (zero vectors) start at +inf, so they stage nothing.
+
+    Example:
+        >>> import torch
+        >>> _tile_padded(torch.ones(3, 4), 16).shape, _tile_padded(torch.ones(3, 4), 1).shape
+        (torch.Size([16, 4]), torch.Size([3, 4]))
+        >>> _tile_padded(torch.zeros(2), 4, float("inf")).tolist()
+        [0.0, 0.0, inf, inf]
+    """
+    nq = per_query.shape[0]
+    padded = _cdiv(nq, block_q) * block_q
+    if padded == nq:
+        return per_query.contiguous()
+    tiles = per_query.new_full((padded, *per_query.shape[1:]), fill)
+    tiles[:nq] = per_query
+    return tiles
+
+
 def _padded_result(nq: int, k: int, device: torch.device) -> ScanResult:
     return ScanResult(scores=torch.full((nq, k), float("-inf"), device=device),
                       slots=torch.full((nq, k), -1, dtype=torch.int64, device=device))
@@ -1005,11 +1029,15 @@ def _spills_on_this_triton(block_q: int, block_n: int, num_stages: int, k_width:
       three stages (8-16 bytes) and 64-query tiles with 64-dim chunks (16 bytes), so those take
       32-dim chunks there (see :func:`_tuning_configs`); 128 x 64 tiles spill with 32-dim chunks
       too (16 bytes), so 128-query tiles keep 32 rows there;
-    * not left out (in most of these buckets no candidate is free of it): before 3.7 (3.6.0
-      checked, 384 dims) on sm_80 most tl.dot tiles of the current kernel spill 12-52 bytes at 255
-      registers: every 16-query tile at K = 1024 but 16 x 64 x 32 on the gather path, 16 x 128
-      tiles at K = 16 off the gather path, every 64-query tile at K = 16 and 1024 but 64 x 32 x 64 and 64 x 64 x 32 on
-      the gather path at K = 16, 64 x 64 x 64 tiles at K = 128, and every 128-query tile.
+    * not left out (in most of these buckets no candidate is free of it, and leaving out the
+      rest costs more than the spill: 128 x 32 tiles alone instead of 128 x 64 as well, model,
+      A100, nq=128 k=10: 16.3 -> 25.7 ms): before 3.7 (3.6.0 checked, 384 dims) on sm_80 some tl.dot tiles spill
+      12-52 bytes at 255 registers. What spills is per-query state that lives through the whole scan
+      and is used after it (ptxas stores it at the start and loads it for the counts' store); the
+      launcher pads queries, starts and counts to whole tiles (:func:`_tile_padded`) so that no
+      query-validity mask is live, which freed 16 x 128 tiles at K = 16 and 128 x 32 x 64 tiles off
+      the gather path; 16-query tiles at K = 1024, 16 x 128 x 128 tiles at K = 128 (24 bytes, none
+      before the padding) and most 128-query tiles still spill there (14 of 130 compiles; 64-query tiles, 12-52 bytes at K = 16 and 1024 before, were not checked again).
 
     Example:
         >>> _spills_on_this_triton(16, 128, 2, 1024, False, (3, 9)), _spills_on_this_triton(16, 128, 2, 1024, False, (3, 6))

@@ -41,19 +41,18 @@ DROP_LATER_MAX_K = tl.constexpr(128)
 
 
 @triton.jit
-def merge_and_restart(score_base, slot_base, count, threshold, start_ptr, query_rows, query_ok, row_stride,
+def merge_and_restart(score_base, slot_base, count, threshold, start_ptr, query_rows, row_stride,
                       K: tl.constexpr, STAGE: tl.constexpr, BLOCK_Q: tl.constexpr, MERGE_ROWS: tl.constexpr):
     """Merge the tile's staging rows (:func:`flatsearch.kernels.topk.merge_staged`).
 
     Returns the new thresholds, the counts and the largest count.
 
     A threshold never falls below the query's start (a row merged with fewer than K keys reads
-    -inf); padding queries stay at +inf. Merged rows keep their K best, rows of at most K keys
-    were left as they were.
+    -inf); padding queries stay at +inf (their start, the launcher's padding). Merged rows keep
+    their K best, rows of at most K keys were left as they were.
     """
     threshold = merge_staged(score_base, slot_base, count, threshold, row_stride, K, STAGE, BLOCK_Q, MERGE_ROWS)
-    start = tl.load(start_ptr + query_rows, mask=query_ok, other=float("inf"))
-    threshold = tl.where(query_ok, tl.maximum(threshold, start), float("inf"))
+    threshold = tl.maximum(threshold, tl.load(start_ptr + query_rows))
     count = tl.minimum(count, K)
     return threshold, count, tl.max(count, axis=0)
 
@@ -165,6 +164,10 @@ def scan_topk_kernel(
     ``start[q]`` (float32, one per query) is where query ``q``'s threshold starts: only
     scores above it are staged, and a merge never lowers the threshold below it. The
     launcher sets it just below a score that at least K passing rows reach (or -inf).
+
+    The launcher pads ``queries`` (zero rows), ``start`` (+inf) and ``counts`` to whole tiles of
+    BLOCK_Q queries, so that only the per-query masks are read under a query-validity mask: a
+    (BLOCK_Q,) mask live through the whole scan is what spilled at 255 registers (Triton 3.6, sm_80).
     """
     query_tile = tl.program_id(0)
     split = tl.program_id(1)
@@ -178,7 +181,7 @@ def scan_topk_kernel(
     slot_rows = slot_base + row_offsets_in_stage[:, None]
     # Padding queries start (and stay) at +inf: no score beats it, so the tiles' winner tests need
     # no query-validity term.
-    threshold = tl.load(start_ptr + query_rows, mask=query_ok, other=float("inf"))
+    threshold = tl.load(start_ptr + query_rows)
     # Places filled in each row. Until a row's first merge its list places stage candidates too, so a
     # split with at most K passing rows never merges, and the first merge comes a list later.
     count = tl.zeros((BLOCK_Q,), tl.int32)
@@ -289,12 +292,13 @@ def scan_topk_kernel(
                     for dim_start in range(0, DIM, BLOCK_D):
                         dims = dim_start + tl.arange(0, BLOCK_D)
                         query_ptrs = queries_ptr + query_rows[:, None] * DIM + dims[None, :]
+                        # The queries are padded to whole tiles: no query mask (see the docstring).
                         if DIM % BLOCK_D == 0:
-                            q = tl.load(query_ptrs, mask=query_ok[:, None], other=0.0)
+                            q = tl.load(query_ptrs)
                             x = tl.load(row_ptrs + dims[None, :], mask=row_needed[:, None], other=0.0)
                         else:
                             dims_ok = dims < DIM
-                            q = tl.load(query_ptrs, mask=query_ok[:, None] & dims_ok[None, :], other=0.0)
+                            q = tl.load(query_ptrs, mask=dims_ok[None, :], other=0.0)
                             x = tl.load(row_ptrs + dims[None, :], mask=row_needed[:, None] & dims_ok[None, :],
                                         other=0.0)
                         if UPCAST_DOT:
@@ -349,12 +353,12 @@ def scan_topk_kernel(
             last_tile = (segment == end_segment - 1) & (tile == tiles - 1)
             if (most_staged > STAGE - BLOCK_N) | (last_tile & (most_staged > K)):
                 threshold, count, most_staged = merge_and_restart(
-                    score_base, slot_base, count, threshold, start_ptr, query_rows, query_ok, n_splits * STAGE, K,
+                    score_base, slot_base, count, threshold, start_ptr, query_rows, n_splits * STAGE, K,
                     STAGE, BLOCK_Q, MERGE_ROWS)
             tile += 1
         segment += 1
     # Every row holds at most K candidates here (the last tile merged any longer one).
-    tl.store(counts_ptr + list_index + row_offsets_in_stage // STAGE, count, mask=query_ok)
+    tl.store(counts_ptr + list_index + row_offsets_in_stage // STAGE, count)
 
 
 @triton.jit(do_not_specialize=["nq", "m", "stride_mask"])
