@@ -213,13 +213,14 @@ def _scan(request: ScanRequest, *, config: KernelConfig | None = None, n_splits:
         gather_offsets = _row_offsets(request, gather_slots)
     else:
         gather_slots = gather_offsets = torch.zeros(1, dtype=torch.int64, device=device)
-    queries = _tile_padded(request.queries.to(storage_dtype), block_q)
+    queries = _tile_padded(request.queries, block_q, dtype=storage_dtype)
     mask = request.mask_words.contiguous()
     bias = request.bias.contiguous() if request.bias is not None else torch.zeros(1, dtype=torch.float32, device=device)
     stage = staging_capacity(k_width)
     # Each row holds a list (its first k_width places) and the candidates staged behind it; the
     # kernel leaves each list's count, so nothing is filled first. Counts have a row for every
-    # padding query too (see _tile_padded); their staging rows are never written.
+    # padding query too (see _tile_padded), but staging has rows for real queries only: a padding
+    # query's +inf start is what keeps the kernel from staging (and writing past stage_scores).
     stage_scores = torch.empty((nq, n_splits, stage), dtype=torch.float32, device=device)
     stage_slots = torch.empty((nq, n_splits, stage), dtype=torch.int32, device=device)
     counts = torch.empty((queries.shape[0], n_splits), dtype=torch.int32, device=device)
@@ -249,6 +250,11 @@ def _scan(request: ScanRequest, *, config: KernelConfig | None = None, n_splits:
         kernel, meta = _kernels().scan_topk_kernel, config.meta()
 
     def grid(launch_meta):
+        # The kernel reads queries and starts and writes counts without a query mask: the tile
+        # it runs must be the one they were padded to (every tuning candidate of a bucket shares it).
+        if queries.shape[0] % launch_meta["BLOCK_Q"]:
+            raise RuntimeError(f"scan tile of {launch_meta['BLOCK_Q']} queries does not divide the "
+                               f"{queries.shape[0]} padded query rows (padded for {block_q})")
         return (_cdiv(nq, launch_meta["BLOCK_Q"]), n_splits)
 
     kernel[grid](
@@ -792,12 +798,15 @@ def _version_tuple(version: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
-def _tile_padded(per_query: torch.Tensor, block_q: int, fill: float = 0.0) -> torch.Tensor:
-    """``per_query`` (one row per query) contiguous, with rows of ``fill`` after it up to whole ``block_q``-query tiles.
+def _tile_padded(per_query: torch.Tensor, block_q: int, fill: float = 0.0, *,
+                 dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``per_query`` (one row per query) contiguous in ``dtype`` (default: its own), with rows of ``fill``
+    after it up to whole ``block_q``-query tiles; converted and padded in one copy.
 
     The scan kernel reads its queries, start thresholds and counts without a query-validity mask:
     such a mask is live through the whole scan, and its registers spilled at 255 (Triton 3.6,
-    sm_80). Padding queries (zero vectors) start at +inf, so they stage nothing.
+    sm_80). Padding queries (zero vectors) start at +inf, so they stage nothing: they have no
+    staging rows, and that start is what keeps the kernel inside them.
 
     Example:
         >>> import torch
@@ -806,11 +815,12 @@ def _tile_padded(per_query: torch.Tensor, block_q: int, fill: float = 0.0) -> to
         >>> _tile_padded(torch.zeros(2), 4, float("inf")).tolist()
         [0.0, 0.0, inf, inf]
     """
+    dtype = per_query.dtype if dtype is None else dtype
     nq = per_query.shape[0]
     padded = _cdiv(nq, block_q) * block_q
     if padded == nq:
-        return per_query.contiguous()
-    tiles = per_query.new_full((padded, *per_query.shape[1:]), fill)
+        return per_query.to(dtype).contiguous()
+    tiles = per_query.new_full((padded, *per_query.shape[1:]), fill, dtype=dtype)
     tiles[:nq] = per_query
     return tiles
 
@@ -1037,7 +1047,8 @@ def _spills_on_this_triton(block_q: int, block_n: int, num_stages: int, k_width:
       launcher pads queries, starts and counts to whole tiles (:func:`_tile_padded`) so that no
       query-validity mask is live, which freed 16 x 128 tiles at K = 16 and 128 x 32 x 64 tiles off
       the gather path; 16-query tiles at K = 1024, 16 x 128 x 128 tiles at K = 128 (24 bytes, none
-      before the padding) and most 128-query tiles still spill there (14 of 130 compiles; 64-query tiles, 12-52 bytes at K = 16 and 1024 before, were not checked again).
+      before the padding) and most 128-query tiles still spill there (14 of 130 compiles;
+      64-query tiles, 12-52 bytes at K = 16 and 1024 before, were not checked again).
 
     Example:
         >>> _spills_on_this_triton(16, 128, 2, 1024, False, (3, 9)), _spills_on_this_triton(16, 128, 2, 1024, False, (3, 6))

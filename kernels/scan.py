@@ -153,8 +153,8 @@ def scan_topk_kernel(
     offset that turns ``vectors_ptr + offset + slot * DIM`` into the row of the
     segment's arena. Split ``s`` owns segments ``split_starts[s]`` up to
     ``split_starts[s + 1]``. ``stage_scores`` (float32) and ``stage_slots`` (int32
-    bits of the slot) are (nq, n_splits, STAGE); ``counts[q, split]`` (int32, (nq, n_splits))
-    receives how many of the first K places hold candidates (places after it hold none).
+    bits of the slot) are (nq, n_splits, STAGE); ``counts[q, split]`` (int32, (nq padded
+    to whole query tiles, n_splits)) receives how many of the first K places hold candidates (places after it hold none).
 
     With ``GATHER`` the scan visits a list of passing rows instead of slot ranges:
     segments hold positions in that list, ``gather_slots[i]`` is the slot of its
