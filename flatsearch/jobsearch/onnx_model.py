@@ -123,7 +123,10 @@ def export_onnx(model_path: str | os.PathLike, target: str | os.PathLike, *, qua
                 staging.mkdir(exist_ok=True)
                 float_model = SentenceTransformer(str(target), backend="onnx", device="cpu")
                 export_dynamic_quantized_onnx_model(float_model, quantisation_config, str(staging))
-                os.replace(staging / wanted, target / wanted)
+                # sentence-transformers names the file by the int8 type the preset quantises to: signed ("qint8") for the
+                # AVX-512 VNNI preset, unsigned ("quint8") for AVX2; either is this preset's model.
+                written = [staging / wanted, *(staging / "onnx").glob(f"model_q*int8_{quantisation_config}.onnx")]
+                os.replace(next((path for path in written if path.is_file()), staging / wanted), target / wanted)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
