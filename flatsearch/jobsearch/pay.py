@@ -26,6 +26,9 @@ USD_PER_UNIT = {"USD": 1.0, "EUR": 1.08, "GBP": 1.27, "CAD": 0.73, "AUD": 0.66, 
 PERIOD_FACTORS = {"hour": HOURS_PER_YEAR, "week": 52, "month": 12, "year": 1}
 MIN_YEARLY = 1_000.0
 MAX_YEARLY = 10_000_000.0
+# An amount before an hour word from here up is a count of hours, not a rate: bare amounts below 1,000 are read as hourly
+# rates (see _period), so 1,000 or more per hour is no rate a query means.
+MAX_HOURLY = 1_000.0
 
 _CURRENCY_BEFORE = r"(?P<cur>C\$|CA\$|A\$|AU\$|S\$|US\$|\$|€|£|₹|¥|(?:USD|EUR|GBP|CAD|AUD|INR|CHF|SGD|JPY)\s?)"
 _CURRENCY_AFTER = r"(?:\s?(?P<cur2>USD|EUR|GBP|CAD|AUD|INR|CHF|SGD|JPY|dollars|euros?|pounds|rupees|bucks))"
@@ -39,7 +42,9 @@ _FLOOR_WORDS = re.compile(r"(?:\b(?:at\s+least|minimum(?:\s+of)?|min\.?|over|abo
                           r"from|no\s+less\s+than|not\s+less\s+than|upwards\s+of|north\s+of|>=?|exceeding)\s*)$", re.IGNORECASE)
 _CEILING_WORDS = re.compile(r"(?:\b(?:at\s+most|under|below|less\s+than|up\s+to|no\s+more\s+than|maximum(?:\s+of)?|max\.?|<=?|lower\s+than|"
                             r"south\s+of|not\s+over)\s*)$", re.IGNORECASE)
-_FLOOR_AFTER = re.compile(r"^\s*(?:\+|(?:or|and)\s+(?:more|up|above|higher|over)\b|plus\b|minimum\b|min\b|at\s+least\b)", re.IGNORECASE)
+# "$25+/hr or more": a "+" and "or more" after it say the same floor once, and both are the pay phrase.
+_FLOOR_AFTER = re.compile(r"^\s*(?:\+(?:\s*(?:or|and)\s+(?:more|up|above|higher|over)\b)?|(?:or|and)\s+(?:more|up|above|higher|over)\b|plus\b|"
+                          r"minimum\b|min\b|at\s+least\b)", re.IGNORECASE)
 _CEILING_AFTER = re.compile(r"^\s*(?:or\s+(?:less|below|under|lower)\b|max(?:imum)?\b|at\s+most\b)", re.IGNORECASE)
 _PERIOD_AFTER_PLUS = re.compile(r"\s*\+" + _PERIOD, re.IGNORECASE)
 _RANGE_JOIN = re.compile(r"^\s*(?:-|–|—|to|and)\s*", re.IGNORECASE)
@@ -144,6 +149,8 @@ def parse_pay(text: str, free=lambda start, end: True) -> PayBound | None:
         (83200.0, True, True)
         >>> parse_pay("$45 hour night shift").yearly_usd, parse_pay("$22 hrs").yearly_usd, parse_pay("$20 hours a week") is None
         (93600.0, 45760.0, True)
+        >>> parse_pay("$2000 hours of flight time") is None, parse_pay("$30+/hr or more").end == len("$30+/hr or more")
+        (True, True)
         >>> text = "$20 hour minimum warehouse"
         >>> text[parse_pay(text).end:]
         ' warehouse'
@@ -165,8 +172,8 @@ def parse_pay(text: str, free=lambda start, end: True) -> PayBound | None:
         has_scale = bool(match.group("scale"))
         has_period = bool(match.group("period") or match.group("period2"))
         hours = None if has_period else _HOURS_AFTER.match(after)
-        if hours and (not has_currency or has_scale or _SIGNED_HOUR_COUNT.match(after)):
-            continue
+        if hours and (not has_currency or has_scale or _SIGNED_HOUR_COUNT.match(after) or _value(match) >= MAX_HOURLY):
+            continue  # "$2000 hours": no hourly rate is that high, so the number counts hours (the sign a slip)
         offset = match.end()  # where ``after`` starts in ``text``: every end below is offset + an end within ``after``
         if hours:  # "$40 hour": a rate per hour, the word its period
             after, offset = after[hours.end():], offset + hours.end()

@@ -247,7 +247,7 @@ class JobSearch:
         results = [self._result(c) for c in _distinct(relevant)[:k]]
         suggestions = self._suggestions(plan, relevant, k, semantic)
         finished = time.perf_counter()
-        message = None if results else _nothing_matches(suggestions)
+        message = None if results else _nothing_matches(suggestions, plan)
         if not results and nearest:
             results = [replace(self._result(c), close_match=False) for c in _distinct(nearest)[:k]]
             message = floor_message(plan.semantic_text, len(results), close_threshold(best))
@@ -358,12 +358,21 @@ def _load_quietly(encoder: Encoder) -> None:
         logger.debug("loading the query model in the background failed", exc_info=True)
 
 
-def _nothing_matches(suggestions: list[dict]) -> str:
-    """The answer when no job passes every filter, with what dropping each filter would find (its relax count)."""
+def _nothing_matches(suggestions: list[dict], plan: QueryPlan | None = None) -> str:
+    """The answer when no job passes every filter, with what dropping each filter would find (its relax count).
+    A company asked for that has no postings here is said first: that, not the other filters, is why nothing matches.
+
+    Example:
+        >>> _nothing_matches([{"kind": "relax", "message": 'without "remote" (work mode is remote) 4 jobs match'}])
+        'No job matches every filter; without "remote" (work mode is remote) 4 jobs match.'
+    """
     relaxed = [s["message"] for s in suggestions if s.get("kind") == "relax"][:3]
+    absent = [note.split(";")[0].split(", so")[0] for note in (plan.notes if plan is not None else ())
+              if note.startswith("No postings from") and "so no job matches" in note]
+    lead = "".join(f"{note}. " for note in absent)
     if not relaxed:
-        return "No job matches every filter; see the suggestions for which one to relax."
-    return "No job matches every filter; " + "; ".join(relaxed) + "."
+        return lead + "No job matches every filter; see the suggestions for which one to relax."
+    return lead + "No job matches every filter; " + "; ".join(relaxed) + "."
 
 
 def _distinct(ranked: list[Candidate]) -> list[Candidate]:

@@ -29,7 +29,10 @@ asked for and has no postings here: the plan says so and filters to none, as for
 ``data/well_known_employers.json``; a capitalised ordinary word ("at Christmas") is only noted. A well-known make or
 product without postings right before a role ("Honda technician", "Salesforce developer") says what the work is on,
 not who employs: it stays a word of the search. A plural common noun after "at" ("Jobs at Daycares") is a kind of
-workplace, capitalised or not, and stays the topic.
+workplace, capitalised or not, and stays the topic. A lower-case well-known name joined by "or" / "and" / "," to
+another employer the query names is one too ("google or meta software jobs"). When every company named lacks postings
+the plan keeps the company filter, so the answer is rightly empty; the note and the empty answer's message say that
+no postings from them are here, and the company clause's relax hint offers the same role and place at other companies.
 
 **Not filters.** Visa sponsorship and relocation support, a degree ("BA in economics": its field is the topic), a
 year beside a student level ("summer 2026 internships": when the job starts), hours, shifts, bonuses and retirement
@@ -59,7 +62,10 @@ job", "prep me for an interview") is not, whatever job it names.
 
 **Levels and modes.** A level wanted and management ruled out ("senior IC roles, not managers")
 are two filters. "Not senior" leaves out senior and every level above it; entry level leaves out
-manager titles too ("Marketing Manager"), unless the role asked for is one ("junior product manager"). "In-office",
+manager titles too ("Marketing Manager"), unless the role asked for is one ("junior product manager"); "mgmt", "mngmt"
+and "mgr" are the words they stand for ("no mgmt roles" as "no management roles"). Remote open worldwide ("remote
+worldwide", "fully remote, any country", "work from anywhere in the world") keeps only remote postings that name no
+country or region ("Remote", "Anywhere"); without a remote mode, or beside a place named, those words add no filter. "In-office",
 "on-site", "in person" keep postings that state no mode beside those that state on-site; the
 pipeline shows only the stated ones when one of them is close (``pipeline._stated_mode_plan``).
 """
@@ -206,15 +212,17 @@ _ORIGIN = re.compile(r"\b(?:relocat\w*|moving|move|moved|coming)\s+(?:\w+\s+)?fr
 # Years of experience: no posting field says them.
 # Employment type ("contract or part time", "freelance"): no posting field says it, only some titles ("[Contract, Part-time]"),
 # so it is a soft preference for those titles and stays out of the semantic text, where it would outrank the role itself.
-_EMPLOYMENT_TYPE_WORD = r"(?:full[- ]?time|part[- ]?time|contract(?:or)?|freelance(?:r)?|temporary|temp|fixed[- ]term|seasonal)"
-_EMPLOYMENT_TYPE = re.compile(rf"\b{_EMPLOYMENT_TYPE_WORD}(?:\s*(?:,|/|or|and|&)\s*{_EMPLOYMENT_TYPE_WORD})*\b(?:\s+(?:basis|positions?|roles?|work|gigs?))?",
+# "1099" (the US tax form of independent contractors) is a contract job, and names one with or without "contractor" after it.
+_EMPLOYMENT_TYPE_WORD = r"(?:full[- ]?time|part[- ]?time|contract(?:or)?|freelance(?:r)?|temporary|temp|fixed[- ]term|seasonal|1099)"
+_EMPLOYMENT_TYPE = re.compile(rf"\b{_EMPLOYMENT_TYPE_WORD}(?:\s*(?:,|/|or|and|&)\s*{_EMPLOYMENT_TYPE_WORD}|(?<=1099)[\s-]+{_EMPLOYMENT_TYPE_WORD})*\b"
+                              r"(?:\s+(?:basis|positions?|roles?|work|gigs?))?",
                               re.IGNORECASE)
 _CONTRACT_ROLE = re.compile(r"\s+(?:manag\w*|specialist|administrat\w*|analyst|negotiat\w*|lawyer|attorney|counsel|review\w*|law|"
                             r"compliance|officer|lifecycle|operations|coordinator)\b", re.IGNORECASE)
 _CONTRACTOR_OF = re.compile(r"\b(?:government|defen[cs]e|federal|dod|military)\s+$", re.IGNORECASE)
 EMPLOYMENT_TITLE_WORDS = {"full time": ("full time", "full-time"), "part time": ("part time", "part-time"), "contract": ("contract", "contractor"),
                           "freelance": ("freelance", "freelancer"), "temporary": ("temporary", "temp"), "fixed term": ("fixed term",),
-                          "seasonal": ("seasonal",)}
+                          "seasonal": ("seasonal",), "1099": ("1099", "contract", "contractor")}
 _EXPERIENCE = re.compile(r"\b(?:with\s+|for\s+|have\s+)?\d{1,2}\+?\s*(?:years?|yrs?)(?:\s+of)?(?:\s+(?:experience|exp))?\b", re.IGNORECASE)
 # Advice questions ("how do I negotiate a job offer?") mention jobs without asking for any.
 _HOW_TO = re.compile(r"^\s*(?:how\s+(?:do|can|should|would|could)\s+i|how\s+to|what\s+(?:should|do|can)\s+i|should\s+i|why\s+(?:do|does|is|are|did)|"
@@ -314,8 +322,20 @@ def _new_clause(cut: re.Match) -> bool:
 
 
 def _examples_end(text: str, start: int, end: int) -> int:
-    """Where the ruled-out examples in text[start:end] end: before the first new clause, if any."""
-    return next((cut.start() for cut in _EXAMPLES_CLAUSE_END.finditer(text, start) if cut.start() < end and _new_clause(cut)), end)
+    """Where the ruled-out examples in text[start:end] end: before the first new clause, if any. A bare "and" after a list
+    written with commas joins its last item ("like moving, cleaning and painting jobs": painting is ruled out too), where
+    a comma before the item ("..., nurse jobs") or "but" begins a new clause.
+
+    Example:
+        >>> text = "no labor like moving, cleaning and painting jobs"
+        >>> text[_examples_end(text, 14, len(text)):]
+        ''
+        >>> text = "no store jobs like optician or keyholder, nurse jobs"
+        >>> text[_examples_end(text, 19, len(text)):]
+        ', nurse jobs'
+    """
+    return next((cut.start() for cut in _EXAMPLES_CLAUSE_END.finditer(text, start) if cut.start() < end and _new_clause(cut)
+                 and not (re.fullmatch(r"\s+and\s+", cut.group(0), re.IGNORECASE) and "," in text[start:cut.start()])), end)
 
 
 # Right before those examples, within the same clause: the negation of the kind ("no store jobs", "not retail").
@@ -349,9 +369,13 @@ _LEFTOVER_NEGATION = re.compile(r"\b(?:(?:do|does|did|will|would)(?:\s+not|n'?t)
 # A place relative to the seeker, who has not said where they are.
 _NEAR_ME = re.compile(r"\b(?:near\s+me|nearby|close\s+to\s+(?:me|home)|around\s+me|in\s+my\s+(?:area|city|town|region|state)|"
                       r"(?:in\s+the\s+)?local(?:ly)?(?=\s+(?:jobs?|roles?|positions?|openings?|area)\b))\b", re.IGNORECASE)
-# Words that say the place does not matter: no filter, and nothing to embed.
+# Words that say the place does not matter: no place filter, and nothing to embed. Beside a remote work mode they say
+# where the remote job may be done -- anywhere, so a remote posting limited to one country ("Remote - US") is no answer.
 _ANYWHERE = re.compile(r"\b(?:(?:from\s+)?anywhere\s+in\s+the\s+world|(?:from\s+)?(?:all\s+)?(?:around|over)\s+the\s+world|world-?wide|globally|"
-                       r"any\s+location|location\s+(?:doesn'?t|does\s+not)\s+matter)\b", re.IGNORECASE)
+                       r"(?:(?:from|in)\s+)?any\s+(?:location|country)|location\s+(?:doesn'?t|does\s+not)\s+matter|location[- ](?:agnostic|independent)|"
+                       r"no\s+matter\s+(?:the\s+)?(?:country|location))\b", re.IGNORECASE)
+# "work from anywhere in the world": the work-mode words stay for the work-mode rule, the rest says where.
+_WORK_FROM_LEAD = re.compile(r"\bwork(?:ing)?\s+$", re.IGNORECASE)
 # After a name, what says it is a place without a preposition before it: "Boston or remote", "Chicago based", "Denver/remote".
 _PLACE_AFTER = re.compile(r"\s+based\b|\s*(?:,\s*)?(?:\s(?:or|and/or)\s+|/\s*)(?:fully\s+|100%\s+)?(?:remote|hybrid)\b", re.IGNORECASE)
 # Two-letter US state codes after "in": read in capitals, or in an all lower-case query unless the code is also a word
@@ -814,14 +838,22 @@ class RulePlanner:
             state.keep(match.start(), match.end())
             plan.notes.append(f"\"{match.group(0)}\": postings do not state it in a field, so it was searched as words, not filtered.")
         self._companies(state, plan)
+        anywhere = []
+        for match in state.matches(_ANYWHERE):
+            start = match.start()
+            lead = re.match(r"(?:from\s+)?anywhere", match.group(0), re.IGNORECASE)
+            if lead and _WORK_FROM_LEAD.search(state.text, max(0, start - 12), start):
+                start += lead.end()  # "work from anywhere" is the work mode's
+            state.take(start, match.end())
+            anywhere.append(state.text[start:match.end()].strip())
         modes = self._work_mode(state, plan)
         self._seniority(state, plan)
-        for match in state.matches(_ANYWHERE):
-            state.take(match.start(), match.end())
         for match in state.matches(_NEAR_ME):
             state.take(match.start(), match.end())
             plan.notes.append(f"\"{match.group(0)}\" needs a place: name a city or region (e.g. \"in Denver\"); no location filter was applied.")
         self._places(state, plan, modes)
+        if anywhere:
+            self._worldwide(plan, anywhere)
         self._functions(state, plan)
         for match in state.matches(_EXPERIENCE):
             state.take(match.start(), match.end())
@@ -873,6 +905,23 @@ class RulePlanner:
         plan.semantic_text = expand_abbreviations("; ".join(part for part in (semantic, background) if part) or fallback)
         add_ranking_terms(plan, self.catalog, member, now)
         return plan
+
+    def _worldwide(self, plan: QueryPlan, phrases: list[str]) -> None:
+        """ "remote worldwide", "fully remote, any country", "work from anywhere in the world": a remote job open
+        wherever the seeker lives, so only remote postings that name no country or region are kept ("Remote",
+        "Anywhere", "Distributed"; not "Remote - US"). Without a remote work mode, or beside a place named, the words
+        only say the place does not matter and add no filter."""
+        remote = {"work_mode": {"eq": WORK_MODE_CODES["remote"]}}
+        if remote not in plan.clauses or any('"geo"' in json.dumps(clause) for clause in plan.clauses):
+            return
+        places = self._region_ids + self._country_ids
+        clause = {"not": {"geo": {"in": places}}}
+        plan.add_clause(", ".join(phrases), "the posting names no country or region (remote from anywhere)", clause)
+        # Counted when asked for, as postings come and go while the engine runs.
+        open_anywhere = sum(1 for record in self.catalog.records.values() if record.work_mode == "remote" and not record.geo_ids)
+        plan.notes.append(f"\"{phrases[0]}\": only remote postings that name no country or region are kept ({open_anywhere:,} "
+                          "here); remote postings limited to one country or region are left out."
+                          + ("" if open_anywhere else " No posting here is open worldwide."))
 
     def _career_step(self, state: _Text, plan: QueryPlan) -> bool:
         """ "what's the next step after senior software engineer", "how do I move up from product manager": a question
@@ -1079,7 +1128,7 @@ class RulePlanner:
                                           "is on and searched as a word, not used as a company filter.")
                     continue
                 if not (name[:1].isupper() or _COMPANY_CUE.search(state.text[:match.start()]) or negated
-                        or self._followed_by_jobs(state.text, match.end())):
+                        or self._followed_by_jobs(state.text, match.end()) or self._listed_with_employer(state.text, match.end(), mentions)):
                     continue
                 cue = _COMPANY_CUE.search(state.text[:match.start()])
                 state.take(neg_start if negated else (cue.start() if cue else match.start()), match.end())
@@ -1132,7 +1181,10 @@ class RulePlanner:
             # "Google software engineer jobs": the company asked for has no postings here, so no job matches; the answer says so
             # and the relax hint says what dropping it would show, instead of other companies' jobs passed off as an answer.
             names = " or ".join(absent_wanted)
-            plan.notes.append(f"No postings from {names} are in this corpus, so no job matches; drop \"{absent_wanted[0]}\" to see other companies.")
+            # The answer stays empty, rightly: the seeker asked for these employers only. The note and the relax hint of the
+            # company clause (dropped by its phrase, the names joined as below) offer the same role and place elsewhere.
+            plan.notes.append(f"No postings from {names} are in this corpus, so no job matches; drop \"{', '.join(absent_wanted)}\" "
+                              "to see the same search at other companies.")
             plan.add_clause(", ".join(absent_wanted), f"company is {names} (no postings from {names} are in this corpus)",
                             {"company": {"in": [NO_COMPANY_ID]}})
         if include:
@@ -1143,6 +1195,22 @@ class RulePlanner:
             ids = sorted({c for c, _ in exclude})
             plan.add_clause("not " + ", ".join(n for _, n in exclude), "company is not " + " or ".join(self.catalog.company_names[c] for c in ids),
                             {"not": {"company": {"in": ids}}})
+
+    def _listed_with_employer(self, text: str, end: int, mentions: list[tuple[int, int, bool]], depth: int = 0) -> bool:
+        """ "google or meta software jobs": a name joined by "or" / "and" / "," to a company the query names is an employer
+        too -- a catalog company read already, or a well-known employer read as one (capitalised, after a cue, or before
+        the jobs asked for)."""
+        join = re.match(r"\s*(?:,\s*)?(?:or|and|and/or|&|/|,)\s*", text[end:], re.IGNORECASE)
+        if join is None or depth > 4:
+            return False
+        start = end + join.end()
+        listed = self._absent_employers.match(text, start) if self._absent_employers is not None else None
+        if listed is None:
+            # a catalog company read already ("google or stripe jobs"); the absent names were added to the mentions first
+            return any(m_start == start for m_start, _, _ in mentions)
+        name = listed.group(0)
+        return bool(name[:1].isupper() or self._followed_by_jobs(text, listed.end())
+                    or self._listed_with_employer(text, listed.end(), mentions, depth + 1))
 
     def _followed_by_jobs(self, text: str, end: int) -> bool:
         """"Stripe jobs", "Stripe engineering jobs", "datadog sales roles": a name, then at most two job-function words
@@ -1286,8 +1354,8 @@ class RulePlanner:
                 continue
             negated, neg_start = state.negation_before(start, mentions)
             if level == "manager" and not negated and not (
-                    re.fullmatch(r"(?i)people\s+manag(?:ers?|ement)", state.text[start:end]) or
-                    re.fullmatch(r"(?i)management|managerial|people lead", state.text[start:end])
+                    re.fullmatch(r"(?i)people\s+(?:manag(?:ers?|ement)|mgmt|mgrs?)", state.text[start:end]) or
+                    re.fullmatch(r"(?i)management|managerial|people lead|mgmt|mngmt|mgmnt", state.text[start:end])
                     and re.match(r"\s+(?:roles?|jobs?|positions?|track|level|openings?)\b", state.text[end:], re.IGNORECASE)
                     and not re.search(r"\b(?:product|project|program|account|change|risk|case|property|asset|data|supply|event|"
                                       r"vendor|brand|community|content|talent|office|care|revenue|portfolio)\s+$", state.text[:start], re.IGNORECASE)):
@@ -1447,8 +1515,12 @@ class RulePlanner:
                                         or ((m := re.match(r"\s*,\s*([A-Za-z][\w ]*?)\s*(?:$|[,.;(])", after))
                                             and self.tools.gazetteer.country(fold(m.group(1))) is not None))
                 # "Remote Jobs In Ca": in a query in title case a code is written as every word is; one that is no word reads as in capitals
+                # "Nurse Jobs In Me": a code that is also a word ("me", "or", "ok") is the state only where a state code stands:
+                # right after "in", ending the query ("Jobs In Me Or Nh" lists codes; "Jobs For Me" is no place).
                 written = phrase.upper() if (title_case and cue and len(phrase) == 2 and phrase.istitle()
-                                             and fold(phrase) not in _BARE_CODE_WORDS | _ROLE_CODES) else phrase
+                                             and (fold(phrase) not in _BARE_CODE_WORDS | _ROLE_CODES
+                                                  or re.search(r"\bin\s+$", before, re.IGNORECASE) is not None
+                                                  and re.fullmatch(r"[\s.,!?]*", after) is not None)) else phrase
                 place = self._place(written, cue=cue, lowercase_query=lowercase_query, followed_by_name=followed_by_name)
                 if place is None and n == 1 and fold(phrase) in _STOP_PLACE_WORDS and (named := self.tools.gazetteer.cities_named(fold(phrase))):
                     # "victoria bc", "reading, pa", "victoria tx": a word that is also a common word names the city of that

@@ -47,7 +47,8 @@ QUERY_WORDS = {
     "mid": r"\b(mid[- ]level|mid[- ]career|intermediate)\b",
     "senior": r"\b(senior|sr)\b",
     "staff": r"(?<!chief of )\b(staff|principal|distinguished)\b",  # "chief of staff" is a role, not two levels
-    "manager": r"\b(people\s+manag(?:ers?|ement)|managers?|management|managerial|people lead)\b",
+    # "mgmt", "mngmt", "mgr": the short forms seekers type ("no mgmt roles"), read as the words they stand for.
+    "manager": r"\b(people\s+(?:manag(?:ers?|ement)|mgmt|mgrs?)|managers?|management|managerial|people lead|mgmt|mngmt|mgmnt|mgrs?)\b",
     "director": r"\b(directors?|head of)\b",
     "vp": r"\b(vps?|vice presidents?|svp|evp)\b",
     # "account executive" and "executive assistant" are job titles, not a seniority level.
