@@ -802,10 +802,9 @@ def _bounded_scan(request: ScanRequest, queries: torch.Tensor, same: bool, slots
     bits = None if keep is None else keep.numpy()
     if bits is None:  # one mask for all: each distinct factor row
         candidates = _reaching(lower, upper, k).any(axis=0) if n >= k else np.ones(n, dtype=bool)
-    else:  # every query at once: its bits mask its rows' lower bounds (a shared factor row broadcasts)
-        low = np.where(bits, lower, np.float32(-np.inf))
-        # A query with fewer than k passing rows has -inf as its k-th lower bound: all its rows stay.
-        reach = _reaching(low, upper, k) if n >= k else np.ones(bits.shape, dtype=bool)
+    else:  # each query's threshold from its own rows' lower bounds (a shared factor row broadcasts)
+        # A query with fewer than k passing rows has -inf as its threshold: all its rows stay.
+        reach = upper >= _kept_thresholds(lower, bits, k) if n >= k else np.ones(bits.shape, dtype=bool)
         reach &= bits
         candidates = reach.any(axis=0)
     chosen = np.flatnonzero(candidates)
@@ -839,6 +838,27 @@ def _reaching(lower: np.ndarray, upper: np.ndarray, k: int) -> np.ndarray:
     n = lower.shape[-1]
     threshold = np.partition(lower, n - k, axis=-1)[..., n - k:n - k + 1]  # the k-th largest, without negating
     return upper >= threshold
+
+
+def _kept_thresholds(lower: np.ndarray, bits: np.ndarray, k: int) -> np.ndarray:
+    """(queries, 1): each query's k-th largest lower bound over the rows its ``bits`` keep (-inf when it keeps
+    fewer than k), as :func:`_reaching` finds it over ``where(bits, lower, -inf)``. ``lower``: (queries, n), or
+    (1, n) shared by every row of ``bits``.
+
+    Selected from the kept values alone: a narrow filter inside a loose union leaves most of a row -inf, and
+    numpy's partition slows down on many equal values (17,268 values of which 14,374 -inf: 210 against 12 us)."""
+    thresholds = np.full((bits.shape[0], 1), -np.inf, dtype=lower.dtype)
+    n = bits.shape[1]
+    for query in range(bits.shape[0]):
+        values = lower[min(query, lower.shape[0] - 1)]
+        kept = bits[query]
+        count = int(np.count_nonzero(kept))
+        if count < k:
+            continue
+        if count < n:
+            values = values[kept]
+        thresholds[query, 0] = np.partition(values, count - k)[count - k]
+    return thresholds
 
 
 def _score_bounds(request: ScanRequest, queries: torch.Tensor, same: bool, slots: torch.Tensor,
