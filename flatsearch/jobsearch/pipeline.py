@@ -39,7 +39,7 @@ from .lexical import LEXICAL_POOL, LexicalIndex, close_threshold, floor_message,
 from .members import ConnectionGraph, Member, MemberStore, SampleNetwork, UnknownMemberError
 from .plan import QueryPlan
 from .planner_llm import LLMPlanner
-from .planner_rules import RulePlanner
+from .planner_rules import NO_COMPANY_ID, RulePlanner
 from .rerank import Candidate, Reranker, ScoreReranker, describe_reranker
 from .scoring import PREFERENCE_WEIGHT, fold_profile
 from .settings import default_cache_dir
@@ -370,6 +370,20 @@ def _nothing_matches(suggestions: list[dict], plan: QueryPlan | None = None) -> 
     absent = [note.split(";")[0].split(", so")[0] for note in (plan.notes if plan is not None else ())
               if note.startswith("No postings from") and "so no job matches" in note]
     lead = "".join(f"{note}. " for note in absent)
+    # The employers asked for have no postings here: that, not the other filters, is why nothing matches, so the answer says
+    # what the same role and place find at other companies (dropping the other filters would still find none of theirs).
+    elsewhere = [s for s in suggestions if s.get("kind") == "relax" and s.get("filter") == {"company": {"in": [NO_COMPANY_ID]}}]
+    if absent and elsewhere:
+        hint = elsewhere[0]
+        rest = [e.meaning.removeprefix("located in ") for e in plan.explanations
+                if e.filter is not None and not e.soft and e.phrase != hint["phrase"]]
+        filters = f" ({'; '.join(rest)})" if rest else ""
+        found = f"{hint['count']}{'+' if hint.get('count_is_lower_bound') else ''}"
+        if hint["count"]:
+            return (lead.replace(" are in this corpus.", " are in this corpus, so none of their jobs can be shown.")
+                    + f"At other companies {found} job(s) " + (f"pass the other filters{filters}" if rest else "are listed") + f": drop \"{hint['phrase']}\" to search "
+                      f"\"{plan.semantic_text}\" there.")
+        return lead + f"No job at other companies passes the other filters{filters} either; see the suggestions for which one to relax."
     if not relaxed:
         return lead + "No job matches every filter; see the suggestions for which one to relax."
     return lead + "No job matches every filter; " + "; ".join(relaxed) + "."

@@ -122,7 +122,7 @@ really very ideally preferably something anything can could should jobs job role
 opening posted posting postings listing listings that's there where when what how have has had do does using use as
 either neither not no non except excluding exclude outside other than besides instead rather avoid avoiding
 de du des la le les en et a à für und im el los las y anywhere based new now currently immediately asap urgently maybe perhaps possibly places many much fine okay ok somewhere
-someone somebody anyone anybody hello hi hey thanks thank current available what's whats who's whos where's wheres here's heres there's theres it's its let's lets""".split())
+someone somebody anyone anybody hello hi hey thanks thank current available what's whats who's whos where's wheres here's heres there's theres it's its let's lets actually basically honestly""".split())
 # Time phrases that only mean "now" ("what's hiring right now", "open at the moment"): no topic, and no date filter either.
 # "Open" that only says a job is open ("open positions", "anything open"): before a job word or ending the phrase ("open source" stays).
 _OPEN_WORD = re.compile(r"\bopen(?=\s+(?:jobs?|roles?|positions?|openings?|vacanc(?:y|ies)|reqs?|requisitions?|opportunit(?:y|ies))\b)", re.IGNORECASE)
@@ -256,7 +256,10 @@ _POSTING_QUESTION = re.compile(r"\b(?:posted|listed|added|published|advertised|o
 _POSTING_WORDS = re.compile(r"\b(?:got|gets?|getting|was|were|been|went\s+up|came\s+out)\b(?=\s+(?:posted|listed|added|published|advertised)\b)|"
                             r"\b(?:posted|listed|added|published|advertised)\b|"
                             r"\b(?:is\s+|are\s+)?(?:out\s+there|on\s+offer|up\s+for\s+grabs)\b|"
-                            r"\b(?:what'?s|anything|what\s+is|roles\s+are)\s+(?:still\s+)?open\b(?![\s-]+source)", re.IGNORECASE)
+                            r"\b(?:what'?s|anything|what\s+is|roles\s+are)\s+(?:still\s+)?open\b(?![\s-]+source)|"
+                            # "whatever you have", "anything you've got", "whatever's available": any job will do, no topic words
+                            r"\b(?:whatever|anything)(?:\s+you(?:\s+have|\s+got|['\u2019]?ve\s+got|\s+can\s+find)|\s+there\s+is|\s+is\s+(?:open|available|out\s+there)|"
+                            r"['\u2019]?s\s+(?:open|available|out\s+there)|\s+goes|\s+at\s+all)(?!\w)", re.IGNORECASE)
 # A question asked beside a search ("switching to tech sales, where do i start"): no words of the job.
 _ASIDE = re.compile(r"(?:^|(?<=[,;.!?])|\b(?:and|so)\s+)\s*(?:where|how)\s+(?:do|should|can|would)\s+i\s+(?:even\s+)?(?:start|begin|go\s+from\s+here)\b\??|"
                     r"(?:^|(?<=[,;.!?])|\b(?:and|so)\s+)\s*(?:any|some)\s+(?:advice|tips|ideas|suggestions|pointers)\b\??|"
@@ -344,6 +347,21 @@ _RULED_OUT_BEFORE = re.compile(r"\b(?:no|not|never|without|except|excluding|avoi
 # The field a degree names, up to a job word, a place or mode cue or a list ("BS in Nursing jobs in Boston": "Nursing").
 _DEGREE_FIELD = re.compile(r"[A-Za-z][\w&+-]*(?:\s+(?!(?:in|at|near|around|jobs?|roles?|positions?|openings?|or|and|with|for|from|remote|hybrid)\b)"
                            r"[A-Za-z][\w&+-]*){0,2}", re.IGNORECASE)
+# Everyday questions that name a place or a time but ask for no job: the weather, news, scores, recipes, directions, the time,
+# a joke ("whats the weather in boston tomorrow"). Beside a job word or a role ("meteorologist jobs", "sports reporter") they
+# are the job's topic instead.
+_EVERYDAY_ASK = re.compile(
+    r"\b(?:weather|forecast|temperatures?|rain(?:ing)?|snow(?:ing|fall)?|humidity|news|headlines|(?:final\s+|game\s+|live\s+|sports\s+)?scores?|"
+    r"(?:who|which\s+team)\s+won|games?\s+(?:tonight|today|tomorrow|last\s+night)|recipes?|(?:how\s+(?:do\s+i\s+|to\s+))?(?:cook|bake)|"
+    r"directions?\s+(?:to|from)|how\s+(?:do\s+i\s+|to\s+|can\s+i\s+)?get\s+to|traffic\s+(?:on|in|near|to|like)|"
+    r"what\s+time\s+is\s+it|what(?:'?s|\s+is)\s+the\s+time|jokes?|horoscopes?|showtimes?|movies?\s+(?:tonight|playing|showing)|"
+    r"stock\s+prices?|exchange\s+rates?)\b", re.IGNORECASE)
+# A noun for who does a job ("anchor", "editor", "forecaster", "analyst"), as the word after "news" or "weather" makes a role.
+_AGENT_NOUN = re.compile(r"(?!(?:later|never|ever|after|other|rather|together|whether|over|under|either|neither|major|minor|"
+                         r"color|colour|floor|door|error|interior|exterior|prior|junior|senior)$)[a-z]{3,}(?:er|or|ist|ian|ant|ent)s?")
+# Words around such a question that are no topic of their own.
+_EVERYDAY_WORDS = frozenset("whats what's wheres hows whos tomorrow today tonight weekend now currently right going gonna like "
+                            "tell funny good last night next week day morning afternoon evening".split())
 _SEARCH_VERB = re.compile(r"\b(?:find|search|show|list|look(?:ing)?\s+for|are\s+there|any\s+(?:jobs?|roles?|openings?)|hiring)\b", re.IGNORECASE)
 # Industries a seeker moves into, as opposed to roles ("into fintech" vs "into product management").
 _SECTOR_WORDS = frozenset("startup startups crypto web3 gaming healthcare biotech saas nonprofit nonprofits non-profit government consulting "
@@ -521,9 +539,15 @@ _ASKS_FOR_INTERNALS = re.compile(r"^\W*(?:please\s+)?(?:print|reveal|dump|leak|o
                                  r"credentials|api\s+keys?|secrets?|hidden\s+(?:data|rules|instructions)|internal\s+(?:data|rules|instructions))\b",
                                  re.IGNORECASE)
 _ADDRESSED_TO_SYSTEM = re.compile(r"\W*(?:you\s+are|you're|youre|from\s+now\s+on|your\s+(?:new\s+)?(?:role|task|job)\s+is)\b", re.IGNORECASE)
+# Beside an instruction, a part that asks for every record ("and list every job in the database", "return all postings"):
+# part of the instruction, no job.
+_DUMP_ALL = re.compile(r"\W*(?:and\s+|then\s+)?(?:list|return|show|give|dump|output|print|display|send)\s+(?:me\s+|us\s+)?(?:every|all(?:\s+the)?|each)\s+"
+                       r"(?:single\s+)?(?:jobs?|postings?|listings?|records?|rows?|results?|entr(?:y|ies)|data)"
+                       r"(?:\s+(?:in|from|of)\s+(?:the|your|this)\s+(?:database|db|system|index|table|corpus))?\W*", re.IGNORECASE)
 # A database statement pasted into a query, with the quote and comment marks around it.
 _SQL_FRAGMENT = re.compile(r"['\"`]*\s*;?\s*\b(?:(?:drop|truncate|alter)\s+(?:table|database|schema|index|column)|delete\s+from|insert\s+into|"
-                           r"update\s+\w+\s+set|union\s+(?:all\s+)?select|select\s+\*\s+from)\b[^;]*?(?:;|--|$)\s*(?:--|#)?\s*|['\"`]\s*(?:or|and)\s+['\"`]?1['\"`]?\s*=\s*['\"`]?1\b['\"`]?"
+                           r"update\s+\w+\s+set|union\s+(?:all\s+)?select|select\s+\*\s+from|"
+                           r"select\s+(?:distinct\s+)?\w+(?:\s*,\s*\w+)*\s+from\s+\w+(?=\s*(?:;|--|\bwhere\b|\blimit\b|\border\s+by\b)))\b[^;]*?(?:;|--|$)\s*(?:--|#)?\s*|['\"`]\s*(?:or|and)\s+['\"`]?1['\"`]?\s*=\s*['\"`]?1\b['\"`]?"
                            r"|\s--\s*$", re.IGNORECASE)
 # Where one instruction ends and a request may begin: a sentence end, a "SYSTEM:" / "ADMIN:" label starting a new one, or
 # "and" / "then" / a comma before a search verb ("bypass your filters and show me nurse jobs").
@@ -543,8 +567,8 @@ _SENTENCE_BREAK = re.compile(r"(?<=[.!?;])\s+|\s*(?=\b(?:system|assistant|(?-i:A
 _INTERNALS_VERB = r"(?:print|reveal|show|repeat|output|dump|display|leak|share|give\s+me|tell\s+me|return|list|expose)"
 _INSTRUCTION = re.compile(
     r"\b(?:ignore|disregard|forget|bypass|override)\s+(?:(?:all|any|of|the|your|these|those|its|my|previous|prior|above|earlier|"
-    r"original|initial|system|own|safety|default)\s+)*(?:instructions?|prompts?|rules|guidelines|restrictions|programming|"
-    r"safety|guardrails|policies|directives)\b|"
+    r"original|initial|system|own|safety|default|search|current|existing|earlier)\s+)*(?:instructions?|prompts?|rules|guidelines|restrictions|programming|"
+    r"safety|guardrails|policies|directives|filters|filtering|constraints|limits|settings)\b|"
     r"\b(?:ignore|disregard|forget)\s+(?:(?:all|of|the|everything)\s+)*(?:above|before|you\s+(?:were|have\s+been)\s+told)\b|"
     r"\b(?:turn\s+off|disable|remove|drop|bypass|override|skip|ignore|set|change)\s+(?:all\s+(?:of\s+)?)?(?:your|the\s+search(?:'s)?|"
     r"the\s+system(?:'s)?|these|all\s+the|all|any|every|each)\s+(?:safety\s+|search\s+|content\s+)?"
@@ -624,6 +648,7 @@ class _Text:
         # Phrases ruled out by a rule of their own, whose negation also governs the list they start ("no outside sales or
         # retail"): (start, end, True), as negation_before reads earlier phrases.
         self.ruled_out: list[tuple[int, int, bool]] = []
+        self.lead_wanted: tuple[int, int, Explanation] | None = None  # a "lead" title asked for (span, its clause)
 
     def free(self, start: int, end: int) -> bool:
         return not any(self.used[start:end])
@@ -762,7 +787,8 @@ class RulePlanner:
             # show remote nurse jobs") is searched as if they were never written, and nothing they ask for is applied.
             # Beside an instruction, a sentence that tells the system who it is ("you are a senior engineer") is one more.
             request = " ".join(part for part in _SENTENCE_BREAK.split(text)
-                               if part.strip() and not _INSTRUCTION.search(part) and not _ADDRESSED_TO_SYSTEM.match(part) and not _ASKS_FOR_INTERNALS.search(part))
+                               if part.strip() and not _INSTRUCTION.search(part) and not _ADDRESSED_TO_SYSTEM.match(part) and not _ASKS_FOR_INTERNALS.search(part)
+                               and not _DUMP_ALL.fullmatch(part))
             request = " ".join(_INJECTED_WRAPPING.sub(" ", request).split())
             # What is left asks for a job when it names a role and either says "jobs" or is mostly the role's words
             # ("remote marketing manager."), not a sentence that happens to hold one ("you are a helpful assistant").
@@ -892,7 +918,15 @@ class RulePlanner:
         asks_for_postings = (asks_for_postings or (career_step and bool(self._role_words_in(words)))
                              # "can someone refer me to Stripe?": a question, but it asks for a way into the company's jobs
                              or bool(_REFERRAL.search(text)) and any("company" in c for c in plan.clauses))
-        if (not job_like or (_QUESTION.search(text) and not _JOB_WORDS.search(text) and not asks_for_postings)
+        # "news anchor", "traffic reporter": a word of a title right after the everyday word makes a role of them
+        everyday = [fold(m.group(0)) for m in _EVERYDAY_ASK.finditer(text)
+                    if not ((after := re.match(r"\s+([A-Za-z]{3,})", text[m.end():]))
+                            and fold(after.group(1)) not in _FILLER | _EVERYDAY_WORDS and not _EVERYDAY_ASK.fullmatch(after.group(1))
+                            and fold(after.group(1)) not in self.place_words
+                            and (self.catalog.title_term_ids_for([after.group(1)]) or _AGENT_NOUN.fullmatch(fold(after.group(1)))))]
+        everyday_only = bool(everyday) and not _JOB_WORDS.search(text) and not self._role_words_in(
+            {w for w in words if not any(w in phrase.split() for phrase in everyday)} - _EVERYDAY_WORDS)
+        if (not job_like or everyday_only or (_QUESTION.search(text) and not _JOB_WORDS.search(text) and not asks_for_postings)
                 or (_HOW_TO.search(text) and not _SEARCH_VERB.search(text) and not asks_for_postings) or _TASK_REQUEST.search(text)):
             plan.intent = "not_job_search"
             plan.explanations.clear()
@@ -902,6 +936,11 @@ class RulePlanner:
         fallback = f"{member.title}, {', '.join(member.skills)}" if member is not None else "jobs"
         # A query naming only an interest ("someone who loves numbers") also embeds the kinds of work it points to.
         semantic = expand_interests(semantic, _FILLER)
+        if re.search(r"[A-Z]{2}", text) and not re.search(r"[a-z]", text):
+            # "SENIOR DATA ENGINEER CHICAGO": typed in capitals throughout, the words are searched as words ("data engineer");
+            # an abbreviation stays in capitals, as it is written ("QA", "IT").
+            table = abbreviations()[0]
+            semantic = re.sub(r"[A-Za-z][\w'&+#-]*", lambda m: m.group(0) if m.group(0).lower() in table and len(m.group(0)) <= 4 else m.group(0).lower(), semantic)
         plan.semantic_text = expand_abbreviations("; ".join(part for part in (semantic, background) if part) or fallback)
         add_ranking_terms(plan, self.catalog, member, now)
         return plan
@@ -1102,6 +1141,10 @@ class RulePlanner:
             state.take(referral.start() if referral else neg_start if negated else start, end)
         # A name listed right before a company the query names is one too ("openai or anthropic roles"): the list says so.
         for start, end, company, name, negated, neg_start in reversed(unsure):  # from the last, so a list accepts back to front
+            if not negated and state.free(start, end) and any(c == company for c, _ in include):
+                # "company='Stripe' ... stripe backend roles": the company named again is no word of the role
+                state.take(start, end)
+                continue
             word_like = all(w in common_words() for w in fold(name).split()) and not name[:1].isupper()  # "writer", "docker"
             before = re.search(r"([A-Za-z][\w-]*)\s*$", state.text[:start])
             in_title = before is not None and self.lexicon.pairs.get(f"{fold(before.group(1))} {fold(name)}", 0) >= MIN_PAIR_COUNT
@@ -1336,6 +1379,7 @@ class RulePlanner:
         mentions: list[tuple[int, int, bool]] = self._title_levels(state, plan)
         wanted, unwanted, phrases = [], [], []
         staff_words: list[str | None] = []  # the word of each staff-level mention, None where the level itself is meant
+        wanted_spans: list[tuple[int, int]] = []
         found = []
         for level, pattern in QUERY_WORDS.items():
             for match in state.matches(re.compile(pattern, re.IGNORECASE)):
@@ -1388,6 +1432,7 @@ class RulePlanner:
                 unwanted.extend(MANAGEMENT_LEVELS if level == "manager" else [level])
             else:
                 wanted.append(level)
+                wanted_spans.append((start, end))
         if not phrases:
             return
         wanted = [level for level in dict.fromkeys(wanted) if level not in unwanted]
@@ -1416,6 +1461,21 @@ class RulePlanner:
             if ids:
                 clause = {"and": [clause, {"title_terms": {"in": ids}}]}
                 meaning += " (title says " + " or ".join(named) + ")"
+            lead = state.lead_wanted
+            joined = r"\s*(?:,\s*)?(?:\bor\b|/|\band/or\b)\s*"
+            if lead is not None and lead[2] is not None and any(
+                    re.fullmatch(joined, state.text[e:lead[0]]) or re.fullmatch(joined, state.text[lead[1]:s]) for s, e in wanted_spans):
+                # "senior or lead data engineer": either title will do, not a title that is both
+                plan.explanations.remove(lead[2])
+                phrases.append(lead[2].phrase)
+                clause = {"or": [clause, lead[2].filter]}
+                meaning += " or the title says lead"
+            elif (lead is not None and lead[2] is not None and wanted == ["senior"]
+                  and any(re.fullmatch(r"[\s.]+", state.text[e:lead[0]]) for s, e in wanted_spans)
+                  and (senior_ids := self.catalog.title_term_ids_for(["senior", "sr", "snr"]))):
+                # "senior lead engineer": the level rules read a lead title as a lead's level, so the title says both words
+                clause = {"title_terms": {"in": senior_ids}}
+                meaning = "title says senior"
             plan.add_clause(", ".join(phrases), meaning, clause)
         if unwanted and wanted != ["junior"]:  # "senior IC roles, not managers": a level wanted and management ruled out, both
             clause = {"not": {"seniority": {"in": sorted(LEVEL_CODES[l] for l in unwanted)}}}
@@ -1434,6 +1494,7 @@ class RulePlanner:
         # "lead" and "head of" are title words rather than levels: the title must say them.
         # "C-suite" / "C-level": a chief officer's title (CEO, CTO, ...), not every executive level (general managers, partners).
         mentions: list[tuple[int, int, bool]] = []
+        levels = self._level_words(state)
         for pattern, terms, meaning in ((r"\b(?:tech(?:nical)?\s+|team\s+)?lead\b(?!\s*(?:gen|generation|qualification))", ["lead"], "title says lead"),
                                         (r"\bhead\s+of\b", ["head of"], "title says head of"),
                                         (r"\b(?:c-suite|csuite|c-level|cxo)(?:\s+executives?)?\b", list(CHIEF_TITLES),
@@ -1442,15 +1503,40 @@ class RulePlanner:
             if found is None:
                 continue
             negated, neg_start = state.negation_before(found.start(), mentions)
+            if not negated:
+                # "no senior or lead", "no staff/principal/lead titles": the negation of the level words listed before it carries
+                # on; after a comma only where the list goes on ("not senior, lead or manager"; not "not management, tech lead roles").
+                negated, neg_start = state.negation_before(found.start(), [m for m in levels if m[1] <= found.start()])
+                if (negated and not re.search(r"\b(?:or|nor|and)\b|/|&", state.text[neg_start:found.start()], re.IGNORECASE)
+                        and not re.match(r"\s*(?:,|/|\bor\b|\bnor\b|\band\b)\s*(?:" + "|".join(QUERY_WORDS.values()) + ")",
+                                         state.text[found.end():], re.IGNORECASE)):
+                    negated, neg_start = False, found.start()
             ids = self.catalog.title_term_ids_for(terms)
             if ids:
                 # "not lead or principal": the title must not say it, and the list join carries the negation to the next level.
                 start = neg_start if negated else found.start()
                 state.take(start, found.end())
                 mentions.append((found.start(), found.end(), negated))
+                if not negated and terms == ["lead"]:
+                    state.lead_wanted = (found.start(), found.end(), None)
                 plan.add_clause(state.text[start:found.end()].strip(), meaning.replace("title says", "title does not say", 1) if negated
                                 else meaning, {"not": {"title_terms": {"in": ids}}} if negated else {"title_terms": {"in": ids}})
+                if state.lead_wanted is not None and state.lead_wanted[2] is None:
+                    state.lead_wanted = (*state.lead_wanted[:2], plan.explanations[-1])
         return mentions
+
+    @staticmethod
+    def _level_words(state: _Text) -> list[tuple[int, int, bool]]:
+        """(start, end, negated) of each level word of the query (QUERY_WORDS), a negation carried along a list of them."""
+        found = sorted({(m.start(), m.end()) for pattern in QUERY_WORDS.values()
+                        for m in state.matches(re.compile(pattern, re.IGNORECASE))})
+        out: list[tuple[int, int, bool]] = []
+        for start, end in found:
+            if out and start < out[-1][1]:
+                continue
+            negated, _ = state.negation_before(start, out)
+            out.append((start, end, negated))
+        return out
 
     def _places(self, state: _Text, plan: QueryPlan, modes: list[dict]) -> None:
         for zone in _TIME_ZONE.finditer(state.text):
@@ -1516,11 +1602,12 @@ class RulePlanner:
                                             and self.tools.gazetteer.country(fold(m.group(1))) is not None))
                 # "Remote Jobs In Ca": in a query in title case a code is written as every word is; one that is no word reads as in capitals
                 # "Nurse Jobs In Me": a code that is also a word ("me", "or", "ok") is the state only where a state code stands:
-                # right after "in", ending the query ("Jobs In Me Or Nh" lists codes; "Jobs For Me" is no place).
+                # right after "in", ending the query or a list of codes that ends it ("Jobs In Me Or Nh"; "Jobs For Me" is no place).
                 written = phrase.upper() if (title_case and cue and len(phrase) == 2 and phrase.istitle()
                                              and (fold(phrase) not in _BARE_CODE_WORDS | _ROLE_CODES
-                                                  or re.search(r"\bin\s+$", before, re.IGNORECASE) is not None
-                                                  and re.fullmatch(r"[\s.,!?]*", after) is not None)) else phrase
+                                                  or re.search(r"\bin\s+(?:[A-Z][a-z]?\s*(?:,|/|&|\s(?:or|and))\s*)*$", before, re.IGNORECASE) is not None
+                                                  and re.fullmatch(r"(?:\s*(?:,|/|&|\s(?:or|and))\s*[A-Z][a-z]?(?![a-z]))*[\s.,!?]*", after,
+                                                                   re.IGNORECASE) is not None)) else phrase
                 place = self._place(written, cue=cue, lowercase_query=lowercase_query, followed_by_name=followed_by_name)
                 if place is None and n == 1 and fold(phrase) in _STOP_PLACE_WORDS and (named := self.tools.gazetteer.cities_named(fold(phrase))):
                     # "victoria bc", "reading, pa", "victoria tx": a word that is also a common word names the city of that
