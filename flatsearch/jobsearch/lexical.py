@@ -46,19 +46,41 @@ the filters, a product designer is close only when its similarity alone reaches 
 slot) is not close when an "HR Business Partner" or "People Partner" is there. A job naming part of the
 query does not raise the bar: "Deal Desk Analyst" names half of "cybersecurity analyst", and the
 security engineers beside it stay close by similarity; nor does one word of a vague query of many slots. When the
-corpus's nearest posting to the semantic text (filters or not) covers a short query (at most ``NAMELESS_SLOTS``
-slots: the role exists somewhere) and some candidate names part of it, a candidate naming none of it is close only
-at ``best - NAMELESS_MARGIN``: for "ux researcher" in a city without one, the UX designers there stay close and a
-"Patient Experience" engineer, as similar to the words, does not. A role *phrase* (an alternative of two words,
+corpus's nearest posting to the semantic text (filters or not) covers a query whose first alternative is short (at most
+``NAMELESS_SLOTS`` slots: the role exists somewhere) and some candidate names part of the query, a candidate naming none of
+it is close only at ``best - NAMELESS_MARGIN``: for "ux researcher" in a city without one, the UX designers there stay
+close and a "Patient Experience" engineer, as similar to the words, does not; for "HRBP or talent acq" in Chicago, a talent
+partner in People is close and the account executives there, more similar to the words than it is, are not. An "or" does not
+lift the rule: a job naming neither alternative is no nearer to either. A role *phrase* (an alternative of two words,
 ``PHRASE_WORDS``, or an abbreviation with its expansion; longer ones are written in too many orders: "Software Engineer,
 Machine Learning") that the titles of at least ``PHRASE_MIN_TITLES`` candidates name as written
 (its neighbouring words next to each other, link words such as "of" left out, words of one role family alike --
 "Data Science" names "data scientist" -- also in a title written role last: "Engineer, Data") holds every other candidate to the strict similarity bar, whatever words it shares: for "product manager"
 where product managers pass the filters, a "Product Marketing Manager" is not close, nor a "Brand Marketing Manager" in
 a product department; for "PM" a title saying "PM" or "Product Manager" is close. Words are compared as the index holds them
-(:func:`terms`), so "FP&A" in a title meets the query's "FP&A" slot as its expansion does. When no
-job passing the filters is close, the answer says so and shows the nearest jobs labelled as nearest,
-not as matches.
+(:func:`terms`), so "FP&A" in a title meets the query's "FP&A" slot as its expansion does.
+
+Two more readings of the words. A role *written out* that the abbreviation table gives other titles for ("HR business
+partner", "human resources business partner", "talent acquisition") is also one extra alternative of one slot, met by
+the abbreviation, its expansion or those titles ("HRBP", "People Partner"; "Recruiter"), as when the query says "HRBP" or
+"TA" (:func:`_written_roles`); an extra alternative only adds ways to meet the query. And a query word that the
+employer's name of *every* candidate holds ("stripe backend" under a filter to Stripe) names the employer, not the work:
+its slot is left out of the floor and of the shares that weigh the BM25 part (:func:`_without_employer`), so "Stripe" in
+a "Product Manager, Stripe Infrastructure" title neither ranks it above the backend engineers nor counts as naming the query.
+
+*Why the bar stays relative to the corpus's best, and the words decide the rest.* For a place- or company-filtered
+search the corpus's best similarity is often a posting the filters exclude, so every job that passes may sit more than
+``CLOSE_MARGIN`` below it. Lowering or capping the bar there was measured and rejected: over the evaluation sets, among
+the 30 nearest candidates of each topic query, the jobs that hold no query word were on topic (by the evaluation's topic
+patterns) only about half the time at every distance from the best (0.48-0.57 between 0.1 and 0.2 below it, 0.47 at
+0.2-0.25), while those whose title holds a distinctive query word were on topic 0.83-0.92 of the time at the same
+distances; a cap of the bar at 0.5 or 0.55 let in a product designer for "product manager" and an account executive for
+"accounting". So similarity alone keeps its bar, and a job that the filters leave below it is close only by naming the
+role (covering it, here also by one of its other titles): "HR business partner" in the DMV shows its "People Partner" as
+a close match, "nurse" in a city without nurses says none is close. The rules added for this read words and add no new
+similarity bar, so a change of the int8 preset (:mod:`.embedding`), which moves similarities by hundredths, moves them
+little. When no job passing the filters is close, the answer says so and shows the nearest jobs labelled as nearest, not
+as matches.
 
 The weights were chosen by measurement on both evaluation sets (``benchmarks/jobsearch_eval.py``):
 the weighted sum at 0.1-0.4 and reciprocal-rank fusion (k = 10, 30, 60) left the share of
@@ -414,6 +436,7 @@ class LexicalIndex:
             slots.extend({(word,), *((w,) for w in _families().get(word, ()))} for word in words if word not in used and word not in expansions)
             if slots:
                 alternatives.append(slots)
+            alternatives.extend(_written_roles(words, slots, phrases=phrases))
         return alternatives
 
     def slot_shares(self, text: str, postings: dict) -> dict[int, float]:
@@ -427,7 +450,7 @@ class LexicalIndex:
             >>> round(lexical.slot_shares("remote sensing analyst", {7: job})[7], 3)
             0.333
         """
-        coverage = self.coverage(text, phrases=True)
+        coverage = _without_employer(self.coverage(text, phrases=True), list(postings.values()))
         out = {}
         for job_id, posting in postings.items():
             words = _words(posting)
@@ -474,6 +497,59 @@ class LexicalIndex:
         """
         words = terms(title)
         return _covers(self.coverage(text) if coverage is None else coverage, {*words, *(TITLE_MARK + w for w in words)})
+
+
+def _written_roles(words: list[str], slots: list[set], *, phrases: bool) -> list[list[set[str]]]:
+    """Extra alternatives for a role written out in words that the abbreviation table gives other titles for: the query
+    "HR business partner" (or "human resources business partner") names the role "HRBP", which a "People Partner" title
+    also names, as it does when the query says "HRBP". In each, the slots of the role's words (``slots``: the alternative's
+    own) give way to one slot met by the abbreviation, its expansion or one of its other titles; the other slots stay
+    ("lyft data science": "Lyft" and the role "DS"). Being extra alternatives, they only add ways to meet the query.
+
+    Example:
+        >>> own = [{("hr",), ("human", "resource")}, {("business",)}, {("partner",)}]
+        >>> [sorted(slot) for slots in _written_roles(["hr", "human", "resource", "business", "partner"], own, phrases=False) for slot in slots]
+        [[('hr', 'business', 'partner'), ('hrbp',), ('human', 'resource', 'business', 'partner'), ('people', 'partner')]]
+        >>> [len(slots) for slots in _written_roles(["lyft", "data", "science"], [{("lyft",)}, {("data",)}, {("science",)}], phrases=False)]
+        [2]
+        >>> _written_roles(["hrbp"], [{("hrbp",)}], phrases=False), _written_roles(["partner"], [{("partner",)}], phrases=False)
+        ([], [])
+    """
+    present = set(words)
+    out = []
+    group = _phrase if phrases else tuple
+    for key, titles in _also().items():
+        forms = [form for form in (_expansions().get(key, ()), *titles) if form]
+        written = {word for form in forms if len(form) > 1 and set(form) <= present for word in form}  # a one-word title is no written-out role
+        if key not in present and written:
+            rest = [slot for slot in slots if not any(len(words) == 1 and words[0] in written for words in slot)]
+            out.append([*rest, {(key,), *(group(form) for form in forms)}])
+    return out
+
+
+@lru_cache(maxsize=4096)
+def _employer_terms(name: str) -> frozenset[str]:
+    return frozenset(terms(name))
+
+
+def _without_employer(coverage: list, postings: list) -> list:
+    """The coverage without the slots that the employer's name of every one of the postings meets: "stripe backend" under a
+    filter to Stripe asks for backend work, and "Stripe" in a "Product Manager, Stripe Infrastructure" title names the
+    employer every candidate has, not the work. Two postings at least; an alternative left with no slot is left out.
+
+    Example:
+        >>> from types import SimpleNamespace as P
+        >>> jobs = [P(company="Stripe, Inc."), P(company="Stripe")]
+        >>> _without_employer([[{("stripe",)}, {("backend",)}]], jobs), _without_employer([[{("stripe",)}]], jobs[:1])
+        ([[{('backend',)}]], [[{('stripe',)}]])
+    """
+    if len(postings) < 2:
+        return coverage
+    common = frozenset.intersection(*(_employer_terms(getattr(posting, "company", "") or "") for posting in postings))
+    if not common:
+        return coverage
+    kept = [[slot for slot in slots if not any(set(group) <= common for group in slot)] for slots in coverage]
+    return [slots for slots in kept if slots]
 
 
 def _covers(coverage: list, words: set[str]) -> bool:
@@ -538,7 +614,7 @@ def split_close(ranked: list, semantic_vector: np.ndarray, best_similarity: floa
     """
     threshold = close_threshold(best_similarity)
     strict = max(MIN_CLOSE_SIMILARITY, best_similarity - STRICT_MARGIN)
-    coverage = lexical.coverage(semantic_text)
+    coverage = _without_employer(lexical.coverage(semantic_text), [c.record.posting for c in ranked])
     query_terms = set(lexical.query_terms(semantic_text))
     distinctive = {t for t in query_terms if lexical.document_share(t) <= DISTINCTIVE_SHARE}
     # Each candidate's words (title, department, category) are read once.
@@ -569,7 +645,7 @@ def split_close(ranked: list, semantic_vector: np.ndarray, best_similarity: floa
             (close if similarity >= strict else rest).append(candidate)
             continue
         bar = strict if (named_enough and share == 0) or (compound and not distinctive & named) else threshold
-        if partly_named and share == 0 and len(coverage) == 1:
+        if partly_named and share == 0:
             bar = max(bar, nameless)
         if similarity >= bar or share == 1:
             close.append(candidate)
