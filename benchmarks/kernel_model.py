@@ -73,6 +73,7 @@ Assumptions (each a simplification, none measured here):
   costing the SASS of the round loop (``stage_round``).
   Instructions of the row-tile loop outside the staging and merge functions are counted on every
   tile, taken branch or not; the bookkeeping after staging and merging lives in those functions.
+  The counts' store (``store_counts``) runs in each split's last tile only: counted once per program.
 * Dispatch's autotuner picks the fastest candidate of a call shape; the model reports the
   fastest by its own estimate.
 * Around the scan kernel: 5 us per launch, packing the partial 32-bit candidates into int64 keys
@@ -279,13 +280,16 @@ def _source_regions() -> dict:
         for name in ("stage_winners", "stage_above"):
             if hasattr(scan, name):
                 functions += (("stage", getattr(scan, name)),)
+        if hasattr(scan, "store_counts"):
+            # run once per program, in its last row tile: counted once, not on every tile
+            functions += (("once", scan.store_counts),)
         if hasattr(scan, "stage_by_extraction"):
             # staging of the 128-query tiles: its loop runs once per round (see expected_events)
             functions += (("stage", scan.stage_by_extraction), ("extract", scan.stage_by_extraction))
     else:  # the earlier kernel: a bitonic merge on every tile with a winner, no staging
         bitonic = importlib.import_module(scan.merge_runs.fn.__module__)
         functions = tuple(("merge", value) for value in vars(bitonic).values() if hasattr(value, "fn"))
-    regions = {"stage": [], "merge": [], "radix": [], "tiebreak": [], "extract": [], "merge_body": []}
+    regions = {"stage": [], "merge": [], "radix": [], "tiebreak": [], "extract": [], "merge_body": [], "once": []}
     for region, function in functions:
         lines, first = inspect.getsourcelines(function.fn)
         path = os.path.realpath(inspect.getsourcefile(function.fn))
@@ -421,7 +425,9 @@ def analyse_sass(facts: dict) -> dict:
             region_name = "stage_round"
         if _in_region(instruction.frames, regions.get("tiebreak", [])):
             weight *= TIE_MERGE_FRACTION  # run only by merges with a tie at the K-th score
-        if dim_loop and inside(dim_loop, instruction):
+        if _in_region(instruction.frames, regions.get("once", [])):
+            bucket = mix["outside"]  # inside the row-tile loop, but run by its last tile only
+        elif dim_loop and inside(dim_loop, instruction):
             bucket = mix["dim_iteration"]
             math_in_dim += is_math(instruction) and instruction.opcode in peel_opcodes
         elif tile_loop and inside(tile_loop, instruction):

@@ -1039,16 +1039,12 @@ def _spills_on_this_triton(block_q: int, block_n: int, num_stages: int, k_width:
       three stages (8-16 bytes) and 64-query tiles with 64-dim chunks (16 bytes), so those take
       32-dim chunks there (see :func:`_tuning_configs`); 128 x 64 tiles spill with 32-dim chunks
       too (16 bytes), so 128-query tiles keep 32 rows there;
-    * not left out (in most of these buckets no candidate is free of it, and leaving out the
-      rest costs more than the spill: 128 x 32 tiles alone instead of 128 x 64 as well, model,
-      A100, nq=128 k=10: 16.3 -> 25.7 ms): before 3.7 (3.6.0 checked, 384 dims) on sm_80 some tl.dot tiles spill
-      12-52 bytes at 255 registers. What spills is per-query state that lives through the whole scan
-      and is used after it (ptxas stores it at the start and loads it for the counts' store); the
-      launcher pads queries, starts and counts to whole tiles (:func:`_tile_padded`) so that no
-      query-validity mask is live, which freed 16 x 128 tiles at K = 16 and 128 x 32 x 64 tiles off
-      the gather path; 16-query tiles at K = 1024, 16 x 128 x 128 tiles at K = 128 (24 bytes, none
-      before the padding) and most 128-query tiles still spill there (14 of 130 compiles;
-      64-query tiles, 12-52 bytes at K = 16 and 1024 before, were not checked again).
+    * not left out: before 3.7 (3.6.0 checked, 384 dims) on sm_80, 128 x 32 x 32 tiles at K = 1024
+      spill 16 bytes at 255 registers; they are that bucket's only candidate there (the rules above
+      leave out the others), and a bucket whose every tile spills keeps them. What spilled in 14 tl.dot tiles there before (12-52 bytes) was state
+      that lived through the whole scan for the counts' store after it (ptxas stored it at the
+      start and loaded it for the store); the kernel now writes the counts in each split's last
+      row tile, and reads each start once (see ``merge_and_restart``), which freed the other 13.
 
     Example:
         >>> _spills_on_this_triton(16, 128, 2, 1024, False, (3, 9)), _spills_on_this_triton(16, 128, 2, 1024, False, (3, 6))

@@ -41,20 +41,37 @@ DROP_LATER_MAX_K = tl.constexpr(128)
 
 
 @triton.jit
-def merge_and_restart(score_base, slot_base, count, threshold, start_ptr, query_rows, row_stride,
+def merge_and_restart(score_base, slot_base, count, threshold, row_stride,
                       K: tl.constexpr, STAGE: tl.constexpr, BLOCK_Q: tl.constexpr, MERGE_ROWS: tl.constexpr):
     """Merge the tile's staging rows (:func:`flatsearch.kernels.topk.merge_staged`).
 
     Returns the new thresholds, the counts and the largest count.
 
-    A threshold never falls below the query's start (a row merged with fewer than K keys reads
-    -inf); padding queries stay at +inf (their start, the launcher's padding). Merged rows keep
-    their K best, rows of at most K keys were left as they were.
+    A threshold never falls: a row merged with fewer than K keys reads -inf and keeps the one it
+    had (its start: it never held K), and a row of K or more holds only keys at or above its
+    threshold (its list's, whose K-th that threshold is, and the staged ones above it), so its new
+    K-th is at or above it too. So no threshold falls below the query's start, read once at the
+    kernel's start (not again here: the start's pointers are then not live through the scan), and
+    padding queries stay at +inf (their start, the launcher's padding). Merged rows keep their K
+    best, rows of at most K keys were left as they were.
     """
-    threshold = merge_staged(score_base, slot_base, count, threshold, row_stride, K, STAGE, BLOCK_Q, MERGE_ROWS)
-    threshold = tl.maximum(threshold, tl.load(start_ptr + query_rows))
+    merged = merge_staged(score_base, slot_base, count, threshold, row_stride, K, STAGE, BLOCK_Q, MERGE_ROWS)
+    threshold = tl.maximum(merged, threshold)
     count = tl.minimum(count, K)
     return threshold, count, tl.max(count, axis=0)
+
+
+@triton.jit
+def store_counts(counts_ptr, list_index, row_offsets_in_stage, count, STAGE: tl.constexpr):
+    """Write the split's counts (``counts[q, split]``), once, in the split's last row tile.
+
+    Every row holds at most K candidates there (that tile merged any longer one). They are
+    written there, not after the loops: written after them, the state of their addresses lived
+    through the whole scan, and at 255 registers ptxas spilled it (stored at the start, loaded for
+    the store: 12-52 bytes in 14 tl.dot tiles, Triton 3.6, sm_80). Every split has a last tile
+    (the launcher's work tables give each split at least one segment, none of them empty).
+    """
+    tl.store(counts_ptr + list_index + row_offsets_in_stage // STAGE, count)
 
 
 @triton.jit
@@ -353,12 +370,11 @@ def scan_topk_kernel(
             last_tile = (segment == end_segment - 1) & (tile == tiles - 1)
             if (most_staged > STAGE - BLOCK_N) | (last_tile & (most_staged > K)):
                 threshold, count, most_staged = merge_and_restart(
-                    score_base, slot_base, count, threshold, start_ptr, query_rows, n_splits * STAGE, K,
-                    STAGE, BLOCK_Q, MERGE_ROWS)
+                    score_base, slot_base, count, threshold, n_splits * STAGE, K, STAGE, BLOCK_Q, MERGE_ROWS)
+            if last_tile:
+                store_counts(counts_ptr, list_index, row_offsets_in_stage, count, STAGE)
             tile += 1
         segment += 1
-    # Every row holds at most K candidates here (the last tile merged any longer one).
-    tl.store(counts_ptr + list_index + row_offsets_in_stage // STAGE, count)
 
 
 @triton.jit(do_not_specialize=["nq", "m", "stride_mask"])

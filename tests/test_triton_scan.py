@@ -298,6 +298,8 @@ def test_work_tables_cover_every_range_once(n_splits):
     assert split_starts[0] == 0 and split_starts == sorted(split_starts) and actual_splits <= n_splits
     rows = [int((segments[a:b, 1] - segments[a:b, 0]).sum()) for a, b in zip(split_starts, split_starts[1:])]
     assert max(rows) - min(rows) <= max(rows) // 2 + 1, rows
+    # The kernel writes a split's counts at its last row tile: every split has one, in segments that are not empty.
+    assert min(rows) >= 1 and bool((segments[:, 1] > segments[:, 0]).all())
     arena_of = np.searchsorted(np.array(request.arena_starts), segments[:, 0].numpy(), side="right") - 1
     dim = request.queries.shape[1]
     for (start, stop, offset), arena in zip(segments.tolist(), arena_of):
@@ -383,6 +385,47 @@ def test_query_tile_edges(nq):
     """One 64-query tile and one more query than it holds (a second, nearly empty tile)."""
     request = make_request(80 + nq, dtype=torch.float16, dim=16, nq=nq, k=5, arena_rows=(96,), pass_fraction=0.8)
     assert_same(triton_scan(request, n_splits=2), torch_scan(request), torch.float16)
+
+
+@pytest.mark.parametrize("nq, block_q", [(15, 16), (16, 16), (17, 16), (63, 64), (64, 64), (65, 64),
+                                         (127, 128), (128, 128), (129, 128)])
+def test_padding_query_rows_count_nothing_and_are_never_read_back(monkeypatch, nq, block_q):
+    """Queries, starts and counts are padded to whole query tiles (_tile_padded): the kernel writes 0 to
+    every padding query's counts (its +inf start stages nothing), only the real queries' counts reach the
+    split merge, and results match the reference just under, at and over each tile height. Every
+    torch.empty of the call comes back filled (int32 -7, floats NaN), so a count the kernel does not
+    write, or a staging place read past its count, shows."""
+    empty = torch.empty
+
+    def filled_empty(*args, **kwargs):
+        tensor = empty(*args, **kwargs)
+        if tensor.dtype == torch.int32:
+            tensor.fill_(-7)
+        elif tensor.is_floating_point():
+            tensor.fill_(float("nan"))
+        return tensor
+
+    packed = []
+    pack = triton_scan_module.pack_split_lists
+
+    def recording_pack(stage_scores, stage_slots, counts, k_width):
+        packed.append((stage_scores.shape, counts))
+        return pack(stage_scores, stage_slots, counts, k_width)
+
+    monkeypatch.setattr(torch, "empty", filled_empty)
+    monkeypatch.setattr(triton_scan_module, "pack_split_lists", recording_pack)
+    request = make_request(900 + nq, dtype=torch.float16, dim=16, nq=nq, k=5, arena_rows=(96,), pass_fraction=0.8,
+                           bias=True)
+    result = triton_scan(request, config=KernelConfig(block_q, 16, 16), n_splits=2)
+    monkeypatch.undo()
+    assert_same(result, torch_scan(request), torch.float16)
+    (stage_shape, counts), = packed
+    padded = -(-nq // block_q) * block_q
+    assert stage_shape[:2] == (nq, 2) and counts.shape == (nq, 2)  # staging rows and counts read: real queries only
+    written = counts._base if counts._base is not None else counts
+    assert written.shape == (padded, 2)
+    assert bool((written[nq:] == 0).all())  # every padding row written, and 0
+    assert bool(((counts >= 0) & (counts <= 16)).all()) and int(counts.sum(dim=1).min()) >= 5
 
 
 @pytest.mark.parametrize("nq, block_q", [(1, 1), (3, 16)])
